@@ -1,0 +1,1 @@
+//! Patch formats: JSON merge patch, JSON patch and strategic merge patch.

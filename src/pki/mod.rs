@@ -1,0 +1,1 @@
+//! Cluster PKI: CA, certificates, join tokens, kubeconfig files.

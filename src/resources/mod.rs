@@ -1,0 +1,147 @@
+//! Per-kind knowledge: the served resource types, their validation, defaulting, status
+//! strategy, table columns and strategic-merge keys. Generic code (store, API) never matches
+//! on kind names; it asks the [`ResourceType`] found here.
+
+pub mod configmap;
+pub mod event;
+pub mod field_error;
+pub mod lease;
+pub mod namespace;
+pub mod node;
+pub mod patch_schema;
+pub mod persistentvolume;
+pub mod persistentvolumeclaim;
+pub mod pod;
+pub mod printers;
+pub mod secret;
+pub mod service;
+pub mod storageclass;
+pub mod typed;
+pub mod validation;
+
+use serde_json::Value;
+
+pub use field_error::{FieldError, FieldErrorKind};
+pub use patch_schema::PatchSchema;
+pub use printers::Printer;
+
+/// Kind-specific behaviour the API applies to every write, as upstream's `rest.RESTCreateStrategy`
+/// and `rest.RESTUpdateStrategy` do. All methods work on the object's JSON form.
+pub trait Strategy: Send + Sync {
+    /// Normalises the object through its typed form: drops fields the kind does not have and
+    /// returns their paths (for `fieldValidation=Strict|Warn`), or an error when a field has
+    /// the wrong type (a 400 `BadRequest` upstream).
+    fn decode(&self, obj: Value) -> Result<typed::Decoded, typed::DecodeError>;
+    /// Fills defaults, as upstream's `SetDefaults_*` functions do.
+    fn default(&self, _obj: &mut Value) {}
+    /// Resets what a client may not set on create (e.g. a pod's status).
+    fn prepare_for_create(&self, _obj: &mut Value) {}
+    /// On an update of the main resource: keeps what only the status subresource may change.
+    fn prepare_for_update(&self, _new: &mut Value, _old: &Value) {}
+    /// On an update of the `status` subresource: keeps everything but the status.
+    fn prepare_for_status_update(&self, new: &mut Value, old: &Value) {
+        let status = new.get("status").cloned();
+        let mut merged = old.clone();
+        match (merged.as_object_mut(), status) {
+            (Some(m), Some(s)) => {
+                m.insert("status".into(), s);
+            }
+            (Some(m), None) => {
+                m.remove("status");
+            }
+            _ => {}
+        }
+        // metadata (labels, annotations, resourceVersion) comes from the request as upstream
+        if let (Some(m), Some(meta)) = (merged.as_object_mut(), new.get("metadata")) {
+            m.insert("metadata".into(), meta.clone());
+        }
+        *new = merged;
+    }
+    /// Validates a new object. Metadata (name, namespace, labels) is validated generically.
+    fn validate(&self, obj: &Value) -> Vec<FieldError>;
+    /// Validates an update, including immutable fields.
+    fn validate_update(&self, new: &Value, _old: &Value) -> Vec<FieldError> {
+        self.validate(new)
+    }
+    /// Kind-specific field selector labels (beyond `metadata.name` and
+    /// `metadata.namespace`), e.g. `spec.nodeName` for pods. `None` when unsupported.
+    fn field_label(&self, _obj: &Value, _field: &str) -> Option<String> {
+        None
+    }
+    /// Whether a change outside metadata and status bumps `metadata.generation`.
+    fn tracks_generation(&self) -> bool {
+        false
+    }
+}
+
+/// One served resource type: its names, scope and behaviour.
+pub struct ResourceType {
+    /// API group; `""` for the core group.
+    pub group: &'static str,
+    /// Served version.
+    pub version: &'static str,
+    /// Kind, e.g. `Pod`.
+    pub kind: &'static str,
+    /// Plural resource name used in URLs, e.g. `pods`.
+    pub plural: &'static str,
+    /// Singular name, e.g. `pod`.
+    pub singular: &'static str,
+    /// Short names kubectl accepts, e.g. `po`.
+    pub short_names: &'static [&'static str],
+    /// Whether objects live in a namespace.
+    pub namespaced: bool,
+    /// Kept in memory only (leases, events): node heartbeats must not wear SD cards.
+    pub ephemeral: bool,
+    /// Subresources served besides the object itself (`status`, `binding`).
+    pub subresources: &'static [&'static str],
+    /// Discovery categories (`all`).
+    pub categories: &'static [&'static str],
+    /// Write behaviour.
+    pub strategy: &'static dyn Strategy,
+    /// Table columns for `kubectl get`.
+    pub printer: &'static Printer,
+    /// List merge keys for strategic merge patch.
+    pub patch_schema: &'static PatchSchema,
+}
+
+impl ResourceType {
+    /// `apiVersion` as written in objects: `v1` or `group/version`.
+    pub fn api_version(&self) -> String {
+        if self.group.is_empty() {
+            self.version.to_string()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
+    }
+}
+
+/// Every served resource type.
+pub static RESOURCES: &[&ResourceType] = &[
+    &pod::RESOURCE,
+    &node::RESOURCE,
+    &namespace::RESOURCE,
+    &event::RESOURCE,
+    &configmap::RESOURCE,
+    &secret::RESOURCE,
+    &service::RESOURCE,
+    &persistentvolume::RESOURCE,
+    &persistentvolumeclaim::RESOURCE,
+    &storageclass::RESOURCE,
+    &lease::RESOURCE,
+];
+
+/// Finds a served type by group, version and plural name.
+pub fn lookup(group: &str, version: &str, plural: &str) -> Option<&'static ResourceType> {
+    RESOURCES
+        .iter()
+        .copied()
+        .find(|r| r.group == group && r.version == version && r.plural == plural)
+}
+
+/// Finds a served type by `apiVersion` and `kind`, as written in an object.
+pub fn lookup_kind(api_version: &str, kind: &str) -> Option<&'static ResourceType> {
+    RESOURCES
+        .iter()
+        .copied()
+        .find(|r| r.api_version() == api_version && r.kind == kind)
+}

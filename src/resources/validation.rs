@@ -1,0 +1,1 @@
+//! Generic validation rules shared by every kind: names, labels, annotations.

@@ -1,0 +1,1 @@
+//! Places pending pods on nodes: filter, score, bind.

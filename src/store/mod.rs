@@ -1,0 +1,1 @@
+//! Versioned object store on sled.
