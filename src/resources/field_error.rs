@@ -57,7 +57,11 @@ impl FieldError {
         } else {
             format!("Required value: {detail}")
         };
-        Self { kind: FieldErrorKind::Required, field: field.into(), detail }
+        Self {
+            kind: FieldErrorKind::Required,
+            field: field.into(),
+            detail,
+        }
     }
 
     /// A field has a value that is not allowed; `value` is rendered as JSON like upstream.
@@ -71,7 +75,11 @@ impl FieldError {
 
     /// A field may not be set or changed.
     pub fn forbidden(field: impl Into<String>, detail: &str) -> Self {
-        Self { kind: FieldErrorKind::Forbidden, field: field.into(), detail: format!("Forbidden: {detail}") }
+        Self {
+            kind: FieldErrorKind::Forbidden,
+            field: field.into(),
+            detail: format!("Forbidden: {detail}"),
+        }
     }
 
     /// A value appears twice where it must be unique.
@@ -84,12 +92,19 @@ impl FieldError {
     }
 
     /// A value outside an enumeration; `supported` lists the allowed values.
-    pub fn not_supported(field: impl Into<String>, value: &serde_json::Value, supported: &[&str]) -> Self {
+    pub fn not_supported(
+        field: impl Into<String>,
+        value: &serde_json::Value,
+        supported: &[&str],
+    ) -> Self {
         let list: Vec<String> = supported.iter().map(|s| format!("\"{s}\"")).collect();
         Self {
             kind: FieldErrorKind::NotSupported,
             field: field.into(),
-            detail: format!("Unsupported value: {value}: supported values: {}", list.join(", ")),
+            detail: format!(
+                "Unsupported value: {value}: supported values: {}",
+                list.join(", ")
+            ),
         }
     }
 

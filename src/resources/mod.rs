@@ -13,6 +13,7 @@ pub mod persistentvolume;
 pub mod persistentvolumeclaim;
 pub mod pod;
 pub mod printers;
+pub mod quantity;
 pub mod secret;
 pub mod service;
 pub mod storageclass;

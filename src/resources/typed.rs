@@ -24,14 +24,21 @@ pub fn decode_as<T: DeserializeOwned + Serialize>(obj: Value) -> Result<Decoded,
     let object = serde_json::to_value(&typed).map_err(|e| DecodeError(e.to_string()))?;
     let mut unknown_fields = Vec::new();
     collect_unknown(&obj, &object, String::new(), &mut unknown_fields);
-    Ok(Decoded { object, unknown_fields })
+    Ok(Decoded {
+        object,
+        unknown_fields,
+    })
 }
 
 fn collect_unknown(input: &Value, known: &Value, path: String, out: &mut Vec<String>) {
     match (input, known) {
         (Value::Object(i), Value::Object(k)) => {
             for (key, v) in i {
-                let p = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
+                let p = if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                };
                 match k.get(key) {
                     Some(kv) => collect_unknown(v, kv, p, out),
                     // k8s-openapi omits empty/null optional fields, which are not unknown.

@@ -26,4 +26,7 @@ pub struct Printer {
 }
 
 /// Placeholder printer: name and age.
-pub static NONE: Printer = Printer { columns: &[], row: |_, _| Vec::new() };
+pub static NONE: Printer = Printer {
+    columns: &[],
+    row: |_, _| Vec::new(),
+};
