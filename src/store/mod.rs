@@ -1,1 +1,328 @@
-//! Versioned object store on sled.
+//! Versioned object store on sled: one global revision stamped into every object's
+//! `metadata.resourceVersion`, read-modify-write under one writer lock (optimistic concurrency
+//! is checked by the caller's closure against the latest state), and durability before
+//! acknowledgement with group commit: writers queue behind one flush thread, so concurrent
+//! writers share a single `fsync`. Reads and watches come from the published state in
+//! [`hub`], which only ever holds durable changes. Ephemeral kinds (leases, events) never
+//! touch the disk.
+
+mod commit;
+pub mod envelope;
+mod hub;
+pub mod key;
+mod watch;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+use commit::{Committer, PendingWrite, Shared, WriteState};
+use envelope::{Envelope, EnvelopeError};
+use hub::Hub;
+pub use hub::{Event, EventType, TooOld};
+pub use key::{KeyPrefix, ObjectKey};
+pub use watch::{Watch, WatchEnd};
+
+/// Revision key: the last revision handed out by a durable write.
+const REVISION_KEY: &[u8] = b"m/revision";
+/// Ceiling key: no revision at or below it will ever be handed out again after a restart,
+/// even one used only by an ephemeral write that never reached the disk.
+const CEILING_KEY: &[u8] = b"m/ceiling";
+/// How far the ceiling runs ahead, so ephemeral writes rarely cost a disk write.
+const CEILING_STEP: u64 = 10_000;
+
+/// One stored object and the revision that wrote it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Object {
+    /// The revision of the write that produced this state.
+    pub revision: u64,
+    /// The object; `metadata.resourceVersion` equals `revision`.
+    pub value: Value,
+}
+
+/// What a read-modify-write wants done.
+#[derive(Debug)]
+pub enum Mutation {
+    /// Write this object.
+    Put(Value),
+    /// Remove the object.
+    Delete,
+    /// Nothing changed: no new revision, no event.
+    Unchanged,
+}
+
+/// What a mutation did once it was durable.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// `None` when nothing changed.
+    pub kind: Option<EventType>,
+    /// The object after the change (for a delete, its last state); `None` only when an
+    /// unchanged mutation found no object.
+    pub object: Option<Arc<Object>>,
+}
+
+/// Store failures.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The embedded database failed.
+    #[error("store I/O failed: {0}")]
+    Sled(#[from] sled::Error),
+    /// An object on disk could not be read.
+    #[error(transparent)]
+    Envelope(#[from] EnvelopeError),
+    /// An object could not be encoded or decoded as JSON.
+    #[error("stored object is not valid JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    /// An earlier flush failed; the store refuses writes rather than acknowledge one it may
+    /// lose.
+    #[error("the store stopped accepting writes after a failed disk flush")]
+    Failed,
+}
+
+/// The object store. Cheap to clone; all clones share one database.
+#[derive(Clone)]
+pub struct Store {
+    shared: Arc<Shared>,
+    _committer: Arc<Committer>,
+}
+
+impl Store {
+    /// Opens (or creates) the store in `dir`, keeping `history` recent changes for watches.
+    pub fn open(dir: &Path, history: usize) -> Result<Store, StoreError> {
+        let db = sled::Config::new()
+            .path(dir)
+            // Flash first: no background flushes; every acknowledged write flushes itself.
+            .flush_every_ms(None)
+            .mode(sled::Mode::LowSpace)
+            .cache_capacity(8 << 20)
+            .open()?;
+        let mut revision = read_u64(&db, REVISION_KEY)?.max(read_u64(&db, CEILING_KEY)?);
+        let mut objects = BTreeMap::new();
+        for item in db.scan_prefix(KeyPrefix::all().as_str()) {
+            let (k, v) = item?;
+            let envelope = Envelope::decode(&v)?;
+            let value: Value = serde_json::from_slice(&envelope.json)?;
+            revision = revision.max(envelope.revision);
+            let key = ObjectKey::from_raw(String::from_utf8_lossy(&k).into_owned());
+            objects.insert(
+                key,
+                Arc::new(Object {
+                    revision: envelope.revision,
+                    value,
+                }),
+            );
+        }
+        tracing::info!(objects = objects.len(), revision, "store opened");
+        let shared = Arc::new(Shared {
+            db,
+            writer: Mutex::new(WriteState::new(revision)),
+            wake: Default::default(),
+            hub: Mutex::new(Hub::new(objects, revision, history)),
+        });
+        let committer = Arc::new(Committer::start(shared.clone()));
+        Ok(Store {
+            shared,
+            _committer: committer,
+        })
+    }
+
+    /// The newest published revision.
+    pub fn revision(&self) -> u64 {
+        self.hub().revision()
+    }
+
+    /// Reads one object.
+    pub fn get(&self, key: &ObjectKey) -> Option<Arc<Object>> {
+        self.hub().get(key)
+    }
+
+    /// Lists objects under `prefix`, in key order, with the revision they are consistent at.
+    pub fn list(&self, prefix: &KeyPrefix) -> (Vec<Arc<Object>>, u64) {
+        let hub = self.hub();
+        (hub.list(prefix), hub.revision())
+    }
+
+    /// Watches `prefix`. With `from`, delivers every change after that revision (or fails if
+    /// it left the history window); without, starts with an `Added` event per current object.
+    pub fn watch(&self, prefix: KeyPrefix, from: Option<u64>) -> Result<Watch, TooOld> {
+        let hub = self.hub();
+        match from {
+            Some(rev) => {
+                let (backlog, rx) = hub.subscribe_from(rev)?;
+                Ok(Watch::new(prefix, backlog, rx, rev))
+            }
+            None => {
+                let backlog = hub
+                    .entries(&prefix)
+                    .map(|(k, o)| Arc::new(initial_event(k.clone(), o.clone())))
+                    .collect::<Vec<_>>();
+                Ok(Watch::new(
+                    prefix,
+                    backlog,
+                    hub.subscribe_now(),
+                    hub.revision(),
+                ))
+            }
+        }
+    }
+
+    /// Reads the latest state of `key` (including writes not yet acknowledged to others),
+    /// lets `f` decide, and makes the result durable before returning. `f` runs under the
+    /// writer lock, so the read-modify-write is atomic; keep it quick.
+    pub async fn mutate<E, F>(&self, key: &ObjectKey, ephemeral: bool, f: F) -> Result<Outcome, E>
+    where
+        F: FnOnce(Option<&Object>) -> Result<Mutation, E>,
+        E: From<StoreError>,
+    {
+        let (done, rx) = oneshot::channel();
+        let outcome = {
+            let mut w = self.shared.writer.lock().unwrap_or_else(|p| p.into_inner());
+            if w.failed {
+                return Err(StoreError::Failed.into());
+            }
+            let current = if ephemeral {
+                w.ephemeral.get(key).cloned()
+            } else {
+                self.read_latest(key)?
+            };
+            let mutation = f(current.as_deref())?;
+            let revision = w.revision + 1;
+            let (kind, object) = match mutation {
+                Mutation::Unchanged => {
+                    return Ok(Outcome {
+                        kind: None,
+                        object: current,
+                    })
+                }
+                Mutation::Put(mut value) => {
+                    set_resource_version(&mut value, revision);
+                    let kind = if current.is_some() {
+                        EventType::Modified
+                    } else {
+                        EventType::Added
+                    };
+                    (kind, Arc::new(Object { revision, value }))
+                }
+                Mutation::Delete => {
+                    let Some(cur) = current.clone() else {
+                        return Ok(Outcome {
+                            kind: None,
+                            object: None,
+                        });
+                    };
+                    let mut value = cur.value.clone();
+                    set_resource_version(&mut value, revision);
+                    (EventType::Deleted, Arc::new(Object { revision, value }))
+                }
+            };
+            let mut batch = sled::Batch::default();
+            let mut durable = false;
+            if revision > w.ceiling {
+                w.ceiling = revision + CEILING_STEP;
+                batch.insert(CEILING_KEY, &w.ceiling.to_be_bytes());
+                durable = true;
+            }
+            if ephemeral {
+                match kind {
+                    EventType::Deleted => w.ephemeral.remove(key),
+                    _ => w.ephemeral.insert(key.clone(), object.clone()),
+                };
+            } else {
+                match kind {
+                    EventType::Deleted => batch.remove(key.as_str()),
+                    _ => {
+                        let json = serde_json::to_vec(&object.value).map_err(StoreError::from)?;
+                        let bytes = Envelope::new(revision, json)
+                            .encode()
+                            .map_err(StoreError::from)?;
+                        batch.insert(key.as_str(), bytes);
+                    }
+                }
+                batch.insert(REVISION_KEY, &revision.to_be_bytes());
+                durable = true;
+            }
+            if durable {
+                self.shared
+                    .db
+                    .apply_batch(batch)
+                    .map_err(StoreError::from)?;
+            }
+            w.revision = revision;
+            let event = Event {
+                revision,
+                kind,
+                key: key.clone(),
+                object: object.clone(),
+                previous: current,
+            };
+            w.pending.push(PendingWrite { event, done });
+            w.needs_flush |= durable;
+            Outcome {
+                kind: Some(kind),
+                object: Some(object),
+            }
+        };
+        self.shared.wake.notify_one();
+        match rx.await {
+            Ok(Ok(())) => Ok(outcome),
+            Ok(Err(e)) => Err(e.into()),
+            Err(_) => Err(StoreError::Failed.into()),
+        }
+    }
+
+    fn read_latest(&self, key: &ObjectKey) -> Result<Option<Arc<Object>>, StoreError> {
+        let Some(bytes) = self.shared.db.get(key.as_str())? else {
+            return Ok(None);
+        };
+        let envelope = Envelope::decode(&bytes)?;
+        let value = serde_json::from_slice(&envelope.json)?;
+        Ok(Some(Arc::new(Object {
+            revision: envelope.revision,
+            value,
+        })))
+    }
+
+    fn hub(&self) -> MutexGuard<'_, Hub> {
+        // A panic while holding the hub lock leaves consistent data (each publish is one
+        // insert/remove), so a poisoned lock is still usable.
+        self.shared.hub.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+fn initial_event(key: ObjectKey, object: Arc<Object>) -> Event {
+    Event {
+        revision: object.revision,
+        kind: EventType::Added,
+        key,
+        object,
+        previous: None,
+    }
+}
+
+fn set_resource_version(value: &mut Value, revision: u64) {
+    if let Some(obj) = value.as_object_mut() {
+        let meta = obj
+            .entry("metadata")
+            .or_insert_with(|| Value::Object(Default::default()));
+        if let Some(meta) = meta.as_object_mut() {
+            meta.insert(
+                "resourceVersion".into(),
+                Value::String(revision.to_string()),
+            );
+        }
+    }
+}
+
+fn read_u64(db: &sled::Db, key: &[u8]) -> Result<u64, StoreError> {
+    Ok(db
+        .get(key)?
+        .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
+        .map(u64::from_be_bytes)
+        .unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,139 @@
+//! Group commit. Writers apply their change to sled's in-memory state under the writer lock
+//! and queue a [`PendingWrite`]; one thread takes the whole queue, flushes once (`fsync`),
+//! publishes the changes in revision order, and only then acknowledges each writer. While it
+//! flushes, the next batch gathers, so a burst of N writers costs a handful of flushes.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+
+use tokio::sync::oneshot;
+
+use super::hub::{Event, Hub};
+use super::{Object, ObjectKey, StoreError};
+
+/// A change applied in memory, waiting to be made durable and published.
+pub(super) struct PendingWrite {
+    pub(super) event: Event,
+    pub(super) done: oneshot::Sender<Result<(), StoreError>>,
+}
+
+/// State guarded by the writer lock.
+pub(super) struct WriteState {
+    pub(super) revision: u64,
+    pub(super) ceiling: u64,
+    /// The latest state of ephemeral kinds (their only copy).
+    pub(super) ephemeral: BTreeMap<ObjectKey, Arc<Object>>,
+    pub(super) pending: Vec<PendingWrite>,
+    pub(super) needs_flush: bool,
+    pub(super) failed: bool,
+    pub(super) stopping: bool,
+}
+
+impl WriteState {
+    pub(super) fn new(revision: u64) -> Self {
+        Self {
+            revision,
+            // The first write of this run persists a new ceiling: revisions handed out by
+            // ephemeral writes of an earlier run are never reused.
+            ceiling: revision,
+            ephemeral: BTreeMap::new(),
+            pending: Vec::new(),
+            needs_flush: false,
+            failed: false,
+            stopping: false,
+        }
+    }
+}
+
+/// What the writers and the commit thread share.
+pub(super) struct Shared {
+    pub(super) db: sled::Db,
+    pub(super) writer: Mutex<WriteState>,
+    pub(super) wake: Condvar,
+    pub(super) hub: Mutex<Hub>,
+}
+
+/// Owns the commit thread; dropping it drains the queue and joins the thread.
+pub(super) struct Committer {
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Committer {
+    pub(super) fn start(shared: Arc<Shared>) -> Self {
+        let s = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("bramble-commit".into())
+            .spawn(move || run(&s))
+            .ok();
+        if thread.is_none() {
+            tracing::error!("could not start the store's commit thread; writes will fail");
+            shared
+                .writer
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .failed = true;
+        }
+        Self { shared, thread }
+    }
+}
+
+impl Drop for Committer {
+    fn drop(&mut self) {
+        self.shared
+            .writer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .stopping = true;
+        self.shared.wake.notify_all();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn run(shared: &Shared) {
+    loop {
+        let (batch, needs_flush) = {
+            let mut w = shared.writer.lock().unwrap_or_else(|p| p.into_inner());
+            while w.pending.is_empty() && !w.stopping {
+                w = shared.wake.wait(w).unwrap_or_else(|p| p.into_inner());
+            }
+            if w.pending.is_empty() {
+                return;
+            }
+            let needs_flush = std::mem::take(&mut w.needs_flush);
+            (std::mem::take(&mut w.pending), needs_flush)
+        };
+        let flushed = if needs_flush {
+            shared.db.flush().map(|_| ())
+        } else {
+            Ok(())
+        };
+        match flushed {
+            Ok(()) => {
+                {
+                    let mut hub = shared.hub.lock().unwrap_or_else(|p| p.into_inner());
+                    for p in &batch {
+                        hub.publish(p.event.clone());
+                    }
+                }
+                for p in batch {
+                    let _ = p.done.send(Ok(()));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "store flush failed; refusing further writes");
+                shared
+                    .writer
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .failed = true;
+                for p in batch {
+                    let _ = p.done.send(Err(StoreError::Failed));
+                }
+            }
+        }
+    }
+}

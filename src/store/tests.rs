@@ -1,0 +1,256 @@
+use std::convert::Infallible;
+
+use serde_json::json;
+
+use super::*;
+
+#[derive(Debug)]
+enum TestError {
+    Store(#[allow(dead_code)] StoreError),
+    Conflict,
+}
+
+impl From<StoreError> for TestError {
+    fn from(e: StoreError) -> Self {
+        TestError::Store(e)
+    }
+}
+
+impl From<StoreError> for Infallible {
+    fn from(e: StoreError) -> Self {
+        panic!("store error in test: {e}")
+    }
+}
+
+fn pod_key(name: &str) -> ObjectKey {
+    ObjectKey::new("", "pods", "default", name)
+}
+
+async fn put(store: &Store, key: &ObjectKey, value: Value, ephemeral: bool) -> Arc<Object> {
+    store
+        .mutate::<Infallible, _>(key, ephemeral, |_| Ok(Mutation::Put(value)))
+        .await
+        .unwrap()
+        .object
+        .unwrap()
+}
+
+#[tokio::test]
+async fn writes_stamp_one_global_revision() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), 100).unwrap();
+    let a = put(
+        &store,
+        &pod_key("a"),
+        json!({"metadata": {"name": "a"}}),
+        false,
+    )
+    .await;
+    let b = put(
+        &store,
+        &ObjectKey::new("", "nodes", "", "n"),
+        json!({"metadata": {"name": "n"}}),
+        false,
+    )
+    .await;
+    assert_eq!(b.revision, a.revision + 1);
+    assert_eq!(
+        a.value["metadata"]["resourceVersion"],
+        json!(a.revision.to_string())
+    );
+    assert_eq!(store.get(&pod_key("a")).unwrap().value, a.value);
+    let (pods, rev) = store.list(&KeyPrefix::resource("", "pods"));
+    assert_eq!(pods.len(), 1);
+    assert_eq!(rev, b.revision);
+}
+
+#[tokio::test]
+async fn closure_sees_latest_state_and_can_refuse() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), 100).unwrap();
+    let first = put(
+        &store,
+        &pod_key("a"),
+        json!({"metadata": {"name": "a"}}),
+        false,
+    )
+    .await;
+    let stale = first.revision - 1;
+    let r = store
+        .mutate(&pod_key("a"), false, |cur| {
+            if cur.map(|c| c.revision) != Some(stale) {
+                return Err(TestError::Conflict);
+            }
+            Ok(Mutation::Put(json!({})))
+        })
+        .await;
+    assert!(matches!(r, Err(TestError::Conflict)));
+    assert_eq!(
+        store.revision(),
+        first.revision,
+        "a refused write takes no revision"
+    );
+}
+
+#[tokio::test]
+async fn durable_objects_survive_reopen_and_revisions_never_repeat() {
+    let dir = tempfile::tempdir().unwrap();
+    let last;
+    {
+        let store = Store::open(dir.path(), 100).unwrap();
+        put(
+            &store,
+            &pod_key("a"),
+            json!({"metadata": {"name": "a"}}),
+            false,
+        )
+        .await;
+        let lease = ObjectKey::new("coordination.k8s.io", "leases", "kube-node-lease", "n1");
+        for _ in 0..5 {
+            put(&store, &lease, json!({"metadata": {"name": "n1"}}), true).await;
+        }
+        last = store.revision();
+    }
+    let store = Store::open(dir.path(), 100).unwrap();
+    assert!(store.get(&pod_key("a")).is_some());
+    let lease = ObjectKey::new("coordination.k8s.io", "leases", "kube-node-lease", "n1");
+    assert!(
+        store.get(&lease).is_none(),
+        "ephemeral objects are not persisted"
+    );
+    let next = put(
+        &store,
+        &pod_key("b"),
+        json!({"metadata": {"name": "b"}}),
+        false,
+    )
+    .await;
+    assert!(
+        next.revision > last,
+        "revision {} must exceed {last}",
+        next.revision
+    );
+}
+
+#[tokio::test]
+async fn deletes_publish_the_last_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), 100).unwrap();
+    put(
+        &store,
+        &pod_key("a"),
+        json!({"metadata": {"name": "a"}}),
+        false,
+    )
+    .await;
+    let mut watch = store
+        .watch(KeyPrefix::resource("", "pods"), Some(store.revision()))
+        .unwrap();
+    let out = store
+        .mutate::<Infallible, _>(&pod_key("a"), false, |_| Ok(Mutation::Delete))
+        .await
+        .unwrap();
+    assert_eq!(out.kind, Some(EventType::Deleted));
+    let e = watch.next().await.unwrap();
+    assert_eq!(e.kind, EventType::Deleted);
+    assert_eq!(e.object.value["metadata"]["name"], "a");
+    assert!(store.get(&pod_key("a")).is_none());
+}
+
+#[tokio::test]
+async fn watch_replays_history_filters_prefix_and_reports_too_old() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), 3).unwrap();
+    let start = store.revision();
+    for n in ["a", "b"] {
+        put(&store, &pod_key(n), json!({"metadata": {"name": n}}), false).await;
+    }
+    put(
+        &store,
+        &ObjectKey::new("", "nodes", "", "n"),
+        json!({}),
+        false,
+    )
+    .await;
+    let mut w = store
+        .watch(KeyPrefix::namespace("", "pods", "default"), Some(start))
+        .unwrap();
+    assert_eq!(
+        w.next().await.unwrap().object.value["metadata"]["name"],
+        "a"
+    );
+    assert_eq!(
+        w.next().await.unwrap().object.value["metadata"]["name"],
+        "b"
+    );
+    put(
+        &store,
+        &pod_key("c"),
+        json!({"metadata": {"name": "c"}}),
+        false,
+    )
+    .await;
+    let c = w.next().await.unwrap();
+    assert_eq!(c.object.value["metadata"]["name"], "c");
+    assert_eq!(w.progress(), c.revision);
+    // history holds 3 events: the first write has left the window
+    assert_eq!(
+        store.watch(KeyPrefix::all(), Some(start)).err(),
+        Some(TooOld { oldest: start + 1 })
+    );
+}
+
+#[tokio::test]
+async fn watch_without_revision_starts_with_current_objects() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), 100).unwrap();
+    put(
+        &store,
+        &pod_key("a"),
+        json!({"metadata": {"name": "a"}}),
+        false,
+    )
+    .await;
+    let mut w = store.watch(KeyPrefix::resource("", "pods"), None).unwrap();
+    let first = w.next().await.unwrap();
+    assert_eq!(first.kind, EventType::Added);
+    put(
+        &store,
+        &pod_key("a"),
+        json!({"metadata": {"name": "a", "labels": {"x": "y"}}}),
+        false,
+    )
+    .await;
+    assert_eq!(w.next().await.unwrap().kind, EventType::Modified);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writers_share_flushes_and_all_land() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(dir.path(), 1000).unwrap();
+        let mut tasks = Vec::new();
+        for i in 0..200 {
+            let s = store.clone();
+            tasks.push(tokio::spawn(async move {
+                let key = pod_key(&format!("p{i}"));
+                put(
+                    &s,
+                    &key,
+                    json!({"metadata": {"name": format!("p{i}")}}),
+                    false,
+                )
+                .await
+            }));
+        }
+        let mut revs = Vec::new();
+        for t in tasks {
+            revs.push(t.await.unwrap().revision);
+        }
+        revs.sort();
+        revs.dedup();
+        assert_eq!(revs.len(), 200, "every write got its own revision");
+    }
+    let store = Store::open(dir.path(), 1000).unwrap();
+    assert_eq!(store.list(&KeyPrefix::resource("", "pods")).0.len(), 200);
+}
