@@ -1,5 +1,14 @@
 //! The HTTP surface: Kubernetes REST paths over TLS.
 
 pub mod auth;
+pub mod body;
+pub mod discovery;
+pub mod handlers;
+pub mod negotiate;
+pub mod openapi;
 pub mod patch;
+pub mod registry;
+pub mod request_info;
 pub mod selector;
+pub mod status;
+pub mod table;

@@ -73,6 +73,15 @@ pub trait Strategy: Send + Sync {
     fn tracks_generation(&self) -> bool {
         false
     }
+    /// Grace period for a delete, as upstream's `CheckGracefulDelete`: 0 removes the object
+    /// at once; more sets `deletionTimestamp` and leaves removal to whoever runs it.
+    fn grace_period(&self, _obj: &Value, _requested: Option<i64>) -> i64 {
+        0
+    }
+    /// The node whose kubelet must finish a graceful delete (a pod's `spec.nodeName`).
+    fn node_of(&self, _obj: &Value) -> Option<String> {
+        None
+    }
 }
 
 /// One served resource type: its names, scope and behaviour.
@@ -145,4 +154,14 @@ pub fn lookup_kind(api_version: &str, kind: &str) -> Option<&'static ResourceTyp
         .iter()
         .copied()
         .find(|r| r.api_version() == api_version && r.kind == kind)
+}
+
+/// This board's architecture as Kubernetes names it (`amd64`, `arm64`, `arm`).
+pub fn node_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "arm" => "arm",
+        other => other,
+    }
 }

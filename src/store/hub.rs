@@ -134,6 +134,19 @@ impl Hub {
         Ok((backlog, self.tx.subscribe()))
     }
 
+    /// Whether anything under `prefix` changed after `from`.
+    pub(super) fn changed_since(&self, prefix: &KeyPrefix, from: u64) -> Result<bool, TooOld> {
+        if from < self.complete_after {
+            return Err(TooOld {
+                oldest: self.complete_after,
+            });
+        }
+        Ok(self
+            .history
+            .iter()
+            .any(|e| e.revision > from && e.key.is_in(prefix)))
+    }
+
     /// Subscribes to changes after the current revision.
     pub(super) fn subscribe_now(&self) -> broadcast::Receiver<Arc<Event>> {
         self.tx.subscribe()

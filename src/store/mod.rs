@@ -145,6 +145,11 @@ impl Store {
         (hub.list(prefix), hub.revision())
     }
 
+    /// Whether anything under `prefix` changed after revision `from` (for consistent paging).
+    pub fn changed_since(&self, prefix: &KeyPrefix, from: u64) -> Result<bool, TooOld> {
+        self.hub().changed_since(prefix, from)
+    }
+
     /// Watches `prefix`. With `from`, delivers every change after that revision (or fails if
     /// it left the history window); without, starts with an `Added` event per current object.
     pub fn watch(&self, prefix: KeyPrefix, from: Option<u64>) -> Result<Watch, TooOld> {

@@ -42,6 +42,11 @@ impl Watch {
         }
     }
 
+    /// Events already queued (for a watch without a revision: the current objects).
+    pub fn backlog_len(&self) -> usize {
+        self.backlog.len()
+    }
+
     /// The revision up to which this watcher has seen every change (for bookmarks).
     pub fn progress(&self) -> u64 {
         self.progress

@@ -1,0 +1,109 @@
+//! Request and response bodies: size-limited reads, JSON/YAML decoding, JSON responses and a
+//! channel-fed body for watch streams.
+
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Body, Frame, Incoming};
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+use super::status::ApiError;
+
+/// Largest request body accepted, as upstream's `MaxRequestBodyBytes` (3 MiB).
+pub const MAX_BODY: usize = 3 << 20;
+
+/// The response body type: a whole buffer or a stream of chunks.
+pub type ResponseBody = http_body_util::combinators::BoxBody<Bytes, Infallible>;
+
+/// Reads a request body of at most [`MAX_BODY`] bytes.
+pub async fn read(body: Incoming) -> Result<Bytes, ApiError> {
+    match Limited::new(body, MAX_BODY).collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ApiError::too_large(MAX_BODY)),
+        Err(e) => Err(ApiError::bad_request(format!(
+            "reading the request body failed: {e}"
+        ))),
+    }
+}
+
+/// Decodes a JSON or YAML request body.
+pub fn decode(content_type: Option<&str>, bytes: &[u8]) -> Result<Value, ApiError> {
+    let media = content_type
+        .and_then(|c| c.split(';').next())
+        .map(str::trim)
+        .unwrap_or("");
+    let result = match media {
+        "application/yaml" | "application/x-yaml" | "text/yaml" => {
+            serde_yaml_ng::from_slice::<Value>(bytes).map_err(|e| e.to_string())
+        }
+        "" | "application/json" | "*/*" => {
+            serde_json::from_slice::<Value>(bytes).map_err(|e| e.to_string())
+        }
+        other => {
+            return Err(ApiError::unsupported_media_type(
+                other,
+                &["application/json", "application/yaml"],
+            ));
+        }
+    };
+    result.map_err(|e| ApiError::bad_request(format!("the request body could not be decoded: {e}")))
+}
+
+/// A complete response with a body.
+pub fn full(
+    status: StatusCode,
+    content_type: &str,
+    bytes: impl Into<Bytes>,
+) -> Response<ResponseBody> {
+    let mut r = Response::new(Full::new(bytes.into()).boxed());
+    *r.status_mut() = status;
+    if let Ok(v) = HeaderValue::from_str(content_type) {
+        r.headers_mut().insert(header::CONTENT_TYPE, v);
+    }
+    r
+}
+
+/// A JSON response.
+pub fn json(status: StatusCode, value: &Value) -> Response<ResponseBody> {
+    full(
+        status,
+        "application/json",
+        serde_json::to_vec(value).unwrap_or_default(),
+    )
+}
+
+/// A `Status` error response.
+pub fn error(e: &ApiError) -> Response<ResponseBody> {
+    let status = StatusCode::from_u16(e.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    json(status, &e.to_status())
+}
+
+/// A streaming body fed through a channel; the stream ends when the sender is dropped.
+pub struct ChannelBody {
+    rx: mpsc::Receiver<Bytes>,
+}
+
+impl ChannelBody {
+    /// A body and the sender that feeds it; `depth` bounds buffered chunks.
+    pub fn new(depth: usize) -> (mpsc::Sender<Bytes>, ResponseBody) {
+        let (tx, rx) = mpsc::channel(depth);
+        (tx, ChannelBody { rx }.boxed())
+    }
+}
+
+impl Body for ChannelBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        self.rx.poll_recv(cx).map(|c| c.map(|b| Ok(Frame::data(b))))
+    }
+}

@@ -1,0 +1,127 @@
+//! Legacy discovery documents (`/api`, `/apis`, `/api/v1`, `/apis/{group}/{version}`) and
+//! `/version`, built from the served resource types.
+
+use serde_json::{json, Value};
+
+use crate::resources::{ResourceType, RESOURCES};
+
+/// The Kubernetes minor version whose API Bramble serves.
+pub const KUBE_MINOR: &str = "32";
+
+/// `/version`.
+pub fn version() -> Value {
+    json!({
+        "major": "1",
+        "minor": KUBE_MINOR,
+        "gitVersion": format!("v1.{KUBE_MINOR}.0+bramble.{}", env!("CARGO_PKG_VERSION")),
+        "gitCommit": "",
+        "gitTreeState": "clean",
+        "buildDate": "",
+        "goVersion": "",
+        "compiler": "rustc",
+        "platform": format!("linux/{}", crate::resources::node_arch()),
+    })
+}
+
+/// `/api`.
+pub fn core_versions(server_address: &str) -> Value {
+    json!({
+        "kind": "APIVersions",
+        "versions": ["v1"],
+        "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": server_address}],
+    })
+}
+
+fn groups() -> Vec<(&'static str, &'static str)> {
+    let mut gs: Vec<(&str, &str)> = Vec::new();
+    for r in RESOURCES.iter().filter(|r| !r.group.is_empty()) {
+        if !gs.contains(&(r.group, r.version)) {
+            gs.push((r.group, r.version));
+        }
+    }
+    gs
+}
+
+fn group(name: &str, version: &str) -> Value {
+    let gv = json!({"groupVersion": format!("{name}/{version}"), "version": version});
+    json!({"name": name, "versions": [gv.clone()], "preferredVersion": gv})
+}
+
+/// `/apis`.
+pub fn group_list() -> Value {
+    let groups: Vec<Value> = groups().into_iter().map(|(g, v)| group(g, v)).collect();
+    json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
+}
+
+/// `/apis/{group}`, if served.
+pub fn group_doc(name: &str) -> Option<Value> {
+    let (g, v) = groups().into_iter().find(|(g, _)| *g == name)?;
+    let mut doc = group(g, v);
+    doc["kind"] = json!("APIGroup");
+    doc["apiVersion"] = json!("v1");
+    Some(doc)
+}
+
+/// Whether `group/version` is served.
+pub fn serves(group: &str, version: &str) -> bool {
+    RESOURCES
+        .iter()
+        .any(|r| r.group == group && r.version == version)
+}
+
+const ALL_VERBS: [&str; 8] = [
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
+];
+
+fn resource_entry(r: &ResourceType) -> Value {
+    let mut e = json!({
+        "name": r.plural,
+        "singularName": r.singular,
+        "namespaced": r.namespaced,
+        "kind": r.kind,
+        "verbs": ALL_VERBS,
+    });
+    if !r.short_names.is_empty() {
+        e["shortNames"] = json!(r.short_names);
+    }
+    if !r.categories.is_empty() {
+        e["categories"] = json!(r.categories);
+    }
+    e
+}
+
+fn subresource_entry(r: &ResourceType, sub: &str) -> Value {
+    let (kind, verbs): (&str, &[&str]) = match sub {
+        "binding" => ("Binding", &["create"]),
+        "finalize" => (r.kind, &["update"]),
+        _ => (r.kind, &["get", "patch", "update"]),
+    };
+    json!({"name": format!("{}/{sub}", r.plural), "singularName": "", "namespaced": r.namespaced, "kind": kind, "verbs": verbs})
+}
+
+/// `/api/v1` or `/apis/{group}/{version}`.
+pub fn resource_list(group: &str, version: &str) -> Value {
+    let mut resources = Vec::new();
+    for r in RESOURCES
+        .iter()
+        .filter(|r| r.group == group && r.version == version)
+    {
+        resources.push(resource_entry(r));
+        for sub in r.subresources {
+            resources.push(subresource_entry(r, sub));
+        }
+    }
+    let gv = if group.is_empty() {
+        version.to_string()
+    } else {
+        format!("{group}/{version}")
+    };
+    json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources})
+}

@@ -1,0 +1,410 @@
+//! HTTP handlers for resource requests: translate a parsed request into a [`Registry`] call
+//! and its result into the response kubectl expects (object, list, Table, watch stream or
+//! `Status`).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Response, StatusCode};
+use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
+
+use super::body::{self, ResponseBody};
+use super::negotiate::{self, Output};
+use super::patch::PatchType;
+use super::registry::{
+    DeleteOptions, FieldValidation, ListOptions, Registry, Subresource, WatchEvent, WatchOptions,
+    WriteOptions,
+};
+use super::request_info::ResourcePath;
+use super::status::ApiError;
+use super::table::{self, IncludeObject};
+use crate::resources::{self, ResourceType};
+
+/// How often a watch that allows bookmarks gets one.
+const BOOKMARK_INTERVAL: Duration = Duration::from_secs(60);
+/// Longest a watch runs without `timeoutSeconds` (upstream's default minimum request timeout).
+const MAX_WATCH: Duration = Duration::from_secs(1800);
+
+/// One resource request, parsed.
+pub struct ResourceRequest<'a> {
+    /// Kubernetes verb.
+    pub verb: &'static str,
+    /// Coordinates.
+    pub path: &'a ResourcePath,
+    /// Decoded query parameters.
+    pub query: &'a HashMap<String, String>,
+    /// Request headers.
+    pub headers: &'a HeaderMap,
+    /// Request body (empty for reads).
+    pub body: Bytes,
+}
+
+/// Serves one resource request.
+pub async fn serve(
+    registry: &Registry,
+    shutdown: &CancellationToken,
+    req: ResourceRequest<'_>,
+) -> Response<ResponseBody> {
+    match dispatch(registry, shutdown, req).await {
+        Ok(r) => r,
+        Err(e) => body::error(&e),
+    }
+}
+
+fn q<'a>(query: &'a HashMap<String, String>, key: &str) -> &'a str {
+    query.get(key).map(String::as_str).unwrap_or("")
+}
+
+async fn dispatch(
+    registry: &Registry,
+    shutdown: &CancellationToken,
+    req: ResourceRequest<'_>,
+) -> Result<Response<ResponseBody>, ApiError> {
+    let p = req.path;
+    let rt = resources::lookup(&p.group, &p.version, &p.resource)
+        .ok_or_else(ApiError::path_not_found)?;
+    if let Some(sub) = &p.subresource {
+        if !rt.subresources.contains(&sub.as_str()) {
+            return Err(ApiError::path_not_found());
+        }
+    }
+    let namespace = if rt.namespaced {
+        p.namespace.as_deref()
+    } else {
+        None
+    };
+    if rt.namespaced && p.name.is_some() && namespace.is_none() && req.verb != "create" {
+        return Err(ApiError::path_not_found());
+    }
+    let accept = req
+        .headers
+        .get(http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok());
+    let output =
+        negotiate::output(accept).ok_or_else(|| ApiError::not_acceptable(accept.unwrap_or("")))?;
+    let ns = namespace.unwrap_or("");
+    let name = p.name.as_deref().unwrap_or("");
+    let write = WriteOptions {
+        field_validation: FieldValidation::parse(q(req.query, "fieldValidation"))?,
+        dry_run: q(req.query, "dryRun") == "All",
+    };
+    let content_type = req
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    match (req.verb, p.subresource.as_deref()) {
+        ("get", _) => {
+            let obj = registry.get(rt, ns, name)?;
+            Ok(respond_one(
+                rt,
+                StatusCode::OK,
+                &obj,
+                output,
+                req.query,
+                &[],
+            ))
+        }
+        ("list", None) => list(registry, rt, namespace, output, req.query),
+        ("watch", None) => watch(registry, shutdown, rt, namespace, output, req.query),
+        ("create", None) => {
+            let obj = body::decode(content_type, &req.body)?;
+            let w = registry.create(rt, ns, obj, &write).await?;
+            Ok(respond_one(
+                rt,
+                StatusCode::CREATED,
+                &w.object,
+                output,
+                req.query,
+                &w.warnings,
+            ))
+        }
+        ("create", Some("binding")) => {
+            let obj = body::decode(content_type, &req.body)?;
+            let target = obj
+                .pointer("/target/name")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            registry.bind_pod(ns, name, target, &write).await?;
+            let status = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201});
+            Ok(body::json(StatusCode::CREATED, &status))
+        }
+        ("update", sub) => {
+            let sub = subresource(sub)?;
+            let obj = body::decode(content_type, &req.body)?;
+            let w = registry.update(rt, ns, name, obj, sub, &write).await?;
+            let code = if w.created {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            };
+            Ok(respond_one(
+                rt,
+                code,
+                &w.object,
+                output,
+                req.query,
+                &w.warnings,
+            ))
+        }
+        ("patch", sub) => {
+            let sub = subresource(sub)?;
+            let ct = content_type.unwrap_or("");
+            let patch_type = PatchType::from_content_type(ct).ok_or_else(|| {
+                ApiError::unsupported_media_type(
+                    ct,
+                    &[
+                        "application/json-patch+json",
+                        "application/merge-patch+json",
+                        "application/strategic-merge-patch+json",
+                    ],
+                )
+            })?;
+            let w = registry
+                .patch(rt, ns, name, patch_type, &req.body, sub, &write)
+                .await?;
+            Ok(respond_one(
+                rt,
+                StatusCode::OK,
+                &w.object,
+                output,
+                req.query,
+                &w.warnings,
+            ))
+        }
+        ("delete", None) => {
+            let opts = delete_options(content_type, &req.body, req.query)?;
+            let d = registry.delete(rt, ns, name, &opts).await?;
+            let code = if d.gone {
+                StatusCode::OK
+            } else {
+                StatusCode::ACCEPTED
+            };
+            Ok(respond_one(rt, code, &d.object, output, req.query, &[]))
+        }
+        ("deletecollection", None) => {
+            let opts = delete_options(content_type, &req.body, req.query)?;
+            let list_opts = ListOptions {
+                label_selector: q(req.query, "labelSelector").into(),
+                field_selector: q(req.query, "fieldSelector").into(),
+                ..Default::default()
+            };
+            let listed = registry.list(rt, namespace, &list_opts)?;
+            let mut items = Vec::new();
+            for obj in listed.items {
+                let ns = obj
+                    .pointer("/metadata/namespace")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string();
+                let name = obj
+                    .pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string();
+                match registry.delete(rt, &ns, &name, &opts).await {
+                    Ok(d) => items.push(d.object),
+                    Err(e) if e.code == 404 => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            let list = json!({"kind": format!("{}List", rt.kind), "apiVersion": rt.api_version(), "metadata": {}, "items": items});
+            Ok(body::json(StatusCode::OK, &list))
+        }
+        _ => Err(ApiError::method_not_allowed()),
+    }
+}
+
+fn subresource(sub: Option<&str>) -> Result<Subresource, ApiError> {
+    match sub {
+        None | Some("finalize") => Ok(Subresource::Main),
+        Some("status") => Ok(Subresource::Status),
+        Some(_) => Err(ApiError::method_not_allowed()),
+    }
+}
+
+fn delete_options(
+    content_type: Option<&str>,
+    bytes: &[u8],
+    query: &HashMap<String, String>,
+) -> Result<DeleteOptions, ApiError> {
+    let mut opts: DeleteOptions = if bytes.is_empty() {
+        DeleteOptions::default()
+    } else {
+        serde_json::from_value(body::decode(content_type, bytes)?)
+            .map_err(|e| ApiError::bad_request(format!("invalid DeleteOptions: {e}")))?
+    };
+    if let Some(g) = query.get("gracePeriodSeconds") {
+        opts.grace_period_seconds = Some(
+            g.parse()
+                .map_err(|_| ApiError::bad_request(format!("invalid gracePeriodSeconds: {g}")))?,
+        );
+    }
+    if let Some(p) = query.get("propagationPolicy") {
+        opts.propagation_policy = Some(p.clone());
+    }
+    if q(query, "dryRun") == "All" {
+        opts.dry_run = vec!["All".into()];
+    }
+    Ok(opts)
+}
+
+fn with_warnings(mut r: Response<ResponseBody>, warnings: &[String]) -> Response<ResponseBody> {
+    for w in warnings {
+        let text = format!("299 - \"{}\"", w.replace('\\', "\\\\").replace('"', "\\\""));
+        if let Ok(v) = HeaderValue::from_str(&text) {
+            r.headers_mut().append("Warning", v);
+        }
+    }
+    r
+}
+
+fn encode(value: &Value, output: Output) -> (Vec<u8>, &'static str) {
+    match output {
+        Output::Yaml => (
+            serde_yaml_ng::to_string(value)
+                .unwrap_or_default()
+                .into_bytes(),
+            "application/yaml",
+        ),
+        _ => (
+            serde_json::to_vec(value).unwrap_or_default(),
+            "application/json",
+        ),
+    }
+}
+
+fn respond_one(
+    rt: &ResourceType,
+    code: StatusCode,
+    obj: &Value,
+    output: Output,
+    query: &HashMap<String, String>,
+    warnings: &[String],
+) -> Response<ResponseBody> {
+    let value = match output {
+        Output::Table(v) => {
+            let include = IncludeObject::parse(q(query, "includeObject"));
+            let meta = json!({"resourceVersion": obj.pointer("/metadata/resourceVersion").cloned().unwrap_or_default()});
+            table::table(rt, std::slice::from_ref(obj), v, include, meta, true)
+        }
+        Output::Metadata(v) => table::partial_metadata(obj, v),
+        _ => obj.clone(),
+    };
+    let (bytes, ct) = encode(&value, output);
+    with_warnings(body::full(code, ct, bytes), warnings)
+}
+
+fn list(
+    registry: &Registry,
+    rt: &'static ResourceType,
+    namespace: Option<&str>,
+    output: Output,
+    query: &HashMap<String, String>,
+) -> Result<Response<ResponseBody>, ApiError> {
+    let opts = ListOptions {
+        label_selector: q(query, "labelSelector").into(),
+        field_selector: q(query, "fieldSelector").into(),
+        limit: q(query, "limit").parse().unwrap_or(0),
+        continue_token: query.get("continue").filter(|c| !c.is_empty()).cloned(),
+    };
+    let page = registry.list(rt, namespace, &opts)?;
+    let mut meta = json!({"resourceVersion": page.resource_version.to_string()});
+    if let Some(c) = &page.continue_token {
+        meta["continue"] = json!(c);
+    }
+    if let Some(n) = page.remaining {
+        meta["remainingItemCount"] = json!(n);
+    }
+    let value = match output {
+        Output::Table(v) => table::table(
+            rt,
+            &page.items,
+            v,
+            IncludeObject::parse(q(query, "includeObject")),
+            meta,
+            true,
+        ),
+        Output::Metadata(v) => {
+            let items: Vec<Value> = page
+                .items
+                .iter()
+                .map(|o| table::partial_metadata(o, v))
+                .collect();
+            json!({"kind": "PartialObjectMetadataList", "apiVersion": format!("meta.k8s.io/{v}"), "metadata": meta, "items": items})
+        }
+        _ => {
+            json!({"kind": format!("{}List", rt.kind), "apiVersion": rt.api_version(), "metadata": meta, "items": page.items})
+        }
+    };
+    let (bytes, ct) = encode(&value, output);
+    Ok(body::full(StatusCode::OK, ct, bytes))
+}
+
+fn watch(
+    registry: &Registry,
+    shutdown: &CancellationToken,
+    rt: &'static ResourceType,
+    namespace: Option<&str>,
+    output: Output,
+    query: &HashMap<String, String>,
+) -> Result<Response<ResponseBody>, ApiError> {
+    let opts = WatchOptions {
+        label_selector: q(query, "labelSelector").into(),
+        field_selector: q(query, "fieldSelector").into(),
+        resource_version: q(query, "resourceVersion").into(),
+        send_initial_events: q(query, "sendInitialEvents") == "true",
+    };
+    let mut stream = registry.watch(rt, namespace, &opts)?;
+    let bookmarks = q(query, "allowWatchBookmarks") == "true";
+    let timeout = q(query, "timeoutSeconds")
+        .parse::<u64>()
+        .map(Duration::from_secs)
+        .unwrap_or(MAX_WATCH)
+        .min(MAX_WATCH);
+    let include = IncludeObject::parse(q(query, "includeObject"));
+    let (tx, body) = body::ChannelBody::new(16);
+    let shutdown = shutdown.clone();
+    tokio::spawn(async move {
+        let deadline = tokio::time::sleep(timeout);
+        tokio::pin!(deadline);
+        let mut tick = tokio::time::interval_at(
+            tokio::time::Instant::now() + BOOKMARK_INTERVAL,
+            BOOKMARK_INTERVAL,
+        );
+        loop {
+            let event = tokio::select! {
+                e = stream.next() => match e { Some(e) => e, None => break },
+                _ = tick.tick(), if bookmarks => stream.bookmark(),
+                _ = &mut deadline => break,
+                _ = shutdown.cancelled() => break,
+                _ = tx.closed() => break,
+            };
+            if matches!(event, WatchEvent::Bookmark(_)) && !bookmarks {
+                continue;
+            }
+            let object = match (&event, output) {
+                (WatchEvent::Bookmark(o) | WatchEvent::Error(o), _) => o.clone(),
+                (e, Output::Table(v)) => table::table(
+                    rt,
+                    std::slice::from_ref(e.object()),
+                    v,
+                    include,
+                    json!({}),
+                    true,
+                ),
+                (e, Output::Metadata(v)) => table::partial_metadata(e.object(), v),
+                (e, _) => e.object().clone(),
+            };
+            let mut line =
+                serde_json::to_vec(&json!({"type": event.type_name(), "object": object}))
+                    .unwrap_or_default();
+            line.push(b'\n');
+            if tx.send(Bytes::from(line)).await.is_err() {
+                break;
+            }
+        }
+    });
+    Ok(body::full(StatusCode::OK, "application/json", Bytes::new()).map(|_| body))
+}

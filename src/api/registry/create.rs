@@ -1,0 +1,94 @@
+//! Create (POST), as upstream's generic `Store.Create`.
+
+use serde_json::Value;
+
+use super::{decode_incoming, key, meta, validate_new, Registry, WriteOptions, Written};
+use crate::api::status::ApiError;
+use crate::resources::ResourceType;
+use crate::store::Mutation;
+
+/// Attempts at a free generated name before giving up, as upstream retries on conflict.
+const GENERATE_NAME_ATTEMPTS: usize = 8;
+
+impl Registry {
+    /// Creates an object in `namespace` (ignored for cluster-scoped kinds).
+    pub async fn create(
+        &self,
+        rt: &ResourceType,
+        namespace: &str,
+        body: Value,
+        opts: &WriteOptions,
+    ) -> Result<Written, ApiError> {
+        let (mut obj, warnings) = decode_incoming(rt, namespace, body, opts.field_validation)?;
+        rt.strategy.default(&mut obj);
+        rt.strategy.prepare_for_create(&mut obj);
+        meta::fill_on_create(&mut obj);
+        if rt.strategy.tracks_generation() {
+            meta::meta_mut(&mut obj).insert("generation".into(), Value::from(1));
+        }
+        let generate = meta::name_of(&obj)
+            .is_empty()
+            .then(|| meta::meta_str(&obj, "generateName").map(str::to_string))
+            .flatten()
+            .filter(|p| !p.is_empty());
+        let attempts = if generate.is_some() {
+            GENERATE_NAME_ATTEMPTS
+        } else {
+            1
+        };
+        for _ in 0..attempts {
+            if let Some(prefix) = &generate {
+                meta::meta_mut(&mut obj)
+                    .insert("name".into(), Value::String(meta::generate_name(prefix)));
+            }
+            let name = meta::name_of(&obj).to_string();
+            let errs = validate_new(rt, &obj);
+            if !errs.is_empty() {
+                return Err(ApiError::invalid(rt, &name, &errs));
+            }
+            self.check_namespace(rt, namespace, &name)?;
+            if opts.dry_run {
+                if self.lookup(rt, namespace, &name).is_some() {
+                    return Err(ApiError::already_exists(rt, &name));
+                }
+                return Ok(Written {
+                    object: obj,
+                    created: true,
+                    warnings,
+                });
+            }
+            let candidate = obj.clone();
+            let result = self
+                .store
+                .mutate(
+                    &key(rt, namespace, &name),
+                    rt.ephemeral,
+                    |current| match current {
+                        Some(_) => Err(ApiError::already_exists(rt, &name)),
+                        None => Ok(Mutation::Put(candidate)),
+                    },
+                )
+                .await;
+            match result {
+                Ok(out) => {
+                    let object = out.object.map(|o| o.value.clone()).unwrap_or_default();
+                    return Ok(Written {
+                        object,
+                        created: true,
+                        warnings,
+                    });
+                }
+                Err(e) if e.reason == "AlreadyExists" && generate.is_some() => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(ApiError::new(
+            504,
+            "ServerTimeout",
+            format!(
+                "could not find a free name for the generated {} after {attempts} attempts",
+                rt.kind
+            ),
+        ))
+    }
+}

@@ -1,0 +1,170 @@
+//! Delete, as upstream's generic `Store.Delete`: preconditions, finalizers (the object stays,
+//! marked with `deletionTimestamp`, until its finalizers are removed) and graceful deletion
+//! (a pod on a node with a live kubelet stays until that kubelet has stopped it).
+
+use chrono::{Duration, Utc};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{key, meta, Registry};
+use crate::api::status::ApiError;
+use crate::resources::{self, ResourceType};
+use crate::store::Mutation;
+
+/// `DeleteOptions`, from the body or the query.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeleteOptions {
+    /// Requested grace period; 0 deletes at once.
+    pub grace_period_seconds: Option<i64>,
+    /// Only delete this exact object.
+    pub preconditions: Option<Preconditions>,
+    /// `Orphan`, `Background` or `Foreground`.
+    pub propagation_policy: Option<String>,
+    /// `["All"]` to validate without deleting.
+    #[serde(default)]
+    pub dry_run: Vec<String>,
+}
+
+/// Delete preconditions.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Preconditions {
+    /// The object's uid must be this.
+    pub uid: Option<String>,
+    /// The object's resourceVersion must be this.
+    pub resource_version: Option<String>,
+}
+
+/// Outcome of a delete.
+#[derive(Debug, Clone)]
+pub struct Deleted {
+    /// The object: its last state, or its state marked for deletion.
+    pub object: Value,
+    /// Whether it is gone (false: waiting for finalizers or a kubelet).
+    pub gone: bool,
+}
+
+impl Registry {
+    /// Deletes (or marks for deletion) one object.
+    pub async fn delete(
+        &self,
+        rt: &ResourceType,
+        namespace: &str,
+        name: &str,
+        opts: &DeleteOptions,
+    ) -> Result<Deleted, ApiError> {
+        let cached = self
+            .lookup(rt, namespace, name)
+            .ok_or_else(|| ApiError::not_found(rt, name))?;
+        let grace = rt
+            .strategy
+            .grace_period(&cached.value, opts.grace_period_seconds);
+        // Graceful only when someone will finish it: a kubelet that renews its lease.
+        let graceful = grace > 0
+            && rt
+                .strategy
+                .node_of(&cached.value)
+                .is_some_and(|n| self.kubelet_alive(&n));
+        let dry_run = opts.dry_run.iter().any(|d| d == "All");
+        let mut gone = false;
+        let mut dry = None;
+        let out = self
+            .store
+            .mutate(&key(rt, namespace, name), rt.ephemeral, |current| {
+                let Some(current) = current else {
+                    return Err(ApiError::not_found(rt, name));
+                };
+                check_preconditions(rt, name, &current.value, current.revision, opts)?;
+                let mut obj = current.value.clone();
+                let already = obj.pointer("/metadata/deletionTimestamp").is_some();
+                let mutation = if meta::finalizers(&obj) > 0 {
+                    if already {
+                        Mutation::Unchanged
+                    } else {
+                        let m = meta::meta_mut(&mut obj);
+                        m.insert("deletionTimestamp".into(), Value::String(meta::now()));
+                        m.insert("deletionGracePeriodSeconds".into(), Value::from(0));
+                        Mutation::Put(obj)
+                    }
+                } else if graceful {
+                    let current_grace = obj
+                        .pointer("/metadata/deletionGracePeriodSeconds")
+                        .and_then(Value::as_i64);
+                    if already && current_grace.is_some_and(|g| g <= grace) {
+                        Mutation::Unchanged
+                    } else {
+                        let at =
+                            (Utc::now() + Duration::seconds(grace)).format("%Y-%m-%dT%H:%M:%SZ");
+                        let m = meta::meta_mut(&mut obj);
+                        m.insert("deletionTimestamp".into(), Value::String(at.to_string()));
+                        m.insert("deletionGracePeriodSeconds".into(), Value::from(grace));
+                        Mutation::Put(obj)
+                    }
+                } else {
+                    gone = true;
+                    Mutation::Delete
+                };
+                if dry_run {
+                    dry = Some(current.value.clone());
+                    return Ok(Mutation::Unchanged);
+                }
+                Ok(mutation)
+            })
+            .await?;
+        if let Some(object) = dry {
+            return Ok(Deleted { object, gone });
+        }
+        let object = out.object.map(|o| o.value.clone()).unwrap_or_default();
+        Ok(Deleted { object, gone })
+    }
+
+    /// Whether `node`'s kubelet holds a current lease in `kube-node-lease`.
+    pub fn kubelet_alive(&self, node: &str) -> bool {
+        let Some(lease) = self.lookup(&resources::lease::RESOURCE, "kube-node-lease", node) else {
+            return false;
+        };
+        let spec = &lease.value["spec"];
+        let renewed = spec["renewTime"]
+            .as_str()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
+        let duration = spec["leaseDurationSeconds"].as_i64().unwrap_or(40);
+        renewed.is_some_and(|t| t.with_timezone(&Utc) + Duration::seconds(duration) > Utc::now())
+    }
+}
+
+fn check_preconditions(
+    rt: &ResourceType,
+    name: &str,
+    obj: &Value,
+    revision: u64,
+    opts: &DeleteOptions,
+) -> Result<(), ApiError> {
+    let Some(p) = &opts.preconditions else {
+        return Ok(());
+    };
+    if let Some(uid) = p.uid.as_deref() {
+        let have = meta::meta_str(obj, "uid").unwrap_or("");
+        if uid != have {
+            return Err(ApiError::conflict(
+                rt,
+                name,
+                &format!(
+                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {have}"
+                ),
+            ));
+        }
+    }
+    if let Some(rv) = p.resource_version.as_deref() {
+        if rv != revision.to_string() {
+            return Err(ApiError::conflict(
+                rt,
+                name,
+                &format!(
+                    "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {revision}"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,192 @@
+//! List with label and field selectors and `limit`/`continue` paging. Pages come from the
+//! in-memory published state; a continue token stays valid while nothing under the listed
+//! prefix has changed, otherwise the client gets upstream's 410 with a fresh token, exactly
+//! as when etcd has compacted the revision a token points at.
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::{key, meta, Registry};
+use crate::api::selector::{FieldSelector, LabelSelector};
+use crate::api::status::ApiError;
+use crate::resources::ResourceType;
+use crate::store::KeyPrefix;
+
+/// List query parameters.
+#[derive(Debug, Clone, Default)]
+pub struct ListOptions {
+    /// `labelSelector`.
+    pub label_selector: String,
+    /// `fieldSelector`.
+    pub field_selector: String,
+    /// `limit`: at most this many items per page (0: all).
+    pub limit: usize,
+    /// `continue` token from the previous page.
+    pub continue_token: Option<String>,
+}
+
+/// One page of a list.
+#[derive(Debug, Clone)]
+pub struct ListResult {
+    /// Matching objects.
+    pub items: Vec<Value>,
+    /// The revision the list is consistent at.
+    pub resource_version: u64,
+    /// Token for the next page.
+    pub continue_token: Option<String>,
+    /// Matching objects after this page.
+    pub remaining: Option<usize>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct ContinueToken {
+    v: String,
+    rv: u64,
+    start: String,
+}
+
+/// Selectors compiled against one kind.
+pub struct Filter {
+    rt: &'static ResourceType,
+    labels: LabelSelector,
+    fields: FieldSelector,
+}
+
+impl Filter {
+    /// Parses the selectors; unsupported field labels are refused as upstream does.
+    pub fn new(rt: &'static ResourceType, label: &str, field: &str) -> Result<Self, ApiError> {
+        let labels =
+            LabelSelector::parse(label).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let fields =
+            FieldSelector::parse(field).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let empty = json!({});
+        for f in fields.fields() {
+            let supported = matches!(f, "metadata.name" | "metadata.namespace")
+                || rt.strategy.field_label(&empty, f).is_some();
+            if !supported {
+                return Err(ApiError::bad_request(format!(
+                    "field label not supported: {f}"
+                )));
+            }
+        }
+        Ok(Self { rt, labels, fields })
+    }
+
+    /// Whether `obj` matches both selectors.
+    pub fn matches(&self, obj: &Value) -> bool {
+        let empty = serde_json::Map::new();
+        let labels = obj
+            .pointer("/metadata/labels")
+            .and_then(Value::as_object)
+            .unwrap_or(&empty);
+        self.labels.matches(labels)
+            && self.fields.matches(|f| match f {
+                "metadata.name" => Some(meta::name_of(obj).to_string()),
+                "metadata.namespace" => {
+                    Some(meta::meta_str(obj, "namespace").unwrap_or("").to_string())
+                }
+                other => self.rt.strategy.field_label(obj, other),
+            })
+    }
+
+    /// Whether no selector is set.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty() && self.fields.is_empty()
+    }
+}
+
+/// The key range a list or watch covers.
+pub fn prefix(rt: &ResourceType, namespace: Option<&str>) -> KeyPrefix {
+    match namespace.filter(|_| rt.namespaced) {
+        Some(ns) => KeyPrefix::namespace(rt.group, rt.plural, ns),
+        None => KeyPrefix::resource(rt.group, rt.plural),
+    }
+}
+
+impl Registry {
+    /// Lists objects of `rt` (in `namespace`, or in all namespaces when `None`).
+    pub fn list(
+        &self,
+        rt: &'static ResourceType,
+        namespace: Option<&str>,
+        opts: &ListOptions,
+    ) -> Result<ListResult, ApiError> {
+        let filter = Filter::new(rt, &opts.label_selector, &opts.field_selector)?;
+        let prefix = prefix(rt, namespace);
+        let (objects, revision) = self.store.list(&prefix);
+        let (start, rv) = match &opts.continue_token {
+            Some(token) => {
+                let t = decode_token(token)?;
+                let changed = self.store.changed_since(&prefix, t.rv).unwrap_or(true);
+                if changed {
+                    let mut e = ApiError::new(
+                        410,
+                        "Expired",
+                        "The provided continue parameter is too old to display a consistent list result. \
+                         You can start a new list without the continue parameter, or use the continue token \
+                         in this response to retrieve the remainder of the results. Continuing with the \
+                         provided token results in an inconsistent list - objects that were created, modified, \
+                         or deleted between the time the first chunk was returned and now may show up in the list.",
+                    );
+                    e.continue_token = Some(encode_token(revision, &t.start));
+                    return Err(e);
+                }
+                (t.start, t.rv)
+            }
+            None => (String::new(), revision),
+        };
+        let mut items = Vec::new();
+        let mut matching = objects
+            .iter()
+            .filter(|o| start.is_empty() || object_key(rt, &o.value) >= start)
+            .filter(|o| filter.matches(&o.value));
+        for o in matching.by_ref() {
+            items.push(o.value.clone());
+            if opts.limit > 0 && items.len() == opts.limit {
+                break;
+            }
+        }
+        let rest = matching.count();
+        let (continue_token, remaining) = if rest > 0 {
+            let last = items.last().map(|o| object_key(rt, o)).unwrap_or_default();
+            (Some(encode_token(rv, &format!("{last}\u{0}"))), Some(rest))
+        } else {
+            (None, None)
+        };
+        Ok(ListResult {
+            items,
+            resource_version: rv,
+            continue_token,
+            remaining,
+        })
+    }
+}
+
+fn object_key(rt: &ResourceType, obj: &Value) -> String {
+    key(
+        rt,
+        meta::meta_str(obj, "namespace").unwrap_or(""),
+        meta::name_of(obj),
+    )
+    .as_str()
+    .to_string()
+}
+
+fn encode_token(rv: u64, start: &str) -> String {
+    let t = ContinueToken {
+        v: "meta.k8s.io/v1".into(),
+        rv,
+        start: start.into(),
+    };
+    B64.encode(serde_json::to_vec(&t).unwrap_or_default())
+}
+
+fn decode_token(token: &str) -> Result<ContinueToken, ApiError> {
+    B64.decode(token)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<ContinueToken>(&b).ok())
+        .filter(|t| t.v == "meta.k8s.io/v1")
+        .ok_or_else(|| ApiError::bad_request("continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)"))
+}

@@ -1,0 +1,218 @@
+//! The API's operations on objects, independent of HTTP: what kube-apiserver's generic
+//! registry does between decoding a request and touching storage (defaulting, validation,
+//! system metadata, preconditions, graceful deletion, finalizers). The HTTP handlers and the
+//! in-process client both call this, so every writer takes one code path.
+
+mod binding;
+mod create;
+mod delete;
+pub mod list;
+pub mod meta;
+mod update;
+pub mod watch;
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::status::ApiError;
+use crate::resources::{self, FieldError, ResourceType};
+use crate::store::{Object, ObjectKey, Store};
+
+pub use delete::DeleteOptions;
+pub use list::{ListOptions, ListResult};
+pub use update::Subresource;
+pub use watch::{WatchEvent, WatchOptions, WatchStream};
+
+/// How to treat fields the kind does not have (`fieldValidation`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FieldValidation {
+    /// Drop them silently.
+    Ignore,
+    /// Drop them and warn (the default, as upstream).
+    #[default]
+    Warn,
+    /// Refuse the request.
+    Strict,
+}
+
+impl FieldValidation {
+    /// Parses the query parameter.
+    pub fn parse(s: &str) -> Result<Self, ApiError> {
+        match s {
+            "" | "Warn" => Ok(Self::Warn),
+            "Ignore" => Ok(Self::Ignore),
+            "Strict" => Ok(Self::Strict),
+            other => Err(ApiError::bad_request(format!(
+                "fieldValidation parameter unsupported: {other}. Valid values are: Ignore, Warn, Strict"
+            ))),
+        }
+    }
+}
+
+/// Options shared by create, update and patch.
+#[derive(Debug, Clone, Default)]
+pub struct WriteOptions {
+    /// Unknown-field handling.
+    pub field_validation: FieldValidation,
+    /// `dryRun=All`: validate and answer without storing.
+    pub dry_run: bool,
+}
+
+/// The result of a write.
+#[derive(Debug, Clone)]
+pub struct Written {
+    /// The object as stored.
+    pub object: Value,
+    /// Whether it was created (201) rather than changed (200).
+    pub created: bool,
+    /// `Warning` headers for the client.
+    pub warnings: Vec<String>,
+}
+
+/// The API's view of the store. Cheap to clone.
+#[derive(Clone)]
+pub struct Registry {
+    store: Store,
+}
+
+impl Registry {
+    /// Serves objects from `store`.
+    pub fn new(store: Store) -> Self {
+        Self { store }
+    }
+
+    /// The underlying store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Reads one object.
+    pub fn get(&self, rt: &ResourceType, namespace: &str, name: &str) -> Result<Value, ApiError> {
+        self.store
+            .get(&key(rt, namespace, name))
+            .map(|o| o.value.clone())
+            .ok_or_else(|| ApiError::not_found(rt, name))
+    }
+
+    /// Reads one object if present.
+    pub(crate) fn lookup(
+        &self,
+        rt: &ResourceType,
+        namespace: &str,
+        name: &str,
+    ) -> Option<Arc<Object>> {
+        self.store.get(&key(rt, namespace, name))
+    }
+
+    /// Refuses writes into a namespace that does not exist or is being deleted, as
+    /// upstream's NamespaceLifecycle admission does.
+    fn check_namespace(
+        &self,
+        rt: &ResourceType,
+        namespace: &str,
+        name: &str,
+    ) -> Result<(), ApiError> {
+        if !rt.namespaced {
+            return Ok(());
+        }
+        let ns_rt = &resources::namespace::RESOURCE;
+        match self.lookup(ns_rt, "", namespace) {
+            None => Err(ApiError::not_found(ns_rt, namespace)),
+            Some(ns) if ns.value.pointer("/metadata/deletionTimestamp").is_some() => Err(ApiError::forbidden_on(
+                rt,
+                name,
+                &format!("unable to create new content in namespace {namespace} because it is being terminated"),
+            )),
+            Some(_) => Ok(()),
+        }
+    }
+}
+
+/// The store key of an object.
+pub fn key(rt: &ResourceType, namespace: &str, name: &str) -> ObjectKey {
+    let ns = if rt.namespaced { namespace } else { "" };
+    ObjectKey::new(rt.group, rt.plural, ns, name)
+}
+
+/// Normalises an incoming object: checks `apiVersion`/`kind` and namespace against the
+/// request, and decodes it through the kind's type (unknown fields per `fieldValidation`).
+fn decode_incoming(
+    rt: &ResourceType,
+    namespace: &str,
+    mut obj: Value,
+    validation: FieldValidation,
+) -> Result<(Value, Vec<String>), ApiError> {
+    let Some(map) = obj.as_object_mut() else {
+        return Err(ApiError::bad_request(
+            "the body of the request must be a JSON or YAML object",
+        ));
+    };
+    let want = rt.api_version();
+    match map.get("apiVersion").and_then(Value::as_str) {
+        Some(v) if v != want => {
+            return Err(ApiError::bad_request(format!(
+                "the API version in the data ({v}) does not match the expected API version ({want})"
+            )))
+        }
+        _ => {}
+    }
+    match map.get("kind").and_then(Value::as_str) {
+        Some(k) if k != rt.kind => {
+            return Err(ApiError::bad_request(format!(
+                "the kind in the data ({k}) does not match the expected kind ({})",
+                rt.kind
+            )))
+        }
+        _ => {}
+    }
+    map.insert("apiVersion".into(), Value::String(want));
+    map.insert("kind".into(), Value::String(rt.kind.into()));
+    if rt.namespaced {
+        let meta = meta::meta_mut(&mut obj);
+        match meta.get("namespace").and_then(Value::as_str) {
+            Some(ns) if !ns.is_empty() && ns != namespace => {
+                return Err(ApiError::bad_request(
+                    "the namespace of the provided object does not match the namespace sent on the request",
+                ))
+            }
+            _ => {
+                meta.insert("namespace".into(), Value::String(namespace.into()));
+            }
+        }
+    } else {
+        meta::meta_mut(&mut obj).remove("namespace");
+    }
+    let decoded = rt
+        .strategy
+        .decode(obj)
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let unknown: Vec<String> = decoded
+        .unknown_fields
+        .iter()
+        .map(|f| format!("unknown field \"{f}\""))
+        .collect();
+    match validation {
+        FieldValidation::Strict if !unknown.is_empty() => Err(ApiError::bad_request(format!(
+            "strict decoding error: {}",
+            unknown.join(", ")
+        ))),
+        FieldValidation::Warn => Ok((decoded.object, unknown)),
+        _ => Ok((decoded.object, Vec::new())),
+    }
+}
+
+/// Generic metadata validation plus the kind's own rules.
+fn validate_new(rt: &ResourceType, obj: &Value) -> Vec<FieldError> {
+    let mut errs = resources::validation::validate_object_meta(obj, rt.namespaced, rt.kind);
+    errs.extend(rt.strategy.validate(obj));
+    errs
+}
+
+/// Validation of an update against the stored object.
+fn validate_change(rt: &ResourceType, new: &Value, old: &Value) -> Vec<FieldError> {
+    let mut errs = resources::validation::validate_object_meta(new, rt.namespaced, rt.kind);
+    errs.extend(resources::validation::validate_object_meta_update(new, old));
+    errs.extend(rt.strategy.validate_update(new, old));
+    errs
+}

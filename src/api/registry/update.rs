@@ -1,0 +1,175 @@
+//! Update (PUT) and patch (PATCH), as upstream's generic `Store.Update` with
+//! `rest.BeforeUpdate`: the new state is computed from the latest stored one under the
+//! store's writer lock, so a patch never needs a conflict retry.
+
+use serde_json::Value;
+
+use super::{decode_incoming, key, meta, validate_change, Registry, WriteOptions, Written};
+use crate::api::patch::{self, PatchType};
+use crate::api::status::ApiError;
+use crate::resources::ResourceType;
+use crate::store::{Mutation, Object};
+
+/// Which part of the object a write addresses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subresource {
+    /// The object itself: status changes are ignored for kinds with a status subresource.
+    Main,
+    /// `/status`: only the status changes.
+    Status,
+}
+
+impl Registry {
+    /// Replaces an object (PUT).
+    pub async fn update(
+        &self,
+        rt: &ResourceType,
+        namespace: &str,
+        name: &str,
+        body: Value,
+        sub: Subresource,
+        opts: &WriteOptions,
+    ) -> Result<Written, ApiError> {
+        let (obj, warnings) = decode_incoming(rt, namespace, body, opts.field_validation)?;
+        let body_name = meta::name_of(&obj);
+        if body_name != name {
+            return Err(ApiError::bad_request(format!(
+                "the name of the object ({body_name}) does not match the name on the URL ({name})"
+            )));
+        }
+        // Leases and events may be created by PUT, as upstream allows for them.
+        if rt.ephemeral && sub == Subresource::Main && self.lookup(rt, namespace, name).is_none() {
+            let mut w = self.create(rt, namespace, obj, opts).await?;
+            w.warnings.extend(warnings);
+            return Ok(w);
+        }
+        let mut written = self
+            .write_update(rt, namespace, name, sub, opts, |_| Ok(obj))
+            .await?;
+        written.warnings.extend(warnings);
+        Ok(written)
+    }
+
+    /// Applies a patch of `patch_type` to an object (PATCH).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn patch(
+        &self,
+        rt: &ResourceType,
+        namespace: &str,
+        name: &str,
+        patch_type: PatchType,
+        body: &[u8],
+        sub: Subresource,
+        opts: &WriteOptions,
+    ) -> Result<Written, ApiError> {
+        let mut warnings = Vec::new();
+        let mut written = self
+            .write_update(rt, namespace, name, sub, opts, |current| {
+                let patched = patch::apply(patch_type, rt.patch_schema, current, body)
+                    .map_err(|e| ApiError::new(e.status_code(), e.reason(), e.to_string()))?;
+                let (obj, w) = decode_incoming(rt, namespace, patched, opts.field_validation)?;
+                if meta::name_of(&obj) != name {
+                    return Err(ApiError::bad_request(format!(
+                        "the name of the object ({}) does not match the name on the URL ({name})",
+                        meta::name_of(&obj)
+                    )));
+                }
+                warnings = w;
+                Ok(obj)
+            })
+            .await?;
+        written.warnings.append(&mut warnings);
+        Ok(written)
+    }
+
+    async fn write_update(
+        &self,
+        rt: &ResourceType,
+        namespace: &str,
+        name: &str,
+        sub: Subresource,
+        opts: &WriteOptions,
+        make: impl FnOnce(&Value) -> Result<Value, ApiError>,
+    ) -> Result<Written, ApiError> {
+        let mut dry = None;
+        let outcome = self
+            .store
+            .mutate(&key(rt, namespace, name), rt.ephemeral, |current| {
+                let Some(current) = current else {
+                    return Err(ApiError::not_found(rt, name));
+                };
+                let new = next_state(rt, name, sub, current, make)?;
+                if opts.dry_run {
+                    dry = Some(new.unwrap_or_else(|| current.value.clone()));
+                    return Ok(Mutation::Unchanged);
+                }
+                Ok(match new {
+                    None => Mutation::Unchanged,
+                    Some(new) if finished_deleting(&new) => Mutation::Delete,
+                    Some(new) => Mutation::Put(new),
+                })
+            })
+            .await?;
+        if let Some(object) = dry {
+            return Ok(Written {
+                object,
+                created: false,
+                warnings: Vec::new(),
+            });
+        }
+        let object = outcome.object.map(|o| o.value.clone()).unwrap_or_default();
+        Ok(Written {
+            object,
+            created: false,
+            warnings: Vec::new(),
+        })
+    }
+}
+
+/// The state an update leads to, or `None` when nothing changes.
+fn next_state(
+    rt: &ResourceType,
+    name: &str,
+    sub: Subresource,
+    current: &Object,
+    make: impl FnOnce(&Value) -> Result<Value, ApiError>,
+) -> Result<Option<Value>, ApiError> {
+    let old = &current.value;
+    let mut new = make(old)?;
+    // Optimistic concurrency: a resourceVersion in the request must be the stored one.
+    match meta::meta_str(&new, "resourceVersion") {
+        Some(rv) if !rv.is_empty() && rv != current.revision.to_string() => {
+            return Err(ApiError::stale(rt, name));
+        }
+        _ => {}
+    }
+    meta::carry_on_update(&mut new, old);
+    match sub {
+        Subresource::Main => rt.strategy.prepare_for_update(&mut new, old),
+        Subresource::Status => rt.strategy.prepare_for_status_update(&mut new, old),
+    }
+    if rt.strategy.tracks_generation() && meta::spec_changed(&new, old) {
+        let generation = old
+            .pointer("/metadata/generation")
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
+        meta::meta_mut(&mut new).insert("generation".into(), Value::from(generation + 1));
+    }
+    let errs = validate_change(rt, &new, old);
+    if !errs.is_empty() {
+        return Err(ApiError::invalid(rt, name, &errs));
+    }
+    Ok(meta::differs(&new, old).then_some(new))
+}
+
+/// An object marked for deletion whose last finalizer is gone and whose grace period is
+/// over is removed by the update that clears it (upstream's `shouldDeleteDuringUpdate`).
+fn finished_deleting(obj: &Value) -> bool {
+    obj.pointer("/metadata/deletionTimestamp").is_some()
+        && meta::finalizers(obj) == 0
+        && obj
+            .pointer("/metadata/deletionGracePeriodSeconds")
+            .and_then(Value::as_i64)
+            .unwrap_or(0)
+            == 0
+}

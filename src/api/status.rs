@@ -1,0 +1,297 @@
+//! API errors as `meta/v1 Status` objects with upstream's codes, reasons, messages and
+//! causes (k8s.io/apimachinery/pkg/api/errors), so clients that branch on them behave as they
+//! do against kube-apiserver.
+
+use serde_json::{json, Value};
+
+use crate::resources::{FieldError, ResourceType};
+use crate::store::StoreError;
+
+/// One `details.causes` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cause {
+    /// Upstream cause type, e.g. `FieldValueRequired`.
+    pub reason: String,
+    /// Human text.
+    pub message: String,
+    /// Field path.
+    pub field: String,
+}
+
+/// An API error: HTTP code, Status reason, message and details.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ApiError {
+    /// HTTP status code.
+    pub code: u16,
+    /// `Status.reason`, e.g. `NotFound`.
+    pub reason: &'static str,
+    /// `Status.message`.
+    pub message: String,
+    /// `details.name`.
+    pub name: Option<String>,
+    /// `details.group`.
+    pub group: Option<String>,
+    /// `details.kind` (the resource for most reasons, the Kind for `Invalid`).
+    pub kind: Option<String>,
+    /// `details.causes`.
+    pub causes: Vec<Cause>,
+    /// `metadata.continue` (only on an expired continue token).
+    pub continue_token: Option<String>,
+}
+
+/// `pods` or `storageclasses.storage.k8s.io`, as upstream qualifies resources in messages.
+pub fn qualified(rt: &ResourceType) -> String {
+    if rt.group.is_empty() {
+        rt.plural.to_string()
+    } else {
+        format!("{}.{}", rt.plural, rt.group)
+    }
+}
+
+impl ApiError {
+    /// A bare error with code, reason and message.
+    pub fn new(code: u16, reason: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            reason,
+            message: message.into(),
+            name: None,
+            group: None,
+            kind: None,
+            causes: Vec::new(),
+            continue_token: None,
+        }
+    }
+
+    fn about(mut self, rt: &ResourceType, name: &str) -> Self {
+        self.name = Some(name.to_string()).filter(|n| !n.is_empty());
+        self.group = Some(rt.group.to_string()).filter(|g| !g.is_empty());
+        self.kind = Some(rt.plural.to_string());
+        self
+    }
+
+    /// 404: `pods "x" not found`.
+    pub fn not_found(rt: &ResourceType, name: &str) -> Self {
+        Self::new(
+            404,
+            "NotFound",
+            format!("{} \"{name}\" not found", qualified(rt)),
+        )
+        .about(rt, name)
+    }
+
+    /// 409: `pods "x" already exists`.
+    pub fn already_exists(rt: &ResourceType, name: &str) -> Self {
+        Self::new(
+            409,
+            "AlreadyExists",
+            format!("{} \"{name}\" already exists", qualified(rt)),
+        )
+        .about(rt, name)
+    }
+
+    /// 409: an update based on a stale `resourceVersion`.
+    pub fn conflict(rt: &ResourceType, name: &str, why: &str) -> Self {
+        Self::new(
+            409,
+            "Conflict",
+            format!(
+                "Operation cannot be fulfilled on {} \"{name}\": {why}",
+                qualified(rt)
+            ),
+        )
+        .about(rt, name)
+    }
+
+    /// 409 with upstream's stale-object text.
+    pub fn stale(rt: &ResourceType, name: &str) -> Self {
+        Self::conflict(
+            rt,
+            name,
+            "the object has been modified; please apply your changes to the latest version and try again",
+        )
+    }
+
+    /// 422: `Pod "x" is invalid: ...`, one cause per field error.
+    pub fn invalid(rt: &ResourceType, name: &str, errors: &[FieldError]) -> Self {
+        let list = match errors {
+            [one] => one.to_string(),
+            many => format!(
+                "[{}]",
+                many.iter()
+                    .map(|e| e.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
+        let mut e = Self::new(
+            422,
+            "Invalid",
+            format!("{} \"{name}\" is invalid: {list}", rt.kind),
+        );
+        e.name = Some(name.to_string());
+        e.group = Some(rt.group.to_string()).filter(|g| !g.is_empty());
+        e.kind = Some(rt.kind.to_string());
+        e.causes = errors
+            .iter()
+            .map(|f| Cause {
+                reason: f.kind.cause_type().into(),
+                message: f.detail.clone(),
+                field: f.field.clone(),
+            })
+            .collect();
+        e
+    }
+
+    /// 400 `BadRequest`.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(400, "BadRequest", message)
+    }
+
+    /// 401 `Unauthorized`.
+    pub fn unauthorized() -> Self {
+        Self::new(401, "Unauthorized", "Unauthorized")
+    }
+
+    /// 403 `Forbidden` with a ready message.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(403, "Forbidden", message)
+    }
+
+    /// 403 about one object (e.g. a namespace being terminated).
+    pub fn forbidden_on(rt: &ResourceType, name: &str, why: &str) -> Self {
+        Self::forbidden(format!("{} \"{name}\" is forbidden: {why}", qualified(rt))).about(rt, name)
+    }
+
+    /// 404 for a path or resource the server does not serve.
+    pub fn path_not_found() -> Self {
+        Self::new(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        )
+    }
+
+    /// 405 `MethodNotAllowed`.
+    pub fn method_not_allowed() -> Self {
+        Self::new(
+            405,
+            "MethodNotAllowed",
+            "the server does not allow this method on the requested resource",
+        )
+    }
+
+    /// 406 `NotAcceptable`.
+    pub fn not_acceptable(accept: &str) -> Self {
+        Self::new(
+            406,
+            "NotAcceptable",
+            format!("only the following media types are accepted: application/json, application/yaml (not {accept})"),
+        )
+    }
+
+    /// 410 `Expired`: a watch or list from a revision that left the history window.
+    pub fn gone(requested: u64, oldest: u64) -> Self {
+        Self::new(
+            410,
+            "Expired",
+            format!("too old resource version: {requested} ({oldest})"),
+        )
+    }
+
+    /// 413 `RequestEntityTooLarge`.
+    pub fn too_large(limit: usize) -> Self {
+        Self::new(
+            413,
+            "RequestEntityTooLarge",
+            format!("Request entity too large: limit is {limit}"),
+        )
+    }
+
+    /// 415 `UnsupportedMediaType`.
+    pub fn unsupported_media_type(content_type: &str, accepted: &[&str]) -> Self {
+        Self::new(
+            415,
+            "UnsupportedMediaType",
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: {} (got {content_type:?})",
+                accepted.join(", ")
+            ),
+        )
+    }
+
+    /// 500 `InternalError`.
+    pub fn internal(message: impl std::fmt::Display) -> Self {
+        Self::new(
+            500,
+            "InternalError",
+            format!("Internal error occurred: {message}"),
+        )
+    }
+
+    /// 503 `ServiceUnavailable`.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(503, "ServiceUnavailable", message)
+    }
+
+    /// The `Status` object.
+    pub fn to_status(&self) -> Value {
+        let mut details = serde_json::Map::new();
+        if let Some(n) = &self.name {
+            details.insert("name".into(), json!(n));
+        }
+        if let Some(g) = &self.group {
+            details.insert("group".into(), json!(g));
+        }
+        if let Some(k) = &self.kind {
+            details.insert("kind".into(), json!(k));
+        }
+        if !self.causes.is_empty() {
+            let causes: Vec<Value> = self
+                .causes
+                .iter()
+                .map(|c| json!({"reason": c.reason, "message": c.message, "field": c.field}))
+                .collect();
+            details.insert("causes".into(), Value::Array(causes));
+        }
+        let mut metadata = serde_json::Map::new();
+        if let Some(c) = &self.continue_token {
+            metadata.insert("continue".into(), json!(c));
+        }
+        let mut status = json!({
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": metadata,
+            "status": "Failure",
+            "message": self.message,
+            "reason": self.reason,
+            "code": self.code,
+        });
+        if !details.is_empty() {
+            status["details"] = Value::Object(details);
+        }
+        status
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Failed => ApiError::unavailable(e.to_string()),
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+/// A `Status` of success, as returned by some deletes.
+pub fn success_status(rt: &ResourceType, name: &str, uid: Option<&str>) -> Value {
+    let mut details = json!({"name": name, "kind": rt.plural});
+    if !rt.group.is_empty() {
+        details["group"] = json!(rt.group);
+    }
+    if let Some(uid) = uid {
+        details["uid"] = json!(uid);
+    }
+    json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details})
+}
