@@ -1,1 +1,123 @@
 //! Places pending pods on nodes: filter, score, bind.
+//!
+//! This module is the pure decision: given a pod and a snapshot of the nodes with the pods
+//! already on them, [`schedule`] answers with a node name or a [`FitError`] worded as
+//! upstream kube-scheduler v1.32 words its FailedScheduling event. It mirrors upstream's
+//! default profile for the plugins Bramble has: filters run in upstream's order
+//! (NodeUnschedulable, NodeName, TaintToleration, NodeAffinity, NodePorts, NodeResourcesFit) and
+//! the first rejection is the node's reason; scores come from NodeResourcesFit
+//! (LeastAllocated), NodeAffinity and TaintToleration with upstream's weights.
+
+pub mod fit_error;
+mod node_affinity;
+mod node_ports;
+mod node_resources;
+mod preemption;
+pub mod requests;
+mod score;
+pub mod status;
+pub mod taints;
+
+use k8s_openapi::api::core::v1::{Node, Pod};
+
+pub use fit_error::{Diagnosis, FitError};
+pub use requests::{pod_requests, ResourceAmounts};
+pub use status::{Code, NodeStatus};
+
+use node_affinity::PreFilter;
+use requests::ResourceAmounts as Requests;
+
+/// A node and the pods bound to it that have not terminated (upstream's `framework.NodeInfo`).
+#[derive(Debug, Clone)]
+pub struct NodeInfo<'a> {
+    /// The node.
+    pub node: &'a Node,
+    /// Pods assigned to the node, not yet Succeeded or Failed.
+    pub pods: Vec<&'a Pod>,
+}
+
+impl NodeInfo<'_> {
+    fn name(&self) -> &str {
+        self.node.metadata.name.as_deref().unwrap_or("")
+    }
+}
+
+/// Chooses a node for `pod`, or says why none fits.
+pub fn schedule(pod: &Pod, nodes: &[NodeInfo<'_>]) -> Result<String, FitError> {
+    if nodes.is_empty() {
+        return Err(FitError::no_nodes());
+    }
+    let request = pod_requests(pod);
+    let mut diagnosis = Diagnosis::default();
+
+    let candidates: Vec<&NodeInfo<'_>> = match node_affinity::pre_filter(pod) {
+        PreFilter::AllNodes => nodes.iter().collect(),
+        PreFilter::Only(names) => {
+            diagnosis.absent_status = Some(NodeStatus::unresolvable(
+                "node(s) didn't satisfy plugin(s) [NodeAffinity]",
+            ));
+            nodes.iter().filter(|n| names.contains(n.name())).collect()
+        }
+        PreFilter::Conflict => {
+            diagnosis.absent_status =
+                Some(NodeStatus::unresolvable(node_affinity::ERR_REASON_CONFLICT));
+            diagnosis.pre_filter_msg = Some(node_affinity::ERR_REASON_CONFLICT.to_string());
+            Vec::new()
+        }
+    };
+
+    let mut feasible = Vec::new();
+    for info in candidates {
+        match run_filters(pod, &request, info) {
+            None => feasible.push(info),
+            Some(status) => {
+                diagnosis
+                    .node_statuses
+                    .insert(info.name().to_string(), status);
+            }
+        }
+    }
+
+    if let Some(name) = score::select_host(pod, &feasible) {
+        return Ok(name);
+    }
+    let verdict = preemption::evaluate(pod, nodes, &diagnosis, |info| {
+        run_filters(pod, &request, info)
+    });
+    Err(FitError {
+        num_all_nodes: nodes.len(),
+        diagnosis: Box::new(diagnosis),
+        post_filter_msg: verdict.message,
+        preemption_candidates: verdict.candidates,
+    })
+}
+
+/// Runs every filter on one node; `None` when the pod fits there. Usable on its own to check
+/// one node (the pod's nodeName pin is honoured like upstream's NodeName filter).
+pub fn check_node(pod: &Pod, info: &NodeInfo<'_>) -> Option<NodeStatus> {
+    run_filters(pod, &pod_requests(pod), info)
+}
+
+/// The filter chain in upstream's order; the first rejection wins.
+fn run_filters(pod: &Pod, request: &Requests, info: &NodeInfo<'_>) -> Option<NodeStatus> {
+    taints::filter_unschedulable(pod, info.node)
+        .or_else(|| filter_node_name(pod, info))
+        .or_else(|| taints::filter_taints(pod, info.node))
+        .or_else(|| node_affinity::filter(pod, info.node))
+        .or_else(|| node_ports::filter(pod, info))
+        .or_else(|| node_resources::filter(request, info))
+}
+
+/// The NodeName filter: a pod that names its node fits only there.
+fn filter_node_name(pod: &Pod, info: &NodeInfo<'_>) -> Option<NodeStatus> {
+    let wanted = pod.spec.as_ref().and_then(|s| s.node_name.as_deref());
+    match wanted {
+        Some(name) if !name.is_empty() && name != info.name() => Some(NodeStatus::unresolvable(
+            "node(s) didn't match the requested node name",
+        )),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests;

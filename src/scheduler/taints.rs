@@ -1,0 +1,210 @@
+//! Taints and tolerations: the TaintToleration plugin (filter on NoSchedule/NoExecute, score on
+//! PreferNoSchedule) and the NodeUnschedulable plugin (cordoned nodes).
+//!
+//! A node that is not Ready is treated as carrying the taint upstream's node lifecycle
+//! controller (and the `TaintNodesByCondition` admission step for new nodes) would put on it,
+//! so pods without a matching toleration stay off it even before that taint is written.
+
+use k8s_openapi::api::core::v1::{Node, Pod, Taint, Toleration};
+
+use super::status::NodeStatus;
+
+/// Taint key for a node whose Ready condition is False or missing.
+pub const TAINT_NODE_NOT_READY: &str = "node.kubernetes.io/not-ready";
+/// Taint key for a node whose Ready condition is Unknown (its kubelet stopped reporting).
+pub const TAINT_NODE_UNREACHABLE: &str = "node.kubernetes.io/unreachable";
+/// Taint key standing for `spec.unschedulable`.
+pub const TAINT_NODE_UNSCHEDULABLE: &str = "node.kubernetes.io/unschedulable";
+
+const NO_SCHEDULE: &str = "NoSchedule";
+const NO_EXECUTE: &str = "NoExecute";
+const PREFER_NO_SCHEDULE: &str = "PreferNoSchedule";
+
+/// Whether `toleration` tolerates `taint` (upstream's `Toleration.ToleratesTaint`): an empty
+/// effect matches every effect, an empty key with `Exists` matches every key, and an empty
+/// operator means `Equal`.
+pub fn tolerates(toleration: &Toleration, taint: &Taint) -> bool {
+    let effect = toleration.effect.as_deref().unwrap_or("");
+    if !effect.is_empty() && effect != taint.effect {
+        return false;
+    }
+    let key = toleration.key.as_deref().unwrap_or("");
+    if !key.is_empty() && key != taint.key {
+        return false;
+    }
+    match toleration.operator.as_deref().unwrap_or("") {
+        "" | "Equal" => {
+            toleration.value.as_deref().unwrap_or("") == taint.value.as_deref().unwrap_or("")
+        }
+        "Exists" => true,
+        _ => false,
+    }
+}
+
+/// Whether any of the pod's tolerations tolerates `taint`.
+pub fn pod_tolerates(pod: &Pod, taint: &Taint) -> bool {
+    tolerations(pod).iter().any(|t| tolerates(t, taint))
+}
+
+fn tolerations(pod: &Pod) -> &[Toleration] {
+    pod.spec
+        .as_ref()
+        .and_then(|s| s.tolerations.as_deref())
+        .unwrap_or_default()
+}
+
+fn taint(key: &str, effect: &str) -> Taint {
+    Taint {
+        key: key.to_string(),
+        effect: effect.to_string(),
+        ..Taint::default()
+    }
+}
+
+/// The node's taints plus the one its Ready condition implies, unless already present.
+pub fn effective_taints(node: &Node) -> Vec<Taint> {
+    let mut taints = node
+        .spec
+        .as_ref()
+        .and_then(|s| s.taints.clone())
+        .unwrap_or_default();
+    let ready = node
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|cs| cs.iter().find(|c| c.type_ == "Ready"))
+        .map(|c| c.status.as_str());
+    // Upstream's nodeConditionToTaintKeyStatusMap: False → not-ready, Unknown → unreachable;
+    // a node that never reported Ready still has the not-ready taint it was created with.
+    let implied = match ready {
+        Some("True") => None,
+        Some("Unknown") => Some(TAINT_NODE_UNREACHABLE),
+        _ => Some(TAINT_NODE_NOT_READY),
+    };
+    if let Some(key) = implied {
+        if !taints
+            .iter()
+            .any(|t| t.key == key && t.effect == NO_SCHEDULE)
+        {
+            taints.push(taint(key, NO_SCHEDULE));
+        }
+    }
+    taints
+}
+
+/// The NodeUnschedulable filter: a cordoned node takes only pods tolerating the
+/// `node.kubernetes.io/unschedulable:NoSchedule` taint.
+pub(crate) fn filter_unschedulable(pod: &Pod, node: &Node) -> Option<NodeStatus> {
+    let cordoned = node.spec.as_ref().and_then(|s| s.unschedulable) == Some(true);
+    if cordoned && !pod_tolerates(pod, &taint(TAINT_NODE_UNSCHEDULABLE, NO_SCHEDULE)) {
+        return Some(NodeStatus::unresolvable("node(s) were unschedulable"));
+    }
+    None
+}
+
+/// The TaintToleration filter: the first NoSchedule or NoExecute taint the pod does not
+/// tolerate rejects the node (upstream's `FindMatchingUntoleratedTaint`).
+pub(crate) fn filter_taints(pod: &Pod, node: &Node) -> Option<NodeStatus> {
+    let untolerated = effective_taints(node)
+        .into_iter()
+        .find(|t| (t.effect == NO_SCHEDULE || t.effect == NO_EXECUTE) && !pod_tolerates(pod, t))?;
+    Some(NodeStatus::unresolvable(format!(
+        "node(s) had untolerated taint {{{}: {}}}",
+        untolerated.key,
+        untolerated.value.as_deref().unwrap_or("")
+    )))
+}
+
+/// The TaintToleration raw score: how many PreferNoSchedule taints the pod does not tolerate,
+/// counting only tolerations whose effect is PreferNoSchedule or empty. Lower is better; the
+/// caller normalises it in reverse.
+pub(crate) fn intolerable_prefer_no_schedule(pod: &Pod, node: &Node) -> i64 {
+    let prefer: Vec<&Toleration> = tolerations(pod)
+        .iter()
+        .filter(|t| {
+            matches!(
+                t.effect.as_deref(),
+                None | Some("") | Some(PREFER_NO_SCHEDULE)
+            )
+        })
+        .collect();
+    node.spec
+        .as_ref()
+        .and_then(|s| s.taints.as_deref())
+        .unwrap_or_default()
+        .iter()
+        .filter(|t| t.effect == PREFER_NO_SCHEDULE && !prefer.iter().any(|tol| tolerates(tol, t)))
+        .count() as i64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn tol(v: serde_json::Value) -> Toleration {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn toleration_matching_follows_upstream() {
+        let t: Taint =
+            serde_json::from_value(json!({"key": "gpu", "value": "yes", "effect": "NoSchedule"}))
+                .unwrap();
+        assert!(tolerates(
+            &tol(json!({"key": "gpu", "value": "yes", "effect": "NoSchedule"})),
+            &t
+        ));
+        assert!(tolerates(
+            &tol(json!({"key": "gpu", "operator": "Equal", "value": "yes"})),
+            &t
+        ));
+        assert!(!tolerates(&tol(json!({"key": "gpu", "value": "no"})), &t));
+        assert!(tolerates(
+            &tol(json!({"key": "gpu", "operator": "Exists"})),
+            &t
+        ));
+        assert!(
+            tolerates(&tol(json!({"operator": "Exists"})), &t),
+            "empty key + Exists tolerates everything"
+        );
+        assert!(!tolerates(
+            &tol(json!({"operator": "Exists", "effect": "NoExecute"})),
+            &t
+        ));
+        assert!(!tolerates(
+            &tol(json!({"key": "other", "operator": "Exists"})),
+            &t
+        ));
+    }
+
+    #[test]
+    fn ready_condition_implies_taints() {
+        let node = |status: serde_json::Value| -> Node {
+            serde_json::from_value(json!({"metadata": {"name": "n"}, "status": status})).unwrap()
+        };
+        let keys = |n: &Node| {
+            effective_taints(n)
+                .into_iter()
+                .map(|t| t.key)
+                .collect::<Vec<_>>()
+        };
+        assert!(keys(&node(
+            json!({"conditions": [{"type": "Ready", "status": "True"}]})
+        ))
+        .is_empty());
+        assert_eq!(
+            keys(&node(
+                json!({"conditions": [{"type": "Ready", "status": "False"}]})
+            )),
+            [TAINT_NODE_NOT_READY]
+        );
+        assert_eq!(
+            keys(&node(
+                json!({"conditions": [{"type": "Ready", "status": "Unknown"}]})
+            )),
+            [TAINT_NODE_UNREACHABLE]
+        );
+        assert_eq!(keys(&node(json!({}))), [TAINT_NODE_NOT_READY]);
+    }
+}
