@@ -5,6 +5,8 @@
 #![deny(missing_docs)]
 
 pub mod api;
+pub mod client;
+pub mod control_plane;
 pub mod pki;
 pub mod resources;
 pub mod scheduler;

@@ -10,5 +10,6 @@ pub mod patch;
 pub mod registry;
 pub mod request_info;
 pub mod selector;
+pub mod server;
 pub mod status;
 pub mod table;

@@ -1,5 +1,5 @@
 //! `meta.k8s.io` Table responses: what `kubectl get` prints, with columns from the kind's
-//! printer (or upstream's default Name / Created At columns).
+//! printer.
 
 use chrono::Utc;
 use serde_json::{json, Map, Value};
@@ -49,34 +49,19 @@ pub fn table(
     headers: bool,
 ) -> Value {
     let now = Utc::now();
-    let custom = !rt.printer.columns.is_empty();
-    let columns: Vec<Value> = if custom {
-        rt.printer
-            .columns
-            .iter()
-            .map(|c| {
-                json!({"name": c.name, "type": c.type_, "format": c.format, "description": c.description, "priority": c.priority})
-            })
-            .collect()
-    } else {
-        vec![
-            json!({"name": "Name", "type": "string", "format": "name", "description": "Name must be unique within a namespace.", "priority": 0}),
-            json!({"name": "Created At", "type": "date", "format": "", "description": "CreationTimestamp is a timestamp representing the server time when this object was created.", "priority": 0}),
-        ]
-    };
+    let columns: Vec<Value> = rt
+        .printer
+        .columns
+        .iter()
+        .map(|c| {
+            json!({"name": c.name, "type": c.type_, "format": c.format,
+                   "description": c.description, "priority": c.priority})
+        })
+        .collect();
     let rows: Vec<Value> = objects
         .iter()
         .map(|o| {
-            let cells = if custom {
-                (rt.printer.row)(o, now)
-            } else {
-                vec![
-                    o.pointer("/metadata/name").cloned().unwrap_or(Value::Null),
-                    o.pointer("/metadata/creationTimestamp")
-                        .cloned()
-                        .unwrap_or(Value::Null),
-                ]
-            };
+            let cells = (rt.printer.row)(o, now);
             let mut row = Map::new();
             row.insert("cells".into(), Value::Array(cells));
             match include {

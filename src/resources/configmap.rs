@@ -17,7 +17,7 @@ pub static RESOURCE: ResourceType = ResourceType {
     subresources: &[],
     categories: &[],
     strategy: &ConfigMapStrategy,
-    printer: &printers::NONE,
+    printer: &printers::configmap::PRINTER,
     patch_schema: &patch_schema::NONE,
 };
 

@@ -17,7 +17,7 @@ pub static RESOURCE: ResourceType = ResourceType {
     subresources: &[],
     categories: &[],
     strategy: &EventStrategy,
-    printer: &printers::NONE,
+    printer: &printers::event::PRINTER,
     patch_schema: &patch_schema::NONE,
 };
 

@@ -17,7 +17,7 @@ pub static RESOURCE: ResourceType = ResourceType {
     subresources: &[],
     categories: &[],
     strategy: &LeaseStrategy,
-    printer: &printers::NONE,
+    printer: &printers::lease::PRINTER,
     patch_schema: &patch_schema::NONE,
 };
 

@@ -17,7 +17,7 @@ pub static RESOURCE: ResourceType = ResourceType {
     subresources: &["status"],
     categories: &[],
     strategy: &NamespaceStrategy,
-    printer: &printers::NONE,
+    printer: &printers::namespace::PRINTER,
     patch_schema: &patch_schema::NONE,
 };
 

@@ -17,7 +17,7 @@ pub static RESOURCE: ResourceType = ResourceType {
     subresources: &["status"],
     categories: &[],
     strategy: &NodeStrategy,
-    printer: &printers::NONE,
+    printer: &printers::node::PRINTER,
     patch_schema: &patch_schema::NONE,
 };
 

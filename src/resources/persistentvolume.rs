@@ -17,7 +17,7 @@ pub static RESOURCE: ResourceType = ResourceType {
     subresources: &["status"],
     categories: &[],
     strategy: &PersistentVolumeStrategy,
-    printer: &printers::NONE,
+    printer: &printers::persistentvolume::PRINTER,
     patch_schema: &patch_schema::NONE,
 };
 

@@ -17,7 +17,7 @@ pub static RESOURCE: ResourceType = ResourceType {
     subresources: &["status"],
     categories: &[],
     strategy: &PersistentVolumeClaimStrategy,
-    printer: &printers::NONE,
+    printer: &printers::persistentvolumeclaim::PRINTER,
     patch_schema: &patch_schema::NONE,
 };
 

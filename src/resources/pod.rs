@@ -17,7 +17,7 @@ pub static RESOURCE: ResourceType = ResourceType {
     subresources: &["status", "binding"],
     categories: &["all"],
     strategy: &PodStrategy,
-    printer: &printers::NONE,
+    printer: &printers::pod::PRINTER,
     patch_schema: &patch_schema::NONE,
 };
 

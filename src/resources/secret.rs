@@ -17,7 +17,7 @@ pub static RESOURCE: ResourceType = ResourceType {
     subresources: &[],
     categories: &[],
     strategy: &SecretStrategy,
-    printer: &printers::NONE,
+    printer: &printers::secret::PRINTER,
     patch_schema: &patch_schema::NONE,
 };
 

@@ -17,7 +17,7 @@ pub static RESOURCE: ResourceType = ResourceType {
     subresources: &["status"],
     categories: &["all"],
     strategy: &ServiceStrategy,
-    printer: &printers::NONE,
+    printer: &printers::service::PRINTER,
     patch_schema: &patch_schema::NONE,
 };
 

@@ -17,7 +17,7 @@ pub static RESOURCE: ResourceType = ResourceType {
     subresources: &[],
     categories: &[],
     strategy: &StorageClassStrategy,
-    printer: &printers::NONE,
+    printer: &printers::storageclass::PRINTER,
     patch_schema: &patch_schema::NONE,
 };
 

@@ -14,6 +14,7 @@ mod node_ports;
 mod node_resources;
 mod preemption;
 pub mod requests;
+pub mod run;
 mod score;
 pub mod status;
 pub mod taints;

@@ -62,15 +62,12 @@ impl Filter {
         let fields =
             FieldSelector::parse(field).map_err(|e| ApiError::bad_request(e.to_string()))?;
         let empty = json!({});
-        for f in fields.fields() {
-            let supported = matches!(f, "metadata.name" | "metadata.namespace")
-                || rt.strategy.field_label(&empty, f).is_some();
-            if !supported {
-                return Err(ApiError::bad_request(format!(
-                    "field label not supported: {f}"
-                )));
-            }
-        }
+        fields
+            .check_supported(|f| {
+                matches!(f, "metadata.name" | "metadata.namespace")
+                    || rt.strategy.field_label(&empty, f).is_some()
+            })
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
         Ok(Self { rt, labels, fields })
     }
 

@@ -42,12 +42,6 @@ pub struct Printer {
     pub row: fn(&Value, DateTime<Utc>) -> Vec<Value>,
 }
 
-/// Placeholder printer: name and age.
-pub static NONE: Printer = Printer {
-    columns: &[],
-    row: |_, _| Vec::new(),
-};
-
 /// The `Name` column every kind starts with.
 pub(crate) const NAME: Column = Column {
     name: "Name",

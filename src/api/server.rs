@@ -1,0 +1,241 @@
+//! The HTTPS listener: TLS (rustls) with optional client certificates, HTTP/1.1 and HTTP/2,
+//! authentication and authorization, then routing to discovery, health or resource handlers.
+//! Connections are bounded by a semaphore; every task ends on the shutdown token.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use http::{Method, Request, Response, StatusCode};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use rustls::pki_types::CertificateDer;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use super::auth::{self, Attributes, Authn, Decision, Identity};
+use super::body::{self, ResponseBody};
+use super::handlers::{self, ResourceRequest};
+use super::registry::Registry;
+use super::request_info::{self, Target};
+use super::status::ApiError;
+use super::{discovery, openapi};
+use crate::pki::TokenAuthenticator;
+
+/// Most connections served at once; more wait in the kernel's accept queue.
+const MAX_CONNECTIONS: usize = 512;
+
+/// Everything a request needs.
+pub struct ApiState {
+    /// The object registry.
+    pub registry: Registry,
+    /// Bearer tokens.
+    pub tokens: TokenAuthenticator,
+    /// `host:port` clients reach the server at (for `/api`).
+    pub advertise: String,
+    /// Whether `/readyz` answers 200.
+    pub ready: AtomicBool,
+    /// Ends watches and connections.
+    pub shutdown: CancellationToken,
+}
+
+/// Serves HTTPS on `listener` until `state.shutdown` is cancelled.
+pub async fn serve(listener: TcpListener, tls: Arc<rustls::ServerConfig>, state: Arc<ApiState>) {
+    let acceptor = TlsAcceptor::from(tls);
+    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let mut connections = tokio::task::JoinSet::new();
+    loop {
+        let permit = tokio::select! {
+            p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+            _ = state.shutdown.cancelled() => break,
+        };
+        let (tcp, peer) = tokio::select! {
+            a = listener.accept() => match a {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    continue;
+                }
+            },
+            _ = state.shutdown.cancelled() => break,
+        };
+        let acceptor = acceptor.clone();
+        let state = state.clone();
+        connections.spawn(async move {
+            let _permit = permit;
+            connection(acceptor, tcp, peer, state).await;
+        });
+        // reap finished connection tasks so the set stays small
+        while connections.try_join_next().is_some() {}
+    }
+    connections.shutdown().await;
+}
+
+async fn connection(
+    acceptor: TlsAcceptor,
+    tcp: tokio::net::TcpStream,
+    peer: SocketAddr,
+    state: Arc<ApiState>,
+) {
+    let _ = tcp.set_nodelay(true);
+    let tls = match acceptor.accept(tcp).await {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::debug!(%peer, error = %e, "TLS handshake failed");
+            return;
+        }
+    };
+    let certs: Option<Vec<CertificateDer<'static>>> =
+        tls.get_ref().1.peer_certificates().map(|c| c.to_vec());
+    let certs = Arc::new(certs);
+    let shutdown = state.shutdown.clone();
+    let service = service_fn(move |req| {
+        let state = state.clone();
+        let certs = certs.clone();
+        async move { Ok::<_, Infallible>(handle(&state, certs.as_deref(), peer, req).await) }
+    });
+    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
+    tokio::pin!(conn);
+    tokio::select! {
+        r = conn.as_mut() => if let Err(e) = r { tracing::debug!(%peer, error = %e, "connection ended") },
+        _ = shutdown.cancelled() => conn.as_mut().graceful_shutdown(),
+    }
+}
+
+fn parse_query(q: Option<&str>) -> HashMap<String, String> {
+    form_urlencoded::parse(q.unwrap_or("").as_bytes())
+        .into_owned()
+        .collect()
+}
+
+async fn handle(
+    state: &ApiState,
+    certs: Option<&[CertificateDer<'static>]>,
+    peer: SocketAddr,
+    req: Request<Incoming>,
+) -> Response<ResponseBody> {
+    let authz = req
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let authn = auth::authenticate(certs, authz, &state.tokens);
+    let credentials = !matches!(authn, Authn::NoCredentials);
+    let span = tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), %peer, user = tracing::field::Empty);
+    async move {
+        let Some(identity) = authn.identity() else {
+            return body::error(&ApiError::unauthorized());
+        };
+        tracing::Span::current().record("user", identity.user.as_str());
+        let response = route(state, &identity, credentials, req).await;
+        tracing::debug!(status = response.status().as_u16(), "served");
+        response
+    }
+    .instrument(span)
+    .await
+}
+
+async fn route(
+    state: &ApiState,
+    who: &Identity,
+    credentials: bool,
+    req: Request<Incoming>,
+) -> Response<ResponseBody> {
+    let query = parse_query(req.uri().query());
+    let watch = matches!(query.get("watch").map(String::as_str), Some("true" | "1"));
+    let path = req.uri().path().to_string();
+    let info = request_info::parse(req.method(), &path, watch);
+    let attrs = match &info.target {
+        Target::Resource(rp) => {
+            let a = Attributes::resource(
+                info.verb,
+                &rp.group,
+                &rp.resource,
+                rp.namespace.as_deref().unwrap_or(""),
+                rp.name.as_deref().unwrap_or(""),
+            );
+            a.with_subresource(rp.subresource.as_deref().unwrap_or(""))
+        }
+        _ => Attributes::non_resource(info.verb, &path),
+    };
+    if let Decision::Deny(reason) = auth::authorize(who, &attrs) {
+        if !credentials {
+            return body::error(&ApiError::unauthorized());
+        }
+        return body::error(&ApiError::forbidden(auth::forbidden_message(
+            who, &attrs, &reason,
+        )));
+    }
+    let method = req.method().clone();
+    match info.target {
+        Target::Resource(rp) => {
+            let (parts, incoming) = req.into_parts();
+            let bytes = if matches!(method, Method::GET | Method::HEAD) {
+                bytes::Bytes::new()
+            } else {
+                match body::read(incoming).await {
+                    Ok(b) => b,
+                    Err(e) => return body::error(&e),
+                }
+            };
+            let rr = ResourceRequest {
+                verb: info.verb,
+                path: &rp,
+                query: &query,
+                headers: &parts.headers,
+                body: bytes,
+            };
+            handlers::serve(&state.registry, &state.shutdown, rr).await
+        }
+        _ if method != Method::GET && method != Method::HEAD => {
+            body::error(&ApiError::method_not_allowed())
+        }
+        Target::GroupVersion { group, version } if discovery::serves(&group, &version) => {
+            body::json(StatusCode::OK, &discovery::resource_list(&group, &version))
+        }
+        Target::Group(group) => match discovery::group_doc(&group) {
+            Some(doc) => body::json(StatusCode::OK, &doc),
+            None => body::error(&ApiError::path_not_found()),
+        },
+        Target::NonResource(p) => non_resource(state, &p),
+        Target::GroupVersion { .. } => body::error(&ApiError::path_not_found()),
+    }
+}
+
+fn non_resource(state: &ApiState, path: &str) -> Response<ResponseBody> {
+    match path.trim_end_matches('/') {
+        "/livez" | "/healthz" => body::full(StatusCode::OK, "text/plain; charset=utf-8", "ok"),
+        "/readyz" if state.ready.load(Ordering::Acquire) => {
+            body::full(StatusCode::OK, "text/plain; charset=utf-8", "ok")
+        }
+        "/readyz" => body::full(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "text/plain; charset=utf-8",
+            "[-]bramble not ready\nreadyz check failed",
+        ),
+        "/version" => body::json(StatusCode::OK, &discovery::version()),
+        "/api" => body::json(StatusCode::OK, &discovery::core_versions(&state.advertise)),
+        "/apis" => body::json(StatusCode::OK, &discovery::group_list()),
+        "/openapi/v3" => body::json(StatusCode::OK, &openapi::root()),
+        p => {
+            let doc = p.strip_prefix("/openapi/v3/").and_then(|gv| {
+                let parts: Vec<&str> = gv.split('/').collect();
+                match parts.as_slice() {
+                    ["api", v] => openapi::group_version_doc("", v),
+                    ["apis", g, v] => openapi::group_version_doc(g, v),
+                    _ => None,
+                }
+            });
+            match doc {
+                Some(d) => body::json(StatusCode::OK, &d),
+                None => body::error(&ApiError::path_not_found()),
+            }
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! The in-process client: calls the registry directly, with the same defaulting, validation
+//! and admission as an HTTP request, minus TLS and serialisation.
+
+use serde_json::Value;
+
+use super::{Client, WatchSource};
+use crate::api::patch::PatchType;
+use crate::api::registry::{
+    DeleteOptions, ListOptions, ListResult, Registry, Subresource, WatchEvent, WatchOptions,
+    WatchStream, WriteOptions,
+};
+use crate::api::status::ApiError;
+use crate::resources::ResourceType;
+
+/// A [`Client`] inside the server process.
+#[derive(Clone)]
+pub struct LocalClient {
+    registry: Registry,
+}
+
+impl LocalClient {
+    /// A client over `registry`.
+    pub fn new(registry: Registry) -> Self {
+        Self { registry }
+    }
+}
+
+impl WatchSource for WatchStream {
+    async fn next(&mut self) -> Option<WatchEvent> {
+        WatchStream::next(self).await
+    }
+}
+
+impl Client for LocalClient {
+    type Watch = WatchStream;
+
+    async fn get(
+        &self,
+        rt: &'static ResourceType,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Value, ApiError> {
+        self.registry.get(rt, namespace, name)
+    }
+
+    async fn list(
+        &self,
+        rt: &'static ResourceType,
+        namespace: Option<&str>,
+        opts: &ListOptions,
+    ) -> Result<ListResult, ApiError> {
+        self.registry.list(rt, namespace, opts)
+    }
+
+    async fn watch(
+        &self,
+        rt: &'static ResourceType,
+        namespace: Option<&str>,
+        opts: &WatchOptions,
+    ) -> Result<WatchStream, ApiError> {
+        self.registry.watch(rt, namespace, opts)
+    }
+
+    async fn create(
+        &self,
+        rt: &'static ResourceType,
+        namespace: &str,
+        obj: Value,
+    ) -> Result<Value, ApiError> {
+        Ok(self
+            .registry
+            .create(rt, namespace, obj, &WriteOptions::default())
+            .await?
+            .object)
+    }
+
+    async fn patch(
+        &self,
+        rt: &'static ResourceType,
+        namespace: &str,
+        name: &str,
+        patch_type: PatchType,
+        patch: &Value,
+        status: bool,
+    ) -> Result<Value, ApiError> {
+        let sub = if status {
+            Subresource::Status
+        } else {
+            Subresource::Main
+        };
+        let bytes = serde_json::to_vec(patch).map_err(ApiError::internal)?;
+        let w = self
+            .registry
+            .patch(
+                rt,
+                namespace,
+                name,
+                patch_type,
+                &bytes,
+                sub,
+                &WriteOptions::default(),
+            )
+            .await?;
+        Ok(w.object)
+    }
+
+    async fn delete(
+        &self,
+        rt: &'static ResourceType,
+        namespace: &str,
+        name: &str,
+        opts: &DeleteOptions,
+    ) -> Result<(), ApiError> {
+        self.registry
+            .delete(rt, namespace, name, opts)
+            .await
+            .map(|_| ())
+    }
+
+    async fn bind(&self, namespace: &str, pod: &str, node: &str) -> Result<(), ApiError> {
+        self.registry
+            .bind_pod(namespace, pod, node, &WriteOptions::default())
+            .await
+    }
+}

@@ -1,0 +1,87 @@
+//! How in-cluster components (scheduler, controllers, kubelet) talk to the API: one
+//! [`Client`] trait so they run unchanged inside the server ([`LocalClient`], in-process,
+//! through the same registry code path as HTTP requests) or on a remote board.
+
+pub mod events;
+mod local;
+
+use serde_json::Value;
+
+use crate::api::patch::PatchType;
+use crate::api::registry::{DeleteOptions, ListOptions, ListResult, WatchEvent, WatchOptions};
+use crate::api::status::ApiError;
+use crate::resources::ResourceType;
+
+pub use local::LocalClient;
+
+/// A stream of watch events.
+pub trait WatchSource: Send {
+    /// The next event; `None` when the watch ended and the caller should re-list.
+    fn next(&mut self) -> impl std::future::Future<Output = Option<WatchEvent>> + Send;
+}
+
+/// The API operations components use.
+pub trait Client: Clone + Send + Sync + 'static {
+    /// Watch stream type.
+    type Watch: WatchSource;
+
+    /// Reads one object.
+    fn get(
+        &self,
+        rt: &'static ResourceType,
+        namespace: &str,
+        name: &str,
+    ) -> impl std::future::Future<Output = Result<Value, ApiError>> + Send;
+
+    /// Lists objects (`namespace` `None`: all namespaces).
+    fn list(
+        &self,
+        rt: &'static ResourceType,
+        namespace: Option<&str>,
+        opts: &ListOptions,
+    ) -> impl std::future::Future<Output = Result<ListResult, ApiError>> + Send;
+
+    /// Watches objects.
+    fn watch(
+        &self,
+        rt: &'static ResourceType,
+        namespace: Option<&str>,
+        opts: &WatchOptions,
+    ) -> impl std::future::Future<Output = Result<Self::Watch, ApiError>> + Send;
+
+    /// Creates an object.
+    fn create(
+        &self,
+        rt: &'static ResourceType,
+        namespace: &str,
+        obj: Value,
+    ) -> impl std::future::Future<Output = Result<Value, ApiError>> + Send;
+
+    /// Patches an object (or its status with `status = true`).
+    fn patch(
+        &self,
+        rt: &'static ResourceType,
+        namespace: &str,
+        name: &str,
+        patch_type: PatchType,
+        patch: &Value,
+        status: bool,
+    ) -> impl std::future::Future<Output = Result<Value, ApiError>> + Send;
+
+    /// Deletes an object.
+    fn delete(
+        &self,
+        rt: &'static ResourceType,
+        namespace: &str,
+        name: &str,
+        opts: &DeleteOptions,
+    ) -> impl std::future::Future<Output = Result<(), ApiError>> + Send;
+
+    /// Binds a pod to a node (`pods/binding`).
+    fn bind(
+        &self,
+        namespace: &str,
+        pod: &str,
+        node: &str,
+    ) -> impl std::future::Future<Output = Result<(), ApiError>> + Send;
+}

@@ -1,0 +1,203 @@
+//! `bramble server`: assembles the store, PKI, API server and scheduler in one process,
+//! writes the admin kubeconfig, and supervises every task until shutdown.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::registry::{Registry, WriteOptions};
+use crate::api::server::{self, ApiState};
+use crate::client::LocalClient;
+use crate::pki::kubeconfig::{Credentials, Kubeconfig};
+use crate::pki::tokens::TokenAuthenticator;
+use crate::pki::{Pki, ServerNames};
+use crate::resources::namespace;
+use crate::scheduler;
+use crate::store::Store;
+
+/// Namespaces every cluster has, as kube-apiserver creates them.
+const SYSTEM_NAMESPACES: [&str; 4] = ["default", "kube-system", "kube-public", "kube-node-lease"];
+/// Watch history kept in memory (events per store).
+const WATCH_HISTORY: usize = 4096;
+/// Validity of the admin client certificate.
+const ADMIN_CERT_DAYS: u64 = 365;
+
+/// Settings of `bramble server`.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// State directory.
+    pub data_dir: PathBuf,
+    /// Address the API listens on.
+    pub listen: SocketAddr,
+    /// This board's node name.
+    pub node_name: String,
+}
+
+/// What can stop the server from starting.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// A directory or file could not be created.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The failure.
+        source: std::io::Error,
+    },
+    /// The store could not be opened.
+    #[error("opening the store: {0}")]
+    Store(#[from] crate::store::StoreError),
+    /// Certificates could not be created or loaded.
+    #[error("cluster certificates: {0}")]
+    Pki(#[from] crate::pki::PkiError),
+    /// The token file is malformed.
+    #[error("token file: {0}")]
+    Tokens(#[from] crate::pki::tokens::TokenFileError),
+    /// The kubeconfig could not be written.
+    #[error("admin kubeconfig: {0}")]
+    Kubeconfig(#[from] crate::pki::kubeconfig::KubeconfigError),
+    /// The listen address is taken or not ours.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// The failure.
+        source: std::io::Error,
+    },
+    /// Creating a system object failed.
+    #[error("creating {what}: {source}")]
+    Bootstrap {
+        /// What was being created.
+        what: String,
+        /// The failure.
+        source: crate::api::status::ApiError,
+    },
+}
+
+fn mkdir(path: &Path) -> Result<(), ServerError> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
+        .map_err(|source| ServerError::Io {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
+/// The URL clients on this machine use: loopback when listening on every address.
+pub fn local_url(listen: SocketAddr) -> String {
+    let host = match listen.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        ip => ip,
+    };
+    format!("https://{}", SocketAddr::new(host, listen.port()))
+}
+
+/// Runs the control plane until `shutdown` is cancelled.
+pub async fn run(cfg: ServerConfig, shutdown: CancellationToken) -> Result<(), ServerError> {
+    mkdir(&cfg.data_dir)?;
+    let store = Store::open(&cfg.data_dir.join("store"), WATCH_HISTORY)?;
+    let registry = Registry::new(store);
+    ensure_namespaces(&registry).await?;
+
+    let mut names = ServerNames::discover();
+    if !cfg.listen.ip().is_unspecified() {
+        names.ips.push(cfg.listen.ip());
+    }
+    let pki = Pki::load_or_create(&cfg.data_dir.join("pki"), &names)?;
+    let tokens_path = cfg.data_dir.join("tokens.csv");
+    let tokens = if tokens_path.exists() {
+        TokenAuthenticator::load(&tokens_path)?
+    } else {
+        TokenAuthenticator::empty()
+    };
+
+    let listener = TcpListener::bind(cfg.listen)
+        .await
+        .map_err(|source| ServerError::Listen {
+            addr: cfg.listen,
+            source,
+        })?;
+    let bound = listener
+        .local_addr()
+        .map_err(|source| ServerError::Listen {
+            addr: cfg.listen,
+            source,
+        })?;
+    write_admin_kubeconfig(
+        &pki,
+        &cfg.data_dir.join("admin.kubeconfig"),
+        &local_url(bound),
+    )?;
+
+    let state = Arc::new(ApiState {
+        registry: registry.clone(),
+        tokens,
+        advertise: bound.to_string(),
+        ready: AtomicBool::new(false),
+        shutdown: shutdown.clone(),
+    });
+    let mut tasks = JoinSet::new();
+    tasks.spawn(server::serve(
+        listener,
+        pki.server_tls_config()?,
+        state.clone(),
+    ));
+    tasks.spawn(scheduler::run::run(
+        LocalClient::new(registry.clone()),
+        shutdown.clone(),
+    ));
+    state.ready.store(true, Ordering::Release);
+    tracing::info!(address = %bound, node = %cfg.node_name, "bramble server ready");
+
+    shutdown.cancelled().await;
+    tracing::info!("shutting down");
+    while tasks.join_next().await.is_some() {}
+    Ok(())
+}
+
+async fn ensure_namespaces(registry: &Registry) -> Result<(), ServerError> {
+    for ns in SYSTEM_NAMESPACES {
+        if registry.get(&namespace::RESOURCE, "", ns).is_ok() {
+            continue;
+        }
+        let obj = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
+        registry
+            .create(&namespace::RESOURCE, "", obj, &WriteOptions::default())
+            .await
+            .map_err(|source| ServerError::Bootstrap {
+                what: format!("namespace {ns}"),
+                source,
+            })?;
+    }
+    Ok(())
+}
+
+/// Writes `DIR/admin.kubeconfig` unless one for the same server URL is already there.
+fn write_admin_kubeconfig(pki: &Pki, path: &Path, server: &str) -> Result<(), ServerError> {
+    if let Ok(existing) = Kubeconfig::load(path) {
+        if existing.server == server && existing.ca_pem == pki.ca_pem() {
+            return Ok(());
+        }
+    }
+    let (cert_pem, key_pem) = pki.issue_client("admin", &["system:masters"], ADMIN_CERT_DAYS)?;
+    let kc = Kubeconfig {
+        cluster_name: "bramble".into(),
+        user_name: "admin".into(),
+        server: server.into(),
+        ca_pem: pki.ca_pem().into(),
+        credentials: Credentials::ClientCertificate { cert_pem, key_pem },
+    };
+    kc.write(path)?;
+    tracing::info!(path = %path.display(), "wrote admin kubeconfig");
+    Ok(())
+}
