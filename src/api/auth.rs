@@ -1,1 +1,0 @@
-//! Authentication (client certificates, bearer tokens) and authorization.
