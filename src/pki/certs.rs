@@ -31,10 +31,11 @@ pub const SERVER_VALIDITY_DAYS: u64 = 365;
 /// A server certificate expiring sooner than this is re-issued at start (k3s uses 90 days).
 pub const SERVER_RENEW_BEFORE: Duration = Duration::from_secs(90 * 24 * 60 * 60);
 
-/// Issues a server certificate covering `names`; returns (cert PEM, key PEM).
+/// Issues a server certificate covering `names`, valid for `days`; returns (cert, key) PEM.
 pub(crate) fn issue_server(
     ca: &CertificateAuthority,
     names: &ServerNames,
+    days: u64,
 ) -> Result<(String, String), PkiError> {
     let key = KeyPair::generate()?;
     let mut params = CertificateParams::default();
@@ -58,7 +59,7 @@ pub(crate) fn issue_server(
     ];
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     params.use_authority_key_identifier_extension = true;
-    set_validity(&mut params, SERVER_VALIDITY_DAYS);
+    set_validity(&mut params, days);
     let cert = ca.sign(params, &key)?;
     Ok((cert.pem(), key.serialize_pem()))
 }

@@ -128,7 +128,7 @@ impl Pki {
         let (server_cert_pem, server_key_pem) = match reusable {
             Some(pair) => pair,
             None => {
-                let (cert, key) = certs::issue_server(&ca, names)?;
+                let (cert, key) = certs::issue_server(&ca, names, SERVER_VALIDITY_DAYS)?;
                 write(&server_key_path, key.as_bytes(), PRIVATE_MODE)?;
                 write(&server_cert_path, cert.as_bytes(), PUBLIC_MODE)?;
                 (cert, key)

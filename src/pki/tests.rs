@@ -170,3 +170,18 @@ fn half_a_ca_is_reported_instead_of_replaced() {
     assert!(matches!(err, PkiError::IncompletePair { .. }), "{err}");
     assert!(dir.path().join(CA_KEY_FILE).exists());
 }
+
+#[test]
+fn server_certificate_near_expiry_is_renewed() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::load_or_create(dir.path(), &names("192.168.1.40")).unwrap();
+    let (cert, key) = certs::issue_server(&pki.ca, &names("192.168.1.40"), 30).unwrap();
+    fs::write(dir.path().join(SERVER_CERT_FILE), &cert).unwrap();
+    fs::write(dir.path().join(SERVER_KEY_FILE), &key).unwrap();
+    let renewed = Pki::load_or_create(dir.path(), &names("192.168.1.40")).unwrap();
+    assert_ne!(renewed.server_cert_pem(), cert);
+    let der = leaf_der(renewed.server_cert_pem());
+    let (_, parsed) = x509_parser::parse_x509_certificate(&der).unwrap();
+    let days = (parsed.validity().not_after.timestamp() - chrono::Utc::now().timestamp()) / 86400;
+    assert!(days >= 364, "renewed for {days} days");
+}
