@@ -1,1 +1,201 @@
 //! Cluster PKI: CA, certificates, join tokens, kubeconfig files.
+//!
+//! `bramble server` keeps its PKI in one directory (`ca.crt`, `ca.key`, `server.crt`,
+//! `server.key`, all PEM, keys mode 0600). [`Pki::load_or_create`] creates the CA on first
+//! start and reuses it afterwards; the server certificate is re-issued whenever it stops
+//! covering the host's names. Client certificates carry identity the way Kubernetes reads it
+//! (CN = user, O = groups), so stock kubectl works with the kubeconfigs written here.
+
+mod atomic_file;
+mod ca;
+mod certs;
+pub mod kubeconfig;
+mod names;
+mod subject;
+mod tls;
+pub mod tokens;
+
+use std::fs;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+
+pub use atomic_file::{write_atomic, PRIVATE_MODE, PUBLIC_MODE};
+pub use ca::{CA_COMMON_NAME, CA_VALIDITY_DAYS};
+pub use certs::{SERVER_COMMON_NAME, SERVER_RENEW_BEFORE, SERVER_VALIDITY_DAYS};
+pub use names::{
+    global_ipv6_from_if_inet6, local_ipv4_from_fib_trie, ServerNames, IN_CLUSTER_DNS_NAMES,
+};
+pub use tls::client_tls_config;
+
+use ca::CertificateAuthority;
+
+/// File name of the CA certificate inside the PKI directory.
+pub const CA_CERT_FILE: &str = "ca.crt";
+/// File name of the CA private key inside the PKI directory.
+pub const CA_KEY_FILE: &str = "ca.key";
+/// File name of the API server certificate inside the PKI directory.
+pub const SERVER_CERT_FILE: &str = "server.crt";
+/// File name of the API server private key inside the PKI directory.
+pub const SERVER_KEY_FILE: &str = "server.key";
+
+/// Errors from creating, loading or using the PKI.
+#[derive(Debug, thiserror::Error)]
+pub enum PkiError {
+    /// Reading or writing a file failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file involved.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// Only one of a certificate/key pair exists, so the pair cannot be trusted or replaced.
+    #[error("{present} exists but {missing} does not; restore it or remove both")]
+    IncompletePair {
+        /// The file that exists.
+        present: PathBuf,
+        /// The file that is missing.
+        missing: PathBuf,
+    },
+    /// Certificate generation failed.
+    #[error("certificate generation: {0}")]
+    Generate(#[from] rcgen::Error),
+    /// A certificate or key could not be parsed or does not fit.
+    #[error("invalid certificate: {0}")]
+    InvalidCertificate(String),
+    /// A name cannot be put in a certificate.
+    #[error("invalid certificate name {0:?}")]
+    InvalidName(String),
+    /// rustls rejected the TLS material.
+    #[error("TLS: {0}")]
+    Tls(#[from] rustls::Error),
+    /// The client certificate verifier could not be built.
+    #[error("client certificate verifier: {0}")]
+    Verifier(#[from] rustls::server::VerifierBuilderError),
+}
+
+/// The loaded cluster PKI: CA plus the API server's serving certificate.
+pub struct Pki {
+    ca: CertificateAuthority,
+    server_cert_pem: String,
+    server_key_pem: String,
+}
+
+impl Pki {
+    /// Loads the PKI from `dir`, creating the CA and server certificate on first start and
+    /// re-issuing the server certificate when it no longer covers `names`.
+    pub fn load_or_create(dir: &Path, names: &ServerNames) -> Result<Pki, PkiError> {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|source| PkiError::Io {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+
+        let ca_cert_path = dir.join(CA_CERT_FILE);
+        let ca_key_path = dir.join(CA_KEY_FILE);
+        let ca = match read_pair(&ca_cert_path, &ca_key_path)? {
+            Some((cert, key)) => CertificateAuthority::from_pem(&cert, &key)?,
+            None => {
+                let ca = CertificateAuthority::create()?;
+                // Key first: a crash between the two writes leaves a key without a
+                // certificate, which is reported rather than silently replaced.
+                write(&ca_key_path, ca.key_pem().as_bytes(), PRIVATE_MODE)?;
+                write(&ca_cert_path, ca.cert_pem().as_bytes(), PUBLIC_MODE)?;
+                tracing::info!(dir = %dir.display(), "created cluster CA");
+                ca
+            }
+        };
+
+        let server_cert_path = dir.join(SERVER_CERT_FILE);
+        let server_key_path = dir.join(SERVER_KEY_FILE);
+        let existing = read_pair(&server_cert_path, &server_key_path).or_else(|e| match e {
+            // The server pair is derived material: a half pair is simply re-issued.
+            PkiError::IncompletePair { .. } => Ok(None),
+            other => Err(other),
+        })?;
+        let reusable = existing.filter(|(cert, key)| {
+            match certs::server_cert_problem(&ca, cert, key, names) {
+                None => true,
+                Some(problem) => {
+                    tracing::info!(%problem, "re-issuing API server certificate");
+                    false
+                }
+            }
+        });
+        let (server_cert_pem, server_key_pem) = match reusable {
+            Some(pair) => pair,
+            None => {
+                let (cert, key) = certs::issue_server(&ca, names, SERVER_VALIDITY_DAYS)?;
+                write(&server_key_path, key.as_bytes(), PRIVATE_MODE)?;
+                write(&server_cert_path, cert.as_bytes(), PUBLIC_MODE)?;
+                (cert, key)
+            }
+        };
+        Ok(Pki {
+            ca,
+            server_cert_pem,
+            server_key_pem,
+        })
+    }
+
+    /// The CA certificate in PEM, for kubeconfigs and joining boards.
+    pub fn ca_pem(&self) -> &str {
+        self.ca.cert_pem()
+    }
+
+    /// The API server certificate in PEM.
+    pub fn server_cert_pem(&self) -> &str {
+        &self.server_cert_pem
+    }
+
+    /// Issues a client certificate valid for `days`: CN = `user`, one O per group.
+    /// Returns (certificate PEM, private key PEM).
+    pub fn issue_client(
+        &self,
+        user: &str,
+        groups: &[&str],
+        days: u64,
+    ) -> Result<(String, String), PkiError> {
+        certs::issue_client(&self.ca, user, groups, days)
+    }
+}
+
+/// Reads a cert/key pair; `None` when neither exists.
+fn read_pair(cert: &Path, key: &Path) -> Result<Option<(String, String)>, PkiError> {
+    match (read_optional(cert)?, read_optional(key)?) {
+        (Some(c), Some(k)) => Ok(Some((c, k))),
+        (None, None) => Ok(None),
+        (Some(_), None) => Err(PkiError::IncompletePair {
+            present: cert.to_path_buf(),
+            missing: key.to_path_buf(),
+        }),
+        (None, Some(_)) => Err(PkiError::IncompletePair {
+            present: key.to_path_buf(),
+            missing: cert.to_path_buf(),
+        }),
+    }
+}
+
+fn read_optional(path: &Path) -> Result<Option<String>, PkiError> {
+    match fs::read_to_string(path) {
+        Ok(text) => Ok(Some(text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(PkiError::Io {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+fn write(path: &Path, contents: &[u8], mode: u32) -> Result<(), PkiError> {
+    write_atomic(path, contents, mode).map_err(|source| PkiError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,89 @@
+//! Authentication (client certificates, bearer tokens) and authorization.
+//!
+//! Authentication follows kube-apiserver's union of request authenticators, in its order:
+//! a client certificate already verified against the cluster CA by TLS names the user;
+//! otherwise an `Authorization: Bearer <token>` header is looked up in the static token
+//! file; a request with neither is anonymous. A bearer token that matches nothing is an
+//! error (401), not anonymity, exactly as upstream. Authorization is in [`authorize`];
+//! the 403 text in [`forbidden_message`].
+
+mod authorize;
+mod forbidden;
+mod identity;
+
+pub use authorize::{authorize, Attributes, Decision, NODE_LEASE_NAMESPACE};
+pub use forbidden::forbidden_message;
+pub use identity::{
+    identity_from_certificate, AuthError, Identity, ANONYMOUS_USER, AUTHENTICATED_GROUP,
+    MASTERS_GROUP, NODES_GROUP, NODE_USER_PREFIX, UNAUTHENTICATED_GROUP, VIEWERS_GROUP,
+};
+
+use rustls::pki_types::CertificateDer;
+
+use crate::pki::tokens::TokenAuthenticator;
+
+/// Message of the 401 Status for a failed authentication, as kube-apiserver writes it.
+pub const UNAUTHORIZED_MESSAGE: &str = "Unauthorized";
+
+/// The outcome of authenticating one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Authn {
+    /// Credentials identified a user.
+    Authenticated(Identity),
+    /// The request carried no usable credentials: it proceeds as anonymous.
+    NoCredentials,
+    /// A bearer token was presented but is not valid: answer 401 Unauthorized.
+    InvalidToken,
+}
+
+impl Authn {
+    /// The identity to authorize: the authenticated user, or anonymous; `None` means 401.
+    pub fn identity(self) -> Option<Identity> {
+        match self {
+            Authn::Authenticated(identity) => Some(identity),
+            Authn::NoCredentials => Some(Identity::anonymous()),
+            Authn::InvalidToken => None,
+        }
+    }
+}
+
+/// Authenticates a request from its verified TLS peer certificates (leaf first) and its
+/// `Authorization` header value.
+pub fn authenticate(
+    peer_certs: Option<&[CertificateDer<'_>]>,
+    authorization_header: Option<&str>,
+    tokens: &TokenAuthenticator,
+) -> Authn {
+    if let Some(leaf) = peer_certs.and_then(|certs| certs.first()) {
+        match identity_from_certificate(leaf) {
+            Ok(identity) => return Authn::Authenticated(identity),
+            // Upstream's x509 authenticator declines (rather than fails) a certificate
+            // without a common name, so the token authenticator still gets its turn.
+            Err(e) => tracing::debug!(error = %e, "client certificate names no user"),
+        }
+    }
+    match bearer_token(authorization_header) {
+        None => Authn::NoCredentials,
+        Some(token) => match tokens.authenticate(token) {
+            Some(identity) => Authn::Authenticated(identity),
+            None => Authn::InvalidToken,
+        },
+    }
+}
+
+/// The token of an `Authorization: Bearer <token>` header, as upstream's
+/// `bearertoken.Authenticator` reads it: scheme case-insensitive, separated by one space;
+/// an empty token counts as no token.
+fn bearer_token(header: Option<&str>) -> Option<&str> {
+    let header = header?.trim();
+    let mut parts = header.splitn(3, ' ');
+    let scheme = parts.next()?;
+    let token = parts.next()?;
+    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
+        return None;
+    }
+    Some(token)
+}
+
+#[cfg(test)]
+mod tests;

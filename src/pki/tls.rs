@@ -1,0 +1,88 @@
+//! rustls configurations for the API server and for Bramble's own clients.
+//!
+//! The server asks for a client certificate but does not require one, like kube-apiserver
+//! with `--client-ca-file`: a certificate signed by the cluster CA authenticates by itself,
+//! and a client without one may still present a bearer token (or be anonymous). Both sides
+//! offer ALPN `h2` then `http/1.1`, because kubectl prefers HTTP/2 but falls back.
+
+use std::sync::Arc;
+
+use rustls::crypto::{ring, CryptoProvider};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::PrivateKeyDer;
+use rustls::server::WebPkiClientVerifier;
+use rustls::{ClientConfig, RootCertStore, ServerConfig};
+
+use super::certs::all_certificates;
+use super::{Pki, PkiError};
+
+/// ALPN protocols offered, most preferred first.
+const ALPN: [&[u8]; 2] = [b"h2", b"http/1.1"];
+
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(ring::default_provider())
+}
+
+fn roots(ca_pem: &str) -> Result<RootCertStore, PkiError> {
+    let mut roots = RootCertStore::empty();
+    for cert in all_certificates(ca_pem)? {
+        roots.add(cert)?;
+    }
+    Ok(roots)
+}
+
+fn private_key(key_pem: &str) -> Result<PrivateKeyDer<'static>, PkiError> {
+    PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
+        .map_err(|e| PkiError::InvalidCertificate(format!("private key: {e}")))
+}
+
+impl Pki {
+    /// TLS configuration for the API server: serves `server.crt`, verifies optional client
+    /// certificates against the cluster CA, offers ALPN `h2` and `http/1.1`.
+    pub fn server_tls_config(&self) -> Result<Arc<ServerConfig>, PkiError> {
+        let provider = provider();
+        let verifier = WebPkiClientVerifier::builder_with_provider(
+            Arc::new(roots(self.ca_pem())?),
+            provider.clone(),
+        )
+        .allow_unauthenticated()
+        .build()?;
+        let mut config = ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()?
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(
+                all_certificates(&self.server_cert_pem)?,
+                private_key(&self.server_key_pem)?,
+            )?;
+        config.alpn_protocols = ALPN.iter().map(|p| p.to_vec()).collect();
+        Ok(Arc::new(config))
+    }
+
+    /// TLS configuration for a client of this cluster presenting the given certificate.
+    pub fn client_tls_config(
+        &self,
+        cert_pem: &str,
+        key_pem: &str,
+    ) -> Result<Arc<ClientConfig>, PkiError> {
+        client_tls_config(self.ca_pem(), Some((cert_pem, key_pem)))
+    }
+}
+
+/// TLS configuration for a client trusting only `ca_pem`, presenting `client_cert`
+/// (certificate PEM, key PEM) when given; without one the client relies on a bearer token.
+pub fn client_tls_config(
+    ca_pem: &str,
+    client_cert: Option<(&str, &str)>,
+) -> Result<Arc<ClientConfig>, PkiError> {
+    let builder = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots(ca_pem)?);
+    let mut config = match client_cert {
+        Some((cert_pem, key_pem)) => {
+            builder.with_client_auth_cert(all_certificates(cert_pem)?, private_key(key_pem)?)?
+        }
+        None => builder.with_no_client_auth(),
+    };
+    config.alpn_protocols = ALPN.iter().map(|p| p.to_vec()).collect();
+    Ok(Arc::new(config))
+}
