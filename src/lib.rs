@@ -5,6 +5,7 @@
 #![deny(missing_docs)]
 
 pub mod api;
+pub mod cli;
 pub mod client;
 pub mod control_plane;
 pub mod pki;

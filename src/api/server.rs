@@ -26,7 +26,7 @@ use super::registry::Registry;
 use super::request_info::{self, Target};
 use super::status::ApiError;
 use super::{discovery, openapi};
-use crate::pki::TokenAuthenticator;
+use crate::pki::tokens::TokenAuthenticator;
 
 /// Most connections served at once; more wait in the kernel's accept queue.
 const MAX_CONNECTIONS: usize = 512;

@@ -3,6 +3,7 @@
 //! through the same registry code path as HTTP requests) or on a remote board.
 
 pub mod events;
+pub mod http;
 mod local;
 
 use serde_json::Value;

@@ -1,0 +1,36 @@
+//! The command line: `bramble server`, `bramble ctl ...`, `bramble kubeconfig`.
+
+pub mod kubeconfig;
+pub mod server;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// One lean binary that turns a handful of boards into a Kubernetes-compatible cluster.
+#[derive(Debug, Parser)]
+#[command(name = "bramble", version, about)]
+pub struct Cli {
+    /// Log format: human-readable text or JSON lines.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "BRAMBLE_LOG_FORMAT")]
+    pub log_format: LogFormat,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the control plane (API server, store, scheduler) on this board.
+    Server(server::ServerArgs),
+    /// Issue a client kubeconfig signed by this server's CA.
+    Kubeconfig(kubeconfig::KubeconfigArgs),
+}

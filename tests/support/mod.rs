@@ -1,0 +1,263 @@
+//! One harness for every end-to-end test: starts the real `bramble server` binary on a free
+//! loopback port with its own data directory, and drives it with the real kubectl and with
+//! Bramble's own HTTP client.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bramble::client::http::HttpClient;
+use bramble::pki::kubeconfig::Kubeconfig;
+
+/// How long any condition may take before a test fails.
+pub const DEADLINE: Duration = Duration::from_secs(30);
+
+/// A running server.
+pub struct Cluster {
+    child: Option<Child>,
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+}
+
+fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    l.local_addr().expect("local addr").port()
+}
+
+/// Polls `f` until it returns `Some`, failing the test after [`DEADLINE`].
+pub fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        if start.elapsed() > DEADLINE {
+            panic!("timed out waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+impl Cluster {
+    /// Starts a fresh server.
+    pub fn start() -> Cluster {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut c = Cluster {
+            child: None,
+            dir,
+            port: free_port(),
+        };
+        c.launch();
+        c
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn kubeconfig(&self) -> PathBuf {
+        self.data_dir().join("admin.kubeconfig")
+    }
+
+    fn launch(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("server.log"))
+            .expect("server log");
+        let child = Command::new(env!("CARGO_BIN_EXE_bramble"))
+            .args(["server", "--data-dir"])
+            .arg(self.data_dir())
+            .args([
+                "--listen",
+                &format!("127.0.0.1:{}", self.port),
+                "--node-name",
+                "test-node",
+            ])
+            .env("BRAMBLE_LOG", "info,bramble=debug")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start bramble server");
+        self.child = Some(child);
+        eventually("the server to be ready", || {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!("server exited early with {status}:\n{}", self.log());
+            }
+            if !self.kubeconfig().exists() {
+                return None;
+            }
+            let out = self.kubectl(&["get", "--raw", "/readyz"]);
+            out.status.success().then_some(())
+        });
+    }
+
+    /// Stops the server with SIGKILL (no chance to flush anything).
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts the server again on the same port and data directory.
+    pub fn restart(&mut self) {
+        self.kill9();
+        self.launch();
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+    }
+
+    /// Runs kubectl against this cluster.
+    pub fn kubectl(&self, args: &[&str]) -> Output {
+        self.kubectl_as(&self.kubeconfig(), args, None)
+    }
+
+    /// Runs kubectl with another kubeconfig, optionally feeding stdin.
+    pub fn kubectl_as(&self, kubeconfig: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut cmd = Command::new("kubectl");
+        cmd.arg("--kubeconfig")
+            .arg(kubeconfig)
+            .args(args)
+            .env("HOME", self.dir.path())
+            .env_remove("KUBECONFIG")
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("run kubectl");
+        if let Some(input) = stdin {
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(input.as_bytes())
+                .expect("write stdin");
+        }
+        child.wait_with_output().expect("kubectl output")
+    }
+
+    /// Runs kubectl, failing the test unless it succeeds; returns stdout.
+    pub fn kubectl_ok(&self, args: &[&str]) -> String {
+        let out = self.kubectl(args);
+        assert!(
+            out.status.success(),
+            "kubectl {args:?} failed: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Applies YAML from a string.
+    pub fn apply(&self, yaml: &str) -> String {
+        let out = self.kubectl_as(&self.kubeconfig(), &["apply", "-f", "-"], Some(yaml));
+        assert!(
+            out.status.success(),
+            "kubectl apply failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Bramble's own HTTP client with the admin kubeconfig.
+    pub fn api(&self) -> Arc<HttpClient> {
+        let kc = Kubeconfig::load(&self.kubeconfig()).expect("admin kubeconfig");
+        HttpClient::new(&kc).expect("client")
+    }
+
+    /// Writes a kubeconfig for another user, issued by `bramble kubeconfig`.
+    pub fn user_kubeconfig(&self, user: &str, groups: &[&str]) -> PathBuf {
+        let path = self.dir.path().join(format!("{user}.kubeconfig"));
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_bramble"));
+        cmd.args(["kubeconfig", "--data-dir"])
+            .arg(self.data_dir())
+            .args(["--user", user]);
+        for g in groups {
+            cmd.args(["--group", g]);
+        }
+        cmd.args([
+            "--server",
+            &format!("https://127.0.0.1:{}", self.port),
+            "--out",
+        ])
+        .arg(&path);
+        let out = cmd.output().expect("bramble kubeconfig");
+        assert!(
+            out.status.success(),
+            "bramble kubeconfig: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        path
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let log = self.log();
+            let tail: Vec<&str> = log.lines().rev().take(60).collect();
+            eprintln!("--- server log (last lines) ---");
+            for l in tail.iter().rev() {
+                eprintln!("{l}");
+            }
+        }
+        self.kill9();
+    }
+}
+
+/// A Node that reports Ready with the given allocatable CPU and memory.
+pub fn node_yaml(name: &str, cpu: &str, memory: &str) -> String {
+    format!(
+        "apiVersion: v1
+kind: Node
+metadata:
+  name: {name}
+  labels:
+    kubernetes.io/hostname: {name}
+status:
+  capacity: {{cpu: \"{cpu}\", memory: {memory}, pods: \"110\"}}
+  allocatable: {{cpu: \"{cpu}\", memory: {memory}, pods: \"110\"}}
+  conditions:
+  - type: Ready
+    status: \"True\"
+    reason: KubeletReady
+    message: kubelet is posting ready status
+"
+    )
+}
+
+/// The two-container pod from the product's source material, unchanged.
+pub const SHARED_VOLUMES: &str = "apiVersion: v1
+kind: Pod
+metadata:
+  name: shared-volumes
+spec:
+  containers:
+  - name: redis
+    image: redis
+    volumeMounts:
+    - name: shared-storage
+      mountPath: /data/shared
+  - name: nginx
+    image: nginx
+    volumeMounts:
+    - name: shared-storage
+      mountPath: /data/shared
+  volumes:
+  - name : shared-storage
+    emptyDir: {}
+";
