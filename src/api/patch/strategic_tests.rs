@@ -1,0 +1,1 @@
+//! Tests of the strategic merge patch against upstream behaviour.
