@@ -169,10 +169,7 @@ pub static POD_STATUS: PatchSchema = PatchSchema {
 
 /// `PodTemplateSpec`: the `template` of workload controllers.
 pub static POD_TEMPLATE_SPEC: PatchSchema = PatchSchema {
-    fields: &[
-        nested("metadata", &OBJECT_META),
-        nested("spec", &POD_SPEC),
-    ],
+    fields: &[nested("metadata", &OBJECT_META), nested("spec", &POD_SPEC)],
 };
 
 /// `Pod`.
@@ -257,7 +254,10 @@ mod tests {
         assert_eq!(containers.strategy, PatchStrategy::Merge);
         assert_eq!(containers.merge_key, "name");
         let env = containers.schema.field("env");
-        assert_eq!((env.strategy, env.merge_key), (PatchStrategy::Merge, "name"));
+        assert_eq!(
+            (env.strategy, env.merge_key),
+            (PatchStrategy::Merge, "name")
+        );
         let ports = containers.schema.field("ports");
         assert_eq!(ports.merge_key, "containerPort");
     }

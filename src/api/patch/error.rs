@@ -141,7 +141,10 @@ mod tests {
             e.to_string(),
             "the server rejected our request due to an error in our request"
         );
-        let e = PatchError::TooManyOperations { max: 10000, got: 10001 };
+        let e = PatchError::TooManyOperations {
+            max: 10000,
+            got: 10001,
+        };
         assert_eq!(e.code(), 413);
         assert_eq!(
             e.to_string(),

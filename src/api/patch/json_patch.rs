@@ -10,8 +10,8 @@
 
 use json_patch::jsonptr::PointerBuf;
 use json_patch::{
-    AddOperation, CopyOperation, MoveOperation, PatchOperation, RemoveOperation,
-    ReplaceOperation, TestOperation,
+    AddOperation, CopyOperation, MoveOperation, PatchOperation, RemoveOperation, ReplaceOperation,
+    TestOperation,
 };
 use serde_json::{Map, Value};
 
@@ -116,7 +116,11 @@ fn operation(mut op: Map<String, Value>) -> Result<PatchOperation, PatchError> {
             path: path?,
         }),
         "test" => PatchOperation::Test(TestOperation { path: path?, value }),
-        _ => return Err(PatchError::unprocessable(format!("Unexpected kind: {kind}"))),
+        _ => {
+            return Err(PatchError::unprocessable(format!(
+                "Unexpected kind: {kind}"
+            )))
+        }
     })
 }
 
@@ -202,7 +206,10 @@ mod tests {
         let err = apply(&json!({}), b"[1]").unwrap_err();
         assert_eq!(err.code(), 400);
         let err = apply(&json!({}), b"[{\"op\":").unwrap_err();
-        assert_eq!(err, PatchError::BadRequest("unexpected end of JSON input".into()));
+        assert_eq!(
+            err,
+            PatchError::BadRequest("unexpected end of JSON input".into())
+        );
         assert_eq!(apply(&json!({"a": 1}), b"null").unwrap(), json!({"a": 1}));
     }
 

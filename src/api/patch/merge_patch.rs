@@ -115,7 +115,10 @@ mod tests {
 
     #[test]
     fn array_body_replaces_the_document() {
-        assert_eq!(merge(json!({"a": 1}), json!([{"x": null}, null])).unwrap(), json!([{}, null]));
+        assert_eq!(
+            merge(json!({"a": 1}), json!([{"x": null}, null])).unwrap(),
+            json!([{}, null])
+        );
     }
 
     #[test]

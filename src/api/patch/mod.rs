@@ -17,6 +17,7 @@ mod json_patch;
 mod merge_patch;
 mod strategic;
 mod strategic_list;
+mod strategic_order;
 #[cfg(test)]
 mod strategic_tests;
 
@@ -46,7 +47,10 @@ impl PatchType {
         [
             ("application/json-patch+json", PatchType::Json),
             ("application/merge-patch+json", PatchType::Merge),
-            ("application/strategic-merge-patch+json", PatchType::StrategicMerge),
+            (
+                "application/strategic-merge-patch+json",
+                PatchType::StrategicMerge,
+            ),
         ]
         .into_iter()
         .find(|(name, _)| media_type.eq_ignore_ascii_case(name))
@@ -99,7 +103,10 @@ mod tests {
             Some(PatchType::Json)
         );
         assert_eq!(PatchType::from_content_type("application/json"), None);
-        assert_eq!(PatchType::from_content_type("application/apply-patch+yaml"), None);
+        assert_eq!(
+            PatchType::from_content_type("application/apply-patch+yaml"),
+            None
+        );
         assert_eq!(PatchType::from_content_type(""), None);
     }
 
@@ -108,9 +115,15 @@ mod tests {
         let pod = json!({"spec": {"containers": [{"name": "a", "image": "x"}]}});
         let body = br#"{"spec": {"containers": [{"name": "b", "image": "y"}]}}"#;
         let merged = apply(PatchType::StrategicMerge, &patch_schema::POD, &pod, body).unwrap();
-        assert_eq!(merged["spec"]["containers"].as_array().map(Vec::len), Some(2));
+        assert_eq!(
+            merged["spec"]["containers"].as_array().map(Vec::len),
+            Some(2)
+        );
         let replaced = apply(PatchType::Merge, &patch_schema::POD, &pod, body).unwrap();
-        assert_eq!(replaced["spec"]["containers"].as_array().map(Vec::len), Some(1));
+        assert_eq!(
+            replaced["spec"]["containers"].as_array().map(Vec::len),
+            Some(1)
+        );
         let ops = br#"[{"op": "replace", "path": "/spec/containers/0/image", "value": "z"}]"#;
         let patched = apply(PatchType::Json, &patch_schema::POD, &pod, ops).unwrap();
         assert_eq!(patched["spec"]["containers"][0]["image"], "z");

@@ -15,6 +15,7 @@ use serde_json::{Map, Value};
 
 use super::error::sentinel;
 use super::strategic_list as list;
+use super::strategic_order as order;
 use super::{go_format, json_patch, PatchError};
 use crate::resources::patch_schema::{PatchSchema, PatchStrategy};
 
@@ -77,7 +78,14 @@ pub(super) fn merge_map(
         let (key, is_delete_list) = if key.starts_with(DELETE_FROM_PRIMITIVE_LIST) {
             let field = directive_target(&key, DELETE_FROM_PRIMITIVE_LIST)
                 .ok_or_else(sentinel::bad_primitive_list)?;
-            (if field.is_empty() { key.clone() } else { field.to_string() }, true)
+            (
+                if field.is_empty() {
+                    key.clone()
+                } else {
+                    field.to_string()
+                },
+                true,
+            )
         } else {
             (key, false)
         };
@@ -202,7 +210,16 @@ fn apply_element_orders(
         let live = live.unwrap_or(&[]);
         let element_type = list::element_type(&[live, patched.unwrap_or(&[])])?;
         let is_map = list::is_map_type(element_type);
-        let ordered = list::normalize_order(in_order, server_only, &order, live, key, is_map)?;
+        let server_order = match patched {
+            Some(patched)
+                if is_map && !key.is_empty() && field.strategy == PatchStrategy::Merge =>
+            {
+                order::live_view_after_merge(live, patched, key)
+            }
+            _ => live.to_vec(),
+        };
+        let ordered =
+            order::normalize_order(in_order, server_only, &order, &server_order, key, is_map)?;
         original.insert(name.clone(), Value::Array(ordered));
         patch.remove(&name);
     }

@@ -1,5 +1,5 @@
 //! Lists in a strategic merge patch: merging by merge key or as a set, the list-item
-//! directives (`$patch: delete|replace`) and the order of the merged list.
+//! directives (`$patch: delete|replace`); `strategic_order` orders the result.
 //!
 //! Mirrors `mergeSlice` and its helpers in upstream's
 //! `k8s.io/apimachinery/pkg/util/strategicpatch/patch.go`. Upstream compares items with Go's
@@ -12,6 +12,7 @@ use std::collections::{HashMap, HashSet};
 use serde_json::{Map, Value};
 
 use super::error::sentinel;
+use super::strategic_order::{encode, normalize_order, Positions};
 use super::{go_format, strategic, PatchError};
 use crate::resources::patch_schema::{PatchField, PatchSchema, PatchStrategy};
 
@@ -45,7 +46,14 @@ pub(super) fn merge(
         }
         let merged = union(original.iter().chain(&patch).cloned());
         let (in_patch, server_only) = partition_primitives(merged, &patch);
-        return normalize_order(in_patch, server_only, &patch, &original, field.merge_key, false);
+        return normalize_order(
+            in_patch,
+            server_only,
+            &patch,
+            &original,
+            field.merge_key,
+            false,
+        );
     }
     if field.merge_key.is_empty() {
         return Err(PatchError::Internal(
@@ -125,7 +133,11 @@ fn apply_item_directives(
 
 /// Upstream `deleteMatchingEntries`: drops the items whose `key` equals `value`; like
 /// upstream's repeated scan it fails on any item that is not an object.
-fn delete_matching(original: Vec<Value>, key: &str, value: &Value) -> Result<Vec<Value>, PatchError> {
+fn delete_matching(
+    original: Vec<Value>,
+    key: &str,
+    value: &Value,
+) -> Result<Vec<Value>, PatchError> {
     let mut kept = Vec::with_capacity(original.len());
     for item in original {
         match item.as_object() {
@@ -148,7 +160,9 @@ fn merge_by_key(
     let mut index = KeyedItems::new(&original, key);
     for item in patch {
         let Value::Object(item) = item else { continue };
-        let value = item.get(key).ok_or_else(|| sentinel::no_merge_key(&item, key))?;
+        let value = item
+            .get(key)
+            .ok_or_else(|| sentinel::no_merge_key(&item, key))?;
         match index.find(value)? {
             Some(i) => {
                 // `find` only returns positions of objects.
@@ -174,7 +188,9 @@ fn union(items: impl Iterator<Item = Value>) -> Vec<Value> {
 /// Upstream `partitionPrimitivesByPresentInList`: (items in `by`, the others).
 pub(super) fn partition_primitives(merged: Vec<Value>, by: &[Value]) -> (Vec<Value>, Vec<Value>) {
     let present = Positions::new(by, "", false);
-    merged.into_iter().partition(|item| present.of(item).is_some())
+    merged
+        .into_iter()
+        .partition(|item| present.of(item).is_some())
 }
 
 /// Upstream `partitionMapsByPresentInList`: (items whose merge key value is in `by`, the others).
@@ -187,7 +203,9 @@ pub(super) fn partition_maps(
     let (mut in_by, mut others) = (Vec::new(), Vec::new());
     for item in merged {
         let map = as_map(&item)?;
-        let value = map.get(key).ok_or_else(|| sentinel::no_merge_key(map, key))?;
+        let value = map
+            .get(key)
+            .ok_or_else(|| sentinel::no_merge_key(map, key))?;
         if index.find(value)?.is_some() {
             in_by.push(item);
         } else {
@@ -197,97 +215,10 @@ pub(super) fn partition_maps(
     Ok((in_by, others))
 }
 
-/// Upstream `normalizeElementOrder`: patch items in patch order, server-only items in live
-/// order, then interleaved so that both relative orders hold and, where both are known, the
-/// live order decides.
-pub(super) fn normalize_order(
-    in_patch: Vec<Value>,
-    server_only: Vec<Value>,
-    patch_order: &[Value],
-    server_order: &[Value],
-    key: &str,
-    is_map: bool,
-) -> Result<Vec<Value>, PatchError> {
-    let in_patch = sort_by(in_patch, patch_order, key, is_map)?;
-    let server_only = sort_by(server_only, server_order, key, is_map)?;
-    // Upstream `mergeSortedSlice`.
-    let live = Positions::new(server_order, key, is_map);
-    let mut left = server_only.into_iter().peekable();
-    let mut right = in_patch.into_iter().peekable();
-    let mut out = Vec::with_capacity(left.len() + right.len());
-    loop {
-        let take_left = match (left.peek(), right.peek()) {
-            (None, None) => break,
-            (Some(_), None) => true,
-            (None, Some(_)) => false,
-            (Some(l), Some(r)) => matches!((live.of(l), live.of(r)), (Some(a), Some(b)) if a < b),
-        };
-        out.extend(if take_left { left.next() } else { right.next() });
-    }
-    Ok(out)
-}
-
-/// Upstream `normalizeSliceOrder`: a stable sort by position in `order`; `$patch: delete`
-/// items go last.
-fn sort_by(items: Vec<Value>, order: &[Value], key: &str, is_map: bool) -> Result<Vec<Value>, PatchError> {
-    let (mut items, deletions): (Vec<Value>, Vec<Value>) = if is_map {
-        for item in items.iter().chain(order) {
-            let map = as_map(item)?;
-            if !map.contains_key(key) {
-                return Err(sentinel::no_merge_key(map, key));
-            }
-        }
-        items.into_iter().partition(|item| !is_delete_directive(item))
-    } else {
-        (items, Vec::new())
-    };
-    let positions = Positions::new(order, key, is_map);
-    items.sort_by_cached_key(|item| positions.of(item).unwrap_or(usize::MAX));
-    items.extend(deletions);
-    Ok(items)
-}
-
 /// Whether `item` is a `$patch: delete` list item.
 pub(super) fn is_delete_directive(item: &Value) -> bool {
     item.get(strategic::DIRECTIVE)
         .is_some_and(|d| d.as_str() == Some(strategic::DELETE))
-}
-
-/// The text items are matched on: the merge key's value for objects, the item itself for
-/// primitives. A missing key matches like JSON null, as upstream's `nil` does.
-fn match_text(item: &Value, key: &str, is_map: bool) -> String {
-    if is_map {
-        item.get(key).map_or_else(|| "null".to_string(), encode)
-    } else {
-        encode(item)
-    }
-}
-
-fn encode(v: &Value) -> String {
-    v.to_string()
-}
-
-/// First position of each match text in a list (upstream's `index`).
-struct Positions<'k> {
-    first: HashMap<String, usize>,
-    key: &'k str,
-    is_map: bool,
-}
-
-impl<'k> Positions<'k> {
-    fn new(list: &[Value], key: &'k str, is_map: bool) -> Self {
-        let mut first = HashMap::with_capacity(list.len());
-        for (i, item) in list.iter().enumerate() {
-            first.entry(match_text(item, key, is_map)).or_insert(i);
-        }
-        Positions { first, key, is_map }
-    }
-
-    fn of(&self, item: &Value) -> Option<usize> {
-        self.first
-            .get(&match_text(item, self.key, self.is_map))
-            .copied()
-    }
 }
 
 /// Upstream `findMapInSliceBasedOnKeyValue` over one list: items carrying the merge key, by
