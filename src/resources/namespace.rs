@@ -18,7 +18,7 @@ pub static RESOURCE: ResourceType = ResourceType {
     categories: &[],
     strategy: &NamespaceStrategy,
     printer: &printers::namespace::PRINTER,
-    patch_schema: &patch_schema::NONE,
+    patch_schema: &patch_schema::NAMESPACE,
 };
 
 /// Write behaviour of `Namespace`.

@@ -18,7 +18,7 @@ pub static RESOURCE: ResourceType = ResourceType {
     categories: &[],
     strategy: &NodeStrategy,
     printer: &printers::node::PRINTER,
-    patch_schema: &patch_schema::NONE,
+    patch_schema: &patch_schema::NODE,
 };
 
 /// Write behaviour of `Node`.

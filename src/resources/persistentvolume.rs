@@ -18,7 +18,7 @@ pub static RESOURCE: ResourceType = ResourceType {
     categories: &[],
     strategy: &PersistentVolumeStrategy,
     printer: &printers::persistentvolume::PRINTER,
-    patch_schema: &patch_schema::NONE,
+    patch_schema: &patch_schema::PERSISTENT_VOLUME,
 };
 
 /// Write behaviour of `PersistentVolume`.

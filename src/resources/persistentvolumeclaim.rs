@@ -18,7 +18,7 @@ pub static RESOURCE: ResourceType = ResourceType {
     categories: &[],
     strategy: &PersistentVolumeClaimStrategy,
     printer: &printers::persistentvolumeclaim::PRINTER,
-    patch_schema: &patch_schema::NONE,
+    patch_schema: &patch_schema::PERSISTENT_VOLUME_CLAIM,
 };
 
 /// Write behaviour of `PersistentVolumeClaim`.

@@ -18,7 +18,7 @@ pub static RESOURCE: ResourceType = ResourceType {
     categories: &["all"],
     strategy: &PodStrategy,
     printer: &printers::pod::PRINTER,
-    patch_schema: &patch_schema::NONE,
+    patch_schema: &patch_schema::POD,
 };
 
 /// Write behaviour of `Pod`.

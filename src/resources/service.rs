@@ -18,7 +18,7 @@ pub static RESOURCE: ResourceType = ResourceType {
     categories: &["all"],
     strategy: &ServiceStrategy,
     printer: &printers::service::PRINTER,
-    patch_schema: &patch_schema::NONE,
+    patch_schema: &patch_schema::SERVICE,
 };
 
 /// Write behaviour of `Service`.

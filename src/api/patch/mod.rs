@@ -1,41 +1,131 @@
 //! Patch formats: JSON merge patch, JSON patch and strategic merge patch.
-#![allow(missing_docs)]
+//!
+//! `PATCH` requests name their format in `Content-Type`, exactly as upstream's
+//! `k8s.io/apiserver/pkg/endpoints/handlers/patch.go` expects. [`apply`] turns the stored
+//! object and the request body into the patched object's JSON; the caller then decodes it into
+//! the kind, validates and stores it. Errors carry the HTTP status upstream answers with (see
+//! [`PatchError`]). No input can make these functions panic: bodies are parsed with
+//! serde_json's nesting limit, and every step returns an error instead.
+//!
+//! The result of a merge patch may be a list (an array body replaces the document, as
+//! upstream's library does); upstream then fails decoding it into the kind with a 422
+//! `Invalid` on field `patch`, which is the caller's decoding step.
+
+mod error;
+mod go_format;
+mod json_patch;
+mod merge_patch;
+mod strategic;
+mod strategic_list;
+mod strategic_order;
+#[cfg(test)]
+mod strategic_tests;
+
+use serde_json::Value;
+
+pub use error::PatchError;
+pub use json_patch::{MAX_COPY_BYTES, MAX_OPERATIONS};
+
 use crate::resources::PatchSchema;
-#[derive(Debug, Clone, Copy)]
+
+/// The patch formats a `PATCH` request may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PatchType {
+    /// RFC 6902 JSON patch: `application/json-patch+json`.
     Json,
+    /// RFC 7386 JSON merge patch: `application/merge-patch+json`.
     Merge,
+    /// Kubernetes strategic merge patch: `application/strategic-merge-patch+json`.
     StrategicMerge,
 }
-#[derive(Debug, thiserror::Error)]
-#[error("patch failed")]
-pub struct PatchError;
-impl PatchError {
-    pub fn status_code(&self) -> u16 {
-        400
-    }
-    pub fn reason(&self) -> &'static str {
-        "BadRequest"
-    }
-}
+
 impl PatchType {
-    pub fn from_content_type(ct: &str) -> Option<Self> {
-        match ct.split(';').next()?.trim() {
-            "application/json-patch+json" => Some(Self::Json),
-            "application/merge-patch+json" => Some(Self::Merge),
-            "application/strategic-merge-patch+json" => Some(Self::StrategicMerge),
-            _ => None,
+    /// The format named by a `Content-Type` header, ignoring parameters such as `charset`;
+    /// `None` for any other media type (upstream answers 415 `UnsupportedMediaType`).
+    pub fn from_content_type(ct: &str) -> Option<PatchType> {
+        let media_type = ct.split(';').next().unwrap_or_default().trim();
+        [
+            ("application/json-patch+json", PatchType::Json),
+            ("application/merge-patch+json", PatchType::Merge),
+            (
+                "application/strategic-merge-patch+json",
+                PatchType::StrategicMerge,
+            ),
+        ]
+        .into_iter()
+        .find(|(name, _)| media_type.eq_ignore_ascii_case(name))
+        .map(|(_, patch_type)| patch_type)
+    }
+
+    /// The media type this format is sent as.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            PatchType::Json => "application/json-patch+json",
+            PatchType::Merge => "application/merge-patch+json",
+            PatchType::StrategicMerge => "application/strategic-merge-patch+json",
         }
     }
 }
+
+/// Applies `patch` (the request body) to `original` (the stored object's JSON). `schema`
+/// tells a strategic merge patch how the kind's lists merge; the other formats ignore it.
 pub fn apply(
-    _t: PatchType,
-    _s: &PatchSchema,
-    o: &serde_json::Value,
-    p: &[u8],
-) -> Result<serde_json::Value, PatchError> {
-    let p: serde_json::Value = serde_json::from_slice(p).map_err(|_| PatchError)?;
-    let mut o = o.clone();
-    json_patch::merge(&mut o, &p);
-    Ok(o)
+    patch_type: PatchType,
+    schema: &PatchSchema,
+    original: &Value,
+    patch: &[u8],
+) -> Result<Value, PatchError> {
+    match patch_type {
+        PatchType::Json => json_patch::apply(original, patch),
+        PatchType::Merge => merge_patch::apply(original, patch),
+        PatchType::StrategicMerge => strategic::apply(schema, original, patch),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resources::patch_schema;
+    use serde_json::json;
+
+    #[test]
+    fn content_types_select_the_format() {
+        assert_eq!(
+            PatchType::from_content_type("application/strategic-merge-patch+json"),
+            Some(PatchType::StrategicMerge)
+        );
+        assert_eq!(
+            PatchType::from_content_type("application/merge-patch+json; charset=utf-8"),
+            Some(PatchType::Merge)
+        );
+        assert_eq!(
+            PatchType::from_content_type("Application/JSON-Patch+JSON"),
+            Some(PatchType::Json)
+        );
+        assert_eq!(PatchType::from_content_type("application/json"), None);
+        assert_eq!(
+            PatchType::from_content_type("application/apply-patch+yaml"),
+            None
+        );
+        assert_eq!(PatchType::from_content_type(""), None);
+    }
+
+    #[test]
+    fn formats_differ_on_merge_lists() {
+        let pod = json!({"spec": {"containers": [{"name": "a", "image": "x"}]}});
+        let body = br#"{"spec": {"containers": [{"name": "b", "image": "y"}]}}"#;
+        let merged = apply(PatchType::StrategicMerge, &patch_schema::POD, &pod, body).unwrap();
+        assert_eq!(
+            merged["spec"]["containers"].as_array().map(Vec::len),
+            Some(2)
+        );
+        let replaced = apply(PatchType::Merge, &patch_schema::POD, &pod, body).unwrap();
+        assert_eq!(
+            replaced["spec"]["containers"].as_array().map(Vec::len),
+            Some(1)
+        );
+        let ops = br#"[{"op": "replace", "path": "/spec/containers/0/image", "value": "z"}]"#;
+        let patched = apply(PatchType::Json, &patch_schema::POD, &pod, ops).unwrap();
+        assert_eq!(patched["spec"]["containers"][0]["image"], "z");
+    }
 }
