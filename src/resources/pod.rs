@@ -9,7 +9,7 @@ mod volumes;
 
 use serde_json::{json, Value};
 
-use super::validation::fields::{at, list_at, str_at};
+use super::validation::fields::{at, keep_old, list_at, str_at};
 use super::validation::{validate_object_meta, validate_object_meta_update, NameRule};
 use super::{patch_schema, printers, typed, FieldError, ResourceType, Strategy};
 
@@ -58,7 +58,7 @@ impl Strategy for PodStrategy {
 
     /// Upstream `podStrategy.PrepareForUpdate`: only the status subresource changes status.
     fn prepare_for_update(&self, new: &mut Value, old: &Value) {
-        keep_old_status(new, old);
+        keep_old(new, old, "status");
     }
 
     fn validate(&self, obj: &Value) -> Vec<FieldError> {
@@ -96,21 +96,6 @@ impl Strategy for PodStrategy {
             ),
             "status.nominatedNodeName" => s(&["status", "nominatedNodeName"]),
             _ => None,
-        }
-    }
-}
-
-/// Keeps `old`'s status on a main-resource update (upstream `PrepareForUpdate` of kinds with
-/// a status subresource).
-pub(crate) fn keep_old_status(new: &mut Value, old: &Value) {
-    if let Some(m) = new.as_object_mut() {
-        match old.get("status") {
-            Some(s) => {
-                m.insert("status".into(), s.clone());
-            }
-            None => {
-                m.remove("status");
-            }
         }
     }
 }

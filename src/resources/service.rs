@@ -6,7 +6,9 @@ use std::collections::BTreeSet;
 use serde_json::{json, Value};
 
 use super::pod::PORT_PROTOCOLS;
-use super::validation::fields::{at, default_field, int_at, list_at, map_at, object_mut, str_at};
+use super::validation::fields::{
+    at, default_field, int_at, keep_old, list_at, map_at, object_mut, str_at,
+};
 use super::validation::{
     is_dns1123_label, is_dns1123_subdomain, is_valid_port_name, is_valid_port_num, validate_labels,
     validate_object_meta, validate_object_meta_update, NameRule,
@@ -124,7 +126,7 @@ impl Strategy for ServiceStrategy {
     /// Keeps the status, and (as upstream's `patchAllocatedValues`) the allocated cluster IPs
     /// and node ports when the update leaves them out.
     fn prepare_for_update(&self, new: &mut Value, old: &Value) {
-        super::pod::keep_old_status(new, old);
+        keep_old(new, old, "status");
         let same_type = str_at(new, &["spec", "type"]) == str_at(old, &["spec", "type"]);
         let old_ports = list_at(old, &["spec", "ports"]).to_vec();
         let old_spec = at(old, &["spec"]).cloned().unwrap_or(Value::Null);

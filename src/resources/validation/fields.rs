@@ -87,3 +87,18 @@ pub fn same(a: Option<&Value>, b: Option<&Value>) -> bool {
     }
     a == b
 }
+
+/// Replaces `new[key]` with `old[key]` (removing it when `old` has none): upstream's
+/// `PrepareForUpdate` keeping what only a subresource may change.
+pub fn keep_old(new: &mut Value, old: &Value, key: &str) {
+    if let Some(m) = new.as_object_mut() {
+        match old.get(key) {
+            Some(v) => {
+                m.insert(key.to_string(), v.clone());
+            }
+            None => {
+                m.remove(key);
+            }
+        }
+    }
+}
