@@ -4,7 +4,7 @@
 use base64::Engine;
 use serde_json::{json, Value};
 
-use super::validation::fields::{map_at, str_at};
+use super::validation::fields::map_at;
 use super::validation::{
     is_config_map_key, validate_object_meta, validate_object_meta_update, NameRule,
 };
@@ -123,6 +123,7 @@ impl Strategy for ConfigMapStrategy {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resources::validation::fields::str_at;
 
     fn cm(data: Value) -> Value {
         json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg", "namespace": "default"}, "data": data})

@@ -29,6 +29,9 @@ pub static RESOURCE: ResourceType = ResourceType {
     patch_schema: &patch_schema::NONE,
 };
 
+/// Upstream `ServiceAccountNameKey`.
+const SA_NAME_ANNOTATION: &str = "kubernetes.io/service-account.name";
+
 /// Write behaviour of `Secret`.
 pub struct SecretStrategy;
 
@@ -84,38 +87,22 @@ impl Strategy for SecretStrategy {
             errs.push(FieldError::too_long("data", MAX_DATA_SIZE));
         }
         let required = |key: &str| FieldError::required(format!("data[{key}]"), "");
+        let sa_name = str_at(obj, &["metadata", "annotations", SA_NAME_ANNOTATION]);
+        let ssh_key_len =
+            base64_len(data.get("ssh-privatekey").unwrap_or(&Value::Null)).unwrap_or(0);
         match str_at(obj, &["type"]) {
-            "kubernetes.io/service-account-token" => {
-                if str_at(
-                    obj,
-                    &[
-                        "metadata",
-                        "annotations",
-                        "kubernetes.io/service-account.name",
-                    ],
-                )
-                .is_empty()
-                {
-                    errs.push(FieldError::required(
-                        "metadata.annotations[kubernetes.io/service-account.name]",
-                        "",
-                    ));
-                }
-            }
+            "kubernetes.io/service-account-token" if sa_name.is_empty() => errs.push(
+                FieldError::required(format!("metadata.annotations[{SA_NAME_ANNOTATION}]"), ""),
+            ),
             "kubernetes.io/dockercfg" => errs.extend(json_key(data, ".dockercfg")),
             "kubernetes.io/dockerconfigjson" => errs.extend(json_key(data, ".dockerconfigjson")),
-            "kubernetes.io/basic-auth" => {
-                if !data.contains_key("username") && !data.contains_key("password") {
-                    errs.push(required("username"));
-                    errs.push(required("password"));
-                }
+            "kubernetes.io/basic-auth"
+                if !data.contains_key("username") && !data.contains_key("password") =>
+            {
+                errs.push(required("username"));
+                errs.push(required("password"));
             }
-            "kubernetes.io/ssh-auth" => {
-                if base64_len(data.get("ssh-privatekey").unwrap_or(&Value::Null)).unwrap_or(0) == 0
-                {
-                    errs.push(required("ssh-privatekey"));
-                }
-            }
+            "kubernetes.io/ssh-auth" if ssh_key_len == 0 => errs.push(required("ssh-privatekey")),
             "kubernetes.io/tls" => {
                 for key in ["tls.crt", "tls.key"] {
                     if !data.contains_key(key) {
