@@ -174,6 +174,23 @@ mod tests {
     }
 
     #[test]
+    fn init_container_names_and_env() {
+        let mut bad = seed();
+        bad["spec"]["initContainers"] = json!([{"name": "nginx", "image": "busybox"}]);
+        bad["spec"]["containers"][0]["env"] =
+            json!([{"name": "", "value": "x"}, {"name": "A=B", "value": "v", "valueFrom": {}}]);
+        let errs = messages(&PodStrategy.validate(&created(bad)));
+        for want in [
+            "spec.initContainers[0].name: Duplicate value: \"nginx\"",
+            "spec.containers[0].env[0].name: Required value",
+            "spec.containers[0].env[1].name: Invalid value: \"A=B\": a valid environment variable name must consist only of printable ASCII characters other than '='",
+            "spec.containers[0].env[1].valueFrom: Invalid value: \"\": may not be specified when `value` is not empty",
+        ] {
+            assert!(errs.contains(&want.to_string()), "missing {want} in {errs:#?}");
+        }
+    }
+
+    #[test]
     fn no_containers_and_bad_names() {
         let pod = created(json!({"metadata": {"name": "Bad_Name"}, "spec": {"containers": []}}));
         let errs = messages(&PodStrategy.validate(&pod));

@@ -131,6 +131,7 @@ fn validate_container(c: &Value, volumes: &BTreeSet<String>, path: &str) -> Vec<
         list_at(c, &["ports"]),
         &format!("{path}.ports"),
     ));
+    errs.extend(validate_env(list_at(c, &["env"]), &format!("{path}.env")));
     errs.extend(validate_volume_mounts(
         c,
         volumes,
@@ -195,6 +196,59 @@ fn validate_ports(ports: &[Value], path: &str) -> Vec<FieldError> {
                 format!("{pp}.protocol"),
                 &json!(proto),
                 PORT_PROTOCOLS,
+            ));
+        }
+    }
+    errs
+}
+
+/// Upstream `ValidateEnv` (with v1.32's relaxed variable names) and
+/// `validateEnvVarValueFrom`.
+fn validate_env(env: &[Value], path: &str) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    for (i, e) in env.iter().enumerate() {
+        let ep = format!("{path}[{i}]");
+        let name = str_at(e, &["name"]);
+        if name.is_empty() {
+            errs.push(FieldError::required(format!("{ep}.name"), ""));
+        } else if name.chars().any(|c| !(' '..='~').contains(&c) || c == '=') {
+            errs.push(FieldError::invalid(
+                format!("{ep}.name"),
+                &json!(name),
+                "a valid environment variable name must consist only of printable ASCII characters other than '='",
+            ));
+        }
+        let Some(from) = at(e, &["valueFrom"]).filter(|v| !v.is_null()) else {
+            continue;
+        };
+        let vp = format!("{ep}.valueFrom");
+        let sources = [
+            "fieldRef",
+            "resourceFieldRef",
+            "configMapKeyRef",
+            "secretKeyRef",
+        ]
+        .iter()
+        .filter(|k| from.get(**k).is_some_and(|v| !v.is_null()))
+        .count();
+        if !str_at(e, &["value"]).is_empty() {
+            errs.push(FieldError::invalid(
+                &vp,
+                &json!(""),
+                "may not be specified when `value` is not empty",
+            ));
+        }
+        if sources == 0 {
+            errs.push(FieldError::invalid(
+                &vp,
+                &json!(""),
+                "must specify one of: `fieldRef`, `resourceFieldRef`, `configMapKeyRef` or `secretKeyRef`",
+            ));
+        } else if sources > 1 {
+            errs.push(FieldError::invalid(
+                &vp,
+                &json!(""),
+                "may not have more than one field specified at a time",
             ));
         }
     }
