@@ -144,7 +144,7 @@ impl Strategy for PersistentVolumeClaimStrategy {
             let capacity = at(old, &["status", "capacity", "storage"])
                 .and_then(Value::as_str)
                 .and_then(|s| Quantity::parse(s).ok());
-            if n < o && capacity.map_or(true, |c| n <= c) {
+            if n < o && n <= capacity.unwrap_or_default() {
                 errs.push(FieldError::forbidden(
                     "spec.resources.requests.storage",
                     "field can not be less than status.capacity",
