@@ -20,6 +20,8 @@ pub enum FieldErrorKind {
     TooLong,
     /// `FieldValueTooMany`: "Too many".
     TooMany,
+    /// `FieldValueNotFound`: "Not found".
+    NotFound,
 }
 
 impl FieldErrorKind {
@@ -33,6 +35,7 @@ impl FieldErrorKind {
             Self::NotSupported => "FieldValueNotSupported",
             Self::TooLong => "FieldValueTooLong",
             Self::TooMany => "FieldValueTooMany",
+            Self::NotFound => "FieldValueNotFound",
         }
     }
 }
@@ -105,6 +108,15 @@ impl FieldError {
                 "Unsupported value: {value}: supported values: {}",
                 list.join(", ")
             ),
+        }
+    }
+
+    /// A referenced value does not exist.
+    pub fn not_found(field: impl Into<String>, value: &serde_json::Value) -> Self {
+        Self {
+            kind: FieldErrorKind::NotFound,
+            field: field.into(),
+            detail: format!("Not found: {value}"),
         }
     }
 

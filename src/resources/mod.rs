@@ -58,9 +58,9 @@ pub trait Strategy: Send + Sync {
         }
         *new = merged;
     }
-    /// Validates a new object. Metadata (name, namespace, labels) is validated generically.
+    /// Validates a new object, its metadata included (name rules differ by kind).
     fn validate(&self, obj: &Value) -> Vec<FieldError>;
-    /// Validates an update, including immutable fields.
+    /// Validates an update, including immutable fields and metadata.
     fn validate_update(&self, new: &Value, _old: &Value) -> Vec<FieldError> {
         self.validate(new)
     }

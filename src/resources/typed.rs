@@ -19,7 +19,8 @@ pub struct Decoded {
 pub struct DecodeError(pub String);
 
 /// Decodes `obj` as `T` and back, reporting the fields `T` does not know.
-pub fn decode_as<T: DeserializeOwned + Serialize>(obj: Value) -> Result<Decoded, DecodeError> {
+pub fn decode_as<T: DeserializeOwned + Serialize>(mut obj: Value) -> Result<Decoded, DecodeError> {
+    quantities_as_strings(&mut obj, false);
     let typed: T = serde_json::from_value(obj.clone()).map_err(|e| DecodeError(e.to_string()))?;
     let object = serde_json::to_value(&typed).map_err(|e| DecodeError(e.to_string()))?;
     let mut unknown_fields = Vec::new();
@@ -28,6 +29,40 @@ pub fn decode_as<T: DeserializeOwned + Serialize>(obj: Value) -> Result<Decoded,
         object,
         unknown_fields,
     })
+}
+
+/// Maps of quantities (`resources.limits`, `status.capacity`, ...) and single quantity fields.
+const QUANTITY_MAPS: &[&str] = &[
+    "limits",
+    "requests",
+    "capacity",
+    "allocatable",
+    "hard",
+    "used",
+    "overhead",
+    "allocatedResources",
+];
+const QUANTITY_FIELDS: &[&str] = &["sizeLimit", "divisor"];
+
+/// Upstream accepts a JSON number where a quantity goes (`cpu: 1` in YAML); the typed
+/// quantity only reads strings, so numbers there become their decimal text first.
+fn quantities_as_strings(v: &mut Value, in_quantity_map: bool) {
+    match v {
+        Value::Object(m) => {
+            for (k, child) in m.iter_mut() {
+                if let (true, Value::Number(n)) = (
+                    in_quantity_map || QUANTITY_FIELDS.contains(&k.as_str()),
+                    &*child,
+                ) {
+                    *child = Value::String(n.to_string());
+                } else {
+                    quantities_as_strings(child, QUANTITY_MAPS.contains(&k.as_str()));
+                }
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(|x| quantities_as_strings(x, false)),
+        _ => {}
+    }
 }
 
 fn collect_unknown(input: &Value, known: &Value, path: String, out: &mut Vec<String>) {
@@ -62,5 +97,43 @@ fn is_empty(v: &Value) -> bool {
         Value::Object(m) => m.values().all(is_empty),
         Value::Array(a) => a.is_empty(),
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::Pod;
+    use serde_json::json;
+
+    #[test]
+    fn unknown_fields_are_named() {
+        let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "a"},
+            "spec": {"containers": [{"name": "a", "image": "x", "imagePullPolcy": "Always"}]}});
+        let d = decode_as::<Pod>(pod).unwrap();
+        assert_eq!(d.unknown_fields, vec!["spec.containers[0].imagePullPolcy"]);
+    }
+
+    #[test]
+    fn numeric_quantities_are_accepted() {
+        let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "a"},
+            "spec": {"containers": [{"name": "a", "image": "x", "resources": {"limits": {"cpu": 1, "memory": "1Gi"}}}],
+                "volumes": [{"name": "v", "emptyDir": {"sizeLimit": 100}}]}});
+        let d = decode_as::<Pod>(pod).unwrap();
+        assert_eq!(
+            d.object["spec"]["containers"][0]["resources"]["limits"]["cpu"],
+            "1"
+        );
+        assert_eq!(
+            d.object["spec"]["volumes"][0]["emptyDir"]["sizeLimit"],
+            "100"
+        );
+        assert!(d.unknown_fields.is_empty());
+    }
+
+    #[test]
+    fn wrong_types_are_errors() {
+        let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "a"}, "spec": {"containers": "nope"}});
+        assert!(decode_as::<Pod>(pod).is_err());
     }
 }

@@ -202,17 +202,12 @@ fn decode_incoming(
     }
 }
 
-/// Generic metadata validation plus the kind's own rules.
+/// The kind's validation of a new object (metadata included: name rules differ by kind).
 fn validate_new(rt: &ResourceType, obj: &Value) -> Vec<FieldError> {
-    let mut errs = resources::validation::validate_object_meta(obj, rt.namespaced, rt.kind);
-    errs.extend(rt.strategy.validate(obj));
-    errs
+    rt.strategy.validate(obj)
 }
 
-/// Validation of an update against the stored object.
+/// Validation of an update against the stored object (immutable metadata included).
 fn validate_change(rt: &ResourceType, new: &Value, old: &Value) -> Vec<FieldError> {
-    let mut errs = resources::validation::validate_object_meta(new, rt.namespaced, rt.kind);
-    errs.extend(resources::validation::validate_object_meta_update(new, old));
-    errs.extend(rt.strategy.validate_update(new, old));
-    errs
+    rt.strategy.validate_update(new, old)
 }
