@@ -166,6 +166,7 @@ fn get_watch_streams_changes() {
         (has("MODIFIED") && has("DELETED")).then_some(l)
     });
     let _ = watch.kill();
+    let _ = watch.wait();
     assert!(
         seen.iter()
             .any(|l| l.contains("EVENT") && l.contains("NAME")),

@@ -90,7 +90,7 @@ pub struct ChannelBody {
 
 impl ChannelBody {
     /// A body and the sender that feeds it; `depth` bounds buffered chunks.
-    pub fn new(depth: usize) -> (mpsc::Sender<Bytes>, ResponseBody) {
+    pub fn channel(depth: usize) -> (mpsc::Sender<Bytes>, ResponseBody) {
         let (tx, rx) = mpsc::channel(depth);
         (tx, ChannelBody { rx }.boxed())
     }

@@ -364,7 +364,7 @@ fn watch(
         .unwrap_or(MAX_WATCH)
         .min(MAX_WATCH);
     let include = IncludeObject::parse(q(query, "includeObject"));
-    let (tx, body) = body::ChannelBody::new(16);
+    let (tx, body) = body::ChannelBody::channel(16);
     let shutdown = shutdown.clone();
     tokio::spawn(async move {
         let deadline = tokio::time::sleep(timeout);

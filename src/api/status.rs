@@ -28,6 +28,13 @@ pub struct ApiError {
     pub reason: &'static str,
     /// `Status.message`.
     pub message: String,
+    /// `Status.details` and `metadata.continue` (boxed: errors travel far and are rare).
+    pub details: Box<Details>,
+}
+
+/// The optional parts of a `Status`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Details {
     /// `details.name`.
     pub name: Option<String>,
     /// `details.group`.
@@ -56,18 +63,14 @@ impl ApiError {
             code,
             reason,
             message: message.into(),
-            name: None,
-            group: None,
-            kind: None,
-            causes: Vec::new(),
-            continue_token: None,
+            details: Box::default(),
         }
     }
 
     fn about(mut self, rt: &ResourceType, name: &str) -> Self {
-        self.name = Some(name.to_string()).filter(|n| !n.is_empty());
-        self.group = Some(rt.group.to_string()).filter(|g| !g.is_empty());
-        self.kind = Some(rt.plural.to_string());
+        self.details.name = Some(name.to_string()).filter(|n| !n.is_empty());
+        self.details.group = Some(rt.group.to_string()).filter(|g| !g.is_empty());
+        self.details.kind = Some(rt.plural.to_string());
         self
     }
 
@@ -130,10 +133,10 @@ impl ApiError {
             "Invalid",
             format!("{} \"{name}\" is invalid: {list}", rt.kind),
         );
-        e.name = Some(name.to_string());
-        e.group = Some(rt.group.to_string()).filter(|g| !g.is_empty());
-        e.kind = Some(rt.kind.to_string());
-        e.causes = errors
+        e.details.name = Some(name.to_string());
+        e.details.group = Some(rt.group.to_string()).filter(|g| !g.is_empty());
+        e.details.kind = Some(rt.kind.to_string());
+        e.details.causes = errors
             .iter()
             .map(|f| Cause {
                 reason: f.kind.cause_type().into(),
@@ -238,17 +241,18 @@ impl ApiError {
     /// The `Status` object.
     pub fn to_status(&self) -> Value {
         let mut details = serde_json::Map::new();
-        if let Some(n) = &self.name {
+        let d = &self.details;
+        if let Some(n) = &d.name {
             details.insert("name".into(), json!(n));
         }
-        if let Some(g) = &self.group {
+        if let Some(g) = &d.group {
             details.insert("group".into(), json!(g));
         }
-        if let Some(k) = &self.kind {
+        if let Some(k) = &d.kind {
             details.insert("kind".into(), json!(k));
         }
-        if !self.causes.is_empty() {
-            let causes: Vec<Value> = self
+        if !d.causes.is_empty() {
+            let causes: Vec<Value> = d
                 .causes
                 .iter()
                 .map(|c| json!({"reason": c.reason, "message": c.message, "field": c.field}))
@@ -256,7 +260,7 @@ impl ApiError {
             details.insert("causes".into(), Value::Array(causes));
         }
         let mut metadata = serde_json::Map::new();
-        if let Some(c) = &self.continue_token {
+        if let Some(c) = &d.continue_token {
             metadata.insert("continue".into(), json!(c));
         }
         let mut status = json!({

@@ -44,6 +44,9 @@ pub struct TooOld {
     pub oldest: u64,
 }
 
+/// Changes already in history plus the live feed that follows them.
+pub(super) type Subscription = (Vec<Arc<Event>>, broadcast::Receiver<Arc<Event>>);
+
 pub(super) struct Hub {
     objects: BTreeMap<ObjectKey, Arc<Object>>,
     history: VecDeque<Arc<Event>>,
@@ -116,10 +119,7 @@ impl Hub {
     }
 
     /// Subscribes to changes after `from`, returning the backlog already in history.
-    pub(super) fn subscribe_from(
-        &self,
-        from: u64,
-    ) -> Result<(Vec<Arc<Event>>, broadcast::Receiver<Arc<Event>>), TooOld> {
+    pub(super) fn subscribe_from(&self, from: u64) -> Result<Subscription, TooOld> {
         if from < self.complete_after {
             return Err(TooOld {
                 oldest: self.complete_after,

@@ -127,7 +127,7 @@ impl Registry {
                          provided token results in an inconsistent list - objects that were created, modified, \
                          or deleted between the time the first chunk was returned and now may show up in the list.",
                     );
-                    e.continue_token = Some(encode_token(revision, &t.start));
+                    e.details.continue_token = Some(encode_token(revision, &t.start));
                     return Err(e);
                 }
                 (t.start, t.rv)
