@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use crate::api::registry::{Registry, WriteOptions};
 use crate::api::server::{self, ApiState};
 use crate::client::LocalClient;
+use crate::controllers::{self, namespace::NamespaceController};
 use crate::pki::kubeconfig::{Credentials, Kubeconfig};
 use crate::pki::tokens::TokenAuthenticator;
 use crate::pki::{Pki, ServerNames};
@@ -23,8 +24,6 @@ use crate::store::Store;
 
 /// Namespaces every cluster has, as kube-apiserver creates them.
 const SYSTEM_NAMESPACES: [&str; 4] = ["default", "kube-system", "kube-public", "kube-node-lease"];
-/// Watch history kept in memory (events per store).
-const WATCH_HISTORY: usize = 4096;
 /// Validity of the admin client certificate.
 const ADMIN_CERT_DAYS: u64 = 365;
 
@@ -37,6 +36,8 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// This board's node name.
     pub node_name: String,
+    /// Changes kept in memory for watches resuming from a resourceVersion.
+    pub watch_history: usize,
 }
 
 /// What can stop the server from starting.
@@ -105,7 +106,7 @@ pub fn local_url(listen: SocketAddr) -> String {
 /// Runs the control plane until `shutdown` is cancelled.
 pub async fn run(cfg: ServerConfig, shutdown: CancellationToken) -> Result<(), ServerError> {
     mkdir(&cfg.data_dir)?;
-    let store = Store::open(&cfg.data_dir.join("store"), WATCH_HISTORY)?;
+    let store = Store::open(&cfg.data_dir.join("store"), cfg.watch_history)?;
     let registry = Registry::new(store);
     ensure_namespaces(&registry).await?;
 
@@ -152,8 +153,11 @@ pub async fn run(cfg: ServerConfig, shutdown: CancellationToken) -> Result<(), S
         pki.server_tls_config()?,
         state.clone(),
     ));
-    tasks.spawn(scheduler::run::run(
-        LocalClient::new(registry.clone()),
+    let client = LocalClient::new(registry.clone());
+    tasks.spawn(scheduler::run::run(client.clone(), shutdown.clone()));
+    tasks.spawn(controllers::run(
+        client,
+        NamespaceController,
         shutdown.clone(),
     ));
     state.ready.store(true, Ordering::Release);

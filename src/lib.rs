@@ -8,6 +8,7 @@ pub mod api;
 pub mod cli;
 pub mod client;
 pub mod control_plane;
+pub mod controllers;
 pub mod pki;
 pub mod resources;
 pub mod scheduler;

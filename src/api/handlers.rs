@@ -218,7 +218,8 @@ async fn dispatch(
 
 fn subresource(sub: Option<&str>) -> Result<Subresource, ApiError> {
     match sub {
-        None | Some("finalize") => Ok(Subresource::Main),
+        None => Ok(Subresource::Main),
+        Some("finalize") => Ok(Subresource::Finalize),
         Some("status") => Ok(Subresource::Status),
         Some(_) => Err(ApiError::method_not_allowed()),
     }

@@ -24,6 +24,10 @@ pub struct ServerArgs {
     /// Run only the control plane, no kubelet on this board.
     #[arg(long)]
     pub no_agent: bool,
+    /// Recent changes kept in memory so watches can resume from a resourceVersion; older
+    /// resumes get 410 Gone and re-list.
+    #[arg(long, default_value_t = 4096, env = "BRAMBLE_WATCH_HISTORY")]
+    pub watch_history: usize,
 }
 
 /// Runs the server until SIGTERM or SIGINT.
@@ -44,6 +48,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         data_dir: args.data_dir.clone(),
         listen: args.listen,
         node_name,
+        watch_history: args.watch_history,
     };
     control_plane::run(cfg, shutdown)
         .await

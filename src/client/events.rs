@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 use super::Client;
 use crate::api::patch::PatchType;
-use crate::api::registry::meta;
+use crate::api::registry::{meta, Subresource};
 use crate::resources::event;
 
 /// `Normal` or `Warning`.
@@ -71,7 +71,7 @@ impl<C: Client> EventRecorder<C> {
                     &name,
                     PatchType::Merge,
                     &patch,
-                    false,
+                    Subresource::Main,
                 )
                 .await
             {

@@ -81,13 +81,8 @@ impl Client for LocalClient {
         name: &str,
         patch_type: PatchType,
         patch: &Value,
-        status: bool,
+        sub: Subresource,
     ) -> Result<Value, ApiError> {
-        let sub = if status {
-            Subresource::Status
-        } else {
-            Subresource::Main
-        };
         let bytes = serde_json::to_vec(patch).map_err(ApiError::internal)?;
         let w = self
             .registry

@@ -9,7 +9,9 @@ mod local;
 use serde_json::Value;
 
 use crate::api::patch::PatchType;
-use crate::api::registry::{DeleteOptions, ListOptions, ListResult, WatchEvent, WatchOptions};
+use crate::api::registry::{
+    DeleteOptions, ListOptions, ListResult, Subresource, WatchEvent, WatchOptions,
+};
 use crate::api::status::ApiError;
 use crate::resources::ResourceType;
 
@@ -58,7 +60,7 @@ pub trait Client: Clone + Send + Sync + 'static {
         obj: Value,
     ) -> impl std::future::Future<Output = Result<Value, ApiError>> + Send;
 
-    /// Patches an object (or its status with `status = true`).
+    /// Patches an object or one of its subresources.
     fn patch(
         &self,
         rt: &'static ResourceType,
@@ -66,7 +68,7 @@ pub trait Client: Clone + Send + Sync + 'static {
         name: &str,
         patch_type: PatchType,
         patch: &Value,
-        status: bool,
+        sub: Subresource,
     ) -> impl std::future::Future<Output = Result<Value, ApiError>> + Send;
 
     /// Deletes an object.

@@ -78,6 +78,18 @@ pub trait Strategy: Send + Sync {
     fn grace_period(&self, _obj: &Value, _requested: Option<i64>) -> i64 {
         0
     }
+    /// Whether kind-specific finalization still holds a deleted object (a namespace's
+    /// `spec.finalizers`, cleared by the namespace controller through `finalize`).
+    fn holds_deletion(&self, _obj: &Value) -> bool {
+        false
+    }
+    /// Marks an object whose deletion has begun (a namespace turns `Terminating`).
+    fn mark_deleting(&self, _obj: &mut Value) {}
+    /// On an update of the `finalize` subresource: keeps everything but what finalizing may
+    /// change.
+    fn prepare_for_finalize(&self, new: &mut Value, old: &Value) {
+        self.prepare_for_update(new, old)
+    }
     /// The node whose kubelet must finish a graceful delete (a pod's `spec.nodeName`).
     fn node_of(&self, _obj: &Value) -> Option<String> {
         None

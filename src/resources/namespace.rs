@@ -20,7 +20,7 @@ pub static RESOURCE: ResourceType = ResourceType {
     short_names: &["ns"],
     namespaced: false,
     ephemeral: false,
-    subresources: &["status"],
+    subresources: &["status", "finalize"],
     categories: &[],
     strategy: &NamespaceStrategy,
     printer: &printers::namespace::PRINTER,
@@ -70,6 +70,29 @@ impl Strategy for NamespaceStrategy {
     fn prepare_for_update(&self, new: &mut Value, old: &Value) {
         keep_old(new, old, "spec");
         keep_old(new, old, "status");
+    }
+
+    /// The `kubernetes` finalizer keeps a deleted namespace until its content is gone.
+    fn holds_deletion(&self, obj: &Value) -> bool {
+        !list_at(obj, &["spec", "finalizers"]).is_empty()
+    }
+
+    /// Upstream's namespace delete: the phase becomes `Terminating`.
+    fn mark_deleting(&self, obj: &mut Value) {
+        if let Some(status) = object_mut(obj, &["status"]) {
+            status.insert("phase".into(), json!("Terminating"));
+        }
+    }
+
+    /// Upstream `namespaceFinalizeStrategy`: only `spec.finalizers` changes.
+    fn prepare_for_finalize(&self, new: &mut Value, old: &Value) {
+        let finalizers = new.pointer("/spec/finalizers").cloned();
+        let meta = new.get("metadata").cloned();
+        *new = old.clone();
+        new["spec"] = json!({"finalizers": finalizers.unwrap_or_else(|| json!([]))});
+        if let Some(meta) = meta {
+            new["metadata"] = meta;
+        }
     }
 
     fn validate(&self, obj: &Value) -> Vec<FieldError> {

@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{schedule, NodeInfo};
 use crate::api::patch::PatchType;
-use crate::api::registry::{meta, ListOptions, WatchOptions};
+use crate::api::registry::{meta, ListOptions, Subresource, WatchOptions};
 use crate::client::events::{EventRecorder, EventType};
 use crate::client::{Client, WatchSource};
 use crate::resources::{node, pod};
@@ -207,7 +207,7 @@ async fn mark_unschedulable<C: Client>(client: &C, pod_obj: &Value, message: &st
             meta::name_of(pod_obj),
             PatchType::Merge,
             &patch,
-            true,
+            Subresource::Status,
         )
         .await
     {

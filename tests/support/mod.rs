@@ -21,6 +21,7 @@ pub struct Cluster {
     child: Option<Child>,
     pub dir: tempfile::TempDir,
     pub port: u16,
+    flags: Vec<String>,
 }
 
 fn free_port() -> u16 {

@@ -78,13 +78,14 @@ impl Registry {
                 check_preconditions(rt, name, &current.value, current.revision, opts)?;
                 let mut obj = current.value.clone();
                 let already = obj.pointer("/metadata/deletionTimestamp").is_some();
-                let mutation = if meta::finalizers(&obj) > 0 {
+                let mutation = if meta::finalizers(&obj) > 0 || rt.strategy.holds_deletion(&obj) {
                     if already {
                         Mutation::Unchanged
                     } else {
                         let m = meta::meta_mut(&mut obj);
                         m.insert("deletionTimestamp".into(), Value::String(meta::now()));
                         m.insert("deletionGracePeriodSeconds".into(), Value::from(0));
+                        rt.strategy.mark_deleting(&mut obj);
                         Mutation::Put(obj)
                     }
                 } else if graceful {

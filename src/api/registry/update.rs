@@ -17,6 +17,8 @@ pub enum Subresource {
     Main,
     /// `/status`: only the status changes.
     Status,
+    /// `/finalize` (namespaces): only the kind's finalizers change.
+    Finalize,
 }
 
 impl Registry {
@@ -105,7 +107,7 @@ impl Registry {
                 }
                 Ok(match new {
                     None => Mutation::Unchanged,
-                    Some(new) if finished_deleting(&new) => Mutation::Delete,
+                    Some(new) if finished_deleting(rt, &new) => Mutation::Delete,
                     Some(new) => Mutation::Put(new),
                 })
             })
@@ -147,6 +149,7 @@ fn next_state(
     match sub {
         Subresource::Main => rt.strategy.prepare_for_update(&mut new, old),
         Subresource::Status => rt.strategy.prepare_for_status_update(&mut new, old),
+        Subresource::Finalize => rt.strategy.prepare_for_finalize(&mut new, old),
     }
     if rt.strategy.tracks_generation() && meta::spec_changed(&new, old) {
         let generation = old
@@ -164,9 +167,10 @@ fn next_state(
 
 /// An object marked for deletion whose last finalizer is gone and whose grace period is
 /// over is removed by the update that clears it (upstream's `shouldDeleteDuringUpdate`).
-fn finished_deleting(obj: &Value) -> bool {
+fn finished_deleting(rt: &ResourceType, obj: &Value) -> bool {
     obj.pointer("/metadata/deletionTimestamp").is_some()
         && meta::finalizers(obj) == 0
+        && !rt.strategy.holds_deletion(obj)
         && obj
             .pointer("/metadata/deletionGracePeriodSeconds")
             .and_then(Value::as_i64)
