@@ -53,6 +53,14 @@ pub async fn serve(
     }
 }
 
+/// A boolean query parameter as upstream converts one: absent, empty, `0` and `false` (any
+/// case) are false, anything else true (the Python client sends `True`).
+pub fn flag(query: &HashMap<String, String>, key: &str) -> bool {
+    query
+        .get(key)
+        .is_some_and(|v| !(v.is_empty() || v == "0" || v.eq_ignore_ascii_case("false")))
+}
+
 fn q<'a>(query: &'a HashMap<String, String>, key: &str) -> &'a str {
     query.get(key).map(String::as_str).unwrap_or("")
 }
@@ -355,10 +363,10 @@ fn watch(
         label_selector: q(query, "labelSelector").into(),
         field_selector: q(query, "fieldSelector").into(),
         resource_version: q(query, "resourceVersion").into(),
-        send_initial_events: q(query, "sendInitialEvents") == "true",
+        send_initial_events: flag(query, "sendInitialEvents"),
     };
     let mut stream = registry.watch(rt, namespace, &opts)?;
-    let bookmarks = q(query, "allowWatchBookmarks") == "true";
+    let bookmarks = flag(query, "allowWatchBookmarks");
     let timeout = q(query, "timeoutSeconds")
         .parse::<u64>()
         .map(Duration::from_secs)

@@ -148,7 +148,7 @@ async fn route(
     req: Request<Incoming>,
 ) -> Response<ResponseBody> {
     let query = parse_query(req.uri().query());
-    let watch = matches!(query.get("watch").map(String::as_str), Some("true" | "1"));
+    let watch = handlers::flag(&query, "watch");
     let path = req.uri().path().to_string();
     let info = request_info::parse(req.method(), &path, watch);
     let attrs = match &info.target {

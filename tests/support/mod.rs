@@ -46,11 +46,18 @@ pub fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
 impl Cluster {
     /// Starts a fresh server.
     pub fn start() -> Cluster {
+        Self::start_with(&[])
+    }
+
+    /// Starts a fresh server with extra `bramble server` flags.
+    pub fn start_with(flags: &[&str]) -> Cluster {
         let dir = tempfile::tempdir().expect("temp dir");
+        let flags = flags.iter().map(|s| s.to_string()).collect();
         let mut c = Cluster {
             child: None,
             dir,
             port: free_port(),
+            flags,
         };
         c.launch();
         c
@@ -79,6 +86,7 @@ impl Cluster {
                 "--node-name",
                 "test-node",
             ])
+            .args(&self.flags)
             .env("BRAMBLE_LOG", "info,bramble=debug")
             .stdout(Stdio::null())
             .stderr(log)
