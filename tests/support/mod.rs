@@ -188,6 +188,16 @@ impl Cluster {
         HttpClient::new(&kc).expect("client")
     }
 
+    /// Writes a kubeconfig that authenticates with a bearer token only.
+    pub fn token_kubeconfig(&self, name: &str, token: &str) -> PathBuf {
+        let mut kc = Kubeconfig::load(&self.kubeconfig()).expect("admin kubeconfig");
+        kc.user_name = name.into();
+        kc.credentials = bramble::pki::kubeconfig::Credentials::Token(token.into());
+        let path = self.dir.path().join(format!("{name}.kubeconfig"));
+        kc.write(&path).expect("write kubeconfig");
+        path
+    }
+
     /// Writes a kubeconfig for another user, issued by `bramble kubeconfig`.
     pub fn user_kubeconfig(&self, user: &str, groups: &[&str]) -> PathBuf {
         let path = self.dir.path().join(format!("{user}.kubeconfig"));

@@ -1,0 +1,218 @@
+//! Objects live as Kubernetes objects do: finalizers hold a delete, namespaces empty
+//! themselves before going, the status subresource is the only way to change status, patches
+//! of every type apply, leases and events stay in memory while everything else survives a
+//! restart, and bearer tokens authenticate.
+
+mod support;
+
+use http::{Method, StatusCode};
+use serde_json::json;
+use support::{Cluster, SHARED_VOLUMES};
+
+#[test]
+fn finalizers_hold_deletion_until_removed() {
+    let c = Cluster::start();
+    c.apply("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: held\n  finalizers: [example.com/hold]\ndata: {a: b}\n");
+    c.kubectl_ok(&["delete", "configmap", "held", "--wait=false"]);
+    let ts = c.kubectl_ok(&[
+        "get",
+        "configmap",
+        "held",
+        "-o",
+        "jsonpath={.metadata.deletionTimestamp}",
+    ]);
+    assert!(!ts.is_empty(), "marked for deletion, still present");
+    c.kubectl_ok(&[
+        "patch",
+        "configmap",
+        "held",
+        "--type=json",
+        "-p",
+        r#"[{"op":"remove","path":"/metadata/finalizers"}]"#,
+    ]);
+    let out = c.kubectl(&["get", "configmap", "held"]);
+    assert!(
+        !out.status.success(),
+        "removing the last finalizer deletes the object"
+    );
+}
+
+#[test]
+fn deleting_a_namespace_removes_its_content_first() {
+    let c = Cluster::start();
+    c.apply("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: team-a\n");
+    c.apply("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: team-a\ndata: {a: b}\n");
+    let ns = c.kubectl_ok(&["get", "namespace", "team-a"]);
+    assert!(ns.contains("Active"), "{ns}");
+    c.kubectl_ok(&["delete", "namespace", "team-a", "--timeout=20s"]);
+    assert!(!c.kubectl(&["get", "namespace", "team-a"]).status.success());
+    let out = c.kubectl_ok(&["get", "configmaps", "-A", "-o", "name"]);
+    assert!(
+        !out.contains("settings"),
+        "content went with the namespace: {out}"
+    );
+}
+
+#[tokio::test]
+async fn status_changes_only_through_the_status_subresource() {
+    let c = Cluster::start();
+    c.apply(SHARED_VOLUMES);
+    let api = c.api();
+    let path = "/api/v1/namespaces/default/pods/shared-volumes";
+    let mut pod = api
+        .request(Method::GET, path, &[], Vec::new())
+        .await
+        .unwrap()
+        .json();
+    pod["status"]["phase"] = json!("Running");
+    pod["metadata"]["labels"] = json!({"edited": "yes"});
+    let ct = [("content-type", "application/json")];
+    let r = api
+        .request(Method::PUT, path, &ct, serde_json::to_vec(&pod).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(
+        r.json()["status"]["phase"],
+        "Pending",
+        "main resource ignores status"
+    );
+    assert_eq!(r.json()["metadata"]["labels"]["edited"], "yes");
+
+    let mut pod = r.json();
+    pod["status"]["phase"] = json!("Running");
+    pod["spec"]["activeDeadlineSeconds"] = json!(5);
+    let r = api
+        .request(
+            Method::PUT,
+            &format!("{path}/status"),
+            &ct,
+            serde_json::to_vec(&pod).unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    assert_eq!(r.json()["status"]["phase"], "Running");
+    assert!(
+        r.json()["spec"].get("activeDeadlineSeconds").is_none(),
+        "status update ignores spec"
+    );
+}
+
+#[test]
+fn merge_and_json_patches_from_kubectl() {
+    let c = Cluster::start();
+    c.apply("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: p\ndata: {a: '1', b: '2'}\n");
+    c.kubectl_ok(&[
+        "patch",
+        "configmap",
+        "p",
+        "--type=merge",
+        "-p",
+        r#"{"data":{"a":null,"c":"3"}}"#,
+    ]);
+    c.kubectl_ok(&[
+        "patch",
+        "configmap",
+        "p",
+        "--type=json",
+        "-p",
+        r#"[{"op":"replace","path":"/data/b","value":"20"}]"#,
+    ]);
+    let data = c.kubectl_ok(&["get", "configmap", "p", "-o", "jsonpath={.data}"]);
+    let data: serde_json::Value = serde_json::from_str(&data).unwrap();
+    assert_eq!(data, json!({"b": "20", "c": "3"}));
+    let bad = c.kubectl(&[
+        "patch",
+        "configmap",
+        "p",
+        "--type=json",
+        "-p",
+        r#"[{"op":"test","path":"/data/b","value":"nope"}]"#,
+    ]);
+    assert!(
+        !bad.status.success(),
+        "a failing JSON patch test is refused"
+    );
+}
+
+#[tokio::test]
+async fn leases_and_events_stay_off_disk_while_objects_survive_restart() {
+    let mut c = Cluster::start();
+    c.apply("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: keep\ndata: {a: b}\n");
+    c.apply(
+        "apiVersion: coordination.k8s.io/v1\nkind: Lease\nmetadata:\n  name: node-1\n  namespace: kube-node-lease\nspec:\n  holderIdentity: node-1\n  leaseDurationSeconds: 40\n",
+    );
+    c.apply(
+        "apiVersion: v1\nkind: Event\nmetadata:\n  name: e1\ninvolvedObject: {kind: ConfigMap, name: keep, namespace: default}\nreason: Tested\nmessage: hello\ntype: Normal\n",
+    );
+    assert!(c.kubectl_ok(&["get", "events"]).contains("Tested"));
+    let before: u64 = c
+        .kubectl_ok(&[
+            "get",
+            "configmap",
+            "keep",
+            "-o",
+            "jsonpath={.metadata.resourceVersion}",
+        ])
+        .parse()
+        .unwrap();
+    c.restart();
+    assert!(c.kubectl(&["get", "configmap", "keep"]).status.success());
+    assert!(!c
+        .kubectl(&["get", "lease", "node-1", "-n", "kube-node-lease"])
+        .status
+        .success());
+    assert!(!c.kubectl_ok(&["get", "events"]).contains("Tested"));
+    c.apply("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: after\n");
+    let after: u64 = c
+        .kubectl_ok(&[
+            "get",
+            "configmap",
+            "after",
+            "-o",
+            "jsonpath={.metadata.resourceVersion}",
+        ])
+        .parse()
+        .unwrap();
+    assert!(
+        after > before,
+        "revisions keep growing across restarts ({before} -> {after})"
+    );
+}
+
+#[test]
+fn bearer_tokens_from_the_token_file_authenticate() {
+    let mut c = Cluster::start();
+    let token = "abcdef.0123456789abcdef";
+    std::fs::write(
+        c.data_dir().join("tokens.csv"),
+        format!("{token},robot,uid-1,\"bramble:viewers\"\n"),
+    )
+    .unwrap();
+    c.restart();
+    let robot = c.token_kubeconfig("robot", token);
+    let list = c.kubectl_as(&robot, &["get", "configmaps"], None);
+    assert!(
+        list.status.success(),
+        "{}",
+        String::from_utf8_lossy(&list.stderr)
+    );
+    let denied = c.kubectl_as(&robot, &["create", "configmap", "x"], None);
+    assert!(
+        String::from_utf8_lossy(&denied.stderr).contains("User \"robot\" cannot create resource")
+    );
+    let wrong = c.token_kubeconfig("intruder", "zzzzzz.0123456789abcdef");
+    let out = c.kubectl_as(&wrong, &["get", "configmaps"], None);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("Unauthorized"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
