@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use crate::api::registry::{Registry, WriteOptions};
 use crate::api::server::{self, ApiState};
 use crate::client::LocalClient;
+use crate::controllers::event_ttl::{EventTtlController, EVENT_TTL};
 use crate::controllers::{self, namespace::NamespaceController};
 use crate::pki::kubeconfig::{Credentials, Kubeconfig};
 use crate::pki::tokens::TokenAuthenticator;

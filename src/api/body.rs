@@ -60,7 +60,16 @@ pub fn full(
     content_type: &str,
     bytes: impl Into<Bytes>,
 ) -> Response<ResponseBody> {
-    let mut r = Response::new(Full::new(bytes.into()).boxed());
+    streaming(status, content_type, Full::new(bytes.into()).boxed())
+}
+
+/// A response with any body (e.g. a watch stream).
+pub fn streaming(
+    status: StatusCode,
+    content_type: &str,
+    body: ResponseBody,
+) -> Response<ResponseBody> {
+    let mut r = Response::new(body);
     *r.status_mut() = status;
     if let Ok(v) = HeaderValue::from_str(content_type) {
         r.headers_mut().insert(header::CONTENT_TYPE, v);

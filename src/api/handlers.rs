@@ -415,5 +415,5 @@ fn watch(
             }
         }
     });
-    Ok(body::full(StatusCode::OK, "application/json", Bytes::new()).map(|_| body))
+    Ok(body::streaming(StatusCode::OK, "application/json", body))
 }

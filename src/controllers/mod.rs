@@ -2,6 +2,7 @@
 //! kube-runtime's controller): list the kind, reconcile every object, then wait for any change
 //! (or the earliest requested retry) and do it again.
 
+pub mod event_ttl;
 pub mod namespace;
 
 use std::future::Future;
