@@ -157,10 +157,12 @@ pub async fn run(cfg: ServerConfig, shutdown: CancellationToken) -> Result<(), S
     let client = LocalClient::new(registry.clone());
     tasks.spawn(scheduler::run::run(client.clone(), shutdown.clone()));
     tasks.spawn(controllers::run(
-        client,
+        client.clone(),
         NamespaceController,
         shutdown.clone(),
     ));
+    let event_ttl = EventTtlController { ttl: EVENT_TTL };
+    tasks.spawn(controllers::run(client, event_ttl, shutdown.clone()));
     state.ready.store(true, Ordering::Release);
     tracing::info!(address = %bound, node = %cfg.node_name, "bramble server ready");
 
