@@ -152,20 +152,11 @@ async fn apply_one(
 }
 
 /// Upstream's `GetModifiedConfiguration(obj, annotate=true)`: the object with its
-/// last-applied annotation set to its own compact JSON (without that annotation), newline
-/// terminated as kubectl's encoder writes it.
+/// last-applied annotation set to its own compact JSON, newline terminated as kubectl's
+/// encoder writes it. Upstream serialises the object with that one annotation removed but
+/// the annotations map kept (`"annotations":{}` when it was the only one); the text must
+/// match kubectl's byte for byte or each tool would see the other's apply as a change.
 pub(crate) fn with_last_applied(mut obj: Value) -> Result<Value, CtlError> {
-    let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) else {
-        return Err(CtlError::Usage("object has no metadata".into()));
-    };
-    if let Some(Value::Object(a)) = meta.get_mut("annotations") {
-        a.remove(LAST_APPLIED);
-        if a.is_empty() {
-            meta.remove("annotations");
-        }
-    }
-    let mut text = serde_json::to_string(&obj).map_err(|e| CtlError::Usage(e.to_string()))?;
-    text.push('\n');
     let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) else {
         return Err(CtlError::Usage("object has no metadata".into()));
     };
@@ -176,6 +167,14 @@ pub(crate) fn with_last_applied(mut obj: Value) -> Result<Value, CtlError> {
         *annotations = Value::Object(Map::new());
     }
     if let Some(a) = annotations.as_object_mut() {
+        a.remove(LAST_APPLIED);
+    }
+    let mut text = serde_json::to_string(&obj).map_err(|e| CtlError::Usage(e.to_string()))?;
+    text.push('\n');
+    if let Some(a) = obj
+        .pointer_mut("/metadata/annotations")
+        .and_then(Value::as_object_mut)
+    {
         a.insert(LAST_APPLIED.into(), Value::String(text));
     }
     Ok(obj)
@@ -194,7 +193,7 @@ mod tests {
         let text = m["metadata"]["annotations"][LAST_APPLIED].as_str().unwrap();
         assert_eq!(
             text,
-            "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"p\"}}\n"
+            "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"annotations\":{},\"name\":\"p\"}}\n"
         );
         // applying the result again yields the same annotation
         let again = with_last_applied(m.clone()).unwrap();

@@ -38,6 +38,11 @@ pub(crate) async fn run(
     err: &mut dyn Write,
 ) -> Result<(), CtlError> {
     let targets = kinds::targets(&args.resources)?;
+    if session.all_namespaces && targets.groups.iter().any(|(_, names)| !names.is_empty()) {
+        return Err(CtlError::Usage(
+            "a resource cannot be retrieved by name across all namespaces".into(),
+        ));
+    }
     let scope = (!session.all_namespaces).then_some(session.namespace.as_str());
     let mut objects: Vec<(&'static ResourceType, Value)> = Vec::new();
     let mut failed = false;

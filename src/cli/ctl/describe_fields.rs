@@ -66,10 +66,10 @@ pub(crate) fn smart_label(key: &str) -> String {
             && chars
                 .get(i + 1)
                 .is_some_and(|n| n.is_ascii_lowercase() && *n != 's');
-        if (c.is_ascii_uppercase() && prev_lower) || acronym_end || c == '_' || c == '-' {
-            if !current.is_empty() {
-                words.push(std::mem::take(&mut current));
-            }
+        let boundary =
+            (c.is_ascii_uppercase() && prev_lower) || acronym_end || c == '_' || c == '-';
+        if boundary && !current.is_empty() {
+            words.push(std::mem::take(&mut current));
         }
         if c != '_' && c != '-' {
             current.push(c);

@@ -45,6 +45,11 @@ pub(crate) async fn run(
             "name cannot be provided when a selector is specified".into(),
         ));
     }
+    if named && session.all_namespaces {
+        return Err(CtlError::Usage(
+            "a resource cannot be retrieved by name across all namespaces".into(),
+        ));
+    }
     let query = list_query(args.selector.as_deref(), args.field_selector.as_deref());
     let scope = (!session.all_namespaces).then_some(session.namespace.as_str());
     let mut failed = false;
