@@ -25,7 +25,12 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
+pub use apply::ApplyArgs;
+pub use delete::DeleteArgs;
+pub use describe::DescribeArgs;
 pub use error::CtlError;
+pub use get::GetArgs;
+pub use output::OutputFormat;
 
 /// Arguments of `bramble ctl`.
 #[derive(Debug, Args)]
