@@ -9,6 +9,8 @@ fn main() -> std::process::ExitCode {
     init_logging(cli.log_format);
     let result = match cli.command {
         Command::Kubeconfig(args) => bramble::cli::kubeconfig::run(args),
+        // ctl prints its own errors the way kubectl does and owns its tokio runtime
+        Command::Ctl(args) => return bramble::cli::ctl::main(args),
         Command::Server(args) => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()

@@ -1,5 +1,6 @@
 //! The command line: `bramble server`, `bramble ctl ...`, `bramble kubeconfig`.
 
+pub mod ctl;
 pub mod kubeconfig;
 pub mod server;
 
@@ -33,4 +34,6 @@ pub enum Command {
     Server(server::ServerArgs),
     /// Issue a client kubeconfig signed by this server's CA.
     Kubeconfig(kubeconfig::KubeconfigArgs),
+    /// Talk to a cluster from a laptop, kubectl-style: get, apply, delete, describe.
+    Ctl(ctl::CtlArgs),
 }
