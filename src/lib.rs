@@ -9,6 +9,7 @@ pub mod cli;
 pub mod client;
 pub mod control_plane;
 pub mod controllers;
+pub mod kubelet;
 pub mod pki;
 pub mod resources;
 pub mod scheduler;

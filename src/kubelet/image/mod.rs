@@ -1,0 +1,1 @@
+//! OCI images: registry client, content-addressed blob store, layer unpacking, rootfs.

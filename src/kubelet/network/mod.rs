@@ -1,0 +1,1 @@
+//! Pod networking: network namespaces, the node bridge, veth pairs, pod IPs.

@@ -1,0 +1,1 @@
+//! Containers through an OCI runtime behind one small trait.
