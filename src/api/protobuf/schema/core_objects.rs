@@ -1,6 +1,6 @@
-//! Protobuf tables for core/v1 kinds other than `Pod`: `Node`, `Namespace`, `Event`, `ConfigMap`, `Secret`,
-//! `Service`, `PersistentVolume`, `PersistentVolumeClaim` and `Binding`.
-//! Field numbers and JSON names are those of Kubernetes v1.32; see `schema` for the notation.
+//! Protobuf tables for core/v1 kinds other than `Pod`: `Node`, `Namespace`, `Event`, `ConfigMap`,
+//! `Secret`, `Service`, `PersistentVolume`, `PersistentVolumeClaim` and `Binding`. Field numbers
+//! and JSON names are those of Kubernetes v1.32; see `schema` for the notation.
 
 /// Other object messages of `k8s.io/api/core/v1/generated.proto`.
 pub const TABLE: &str = "

@@ -1,6 +1,6 @@
-//! Protobuf tables for core/v1 `Pod`: the full `PodSpec` (containers, probes, lifecycle hooks, security
-//! contexts, affinity, tolerations, topology spread, DNS) and `PodStatus`.
-//! Field numbers and JSON names are those of Kubernetes v1.32; see `schema` for the notation.
+//! Protobuf tables for core/v1 `Pod`: the full `PodSpec` (containers, probes, lifecycle hooks,
+//! security contexts, affinity, tolerations, topology spread, DNS) and `PodStatus`. Field numbers
+//! and JSON names are those of Kubernetes v1.32; see `schema` for the notation.
 
 /// Pod messages of `k8s.io/api/core/v1/generated.proto`.
 pub const TABLE: &str = "

@@ -1,5 +1,5 @@
-//! Protobuf tables for core/v1 volume sources: every `VolumeSource` of a pod (projections, ephemeral claim
-//! templates included) and every `PersistentVolumeSource` of a persistent volume.
+//! Protobuf tables for core/v1 volume sources: every `VolumeSource` of a pod (projections,
+//! ephemeral claim templates included) and every `PersistentVolumeSource` of a persistent volume.
 //! Field numbers and JSON names are those of Kubernetes v1.32; see `schema` for the notation.
 
 /// Volume messages of `k8s.io/api/core/v1/generated.proto`.

@@ -1,6 +1,6 @@
-//! Protobuf tables for apimachinery `meta/v1` messages shared by every kind: object metadata, owner references,
-//! managed fields, label selectors, conditions and delete options.
-//! Field numbers and JSON names are those of Kubernetes v1.32; see `schema` for the notation.
+//! Protobuf tables for apimachinery `meta/v1` messages shared by every kind: object metadata,
+//! owner references, managed fields, label selectors, conditions and delete options. Field numbers
+//! and JSON names are those of Kubernetes v1.32; see `schema` for the notation.
 
 /// Messages of `k8s.io/apimachinery/pkg/apis/meta/v1/generated.proto`.
 pub const TABLE: &str = "
