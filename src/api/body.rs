@@ -44,10 +44,17 @@ pub fn decode(content_type: Option<&str>, bytes: &[u8]) -> Result<Value, ApiErro
         "" | "application/json" | "*/*" => {
             serde_json::from_slice::<Value>(bytes).map_err(|e| e.to_string())
         }
+        super::protobuf::MEDIA_TYPE => {
+            return super::protobuf::decode(bytes).map_err(ApiError::from)
+        }
         other => {
             return Err(ApiError::unsupported_media_type(
                 other,
-                &["application/json", "application/yaml"],
+                &[
+                    "application/json",
+                    "application/yaml",
+                    super::protobuf::MEDIA_TYPE,
+                ],
             ));
         }
     };

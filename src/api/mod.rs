@@ -7,6 +7,7 @@ pub mod handlers;
 pub mod negotiate;
 pub mod openapi;
 pub mod patch;
+pub mod protobuf;
 pub mod registry;
 pub mod request_info;
 pub mod selector;
