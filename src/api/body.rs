@@ -31,7 +31,7 @@ pub async fn read(body: Incoming) -> Result<Bytes, ApiError> {
     }
 }
 
-/// Decodes a JSON or YAML request body.
+/// Decodes a JSON, YAML or Kubernetes protobuf request body.
 pub fn decode(content_type: Option<&str>, bytes: &[u8]) -> Result<Value, ApiError> {
     let media = content_type
         .and_then(|c| c.split(';').next())
