@@ -1,6 +1,9 @@
 //! The kubelet: runs the pods bound to this node from OCI images on an OCI runtime.
 
 pub mod image;
+pub mod lease;
+pub mod machine;
 pub mod network;
+pub mod node_status;
 pub mod runtime;
 pub mod volume;

@@ -1,0 +1,102 @@
+//! The node heartbeat: a `coordination.k8s.io/v1` Lease in `kube-node-lease` renewed every
+//! 10 s (upstream's `nodeLeaseRenewInterval`). Leases live in memory on the server, so the
+//! heartbeat never reaches the SD card.
+
+use std::time::Duration;
+
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::patch::PatchType;
+use crate::api::registry::Subresource;
+use crate::api::status::ApiError;
+use crate::client::Client;
+use crate::resources::lease;
+
+/// How often the lease is renewed.
+pub const RENEW_INTERVAL: Duration = Duration::from_secs(10);
+/// How long the lease is valid (upstream's default `nodeLeaseDurationSeconds`).
+pub const LEASE_SECONDS: i64 = 40;
+/// Namespace of node leases.
+pub const NAMESPACE: &str = "kube-node-lease";
+
+fn micro_now() -> String {
+    chrono::Utc::now()
+        .format("%Y-%m-%dT%H:%M:%S%.6fZ")
+        .to_string()
+}
+
+/// Creates or renews `node`'s lease once.
+pub async fn renew<C: Client>(client: &C, node: &str) -> Result<(), ApiError> {
+    let patch = json!({"spec": {"holderIdentity": node, "leaseDurationSeconds": LEASE_SECONDS, "renewTime": micro_now()}});
+    match client
+        .patch(
+            &lease::RESOURCE,
+            NAMESPACE,
+            node,
+            PatchType::Merge,
+            &patch,
+            Subresource::Main,
+        )
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.code == 404 => {
+            let obj = json!({
+                "apiVersion": "coordination.k8s.io/v1",
+                "kind": "Lease",
+                "metadata": {"name": node, "namespace": NAMESPACE},
+                "spec": patch["spec"],
+            });
+            client
+                .create(&lease::RESOURCE, NAMESPACE, obj)
+                .await
+                .map(|_| ())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Renews the lease every [`RENEW_INTERVAL`] until `shutdown`.
+pub async fn run<C: Client>(client: C, node: String, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(RENEW_INTERVAL);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                if let Err(e) = renew(&client, &node).await {
+                    tracing::warn!(node = %node, error = %e, "could not renew the node lease");
+                }
+            }
+            _ = shutdown.cancelled() => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::registry::{Registry, WriteOptions};
+    use crate::client::LocalClient;
+    use crate::resources::namespace;
+    use crate::store::Store;
+
+    #[tokio::test]
+    async fn renewing_creates_then_refreshes_the_lease_and_marks_the_kubelet_alive() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = Registry::new(Store::open(dir.path(), 100).unwrap());
+        let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}});
+        registry
+            .create(&namespace::RESOURCE, "", ns, &WriteOptions::default())
+            .await
+            .unwrap();
+        let client = LocalClient::new(registry.clone());
+        assert!(!registry.kubelet_alive("pi-1"));
+        renew(&client, "pi-1").await.unwrap();
+        let first = registry.get(&lease::RESOURCE, NAMESPACE, "pi-1").unwrap();
+        renew(&client, "pi-1").await.unwrap();
+        let second = registry.get(&lease::RESOURCE, NAMESPACE, "pi-1").unwrap();
+        assert_eq!(second["spec"]["holderIdentity"], "pi-1");
+        assert_ne!(first["spec"]["renewTime"], second["spec"]["renewTime"]);
+        assert!(registry.kubelet_alive("pi-1"));
+    }
+}

@@ -1,0 +1,234 @@
+//! The Node object this kubelet registers and keeps current: capacity and allocatable read
+//! from the board, labels (arch, os, hostname, board model), addresses, nodeInfo and the
+//! Ready and pressure conditions (upstream's `kubelet_node_status.go`).
+
+use serde_json::{json, Value};
+
+use super::machine::{label_value, Machine};
+use crate::api::registry::meta;
+
+/// Upstream's default `--max-pods`.
+pub const MAX_PODS: u64 = 110;
+/// Memory held back from pods: upstream's default hard eviction threshold
+/// `memory.available<100Mi`.
+pub const EVICTION_MEMORY_BYTES: u64 = 100 << 20;
+/// Share of the disk held back from pods: upstream's `nodefs.available<10%`.
+pub const EVICTION_DISK_PERCENT: u64 = 10;
+/// Label carrying the device-tree board model.
+pub const BOARD_MODEL_LABEL: &str = "bramble.io/board-model";
+
+/// What the kubelet reports besides the machine facts.
+#[derive(Debug, Clone)]
+pub struct NodeIdentity {
+    /// Node name.
+    pub name: String,
+    /// `InternalIP` address.
+    pub internal_ip: Option<String>,
+    /// `containerRuntimeVersion`, e.g. `bramble://0.1.0` or `runc://1.1.5`.
+    pub runtime_version: String,
+    /// Extra labels (e.g. the control-plane role on a server).
+    pub labels: Vec<(String, String)>,
+}
+
+/// The Node object as first registered.
+pub fn node_object(id: &NodeIdentity, m: &Machine) -> Value {
+    let arch = crate::resources::node_arch();
+    let mut labels = json!({
+        "kubernetes.io/arch": arch,
+        "kubernetes.io/os": "linux",
+        "kubernetes.io/hostname": id.name,
+        "beta.kubernetes.io/arch": arch,
+        "beta.kubernetes.io/os": "linux",
+    });
+    if let Some(model) = &m.board_model {
+        labels[BOARD_MODEL_LABEL] = json!(label_value(model));
+    }
+    for (k, v) in &id.labels {
+        labels[k] = json!(v);
+    }
+    let mut annotations = json!({});
+    if let Some(model) = &m.board_model {
+        annotations[BOARD_MODEL_LABEL] = json!(model);
+    }
+    json!({
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": id.name, "labels": labels, "annotations": annotations},
+        "spec": {},
+        "status": status(id, m),
+    })
+}
+
+/// The node's status: resources, addresses, nodeInfo and conditions.
+pub fn status(id: &NodeIdentity, m: &Machine) -> Value {
+    let capacity = json!({
+        "cpu": m.cpus.to_string(),
+        "memory": format!("{}Ki", m.memory_bytes / 1024),
+        "ephemeral-storage": format!("{}Ki", m.disk_bytes / 1024),
+        "pods": MAX_PODS.to_string(),
+    });
+    let alloc_memory = m.memory_bytes.saturating_sub(EVICTION_MEMORY_BYTES);
+    let alloc_disk = m.disk_bytes / 100 * (100 - EVICTION_DISK_PERCENT);
+    let allocatable = json!({
+        "cpu": m.cpus.to_string(),
+        "memory": format!("{}Ki", alloc_memory / 1024),
+        "ephemeral-storage": alloc_disk.to_string(),
+        "pods": MAX_PODS.to_string(),
+    });
+    let mut addresses = Vec::new();
+    if let Some(ip) = &id.internal_ip {
+        addresses.push(json!({"type": "InternalIP", "address": ip}));
+    }
+    addresses.push(json!({"type": "Hostname", "address": id.name}));
+    json!({
+        "capacity": capacity,
+        "allocatable": allocatable,
+        "addresses": addresses,
+        "conditions": conditions(m),
+        "nodeInfo": {
+            "machineID": m.machine_id,
+            "systemUUID": m.machine_id,
+            "bootID": m.boot_id,
+            "kernelVersion": m.kernel_version,
+            "osImage": m.os_image,
+            "containerRuntimeVersion": id.runtime_version,
+            "kubeletVersion": format!("v1.{}.0+bramble.{}", crate::api::discovery::KUBE_MINOR, env!("CARGO_PKG_VERSION")),
+            "kubeProxyVersion": "",
+            "operatingSystem": "linux",
+            "architecture": crate::resources::node_arch(),
+        },
+    })
+}
+
+fn condition(
+    kind: &str,
+    pressure: bool,
+    ok_reason: &str,
+    ok_msg: &str,
+    bad_reason: &str,
+    bad_msg: &str,
+) -> Value {
+    let now = meta::now();
+    let (status, reason, message) = if pressure {
+        ("True", bad_reason, bad_msg)
+    } else {
+        ("False", ok_reason, ok_msg)
+    };
+    json!({"type": kind, "status": status, "reason": reason, "message": message,
+           "lastHeartbeatTime": now, "lastTransitionTime": now})
+}
+
+/// Upstream's condition set, with its reasons and messages.
+fn conditions(m: &Machine) -> Vec<Value> {
+    let disk_pressure =
+        m.disk_bytes > 0 && m.disk_free_bytes * 100 < m.disk_bytes * EVICTION_DISK_PERCENT;
+    let now = meta::now();
+    vec![
+        condition(
+            "MemoryPressure",
+            false,
+            "KubeletHasSufficientMemory",
+            "kubelet has sufficient memory available",
+            "KubeletHasInsufficientMemory",
+            "kubelet has insufficient memory available",
+        ),
+        condition(
+            "DiskPressure",
+            disk_pressure,
+            "KubeletHasNoDiskPressure",
+            "kubelet has no disk pressure",
+            "KubeletHasDiskPressure",
+            "kubelet has disk pressure",
+        ),
+        condition(
+            "PIDPressure",
+            false,
+            "KubeletHasSufficientPID",
+            "kubelet has sufficient PID available",
+            "KubeletHasInsufficientPID",
+            "kubelet has insufficient PID available",
+        ),
+        json!({"type": "Ready", "status": "True", "reason": "KubeletReady",
+               "message": "kubelet is posting ready status",
+               "lastHeartbeatTime": now, "lastTransitionTime": now}),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pi() -> Machine {
+        Machine {
+            cpus: 4,
+            memory_bytes: 4 << 30,
+            disk_bytes: 32 << 30,
+            disk_free_bytes: 20 << 30,
+            os_image: "Debian GNU/Linux 12 (bookworm)".into(),
+            kernel_version: "6.6.31+rpt-rpi-v8".into(),
+            machine_id: "m".into(),
+            boot_id: "b".into(),
+            board_model: Some("Raspberry Pi 4 Model B Rev 1.4".into()),
+        }
+    }
+
+    #[test]
+    fn node_reports_board_resources_labels_and_ready() {
+        let id = NodeIdentity {
+            name: "pi-1".into(),
+            internal_ip: Some("192.168.1.40".into()),
+            runtime_version: "bramble://0.1.0".into(),
+            labels: vec![(
+                "node-role.kubernetes.io/control-plane".into(),
+                "true".into(),
+            )],
+        };
+        let n = node_object(&id, &pi());
+        assert_eq!(n["status"]["capacity"]["cpu"], "4");
+        assert_eq!(n["status"]["capacity"]["memory"], "4194304Ki");
+        assert_eq!(
+            n["status"]["allocatable"]["memory"],
+            format!("{}Ki", ((4u64 << 30) - (100 << 20)) / 1024)
+        );
+        assert_eq!(
+            n["metadata"]["labels"][BOARD_MODEL_LABEL],
+            "Raspberry-Pi-4-Model-B-Rev-1.4"
+        );
+        assert_eq!(
+            n["metadata"]["labels"]["node-role.kubernetes.io/control-plane"],
+            "true"
+        );
+        assert_eq!(n["status"]["addresses"][0]["address"], "192.168.1.40");
+        let ready = n["status"]["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["type"] == "Ready")
+            .unwrap();
+        assert_eq!(ready["status"], "True");
+        let typed: k8s_openapi::api::core::v1::Node = serde_json::from_value(n).unwrap();
+        assert_eq!(typed.metadata.name.as_deref(), Some("pi-1"));
+    }
+
+    #[test]
+    fn low_disk_reports_disk_pressure() {
+        let mut m = pi();
+        m.disk_free_bytes = 1 << 30;
+        let s = status(
+            &NodeIdentity {
+                name: "n".into(),
+                internal_ip: None,
+                runtime_version: String::new(),
+                labels: vec![],
+            },
+            &m,
+        );
+        let disk = s["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["type"] == "DiskPressure")
+            .unwrap();
+        assert_eq!(disk["status"], "True");
+    }
+}
