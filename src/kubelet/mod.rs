@@ -2,6 +2,7 @@
 
 pub mod image;
 pub mod lease;
+pub mod logs;
 pub mod machine;
 pub mod network;
 pub mod node_status;
