@@ -1,0 +1,135 @@
+//! IPv4 CIDR blocks: the node's pod CIDR (e.g. 10.42.N.0/24 for node N), its gateway and the
+//! range handed to pods, following `host-local` IPAM's rule of skipping the network address,
+//! the gateway (first host) and the broadcast address.
+
+use std::fmt;
+use std::net::Ipv4Addr;
+use std::str::FromStr;
+
+use super::error::NetworkError;
+
+/// An IPv4 network: address with the host bits zero, and a prefix length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Ipv4Cidr {
+    network: Ipv4Addr,
+    prefix: u8,
+}
+
+impl Ipv4Cidr {
+    /// The network address.
+    pub fn network(&self) -> Ipv4Addr {
+        self.network
+    }
+
+    /// The prefix length.
+    pub fn prefix(&self) -> u8 {
+        self.prefix
+    }
+
+    fn mask(&self) -> u32 {
+        // prefix is 0..=32 by construction; checked_shl keeps /0 from overflowing.
+        u32::MAX
+            .checked_shl(32 - u32::from(self.prefix))
+            .unwrap_or(0)
+    }
+
+    /// The gateway: the first host address, given to the node's bridge.
+    pub fn gateway(&self) -> Ipv4Addr {
+        Ipv4Addr::from(u32::from(self.network) + 1)
+    }
+
+    /// The broadcast (last) address.
+    pub fn broadcast(&self) -> Ipv4Addr {
+        Ipv4Addr::from(u32::from(self.network) | !self.mask())
+    }
+
+    /// The first address handed to a pod (after the gateway).
+    pub fn first_pod_ip(&self) -> Ipv4Addr {
+        Ipv4Addr::from(u32::from(self.network) + 2)
+    }
+
+    /// The last address handed to a pod (before the broadcast address).
+    pub fn last_pod_ip(&self) -> Ipv4Addr {
+        Ipv4Addr::from(u32::from(self.broadcast()) - 1)
+    }
+
+    /// Whether `ip` lies in this network.
+    pub fn contains(&self, ip: Ipv4Addr) -> bool {
+        u32::from(ip) & self.mask() == u32::from(self.network)
+    }
+
+    /// Whether `ip` may be given to a pod.
+    pub fn is_pod_ip(&self, ip: Ipv4Addr) -> bool {
+        self.contains(ip) && ip >= self.first_pod_ip() && ip <= self.last_pod_ip()
+    }
+}
+
+impl FromStr for Ipv4Cidr {
+    type Err = NetworkError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let invalid = |reason: &str| NetworkError::InvalidCidr {
+            cidr: s.to_string(),
+            reason: reason.to_string(),
+        };
+        let (addr, prefix) = s
+            .split_once('/')
+            .ok_or_else(|| invalid("expected ADDRESS/PREFIX, e.g. 10.42.0.0/24"))?;
+        let network: Ipv4Addr = addr
+            .parse()
+            .map_err(|_| invalid("the address is not an IPv4 address"))?;
+        let prefix: u8 = prefix
+            .parse()
+            .map_err(|_| invalid("the prefix length is not a number"))?;
+        if prefix > 30 {
+            return Err(invalid(
+                "the prefix length must be at most 30 to leave room for a gateway and pods",
+            ));
+        }
+        let cidr = Ipv4Cidr { network, prefix };
+        if u32::from(network) & !cidr.mask() != 0 {
+            return Err(invalid("host bits are set; use the network address"));
+        }
+        Ok(cidr)
+    }
+}
+
+impl fmt::Display for Ipv4Cidr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.network, self.prefix)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slash_24_reserves_network_gateway_and_broadcast() {
+        let c: Ipv4Cidr = "10.42.3.0/24".parse().unwrap();
+        assert_eq!(c.gateway(), Ipv4Addr::new(10, 42, 3, 1));
+        assert_eq!(c.first_pod_ip(), Ipv4Addr::new(10, 42, 3, 2));
+        assert_eq!(c.last_pod_ip(), Ipv4Addr::new(10, 42, 3, 254));
+        assert_eq!(c.broadcast(), Ipv4Addr::new(10, 42, 3, 255));
+        assert!(c.is_pod_ip(Ipv4Addr::new(10, 42, 3, 200)));
+        assert!(!c.is_pod_ip(Ipv4Addr::new(10, 42, 3, 1)));
+        assert!(!c.contains(Ipv4Addr::new(10, 42, 4, 2)));
+        assert_eq!(c.to_string(), "10.42.3.0/24");
+    }
+
+    #[test]
+    fn cluster_cidr_contains_every_node_cidr() {
+        let cluster: Ipv4Cidr = "10.42.0.0/16".parse().unwrap();
+        assert!(cluster.contains(Ipv4Addr::new(10, 42, 7, 9)));
+        assert!(!cluster.contains(Ipv4Addr::new(10, 43, 0, 1)));
+    }
+
+    #[test]
+    fn rejects_host_bits_and_tiny_networks() {
+        let err = "10.42.0.5/24".parse::<Ipv4Cidr>().unwrap_err();
+        assert!(err.to_string().contains("host bits"), "{err}");
+        assert!("10.42.0.0/31".parse::<Ipv4Cidr>().is_err());
+        assert!("10.42.0.0".parse::<Ipv4Cidr>().is_err());
+        assert!("fd00::/64".parse::<Ipv4Cidr>().is_err());
+    }
+}

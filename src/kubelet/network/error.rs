@@ -1,0 +1,86 @@
+//! Errors of pod networking: each names the link, namespace, file or table that failed and why,
+//! so a node operator can fix the cause without reading the code.
+
+use std::io;
+use std::path::PathBuf;
+
+/// Why setting up or tearing down pod networking failed.
+#[derive(Debug, thiserror::Error)]
+pub enum NetworkError {
+    /// A CIDR in the configuration could not be used.
+    #[error("invalid pod CIDR {cidr:?}: {reason}")]
+    InvalidCidr {
+        /// The text that was given.
+        cidr: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Every address of the pod CIDR is taken.
+    #[error("pod CIDR {cidr} has no free address for pod {pod_uid}: delete unused pods or give the node a larger pod CIDR")]
+    Exhausted {
+        /// The node's pod CIDR.
+        cidr: String,
+        /// The pod that asked for an address.
+        pod_uid: String,
+    },
+    /// A pod uid cannot be used as a file name.
+    #[error("pod uid {pod_uid:?} is not usable as a network namespace name: only letters, digits, '-' and '_' are allowed")]
+    InvalidPodUid {
+        /// The rejected uid.
+        pod_uid: String,
+    },
+    /// A netlink request about a link (interface) failed.
+    #[error("{action} link {link}: {source}")]
+    Link {
+        /// What was being done, e.g. "create bridge".
+        action: &'static str,
+        /// The interface name.
+        link: String,
+        /// The kernel's answer.
+        source: io::Error,
+    },
+    /// Creating, entering or removing a network namespace failed.
+    #[error("{action} network namespace {}: {source}", path.display())]
+    Netns {
+        /// What was being done, e.g. "enter".
+        action: &'static str,
+        /// The namespace's bind-mount path.
+        path: PathBuf,
+        /// The underlying error.
+        source: io::Error,
+    },
+    /// Reading or writing the address allocation state failed.
+    #[error("{action} IP allocation state {}: {source}", path.display())]
+    State {
+        /// What was being done, e.g. "claim".
+        action: &'static str,
+        /// The file or directory concerned.
+        path: PathBuf,
+        /// The underlying error.
+        source: io::Error,
+    },
+    /// The `nft` command rejected Bramble's ruleset or could not be run.
+    #[error("nftables table {table}: {detail} (is the nftables package installed and the nf_tables module available?)")]
+    Nft {
+        /// The table Bramble manages.
+        table: String,
+        /// What `nft` said.
+        detail: String,
+    },
+    /// Writing a kernel setting failed.
+    #[error("set {} to {value}: {source}", path.display())]
+    Sysctl {
+        /// The /proc/sys path.
+        path: PathBuf,
+        /// The value written.
+        value: &'static str,
+        /// The underlying error.
+        source: io::Error,
+    },
+    /// A worker thread running the netlink calls died.
+    #[error("pod network worker thread failed: {0}")]
+    Worker(String),
+}
+
+/// Result of pod networking operations.
+pub type Result<T> = std::result::Result<T, NetworkError>;
