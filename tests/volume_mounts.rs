@@ -498,3 +498,35 @@ fn sub_paths_stay_inside_their_volume_and_are_pinned() {
     assert!(!node.pod_dir().exists());
     assert!(Path::new("/etc/passwd").exists());
 }
+
+#[test]
+fn teardown_of_a_host_path_sub_path_keeps_the_host_files() {
+    let node = Node::new();
+    let host = tempfile::tempdir().unwrap();
+    fs::create_dir(host.path().join("shared")).unwrap();
+    fs::write(host.path().join("shared/keep"), b"precious").unwrap();
+    let pod = node.pod(vec![Volume {
+        host_path: Some(HostPathVolumeSource {
+            path: host.path().display().to_string(),
+            type_: Some("Directory".into()),
+        }),
+        ..volume("host")
+    }]);
+    let vols = node
+        .manager
+        .setup(&pod, &PrefetchedSources::default())
+        .unwrap();
+    let mounts = vols
+        .mounts_for(&container(vec![mount("host", "/shared", Some("shared"))]))
+        .unwrap();
+    assert_eq!(
+        fs::read_to_string(mounts[0].source.join("keep")).unwrap(),
+        "precious"
+    );
+    node.manager.teardown(&node.uid).unwrap();
+    assert!(node.mounts().is_empty());
+    assert_eq!(
+        fs::read_to_string(host.path().join("shared/keep")).unwrap(),
+        "precious"
+    );
+}

@@ -295,6 +295,48 @@ mod tests {
     }
 
     #[test]
+    fn readers_never_see_a_mix_of_two_updates() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_path_buf();
+        let w = AtomicWriter::new(&dir);
+        w.write(&payload(&[("a", "0", 0o644), ("b", "0", 0o644)]))
+            .unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let reader = {
+            let (dir, stop) = (dir.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut consistent_reads = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    // `..data` must exist at every instant once written.
+                    fs::read_link(dir.join("..data")).unwrap();
+                    // Pin one generation, then read both keys from it.
+                    let Ok(generation) = fs::File::open(dir.join("..data")) else {
+                        continue;
+                    };
+                    use std::os::fd::AsRawFd;
+                    let base = PathBuf::from(format!("/proc/self/fd/{}", generation.as_raw_fd()));
+                    if let (Ok(a), Ok(b)) = (
+                        fs::read_to_string(base.join("a")),
+                        fs::read_to_string(base.join("b")),
+                    ) {
+                        assert_eq!(a, b, "saw keys from two different updates");
+                        consistent_reads += 1;
+                    }
+                }
+                consistent_reads
+            })
+        };
+        for n in 1..200 {
+            let v = n.to_string();
+            w.write(&payload(&[("a", &v, 0o644), ("b", &v, 0o644)]))
+                .unwrap();
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        assert!(reader.join().unwrap() > 0);
+        assert_eq!(fs::read_to_string(dir.join("b")).unwrap(), "199");
+    }
+
+    #[test]
     fn unsafe_paths_are_refused() {
         assert_eq!(
             validate_path("/etc/passwd").unwrap_err().to_string(),
