@@ -197,6 +197,8 @@ impl VolumeManager {
     pub fn teardown(&self, pod_uid: &str) -> Result<(), VolumeError> {
         safe_component("pod uid", pod_uid)?;
         let pod_dir = self.pod_dir(pod_uid);
+        // DATA may not have existed (or been canonical) when the manager was built.
+        let pod_dir = fs::canonicalize(&pod_dir).unwrap_or(pod_dir);
         let dirs = [pod_dir.join("volume-subpaths"), pod_dir.join("volumes")];
         let mut first_error = None;
         for dir in &dirs {
