@@ -1,0 +1,113 @@
+//! Errors from preparing, mounting and tearing down pod volumes.
+//!
+//! Messages that users see in pod events copy upstream's wording (hostPath type checks,
+//! missing ConfigMap keys, subPath escapes) so they read the same as on a stock kubelet.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// Why a volume could not be set up, mounted or torn down.
+#[derive(Debug, thiserror::Error)]
+pub enum VolumeError {
+    /// A hostPath did not have the required `type` (upstream `checkType`).
+    #[error("hostPath type check failed: {path} is not a {expected}")]
+    HostPathType {
+        /// The host path.
+        path: String,
+        /// `directory`, `file`, `socket file`, `character device` or `block device`.
+        expected: &'static str,
+    },
+    /// `hostPath.type` is not one upstream knows.
+    #[error("{0} is an invalid volume type")]
+    InvalidHostPathType(String),
+    /// The node's hostPath policy refuses this path.
+    #[error("hostPath {path} is not allowed on this node: allowed prefixes are {allowed}; change the node's hostPath policy or the pod")]
+    HostPathNotAllowed {
+        /// The host path.
+        path: String,
+        /// The allowed prefixes, comma-separated (empty when none).
+        allowed: String,
+    },
+    /// A referenced ConfigMap or Secret does not exist and the volume is not `optional`.
+    #[error("{resource} \"{name}\" not found")]
+    SourceNotFound {
+        /// `configmaps` or `secrets`.
+        resource: &'static str,
+        /// Object name.
+        name: String,
+    },
+    /// `items[].key` names a key the ConfigMap/Secret does not have (upstream `MakePayload`).
+    #[error("{0}")]
+    MissingKey(String),
+    /// A projected file path is unsafe (upstream `validatePath` in the atomic writer).
+    #[error("invalid path: {0}")]
+    InvalidPath(String),
+    /// A `subPath` is absolute, contains `..` or resolves outside its volume.
+    #[error("{0}")]
+    SubPath(String),
+    /// A `volumeMounts[].name` names no volume of the pod.
+    #[error("cannot find volume \"{volume}\" to mount into container \"{container}\"")]
+    UnknownVolume {
+        /// Volume name from the mount.
+        volume: String,
+        /// Container name.
+        container: String,
+    },
+    /// `mountPropagation` is not allowed or not known.
+    #[error("{0}")]
+    Propagation(String),
+    /// `emptyDir.sizeLimit` is not a quantity.
+    #[error("volume \"{volume}\": invalid sizeLimit {value:?}: {source}")]
+    SizeLimit {
+        /// Volume name.
+        volume: String,
+        /// The text given.
+        value: String,
+        /// Parse error.
+        source: crate::resources::quantity::QuantityError,
+    },
+    /// The volume uses a source this node does not implement.
+    #[error("volume \"{0}\": unsupported volume source (this node supports emptyDir, hostPath, configMap and secret)")]
+    Unsupported(String),
+    /// `emptyDir.medium` is neither `""` nor `Memory`.
+    #[error("unknown storage medium \"{0}\"")]
+    UnknownMedium(String),
+    /// A pod uid or volume name that cannot be used as one path component.
+    #[error("{what} {name:?} cannot be used as a directory name")]
+    BadName {
+        /// `pod uid` or `volume name`.
+        what: &'static str,
+        /// The offending name.
+        name: String,
+    },
+    /// Mounts under the pod directory survived unmounting, so its files were kept.
+    #[error("pod volume directory {dir} still has mounts ({mounts}); unmount them and retry")]
+    StillMounted {
+        /// The pod's volume directory.
+        dir: PathBuf,
+        /// The remaining mount points, comma-separated.
+        mounts: String,
+    },
+    /// A filesystem or mount syscall failed.
+    #[error("{action} {path}: {source}")]
+    Io {
+        /// What was being done (`mount tmpfs at`, `create directory`, ...).
+        action: &'static str,
+        /// The path it was done to.
+        path: PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
+}
+
+impl VolumeError {
+    /// Wraps an OS error with the action and path it came from.
+    pub(crate) fn io(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> VolumeError {
+        let path = path.to_path_buf();
+        move |source| VolumeError::Io {
+            action,
+            path,
+            source,
+        }
+    }
+}
