@@ -78,6 +78,13 @@ pub fn describe() -> String {
     format!("{cores} cores ({cpu}), Linux {kernel}")
 }
 
+/// The 1-minute load average, from `/proc/loadavg`: other work on the machine skews every
+/// figure, so the report states it.
+pub fn load_average() -> Option<f64> {
+    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
+    text.split_whitespace().next()?.parse().ok()
+}
+
 /// The filesystem type holding `path`, from `/proc/self/mounts` (longest matching mount).
 pub fn filesystem(path: &Path) -> String {
     let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());

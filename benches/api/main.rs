@@ -37,26 +37,26 @@ const PAYLOAD: usize = 1000;
 /// Concurrency of the parallel phases: what a busy controller manager keeps in flight.
 const PARALLEL: usize = 32;
 /// Creates timed for watch delivery.
-const WATCH_CREATES: usize = 500;
+const WATCH_CREATES: usize = 1000;
 /// Watch history kept by the benchmarked store, as the server keeps.
 const WATCH_HISTORY: usize = 4096;
 
 /// Request counts and time limits of the HTTPS API phases.
 const API_WORKLOAD: Workload = Workload {
     payload: PAYLOAD,
-    write_serial: plan(500, 1, 10),
-    write_parallel: plan(4000, PARALLEL, 10),
-    read_serial: plan(4000, 1, 5),
-    read_parallel: plan(20_000, PARALLEL, 5),
+    write_serial: plan(3000, 1, 10),
+    write_parallel: plan(20_000, PARALLEL, 10),
+    read_serial: plan(20_000, 1, 5),
+    read_parallel: plan(100_000, PARALLEL, 5),
 };
 
 /// Request counts and time limits of the store comparison (run once per store).
 const STORE_WORKLOAD: Workload = Workload {
     payload: PAYLOAD,
-    write_serial: plan(500, 1, 8),
-    write_parallel: plan(4000, PARALLEL, 8),
+    write_serial: plan(3000, 1, 8),
+    write_parallel: plan(20_000, PARALLEL, 8),
     read_serial: plan(20_000, 1, 3),
-    read_parallel: plan(50_000, PARALLEL, 3),
+    read_parallel: plan(100_000, PARALLEL, 3),
 };
 
 const fn plan(total: usize, concurrency: usize, seconds: u64) -> Plan {
@@ -96,6 +96,7 @@ fn main() -> ExitCode {
 
 /// Runs every phase, then prints the report and writes it to `target/bench/api-report.md`.
 async fn run() -> anyhow::Result<PathBuf> {
+    let load_before = machine::load_average();
     let started = Instant::now();
     let date = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string();
     let out_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench");
@@ -131,6 +132,7 @@ async fn run() -> anyhow::Result<PathBuf> {
     let report = Report {
         date,
         machine: machine::describe(),
+        load_before,
         filesystem: machine::filesystem(scratch.path()),
         payload: PAYLOAD,
         api,

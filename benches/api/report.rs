@@ -14,6 +14,8 @@ pub struct Report {
     pub date: String,
     /// CPU, cores and kernel.
     pub machine: String,
+    /// The 1-minute load average when the run started.
+    pub load_before: Option<f64>,
     /// Filesystem the stores wrote to.
     pub filesystem: String,
     /// Bytes of payload in every object.
@@ -57,7 +59,14 @@ impl Report {
         let mut out = String::new();
         let _ = writeln!(out, "# Bramble API benchmark\n");
         let _ = writeln!(out, "- Date: {}", self.date);
-        let _ = writeln!(out, "- Machine: {}", self.machine);
+        let load = self
+            .load_before
+            .map_or_else(|| "unknown".into(), |l| format!("{l:.2}"));
+        let _ = writeln!(
+            out,
+            "- Machine: {}; load average {load} when the run started",
+            self.machine
+        );
         let _ = writeln!(
             out,
             "- Disk: {}; every write is fsynced before it is acknowledged",
@@ -110,7 +119,9 @@ impl Report {
         );
         let _ = writeln!(
             out,
-            "\nServer after the API and watch runs: resident memory {memory}; store on disk {}.\n",
+            "\nServer after the API and watch runs, holding {} ConfigMaps: resident memory \
+             {memory}; store on disk {}.\n",
+            self.api.write_serial.ok + self.api.write_parallel.ok + self.watch.created,
             disk(self.server_disk)
         );
     }
@@ -285,7 +296,9 @@ fn signed_us(us: f64) -> String {
 
 /// A latency in the unit that keeps it readable.
 fn short(d: Duration) -> String {
-    if d < Duration::from_millis(1) {
+    if d < Duration::from_micros(1) {
+        format!("{} ns", d.as_nanos())
+    } else if d < Duration::from_millis(1) {
         format!("{} µs", d.as_micros())
     } else {
         format!("{:.2} ms", d.as_secs_f64() * 1000.0)
