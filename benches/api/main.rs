@@ -1,0 +1,183 @@
+//! `cargo bench --bench api`: how fast Bramble is on this machine, end to end.
+//!
+//! 1. ConfigMap creates and gets per second through the real HTTPS API of a `bramble server`
+//!    started from this build, one request at a time and 32 at once over one HTTP/2
+//!    connection; every create is durable before it is answered.
+//! 2. Watch delivery latency: from a create's `201 Created` to its `ADDED` event.
+//! 3. The same put/get workload against Bramble's `Store` and against etcd, both durable.
+//!
+//! Every phase is bounded by a request count and a time limit, so the run stays near two
+//! minutes even on a two-core board. State lives in a temporary directory under `target/bench`
+//! (on the project's disk, not a tmpfs `/tmp` where fsync costs nothing), and the report is
+//! written to `target/bench/api-report.md` and printed. It is not part of the test suite:
+//! without cargo's `--bench` flag (as under `cargo test --all-targets`) it exits at once.
+
+mod api_load;
+mod bramble_server;
+mod etcd;
+mod load;
+mod machine;
+mod report;
+mod store_load;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use bramble::store::Store;
+
+use crate::bramble_server::BrambleServer;
+use crate::etcd::Etcd;
+use crate::load::{Plan, Workload};
+use crate::report::{EtcdRun, Report};
+
+/// Payload bytes per object: a small application config, about 1 KiB stored.
+const PAYLOAD: usize = 1000;
+/// Concurrency of the parallel phases: what a busy controller manager keeps in flight.
+const PARALLEL: usize = 32;
+/// Creates timed for watch delivery.
+const WATCH_CREATES: usize = 1000;
+/// Watch history kept by the benchmarked store, as the server keeps.
+const WATCH_HISTORY: usize = 4096;
+
+/// Request counts and time limits of the HTTPS API phases.
+const API_WORKLOAD: Workload = Workload {
+    payload: PAYLOAD,
+    write_serial: plan(3000, 1, 10),
+    write_parallel: plan(20_000, PARALLEL, 10),
+    read_serial: plan(20_000, 1, 5),
+    read_parallel: plan(100_000, PARALLEL, 5),
+};
+
+/// Request counts and time limits of the store comparison (run once per store).
+const STORE_WORKLOAD: Workload = Workload {
+    payload: PAYLOAD,
+    write_serial: plan(3000, 1, 8),
+    write_parallel: plan(20_000, PARALLEL, 8),
+    read_serial: plan(20_000, 1, 3),
+    read_parallel: plan(100_000, PARALLEL, 3),
+};
+
+const fn plan(total: usize, concurrency: usize, seconds: u64) -> Plan {
+    Plan {
+        total,
+        concurrency,
+        time_limit: Duration::from_secs(seconds),
+    }
+}
+
+fn main() -> ExitCode {
+    if !std::env::args().any(|a| a == "--bench") {
+        eprintln!("api benchmark skipped: run it with `{}`", report::COMMAND);
+        return ExitCode::SUCCESS;
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: starting the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run()) {
+        Ok(path) => {
+            eprintln!("report written to {}", path.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs every phase, then prints the report and writes it to `target/bench/api-report.md`.
+async fn run() -> anyhow::Result<PathBuf> {
+    let load_before = machine::load_average();
+    let started = Instant::now();
+    let date = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string();
+    let out_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench");
+    std::fs::create_dir_all(&out_dir).context("creating target/bench")?;
+    let scratch = tempfile::Builder::new()
+        .prefix("run-")
+        .tempdir_in(&out_dir)
+        .context("creating a scratch directory")?;
+
+    eprintln!("api: starting bramble server");
+    let server_dir = scratch.path().join("server");
+    std::fs::create_dir_all(&server_dir)?;
+    let (server, client) = BrambleServer::start(&server_dir).await?;
+    eprintln!("api: creates and gets");
+    let api = api_load::creates_then_gets(client.clone(), &API_WORKLOAD).await;
+    eprintln!("api: watch delivery");
+    let watch =
+        api_load::watch_latency(client, WATCH_CREATES, PAYLOAD, Duration::from_secs(15)).await;
+    let server_memory = machine::memory(server.pid());
+    let server_disk = machine::disk_usage(&server.store_dir());
+    drop(server);
+
+    eprintln!("store: bramble");
+    let store_dir = scratch.path().join("store");
+    let store = Store::open(&store_dir, WATCH_HISTORY).context("opening the bench store")?;
+    let store_phases = store_load::bramble(store.clone(), &STORE_WORKLOAD).await;
+    drop(store);
+    let store_disk = machine::disk_usage(&store_dir);
+
+    eprintln!("store: etcd");
+    let etcd = run_etcd(scratch.path()).await;
+
+    let report = Report {
+        date,
+        machine: machine::describe(),
+        load_before,
+        filesystem: machine::filesystem(scratch.path()),
+        payload: PAYLOAD,
+        api,
+        watch,
+        server_memory,
+        server_disk,
+        store: store_phases,
+        store_disk,
+        etcd,
+        duration: started.elapsed(),
+    };
+    let text = report.render();
+    print!("{text}");
+    let path = out_dir.join("api-report.md");
+    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
+}
+
+/// The store workload against a fresh etcd, or why etcd could not be run.
+async fn run_etcd(scratch: &Path) -> Result<EtcdRun, String> {
+    let version = etcd_version().ok_or("`etcd --version` failed; is etcd-server installed?")?;
+    let etcd = Etcd::start(scratch).await.map_err(|e| format!("{e:#}"))?;
+    let phases = store_load::etcd(etcd.client(), &STORE_WORKLOAD).await;
+    let memory = machine::memory(etcd.pid());
+    drop(etcd);
+    Ok(EtcdRun {
+        version,
+        phases,
+        disk: machine::disk_usage(&scratch.join("etcd")),
+        memory,
+    })
+}
+
+fn etcd_version() -> Option<String> {
+    let out = std::process::Command::new("etcd")
+        .arg("--version")
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    // The first line reads "etcd Version: 3.4.23".
+    let number = text
+        .lines()
+        .next()?
+        .trim()
+        .strip_prefix("etcd Version:")?
+        .trim();
+    out.status.success().then(|| format!("etcd {number}"))
+}

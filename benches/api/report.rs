@@ -1,0 +1,306 @@
+//! The benchmark report: every figure measured, rendered as Markdown tables so it can be read
+//! in a terminal and pasted into the README unchanged.
+
+use std::fmt::Write;
+use std::time::Duration;
+
+use crate::api_load::WatchLatency;
+use crate::load::{Phases, Stats};
+use crate::machine::{human_bytes, DiskUsage, Memory};
+
+/// Everything one run measured.
+pub struct Report {
+    /// When the run started (UTC).
+    pub date: String,
+    /// CPU, cores and kernel.
+    pub machine: String,
+    /// The 1-minute load average when the run started.
+    pub load_before: Option<f64>,
+    /// Filesystem the stores wrote to.
+    pub filesystem: String,
+    /// Bytes of payload in every object.
+    pub payload: usize,
+    /// The HTTPS API phases.
+    pub api: Phases,
+    /// Watch delivery latency.
+    pub watch: WatchLatency,
+    /// The API server's resident memory after the API and watch runs.
+    pub server_memory: Option<Memory>,
+    /// The API server's store on disk after the API and watch runs.
+    pub server_disk: DiskUsage,
+    /// The store workload against Bramble's store.
+    pub store: Phases,
+    /// Bramble's store on disk after the store workload.
+    pub store_disk: DiskUsage,
+    /// The store workload against etcd, or why etcd could not be run.
+    pub etcd: Result<EtcdRun, String>,
+    /// Wall time of the whole bench.
+    pub duration: Duration,
+}
+
+/// The etcd side of the store comparison.
+pub struct EtcdRun {
+    /// `etcd --version`, first line.
+    pub version: String,
+    /// The store workload.
+    pub phases: Phases,
+    /// etcd's data directory on disk after the workload.
+    pub disk: DiskUsage,
+    /// etcd's resident memory after the workload.
+    pub memory: Option<Memory>,
+}
+
+/// The command that produces this report.
+pub const COMMAND: &str = "cargo bench --bench api";
+
+impl Report {
+    /// The report as Markdown.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "# Bramble API benchmark\n");
+        let _ = writeln!(out, "- Date: {}", self.date);
+        let load = self
+            .load_before
+            .map_or_else(|| "unknown".into(), |l| format!("{l:.2}"));
+        let _ = writeln!(
+            out,
+            "- Machine: {}; load average {load} when the run started",
+            self.machine
+        );
+        let _ = writeln!(
+            out,
+            "- Disk: {}; every write is fsynced before it is acknowledged",
+            self.filesystem
+        );
+        let _ = writeln!(
+            out,
+            "- Command: `{COMMAND}` (took {:.0} s)",
+            self.duration.as_secs_f64()
+        );
+        let _ = writeln!(
+            out,
+            "- Objects: ConfigMaps with a {} B payload\n",
+            self.payload
+        );
+        self.render_api(&mut out);
+        self.render_watch(&mut out);
+        self.render_store(&mut out);
+        self.render_errors(&mut out);
+        out
+    }
+
+    fn render_api(&self, out: &mut String) {
+        let _ = writeln!(out, "## HTTPS API (one HTTP/2 connection, mutual TLS)\n");
+        let _ = writeln!(
+            out,
+            "| Operation | Concurrency | Requests | Per second | p50 | p99 |"
+        );
+        let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|");
+        for (op, s) in phase_rows(&self.api, "create", "get") {
+            let _ = writeln!(
+                out,
+                "| {op} | {} | {} | {:.0} | {} | {} |",
+                s.concurrency,
+                s.ok,
+                s.rate(),
+                short(s.percentile(0.5)),
+                short(s.percentile(0.99)),
+            );
+        }
+        let memory = self.server_memory.map_or_else(
+            || "unknown".into(),
+            |m| {
+                format!(
+                    "{} (peak {})",
+                    human_bytes(m.rss_kib * 1024),
+                    human_bytes(m.peak_kib * 1024)
+                )
+            },
+        );
+        let _ = writeln!(
+            out,
+            "\nServer after the API and watch runs, holding {} ConfigMaps: resident memory \
+             {memory}; store on disk {}.\n",
+            self.api.write_serial.ok + self.api.write_parallel.ok + self.watch.created,
+            disk(self.server_disk)
+        );
+    }
+
+    fn render_watch(&self, out: &mut String) {
+        let w = &self.watch;
+        let _ = writeln!(
+            out,
+            "## Watch delivery (one watch open while creating one at a time)\n"
+        );
+        let _ = writeln!(out, "| From | Events | p50 | p99 | Max |");
+        let _ = writeln!(out, "|---|---:|---:|---:|---:|");
+        let _ = writeln!(
+            out,
+            "| `201 Created` received | {} | {} | {} | {} |",
+            w.after_reply_us.len(),
+            signed_us(w.after_reply(0.5)),
+            signed_us(w.after_reply(0.99)),
+            signed_us(w.after_reply(1.0)),
+        );
+        let _ = writeln!(
+            out,
+            "| create request sent | {} | {} | {} | {} |\n",
+            w.after_request.len(),
+            short(w.after_request(0.5)),
+            short(w.after_request(0.99)),
+            short(w.after_request(1.0)),
+        );
+        let _ = writeln!(
+            out,
+            "{} creates; {} of the events arrived before their `201` (negative figures): the \
+             server publishes a change to watchers once it is durable, then answers.\n",
+            w.created,
+            w.before_reply(),
+        );
+        if w.missing > 0 {
+            let _ = writeln!(
+                out,
+                "{} created objects never showed up on the watch.\n",
+                w.missing
+            );
+        }
+    }
+
+    fn render_store(&self, out: &mut String) {
+        let _ = writeln!(out, "## Store: Bramble `Store` versus etcd, both durable\n");
+        match &self.etcd {
+            Ok(etcd) => {
+                let _ = writeln!(
+                    out,
+                    "{} with default settings, single member; it preallocates its write-ahead \
+                     log in 64 MiB segments.\n",
+                    etcd.version
+                );
+            }
+            Err(why) => {
+                let _ = writeln!(out, "etcd could not be run: {why}\n");
+            }
+        }
+        let _ = writeln!(
+            out,
+            "| Operation | Concurrency | Bramble per second | Bramble p50 / p99 | etcd per second | etcd p50 / p99 |"
+        );
+        let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|");
+        let etcd_rows = self
+            .etcd
+            .as_ref()
+            .ok()
+            .map(|e| phase_rows(&e.phases, "", ""));
+        for (i, (op, s)) in phase_rows(&self.store, "put", "get")
+            .into_iter()
+            .enumerate()
+        {
+            let (rate, latency) = match etcd_rows.as_ref().map(|rows| rows[i].1) {
+                Some(e) => (format!("{:.0}", e.rate()), latencies(e)),
+                None => ("n/a".into(), "n/a".into()),
+            };
+            let _ = writeln!(
+                out,
+                "| {op} | {} | {:.0} | {} | {rate} | {latency} |",
+                s.concurrency,
+                s.rate(),
+                latencies(s),
+            );
+        }
+        let (etcd_disk, etcd_memory) = match &self.etcd {
+            Ok(e) => (
+                disk(e.disk),
+                e.memory
+                    .map_or_else(|| "unknown".into(), |m| human_bytes(m.rss_kib * 1024)),
+            ),
+            Err(_) => ("n/a".into(), "n/a".into()),
+        };
+        let _ = writeln!(
+            out,
+            "\nOn disk after the workload: Bramble {}, etcd {etcd_disk}. etcd resident memory: {etcd_memory}.\n",
+            disk(self.store_disk)
+        );
+        let _ = writeln!(
+            out,
+            "Bramble's store is called in process, as the API server calls it; etcd is reached \
+             over loopback HTTP/1.1 through its JSON gateway, a hop every etcd client pays in \
+             some form. Bramble serves gets from memory; etcd keeps every revision until \
+             compaction.\n"
+        );
+    }
+
+    fn render_errors(&self, out: &mut String) {
+        let mut phases: Vec<(String, &Stats)> = phase_rows(&self.api, "API create", "API get")
+            .into_iter()
+            .chain(phase_rows(&self.store, "Bramble put", "Bramble get"))
+            .map(|(op, s)| (format!("{op} (concurrency {})", s.concurrency), s))
+            .collect();
+        if let Ok(e) = &self.etcd {
+            phases.extend(
+                phase_rows(&e.phases, "etcd put", "etcd get")
+                    .into_iter()
+                    .map(|(op, s)| (format!("{op} (concurrency {})", s.concurrency), s)),
+            );
+        }
+        let failed: Vec<_> = phases.iter().filter(|(_, s)| s.errors > 0).collect();
+        let watch_error = self.watch.error.as_ref();
+        if failed.is_empty() && watch_error.is_none() {
+            return;
+        }
+        let _ = writeln!(out, "## Failures\n");
+        for (what, s) in failed {
+            let first = s.first_error.as_deref().unwrap_or("");
+            let _ = writeln!(out, "- {what}: {} failed; first: {first}", s.errors);
+        }
+        if let Some(e) = watch_error {
+            let _ = writeln!(out, "- watch: {e}");
+        }
+        out.push('\n');
+    }
+}
+
+/// The four phases as table rows, labelled with the write and read operation names.
+fn phase_rows<'a>(phases: &'a Phases, write: &str, read: &str) -> Vec<(String, &'a Stats)> {
+    vec![
+        (write.to_string(), &phases.write_serial),
+        (write.to_string(), &phases.write_parallel),
+        (read.to_string(), &phases.read_serial),
+        (read.to_string(), &phases.read_parallel),
+    ]
+}
+
+fn latencies(s: &Stats) -> String {
+    format!(
+        "{} / {}",
+        short(s.percentile(0.5)),
+        short(s.percentile(0.99))
+    )
+}
+
+fn disk(d: DiskUsage) -> String {
+    format!(
+        "{} ({} allocated)",
+        human_bytes(d.apparent),
+        human_bytes(d.allocated)
+    )
+}
+
+/// A signed microsecond figure, in the unit that keeps it readable.
+fn signed_us(us: f64) -> String {
+    if us.abs() < 1000.0 {
+        format!("{us:.0} µs")
+    } else {
+        format!("{:.2} ms", us / 1000.0)
+    }
+}
+
+/// A latency in the unit that keeps it readable.
+fn short(d: Duration) -> String {
+    if d < Duration::from_micros(1) {
+        format!("{} ns", d.as_nanos())
+    } else if d < Duration::from_millis(1) {
+        format!("{} µs", d.as_micros())
+    } else {
+        format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+    }
+}
