@@ -305,6 +305,12 @@ async fn pull_through_mirror_mounts_rootfs_with_whiteouts() {
         .unwrap();
     assert_eq!(info.reference, "docker.io/library/redis:latest");
     assert_eq!(info.layers.len(), 2);
+    assert!(
+        info.repo_digest()
+            .starts_with("docker.io/library/redis@sha256:"),
+        "{}",
+        info.repo_digest()
+    );
     assert_eq!(
         info.config.cmd.as_deref(),
         Some(&["/bin/sh".to_string()][..])
@@ -430,7 +436,6 @@ async fn multi_arch_pull_chooses_this_platform_and_missing_tag_gives_reason() {
         .unwrap_err();
     assert_eq!(e.reason(), "ErrImagePull");
     let msg = e.to_string();
-    eprintln!("missing tag: {msg}");
     assert!(msg.contains("404 Not Found: manifest unknown"), "{msg}");
     assert!(msg.contains("docker.io/library/redis:nope"), "{msg}");
 

@@ -11,6 +11,7 @@
 //! [`rootfs`] (overlayfs), [`archive`] (OCI archive import) and [`gc`] (image GC).
 
 pub mod archive;
+mod auth;
 pub mod client;
 mod error;
 pub mod gc;

@@ -48,6 +48,19 @@ pub struct ImageInfo {
     pub layers: Vec<PathBuf>,
 }
 
+impl ImageInfo {
+    /// `registry/repository@digest`, what container statuses report as `imageID`.
+    pub fn repo_digest(&self) -> String {
+        let name = self.reference.split('@').next().unwrap_or(&self.reference);
+        let slash = name.rfind('/').unwrap_or(0);
+        let name = match name[slash..].rfind(':') {
+            Some(i) => &name[..slash + i],
+            None => name,
+        };
+        format!("{name}@{}", self.manifest_digest)
+    }
+}
+
 /// The node's image service over `DATA/images`.
 #[derive(Debug)]
 pub struct ImageService {
