@@ -10,11 +10,12 @@ use super::rootfs::RootfsError;
 use super::store::StoreError;
 use super::unpack::UnpackError;
 
-/// Why an image could not be made available.
+/// Why an image could not be made available. For `ErrImagePull` the kubelet shows
+/// `Failed to pull image "<image>": <this error>`, as upstream wraps the runtime's error.
 #[derive(Debug, thiserror::Error)]
 pub enum PullError {
-    /// The image name does not parse.
-    #[error(transparent)]
+    /// The image name does not parse (the kubelet's `InspectFailed` wording).
+    #[error("Failed to apply default image tag {image:?}: {0}", image = .0.image)]
     InvalidImageName(#[from] ReferenceError),
     /// `imagePullPolicy: Never` and the image is not stored (kubelet's wording).
     #[error("Container image {image:?} is not present with pull policy of Never")]

@@ -126,6 +126,36 @@ impl ImageService {
         Ok(info.layers.iter().all(|l| l.is_dir()).then_some(info))
     }
 
+    /// Every stored image (for the node status' `images` list), largest first as the kubelet
+    /// sorts them.
+    pub fn list(&self) -> Result<Vec<ImageInfo>, PullError> {
+        let mut out = self
+            .store
+            .records()?
+            .iter()
+            .map(|r| info_from_record(&self.store, r))
+            .collect::<Result<Vec<_>, _>>()?;
+        out.sort_by(|a, b| {
+            b.size
+                .cmp(&a.size)
+                .then_with(|| a.reference.cmp(&b.reference))
+        });
+        Ok(out)
+    }
+
+    /// Removes the image `image` and any blobs and layers no other image uses.
+    pub async fn remove_image(&self, image: &str) -> Result<(), PullError> {
+        let reference = Reference::parse(image)?.to_string();
+        let _guard = self.gc_lock.write().await;
+        let store = self.store.clone();
+        blocking(move || {
+            store.remove_record(&reference)?;
+            gc::sweep(&store)?;
+            Ok(())
+        })
+        .await
+    }
+
     /// Pulls `reference` from its endpoints (mirrors first) and stores it.
     pub async fn pull(
         &self,
