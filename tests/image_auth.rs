@@ -75,6 +75,7 @@ async fn handle(
     req: Request<hyper::body::Incoming>,
     img: Arc<Image>,
     port: u16,
+    scheme: &'static str,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let path = req.uri().path().to_string();
     let auth = req
@@ -132,7 +133,7 @@ async fn handle(
             r#"Basic realm="mock""#.to_string()
         } else {
             format!(
-                r#"Bearer realm="http://127.0.0.1:{port}/token",service="mock",scope="repository:app/x:pull""#
+                r#"Bearer realm="{scheme}://127.0.0.1:{port}/token",service="mock",scope="repository:app/x:pull""#
             )
         };
         return Ok(reply(
@@ -173,8 +174,9 @@ async fn handle(
     Ok(reply(StatusCode::NOT_FOUND, &[], Vec::new()))
 }
 
-/// Starts the mock registry on a free port; it stops with the test's runtime.
-async fn mock_registry() -> u16 {
+/// Starts the mock registry on a free port (over TLS with `tls`); it stops with the test's
+/// runtime.
+async fn mock_registry_with(tls: Option<tokio_rustls::TlsAcceptor>) -> u16 {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let img = Arc::new(image());
@@ -184,15 +186,56 @@ async fn mock_registry() -> u16 {
                 return;
             };
             let img = img.clone();
+            let tls = tls.clone();
             tokio::spawn(async move {
-                let svc = hyper::service::service_fn(move |req| handle(req, img.clone(), port));
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), svc)
-                    .await;
+                let scheme = if tls.is_some() { "https" } else { "http" };
+                let svc =
+                    hyper::service::service_fn(move |req| handle(req, img.clone(), port, scheme));
+                let http = hyper::server::conn::http1::Builder::new();
+                match tls {
+                    Some(acceptor) => {
+                        if let Ok(stream) = acceptor.accept(stream).await {
+                            let _ = http.serve_connection(TokioIo::new(stream), svc).await;
+                        }
+                    }
+                    None => {
+                        let _ = http.serve_connection(TokioIo::new(stream), svc).await;
+                    }
+                }
             });
         }
     });
     port
+}
+
+async fn mock_registry() -> u16 {
+    mock_registry_with(None).await
+}
+
+/// A CA (PEM written to `ca_file`) and a server certificate for 127.0.0.1 signed by it.
+fn tls_acceptor(ca_file: &Path) -> tokio_rustls::TlsAcceptor {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    std::fs::write(ca_file, ca.pem()).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec!["127.0.0.1".to_string()])
+        .unwrap()
+        .signed_by(&key, &ca, &ca_key)
+        .unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![leaf.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+        )
+        .unwrap();
+    tokio_rustls::TlsAcceptor::from(Arc::new(config))
 }
 
 fn service(data: &Path, port: u16, configs: &str) -> ImageService {
@@ -331,4 +374,68 @@ async fn corrupt_blob_is_rejected_and_leaves_nothing() {
             .count(),
         0
     );
+}
+
+#[tokio::test]
+async fn https_registry_with_ca_file_or_insecure_skip_verify() {
+    require_root();
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    let port = mock_registry_with(Some(tls_acceptor(&ca))).await;
+    let image = format!("127.0.0.1:{port}/app/x:v1");
+    let auth = format!("    auth: {{username: {USER}, password: {PASSWORD}}}\n");
+    let registries = |tls: &str| {
+        let yaml = format!("configs:\n  \"127.0.0.1:{port}\":\n{auth}{tls}");
+        RegistryConfig::parse(&yaml).unwrap()
+    };
+
+    // No mirror: the registry's own https endpoint, which web PKI roots do not trust.
+    let svc = ImageService::new(&dir.path().join("a"), registries("")).unwrap();
+    let e = svc
+        .ensure_image(&image, PullPolicy::Always, &[])
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("TLS handshake"), "{e}");
+
+    let tls = format!("    tls:\n      ca_file: {}\n", ca.display());
+    let svc = ImageService::new(&dir.path().join("b"), registries(&tls)).unwrap();
+    let info = svc
+        .ensure_image(&image, PullPolicy::Always, &[])
+        .await
+        .unwrap();
+    assert!(info.layers[0].join("hello").is_file());
+
+    let svc = ImageService::new(
+        &dir.path().join("c"),
+        registries("    tls: {insecure_skip_verify: true}\n"),
+    )
+    .unwrap();
+    svc.ensure_image(&image, PullPolicy::Always, &[])
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn unreachable_mirror_is_skipped_and_rewrite_applies() {
+    require_root();
+    let port = mock_registry().await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = format!(
+        "mirrors:\n  docker.io:\n    endpoint: [\"http://127.0.0.1:{closed}\", \"http://127.0.0.1:{port}\"]\n    \
+         rewrite:\n      \"^library/(.*)$\": \"app/$1\"\n\
+         configs:\n  \"127.0.0.1:{port}\":\n    auth: {{username: {USER}, password: {PASSWORD}}}\n"
+    );
+    let svc = ImageService::new(dir.path(), RegistryConfig::parse(&yaml).unwrap()).unwrap();
+    // docker.io/library/x:v1 is served by the second mirror as app/x:v1.
+    let info = svc
+        .ensure_image("x:v1", PullPolicy::Always, &[])
+        .await
+        .unwrap();
+    assert_eq!(info.reference, "docker.io/library/x:v1");
+    assert!(info.layers[0].join("hello").is_file());
 }

@@ -10,8 +10,8 @@ use bytes::Bytes;
 use http::header::{AUTHORIZATION, CONTENT_TYPE};
 use http_body_util::BodyExt;
 
-use super::client::{status_error, transport_err, RegistryError};
-use super::registries::Auth;
+use super::client::{host_of, status_error, transport_err, RegistryError};
+use super::registries::{Auth, TlsConfig};
 use super::transport;
 
 /// Turns a `WWW-Authenticate` challenge into an `Authorization` value, if possible.
@@ -19,6 +19,7 @@ pub(super) async fn answer_challenge(
     challenge: &str,
     repository: &str,
     creds: Option<&Auth>,
+    registry_tls: (&str, Option<&TlsConfig>),
 ) -> Result<Option<String>, RegistryError> {
     let (scheme, params) = parse_challenge(challenge);
     if scheme.eq_ignore_ascii_case("basic") {
@@ -32,6 +33,9 @@ pub(super) async fn answer_challenge(
     let Some(realm) = params.get("realm") else {
         return Ok(None);
     };
+    // A token server on the registry's own host is reached with the registry's TLS settings.
+    let (registry_host, tls) = registry_tls;
+    let tls = tls.filter(|_| host_of(realm) == Some(registry_host));
     let scope = params
         .get("scope")
         .cloned()
@@ -56,7 +60,7 @@ pub(super) async fn answer_challenge(
                 CONTENT_TYPE,
                 "application/x-www-form-urlencoded".to_string(),
             )];
-            transport::send(http::Method::POST, realm, &headers, Bytes::from(body), None).await
+            transport::send(http::Method::POST, realm, &headers, Bytes::from(body), tls).await
         }
         None => {
             let token_url = format!(
@@ -68,7 +72,7 @@ pub(super) async fn answer_challenge(
             if let Some((u, p)) = creds.and_then(Auth::user_password) {
                 headers.push((AUTHORIZATION, basic(&u, &p)));
             }
-            transport::send(http::Method::GET, &token_url, &headers, Bytes::new(), None).await
+            transport::send(http::Method::GET, &token_url, &headers, Bytes::new(), tls).await
         }
     }
     .map_err(|reason| RegistryError::Transport {

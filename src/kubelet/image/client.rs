@@ -221,8 +221,13 @@ impl RegistryClient {
                 .await?;
             if resp.status() == StatusCode::UNAUTHORIZED && attempt == 0 {
                 let challenge = header(&resp, WWW_AUTHENTICATE).unwrap_or_default();
-                let value =
-                    auth::answer_challenge(&challenge, &ep.repository, creds.as_ref()).await?;
+                let value = auth::answer_challenge(
+                    &challenge,
+                    &ep.repository,
+                    creds.as_ref(),
+                    (&ep.host, tls),
+                )
+                .await?;
                 if let Some(v) = value {
                     if let Ok(mut t) = self.tokens.lock() {
                         t.insert(key.clone(), v.clone());
@@ -376,7 +381,7 @@ pub fn registry_message(body: &[u8]) -> String {
     }
 }
 
-fn host_of(url: &str) -> Option<&str> {
+pub(super) fn host_of(url: &str) -> Option<&str> {
     let rest = url.split_once("://")?.1;
     Some(rest.split('/').next().unwrap_or(rest))
 }
