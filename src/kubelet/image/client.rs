@@ -22,6 +22,7 @@ use super::transport;
 
 const MAX_MANIFEST_BYTES: usize = 4 << 20;
 const MAX_REDIRECTS: usize = 10;
+const BODY_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// A failed registry interaction.
 #[derive(Debug, thiserror::Error)]
@@ -166,12 +167,13 @@ impl RegistryClient {
         })
     }
 
-    /// Streams blob `digest` into `writer` from the first endpoint that has it. The caller
-    /// commits the writer (which verifies the digest).
+    /// Streams blob `digest` (of `size` bytes, per its descriptor) into a writer from the first
+    /// endpoint that has it. The caller commits the writer (which verifies the digest).
     pub async fn fetch_blob(
         &self,
         reference: &Reference,
         digest: &str,
+        size: u64,
         endpoints: &[Endpoint],
         secrets: &PullSecrets,
         mut new_writer: impl FnMut() -> Result<BlobWriter, StoreError>,
@@ -183,10 +185,23 @@ impl RegistryClient {
                 let resp = self.get(reference, ep, &url, None, secrets).await?;
                 let mut writer = new_writer()?;
                 let mut body = resp.into_body();
-                while let Some(frame) = body.frame().await {
+                loop {
+                    // A registry that stops sending must not stall the pull forever.
+                    let frame = tokio::time::timeout(BODY_IDLE_TIMEOUT, body.frame())
+                        .await
+                        .map_err(|_| transport_err(&url, "no data received for 60s"))?;
+                    let Some(frame) = frame else { break };
                     let frame = frame.map_err(|e| transport_err(&url, e))?;
                     if let Some(d) = frame.data_ref() {
                         writer.write_chunk(d)?;
+                        // More bytes than the descriptor promised can only be wrong: stop
+                        // before a hostile registry fills the disk.
+                        if size > 0 && writer.written() > size {
+                            return Err(transport_err(
+                                &url,
+                                format!("blob is larger than its descriptor's {size} bytes"),
+                            ));
+                        }
                     }
                 }
                 Ok::<_, RegistryError>(writer)

@@ -219,9 +219,14 @@ impl ImageService {
             let digest = desc.digest.clone();
             let writer = self
                 .client
-                .fetch_blob(reference, &desc.digest, &preferred, secrets, || {
-                    store.blob_writer(&digest)
-                })
+                .fetch_blob(
+                    reference,
+                    &desc.digest,
+                    desc.size,
+                    &preferred,
+                    secrets,
+                    || store.blob_writer(&digest),
+                )
                 .await
                 .map_err(reg)?;
             blocking(move || writer.commit().map_err(PullError::from)).await?;
