@@ -322,7 +322,7 @@ async fn outlives_its_creator(kind: RuntimeKind) {
     let bundle = write_bundle(&fx.dir.path().join("bundles/ticker"), &spec).unwrap();
     fx.ids.push("ticker".into());
     let root = fx.dir.path().to_path_buf();
-    let mut creator = std::process::Command::new(std::env::current_exe().unwrap())
+    let creator = std::process::Command::new(std::env::current_exe().unwrap())
         .args(["creator_process", "--exact", "--ignored", "--nocapture"])
         .env(
             "BRAMBLE_TEST_CREATOR",
@@ -330,10 +330,18 @@ async fn outlives_its_creator(kind: RuntimeKind) {
         )
         .spawn()
         .unwrap();
+    /// Kills the creator even if the test fails before it does.
+    struct KillOnDrop(std::process::Child);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let creator = KillOnDrop(creator);
     let ready = root.join("ready");
     wait_for("the creator to start the container", || ready.exists()).await;
-    creator.kill().unwrap();
-    creator.wait().unwrap();
+    drop(creator);
 
     // A fresh runtime object is what a restarted server sees.
     let runtime = OciCliRuntime::new(kind, &root.join("runtime"), BRAMBLE.into());

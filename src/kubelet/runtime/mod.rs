@@ -10,12 +10,14 @@
 //! containers and their exit codes outlive a server restart.
 
 pub mod builtin;
+pub mod capabilities;
 pub mod cgroup;
 pub mod cri_log;
 pub mod oci_cli;
 pub mod record;
 pub mod shim;
 pub mod spec;
+pub mod status;
 
 use std::path::{Path, PathBuf};
 

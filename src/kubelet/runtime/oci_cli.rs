@@ -15,6 +15,7 @@ use futures_util::future::BoxFuture;
 use tokio::process::Command;
 
 use super::record::{records_root, ContainerMeta, RecordDir};
+use super::status::{exited, wait_for_exit, EXIT_RECORD_WAIT};
 use super::{
     cgroup, ContainerRuntime, ContainerState, ContainerStats, ContainerStatus, ExecSession,
     ExecSpec, LogConfig, Result, RuntimeError,
@@ -60,9 +61,6 @@ pub struct OciCliRuntime {
     bramble: PathBuf,
     command: Vec<OsString>,
 }
-
-/// How long `state`/`delete` wait for the supervisor to record an exit it is finishing.
-const EXIT_RECORD_WAIT: Duration = Duration::from_secs(3);
 
 impl OciCliRuntime {
     /// A runtime keeping its state under `runtime_dir/<kind>` (`DATA/runtime/<kind>`);
@@ -324,50 +322,6 @@ fn read_config(bundle: &Path) -> Result<serde_json::Value> {
         path,
         message: e.to_string(),
     })
-}
-
-fn exited(
-    record: &RecordDir,
-    started_at: Option<chrono::DateTime<chrono::Utc>>,
-) -> Result<Option<ContainerStatus>> {
-    Ok(record.exit()?.map(|exit| ContainerStatus {
-        state: ContainerState::Exited,
-        pid: None,
-        exit_code: exit.exit_code,
-        signal: exit.signal,
-        started_at,
-        finished_at: Some(exit.finished_at),
-        oom_killed: exit.oom_killed,
-    }))
-}
-
-/// The init is gone: wait for its supervisor to finish recording, or report an unknown exit
-/// if the supervisor itself is gone.
-async fn wait_for_exit(
-    record: &RecordDir,
-    started_at: Option<chrono::DateTime<chrono::Utc>>,
-) -> Result<ContainerStatus> {
-    let deadline = Instant::now() + EXIT_RECORD_WAIT;
-    loop {
-        if let Some(status) = exited(record, started_at)? {
-            return Ok(status);
-        }
-        let shim_alive = record.shim_pid()?.is_some_and(|pid| {
-            nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
-        });
-        if !shim_alive || Instant::now() > deadline {
-            return Ok(ContainerStatus {
-                state: ContainerState::Exited,
-                pid: None,
-                exit_code: None,
-                signal: None,
-                started_at,
-                finished_at: None,
-                oom_killed: false,
-            });
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 impl ContainerRuntime for OciCliRuntime {

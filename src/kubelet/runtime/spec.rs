@@ -6,80 +6,17 @@
 //! resources converted from the pod spec the way the kubelet does (`MilliCPUToShares`,
 //! `MilliCPUToQuota`).
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{
-    get_default_maskedpaths, get_default_mounts, get_default_readonly_paths, Capabilities,
-    Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxCpuBuilder, LinuxDeviceCgroupBuilder,
-    LinuxMemoryBuilder, LinuxNamespaceBuilder, LinuxNamespaceType, LinuxResourcesBuilder, Mount,
-    MountBuilder, ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder,
+    get_default_maskedpaths, get_default_mounts, get_default_readonly_paths, LinuxBuilder,
+    LinuxCapabilitiesBuilder, LinuxCpuBuilder, LinuxDeviceCgroupBuilder, LinuxMemoryBuilder,
+    LinuxNamespaceBuilder, LinuxNamespaceType, LinuxResourcesBuilder, Mount, MountBuilder,
+    ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder,
 };
 
+use super::capabilities::capability_set;
 use super::{cgroup, Result, RuntimeError};
-
-/// Docker's (and containerd's) default capabilities for a non-privileged container.
-pub const DEFAULT_CAPABILITIES: [&str; 14] = [
-    "CHOWN",
-    "DAC_OVERRIDE",
-    "FSETID",
-    "FOWNER",
-    "MKNOD",
-    "NET_RAW",
-    "SETGID",
-    "SETUID",
-    "SETFCAP",
-    "SETPCAP",
-    "NET_BIND_SERVICE",
-    "SYS_CHROOT",
-    "KILL",
-    "AUDIT_WRITE",
-];
-
-/// Every capability up to CAP_CHECKPOINT_RESTORE (Linux 5.9), for privileged containers.
-const ALL_CAPABILITIES: [&str; 41] = [
-    "CHOWN",
-    "DAC_OVERRIDE",
-    "DAC_READ_SEARCH",
-    "FOWNER",
-    "FSETID",
-    "KILL",
-    "SETGID",
-    "SETUID",
-    "SETPCAP",
-    "LINUX_IMMUTABLE",
-    "NET_BIND_SERVICE",
-    "NET_BROADCAST",
-    "NET_ADMIN",
-    "NET_RAW",
-    "IPC_LOCK",
-    "IPC_OWNER",
-    "SYS_MODULE",
-    "SYS_RAWIO",
-    "SYS_CHROOT",
-    "SYS_PTRACE",
-    "SYS_PACCT",
-    "SYS_ADMIN",
-    "SYS_BOOT",
-    "SYS_NICE",
-    "SYS_RESOURCE",
-    "SYS_TIME",
-    "SYS_TTY_CONFIG",
-    "MKNOD",
-    "LEASE",
-    "AUDIT_WRITE",
-    "AUDIT_CONTROL",
-    "SETFCAP",
-    "MAC_OVERRIDE",
-    "MAC_ADMIN",
-    "SYSLOG",
-    "WAKE_ALARM",
-    "BLOCK_SUSPEND",
-    "AUDIT_READ",
-    "PERFMON",
-    "BPF",
-    "CHECKPOINT_RESTORE",
-];
 
 /// How mount events propagate for a bind mount (Kubernetes `MountPropagationMode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -179,38 +116,6 @@ pub fn milli_cpu_to_quota(milli: i64, period: u64) -> Option<i64> {
     (milli > 0).then(|| (milli.saturating_mul(period as i64) / 1000).max(1000))
 }
 
-fn cap(name: &str) -> Result<Capability> {
-    serde_json::from_value(serde_json::Value::from(name))
-        .map_err(|_| RuntimeError::Spec(format!("unknown capability {name:?}")))
-}
-
-fn normalize(name: &str) -> String {
-    name.trim_start_matches("CAP_").to_ascii_uppercase()
-}
-
-/// The capability set: defaults (or all when privileged), plus `add`, minus `drop`, with
-/// `ALL` meaning every capability, as containerd's `WithCapabilities`/`WithAddedCapabilities`.
-fn capability_set(spec: &ContainerSpec) -> Result<Capabilities> {
-    let drop: HashSet<String> = spec
-        .capabilities_drop
-        .iter()
-        .map(|c| normalize(c))
-        .collect();
-    let add: Vec<String> = spec.capabilities_add.iter().map(|c| normalize(c)).collect();
-    let mut names: Vec<String> = if spec.privileged || add.iter().any(|c| c == "ALL") {
-        ALL_CAPABILITIES.iter().map(|c| c.to_string()).collect()
-    } else if drop.contains("ALL") {
-        Vec::new()
-    } else {
-        DEFAULT_CAPABILITIES.iter().map(|c| c.to_string()).collect()
-    };
-    if !spec.privileged {
-        names.retain(|c| !drop.contains(c));
-        names.extend(add.into_iter().filter(|c| c != "ALL"));
-    }
-    names.iter().map(|n| cap(n)).collect()
-}
-
 fn bind_mount(m: &BindMount) -> Result<Mount> {
     let propagation = match m.propagation {
         Propagation::Private => "rprivate",
@@ -250,7 +155,11 @@ pub fn oci_spec(spec: &ContainerSpec) -> Result<Spec> {
     if spec.args.is_empty() {
         return Err(RuntimeError::Spec("container has no command".into()));
     }
-    let caps = capability_set(spec)?;
+    let caps = capability_set(
+        &spec.capabilities_add,
+        &spec.capabilities_drop,
+        spec.privileged,
+    )?;
     let user = UserBuilder::default()
         .uid(spec.uid)
         .gid(spec.gid)
@@ -334,11 +243,13 @@ pub fn oci_spec(spec: &ContainerSpec) -> Result<Spec> {
         .namespaces(namespaces)
         .cgroups_path(PathBuf::from(&spec.cgroups_path))
         .resources(resources.build().map_err(err)?);
-    if !spec.privileged {
-        linux = linux
-            .masked_paths(get_default_maskedpaths())
-            .readonly_paths(get_default_readonly_paths());
-    }
+    // Privileged containers see every path unmasked and writable, as with containerd.
+    let (masked, readonly) = if spec.privileged {
+        (Vec::new(), Vec::new())
+    } else {
+        (get_default_maskedpaths(), get_default_readonly_paths())
+    };
+    linux = linux.masked_paths(masked).readonly_paths(readonly);
 
     let mut builder = SpecBuilder::default()
         .version("1.0.2")
@@ -368,4 +279,76 @@ pub fn write_bundle(bundle: &Path, spec: &ContainerSpec) -> Result<PathBuf> {
     std::fs::write(&path, json)
         .map_err(|e| RuntimeError::io(format!("writing {}", path.display()), e))?;
     Ok(bundle.to_path_buf())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_conversions_match_the_kubelet() {
+        assert_eq!(milli_cpu_to_shares(0), 2);
+        assert_eq!(milli_cpu_to_shares(250), 256);
+        assert_eq!(milli_cpu_to_shares(1_000_000), 262_144);
+        assert_eq!(milli_cpu_to_quota(0, 100_000), None);
+        assert_eq!(milli_cpu_to_quota(500, 100_000), Some(50_000));
+        assert_eq!(milli_cpu_to_quota(5, 100_000), Some(1000));
+    }
+
+    #[test]
+    fn config_joins_pod_namespaces_and_binds_volumes() {
+        let spec = ContainerSpec {
+            args: vec!["/bin/sh".into()],
+            rootfs: "/r".into(),
+            cgroups_path: "/bramble/podu/c".into(),
+            namespaces: PodNamespaces {
+                network: Some("/run/bramble/netns/p".into()),
+                ..PodNamespaces::default()
+            },
+            mounts: vec![BindMount {
+                source: "/data".into(),
+                destination: "/data".into(),
+                readonly: true,
+                propagation: Propagation::HostToContainer,
+            }],
+            resources: Resources {
+                cpu_limit_milli: Some(500),
+                ..Resources::default()
+            },
+            ..ContainerSpec::default()
+        };
+        let json = serde_json::to_value(oci_spec(&spec).unwrap()).unwrap();
+        let ns = json["linux"]["namespaces"].as_array().unwrap();
+        let net = ns.iter().find(|n| n["type"] == "network").unwrap();
+        assert_eq!(net["path"], "/run/bramble/netns/p");
+        assert!(ns
+            .iter()
+            .any(|n| n["type"] == "pid" && n.get("path").is_none()));
+        let bind = json["mounts"].as_array().unwrap().last().unwrap().clone();
+        assert_eq!(
+            bind["options"],
+            serde_json::json!(["rbind", "ro", "rslave"])
+        );
+        let cpu = &json["linux"]["resources"]["cpu"];
+        assert_eq!(
+            (cpu["shares"].as_u64(), cpu["quota"].as_i64()),
+            (Some(512), Some(50_000))
+        );
+        assert_eq!(json["process"]["terminal"], false);
+        assert!(json["linux"]["maskedPaths"].as_array().is_some());
+        assert_eq!(json["linux"]["cgroupsPath"], "/bramble/podu/c");
+    }
+
+    #[test]
+    fn privileged_unmasks_and_allows_devices() {
+        let spec = ContainerSpec {
+            args: vec!["/bin/sh".into()],
+            privileged: true,
+            ..ContainerSpec::default()
+        };
+        let json = serde_json::to_value(oci_spec(&spec).unwrap()).unwrap();
+        assert_eq!(json["linux"]["maskedPaths"], serde_json::json!([]));
+        assert_eq!(json["linux"]["readonlyPaths"], serde_json::json!([]));
+        assert_eq!(json["linux"]["resources"]["devices"][0]["allow"], true);
+    }
 }
