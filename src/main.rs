@@ -11,6 +11,8 @@ fn main() -> std::process::ExitCode {
         Command::Kubeconfig(args) => bramble::cli::kubeconfig::run(args),
         // ctl prints its own errors the way kubectl does and owns its tokio runtime
         Command::Ctl(args) => return bramble::cli::ctl::main(args),
+        // single-threaded on purpose: libcontainer forks and the supervisor must outlive us
+        Command::Runtime(args) => return bramble::cli::runtime::main(args),
         Command::Server(args) => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()

@@ -2,6 +2,7 @@
 
 pub mod ctl;
 pub mod kubeconfig;
+pub mod runtime;
 pub mod server;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -36,4 +37,7 @@ pub enum Command {
     Kubeconfig(kubeconfig::KubeconfigArgs),
     /// Talk to a cluster from a laptop, kubectl-style: get, apply, delete, describe.
     Ctl(ctl::CtlArgs),
+    /// The built-in OCI runtime and container supervisor, run by the kubelet (internal).
+    #[command(hide = true)]
+    Runtime(runtime::RuntimeArgs),
 }

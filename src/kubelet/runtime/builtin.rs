@@ -1,0 +1,100 @@
+//! The built-in OCI runtime: youki's `libcontainer`, driven with runc's command shape.
+//!
+//! These functions are what `bramble runtime create|start|state|kill|delete|exec` run. They
+//! fork and clone, so they must only be called from that short-lived single-threaded helper
+//! process, never from the tokio server (fork in a multi-threaded process is unsafe).
+
+use std::path::{Path, PathBuf};
+
+use libcontainer::container::builder::ContainerBuilder;
+use libcontainer::container::{Container, ContainerStatus};
+use libcontainer::syscall::syscall::SyscallType;
+use nix::sys::wait::{waitpid, WaitStatus};
+
+use super::{Result, RuntimeError};
+
+fn lc<E: std::fmt::Display>(e: E) -> RuntimeError {
+    RuntimeError::Libcontainer(e.to_string())
+}
+
+fn load(root: &Path, id: &str) -> Result<Container> {
+    let dir = root.join(id);
+    if !dir.exists() {
+        return Err(RuntimeError::NotFound(id.to_string()));
+    }
+    Container::load(dir).map_err(lc)
+}
+
+/// `create --bundle B --pid-file P ID`: sets the container up and leaves its init waiting for
+/// `start`. The init inherits this process's stdio.
+pub fn create(root: &Path, bundle: &Path, pid_file: Option<&Path>, id: &str) -> Result<()> {
+    std::fs::create_dir_all(root)
+        .map_err(|e| RuntimeError::io(format!("creating {}", root.display()), e))?;
+    ContainerBuilder::new(id.to_string(), SyscallType::default())
+        .with_pid_file(pid_file.map(PathBuf::from))
+        .map_err(lc)?
+        .with_root_path(root)
+        .map_err(lc)?
+        .as_init(bundle)
+        .with_systemd(false)
+        .with_detach(true)
+        .build()
+        .map_err(lc)?;
+    Ok(())
+}
+
+/// `start ID`: runs the user process of a created container.
+pub fn start(root: &Path, id: &str) -> Result<()> {
+    load(root, id)?.start().map_err(lc)
+}
+
+/// `state ID`: the OCI state as JSON (`id`, `status`, `pid`, `bundle`), as `runc state` prints.
+pub fn state(root: &Path, id: &str) -> Result<serde_json::Value> {
+    let container = load(root, id)?;
+    let status = match container.status() {
+        ContainerStatus::Creating => "creating",
+        ContainerStatus::Created => "created",
+        ContainerStatus::Running => "running",
+        ContainerStatus::Stopped => "stopped",
+        ContainerStatus::Paused => "paused",
+    };
+    Ok(serde_json::json!({
+        "ociVersion": "1.0.2",
+        "id": id,
+        "status": status,
+        "pid": container.pid().map(|p| p.as_raw()).unwrap_or(0),
+        "bundle": container.bundle(),
+    }))
+}
+
+/// `kill ID SIGNAL`: signals the init (or, with `all`, every process of the container).
+pub fn kill(root: &Path, id: &str, signal: i32, all: bool) -> Result<()> {
+    let signal = nix::sys::signal::Signal::try_from(signal).map_err(lc)?;
+    load(root, id)?.kill(signal, all).map_err(lc)
+}
+
+/// `delete [-f] ID`: removes the container and its cgroup (killing it first with `force`).
+pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
+    load(root, id)?.delete(force).map_err(lc)
+}
+
+/// `exec --process P ID`: runs the process described by the OCI `process` JSON in the
+/// container and waits for it; returns its exit code (`128 + signal` when killed).
+pub fn exec(root: &Path, id: &str, process: &Path) -> Result<i32> {
+    let pid = ContainerBuilder::new(id.to_string(), SyscallType::default())
+        .with_root_path(root)
+        .map_err(lc)?
+        .as_tenant()
+        .with_process(Some(process))
+        .with_detach(false)
+        .build()
+        .map_err(lc)?;
+    loop {
+        match waitpid(pid, None) {
+            Ok(WaitStatus::Exited(_, code)) => return Ok(code),
+            Ok(WaitStatus::Signaled(_, sig, _)) => return Ok(128 + sig as i32),
+            Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(lc(e)),
+        }
+    }
+}

@@ -1,0 +1,354 @@
+//! A container's description ([`ContainerSpec`]) and its OCI bundle `config.json`.
+//!
+//! Defaults follow what containerd's CRI plugin generates for a Kubernetes container: runc's
+//! default mounts, masked and read-only paths, Docker's default capability set, new mount,
+//! pid and cgroup namespaces, the pod's network/ipc/uts namespaces joined by path, and cgroup
+//! resources converted from the pod spec the way the kubelet does (`MilliCPUToShares`,
+//! `MilliCPUToQuota`).
+
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::{
+    get_default_maskedpaths, get_default_mounts, get_default_readonly_paths, LinuxBuilder,
+    LinuxCapabilitiesBuilder, LinuxCpuBuilder, LinuxDeviceCgroupBuilder, LinuxMemoryBuilder,
+    LinuxNamespaceBuilder, LinuxNamespaceType, LinuxResourcesBuilder, Mount, MountBuilder,
+    ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder,
+};
+
+use super::capabilities::capability_set;
+use super::{cgroup, Result, RuntimeError};
+
+/// How mount events propagate for a bind mount (Kubernetes `MountPropagationMode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Propagation {
+    /// `None`: rprivate.
+    #[default]
+    Private,
+    /// `HostToContainer`: rslave.
+    HostToContainer,
+    /// `Bidirectional`: rshared.
+    Bidirectional,
+}
+
+/// A caller-given bind mount (a volume).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BindMount {
+    /// Host path.
+    pub source: PathBuf,
+    /// Path inside the container.
+    pub destination: String,
+    /// Mounted read-only.
+    pub readonly: bool,
+    /// Mount propagation.
+    pub propagation: Propagation,
+}
+
+/// The pod's shared namespaces: a path joins an existing namespace, `None` makes a new one.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PodNamespaces {
+    /// Network namespace (e.g. `/run/bramble/netns/<pod>`).
+    pub network: Option<PathBuf>,
+    /// IPC namespace.
+    pub ipc: Option<PathBuf>,
+    /// UTS namespace.
+    pub uts: Option<PathBuf>,
+}
+
+/// CPU and memory from the container's `resources`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Resources {
+    /// `requests.cpu` in millicores.
+    pub cpu_request_milli: Option<i64>,
+    /// `limits.cpu` in millicores.
+    pub cpu_limit_milli: Option<i64>,
+    /// `limits.memory` in bytes.
+    pub memory_limit_bytes: Option<i64>,
+}
+
+/// Everything needed to write one container's OCI bundle.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ContainerSpec {
+    /// Command and arguments (image entrypoint/cmd resolved by the caller).
+    pub args: Vec<String>,
+    /// `KEY=VALUE` environment.
+    pub env: Vec<String>,
+    /// Working directory.
+    pub cwd: String,
+    /// User id.
+    pub uid: u32,
+    /// Group id.
+    pub gid: u32,
+    /// Supplementary groups.
+    pub additional_gids: Vec<u32>,
+    /// The prepared root filesystem (an overlay mount).
+    pub rootfs: PathBuf,
+    /// `readOnlyRootFilesystem`.
+    pub readonly_rootfs: bool,
+    /// Hostname (the pod's).
+    pub hostname: Option<String>,
+    /// Volume bind mounts.
+    pub mounts: Vec<BindMount>,
+    /// The pod's namespaces.
+    pub namespaces: PodNamespaces,
+    /// `linux.cgroupsPath`, see [`cgroup::container_cgroup_path`].
+    pub cgroups_path: String,
+    /// CPU and memory.
+    pub resources: Resources,
+    /// Capabilities added (names without `CAP_`, or `ALL`).
+    pub capabilities_add: Vec<String>,
+    /// Capabilities dropped (names without `CAP_`, or `ALL`).
+    pub capabilities_drop: Vec<String>,
+    /// `privileged`: all capabilities and devices, nothing masked.
+    pub privileged: bool,
+    /// `allowPrivilegeEscalation: false`.
+    pub no_new_privileges: bool,
+    /// OOM score adjustment (the kubelet's per-QoS value).
+    pub oom_score_adj: Option<i32>,
+}
+
+/// The kubelet's `MilliCPUToShares`: 1024 shares per CPU, at least 2, at most 262144.
+pub fn milli_cpu_to_shares(milli: i64) -> u64 {
+    (milli.saturating_mul(1024) / 1000).clamp(2, 262_144) as u64
+}
+
+/// The kubelet's `MilliCPUToQuota` for a 100 ms period: none for 0, at least 1 ms.
+pub fn milli_cpu_to_quota(milli: i64, period: u64) -> Option<i64> {
+    (milli > 0).then(|| (milli.saturating_mul(period as i64) / 1000).max(1000))
+}
+
+fn bind_mount(m: &BindMount) -> Result<Mount> {
+    let propagation = match m.propagation {
+        Propagation::Private => "rprivate",
+        Propagation::HostToContainer => "rslave",
+        Propagation::Bidirectional => "rshared",
+    };
+    let mode = if m.readonly { "ro" } else { "rw" };
+    MountBuilder::default()
+        .destination(&m.destination)
+        .typ("bind")
+        .source(&m.source)
+        .options(vec![
+            "rbind".to_string(),
+            mode.to_string(),
+            propagation.to_string(),
+        ])
+        .build()
+        .map_err(|e| RuntimeError::Spec(e.to_string()))
+}
+
+fn namespace(
+    typ: LinuxNamespaceType,
+    path: Option<&Path>,
+) -> Result<oci_spec::runtime::LinuxNamespace> {
+    let mut builder = LinuxNamespaceBuilder::default().typ(typ);
+    if let Some(path) = path {
+        builder = builder.path(path);
+    }
+    builder
+        .build()
+        .map_err(|e| RuntimeError::Spec(e.to_string()))
+}
+
+/// Builds the OCI runtime spec for `spec`.
+pub fn oci_spec(spec: &ContainerSpec) -> Result<Spec> {
+    let err = |e: oci_spec::OciSpecError| RuntimeError::Spec(e.to_string());
+    if spec.args.is_empty() {
+        return Err(RuntimeError::Spec("container has no command".into()));
+    }
+    let caps = capability_set(
+        &spec.capabilities_add,
+        &spec.capabilities_drop,
+        spec.privileged,
+    )?;
+    let user = UserBuilder::default()
+        .uid(spec.uid)
+        .gid(spec.gid)
+        .additional_gids(spec.additional_gids.clone())
+        .build()
+        .map_err(err)?;
+    let mut process = ProcessBuilder::default()
+        .terminal(false)
+        .user(user)
+        .args(spec.args.clone())
+        .env(spec.env.clone())
+        .cwd(if spec.cwd.is_empty() { "/" } else { &spec.cwd })
+        .no_new_privileges(spec.no_new_privileges)
+        .capabilities(
+            LinuxCapabilitiesBuilder::default()
+                .bounding(caps.clone())
+                .effective(caps.clone())
+                .permitted(caps)
+                .build()
+                .map_err(err)?,
+        )
+        .build()
+        .map_err(err)?;
+    process.set_oom_score_adj(spec.oom_score_adj);
+    process.set_rlimits(None);
+
+    let mut mounts: Vec<Mount> = get_default_mounts()
+        .into_iter()
+        .filter(|m| m.destination() != Path::new("/sys/fs/cgroup"))
+        .collect();
+    if spec.privileged {
+        // A privileged container may write to sysfs, as with containerd.
+        for m in mounts
+            .iter_mut()
+            .filter(|m| m.destination() == Path::new("/sys"))
+        {
+            m.set_options(Some(vec!["nosuid".into(), "noexec".into(), "nodev".into()]));
+        }
+    }
+    for m in &spec.mounts {
+        mounts.push(bind_mount(m)?);
+    }
+
+    let ns = &spec.namespaces;
+    let namespaces = vec![
+        namespace(LinuxNamespaceType::Pid, None)?,
+        namespace(LinuxNamespaceType::Mount, None)?,
+        namespace(LinuxNamespaceType::Cgroup, None)?,
+        namespace(LinuxNamespaceType::Network, ns.network.as_deref())?,
+        namespace(LinuxNamespaceType::Ipc, ns.ipc.as_deref())?,
+        namespace(LinuxNamespaceType::Uts, ns.uts.as_deref())?,
+    ];
+
+    let r = spec.resources;
+    let period = 100_000u64;
+    // The API server defaults requests to limits; no request at all means MinShares.
+    let shares = milli_cpu_to_shares(r.cpu_request_milli.or(r.cpu_limit_milli).unwrap_or(0));
+    let mut cpu = LinuxCpuBuilder::default().shares(shares);
+    if let Some(quota) = r
+        .cpu_limit_milli
+        .and_then(|m| milli_cpu_to_quota(m, period))
+    {
+        cpu = cpu.quota(quota).period(period);
+    }
+    let mut resources = LinuxResourcesBuilder::default().cpu(cpu.build().map_err(err)?);
+    if let Some(limit) = r.memory_limit_bytes.filter(|l| *l > 0) {
+        let mut memory = LinuxMemoryBuilder::default().limit(limit);
+        if cgroup::swap_limit_supported() {
+            memory = memory.swap(limit);
+        }
+        resources = resources.memory(memory.build().map_err(err)?);
+    }
+    let device_rule = LinuxDeviceCgroupBuilder::default()
+        .allow(spec.privileged)
+        .access("rwm")
+        .build()
+        .map_err(err)?;
+    resources = resources.devices(vec![device_rule]);
+
+    let mut linux = LinuxBuilder::default()
+        .namespaces(namespaces)
+        .cgroups_path(PathBuf::from(&spec.cgroups_path))
+        .resources(resources.build().map_err(err)?);
+    // Privileged containers see every path unmasked and writable, as with containerd.
+    let (masked, readonly) = if spec.privileged {
+        (Vec::new(), Vec::new())
+    } else {
+        (get_default_maskedpaths(), get_default_readonly_paths())
+    };
+    linux = linux.masked_paths(masked).readonly_paths(readonly);
+
+    let mut builder = SpecBuilder::default()
+        .version("1.0.2")
+        .root(
+            RootBuilder::default()
+                .path(&spec.rootfs)
+                .readonly(spec.readonly_rootfs)
+                .build()
+                .map_err(err)?,
+        )
+        .process(process)
+        .mounts(mounts)
+        .linux(linux.build().map_err(err)?);
+    if let Some(hostname) = &spec.hostname {
+        builder = builder.hostname(hostname.as_str());
+    }
+    builder.build().map_err(err)
+}
+
+/// Writes `bundle/config.json` for `spec` and returns the bundle directory.
+pub fn write_bundle(bundle: &Path, spec: &ContainerSpec) -> Result<PathBuf> {
+    let config = oci_spec(spec)?;
+    std::fs::create_dir_all(bundle)
+        .map_err(|e| RuntimeError::io(format!("creating bundle {}", bundle.display()), e))?;
+    let json = serde_json::to_vec_pretty(&config).map_err(|e| RuntimeError::Spec(e.to_string()))?;
+    let path = bundle.join("config.json");
+    std::fs::write(&path, json)
+        .map_err(|e| RuntimeError::io(format!("writing {}", path.display()), e))?;
+    Ok(bundle.to_path_buf())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_conversions_match_the_kubelet() {
+        assert_eq!(milli_cpu_to_shares(0), 2);
+        assert_eq!(milli_cpu_to_shares(250), 256);
+        assert_eq!(milli_cpu_to_shares(1_000_000), 262_144);
+        assert_eq!(milli_cpu_to_quota(0, 100_000), None);
+        assert_eq!(milli_cpu_to_quota(500, 100_000), Some(50_000));
+        assert_eq!(milli_cpu_to_quota(5, 100_000), Some(1000));
+    }
+
+    #[test]
+    fn config_joins_pod_namespaces_and_binds_volumes() {
+        let spec = ContainerSpec {
+            args: vec!["/bin/sh".into()],
+            rootfs: "/r".into(),
+            cgroups_path: "/bramble/podu/c".into(),
+            namespaces: PodNamespaces {
+                network: Some("/run/bramble/netns/p".into()),
+                ..PodNamespaces::default()
+            },
+            mounts: vec![BindMount {
+                source: "/data".into(),
+                destination: "/data".into(),
+                readonly: true,
+                propagation: Propagation::HostToContainer,
+            }],
+            resources: Resources {
+                cpu_limit_milli: Some(500),
+                ..Resources::default()
+            },
+            ..ContainerSpec::default()
+        };
+        let json = serde_json::to_value(oci_spec(&spec).unwrap()).unwrap();
+        let ns = json["linux"]["namespaces"].as_array().unwrap();
+        let net = ns.iter().find(|n| n["type"] == "network").unwrap();
+        assert_eq!(net["path"], "/run/bramble/netns/p");
+        assert!(ns
+            .iter()
+            .any(|n| n["type"] == "pid" && n.get("path").is_none()));
+        let bind = json["mounts"].as_array().unwrap().last().unwrap().clone();
+        assert_eq!(
+            bind["options"],
+            serde_json::json!(["rbind", "ro", "rslave"])
+        );
+        let cpu = &json["linux"]["resources"]["cpu"];
+        assert_eq!(
+            (cpu["shares"].as_u64(), cpu["quota"].as_i64()),
+            (Some(512), Some(50_000))
+        );
+        assert_eq!(json["process"]["terminal"], false);
+        assert!(json["linux"]["maskedPaths"].as_array().is_some());
+        assert_eq!(json["linux"]["cgroupsPath"], "/bramble/podu/c");
+    }
+
+    #[test]
+    fn privileged_unmasks_and_allows_devices() {
+        let spec = ContainerSpec {
+            args: vec!["/bin/sh".into()],
+            privileged: true,
+            ..ContainerSpec::default()
+        };
+        let json = serde_json::to_value(oci_spec(&spec).unwrap()).unwrap();
+        assert_eq!(json["linux"]["maskedPaths"], serde_json::json!([]));
+        assert_eq!(json["linux"]["readonlyPaths"], serde_json::json!([]));
+        assert_eq!(json["linux"]["resources"]["devices"][0]["allow"], true);
+    }
+}
