@@ -135,6 +135,7 @@ pub async fn run(cfg: ServerConfig, shutdown: CancellationToken) -> Result<(), S
             addr: cfg.listen,
             source,
         })?;
+    ensure_kubernetes_service(&registry, bound.port()).await?;
     write_admin_kubeconfig(
         &pki,
         &cfg.data_dir.join("admin.kubeconfig"),
@@ -186,6 +187,32 @@ async fn ensure_namespaces(registry: &Registry) -> Result<(), ServerError> {
                 source,
             })?;
     }
+    Ok(())
+}
+
+/// The `kubernetes` Service in `default`, at the first address of the service range, as
+/// kube-apiserver keeps it.
+async fn ensure_kubernetes_service(registry: &Registry, port: u16) -> Result<(), ServerError> {
+    let rt = &crate::resources::service::RESOURCE;
+    if registry.get(rt, "default", "kubernetes").is_ok() {
+        return Ok(());
+    }
+    let ip = crate::resources::service_alloc::KUBERNETES_SERVICE_IP.to_string();
+    let svc = json!({
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "kubernetes", "namespace": "default",
+                     "labels": {"component": "apiserver", "provider": "kubernetes"}},
+        "spec": {"type": "ClusterIP", "clusterIP": ip,
+                 "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": port}]},
+    });
+    registry
+        .create(rt, "default", svc, &WriteOptions::default())
+        .await
+        .map_err(|source| ServerError::Bootstrap {
+            what: "service default/kubernetes".into(),
+            source,
+        })?;
     Ok(())
 }
 

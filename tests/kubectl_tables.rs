@@ -90,8 +90,21 @@ fn every_kind_prints_upstream_columns() {
     }
     let sc = c.kubectl_ok(&["get", "sc"]);
     assert!(sc.contains("local (default)"), "{sc}");
-    let svc = c.kubectl_ok(&["get", "svc", "web"]);
-    assert!(svc.contains("80/TCP") && svc.contains("ClusterIP"), "{svc}");
+    let svc = c.kubectl_ok(&["get", "svc"]);
+    assert!(
+        svc.lines().any(|l| l.starts_with("kubernetes")
+            && l.contains("10.43.0.1")
+            && l.contains("443/TCP")),
+        "{svc}"
+    );
+    let web = svc
+        .lines()
+        .find(|l| l.starts_with("web"))
+        .unwrap_or_default();
+    assert!(
+        web.contains("ClusterIP") && web.contains("10.43.0.2") && web.contains("80/TCP"),
+        "{svc}"
+    );
     let secrets = c.kubectl_ok(&["get", "secret", "s"]);
     assert!(secrets.contains("Opaque"), "{secrets}");
     let nodes = c.kubectl_ok(&["get", "nodes"]);

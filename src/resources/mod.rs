@@ -16,6 +16,7 @@ pub mod printers;
 pub mod quantity;
 pub mod secret;
 pub mod service;
+pub mod service_alloc;
 pub mod storageclass;
 pub mod typed;
 pub mod validation;
@@ -89,6 +90,15 @@ pub trait Strategy: Send + Sync {
     /// change.
     fn prepare_for_finalize(&self, new: &mut Value, old: &Value) {
         self.prepare_for_update(new, old)
+    }
+    /// Whether new objects take values from a pool shared by all objects of the kind.
+    fn allocates(&self) -> bool {
+        false
+    }
+    /// Takes a new object's pooled values (a Service's clusterIP and node ports), given every
+    /// existing object of the kind; runs under a lock so no two creates take the same value.
+    fn allocate(&self, _obj: &mut Value, _existing: &[&Value]) -> Result<(), Vec<FieldError>> {
+        Ok(())
     }
     /// The node whose kubelet must finish a graceful delete (a pod's `spec.nodeName`).
     fn node_of(&self, _obj: &Value) -> Option<String> {

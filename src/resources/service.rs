@@ -116,6 +116,14 @@ impl Strategy for ServiceStrategy {
         }
     }
 
+    fn allocates(&self) -> bool {
+        true
+    }
+
+    fn allocate(&self, obj: &mut Value, existing: &[&Value]) -> Result<(), Vec<FieldError>> {
+        super::service_alloc::allocate(obj, existing)
+    }
+
     /// Upstream `svcStrategy.PrepareForCreate`: the status is the load balancer's to write.
     fn prepare_for_create(&self, obj: &mut Value) {
         if let Some(m) = obj.as_object_mut() {

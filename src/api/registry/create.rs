@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::{decode_incoming, key, meta, validate_new, Registry, WriteOptions, Written};
+use super::{decode_incoming, key, list, meta, validate_new, Registry, WriteOptions, Written};
 use crate::api::status::ApiError;
 use crate::resources::ResourceType;
 use crate::store::Mutation;
@@ -31,6 +31,18 @@ impl Registry {
             .then(|| meta::meta_str(&obj, "generateName").map(str::to_string))
             .flatten()
             .filter(|p| !p.is_empty());
+        // Held until the object is stored, so two creates never take the same pooled value.
+        let _allocation = if rt.strategy.allocates() {
+            let guard = self.allocation.lock().await;
+            let (existing, _) = self.store.list(&list::prefix(rt, None));
+            let values: Vec<&Value> = existing.iter().map(|o| &o.value).collect();
+            if let Err(errs) = rt.strategy.allocate(&mut obj, &values) {
+                return Err(ApiError::invalid(rt, meta::name_of(&obj), &errs));
+            }
+            Some(guard)
+        } else {
+            None
+        };
         let attempts = if generate.is_some() {
             GENERATE_NAME_ATTEMPTS
         } else {

@@ -74,12 +74,17 @@ pub struct Written {
 #[derive(Clone)]
 pub struct Registry {
     store: Store,
+    /// Serialises creates of kinds that take values from a shared pool (Service IPs).
+    allocation: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Registry {
     /// Serves objects from `store`.
     pub fn new(store: Store) -> Self {
-        Self { store }
+        Self {
+            store,
+            allocation: Arc::default(),
+        }
     }
 
     /// The underlying store.
