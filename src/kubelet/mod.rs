@@ -7,4 +7,5 @@ pub mod machine;
 pub mod network;
 pub mod node_status;
 pub mod runtime;
+pub mod sandbox;
 pub mod volume;

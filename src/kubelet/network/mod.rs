@@ -18,7 +18,7 @@ mod error;
 mod ipam;
 mod links;
 mod netlink;
-mod netns;
+pub mod netns;
 mod nft;
 
 use std::net::Ipv4Addr;
