@@ -216,3 +216,63 @@ fn bearer_tokens_from_the_token_file_authenticate() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[tokio::test]
+async fn pods_on_a_live_kubelet_are_deleted_gracefully() {
+    let c = Cluster::start();
+    c.apply(&support::node_yaml("pi-1", "4", "4Gi"));
+    c.apply(SHARED_VOLUMES);
+    support::eventually("the pod to be bound", || {
+        let n = c.kubectl_ok(&[
+            "get",
+            "pod",
+            "shared-volumes",
+            "-o",
+            "jsonpath={.spec.nodeName}",
+        ]);
+        (n == "pi-1").then_some(())
+    });
+    // a kubelet heartbeat: the node's lease, renewed now
+    let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.6fZ");
+    c.apply(&format!(
+        "apiVersion: coordination.k8s.io/v1\nkind: Lease\nmetadata: {{name: pi-1, namespace: kube-node-lease}}\nspec: {{holderIdentity: pi-1, leaseDurationSeconds: 40, renewTime: '{now}'}}\n"
+    ));
+    let api = c.api();
+    let path = "/api/v1/namespaces/default/pods/shared-volumes";
+    let r = api
+        .request(Method::DELETE, path, &[], Vec::new())
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status,
+        StatusCode::ACCEPTED,
+        "the kubelet must stop the containers first"
+    );
+    assert_eq!(r.json()["metadata"]["deletionGracePeriodSeconds"], 30);
+    assert!(r.json()["metadata"]["deletionTimestamp"].is_string());
+    assert_eq!(
+        api.request(Method::GET, path, &[], Vec::new())
+            .await
+            .unwrap()
+            .status,
+        StatusCode::OK
+    );
+    // the kubelet's final delete
+    let r = api
+        .request(
+            Method::DELETE,
+            &format!("{path}?gracePeriodSeconds=0"),
+            &[],
+            Vec::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(
+        api.request(Method::GET, path, &[], Vec::new())
+            .await
+            .unwrap()
+            .status,
+        StatusCode::NOT_FOUND
+    );
+}

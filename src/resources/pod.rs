@@ -75,6 +75,34 @@ impl Strategy for PodStrategy {
     }
 
     /// Upstream `PodToSelectableFields`.
+    /// Upstream `podStrategy.CheckGracefulDelete`: the requested or the pod's own grace
+    /// period, except that pods never scheduled or already finished go at once.
+    fn grace_period(&self, obj: &Value, requested: Option<i64>) -> i64 {
+        let phase = obj
+            .pointer("/status/phase")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        if self.node_of(obj).is_none() || matches!(phase, "Succeeded" | "Failed") {
+            return 0;
+        }
+        let own = obj
+            .pointer("/spec/terminationGracePeriodSeconds")
+            .and_then(Value::as_i64)
+            .unwrap_or(30);
+        match requested.unwrap_or(own) {
+            // upstream turns a negative period into 1 second; 0 is a forced delete
+            g if g < 0 => 1,
+            g => g,
+        }
+    }
+
+    fn node_of(&self, obj: &Value) -> Option<String> {
+        obj.pointer("/spec/nodeName")
+            .and_then(Value::as_str)
+            .filter(|n| !n.is_empty())
+            .map(str::to_string)
+    }
+
     fn field_label(&self, obj: &Value, field: &str) -> Option<String> {
         let s = |path: &[&str]| Some(str_at(obj, path).to_string());
         match field {
