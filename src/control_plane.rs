@@ -16,6 +16,7 @@ use crate::api::server::{self, ApiState};
 use crate::client::LocalClient;
 use crate::controllers::event_ttl::{EventTtlController, EVENT_TTL};
 use crate::controllers::{self, namespace::NamespaceController};
+use crate::kubelet::agent::KubeletConfig;
 use crate::pki::kubeconfig::{Credentials, Kubeconfig};
 use crate::pki::tokens::TokenAuthenticator;
 use crate::pki::{Pki, ServerNames};
@@ -39,6 +40,8 @@ pub struct ServerConfig {
     pub node_name: String,
     /// Changes kept in memory for watches resuming from a resourceVersion.
     pub watch_history: usize,
+    /// The kubelet on this board (`None` with `--no-agent`); its node name is `node_name`.
+    pub kubelet: Option<KubeletConfig>,
 }
 
 /// What can stop the server from starting.
@@ -163,7 +166,20 @@ pub async fn run(cfg: ServerConfig, shutdown: CancellationToken) -> Result<(), S
         shutdown.clone(),
     ));
     let event_ttl = EventTtlController { ttl: EVENT_TTL };
-    tasks.spawn(controllers::run(client, event_ttl, shutdown.clone()));
+    tasks.spawn(controllers::run(
+        client.clone(),
+        event_ttl,
+        shutdown.clone(),
+    ));
+    if let Some(mut kubelet) = cfg.kubelet.clone() {
+        kubelet.node_name.clone_from(&cfg.node_name);
+        let stop = shutdown.clone();
+        tasks.spawn(async move {
+            if let Err(e) = crate::kubelet::agent::run(client, kubelet, stop).await {
+                tracing::error!(error = %e, "the kubelet stopped; this board runs no pods");
+            }
+        });
+    }
     state.ready.store(true, Ordering::Release);
     tracing::info!(address = %bound, node = %cfg.node_name, "bramble server ready");
 

@@ -8,6 +8,7 @@ use clap::Args;
 use tokio_util::sync::CancellationToken;
 
 use crate::control_plane::{self, ServerConfig};
+use crate::kubelet::agent::KubeletConfig;
 
 /// Arguments of `bramble server`.
 #[derive(Debug, Args)]
@@ -28,6 +29,22 @@ pub struct ServerArgs {
     /// resumes get 410 Gone and re-list.
     #[arg(long, default_value_t = 4096, env = "BRAMBLE_WATCH_HISTORY")]
     pub watch_history: usize,
+    /// This node's pod address range.
+    #[arg(long, default_value = "10.42.0.0/24", env = "BRAMBLE_POD_CIDR")]
+    pub pod_cidr: crate::kubelet::network::Ipv4Cidr,
+    /// Name of the node bridge pods attach to.
+    #[arg(long, default_value = "bramble0", env = "BRAMBLE_BRIDGE")]
+    pub bridge: String,
+    /// OCI runtime: the built-in one or an installed runc.
+    #[arg(long, default_value = "builtin", env = "BRAMBLE_RUNTIME")]
+    pub runtime: crate::kubelet::runtime::RuntimeKind,
+    /// Registry mirrors and credentials, in k3s' registries.yaml format.
+    #[arg(
+        long,
+        default_value = "/etc/bramble/registries.yaml",
+        env = "BRAMBLE_REGISTRIES"
+    )]
+    pub registries: PathBuf,
 }
 
 /// Runs the server until SIGTERM or SIGINT.
@@ -49,6 +66,19 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         listen: args.listen,
         node_name,
         watch_history: args.watch_history,
+        kubelet: (!args.no_agent).then(|| KubeletConfig {
+            node_name: String::new(),
+            data_dir: args.data_dir.clone(),
+            runtime: args.runtime,
+            registries: args.registries.clone(),
+            pod_cidr: args.pod_cidr,
+            bridge: args.bridge.clone(),
+            labels: vec![(
+                "node-role.kubernetes.io/control-plane".into(),
+                "true".into(),
+            )],
+            bramble_exe: std::env::current_exe().unwrap_or_else(|_| "bramble".into()),
+        }),
     };
     control_plane::run(cfg, shutdown)
         .await

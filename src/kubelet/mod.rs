@@ -1,11 +1,15 @@
 //! The kubelet: runs the pods bound to this node from OCI images on an OCI runtime.
 
+pub mod agent;
+pub mod container_start;
 pub mod image;
 pub mod lease;
 pub mod logs;
 pub mod machine;
 pub mod network;
 pub mod node_status;
+pub mod pod_worker;
 pub mod runtime;
 pub mod sandbox;
+pub mod status_report;
 pub mod volume;

@@ -3,6 +3,8 @@
 //! Bramble's own HTTP client.
 #![allow(dead_code)]
 
+pub mod registry;
+
 use std::io::Write;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -22,6 +24,18 @@ pub struct Cluster {
     pub dir: tempfile::TempDir,
     pub port: u16,
     flags: Vec<String>,
+}
+
+/// Flags that give a test server its own kubelet: a private bridge and pod range, so tests
+/// running at once never share a network.
+pub fn agent_flags(tag: u8) -> Vec<String> {
+    let n = (std::process::id() % 200) as u8;
+    vec![
+        "--bridge".into(),
+        format!("brk{}x{tag}", std::process::id() % 100000),
+        "--pod-cidr".into(),
+        format!("10.{}.{}.0/24", 100 + tag, n),
+    ]
 }
 
 fn free_port() -> u16 {
@@ -49,10 +63,20 @@ impl Cluster {
         Self::start_with(&[])
     }
 
-    /// Starts a fresh server with extra `bramble server` flags.
+    /// Starts a fresh control plane (no kubelet) with extra `bramble server` flags.
     pub fn start_with(flags: &[&str]) -> Cluster {
+        let mut all = vec!["--no-agent".to_string()];
+        all.extend(flags.iter().map(|s| s.to_string()));
+        Self::launch_new(all)
+    }
+
+    /// Starts a fresh server that runs pods on its own node (`test-node`).
+    pub fn start_with_agent(flags: Vec<String>) -> Cluster {
+        Self::launch_new(flags)
+    }
+
+    fn launch_new(flags: Vec<String>) -> Cluster {
         let dir = tempfile::tempdir().expect("temp dir");
-        let flags = flags.iter().map(|s| s.to_string()).collect();
         let mut c = Cluster {
             child: None,
             dir,
@@ -228,6 +252,9 @@ impl Drop for Cluster {
     fn drop(&mut self) {
         if std::thread::panicking() {
             let log = self.log();
+            let keep = std::env::temp_dir().join(format!("bramble-failed-test-{}.log", self.port));
+            let _ = std::fs::write(&keep, &log);
+            eprintln!("full server log kept at {}", keep.display());
             let tail: Vec<&str> = log.lines().rev().take(60).collect();
             eprintln!("--- server log (last lines) ---");
             for l in tail.iter().rev() {

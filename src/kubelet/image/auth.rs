@@ -41,11 +41,15 @@ pub(super) async fn answer_challenge(
         .cloned()
         .unwrap_or_else(|| format!("repository:{}:pull", repository));
     let service = params.get("service").cloned().unwrap_or_default();
-    let mut query = form_urlencoded::Serializer::new(String::new());
-    if !service.is_empty() {
-        query.append_pair("service", &service);
-    }
-    query.append_pair("scope", &scope);
+    // Built before any await: the serializer is not `Send`.
+    let query = {
+        let mut q = form_urlencoded::Serializer::new(String::new());
+        if !service.is_empty() {
+            q.append_pair("service", &service);
+        }
+        q.append_pair("scope", &scope);
+        q.finish()
+    };
     let resp = match creds.and_then(|c| c.identitytoken.clone()) {
         // An identity token is exchanged with the OAuth2 POST flow (Docker token spec).
         Some(refresh) => {
@@ -66,7 +70,7 @@ pub(super) async fn answer_challenge(
             let token_url = format!(
                 "{realm}{}{}",
                 if realm.contains('?') { "&" } else { "?" },
-                query.finish()
+                query
             );
             let mut headers = Vec::new();
             if let Some((u, p)) = creds.and_then(Auth::user_password) {

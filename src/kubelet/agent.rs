@@ -1,0 +1,320 @@
+//! The kubelet's main loop: registers the Node, keeps its lease and status current, and runs
+//! one [`pod_worker`](super::pod_worker) per pod bound to this node (upstream's `syncLoop`
+//! and `podWorkers`).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use super::image::{ImageService, RegistryConfig};
+use super::machine::Machine;
+use super::network::{Ipv4Cidr, PodNetwork, PodNetworkConfig};
+use super::node_status::{self, NodeIdentity};
+use super::runtime::{ContainerRuntime, OciCliRuntime, RuntimeKind};
+use super::volume::{HostPathPolicy, VolumeManager};
+use super::{lease, pod_worker};
+use crate::api::patch::PatchType;
+use crate::api::registry::{meta, ListOptions, Subresource, WatchEvent, WatchOptions};
+use crate::api::status::ApiError;
+use crate::client::{Client, WatchSource};
+use crate::resources::{node, pod};
+
+/// How often the node's status is refreshed (resources, pressure conditions).
+const STATUS_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Settings of one node's kubelet.
+#[derive(Debug, Clone)]
+pub struct KubeletConfig {
+    /// Node name.
+    pub node_name: String,
+    /// Data directory (images, pods, logs, runtime state).
+    pub data_dir: PathBuf,
+    /// OCI runtime.
+    pub runtime: RuntimeKind,
+    /// `registries.yaml` (missing: no mirrors).
+    pub registries: PathBuf,
+    /// This node's pod CIDR.
+    pub pod_cidr: Ipv4Cidr,
+    /// Node bridge name.
+    pub bridge: String,
+    /// Extra node labels.
+    pub labels: Vec<(String, String)>,
+    /// The `bramble` executable (re-executed as the runtime helper).
+    pub bramble_exe: PathBuf,
+}
+
+/// Why the kubelet could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum KubeletError {
+    /// The image store.
+    #[error("image store: {0}")]
+    Image(#[from] super::image::PullError),
+    /// The registries file.
+    #[error("registries file: {0}")]
+    Registries(#[from] super::image::registries::ConfigError),
+    /// Pod networking.
+    #[error("pod network: {0}")]
+    Network(#[from] super::network::NetworkError),
+    /// Registering the node.
+    #[error("registering node: {0}")]
+    Api(#[from] ApiError),
+}
+
+/// Everything a pod worker uses.
+pub struct NodeContext<C: Client> {
+    /// API client.
+    pub client: C,
+    /// Node name.
+    pub node: String,
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// Images.
+    pub images: ImageService,
+    /// Containers.
+    pub runtime: Arc<dyn ContainerRuntime>,
+    /// Pod networks.
+    pub network: PodNetwork,
+    /// Pod volumes.
+    pub volumes: VolumeManager,
+    /// The node's address (`hostIP`).
+    pub host_ip: String,
+}
+
+fn first_ipv4() -> Option<String> {
+    let names = crate::pki::ServerNames::discover();
+    names
+        .ips
+        .iter()
+        .find(|ip| ip.is_ipv4() && !ip.is_loopback())
+        .map(|ip| ip.to_string())
+}
+
+/// Runs the kubelet until `shutdown`; running containers are left running on shutdown.
+pub async fn run<C: Client>(
+    client: C,
+    cfg: KubeletConfig,
+    shutdown: CancellationToken,
+) -> Result<(), KubeletError> {
+    let registries = RegistryConfig::load(&cfg.registries)?;
+    let images = ImageService::new(&cfg.data_dir, registries)?;
+    let runtime: Arc<dyn ContainerRuntime> = Arc::new(OciCliRuntime::new(
+        cfg.runtime,
+        &cfg.data_dir.join("runtime"),
+        cfg.bramble_exe.clone(),
+    ));
+    let mut net_cfg =
+        PodNetworkConfig::new(&cfg.bridge, cfg.pod_cidr, cfg.data_dir.join("network"));
+    net_cfg.cluster_cidr = cfg.pod_cidr;
+    // one nftables table per bridge: Bramble's own, never shared with another node's rules
+    net_cfg.nft_table.clone_from(&cfg.bridge);
+    let network = PodNetwork::new(net_cfg)?;
+    network.ensure_node().await?;
+    let machine = Machine::collect(&cfg.data_dir);
+    let host_ip = first_ipv4().unwrap_or_else(|| "127.0.0.1".into());
+    let identity = NodeIdentity {
+        name: cfg.node_name.clone(),
+        internal_ip: Some(host_ip.clone()),
+        runtime_version: format!("{}://{}", cfg.runtime.name(), env!("CARGO_PKG_VERSION")),
+        labels: cfg.labels.clone(),
+    };
+    register(&client, &identity, &machine, &cfg.pod_cidr.to_string()).await?;
+    let volumes = VolumeManager::new(&cfg.data_dir, HostPathPolicy::AllowAll)
+        .with_node_allocatable_memory(
+            machine
+                .memory_bytes
+                .saturating_sub(node_status::EVICTION_MEMORY_BYTES),
+        );
+    let ctx = Arc::new(NodeContext {
+        client: client.clone(),
+        node: cfg.node_name.clone(),
+        data_dir: cfg.data_dir.clone(),
+        images,
+        runtime,
+        network,
+        volumes,
+        host_ip,
+    });
+    let mut tasks = JoinSet::new();
+    tasks.spawn(lease::run(
+        client.clone(),
+        cfg.node_name.clone(),
+        shutdown.clone(),
+    ));
+    tasks.spawn(status_loop(
+        client.clone(),
+        identity,
+        cfg.data_dir.clone(),
+        shutdown.clone(),
+    ));
+    dispatch(ctx, shutdown).await;
+    while tasks.join_next().await.is_some() {}
+    Ok(())
+}
+
+/// Creates the Node, or refreshes its status and labels if it exists.
+async fn register<C: Client>(
+    client: &C,
+    id: &NodeIdentity,
+    m: &Machine,
+    pod_cidr: &str,
+) -> Result<(), ApiError> {
+    let mut obj = node_status::node_object(id, m);
+    obj["spec"]["podCIDR"] = json!(pod_cidr);
+    obj["spec"]["podCIDRs"] = json!([pod_cidr]);
+    match client.create(&node::RESOURCE, "", obj.clone()).await {
+        Ok(_) => Ok(()),
+        Err(e) if e.code == 409 => {
+            let patch =
+                json!({"metadata": {"labels": obj["metadata"]["labels"]}, "spec": obj["spec"]});
+            client
+                .patch(
+                    &node::RESOURCE,
+                    "",
+                    &id.name,
+                    PatchType::Merge,
+                    &patch,
+                    Subresource::Main,
+                )
+                .await?;
+            let status = json!({"status": obj["status"]});
+            client
+                .patch(
+                    &node::RESOURCE,
+                    "",
+                    &id.name,
+                    PatchType::Merge,
+                    &status,
+                    Subresource::Status,
+                )
+                .await?;
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+async fn status_loop<C: Client>(
+    client: C,
+    id: NodeIdentity,
+    data_dir: PathBuf,
+    shutdown: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(STATUS_INTERVAL);
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.cancelled() => return,
+        }
+        let status = json!({"status": node_status::status(&id, &Machine::collect(&data_dir))});
+        if let Err(e) = client
+            .patch(
+                &node::RESOURCE,
+                "",
+                &id.name,
+                PatchType::Merge,
+                &status,
+                Subresource::Status,
+            )
+            .await
+        {
+            tracing::warn!(error = %e, "could not update node status");
+        }
+    }
+}
+
+struct Worker {
+    tx: watch::Sender<Option<Value>>,
+}
+
+/// Watches this node's pods and feeds one worker per pod with its latest state.
+async fn dispatch<C: Client>(ctx: Arc<NodeContext<C>>, shutdown: CancellationToken) {
+    let selector = format!("spec.nodeName={}", ctx.node);
+    let mut workers: HashMap<String, Worker> = HashMap::new();
+    let mut tasks = JoinSet::new();
+    loop {
+        let list_opts = ListOptions {
+            field_selector: selector.clone(),
+            ..Default::default()
+        };
+        let list = match ctx.client.list(&pod::RESOURCE, None, &list_opts).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(error = %e, "listing this node's pods failed");
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(2)) => continue,
+                    _ = shutdown.cancelled() => break,
+                }
+            }
+        };
+        let present: Vec<String> = list
+            .items
+            .iter()
+            .map(|p| meta::meta_str(p, "uid").unwrap_or("").to_string())
+            .collect();
+        for p in list.items {
+            deliver(&ctx, &mut workers, &mut tasks, &shutdown, p);
+        }
+        for (uid, w) in workers.iter() {
+            if !present.contains(uid) {
+                let _ = w.tx.send(None);
+            }
+        }
+        let opts = WatchOptions {
+            field_selector: selector.clone(),
+            resource_version: list.resource_version.to_string(),
+            ..Default::default()
+        };
+        let Ok(mut watch) = ctx.client.watch(&pod::RESOURCE, None, &opts).await else {
+            continue;
+        };
+        loop {
+            let event = tokio::select! {
+                e = watch.next() => e,
+                _ = shutdown.cancelled() => None,
+            };
+            match event {
+                Some(WatchEvent::Added(p) | WatchEvent::Modified(p)) => {
+                    deliver(&ctx, &mut workers, &mut tasks, &shutdown, p)
+                }
+                Some(WatchEvent::Deleted(p)) => {
+                    if let Some(w) = workers.get(meta::meta_str(&p, "uid").unwrap_or("")) {
+                        let _ = w.tx.send(None);
+                    }
+                }
+                Some(_) => {}
+                None => break,
+            }
+        }
+        while tasks.try_join_next().is_some() {}
+        workers.retain(|_, w| !w.tx.is_closed());
+        if shutdown.is_cancelled() {
+            break;
+        }
+    }
+    while tasks.join_next().await.is_some() {}
+}
+
+fn deliver<C: Client>(
+    ctx: &Arc<NodeContext<C>>,
+    workers: &mut HashMap<String, Worker>,
+    tasks: &mut JoinSet<()>,
+    shutdown: &CancellationToken,
+    pod: Value,
+) {
+    let uid = meta::meta_str(&pod, "uid").unwrap_or("").to_string();
+    if let Some(w) = workers.get(&uid) {
+        if w.tx.send(Some(pod.clone())).is_ok() {
+            return;
+        }
+    }
+    let (tx, rx) = watch::channel(Some(pod));
+    tasks.spawn(pod_worker::run(ctx.clone(), rx, shutdown.clone()));
+    workers.insert(uid, Worker { tx });
+}

@@ -1,0 +1,565 @@
+//! One pod on this node, from bind to removal: prepare its sandbox (volumes, network, shared
+//! namespaces), run init containers in order and then the containers, restart them as the
+//! restart policy says with CrashLoopBackOff, report status, and on deletion stop the
+//! containers within the grace period (SIGTERM, then SIGKILL), clean up and remove the pod.
+//! The upstream states are visible in [`Phase`]-driving `sync` and `terminate`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::{Container, Pod};
+use serde_json::Value;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use super::agent::NodeContext;
+use super::container_start::{self, parse_id, PodEnv, StartError};
+use super::runtime::spec::PodNamespaces;
+use super::runtime::{ContainerState, ContainerStatus};
+use super::sandbox;
+use super::status_report::{self, ContainerRecord};
+use super::volume::{PodVolumes, PrefetchedSources};
+use crate::api::patch::PatchType;
+use crate::api::registry::{meta, DeleteOptions, Subresource};
+use crate::client::Client;
+use crate::resources::{configmap, pod, secret};
+
+/// How often a pod's containers are checked without any change to the pod.
+const RESYNC: Duration = Duration::from_secs(1);
+/// CrashLoopBackOff: first delay, cap, and how long a container must run to reset it.
+const BACKOFF_START: Duration = Duration::from_secs(10);
+const BACKOFF_MAX: Duration = Duration::from_secs(300);
+const BACKOFF_RESET: Duration = Duration::from_secs(600);
+
+/// What the worker knows about one container.
+#[derive(Default)]
+struct Tracked {
+    record: ContainerRecord,
+    backoff: Duration,
+    retry_at: Option<Instant>,
+}
+
+struct Sandbox {
+    volumes: PodVolumes,
+    namespaces: PodNamespaces,
+    pod_ip: String,
+    etc_hosts: std::path::PathBuf,
+}
+
+struct Worker {
+    uid: String,
+    containers: BTreeMap<String, Tracked>,
+    sandbox: Option<Sandbox>,
+    start_time: String,
+    last_status: Option<Value>,
+}
+
+/// Runs the worker for the pod in `rx` until the pod is gone; `None` in `rx` means the API
+/// no longer has the pod. On `shutdown` containers keep running.
+pub async fn run<C: Client>(
+    ctx: Arc<NodeContext<C>>,
+    mut rx: watch::Receiver<Option<Value>>,
+    shutdown: CancellationToken,
+) {
+    let Some(first) = rx.borrow().clone() else {
+        return;
+    };
+    let uid = meta::meta_str(&first, "uid").unwrap_or("").to_string();
+    let label = format!(
+        "{}/{}",
+        meta::meta_str(&first, "namespace").unwrap_or(""),
+        meta::name_of(&first)
+    );
+    let span = tracing::info_span!("pod", pod = %label, uid = %uid);
+    async move {
+        let mut w = Worker::adopt(&ctx, &uid).await;
+        loop {
+            let current = rx.borrow_and_update().clone();
+            match current {
+                None => {
+                    w.teardown(&ctx).await;
+                    return;
+                }
+                Some(p) if p.pointer("/metadata/deletionTimestamp").is_some() => {
+                    w.terminate(&ctx, &p).await;
+                    w.teardown(&ctx).await;
+                    let opts = DeleteOptions {
+                        grace_period_seconds: Some(0),
+                        ..Default::default()
+                    };
+                    let ns = meta::meta_str(&p, "namespace")
+                        .unwrap_or("default")
+                        .to_string();
+                    match ctx
+                        .client
+                        .delete(&pod::RESOURCE, &ns, meta::name_of(&p), &opts)
+                        .await
+                    {
+                        Ok(()) => tracing::info!("pod removed"),
+                        Err(e) if e.code == 404 => {}
+                        Err(e) => tracing::warn!(error = %e, "final delete failed"),
+                    }
+                    return;
+                }
+                Some(p) => {
+                    w.sync(&ctx, &p).await;
+                    w.report(&ctx, &p).await;
+                }
+            }
+            tokio::select! {
+                changed = rx.changed() => if changed.is_err() { return },
+                _ = tokio::time::sleep(RESYNC) => {}
+                _ = shutdown.cancelled() => return,
+            }
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+fn typed(p: &Value) -> Option<Pod> {
+    serde_json::from_value(p.clone()).ok()
+}
+
+impl Worker {
+    /// Picks up containers a previous kubelet started (restart safety).
+    async fn adopt<C: Client>(ctx: &NodeContext<C>, uid: &str) -> Worker {
+        let mut containers: BTreeMap<String, Tracked> = BTreeMap::new();
+        for id in ctx.runtime.list().await.unwrap_or_default() {
+            let Some((pod_uid, name, attempt)) = parse_id(&id) else {
+                continue;
+            };
+            if pod_uid != uid {
+                continue;
+            }
+            let t = containers.entry(name.to_string()).or_default();
+            if t.record.id.is_none() || attempt >= t.record.restart_count {
+                t.record.id = Some(id.clone());
+                t.record.restart_count = attempt;
+                tracing::info!(container = name, attempt, "adopted running container");
+            }
+        }
+        Worker {
+            uid: uid.into(),
+            containers,
+            sandbox: None,
+            start_time: meta::now(),
+            last_status: None,
+        }
+    }
+
+    async fn prepare<C: Client>(
+        &mut self,
+        ctx: &NodeContext<C>,
+        p: &Value,
+        pod: &Pod,
+    ) -> Result<(), StartError> {
+        if self.sandbox.is_some() {
+            return Ok(());
+        }
+        let ns = pod.metadata.namespace.clone().unwrap_or_default();
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        let spec = pod.spec.clone().unwrap_or_default();
+        let sources = prefetch(ctx, &ns, pod).await;
+        let (vm, typed_pod) = (ctx.volumes.clone(), pod.clone());
+        let volumes = tokio::task::spawn_blocking(move || vm.setup(&typed_pod, &sources))
+            .await
+            .map_err(|e| StartError {
+                reason: "ContainerCreating".into(),
+                message: e.to_string(),
+            })?
+            .map_err(|e| StartError {
+                reason: "ContainerCreating".into(),
+                message: e.to_string(),
+            })?;
+        let host_network = spec.host_network.unwrap_or(false);
+        let (network, pod_ip) = if host_network {
+            (None, ctx.host_ip.clone())
+        } else {
+            let info = ctx
+                .network
+                .setup(&self.uid, &name)
+                .await
+                .map_err(|e| StartError {
+                    reason: "ContainerCreating".into(),
+                    message: e.to_string(),
+                })?;
+            (Some(info.netns_path), info.ip.to_string())
+        };
+        let hostname = spec.hostname.clone().unwrap_or_else(|| name.clone());
+        let (root, uid) = (
+            std::path::PathBuf::from(sandbox::SANDBOX_DIR),
+            self.uid.clone(),
+        );
+        let sb = tokio::task::spawn_blocking(move || sandbox::ensure(&root, &uid, &hostname))
+            .await
+            .map_err(|e| StartError {
+                reason: "ContainerCreating".into(),
+                message: e.to_string(),
+            })?
+            .map_err(|e| StartError {
+                reason: "ContainerCreating".into(),
+                message: e.to_string(),
+            })?;
+        let etc_hosts = ctx.volumes.pod_dir(&self.uid).join("etc-hosts");
+        let hosts = format!(
+            "# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n{pod_ip}\t{name}\n"
+        );
+        std::fs::write(&etc_hosts, hosts).map_err(|e| StartError {
+            reason: "ContainerCreating".into(),
+            message: e.to_string(),
+        })?;
+        let _ = p;
+        self.sandbox = Some(Sandbox {
+            volumes,
+            namespaces: PodNamespaces {
+                network,
+                ipc: Some(sb.ipc),
+                uts: Some(sb.uts),
+            },
+            pod_ip,
+            etc_hosts,
+        });
+        Ok(())
+    }
+
+    async fn sync<C: Client>(&mut self, ctx: &NodeContext<C>, p: &Value) {
+        let Some(pod) = typed(p) else { return };
+        let spec = pod.spec.clone().unwrap_or_default();
+        for c in spec
+            .init_containers
+            .iter()
+            .flatten()
+            .chain(spec.containers.iter())
+        {
+            let t = self.containers.entry(c.name.clone()).or_default();
+            t.record.name.clone_from(&c.name);
+            t.record.image = c.image.clone().unwrap_or_default();
+        }
+        if let Err(e) = self.prepare(ctx, p, &pod).await {
+            tracing::warn!(reason = %e.reason, message = %e.message, "pod sandbox not ready");
+            for t in self.containers.values_mut() {
+                t.record.waiting = Some(e.clone());
+            }
+            return;
+        }
+        self.refresh(ctx).await;
+        let policy = spec
+            .restart_policy
+            .clone()
+            .unwrap_or_else(|| "Always".into());
+        for c in spec.init_containers.iter().flatten() {
+            let done = self
+                .containers
+                .get(&c.name)
+                .and_then(|t| t.record.status.as_ref())
+                .is_some_and(|s| s.state == ContainerState::Exited && s.exit_code == Some(0));
+            if done {
+                continue;
+            }
+            // init containers restart on failure unless the policy is Never
+            let init_policy = if policy == "Never" {
+                "Never"
+            } else {
+                "OnFailure"
+            };
+            self.ensure(ctx, &pod, c, init_policy).await;
+            return;
+        }
+        for c in &spec.containers {
+            self.ensure(ctx, &pod, c, &policy).await;
+        }
+    }
+
+    /// Reads every current container's runtime state.
+    async fn refresh<C: Client>(&mut self, ctx: &NodeContext<C>) {
+        for t in self.containers.values_mut() {
+            if let Some(id) = &t.record.id {
+                t.record.status = ctx.runtime.state(id).await.ok().flatten();
+            }
+        }
+    }
+
+    /// Starts `c` if it has no container, or restarts it when it exited and the policy and
+    /// backoff allow.
+    async fn ensure<C: Client>(
+        &mut self,
+        ctx: &NodeContext<C>,
+        pod: &Pod,
+        c: &Container,
+        policy: &str,
+    ) {
+        let Some(sb) = &self.sandbox else { return };
+        let Some(t) = self.containers.get_mut(&c.name) else {
+            return;
+        };
+        let now = Instant::now();
+        let attempt = match (&t.record.id, &t.record.status) {
+            (None, _) => t.record.restart_count,
+            (Some(_), Some(s)) if s.state == ContainerState::Exited => {
+                let code = s.exit_code.unwrap_or(1);
+                let restart = match policy {
+                    "Always" => true,
+                    "OnFailure" => code != 0,
+                    _ => false,
+                };
+                if !restart {
+                    return;
+                }
+                let ran = match (s.started_at, s.finished_at) {
+                    (Some(a), Some(b)) => (b - a).to_std().unwrap_or_default(),
+                    _ => Duration::ZERO,
+                };
+                if t.retry_at.is_none() {
+                    t.backoff = if ran >= BACKOFF_RESET || t.backoff.is_zero() {
+                        BACKOFF_START
+                    } else {
+                        (t.backoff * 2).min(BACKOFF_MAX)
+                    };
+                    // the first restart is immediate, as upstream's backoff starts after it
+                    let delay = if t.record.restart_count == 0 {
+                        Duration::ZERO
+                    } else {
+                        t.backoff
+                    };
+                    t.retry_at = Some(now + delay);
+                }
+                if t.retry_at.is_some_and(|at| at > now) {
+                    let pod_name = pod.metadata.name.as_deref().unwrap_or("");
+                    let ns = pod.metadata.namespace.as_deref().unwrap_or("");
+                    t.record.waiting = Some(StartError {
+                        reason: "CrashLoopBackOff".into(),
+                        message: format!(
+                            "back-off {}s restarting failed container={} pod={pod_name}_{ns}({})",
+                            t.backoff.as_secs(),
+                            c.name,
+                            self.uid
+                        ),
+                    });
+                    return;
+                }
+                t.retry_at = None;
+                t.record.last_terminated = t.record.status.take();
+                if let Some(old) = t.record.id.take() {
+                    container_start::remove(ctx, &self.uid, &old).await;
+                }
+                t.record.restart_count + 1
+            }
+            _ => return, // created or running
+        };
+        if t.retry_at.is_some_and(|at| at > now) {
+            return;
+        }
+        let secrets = pull_secrets(ctx, pod).await;
+        let image = match container_start::pull(ctx, c, &secrets).await {
+            Ok(i) => i,
+            Err(e) => {
+                tracing::warn!(container = %c.name, reason = %e.reason, message = %e.message, "image not available");
+                let backoff = if t.backoff.is_zero() {
+                    BACKOFF_START
+                } else {
+                    (t.backoff * 2).min(BACKOFF_MAX)
+                };
+                t.backoff = backoff;
+                t.retry_at = Some(now + backoff);
+                let previous_pull_failed = t
+                    .record
+                    .waiting
+                    .as_ref()
+                    .is_some_and(|w| w.reason == "ErrImagePull");
+                t.record.waiting = Some(if previous_pull_failed {
+                    StartError {
+                        reason: "ImagePullBackOff".into(),
+                        message: format!("Back-off pulling image \"{}\"", t.record.image),
+                    }
+                } else {
+                    e
+                });
+                return;
+            }
+        };
+        t.record.image_id = image.repo_digest();
+        let env = PodEnv {
+            pod,
+            volumes: &sb.volumes,
+            namespaces: sb.namespaces.clone(),
+            etc_hosts: sb.etc_hosts.clone(),
+            pod_ip: sb.pod_ip.clone(),
+        };
+        match container_start::start(ctx, &env, c, &image, attempt).await {
+            Ok(id) => {
+                tracing::info!(container = %c.name, attempt, "started container");
+                t.record.id = Some(id);
+                t.record.restart_count = attempt;
+                t.record.waiting = None;
+                t.retry_at = None;
+                if let Some(id) = &t.record.id {
+                    t.record.status = ctx.runtime.state(id).await.ok().flatten();
+                }
+            }
+            Err(e) => {
+                tracing::warn!(container = %c.name, reason = %e.reason, message = %e.message, "container did not start");
+                t.record.waiting = Some(e);
+                t.retry_at = Some(now + BACKOFF_START);
+            }
+        }
+    }
+
+    /// Patches the pod's status when it changed.
+    async fn report<C: Client>(&mut self, ctx: &NodeContext<C>, p: &Value) {
+        let Some(pod) = typed(p) else { return };
+        let spec = pod.spec.clone().unwrap_or_default();
+        let records = |list: &[Container]| -> Vec<ContainerRecord> {
+            list.iter()
+                .filter_map(|c| self.containers.get(&c.name).map(|t| t.record.clone()))
+                .collect()
+        };
+        let init = records(spec.init_containers.as_deref().unwrap_or(&[]));
+        let main = records(&spec.containers);
+        let pod_ip = self.sandbox.as_ref().map(|s| s.pod_ip.as_str());
+        let status =
+            status_report::pod_status(p, &init, &main, pod_ip, &ctx.host_ip, &self.start_time);
+        if self.last_status.as_ref() == Some(&status) {
+            return;
+        }
+        let ns = pod.metadata.namespace.clone().unwrap_or_default();
+        let patch = serde_json::json!({"status": status});
+        match ctx
+            .client
+            .patch(
+                &pod::RESOURCE,
+                &ns,
+                meta::name_of(p),
+                PatchType::Merge,
+                &patch,
+                Subresource::Status,
+            )
+            .await
+        {
+            Ok(_) => self.last_status = Some(status),
+            Err(e) => tracing::debug!(error = %e, "status update failed"),
+        }
+    }
+
+    /// Stops every container within the pod's grace period: SIGTERM, then SIGKILL.
+    async fn terminate<C: Client>(&mut self, ctx: &NodeContext<C>, p: &Value) {
+        let grace = p
+            .pointer("/metadata/deletionGracePeriodSeconds")
+            .and_then(Value::as_u64)
+            .unwrap_or(30);
+        let ids: Vec<String> = self
+            .containers
+            .values()
+            .filter_map(|t| t.record.id.clone())
+            .collect();
+        for id in &ids {
+            let _ = ctx.runtime.kill(id, libc::SIGTERM).await;
+        }
+        let deadline = Instant::now() + Duration::from_secs(grace);
+        loop {
+            let mut running = Vec::new();
+            for id in &ids {
+                if let Ok(Some(ContainerStatus {
+                    state: ContainerState::Running | ContainerState::Created,
+                    ..
+                })) = ctx.runtime.state(id).await
+                {
+                    running.push(id.clone());
+                }
+            }
+            if running.is_empty() {
+                return;
+            }
+            if Instant::now() >= deadline {
+                tracing::info!(containers = running.len(), "grace period over; killing");
+                for id in &running {
+                    let _ = ctx.runtime.kill(id, libc::SIGKILL).await;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Removes containers, mounts, volumes, network and namespaces of the pod.
+    async fn teardown<C: Client>(&mut self, ctx: &NodeContext<C>) {
+        let mut ids: Vec<String> = ctx
+            .runtime
+            .list()
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|id| parse_id(id).is_some_and(|(u, _, _)| u == self.uid))
+            .collect();
+        ids.sort();
+        for id in &ids {
+            let _ = ctx.runtime.kill(id, libc::SIGKILL).await;
+            container_start::remove(ctx, &self.uid, id).await;
+        }
+        let (vm, uid) = (ctx.volumes.clone(), self.uid.clone());
+        match tokio::task::spawn_blocking(move || vm.teardown(&uid)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "volume teardown failed"),
+            Err(e) => tracing::warn!(error = %e, "volume teardown panicked"),
+        }
+        if let Err(e) = ctx.network.teardown(&self.uid).await {
+            tracing::warn!(error = %e, "network teardown failed");
+        }
+        let uid = self.uid.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            sandbox::remove(std::path::Path::new(sandbox::SANDBOX_DIR), &uid)
+        })
+        .await;
+        let _ = std::fs::remove_dir_all(ctx.volumes.pod_dir(&self.uid));
+        self.sandbox = None;
+    }
+}
+
+/// The ConfigMaps and Secrets the pod's volumes name.
+async fn prefetch<C: Client>(ctx: &NodeContext<C>, ns: &str, pod: &Pod) -> PrefetchedSources {
+    let mut out = PrefetchedSources::default();
+    for v in pod.spec.iter().flat_map(|s| s.volumes.iter().flatten()) {
+        if let Some(cm) = v.config_map.as_ref() {
+            if let Ok(obj) = ctx.client.get(&configmap::RESOURCE, ns, &cm.name).await {
+                if let Ok(t) = serde_json::from_value(obj) {
+                    out.insert_config_map(t);
+                }
+            }
+        }
+        if let Some(name) = v.secret.as_ref().and_then(|s| s.secret_name.clone()) {
+            if let Ok(obj) = ctx.client.get(&secret::RESOURCE, ns, &name).await {
+                if let Ok(t) = serde_json::from_value(obj) {
+                    out.insert_secret(t);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The `.dockerconfigjson` payloads of the pod's `imagePullSecrets`.
+async fn pull_secrets<C: Client>(ctx: &NodeContext<C>, pod: &Pod) -> Vec<Vec<u8>> {
+    let ns = pod.metadata.namespace.as_deref().unwrap_or("default");
+    let mut out = Vec::new();
+    for r in pod
+        .spec
+        .iter()
+        .flat_map(|s| s.image_pull_secrets.iter().flatten())
+    {
+        let Ok(obj) = ctx.client.get(&secret::RESOURCE, ns, &r.name).await else {
+            continue;
+        };
+        let data = obj
+            .pointer("/data/.dockerconfigjson")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        use base64::Engine;
+        if let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(data) {
+            out.push(bytes);
+        }
+    }
+    out
+}

@@ -1,0 +1,153 @@
+//! `bramble server` alone is a one-board cluster: it registers its own node, pulls the seed
+//! pod's images (`redis`, `nginx`) through a `docker.io` mirror from a real local registry,
+//! runs both containers on the built-in runtime and on runc, reports them Running with a pod
+//! IP, and on deletion stops them and removes mounts and namespaces. Needs root and the
+//! Debian packages docker-registry, skopeo, umoci, busybox-static, runc, iproute2, nftables.
+
+mod support;
+
+use std::path::Path;
+
+use support::registry::{build_busybox_image, require_root, Registry};
+use support::{agent_flags, eventually, Cluster, SHARED_VOLUMES};
+
+const KEEP_RUNNING: &[&str] = &[
+    "/bin/sh",
+    "-c",
+    "trap 'exit 0' TERM; while true; do sleep 1; done",
+];
+
+fn registry_with_seed_images(work: &Path) -> Registry {
+    let reg = Registry::start(work);
+    build_busybox_image(work, reg.port, "library/redis", KEEP_RUNNING);
+    build_busybox_image(work, reg.port, "library/nginx", KEEP_RUNNING);
+    reg
+}
+
+/// Removes the node bridge and nftables table a test kubelet made, even when the test fails.
+struct NodeNetwork(String);
+
+impl Drop for NodeNetwork {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip")
+            .args(["link", "del", &self.0])
+            .output();
+        let _ = std::process::Command::new("nft")
+            .args(["delete", "table", "ip", &self.0])
+            .output();
+    }
+}
+
+fn run_seed_pod(runtime: &str, tag: u8) {
+    require_root();
+    let _network = NodeNetwork(agent_flags(tag)[1].clone());
+    let work = tempfile::tempdir().unwrap();
+    let reg = registry_with_seed_images(work.path());
+    let registries = work.path().join("registries.yaml");
+    std::fs::write(
+        &registries,
+        format!(
+            "mirrors:\n  docker.io:\n    endpoint: [\"http://127.0.0.1:{}\"]\n",
+            reg.port
+        ),
+    )
+    .unwrap();
+    let mut flags = agent_flags(tag);
+    flags.extend([
+        "--runtime".into(),
+        runtime.into(),
+        "--registries".into(),
+        registries.display().to_string(),
+    ]);
+    let c = Cluster::start_with_agent(flags);
+
+    eventually("the server's own node to be Ready", || {
+        let out = c.kubectl(&[
+            "get",
+            "node",
+            "test-node",
+            "-o",
+            "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}",
+        ]);
+        (String::from_utf8_lossy(&out.stdout) == "True").then_some(())
+    });
+    let labels = c.kubectl_ok(&[
+        "get",
+        "node",
+        "test-node",
+        "-o",
+        "jsonpath={.metadata.labels}",
+    ]);
+    assert!(
+        labels.contains("kubernetes.io/arch") && labels.contains("kubernetes.io/hostname"),
+        "{labels}"
+    );
+
+    c.apply(SHARED_VOLUMES);
+    let row = eventually("both containers Running", || {
+        let out = c.kubectl_ok(&["get", "pod", "shared-volumes", "--no-headers"]);
+        (out.contains("2/2") && out.contains("Running")).then_some(out)
+    });
+    assert!(row.contains("0 "), "no restarts: {row}");
+    let ip = c.kubectl_ok(&[
+        "get",
+        "pod",
+        "shared-volumes",
+        "-o",
+        "jsonpath={.status.podIP}",
+    ]);
+    let cidr = &agent_flags(tag)[3];
+    let prefix = cidr.rsplit_once('.').unwrap().0;
+    assert!(ip.starts_with(prefix), "pod IP {ip} from {cidr}");
+    let ids = c.kubectl_ok(&[
+        "get",
+        "pod",
+        "shared-volumes",
+        "-o",
+        "jsonpath={.status.containerStatuses[*].containerID}",
+    ]);
+    assert_eq!(ids.split_whitespace().count(), 2, "{ids}");
+
+    let uid = c.kubectl_ok(&[
+        "get",
+        "pod",
+        "shared-volumes",
+        "-o",
+        "jsonpath={.metadata.uid}",
+    ]);
+    let out = c.kubectl(&[
+        "delete",
+        "pod",
+        "shared-volumes",
+        "--grace-period=5",
+        "--timeout=60s",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!c
+        .kubectl(&["get", "pod", "shared-volumes"])
+        .status
+        .success());
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !mounts.contains(&uid),
+        "mounts of the deleted pod remain:\n{mounts}"
+    );
+    assert!(
+        !Path::new("/run/bramble/netns").join(&uid).exists(),
+        "the pod's network namespace remains"
+    );
+}
+
+#[test]
+fn seed_pod_runs_on_the_built_in_runtime() {
+    run_seed_pod("builtin", 1);
+}
+
+#[test]
+fn seed_pod_runs_on_runc() {
+    run_seed_pod("runc", 2);
+}
