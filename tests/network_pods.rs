@@ -99,11 +99,23 @@ fn assert_pod_interface(info: &PodNetworkInfo) {
 
 fn ping(from: &PodNetworkInfo, to: Ipv4Addr) {
     let target = to.to_string();
-    let (ok, out) = exec_in(
-        &from.netns_path,
-        &["busybox", "ping", "-c1", "-W1", &target],
-    );
-    assert!(ok, "{} cannot reach {to}: {out}", from.ip);
+    // A fresh veth may need a moment (neighbour discovery, a loaded machine): retry until a
+    // deadline rather than trusting one packet.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let (ok, out) = exec_in(
+            &from.netns_path,
+            &["busybox", "ping", "-c1", "-W1", &target],
+        );
+        if ok {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} cannot reach {to}: {out}",
+            from.ip
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
