@@ -16,7 +16,8 @@ use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
-use tokio_tungstenite::tungstenite::protocol::Role;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 use tokio_util::sync::CancellationToken;
@@ -116,7 +117,6 @@ pub async fn serve(
     mut req: Request<Incoming>,
 ) -> Result<Response<ResponseBody>, ApiError> {
     let exec = parse(req.uri().query())?;
-    let protocol = upgrade_protocol(req.headers())?;
     let container = pod_streams::resolve_container(pod, &exec.container)?;
     let namespace = pod
         .pointer("/metadata/namespace")
@@ -134,6 +134,9 @@ pub async fn serve(
         )));
     }
     let streams = streams.ok_or_else(|| pod_streams::no_kubelet(node))?;
+    // After the pod checks, so kubectl's SPDY fallback reports the same error as its
+    // WebSocket attempt.
+    let protocol = upgrade_protocol(req.headers())?;
     let process = streams
         .exec(
             namespace,
@@ -246,7 +249,12 @@ pub async fn relay<S>(
     {
         return;
     }
-    let _ = ws.close(None).await;
+    // A normal closure is how kubectl's client tells the end of the streams from a failure.
+    let normal = CloseFrame {
+        code: CloseCode::Normal,
+        reason: "".into(),
+    };
+    let _ = ws.close(Some(normal)).await;
     // Wait (briefly) for the client's close so the connection ends cleanly.
     let _ = tokio::time::timeout(CLOSE_GRACE, async {
         while let Some(Ok(_)) = ws.next().await {}
