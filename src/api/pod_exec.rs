@@ -330,4 +330,78 @@ mod tests {
         );
         assert_eq!(upgrade_protocol(&h).unwrap(), rc::V5);
     }
+
+    /// Runs `relay` against an in-memory client: `cat`-like process fed by the client's
+    /// stdin, then exiting with `code`; returns every message the client received.
+    async fn session(protocol: &'static str, code: i32) -> Vec<Vec<u8>> {
+        let (server_io, client_io) = tokio::io::duplex(1 << 16);
+        let server = WebSocketStream::from_raw_socket(server_io, Role::Server, None).await;
+        let mut client = WebSocketStream::from_raw_socket(client_io, Role::Client, None).await;
+        let (in_tx, mut in_rx) = mpsc::channel::<Bytes>(1);
+        let (out_tx, stdout) = mpsc::channel(4);
+        let (err_tx, stderr) = mpsc::channel(4);
+        let (exit_tx, exit) = tokio::sync::oneshot::channel();
+        // The process echoes its stdin to stdout and exits at EOF.
+        tokio::spawn(async move {
+            while let Some(b) = in_rx.recv().await {
+                let _ = out_tx.send(b).await;
+            }
+            drop(out_tx);
+            let _ = exit_tx.send(code);
+        });
+        let process = ExecStreams {
+            stdin: Some(in_tx),
+            stdout,
+            stderr,
+            exit,
+        };
+        let exec = parse(Some("command=cat&stdin=1&stdout=1&stderr=1")).unwrap();
+        drop(err_tx);
+        let relay = tokio::spawn(async move {
+            relay(server, protocol, process, &exec, CancellationToken::new()).await;
+        });
+        client
+            .send(Message::Binary(rc::frame(rc::STDIN, b"ping")))
+            .await
+            .unwrap();
+        if protocol == rc::V5 {
+            client
+                .send(Message::Binary(Bytes::from_static(&[rc::CLOSE, rc::STDIN])))
+                .await
+                .unwrap();
+        } else {
+            // v4 cannot close stdin alone; the process ends when the client's stdin does
+            // here through a close of the whole connection.
+            client.send(Message::Close(None)).await.unwrap();
+        }
+        let mut got = Vec::new();
+        while let Some(Ok(m)) = client.next().await {
+            if let Message::Binary(b) = m {
+                got.push(b.to_vec());
+            }
+        }
+        relay.await.unwrap();
+        got
+    }
+
+    #[tokio::test]
+    async fn v5_relays_stdin_stdout_and_the_exit_status() {
+        let got = session(rc::V5, 3).await;
+        assert_eq!(got[0], b"\x01ping");
+        let status: Value = serde_json::from_slice(&got[1][1..]).unwrap();
+        assert_eq!(got[1][0], rc::ERROR);
+        assert_eq!(status["reason"], "NonZeroExitCode");
+        assert_eq!(status["details"]["causes"][0]["message"], "3");
+        assert_eq!(got.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn v4_ends_stdin_when_the_client_closes() {
+        // Without v5's close channel, only closing the connection ends the process's stdin;
+        // the session must then end instead of waiting for the process forever.
+        let got = tokio::time::timeout(Duration::from_secs(10), session(rc::V4, 0))
+            .await
+            .expect("the session ends once the client has gone");
+        assert!(got.iter().all(|m| m[0] == rc::STDOUT), "{got:?}");
+    }
 }
