@@ -3,7 +3,7 @@
 //! processes on the host, so the whole path — routing, parameters, container defaulting,
 //! the streamed log body and the WebSocket remotecommand protocol — is driven by stock kubectl.
 
-use std::io::Write;
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -295,7 +295,7 @@ fn kubectl_logs_reads_container_logs() {
     assert!(text(&out.stderr).contains("container nope is not valid for pod web"));
 
     // -f streams new lines and ends when the container stops.
-    let follow = Command::new("kubectl")
+    let mut follow = Command::new("kubectl")
         .arg("--kubeconfig")
         .arg(s.kubeconfig())
         .args(["logs", "-f", "web", "-c", "app", "--tail=1"])
@@ -303,13 +303,20 @@ fn kubectl_logs_reads_container_logs() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("kubectl logs -f");
-    std::thread::sleep(Duration::from_millis(700));
+    let mut lines = BufReader::new(follow.stdout.take().expect("piped stdout"));
+    let mut line = String::new();
+    lines.read_line(&mut line).expect("first followed line");
+    assert_eq!(line, "three\n");
     s.write_log("web", "app", &[("2024-05-01T10:00:03.000000000Z", "four")]);
-    std::thread::sleep(Duration::from_millis(700));
+    line.clear();
+    lines.read_line(&mut line).expect("appended line");
+    assert_eq!(line, "four\n");
     s.running.store(false, Ordering::SeqCst);
+    let mut rest = String::new();
+    lines.read_to_string(&mut rest).expect("stream ends");
+    assert_eq!(rest, "");
     let out = follow.wait_with_output().expect("kubectl logs -f ends");
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_eq!(text(&out.stdout), "three\nfour\n");
 }
 
 #[test]
