@@ -11,6 +11,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::api::pod_streams::PodStreams;
 use crate::api::registry::{Registry, WriteOptions};
 use crate::api::server::{self, ApiState};
 use crate::client::LocalClient;
@@ -109,6 +110,15 @@ pub fn local_url(listen: SocketAddr) -> String {
 
 /// Runs the control plane until `shutdown` is cancelled.
 pub async fn run(cfg: ServerConfig, shutdown: CancellationToken) -> Result<(), ServerError> {
+    run_with_pod_streams(cfg, None, shutdown).await
+}
+
+/// [`run`] with the source of this node's container logs and exec sessions (the kubelet).
+pub async fn run_with_pod_streams(
+    cfg: ServerConfig,
+    pod_streams: Option<Arc<dyn PodStreams>>,
+    shutdown: CancellationToken,
+) -> Result<(), ServerError> {
     mkdir(&cfg.data_dir)?;
     let store = Store::open(&cfg.data_dir.join("store"), cfg.watch_history)?;
     let registry = Registry::new(store);
@@ -151,6 +161,7 @@ pub async fn run(cfg: ServerConfig, shutdown: CancellationToken) -> Result<(), S
         advertise: bound.to_string(),
         ready: AtomicBool::new(false),
         shutdown: shutdown.clone(),
+        pod_streams,
     });
     let mut tasks = JoinSet::new();
     tasks.spawn(server::serve(

@@ -22,6 +22,8 @@ use tracing::Instrument;
 use super::auth::{self, Attributes, Authn, Decision, Identity};
 use super::body::{self, ResponseBody};
 use super::handlers::{self, ResourceRequest};
+use super::pod_connect;
+use super::pod_streams::PodStreams;
 use super::registry::Registry;
 use super::request_info::{self, Target};
 use super::status::ApiError;
@@ -43,6 +45,8 @@ pub struct ApiState {
     pub ready: AtomicBool,
     /// Ends watches and connections.
     pub shutdown: CancellationToken,
+    /// Logs and exec of this node's containers; `None` until a kubelet registers.
+    pub pod_streams: Option<Arc<dyn PodStreams>>,
 }
 
 /// Serves HTTPS on `listener` until `state.shutdown` is cancelled.
@@ -174,6 +178,11 @@ async fn route(
     }
     let method = req.method().clone();
     match info.target {
+        // Streaming pod subresources need the raw request (upgrades, repeated parameters).
+        Target::Resource(rp) if pod_connect::handles(&rp) => {
+            let streams = state.pod_streams.as_ref();
+            pod_connect::serve(&state.registry, streams, &state.shutdown, &rp, &query, req).await
+        }
         Target::Resource(rp) => {
             let (parts, incoming) = req.into_parts();
             let bytes = if matches!(method, Method::GET | Method::HEAD) {

@@ -26,7 +26,7 @@ pub static RESOURCE: ResourceType = ResourceType {
     short_names: &["po"],
     namespaced: true,
     ephemeral: false,
-    subresources: &["status", "binding"],
+    subresources: &["status", "binding", "log", "exec", "attach"],
     categories: &["all"],
     strategy: &PodStrategy,
     printer: &printers::pod::PRINTER,

@@ -1,0 +1,186 @@
+//! The seam between the API server and whatever runs a node's containers: the `pods/log` and
+//! `pods/exec` subresources ask a [`PodStreams`] for byte streams, so the HTTP side (parameter
+//! parsing, container defaulting, the WebSocket channel protocol) never depends on the kubelet.
+//! This plays the part of upstream's kubelet connection (`pkg/kubelet/client`) without a
+//! network hop: on a one-board cluster the kubelet lives in the API server's process.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use bytes::Bytes;
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot};
+
+use super::status::ApiError;
+
+/// What `kubectl logs` asks for, as upstream's `PodLogOptions`, already validated.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogRequest {
+    /// Keep streaming as the container writes.
+    pub follow: bool,
+    /// Logs of the previous (terminated) instance of the container.
+    pub previous: bool,
+    /// Only this many lines from the end.
+    pub tail_lines: Option<i64>,
+    /// Only lines newer than this many seconds.
+    pub since_seconds: Option<i64>,
+    /// Only lines at or after this RFC 3339 time.
+    pub since_time: Option<String>,
+    /// Prefix every line with its RFC 3339 timestamp.
+    pub timestamps: bool,
+    /// Stop after this many bytes.
+    pub limit_bytes: Option<i64>,
+}
+
+/// The pipes of one process started in a container by `exec`.
+#[derive(Debug)]
+pub struct ExecStreams {
+    /// Feeds the process's stdin (when asked for); dropping it closes stdin.
+    pub stdin: Option<mpsc::Sender<Bytes>>,
+    /// The process's stdout; ends when the process closes it.
+    pub stdout: mpsc::Receiver<Bytes>,
+    /// The process's stderr; ends when the process closes it.
+    pub stderr: mpsc::Receiver<Bytes>,
+    /// The exit code once the process has ended.
+    pub exit: oneshot::Receiver<i32>,
+}
+
+/// A boxed future as the object-safe methods of [`PodStreams`] return.
+pub type StreamFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, ApiError>> + Send + 'a>>;
+
+/// Log and exec streams of a node's containers (implemented by the kubelet).
+pub trait PodStreams: Send + Sync {
+    /// The log of `container` of `namespace/pod`, chunk by chunk; the stream ends with the log
+    /// (or, when following, when the container stops and its log is drained).
+    fn logs<'a>(
+        &'a self,
+        namespace: &'a str,
+        pod: &'a str,
+        container: &'a str,
+        request: LogRequest,
+    ) -> StreamFuture<'a, mpsc::Receiver<Bytes>>;
+
+    /// Starts `command` in `container` of `namespace/pod`; `stdin` says whether the caller
+    /// will send input.
+    fn exec<'a>(
+        &'a self,
+        namespace: &'a str,
+        pod: &'a str,
+        container: &'a str,
+        command: Vec<String>,
+        stdin: bool,
+    ) -> StreamFuture<'a, ExecStreams>;
+}
+
+/// The node a pod is bound to (`spec.nodeName`), empty when unscheduled.
+pub fn node_name(pod: &Value) -> &str {
+    pod.pointer("/spec/nodeName")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+}
+
+/// The error when no kubelet serves the pod's node, as upstream answers when it cannot reach
+/// the node's kubelet (a 500 naming the node).
+pub fn no_kubelet(node: &str) -> ApiError {
+    ApiError::internal(format!(
+        "no kubelet is serving node {node:?}: logs and exec need the node's kubelet to be running"
+    ))
+}
+
+fn names(pod: &Value, list: &str) -> Vec<String> {
+    pod.pointer(&format!("/spec/{list}"))
+        .and_then(Value::as_array)
+        .map(|cs| {
+            cs.iter()
+                .filter_map(|c| c.get("name").and_then(Value::as_str))
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The container a log or exec request addresses, as upstream's `validateContainer`
+/// (`pkg/registry/core/pod/strategy.go`): the only container when none is named, else a
+/// container, init container or ephemeral container of the pod.
+pub fn resolve_container(pod: &Value, requested: &str) -> Result<String, ApiError> {
+    let pod_name = pod
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let containers = names(pod, "containers");
+    if requested.is_empty() {
+        return match containers.as_slice() {
+            [one] => Ok(one.clone()),
+            [] => Err(ApiError::bad_request(format!(
+                "pod {pod_name} does not have a container"
+            ))),
+            many => {
+                let mut message = format!(
+                    "a container name must be specified for pod {pod_name}, choose one of: [{}]",
+                    many.join(" ")
+                );
+                let init = names(pod, "initContainers");
+                if !init.is_empty() {
+                    message += &format!(" or one of the init containers: [{}]", init.join(" "));
+                }
+                Err(ApiError::bad_request(message))
+            }
+        };
+    }
+    let known = containers
+        .iter()
+        .chain(&names(pod, "initContainers"))
+        .chain(&names(pod, "ephemeralContainers"))
+        .any(|c| c == requested);
+    if known {
+        Ok(requested.to_string())
+    } else {
+        Err(ApiError::bad_request(format!(
+            "container {requested} is not valid for pod {pod_name}"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn pod(containers: &[&str], init: &[&str]) -> Value {
+        let c: Vec<Value> = containers.iter().map(|n| json!({"name": n})).collect();
+        let i: Vec<Value> = init.iter().map(|n| json!({"name": n})).collect();
+        json!({"metadata": {"name": "p"}, "spec": {"containers": c, "initContainers": i}})
+    }
+
+    #[test]
+    fn the_only_container_is_the_default() {
+        assert_eq!(resolve_container(&pod(&["web"], &[]), "").unwrap(), "web");
+    }
+
+    #[test]
+    fn several_containers_need_a_name() {
+        let e = resolve_container(&pod(&["a", "b"], &[]), "").unwrap_err();
+        assert_eq!(e.code, 400);
+        assert_eq!(
+            e.message,
+            "a container name must be specified for pod p, choose one of: [a b]"
+        );
+        let e = resolve_container(&pod(&["a", "b"], &["setup"]), "").unwrap_err();
+        assert_eq!(
+            e.message,
+            "a container name must be specified for pod p, choose one of: [a b] or one of the init containers: [setup]"
+        );
+    }
+
+    #[test]
+    fn named_containers_must_belong_to_the_pod() {
+        let p = pod(&["a", "b"], &["setup"]);
+        assert_eq!(resolve_container(&p, "b").unwrap(), "b");
+        assert_eq!(resolve_container(&p, "setup").unwrap(), "setup");
+        let e = resolve_container(&p, "c").unwrap_err();
+        assert_eq!(
+            (e.code, e.message.as_str()),
+            (400, "container c is not valid for pod p")
+        );
+    }
+}
