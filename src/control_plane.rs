@@ -18,6 +18,8 @@ use crate::client::LocalClient;
 use crate::controllers::event_ttl::{EventTtlController, EVENT_TTL};
 use crate::controllers::{self, namespace::NamespaceController};
 use crate::kubelet::agent::KubeletConfig;
+use crate::kubelet::runtime::OciCliRuntime;
+use crate::kubelet::streams::KubeletStreams;
 use crate::pki::kubeconfig::{Credentials, Kubeconfig};
 use crate::pki::tokens::TokenAuthenticator;
 use crate::pki::{Pki, ServerNames};
@@ -123,6 +125,21 @@ pub async fn run_with_pod_streams(
     let store = Store::open(&cfg.data_dir.join("store"), cfg.watch_history)?;
     let registry = Registry::new(store);
     ensure_namespaces(&registry).await?;
+    // On a board that runs pods, the kubelet answers `kubectl logs` and `exec`.
+    let pod_streams = pod_streams.or_else(|| {
+        cfg.kubelet.as_ref().map(|k| {
+            let runtime = Arc::new(OciCliRuntime::new(
+                k.runtime,
+                &k.data_dir.join("runtime"),
+                k.bramble_exe.clone(),
+            ));
+            Arc::new(KubeletStreams::new(
+                LocalClient::new(registry.clone()),
+                k.data_dir.clone(),
+                runtime,
+            )) as Arc<dyn PodStreams>
+        })
+    });
 
     let mut names = ServerNames::discover();
     if !cfg.listen.ip().is_unspecified() {

@@ -14,7 +14,7 @@ use support::{agent_flags, eventually, Cluster, SHARED_VOLUMES};
 const KEEP_RUNNING: &[&str] = &[
     "/bin/sh",
     "-c",
-    "trap 'exit 0' TERM; while true; do sleep 1; done",
+    "echo serving as $(hostname); trap 'exit 0' TERM; while true; do sleep 1; done",
 ];
 
 fn registry_with_seed_images(work: &Path) -> Registry {
@@ -107,6 +107,59 @@ fn run_seed_pod(runtime: &str, tag: u8) {
         "jsonpath={.status.containerStatuses[*].containerID}",
     ]);
     assert_eq!(ids.split_whitespace().count(), 2, "{ids}");
+
+    // the two containers share the emptyDir
+    c.kubectl_ok(&[
+        "exec",
+        "shared-volumes",
+        "-c",
+        "redis",
+        "--",
+        "sh",
+        "-c",
+        "echo hi > /data/shared/f",
+    ]);
+    let read = c.kubectl_ok(&[
+        "exec",
+        "shared-volumes",
+        "-c",
+        "nginx",
+        "--",
+        "cat",
+        "/data/shared/f",
+    ]);
+    assert_eq!(read, "hi\n");
+    let failed = c.kubectl(&[
+        "exec",
+        "shared-volumes",
+        "-c",
+        "nginx",
+        "--",
+        "sh",
+        "-c",
+        "exit 3",
+    ]);
+    assert_eq!(
+        failed.status.code(),
+        Some(3),
+        "kubectl exec reports the command's exit code"
+    );
+    // one pod, one hostname, in both containers' logs
+    let logs = c.kubectl_ok(&["logs", "shared-volumes", "-c", "nginx"]);
+    assert_eq!(logs, "serving as shared-volumes\n");
+    let ts = c.kubectl_ok(&[
+        "logs",
+        "shared-volumes",
+        "-c",
+        "redis",
+        "--timestamps",
+        "--tail",
+        "1",
+    ]);
+    assert!(
+        ts.ends_with(" serving as shared-volumes\n") && ts.starts_with("20"),
+        "{ts}"
+    );
 
     let uid = c.kubectl_ok(&[
         "get",

@@ -101,6 +101,9 @@ fn subresource_entry(r: &ResourceType, sub: &str) -> Value {
     let (kind, verbs): (&str, &[&str]) = match sub {
         "binding" => ("Binding", &["create"]),
         "finalize" => (r.kind, &["update"]),
+        "log" => (r.kind, &["get"]),
+        "exec" => ("PodExecOptions", &["create", "get"]),
+        "attach" => ("PodAttachOptions", &["create", "get"]),
         _ => (r.kind, &["get", "patch", "update"]),
     };
     json!({"name": format!("{}/{sub}", r.plural), "singularName": "", "namespaced": r.namespaced, "kind": kind, "verbs": verbs})

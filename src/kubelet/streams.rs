@@ -1,0 +1,221 @@
+//! This node's answer to `kubectl logs` and `kubectl exec`: the API server's
+//! [`PodStreams`] implemented over the kubelet's CRI log files and the runtime's exec.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::{mpsc, oneshot};
+
+use super::logs::{stream_logs, LogOptions};
+use super::runtime::{cri_log, ContainerRuntime, ContainerState, ExecSpec};
+use crate::api::pod_streams::{ExecStreams, LogRequest, PodStreams, StreamFuture};
+use crate::api::status::ApiError;
+use crate::client::Client;
+use crate::resources::pod;
+
+/// Logs and exec for pods on this node.
+pub struct KubeletStreams<C: Client> {
+    client: C,
+    data_dir: PathBuf,
+    runtime: Arc<dyn ContainerRuntime>,
+}
+
+impl<C: Client> KubeletStreams<C> {
+    /// Streams for the kubelet keeping its state in `data_dir`.
+    pub fn new(client: C, data_dir: PathBuf, runtime: Arc<dyn ContainerRuntime>) -> Self {
+        Self {
+            client,
+            data_dir,
+            runtime,
+        }
+    }
+
+    /// The container's status entry in the pod (regular or init container).
+    fn status_of<'a>(pod: &'a Value, container: &str) -> Option<&'a Value> {
+        ["/status/containerStatuses", "/status/initContainerStatuses"]
+            .iter()
+            .filter_map(|p| pod.pointer(p).and_then(Value::as_array))
+            .flatten()
+            .find(|s| s["name"] == container)
+    }
+}
+
+fn container_id(status: &Value) -> Option<String> {
+    status["containerID"]
+        .as_str()
+        .and_then(|id| id.strip_prefix("bramble://"))
+        .map(str::to_string)
+}
+
+fn since(req: &LogRequest) -> Option<chrono::DateTime<chrono::Utc>> {
+    if let Some(s) = req.since_seconds {
+        return Some(chrono::Utc::now() - chrono::Duration::seconds(s));
+    }
+    req.since_time
+        .as_deref()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&chrono::Utc))
+}
+
+impl<C: Client> PodStreams for KubeletStreams<C> {
+    fn logs<'a>(
+        &'a self,
+        namespace: &'a str,
+        pod_name: &'a str,
+        container: &'a str,
+        request: LogRequest,
+    ) -> StreamFuture<'a, mpsc::Receiver<Bytes>> {
+        Box::pin(async move {
+            let p = self.client.get(&pod::RESOURCE, namespace, pod_name).await?;
+            let uid = p
+                .pointer("/metadata/uid")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            let status = Self::status_of(&p, container);
+            let restarts = status.and_then(|s| s["restartCount"].as_u64()).unwrap_or(0) as u32;
+            let attempt = if request.previous {
+                restarts.checked_sub(1).ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "previous terminated container \"{container}\" in pod \"{pod_name}\" not found"
+                    ))
+                })?
+            } else {
+                restarts
+            };
+            let live = self
+                .data_dir
+                .join("logs")
+                .join(format!("{namespace}_{pod_name}_{uid}"))
+                .join(container)
+                .join(format!("{attempt}.log"));
+            let mut files = cri_log::rotated_files(&live);
+            files.push(live);
+            let opts = LogOptions {
+                follow: request.follow && !request.previous,
+                tail_lines: request.tail_lines.and_then(|n| usize::try_from(n).ok()),
+                since: since(&request),
+                timestamps: request.timestamps,
+                limit_bytes: request.limit_bytes.and_then(|n| usize::try_from(n).ok()),
+            };
+            // Follow while the container runs: a poller keeps the flag current.
+            let running = Arc::new(AtomicBool::new(opts.follow));
+            if opts.follow {
+                if let Some(id) = status.and_then(container_id) {
+                    let (rt, flag) = (self.runtime.clone(), running.clone());
+                    tokio::spawn(async move {
+                        loop {
+                            let alive = matches!(rt.state(&id).await, Ok(Some(s)) if s.state != ContainerState::Exited);
+                            flag.store(alive, Ordering::SeqCst);
+                            if !alive {
+                                return;
+                            }
+                            tokio::time::sleep(Duration::from_millis(500)).await;
+                        }
+                    });
+                } else {
+                    running.store(false, Ordering::SeqCst);
+                }
+            }
+            let (tx, rx) = mpsc::channel(64);
+            tokio::spawn(async move {
+                let flag = running.clone();
+                if let Err(e) =
+                    stream_logs(files, opts, tx, move || flag.load(Ordering::SeqCst)).await
+                {
+                    tracing::debug!(error = %e, "log stream ended");
+                }
+            });
+            Ok(rx)
+        })
+    }
+
+    fn exec<'a>(
+        &'a self,
+        namespace: &'a str,
+        pod_name: &'a str,
+        container: &'a str,
+        command: Vec<String>,
+        stdin: bool,
+    ) -> StreamFuture<'a, ExecStreams> {
+        Box::pin(async move {
+            let p = self.client.get(&pod::RESOURCE, namespace, pod_name).await?;
+            let id = Self::status_of(&p, container)
+                .filter(|s| s["state"].get("running").is_some())
+                .and_then(container_id)
+                .ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "container {container} is not valid for pod {pod_name}: it is not running"
+                    ))
+                })?;
+            let spec = ExecSpec {
+                args: command,
+                env: Vec::new(),
+                cwd: None,
+                tty: false,
+            };
+            let mut session = self
+                .runtime
+                .exec(&id, &spec)
+                .await
+                .map_err(ApiError::internal)?;
+            let (out_tx, stdout) = mpsc::channel(32);
+            let (err_tx, stderr) = mpsc::channel(32);
+            let (exit_tx, exit) = oneshot::channel();
+            let pumps: Vec<_> = [
+                session.stdout.take().map(|o| tokio::spawn(pump(o, out_tx))),
+                session.stderr.take().map(|e| tokio::spawn(pump(e, err_tx))),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            let stdin_tx = match (stdin, session.stdin.take()) {
+                (true, Some(mut child_in)) => {
+                    let (tx, mut rx) = mpsc::channel::<Bytes>(32);
+                    tokio::spawn(async move {
+                        while let Some(chunk) = rx.recv().await {
+                            if child_in.write_all(&chunk).await.is_err() {
+                                break;
+                            }
+                        }
+                        // dropping the pipe sends EOF
+                    });
+                    Some(tx)
+                }
+                _ => None,
+            };
+            tokio::spawn(async move {
+                let code = session.wait().await.unwrap_or(1);
+                for p in pumps {
+                    let _ = p.await;
+                }
+                let _ = exit_tx.send(code);
+            });
+            Ok(ExecStreams {
+                stdin: stdin_tx,
+                stdout,
+                stderr,
+                exit,
+            })
+        })
+    }
+}
+
+async fn pump(mut from: impl tokio::io::AsyncRead + Unpin, to: mpsc::Sender<Bytes>) {
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                if to.send(Bytes::copy_from_slice(&buf[..n])).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
