@@ -153,6 +153,7 @@ impl Server {
             listen: format!("127.0.0.1:{port}").parse().expect("address"),
             node_name: NODE.into(),
             watch_history: 1000,
+            kubelet: None,
         };
         let shutdown = CancellationToken::new();
         let token = shutdown.clone();
