@@ -39,6 +39,20 @@ impl Drop for NodeNetwork {
 }
 
 fn run_seed_pod(runtime: &str, tag: u8) {
+    run_seed_pod_with(runtime, tag, false)
+}
+
+fn container_ids(c: &Cluster) -> String {
+    c.kubectl_ok(&[
+        "get",
+        "pod",
+        "shared-volumes",
+        "-o",
+        "jsonpath={.status.containerStatuses[*].containerID}",
+    ])
+}
+
+fn run_seed_pod_with(runtime: &str, tag: u8, restart_server: bool) {
     require_root();
     let _network = NodeNetwork(agent_flags(tag)[1].clone());
     let work = tempfile::tempdir().unwrap();
@@ -59,7 +73,7 @@ fn run_seed_pod(runtime: &str, tag: u8) {
         "--registries".into(),
         registries.display().to_string(),
     ]);
-    let c = Cluster::start_with_agent(flags);
+    let mut c = Cluster::start_with_agent(flags);
 
     eventually("the server's own node to be Ready", || {
         let out = c.kubectl(&[
@@ -108,6 +122,24 @@ fn run_seed_pod(runtime: &str, tag: u8) {
     ]);
     assert_eq!(ids.split_whitespace().count(), 2, "{ids}");
 
+    if restart_server {
+        // kill -9 the server: its containers keep running and the new kubelet adopts them
+        let before = container_ids(&c);
+        c.restart();
+        eventually("the adopted pod to report Running again", || {
+            let out = c.kubectl_ok(&["get", "pod", "shared-volumes", "--no-headers"]);
+            (out.contains("2/2") && out.contains("Running")).then_some(())
+        });
+        assert_eq!(container_ids(&c), before, "no container was restarted");
+        let restarts = c.kubectl_ok(&[
+            "get",
+            "pod",
+            "shared-volumes",
+            "-o",
+            "jsonpath={.status.containerStatuses[*].restartCount}",
+        ]);
+        assert_eq!(restarts, "0 0");
+    }
     // the two containers share the emptyDir
     c.kubectl_ok(&[
         "exec",
@@ -198,6 +230,11 @@ fn run_seed_pod(runtime: &str, tag: u8) {
 #[test]
 fn seed_pod_runs_on_the_built_in_runtime() {
     run_seed_pod("builtin", 1);
+}
+
+#[test]
+fn running_containers_survive_a_server_restart() {
+    run_seed_pod_with("builtin", 3, true);
 }
 
 #[test]
