@@ -123,10 +123,16 @@ pub async fn stream_logs(
     running: impl Fn() -> bool,
 ) -> std::io::Result<()> {
     let mut text = String::new();
+    // Where following resumes: exactly what was read of the last file, so a line written
+    // after the read is never skipped.
+    let mut read_of_last = 0u64;
     for f in &files {
         match tokio::fs::read_to_string(f).await {
-            Ok(t) => text.push_str(&t),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Ok(t) => {
+                read_of_last = t.len() as u64;
+                text.push_str(&t);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => read_of_last = 0,
             Err(e) => return Err(e),
         }
     }
@@ -152,10 +158,7 @@ pub async fn stream_logs(
     let Some(last) = files.last() else {
         return Ok(());
     };
-    let mut offset = tokio::fs::metadata(last)
-        .await
-        .map(|m| m.len())
-        .unwrap_or(0);
+    let mut offset = read_of_last;
     let mut partial = String::new();
     loop {
         let len = tokio::fs::metadata(last)
