@@ -497,7 +497,7 @@ fn volume_mounts_json(spec: &Value) -> Option<Value> {
             m
         })
         .collect();
-    (!mounts.is_empty()).then(|| Value::Array(mounts))
+    (!mounts.is_empty()).then_some(Value::Array(mounts))
 }
 
 fn container_json(s: &ApiStatus, spec: &Value) -> Value {
