@@ -1,6 +1,7 @@
 //! The kubelet: runs the pods bound to this node from OCI images on an OCI runtime.
 
 pub mod agent;
+pub mod backoff;
 pub mod container_start;
 pub mod image;
 pub mod lease;
@@ -8,7 +9,9 @@ pub mod logs;
 pub mod machine;
 pub mod network;
 pub mod node_status;
+pub mod pod_status;
 pub mod pod_worker;
+pub mod probe;
 pub mod runtime;
 pub mod sandbox;
 pub mod status_report;
