@@ -241,3 +241,52 @@ fn running_containers_survive_a_server_restart() {
 fn seed_pod_runs_on_runc() {
     run_seed_pod("runc", 2);
 }
+
+#[test]
+fn a_failing_container_enters_crash_loop_back_off_with_its_previous_logs() {
+    require_root();
+    let work = tempfile::tempdir().unwrap();
+    let reg = registry_with_seed_images(work.path());
+    let registries = work.path().join("registries.yaml");
+    std::fs::write(
+        &registries,
+        format!(
+            "mirrors:\n  docker.io:\n    endpoint: [\"http://127.0.0.1:{}\"]\n",
+            reg.port
+        ),
+    )
+    .unwrap();
+    let _network = NodeNetwork(agent_flags(4)[1].clone());
+    let mut flags = agent_flags(4);
+    flags.extend(["--registries".into(), registries.display().to_string()]);
+    let c = Cluster::start_with_agent(flags);
+    c.apply(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: crasher}\nspec:\n  containers:\n  - name: c\n    image: redis\n    command: [sh, -c, 'echo boom; exit 1']\n",
+    );
+    let row = eventually("CrashLoopBackOff", || {
+        let out = c.kubectl_ok(&["get", "pod", "crasher", "--no-headers"]);
+        out.contains("CrashLoopBackOff").then_some(out)
+    });
+    assert!(!row.contains(" 0 "), "restarts are counted: {row}");
+    let describe = c.kubectl_ok(&[
+        "get",
+        "pod",
+        "crasher",
+        "-o",
+        "jsonpath={.status.containerStatuses[0].lastState.terminated.exitCode}",
+    ]);
+    assert_eq!(describe, "1");
+    assert_eq!(c.kubectl_ok(&["logs", "crasher", "--previous"]), "boom\n");
+    let out = c.kubectl(&[
+        "delete",
+        "pod",
+        "crasher",
+        "--grace-period=1",
+        "--timeout=60s",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -14,6 +14,5 @@ pub mod pod_worker;
 pub mod probe;
 pub mod runtime;
 pub mod sandbox;
-pub mod status_report;
 pub mod streams;
 pub mod volume;

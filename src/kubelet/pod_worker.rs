@@ -15,11 +15,12 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::agent::NodeContext;
+use super::backoff::{self, Backoff};
 use super::container_start::{self, parse_id, PodEnv, StartError};
+use super::pod_status::{self, ContainerInstance, ObservedPod, Waiting};
 use super::runtime::spec::PodNamespaces;
 use super::runtime::{ContainerState, ContainerStatus};
 use super::sandbox;
-use super::status_report::{self, ContainerRecord};
 use super::volume::{PodVolumes, PrefetchedSources};
 use crate::api::patch::PatchType;
 use crate::api::registry::{meta, DeleteOptions, Subresource};
@@ -28,17 +29,56 @@ use crate::resources::{configmap, pod, secret};
 
 /// How often a pod's containers are checked without any change to the pod.
 const RESYNC: Duration = Duration::from_secs(1);
-/// CrashLoopBackOff: first delay, cap, and how long a container must run to reset it.
-const BACKOFF_START: Duration = Duration::from_secs(10);
-const BACKOFF_MAX: Duration = Duration::from_secs(300);
-const BACKOFF_RESET: Duration = Duration::from_secs(600);
+/// How soon a container whose creation failed is tried again.
+const CREATE_RETRY: Duration = Duration::from_secs(10);
 
 /// What the worker knows about one container.
 #[derive(Default)]
 struct Tracked {
-    record: ContainerRecord,
-    backoff: Duration,
+    name: String,
+    image: String,
+    image_id: String,
+    /// Current runtime id and its last known state.
+    id: Option<String>,
+    status: Option<ContainerStatus>,
+    /// The previous attempt: its id and final state.
+    last: Option<(String, ContainerStatus)>,
+    restart_count: u32,
+    waiting: Option<StartError>,
     retry_at: Option<Instant>,
+}
+
+impl Tracked {
+    fn record(&self) -> pod_status::ContainerRecord {
+        let instance = |id: &str, s: &ContainerStatus| ContainerInstance {
+            container_id: format!("bramble://{id}"),
+            status: s.clone(),
+            message: None,
+        };
+        let running = self.waiting.is_none()
+            && self
+                .status
+                .as_ref()
+                .is_some_and(|s| s.state == ContainerState::Running);
+        pod_status::ContainerRecord {
+            name: self.name.clone(),
+            image: self.image.clone(),
+            image_id: self.image_id.clone(),
+            restart_count: self.restart_count,
+            current: self
+                .id
+                .as_deref()
+                .zip(self.status.as_ref())
+                .map(|(id, s)| instance(id, s)),
+            last_terminated: self.last.as_ref().map(|(id, s)| instance(id, s)),
+            waiting: self.waiting.as_ref().map(|w| Waiting {
+                reason: w.reason.clone(),
+                message: w.message.clone(),
+            }),
+            ready: running,
+            started: running,
+        }
+    }
 }
 
 struct Sandbox {
@@ -52,8 +92,9 @@ struct Worker {
     uid: String,
     containers: BTreeMap<String, Tracked>,
     sandbox: Option<Sandbox>,
-    start_time: String,
+    start_time: chrono::DateTime<chrono::Utc>,
     last_status: Option<Value>,
+    backoff: Backoff,
 }
 
 /// Runs the worker for the pod in `rx` until the pod is gone; `None` in `rx` means the API
@@ -135,9 +176,9 @@ impl Worker {
                 continue;
             }
             let t = containers.entry(name.to_string()).or_default();
-            if t.record.id.is_none() || attempt >= t.record.restart_count {
-                t.record.id = Some(id.clone());
-                t.record.restart_count = attempt;
+            if t.id.is_none() || attempt >= t.restart_count {
+                t.id = Some(id.clone());
+                t.restart_count = attempt;
                 tracing::info!(container = name, attempt, "adopted running container");
             }
         }
@@ -145,8 +186,9 @@ impl Worker {
             uid: uid.into(),
             containers,
             sandbox: None,
-            start_time: meta::now(),
+            start_time: chrono::Utc::now(),
             last_status: None,
+            backoff: Backoff::default(),
         }
     }
 
@@ -203,7 +245,13 @@ impl Worker {
                 reason: "ContainerCreating".into(),
                 message: e.to_string(),
             })?;
-        let etc_hosts = ctx.volumes.pod_dir(&self.uid).join("etc-hosts");
+        let pod_dir = ctx.volumes.pod_dir(&self.uid);
+        // a pod without volumes has no directory yet
+        std::fs::create_dir_all(&pod_dir).map_err(|e| StartError {
+            reason: "ContainerCreating".into(),
+            message: format!("creating {}: {e}", pod_dir.display()),
+        })?;
+        let etc_hosts = pod_dir.join("etc-hosts");
         let hosts = format!(
             "# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n{pod_ip}\t{name}\n"
         );
@@ -235,13 +283,13 @@ impl Worker {
             .chain(spec.containers.iter())
         {
             let t = self.containers.entry(c.name.clone()).or_default();
-            t.record.name.clone_from(&c.name);
-            t.record.image = c.image.clone().unwrap_or_default();
+            t.name.clone_from(&c.name);
+            t.image = c.image.clone().unwrap_or_default();
         }
         if let Err(e) = self.prepare(ctx, p, &pod).await {
             tracing::warn!(reason = %e.reason, message = %e.message, "pod sandbox not ready");
             for t in self.containers.values_mut() {
-                t.record.waiting = Some(e.clone());
+                t.waiting = Some(e.clone());
             }
             return;
         }
@@ -254,7 +302,7 @@ impl Worker {
             let done = self
                 .containers
                 .get(&c.name)
-                .and_then(|t| t.record.status.as_ref())
+                .and_then(|t| t.status.as_ref())
                 .is_some_and(|s| s.state == ContainerState::Exited && s.exit_code == Some(0));
             if done {
                 continue;
@@ -276,8 +324,8 @@ impl Worker {
     /// Reads every current container's runtime state.
     async fn refresh<C: Client>(&mut self, ctx: &NodeContext<C>) {
         for t in self.containers.values_mut() {
-            if let Some(id) = &t.record.id {
-                t.record.status = ctx.runtime.state(id).await.ok().flatten();
+            if let Some(id) = &t.id {
+                t.status = ctx.runtime.state(id).await.ok().flatten();
             }
         }
     }
@@ -295,92 +343,64 @@ impl Worker {
         let Some(t) = self.containers.get_mut(&c.name) else {
             return;
         };
-        let now = Instant::now();
-        let attempt = match (&t.record.id, &t.record.status) {
-            (None, _) => t.record.restart_count,
+        let now = chrono::Utc::now();
+        let pod_name = pod.metadata.name.clone().unwrap_or_default();
+        let ns = pod.metadata.namespace.clone().unwrap_or_default();
+        let attempt = match (&t.id, &t.status) {
+            (None, _) => t.restart_count,
             (Some(_), Some(s)) if s.state == ContainerState::Exited => {
-                let code = s.exit_code.unwrap_or(1);
-                let restart = match policy {
-                    "Always" => true,
-                    "OnFailure" => code != 0,
-                    _ => false,
-                };
-                if !restart {
+                if !backoff::should_restart(policy, s.exit_code.unwrap_or(1)) {
                     return;
                 }
-                let ran = match (s.started_at, s.finished_at) {
-                    (Some(a), Some(b)) => (b - a).to_std().unwrap_or_default(),
-                    _ => Duration::ZERO,
-                };
-                if t.retry_at.is_none() {
-                    t.backoff = if ran >= BACKOFF_RESET || t.backoff.is_zero() {
-                        BACKOFF_START
-                    } else {
-                        (t.backoff * 2).min(BACKOFF_MAX)
-                    };
-                    // the first restart is immediate, as upstream's backoff starts after it
-                    let delay = if t.record.restart_count == 0 {
-                        Duration::ZERO
-                    } else {
-                        t.backoff
-                    };
-                    t.retry_at = Some(now + delay);
-                }
-                if t.retry_at.is_some_and(|at| at > now) {
-                    let pod_name = pod.metadata.name.as_deref().unwrap_or("");
-                    let ns = pod.metadata.namespace.as_deref().unwrap_or("");
-                    t.record.waiting = Some(StartError {
-                        reason: "CrashLoopBackOff".into(),
-                        message: format!(
-                            "back-off {}s restarting failed container={} pod={pod_name}_{ns}({})",
-                            t.backoff.as_secs(),
-                            c.name,
-                            self.uid
-                        ),
+                let key = backoff::container_key(&pod_name, &ns, &self.uid, &c.name, "0");
+                let desc = format!("{pod_name}_{ns}({})", self.uid);
+                let finished = s.finished_at.unwrap_or(now);
+                if let Some(delay) =
+                    backoff::crash_loop(&mut self.backoff, &key, &c.name, &desc, finished, now)
+                {
+                    t.waiting = Some(StartError {
+                        reason: delay.reason.into(),
+                        message: delay.message,
                     });
                     return;
                 }
-                t.retry_at = None;
-                t.record.last_terminated = t.record.status.take();
-                if let Some(old) = t.record.id.take() {
+                if let (Some(old), Some(st)) = (t.id.take(), t.status.take()) {
                     container_start::remove(ctx, &self.uid, &old).await;
+                    t.last = Some((old, st));
                 }
-                t.record.restart_count + 1
+                t.restart_count + 1
             }
             _ => return, // created or running
         };
-        if t.retry_at.is_some_and(|at| at > now) {
+        if t.retry_at.is_some_and(|at| at > Instant::now()) {
             return;
+        }
+        let image_key = backoff::image_key(&self.uid, &t.image);
+        if let Some(delay) = backoff::image_pull_delay(&self.backoff, &image_key, &t.image, now) {
+            if t.waiting
+                .as_ref()
+                .is_some_and(|w| w.reason == "ErrImagePull" || w.reason == delay.reason)
+            {
+                t.waiting = Some(StartError {
+                    reason: delay.reason.into(),
+                    message: delay.message,
+                });
+                return;
+            }
         }
         let secrets = pull_secrets(ctx, pod).await;
         let image = match container_start::pull(ctx, c, &secrets).await {
             Ok(i) => i,
             Err(e) => {
                 tracing::warn!(container = %c.name, reason = %e.reason, message = %e.message, "image not available");
-                let backoff = if t.backoff.is_zero() {
-                    BACKOFF_START
-                } else {
-                    (t.backoff * 2).min(BACKOFF_MAX)
-                };
-                t.backoff = backoff;
-                t.retry_at = Some(now + backoff);
-                let previous_pull_failed = t
-                    .record
-                    .waiting
-                    .as_ref()
-                    .is_some_and(|w| w.reason == "ErrImagePull");
-                t.record.waiting = Some(if previous_pull_failed {
-                    StartError {
-                        reason: "ImagePullBackOff".into(),
-                        message: format!("Back-off pulling image \"{}\"", t.record.image),
-                    }
-                } else {
-                    e
-                });
+                if e.reason == "ErrImagePull" {
+                    backoff::image_pull_failed(&mut self.backoff, &image_key, now);
+                }
+                t.waiting = Some(e);
                 return;
             }
         };
-        t.record.image_id = image.repo_digest();
+        t.image_id = image.repo_digest();
         let env = PodEnv {
             pod,
             volumes: &sb.volumes,
@@ -391,18 +411,18 @@ impl Worker {
         match container_start::start(ctx, &env, c, &image, attempt).await {
             Ok(id) => {
                 tracing::info!(container = %c.name, attempt, "started container");
-                t.record.id = Some(id);
-                t.record.restart_count = attempt;
-                t.record.waiting = None;
+                t.id = Some(id);
+                t.restart_count = attempt;
+                t.waiting = None;
                 t.retry_at = None;
-                if let Some(id) = &t.record.id {
-                    t.record.status = ctx.runtime.state(id).await.ok().flatten();
+                if let Some(id) = &t.id {
+                    t.status = ctx.runtime.state(id).await.ok().flatten();
                 }
             }
             Err(e) => {
                 tracing::warn!(container = %c.name, reason = %e.reason, message = %e.message, "container did not start");
-                t.record.waiting = Some(e);
-                t.retry_at = Some(now + BACKOFF_START);
+                t.waiting = Some(e);
+                t.retry_at = Some(Instant::now() + CREATE_RETRY);
             }
         }
     }
@@ -411,16 +431,23 @@ impl Worker {
     async fn report<C: Client>(&mut self, ctx: &NodeContext<C>, p: &Value) {
         let Some(pod) = typed(p) else { return };
         let spec = pod.spec.clone().unwrap_or_default();
-        let records = |list: &[Container]| -> Vec<ContainerRecord> {
+        let records = |list: &[Container]| -> Vec<pod_status::ContainerRecord> {
             list.iter()
-                .filter_map(|c| self.containers.get(&c.name).map(|t| t.record.clone()))
+                .filter_map(|c| self.containers.get(&c.name).map(Tracked::record))
                 .collect()
         };
         let init = records(spec.init_containers.as_deref().unwrap_or(&[]));
         let main = records(&spec.containers);
-        let pod_ip = self.sandbox.as_ref().map(|s| s.pod_ip.as_str());
-        let status =
-            status_report::pod_status(p, &init, &main, pod_ip, &ctx.host_ip, &self.start_time);
+        let observed = ObservedPod {
+            init_containers: &init,
+            containers: &main,
+            pod_ip: self.sandbox.as_ref().map(|s| s.pod_ip.as_str()),
+            host_ip: &ctx.host_ip,
+            start_time: Some(self.start_time),
+            sandbox_ready: self.sandbox.is_some(),
+            pod_is_terminal: false,
+        };
+        let status = pod_status::pod_status(p, &observed, chrono::Utc::now());
         if self.last_status.as_ref() == Some(&status) {
             return;
         }
@@ -452,7 +479,7 @@ impl Worker {
         let ids: Vec<String> = self
             .containers
             .values()
-            .filter_map(|t| t.record.id.clone())
+            .filter_map(|t| t.id.clone())
             .collect();
         for id in &ids {
             let _ = ctx.runtime.kill(id, libc::SIGTERM).await;
