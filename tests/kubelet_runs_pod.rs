@@ -52,20 +52,26 @@ fn container_ids(c: &Cluster) -> String {
     ])
 }
 
-fn run_seed_pod_with(runtime: &str, tag: u8, restart_server: bool) {
+/// A one-board cluster whose `docker.io` mirror is a local registry holding the seed
+/// images; dropped in field order: server, registry, files, node network.
+struct Board {
+    cluster: Cluster,
+    _registry: Registry,
+    _work: tempfile::TempDir,
+    _network: NodeNetwork,
+}
+
+fn one_board(runtime: &str, tag: u8) -> Board {
     require_root();
-    let _network = NodeNetwork(agent_flags(tag)[1].clone());
+    let network = NodeNetwork(agent_flags(tag)[1].clone());
     let work = tempfile::tempdir().unwrap();
-    let reg = registry_with_seed_images(work.path());
+    let registry = registry_with_seed_images(work.path());
     let registries = work.path().join("registries.yaml");
-    std::fs::write(
-        &registries,
-        format!(
-            "mirrors:\n  docker.io:\n    endpoint: [\"http://127.0.0.1:{}\"]\n",
-            reg.port
-        ),
-    )
-    .unwrap();
+    let mirror = format!(
+        "mirrors:\n  docker.io:\n    endpoint: [\"http://127.0.0.1:{}\"]\n",
+        registry.port
+    );
+    std::fs::write(&registries, mirror).unwrap();
     let mut flags = agent_flags(tag);
     flags.extend([
         "--runtime".into(),
@@ -73,7 +79,18 @@ fn run_seed_pod_with(runtime: &str, tag: u8, restart_server: bool) {
         "--registries".into(),
         registries.display().to_string(),
     ]);
-    let mut c = Cluster::start_with_agent(flags);
+    let cluster = Cluster::start_with_agent(flags);
+    Board {
+        cluster,
+        _registry: registry,
+        _work: work,
+        _network: network,
+    }
+}
+
+fn run_seed_pod_with(runtime: &str, tag: u8, restart_server: bool) {
+    let mut board = one_board(runtime, tag);
+    let c = &mut board.cluster;
 
     eventually("the server's own node to be Ready", || {
         let out = c.kubectl(&[
@@ -124,13 +141,13 @@ fn run_seed_pod_with(runtime: &str, tag: u8, restart_server: bool) {
 
     if restart_server {
         // kill -9 the server: its containers keep running and the new kubelet adopts them
-        let before = container_ids(&c);
+        let before = container_ids(c);
         c.restart();
         eventually("the adopted pod to report Running again", || {
             let out = c.kubectl_ok(&["get", "pod", "shared-volumes", "--no-headers"]);
             (out.contains("2/2") && out.contains("Running")).then_some(())
         });
-        assert_eq!(container_ids(&c), before, "no container was restarted");
+        assert_eq!(container_ids(c), before, "no container was restarted");
         let restarts = c.kubectl_ok(&[
             "get",
             "pod",
@@ -244,22 +261,8 @@ fn seed_pod_runs_on_runc() {
 
 #[test]
 fn a_failing_container_enters_crash_loop_back_off_with_its_previous_logs() {
-    require_root();
-    let work = tempfile::tempdir().unwrap();
-    let reg = registry_with_seed_images(work.path());
-    let registries = work.path().join("registries.yaml");
-    std::fs::write(
-        &registries,
-        format!(
-            "mirrors:\n  docker.io:\n    endpoint: [\"http://127.0.0.1:{}\"]\n",
-            reg.port
-        ),
-    )
-    .unwrap();
-    let _network = NodeNetwork(agent_flags(4)[1].clone());
-    let mut flags = agent_flags(4);
-    flags.extend(["--registries".into(), registries.display().to_string()]);
-    let c = Cluster::start_with_agent(flags);
+    let board = one_board("builtin", 4);
+    let c = &board.cluster;
     c.apply(
         "apiVersion: v1\nkind: Pod\nmetadata: {name: crasher}\nspec:\n  containers:\n  - name: c\n    image: redis\n    command: [sh, -c, 'echo boom; exit 1']\n",
     );

@@ -208,14 +208,8 @@ impl Worker {
         let (vm, typed_pod) = (ctx.volumes.clone(), pod.clone());
         let volumes = tokio::task::spawn_blocking(move || vm.setup(&typed_pod, &sources))
             .await
-            .map_err(|e| StartError {
-                reason: "ContainerCreating".into(),
-                message: e.to_string(),
-            })?
-            .map_err(|e| StartError {
-                reason: "ContainerCreating".into(),
-                message: e.to_string(),
-            })?;
+            .map_err(creating)?
+            .map_err(creating)?;
         let host_network = spec.host_network.unwrap_or(false);
         let (network, pod_ip) = if host_network {
             (None, ctx.host_ip.clone())
@@ -224,10 +218,7 @@ impl Worker {
                 .network
                 .setup(&self.uid, &name)
                 .await
-                .map_err(|e| StartError {
-                    reason: "ContainerCreating".into(),
-                    message: e.to_string(),
-                })?;
+                .map_err(creating)?;
             (Some(info.netns_path), info.ip.to_string())
         };
         let hostname = spec.hostname.clone().unwrap_or_else(|| name.clone());
@@ -237,14 +228,8 @@ impl Worker {
         );
         let sb = tokio::task::spawn_blocking(move || sandbox::ensure(&root, &uid, &hostname))
             .await
-            .map_err(|e| StartError {
-                reason: "ContainerCreating".into(),
-                message: e.to_string(),
-            })?
-            .map_err(|e| StartError {
-                reason: "ContainerCreating".into(),
-                message: e.to_string(),
-            })?;
+            .map_err(creating)?
+            .map_err(creating)?;
         let pod_dir = ctx.volumes.pod_dir(&self.uid);
         // a pod without volumes has no directory yet
         std::fs::create_dir_all(&pod_dir).map_err(|e| StartError {
@@ -255,10 +240,7 @@ impl Worker {
         let hosts = format!(
             "# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n{pod_ip}\t{name}\n"
         );
-        std::fs::write(&etc_hosts, hosts).map_err(|e| StartError {
-            reason: "ContainerCreating".into(),
-            message: e.to_string(),
-        })?;
+        std::fs::write(&etc_hosts, hosts).map_err(creating)?;
         let _ = p;
         self.sandbox = Some(Sandbox {
             volumes,
@@ -542,6 +524,14 @@ impl Worker {
         .await;
         let _ = std::fs::remove_dir_all(ctx.volumes.pod_dir(&self.uid));
         self.sandbox = None;
+    }
+}
+
+/// A sandbox step failed: the containers wait in `ContainerCreating` with the cause.
+fn creating(e: impl std::fmt::Display) -> StartError {
+    StartError {
+        reason: "ContainerCreating".into(),
+        message: e.to_string(),
     }
 }
 
