@@ -193,6 +193,29 @@ fn run_seed_pod_with(runtime: &str, tag: u8, restart_server: bool) {
         Some(3),
         "kubectl exec reports the command's exit code"
     );
+    let hostname = c.kubectl_ok(&[
+        "exec",
+        "shared-volumes",
+        "-c",
+        "redis",
+        "--",
+        "cat",
+        "/etc/hostname",
+    ]);
+    assert_eq!(hostname, "shared-volumes\n");
+    let hosts = c.kubectl_ok(&[
+        "exec",
+        "shared-volumes",
+        "-c",
+        "nginx",
+        "--",
+        "cat",
+        "/etc/hosts",
+    ]);
+    assert!(
+        hosts.starts_with("# Kubernetes-managed hosts file."),
+        "{hosts}"
+    );
     // one pod, one hostname, in both containers' logs
     let logs = c.kubectl_ok(&["logs", "shared-volumes", "-c", "nginx"]);
     assert_eq!(logs, "serving as shared-volumes\n");

@@ -12,6 +12,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use super::container_spec::env::Allocatable;
 use super::image::{ImageService, RegistryConfig};
 use super::machine::Machine;
 use super::network::{Ipv4Cidr, PodNetwork, PodNetworkConfig};
@@ -84,6 +85,8 @@ pub struct NodeContext<C: Client> {
     pub volumes: VolumeManager,
     /// The node's address (`hostIP`).
     pub host_ip: String,
+    /// What pods may use at most (the default of `resourceFieldRef` limits).
+    pub allocatable: Allocatable,
 }
 
 fn first_ipv4() -> Option<String> {
@@ -139,6 +142,15 @@ pub async fn run<C: Client>(
         network,
         volumes,
         host_ip,
+        allocatable: Allocatable {
+            cpu_milli: i64::try_from(machine.cpus * 1000).unwrap_or(i64::MAX),
+            memory_bytes: i64::try_from(
+                machine
+                    .memory_bytes
+                    .saturating_sub(node_status::EVICTION_MEMORY_BYTES),
+            )
+            .unwrap_or(i64::MAX),
+        },
     });
     let mut tasks = JoinSet::new();
     tasks.spawn(lease::run(

@@ -7,15 +7,13 @@ use std::path::PathBuf;
 use k8s_openapi::api::core::v1::{Container, Pod};
 
 use super::agent::NodeContext;
+use super::container_spec::env::{Allocatable, EnvContext};
+use super::container_spec::{container_spec, ContainerInput, PodFiles};
 use super::image::{ImageInfo, PullPolicy};
-use super::runtime::spec::{write_bundle, BindMount, PodNamespaces, Propagation, Resources};
+use super::runtime::spec::{write_bundle, PodNamespaces};
 use super::runtime::{cgroup, ContainerSpec, LogConfig};
-use super::volume::{MountPropagation, PodVolumes};
+use super::volume::{PodVolumes, PrefetchedSources};
 use crate::client::Client;
-use crate::resources::quantity::Quantity;
-
-/// The PATH a container gets when its image sets none (containerd's default).
-const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// Why a container could not be started, with the upstream waiting reason.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,165 +109,62 @@ pub struct PodEnv<'a> {
     pub volumes: &'a PodVolumes,
     /// Its namespaces.
     pub namespaces: PodNamespaces,
-    /// The pod's /etc/hosts file.
-    pub etc_hosts: PathBuf,
-    /// The pod IP, for env.
+    /// The pod's directory (holds /etc/hosts, /etc/hostname, resolv.conf).
+    pub pod_dir: PathBuf,
+    /// The pod IP.
     pub pod_ip: String,
+    /// The node's IP.
+    pub host_ip: String,
+    /// The node's hostname.
+    pub node_hostname: String,
+    /// ConfigMaps and Secrets the containers' env refers to.
+    pub sources: &'a PrefetchedSources,
+    /// What `resourceFieldRef` limits default to.
+    pub allocatable: Allocatable,
 }
 
-fn quantity(
-    list: Option<
-        &std::collections::BTreeMap<
-            String,
-            k8s_openapi::apimachinery::pkg::api::resource::Quantity,
-        >,
-    >,
-    key: &str,
-) -> Option<Quantity> {
-    list.and_then(|l| l.get(key))
-        .and_then(|q| Quantity::parse(&q.0).ok())
-}
-
-/// The runtime spec for `c`.
+/// The runtime spec for `c`, as the kubelet and containerd build it.
 fn spec(
     env: &PodEnv<'_>,
     c: &Container,
     image: &ImageInfo,
     rootfs: PathBuf,
+    dir: &std::path::Path,
 ) -> Result<ContainerSpec, StartError> {
-    let cfg = &image.config;
-    let args: Vec<String> = match (&c.command, &c.args) {
-        (Some(cmd), Some(a)) => cmd.iter().chain(a.iter()).cloned().collect(),
-        (Some(cmd), None) => cmd.clone(),
-        (None, Some(a)) => cfg
-            .entrypoint
-            .clone()
-            .unwrap_or_default()
-            .into_iter()
-            .chain(a.iter().cloned())
-            .collect(),
-        (None, None) => cfg
-            .entrypoint
-            .clone()
-            .unwrap_or_default()
-            .into_iter()
-            .chain(cfg.cmd.clone().unwrap_or_default())
-            .collect(),
-    };
-    if args.is_empty() {
-        return Err(StartError::new(
-            "CreateContainerError",
-            "no command specified",
-        ));
-    }
-    let mut vars: Vec<String> = cfg.env.clone().unwrap_or_default();
-    // containerd's defaults: images without PATH still find their binaries; HOSTNAME as CRI sets it
-    if !vars.iter().any(|v| v.starts_with("PATH=")) {
-        vars.insert(0, DEFAULT_PATH.into());
-    }
-    vars.insert(
-        0,
-        format!(
-            "HOSTNAME={}",
-            env.pod.metadata.name.as_deref().unwrap_or("")
-        ),
-    );
-    for e in c.env.iter().flatten() {
-        let value = match (&e.value, &e.value_from) {
-            (Some(v), _) => v.clone(),
-            (None, Some(from)) => match from.field_ref.as_ref().map(|f| f.field_path.as_str()) {
-                Some("metadata.name") => env.pod.metadata.name.clone().unwrap_or_default(),
-                Some("metadata.namespace") => {
-                    env.pod.metadata.namespace.clone().unwrap_or_default()
-                }
-                Some("metadata.uid") => env.pod.metadata.uid.clone().unwrap_or_default(),
-                Some("status.podIP") => env.pod_ip.clone(),
-                Some("spec.nodeName") => env
-                    .pod
-                    .spec
-                    .as_ref()
-                    .and_then(|s| s.node_name.clone())
-                    .unwrap_or_default(),
-                _ => String::new(),
-            },
-            (None, None) => String::new(),
-        };
-        vars.retain(|v| v.split('=').next() != Some(e.name.as_str()));
-        vars.push(format!("{}={value}", e.name));
-    }
-    let mut mounts: Vec<BindMount> = env
-        .volumes
-        .mounts_for(c)
-        .map_err(|e| StartError::new("CreateContainerConfigError", e))?
-        .into_iter()
-        .map(|m| BindMount {
-            source: m.source,
-            destination: m.destination.to_string_lossy().into_owned(),
-            readonly: m.read_only,
-            propagation: match m.propagation {
-                MountPropagation::Private => Propagation::Private,
-                MountPropagation::HostToContainer => Propagation::HostToContainer,
-                MountPropagation::Bidirectional => Propagation::Bidirectional,
-            },
-        })
-        .collect();
-    mounts.push(BindMount {
-        source: env.etc_hosts.clone(),
-        destination: "/etc/hosts".into(),
-        readonly: false,
-        propagation: Propagation::Private,
-    });
-    let sc = c.security_context.as_ref();
-    let pod_sc = env
-        .pod
-        .spec
-        .as_ref()
-        .and_then(|s| s.security_context.as_ref());
-    let uid = sc
-        .and_then(|s| s.run_as_user)
-        .or(pod_sc.and_then(|s| s.run_as_user))
-        .unwrap_or(0);
-    let gid = sc
-        .and_then(|s| s.run_as_group)
-        .or(pod_sc.and_then(|s| s.run_as_group))
-        .unwrap_or(0);
-    let res = c.resources.as_ref();
-    let caps = sc.and_then(|s| s.capabilities.as_ref());
-    let pod_uid = env.pod.metadata.uid.as_deref().unwrap_or("");
-    Ok(ContainerSpec {
-        args,
-        env: vars,
-        cwd: c
-            .working_dir
-            .clone()
-            .or(cfg.working_dir.clone())
-            .filter(|w| !w.is_empty())
-            .unwrap_or_else(|| "/".into()),
-        uid: u32::try_from(uid).unwrap_or(0),
-        gid: u32::try_from(gid).unwrap_or(0),
-        additional_gids: Vec::new(),
-        rootfs,
-        readonly_rootfs: sc
-            .and_then(|s| s.read_only_root_filesystem)
-            .unwrap_or(false),
-        hostname: Some(env.pod.metadata.name.clone().unwrap_or_default()),
-        mounts,
-        namespaces: env.namespaces.clone(),
-        cgroups_path: cgroup::container_cgroup_path(pod_uid, &c.name),
-        resources: Resources {
-            cpu_request_milli: quantity(res.and_then(|r| r.requests.as_ref()), "cpu")
-                .map(|q| q.milli_value()),
-            cpu_limit_milli: quantity(res.and_then(|r| r.limits.as_ref()), "cpu")
-                .map(|q| q.milli_value()),
-            memory_limit_bytes: quantity(res.and_then(|r| r.limits.as_ref()), "memory")
-                .map(|q| q.value()),
+    let termination_log = dir.join("termination-log");
+    std::fs::write(&termination_log, b"")
+        .map_err(|e| StartError::new("CreateContainerError", e))?;
+    let pod_ips = [env.pod_ip.clone()];
+    let host_ips = [env.host_ip.clone()];
+    let input = ContainerInput {
+        env: EnvContext {
+            pod: env.pod,
+            pod_ips: &pod_ips,
+            host_ips: &host_ips,
+            allocatable: env.allocatable,
+            sources: env.sources,
         },
-        capabilities_add: caps.and_then(|c| c.add.clone()).unwrap_or_default(),
-        capabilities_drop: caps.and_then(|c| c.drop.clone()).unwrap_or_default(),
-        privileged: sc.and_then(|s| s.privileged).unwrap_or(false),
-        no_new_privileges: sc.and_then(|s| s.allow_privilege_escalation) == Some(false),
-        oom_score_adj: None,
-    })
+        container: c,
+        image: &image.config,
+        volume_mounts: env
+            .volumes
+            .mounts_for(c)
+            .map_err(|e| StartError::new("CreateContainerConfigError", e))?,
+        namespaces: env.namespaces.clone(),
+        rootfs,
+        cgroups_path: cgroup::container_cgroup_path(
+            env.pod.metadata.uid.as_deref().unwrap_or(""),
+            &c.name,
+        ),
+        files: PodFiles {
+            etc_hosts: env.pod_dir.join("etc-hosts"),
+            etc_hostname: env.pod_dir.join("etc-hostname"),
+            resolv_conf: env.pod_dir.join("resolv.conf"),
+            termination_log,
+        },
+        node_hostname: env.node_hostname.clone(),
+    };
+    container_spec(&input).map_err(|e| StartError::new(e.reason(), e))
 }
 
 /// Creates and starts attempt `attempt` of `c`; returns its runtime id.
@@ -288,7 +183,7 @@ pub async fn start<C: Client>(
         .mount_rootfs(image, &dir)
         .await
         .map_err(|e| StartError::new("CreateContainerError", e))?;
-    let spec = spec(env, c, image, rootfs)?;
+    let spec = spec(env, c, image, rootfs, &dir)?;
     let bundle = write_bundle(&dir.join("bundle"), &spec)
         .map_err(|e| StartError::new("CreateContainerError", e))?;
     let log = LogConfig::new(log_path(ctx, env.pod, &c.name, attempt));

@@ -2,6 +2,7 @@
 
 pub mod agent;
 pub mod backoff;
+pub mod container_spec;
 pub mod container_start;
 pub mod image;
 pub mod lease;

@@ -16,6 +16,7 @@ use tracing::Instrument;
 
 use super::agent::NodeContext;
 use super::backoff::{self, Backoff};
+use super::container_spec::etc_hosts;
 use super::container_start::{self, parse_id, PodEnv, StartError};
 use super::pod_status::{self, ContainerInstance, ObservedPod, Waiting};
 use super::runtime::spec::PodNamespaces;
@@ -29,6 +30,8 @@ use crate::resources::{configmap, pod, secret};
 
 /// How often a pod's containers are checked without any change to the pod.
 const RESYNC: Duration = Duration::from_secs(1);
+/// The cluster's DNS domain.
+const CLUSTER_DOMAIN: &str = "cluster.local";
 /// How soon a container whose creation failed is tried again.
 const CREATE_RETRY: Duration = Duration::from_secs(10);
 
@@ -85,7 +88,9 @@ struct Sandbox {
     volumes: PodVolumes,
     namespaces: PodNamespaces,
     pod_ip: String,
-    etc_hosts: std::path::PathBuf,
+    pod_dir: std::path::PathBuf,
+    /// ConfigMaps and Secrets the pod's volumes and env refer to.
+    sources: PrefetchedSources,
 }
 
 struct Worker {
@@ -205,8 +210,8 @@ impl Worker {
         let name = pod.metadata.name.clone().unwrap_or_default();
         let spec = pod.spec.clone().unwrap_or_default();
         let sources = prefetch(ctx, &ns, pod).await;
-        let (vm, typed_pod) = (ctx.volumes.clone(), pod.clone());
-        let volumes = tokio::task::spawn_blocking(move || vm.setup(&typed_pod, &sources))
+        let (vm, typed_pod, lookup) = (ctx.volumes.clone(), pod.clone(), sources.clone());
+        let volumes = tokio::task::spawn_blocking(move || vm.setup(&typed_pod, &lookup))
             .await
             .map_err(creating)?
             .map_err(creating)?;
@@ -236,11 +241,14 @@ impl Worker {
             reason: "ContainerCreating".into(),
             message: format!("creating {}: {e}", pod_dir.display()),
         })?;
-        let etc_hosts = pod_dir.join("etc-hosts");
-        let hosts = format!(
-            "# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n{pod_ip}\t{name}\n"
-        );
-        std::fs::write(&etc_hosts, hosts).map_err(creating)?;
+        let hosts = etc_hosts::etc_hosts(pod, std::slice::from_ref(&pod_ip), CLUSTER_DOMAIN);
+        std::fs::write(pod_dir.join("etc-hosts"), hosts).map_err(creating)?;
+        let (host, _) = etc_hosts::pod_hostname_and_domain(pod, CLUSTER_DOMAIN);
+        std::fs::write(pod_dir.join("etc-hostname"), etc_hosts::etc_hostname(&host))
+            .map_err(creating)?;
+        // the node's resolver until cluster DNS exists
+        let resolv = std::fs::read("/etc/resolv.conf").unwrap_or_default();
+        std::fs::write(pod_dir.join("resolv.conf"), resolv).map_err(creating)?;
         let _ = p;
         self.sandbox = Some(Sandbox {
             volumes,
@@ -250,7 +258,8 @@ impl Worker {
                 uts: Some(sb.uts),
             },
             pod_ip,
-            etc_hosts,
+            pod_dir,
+            sources,
         });
         Ok(())
     }
@@ -387,8 +396,12 @@ impl Worker {
             pod,
             volumes: &sb.volumes,
             namespaces: sb.namespaces.clone(),
-            etc_hosts: sb.etc_hosts.clone(),
+            pod_dir: sb.pod_dir.clone(),
             pod_ip: sb.pod_ip.clone(),
+            host_ip: ctx.host_ip.clone(),
+            node_hostname: ctx.node.clone(),
+            sources: &sb.sources,
+            allocatable: ctx.allocatable,
         };
         match container_start::start(ctx, &env, c, &image, attempt).await {
             Ok(id) => {
@@ -535,22 +548,47 @@ fn creating(e: impl std::fmt::Display) -> StartError {
     }
 }
 
-/// The ConfigMaps and Secrets the pod's volumes name.
+/// The ConfigMaps and Secrets the pod's volumes and containers' env name.
 async fn prefetch<C: Client>(ctx: &NodeContext<C>, ns: &str, pod: &Pod) -> PrefetchedSources {
-    let mut out = PrefetchedSources::default();
-    for v in pod.spec.iter().flat_map(|s| s.volumes.iter().flatten()) {
-        if let Some(cm) = v.config_map.as_ref() {
-            if let Ok(obj) = ctx.client.get(&configmap::RESOURCE, ns, &cm.name).await {
-                if let Ok(t) = serde_json::from_value(obj) {
-                    out.insert_config_map(t);
-                }
+    let mut maps: Vec<String> = Vec::new();
+    let mut secrets: Vec<String> = Vec::new();
+    if let Some(spec) = &pod.spec {
+        for v in spec.volumes.iter().flatten() {
+            maps.extend(v.config_map.as_ref().map(|c| c.name.clone()));
+            secrets.extend(v.secret.as_ref().and_then(|s| s.secret_name.clone()));
+        }
+        for c in spec
+            .init_containers
+            .iter()
+            .flatten()
+            .chain(spec.containers.iter())
+        {
+            for e in c.env_from.iter().flatten() {
+                maps.extend(e.config_map_ref.as_ref().map(|r| r.name.clone()));
+                secrets.extend(e.secret_ref.as_ref().map(|r| r.name.clone()));
+            }
+            for e in c.env.iter().flatten().filter_map(|e| e.value_from.as_ref()) {
+                maps.extend(e.config_map_key_ref.as_ref().map(|r| r.name.clone()));
+                secrets.extend(e.secret_key_ref.as_ref().map(|r| r.name.clone()));
             }
         }
-        if let Some(name) = v.secret.as_ref().and_then(|s| s.secret_name.clone()) {
-            if let Ok(obj) = ctx.client.get(&secret::RESOURCE, ns, &name).await {
-                if let Ok(t) = serde_json::from_value(obj) {
-                    out.insert_secret(t);
-                }
+    }
+    maps.sort();
+    maps.dedup();
+    secrets.sort();
+    secrets.dedup();
+    let mut out = PrefetchedSources::default();
+    for name in maps {
+        if let Ok(obj) = ctx.client.get(&configmap::RESOURCE, ns, &name).await {
+            if let Ok(t) = serde_json::from_value(obj) {
+                out.insert_config_map(t);
+            }
+        }
+    }
+    for name in secrets {
+        if let Ok(obj) = ctx.client.get(&secret::RESOURCE, ns, &name).await {
+            if let Ok(t) = serde_json::from_value(obj) {
+                out.insert_secret(t);
             }
         }
     }
