@@ -7,9 +7,8 @@ use std::fmt;
 use serde_json::{Map, Value};
 
 use super::label_parse;
-use super::name_rules::{
-    aggregate, go_quote, go_string_slice, invalid, label_value_errors, qualified_name_errors,
-};
+use super::name_rules::{aggregate, go_quote, go_string_slice, invalid};
+use crate::resources::validation::{is_qualified_name, is_valid_label_value};
 
 /// A label selector could not be built; the text is upstream's, which kubectl shows as is.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -64,7 +63,7 @@ impl LabelRequirement {
     /// aggregated `field.Error` texts (`key: Invalid value: ...`).
     pub fn new(key: &str, operator: LabelOperator, values: Vec<String>) -> Result<Self, String> {
         let mut errs = Vec::new();
-        let key_errs = qualified_name_errors(key);
+        let key_errs = is_qualified_name(key);
         if !key_errs.is_empty() {
             errs.push(invalid("key", &go_quote(key), &key_errs.join("; ")));
         }
@@ -112,7 +111,7 @@ impl LabelRequirement {
             _ => {}
         }
         for (i, v) in values.iter().enumerate() {
-            let value_errs = label_value_errors(v);
+            let value_errs = is_valid_label_value(v);
             if !value_errs.is_empty() {
                 errs.push(invalid(
                     &format!("values[{i}][{key}]"),

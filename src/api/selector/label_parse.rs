@@ -7,7 +7,8 @@
 //! ```
 
 use super::label::{LabelOperator, LabelRequirement, LabelSelectorError};
-use super::name_rules::{go_quote, invalid, qualified_name_errors};
+use super::name_rules::{go_quote, invalid};
+use crate::resources::validation::is_qualified_name;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Token {
@@ -198,7 +199,7 @@ impl Parser {
         if tok != Token::Identifier {
             return Err(format!("found '{lit}', expected: identifier"));
         }
-        let errs = qualified_name_errors(&lit);
+        let errs = is_qualified_name(&lit);
         if !errs.is_empty() {
             // Upstream validates the key here with a nil field path, printed as `<nil>`.
             return Err(invalid("<nil>", &go_quote(&lit), &errs.join("; ")));
