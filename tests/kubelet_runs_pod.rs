@@ -42,6 +42,13 @@ fn run_seed_pod(runtime: &str, tag: u8) {
     run_seed_pod_with(runtime, tag, false)
 }
 
+/// `kubectl exec shared-volumes -c CONTAINER -- CMD`, its stdout.
+fn exec(c: &Cluster, container: &str, cmd: &[&str]) -> String {
+    let mut args = vec!["exec", "shared-volumes", "-c", container, "--"];
+    args.extend_from_slice(cmd);
+    c.kubectl_ok(&args)
+}
+
 fn container_ids(c: &Cluster) -> String {
     c.kubectl_ok(&[
         "get",
@@ -158,25 +165,8 @@ fn run_seed_pod_with(runtime: &str, tag: u8, restart_server: bool) {
         assert_eq!(restarts, "0 0");
     }
     // the two containers share the emptyDir
-    c.kubectl_ok(&[
-        "exec",
-        "shared-volumes",
-        "-c",
-        "redis",
-        "--",
-        "sh",
-        "-c",
-        "echo hi > /data/shared/f",
-    ]);
-    let read = c.kubectl_ok(&[
-        "exec",
-        "shared-volumes",
-        "-c",
-        "nginx",
-        "--",
-        "cat",
-        "/data/shared/f",
-    ]);
+    exec(c, "redis", &["sh", "-c", "echo hi > /data/shared/f"]);
+    let read = exec(c, "nginx", &["cat", "/data/shared/f"]);
     assert_eq!(read, "hi\n");
     let failed = c.kubectl(&[
         "exec",
@@ -193,25 +183,9 @@ fn run_seed_pod_with(runtime: &str, tag: u8, restart_server: bool) {
         Some(3),
         "kubectl exec reports the command's exit code"
     );
-    let hostname = c.kubectl_ok(&[
-        "exec",
-        "shared-volumes",
-        "-c",
-        "redis",
-        "--",
-        "cat",
-        "/etc/hostname",
-    ]);
+    let hostname = exec(c, "redis", &["cat", "/etc/hostname"]);
     assert_eq!(hostname, "shared-volumes\n");
-    let hosts = c.kubectl_ok(&[
-        "exec",
-        "shared-volumes",
-        "-c",
-        "nginx",
-        "--",
-        "cat",
-        "/etc/hosts",
-    ]);
+    let hosts = exec(c, "nginx", &["cat", "/etc/hosts"]);
     assert!(
         hosts.starts_with("# Kubernetes-managed hosts file."),
         "{hosts}"
