@@ -200,7 +200,6 @@ impl Worker {
     async fn prepare<C: Client>(
         &mut self,
         ctx: &NodeContext<C>,
-        p: &Value,
         pod: &Pod,
     ) -> Result<(), StartError> {
         if self.sandbox.is_some() {
@@ -249,7 +248,6 @@ impl Worker {
         // the node's resolver until cluster DNS exists
         let resolv = std::fs::read("/etc/resolv.conf").unwrap_or_default();
         std::fs::write(pod_dir.join("resolv.conf"), resolv).map_err(creating)?;
-        let _ = p;
         self.sandbox = Some(Sandbox {
             volumes,
             namespaces: PodNamespaces {
@@ -277,7 +275,7 @@ impl Worker {
             t.name.clone_from(&c.name);
             t.image = c.image.clone().unwrap_or_default();
         }
-        if let Err(e) = self.prepare(ctx, p, &pod).await {
+        if let Err(e) = self.prepare(ctx, &pod).await {
             tracing::warn!(reason = %e.reason, message = %e.message, "pod sandbox not ready");
             for t in self.containers.values_mut() {
                 t.waiting = Some(e.clone());
