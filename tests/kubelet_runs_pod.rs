@@ -8,7 +8,7 @@ mod support;
 
 use std::path::Path;
 
-use support::registry::{build_busybox_image, require_root, Registry};
+use support::board::Board;
 use support::{agent_flags, eventually, Cluster, SHARED_VOLUMES};
 
 const KEEP_RUNNING: &[&str] = &[
@@ -16,27 +16,6 @@ const KEEP_RUNNING: &[&str] = &[
     "-c",
     "echo serving as $(hostname); trap 'exit 0' TERM; while true; do sleep 1; done",
 ];
-
-fn registry_with_seed_images(work: &Path) -> Registry {
-    let reg = Registry::start(work);
-    build_busybox_image(work, reg.port, "library/redis", KEEP_RUNNING);
-    build_busybox_image(work, reg.port, "library/nginx", KEEP_RUNNING);
-    reg
-}
-
-/// Removes the node bridge and nftables table a test kubelet made, even when the test fails.
-struct NodeNetwork(String);
-
-impl Drop for NodeNetwork {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("ip")
-            .args(["link", "del", &self.0])
-            .output();
-        let _ = std::process::Command::new("nft")
-            .args(["delete", "table", "ip", &self.0])
-            .output();
-    }
-}
 
 fn run_seed_pod(runtime: &str, tag: u8) {
     run_seed_pod_with(runtime, tag, false)
@@ -59,56 +38,22 @@ fn container_ids(c: &Cluster) -> String {
     ])
 }
 
-/// A one-board cluster whose `docker.io` mirror is a local registry holding the seed
-/// images; dropped in field order: server, registry, files, node network.
-struct Board {
-    cluster: Cluster,
-    _registry: Registry,
-    _work: tempfile::TempDir,
-    _network: NodeNetwork,
-}
-
+/// A one-board cluster whose registry holds the seed images.
 fn one_board(runtime: &str, tag: u8) -> Board {
-    require_root();
-    let network = NodeNetwork(agent_flags(tag)[1].clone());
-    let work = tempfile::tempdir().unwrap();
-    let registry = registry_with_seed_images(work.path());
-    let registries = work.path().join("registries.yaml");
-    let mirror = format!(
-        "mirrors:\n  docker.io:\n    endpoint: [\"http://127.0.0.1:{}\"]\n",
-        registry.port
-    );
-    std::fs::write(&registries, mirror).unwrap();
-    let mut flags = agent_flags(tag);
-    flags.extend([
-        "--runtime".into(),
-        runtime.into(),
-        "--registries".into(),
-        registries.display().to_string(),
-    ]);
-    let cluster = Cluster::start_with_agent(flags);
-    Board {
-        cluster,
-        _registry: registry,
-        _work: work,
-        _network: network,
-    }
+    Board::start(
+        runtime,
+        tag,
+        &[
+            ("library/redis", KEEP_RUNNING),
+            ("library/nginx", KEEP_RUNNING),
+        ],
+    )
 }
 
 fn run_seed_pod_with(runtime: &str, tag: u8, restart_server: bool) {
     let mut board = one_board(runtime, tag);
+    board.wait_node_ready();
     let c = &mut board.cluster;
-
-    eventually("the server's own node to be Ready", || {
-        let out = c.kubectl(&[
-            "get",
-            "node",
-            "test-node",
-            "-o",
-            "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}",
-        ]);
-        (String::from_utf8_lossy(&out.stdout) == "True").then_some(())
-    });
     let labels = c.kubectl_ok(&[
         "get",
         "node",

@@ -23,6 +23,7 @@ use super::{lease, pod_worker};
 use crate::api::patch::PatchType;
 use crate::api::registry::{meta, ListOptions, Subresource, WatchEvent, WatchOptions};
 use crate::api::status::ApiError;
+use crate::client::events::EventRecorder;
 use crate::client::{Client, WatchSource};
 use crate::resources::{node, pod};
 
@@ -87,6 +88,8 @@ pub struct NodeContext<C: Client> {
     pub host_ip: String,
     /// What pods may use at most (the default of `resourceFieldRef` limits).
     pub allocatable: Allocatable,
+    /// Events about pods (`Unhealthy`, `Killing`, ...), reported as the `kubelet`.
+    pub events: EventRecorder<C>,
 }
 
 fn first_ipv4() -> Option<String> {
@@ -134,6 +137,7 @@ pub async fn run<C: Client>(
                 .saturating_sub(node_status::EVICTION_MEMORY_BYTES),
         );
     let ctx = Arc::new(NodeContext {
+        events: EventRecorder::new(client.clone(), "kubelet"),
         client: client.clone(),
         node: cfg.node_name.clone(),
         data_dir: cfg.data_dir.clone(),

@@ -13,6 +13,7 @@ pub mod node_status;
 pub mod pod_status;
 pub mod pod_worker;
 pub mod probe;
+pub mod prober;
 pub mod runtime;
 pub mod sandbox;
 pub mod streams;

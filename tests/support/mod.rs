@@ -3,6 +3,7 @@
 //! Bramble's own HTTP client.
 #![allow(dead_code)]
 
+pub mod board;
 pub mod registry;
 
 use std::io::Write;

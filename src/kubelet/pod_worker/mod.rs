@@ -2,7 +2,8 @@
 //! namespaces), run init containers in order and then the containers, restart them as the
 //! restart policy says with CrashLoopBackOff, report status, and on deletion stop the
 //! containers within the grace period (SIGTERM, then SIGKILL), clean up and remove the pod.
-//! The upstream states are visible in [`Phase`]-driving `sync` and `terminate`.
+//! Liveness, readiness and startup probes run beside it (`probing`). The upstream states
+//! are visible in `sync`, `ensure` and `stop`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -10,23 +11,28 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{Container, Pod};
 use serde_json::Value;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::agent::NodeContext;
 use super::backoff::{self, Backoff};
-use super::container_spec::etc_hosts;
 use super::container_start::{self, parse_id, PodEnv, StartError};
 use super::pod_status::{self, ContainerInstance, ObservedPod, Waiting};
+use super::prober::{ContainerProbes, ProbeOutcome};
 use super::runtime::spec::PodNamespaces;
 use super::runtime::{ContainerState, ContainerStatus};
-use super::sandbox;
 use super::volume::{PodVolumes, PrefetchedSources};
 use crate::api::patch::PatchType;
 use crate::api::registry::{meta, DeleteOptions, Subresource};
 use crate::client::Client;
-use crate::resources::{configmap, pod, secret};
+use crate::resources::pod;
+
+mod probing;
+mod sandbox_setup;
+mod stop;
+
+use sandbox_setup::pull_secrets;
 
 /// How often a pod's containers are checked without any change to the pod.
 const RESYNC: Duration = Duration::from_secs(1);
@@ -49,6 +55,10 @@ struct Tracked {
     restart_count: u32,
     waiting: Option<StartError>,
     retry_at: Option<Instant>,
+    /// The probes of the current instance while it runs.
+    probes: Option<ContainerProbes>,
+    /// When a failed liveness/startup probe's SIGTERM turns into SIGKILL.
+    kill_after: Option<Instant>,
 }
 
 impl Tracked {
@@ -78,8 +88,8 @@ impl Tracked {
                 reason: w.reason.clone(),
                 message: w.message.clone(),
             }),
-            ready: running,
-            started: running,
+            ready: running && self.probes.as_ref().map_or(true, ContainerProbes::ready),
+            started: running && self.probes.as_ref().map_or(true, ContainerProbes::started),
         }
     }
 }
@@ -100,6 +110,8 @@ struct Worker {
     start_time: chrono::DateTime<chrono::Utc>,
     last_status: Option<Value>,
     backoff: Backoff,
+    probe_tx: mpsc::UnboundedSender<ProbeOutcome>,
+    probe_rx: mpsc::UnboundedReceiver<ProbeOutcome>,
 }
 
 /// Runs the worker for the pod in `rx` until the pod is gone; `None` in `rx` means the API
@@ -151,12 +163,19 @@ pub async fn run<C: Client>(
                 }
                 Some(p) => {
                     w.sync(&ctx, &p).await;
+                    w.schedule_probes(&ctx, &p).await;
                     w.report(&ctx, &p).await;
                 }
             }
             tokio::select! {
                 changed = rx.changed() => if changed.is_err() { return },
                 _ = tokio::time::sleep(RESYNC) => {}
+                Some(outcome) = w.probe_rx.recv() => {
+                    let current = rx.borrow().clone();
+                    if let Some(p) = current {
+                        w.on_probe(&ctx, &p, outcome).await;
+                    }
+                }
                 _ = shutdown.cancelled() => return,
             }
         }
@@ -187,7 +206,10 @@ impl Worker {
                 tracing::info!(container = name, attempt, "adopted running container");
             }
         }
+        let (probe_tx, probe_rx) = mpsc::unbounded_channel();
         Worker {
+            probe_tx,
+            probe_rx,
             uid: uid.into(),
             containers,
             sandbox: None,
@@ -195,71 +217,6 @@ impl Worker {
             last_status: None,
             backoff: Backoff::default(),
         }
-    }
-
-    async fn prepare<C: Client>(
-        &mut self,
-        ctx: &NodeContext<C>,
-        pod: &Pod,
-    ) -> Result<(), StartError> {
-        if self.sandbox.is_some() {
-            return Ok(());
-        }
-        let ns = pod.metadata.namespace.clone().unwrap_or_default();
-        let name = pod.metadata.name.clone().unwrap_or_default();
-        let spec = pod.spec.clone().unwrap_or_default();
-        let sources = prefetch(ctx, &ns, pod).await;
-        let (vm, typed_pod, lookup) = (ctx.volumes.clone(), pod.clone(), sources.clone());
-        let volumes = tokio::task::spawn_blocking(move || vm.setup(&typed_pod, &lookup))
-            .await
-            .map_err(creating)?
-            .map_err(creating)?;
-        let host_network = spec.host_network.unwrap_or(false);
-        let (network, pod_ip) = if host_network {
-            (None, ctx.host_ip.clone())
-        } else {
-            let info = ctx
-                .network
-                .setup(&self.uid, &name)
-                .await
-                .map_err(creating)?;
-            (Some(info.netns_path), info.ip.to_string())
-        };
-        let hostname = spec.hostname.clone().unwrap_or_else(|| name.clone());
-        let (root, uid) = (
-            std::path::PathBuf::from(sandbox::SANDBOX_DIR),
-            self.uid.clone(),
-        );
-        let sb = tokio::task::spawn_blocking(move || sandbox::ensure(&root, &uid, &hostname))
-            .await
-            .map_err(creating)?
-            .map_err(creating)?;
-        let pod_dir = ctx.volumes.pod_dir(&self.uid);
-        // a pod without volumes has no directory yet
-        std::fs::create_dir_all(&pod_dir).map_err(|e| StartError {
-            reason: "ContainerCreating".into(),
-            message: format!("creating {}: {e}", pod_dir.display()),
-        })?;
-        let hosts = etc_hosts::etc_hosts(pod, std::slice::from_ref(&pod_ip), CLUSTER_DOMAIN);
-        std::fs::write(pod_dir.join("etc-hosts"), hosts).map_err(creating)?;
-        let (host, _) = etc_hosts::pod_hostname_and_domain(pod, CLUSTER_DOMAIN);
-        std::fs::write(pod_dir.join("etc-hostname"), etc_hosts::etc_hostname(&host))
-            .map_err(creating)?;
-        // the node's resolver until cluster DNS exists
-        let resolv = std::fs::read("/etc/resolv.conf").unwrap_or_default();
-        std::fs::write(pod_dir.join("resolv.conf"), resolv).map_err(creating)?;
-        self.sandbox = Some(Sandbox {
-            volumes,
-            namespaces: PodNamespaces {
-                network,
-                ipc: Some(sb.ipc),
-                uts: Some(sb.uts),
-            },
-            pod_ip,
-            pod_dir,
-            sources,
-        });
-        Ok(())
     }
 
     async fn sync<C: Client>(&mut self, ctx: &NodeContext<C>, p: &Value) {
@@ -408,6 +365,8 @@ impl Worker {
                 t.restart_count = attempt;
                 t.waiting = None;
                 t.retry_at = None;
+                t.probes = None;
+                t.kill_after = None;
                 if let Some(id) = &t.id {
                     t.status = ctx.runtime.state(id).await.ok().flatten();
                 }
@@ -462,157 +421,4 @@ impl Worker {
             Err(e) => tracing::debug!(error = %e, "status update failed"),
         }
     }
-
-    /// Stops every container within the pod's grace period: SIGTERM, then SIGKILL.
-    async fn terminate<C: Client>(&mut self, ctx: &NodeContext<C>, p: &Value) {
-        let grace = p
-            .pointer("/metadata/deletionGracePeriodSeconds")
-            .and_then(Value::as_u64)
-            .unwrap_or(30);
-        let ids: Vec<String> = self
-            .containers
-            .values()
-            .filter_map(|t| t.id.clone())
-            .collect();
-        for id in &ids {
-            let _ = ctx.runtime.kill(id, libc::SIGTERM).await;
-        }
-        let deadline = Instant::now() + Duration::from_secs(grace);
-        loop {
-            let mut running = Vec::new();
-            for id in &ids {
-                if let Ok(Some(ContainerStatus {
-                    state: ContainerState::Running | ContainerState::Created,
-                    ..
-                })) = ctx.runtime.state(id).await
-                {
-                    running.push(id.clone());
-                }
-            }
-            if running.is_empty() {
-                return;
-            }
-            if Instant::now() >= deadline {
-                tracing::info!(containers = running.len(), "grace period over; killing");
-                for id in &running {
-                    let _ = ctx.runtime.kill(id, libc::SIGKILL).await;
-                }
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    /// Removes containers, mounts, volumes, network and namespaces of the pod.
-    async fn teardown<C: Client>(&mut self, ctx: &NodeContext<C>) {
-        let mut ids: Vec<String> = ctx
-            .runtime
-            .list()
-            .await
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|id| parse_id(id).is_some_and(|(u, _, _)| u == self.uid))
-            .collect();
-        ids.sort();
-        for id in &ids {
-            let _ = ctx.runtime.kill(id, libc::SIGKILL).await;
-            container_start::remove(ctx, &self.uid, id).await;
-        }
-        let (vm, uid) = (ctx.volumes.clone(), self.uid.clone());
-        match tokio::task::spawn_blocking(move || vm.teardown(&uid)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::warn!(error = %e, "volume teardown failed"),
-            Err(e) => tracing::warn!(error = %e, "volume teardown panicked"),
-        }
-        if let Err(e) = ctx.network.teardown(&self.uid).await {
-            tracing::warn!(error = %e, "network teardown failed");
-        }
-        let uid = self.uid.clone();
-        let _ = tokio::task::spawn_blocking(move || {
-            sandbox::remove(std::path::Path::new(sandbox::SANDBOX_DIR), &uid)
-        })
-        .await;
-        let _ = std::fs::remove_dir_all(ctx.volumes.pod_dir(&self.uid));
-        self.sandbox = None;
-    }
-}
-
-/// A sandbox step failed: the containers wait in `ContainerCreating` with the cause.
-fn creating(e: impl std::fmt::Display) -> StartError {
-    StartError {
-        reason: "ContainerCreating".into(),
-        message: e.to_string(),
-    }
-}
-
-/// The ConfigMaps and Secrets the pod's volumes and containers' env name.
-async fn prefetch<C: Client>(ctx: &NodeContext<C>, ns: &str, pod: &Pod) -> PrefetchedSources {
-    let mut maps: Vec<String> = Vec::new();
-    let mut secrets: Vec<String> = Vec::new();
-    if let Some(spec) = &pod.spec {
-        for v in spec.volumes.iter().flatten() {
-            maps.extend(v.config_map.as_ref().map(|c| c.name.clone()));
-            secrets.extend(v.secret.as_ref().and_then(|s| s.secret_name.clone()));
-        }
-        for c in spec
-            .init_containers
-            .iter()
-            .flatten()
-            .chain(spec.containers.iter())
-        {
-            for e in c.env_from.iter().flatten() {
-                maps.extend(e.config_map_ref.as_ref().map(|r| r.name.clone()));
-                secrets.extend(e.secret_ref.as_ref().map(|r| r.name.clone()));
-            }
-            for e in c.env.iter().flatten().filter_map(|e| e.value_from.as_ref()) {
-                maps.extend(e.config_map_key_ref.as_ref().map(|r| r.name.clone()));
-                secrets.extend(e.secret_key_ref.as_ref().map(|r| r.name.clone()));
-            }
-        }
-    }
-    maps.sort();
-    maps.dedup();
-    secrets.sort();
-    secrets.dedup();
-    let mut out = PrefetchedSources::default();
-    for name in maps {
-        if let Ok(obj) = ctx.client.get(&configmap::RESOURCE, ns, &name).await {
-            if let Ok(t) = serde_json::from_value(obj) {
-                out.insert_config_map(t);
-            }
-        }
-    }
-    for name in secrets {
-        if let Ok(obj) = ctx.client.get(&secret::RESOURCE, ns, &name).await {
-            if let Ok(t) = serde_json::from_value(obj) {
-                out.insert_secret(t);
-            }
-        }
-    }
-    out
-}
-
-/// The `.dockerconfigjson` payloads of the pod's `imagePullSecrets`.
-async fn pull_secrets<C: Client>(ctx: &NodeContext<C>, pod: &Pod) -> Vec<Vec<u8>> {
-    let ns = pod.metadata.namespace.as_deref().unwrap_or("default");
-    let mut out = Vec::new();
-    for r in pod
-        .spec
-        .iter()
-        .flat_map(|s| s.image_pull_secrets.iter().flatten())
-    {
-        let Ok(obj) = ctx.client.get(&secret::RESOURCE, ns, &r.name).await else {
-            continue;
-        };
-        let data = obj
-            .pointer("/data/.dockerconfigjson")
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        use base64::Engine;
-        if let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(data) {
-            out.push(bytes);
-        }
-    }
-    out
 }

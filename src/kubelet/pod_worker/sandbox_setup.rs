@@ -1,0 +1,163 @@
+//! The pod's sandbox, prepared once before its first container: volumes (with the
+//! ConfigMaps and Secrets they project), the network namespace and address, the shared IPC
+//! and UTS namespaces, and the files every container mounts (`/etc/hosts`, `/etc/hostname`,
+//! `resolv.conf`).
+
+use k8s_openapi::api::core::v1::Pod;
+use serde_json::Value;
+
+use super::{Sandbox, Worker, CLUSTER_DOMAIN};
+use crate::client::Client;
+use crate::kubelet::agent::NodeContext;
+use crate::kubelet::container_spec::etc_hosts;
+use crate::kubelet::container_start::StartError;
+use crate::kubelet::runtime::spec::PodNamespaces;
+use crate::kubelet::sandbox;
+use crate::kubelet::volume::PrefetchedSources;
+use crate::resources::{configmap, secret};
+
+impl Worker {
+    pub(super) async fn prepare<C: Client>(
+        &mut self,
+        ctx: &NodeContext<C>,
+        pod: &Pod,
+    ) -> Result<(), StartError> {
+        if self.sandbox.is_some() {
+            return Ok(());
+        }
+        let ns = pod.metadata.namespace.clone().unwrap_or_default();
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        let spec = pod.spec.clone().unwrap_or_default();
+        let sources = prefetch(ctx, &ns, pod).await;
+        let (vm, typed_pod, lookup) = (ctx.volumes.clone(), pod.clone(), sources.clone());
+        let volumes = tokio::task::spawn_blocking(move || vm.setup(&typed_pod, &lookup))
+            .await
+            .map_err(creating)?
+            .map_err(creating)?;
+        let host_network = spec.host_network.unwrap_or(false);
+        let (network, pod_ip) = if host_network {
+            (None, ctx.host_ip.clone())
+        } else {
+            let info = ctx
+                .network
+                .setup(&self.uid, &name)
+                .await
+                .map_err(creating)?;
+            (Some(info.netns_path), info.ip.to_string())
+        };
+        let hostname = spec.hostname.clone().unwrap_or_else(|| name.clone());
+        let (root, uid) = (
+            std::path::PathBuf::from(sandbox::SANDBOX_DIR),
+            self.uid.clone(),
+        );
+        let sb = tokio::task::spawn_blocking(move || sandbox::ensure(&root, &uid, &hostname))
+            .await
+            .map_err(creating)?
+            .map_err(creating)?;
+        let pod_dir = ctx.volumes.pod_dir(&self.uid);
+        // a pod without volumes has no directory yet
+        std::fs::create_dir_all(&pod_dir).map_err(|e| StartError {
+            reason: "ContainerCreating".into(),
+            message: format!("creating {}: {e}", pod_dir.display()),
+        })?;
+        let hosts = etc_hosts::etc_hosts(pod, std::slice::from_ref(&pod_ip), CLUSTER_DOMAIN);
+        std::fs::write(pod_dir.join("etc-hosts"), hosts).map_err(creating)?;
+        let (host, _) = etc_hosts::pod_hostname_and_domain(pod, CLUSTER_DOMAIN);
+        std::fs::write(pod_dir.join("etc-hostname"), etc_hosts::etc_hostname(&host))
+            .map_err(creating)?;
+        // the node's resolver until cluster DNS exists
+        let resolv = std::fs::read("/etc/resolv.conf").unwrap_or_default();
+        std::fs::write(pod_dir.join("resolv.conf"), resolv).map_err(creating)?;
+        self.sandbox = Some(Sandbox {
+            volumes,
+            namespaces: PodNamespaces {
+                network,
+                ipc: Some(sb.ipc),
+                uts: Some(sb.uts),
+            },
+            pod_ip,
+            pod_dir,
+            sources,
+        });
+        Ok(())
+    }
+}
+
+/// A sandbox step failed: the containers wait in `ContainerCreating` with the cause.
+fn creating(e: impl std::fmt::Display) -> StartError {
+    StartError {
+        reason: "ContainerCreating".into(),
+        message: e.to_string(),
+    }
+}
+
+/// The ConfigMaps and Secrets the pod's volumes and containers' env name.
+async fn prefetch<C: Client>(ctx: &NodeContext<C>, ns: &str, pod: &Pod) -> PrefetchedSources {
+    let mut maps: Vec<String> = Vec::new();
+    let mut secrets: Vec<String> = Vec::new();
+    if let Some(spec) = &pod.spec {
+        for v in spec.volumes.iter().flatten() {
+            maps.extend(v.config_map.as_ref().map(|c| c.name.clone()));
+            secrets.extend(v.secret.as_ref().and_then(|s| s.secret_name.clone()));
+        }
+        for c in spec
+            .init_containers
+            .iter()
+            .flatten()
+            .chain(spec.containers.iter())
+        {
+            for e in c.env_from.iter().flatten() {
+                maps.extend(e.config_map_ref.as_ref().map(|r| r.name.clone()));
+                secrets.extend(e.secret_ref.as_ref().map(|r| r.name.clone()));
+            }
+            for e in c.env.iter().flatten().filter_map(|e| e.value_from.as_ref()) {
+                maps.extend(e.config_map_key_ref.as_ref().map(|r| r.name.clone()));
+                secrets.extend(e.secret_key_ref.as_ref().map(|r| r.name.clone()));
+            }
+        }
+    }
+    maps.sort();
+    maps.dedup();
+    secrets.sort();
+    secrets.dedup();
+    let mut out = PrefetchedSources::default();
+    for name in maps {
+        if let Ok(obj) = ctx.client.get(&configmap::RESOURCE, ns, &name).await {
+            if let Ok(t) = serde_json::from_value(obj) {
+                out.insert_config_map(t);
+            }
+        }
+    }
+    for name in secrets {
+        if let Ok(obj) = ctx.client.get(&secret::RESOURCE, ns, &name).await {
+            if let Ok(t) = serde_json::from_value(obj) {
+                out.insert_secret(t);
+            }
+        }
+    }
+    out
+}
+
+/// The `.dockerconfigjson` payloads of the pod's `imagePullSecrets`.
+pub(super) async fn pull_secrets<C: Client>(ctx: &NodeContext<C>, pod: &Pod) -> Vec<Vec<u8>> {
+    let ns = pod.metadata.namespace.as_deref().unwrap_or("default");
+    let mut out = Vec::new();
+    for r in pod
+        .spec
+        .iter()
+        .flat_map(|s| s.image_pull_secrets.iter().flatten())
+    {
+        let Ok(obj) = ctx.client.get(&secret::RESOURCE, ns, &r.name).await else {
+            continue;
+        };
+        let data = obj
+            .pointer("/data/.dockerconfigjson")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        use base64::Engine;
+        if let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(data) {
+            out.push(bytes);
+        }
+    }
+    out
+}

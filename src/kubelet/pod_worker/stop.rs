@@ -1,0 +1,89 @@
+//! Stopping a pod: its containers within the grace period (SIGTERM, then SIGKILL), then
+//! everything the sandbox holds: containers, mounts, volumes, network and namespaces.
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::Worker;
+use crate::client::Client;
+use crate::kubelet::agent::NodeContext;
+use crate::kubelet::container_start::{self, parse_id};
+use crate::kubelet::runtime::{ContainerState, ContainerStatus};
+use crate::kubelet::sandbox;
+
+impl Worker {
+    /// Stops every container within the pod's grace period: SIGTERM, then SIGKILL.
+    pub(super) async fn terminate<C: Client>(&mut self, ctx: &NodeContext<C>, p: &Value) {
+        let grace = p
+            .pointer("/metadata/deletionGracePeriodSeconds")
+            .and_then(Value::as_u64)
+            .unwrap_or(30);
+        let ids: Vec<String> = self
+            .containers
+            .values()
+            .filter_map(|t| t.id.clone())
+            .collect();
+        for id in &ids {
+            let _ = ctx.runtime.kill(id, libc::SIGTERM).await;
+        }
+        let deadline = Instant::now() + Duration::from_secs(grace);
+        loop {
+            let mut running = Vec::new();
+            for id in &ids {
+                if let Ok(Some(ContainerStatus {
+                    state: ContainerState::Running | ContainerState::Created,
+                    ..
+                })) = ctx.runtime.state(id).await
+                {
+                    running.push(id.clone());
+                }
+            }
+            if running.is_empty() {
+                return;
+            }
+            if Instant::now() >= deadline {
+                tracing::info!(containers = running.len(), "grace period over; killing");
+                for id in &running {
+                    let _ = ctx.runtime.kill(id, libc::SIGKILL).await;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Removes containers, mounts, volumes, network and namespaces of the pod.
+    pub(super) async fn teardown<C: Client>(&mut self, ctx: &NodeContext<C>) {
+        let mut ids: Vec<String> = ctx
+            .runtime
+            .list()
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|id| parse_id(id).is_some_and(|(u, _, _)| u == self.uid))
+            .collect();
+        ids.sort();
+        for id in &ids {
+            let _ = ctx.runtime.kill(id, libc::SIGKILL).await;
+            container_start::remove(ctx, &self.uid, id).await;
+        }
+        let (vm, uid) = (ctx.volumes.clone(), self.uid.clone());
+        match tokio::task::spawn_blocking(move || vm.teardown(&uid)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "volume teardown failed"),
+            Err(e) => tracing::warn!(error = %e, "volume teardown panicked"),
+        }
+        if let Err(e) = ctx.network.teardown(&self.uid).await {
+            tracing::warn!(error = %e, "network teardown failed");
+        }
+        let uid = self.uid.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            sandbox::remove(std::path::Path::new(sandbox::SANDBOX_DIR), &uid)
+        })
+        .await;
+        let _ = std::fs::remove_dir_all(ctx.volumes.pod_dir(&self.uid));
+        self.sandbox = None;
+    }
+}

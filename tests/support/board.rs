@@ -1,0 +1,80 @@
+//! A one-board cluster with its kubelet: a real `bramble server` whose `docker.io` mirror is
+//! a local docker-registry holding images the test builds from busybox-static, on its own
+//! bridge and pod range. Needs root.
+
+use std::path::Path;
+
+use super::registry::{build_busybox_image, require_root, Registry};
+use super::{agent_flags, eventually, Cluster};
+
+/// Removes the node bridge and nftables table a test kubelet made, even when the test fails.
+pub struct NodeNetwork(pub String);
+
+impl Drop for NodeNetwork {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip")
+            .args(["link", "del", &self.0])
+            .output();
+        let _ = std::process::Command::new("nft")
+            .args(["delete", "table", "ip", &self.0])
+            .output();
+    }
+}
+
+/// The server and what it needs; dropped in field order: server, registry, files, network.
+pub struct Board {
+    pub cluster: Cluster,
+    pub registry: Registry,
+    pub work: tempfile::TempDir,
+    _network: NodeNetwork,
+}
+
+impl Board {
+    /// Starts a board on `runtime` (`builtin` or `runc`) whose registry holds `images`:
+    /// `(repository, default command)` pairs such as `("library/redis", &["sleep", "9"])`.
+    pub fn start(runtime: &str, tag: u8, images: &[(&str, &[&str])]) -> Board {
+        require_root();
+        let network = NodeNetwork(agent_flags(tag)[1].clone());
+        let work = tempfile::tempdir().unwrap();
+        let registry = Registry::start(work.path());
+        for (repo, cmd) in images {
+            build_busybox_image(work.path(), registry.port, repo, cmd);
+        }
+        let registries = work.path().join("registries.yaml");
+        write_mirror(&registries, registry.port);
+        let mut flags = agent_flags(tag);
+        flags.extend([
+            "--runtime".into(),
+            runtime.into(),
+            "--registries".into(),
+            registries.display().to_string(),
+        ]);
+        let cluster = Cluster::start_with_agent(flags);
+        Board {
+            cluster,
+            registry,
+            work,
+            _network: network,
+        }
+    }
+
+    /// Waits until the board's own node reports Ready.
+    pub fn wait_node_ready(&self) {
+        eventually("the server's own node to be Ready", || {
+            let out = self.cluster.kubectl(&[
+                "get",
+                "node",
+                "test-node",
+                "-o",
+                "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}",
+            ]);
+            (String::from_utf8_lossy(&out.stdout) == "True").then_some(())
+        });
+    }
+}
+
+/// A k3s-style `registries.yaml` sending `docker.io` to the local registry over plain HTTP.
+fn write_mirror(path: &Path, port: u16) {
+    let mirror = format!("mirrors:\n  docker.io:\n    endpoint: [\"http://127.0.0.1:{port}\"]\n");
+    std::fs::write(path, mirror).unwrap();
+}
