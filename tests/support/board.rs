@@ -73,6 +73,22 @@ impl Board {
     }
 }
 
+impl Drop for Board {
+    /// Deletes every pod so the kubelet stops its containers and removes their mounts and
+    /// namespaces; containers outlive the server by design, so killing it is not enough.
+    fn drop(&mut self) {
+        let _ = self.cluster.kubectl(&[
+            "delete",
+            "pods",
+            "--all",
+            "--all-namespaces",
+            "--grace-period=1",
+            "--wait=true",
+            "--timeout=60s",
+        ]);
+    }
+}
+
 /// A k3s-style `registries.yaml` sending `docker.io` to the local registry over plain HTTP.
 fn write_mirror(path: &Path, port: u16) {
     let mirror = format!("mirrors:\n  docker.io:\n    endpoint: [\"http://127.0.0.1:{port}\"]\n");
