@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::control_plane::{self, ServerConfig};
 use crate::kubelet::agent::KubeletConfig;
+use crate::kubelet::image::GcPolicy;
 
 /// Arguments of `bramble server`.
 #[derive(Debug, Args)]
@@ -45,10 +46,23 @@ pub struct ServerArgs {
         env = "BRAMBLE_REGISTRIES"
     )]
     pub registries: PathBuf,
+    /// Disk usage (percent) of the image filesystem at which unused images are removed.
+    #[arg(long, default_value_t = 85, value_parser = clap::value_parser!(u8).range(0..=100))]
+    pub image_gc_high_threshold: u8,
+    /// Disk usage (percent) image garbage collection frees space down to.
+    #[arg(long, default_value_t = 80, value_parser = clap::value_parser!(u8).range(0..=100))]
+    pub image_gc_low_threshold: u8,
 }
 
 /// Runs the server until SIGTERM or SIGINT.
 pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
+    if args.image_gc_low_threshold > args.image_gc_high_threshold {
+        anyhow::bail!(
+            "--image-gc-low-threshold ({}) must not exceed --image-gc-high-threshold ({})",
+            args.image_gc_low_threshold,
+            args.image_gc_high_threshold
+        );
+    }
     let node_name = match args.node_name {
         Some(n) => n,
         None => std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -78,6 +92,10 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
                 "true".into(),
             )],
             bramble_exe: std::env::current_exe().unwrap_or_else(|_| "bramble".into()),
+            image_gc: GcPolicy {
+                high_threshold_percent: args.image_gc_high_threshold,
+                low_threshold_percent: args.image_gc_low_threshold,
+            },
         }),
     };
     control_plane::run(cfg, shutdown)

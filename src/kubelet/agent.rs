@@ -8,18 +8,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::container_spec::env::Allocatable;
-use super::image::{ImageService, RegistryConfig};
+use super::image::{GcPolicy, ImageService, RegistryConfig};
 use super::machine::Machine;
 use super::network::{Ipv4Cidr, PodNetwork, PodNetworkConfig};
 use super::node_status::{self, NodeIdentity};
 use super::runtime::{ContainerRuntime, OciCliRuntime, RuntimeKind};
 use super::volume::{HostPathPolicy, VolumeManager};
-use super::{lease, pod_worker};
+use super::{image_gc, lease, pod_worker};
 use crate::api::patch::PatchType;
 use crate::api::registry::{meta, ListOptions, Subresource, WatchEvent, WatchOptions};
 use crate::api::status::ApiError;
@@ -49,6 +49,8 @@ pub struct KubeletConfig {
     pub labels: Vec<(String, String)>,
     /// The `bramble` executable (re-executed as the runtime helper).
     pub bramble_exe: PathBuf,
+    /// When unused images are removed.
+    pub image_gc: GcPolicy,
 }
 
 /// Why the kubelet could not start.
@@ -90,6 +92,8 @@ pub struct NodeContext<C: Client> {
     pub allocatable: Allocatable,
     /// Events about pods (`Unhealthy`, `Killing`, ...), reported as the `kubelet`.
     pub events: EventRecorder<C>,
+    /// Wakes image garbage collection (a pod was removed).
+    pub image_gc: Arc<Notify>,
 }
 
 fn first_ipv4() -> Option<String> {
@@ -138,6 +142,7 @@ pub async fn run<C: Client>(
         );
     let ctx = Arc::new(NodeContext {
         events: EventRecorder::new(client.clone(), "kubelet"),
+        image_gc: Arc::new(Notify::new()),
         client: client.clone(),
         node: cfg.node_name.clone(),
         data_dir: cfg.data_dir.clone(),
@@ -166,6 +171,12 @@ pub async fn run<C: Client>(
         client.clone(),
         identity,
         cfg.data_dir.clone(),
+        shutdown.clone(),
+    ));
+    tasks.spawn(image_gc::run(
+        ctx.clone(),
+        cfg.image_gc,
+        ctx.image_gc.clone(),
         shutdown.clone(),
     ));
     dispatch(ctx, shutdown).await;

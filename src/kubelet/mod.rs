@@ -5,6 +5,7 @@ pub mod backoff;
 pub mod container_spec;
 pub mod container_start;
 pub mod image;
+pub mod image_gc;
 pub mod lease;
 pub mod logs;
 pub mod machine;

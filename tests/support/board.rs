@@ -33,6 +33,11 @@ impl Board {
     /// Starts a board on `runtime` (`builtin` or `runc`) whose registry holds `images`:
     /// `(repository, default command)` pairs such as `("library/redis", &["sleep", "9"])`.
     pub fn start(runtime: &str, tag: u8, images: &[(&str, &[&str])]) -> Board {
+        Board::start_with(runtime, tag, images, &[])
+    }
+
+    /// [`Board::start`] with extra `bramble server` flags.
+    pub fn start_with(runtime: &str, tag: u8, images: &[(&str, &[&str])], extra: &[&str]) -> Board {
         require_root();
         let network = NodeNetwork(agent_flags(tag)[1].clone());
         let work = tempfile::tempdir().unwrap();
@@ -49,6 +54,7 @@ impl Board {
             "--registries".into(),
             registries.display().to_string(),
         ]);
+        flags.extend(extra.iter().map(|f| f.to_string()));
         let cluster = Cluster::start_with_agent(flags);
         Board {
             cluster,

@@ -14,6 +14,7 @@ mod describe;
 mod describe_fields;
 mod error;
 mod get;
+mod image;
 mod kinds;
 mod manifest;
 mod output;
@@ -60,6 +61,8 @@ pub enum CtlCommand {
     Delete(delete::DeleteArgs),
     /// Show details of a resource, with its events.
     Describe(describe::DescribeArgs),
+    /// Import and list images in this board's own store (no kubeconfig needed).
+    Image(image::ImageArgs),
 }
 
 /// What every verb needs: the API connection and the namespace scope.
@@ -105,6 +108,10 @@ pub fn main(args: CtlArgs) -> std::process::ExitCode {
 
 /// Runs one verb, writing results to `out` and notices (kubectl's stderr lines) to `err`.
 pub async fn run(args: CtlArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), CtlError> {
+    let command = match args.command {
+        CtlCommand::Image(a) => return image::run(a, out).await,
+        other => other,
+    };
     let path = config::kubeconfig_path(args.kubeconfig.as_deref())?;
     let loaded = config::load(&path)?;
     let (namespace, namespace_explicit) = match args.namespace {
@@ -117,7 +124,8 @@ pub async fn run(args: CtlArgs, out: &mut dyn Write, err: &mut dyn Write) -> Res
         namespace_explicit,
         all_namespaces: args.all_namespaces,
     };
-    match args.command {
+    match command {
+        CtlCommand::Image(_) => Ok(()), // answered above, without a kubeconfig
         CtlCommand::Get(a) => get::run(&session, a, out, err).await,
         CtlCommand::Apply(a) => apply::run(&session, a, out, err).await,
         CtlCommand::Delete(a) => delete::run(&session, a, out, err).await,

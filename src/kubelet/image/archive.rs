@@ -14,6 +14,7 @@ use super::platform::Platform;
 use super::reference::Reference;
 use super::service::{install, ImageInfo};
 use super::store::ImageStore;
+use super::store_lock::{LockMode, StoreLock};
 
 const CONTAINERD_NAME: &str = "io.containerd.image.name";
 const OCI_REF_NAME: &str = "org.opencontainers.image.ref.name";
@@ -29,6 +30,7 @@ pub fn import(
         path: archive.to_path_buf(),
         reason,
     };
+    let _lock = StoreLock::acquire(store.root(), LockMode::Shared)?;
     let file = fs::File::open(archive).map_err(|e| fail(e.to_string()))?;
     let mut buffered = BufReader::new(file);
     let gz = buffered

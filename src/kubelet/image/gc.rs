@@ -13,6 +13,7 @@ use std::path::Path;
 
 use super::reference::Reference;
 use super::store::{digest_hex, io_err, ImageRecord, ImageStore, StoreError};
+use super::store_lock::{LockMode, StoreLock};
 
 /// The kubelet's `--image-gc-high-threshold` / `--image-gc-low-threshold` (percent of disk).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +53,7 @@ pub fn collect(
     policy: GcPolicy,
     in_use: &HashSet<String>,
 ) -> Result<GcReport, StoreError> {
+    let _lock = StoreLock::acquire(store.root(), LockMode::Exclusive)?;
     let (capacity, available) = fs_usage(store.root()).map_err(io_err("statvfs", store.root()))?;
     let usage_percent = available
         .saturating_mul(100)

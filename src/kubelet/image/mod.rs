@@ -7,7 +7,7 @@
 //! [`PullError`], whose [`PullError::reason`] is the container waiting reason to report.
 //! Underneath: [`reference`] (name normalisation), [`registries`] (k3s `registries.yaml`,
 //! pull secrets), [`client`] (distribution API), [`platform`] (multi-arch choice),
-//! [`store`] (blobs and records under `DATA/images`), [`unpack`] (layers, whiteouts),
+//! [`store`] (blobs and records under `DATA/images`), [`store_lock`] (GC against imports), [`unpack`] (layers, whiteouts),
 //! [`rootfs`] (overlayfs), [`archive`] (OCI archive import) and [`gc`] (image GC).
 
 pub mod archive;
@@ -22,6 +22,7 @@ pub mod registries;
 pub mod rootfs;
 mod service;
 pub mod store;
+pub mod store_lock;
 mod transport;
 pub mod unpack;
 

@@ -138,6 +138,7 @@ pub async fn run<C: Client>(
             match current {
                 None => {
                     w.teardown(&ctx).await;
+                    ctx.image_gc.notify_one(); // its images may be unused now
                     return;
                 }
                 Some(p) if p.pointer("/metadata/deletionTimestamp").is_some() => {
@@ -159,6 +160,7 @@ pub async fn run<C: Client>(
                         Err(e) if e.code == 404 => {}
                         Err(e) => tracing::warn!(error = %e, "final delete failed"),
                     }
+                    ctx.image_gc.notify_one(); // its images may be unused now
                     return;
                 }
                 Some(p) => {
