@@ -184,6 +184,21 @@ fn run_seed_pod_with(runtime: &str, tag: u8, restart_server: bool) {
         !Path::new("/run/bramble/netns").join(&uid).exists(),
         "the pod's network namespace remains"
     );
+    let cgroup = format!("bramble/pod{uid}");
+    let hierarchies = std::fs::read_dir("/sys/fs/cgroup").unwrap();
+    for root in hierarchies
+        .map(|e| e.unwrap().path())
+        .chain([Path::new("/sys/fs/cgroup").to_path_buf()])
+    {
+        let left = root.join(&cgroup);
+        assert!(!left.exists(), "{} remains", left.display());
+    }
+    let pod_dir = c.data_dir().join("pods").join(&uid);
+    assert!(
+        !pod_dir.exists(),
+        "{} (emptyDir) remains",
+        pod_dir.display()
+    );
 }
 
 #[test]

@@ -9,7 +9,7 @@ use super::Worker;
 use crate::client::Client;
 use crate::kubelet::agent::NodeContext;
 use crate::kubelet::container_start::{self, parse_id};
-use crate::kubelet::runtime::{ContainerState, ContainerStatus};
+use crate::kubelet::runtime::{cgroup, ContainerState, ContainerStatus};
 use crate::kubelet::sandbox;
 
 impl Worker {
@@ -68,6 +68,12 @@ impl Worker {
         for id in &ids {
             let _ = ctx.runtime.kill(id, libc::SIGKILL).await;
             container_start::remove(ctx, &self.uid, id).await;
+        }
+        let uid = self.uid.clone();
+        match tokio::task::spawn_blocking(move || cgroup::remove_pod(&uid)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "removing the pod cgroup failed"),
+            Err(e) => tracing::warn!(error = %e, "removing the pod cgroup panicked"),
         }
         let (vm, uid) = (ctx.volumes.clone(), self.uid.clone());
         match tokio::task::spawn_blocking(move || vm.teardown(&uid)).await {

@@ -1,7 +1,8 @@
-//! Reading a container's cgroup: OOM kills and usage, on cgroup v1 and v2.
+//! A container's cgroup: where it goes, its OOM kills and usage, on cgroup v1 and v2.
 //!
-//! The runtime creates and removes the cgroup (`linux.cgroupsPath` in the bundle); bramble only
-//! reads it. On a v1 or hybrid host (v2 mounted at `/sys/fs/cgroup/unified` only) runc and
+//! The runtime creates and removes each container's cgroup (`linux.cgroupsPath` in the
+//! bundle); bramble reads it, and removes the pod's parent cgroup, which the runtime created
+//! on the way but never deletes. On a v1 or hybrid host (v2 mounted at `/sys/fs/cgroup/unified` only) runc and
 //! libcontainer both use the v1 controllers, so the hierarchy is chosen the same way here.
 
 use std::path::{Path, PathBuf};
@@ -13,7 +14,51 @@ const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 /// `/bramble/pod<uid>/<container>`, so a pod's containers share a parent, as the kubelet's
 /// `kubepods/pod<uid>` does.
 pub fn container_cgroup_path(pod_uid: &str, container: &str) -> String {
-    format!("/bramble/pod{pod_uid}/{container}")
+    format!("{}/{container}", pod_cgroup_path(pod_uid))
+}
+
+/// The parent cgroup of a pod's containers.
+pub fn pod_cgroup_path(pod_uid: &str) -> String {
+    format!("/bramble/pod{pod_uid}")
+}
+
+/// Removes the pod's cgroup from every hierarchy, children first. Call once its containers
+/// are deleted: a cgroup that still holds a process cannot be removed (`EBUSY`).
+pub fn remove_pod(pod_uid: &str) -> std::io::Result<()> {
+    let path = pod_cgroup_path(pod_uid);
+    let rel = relative(&path);
+    let roots: Vec<PathBuf> = match mode() {
+        CgroupMode::V2 => vec![PathBuf::from(CGROUP_ROOT)],
+        // every mounted hierarchy: the v1 controllers, and on hybrid hosts `unified`
+        CgroupMode::V1 => std::fs::read_dir(CGROUP_ROOT)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect(),
+    };
+    for root in roots {
+        remove_tree(&root.join(rel))?;
+    }
+    Ok(())
+}
+
+/// `rmdir` of a cgroup and its descendants: cgroup directories are removed with rmdir even
+/// though they list control files, which cannot be unlinked.
+fn remove_tree(dir: &Path) -> std::io::Result<()> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
+        let entry = entry?;
+        if entry.file_type()?.is_dir() {
+            remove_tree(&entry.path())?;
+        }
+    }
+    match std::fs::remove_dir(dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
 }
 
 /// Which cgroup hierarchy containers are placed in.
