@@ -11,6 +11,7 @@
 pub mod env;
 pub mod etc_hosts;
 pub mod expansion;
+pub mod oom_score;
 pub mod user;
 
 #[cfg(test)]
@@ -394,6 +395,10 @@ pub fn container_spec(input: &ContainerInput) -> Result<ContainerSpec, Container
         privileged: sc.and_then(|s| s.privileged).unwrap_or(false),
         // Upstream `AddNoNewPrivileges`: only an explicit `false` sets no_new_privs.
         no_new_privileges: sc.and_then(|s| s.allow_privilege_escalation) == Some(false),
-        oom_score_adj: None,
+        oom_score_adj: Some(oom_score::restricted(oom_score::oom_score_adj(
+            input.env.pod,
+            container,
+            input.env.allocatable.memory_bytes,
+        ))),
     })
 }
