@@ -13,8 +13,19 @@ use nix::sys::wait::{waitpid, WaitStatus};
 
 use super::{Result, RuntimeError};
 
-fn lc<E: std::fmt::Display>(e: E) -> RuntimeError {
-    RuntimeError::Libcontainer(e.to_string())
+/// The error with its causes (libcontainer's top level alone says only "io error").
+fn lc<E: std::error::Error>(e: E) -> RuntimeError {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let part = c.to_string();
+        if !text.ends_with(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        cause = c.source();
+    }
+    RuntimeError::Libcontainer(text)
 }
 
 fn load(root: &Path, id: &str) -> Result<Container> {

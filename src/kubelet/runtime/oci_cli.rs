@@ -181,7 +181,11 @@ impl OciCliRuntime {
             id: id.into(),
             message: format!(
                 "{}{}",
-                stdout.trim().trim_start_matches("error: "),
+                // the supervisor reports the same error type: do not repeat its prefix
+                stdout
+                    .trim()
+                    .trim_start_matches("error: ")
+                    .trim_start_matches(&format!("create failed for container {id:?}: ")),
                 String::from_utf8_lossy(&output.stderr).trim()
             ),
         })
