@@ -212,6 +212,11 @@ fn running_containers_survive_a_server_restart() {
 }
 
 #[test]
+fn runc_containers_survive_a_server_restart() {
+    run_seed_pod_with("runc", 5, true);
+}
+
+#[test]
 fn seed_pod_runs_on_runc() {
     run_seed_pod("runc", 2);
 }

@@ -1,8 +1,9 @@
 //! Containers run for real through both OCI runtimes (built-in libcontainer and runc):
-//! lifecycle, CRI logs, exec, signals, OOM kills, log rotation, and a container outliving
-//! the process that created it. Needs root, runc and busybox-static.
+//! lifecycle, CRI logs, exec, signals, OOM kills and log rotation. (Containers outliving the
+//! server that created them is tested end to end in `kubelet_runs_pod`.) Needs root, runc and
+//! busybox-static.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use bramble::kubelet::runtime::cgroup::container_cgroup_path;
@@ -287,86 +288,6 @@ async fn rotation(kind: RuntimeKind) {
     assert_eq!(last, ("stdout".into(), "F".into(), "line 499".into()));
 }
 
-/// Entry point re-executed as a separate "server" process by `outlives_its_creator`.
-#[test]
-#[ignore = "run only as the child of outlives_its_creator"]
-fn creator_process() {
-    let Ok(spec) = std::env::var("BRAMBLE_TEST_CREATOR") else {
-        return;
-    };
-    let mut parts = spec.splitn(3, '|');
-    let (kind, root, bundle) = (
-        parts.next().unwrap(),
-        parts.next().unwrap(),
-        parts.next().unwrap(),
-    );
-    let kind: RuntimeKind = kind.parse().unwrap();
-    let root = PathBuf::from(root);
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        let runtime = OciCliRuntime::new(kind, &root.join("runtime"), BRAMBLE.into());
-        let log = LogConfig::new(root.join("logs/ticker/0.log"));
-        runtime
-            .create("ticker", Path::new(bundle), &log)
-            .await
-            .unwrap();
-        runtime.start("ticker").await.unwrap();
-        std::fs::write(root.join("ready"), b"").unwrap();
-        tokio::time::sleep(Duration::from_secs(1000)).await;
-    });
-}
-
-async fn outlives_its_creator(kind: RuntimeKind) {
-    let mut fx = Fixture::new(kind);
-    let spec = fx.spec("ticker", "while true; do echo tick; sleep 1; done");
-    let bundle = write_bundle(&fx.dir.path().join("bundles/ticker"), &spec).unwrap();
-    fx.ids.push("ticker".into());
-    let root = fx.dir.path().to_path_buf();
-    let creator = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["creator_process", "--exact", "--ignored", "--nocapture"])
-        .env(
-            "BRAMBLE_TEST_CREATOR",
-            format!("{}|{}|{}", kind.name(), root.display(), bundle.display()),
-        )
-        .spawn()
-        .unwrap();
-    /// Kills the creator even if the test fails before it does.
-    struct KillOnDrop(std::process::Child);
-    impl Drop for KillOnDrop {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let creator = KillOnDrop(creator);
-    let ready = root.join("ready");
-    wait_for("the creator to start the container", || ready.exists()).await;
-    drop(creator);
-
-    // A fresh runtime object is what a restarted server sees.
-    let runtime = OciCliRuntime::new(kind, &root.join("runtime"), BRAMBLE.into());
-    assert_eq!(runtime.list().await.unwrap(), vec!["ticker".to_string()]);
-    let status = runtime.state("ticker").await.unwrap().unwrap();
-    assert_eq!(status.state, ContainerState::Running);
-    let log = root.join("logs/ticker/0.log");
-    let before = log_records(&log).len();
-    wait_for("ticks logged after the creator died", || {
-        log_records(&log).len() >= before + 2
-    })
-    .await;
-
-    runtime.kill("ticker", libc::SIGKILL).await.unwrap();
-    let mut status = runtime.state("ticker").await.unwrap().unwrap();
-    for _ in 0..100 {
-        if status.state == ContainerState::Exited {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        status = runtime.state("ticker").await.unwrap().unwrap();
-    }
-    assert_eq!((status.exit_code, status.signal), (Some(137), Some(9)));
-}
-
 #[tokio::test]
 async fn builtin_lifecycle_logs_exec_and_signals() {
     lifecycle(RuntimeKind::Builtin).await;
@@ -395,14 +316,4 @@ async fn builtin_rotates_logs() {
 #[tokio::test]
 async fn runc_rotates_logs() {
     rotation(RuntimeKind::Runc).await;
-}
-
-#[tokio::test]
-async fn builtin_container_outlives_its_creator() {
-    outlives_its_creator(RuntimeKind::Builtin).await;
-}
-
-#[tokio::test]
-async fn runc_container_outlives_its_creator() {
-    outlives_its_creator(RuntimeKind::Runc).await;
 }

@@ -200,6 +200,9 @@ impl OciCliRuntime {
         if let Some(status) = exited(&record, started_at)? {
             return Ok(Some(status));
         }
+        if let Some(status) = running_by_record(&record, id, started_at) {
+            return Ok(Some(status));
+        }
         let (status, pid) = match self.run(id, &["state".as_ref(), id.as_ref()]).await {
             Ok(json) => {
                 let value: serde_json::Value =
@@ -392,6 +395,35 @@ impl ContainerRuntime for OciCliRuntime {
             cgroup::stats(&meta.cgroups_path).ok_or_else(|| RuntimeError::NotFound(id.to_string()))
         })
     }
+}
+
+/// A started container whose supervisor is alive and has written no exit record is running:
+/// the supervisor writes that record the moment the init exits. Answering from the record
+/// saves starting a runtime process per container on every status poll, which on a board
+/// would be most of the kubelet's idle CPU. The supervisor is recognised by its command line
+/// (naming the container), so a pid reused after a reboot is not mistaken for it.
+fn running_by_record(
+    record: &RecordDir,
+    id: &str,
+    started_at: Option<chrono::DateTime<chrono::Utc>>,
+) -> Option<ContainerStatus> {
+    started_at?;
+    let shim = record.shim_pid().ok()??;
+    let cmdline = std::fs::read(format!("/proc/{shim}/cmdline")).ok()?;
+    let names_id = cmdline.split(|b| *b == 0).any(|arg| arg == id.as_bytes());
+    if !names_id {
+        return None;
+    }
+    let pid = super::record::read_pid_file(&record.pid_file()).ok()?;
+    Some(ContainerStatus {
+        state: ContainerState::Running,
+        pid: Some(pid),
+        exit_code: None,
+        signal: None,
+        started_at,
+        finished_at: None,
+        oom_killed: false,
+    })
 }
 
 #[cfg(test)]
