@@ -28,6 +28,30 @@ fn exec(c: &Cluster, container: &str, cmd: &[&str]) -> String {
     c.kubectl_ok(&args)
 }
 
+/// `restartCount` of nginx then redis (the order of `containerStatuses`: by name).
+fn restart_counts(c: &Cluster) -> String {
+    c.kubectl_ok(&[
+        "get",
+        "pod",
+        "shared-volumes",
+        "-o",
+        "jsonpath={.status.containerStatuses[*].restartCount}",
+    ])
+}
+
+/// The runtime id of `container` (its `containerID` without the `bramble://` scheme).
+fn container_id(c: &Cluster, container: &str) -> String {
+    container_id_in(&container_ids(c), container)
+}
+
+fn container_id_in(ids: &str, container: &str) -> String {
+    ids.split_whitespace()
+        .filter_map(|id| id.strip_prefix("bramble://"))
+        .find(|id| id.contains(&format!("_{container}_")))
+        .unwrap_or_else(|| panic!("no {container} in {ids}"))
+        .to_string()
+}
+
 fn container_ids(c: &Cluster) -> String {
     c.kubectl_ok(&[
         "get",
@@ -100,14 +124,34 @@ fn run_seed_pod_with(runtime: &str, tag: u8, restart_server: bool) {
             (out.contains("2/2") && out.contains("Running")).then_some(())
         });
         assert_eq!(container_ids(c), before, "no container was restarted");
-        let restarts = c.kubectl_ok(&[
-            "get",
-            "pod",
-            "shared-volumes",
-            "-o",
-            "jsonpath={.status.containerStatuses[*].restartCount}",
-        ]);
-        assert_eq!(restarts, "0 0");
+        assert_eq!(restart_counts(c), "0 0");
+
+        // A container that dies while the server is down is restarted by its policy once
+        // the server is back; the other one is left alone.
+        let redis = container_id(c, "redis");
+        c.kill9();
+        let pid_file = c
+            .data_dir()
+            .join("runtime")
+            .join(runtime)
+            .join("containers")
+            .join(&redis)
+            .join("init.pid");
+        let pid: i32 = std::fs::read_to_string(&pid_file)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .unwrap();
+        c.launch();
+        eventually("the dead container to be restarted", || {
+            (restart_counts(c) == "0 1").then_some(())
+        });
+        assert_eq!(container_id(c, "nginx"), container_id_in(&before, "nginx"));
     }
     // the two containers share the emptyDir
     exec(c, "redis", &["sh", "-c", "echo hi > /data/shared/f"]);

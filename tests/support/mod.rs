@@ -96,7 +96,7 @@ impl Cluster {
         self.data_dir().join("admin.kubeconfig")
     }
 
-    fn launch(&mut self) {
+    pub fn launch(&mut self) {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
