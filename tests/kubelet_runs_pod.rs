@@ -115,6 +115,16 @@ fn run_seed_pod_with(runtime: &str, tag: u8, restart_server: bool) {
     ]);
     assert_eq!(ids.split_whitespace().count(), 2, "{ids}");
 
+    // `kubectl describe` tells the pod's story as upstream's kubelet would
+    let describe = c.kubectl_ok(&["describe", "pod", "shared-volumes"]);
+    for line in [
+        "Pulled",
+        "Created container redis",
+        "Started container redis",
+        "Started container nginx",
+    ] {
+        assert!(describe.contains(line), "{line} in:\n{describe}");
+    }
     if restart_server {
         // kill -9 the server: its containers keep running and the new kubelet adopts them
         let before = container_ids(c);
@@ -228,6 +238,13 @@ fn run_seed_pod_with(runtime: &str, tag: u8, restart_server: bool) {
         !Path::new("/run/bramble/netns").join(&uid).exists(),
         "the pod's network namespace remains"
     );
+    let events = c.kubectl_ok(&[
+        "get",
+        "events",
+        "--field-selector",
+        "involvedObject.name=shared-volumes",
+    ]);
+    assert!(events.contains("Stopping container nginx"), "{events}");
     let cgroup = format!("bramble/pod{uid}");
     let hierarchies = std::fs::read_dir("/sys/fs/cgroup").unwrap();
     for root in hierarchies
@@ -286,6 +303,10 @@ fn a_failing_container_enters_crash_loop_back_off_with_its_previous_logs() {
     ]);
     assert_eq!(describe, "1");
     assert_eq!(c.kubectl_ok(&["logs", "crasher", "--previous"]), "boom\n");
+    let describe = c.kubectl_ok(&["describe", "pod", "crasher"]);
+    let uid = c.kubectl_ok(&["get", "pod", "crasher", "-o", "jsonpath={.metadata.uid}"]);
+    let backoff = format!("Back-off restarting failed container c in pod crasher_default({uid})");
+    assert!(describe.contains(&backoff), "{describe}");
     let out = c.kubectl(&[
         "delete",
         "pod",

@@ -9,7 +9,7 @@ use k8s_openapi::api::core::v1::{Container, Pod};
 use super::agent::NodeContext;
 use super::container_spec::env::{Allocatable, EnvContext};
 use super::container_spec::{container_spec, ContainerInput, PodFiles};
-use super::image::{ImageInfo, PullPolicy};
+use super::image::{ImageInfo, PullPolicy, Reference};
 use super::runtime::spec::{write_bundle, PodNamespaces};
 use super::runtime::{cgroup, ContainerSpec, LogConfig};
 use super::volume::{PodVolumes, PrefetchedSources};
@@ -79,6 +79,19 @@ fn pull_policy(c: &Container) -> PullPolicy {
         Some("Never") => PullPolicy::Never,
         Some("IfNotPresent") => PullPolicy::IfNotPresent,
         _ => PullPolicy::Always,
+    }
+}
+
+/// Whether starting `c` pulls its image: policy `Always`, or `IfNotPresent` without it.
+pub fn will_pull<C: Client>(ctx: &NodeContext<C>, c: &Container) -> bool {
+    let image = c.image.as_deref().unwrap_or("");
+    match pull_policy(c) {
+        PullPolicy::Never => false,
+        PullPolicy::Always => true,
+        PullPolicy::IfNotPresent => Reference::parse(image)
+            .ok()
+            .and_then(|r| ctx.images.image(&r).ok().flatten())
+            .is_none(),
     }
 }
 

@@ -27,7 +27,9 @@ use crate::api::patch::PatchType;
 use crate::api::registry::{meta, DeleteOptions, Subresource};
 use crate::client::Client;
 use crate::resources::pod;
+use events::PodRef;
 
+mod events;
 mod probing;
 mod sandbox_setup;
 mod stop;
@@ -306,10 +308,11 @@ impl Worker {
                 if let Some(delay) =
                     backoff::crash_loop(&mut self.backoff, &key, &c.name, &desc, finished, now)
                 {
-                    t.waiting = Some(StartError {
+                    let e = StartError {
                         reason: delay.reason.into(),
                         message: delay.message,
-                    });
+                    };
+                    events::enter_waiting(ctx, pod, t, e).await;
                     return;
                 }
                 if let (Some(old), Some(st)) = (t.id.take(), t.status.take()) {
@@ -329,14 +332,22 @@ impl Worker {
                 .as_ref()
                 .is_some_and(|w| w.reason == "ErrImagePull" || w.reason == delay.reason)
             {
-                t.waiting = Some(StartError {
+                let e = StartError {
                     reason: delay.reason.into(),
                     message: delay.message,
-                });
+                };
+                events::enter_waiting(ctx, pod, t, e).await;
                 return;
             }
         }
         let secrets = pull_secrets(ctx, pod).await;
+        let pulling = container_start::will_pull(ctx, c);
+        let pod_ref = PodRef::of_pod(pod);
+        if pulling {
+            let text = format!("Pulling image \"{}\"", t.image);
+            events::normal(ctx, &pod_ref, "Pulling", &text).await;
+        }
+        let pull_started = Instant::now();
         let image = match container_start::pull(ctx, c, &secrets).await {
             Ok(i) => i,
             Err(e) => {
@@ -344,10 +355,17 @@ impl Worker {
                 if e.reason == "ErrImagePull" {
                     backoff::image_pull_failed(&mut self.backoff, &image_key, now);
                 }
-                t.waiting = Some(e);
+                events::enter_waiting(ctx, pod, t, e).await;
                 return;
             }
         };
+        events::pulled(
+            ctx,
+            &pod_ref,
+            &t.image,
+            pulling.then(|| (pull_started.elapsed(), image.size)),
+        )
+        .await;
         t.image_id = image.repo_digest();
         let env = PodEnv {
             pod,
@@ -363,6 +381,10 @@ impl Worker {
         match container_start::start(ctx, &env, c, &image, attempt).await {
             Ok(id) => {
                 tracing::info!(container = %c.name, attempt, "started container");
+                let created = format!("Created container {}", c.name);
+                events::normal(ctx, &pod_ref, "Created", &created).await;
+                let started = format!("Started container {}", c.name);
+                events::normal(ctx, &pod_ref, "Started", &started).await;
                 t.id = Some(id);
                 t.restart_count = attempt;
                 t.waiting = None;
@@ -375,7 +397,7 @@ impl Worker {
             }
             Err(e) => {
                 tracing::warn!(container = %c.name, reason = %e.reason, message = %e.message, "container did not start");
-                t.waiting = Some(e);
+                events::enter_waiting(ctx, pod, t, e).await;
                 t.retry_at = Some(Instant::now() + CREATE_RETRY);
             }
         }

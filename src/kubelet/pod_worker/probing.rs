@@ -5,11 +5,10 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
+use super::events::{self, PodRef};
 use super::Worker;
-use crate::api::registry::meta;
-use crate::client::events::EventType;
 use crate::client::Client;
 use crate::kubelet::agent::NodeContext;
 use crate::kubelet::probe::{Health, ProbeKind, ProbeResult};
@@ -90,19 +89,11 @@ impl Worker {
             return; // the container was replaced while the probe ran
         };
         let transition = probes.observe(outcome.kind, &outcome.result);
-        let involved = pod_ref(p);
+        let involved = PodRef::of_value(p);
         if let ProbeResult::Failure(output) = &outcome.result {
             let message = prober::failure_message(outcome.kind, output);
             tracing::info!(container = %outcome.container, %message, "probe failed");
-            ctx.events
-                .record(
-                    &involved,
-                    EventType::Warning,
-                    "Unhealthy",
-                    "Probe",
-                    &message,
-                )
-                .await;
+            events::warning(ctx, &involved, "Unhealthy", &message).await;
         }
         let Some(transition) = transition else {
             return;
@@ -112,9 +103,7 @@ impl Worker {
         }
         let message = prober::restart_message(transition.kind, &outcome.container);
         tracing::info!(container = %outcome.container, "{message}");
-        ctx.events
-            .record(&involved, EventType::Normal, "Killing", "Kill", &message)
-            .await;
+        events::normal(ctx, &involved, "Killing", &message).await;
         let grace = grace_period(p, &outcome.container, transition.kind);
         let _ = ctx.runtime.kill(&outcome.container_id, libc::SIGTERM).await;
         t.kill_after = Some(Instant::now() + grace);
@@ -137,18 +126,4 @@ fn grace_period(p: &Value, container: &str, kind: ProbeKind) -> Duration {
         .pointer("/spec/terminationGracePeriodSeconds")
         .and_then(Value::as_u64);
     Duration::from_secs(from_probe.or(from_pod).unwrap_or(DEFAULT_GRACE_SECONDS))
-}
-
-/// The pod as an event's `involvedObject` names it.
-fn pod_ref(p: &Value) -> Value {
-    json!({
-        "kind": "Pod",
-        "apiVersion": "v1",
-        "metadata": {
-            "name": meta::name_of(p),
-            "namespace": meta::meta_str(p, "namespace"),
-            "uid": meta::meta_str(p, "uid"),
-            "resourceVersion": meta::meta_str(p, "resourceVersion"),
-        },
-    })
 }

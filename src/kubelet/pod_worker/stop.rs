@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use super::events::{self, PodRef};
 use super::Worker;
 use crate::client::Client;
 use crate::kubelet::agent::NodeContext;
@@ -19,14 +20,22 @@ impl Worker {
             .pointer("/metadata/deletionGracePeriodSeconds")
             .and_then(Value::as_u64)
             .unwrap_or(30);
-        let ids: Vec<String> = self
+        let running: Vec<(String, String)> = self
             .containers
             .values()
-            .filter_map(|t| t.id.clone())
+            .filter(|t| {
+                t.status
+                    .as_ref()
+                    .map_or(true, |s| s.state != ContainerState::Exited)
+            })
+            .filter_map(|t| Some((t.name.clone(), t.id.clone()?)))
             .collect();
-        for id in &ids {
+        let pod = PodRef::of_value(p);
+        for (name, id) in &running {
+            events::normal(ctx, &pod, "Killing", &format!("Stopping container {name}")).await;
             let _ = ctx.runtime.kill(id, libc::SIGTERM).await;
         }
+        let ids: Vec<String> = running.into_iter().map(|(_, id)| id).collect();
         let deadline = Instant::now() + Duration::from_secs(grace);
         loop {
             let mut running = Vec::new();
