@@ -18,10 +18,10 @@ use tracing::Instrument;
 use super::agent::NodeContext;
 use super::backoff::{self, Backoff};
 use super::container_start::{self, parse_id, PodEnv, StartError};
-use super::pod_status::{self, ContainerInstance, ObservedPod, Waiting};
-use super::prober::{ContainerProbes, ProbeOutcome};
+use super::pod_status::{self, ObservedPod};
+use super::prober::ProbeOutcome;
 use super::runtime::spec::PodNamespaces;
-use super::runtime::{ContainerState, ContainerStatus};
+use super::runtime::ContainerState;
 use super::volume::{PodVolumes, PrefetchedSources};
 use crate::api::patch::PatchType;
 use crate::api::registry::{meta, DeleteOptions, Subresource};
@@ -33,8 +33,10 @@ mod events;
 mod probing;
 mod sandbox_setup;
 mod stop;
+mod tracked;
 
 use sandbox_setup::pull_secrets;
+use tracked::Tracked;
 
 /// How often a pod's containers are checked without any change to the pod.
 const RESYNC: Duration = Duration::from_secs(1);
@@ -42,59 +44,6 @@ const RESYNC: Duration = Duration::from_secs(1);
 const CLUSTER_DOMAIN: &str = "cluster.local";
 /// How soon a container whose creation failed is tried again.
 const CREATE_RETRY: Duration = Duration::from_secs(10);
-
-/// What the worker knows about one container.
-#[derive(Default)]
-struct Tracked {
-    name: String,
-    image: String,
-    image_id: String,
-    /// Current runtime id and its last known state.
-    id: Option<String>,
-    status: Option<ContainerStatus>,
-    /// The previous attempt: its id and final state.
-    last: Option<(String, ContainerStatus)>,
-    restart_count: u32,
-    waiting: Option<StartError>,
-    retry_at: Option<Instant>,
-    /// The probes of the current instance while it runs.
-    probes: Option<ContainerProbes>,
-    /// When a failed liveness/startup probe's SIGTERM turns into SIGKILL.
-    kill_after: Option<Instant>,
-}
-
-impl Tracked {
-    fn record(&self) -> pod_status::ContainerRecord {
-        let instance = |id: &str, s: &ContainerStatus| ContainerInstance {
-            container_id: format!("bramble://{id}"),
-            status: s.clone(),
-            message: None,
-        };
-        let running = self.waiting.is_none()
-            && self
-                .status
-                .as_ref()
-                .is_some_and(|s| s.state == ContainerState::Running);
-        pod_status::ContainerRecord {
-            name: self.name.clone(),
-            image: self.image.clone(),
-            image_id: self.image_id.clone(),
-            restart_count: self.restart_count,
-            current: self
-                .id
-                .as_deref()
-                .zip(self.status.as_ref())
-                .map(|(id, s)| instance(id, s)),
-            last_terminated: self.last.as_ref().map(|(id, s)| instance(id, s)),
-            waiting: self.waiting.as_ref().map(|w| Waiting {
-                reason: w.reason.clone(),
-                message: w.message.clone(),
-            }),
-            ready: running && self.probes.as_ref().map_or(true, ContainerProbes::ready),
-            started: running && self.probes.as_ref().map_or(true, ContainerProbes::started),
-        }
-    }
-}
 
 struct Sandbox {
     volumes: PodVolumes,
