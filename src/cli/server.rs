@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 use crate::control_plane::{self, ServerConfig};
 use crate::kubelet::agent::KubeletConfig;
 use crate::kubelet::image::GcPolicy;
+use crate::kubelet::storage::StorageConfig;
 
 /// Arguments of `bramble server`.
 #[derive(Debug, Args)]
@@ -52,6 +53,16 @@ pub struct ServerArgs {
     /// Disk usage (percent) image garbage collection frees space down to.
     #[arg(long, default_value_t = 80, value_parser = clap::value_parser!(u8).range(0..=100))]
     pub image_gc_low_threshold: u8,
+    /// Root of `bramble.io/local-path` volumes (default: DATA_DIR/storage/local-path).
+    #[arg(long, env = "BRAMBLE_LOCAL_PATH_ROOT")]
+    pub local_path_root: Option<PathBuf>,
+    /// Root of `bramble.io/local-disk` image files (default: DATA_DIR/storage/local-disk).
+    #[arg(long, env = "BRAMBLE_LOCAL_DISK_ROOT")]
+    pub local_disk_root: Option<PathBuf>,
+    /// A whole block device or partition for `bramble.io/local-disk` volumes (repeatable).
+    /// Formatted on first use only if it holds no filesystem or one Bramble labelled.
+    #[arg(long = "local-disk-device", value_name = "DEVICE")]
+    pub local_disk_devices: Vec<PathBuf>,
 }
 
 /// Runs the server until SIGTERM or SIGINT.
@@ -69,6 +80,25 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             .map(|h| h.trim().to_lowercase())
             .unwrap_or_else(|_| "bramble".into()),
     };
+    let mut storage = StorageConfig::under(&args.data_dir);
+    if let Some(root) = &args.local_path_root {
+        storage.local_path_root.clone_from(root);
+    }
+    if let Some(root) = &args.local_disk_root {
+        storage.local_disk_root.clone_from(root);
+    }
+    for device in &args.local_disk_devices {
+        let meta = std::fs::metadata(device)
+            .with_context(|| format!("--local-disk-device {}", device.display()))?;
+        use std::os::unix::fs::FileTypeExt;
+        if !meta.file_type().is_block_device() {
+            anyhow::bail!(
+                "--local-disk-device {}: not a block device",
+                device.display()
+            );
+        }
+    }
+    storage.local_disk_devices.clone_from(&args.local_disk_devices);
     let shutdown = CancellationToken::new();
     let signals = shutdown.clone();
     tokio::spawn(async move {
@@ -96,6 +126,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
                 high_threshold_percent: args.image_gc_high_threshold,
                 low_threshold_percent: args.image_gc_low_threshold,
             },
+            storage,
         }),
     };
     control_plane::run(cfg, shutdown)

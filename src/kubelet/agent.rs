@@ -18,6 +18,8 @@ use super::machine::Machine;
 use super::network::{Ipv4Cidr, PodNetwork, PodNetworkConfig};
 use super::node_status::{self, NodeIdentity};
 use super::runtime::{ContainerRuntime, OciCliRuntime, RuntimeKind};
+use super::storage::provisioner::Provisioner;
+use super::storage::{NodeStorage, StorageConfig};
 use super::volume::{HostPathPolicy, VolumeManager};
 use super::{image_gc, lease, pod_worker};
 use crate::api::patch::PatchType;
@@ -51,6 +53,8 @@ pub struct KubeletConfig {
     pub bramble_exe: PathBuf,
     /// When unused images are removed.
     pub image_gc: GcPolicy,
+    /// Where provisioned volumes live.
+    pub storage: StorageConfig,
 }
 
 /// Why the kubelet could not start.
@@ -173,6 +177,12 @@ pub async fn run<C: Client>(
         cfg.data_dir.clone(),
         shutdown.clone(),
     ));
+    let provisioner = Provisioner::new(
+        client.clone(),
+        cfg.node_name.clone(),
+        NodeStorage::new(&cfg.storage),
+    );
+    tasks.spawn(provisioner.run(shutdown.clone()));
     tasks.spawn(image_gc::run(
         ctx.clone(),
         cfg.image_gc,

@@ -17,5 +17,6 @@ pub mod probe;
 pub mod prober;
 pub mod runtime;
 pub mod sandbox;
+pub mod storage;
 pub mod streams;
 pub mod volume;

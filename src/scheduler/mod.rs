@@ -10,6 +10,7 @@
 
 pub mod fit_error;
 mod node_affinity;
+pub use node_affinity::node_selector_matches;
 mod node_ports;
 mod node_resources;
 mod preemption;

@@ -186,6 +186,14 @@ fn field_requirement_matches(r: &NodeSelectorRequirement, name: &str) -> Option<
     }
 }
 
+/// Whether `node` matches a node selector (terms ORed), as a PV's `nodeAffinity.required`
+/// is evaluated by the kubelet and the volume binder.
+pub fn node_selector_matches(terms: &[NodeSelectorTerm], node: &Node) -> bool {
+    terms
+        .iter()
+        .any(|t| term_matches(t, node_labels(node), node_name(node)) == Some(true))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

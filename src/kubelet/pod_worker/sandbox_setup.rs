@@ -1,5 +1,5 @@
 //! The pod's sandbox, prepared once before its first container: volumes (with the
-//! ConfigMaps and Secrets they project), the network namespace and address, the shared IPC
+//! ConfigMaps and Secrets they project and the PersistentVolumes their claims are bound to), the network namespace and address, the shared IPC
 //! and UTS namespaces, and the files every container mounts (`/etc/hosts`, `/etc/hostname`,
 //! `resolv.conf`).
 
@@ -13,6 +13,7 @@ use crate::kubelet::container_spec::etc_hosts;
 use crate::kubelet::container_start::StartError;
 use crate::kubelet::runtime::spec::PodNamespaces;
 use crate::kubelet::sandbox;
+use crate::kubelet::storage::claims;
 use crate::kubelet::volume::PrefetchedSources;
 use crate::resources::{configmap, secret};
 
@@ -28,7 +29,14 @@ impl Worker {
         let ns = pod.metadata.namespace.clone().unwrap_or_default();
         let name = pod.metadata.name.clone().unwrap_or_default();
         let spec = pod.spec.clone().unwrap_or_default();
-        let sources = prefetch(ctx, &ns, pod).await;
+        let mut sources = prefetch(ctx, &ns, pod).await;
+        // A claim that is not Bound (or whose PV is elsewhere) keeps the pod ContainerCreating.
+        let claims = claims::resolve(&ctx.client, &ctx.node, pod)
+            .await
+            .map_err(creating)?;
+        for (claim, volume) in claims {
+            sources.claims.insert((ns.clone(), claim), volume);
+        }
         let (vm, typed_pod, lookup) = (ctx.volumes.clone(), pod.clone(), sources.clone());
         let volumes = tokio::task::spawn_blocking(move || vm.setup(&typed_pod, &lookup))
             .await

@@ -66,8 +66,16 @@ pub enum VolumeError {
         /// Parse error.
         source: crate::resources::quantity::QuantityError,
     },
+    /// A `persistentVolumeClaim` volume whose claim was not resolved before setup.
+    #[error("PVC {namespace}/{claim} is not bound to a volume on this node yet")]
+    ClaimNotResolved {
+        /// The pod's namespace.
+        namespace: String,
+        /// The claim name.
+        claim: String,
+    },
     /// The volume uses a source this node does not implement.
-    #[error("volume \"{0}\": unsupported volume source (this node supports emptyDir, hostPath, configMap and secret)")]
+    #[error("volume \"{0}\": unsupported volume source (this node supports emptyDir, hostPath, configMap, secret and persistentVolumeClaim)")]
     Unsupported(String),
     /// `emptyDir.medium` is neither `""` nor `Memory`.
     #[error("unknown storage medium \"{0}\"")]

@@ -36,7 +36,7 @@ pub struct VolumeManager {
 struct PreparedVolume {
     path: PathBuf,
     /// configMap and secret volumes are always read-only in containers (upstream's
-    /// `GetAttributes().ReadOnly`).
+    /// `GetAttributes().ReadOnly`), and so is a claim mounted with `readOnly: true`.
     always_read_only: bool,
 }
 
@@ -145,6 +145,27 @@ impl VolumeManager {
             return Ok(PreparedVolume {
                 path,
                 always_read_only: false,
+            });
+        }
+        if let Some(pvc) = &volume.persistent_volume_claim {
+            let claim = lookups.claim(namespace, &pvc.claim_name).ok_or_else(|| {
+                VolumeError::ClaimNotResolved {
+                    namespace: namespace.to_string(),
+                    claim: pvc.claim_name.clone(),
+                }
+            })?;
+            if claim.host_path {
+                self.host_path_policy.check(&claim.path.display().to_string())?;
+            }
+            if !claim.path.is_dir() {
+                return Err(VolumeError::io("use volume directory", &claim.path)(
+                    std::io::ErrorKind::NotFound.into(),
+                ));
+            }
+            // The PV's directory is used in place, like a hostPath; its data outlives the pod.
+            return Ok(PreparedVolume {
+                path: claim.path,
+                always_read_only: pvc.read_only.unwrap_or(false),
             });
         }
         if let Some(cm) = &volume.config_map {

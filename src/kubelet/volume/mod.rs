@@ -1,4 +1,4 @@
-//! Pod volumes: emptyDir, hostPath, configMap, secret, subPath.
+//! Pod volumes: emptyDir, hostPath, configMap, secret, persistentVolumeClaim, subPath.
 //!
 //! Before a pod's containers start, the kubelet prepares every volume of the pod on the host
 //! under `DATA/pods/<pod-uid>/volumes/<plugin>/<name>` (upstream's layout, with plugin names
@@ -23,7 +23,8 @@ pub use error::VolumeError;
 pub use hostpath::{check_host_path_type, HostPathPolicy};
 pub use manager::{PodVolumes, VolumeManager};
 pub use mounts::mount_points_under;
-pub use projection::{PrefetchedSources, SourceLookup};
+pub(crate) use mounts::{is_mount_point, unmount};
+pub use projection::{ClaimVolume, PrefetchedSources, SourceLookup};
 pub use subpath::{open_beneath, validate_sub_path};
 
 use std::path::PathBuf;

@@ -25,6 +25,20 @@ pub trait SourceLookup {
     fn config_map(&self, namespace: &str, name: &str) -> Option<ConfigMap>;
     /// The Secret `namespace/name`, if it exists.
     fn secret(&self, namespace: &str, name: &str) -> Option<Secret>;
+    /// Where the bound PersistentVolume of claim `namespace/name` is on this node; `None`
+    /// when it was not resolved beforehand.
+    fn claim(&self, _namespace: &str, _name: &str) -> Option<ClaimVolume> {
+        None
+    }
+}
+
+/// A resolved `persistentVolumeClaim` volume: the PV's directory on this node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimVolume {
+    /// `spec.local.path` or `spec.hostPath.path` of the bound PV.
+    pub path: std::path::PathBuf,
+    /// The PV is a hostPath PV: the node's hostPath policy applies to it.
+    pub host_path: bool,
 }
 
 /// A [`SourceLookup`] over objects fetched beforehand, keyed by `(namespace, name)`.
@@ -34,6 +48,8 @@ pub struct PrefetchedSources {
     pub config_maps: BTreeMap<(String, String), ConfigMap>,
     /// Secrets by `(namespace, name)`.
     pub secrets: BTreeMap<(String, String), Secret>,
+    /// Resolved claims by `(namespace, claim name)`.
+    pub claims: BTreeMap<(String, String), ClaimVolume>,
 }
 
 impl PrefetchedSources {
@@ -64,6 +80,12 @@ impl SourceLookup for PrefetchedSources {
 
     fn secret(&self, namespace: &str, name: &str) -> Option<Secret> {
         self.secrets
+            .get(&(namespace.to_string(), name.to_string()))
+            .cloned()
+    }
+
+    fn claim(&self, namespace: &str, name: &str) -> Option<ClaimVolume> {
+        self.claims
             .get(&(namespace.to_string(), name.to_string()))
             .cloned()
     }
