@@ -44,7 +44,9 @@ impl Drop for StorageCleanup<'_> {
             .collect();
         mounts.reverse();
         for m in mounts {
-            let _ = std::process::Command::new("umount").args(["-l", m]).output();
+            let _ = std::process::Command::new("umount")
+                .args(["-l", m])
+                .output();
         }
         // `mount -o loop` loop devices detach on unmount; catch any left behind.
         let images = data.join("storage/local-disk/images");
@@ -91,7 +93,10 @@ fn provisioned(c: &Cluster, claim: &str) -> String {
     let uid = get(c, &["pvc", claim], "{.metadata.uid}");
     let pv = format!("pvc-{uid}");
     eventually(&format!("PV {pv} to be provisioned"), || {
-        c.kubectl(&["get", "pv", &pv]).status.success().then_some(())
+        c.kubectl(&["get", "pv", &pv])
+            .status
+            .success()
+            .then_some(())
     });
     pv
 }
@@ -169,23 +174,48 @@ fn local_path_claim_keeps_data_across_pods_and_delete_reclaim_removes_it() {
     c.apply(&claim_yaml("data", "local-path", "64Mi", true));
     let pv = provisioned(c, "data");
     // The PV as ADR 004 specifies it.
-    assert_eq!(get(c, &["pv", &pv], "{.metadata.annotations.pv\\.kubernetes\\.io/provisioned-by}"), "bramble.io/local-path");
-    assert_eq!(get(c, &["pv", &pv], "{.spec.persistentVolumeReclaimPolicy}"), "Delete");
-    assert_eq!(get(c, &["pv", &pv], "{.spec.capacity.storage}"), "64Mi");
-    assert_eq!(get(c, &["pv", &pv], "{.spec.storageClassName}"), "local-path");
-    assert_eq!(get(c, &["pv", &pv], "{.spec.claimRef.uid}"), get(c, &["pvc", "data"], "{.metadata.uid}"));
     assert_eq!(
-        get(c, &["pv", &pv], "{.spec.nodeAffinity.required.nodeSelectorTerms[0].matchExpressions[0].values[0]}"),
+        get(
+            c,
+            &["pv", &pv],
+            "{.metadata.annotations.pv\\.kubernetes\\.io/provisioned-by}"
+        ),
+        "bramble.io/local-path"
+    );
+    assert_eq!(
+        get(c, &["pv", &pv], "{.spec.persistentVolumeReclaimPolicy}"),
+        "Delete"
+    );
+    assert_eq!(get(c, &["pv", &pv], "{.spec.capacity.storage}"), "64Mi");
+    assert_eq!(
+        get(c, &["pv", &pv], "{.spec.storageClassName}"),
+        "local-path"
+    );
+    assert_eq!(
+        get(c, &["pv", &pv], "{.spec.claimRef.uid}"),
+        get(c, &["pvc", "data"], "{.metadata.uid}")
+    );
+    assert_eq!(
+        get(
+            c,
+            &["pv", &pv],
+            "{.spec.nodeAffinity.required.nodeSelectorTerms[0].matchExpressions[0].values[0]}"
+        ),
         "test-node"
     );
     let dir = PathBuf::from(get(c, &["pv", &pv], "{.spec.local.path}"));
     assert!(dir.is_dir(), "{}", dir.display());
-    assert!(get(c, &["node", "test-node"], "{.metadata.annotations}").contains("storage.bramble.io/local-path-free-bytes"));
+    assert!(get(c, &["node", "test-node"], "{.metadata.annotations}")
+        .contains("storage.bramble.io/local-path-free-bytes"));
 
     // A pod whose claim is not Bound waits in ContainerCreating, saying why.
     c.apply(&pod_yaml("writer", "data", false));
     let waiting = eventually("the pod to wait for its claim", || {
-        let m = get(c, &["pod", "writer"], "{.status.containerStatuses[0].state.waiting.message}");
+        let m = get(
+            c,
+            &["pod", "writer"],
+            "{.status.containerStatuses[0].state.waiting.message}",
+        );
         m.contains("non-bound phase").then_some(m)
     });
     assert!(waiting.contains("PVC default/data"), "{waiting}");
@@ -199,7 +229,10 @@ fn local_path_claim_keeps_data_across_pods_and_delete_reclaim_removes_it() {
 
     c.apply(&pod_yaml("reader", "data", false));
     wait_running(c, "reader");
-    assert_eq!(String::from_utf8_lossy(&exec(c, "reader", "cat /data/file").stdout), "kept\n");
+    assert_eq!(
+        String::from_utf8_lossy(&exec(c, "reader", "cat /data/file").stdout),
+        "kept\n"
+    );
     delete(c, &["pod", "reader"]);
 
     release_and_wait_gone(c, "data", &pv);
@@ -232,14 +265,18 @@ fn local_disk_claim_enforces_its_size_grows_and_is_reclaimed() {
         .unwrap()
         .join(format!("storage/local-disk/images/{pv}.img"));
     assert_eq!(std::fs::metadata(&image).unwrap().len(), 32 << 20);
-    assert!(get(c, &["node", "test-node"], "{.metadata.annotations}").contains("storage.bramble.io/local-disk-free-bytes"));
+    assert!(get(c, &["node", "test-node"], "{.metadata.annotations}")
+        .contains("storage.bramble.io/local-disk-free-bytes"));
     bind(c, "disk", &pv);
 
     c.apply(&pod_yaml("filler", "disk", false));
     wait_running(c, "filler");
     assert!(exec(c, "filler", "echo kept > /data/file").status.success());
     let out = exec(c, "filler", "dd if=/dev/zero of=/data/big bs=1M count=64");
-    assert!(!out.status.success(), "writing 64Mi into a 32Mi claim succeeded");
+    assert!(
+        !out.status.success(),
+        "writing 64Mi into a 32Mi claim succeeded"
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("No space left on device"), "{stderr}");
     let before = df_blocks(c, "filler");
@@ -249,24 +286,75 @@ fn local_disk_claim_enforces_its_size_grows_and_is_reclaimed() {
 
     c.apply(&pod_yaml("again", "disk", false));
     wait_running(c, "again");
-    assert_eq!(String::from_utf8_lossy(&exec(c, "again", "cat /data/file").stdout), "kept\n");
+    assert_eq!(
+        String::from_utf8_lossy(&exec(c, "again", "cat /data/file").stdout),
+        "kept\n"
+    );
 
-    // Expansion: the filesystem grows while the pod runs.
-    c.kubectl_ok(&["patch", "pvc", "disk", "--type=merge", "-p", r#"{"spec":{"resources":{"requests":{"storage":"64Mi"}}}}"#]);
-    eventually("the claim's capacity to grow", || {
-        (get(c, &["pvc", "disk"], "{.status.capacity.storage}") == "64Mi").then_some(())
+    // Expansion: the filesystem grows while the pod runs, or, where the kernel refuses an
+    // online resize (no CAP_SYS_RESOURCE), once the pod is gone, as upstream's
+    // FileSystemResizePending flow does.
+    c.kubectl_ok(&[
+        "patch",
+        "pvc",
+        "disk",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"resources":{"requests":{"storage":"64Mi"}}}}"#,
+    ]);
+    let online = eventually("the claim to grow or wait for a restart", || {
+        if get(c, &["pvc", "disk"], "{.status.capacity.storage}") == "64Mi" {
+            return Some(true);
+        }
+        let cond = get(
+            c,
+            &["pvc", "disk"],
+            "{.status.conditions[?(@.type==\"FileSystemResizePending\")].message}",
+        );
+        cond.contains("Waiting for user to (re-)start a pod")
+            .then_some(false)
     });
     assert_eq!(get(c, &["pv", &pv], "{.spec.capacity.storage}"), "64Mi");
-    let after = df_blocks(c, "again");
-    assert!(after > before + 16 * 1024, "df: {before}K before, {after}K after growing to 64Mi");
-    assert!(exec(c, "again", "dd if=/dev/zero of=/data/big bs=1M count=40").status.success());
-    delete(c, &["pod", "again"]);
+    let pod = if online {
+        "again"
+    } else {
+        assert_eq!(df_blocks(c, "again"), before, "grew while pending");
+        delete(c, &["pod", "again"]);
+        eventually("the offline resize to finish", || {
+            (get(c, &["pvc", "disk"], "{.status.capacity.storage}") == "64Mi").then_some(())
+        });
+        c.apply(&pod_yaml("third", "disk", false));
+        wait_running(c, "third");
+        "third"
+    };
+    assert_eq!(get(c, &["pvc", "disk"], "{.status.conditions}"), "");
+    let after = df_blocks(c, pod);
+    assert!(
+        after > before + 16 * 1024,
+        "df: {before}K before, {after}K after growing to 64Mi"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&exec(c, pod, "cat /data/file").stdout),
+        "kept\n"
+    );
+    assert!(exec(c, pod, "dd if=/dev/zero of=/data/big bs=1M count=40")
+        .status
+        .success());
+    delete(c, &["pod", pod]);
 
     release_and_wait_gone(c, "disk", &pv);
     assert!(!image.exists(), "the image survived Delete reclaim");
     let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    assert!(!info.contains(mount.to_str().unwrap()), "{} is still mounted", mount.display());
-    let loops = std::process::Command::new("losetup").args(["-j"]).arg(&image).output().unwrap();
+    assert!(
+        !info.contains(mount.to_str().unwrap()),
+        "{} is still mounted",
+        mount.display()
+    );
+    let loops = std::process::Command::new("losetup")
+        .args(["-j"])
+        .arg(&image)
+        .output()
+        .unwrap();
     assert!(loops.stdout.is_empty(), "{loops:?}");
 }
 
@@ -281,7 +369,10 @@ fn retain_keeps_data_and_a_read_only_claim_refuses_writes() {
     );
     c.apply(&claim_yaml("kept", "keep", "8Mi", true));
     let pv = provisioned(c, "kept");
-    assert_eq!(get(c, &["pv", &pv], "{.spec.persistentVolumeReclaimPolicy}"), "Retain");
+    assert_eq!(
+        get(c, &["pv", &pv], "{.spec.persistentVolumeReclaimPolicy}"),
+        "Retain"
+    );
     let dir = PathBuf::from(get(c, &["pv", &pv], "{.spec.local.path}"));
     std::fs::write(dir.join("file"), "precious").unwrap();
     delete(c, &["pvc", "kept"]);
@@ -289,7 +380,10 @@ fn retain_keeps_data_and_a_read_only_claim_refuses_writes() {
     // A claim created after the release is provisioned in a pass that first saw the release.
     c.apply(&claim_yaml("marker", "keep", "8Mi", true));
     provisioned(c, "marker");
-    assert_eq!(std::fs::read_to_string(dir.join("file")).unwrap(), "precious");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("file")).unwrap(),
+        "precious"
+    );
     assert_eq!(get(c, &["pv", &pv], "{.status.phase}"), "Released");
 
     // An administrator's local PV, pre-bound to a claim, mounted read-only.
@@ -308,13 +402,26 @@ fn retain_keeps_data_and_a_read_only_claim_refuses_writes() {
         admin_dir.display()
     ));
     let uid = get(c, &["pvc", "ro"], "{.metadata.uid}");
-    c.kubectl_ok(&["patch", "pv", "admin", "--type=merge", "-p", &format!(r#"{{"spec":{{"claimRef":{{"uid":"{uid}"}}}}}}"#)]);
+    c.kubectl_ok(&[
+        "patch",
+        "pv",
+        "admin",
+        "--type=merge",
+        "-p",
+        &format!(r#"{{"spec":{{"claimRef":{{"uid":"{uid}"}}}}}}"#),
+    ]);
     bind(c, "ro", "admin");
     c.apply(&pod_yaml("viewer", "ro", true));
     wait_running(c, "viewer");
-    assert_eq!(String::from_utf8_lossy(&exec(c, "viewer", "cat /data/motd").stdout), "hello");
+    assert_eq!(
+        String::from_utf8_lossy(&exec(c, "viewer", "cat /data/motd").stdout),
+        "hello"
+    );
     let out = exec(c, "viewer", "echo x > /data/new");
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("Read-only file system"), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("Read-only file system"),
+        "{out:?}"
+    );
     assert!(!admin_dir.join("new").exists());
 }

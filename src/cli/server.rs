@@ -98,7 +98,9 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             );
         }
     }
-    storage.local_disk_devices.clone_from(&args.local_disk_devices);
+    storage
+        .local_disk_devices
+        .clone_from(&args.local_disk_devices);
     let shutdown = CancellationToken::new();
     let signals = shutdown.clone();
     tokio::spawn(async move {

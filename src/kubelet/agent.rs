@@ -98,6 +98,8 @@ pub struct NodeContext<C: Client> {
     pub events: EventRecorder<C>,
     /// Wakes image garbage collection (a pod was removed).
     pub image_gc: Arc<Notify>,
+    /// Wakes the storage task (a pod was removed: its volumes may be resized offline now).
+    pub storage_wake: Arc<Notify>,
 }
 
 fn first_ipv4() -> Option<String> {
@@ -147,6 +149,7 @@ pub async fn run<C: Client>(
     let ctx = Arc::new(NodeContext {
         events: EventRecorder::new(client.clone(), "kubelet"),
         image_gc: Arc::new(Notify::new()),
+        storage_wake: Arc::new(Notify::new()),
         client: client.clone(),
         node: cfg.node_name.clone(),
         data_dir: cfg.data_dir.clone(),
@@ -182,7 +185,7 @@ pub async fn run<C: Client>(
         cfg.node_name.clone(),
         NodeStorage::new(&cfg.storage),
     );
-    tasks.spawn(provisioner.run(shutdown.clone()));
+    tasks.spawn(provisioner.run(ctx.storage_wake.clone(), shutdown.clone()));
     tasks.spawn(image_gc::run(
         ctx.clone(),
         cfg.image_gc,

@@ -90,6 +90,7 @@ pub async fn run<C: Client>(
                 None => {
                     w.teardown(&ctx).await;
                     ctx.image_gc.notify_one(); // its images may be unused now
+                    ctx.storage_wake.notify_one(); // a pending volume resize may finish now
                     return;
                 }
                 Some(p) if p.pointer("/metadata/deletionTimestamp").is_some() => {
@@ -112,6 +113,7 @@ pub async fn run<C: Client>(
                         Err(e) => tracing::warn!(error = %e, "final delete failed"),
                     }
                     ctx.image_gc.notify_one(); // its images may be unused now
+                    ctx.storage_wake.notify_one(); // a pending volume resize may finish now
                     return;
                 }
                 Some(p) => {

@@ -34,7 +34,10 @@ pub fn claim_names(pod: &Pod) -> Vec<String> {
     names
 }
 
-fn typed<T: serde::de::DeserializeOwned>(v: serde_json::Value, what: &str) -> Result<T, ClaimError> {
+fn typed<T: serde::de::DeserializeOwned>(
+    v: serde_json::Value,
+    what: &str,
+) -> Result<T, ClaimError> {
     serde_json::from_value(v).map_err(|e| ClaimError(format!("decoding {what}: {e}")))
 }
 
@@ -55,16 +58,18 @@ pub async fn resolve<C: Client>(
         Err(e) => return Err(ClaimError(format!("fetching node {node_name}: {e}"))),
     };
     for name in names {
-        let pvc: PersistentVolumeClaim =
-            match client.get(&persistentvolumeclaim::RESOURCE, ns, &name).await {
-                Ok(v) => typed(v, "claim")?,
-                Err(e) => {
-                    return Err(ClaimError(format!(
-                        "error processing PVC {ns}/{name}: failed to fetch PVC from API server: {}",
-                        e.message
-                    )))
-                }
-            };
+        let pvc: PersistentVolumeClaim = match client
+            .get(&persistentvolumeclaim::RESOURCE, ns, &name)
+            .await
+        {
+            Ok(v) => typed(v, "claim")?,
+            Err(e) => {
+                return Err(ClaimError(format!(
+                    "error processing PVC {ns}/{name}: failed to fetch PVC from API server: {}",
+                    e.message
+                )))
+            }
+        };
         if pvc.metadata.deletion_timestamp.is_some() {
             return Err(ClaimError(format!(
                 "can't start pod because PVC {ns}/{name} is being deleted"
@@ -102,7 +107,11 @@ pub async fn resolve<C: Client>(
                 "error processing PVC {ns}/{name}: found PV object {volume_name:?} but it has a nil or incorrect ClaimRef"
             )));
         }
-        if let Some(required) = spec.node_affinity.as_ref().and_then(|a| a.required.as_ref()) {
+        if let Some(required) = spec
+            .node_affinity
+            .as_ref()
+            .and_then(|a| a.required.as_ref())
+        {
             if !node_selector_matches(&required.node_selector_terms, &node) {
                 return Err(ClaimError(format!(
                     "PV {volume_name:?} of PVC {ns}/{name} has a node affinity that does not match node {node_name:?} (volume node affinity conflict)"
@@ -122,13 +131,7 @@ pub async fn resolve<C: Client>(
         if modes.iter().any(|m| m == "ReadWriteOncePod") {
             check_single_pod(client, ns, &name, pod).await?;
         }
-        out.insert(
-            name,
-            ClaimVolume {
-                path,
-                host_path,
-            },
-        );
+        out.insert(name, ClaimVolume { path, host_path });
     }
     Ok(out)
 }

@@ -7,6 +7,15 @@ use super::StorageError;
 
 /// Runs `tool args...`; returns its stdout, or its stderr as the error.
 pub(crate) fn run(tool: &'static str, args: &[&str]) -> Result<String, StorageError> {
+    run_accepting(tool, args, &[0])
+}
+
+/// [`run`], treating the exit codes in `ok` as success (`e2fsck` exits 1 after fixing).
+pub(crate) fn run_accepting(
+    tool: &'static str,
+    args: &[&str],
+    ok: &[i32],
+) -> Result<String, StorageError> {
     let out = Command::new(tool)
         .args(args)
         .output()
@@ -14,7 +23,7 @@ pub(crate) fn run(tool: &'static str, args: &[&str]) -> Result<String, StorageEr
             tool,
             message: format!("cannot run {tool}: {e} (is it installed?)"),
         })?;
-    if !out.status.success() {
+    if !out.status.code().is_some_and(|c| ok.contains(&c)) {
         let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
         return Err(StorageError::Tool {
             tool,

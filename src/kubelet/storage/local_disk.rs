@@ -14,10 +14,19 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use super::command::run;
+use super::command::{run, run_accepting};
 use super::{check_name, StorageError};
 use crate::kubelet::machine::disk_usage;
 use crate::kubelet::volume::{is_mount_point, unmount};
+
+/// How far an expansion got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expansion {
+    /// The filesystem has the new size.
+    Done,
+    /// The space is reserved; the filesystem grows when no running pod uses the volume.
+    PendingRestart,
+}
 
 /// The ext4 label Bramble puts on devices it formats (at most 16 bytes).
 pub const DEVICE_LABEL: &str = "bramble-disk";
@@ -181,13 +190,22 @@ impl LocalDisk {
     }
 
     /// Grows volume `name` to `bytes`: the image file, its loop device, then the mounted
-    /// filesystem (ext4 grows online). A device-backed volume already has its whole device.
-    pub fn expand(&self, name: &str, bytes: u64) -> Result<(), StorageError> {
+    /// filesystem (ext4 grows online). Where the kernel refuses an online resize (no
+    /// `CAP_SYS_RESOURCE`), the filesystem is grown offline once no pod holds it; until then
+    /// the answer is [`Expansion::PendingRestart`]. A device-backed volume already has its
+    /// whole device.
+    /// `offline_allowed` says no pod on the node uses the volume.
+    pub fn expand(
+        &self,
+        name: &str,
+        bytes: u64,
+        offline_allowed: bool,
+    ) -> Result<Expansion, StorageError> {
         check_name(name)?;
         if let Some(device) = self.owned_device(name) {
             let size = device_size(&device)?;
             return if size >= bytes {
-                Ok(())
+                Ok(Expansion::Done)
             } else {
                 Err(StorageError::NoSpace {
                     requested: bytes,
@@ -199,32 +217,72 @@ impl LocalDisk {
         let current = fs::metadata(&image)
             .map_err(StorageError::io("stat image", &image))?
             .len();
-        if current >= bytes {
-            return Ok(());
+        if current < bytes {
+            let free = disk_usage(&image).map_or(0, |(_, free)| free);
+            if free < bytes - current {
+                return Err(StorageError::NoSpace {
+                    requested: bytes - current,
+                    free,
+                });
+            }
+            let file = OpenOptions::new()
+                .write(true)
+                .open(&image)
+                .map_err(StorageError::io("open image", &image))?;
+            allocate(&file, bytes).map_err(StorageError::io("grow image", &image))?;
         }
-        let free = disk_usage(&image).map_or(0, |(_, free)| free);
-        if free < bytes - current {
-            return Err(StorageError::NoSpace {
-                requested: bytes - current,
-                free,
-            });
-        }
-        let file = OpenOptions::new()
-            .write(true)
-            .open(&image)
-            .map_err(StorageError::io("open image", &image))?;
-        allocate(&file, bytes).map_err(StorageError::io("grow image", &image))?;
-        drop(file);
-        let loops = run("losetup", &["-j", s(&image), "-n", "-O", "NAME"])?;
-        let Some(dev) = loops.lines().map(str::trim).find(|l| !l.is_empty()) else {
-            // Not mounted: the next mount sees the larger file; grow the filesystem offline.
-            run("e2fsck", &["-f", "-p", s(&image)])?;
-            run("resize2fs", &[s(&image)])?;
-            return Ok(());
+        let Some(dev) = self.loop_device(&image) else {
+            self.resize_offline(&image)?;
+            return Ok(Expansion::Done);
         };
-        run("losetup", &["-c", dev])?;
-        run("resize2fs", &[dev])?;
+        run("losetup", &["-c", &dev])?;
+        match run("resize2fs", &[&dev]) {
+            Ok(_) => Ok(Expansion::Done),
+            Err(online) => {
+                tracing::debug!(volume = name, error = %online, "online resize refused");
+                if offline_allowed {
+                    self.resize_unmounted(name, &image)
+                } else {
+                    Ok(Expansion::PendingRestart)
+                }
+            }
+        }
+    }
+
+    fn loop_device(&self, image: &Path) -> Option<String> {
+        let loops = run("losetup", &["-j", s(image), "-n", "-O", "NAME"]).ok()?;
+        loops
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .map(str::to_string)
+    }
+
+    fn resize_offline(&self, image: &Path) -> Result<(), StorageError> {
+        run_accepting("e2fsck", &["-f", "-p", s(image)], &[0, 1])?;
+        run("resize2fs", &[s(image)])?;
         Ok(())
+    }
+
+    /// Unmounts the volume; if that released its loop device no container holds the
+    /// filesystem, so it is resized offline and mounted again. Otherwise it is mounted back
+    /// from the same loop device (never a second one: two loop devices on one image would be
+    /// two kernels' views of one filesystem).
+    fn resize_unmounted(&self, name: &str, image: &Path) -> Result<Expansion, StorageError> {
+        let target = self.mount_point(name);
+        if self.mounted(&target)? {
+            unmount(&target).map_err(StorageError::io("unmount", &target))?;
+        }
+        if let Some(dev) = self.loop_device(image) {
+            run(
+                "mount",
+                &["-t", "ext4", "-o", "nosuid,nodev", &dev, s(&target)],
+            )?;
+            return Ok(Expansion::PendingRestart);
+        }
+        let resized = self.resize_offline(image);
+        self.mount(name)?;
+        resized.map(|()| Expansion::Done)
     }
 
     /// Unmounts volume `name` and removes its image (or releases its device). Idempotent.

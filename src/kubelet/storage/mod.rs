@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use std::io;
 use std::path::{Path, PathBuf};
 
-pub use local_disk::LocalDisk;
+pub use local_disk::{Expansion, LocalDisk};
 pub use local_path::LocalPath;
 
 /// Provisioner name of the directory-per-volume class.
@@ -160,11 +160,18 @@ impl NodeStorage {
         }
     }
 
-    /// Grows volume `name` to `bytes` (local-path volumes have no size to grow).
-    pub fn expand(&self, provisioner: &str, name: &str, bytes: u64) -> Result<(), StorageError> {
+    /// Grows volume `name` to `bytes` (local-path volumes have no size to grow);
+    /// `unused` says no pod on the node uses it.
+    pub fn expand(
+        &self,
+        provisioner: &str,
+        name: &str,
+        bytes: u64,
+        unused: bool,
+    ) -> Result<Expansion, StorageError> {
         match provisioner {
-            LOCAL_PATH_PROVISIONER => Ok(()),
-            LOCAL_DISK_PROVISIONER => self.local_disk.expand(name, bytes),
+            LOCAL_PATH_PROVISIONER => Ok(Expansion::Done),
+            LOCAL_DISK_PROVISIONER => self.local_disk.expand(name, bytes, unused),
             other => Err(StorageError::UnknownProvisioner(other.to_string())),
         }
     }

@@ -22,9 +22,7 @@ use crate::api::registry::{meta, ListOptions, Subresource, WatchOptions};
 use crate::client::events::{EventRecorder, EventType};
 use crate::client::{Client, WatchSource};
 use crate::resources::quantity::Quantity;
-use crate::resources::{
-    node, persistentvolume, persistentvolumeclaim, storageclass, ResourceType,
-};
+use crate::resources::{node, persistentvolume, persistentvolumeclaim, storageclass, ResourceType};
 
 /// The slowest the task reconciles (and refreshes the free-space annotations).
 const RESYNC: Duration = Duration::from_secs(60);
@@ -46,7 +44,9 @@ pub(super) fn str_at<'a>(v: &'a Value, path: &[&str]) -> &'a str {
 
 /// Bytes of a quantity string (`1Gi`), if it parses and is not negative.
 pub(super) fn bytes_of(q: &str) -> Option<u64> {
-    Quantity::parse(q).ok().and_then(|q| u64::try_from(q.value()).ok())
+    Quantity::parse(q)
+        .ok()
+        .and_then(|q| u64::try_from(q.value()).ok())
 }
 
 /// The provisioner of `class` (by name), if this node implements it.
@@ -70,13 +70,12 @@ impl<C: Client> Provisioner<C> {
         }
     }
 
-    /// Runs until `shutdown`.
-    pub async fn run(self, shutdown: CancellationToken) {
+    /// Runs until `shutdown`; `wake` triggers a pass (the kubelet removed a pod).
+    pub async fn run(self, wake: Arc<Notify>, shutdown: CancellationToken) {
         let disk = self.storage.local_disk.clone();
         if let Err(e) = tokio::task::spawn_blocking(move || disk.remount_all()).await {
             tracing::warn!(error = %e, "remounting local-disk volumes failed");
         }
-        let wake = Arc::new(Notify::new());
         let watchers = [
             tokio::spawn(wake_on_change(
                 self.client.clone(),
@@ -108,8 +107,15 @@ impl<C: Client> Provisioner<C> {
         }
     }
 
-    async fn list(&self, rt: &'static ResourceType) -> Result<Vec<Value>, crate::api::status::ApiError> {
-        Ok(self.client.list(rt, None, &ListOptions::default()).await?.items)
+    async fn list(
+        &self,
+        rt: &'static ResourceType,
+    ) -> Result<Vec<Value>, crate::api::status::ApiError> {
+        Ok(self
+            .client
+            .list(rt, None, &ListOptions::default())
+            .await?
+            .items)
     }
 
     async fn reconcile(&self) -> Result<(), crate::api::status::ApiError> {
@@ -149,11 +155,19 @@ impl<C: Client> Provisioner<C> {
             .pointer("/spec/nodeAffinity/required/nodeSelectorTerms")
             .and_then(Value::as_array)?;
         let pinned_here = terms.iter().any(|t| {
-            t["matchExpressions"].as_array().into_iter().flatten().any(|e| {
-                e["key"] == HOSTNAME_LABEL
-                    && e["operator"] == "In"
-                    && e["values"].as_array().into_iter().flatten().any(|v| v == &json!(self.node))
-            })
+            t["matchExpressions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|e| {
+                    e["key"] == HOSTNAME_LABEL
+                        && e["operator"] == "In"
+                        && e["values"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .any(|v| v == &json!(self.node))
+                })
         });
         pinned_here.then(|| prov.to_string())
     }
@@ -179,18 +193,33 @@ impl<C: Client> Provisioner<C> {
         if uid.is_empty() || pvs.contains_key(&pv_name) {
             return;
         }
-        match self.provision(&classes[class], provisioner, &pv_name, pvc).await {
+        match self
+            .provision(&classes[class], provisioner, &pv_name, pvc)
+            .await
+        {
             Ok(()) => {
                 let msg = format!("Successfully provisioned volume {pv_name}");
                 self.events
-                    .record(pvc, EventType::Normal, "ProvisioningSucceeded", "Provision", &msg)
+                    .record(
+                        pvc,
+                        EventType::Normal,
+                        "ProvisioningSucceeded",
+                        "Provision",
+                        &msg,
+                    )
                     .await;
             }
             Err(e) => {
                 tracing::warn!(claim = %meta::name_of(pvc), error = %e, "provisioning failed");
                 let msg = format!("failed to provision volume with StorageClass {class:?}: {e}");
                 self.events
-                    .record(pvc, EventType::Warning, "ProvisioningFailed", "Provision", &msg)
+                    .record(
+                        pvc,
+                        EventType::Warning,
+                        "ProvisioningFailed",
+                        "Provision",
+                        &msg,
+                    )
                     .await;
             }
         }
@@ -204,9 +233,8 @@ impl<C: Client> Provisioner<C> {
         pvc: &Value,
     ) -> Result<(), ProvisionError> {
         let request = str_at(pvc, &["spec", "resources", "requests", "storage"]).to_string();
-        let bytes = bytes_of(&request).ok_or_else(|| {
-            ProvisionError::Claim(format!("invalid storage request {request:?}"))
-        })?;
+        let bytes = bytes_of(&request)
+            .ok_or_else(|| ProvisionError::Claim(format!("invalid storage request {request:?}")))?;
         let volume_mode = match str_at(pvc, &["spec", "volumeMode"]) {
             "" => "Filesystem",
             m => m,
@@ -255,7 +283,11 @@ impl<C: Client> Provisioner<C> {
                 },
             },
         });
-        match self.client.create(&persistentvolume::RESOURCE, "", pv).await {
+        match self
+            .client
+            .create(&persistentvolume::RESOURCE, "", pv)
+            .await
+        {
             Ok(_) => Ok(()),
             Err(e) if e.code == 409 => Ok(()),
             Err(e) => Err(ProvisionError::Api(e.message)),
@@ -274,7 +306,14 @@ impl<C: Client> Provisioner<C> {
         let patch = json!({"metadata": {"annotations": now}});
         match self
             .client
-            .patch(&node::RESOURCE, "", &self.node, PatchType::Merge, &patch, Subresource::Main)
+            .patch(
+                &node::RESOURCE,
+                "",
+                &self.node,
+                PatchType::Merge,
+                &patch,
+                Subresource::Main,
+            )
             .await
         {
             Ok(_) => *published = now,

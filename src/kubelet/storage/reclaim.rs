@@ -10,11 +10,12 @@ use std::collections::BTreeMap;
 use serde_json::{json, Value};
 
 use super::provisioner::{bytes_of, our_provisioner, str_at, Provisioner};
+use super::Expansion;
 use crate::api::patch::PatchType;
-use crate::api::registry::{meta, Subresource};
+use crate::api::registry::{meta, ListOptions, Subresource};
 use crate::client::events::EventType;
 use crate::client::Client;
-use crate::resources::{persistentvolume, persistentvolumeclaim};
+use crate::resources::{persistentvolume, persistentvolumeclaim, pod};
 
 impl<C: Client> Provisioner<C> {
     pub(super) async fn reclaim_if_released(&self, pv: &Value) {
@@ -34,7 +35,13 @@ impl<C: Client> Provisioner<C> {
                 .client
                 .delete(&persistentvolume::RESOURCE, "", &name, &Default::default())
                 .await
-                .or_else(|e| if e.code == 404 { Ok(()) } else { Err(e.message) }),
+                .or_else(|e| {
+                    if e.code == 404 {
+                        Ok(())
+                    } else {
+                        Err(e.message)
+                    }
+                }),
             Ok(Err(e)) => Err(e.to_string()),
             Err(e) => Err(e.to_string()),
         };
@@ -71,58 +78,128 @@ impl<C: Client> Provisioner<C> {
             return;
         }
         let request = str_at(pvc, &["spec", "resources", "requests", "storage"]).to_string();
-        let have = str_at(pv, &["spec", "capacity", "storage"]);
+        let have = str_at(pvc, &["status", "capacity", "storage"]);
         let (Some(want), Some(has)) = (bytes_of(&request), bytes_of(have)) else {
             return;
         };
         if want <= has {
             return;
         }
+        let ns = str_at(pvc, &["metadata", "namespace"]).to_string();
+        let claim = meta::name_of(pvc).to_string();
+        let unused = !self.claim_in_use(&ns, &claim).await;
         let (storage, n) = (self.storage.clone(), pv_name.to_string());
-        let grown = tokio::task::spawn_blocking(move || storage.expand(&provisioner, &n, want))
-            .await
-            .map_err(|e| e.to_string())
-            .and_then(|r| r.map_err(|e| e.to_string()));
-        if let Err(e) = grown {
-            let msg = format!("resize volume {pv_name:?} failed: {e}");
-            self.events
-                .record(pvc, EventType::Warning, "VolumeResizeFailed", "Resize", &msg)
-                .await;
-            return;
+        let grown =
+            tokio::task::spawn_blocking(move || storage.expand(&provisioner, &n, want, unused))
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|r| r.map_err(|e| e.to_string()));
+        let expansion = match grown {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!(volume = %pv_name, error = %e, "volume expansion failed");
+                let msg = format!("resize volume {pv_name:?} failed: {e}");
+                self.events
+                    .record(
+                        pvc,
+                        EventType::Warning,
+                        "VolumeResizeFailed",
+                        "Resize",
+                        &msg,
+                    )
+                    .await;
+                return;
+            }
+        };
+        if str_at(pv, &["spec", "capacity", "storage"]) != request {
+            let pv_patch = json!({"spec": {"capacity": {"storage": request}}});
+            if let Err(e) = self
+                .client
+                .patch(
+                    &persistentvolume::RESOURCE,
+                    "",
+                    pv_name,
+                    PatchType::Merge,
+                    &pv_patch,
+                    Subresource::Main,
+                )
+                .await
+            {
+                tracing::warn!(volume = %pv_name, error = %e, "could not record the new capacity");
+                return;
+            }
         }
-        let pv_patch = json!({"spec": {"capacity": {"storage": request}}});
-        if let Err(e) = self
-            .client
-            .patch(&persistentvolume::RESOURCE, "", pv_name, PatchType::Merge, &pv_patch, Subresource::Main)
-            .await
-        {
-            tracing::warn!(volume = %pv_name, error = %e, "could not record the new capacity");
-            return;
-        }
-        let ns = str_at(pvc, &["metadata", "namespace"]);
-        let pvc_patch = json!({"status": {
-            "capacity": {"storage": request},
-            "allocatedResources": {"storage": request},
-            "conditions": null,
-        }});
+        let pending = pvc["status"]["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|c| c["type"] == "FileSystemResizePending");
+        let pvc_patch = match expansion {
+            // Patch once: every claim change wakes this task again.
+            Expansion::PendingRestart if pending => return,
+            Expansion::PendingRestart => json!({"status": {
+                "allocatedResources": {"storage": request},
+                "conditions": [{
+                    "type": "FileSystemResizePending",
+                    "status": "True",
+                    "lastTransitionTime": meta::now(),
+                    "message": "Waiting for user to (re-)start a pod to finish file system resize of volume on node.",
+                }],
+            }}),
+            Expansion::Done => json!({"status": {
+                "capacity": {"storage": request},
+                "allocatedResources": {"storage": request},
+                "conditions": null,
+            }}),
+        };
         if let Err(e) = self
             .client
             .patch(
                 &persistentvolumeclaim::RESOURCE,
-                ns,
-                meta::name_of(pvc),
+                &ns,
+                &claim,
                 PatchType::Merge,
                 &pvc_patch,
                 Subresource::Status,
             )
             .await
         {
-            tracing::warn!(claim = %meta::name_of(pvc), error = %e, "could not record the new capacity");
+            tracing::warn!(claim = %claim, error = %e, "could not record the new capacity");
             return;
         }
-        let msg = format!("resize volume {pv_name:?} by resizer {:?} finished successfully", str_at(class, &["provisioner"]));
-        self.events
-            .record(pvc, EventType::Normal, "VolumeResizeSuccessful", "Resize", &msg)
-            .await;
+        if expansion == Expansion::Done {
+            let msg = format!(
+                "resize volume {pv_name:?} by resizer {:?} finished successfully",
+                str_at(class, &["provisioner"])
+            );
+            self.events
+                .record(
+                    pvc,
+                    EventType::Normal,
+                    "VolumeResizeSuccessful",
+                    "Resize",
+                    &msg,
+                )
+                .await;
+        }
+    }
+
+    /// Whether a pod on this node that has not finished uses claim `ns/claim`.
+    async fn claim_in_use(&self, ns: &str, claim: &str) -> bool {
+        let opts = ListOptions {
+            field_selector: format!("spec.nodeName={}", self.node),
+            ..Default::default()
+        };
+        let Ok(list) = self.client.list(&pod::RESOURCE, Some(ns), &opts).await else {
+            return true;
+        };
+        list.items.iter().any(|p| {
+            !matches!(str_at(p, &["status", "phase"]), "Succeeded" | "Failed")
+                && p["spec"]["volumes"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|v| v["persistentVolumeClaim"]["claimName"] == claim)
+        })
     }
 }

@@ -155,7 +155,8 @@ impl VolumeManager {
                 }
             })?;
             if claim.host_path {
-                self.host_path_policy.check(&claim.path.display().to_string())?;
+                self.host_path_policy
+                    .check(&claim.path.display().to_string())?;
             }
             if !claim.path.is_dir() {
                 return Err(VolumeError::io("use volume directory", &claim.path)(
