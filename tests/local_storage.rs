@@ -425,3 +425,48 @@ fn retain_keeps_data_and_a_read_only_claim_refuses_writes() {
     );
     assert!(!admin_dir.join("new").exists());
 }
+
+#[test]
+fn read_write_once_pod_admits_one_pod_and_failed_provisioning_is_reported() {
+    let board = Board::start("builtin", 24, &[("library/box", IDLE)]);
+    let _cleanup = StorageCleanup(&board);
+    let c = &board.cluster;
+    c.apply(
+        "apiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata: {name: local-path}\n\
+         provisioner: bramble.io/local-path\n---\n\
+         apiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata: {name: local-disk}\n\
+         provisioner: bramble.io/local-disk\n",
+    );
+    c.apply(&claim_yaml("solo", "local-path", "8Mi", true).replace("ReadWriteOnce", "ReadWriteOncePod"));
+    let pv = provisioned(c, "solo");
+    assert_eq!(get(c, &["pv", &pv], "{.spec.accessModes[0]}"), "ReadWriteOncePod");
+    bind(c, "solo", &pv);
+    c.apply(&pod_yaml("first", "solo", false));
+    wait_running(c, "first");
+    c.apply(&pod_yaml("second", "solo", false));
+    let waiting = eventually("the second pod to be refused the claim", || {
+        let m = get(c, &["pod", "second"], "{.status.containerStatuses[0].state.waiting.message}");
+        m.contains("ReadWriteOncePod").then_some(m)
+    });
+    assert!(waiting.contains("in use by pod default/first"), "{waiting}");
+    // Once the first pod is gone, the second gets the claim.
+    delete(c, &["pod", "first"]);
+    wait_running(c, "second");
+
+    // More than the node has: the claim stays Pending with the reason in a Warning event.
+    c.apply(&claim_yaml("huge", "local-disk", "100Ti", true));
+    let event = eventually("a ProvisioningFailed event", || {
+        let out = c.kubectl(&[
+            "get",
+            "events",
+            "--field-selector=involvedObject.name=huge,reason=ProvisioningFailed",
+            "-o",
+            "jsonpath={.items[0].type} {.items[0].message}",
+        ]);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        (!text.trim().is_empty()).then_some(text)
+    });
+    assert!(event.starts_with("Warning failed to provision volume with StorageClass \"local-disk\": insufficient space on node"), "{event}");
+    let uid = get(c, &["pvc", "huge"], "{.metadata.uid}");
+    assert!(!c.kubectl(&["get", "pv", &format!("pvc-{uid}")]).status.success());
+}

@@ -1,7 +1,7 @@
 //! The pod's sandbox, prepared once before its first container: volumes (with the
-//! ConfigMaps and Secrets they project and the PersistentVolumes their claims are bound to), the network namespace and address, the shared IPC
-//! and UTS namespaces, and the files every container mounts (`/etc/hosts`, `/etc/hostname`,
-//! `resolv.conf`).
+//! ConfigMaps and Secrets they project, and the PersistentVolumes their claims are bound to),
+//! the network namespace and address, the shared IPC and UTS namespaces, and the files every
+//! container mounts (`/etc/hosts`, `/etc/hostname`, `resolv.conf`).
 
 use k8s_openapi::api::core::v1::Pod;
 use serde_json::Value;
