@@ -164,7 +164,14 @@ fn release_and_wait_gone(c: &Cluster, claim: &str, pv: &str) {
 
 #[test]
 fn local_path_claim_keeps_data_across_pods_and_delete_reclaim_removes_it() {
-    let board = Board::start("builtin", 21, &[("library/box", IDLE)]);
+    let root = tempfile::tempdir().unwrap();
+    let root_flag = root.path().join("volumes").display().to_string();
+    let board = Board::start_with(
+        "builtin",
+        21,
+        &[("library/box", IDLE)],
+        &["--local-path-root", &root_flag],
+    );
     let _cleanup = StorageCleanup(&board);
     let c = &board.cluster;
     c.apply(
@@ -205,6 +212,7 @@ fn local_path_claim_keeps_data_across_pods_and_delete_reclaim_removes_it() {
     );
     let dir = PathBuf::from(get(c, &["pv", &pv], "{.spec.local.path}"));
     assert!(dir.is_dir(), "{}", dir.display());
+    assert_eq!(dir, Path::new(&root_flag).join(&pv));
     assert!(get(c, &["node", "test-node"], "{.metadata.annotations}")
         .contains("storage.bramble.io/local-path-free-bytes"));
 
@@ -437,15 +445,24 @@ fn read_write_once_pod_admits_one_pod_and_failed_provisioning_is_reported() {
          apiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata: {name: local-disk}\n\
          provisioner: bramble.io/local-disk\n",
     );
-    c.apply(&claim_yaml("solo", "local-path", "8Mi", true).replace("ReadWriteOnce", "ReadWriteOncePod"));
+    c.apply(
+        &claim_yaml("solo", "local-path", "8Mi", true).replace("ReadWriteOnce", "ReadWriteOncePod"),
+    );
     let pv = provisioned(c, "solo");
-    assert_eq!(get(c, &["pv", &pv], "{.spec.accessModes[0]}"), "ReadWriteOncePod");
+    assert_eq!(
+        get(c, &["pv", &pv], "{.spec.accessModes[0]}"),
+        "ReadWriteOncePod"
+    );
     bind(c, "solo", &pv);
     c.apply(&pod_yaml("first", "solo", false));
     wait_running(c, "first");
     c.apply(&pod_yaml("second", "solo", false));
     let waiting = eventually("the second pod to be refused the claim", || {
-        let m = get(c, &["pod", "second"], "{.status.containerStatuses[0].state.waiting.message}");
+        let m = get(
+            c,
+            &["pod", "second"],
+            "{.status.containerStatuses[0].state.waiting.message}",
+        );
         m.contains("ReadWriteOncePod").then_some(m)
     });
     assert!(waiting.contains("in use by pod default/first"), "{waiting}");
@@ -468,5 +485,8 @@ fn read_write_once_pod_admits_one_pod_and_failed_provisioning_is_reported() {
     });
     assert!(event.starts_with("Warning failed to provision volume with StorageClass \"local-disk\": insufficient space on node"), "{event}");
     let uid = get(c, &["pvc", "huge"], "{.metadata.uid}");
-    assert!(!c.kubectl(&["get", "pv", &format!("pvc-{uid}")]).status.success());
+    assert!(!c
+        .kubectl(&["get", "pv", &format!("pvc-{uid}")])
+        .status
+        .success());
 }
