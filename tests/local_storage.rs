@@ -489,4 +489,27 @@ fn read_write_once_pod_admits_one_pod_and_failed_provisioning_is_reported() {
         .kubectl(&["get", "pv", &format!("pvc-{uid}")])
         .status
         .success());
+
+    // A class that allows other nodes only is not provisioned here.
+    c.apply(
+        "apiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata: {name: elsewhere}\n\
+         provisioner: bramble.io/local-path\nallowedTopologies:\n\
+         - matchLabelExpressions: [{key: kubernetes.io/hostname, values: [other-board]}]\n",
+    );
+    c.apply(&claim_yaml("misplaced", "elsewhere", "8Mi", true));
+    let event = eventually("a ProvisioningFailed event for the topology", || {
+        let out = c.kubectl(&[
+            "get",
+            "events",
+            "--field-selector=involvedObject.name=misplaced,reason=ProvisioningFailed",
+            "-o",
+            "jsonpath={.items[0].message}",
+        ]);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        (!text.trim().is_empty()).then_some(text)
+    });
+    assert!(
+        event.ends_with("node \"test-node\" is not in the class's allowedTopologies"),
+        "{event}"
+    );
 }

@@ -232,6 +232,12 @@ impl<C: Client> Provisioner<C> {
         pv_name: &str,
         pvc: &Value,
     ) -> Result<(), ProvisionError> {
+        if !self.allowed_here(class).await? {
+            return Err(ProvisionError::Claim(format!(
+                "node {:?} is not in the class's allowedTopologies",
+                self.node
+            )));
+        }
         let request = str_at(pvc, &["spec", "resources", "requests", "storage"]).to_string();
         let bytes = bytes_of(&request)
             .ok_or_else(|| ProvisionError::Claim(format!("invalid storage request {request:?}")))?;
@@ -290,8 +296,42 @@ impl<C: Client> Provisioner<C> {
         {
             Ok(_) => Ok(()),
             Err(e) if e.code == 409 => Ok(()),
-            Err(e) => Err(ProvisionError::Api(e.message)),
+            Err(e) => Err(ProvisionError::Api(format!(
+                "creating the PersistentVolume: {}",
+                e.message
+            ))),
         }
+    }
+
+    /// Whether this node satisfies the class's `allowedTopologies` (terms ORed, expressions
+    /// ANDed, as upstream's `TopologySelectorTerm`); no terms allow every node.
+    async fn allowed_here(&self, class: &Value) -> Result<bool, ProvisionError> {
+        let Some(terms) = class["allowedTopologies"]
+            .as_array()
+            .filter(|t| !t.is_empty())
+        else {
+            return Ok(true);
+        };
+        let node = self
+            .client
+            .get(&node::RESOURCE, "", &self.node)
+            .await
+            .map_err(|e| ProvisionError::Api(e.message))?;
+        let labels = &node["metadata"]["labels"];
+        Ok(terms.iter().any(|term| {
+            term["matchLabelExpressions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .all(|e| {
+                    let key = e["key"].as_str().unwrap_or("");
+                    e["values"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .any(|v| Some(v) == labels.get(key))
+                })
+        }))
     }
 
     /// Patches the node's free-space annotations when they changed.
@@ -331,8 +371,8 @@ pub enum ProvisionError {
     /// The disk work failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
-    /// Creating the PV failed.
-    #[error("creating the PersistentVolume: {0}")]
+    /// An API call failed.
+    #[error("API: {0}")]
     Api(String),
 }
 
