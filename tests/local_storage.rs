@@ -235,8 +235,17 @@ fn local_path_claim_keeps_data_across_pods_and_delete_reclaim_removes_it() {
     assert_eq!(std::fs::read_to_string(dir.join("file")).unwrap(), "kept\n");
     delete(c, &["pod", "writer"]);
 
-    c.apply(&pod_yaml("reader", "data", false));
+    // The re-created pod also mounts a subPath of the claim (created on first use).
+    c.apply(&pod_yaml("reader", "data", false).replace(
+        "volumeMounts: [{name: data, mountPath: /data}]",
+        "volumeMounts: [{name: data, mountPath: /data}, {name: data, mountPath: /sub, subPath: nested}]",
+    ));
     wait_running(c, "reader");
+    assert!(exec(c, "reader", "echo deep > /sub/x").status.success());
+    assert_eq!(
+        std::fs::read_to_string(dir.join("nested/x")).unwrap(),
+        "deep\n"
+    );
     assert_eq!(
         String::from_utf8_lossy(&exec(c, "reader", "cat /data/file").stdout),
         "kept\n"
