@@ -5,6 +5,7 @@
 
 pub mod board;
 pub mod registry;
+pub mod storage;
 
 use std::io::Write;
 use std::net::TcpListener;

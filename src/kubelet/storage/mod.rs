@@ -11,6 +11,7 @@ pub mod claims;
 mod command;
 pub mod local_disk;
 pub mod local_path;
+mod node_facts;
 pub mod provisioner;
 mod reclaim;
 

@@ -17,12 +17,11 @@ use tokio_util::sync::CancellationToken;
 use super::{
     NodeStorage, StorageError, HOSTNAME_LABEL, PROVISIONED_BY_ANNOTATION, SELECTED_NODE_ANNOTATION,
 };
-use crate::api::patch::PatchType;
-use crate::api::registry::{meta, ListOptions, Subresource, WatchOptions};
+use crate::api::registry::{meta, ListOptions, WatchOptions};
 use crate::client::events::{EventRecorder, EventType};
 use crate::client::{Client, WatchSource};
 use crate::resources::quantity::Quantity;
-use crate::resources::{node, persistentvolume, persistentvolumeclaim, storageclass, ResourceType};
+use crate::resources::{persistentvolume, persistentvolumeclaim, storageclass, ResourceType};
 
 /// The slowest the task reconciles (and refreshes the free-space annotations).
 const RESYNC: Duration = Duration::from_secs(60);
@@ -300,64 +299,6 @@ impl<C: Client> Provisioner<C> {
                 "creating the PersistentVolume: {}",
                 e.message
             ))),
-        }
-    }
-
-    /// Whether this node satisfies the class's `allowedTopologies` (terms ORed, expressions
-    /// ANDed, as upstream's `TopologySelectorTerm`); no terms allow every node.
-    async fn allowed_here(&self, class: &Value) -> Result<bool, ProvisionError> {
-        let Some(terms) = class["allowedTopologies"]
-            .as_array()
-            .filter(|t| !t.is_empty())
-        else {
-            return Ok(true);
-        };
-        let node = self
-            .client
-            .get(&node::RESOURCE, "", &self.node)
-            .await
-            .map_err(|e| ProvisionError::Api(e.message))?;
-        let labels = &node["metadata"]["labels"];
-        Ok(terms.iter().any(|term| {
-            term["matchLabelExpressions"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .all(|e| {
-                    let key = e["key"].as_str().unwrap_or("");
-                    e["values"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .any(|v| Some(v) == labels.get(key))
-                })
-        }))
-    }
-
-    /// Patches the node's free-space annotations when they changed.
-    async fn publish_free(&self, published: &mut BTreeMap<String, String>) {
-        let storage = self.storage.clone();
-        let Ok(now) = tokio::task::spawn_blocking(move || storage.free_annotations()).await else {
-            return;
-        };
-        if &now == published {
-            return;
-        }
-        let patch = json!({"metadata": {"annotations": now}});
-        match self
-            .client
-            .patch(
-                &node::RESOURCE,
-                "",
-                &self.node,
-                PatchType::Merge,
-                &patch,
-                Subresource::Main,
-            )
-            .await
-        {
-            Ok(_) => *published = now,
-            Err(e) => tracing::warn!(error = %e, "could not publish storage free space"),
         }
     }
 }

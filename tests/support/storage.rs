@@ -1,0 +1,157 @@
+//! Helpers for the persistent-storage end-to-end tests: claims, pods and the API writes the
+//! volume binder would make (binding a PV to its claim, marking a PV Released), so the
+//! kubelet's side can be tested on its own.
+
+use std::path::Path;
+
+use super::board::Board;
+use super::{eventually, Cluster};
+
+/// An image command that idles until SIGTERM.
+pub const IDLE: &[&str] = &[
+    "/bin/sh",
+    "-c",
+    "trap 'exit 0' TERM; while true; do sleep 1; done",
+];
+
+/// Deletes the pods, then unmounts whatever the kubelet left mounted under the data dir
+/// (volumes of a failed test) so the board's directories can be removed.
+pub struct StorageCleanup<'a>(pub &'a Board);
+
+impl Drop for StorageCleanup<'_> {
+    fn drop(&mut self) {
+        let c = &self.0.cluster;
+        let _ = c.kubectl(&[
+            "delete",
+            "pods",
+            "--all",
+            "--grace-period=1",
+            "--wait=true",
+            "--timeout=60s",
+        ]);
+        let data = std::fs::canonicalize(c.data_dir()).unwrap_or(c.data_dir());
+        let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let mut mounts: Vec<&str> = info
+            .lines()
+            .filter_map(|l| l.split(' ').nth(4))
+            .filter(|m| Path::new(m).starts_with(&data))
+            .collect();
+        mounts.reverse();
+        for m in mounts {
+            let _ = std::process::Command::new("umount")
+                .args(["-l", m])
+                .output();
+        }
+        // `mount -o loop` loop devices detach on unmount; catch any left behind.
+        let images = data.join("storage/local-disk/images");
+        for e in std::fs::read_dir(images).into_iter().flatten().flatten() {
+            let _ = std::process::Command::new("losetup")
+                .args(["-D"])
+                .arg(e.path())
+                .output();
+        }
+    }
+}
+
+pub fn get(c: &Cluster, args: &[&str], path: &str) -> String {
+    let mut a = vec!["get"];
+    a.extend_from_slice(args);
+    let jp = format!("jsonpath={path}");
+    a.extend(["-o", &jp]);
+    String::from_utf8_lossy(&c.kubectl(&a).stdout).into_owned()
+}
+
+pub fn claim_yaml(name: &str, class: &str, size: &str, selected: bool) -> String {
+    let annotation = if selected {
+        "\n  annotations: {volume.kubernetes.io/selected-node: test-node}"
+    } else {
+        ""
+    };
+    format!(
+        "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: {name}{annotation}\n\
+         spec:\n  storageClassName: {class}\n  accessModes: [ReadWriteOnce]\n\
+         \x20 resources: {{requests: {{storage: {size}}}}}\n"
+    )
+}
+
+pub fn pod_yaml(name: &str, claim: &str, read_only: bool) -> String {
+    format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}}}\nspec:\n  containers:\n\
+         \x20 - name: c\n    image: box\n    volumeMounts: [{{name: data, mountPath: /data}}]\n\
+         \x20 volumes:\n  - name: data\n    persistentVolumeClaim: {{claimName: {claim}, readOnly: {read_only}}}\n"
+    )
+}
+
+/// Waits for the kubelet to provision `claim`; returns the PV name.
+pub fn provisioned(c: &Cluster, claim: &str) -> String {
+    let uid = get(c, &["pvc", claim], "{.metadata.uid}");
+    let pv = format!("pvc-{uid}");
+    eventually(&format!("PV {pv} to be provisioned"), || {
+        c.kubectl(&["get", "pv", &pv])
+            .status
+            .success()
+            .then_some(())
+    });
+    pv
+}
+
+/// What the binder does: claim → volume, both phases Bound.
+pub fn bind(c: &Cluster, claim: &str, pv: &str) {
+    c.kubectl_ok(&[
+        "patch",
+        "pvc",
+        claim,
+        "--type=merge",
+        "-p",
+        &format!(r#"{{"spec":{{"volumeName":"{pv}"}}}}"#),
+    ]);
+    let size = get(c, &["pv", pv], "{.spec.capacity.storage}");
+    c.kubectl_ok(&[
+        "patch",
+        "pvc",
+        claim,
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        &format!(r#"{{"status":{{"phase":"Bound","accessModes":["ReadWriteOnce"],"capacity":{{"storage":"{size}"}}}}}}"#),
+    ]);
+    set_pv_phase(c, pv, "Bound");
+}
+
+pub fn set_pv_phase(c: &Cluster, pv: &str, phase: &str) {
+    c.kubectl_ok(&[
+        "patch",
+        "pv",
+        pv,
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        &format!(r#"{{"status":{{"phase":"{phase}"}}}}"#),
+    ]);
+}
+
+pub fn wait_running(c: &Cluster, pod: &str) {
+    eventually(&format!("{pod} to run"), || {
+        (get(c, &["pod", pod], "{.status.containerStatuses[0].ready}") == "true").then_some(())
+    });
+}
+
+pub fn exec(c: &Cluster, pod: &str, script: &str) -> std::process::Output {
+    c.kubectl(&["exec", pod, "--", "sh", "-c", script])
+}
+
+pub fn delete(c: &Cluster, what: &[&str]) {
+    let mut a = vec!["delete"];
+    a.extend_from_slice(what);
+    a.extend(["--grace-period=1", "--wait=true", "--timeout=60s"]);
+    c.kubectl_ok(&a);
+}
+
+/// The claim is gone; as the binder would, mark its volume Released and wait for it to go.
+pub fn release_and_wait_gone(c: &Cluster, claim: &str, pv: &str) {
+    delete(c, &["pvc", claim]);
+    set_pv_phase(c, pv, "Released");
+    eventually(&format!("PV {pv} to be deleted"), || {
+        (!c.kubectl(&["get", "pv", pv]).status.success()).then_some(())
+    });
+}
