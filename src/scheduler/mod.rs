@@ -9,7 +9,7 @@
 //! (LeastAllocated), NodeAffinity and TaintToleration with upstream's weights.
 
 pub mod fit_error;
-mod node_affinity;
+pub(crate) mod node_affinity;
 mod node_ports;
 mod node_resources;
 mod preemption;
