@@ -52,16 +52,17 @@ fn class(name: &str, mode: &str) -> Value {
            "volumeBindingMode": mode})
 }
 
+fn decode<T: serde::de::DeserializeOwned>(v: Vec<Value>) -> Vec<T> {
+    v.into_iter()
+        .map(|x| serde_json::from_value(x).unwrap())
+        .collect()
+}
+
 fn snap(claims: Vec<Value>, volumes: Vec<Value>, classes: Vec<Value>) -> VolumeSnapshot {
-    let d = |v: Vec<Value>| {
-        v.into_iter()
-            .map(|x| serde_json::from_value(x).unwrap())
-            .collect()
-    };
     VolumeSnapshot {
-        claims: d(claims),
-        volumes: d(volumes),
-        classes: d(classes),
+        claims: decode(claims),
+        volumes: decode(volumes),
+        classes: decode(classes),
     }
 }
 
@@ -83,7 +84,7 @@ fn missing_claim_rules_out_every_node() {
     assert_eq!(
         err,
         "0/2 nodes are available: persistentvolumeclaim \"data\" not found. preemption: 0/2 \
-         nodes are available: 2 Preemption is not helpful for scheduling."
+         nodes are available: 2 Preemption is not helpful for scheduling.."
     );
 }
 
