@@ -2,6 +2,7 @@
 //! admission plugins), run by the registry on every create whatever the client.
 
 pub mod default_storage_class;
+pub mod recycle_warning;
 pub mod storage_protection;
 
 use serde_json::Value;
@@ -10,13 +11,13 @@ use crate::api::registry::Registry;
 use crate::api::status::ApiError;
 use crate::resources::ResourceType;
 
-/// Runs every create-time admission step for `rt` on `obj`.
+/// Runs every create-time admission step for `rt` on `obj`; returns warnings for the client.
 pub fn admit_create(
     registry: &Registry,
     rt: &ResourceType,
     obj: &mut Value,
-) -> Result<(), ApiError> {
+) -> Result<Vec<String>, ApiError> {
     default_storage_class::admit(registry, rt, obj)?;
     storage_protection::admit(rt, obj);
-    Ok(())
+    Ok(recycle_warning::warnings(rt, obj))
 }

@@ -10,9 +10,9 @@ use crate::resources::{persistentvolume, persistentvolumeclaim, ResourceType};
 
 /// Adds the protection finalizer to a new claim or volume.
 pub fn admit(rt: &ResourceType, obj: &mut Value) {
-    let finalizer = if rt.group == "" && rt.plural == persistentvolumeclaim::RESOURCE.plural {
+    let finalizer = if rt.group.is_empty() && rt.plural == persistentvolumeclaim::RESOURCE.plural {
         PVC_PROTECTION
-    } else if rt.group == "" && rt.plural == persistentvolume::RESOURCE.plural {
+    } else if rt.group.is_empty() && rt.plural == persistentvolume::RESOURCE.plural {
         PV_PROTECTION
     } else {
         return;
