@@ -16,6 +16,7 @@ use crate::api::registry::{Registry, WriteOptions};
 use crate::api::server::{self, ApiState};
 use crate::client::LocalClient;
 use crate::controllers::event_ttl::{EventTtlController, EVENT_TTL};
+use crate::controllers::volume_binding::{claims::ClaimBinder, volumes::VolumeBinder};
 use crate::controllers::{self, namespace::NamespaceController};
 use crate::kubelet::agent::KubeletConfig;
 use crate::kubelet::runtime::OciCliRuntime;
@@ -191,6 +192,16 @@ pub async fn run_with_pod_streams(
     tasks.spawn(controllers::run(
         client.clone(),
         NamespaceController,
+        shutdown.clone(),
+    ));
+    tasks.spawn(controllers::run(
+        client.clone(),
+        ClaimBinder::new(client.clone()),
+        shutdown.clone(),
+    ));
+    tasks.spawn(controllers::run(
+        client.clone(),
+        VolumeBinder::new(client.clone()),
         shutdown.clone(),
     ));
     let event_ttl = EventTtlController { ttl: EVENT_TTL };

@@ -112,6 +112,16 @@ pub(crate) fn preferred_score(pod: &Pod, node: &Node) -> i64 {
         .sum()
 }
 
+/// Whether `node` satisfies a required `NodeSelector` (terms ORed), as upstream's
+/// `corev1.MatchNodeSelectorTerms`; used for PersistentVolume node affinity too.
+pub(crate) fn node_selector_matches(terms: &[NodeSelectorTerm], node: &Node) -> bool {
+    let labels = node_labels(node);
+    let name = node_name(node);
+    terms
+        .iter()
+        .any(|t| term_matches(t, labels, name).unwrap_or(false))
+}
+
 fn node_labels(node: &Node) -> &BTreeMap<String, String> {
     static EMPTY: BTreeMap<String, String> = BTreeMap::new();
     node.metadata.labels.as_ref().unwrap_or(&EMPTY)

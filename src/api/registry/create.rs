@@ -19,9 +19,10 @@ impl Registry {
         body: Value,
         opts: &WriteOptions,
     ) -> Result<Written, ApiError> {
-        let (mut obj, warnings) = decode_incoming(rt, namespace, body, opts.field_validation)?;
+        let (mut obj, mut warnings) = decode_incoming(rt, namespace, body, opts.field_validation)?;
         rt.strategy.default(&mut obj);
         rt.strategy.prepare_for_create(&mut obj);
+        warnings.extend(crate::api::admission::admit_create(self, rt, &mut obj)?);
         meta::fill_on_create(&mut obj);
         if rt.strategy.tracks_generation() {
             meta::meta_mut(&mut obj).insert("generation".into(), Value::from(1));
