@@ -3,6 +3,7 @@
 use serde_json::Value;
 
 use super::{decode_incoming, key, list, meta, validate_new, Registry, WriteOptions, Written};
+use crate::api::admission;
 use crate::api::status::ApiError;
 use crate::resources::ResourceType;
 use crate::store::Mutation;
@@ -59,6 +60,7 @@ impl Registry {
                 return Err(ApiError::invalid(rt, &name, &errs));
             }
             self.check_namespace(rt, namespace, &name)?;
+            admission::validate_create(&self.admission, rt, &obj)?;
             if opts.dry_run {
                 if self.lookup(rt, namespace, &name).is_some() {
                     return Err(ApiError::already_exists(rt, &name));

@@ -15,7 +15,8 @@ use std::path::{Path, PathBuf};
 use k8s_openapi::api::core::v1::{Container, Pod, Volume};
 
 use super::atomic_writer::AtomicWriter;
-use super::hostpath::{check_host_path_type, HostPathPolicy};
+use super::hostpath::check_host_path_type;
+use super::HostPathPolicy;
 use super::{emptydir, mounts, projection, subpath};
 use super::{BindMount, MountPropagation, SourceLookup, VolumeError};
 
@@ -133,7 +134,13 @@ impl VolumeManager {
             });
         }
         if let Some(hp) = &volume.host_path {
-            self.host_path_policy.check(&hp.path)?;
+            self.host_path_policy.check(&hp.path).map_err(|denied| {
+                VolumeError::HostPathNotAllowed {
+                    volume: volume.name.clone(),
+                    path: hp.path.clone(),
+                    denied,
+                }
+            })?;
             check_host_path_type(&hp.path, hp.type_.as_deref())?;
             let path = PathBuf::from(&hp.path);
             if hp.type_.as_deref().unwrap_or("").is_empty() && fs::symlink_metadata(&path).is_err()

@@ -17,10 +17,11 @@ mod mounts;
 mod projection;
 mod subpath;
 
+pub use crate::host_path_policy::HostPathPolicy;
 pub use atomic_writer::{AtomicWriter, FileProjection};
 pub use emptydir::memory_volume_size;
 pub use error::VolumeError;
-pub use hostpath::{check_host_path_type, HostPathPolicy};
+pub use hostpath::check_host_path_type;
 pub use manager::{PodVolumes, VolumeManager};
 pub use mounts::mount_points_under;
 pub use projection::{PrefetchedSources, SourceLookup};
