@@ -68,8 +68,16 @@ pub enum VolumeError {
         /// Parse error.
         source: crate::resources::quantity::QuantityError,
     },
+    /// A gitRepo volume could not be cloned (upstream's `MountVolume.SetUp failed` wording).
+    #[error("MountVolume.SetUp failed for volume \"{volume}\" : {message}")]
+    GitRepo {
+        /// Volume name.
+        volume: String,
+        /// What failed, with git's output.
+        message: String,
+    },
     /// The volume uses a source this node does not implement.
-    #[error("volume \"{0}\": unsupported volume source (this node supports emptyDir, hostPath, configMap and secret)")]
+    #[error("volume \"{0}\": unsupported volume source (this node supports emptyDir, hostPath, configMap, secret and gitRepo)")]
     Unsupported(String),
     /// `emptyDir.medium` is neither `""` nor `Memory`.
     #[error("unknown storage medium \"{0}\"")]

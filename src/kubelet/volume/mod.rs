@@ -1,4 +1,4 @@
-//! Pod volumes: emptyDir, hostPath, configMap, secret, subPath.
+//! Pod volumes: emptyDir, hostPath, configMap, secret, gitRepo, subPath.
 //!
 //! Before a pod's containers start, the kubelet prepares every volume of the pod on the host
 //! under `DATA/pods/<pod-uid>/volumes/<plugin>/<name>` (upstream's layout, with plugin names
@@ -11,6 +11,7 @@
 mod atomic_writer;
 mod emptydir;
 mod error;
+mod git_repo;
 mod hostpath;
 mod manager;
 mod mounts;
