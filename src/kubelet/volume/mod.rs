@@ -17,6 +17,7 @@ mod manager;
 mod mounts;
 mod projection;
 mod subpath;
+mod usage;
 
 pub use crate::host_path_policy::HostPathPolicy;
 pub use atomic_writer::{AtomicWriter, FileProjection};
@@ -27,6 +28,7 @@ pub use manager::{PodVolumes, VolumeManager};
 pub use mounts::mount_points_under;
 pub use projection::{PrefetchedSources, SourceLookup};
 pub use subpath::{open_beneath, validate_sub_path};
+pub use usage::{disk_usage, OverLimit, Usage};
 
 use std::path::PathBuf;
 
