@@ -51,6 +51,8 @@ pub struct KubeletConfig {
     pub bramble_exe: PathBuf,
     /// When unused images are removed.
     pub image_gc: GcPolicy,
+    /// Which host paths pods may mount, checked again on this board's own filesystem.
+    pub host_path_policy: HostPathPolicy,
 }
 
 /// Why the kubelet could not start.
@@ -134,7 +136,7 @@ pub async fn run<C: Client>(
         labels: cfg.labels.clone(),
     };
     register(&client, &identity, &machine, &cfg.pod_cidr.to_string()).await?;
-    let volumes = VolumeManager::new(&cfg.data_dir, HostPathPolicy::AllowAll)
+    let volumes = VolumeManager::new(&cfg.data_dir, cfg.host_path_policy.clone())
         .with_node_allocatable_memory(
             machine
                 .memory_bytes
