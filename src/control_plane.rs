@@ -11,12 +11,15 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::api::admission::AdmissionConfig;
 use crate::api::pod_streams::PodStreams;
 use crate::api::registry::{Registry, WriteOptions};
 use crate::api::server::{self, ApiState};
 use crate::client::LocalClient;
 use crate::controllers::event_ttl::{EventTtlController, EVENT_TTL};
+use crate::controllers::volume_binding::{claims::ClaimBinder, volumes::VolumeBinder};
 use crate::controllers::{self, namespace::NamespaceController};
+use crate::host_path_policy::HostPathPolicy;
 use crate::kubelet::agent::KubeletConfig;
 use crate::kubelet::runtime::OciCliRuntime;
 use crate::kubelet::streams::KubeletStreams;
@@ -45,6 +48,8 @@ pub struct ServerConfig {
     pub watch_history: usize,
     /// The kubelet on this board (`None` with `--no-agent`); its node name is `node_name`.
     pub kubelet: Option<KubeletConfig>,
+    /// Which host paths pods and PersistentVolumes may use (admission).
+    pub host_path_policy: HostPathPolicy,
 }
 
 /// What can stop the server from starting.
@@ -123,7 +128,9 @@ pub async fn run_with_pod_streams(
 ) -> Result<(), ServerError> {
     mkdir(&cfg.data_dir)?;
     let store = Store::open(&cfg.data_dir.join("store"), cfg.watch_history)?;
-    let registry = Registry::new(store);
+    let registry = Registry::new(store).with_admission(AdmissionConfig {
+        host_path: cfg.host_path_policy.clone(),
+    });
     ensure_namespaces(&registry).await?;
     // On a board that runs pods, the kubelet answers `kubectl logs` and `exec`.
     let pod_streams = pod_streams.or_else(|| {
@@ -191,6 +198,16 @@ pub async fn run_with_pod_streams(
     tasks.spawn(controllers::run(
         client.clone(),
         NamespaceController,
+        shutdown.clone(),
+    ));
+    tasks.spawn(controllers::run(
+        client.clone(),
+        ClaimBinder::new(client.clone()),
+        shutdown.clone(),
+    ));
+    tasks.spawn(controllers::run(
+        client.clone(),
+        VolumeBinder::new(client.clone()),
         shutdown.clone(),
     ));
     let event_ttl = EventTtlController { ttl: EVENT_TTL };

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod client;
 pub mod control_plane;
 pub mod controllers;
+pub mod host_path_policy;
 pub mod kubelet;
 pub mod pki;
 pub mod resources;

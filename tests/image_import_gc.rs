@@ -9,15 +9,9 @@ mod support;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use support::board::Board;
+use support::board::{Board, IDLE};
 use support::registry::run;
 use support::{eventually, Cluster};
-
-const IDLE: &[&str] = &[
-    "/bin/sh",
-    "-c",
-    "trap 'exit 0' TERM; while true; do sleep 1; done",
-];
 
 fn ctl_image(data_dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_bramble"))

@@ -154,6 +154,7 @@ impl Server {
             node_name: NODE.into(),
             watch_history: 1000,
             kubelet: None,
+            host_path_policy: bramble::host_path_policy::HostPathPolicy::allow_all(),
         };
         let shutdown = CancellationToken::new();
         let token = shutdown.clone();

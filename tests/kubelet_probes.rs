@@ -6,18 +6,8 @@
 
 mod support;
 
-use support::board::Board;
+use support::board::{Board, IDLE};
 use support::{eventually, Cluster};
-
-const IDLE: &[&str] = &[
-    "/bin/sh",
-    "-c",
-    "trap 'exit 0' TERM; while true; do sleep 1; done",
-];
-
-fn jsonpath(c: &Cluster, pod: &str, path: &str) -> String {
-    c.kubectl_ok(&["get", "pod", pod, "-o", &format!("jsonpath={path}")])
-}
 
 fn exec(c: &Cluster, pod: &str, script: &str) {
     c.kubectl_ok(&["exec", pod, "--", "sh", "-c", script]);
@@ -36,7 +26,7 @@ fn events(c: &Cluster, pod: &str) -> String {
 }
 
 fn wait_for(c: &Cluster, what: &str, pod: &str, path: &str, want: &str) {
-    eventually(what, || (jsonpath(c, pod, path) == want).then_some(()));
+    eventually(what, || (c.pod_jsonpath(pod, path) == want).then_some(()));
 }
 
 #[test]
@@ -64,12 +54,12 @@ spec:
 "#,
     );
     eventually("web to run", || {
-        let t = jsonpath(c, "web", "{.status.containerStatuses[0].state.running}");
+        let t = c.pod_jsonpath("web", "{.status.containerStatuses[0].state.running}");
         (!t.is_empty()).then_some(())
     });
     // Until the startup probe passes, the container is neither started nor ready.
     assert_eq!(
-        jsonpath(c, "web", "{.status.containerStatuses[0].started}"),
+        c.pod_jsonpath("web", "{.status.containerStatuses[0].started}"),
         "false"
     );
     let row = c.kubectl_ok(&["get", "pod", "web", "--no-headers"]);
@@ -90,11 +80,11 @@ spec:
             .then_some(())
     });
     assert_eq!(
-        jsonpath(c, "web", "{.status.containerStatuses[0].ready}"),
+        c.pod_jsonpath("web", "{.status.containerStatuses[0].ready}"),
         "false"
     );
     let ready = r#"{.status.conditions[?(@.type=="Ready")].status}"#;
-    assert_eq!(jsonpath(c, "web", ready), "False");
+    assert_eq!(c.pod_jsonpath("web", ready), "False");
 
     exec(c, "web", "echo ok > /www/index.html");
     wait_for(c, "the pod to turn Ready", "web", ready, "True");
@@ -104,7 +94,7 @@ spec:
     exec(c, "web", "rm /www/index.html");
     wait_for(c, "the pod to turn unready again", "web", ready, "False");
     assert_eq!(
-        jsonpath(c, "web", "{.status.containerStatuses[0].restartCount}"),
+        c.pod_jsonpath("web", "{.status.containerStatuses[0].restartCount}"),
         "0",
         "readiness failures never restart a container"
     );
@@ -137,7 +127,7 @@ spec:
         "{.status.containerStatuses[0].ready}",
         "true",
     );
-    let first = jsonpath(c, "app", "{.status.containerStatuses[0].containerID}");
+    let first = c.pod_jsonpath("app", "{.status.containerStatuses[0].containerID}");
 
     exec(c, "app", "rm /tmp/alive");
     wait_for(
@@ -155,8 +145,7 @@ spec:
     );
     // The old instance ended on the SIGTERM it trapped; the new one runs and is healthy.
     assert_eq!(
-        jsonpath(
-            c,
+        c.pod_jsonpath(
             "app",
             "{.status.containerStatuses[0].lastState.terminated.containerID}"
         ),
@@ -170,7 +159,7 @@ spec:
         "true",
     );
     assert_ne!(
-        jsonpath(c, "app", "{.status.containerStatuses[0].containerID}"),
+        c.pod_jsonpath("app", "{.status.containerStatuses[0].containerID}"),
         first
     );
 }

@@ -5,18 +5,8 @@
 
 mod support;
 
-use support::board::Board;
-use support::{eventually, Cluster};
-
-const IDLE: &[&str] = &[
-    "/bin/sh",
-    "-c",
-    "trap 'exit 0' TERM; while true; do sleep 1; done",
-];
-
-fn jsonpath(c: &Cluster, pod: &str, path: &str) -> String {
-    c.kubectl_ok(&["get", "pod", pod, "-o", &format!("jsonpath={path}")])
-}
+use support::board::{Board, IDLE};
+use support::eventually;
 
 /// `score`, or this process's own score where it lacks `CAP_SYS_RESOURCE` to go below it
 /// (the server runs with the same privileges as the test).
@@ -71,8 +61,7 @@ spec:
 "#,
     );
     let reason = eventually("the hog to be OOM-killed", || {
-        let r = jsonpath(
-            c,
+        let r = c.pod_jsonpath(
             "hog",
             "{.status.containerStatuses[0].state.terminated.reason}",
         );
@@ -80,8 +69,7 @@ spec:
     });
     assert_eq!(reason, "OOMKilled");
     assert_eq!(
-        jsonpath(
-            c,
+        c.pod_jsonpath(
             "hog",
             "{.status.containerStatuses[0].state.terminated.exitCode}"
         ),
@@ -92,7 +80,7 @@ spec:
 
     for (pod, score) in [("besteffort", 1000), ("guaranteed", lowest_allowed(-997))] {
         eventually(&format!("{pod} to run"), || {
-            let ready = jsonpath(c, pod, "{.status.containerStatuses[0].ready}");
+            let ready = c.pod_jsonpath(pod, "{.status.containerStatuses[0].ready}");
             (ready == "true").then_some(())
         });
         let got = c.kubectl_ok(&["exec", pod, "--", "cat", "/proc/1/oom_score_adj"]);

@@ -39,7 +39,7 @@ impl Node {
     fn new() -> Self {
         require_root();
         let data = tempfile::tempdir().unwrap();
-        let manager = VolumeManager::new(data.path(), HostPathPolicy::AllowAll)
+        let manager = VolumeManager::new(data.path(), HostPathPolicy::allow_all())
             .with_node_allocatable_memory(64 << 20);
         let uid = uuid::Uuid::new_v4().to_string();
         Node { manager, uid, data }
@@ -257,7 +257,7 @@ fn host_path_types_check_and_create_like_upstream() {
 
     let policy = VolumeManager::new(
         node.data.path(),
-        HostPathPolicy::AllowUnder(vec![host.path().to_path_buf()]),
+        HostPathPolicy::new(&[host.path().display().to_string()], node.data.path()),
     );
     let pod = node.pod(vec![Volume {
         host_path: Some(HostPathVolumeSource {
@@ -491,7 +491,7 @@ fn sub_paths_stay_inside_their_volume_and_are_pinned() {
     );
 
     // A new manager (as after a crash) finds the mounts through mountinfo.
-    let fresh = VolumeManager::new(node.data.path(), HostPathPolicy::AllowAll);
+    let fresh = VolumeManager::new(node.data.path(), HostPathPolicy::allow_all());
     assert_eq!(node.mounts().len(), 4);
     fresh.teardown(&node.uid).unwrap();
     assert!(node.mounts().is_empty(), "{:?}", node.mounts());

@@ -8,6 +8,7 @@ use clap::Args;
 use tokio_util::sync::CancellationToken;
 
 use crate::control_plane::{self, ServerConfig};
+use crate::host_path_policy::HostPathPolicy;
 use crate::kubelet::agent::KubeletConfig;
 use crate::kubelet::image::GcPolicy;
 use crate::kubelet::storage::StorageConfig;
@@ -47,6 +48,11 @@ pub struct ServerArgs {
         env = "BRAMBLE_REGISTRIES"
     )]
     pub registries: PathBuf,
+    /// Host path prefix pods and PersistentVolumes may use (repeatable; a trailing `/` allows
+    /// only what is below it). Default: /mnt, /media, /srv, /opt, /tmp and /dev/ device
+    /// nodes. /, /etc, /proc, /sys, /root, /boot and the data dir are always refused.
+    #[arg(long = "host-path-allow", value_name = "PREFIX", value_parser = absolute_prefix)]
+    pub host_path_allow: Vec<String>,
     /// Disk usage (percent) of the image filesystem at which unused images are removed.
     #[arg(long, default_value_t = 85, value_parser = clap::value_parser!(u8).range(0..=100))]
     pub image_gc_high_threshold: u8,
@@ -107,6 +113,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         wait_for_signal().await;
         signals.cancel();
     });
+    let host_path_policy = HostPathPolicy::new(&args.host_path_allow, &args.data_dir);
     let cfg = ServerConfig {
         data_dir: args.data_dir.clone(),
         listen: args.listen,
@@ -129,11 +136,24 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
                 low_threshold_percent: args.image_gc_low_threshold,
             },
             storage,
+            host_path_policy: host_path_policy.clone(),
         }),
+        host_path_policy,
     };
     control_plane::run(cfg, shutdown)
         .await
         .with_context(|| format!("bramble server (data dir {})", args.data_dir.display()))
+}
+
+/// `--host-path-allow` takes absolute prefixes only.
+fn absolute_prefix(s: &str) -> Result<String, String> {
+    if s.starts_with('/') {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "{s:?} is not an absolute path; give a prefix such as /mnt/data"
+        ))
+    }
 }
 
 async fn wait_for_signal() {

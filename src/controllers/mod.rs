@@ -4,6 +4,7 @@
 
 pub mod event_ttl;
 pub mod namespace;
+pub mod volume_binding;
 
 use std::future::Future;
 use std::time::Duration;
@@ -29,6 +30,10 @@ pub enum Action {
 pub trait Reconciler<C: Client>: Send + Sync + 'static {
     /// The watched kind.
     fn resource(&self) -> &'static ResourceType;
+    /// Other kinds whose changes also start a pass (e.g. volumes for the claim binder).
+    fn also_watch(&self) -> &'static [&'static ResourceType] {
+        &[]
+    }
     /// Brings the world in line with `obj`.
     fn reconcile(
         &self,
@@ -70,19 +75,24 @@ pub async fn run<C: Client, R: Reconciler<C>>(client: C, r: R, shutdown: Cancell
             resource_version: revision,
             ..Default::default()
         };
-        match client.watch(rt, None, &opts).await {
-            Ok(mut w) => {
-                tokio::select! {
-                    _ = w.next() => {}
-                    _ = tokio::time::sleep(wait) => {}
-                    _ = shutdown.cancelled() => return,
-                }
+        let mut watches = Vec::new();
+        for kind in std::iter::once(rt).chain(r.also_watch().iter().copied()) {
+            match client.watch(kind, None, &opts).await {
+                Ok(w) => watches.push(w),
+                Err(_) => break,
             }
-            Err(_) => {
-                tokio::select! {
-                    _ = tokio::time::sleep(ERROR_BACKOFF.min(wait)) => {}
-                    _ = shutdown.cancelled() => return,
-                }
+        }
+        if watches.len() == 1 + r.also_watch().len() {
+            let changes = watches.iter_mut().map(|w| Box::pin(w.next()));
+            tokio::select! {
+                _ = futures_util::future::select_all(changes) => {}
+                _ = tokio::time::sleep(wait) => {}
+                _ = shutdown.cancelled() => return,
+            }
+        } else {
+            tokio::select! {
+                _ = tokio::time::sleep(ERROR_BACKOFF.min(wait)) => {}
+                _ = shutdown.cancelled() => return,
             }
         }
     }

@@ -55,6 +55,8 @@ pub struct KubeletConfig {
     pub image_gc: GcPolicy,
     /// Where provisioned volumes live.
     pub storage: StorageConfig,
+    /// Which host paths pods may mount, checked again on this board's own filesystem.
+    pub host_path_policy: HostPathPolicy,
 }
 
 /// Why the kubelet could not start.
@@ -140,7 +142,7 @@ pub async fn run<C: Client>(
         labels: cfg.labels.clone(),
     };
     register(&client, &identity, &machine, &cfg.pod_cidr.to_string()).await?;
-    let volumes = VolumeManager::new(&cfg.data_dir, HostPathPolicy::AllowAll)
+    let volumes = VolumeManager::new(&cfg.data_dir, cfg.host_path_policy.clone())
         .with_node_allocatable_memory(
             machine
                 .memory_bytes

@@ -9,8 +9,7 @@
 //! (LeastAllocated), NodeAffinity and TaintToleration with upstream's weights.
 
 pub mod fit_error;
-mod node_affinity;
-pub use node_affinity::node_selector_matches;
+pub(crate) mod node_affinity;
 mod node_ports;
 mod node_resources;
 mod preemption;
@@ -19,6 +18,8 @@ pub mod run;
 mod score;
 pub mod status;
 pub mod taints;
+pub mod volume_binding;
+pub mod volume_prebind;
 
 use k8s_openapi::api::core::v1::{Node, Pod};
 
@@ -28,6 +29,7 @@ pub use status::{Code, NodeStatus};
 
 use node_affinity::PreFilter;
 use requests::ResourceAmounts as Requests;
+use volume_binding::{PodClaims, VolumeSnapshot};
 
 /// A node and the pods bound to it that have not terminated (upstream's `framework.NodeInfo`).
 #[derive(Debug, Clone)]
@@ -44,15 +46,36 @@ impl NodeInfo<'_> {
     }
 }
 
-/// Chooses a node for `pod`, or says why none fits.
+/// Chooses a node for `pod`, or says why none fits (a cluster without storage objects).
 pub fn schedule(pod: &Pod, nodes: &[NodeInfo<'_>]) -> Result<String, FitError> {
+    schedule_with_volumes(pod, nodes, &VolumeSnapshot::default())
+}
+
+/// [`schedule`] with the cluster's claims, volumes and classes for the VolumeBinding plugin.
+pub fn schedule_with_volumes(
+    pod: &Pod,
+    nodes: &[NodeInfo<'_>],
+    storage: &VolumeSnapshot,
+) -> Result<String, FitError> {
     if nodes.is_empty() {
         return Err(FitError::no_nodes());
     }
     let request = pod_requests(pod);
     let mut diagnosis = Diagnosis::default();
+    let claims = match storage.pre_filter(pod) {
+        Ok(c) => c,
+        Err(msg) => {
+            diagnosis.absent_status = Some(NodeStatus::unresolvable(msg.clone()));
+            diagnosis.pre_filter_msg = Some(msg);
+            PodClaims::default()
+        }
+    };
+    let filters = |info: &NodeInfo<'_>| {
+        run_filters(pod, &request, info).or_else(|| storage.filter(&claims, info.node))
+    };
 
     let candidates: Vec<&NodeInfo<'_>> = match node_affinity::pre_filter(pod) {
+        _ if diagnosis.pre_filter_msg.is_some() => Vec::new(),
         PreFilter::AllNodes => nodes.iter().collect(),
         PreFilter::Only(names) => {
             diagnosis.absent_status = Some(NodeStatus::unresolvable(
@@ -70,7 +93,7 @@ pub fn schedule(pod: &Pod, nodes: &[NodeInfo<'_>]) -> Result<String, FitError> {
 
     let mut feasible = Vec::new();
     for info in candidates {
-        match run_filters(pod, &request, info) {
+        match filters(info) {
             None => feasible.push(info),
             Some(status) => {
                 diagnosis
@@ -83,9 +106,7 @@ pub fn schedule(pod: &Pod, nodes: &[NodeInfo<'_>]) -> Result<String, FitError> {
     if let Some(name) = score::select_host(pod, &feasible) {
         return Ok(name);
     }
-    let verdict = preemption::evaluate(pod, nodes, &diagnosis, |info| {
-        run_filters(pod, &request, info)
-    });
+    let verdict = preemption::evaluate(pod, nodes, &diagnosis, filters);
     Err(FitError {
         num_all_nodes: nodes.len(),
         diagnosis: Box::new(diagnosis),

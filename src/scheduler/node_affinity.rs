@@ -112,6 +112,16 @@ pub(crate) fn preferred_score(pod: &Pod, node: &Node) -> i64 {
         .sum()
 }
 
+/// Whether `node` satisfies a required `NodeSelector` (terms ORed), as upstream's
+/// `corev1.MatchNodeSelectorTerms`; used for PersistentVolume node affinity too.
+pub(crate) fn node_selector_matches(terms: &[NodeSelectorTerm], node: &Node) -> bool {
+    let labels = node_labels(node);
+    let name = node_name(node);
+    terms
+        .iter()
+        .any(|t| term_matches(t, labels, name).unwrap_or(false))
+}
+
 fn node_labels(node: &Node) -> &BTreeMap<String, String> {
     static EMPTY: BTreeMap<String, String> = BTreeMap::new();
     node.metadata.labels.as_ref().unwrap_or(&EMPTY)
@@ -184,14 +194,6 @@ fn field_requirement_matches(r: &NodeSelectorRequirement, name: &str) -> Option<
         "NotIn" => Some(actual != value),
         _ => None,
     }
-}
-
-/// Whether `node` matches a node selector (terms ORed), as a PV's `nodeAffinity.required`
-/// is evaluated by the kubelet and the volume binder.
-pub fn node_selector_matches(terms: &[NodeSelectorTerm], node: &Node) -> bool {
-    terms
-        .iter()
-        .any(|t| term_matches(t, node_labels(node), node_name(node)) == Some(true))
 }
 
 #[cfg(test)]

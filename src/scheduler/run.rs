@@ -9,7 +9,8 @@ use k8s_openapi::api::core::v1::{Node, Pod};
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
-use super::{schedule, NodeInfo};
+use super::volume_binding::VolumeSnapshot;
+use super::{schedule_with_volumes, volume_prebind, NodeInfo};
 use crate::api::patch::PatchType;
 use crate::api::registry::{meta, ListOptions, Subresource, WatchOptions};
 use crate::client::events::{EventRecorder, EventType};
@@ -75,6 +76,7 @@ async fn pass<C: Client>(
         .filter_map(|n| serde_json::from_value(n.clone()).ok())
         .collect();
     let mut typed_pods: Vec<Pod> = Vec::new();
+    let mut storage = None;
     let mut pending: Vec<(Value, Pod)> = Vec::new();
     for p in &pods.items {
         let Ok(typed) = serde_json::from_value::<Pod>(p.clone()) else {
@@ -104,9 +106,27 @@ async fn pass<C: Client>(
             .unwrap_or("default")
             .to_string();
         let name = meta::name_of(&raw).to_string();
-        match schedule(&typed, &infos) {
+        if storage.is_none() && volume_prebind::uses_claims(&typed) {
+            storage = Some(volume_prebind::snapshot(client).await?);
+        }
+        let empty = VolumeSnapshot::default();
+        let volumes = storage.as_ref().unwrap_or(&empty);
+        match schedule_with_volumes(&typed, &infos, volumes) {
             Ok(node_name) => {
                 drop(infos);
+                if let Some(node) = typed_nodes
+                    .iter()
+                    .find(|n| n.metadata.name.as_deref() == Some(node_name.as_str()))
+                {
+                    if let Err(e) = volume_prebind::pre_bind(client, volumes, &typed, node).await {
+                        tracing::warn!(error = %e, pod = %format!("{ns}/{name}"), "recording volume decisions failed");
+                        continue;
+                    }
+                    if volume_prebind::uses_claims(&typed) {
+                        // The claims changed; the next pod reads them afresh.
+                        storage = None;
+                    }
+                }
                 match client.bind(&ns, &name, &node_name).await {
                     Ok(()) => {
                         tracing::info!(pod = %format!("{ns}/{name}"), node = %node_name, "bound");

@@ -7,6 +7,13 @@ use std::path::Path;
 use super::registry::{build_busybox_image, require_root, Registry};
 use super::{agent_flags, eventually, Cluster};
 
+/// A default command that idles until SIGTERM, for test images.
+pub const IDLE: &[&str] = &[
+    "/bin/sh",
+    "-c",
+    "trap 'exit 0' TERM; while true; do sleep 1; done",
+];
+
 /// Removes the node bridge and nftables table a test kubelet made, even when the test fails.
 pub struct NodeNetwork(pub String);
 

@@ -197,6 +197,11 @@ impl Cluster {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// `kubectl get pod POD -o jsonpath=PATH`.
+    pub fn pod_jsonpath(&self, pod: &str, path: &str) -> String {
+        self.kubectl_ok(&["get", "pod", pod, "-o", &format!("jsonpath={path}")])
+    }
+
     /// Applies YAML from a string.
     pub fn apply(&self, yaml: &str) -> String {
         let out = self.kubectl_as(&self.kubeconfig(), &["apply", "-f", "-"], Some(yaml));

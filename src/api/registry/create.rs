@@ -3,6 +3,7 @@
 use serde_json::Value;
 
 use super::{decode_incoming, key, list, meta, validate_new, Registry, WriteOptions, Written};
+use crate::api::admission;
 use crate::api::status::ApiError;
 use crate::resources::ResourceType;
 use crate::store::Mutation;
@@ -19,9 +20,10 @@ impl Registry {
         body: Value,
         opts: &WriteOptions,
     ) -> Result<Written, ApiError> {
-        let (mut obj, warnings) = decode_incoming(rt, namespace, body, opts.field_validation)?;
+        let (mut obj, mut warnings) = decode_incoming(rt, namespace, body, opts.field_validation)?;
         rt.strategy.default(&mut obj);
         rt.strategy.prepare_for_create(&mut obj);
+        warnings.extend(admission::admit_create(self, rt, &mut obj)?);
         meta::fill_on_create(&mut obj);
         if rt.strategy.tracks_generation() {
             meta::meta_mut(&mut obj).insert("generation".into(), Value::from(1));
@@ -59,6 +61,7 @@ impl Registry {
                 return Err(ApiError::invalid(rt, &name, &errs));
             }
             self.check_namespace(rt, namespace, &name)?;
+            admission::validate_create(&self.admission, rt, &obj)?;
             if opts.dry_run {
                 if self.lookup(rt, namespace, &name).is_some() {
                     return Err(ApiError::already_exists(rt, &name));

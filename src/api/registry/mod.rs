@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use super::admission::AdmissionConfig;
 use super::status::ApiError;
 use crate::resources::{self, FieldError, ResourceType};
 use crate::store::{Object, ObjectKey, Store};
@@ -76,6 +77,8 @@ pub struct Registry {
     store: Store,
     /// Serialises creates of kinds that take values from a shared pool (Service IPs).
     allocation: Arc<tokio::sync::Mutex<()>>,
+    /// Settings of the admission plugins.
+    admission: Arc<AdmissionConfig>,
 }
 
 impl Registry {
@@ -84,7 +87,14 @@ impl Registry {
         Self {
             store,
             allocation: Arc::default(),
+            admission: Arc::default(),
         }
+    }
+
+    /// The same registry with these admission settings.
+    pub fn with_admission(mut self, admission: AdmissionConfig) -> Self {
+        self.admission = Arc::new(admission);
+        self
     }
 
     /// The underlying store.

@@ -2,8 +2,9 @@
 //! namespaces), run init containers in order and then the containers, restart them as the
 //! restart policy says with CrashLoopBackOff, report status, and on deletion stop the
 //! containers within the grace period (SIGTERM, then SIGKILL), clean up and remove the pod.
-//! Liveness, readiness and startup probes run beside it (`probing`). The upstream states
-//! are visible in `sync`, `ensure` and `stop`.
+//! Liveness, readiness and startup probes run beside it (`probing`); a pod whose emptyDir
+//! outgrows its `sizeLimit` is evicted (`eviction`). The upstream states are visible in
+//! `sync`, `ensure` and `stop`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -30,6 +31,7 @@ use crate::resources::pod;
 use events::PodRef;
 
 mod events;
+mod eviction;
 mod probing;
 mod sandbox_setup;
 mod stop;
@@ -63,6 +65,10 @@ struct Worker {
     backoff: Backoff,
     probe_tx: mpsc::UnboundedSender<ProbeOutcome>,
     probe_rx: mpsc::UnboundedReceiver<ProbeOutcome>,
+    /// Set once the pod is evicted: the eviction message; nothing of the pod runs again.
+    eviction: Option<String>,
+    /// When emptyDir usage is measured next.
+    next_usage_check: Instant,
 }
 
 /// Runs the worker for the pod in `rx` until the pod is gone; `None` in `rx` means the API
@@ -117,9 +123,11 @@ pub async fn run<C: Client>(
                     return;
                 }
                 Some(p) => {
-                    w.sync(&ctx, &p).await;
-                    w.schedule_probes(&ctx, &p).await;
-                    w.report(&ctx, &p).await;
+                    if !w.evicted(&ctx, &p).await {
+                        w.sync(&ctx, &p).await;
+                        w.schedule_probes(&ctx, &p).await;
+                        w.report(&ctx, &p).await;
+                    }
                 }
             }
             tokio::select! {
@@ -171,6 +179,8 @@ impl Worker {
             start_time: chrono::Utc::now(),
             last_status: None,
             backoff: Backoff::default(),
+            eviction: None,
+            next_usage_check: Instant::now() + eviction::USAGE_CHECK,
         }
     }
 
@@ -372,9 +382,12 @@ impl Worker {
             host_ip: &ctx.host_ip,
             start_time: Some(self.start_time),
             sandbox_ready: self.sandbox.is_some(),
-            pod_is_terminal: false,
+            pod_is_terminal: self.eviction.is_some(),
         };
-        let status = pod_status::pod_status(p, &observed, chrono::Utc::now());
+        let mut status = pod_status::pod_status(p, &observed, chrono::Utc::now());
+        if let Some(message) = &self.eviction {
+            eviction::mark_evicted(&mut status, message);
+        }
         if self.last_status.as_ref() == Some(&status) {
             return;
         }

@@ -20,6 +20,16 @@ impl Worker {
             .pointer("/metadata/deletionGracePeriodSeconds")
             .and_then(Value::as_u64)
             .unwrap_or(30);
+        self.terminate_within(ctx, p, grace).await;
+    }
+
+    /// Stops every container within `grace` seconds: SIGTERM, then SIGKILL.
+    pub(super) async fn terminate_within<C: Client>(
+        &mut self,
+        ctx: &NodeContext<C>,
+        p: &Value,
+        grace: u64,
+    ) {
         let running: Vec<(String, String)> = self
             .containers
             .values()

@@ -13,7 +13,7 @@ use crate::api::registry::ListOptions;
 use crate::client::Client;
 use crate::kubelet::volume::ClaimVolume;
 use crate::resources::{node, persistentvolume, persistentvolumeclaim, pod as pod_resource};
-use crate::scheduler::node_selector_matches;
+use crate::scheduler::node_affinity::node_selector_matches;
 
 /// Why a claim cannot be mounted yet (the pod stays in ContainerCreating with this message).
 #[derive(Debug, thiserror::Error)]

@@ -21,12 +21,14 @@ pub enum VolumeError {
     #[error("{0} is an invalid volume type")]
     InvalidHostPathType(String),
     /// The node's hostPath policy refuses this path.
-    #[error("hostPath {path} is not allowed on this node: allowed prefixes are {allowed}; change the node's hostPath policy or the pod")]
+    #[error("hostPath volume \"{volume}\" path \"{path}\" is not allowed on this node: {denied}")]
     HostPathNotAllowed {
+        /// The volume name.
+        volume: String,
         /// The host path.
         path: String,
-        /// The allowed prefixes, comma-separated (empty when none).
-        allowed: String,
+        /// The rule that refused it.
+        denied: crate::host_path_policy::HostPathDenied,
     },
     /// A referenced ConfigMap or Secret does not exist and the volume is not `optional`.
     #[error("{resource} \"{name}\" not found")]
@@ -74,8 +76,16 @@ pub enum VolumeError {
         /// The claim name.
         claim: String,
     },
+    /// A gitRepo volume could not be cloned (upstream's `MountVolume.SetUp failed` wording).
+    #[error("MountVolume.SetUp failed for volume \"{volume}\" : {message}")]
+    GitRepo {
+        /// Volume name.
+        volume: String,
+        /// What failed, with git's output.
+        message: String,
+    },
     /// The volume uses a source this node does not implement.
-    #[error("volume \"{0}\": unsupported volume source (this node supports emptyDir, hostPath, configMap, secret and persistentVolumeClaim)")]
+    #[error("volume \"{0}\": unsupported volume source (this node supports emptyDir, hostPath, configMap, secret, gitRepo and persistentVolumeClaim)")]
     Unsupported(String),
     /// `emptyDir.medium` is neither `""` nor `Memory`.
     #[error("unknown storage medium \"{0}\"")]

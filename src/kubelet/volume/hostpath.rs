@@ -9,44 +9,9 @@
 use std::fs::{self, DirBuilder, OpenOptions};
 use std::io;
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, OpenOptionsExt};
-use std::path::{Component, Path, PathBuf};
+use std::path::Path;
 
 use super::VolumeError;
-
-/// Which host paths pods on this node may mount.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum HostPathPolicy {
-    /// Any path (upstream's behaviour; admission is left to Pod Security).
-    AllowAll,
-    /// Only paths at or below one of these absolute prefixes; paths with `..` are refused.
-    AllowUnder(Vec<PathBuf>),
-}
-
-impl HostPathPolicy {
-    /// Checks `path` against the policy.
-    pub fn check(&self, path: &str) -> Result<(), VolumeError> {
-        let prefixes = match self {
-            HostPathPolicy::AllowAll => return Ok(()),
-            HostPathPolicy::AllowUnder(prefixes) => prefixes,
-        };
-        let candidate = Path::new(path);
-        let lexically_clean = candidate.is_absolute()
-            && candidate
-                .components()
-                .all(|c| !matches!(c, Component::ParentDir));
-        if lexically_clean && prefixes.iter().any(|p| candidate.starts_with(p)) {
-            return Ok(());
-        }
-        Err(VolumeError::HostPathNotAllowed {
-            path: path.to_string(),
-            allowed: prefixes
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", "),
-        })
-    }
-}
 
 /// What `stat` says a host path is, in upstream's `hostutil.FileType` terms.
 fn file_kind(path: &Path) -> Option<&'static str> {
@@ -173,14 +138,5 @@ mod tests {
         check_host_path_type("/does/not/exist", Some("")).unwrap();
         let err = check_host_path_type("/tmp", Some("Folder")).unwrap_err();
         assert_eq!(err.to_string(), "Folder is an invalid volume type");
-    }
-
-    #[test]
-    fn policy_prefixes() {
-        let policy = HostPathPolicy::AllowUnder(vec![PathBuf::from("/srv/data")]);
-        policy.check("/srv/data/x").unwrap();
-        assert!(policy.check("/srv/data/../../etc").is_err());
-        assert!(policy.check("/srv/database").is_err());
-        HostPathPolicy::AllowAll.check("/etc").unwrap();
     }
 }

@@ -2,7 +2,7 @@
 //! configMap/secret content, and tears everything down when the pod is gone.
 //!
 //! Host layout (upstream's, with plugin names escaped the way upstream does):
-//! `DATA/pods/<uid>/volumes/kubernetes.io~{empty-dir,configmap,secret}/<name>` for volumes the
+//! `DATA/pods/<uid>/volumes/kubernetes.io~{empty-dir,configmap,secret,git-repo}/<name>` for volumes the
 //! kubelet owns, `DATA/pods/<uid>/volume-subpaths/<volume>/<container>/<index>` for pinned
 //! subPath bind mounts. hostPath volumes are used in place. Setup is idempotent (a restarted
 //! kubelet calls it again and reuses existing mounts); after a failed setup, call it again or
@@ -15,13 +15,15 @@ use std::path::{Path, PathBuf};
 use k8s_openapi::api::core::v1::{Container, Pod, Volume};
 
 use super::atomic_writer::AtomicWriter;
-use super::hostpath::{check_host_path_type, HostPathPolicy};
-use super::{emptydir, mounts, projection, subpath};
+use super::hostpath::check_host_path_type;
+use super::HostPathPolicy;
+use super::{emptydir, git_repo, mounts, projection, subpath};
 use super::{BindMount, MountPropagation, SourceLookup, VolumeError};
 
 const EMPTY_DIR_PLUGIN: &str = "kubernetes.io~empty-dir";
 const CONFIG_MAP_PLUGIN: &str = "kubernetes.io~configmap";
 const SECRET_PLUGIN: &str = "kubernetes.io~secret";
+const GIT_REPO_PLUGIN: &str = "kubernetes.io~git-repo";
 
 /// Prepares, refreshes and removes pod volumes under one node data directory.
 #[derive(Debug, Clone)]
@@ -133,7 +135,13 @@ impl VolumeManager {
             });
         }
         if let Some(hp) = &volume.host_path {
-            self.host_path_policy.check(&hp.path)?;
+            self.host_path_policy.check(&hp.path).map_err(|denied| {
+                VolumeError::HostPathNotAllowed {
+                    volume: volume.name.clone(),
+                    path: hp.path.clone(),
+                    denied,
+                }
+            })?;
             check_host_path_type(&hp.path, hp.type_.as_deref())?;
             let path = PathBuf::from(&hp.path);
             if hp.type_.as_deref().unwrap_or("").is_empty() && fs::symlink_metadata(&path).is_err()
@@ -155,8 +163,14 @@ impl VolumeManager {
                 }
             })?;
             if claim.host_path {
-                self.host_path_policy
-                    .check(&claim.path.display().to_string())?;
+                let path = claim.path.display().to_string();
+                self.host_path_policy.check(&path).map_err(|denied| {
+                    VolumeError::HostPathNotAllowed {
+                        volume: volume.name.clone(),
+                        path: path.clone(),
+                        denied,
+                    }
+                })?;
             }
             if !claim.path.is_dir() {
                 return Err(VolumeError::io("use volume directory", &claim.path)(
@@ -188,6 +202,14 @@ impl VolumeManager {
             return Ok(PreparedVolume {
                 path,
                 always_read_only: true,
+            });
+        }
+        if let Some(repo) = &volume.git_repo {
+            let path = dir(GIT_REPO_PLUGIN);
+            git_repo::setup(&path, &volume.name, repo)?;
+            return Ok(PreparedVolume {
+                path,
+                always_read_only: false,
             });
         }
         Err(VolumeError::Unsupported(volume.name.clone()))

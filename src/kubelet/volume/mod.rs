@@ -1,4 +1,5 @@
-//! Pod volumes: emptyDir, hostPath, configMap, secret, persistentVolumeClaim, subPath.
+//! Pod volumes: emptyDir, hostPath, configMap, secret, gitRepo, persistentVolumeClaim,
+//! subPath.
 //!
 //! Before a pod's containers start, the kubelet prepares every volume of the pod on the host
 //! under `DATA/pods/<pod-uid>/volumes/<plugin>/<name>` (upstream's layout, with plugin names
@@ -11,21 +12,25 @@
 mod atomic_writer;
 mod emptydir;
 mod error;
+mod git_repo;
 mod hostpath;
 mod manager;
 mod mounts;
 mod projection;
 mod subpath;
+mod usage;
 
+pub use crate::host_path_policy::HostPathPolicy;
 pub use atomic_writer::{AtomicWriter, FileProjection};
 pub use emptydir::memory_volume_size;
 pub use error::VolumeError;
-pub use hostpath::{check_host_path_type, HostPathPolicy};
+pub use hostpath::check_host_path_type;
 pub use manager::{PodVolumes, VolumeManager};
 pub use mounts::mount_points_under;
 pub(crate) use mounts::{is_mount_point, unmount};
 pub use projection::{ClaimVolume, PrefetchedSources, SourceLookup};
 pub use subpath::{open_beneath, validate_sub_path};
+pub use usage::{disk_usage, OverLimit, Usage};
 
 use std::path::PathBuf;
 

@@ -105,6 +105,26 @@ fn validate_volume_source(vol: &Value, path: &str) -> Vec<FieldError> {
                 ));
             }
         }
+        "gitRepo" => {
+            // Upstream validateGitRepoVolumeSource: a repository, and a directory that stays
+            // inside the volume (validateLocalDescendingPath).
+            required_name(src, "repository", &sp, &mut errs);
+            let d = str_at(src, &["directory"]);
+            if d.starts_with('/') {
+                errs.push(FieldError::invalid(
+                    format!("{sp}.directory"),
+                    &json!(d),
+                    "must be a relative path",
+                ));
+            }
+            if d.split('/').any(|s| s == "..") {
+                errs.push(FieldError::invalid(
+                    format!("{sp}.directory"),
+                    &json!(d),
+                    "must not contain '..'",
+                ));
+            }
+        }
         "configMap" => required_name(src, "name", &sp, &mut errs),
         "secret" => required_name(src, "secretName", &sp, &mut errs),
         "persistentVolumeClaim" => required_name(src, "claimName", &sp, &mut errs),

@@ -1,0 +1,50 @@
+//! Admission: what kube-apiserver's admission plugins do on a create after the kind's own
+//! validation and before anything is stored, one plugin per file. Mutating plugins may read
+//! other objects from the store; validating plugins answer with a `Status` and store nothing.
+
+pub mod default_storage_class;
+pub mod host_path;
+pub mod recycle_warning;
+pub mod storage_protection;
+
+use serde_json::Value;
+
+use crate::api::registry::Registry;
+use crate::api::status::ApiError;
+use crate::host_path_policy::HostPathPolicy;
+use crate::resources::ResourceType;
+
+/// Settings of the admission plugins.
+#[derive(Debug, Clone)]
+pub struct AdmissionConfig {
+    /// Which host paths pods and PersistentVolumes may use.
+    pub host_path: HostPathPolicy,
+}
+
+impl Default for AdmissionConfig {
+    fn default() -> Self {
+        AdmissionConfig {
+            host_path: HostPathPolicy::allow_all(),
+        }
+    }
+}
+
+/// Runs the mutating create-time plugins for `rt` on `obj`; returns warnings for the client.
+pub fn admit_create(
+    registry: &Registry,
+    rt: &ResourceType,
+    obj: &mut Value,
+) -> Result<Vec<String>, ApiError> {
+    default_storage_class::admit(registry, rt, obj)?;
+    storage_protection::admit(rt, obj);
+    Ok(recycle_warning::warnings(rt, obj))
+}
+
+/// Runs the validating plugins on an object about to be created.
+pub fn validate_create(
+    cfg: &AdmissionConfig,
+    rt: &ResourceType,
+    obj: &Value,
+) -> Result<(), ApiError> {
+    host_path::validate_create(&cfg.host_path, rt, obj)
+}

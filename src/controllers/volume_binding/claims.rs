@@ -1,0 +1,322 @@
+//! The claim side of the binder (upstream's `syncClaim`): bind a Pending claim to the best
+//! volume, ask a node to provision one when its class has a bramble provisioner, finish
+//! half-done binds, and mark a claim Lost when its volume disappears.
+
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Node, PersistentVolume, PersistentVolumeClaim};
+use k8s_openapi::api::storage::v1::StorageClass;
+use serde_json::{json, Value};
+
+use super::bind::{bind, set_claim_phase};
+use super::matching::{self, claim_class, claim_request_bytes, find_matching_volume};
+use super::protection;
+use super::{
+    node_free_bytes, ANN_BETA_STORAGE_PROVISIONER, ANN_BIND_COMPLETED, ANN_SELECTED_NODE,
+    ANN_STORAGE_PROVISIONER, COMPONENT, LOCAL_PROVISIONERS,
+};
+use crate::api::patch::PatchType;
+use crate::api::registry::{ListOptions, Subresource};
+use crate::api::status::ApiError;
+use crate::client::events::{EventRecorder, EventType};
+use crate::client::Client;
+use crate::controllers::{Action, Reconciler};
+use crate::resources::{node, persistentvolume, persistentvolumeclaim, storageclass, ResourceType};
+
+/// How often a Pending claim is looked at again (a node may have created its volume).
+const PENDING_RECHECK: Duration = Duration::from_secs(5);
+
+/// Upstream's event when a claim has no class and no volume fits.
+pub const MSG_NO_CLASS: &str =
+    "no persistent volumes available for this claim and no storage class is set";
+/// Upstream's event while a WaitForFirstConsumer claim has no pod scheduled yet.
+pub const MSG_WAIT_FOR_CONSUMER: &str = "waiting for first consumer to be created before binding";
+
+/// Reconciles PersistentVolumeClaims.
+pub struct ClaimBinder<C: Client> {
+    /// Where events go.
+    pub recorder: EventRecorder<C>,
+}
+
+impl<C: Client> ClaimBinder<C> {
+    /// A binder reporting as upstream's `persistentvolume-controller`.
+    pub fn new(client: C) -> Self {
+        Self {
+            recorder: EventRecorder::new(client, COMPONENT),
+        }
+    }
+}
+
+static ALSO: [&ResourceType; 1] = [&persistentvolume::RESOURCE];
+
+impl<C: Client> Reconciler<C> for ClaimBinder<C> {
+    fn resource(&self) -> &'static ResourceType {
+        &persistentvolumeclaim::RESOURCE
+    }
+
+    fn also_watch(&self) -> &'static [&'static ResourceType] {
+        &ALSO
+    }
+
+    async fn reconcile(&self, client: &C, obj: &Value) -> Result<Action, ApiError> {
+        if obj.pointer("/metadata/deletionTimestamp").is_some() {
+            return protection::release_claim(client, obj).await;
+        }
+        let claim: PersistentVolumeClaim =
+            serde_json::from_value(obj.clone()).map_err(|e| ApiError::internal(e.to_string()))?;
+        let volume_name = claim
+            .spec
+            .as_ref()
+            .and_then(|s| s.volume_name.as_deref())
+            .unwrap_or("");
+        if volume_name.is_empty() {
+            self.sync_unbound(client, obj, &claim).await
+        } else {
+            self.sync_named(client, obj, &claim, volume_name).await
+        }
+    }
+}
+
+fn annotation<'a>(claim: &'a PersistentVolumeClaim, key: &str) -> Option<&'a str> {
+    claim
+        .metadata
+        .annotations
+        .as_ref()?
+        .get(key)
+        .map(String::as_str)
+}
+
+async fn volumes<C: Client>(client: &C) -> Result<Vec<PersistentVolume>, ApiError> {
+    let list = client
+        .list(&persistentvolume::RESOURCE, None, &ListOptions::default())
+        .await?;
+    Ok(list
+        .items
+        .into_iter()
+        .filter_map(|v| serde_json::from_value(v).ok())
+        .collect())
+}
+
+impl<C: Client> ClaimBinder<C> {
+    /// A claim without `volumeName`: find, provision or wait (upstream `syncUnboundClaim`).
+    async fn sync_unbound(
+        &self,
+        client: &C,
+        raw: &Value,
+        claim: &PersistentVolumeClaim,
+    ) -> Result<Action, ApiError> {
+        let class_name = claim_class(claim);
+        let class: Option<StorageClass> = if class_name.is_empty() {
+            None
+        } else {
+            match client.get(&storageclass::RESOURCE, "", class_name).await {
+                Ok(v) => serde_json::from_value(v).ok(),
+                Err(e) if e.code == 404 => None,
+                Err(e) => return Err(e),
+            }
+        };
+        let delay = class
+            .as_ref()
+            .and_then(|c| c.volume_binding_mode.as_deref())
+            == Some("WaitForFirstConsumer");
+        let vols = volumes(client).await?;
+        if let Some(pv) = find_matching_volume(claim, &vols, None, delay) {
+            bind(client, pv, claim).await?;
+            return Ok(Action::Done);
+        }
+        set_claim_phase(client, claim, "Pending", None).await?;
+        if delay && annotation(claim, ANN_SELECTED_NODE).is_none() {
+            self.recorder
+                .record(
+                    raw,
+                    EventType::Normal,
+                    "WaitForFirstConsumer",
+                    "",
+                    MSG_WAIT_FOR_CONSUMER,
+                )
+                .await;
+            return Ok(Action::RequeueAfter(PENDING_RECHECK));
+        }
+        if class_name.is_empty() {
+            self.recorder
+                .record(raw, EventType::Normal, "FailedBinding", "", MSG_NO_CLASS)
+                .await;
+            return Ok(Action::RequeueAfter(PENDING_RECHECK));
+        }
+        let Some(class) = class else {
+            let msg = format!("storageclass.storage.k8s.io \"{class_name}\" not found");
+            self.recorder
+                .record(raw, EventType::Warning, "ProvisioningFailed", "", &msg)
+                .await;
+            return Ok(Action::RequeueAfter(PENDING_RECHECK));
+        };
+        self.request_provisioning(client, raw, claim, &class)
+            .await?;
+        Ok(Action::RequeueAfter(PENDING_RECHECK))
+    }
+
+    /// Annotates the claim for its provisioner; for Immediate claims of a bramble
+    /// provisioner also chooses the node (the one with most free bytes that fit).
+    async fn request_provisioning(
+        &self,
+        client: &C,
+        raw: &Value,
+        claim: &PersistentVolumeClaim,
+        class: &StorageClass,
+    ) -> Result<(), ApiError> {
+        let provisioner = class.provisioner.as_str();
+        let mut annotations = serde_json::Map::new();
+        if annotation(claim, ANN_STORAGE_PROVISIONER) != Some(provisioner) {
+            annotations.insert(ANN_STORAGE_PROVISIONER.into(), json!(provisioner));
+            annotations.insert(ANN_BETA_STORAGE_PROVISIONER.into(), json!(provisioner));
+        }
+        if LOCAL_PROVISIONERS.contains(&provisioner)
+            && annotation(claim, ANN_SELECTED_NODE).is_none()
+        {
+            let nodes: Vec<Node> = client
+                .list(&node::RESOURCE, None, &ListOptions::default())
+                .await?
+                .items
+                .into_iter()
+                .filter_map(|n| serde_json::from_value(n).ok())
+                .collect();
+            match pick_node(&nodes, provisioner, claim_request_bytes(claim)) {
+                Some(name) => {
+                    annotations.insert(ANN_SELECTED_NODE.into(), json!(name));
+                }
+                None => {
+                    let msg = format!(
+                        "no node has {} bytes free for provisioner \"{provisioner}\"",
+                        claim_request_bytes(claim)
+                    );
+                    self.recorder
+                        .record(raw, EventType::Warning, "ProvisioningFailed", "", &msg)
+                        .await;
+                }
+            }
+        }
+        if !annotations.is_empty() {
+            let patch = json!({"metadata": {"annotations": annotations}});
+            client
+                .patch(
+                    &persistentvolumeclaim::RESOURCE,
+                    claim.metadata.namespace.as_deref().unwrap_or("default"),
+                    claim.metadata.name.as_deref().unwrap_or(""),
+                    PatchType::Merge,
+                    &patch,
+                    Subresource::Main,
+                )
+                .await?;
+        }
+        // Upstream's wording for a provisioner outside the controller: here the kubelet of
+        // the selected node.
+        let msg = format!(
+            "Waiting for a volume to be created either by the external provisioner '{provisioner}' \
+             or manually by the system administrator. If volume creation is delayed, please \
+             verify that the provisioner is running and correctly registered."
+        );
+        self.recorder
+            .record(raw, EventType::Normal, "ExternalProvisioning", "", &msg)
+            .await;
+        Ok(())
+    }
+
+    /// A claim naming its volume: finish the bind, or notice the volume is gone or taken.
+    async fn sync_named(
+        &self,
+        client: &C,
+        raw: &Value,
+        claim: &PersistentVolumeClaim,
+        volume_name: &str,
+    ) -> Result<Action, ApiError> {
+        let completed = annotation(claim, ANN_BIND_COMPLETED).is_some();
+        let pv: PersistentVolume = match client
+            .get(&persistentvolume::RESOURCE, "", volume_name)
+            .await
+        {
+            Ok(v) => serde_json::from_value(v).map_err(|e| ApiError::internal(e.to_string()))?,
+            Err(e) if e.code == 404 => {
+                if completed {
+                    self.lost(client, raw, claim, "ClaimLost",
+                        "Bound claim has lost reference to PersistentVolume. Data on the volume is lost!").await?;
+                    return Ok(Action::Done);
+                }
+                set_claim_phase(client, claim, "Pending", None).await?;
+                return Ok(Action::RequeueAfter(PENDING_RECHECK));
+            }
+            Err(e) => return Err(e),
+        };
+        let claim_ref = pv.spec.as_ref().and_then(|s| s.claim_ref.as_ref());
+        if claim_ref.is_none() || matching::is_bound_to_claim(&pv, claim) {
+            if let Some(problem) = mismatch(claim, &pv) {
+                self.recorder
+                    .record(raw, EventType::Warning, "VolumeMismatch", "", &problem)
+                    .await;
+                set_claim_phase(client, claim, "Pending", None).await?;
+                return Ok(Action::RequeueAfter(PENDING_RECHECK));
+            }
+            bind(client, &pv, claim).await?;
+            return Ok(Action::Done);
+        }
+        if completed {
+            self.lost(
+                client,
+                raw,
+                claim,
+                "ClaimMisbound",
+                "Two claims are bound to the same volume, this one is bound incorrectly",
+            )
+            .await?;
+            return Ok(Action::Done);
+        }
+        let msg = format!("volume \"{volume_name}\" already bound to a different claim.");
+        self.recorder
+            .record(raw, EventType::Warning, "FailedBinding", "", &msg)
+            .await;
+        set_claim_phase(client, claim, "Pending", None).await?;
+        Ok(Action::RequeueAfter(PENDING_RECHECK))
+    }
+
+    async fn lost(
+        &self,
+        client: &C,
+        raw: &Value,
+        claim: &PersistentVolumeClaim,
+        reason: &str,
+        message: &str,
+    ) -> Result<(), ApiError> {
+        let phase = claim.status.as_ref().and_then(|s| s.phase.as_deref());
+        if phase != Some("Lost") {
+            set_claim_phase(client, claim, "Lost", None).await?;
+            self.recorder
+                .record(raw, EventType::Warning, reason, "", message)
+                .await;
+        }
+        Ok(())
+    }
+}
+
+/// Why a volume the claim names cannot serve it (upstream `checkVolumeSatisfyClaim`).
+fn mismatch(claim: &PersistentVolumeClaim, pv: &PersistentVolume) -> Option<String> {
+    if matching::volume_capacity_bytes(pv) < claim_request_bytes(claim) {
+        return Some("requested PV is too small".into());
+    }
+    if matching::volume_class(pv) != claim_class(claim) {
+        return Some("storageClassName does not match".into());
+    }
+    if matching::volume_mode_mismatch(claim, pv) {
+        return Some("incompatible volumeMode".into());
+    }
+    None
+}
+
+/// The node with the most free bytes for `provisioner`, if it has at least `request`.
+pub fn pick_node(nodes: &[Node], provisioner: &str, request: i64) -> Option<String> {
+    nodes
+        .iter()
+        .filter(|n| n.metadata.deletion_timestamp.is_none())
+        .filter_map(|n| Some((node_free_bytes(n, provisioner)?, n.metadata.name.clone()?)))
+        .filter(|(free, _)| *free >= request)
+        .max_by(|a, b| a.0.cmp(&b.0).then_with(|| b.1.cmp(&a.1)))
+        .map(|(_, name)| name)
+}

@@ -1,0 +1,123 @@
+//! The pvc-protection and pv-protection controllers: a deleting claim keeps its finalizer
+//! while a pod that has not terminated uses it, and a deleting volume keeps its finalizer
+//! while it is Bound, so data in use is never pulled away (upstream's storage object in-use
+//! protection).
+
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::PersistentVolume;
+use serde_json::{json, Value};
+
+use super::{PVC_PROTECTION, PV_PROTECTION};
+use crate::api::patch::PatchType;
+use crate::api::registry::{meta, ListOptions, Subresource};
+use crate::api::status::ApiError;
+use crate::client::Client;
+use crate::controllers::Action;
+use crate::resources::{persistentvolume, persistentvolumeclaim, pod, ResourceType};
+
+/// How soon a claim still in use is looked at again (pod changes do not wake the binder).
+const IN_USE_RECHECK: Duration = Duration::from_secs(2);
+
+/// Whether `pod` names claim `claim` among its volumes and has not terminated.
+pub fn pod_uses_claim(pod: &Value, claim: &str) -> bool {
+    let terminated = matches!(
+        pod.pointer("/status/phase").and_then(Value::as_str),
+        Some("Succeeded" | "Failed")
+    );
+    !terminated
+        && pod
+            .pointer("/spec/volumes")
+            .and_then(Value::as_array)
+            .is_some_and(|vols| {
+                vols.iter().any(|v| {
+                    v.pointer("/persistentVolumeClaim/claimName")
+                        .and_then(Value::as_str)
+                        == Some(claim)
+                })
+            })
+}
+
+fn has_finalizer(obj: &Value, name: &str) -> bool {
+    obj.pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .is_some_and(|f| f.iter().any(|x| x == name))
+}
+
+async fn remove_finalizer<C: Client>(
+    client: &C,
+    rt: &'static ResourceType,
+    obj: &Value,
+    finalizer: &str,
+) -> Result<(), ApiError> {
+    let keep: Vec<&Value> = obj
+        .pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|f| *f != finalizer)
+        .collect();
+    let patch = json!({"metadata": {"finalizers": keep,
+                                    "resourceVersion": meta::meta_str(obj, "resourceVersion")}});
+    let ns = meta::meta_str(obj, "namespace").unwrap_or("");
+    match client
+        .patch(
+            rt,
+            ns,
+            meta::name_of(obj),
+            PatchType::Merge,
+            &patch,
+            Subresource::Main,
+        )
+        .await
+    {
+        Ok(_) => {
+            tracing::info!(
+                kind = rt.kind,
+                name = meta::name_of(obj),
+                finalizer,
+                "finalizer removed"
+            );
+            Ok(())
+        }
+        Err(e) if e.code == 404 || e.code == 409 => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// A deleting claim: drop `kubernetes.io/pvc-protection` once no live pod uses it.
+pub async fn release_claim<C: Client>(client: &C, claim: &Value) -> Result<Action, ApiError> {
+    if !has_finalizer(claim, PVC_PROTECTION) {
+        return Ok(Action::Done);
+    }
+    let ns = meta::meta_str(claim, "namespace").unwrap_or("default");
+    let name = meta::name_of(claim);
+    let pods = client
+        .list(&pod::RESOURCE, Some(ns), &ListOptions::default())
+        .await?;
+    if pods.items.iter().any(|p| pod_uses_claim(p, name)) {
+        tracing::debug!(claim = %format!("{ns}/{name}"), "claim in use; keeping its finalizer");
+        return Ok(Action::RequeueAfter(IN_USE_RECHECK));
+    }
+    remove_finalizer(
+        client,
+        &persistentvolumeclaim::RESOURCE,
+        claim,
+        PVC_PROTECTION,
+    )
+    .await?;
+    Ok(Action::Done)
+}
+
+/// A deleting volume: drop `kubernetes.io/pv-protection` once it is not Bound.
+pub async fn release_volume<C: Client>(
+    client: &C,
+    pv: &PersistentVolume,
+) -> Result<Action, ApiError> {
+    let raw = serde_json::to_value(pv).map_err(|e| ApiError::internal(e.to_string()))?;
+    if !has_finalizer(&raw, PV_PROTECTION) || super::matching::volume_phase(pv) == "Bound" {
+        return Ok(Action::Done);
+    }
+    remove_finalizer(client, &persistentvolume::RESOURCE, &raw, PV_PROTECTION).await?;
+    Ok(Action::Done)
+}

@@ -1,0 +1,174 @@
+//! The volume side of the binder (upstream's `syncVolume`): phases Available, Released and
+//! Failed, undoing stale bindings, and the reclaim policies. Volumes a bramble provisioner
+//! created are deleted by the kubelet of their node, which removes the data first.
+
+use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
+use serde_json::{json, Value};
+
+use super::bind::set_volume_phase;
+use super::protection;
+use super::{ANN_BOUND_BY_CONTROLLER, ANN_PROVISIONED_BY, COMPONENT, LOCAL_PROVISIONERS};
+use crate::api::patch::PatchType;
+use crate::api::registry::Subresource;
+use crate::api::status::ApiError;
+use crate::client::events::{EventRecorder, EventType};
+use crate::client::Client;
+use crate::controllers::{Action, Reconciler};
+use crate::resources::{persistentvolume, persistentvolumeclaim, ResourceType};
+
+/// Upstream's event text when a Recycle volume is released (no recycler exists).
+pub const MSG_NO_RECYCLER: &str = "No recycler plugin found for the volume!";
+
+/// Reconciles PersistentVolumes.
+pub struct VolumeBinder<C: Client> {
+    /// Where events go.
+    pub recorder: EventRecorder<C>,
+}
+
+impl<C: Client> VolumeBinder<C> {
+    /// A binder reporting as upstream's `persistentvolume-controller`.
+    pub fn new(client: C) -> Self {
+        Self {
+            recorder: EventRecorder::new(client, COMPONENT),
+        }
+    }
+}
+
+static ALSO: [&ResourceType; 1] = [&persistentvolumeclaim::RESOURCE];
+
+fn annotation<'a>(pv: &'a PersistentVolume, key: &str) -> Option<&'a str> {
+    pv.metadata
+        .annotations
+        .as_ref()?
+        .get(key)
+        .map(String::as_str)
+}
+
+impl<C: Client> Reconciler<C> for VolumeBinder<C> {
+    fn resource(&self) -> &'static ResourceType {
+        &persistentvolume::RESOURCE
+    }
+
+    fn also_watch(&self) -> &'static [&'static ResourceType] {
+        &ALSO
+    }
+
+    async fn reconcile(&self, client: &C, obj: &Value) -> Result<Action, ApiError> {
+        let pv: PersistentVolume =
+            serde_json::from_value(obj.clone()).map_err(|e| ApiError::internal(e.to_string()))?;
+        // A deleting volume keeps being synced while Bound, so it can become Released and
+        // then lose its finalizer.
+        if pv.metadata.deletion_timestamp.is_some() && super::matching::volume_phase(&pv) != "Bound"
+        {
+            return protection::release_volume(client, &pv).await;
+        }
+        let Some(claim_ref) = pv.spec.as_ref().and_then(|s| s.claim_ref.as_ref()) else {
+            set_volume_phase(client, &pv, "Available", None).await?;
+            return Ok(Action::Done);
+        };
+        let ref_uid = claim_ref.uid.as_deref().unwrap_or("");
+        if ref_uid.is_empty() {
+            // Pre-bound by the administrator; the claim side binds it.
+            set_volume_phase(client, &pv, "Available", None).await?;
+            return Ok(Action::Done);
+        }
+        let ns = claim_ref.namespace.as_deref().unwrap_or("");
+        let name = claim_ref.name.as_deref().unwrap_or("");
+        let claim: Option<PersistentVolumeClaim> =
+            match client.get(&persistentvolumeclaim::RESOURCE, ns, name).await {
+                Ok(v) => serde_json::from_value(v).ok(),
+                Err(e) if e.code == 404 => None,
+                Err(e) => return Err(e),
+            }
+            .filter(|c: &PersistentVolumeClaim| c.metadata.uid.as_deref() == Some(ref_uid));
+        let Some(claim) = claim else {
+            return self.released(client, obj, &pv).await;
+        };
+        let pv_name = pv.metadata.name.as_deref().unwrap_or("");
+        match claim.spec.as_ref().and_then(|s| s.volume_name.as_deref()) {
+            // Not bound yet: the claim side finishes the bind.
+            None | Some("") => {}
+            Some(v) if v == pv_name => set_volume_phase(client, &pv, "Bound", None).await?,
+            Some(_) => self.unbind(client, &pv).await?,
+        }
+        Ok(Action::Done)
+    }
+}
+
+impl<C: Client> VolumeBinder<C> {
+    /// The claim is gone: Released, then the reclaim policy.
+    async fn released(
+        &self,
+        client: &C,
+        raw: &Value,
+        pv: &PersistentVolume,
+    ) -> Result<Action, ApiError> {
+        let phase = super::matching::volume_phase(pv);
+        if phase == "Failed" {
+            return Ok(Action::Done);
+        }
+        if phase != "Released" {
+            set_volume_phase(client, pv, "Released", None).await?;
+        }
+        let policy = pv
+            .spec
+            .as_ref()
+            .and_then(|s| s.persistent_volume_reclaim_policy.as_deref())
+            .unwrap_or("Retain");
+        match policy {
+            "Recycle" => {
+                set_volume_phase(client, pv, "Failed", Some(MSG_NO_RECYCLER)).await?;
+                self.recorder
+                    .record(
+                        raw,
+                        EventType::Warning,
+                        "VolumeFailedRecycle",
+                        "",
+                        MSG_NO_RECYCLER,
+                    )
+                    .await;
+            }
+            "Delete" => {
+                let by = annotation(pv, ANN_PROVISIONED_BY).unwrap_or("");
+                if LOCAL_PROVISIONERS.contains(&by) {
+                    tracing::debug!(volume = ?pv.metadata.name, "released; its node deletes it");
+                } else {
+                    let msg = format!(
+                        "error getting deleter volume plugin for volume \"{}\": no deletable volume plugin matched",
+                        pv.metadata.name.as_deref().unwrap_or("")
+                    );
+                    set_volume_phase(client, pv, "Failed", Some(&msg)).await?;
+                    self.recorder
+                        .record(raw, EventType::Warning, "VolumeFailedDelete", "", &msg)
+                        .await;
+                }
+            }
+            _ => {}
+        }
+        Ok(Action::Done)
+    }
+
+    /// The claim is bound to another volume: drop our side (upstream `unbindVolume`).
+    async fn unbind(&self, client: &C, pv: &PersistentVolume) -> Result<(), ApiError> {
+        let name = pv.metadata.name.as_deref().unwrap_or("");
+        let patch = if annotation(pv, ANN_BOUND_BY_CONTROLLER).is_some() {
+            json!({"metadata": {"annotations": {ANN_BOUND_BY_CONTROLLER: null}},
+                   "spec": {"claimRef": null}})
+        } else {
+            json!({"spec": {"claimRef": {"uid": null}}})
+        };
+        let updated = client
+            .patch(
+                &persistentvolume::RESOURCE,
+                "",
+                name,
+                PatchType::Merge,
+                &patch,
+                Subresource::Main,
+            )
+            .await?;
+        let pv: PersistentVolume =
+            serde_json::from_value(updated).map_err(|e| ApiError::internal(e.to_string()))?;
+        set_volume_phase(client, &pv, "Available", None).await
+    }
+}
