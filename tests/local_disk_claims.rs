@@ -39,7 +39,7 @@ fn local_disk_claim_enforces_its_size_grows_and_is_reclaimed() {
     assert_eq!(std::fs::metadata(&image).unwrap().len(), 32 << 20);
     assert!(get(c, &["node", "test-node"], "{.metadata.annotations}")
         .contains("storage.bramble.io/local-disk-free-bytes"));
-    bind(c, "disk", &pv);
+    wait_bound(c, "disk", &pv);
 
     c.apply(&pod_yaml("filler", "disk", false));
     wait_running(c, "filler");
@@ -100,6 +100,7 @@ fn local_disk_claim_enforces_its_size_grows_and_is_reclaimed() {
         "third"
     };
     assert_eq!(get(c, &["pvc", "disk"], "{.status.conditions}"), "");
+    assert_eq!(get(c, &["pv", &pv], "{.spec.capacity.storage}"), "64Mi");
     let after = df_blocks(c, pod);
     assert!(
         after > before + 16 * 1024,

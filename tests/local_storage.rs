@@ -3,9 +3,6 @@
 //! removed on Delete reclaim; Retain keeps data; an administrator's local PV mounted
 //! `readOnly` refuses writes; ReadWriteOncePod admits one pod; failed provisioning is
 //! reported on the claim. `tests/local_disk_claims.rs` covers size-enforced volumes.
-//!
-//! The binder is not part of the kubelet: where it would act (binding a PV to its claim,
-//! marking a PV Released), the test does the same API writes itself.
 
 mod support;
 
@@ -69,19 +66,29 @@ fn local_path_claim_keeps_data_across_pods_and_delete_reclaim_removes_it() {
     assert!(get(c, &["node", "test-node"], "{.metadata.annotations}")
         .contains("storage.bramble.io/local-path-free-bytes"));
 
-    // A pod whose claim is not Bound waits in ContainerCreating, saying why.
-    c.apply(&pod_yaml("writer", "data", false));
+    // A pod placed on the node whose claim is not Bound (nothing provisions its class) waits
+    // in ContainerCreating, saying why.
+    c.apply(
+        "apiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata: {name: external}\n\
+         provisioner: example.com/nfs\n",
+    );
+    c.apply(&claim_yaml("unbound", "external", "8Mi", false));
+    c.apply(
+        &pod_yaml("early", "unbound", false).replace("spec:\n", "spec:\n  nodeName: test-node\n"),
+    );
     let waiting = eventually("the pod to wait for its claim", || {
         let m = get(
             c,
-            &["pod", "writer"],
+            &["pod", "early"],
             "{.status.containerStatuses[0].state.waiting.message}",
         );
         m.contains("non-bound phase").then_some(m)
     });
-    assert!(waiting.contains("PVC default/data"), "{waiting}");
+    assert!(waiting.contains("PVC default/unbound"), "{waiting}");
+    delete(c, &["pod", "early"]);
 
-    bind(c, "data", &pv);
+    wait_bound(c, "data", &pv);
+    c.apply(&pod_yaml("writer", "data", false));
     wait_running(c, "writer");
     let out = exec(c, "writer", "echo kept > /data/file");
     assert!(out.status.success(), "{out:?}");
@@ -127,7 +134,7 @@ fn retain_keeps_data_and_a_read_only_claim_refuses_writes() {
     let dir = PathBuf::from(get(c, &["pv", &pv], "{.spec.local.path}"));
     std::fs::write(dir.join("file"), "precious").unwrap();
     delete(c, &["pvc", "kept"]);
-    set_pv_phase(c, &pv, "Released");
+    wait_released(c, &pv);
     // A claim created after the release is provisioned in a pass that first saw the release.
     c.apply(&claim_yaml("marker", "keep", "8Mi", true));
     provisioned(c, "marker");
@@ -161,7 +168,7 @@ fn retain_keeps_data_and_a_read_only_claim_refuses_writes() {
         "-p",
         &format!(r#"{{"spec":{{"claimRef":{{"uid":"{uid}"}}}}}}"#),
     ]);
-    bind(c, "ro", "admin");
+    wait_bound(c, "ro", "admin");
     c.apply(&pod_yaml("viewer", "ro", true));
     wait_running(c, "viewer");
     assert_eq!(
@@ -196,7 +203,7 @@ fn read_write_once_pod_admits_one_pod_and_failed_provisioning_is_reported() {
         get(c, &["pv", &pv], "{.spec.accessModes[0]}"),
         "ReadWriteOncePod"
     );
-    bind(c, "solo", &pv);
+    wait_bound(c, "solo", &pv);
     c.apply(&pod_yaml("first", "solo", false));
     wait_running(c, "first");
     c.apply(&pod_yaml("second", "solo", false));

@@ -1,6 +1,5 @@
-//! Helpers for the persistent-storage end-to-end tests: claims, pods and the API writes the
-//! volume binder would make (binding a PV to its claim, marking a PV Released), so the
-//! kubelet's side can be tested on its own.
+//! Helpers for the persistent-storage end-to-end tests: claims, pods, and waits for what the
+//! volume binder does (binding a PV to its claim, marking a PV Released).
 
 use std::path::Path;
 
@@ -95,39 +94,20 @@ pub fn provisioned(c: &Cluster, claim: &str) -> String {
     pv
 }
 
-/// What the binder does: claim → volume, both phases Bound.
-pub fn bind(c: &Cluster, claim: &str, pv: &str) {
-    c.kubectl_ok(&[
-        "patch",
-        "pvc",
-        claim,
-        "--type=merge",
-        "-p",
-        &format!(r#"{{"spec":{{"volumeName":"{pv}"}}}}"#),
-    ]);
-    let size = get(c, &["pv", pv], "{.spec.capacity.storage}");
-    c.kubectl_ok(&[
-        "patch",
-        "pvc",
-        claim,
-        "--subresource=status",
-        "--type=merge",
-        "-p",
-        &format!(r#"{{"status":{{"phase":"Bound","accessModes":["ReadWriteOnce"],"capacity":{{"storage":"{size}"}}}}}}"#),
-    ]);
-    set_pv_phase(c, pv, "Bound");
+/// Waits for the binder to bind `claim` to `pv` (both Bound).
+pub fn wait_bound(c: &Cluster, claim: &str, pv: &str) {
+    eventually(&format!("{claim} to be bound to {pv}"), || {
+        let phase = get(c, &["pvc", claim], "{.status.phase} {.spec.volumeName}");
+        let pv_phase = get(c, &["pv", pv], "{.status.phase}");
+        (phase == format!("Bound {pv}") && pv_phase == "Bound").then_some(())
+    });
 }
 
-pub fn set_pv_phase(c: &Cluster, pv: &str, phase: &str) {
-    c.kubectl_ok(&[
-        "patch",
-        "pv",
-        pv,
-        "--subresource=status",
-        "--type=merge",
-        "-p",
-        &format!(r#"{{"status":{{"phase":"{phase}"}}}}"#),
-    ]);
+/// Waits for the binder to mark `pv` Released (its claim is gone).
+pub fn wait_released(c: &Cluster, pv: &str) {
+    eventually(&format!("{pv} to be Released"), || {
+        (get(c, &["pv", pv], "{.status.phase}") == "Released").then_some(())
+    });
 }
 
 pub fn wait_running(c: &Cluster, pod: &str) {
@@ -147,10 +127,9 @@ pub fn delete(c: &Cluster, what: &[&str]) {
     c.kubectl_ok(&a);
 }
 
-/// The claim is gone; as the binder would, mark its volume Released and wait for it to go.
+/// Deletes the claim; its volume is Released and, on Delete reclaim, removed.
 pub fn release_and_wait_gone(c: &Cluster, claim: &str, pv: &str) {
     delete(c, &["pvc", claim]);
-    set_pv_phase(c, pv, "Released");
     eventually(&format!("PV {pv} to be deleted"), || {
         (!c.kubectl(&["get", "pv", pv]).status.success()).then_some(())
     });

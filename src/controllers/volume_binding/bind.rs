@@ -72,12 +72,15 @@ pub async fn set_claim_phase<C: Client>(
         let capacity = serde_json::to_value(&spec.capacity).unwrap_or(Value::Null);
         let modes = serde_json::to_value(&spec.access_modes).unwrap_or(Value::Null);
         let same = current == phase
-            && serde_json::to_value(status.map(|s| &s.capacity)).ok() == Some(capacity.clone())
             && serde_json::to_value(status.map(|s| &s.access_modes)).ok() == Some(modes.clone());
         if same {
             return Ok(());
         }
-        patch["status"]["capacity"] = capacity;
+        // Upstream copies the capacity only when the claim becomes Bound: afterwards a
+        // difference means an expansion in progress, which the node completes.
+        if current != phase {
+            patch["status"]["capacity"] = capacity;
+        }
         patch["status"]["accessModes"] = modes;
     } else if current == phase {
         return Ok(());

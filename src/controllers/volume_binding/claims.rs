@@ -248,7 +248,14 @@ impl<C: Client> ClaimBinder<C> {
         };
         let claim_ref = pv.spec.as_ref().and_then(|s| s.claim_ref.as_ref());
         if claim_ref.is_none() || matching::is_bound_to_claim(&pv, claim) {
-            if let Some(problem) = mismatch(claim, &pv) {
+            // Only a volume not yet bound is checked against the claim (upstream's
+            // syncUnboundClaim): a bound claim whose request grew is being expanded.
+            let problem = if claim_ref.is_none() {
+                mismatch(claim, &pv)
+            } else {
+                None
+            };
+            if let Some(problem) = problem {
                 self.recorder
                     .record(raw, EventType::Warning, "VolumeMismatch", "", &problem)
                     .await;

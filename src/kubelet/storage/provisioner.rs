@@ -7,6 +7,7 @@
 //! attempt is retried. Disk work runs on the blocking pool.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,6 +26,9 @@ use crate::resources::{persistentvolume, persistentvolumeclaim, storageclass, Re
 
 /// The slowest the task reconciles (and refreshes the free-space annotations).
 const RESYNC: Duration = Duration::from_secs(60);
+/// How soon a resize waiting for its volume's pods to go is tried again: pods leave without
+/// a claim or volume change to wake the task.
+const RESIZE_RETRY: Duration = Duration::from_secs(2);
 
 /// One node's provisioner.
 pub struct Provisioner<C: Client> {
@@ -32,6 +36,8 @@ pub struct Provisioner<C: Client> {
     pub(super) node: String,
     pub(super) storage: NodeStorage,
     pub(super) events: EventRecorder<C>,
+    /// A resize is waiting for pods to release its volume.
+    pub(super) resize_pending: std::sync::atomic::AtomicBool,
 }
 
 pub(super) fn str_at<'a>(v: &'a Value, path: &[&str]) -> &'a str {
@@ -66,6 +72,7 @@ impl<C: Client> Provisioner<C> {
             node,
             storage,
             events,
+            resize_pending: Default::default(),
         }
     }
 
@@ -95,9 +102,14 @@ impl<C: Client> Provisioner<C> {
                 tracing::warn!(error = %e, "storage reconcile failed");
             }
             self.publish_free(&mut published).await;
+            let next = if self.resize_pending.swap(false, Ordering::Relaxed) {
+                RESIZE_RETRY
+            } else {
+                RESYNC
+            };
             tokio::select! {
                 _ = wake.notified() => {}
-                _ = tokio::time::sleep(RESYNC) => {}
+                _ = tokio::time::sleep(next) => {}
                 _ = shutdown.cancelled() => break,
             }
         }

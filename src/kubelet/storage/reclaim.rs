@@ -6,6 +6,7 @@
 //! online: the volume, then the PV's capacity, then the claim's `status.capacity`.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
 
 use serde_json::{json, Value};
 
@@ -82,7 +83,12 @@ impl<C: Client> Provisioner<C> {
         let (Some(want), Some(has)) = (bytes_of(&request), bytes_of(have)) else {
             return;
         };
-        if want <= has {
+        let pending = pvc["status"]["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|c| c["type"] == "FileSystemResizePending");
+        if want <= has && !pending {
             return;
         }
         let ns = str_at(pvc, &["metadata", "namespace"]).to_string();
@@ -111,6 +117,8 @@ impl<C: Client> Provisioner<C> {
                 return;
             }
         };
+        // Upstream's order: the volume's capacity first, the claim's once the filesystem has
+        // grown.
         if str_at(pv, &["spec", "capacity", "storage"]) != request {
             let pv_patch = json!({"spec": {"capacity": {"storage": request}}});
             if let Err(e) = self
@@ -129,11 +137,9 @@ impl<C: Client> Provisioner<C> {
                 return;
             }
         }
-        let pending = pvc["status"]["conditions"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .any(|c| c["type"] == "FileSystemResizePending");
+        if expansion == Expansion::PendingRestart {
+            self.resize_pending.store(true, Ordering::Relaxed);
+        }
         let pvc_patch = match expansion {
             // Patch once: every claim change wakes this task again.
             Expansion::PendingRestart if pending => return,
