@@ -263,3 +263,43 @@ fn read_write_once_pod_admits_one_pod_and_failed_provisioning_is_reported() {
         "{event}"
     );
 }
+
+#[test]
+fn claims_are_provisioned_in_both_binding_modes_without_manual_steps() {
+    let board = Board::start("builtin", 25, &[("library/box", IDLE)]);
+    let _cleanup = StorageCleanup(&board);
+    let c = &board.cluster;
+    board.wait_node_ready();
+    c.apply(
+        "apiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata: {name: later}\n\
+         provisioner: bramble.io/local-path\nvolumeBindingMode: WaitForFirstConsumer\n---\n\
+         apiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata: {name: now}\n\
+         provisioner: bramble.io/local-disk\nvolumeBindingMode: Immediate\n",
+    );
+    // Immediate: the binder picks the node from the free-space annotations, the node's
+    // kubelet provisions, the binder binds — before any pod exists.
+    c.apply(&claim_yaml("eager", "now", "16Mi", false));
+    let eager = provisioned(c, "eager");
+    wait_bound(c, "eager", &eager);
+    // WaitForFirstConsumer: nothing happens until a pod uses the claim; the scheduler then
+    // selects the node and the pod runs on the provisioned volume.
+    c.apply(&claim_yaml("lazy", "later", "16Mi", false));
+    c.apply(&pod_yaml("user", "lazy", false).replace(
+        "volumes:\n",
+        "volumes:\n  - name: fast\n    persistentVolumeClaim: {claimName: eager}\n",
+    ));
+    wait_running(c, "user");
+    let lazy = get(c, &["pvc", "lazy"], "{.spec.volumeName}");
+    assert_eq!(lazy, provisioned(c, "lazy"));
+    assert_eq!(
+        get(
+            c,
+            &["pvc", "lazy"],
+            "{.metadata.annotations.volume\\.kubernetes\\.io/selected-node}"
+        ),
+        "test-node"
+    );
+    assert!(exec(c, "user", "echo ok > /data/f").status.success());
+    let table = c.kubectl_ok(&["get", "pvc", "--no-headers"]);
+    assert_eq!(table.matches(" Bound ").count(), 2, "{table}");
+}
