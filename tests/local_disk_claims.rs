@@ -24,7 +24,6 @@ fn df_blocks(c: &Cluster, pod: &str) -> u64 {
 #[test]
 fn local_disk_claim_enforces_its_size_grows_and_is_reclaimed() {
     let board = Board::start("builtin", 22, &[("library/box", IDLE)]);
-    let _cleanup = StorageCleanup(&board);
     let c = &board.cluster;
     c.apply(
         "apiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata: {name: local-disk}\n\

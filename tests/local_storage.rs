@@ -22,7 +22,6 @@ fn local_path_claim_keeps_data_across_pods_and_delete_reclaim_removes_it() {
         &[("library/box", IDLE)],
         &["--local-path-root", &root_flag],
     );
-    let _cleanup = StorageCleanup(&board);
     let c = &board.cluster;
     c.apply(
         "apiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata: {name: local-path}\n\
@@ -119,7 +118,6 @@ fn local_path_claim_keeps_data_across_pods_and_delete_reclaim_removes_it() {
 #[test]
 fn retain_keeps_data_and_a_read_only_claim_refuses_writes() {
     let board = Board::start("builtin", 23, &[("library/box", IDLE)]);
-    let _cleanup = StorageCleanup(&board);
     let c = &board.cluster;
     c.apply(
         "apiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata: {name: keep}\n\
@@ -187,7 +185,6 @@ fn retain_keeps_data_and_a_read_only_claim_refuses_writes() {
 #[test]
 fn read_write_once_pod_admits_one_pod_and_failed_provisioning_is_reported() {
     let board = Board::start("builtin", 24, &[("library/box", IDLE)]);
-    let _cleanup = StorageCleanup(&board);
     let c = &board.cluster;
     c.apply(
         "apiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata: {name: local-path}\n\
@@ -267,7 +264,6 @@ fn read_write_once_pod_admits_one_pod_and_failed_provisioning_is_reported() {
 #[test]
 fn claims_are_provisioned_in_both_binding_modes_without_manual_steps() {
     let board = Board::start("builtin", 25, &[("library/box", IDLE)]);
-    let _cleanup = StorageCleanup(&board);
     let c = &board.cluster;
     board.wait_node_ready();
     c.apply(

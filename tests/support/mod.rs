@@ -269,6 +269,26 @@ impl Drop for Cluster {
             }
         }
         self.kill9();
+        unmount_under(&self.data_dir());
+    }
+}
+
+/// Unmounts whatever a kubelet left mounted under `dir` (its local-disk volumes), once the
+/// server is gone and cannot mount them again, so the directory can be removed; loop devices
+/// set up by `mount -o loop` detach with their mount.
+fn unmount_under(dir: &Path) {
+    let Ok(dir) = std::fs::canonicalize(dir) else {
+        return;
+    };
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut mounts: Vec<&str> = info
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .filter(|m| Path::new(m).starts_with(&dir))
+        .collect();
+    mounts.reverse();
+    for m in mounts {
+        let _ = Command::new("umount").args(["-l", m]).output();
     }
 }
 

@@ -1,9 +1,6 @@
 //! Helpers for the persistent-storage end-to-end tests: claims, pods, and waits for what the
 //! volume binder does (binding a PV to its claim, marking a PV Released).
 
-use std::path::Path;
-
-use super::board::Board;
 use super::{eventually, Cluster};
 
 /// An image command that idles until SIGTERM.
@@ -12,45 +9,6 @@ pub const IDLE: &[&str] = &[
     "-c",
     "trap 'exit 0' TERM; while true; do sleep 1; done",
 ];
-
-/// Deletes the pods, then unmounts whatever the kubelet left mounted under the data dir
-/// (volumes of a failed test) so the board's directories can be removed.
-pub struct StorageCleanup<'a>(pub &'a Board);
-
-impl Drop for StorageCleanup<'_> {
-    fn drop(&mut self) {
-        let c = &self.0.cluster;
-        let _ = c.kubectl(&[
-            "delete",
-            "pods",
-            "--all",
-            "--grace-period=1",
-            "--wait=true",
-            "--timeout=60s",
-        ]);
-        let data = std::fs::canonicalize(c.data_dir()).unwrap_or(c.data_dir());
-        let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-        let mut mounts: Vec<&str> = info
-            .lines()
-            .filter_map(|l| l.split(' ').nth(4))
-            .filter(|m| Path::new(m).starts_with(&data))
-            .collect();
-        mounts.reverse();
-        for m in mounts {
-            let _ = std::process::Command::new("umount")
-                .args(["-l", m])
-                .output();
-        }
-        // `mount -o loop` loop devices detach on unmount; catch any left behind.
-        let images = data.join("storage/local-disk/images");
-        for e in std::fs::read_dir(images).into_iter().flatten().flatten() {
-            let _ = std::process::Command::new("losetup")
-                .args(["-D"])
-                .arg(e.path())
-                .output();
-        }
-    }
-}
 
 pub fn get(c: &Cluster, args: &[&str], path: &str) -> String {
     let mut a = vec!["get"];
