@@ -8,6 +8,7 @@ mod support;
 
 use std::path::Path;
 
+use bramble::kubelet::runtime::cgroup;
 use support::registry::{build_busybox_image, require_root, Registry};
 use support::{agent_flags, eventually, Cluster, SHARED_VOLUMES};
 
@@ -238,6 +239,12 @@ fn run_seed_pod_with(runtime: &str, tag: u8, restart_server: bool) {
     assert!(
         !Path::new("/run/bramble/netns").join(&uid).exists(),
         "the pod's network namespace remains"
+    );
+    let pod_cgroup = cgroup::controller_dir(&cgroup::pod_cgroup_path(&uid), "memory");
+    assert!(
+        !pod_cgroup.exists(),
+        "the pod's cgroup {} remains",
+        pod_cgroup.display()
     );
 }
 

@@ -519,6 +519,7 @@ impl Worker {
             let _ = ctx.runtime.kill(id, libc::SIGKILL).await;
             container_start::remove(ctx, &self.uid, id).await;
         }
+        crate::kubelet::runtime::cgroup::remove_pod(&self.uid);
         let (vm, uid) = (ctx.volumes.clone(), self.uid.clone());
         match tokio::task::spawn_blocking(move || vm.teardown(&uid)).await {
             Ok(Ok(())) => {}

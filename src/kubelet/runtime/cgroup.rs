@@ -9,11 +9,45 @@ use std::path::{Path, PathBuf};
 /// Where cgroup hierarchies are mounted.
 const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 
+/// The cgroup path of one pod, `/bramble/pod<uid>`: the parent of its containers' cgroups,
+/// as the kubelet's `kubepods/pod<uid>` is.
+pub fn pod_cgroup_path(pod_uid: &str) -> String {
+    format!("/bramble/pod{pod_uid}")
+}
+
 /// The cgroup path (for `linux.cgroupsPath`) of one container of one pod:
-/// `/bramble/pod<uid>/<container>`, so a pod's containers share a parent, as the kubelet's
-/// `kubepods/pod<uid>` does.
+/// `/bramble/pod<uid>/<container>`, so a pod's containers share a parent.
 pub fn container_cgroup_path(pod_uid: &str, container: &str) -> String {
-    format!("/bramble/pod{pod_uid}/{container}")
+    format!("{}/{container}", pod_cgroup_path(pod_uid))
+}
+
+/// Removes the pod's cgroup from every hierarchy once its containers are gone. The runtimes
+/// create it implicitly, as the parent of each container's `cgroupsPath`, but remove only
+/// the container's own cgroup, so without this every pod would leave an empty directory in
+/// each controller. `rmdir` fails on a cgroup that still has tasks or children, so a pod
+/// with a container left running keeps its cgroup.
+pub fn remove_pod(pod_uid: &str) {
+    let path = pod_cgroup_path(pod_uid);
+    let relative = relative(&path);
+    let Ok(hierarchies) = std::fs::read_dir(CGROUP_ROOT) else {
+        return;
+    };
+    // On v2 the root is the one hierarchy; on v1 and hybrid hosts each entry is one (the
+    // combined ones, e.g. `cpu,cpuacct`, also appear under their symlinked names).
+    let roots = std::iter::once(PathBuf::from(CGROUP_ROOT)).chain(
+        hierarchies
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.is_dir()),
+    );
+    for root in roots {
+        let dir = root.join(relative);
+        match std::fs::remove_dir(&dir) {
+            Ok(()) => tracing::debug!(cgroup = %dir.display(), "removed pod cgroup"),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => tracing::warn!(cgroup = %dir.display(), error = %e, "pod cgroup not removed"),
+        }
+    }
 }
 
 /// Which cgroup hierarchy containers are placed in.
@@ -131,5 +165,6 @@ mod tests {
     #[test]
     fn pod_containers_share_a_parent_cgroup() {
         assert_eq!(container_cgroup_path("abc", "web"), "/bramble/podabc/web");
+        assert_eq!(pod_cgroup_path("abc"), "/bramble/podabc");
     }
 }
