@@ -1,7 +1,9 @@
 //! The Bramble server under test: the real `bramble server` binary built by this `cargo bench`,
 //! started as a child process with default settings (durable writes, `info` logs) in its own
-//! data directory on a free loopback port. A separate process keeps the client's CPU and
-//! memory out of the server's resident-memory figure.
+//! data directory on a free loopback port, plus whatever flags a bench adds (the pod bench
+//! gives its kubelet a private bridge and registry mirror). A separate process keeps the
+//! client's CPU and memory out of the server's resident-memory figure. Shared by
+//! `benches/api` and `benches/pods`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -12,6 +14,9 @@ use anyhow::{bail, Context};
 use bramble::client::http::HttpClient;
 use bramble::pki::kubeconfig::Kubeconfig;
 use http::{Method, StatusCode};
+
+/// The server's node name (the kubelet registers its board under it).
+pub const NODE_NAME: &str = "bench-node";
 
 /// How long the server may take to answer `/readyz`.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -26,6 +31,14 @@ impl BrambleServer {
     /// Starts the server with its state in `dir/data` and its log in `dir/server.log`, and
     /// waits until `/readyz` answers 200.
     pub async fn start(dir: &Path) -> anyhow::Result<(BrambleServer, Arc<HttpClient>)> {
+        Self::start_with(dir, &[]).await
+    }
+
+    /// [`BrambleServer::start`] with extra `bramble server` flags.
+    pub async fn start_with(
+        dir: &Path,
+        flags: &[String],
+    ) -> anyhow::Result<(BrambleServer, Arc<HttpClient>)> {
         let data_dir = dir.join("data");
         let port = free_port()?;
         let log = std::fs::File::create(dir.join("server.log")).context("server log")?;
@@ -34,7 +47,8 @@ impl BrambleServer {
             .arg("--data-dir")
             .arg(&data_dir)
             .args(["--listen", &format!("127.0.0.1:{port}")])
-            .args(["--node-name", "bench-node"])
+            .args(["--node-name", NODE_NAME])
+            .args(flags)
             // Measure what users run: the default log level.
             .env_remove("BRAMBLE_LOG")
             .stdout(Stdio::null())
