@@ -18,4 +18,5 @@ pub mod prober;
 pub mod runtime;
 pub mod sandbox;
 pub mod streams;
+pub mod teardown;
 pub mod volume;
