@@ -20,6 +20,8 @@ pub fn disk(data_dir: &Path) -> Outcome {
         dir = dir.parent().unwrap_or(Path::new("/"));
     }
     match nix::sys::statvfs::statvfs(dir) {
+        // the field types are 32-bit on armv6/armv7 and 64-bit here
+        #[allow(clippy::unnecessary_cast)]
         Ok(s) => {
             let block = s.fragment_size() as u64;
             disk_from(
@@ -40,11 +42,9 @@ pub fn disk(data_dir: &Path) -> Outcome {
 pub fn disk_from(dir: &Path, available: u64, total: u64) -> Outcome {
     const NAME: &str = "free disk";
     let gib = |b: u64| b as f64 / f64::from(1u32 << 30);
-    let used_percent = if total == 0 {
-        100
-    } else {
-        100 - available * 100 / total
-    };
+    let used_percent = (available * 100)
+        .checked_div(total)
+        .map_or(100, |free| 100 - free);
     let detail = format!(
         "{:.1} GiB free of {:.1} GiB on {} ({used_percent}% used)",
         gib(available),
