@@ -28,7 +28,7 @@ pub struct InstallArgs {
     pub data_dir: PathBuf,
     /// Address and port the API server listens on (default: the server's, 0.0.0.0:6443).
     #[arg(long)]
-    pub listen: Option<String>,
+    pub listen: Option<std::net::SocketAddr>,
     /// This board's node name (default: its hostname).
     #[arg(long)]
     pub node_name: Option<String>,
@@ -60,6 +60,12 @@ pub fn run(args: InstallArgs) -> anyhow::Result<()> {
             args.data_dir.display()
         );
     }
+    if args.bridge.is_empty() || args.bridge.len() > 15 {
+        bail!(
+            "--bridge must be 1 to 15 characters (a Linux interface name), got {:?}",
+            args.bridge
+        );
+    }
     let mut out = std::io::stdout().lock();
 
     let data_dir = layout.host(&args.data_dir);
@@ -77,7 +83,7 @@ pub fn run(args: InstallArgs) -> anyhow::Result<()> {
         ("BRAMBLE_BRIDGE", args.bridge.clone()),
     ];
     if let Some(listen) = &args.listen {
-        settings.push(("BRAMBLE_LISTEN", listen.clone()));
+        settings.push(("BRAMBLE_LISTEN", listen.to_string()));
     }
     if let Some(name) = &args.node_name {
         settings.push(("BRAMBLE_NODE_NAME", name.clone()));
