@@ -211,3 +211,19 @@ fn joining_is_refused_in_one_line_until_there_is_an_agent_role() {
         "nothing was written"
     );
 }
+
+#[test]
+fn uninstalling_from_an_image_root_leaves_this_machines_network_and_cgroups_alone() {
+    // no settings under the root name a bridge, and no cgroup parent is given: a machine
+    // preparing an SD card image keeps its own pods, bridge and nftables rules
+    let root = tempfile::tempdir().expect("temp dir");
+    let out = bramble(&["uninstall", "--root", root.path().to_str().unwrap()]);
+    let said = text(&out);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains("killed 0 process(es), unmounted 0 mount(s)"),
+        "{said}"
+    );
+    assert!(!said.contains("bridge"), "{said}");
+    assert!(!said.contains("cgroup"), "{said}");
+}

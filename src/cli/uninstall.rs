@@ -25,9 +25,10 @@ pub struct UninstallArgs {
     /// Keep the data directory (cluster store, certificates, images).
     #[arg(long)]
     pub keep_data: bool,
-    /// The cgroup parent of pods; a test sets its own so it never touches live pods.
-    #[arg(long, default_value = "/bramble", hide = true)]
-    pub cgroup_parent: String,
+    /// The cgroup parent of pods (default `/bramble` on the running system; under another
+    /// `--root` cgroups are left alone unless this is given).
+    #[arg(long, hide = true)]
+    pub cgroup_parent: Option<String>,
 }
 
 /// Removes the service, the node's runtime state and the installed files.
@@ -40,15 +41,24 @@ pub fn run(args: UninstallArgs) -> anyhow::Result<()> {
     let settings = std::fs::read_to_string(layout.env_file())
         .map(|t| service::parse_env(&t))
         .unwrap_or_default();
-    let setting = |key: &str, default: &str| {
+    let setting = |key: &str| {
         settings
             .iter()
             .rev()
             .find(|(k, _)| k == key)
-            .map_or_else(|| default.to_string(), |(_, v)| v.clone())
+            .map(|(_, v)| v.clone())
     };
-    let data_dir = layout.host(setting("BRAMBLE_DATA_DIR", service::DEFAULT_DATA_DIR));
-    let bridge = setting("BRAMBLE_BRIDGE", service::DEFAULT_BRIDGE);
+    let data_dir = layout
+        .host(setting("BRAMBLE_DATA_DIR").unwrap_or_else(|| service::DEFAULT_DATA_DIR.into()));
+    // Bridges, nftables tables and cgroups belong to the running kernel, not to a root: under
+    // another root only what its settings or the command line name is removed, so preparing
+    // an image never disturbs pods running on the machine doing it.
+    let live_default = |value: &str| layout.is_live().then(|| value.to_string());
+    let bridge = setting("BRAMBLE_BRIDGE").or_else(|| live_default(service::DEFAULT_BRIDGE));
+    let cgroup_parent = args
+        .cgroup_parent
+        .clone()
+        .or_else(|| live_default("/bramble"));
 
     let systemd = layout.is_live() && service::systemd_running();
     if systemd {
@@ -63,7 +73,7 @@ pub fn run(args: UninstallArgs) -> anyhow::Result<()> {
     let footprint = Footprint {
         data_dir: data_dir.clone(),
         run_dir: layout.run_dir(),
-        cgroup_parent: args.cgroup_parent.clone(),
+        cgroup_parent: cgroup_parent.clone(),
         bridge: bridge.clone(),
     };
     let removed = tokio::runtime::Builder::new_current_thread()
@@ -73,9 +83,15 @@ pub fn run(args: UninstallArgs) -> anyhow::Result<()> {
         .context("cleaning up the node")?;
     writeln!(
         out,
-        "killed {} process(es), unmounted {} mount(s), removed bridge and nftables table {bridge}, removed cgroup {}",
-        removed.processes, removed.mounts, args.cgroup_parent
+        "killed {} process(es), unmounted {} mount(s)",
+        removed.processes, removed.mounts
     )?;
+    if let Some(bridge) = &bridge {
+        writeln!(out, "removed bridge and nftables table {bridge}")?;
+    }
+    if let Some(parent) = &cgroup_parent {
+        writeln!(out, "removed cgroup {parent}")?;
+    }
 
     let mut doomed = vec![
         super::install::wants_link(&layout),

@@ -31,10 +31,10 @@ pub struct Footprint {
     pub data_dir: PathBuf,
     /// The run directory: pod namespaces and sandboxes (`/run/bramble`).
     pub run_dir: PathBuf,
-    /// The cgroup parent of every pod (`/bramble`).
-    pub cgroup_parent: String,
-    /// The node bridge; Bramble's nftables table has the same name.
-    pub bridge: String,
+    /// The cgroup parent of every pod (`/bramble`); `None` leaves cgroups alone.
+    pub cgroup_parent: Option<String>,
+    /// The node bridge, whose name Bramble's nftables table shares; `None` leaves both.
+    pub bridge: Option<String>,
 }
 
 /// What was removed.
@@ -89,23 +89,44 @@ pub async fn remove(footprint: &Footprint) -> Result<Removed, TeardownError> {
         processes: kill_supervisors(&footprint.data_dir.join("runtime")),
         mounts: 0,
     };
-    removed.processes += kill_cgroup_processes(&footprint.cgroup_parent)?;
+    if let Some(parent) = &footprint.cgroup_parent {
+        removed.processes += kill_cgroup_processes(parent)?;
+    }
     removed.mounts = unmount_under(&[&footprint.data_dir, &footprint.run_dir])?;
+    if let Some(bridge) = &footprint.bridge {
+        remove_network(bridge, &footprint.data_dir).await?;
+    }
+    if let Some(parent) = &footprint.cgroup_parent {
+        cgroup::remove_everywhere(parent).map_err(|source| TeardownError::Cgroup {
+            path: PathBuf::from(parent),
+            source,
+        })?;
+    }
+    Ok(removed)
+}
+
+/// Deletes the node bridge and the nftables table named after it.
+async fn remove_network(bridge: &str, data_dir: &Path) -> Result<(), TeardownError> {
     // The pod CIDR does not matter for removal; only the bridge and table names do.
     let any_cidr: Ipv4Cidr = "10.42.0.0/24".parse()?;
-    let state = footprint.data_dir.join("network");
     let network = PodNetwork::new(PodNetworkConfig {
-        nft_table: footprint.bridge.clone(),
-        ..PodNetworkConfig::new(&footprint.bridge, any_cidr, state)
+        nft_table: bridge.to_string(),
+        ..PodNetworkConfig::new(bridge, any_cidr, data_dir.join("network"))
     })?;
-    network.remove_node().await?;
-    cgroup::remove_everywhere(&footprint.cgroup_parent).map_err(|source| {
-        TeardownError::Cgroup {
-            path: PathBuf::from(&footprint.cgroup_parent),
-            source,
+    match network.remove_node().await {
+        // without nft the kubelet could never have made the table; the bridge is gone already
+        Err(NetworkError::Nft { .. }) if !on_path("nft") => {
+            tracing::info!("nft is not installed: no nftables table to remove");
+            Ok(())
         }
-    })?;
-    Ok(removed)
+        other => Ok(other?),
+    }
+}
+
+/// Whether an executable named `name` is on `PATH`.
+fn on_path(name: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(name).is_file()))
 }
 
 /// SIGKILLs the per-container supervisors recorded under the runtime root, first, so none
