@@ -26,7 +26,7 @@ pub struct CheckArgs {
     #[arg(long, default_value = "/var/lib/bramble", env = "BRAMBLE_DATA_DIR")]
     pub data_dir: PathBuf,
     /// The OCI runtime the server will use.
-    #[arg(long, default_value = "builtin", env = "BRAMBLE_RUNTIME")]
+    #[arg(long, default_value = crate::kubelet::runtime::DEFAULT_RUNTIME, env = "BRAMBLE_RUNTIME")]
     pub runtime: RuntimeKind,
 }
 

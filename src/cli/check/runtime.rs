@@ -15,6 +15,11 @@ const NAMESPACES: [&str; 5] = ["mnt", "uts", "ipc", "pid", "net"];
 /// Checks the runtime the server is configured with.
 pub fn check(kind: RuntimeKind) -> Outcome {
     match kind {
+        RuntimeKind::Builtin if cfg!(not(target_pointer_width = "64")) => Outcome::fail(
+            NAME,
+            "the built-in runtime exists only in 64-bit builds",
+            "sudo apt install runc and run the server with --runtime runc (the default here)",
+        ),
         RuntimeKind::Builtin => {
             let missing: Vec<&str> = NAMESPACES
                 .into_iter()
