@@ -9,6 +9,12 @@ fn main() -> std::process::ExitCode {
     init_logging(cli.log_format);
     let result = match cli.command {
         Command::Kubeconfig(args) => bramble::cli::kubeconfig::run(args),
+        Command::Install(args) => bramble::cli::install::run(args),
+        Command::Uninstall(args) => bramble::cli::uninstall::run(args),
+        Command::Check(args) => match bramble::cli::check::run(args) {
+            Ok(code) => return code,
+            Err(e) => Err(e),
+        },
         // ctl prints its own errors the way kubectl does and owns its tokio runtime
         Command::Ctl(args) => return bramble::cli::ctl::main(args),
         // single-threaded on purpose: libcontainer forks and the supervisor must outlive us

@@ -238,7 +238,7 @@ fn leftovers(data_dir: &Path, uids: &[String]) -> Vec<String> {
         let pod_cgroup = cgroup::pod_cgroup_path(uid);
         if cgroup::controller_dir(&pod_cgroup, "memory").exists() {
             // Empty directories, but thousands of them after a few runs: remove them.
-            cgroup::remove_pod(uid);
+            let _ = cgroup::remove_pod(uid);
             left.push(format!("cgroup {pod_cgroup} still existed (removed now)"));
         }
     }

@@ -1,9 +1,14 @@
-//! The command line: `bramble server`, `bramble ctl ...`, `bramble kubeconfig`.
+//! The command line: `bramble server`, `bramble ctl ...`, `bramble kubeconfig`,
+//! `bramble check`, `bramble install` and `bramble uninstall`.
 
+pub mod check;
 pub mod ctl;
+pub mod install;
 pub mod kubeconfig;
 pub mod runtime;
 pub mod server;
+pub mod service;
+pub mod uninstall;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -37,6 +42,13 @@ pub enum Command {
     Kubeconfig(kubeconfig::KubeconfigArgs),
     /// Talk to a cluster from a laptop, kubectl-style: get, apply, delete, describe.
     Ctl(ctl::CtlArgs),
+    /// Preflight checks of this board (cgroups, overlayfs, runtime, nftables, disk, clock,
+    /// swap), each failure with its fix.
+    Check(check::CheckArgs),
+    /// Install Bramble as a systemd service on this board.
+    Install(install::InstallArgs),
+    /// Remove the service, its containers, mounts, network rules, cgroups and data.
+    Uninstall(uninstall::UninstallArgs),
     /// The built-in OCI runtime and container supervisor, run by the kubelet (internal).
     #[command(hide = true)]
     Runtime(runtime::RuntimeArgs),

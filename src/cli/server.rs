@@ -39,7 +39,7 @@ pub struct ServerArgs {
     #[arg(long, default_value = "bramble0", env = "BRAMBLE_BRIDGE")]
     pub bridge: String,
     /// OCI runtime: the built-in one or an installed runc.
-    #[arg(long, default_value = "builtin", env = "BRAMBLE_RUNTIME")]
+    #[arg(long, default_value = crate::kubelet::runtime::DEFAULT_RUNTIME, env = "BRAMBLE_RUNTIME")]
     pub runtime: crate::kubelet::runtime::RuntimeKind,
     /// Registry mirrors and credentials, in k3s' registries.yaml format.
     #[arg(

@@ -19,4 +19,5 @@ pub mod runtime;
 pub mod sandbox;
 pub mod storage;
 pub mod streams;
+pub mod teardown;
 pub mod volume;

@@ -408,7 +408,8 @@ pub fn get_xattr(path: &Path, name: &str) -> io::Result<Vec<u8>> {
 fn set_mtime(path: &Path, secs: i64) -> io::Result<()> {
     let p = cpath(path)?;
     let t = libc::timespec {
-        tv_sec: secs as libc::time_t,
+        // the libc crate deprecates naming time_t on musl targets (its width changes in musl 1.2)
+        tv_sec: secs as _,
         tv_nsec: 0,
     };
     let times = [t, t];

@@ -25,19 +25,29 @@ pub fn pod_cgroup_path(pod_uid: &str) -> String {
 /// Removes the pod's cgroup from every hierarchy, children first. Call once its containers
 /// are deleted: a cgroup that still holds a process cannot be removed (`EBUSY`).
 pub fn remove_pod(pod_uid: &str) -> std::io::Result<()> {
-    let path = pod_cgroup_path(pod_uid);
-    let rel = relative(&path);
-    let roots: Vec<PathBuf> = match mode() {
-        CgroupMode::V2 => vec![PathBuf::from(CGROUP_ROOT)],
-        // every mounted hierarchy: the v1 controllers, and on hybrid hosts `unified`
-        CgroupMode::V1 => std::fs::read_dir(CGROUP_ROOT)?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .collect(),
-    };
-    for root in roots {
+    remove_everywhere(&pod_cgroup_path(pod_uid))
+}
+
+/// Removes `cgroups_path` and its descendants from every hierarchy (node uninstall removes
+/// the whole `/bramble` tree this way).
+pub fn remove_everywhere(cgroups_path: &str) -> std::io::Result<()> {
+    let rel = relative(cgroups_path);
+    for root in hierarchies()? {
         remove_tree(&root.join(rel))?;
     }
     Ok(())
+}
+
+/// The mounted hierarchies a container's cgroup may appear in: `/sys/fs/cgroup` on v2; on
+/// v1 every controller's, and on hybrid hosts `unified` too.
+pub fn hierarchies() -> std::io::Result<Vec<PathBuf>> {
+    Ok(match mode() {
+        CgroupMode::V2 => vec![PathBuf::from(CGROUP_ROOT)],
+        CgroupMode::V1 => std::fs::read_dir(CGROUP_ROOT)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_dir())
+            .collect(),
+    })
 }
 
 /// `rmdir` of a cgroup and its descendants: cgroup directories are removed with rmdir even

@@ -9,6 +9,10 @@
 //! stdout/stderr to a CRI log file (`cri_log`) and records how it exited (`record`), so
 //! containers and their exit codes outlive a server restart.
 
+#[cfg(target_pointer_width = "64")]
+pub mod builtin;
+#[cfg(not(target_pointer_width = "64"))]
+#[path = "builtin_unavailable.rs"]
 pub mod builtin;
 pub mod capabilities;
 pub mod cgroup;
@@ -24,7 +28,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
 
-pub use oci_cli::{OciCliRuntime, RuntimeKind};
+pub use oci_cli::{OciCliRuntime, RuntimeKind, DEFAULT_RUNTIME};
 pub use spec::ContainerSpec;
 
 /// Errors from the container runtime.

@@ -21,6 +21,14 @@ use super::{
     ExecSpec, LogConfig, Result, RuntimeError,
 };
 
+/// The runtime used unless configured: the built-in one where it exists (64-bit targets),
+/// runc on 32-bit boards.
+pub const DEFAULT_RUNTIME: &str = if cfg!(target_pointer_width = "64") {
+    "builtin"
+} else {
+    "runc"
+};
+
 /// Which OCI runtime runs containers (config `runtime = "builtin" | "runc"`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RuntimeKind {

@@ -169,10 +169,12 @@ pub fn open_beneath(
             source: e,
         },
     };
+    let mut use_openat2 = use_openat2;
     if use_openat2 {
         match openat2_beneath(&root, sub_path) {
             Ok(fd) => return Ok(fd),
-            Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => {}
+            // kernels before 5.6 (and qemu-user) lack openat2: walk with openat instead
+            Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => use_openat2 = false,
             Err(e) if e.kind() == io::ErrorKind::NotFound && create_mode.is_some() => {}
             Err(e) => return Err(fail(e)),
         }

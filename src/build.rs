@@ -1,0 +1,21 @@
+//! Build script: stamps the build time into the binary (`BRAMBLE_BUILD_EPOCH`), the lower
+//! bound `bramble check` holds the clock against on boards without a real-time clock.
+//! `SOURCE_DATE_EPOCH` (reproducible builds) wins when set.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+fn main() {
+    println!("cargo:rerun-if-env-changed=SOURCE_DATE_EPOCH");
+    // re-running only when this file changes keeps incremental builds unaffected; a stamp
+    // older than the binary is still a valid lower bound
+    println!("cargo:rerun-if-changed=src/build.rs");
+    let epoch = std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or_else(|| {
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs())
+        });
+    println!("cargo:rustc-env=BRAMBLE_BUILD_EPOCH={epoch}");
+}

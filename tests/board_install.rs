@@ -1,0 +1,229 @@
+//! Installing Bramble on a board and removing it again: `bramble install` writes the unit,
+//! settings, binary and data directory; after a server has run, `bramble uninstall` leaves
+//! no process, mount, bridge, nftables table, cgroup or file behind. Everything happens
+//! under a scratch `--root`, with the test's own bridge and cgroup parent, so live pods on
+//! this machine are never touched.
+
+mod support;
+
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use bramble::kubelet::runtime::cgroup;
+use support::{agent_flags, eventually, Cluster};
+
+const BRAMBLE: &str = env!("CARGO_BIN_EXE_bramble");
+
+fn bramble(args: &[&str]) -> Output {
+    Command::new(BRAMBLE)
+        .args(args)
+        .output()
+        .expect("run bramble")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn nft_has_table(name: &str) -> bool {
+    let out = Command::new("nft")
+        .args(["list", "tables"])
+        .output()
+        .expect("nft");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .any(|l| l.trim() == format!("table ip {name}"))
+}
+
+fn link_exists(name: &str) -> bool {
+    Path::new("/sys/class/net").join(name).exists()
+}
+
+fn mount_tmpfs(dir: &Path) {
+    std::fs::create_dir_all(dir).expect("mount point");
+    let status = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+        .arg(dir)
+        .status()
+        .expect("mount");
+    assert!(status.success(), "mount tmpfs on {}", dir.display());
+}
+
+fn mounted_under(dir: &Path) -> Vec<String> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+    let dir = dir.display().to_string();
+    info.lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .filter(|p| p.starts_with(&dir))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn install_then_uninstall_after_the_server_ran_leaves_nothing_behind() {
+    let flags = agent_flags(7);
+    let bridge = flags[1].clone();
+    let mut cluster = Cluster::start_with_agent(flags);
+    let root = cluster.dir.path().to_path_buf();
+    // the kubelet made the node's bridge and Bramble's nftables table, named after it
+    eventually("the node bridge and nftables table", || {
+        (link_exists(&bridge) && nft_has_table(&bridge)).then_some(())
+    });
+    // a crash leaves everything in place, as a power cut on a board would
+    cluster.kill9();
+
+    let out = bramble(&[
+        "install",
+        "--root",
+        root.to_str().unwrap(),
+        "--data-dir",
+        "/data",
+        "--bridge",
+        &bridge,
+        "--node-name",
+        "pi-1",
+    ]);
+    assert!(out.status.success(), "install: {}", text(&out));
+    let unit = std::fs::read_to_string(root.join("etc/systemd/system/bramble.service"))
+        .expect("unit written");
+    assert!(
+        unit.contains("ExecStart=/usr/local/bin/bramble server\n"),
+        "{unit}"
+    );
+    assert!(
+        unit.contains("EnvironmentFile=-/etc/bramble/bramble.env\n"),
+        "{unit}"
+    );
+    let env = std::fs::read_to_string(root.join("etc/bramble/bramble.env")).expect("settings");
+    assert!(env.contains("BRAMBLE_DATA_DIR=/data\n"), "{env}");
+    assert!(env.contains(&format!("BRAMBLE_BRIDGE={bridge}\n")), "{env}");
+    assert!(env.contains("BRAMBLE_NODE_NAME=pi-1\n"), "{env}");
+    let wants = root.join("etc/systemd/system/multi-user.target.wants/bramble.service");
+    assert_eq!(
+        std::fs::read_link(&wants).expect("enabled"),
+        Path::new("/etc/systemd/system/bramble.service")
+    );
+    let binary = root.join("usr/local/bin/bramble");
+    let mode = std::fs::metadata(&binary)
+        .expect("binary")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o755);
+    let version = Command::new(&binary)
+        .arg("--version")
+        .output()
+        .expect("run copy");
+    assert!(String::from_utf8_lossy(&version.stdout).starts_with("bramble "));
+    assert!(
+        text(&out).contains("installed under"),
+        "a --root install leaves systemd alone: {}",
+        text(&out)
+    );
+
+    // what running pods leave: volume and namespace mounts, processes in pod cgroups
+    let data = root.join("data");
+    mount_tmpfs(&data.join("pods/u1/volumes/kubernetes.io~empty-dir/cache"));
+    mount_tmpfs(&root.join("run/bramble/netns/u1"));
+    let parent = format!("/bramble-uninstall-test-{}", std::process::id());
+    let pod_cgroup = cgroup::controller_dir(&format!("{parent}/podu1/app"), "pids");
+    std::fs::create_dir_all(&pod_cgroup).expect("create a pod cgroup");
+    let mut sleeper = Command::new("sleep").arg("600").spawn().expect("sleep");
+    std::fs::write(pod_cgroup.join("cgroup.procs"), sleeper.id().to_string())
+        .expect("move into the pod cgroup");
+
+    let out = bramble(&[
+        "uninstall",
+        "--root",
+        root.to_str().unwrap(),
+        "--cgroup-parent",
+        &parent,
+    ]);
+    let said = text(&out);
+    assert!(out.status.success(), "uninstall: {said}");
+    assert!(said.contains("unmounted 2 mount(s)"), "{said}");
+
+    let status = sleeper.wait().expect("reap");
+    assert_eq!(status.signal(), Some(9), "the pod's process was killed");
+    assert!(!pod_cgroup.exists(), "pod cgroup removed");
+    assert!(
+        !cgroup::controller_dir(&parent, "pids").exists(),
+        "parent removed"
+    );
+    assert!(
+        mounted_under(&root).is_empty(),
+        "{:?}",
+        mounted_under(&root)
+    );
+    assert!(!link_exists(&bridge), "bridge {bridge} removed");
+    assert!(!nft_has_table(&bridge), "nftables table {bridge} removed");
+    for gone in [
+        "data",
+        "run/bramble",
+        "etc/bramble",
+        "etc/systemd/system/bramble.service",
+        "etc/systemd/system/multi-user.target.wants/bramble.service",
+        "usr/local/bin/bramble",
+    ] {
+        assert!(!root.join(gone).exists(), "{gone} still there: {said}");
+    }
+
+    // a second run finds nothing to do and still succeeds
+    let again = bramble(&[
+        "uninstall",
+        "--root",
+        root.to_str().unwrap(),
+        "--cgroup-parent",
+        &parent,
+    ]);
+    assert!(again.status.success(), "{}", text(&again));
+}
+
+#[test]
+fn joining_is_refused_in_one_line_until_there_is_an_agent_role() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let out = bramble(&[
+        "install",
+        "--root",
+        root.path().to_str().unwrap(),
+        "--server",
+        "https://10.0.0.1:6443",
+        "--token",
+        "abc",
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("joining a cluster (--server/--token) is not available"),
+        "{err}"
+    );
+    assert!(
+        std::fs::read_dir(root.path())
+            .expect("root")
+            .next()
+            .is_none(),
+        "nothing was written"
+    );
+}
+
+#[test]
+fn uninstalling_from_an_image_root_leaves_this_machines_network_and_cgroups_alone() {
+    // no settings under the root name a bridge, and no cgroup parent is given: a machine
+    // preparing an SD card image keeps its own pods, bridge and nftables rules
+    let root = tempfile::tempdir().expect("temp dir");
+    let out = bramble(&["uninstall", "--root", root.path().to_str().unwrap()]);
+    let said = text(&out);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains("killed 0 process(es), unmounted 0 mount(s)"),
+        "{said}"
+    );
+    assert!(!said.contains("bridge"), "{said}");
+    assert!(!said.contains("cgroup"), "{said}");
+}
