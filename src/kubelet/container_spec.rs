@@ -25,7 +25,7 @@ use k8s_openapi::api::core::v1::{Container, Pod, SecurityContext};
 
 use crate::kubelet::image::ContainerConfig;
 use crate::kubelet::runtime::spec::{
-    BindMount, ContainerSpec, PodNamespaces, Propagation, Resources,
+    BindMount, ContainerSpec, PodNamespaces, Propagation, Resources, HOST_NAMESPACE,
 };
 use crate::kubelet::volume::{self, MountPropagation};
 use crate::resources::quantity::Quantity;
@@ -41,10 +41,6 @@ pub const CREATE_CONTAINER_ERROR: &str = "CreateContainerError";
 const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 /// Upstream's default `terminationMessagePath`.
 const DEFAULT_TERMINATION_MESSAGE_PATH: &str = "/dev/termination-log";
-/// Namespaces of the host, joined by path for `hostNetwork` and `hostIPC`.
-const HOST_NET_NS: &str = "/proc/1/ns/net";
-const HOST_IPC_NS: &str = "/proc/1/ns/ipc";
-const HOST_UTS_NS: &str = "/proc/1/ns/uts";
 
 /// Why a container's configuration could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -325,14 +321,14 @@ pub fn container_spec(input: &ContainerInput) -> Result<ContainerSpec, Container
     let mut namespaces = input.namespaces.clone();
     let hostname = if host_network {
         // containerd leaves a host-network container in the host's network and UTS namespaces.
-        namespaces.network = Some(HOST_NET_NS.into());
-        namespaces.uts = Some(HOST_UTS_NS.into());
+        namespaces.network = Some(HOST_NAMESPACE.into());
+        namespaces.uts = Some(HOST_NAMESPACE.into());
         input.node_hostname.clone()
     } else {
         pod_hostname_and_domain(pod, "cluster.local").0
     };
     if flag(|s| s.host_ipc) {
-        namespaces.ipc = Some(HOST_IPC_NS.into());
+        namespaces.ipc = Some(HOST_NAMESPACE.into());
     }
 
     let env = env::container_env(&input.env, container)?;

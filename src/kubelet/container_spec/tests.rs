@@ -210,7 +210,7 @@ fn security_context_and_resources() {
     assert_eq!(spec.additional_gids, [2000, 3000, 4000]);
     assert_eq!(spec.cwd, "/work");
     assert_eq!(spec.hostname.as_deref(), Some("box"));
-    assert_eq!(spec.namespaces.ipc, Some("/proc/1/ns/ipc".into()));
+    assert_eq!(spec.namespaces.ipc, Some(HOST_NAMESPACE.into()));
     assert_eq!(
         spec.resources,
         Resources {
@@ -264,8 +264,8 @@ fn host_network_and_refusals() {
         json!({"metadata": {"name": "p"}, "spec": {"hostNetwork": true, "containers": [{"name": "c"}]}}),
     );
     let spec = f.spec(0, vec![]).unwrap();
-    assert_eq!(spec.namespaces.network, Some("/proc/1/ns/net".into()));
-    assert_eq!(spec.namespaces.uts, Some("/proc/1/ns/uts".into()));
+    assert_eq!(spec.namespaces.network, Some(HOST_NAMESPACE.into()));
+    assert_eq!(spec.namespaces.uts, Some(HOST_NAMESPACE.into()));
     assert_eq!(spec.hostname, None);
     assert!(spec.env.contains(&"HOSTNAME=pi1".to_string()));
 

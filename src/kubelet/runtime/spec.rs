@@ -43,6 +43,12 @@ pub struct BindMount {
     pub propagation: Propagation,
 }
 
+/// A namespace path meaning "the host's": the namespace is left out of the bundle, so the
+/// container stays in the runtime's own, the host's, as containerd does for `hostNetwork`.
+/// Joining `/proc/1/ns/*` instead fails where the kubelet cannot open PID 1's namespaces
+/// (a kubelet in a container, or without `CAP_SYS_PTRACE` over PID 1).
+pub const HOST_NAMESPACE: &str = "host";
+
 /// The pod's shared namespaces: a path joins an existing namespace, `None` makes a new one.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PodNamespaces {
@@ -204,14 +210,20 @@ pub fn oci_spec(spec: &ContainerSpec) -> Result<Spec> {
     }
 
     let ns = &spec.namespaces;
-    let namespaces = vec![
+    let mut namespaces = vec![
         namespace(LinuxNamespaceType::Pid, None)?,
         namespace(LinuxNamespaceType::Mount, None)?,
         namespace(LinuxNamespaceType::Cgroup, None)?,
-        namespace(LinuxNamespaceType::Network, ns.network.as_deref())?,
-        namespace(LinuxNamespaceType::Ipc, ns.ipc.as_deref())?,
-        namespace(LinuxNamespaceType::Uts, ns.uts.as_deref())?,
     ];
+    for (kind, path) in [
+        (LinuxNamespaceType::Network, &ns.network),
+        (LinuxNamespaceType::Ipc, &ns.ipc),
+        (LinuxNamespaceType::Uts, &ns.uts),
+    ] {
+        if path.as_deref() != Some(Path::new(HOST_NAMESPACE)) {
+            namespaces.push(namespace(kind, path.as_deref())?);
+        }
+    }
 
     let r = spec.resources;
     let period = 100_000u64;
@@ -251,7 +263,7 @@ pub fn oci_spec(spec: &ContainerSpec) -> Result<Spec> {
     };
     linux = linux.masked_paths(masked).readonly_paths(readonly);
 
-    let mut builder = SpecBuilder::default()
+    let builder = SpecBuilder::default()
         .version("1.0.2")
         .root(
             RootBuilder::default()
@@ -263,10 +275,12 @@ pub fn oci_spec(spec: &ContainerSpec) -> Result<Spec> {
         .process(process)
         .mounts(mounts)
         .linux(linux.build().map_err(err)?);
-    if let Some(hostname) = &spec.hostname {
-        builder = builder.hostname(hostname.as_str());
-    }
-    builder.build().map_err(err)
+    let mut config = builder.build().map_err(err)?;
+    // oci-spec's default carries a hostname; a container in the host's UTS namespace must
+    // have none, or the runtime refuses it ("unable to set hostname without a private UTS
+    // namespace").
+    config.set_hostname(spec.hostname.clone());
+    Ok(config)
 }
 
 /// Writes `bundle/config.json` for `spec` and returns the bundle directory.
