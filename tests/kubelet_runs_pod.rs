@@ -106,6 +106,17 @@ fn run_seed_pod_with(runtime: &str, tag: u8, restart_server: bool) {
     let cidr = &agent_flags(tag)[3];
     let prefix = cidr.rsplit_once('.').unwrap().0;
     assert!(ip.starts_with(prefix), "pod IP {ip} from {cidr}");
+    let node_ip = c.kubectl_ok(&[
+        "get",
+        "node",
+        "test-node",
+        "-o",
+        "jsonpath={.status.addresses[?(@.type==\"InternalIP\")].address}",
+    ]);
+    assert!(
+        !node_ip.is_empty() && !node_ip.starts_with(prefix),
+        "the node's InternalIP {node_ip} is its own, not the pod bridge's"
+    );
     let ids = c.kubectl_ok(&[
         "get",
         "pod",

@@ -104,12 +104,17 @@ pub struct NodeContext<C: Client> {
     pub storage_wake: Arc<Notify>,
 }
 
-fn first_ipv4() -> Option<String> {
+/// The node's address: its first non-loopback IPv4 address outside the pod range (the node
+/// bridge holds an address from the pod range, which other boards cannot reach).
+fn first_ipv4(pod_cidr: Ipv4Cidr) -> Option<String> {
     let names = crate::pki::ServerNames::discover();
     names
         .ips
         .iter()
-        .find(|ip| ip.is_ipv4() && !ip.is_loopback())
+        .find(|ip| match ip {
+            std::net::IpAddr::V4(v4) => !v4.is_loopback() && !pod_cidr.contains(*v4),
+            std::net::IpAddr::V6(_) => false,
+        })
         .map(|ip| ip.to_string())
 }
 
@@ -134,7 +139,7 @@ pub async fn run<C: Client>(
     let network = PodNetwork::new(net_cfg)?;
     network.ensure_node().await?;
     let machine = Machine::collect(&cfg.data_dir);
-    let host_ip = first_ipv4().unwrap_or_else(|| "127.0.0.1".into());
+    let host_ip = first_ipv4(cfg.pod_cidr).unwrap_or_else(|| "127.0.0.1".into());
     let identity = NodeIdentity {
         name: cfg.node_name.clone(),
         internal_ip: Some(host_ip.clone()),
