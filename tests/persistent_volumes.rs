@@ -18,22 +18,9 @@ fn pvc(name: &str, size: &str, spec_extra: &str) -> String {
     )
 }
 
-fn jsonpath(c: &Cluster, what: &[&str], path: &str) -> String {
-    let p = format!("jsonpath={path}");
-    let mut args = vec!["get"];
-    args.extend_from_slice(what);
-    args.extend_from_slice(&["-o", &p]);
-    let out = c.kubectl(&args);
-    if out.status.success() {
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    } else {
-        String::new()
-    }
-}
-
 fn wait_phase(c: &Cluster, what: &[&str], phase: &str) {
     eventually(&format!("{what:?} to be {phase}"), || {
-        (jsonpath(c, what, "{.status.phase}") == phase).then_some(())
+        (c.jsonpath(what, "{.status.phase}") == phase).then_some(())
     });
 }
 
@@ -47,7 +34,7 @@ fn admin_volume_goes_available_bound_released_and_back() {
     c.apply(&pv("disk1", "1Gi", "ReadWriteOnce", "Retain", ""));
     wait_phase(&c, &["pv", "disk1"], "Available");
     assert_eq!(
-        jsonpath(&c, &["pv", "disk1"], "{.metadata.finalizers}"),
+        c.jsonpath(&["pv", "disk1"], "{.metadata.finalizers}"),
         "[\"kubernetes.io/pv-protection\"]"
     );
     c.apply(&pvc("data", "500Mi", "  storageClassName: \"\"\n"));
@@ -88,22 +75,22 @@ fn admin_volume_goes_available_bound_released_and_back() {
         ["persistentvolumeclaim/data", "Bound", "disk1", "1Gi", "RWO"]
     );
     assert_eq!(
-        jsonpath(
-            &c,
+        c.jsonpath(
             &["pvc", "data"],
             "{.metadata.annotations.pv\\.kubernetes\\.io/bind-completed}"
         ),
         "yes"
     );
     assert_eq!(
-        jsonpath(
-            &c,
+        c.jsonpath(
             &["pvc", "data"],
             "{.metadata.annotations.pv\\.kubernetes\\.io/bound-by-controller}"
         ),
         "yes"
     );
-    assert!(!jsonpath(&c, &["pv", "disk1"], "{.spec.claimRef.uid}").is_empty());
+    assert!(!c
+        .jsonpath(&["pv", "disk1"], "{.spec.claimRef.uid}")
+        .is_empty());
 
     c.kubectl_ok(&["delete", "pvc", "data"]);
     wait_phase(&c, &["pv", "disk1"], "Released");
@@ -122,10 +109,7 @@ fn admin_volume_goes_available_bound_released_and_back() {
         r#"{"spec":{"claimRef":null}}"#,
     ]);
     wait_phase(&c, &["pvc", "again"], "Bound");
-    assert_eq!(
-        jsonpath(&c, &["pvc", "again"], "{.spec.volumeName}"),
-        "disk1"
-    );
+    assert_eq!(c.jsonpath(&["pvc", "again"], "{.spec.volumeName}"), "disk1");
 }
 
 #[test]
@@ -170,15 +154,12 @@ fn claims_match_on_size_selector_name_and_access_modes() {
     ] {
         wait_phase(&c, &["pvc", claim], "Bound");
         assert_eq!(
-            jsonpath(&c, &["pvc", claim], "{.spec.volumeName}"),
+            c.jsonpath(&["pvc", claim], "{.spec.volumeName}"),
             volume,
             "{claim}"
         );
     }
-    assert_eq!(
-        jsonpath(&c, &["pv", "small"], "{.status.phase}"),
-        "Available"
-    );
+    assert_eq!(c.jsonpath(&["pv", "small"], "{.status.phase}"), "Available");
     let d = eventually("the FailedBinding event", || {
         let d = c.kubectl_ok(&["describe", "pvc", "too-big"]);
         d.contains("FailedBinding").then_some(d)
@@ -226,7 +207,7 @@ fn reclaim_policies_and_lost_claims() {
 
     // A bound volume is protected; once forced away, its claim is Lost.
     c.kubectl_ok(&["delete", "pv", "vanish", "--wait=false"]);
-    assert_eq!(jsonpath(&c, &["pv", "vanish"], "{.status.phase}"), "Bound");
+    assert_eq!(c.jsonpath(&["pv", "vanish"], "{.status.phase}"), "Bound");
     c.kubectl_ok(&[
         "patch",
         "pv",
@@ -249,12 +230,12 @@ fn a_claim_in_use_is_kept_until_its_pod_is_gone() {
     c.apply(&pvc("data", "1Gi", "  storageClassName: \"\"\n"));
     wait_phase(&c, &["pvc", "data"], "Bound");
     assert_eq!(
-        jsonpath(&c, &["pvc", "data"], "{.metadata.finalizers}"),
+        c.jsonpath(&["pvc", "data"], "{.metadata.finalizers}"),
         "[\"kubernetes.io/pvc-protection\"]"
     );
     c.apply("apiVersion: v1\nkind: Pod\nmetadata:\n  name: user\nspec:\n  containers:\n  - name: c\n    image: busybox\n  volumes:\n  - name: d\n    persistentVolumeClaim: {claimName: data}\n");
     eventually("the pod to be scheduled", || {
-        (!jsonpath(&c, &["pod", "user"], "{.spec.nodeName}").is_empty()).then_some(())
+        (!c.jsonpath(&["pod", "user"], "{.spec.nodeName}").is_empty()).then_some(())
     });
     c.kubectl_ok(&["delete", "pvc", "data", "--wait=false"]);
     let row = eventually("the claim to show Terminating", || {
@@ -265,7 +246,7 @@ fn a_claim_in_use_is_kept_until_its_pod_is_gone() {
     // The binder re-checks an in-use claim every 2 s; after several rounds it is still here.
     std::thread::sleep(std::time::Duration::from_secs(5));
     assert!(c.kubectl(&["get", "pvc", "data"]).status.success());
-    assert_eq!(jsonpath(&c, &["pv", "disk"], "{.status.phase}"), "Bound");
+    assert_eq!(c.jsonpath(&["pv", "disk"], "{.status.phase}"), "Bound");
 
     c.kubectl_ok(&["delete", "pod", "user", "--force", "--grace-period=0"]);
     eventually("the claim to go", || {
@@ -290,12 +271,11 @@ fn default_class_and_immediate_provisioning_request() {
     assert!(sc.contains("local (default)"), "{sc}");
     c.apply(&pvc("auto", "2Gi", ""));
     assert_eq!(
-        jsonpath(&c, &["pvc", "auto"], "{.spec.storageClassName}"),
+        c.jsonpath(&["pvc", "auto"], "{.spec.storageClassName}"),
         "local"
     );
     let ann = |k: &str| {
-        jsonpath(
-            &c,
+        c.jsonpath(
             &["pvc", "auto"],
             &format!("{{.metadata.annotations.{}}}", k.replace('.', "\\.")),
         )
@@ -315,8 +295,5 @@ fn default_class_and_immediate_provisioning_request() {
     assert!(d.contains("ExternalProvisioning"), "{d}");
     // An explicit empty class opts out of the default.
     c.apply(&pvc("none", "1Gi", "  storageClassName: \"\"\n"));
-    assert_eq!(
-        jsonpath(&c, &["pvc", "none"], "{.spec.storageClassName}"),
-        ""
-    );
+    assert_eq!(c.jsonpath(&["pvc", "none"], "{.spec.storageClassName}"), "");
 }

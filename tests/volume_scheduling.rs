@@ -14,19 +14,6 @@ fn node_with_space(name: &str, free_bytes: u64) -> String {
     )
 }
 
-fn jsonpath(c: &Cluster, what: &[&str], path: &str) -> String {
-    let p = format!("jsonpath={path}");
-    let mut args = vec!["get"];
-    args.extend_from_slice(what);
-    args.extend_from_slice(&["-o", &p]);
-    let out = c.kubectl(&args);
-    if out.status.success() {
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    } else {
-        String::new()
-    }
-}
-
 fn pod_with_claim(name: &str, claim: &str) -> String {
     format!("apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\nspec:\n  containers:\n  - name: c\n    image: busybox\n  volumes:\n  - name: d\n    persistentVolumeClaim: {{claimName: {claim}}}\n")
 }
@@ -39,7 +26,7 @@ fn claim(name: &str, size: &str) -> String {
 
 fn scheduled_node(c: &Cluster, pod: &str) -> String {
     eventually(&format!("{pod} to be scheduled"), || {
-        Some(jsonpath(c, &["pod", pod], "{.spec.nodeName}")).filter(|n| !n.is_empty())
+        Some(c.jsonpath(&["pod", pod], "{.spec.nodeName}")).filter(|n| !n.is_empty())
     })
 }
 
@@ -59,19 +46,17 @@ fn first_consumer_decides_the_node_and_the_node_volume_completes_the_bind() {
         d.contains("waiting for first consumer to be created before binding"),
         "{d}"
     );
-    assert_eq!(jsonpath(&c, &["pvc", "data"], "{.status.phase}"), "Pending");
+    assert_eq!(c.jsonpath(&["pvc", "data"], "{.status.phase}"), "Pending");
 
     c.apply(&pod_with_claim("app", "data"));
     assert_eq!(scheduled_node(&c, "app"), "roomy");
-    let selected = jsonpath(
-        &c,
+    let selected = c.jsonpath(
         &["pvc", "data"],
         "{.metadata.annotations.volume\\.kubernetes\\.io/selected-node}",
     );
     assert_eq!(selected, "roomy");
     assert_eq!(
-        jsonpath(
-            &c,
+        c.jsonpath(
             &["pvc", "data"],
             "{.metadata.annotations.volume\\.kubernetes\\.io/storage-provisioner}"
         ),
@@ -79,19 +64,19 @@ fn first_consumer_decides_the_node_and_the_node_volume_completes_the_bind() {
     );
 
     // What the kubelet of `roomy` creates after provisioning; the binder completes the bind.
-    let uid = jsonpath(&c, &["pvc", "data"], "{.metadata.uid}");
+    let uid = c.jsonpath(&["pvc", "data"], "{.metadata.uid}");
     c.apply(&format!(
         "apiVersion: v1\nkind: PersistentVolume\nmetadata:\n  name: pvc-{uid}\n  annotations: {{pv.kubernetes.io/provisioned-by: bramble.io/local-path}}\nspec:\n  capacity: {{storage: 1Gi}}\n  accessModes: [ReadWriteOnce]\n  persistentVolumeReclaimPolicy: Delete\n  storageClassName: local\n  local: {{path: /srv/bramble/pvc-{uid}}}\n  claimRef: {{apiVersion: v1, kind: PersistentVolumeClaim, namespace: default, name: data, uid: {uid}}}\n  nodeAffinity:\n    required:\n      nodeSelectorTerms:\n      - matchExpressions:\n        - {{key: kubernetes.io/hostname, operator: In, values: [roomy]}}\n"
     ));
     eventually("the claim to bind", || {
-        (jsonpath(&c, &["pvc", "data"], "{.status.phase}") == "Bound").then_some(())
+        (c.jsonpath(&["pvc", "data"], "{.status.phase}") == "Bound").then_some(())
     });
     assert_eq!(
-        jsonpath(&c, &["pvc", "data"], "{.spec.volumeName}"),
+        c.jsonpath(&["pvc", "data"], "{.spec.volumeName}"),
         format!("pvc-{uid}")
     );
     assert_eq!(
-        jsonpath(&c, &["pv", &format!("pvc-{uid}")], "{.status.phase}"),
+        c.jsonpath(&["pv", &format!("pvc-{uid}")], "{.status.phase}"),
         "Bound"
     );
 
@@ -99,8 +84,7 @@ fn first_consumer_decides_the_node_and_the_node_volume_completes_the_bind() {
     c.kubectl_ok(&["delete", "pod", "app", "--force", "--grace-period=0"]);
     c.kubectl_ok(&["delete", "pvc", "data"]);
     eventually("the volume to be released", || {
-        (jsonpath(&c, &["pv", &format!("pvc-{uid}")], "{.status.phase}") == "Released")
-            .then_some(())
+        (c.jsonpath(&["pv", &format!("pvc-{uid}")], "{.status.phase}") == "Released").then_some(())
     });
 }
 
@@ -113,7 +97,7 @@ fn a_pod_follows_its_local_volume_to_its_node() {
     c.apply("apiVersion: v1\nkind: PersistentVolume\nmetadata:\n  name: on-b\nspec:\n  capacity: {storage: 2Gi}\n  accessModes: [ReadWriteOnce]\n  local: {path: /mnt/disk}\n  nodeAffinity:\n    required:\n      nodeSelectorTerms:\n      - matchExpressions:\n        - {key: kubernetes.io/hostname, operator: In, values: [b]}\n");
     c.apply("apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: pinned\nspec:\n  storageClassName: \"\"\n  accessModes: [ReadWriteOnce]\n  resources: {requests: {storage: 1Gi}}\n");
     eventually("the claim to bind", || {
-        (jsonpath(&c, &["pvc", "pinned"], "{.status.phase}") == "Bound").then_some(())
+        (c.jsonpath(&["pvc", "pinned"], "{.status.phase}") == "Bound").then_some(())
     });
     for i in 0..3 {
         let name = format!("p{i}");
@@ -147,8 +131,11 @@ fn unmeetable_claims_leave_the_pod_pending_with_the_reason() {
         d.contains("0/2 nodes are available: persistentvolumeclaim \"missing\" not found."),
         "{d}"
     );
-    assert!(jsonpath(&c, &["pod", "greedy"], "{.spec.nodeName}").is_empty());
-    assert!(jsonpath(&c, &["pvc", "huge"], "{.metadata.annotations}")
+    assert!(c
+        .jsonpath(&["pod", "greedy"], "{.spec.nodeName}")
+        .is_empty());
+    assert!(c
+        .jsonpath(&["pvc", "huge"], "{.metadata.annotations}")
         .find("selected-node")
         .is_none());
     // Space appears: the pod is placed without being touched.

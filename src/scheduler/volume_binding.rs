@@ -48,6 +48,19 @@ pub struct PodClaims<'a> {
 }
 
 impl VolumeSnapshot {
+    /// The volumes not named in `taken` (already chosen for another claim of the pod).
+    pub fn volumes_except(&self, taken: &[String]) -> Vec<PersistentVolume> {
+        self.volumes
+            .iter()
+            .filter(|v| {
+                !taken
+                    .iter()
+                    .any(|t| Some(t.as_str()) == v.metadata.name.as_deref())
+            })
+            .cloned()
+            .collect()
+    }
+
     fn class(&self, name: &str) -> Option<&StorageClass> {
         self.classes
             .iter()
@@ -111,16 +124,7 @@ impl VolumeSnapshot {
         // Claims of one provisioner share the node's free space.
         let mut needed: BTreeMap<&str, i64> = BTreeMap::new();
         for (claim, class) in &claims.unbound {
-            let candidates: Vec<PersistentVolume> = self
-                .volumes
-                .iter()
-                .filter(|v| {
-                    !taken
-                        .iter()
-                        .any(|t| Some(t.as_str()) == v.metadata.name.as_deref())
-                })
-                .cloned()
-                .collect();
+            let candidates = self.volumes_except(&taken);
             if let Some(pv) = find_matching_volume(claim, &candidates, Some(node), true) {
                 taken.push(pv.metadata.name.clone().unwrap_or_default());
                 continue;

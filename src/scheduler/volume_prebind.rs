@@ -65,16 +65,7 @@ pub async fn pre_bind<C: Client>(
     for (claim, class) in claims.unbound {
         let ns = claim.metadata.namespace.as_deref().unwrap_or("default");
         let name = claim.metadata.name.as_deref().unwrap_or("");
-        let candidates: Vec<_> = storage
-            .volumes
-            .iter()
-            .filter(|v| {
-                !taken
-                    .iter()
-                    .any(|t| Some(t.as_str()) == v.metadata.name.as_deref())
-            })
-            .cloned()
-            .collect();
+        let candidates = storage.volumes_except(&taken);
         if let Some(pv) = find_matching_volume(claim, &candidates, Some(node), true) {
             let pv_name = pv.metadata.name.clone().unwrap_or_default();
             let patch = json!({

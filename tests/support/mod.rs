@@ -197,6 +197,21 @@ impl Cluster {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// `kubectl get WHAT… -o jsonpath=PATH`, or an empty string when kubectl fails (the
+    /// object does not exist yet, or no longer).
+    pub fn jsonpath(&self, what: &[&str], path: &str) -> String {
+        let p = format!("jsonpath={path}");
+        let mut args = vec!["get"];
+        args.extend_from_slice(what);
+        args.extend_from_slice(&["-o", &p]);
+        let out = self.kubectl(&args);
+        if out.status.success() {
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        } else {
+            String::new()
+        }
+    }
+
     /// `kubectl get pod POD -o jsonpath=PATH`.
     pub fn pod_jsonpath(&self, pod: &str, path: &str) -> String {
         self.kubectl_ok(&["get", "pod", pod, "-o", &format!("jsonpath={path}")])
