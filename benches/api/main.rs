@@ -18,6 +18,7 @@ mod etcd;
 mod load;
 mod machine;
 mod report;
+mod runner;
 mod store_load;
 
 use std::path::{Path, PathBuf};
@@ -72,26 +73,7 @@ fn main() -> ExitCode {
         eprintln!("api benchmark skipped: run it with `{}`", report::COMMAND);
         return ExitCode::SUCCESS;
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: starting the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run()) {
-        Ok(path) => {
-            eprintln!("report written to {}", path.display());
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    runner::run_to_report(run())
 }
 
 /// Runs every phase, then prints the report and writes it to `target/bench/api-report.md`.

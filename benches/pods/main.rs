@@ -37,6 +37,8 @@ mod pods;
 mod registry;
 mod report;
 mod runc_baseline;
+#[path = "../api/runner.rs"]
+mod runner;
 mod startup;
 
 use std::path::{Path, PathBuf};
@@ -82,26 +84,7 @@ fn main() -> ExitCode {
         eprintln!("error: {e:#}");
         return ExitCode::FAILURE;
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: starting the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run()) {
-        Ok(path) => {
-            eprintln!("report written to {}", path.display());
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    runner::run_to_report(run())
 }
 
 /// Root, the programs the bench runs, and a free bridge name, checked before anything
