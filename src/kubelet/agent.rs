@@ -193,12 +193,7 @@ pub async fn run<C: Client>(
         NodeStorage::new(&cfg.storage),
     );
     tasks.spawn(provisioner.run(ctx.storage_wake.clone(), shutdown.clone()));
-    tasks.spawn(image_gc::run(
-        ctx.clone(),
-        cfg.image_gc,
-        ctx.image_gc.clone(),
-        shutdown.clone(),
-    ));
+    tasks.spawn(image_gc::run(ctx.clone(), cfg.image_gc, shutdown.clone()));
     dispatch(ctx, shutdown).await;
     while tasks.join_next().await.is_some() {}
     Ok(())

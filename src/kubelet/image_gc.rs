@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
-use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::agent::NodeContext;
@@ -20,17 +19,16 @@ use crate::resources::pod;
 /// Upstream's `ImageGCPeriod`.
 const PERIOD: Duration = Duration::from_secs(5 * 60);
 
-/// Collects every [`PERIOD`] and whenever `wake` is notified, until `shutdown`.
+/// Collects every [`PERIOD`] and whenever `ctx.image_gc` is notified, until `shutdown`.
 pub async fn run<C: Client>(
     ctx: Arc<NodeContext<C>>,
     policy: GcPolicy,
-    wake: Arc<Notify>,
     shutdown: CancellationToken,
 ) {
     loop {
         tokio::select! {
             _ = tokio::time::sleep(PERIOD) => {}
-            _ = wake.notified() => {}
+            _ = ctx.image_gc.notified() => {}
             _ = shutdown.cancelled() => return,
         }
         let Some(in_use) = images_in_use(&ctx).await else {
