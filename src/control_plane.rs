@@ -12,6 +12,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::admission::AdmissionConfig;
+use crate::api::join::JoinIssuer;
 use crate::api::pod_streams::PodStreams;
 use crate::api::registry::{Registry, WriteOptions};
 use crate::api::server::{self, ApiState};
@@ -23,6 +24,7 @@ use crate::host_path_policy::HostPathPolicy;
 use crate::kubelet::agent::KubeletConfig;
 use crate::kubelet::runtime::OciCliRuntime;
 use crate::kubelet::streams::KubeletStreams;
+use crate::pki::join_token::{JoinToken, BOOTSTRAPPERS_GROUP, JOIN_TOKEN_FILE};
 use crate::pki::kubeconfig::{Credentials, Kubeconfig};
 use crate::pki::tokens::TokenAuthenticator;
 use crate::pki::{Pki, ServerNames};
@@ -152,13 +154,19 @@ pub async fn run_with_pod_streams(
     if !cfg.listen.ip().is_unspecified() {
         names.ips.push(cfg.listen.ip());
     }
-    let pki = Pki::load_or_create(&cfg.data_dir.join("pki"), &names)?;
+    let pki = Arc::new(Pki::load_or_create(&cfg.data_dir.join("pki"), &names)?);
     let tokens_path = cfg.data_dir.join("tokens.csv");
-    let tokens = if tokens_path.exists() {
+    let mut tokens = if tokens_path.exists() {
         TokenAuthenticator::load(&tokens_path)?
     } else {
         TokenAuthenticator::empty()
     };
+    let join_token = JoinToken::load_or_create(&cfg.data_dir.join(JOIN_TOKEN_FILE), pki.ca_pem())?;
+    tokens.add(
+        &join_token.bearer(),
+        &join_token.user(),
+        &[BOOTSTRAPPERS_GROUP],
+    );
 
     let listener = TcpListener::bind(cfg.listen)
         .await
@@ -186,6 +194,7 @@ pub async fn run_with_pod_streams(
         ready: AtomicBool::new(false),
         shutdown: shutdown.clone(),
         pod_streams,
+        join: Some(JoinIssuer::new(pki.clone())),
     });
     let mut tasks = JoinSet::new();
     tasks.spawn(server::serve(

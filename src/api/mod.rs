@@ -5,6 +5,7 @@ pub mod auth;
 pub mod body;
 pub mod discovery;
 pub mod handlers;
+pub mod join;
 pub mod negotiate;
 pub mod openapi;
 pub mod patch;

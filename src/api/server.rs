@@ -22,6 +22,7 @@ use tracing::Instrument;
 use super::auth::{self, Attributes, Authn, Decision, Identity};
 use super::body::{self, ResponseBody};
 use super::handlers::{self, ResourceRequest};
+use super::join::{self, JoinIssuer};
 use super::pod_connect;
 use super::pod_streams::PodStreams;
 use super::registry::Registry;
@@ -47,6 +48,8 @@ pub struct ApiState {
     pub shutdown: CancellationToken,
     /// Logs and exec of this node's containers; `None` until a kubelet registers.
     pub pod_streams: Option<Arc<dyn PodStreams>>,
+    /// Node credentials for boards joining with the join token.
+    pub join: Option<JoinIssuer>,
 }
 
 /// Serves HTTPS on `listener` until `state.shutdown` is cancelled.
@@ -201,6 +204,9 @@ async fn route(
                 body: bytes,
             };
             handlers::serve(&state.registry, &state.shutdown, rr).await
+        }
+        Target::NonResource(p) if p == join::JOIN_PATH && method == Method::POST => {
+            join::serve(state.join.as_ref(), &state.registry, req).await
         }
         _ if method != Method::GET && method != Method::HEAD => {
             body::error(&ApiError::method_not_allowed())

@@ -73,21 +73,6 @@ pub struct HttpClient {
 impl HttpClient {
     /// A client for the cluster and user of `kc` (connects lazily).
     pub fn new(kc: &Kubeconfig) -> Result<Arc<HttpClient>, HttpError> {
-        let rest = kc
-            .server
-            .strip_prefix("https://")
-            .ok_or_else(|| HttpError::Url(kc.server.clone()))?;
-        let authority = rest.split('/').next().unwrap_or("");
-        let (host, port) = match authority.rsplit_once(':') {
-            Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => (
-                h.trim_matches(['[', ']']).to_string(),
-                p.parse().map_err(|_| HttpError::Url(kc.server.clone()))?,
-            ),
-            _ => (authority.trim_matches(['[', ']']).to_string(), 443),
-        };
-        if host.is_empty() {
-            return Err(HttpError::Url(kc.server.clone()));
-        }
         let (cert, token) = match &kc.credentials {
             Credentials::ClientCertificate { cert_pem, key_pem } => {
                 (Some((cert_pem.as_str(), key_pem.as_str())), None)
@@ -97,10 +82,33 @@ impl HttpClient {
         };
         let config = crate::pki::client_tls_config(&kc.ca_pem, cert)
             .map_err(|e| HttpError::Tls(e.to_string()))?;
+        HttpClient::with_tls(&kc.server, config, token)
+    }
+
+    /// A client for `server` (`https://host[:port]`) over the given TLS settings, sending
+    /// `token` as a bearer credential when given.
+    pub fn with_tls(
+        server: &str,
+        tls: Arc<rustls::ClientConfig>,
+        token: Option<String>,
+    ) -> Result<Arc<HttpClient>, HttpError> {
+        let bad_url = || HttpError::Url(server.to_string());
+        let rest = server.strip_prefix("https://").ok_or_else(bad_url)?;
+        let authority = rest.split('/').next().unwrap_or("");
+        let (host, port) = match authority.rsplit_once(':') {
+            Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => (
+                h.trim_matches(['[', ']']).to_string(),
+                p.parse().map_err(|_| bad_url())?,
+            ),
+            _ => (authority.trim_matches(['[', ']']).to_string(), 443),
+        };
+        if host.is_empty() {
+            return Err(bad_url());
+        }
         Ok(Arc::new(HttpClient {
             host,
             port,
-            tls: TlsConnector::from(config),
+            tls: TlsConnector::from(tls),
             token,
             sender: Mutex::new(None),
         }))

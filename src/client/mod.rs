@@ -5,6 +5,7 @@
 pub mod events;
 pub mod http;
 mod local;
+pub mod remote;
 
 use serde_json::Value;
 
@@ -16,6 +17,7 @@ use crate::api::status::ApiError;
 use crate::resources::ResourceType;
 
 pub use local::LocalClient;
+pub use remote::RemoteClient;
 
 /// A stream of watch events.
 pub trait WatchSource: Send {

@@ -9,8 +9,10 @@
 mod atomic_file;
 mod ca;
 mod certs;
+pub mod join_token;
 pub mod kubeconfig;
 mod names;
+mod pinned;
 mod subject;
 mod tls;
 pub mod tokens;
@@ -25,6 +27,7 @@ pub use certs::{SERVER_COMMON_NAME, SERVER_RENEW_BEFORE, SERVER_VALIDITY_DAYS};
 pub use names::{
     global_ipv6_from_if_inet6, local_ipv4_from_fib_trie, ServerNames, IN_CLUSTER_DNS_NAMES,
 };
+pub use pinned::pinned_ca_tls_config;
 pub use tls::client_tls_config;
 
 use ca::CertificateAuthority;
@@ -72,6 +75,14 @@ pub enum PkiError {
     /// The client certificate verifier could not be built.
     #[error("client certificate verifier: {0}")]
     Verifier(#[from] rustls::server::VerifierBuilderError),
+    /// The stored join token is damaged.
+    #[error("{path}: {source}")]
+    JoinToken {
+        /// The token file.
+        path: PathBuf,
+        /// What is wrong with it.
+        source: join_token::JoinTokenError,
+    },
 }
 
 /// The loaded cluster PKI: CA plus the API server's serving certificate.

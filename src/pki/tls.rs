@@ -19,8 +19,12 @@ use super::{Pki, PkiError};
 /// ALPN protocols offered, most preferred first.
 const ALPN: [&[u8]; 2] = [b"h2", b"http/1.1"];
 
-fn provider() -> Arc<CryptoProvider> {
+pub(super) fn provider() -> Arc<CryptoProvider> {
     Arc::new(ring::default_provider())
+}
+
+pub(super) fn alpn() -> Vec<Vec<u8>> {
+    ALPN.iter().map(|p| p.to_vec()).collect()
 }
 
 fn roots(ca_pem: &str) -> Result<RootCertStore, PkiError> {
@@ -37,7 +41,8 @@ fn private_key(key_pem: &str) -> Result<PrivateKeyDer<'static>, PkiError> {
 }
 
 impl Pki {
-    /// TLS configuration for the API server: serves `server.crt`, verifies optional client
+    /// TLS configuration for the API server: serves `server.crt` followed by the CA (so a
+    /// joining board can check the CA against its token's pin), verifies optional client
     /// certificates against the cluster CA, offers ALPN `h2` and `http/1.1`.
     pub fn server_tls_config(&self) -> Result<Arc<ServerConfig>, PkiError> {
         let provider = provider();
@@ -47,14 +52,13 @@ impl Pki {
         )
         .allow_unauthenticated()
         .build()?;
+        let mut chain = all_certificates(&self.server_cert_pem)?;
+        chain.push(self.ca.cert_der().clone());
         let mut config = ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()?
             .with_client_cert_verifier(verifier)
-            .with_single_cert(
-                all_certificates(&self.server_cert_pem)?,
-                private_key(&self.server_key_pem)?,
-            )?;
-        config.alpn_protocols = ALPN.iter().map(|p| p.to_vec()).collect();
+            .with_single_cert(chain, private_key(&self.server_key_pem)?)?;
+        config.alpn_protocols = alpn();
         Ok(Arc::new(config))
     }
 
@@ -83,6 +87,6 @@ pub fn client_tls_config(
         }
         None => builder.with_no_client_auth(),
     };
-    config.alpn_protocols = ALPN.iter().map(|p| p.to_vec()).collect();
+    config.alpn_protocols = alpn();
     Ok(Arc::new(config))
 }

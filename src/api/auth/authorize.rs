@@ -11,11 +11,17 @@
 //! - a node (`system:node:<name>` in `system:nodes`) gets what a kubelet, kube-proxy and DNS
 //!   on that board need (upstream `system:node` role plus the Node authorizer and the
 //!   NodeRestriction admission limits on its own Node and Lease). Reads are not yet narrowed
-//!   to objects referenced by pods bound to the node, as upstream's node graph does.
+//!   to objects referenced by pods bound to the node, as upstream's node graph does. The
+//!   node-local volume provisioner runs in the kubelet, so a node may also create, update
+//!   and delete PersistentVolumes and update claim status (expansion), which upstream
+//!   grants to the provisioner's and resizer's service accounts instead.
+//! - a join token (`system:bootstrap:<id>` in `system:bootstrappers`) may only post to the
+//!   join endpoint for its node credentials.
 
 use super::identity::{
     Identity, AUTHENTICATED_GROUP, MASTERS_GROUP, UNAUTHENTICATED_GROUP, VIEWERS_GROUP,
 };
+use crate::pki::join_token::BOOTSTRAPPERS_GROUP;
 
 /// Namespace holding node heartbeat Leases.
 pub const NODE_LEASE_NAMESPACE: &str = "kube-node-lease";
@@ -151,6 +157,10 @@ const DISCOVERY_PATHS: [&str; 11] = [
 ];
 
 fn non_resource_allowed(who: &Identity, attrs: &Attributes<'_>) -> bool {
+    // A join token may fetch node credentials and do nothing else.
+    if who.in_group(BOOTSTRAPPERS_GROUP) {
+        return attrs.verb == "post" && attrs.path == crate::api::join::JOIN_PATH;
+    }
     if attrs.verb != "get" {
         return false;
     }
@@ -225,6 +235,14 @@ fn node_decision(who: &Identity, attrs: &Attributes<'_>) -> Decision {
             Decision::Allow
         }
         ("", "pods", "status") if matches!(verb, "update" | "patch") => Decision::Allow,
+        ("", "persistentvolumeclaims", "status") if matches!(verb, "update" | "patch") => {
+            Decision::Allow
+        }
+        ("", "persistentvolumes", "")
+            if matches!(verb, "create" | "update" | "patch" | "delete") =>
+        {
+            Decision::Allow
+        }
         // Mirror pods for static pods, and the final delete once a pod's containers are gone.
         ("", "pods", "") if matches!(verb, "create" | "delete") => Decision::Allow,
         (group, resource, "" | "status")

@@ -10,7 +10,6 @@ use serde_json::Value;
 use super::error::CtlError;
 use crate::client::http::{HttpClient, Reply};
 use crate::pki::kubeconfig::Kubeconfig;
-use crate::resources::ResourceType;
 
 /// `Accept` asking for a server-side `meta.k8s.io/v1` Table, as kubectl's `get` sends it.
 pub(crate) const ACCEPT_TABLE: &str =
@@ -23,33 +22,7 @@ pub(crate) struct Api {
     http: Arc<HttpClient>,
 }
 
-/// The URL path of a collection (`name` `None`) or an object. `namespace` `None` on a
-/// namespaced kind addresses every namespace.
-pub(crate) fn path(rt: &ResourceType, namespace: Option<&str>, name: Option<&str>) -> String {
-    let mut p = if rt.group.is_empty() {
-        format!("/api/{}", rt.version)
-    } else {
-        format!("/apis/{}/{}", rt.group, rt.version)
-    };
-    if let (true, Some(ns)) = (rt.namespaced, namespace) {
-        p.push_str("/namespaces/");
-        p.push_str(&encode(ns));
-    }
-    p.push('/');
-    p.push_str(rt.plural);
-    if let Some(n) = name {
-        p.push('/');
-        p.push_str(&encode(n));
-    }
-    p
-}
-
-/// Percent-encodes one path segment or query value.
-pub(crate) fn encode(s: &str) -> String {
-    form_urlencoded::byte_serialize(s.as_bytes())
-        .collect::<String>()
-        .replace('+', "%20")
-}
+pub(crate) use crate::client::remote::{encode, resource_path as path};
 
 impl Api {
     /// A client for the kubeconfig's cluster and user.
