@@ -5,6 +5,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::json;
 use tokio::net::TcpListener;
@@ -12,12 +13,17 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::admission::AdmissionConfig;
-use crate::api::join::JoinIssuer;
-use crate::api::pod_streams::PodStreams;
-use crate::api::registry::{Registry, WriteOptions};
+use crate::api::kubelet_client::RemoteKubelets;
+use crate::api::node_certificates::NodeCertificates;
+use crate::api::pod_streams::{Kubelets, PodStreams};
+use crate::api::registry::{Registry, Subresource, WriteOptions};
 use crate::api::server::{self, ApiState};
+use crate::cidr::Ipv4Cidr;
+use crate::client::events::EventRecorder;
 use crate::client::LocalClient;
 use crate::controllers::event_ttl::{EventTtlController, EVENT_TTL};
+use crate::controllers::node_ipam::{self, NodeIpamController, NODE_CIDR_PREFIX};
+use crate::controllers::node_lifecycle::NodeLifecycleController;
 use crate::controllers::volume_binding::{claims::ClaimBinder, volumes::VolumeBinder};
 use crate::controllers::{self, namespace::NamespaceController};
 use crate::host_path_policy::HostPathPolicy;
@@ -52,6 +58,10 @@ pub struct ServerConfig {
     pub kubelet: Option<KubeletConfig>,
     /// Which host paths pods and PersistentVolumes may use (admission).
     pub host_path_policy: HostPathPolicy,
+    /// The cluster's pod network, split into node ranges.
+    pub cluster_cidr: Ipv4Cidr,
+    /// How long a silent kubelet's node stays Ready.
+    pub node_monitor_grace: Duration,
 }
 
 /// What can stop the server from starting.
@@ -134,8 +144,9 @@ pub async fn run_with_pod_streams(
         host_path: cfg.host_path_policy.clone(),
     });
     ensure_namespaces(&registry).await?;
-    // On a board that runs pods, the kubelet answers `kubectl logs` and `exec`.
-    let pod_streams = pod_streams.or_else(|| {
+    ensure_cluster_info(&registry, cfg.cluster_cidr).await?;
+    // On a board that runs pods, its own kubelet answers `kubectl logs` and `exec`.
+    let local_streams = pod_streams.or_else(|| {
         cfg.kubelet.as_ref().map(|k| {
             let runtime = Arc::new(OciCliRuntime::new(
                 k.runtime,
@@ -160,6 +171,13 @@ pub async fn run_with_pod_streams(
         TokenAuthenticator::load(&tokens_path)?
     } else {
         TokenAuthenticator::empty()
+    };
+    let kubelets = Kubelets {
+        local: local_streams.map(|s| (cfg.node_name.clone(), s)),
+        remote: Some(Arc::new(RemoteKubelets::new(
+            registry.clone(),
+            kubelet_client_tls(&pki)?,
+        ))),
     };
     let join_token = JoinToken::load_or_create(&cfg.data_dir.join(JOIN_TOKEN_FILE), pki.ca_pem())?;
     tokens.add(
@@ -193,8 +211,8 @@ pub async fn run_with_pod_streams(
         advertise: bound.to_string(),
         ready: AtomicBool::new(false),
         shutdown: shutdown.clone(),
-        pod_streams,
-        join: Some(JoinIssuer::new(pki.clone())),
+        kubelets,
+        node_certificates: Some(NodeCertificates::new(pki.clone())),
     });
     let mut tasks = JoinSet::new();
     tasks.spawn(server::serve(
@@ -217,6 +235,20 @@ pub async fn run_with_pod_streams(
     tasks.spawn(controllers::run(
         client.clone(),
         VolumeBinder::new(client.clone()),
+        shutdown.clone(),
+    ));
+    let ipam = NodeIpamController {
+        cluster_cidr: cfg.cluster_cidr,
+        node_prefix: NODE_CIDR_PREFIX,
+        events: EventRecorder::new(client.clone(), "node-controller"),
+    };
+    tasks.spawn(controllers::run(client.clone(), ipam, shutdown.clone()));
+    let lifecycle = NodeLifecycleController {
+        grace: cfg.node_monitor_grace,
+    };
+    tasks.spawn(controllers::run(
+        client.clone(),
+        lifecycle,
         shutdown.clone(),
     ));
     let event_ttl = EventTtlController { ttl: EVENT_TTL };
@@ -260,6 +292,42 @@ async fn ensure_namespaces(registry: &Registry) -> Result<(), ServerError> {
     Ok(())
 }
 
+/// Publishes the cluster network for kubelets on joined boards (ConfigMap
+/// `kube-system/bramble-cluster`), replacing a stale one.
+async fn ensure_cluster_info(
+    registry: &Registry,
+    cluster_cidr: Ipv4Cidr,
+) -> Result<(), ServerError> {
+    let rt = &crate::resources::configmap::RESOURCE;
+    let wanted = node_ipam::cluster_info(cluster_cidr);
+    let name = node_ipam::CLUSTER_INFO_CONFIGMAP;
+    let result = match registry.get(rt, "kube-system", name) {
+        Ok(current) if current["data"] == wanted["data"] => return Ok(()),
+        Ok(_) => {
+            registry
+                .patch(
+                    rt,
+                    "kube-system",
+                    name,
+                    crate::api::patch::PatchType::Merge,
+                    &serde_json::to_vec(&json!({"data": wanted["data"]})).unwrap_or_default(),
+                    Subresource::Main,
+                    &WriteOptions::default(),
+                )
+                .await
+        }
+        Err(_) => {
+            registry
+                .create(rt, "kube-system", wanted, &WriteOptions::default())
+                .await
+        }
+    };
+    result.map(drop).map_err(|source| ServerError::Bootstrap {
+        what: format!("configmap kube-system/{name}"),
+        source,
+    })
+}
+
 /// The `kubernetes` Service in `default`, at the first address of the service range, as
 /// kube-apiserver keeps it.
 async fn ensure_kubernetes_service(registry: &Registry, port: u16) -> Result<(), ServerError> {
@@ -284,6 +352,18 @@ async fn ensure_kubernetes_service(registry: &Registry, port: u16) -> Result<(),
             source,
         })?;
     Ok(())
+}
+
+/// The API server's TLS settings towards kubelets: trusts the cluster CA and presents a
+/// client certificate in `system:masters`, issued afresh at each start (kubeadm's
+/// `apiserver-kubelet-client`).
+fn kubelet_client_tls(pki: &Pki) -> Result<Arc<rustls::ClientConfig>, ServerError> {
+    let (cert, key) = pki.issue_client(
+        "kube-apiserver-kubelet-client",
+        &["system:masters"],
+        ADMIN_CERT_DAYS,
+    )?;
+    Ok(pki.client_tls_config(&cert, &key)?)
 }
 
 /// Writes `DIR/admin.kubeconfig` unless one for the same server URL is already there.

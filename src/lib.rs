@@ -1,10 +1,13 @@
 //! Bramble: a Kubernetes-compatible cluster in one binary.
 //!
-//! `bramble server` runs the API server, its store, the scheduler and the controllers in one
-//! process; see `ARCHITECTURE.md` for the map.
+//! `bramble server` runs the API server, its store, the scheduler, the controllers and a
+//! kubelet in one process; `bramble agent` joins another board to it. See `ARCHITECTURE.md`
+//! for the map.
 #![deny(missing_docs)]
 
+pub mod agent;
 pub mod api;
+pub mod cidr;
 pub mod cli;
 pub mod client;
 pub mod control_plane;

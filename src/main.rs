@@ -19,11 +19,8 @@ fn main() -> std::process::ExitCode {
         Command::Ctl(args) => return bramble::cli::ctl::main(args),
         // single-threaded on purpose: libcontainer forks and the supervisor must outlive us
         Command::Runtime(args) => return bramble::cli::runtime::main(args),
-        Command::Server(args) => tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .map_err(anyhow::Error::from)
-            .and_then(|rt| rt.block_on(bramble::cli::server::run(args))),
+        Command::Server(args) => block_on(bramble::cli::server::run(args)),
+        Command::Agent(args) => block_on(bramble::cli::agent::run(args)),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -32,6 +29,14 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+fn block_on(job: impl std::future::Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(anyhow::Error::from)
+        .and_then(|rt| rt.block_on(job))
 }
 
 fn init_logging(format: LogFormat) {

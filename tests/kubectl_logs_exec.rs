@@ -155,6 +155,8 @@ impl Server {
             watch_history: 1000,
             kubelet: None,
             host_path_policy: bramble::host_path_policy::HostPathPolicy::allow_all(),
+            cluster_cidr: "10.42.0.0/16".parse().expect("cidr"),
+            node_monitor_grace: Duration::from_secs(3600),
         };
         let shutdown = CancellationToken::new();
         let token = shutdown.clone();

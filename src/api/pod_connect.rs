@@ -3,14 +3,13 @@
 //! repeated `command` parameter, the connection upgrade) and the node's [`PodStreams`].
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use http::{Method, Request, Response};
 use hyper::body::Incoming;
 use tokio_util::sync::CancellationToken;
 
 use super::body::{self, ResponseBody};
-use super::pod_streams::PodStreams;
+use super::pod_streams::Kubelets;
 use super::registry::Registry;
 use super::request_info::ResourcePath;
 use super::status::ApiError;
@@ -29,13 +28,13 @@ pub fn handles(rp: &ResourcePath) -> bool {
 /// Serves `rp` (for which [`handles`] is true).
 pub async fn serve(
     registry: &Registry,
-    streams: Option<&Arc<dyn PodStreams>>,
+    kubelets: &Kubelets,
     shutdown: &CancellationToken,
     rp: &ResourcePath,
     query: &HashMap<String, String>,
     req: Request<Incoming>,
 ) -> Response<ResponseBody> {
-    match dispatch(registry, streams, shutdown, rp, query, req).await {
+    match dispatch(registry, kubelets, shutdown, rp, query, req).await {
         Ok(r) => r,
         Err(e) => body::error(&e),
     }
@@ -43,7 +42,7 @@ pub async fn serve(
 
 async fn dispatch(
     registry: &Registry,
-    streams: Option<&Arc<dyn PodStreams>>,
+    kubelets: &Kubelets,
     shutdown: &CancellationToken,
     rp: &ResourcePath,
     query: &HashMap<String, String>,
@@ -58,12 +57,12 @@ async fn dispatch(
     match (rp.subresource.as_deref(), method) {
         (Some("log"), Method::GET) => {
             let obj = registry.get(&pod::RESOURCE, namespace, name)?;
-            pod_log::serve(streams, shutdown, &obj, query).await
+            pod_log::serve(kubelets, shutdown, &obj, query).await
         }
         // kubectl's WebSocket client upgrades a GET; upstream also accepts POST.
         (Some("exec"), Method::GET | Method::POST) => {
             let obj = registry.get(&pod::RESOURCE, namespace, name)?;
-            pod_exec::serve(streams, shutdown, &obj, req).await
+            pod_exec::serve(kubelets, shutdown, &obj, req).await
         }
         (Some("attach"), Method::GET | Method::POST) => {
             registry.get(&pod::RESOURCE, namespace, name)?;

@@ -3,7 +3,6 @@
 //! remotecommand channel protocol ([`super::remotecommand`]) and relays stdin, stdout, stderr
 //! and the final exit `Status` between kubectl and the process.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -23,7 +22,7 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_util::sync::CancellationToken;
 
 use super::body::ResponseBody;
-use super::pod_streams::{self, ExecStreams, PodStreams};
+use super::pod_streams::{self, ExecStreams, Kubelets};
 use super::remotecommand::{self as rc, ClientMessage};
 use super::status::ApiError;
 
@@ -111,7 +110,7 @@ fn upgrade_protocol(headers: &HeaderMap) -> Result<&'static str, ApiError> {
 /// Serves an exec request on `pod` (the stored object): checks it, starts the command and
 /// answers `101 Switching Protocols`, relaying the streams on the upgraded connection.
 pub async fn serve(
-    streams: Option<&Arc<dyn PodStreams>>,
+    kubelets: &Kubelets,
     shutdown: &CancellationToken,
     pod: &Value,
     mut req: Request<Incoming>,
@@ -133,7 +132,7 @@ pub async fn serve(
             "pod {name} does not have a host assigned"
         )));
     }
-    let streams = streams.ok_or_else(|| pod_streams::no_kubelet(node))?;
+    let streams = kubelets.for_node(node)?;
     // After the pod checks, so kubectl's SPDY fallback reports the same error as its
     // WebSocket attempt.
     let protocol = upgrade_protocol(req.headers())?;

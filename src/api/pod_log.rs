@@ -3,7 +3,6 @@
 //! (`pkg/registry/core/pod/rest/log.go`) does through the kubelet.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use http::{Response, StatusCode};
 use serde_json::{json, Value};
@@ -11,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::body::{self, ResponseBody};
 use super::handlers::flag;
-use super::pod_streams::{self, LogRequest, PodStreams};
+use super::pod_streams::{self, Kubelets, LogRequest};
 use super::status::ApiError;
 use crate::resources::{pod, FieldError};
 
@@ -94,7 +93,7 @@ pub fn parse(
 
 /// Serves the log of one container of `pod` (the stored object).
 pub async fn serve(
-    streams: Option<&Arc<dyn PodStreams>>,
+    kubelets: &Kubelets,
     shutdown: &CancellationToken,
     pod: &Value,
     query: &HashMap<String, String>,
@@ -114,7 +113,7 @@ pub async fn serve(
         // Upstream's `LogLocation` has nowhere to stream from: an empty log.
         return Ok(body::full(StatusCode::OK, "text/plain", ""));
     }
-    let streams = streams.ok_or_else(|| pod_streams::no_kubelet(node))?;
+    let streams = kubelets.for_node(node)?;
     let mut rx = streams.logs(namespace, name, &container, request).await?;
     let (tx, out) = body::ChannelBody::channel(LOG_CHUNKS);
     let shutdown = shutdown.clone();

@@ -1,11 +1,13 @@
 //! The seam between the API server and whatever runs a node's containers: the `pods/log` and
 //! `pods/exec` subresources ask a [`PodStreams`] for byte streams, so the HTTP side (parameter
 //! parsing, container defaulting, the WebSocket channel protocol) never depends on the kubelet.
-//! This plays the part of upstream's kubelet connection (`pkg/kubelet/client`) without a
-//! network hop: on a one-board cluster the kubelet lives in the API server's process.
+//! [`Kubelets`] picks the one for a pod's node: the server's own kubelet is called in
+//! process, without a network hop; the kubelets of joined boards are reached over HTTPS
+//! (`api/kubelet_client.rs`), as upstream's kubelet connection (`pkg/kubelet/client`) does.
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use serde_json::Value;
@@ -70,6 +72,36 @@ pub trait PodStreams: Send + Sync {
         command: Vec<String>,
         stdin: bool,
     ) -> StreamFuture<'a, ExecStreams>;
+}
+
+/// Reaches the kubelet of a node other than the server's own.
+pub trait KubeletConnector: Send + Sync {
+    /// The streams of `node`'s kubelet, or why it cannot be reached.
+    fn connect(&self, node: &str) -> Result<Arc<dyn PodStreams>, ApiError>;
+}
+
+/// Which kubelet answers for which node.
+#[derive(Clone, Default)]
+pub struct Kubelets {
+    /// The server's own board: its node name and its in-process kubelet.
+    pub local: Option<(String, Arc<dyn PodStreams>)>,
+    /// Every other node.
+    pub remote: Option<Arc<dyn KubeletConnector>>,
+}
+
+impl Kubelets {
+    /// The streams of the kubelet serving `node`.
+    pub fn for_node(&self, node: &str) -> Result<Arc<dyn PodStreams>, ApiError> {
+        if let Some((name, streams)) = &self.local {
+            if name == node {
+                return Ok(streams.clone());
+            }
+        }
+        match &self.remote {
+            Some(r) => r.connect(node),
+            None => Err(no_kubelet(node)),
+        }
+    }
 }
 
 /// The node a pod is bound to (`spec.nodeName`), empty when unscheduled.

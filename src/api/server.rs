@@ -22,9 +22,9 @@ use tracing::Instrument;
 use super::auth::{self, Attributes, Authn, Decision, Identity};
 use super::body::{self, ResponseBody};
 use super::handlers::{self, ResourceRequest};
-use super::join::{self, JoinIssuer};
+use super::node_certificates::{self, NodeCertificates, JOIN_PATH, SERVING_PATH};
 use super::pod_connect;
-use super::pod_streams::PodStreams;
+use super::pod_streams::Kubelets;
 use super::registry::Registry;
 use super::request_info::{self, Target};
 use super::status::ApiError;
@@ -46,10 +46,10 @@ pub struct ApiState {
     pub ready: AtomicBool,
     /// Ends watches and connections.
     pub shutdown: CancellationToken,
-    /// Logs and exec of this node's containers; `None` until a kubelet registers.
-    pub pod_streams: Option<Arc<dyn PodStreams>>,
-    /// Node credentials for boards joining with the join token.
-    pub join: Option<JoinIssuer>,
+    /// The kubelets answering logs and exec for each node.
+    pub kubelets: Kubelets,
+    /// Certificates for boards joining with the join token, and for their kubelets.
+    pub node_certificates: Option<NodeCertificates>,
 }
 
 /// Serves HTTPS on `listener` until `state.shutdown` is cancelled.
@@ -183,8 +183,8 @@ async fn route(
     match info.target {
         // Streaming pod subresources need the raw request (upgrades, repeated parameters).
         Target::Resource(rp) if pod_connect::handles(&rp) => {
-            let streams = state.pod_streams.as_ref();
-            pod_connect::serve(&state.registry, streams, &state.shutdown, &rp, &query, req).await
+            let kubelets = &state.kubelets;
+            pod_connect::serve(&state.registry, kubelets, &state.shutdown, &rp, &query, req).await
         }
         Target::Resource(rp) => {
             let (parts, incoming) = req.into_parts();
@@ -205,8 +205,11 @@ async fn route(
             };
             handlers::serve(&state.registry, &state.shutdown, rr).await
         }
-        Target::NonResource(p) if p == join::JOIN_PATH && method == Method::POST => {
-            join::serve(state.join.as_ref(), &state.registry, req).await
+        Target::NonResource(p)
+            if (p == JOIN_PATH || p == SERVING_PATH) && method == Method::POST =>
+        {
+            let issuer = state.node_certificates.as_ref();
+            node_certificates::serve(issuer, &state.registry, who, &p, req).await
         }
         _ if method != Method::GET && method != Method::HEAD => {
             body::error(&ApiError::method_not_allowed())

@@ -1,16 +1,27 @@
-//! The command line: `bramble server`, `bramble ctl ...`, `bramble kubeconfig`,
-//! `bramble check`, `bramble install` and `bramble uninstall`.
+//! The command line: `bramble server`, `bramble agent`, `bramble ctl ...`,
+//! `bramble kubeconfig`, `bramble check`, `bramble install` and `bramble uninstall`.
 
+pub mod agent;
 pub mod check;
 pub mod ctl;
+mod duration;
 pub mod install;
 pub mod kubeconfig;
+pub mod kubelet_args;
 pub mod runtime;
 pub mod server;
 pub mod service;
 pub mod uninstall;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use tokio_util::sync::CancellationToken;
+
+/// A shutdown token cancelled on SIGTERM or SIGINT.
+pub fn shutdown_on_signal() -> CancellationToken {
+    let token = CancellationToken::new();
+    server::cancel_on_signal(token.clone());
+    token
+}
 
 /// One lean binary that turns a handful of boards into a Kubernetes-compatible cluster.
 #[derive(Debug, Parser)]
@@ -38,6 +49,8 @@ pub enum LogFormat {
 pub enum Command {
     /// Run the control plane (API server, store, scheduler) on this board.
     Server(server::ServerArgs),
+    /// Join this board to a cluster and run its pods (the kubelet).
+    Agent(agent::AgentArgs),
     /// Issue a client kubeconfig signed by this server's CA.
     Kubeconfig(kubeconfig::KubeconfigArgs),
     /// Talk to a cluster from a laptop, kubectl-style: get, apply, delete, describe.

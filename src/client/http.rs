@@ -56,9 +56,12 @@ impl Reply {
     }
 }
 
+/// A request body: complete, or streamed (an exec session's stdin).
+pub type RequestBody = http_body_util::combinators::BoxBody<Bytes, std::convert::Infallible>;
+
 enum Sender {
-    H2(hyper::client::conn::http2::SendRequest<Full<Bytes>>),
-    H1(hyper::client::conn::http1::SendRequest<Full<Bytes>>),
+    H2(hyper::client::conn::http2::SendRequest<RequestBody>),
+    H1(hyper::client::conn::http1::SendRequest<RequestBody>),
 }
 
 /// A connection to one API server.
@@ -155,13 +158,28 @@ impl HttpClient {
         headers: &[(&str, &str)],
         body: Vec<u8>,
     ) -> Result<http::Response<Incoming>, HttpError> {
+        let body = Full::new(Bytes::from(body)).boxed();
+        self.send_body(method, path_and_query, headers, body).await
+    }
+
+    /// [`HttpClient::send`] with a body that may still be streaming (over HTTP/2 both
+    /// directions stream at once).
+    pub async fn send_body(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        headers: &[(&str, &str)],
+        body: RequestBody,
+    ) -> Result<http::Response<Incoming>, HttpError> {
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
         let mut req = Request::builder()
             .method(method)
-            .uri(format!(
-                "https://{}:{}{path_and_query}",
-                self.host, self.port
-            ))
-            .body(Full::new(Bytes::from(body)))
+            .uri(format!("https://{host}:{}{path_and_query}", self.port))
+            .body(body)
             .map_err(|e| HttpError::Http(e.to_string()))?;
         for (k, v) in headers {
             if let (Ok(k), Ok(v)) = (

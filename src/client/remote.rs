@@ -128,7 +128,7 @@ const REASONS: [&str; 16] = [
 ];
 
 /// An error `Status` (or any failed answer) as an [`ApiError`].
-fn from_status(code: u16, status: &Value) -> ApiError {
+pub fn from_status(code: u16, status: &Value) -> ApiError {
     let reason = status
         .get("reason")
         .and_then(Value::as_str)

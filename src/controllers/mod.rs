@@ -4,6 +4,8 @@
 
 pub mod event_ttl;
 pub mod namespace;
+pub mod node_ipam;
+pub mod node_lifecycle;
 pub mod volume_binding;
 
 use std::future::Future;

@@ -17,6 +17,7 @@ use super::image::{GcPolicy, ImageService, RegistryConfig};
 use super::machine::Machine;
 use super::network::{Ipv4Cidr, PodNetwork, PodNetworkConfig};
 use super::node_status::{self, NodeIdentity};
+use super::registration::{self, RegistrationError};
 use super::runtime::{ContainerRuntime, OciCliRuntime, RuntimeKind};
 use super::storage::provisioner::Provisioner;
 use super::storage::{NodeStorage, StorageConfig};
@@ -24,13 +25,14 @@ use super::volume::{HostPathPolicy, VolumeManager};
 use super::{image_gc, lease, pod_worker};
 use crate::api::patch::PatchType;
 use crate::api::registry::{meta, ListOptions, Subresource, WatchEvent, WatchOptions};
-use crate::api::status::ApiError;
 use crate::client::events::EventRecorder;
 use crate::client::{Client, WatchSource};
 use crate::resources::{node, pod};
 
 /// How often the node's status is refreshed (resources, pressure conditions).
 const STATUS_INTERVAL: Duration = Duration::from_secs(60);
+/// How often the kubelet checks that the API still shows its node Ready.
+const STATUS_CHECK: Duration = Duration::from_secs(10);
 
 /// Settings of one node's kubelet.
 #[derive(Debug, Clone)]
@@ -43,8 +45,10 @@ pub struct KubeletConfig {
     pub runtime: RuntimeKind,
     /// `registries.yaml` (missing: no mirrors).
     pub registries: PathBuf,
-    /// This node's pod CIDR.
-    pub pod_cidr: Ipv4Cidr,
+    /// This node's pod CIDR (`None`: the one the server assigns).
+    pub pod_cidr: Option<Ipv4Cidr>,
+    /// The cluster's pod network (`None`: as the server publishes it).
+    pub cluster_cidr: Option<Ipv4Cidr>,
     /// Node bridge name.
     pub bridge: String,
     /// Extra node labels.
@@ -57,6 +61,9 @@ pub struct KubeletConfig {
     pub storage: StorageConfig,
     /// Which host paths pods may mount, checked again on this board's own filesystem.
     pub host_path_policy: HostPathPolicy,
+    /// The port this kubelet serves logs and exec on, reported on its Node (`None` when
+    /// the API server calls it in process).
+    pub kubelet_port: Option<u16>,
 }
 
 /// Why the kubelet could not start.
@@ -73,7 +80,7 @@ pub enum KubeletError {
     Network(#[from] super::network::NetworkError),
     /// Registering the node.
     #[error("registering node: {0}")]
-    Api(#[from] ApiError),
+    Registration(#[from] RegistrationError),
 }
 
 /// Everything a pod worker uses.
@@ -104,20 +111,6 @@ pub struct NodeContext<C: Client> {
     pub storage_wake: Arc<Notify>,
 }
 
-/// The node's address: its first non-loopback IPv4 address outside the pod range (the node
-/// bridge holds an address from the pod range, which other boards cannot reach).
-fn first_ipv4(pod_cidr: Ipv4Cidr) -> Option<String> {
-    let names = crate::pki::ServerNames::discover();
-    names
-        .ips
-        .iter()
-        .find(|ip| match ip {
-            std::net::IpAddr::V4(v4) => !v4.is_loopback() && !pod_cidr.contains(*v4),
-            std::net::IpAddr::V6(_) => false,
-        })
-        .map(|ip| ip.to_string())
-}
-
 /// Runs the kubelet until `shutdown`; running containers are left running on shutdown.
 pub async fn run<C: Client>(
     client: C,
@@ -131,22 +124,38 @@ pub async fn run<C: Client>(
         &cfg.data_dir.join("runtime"),
         cfg.bramble_exe.clone(),
     ));
-    let mut net_cfg =
-        PodNetworkConfig::new(&cfg.bridge, cfg.pod_cidr, cfg.data_dir.join("network"));
-    net_cfg.cluster_cidr = cfg.pod_cidr;
-    // one nftables table per bridge: Bramble's own, never shared with another node's rules
-    net_cfg.nft_table.clone_from(&cfg.bridge);
-    let network = PodNetwork::new(net_cfg)?;
-    network.ensure_node().await?;
+    let cluster_cidr = match cfg.cluster_cidr {
+        Some(c) => c,
+        None => {
+            registration::retrying("reading the cluster network", &shutdown, || {
+                registration::cluster_cidr(&client)
+            })
+            .await?
+        }
+    };
     let machine = Machine::collect(&cfg.data_dir);
-    let host_ip = first_ipv4(cfg.pod_cidr).unwrap_or_else(|| "127.0.0.1".into());
+    let host_ip = registration::node_ipv4(cluster_cidr).unwrap_or_else(|| "127.0.0.1".into());
     let identity = NodeIdentity {
         name: cfg.node_name.clone(),
         internal_ip: Some(host_ip.clone()),
         runtime_version: format!("{}://{}", cfg.runtime.name(), env!("CARGO_PKG_VERSION")),
         labels: cfg.labels.clone(),
+        kubelet_port: cfg.kubelet_port,
     };
-    register(&client, &identity, &machine, &cfg.pod_cidr.to_string()).await?;
+    registration::retrying("registering the node", &shutdown, || {
+        registration::register(&client, &identity, &machine, cfg.pod_cidr)
+    })
+    .await?;
+    let pod_cidr = match cfg.pod_cidr {
+        Some(c) => c,
+        None => registration::pod_cidr(&client, &cfg.node_name, &shutdown).await?,
+    };
+    let mut net_cfg = PodNetworkConfig::new(&cfg.bridge, pod_cidr, cfg.data_dir.join("network"));
+    net_cfg.cluster_cidr = cluster_cidr;
+    // one nftables table per bridge: Bramble's own, never shared with another node's rules
+    net_cfg.nft_table.clone_from(&cfg.bridge);
+    let network = PodNetwork::new(net_cfg)?;
+    network.ensure_node().await?;
     let volumes = VolumeManager::new(&cfg.data_dir, cfg.host_path_policy.clone())
         .with_node_allocatable_memory(
             machine
@@ -199,63 +208,36 @@ pub async fn run<C: Client>(
     Ok(())
 }
 
-/// Creates the Node, or refreshes its status and labels if it exists.
-async fn register<C: Client>(
-    client: &C,
-    id: &NodeIdentity,
-    m: &Machine,
-    pod_cidr: &str,
-) -> Result<(), ApiError> {
-    let mut obj = node_status::node_object(id, m);
-    obj["spec"]["podCIDR"] = json!(pod_cidr);
-    obj["spec"]["podCIDRs"] = json!([pod_cidr]);
-    match client.create(&node::RESOURCE, "", obj.clone()).await {
-        Ok(_) => Ok(()),
-        Err(e) if e.code == 409 => {
-            let patch =
-                json!({"metadata": {"labels": obj["metadata"]["labels"]}, "spec": obj["spec"]});
-            client
-                .patch(
-                    &node::RESOURCE,
-                    "",
-                    &id.name,
-                    PatchType::Merge,
-                    &patch,
-                    Subresource::Main,
-                )
-                .await?;
-            let status = json!({"status": obj["status"]});
-            client
-                .patch(
-                    &node::RESOURCE,
-                    "",
-                    &id.name,
-                    PatchType::Merge,
-                    &status,
-                    Subresource::Status,
-                )
-                .await?;
-            Ok(())
-        }
-        Err(e) => Err(e),
-    }
-}
-
+/// Posts the node's status every [`STATUS_INTERVAL`], and within [`STATUS_CHECK`] when the
+/// API shows the node other than Ready (the node lifecycle controller marked it Unknown
+/// while this board was unreachable), as upstream's kubelet reports a changed status
+/// promptly and an unchanged one rarely.
 async fn status_loop<C: Client>(
     client: C,
     id: NodeIdentity,
     data_dir: PathBuf,
     shutdown: CancellationToken,
 ) {
-    let mut tick = tokio::time::interval(STATUS_INTERVAL);
+    let mut tick = tokio::time::interval(STATUS_CHECK);
     tick.tick().await;
+    let mut last_post = tokio::time::Instant::now();
     loop {
         tokio::select! {
             _ = tick.tick() => {}
             _ = shutdown.cancelled() => return,
         }
+        let due = last_post.elapsed() >= STATUS_INTERVAL;
+        if !due {
+            let ready = match client.get(&node::RESOURCE, "", &id.name).await {
+                Ok(n) => node_status::is_ready(&n),
+                Err(_) => true, // unreachable: nothing to correct until it answers
+            };
+            if ready {
+                continue;
+            }
+        }
         let status = json!({"status": node_status::status(&id, &Machine::collect(&data_dir))});
-        if let Err(e) = client
+        match client
             .patch(
                 &node::RESOURCE,
                 "",
@@ -266,7 +248,8 @@ async fn status_loop<C: Client>(
             )
             .await
         {
-            tracing::warn!(error = %e, "could not update node status");
+            Ok(_) => last_post = tokio::time::Instant::now(),
+            Err(e) => tracing::warn!(error = %e, "could not update node status"),
         }
     }
 }

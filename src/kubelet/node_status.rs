@@ -28,6 +28,9 @@ pub struct NodeIdentity {
     pub runtime_version: String,
     /// Extra labels (e.g. the control-plane role on a server).
     pub labels: Vec<(String, String)>,
+    /// The port the kubelet serves logs and exec on (`None` on the server's own board,
+    /// whose kubelet the API server calls in process).
+    pub kubelet_port: Option<u16>,
 }
 
 /// The Node object as first registered.
@@ -80,7 +83,12 @@ pub fn status(id: &NodeIdentity, m: &Machine) -> Value {
         addresses.push(json!({"type": "InternalIP", "address": ip}));
     }
     addresses.push(json!({"type": "Hostname", "address": id.name}));
+    let mut endpoints = json!({});
+    if let Some(port) = id.kubelet_port {
+        endpoints["kubeletEndpoint"] = json!({"Port": port});
+    }
     json!({
+        "daemonEndpoints": endpoints,
         "capacity": capacity,
         "allocatable": allocatable,
         "addresses": addresses,
@@ -98,6 +106,16 @@ pub fn status(id: &NodeIdentity, m: &Machine) -> Value {
             "architecture": crate::resources::node_arch(),
         },
     })
+}
+
+/// Whether the Node object's Ready condition is True.
+pub fn is_ready(node: &Value) -> bool {
+    node.pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .is_some_and(|cs| {
+            cs.iter()
+                .any(|c| c["type"] == "Ready" && c["status"] == "True")
+        })
 }
 
 fn condition(
@@ -182,6 +200,7 @@ mod tests {
                 "node-role.kubernetes.io/control-plane".into(),
                 "true".into(),
             )],
+            kubelet_port: Some(10250),
         };
         let n = node_object(&id, &pi());
         assert_eq!(n["status"]["capacity"]["cpu"], "4");
@@ -206,6 +225,10 @@ mod tests {
             .find(|c| c["type"] == "Ready")
             .unwrap();
         assert_eq!(ready["status"], "True");
+        assert_eq!(
+            n["status"]["daemonEndpoints"]["kubeletEndpoint"]["Port"],
+            10250
+        );
         let typed: k8s_openapi::api::core::v1::Node = serde_json::from_value(n).unwrap();
         assert_eq!(typed.metadata.name.as_deref(), Some("pi-1"));
     }
@@ -220,6 +243,7 @@ mod tests {
                 internal_ip: None,
                 runtime_version: String::new(),
                 labels: vec![],
+                kubelet_port: None,
             },
             &m,
         );

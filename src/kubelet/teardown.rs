@@ -11,6 +11,7 @@
 //! hostPath bind of `/` would be fatal), so [`remaining_mounts`] lets the caller refuse.
 
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use nix::mount::{umount2, MntFlags};
@@ -108,7 +109,7 @@ pub async fn remove(footprint: &Footprint) -> Result<Removed, TeardownError> {
 /// Deletes the node bridge and the nftables table named after it.
 async fn remove_network(bridge: &str, data_dir: &Path) -> Result<(), TeardownError> {
     // The pod CIDR does not matter for removal; only the bridge and table names do.
-    let any_cidr: Ipv4Cidr = "10.42.0.0/24".parse()?;
+    let any_cidr = Ipv4Cidr::from_str("10.42.0.0/24").map_err(NetworkError::from)?;
     let network = PodNetwork::new(PodNetworkConfig {
         nft_table: bridge.to_string(),
         ..PodNetworkConfig::new(bridge, any_cidr, data_dir.join("network"))

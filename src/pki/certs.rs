@@ -37,21 +37,34 @@ pub(crate) fn issue_server(
     names: &ServerNames,
     days: u64,
 ) -> Result<(String, String), PkiError> {
+    let dns: Vec<String> = names.all_dns().into_iter().collect();
+    let ips: Vec<IpAddr> = names.all_ips().into_iter().collect();
+    issue_serving(ca, SERVER_COMMON_NAME, &dns, &ips, days)
+}
+
+/// Issues a serving certificate with CN `common_name` for exactly `dns` and `ips`.
+pub(crate) fn issue_serving(
+    ca: &CertificateAuthority,
+    common_name: &str,
+    dns: &[String],
+    ips: &[IpAddr],
+    days: u64,
+) -> Result<(String, String), PkiError> {
     let key = KeyPair::generate()?;
     let mut params = CertificateParams::default();
     params.distinguished_name = DistinguishedName::new();
     params
         .distinguished_name
-        .push(DnType::CommonName, SERVER_COMMON_NAME);
+        .push(DnType::CommonName, common_name);
     let mut sans = Vec::new();
-    for dns in names.all_dns() {
+    for name in dns {
         sans.push(SanType::DnsName(
-            dns.clone()
+            name.clone()
                 .try_into()
-                .map_err(|_| PkiError::InvalidName(dns))?,
+                .map_err(|_| PkiError::InvalidName(name.clone()))?,
         ));
     }
-    sans.extend(names.all_ips().into_iter().map(SanType::IpAddress));
+    sans.extend(ips.iter().copied().map(SanType::IpAddress));
     params.subject_alt_names = sans;
     params.key_usages = vec![
         KeyUsagePurpose::DigitalSignature,

@@ -18,6 +18,7 @@ mod tls;
 pub mod tokens;
 
 use std::fs;
+use std::net::{IpAddr, Ipv4Addr};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
@@ -28,7 +29,7 @@ pub use names::{
     global_ipv6_from_if_inet6, local_ipv4_from_fib_trie, ServerNames, IN_CLUSTER_DNS_NAMES,
 };
 pub use pinned::pinned_ca_tls_config;
-pub use tls::client_tls_config;
+pub use tls::{client_tls_config, kubelet_server_tls_config};
 
 use ca::CertificateAuthority;
 
@@ -171,6 +172,24 @@ impl Pki {
         days: u64,
     ) -> Result<(String, String), PkiError> {
         certs::issue_client(&self.ca, user, groups, days)
+    }
+
+    /// Issues the serving certificate of node `node`'s kubelet, valid for `days`, naming
+    /// the node and `addresses` (and loopback). Returns (certificate PEM, private key PEM).
+    pub fn issue_kubelet_serving(
+        &self,
+        node: &str,
+        addresses: &[IpAddr],
+        days: u64,
+    ) -> Result<(String, String), PkiError> {
+        let mut ips = vec![IpAddr::V4(Ipv4Addr::LOCALHOST)];
+        for a in addresses {
+            if !ips.contains(a) {
+                ips.push(*a);
+            }
+        }
+        let cn = format!("system:node:{node}");
+        certs::issue_serving(&self.ca, &cn, &[node.to_string()], &ips, days)
     }
 }
 

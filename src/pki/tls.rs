@@ -90,3 +90,23 @@ pub fn client_tls_config(
     config.alpn_protocols = alpn();
     Ok(Arc::new(config))
 }
+
+/// TLS configuration for a kubelet's HTTPS port: serves `cert_pem`, requires a client
+/// certificate from the cluster CA `ca_pem` (the API server's), and speaks HTTP/2 only, since
+/// exec sessions stream both ways on one request.
+pub fn kubelet_server_tls_config(
+    ca_pem: &str,
+    cert_pem: &str,
+    key_pem: &str,
+) -> Result<Arc<ServerConfig>, PkiError> {
+    let provider = provider();
+    let verifier =
+        WebPkiClientVerifier::builder_with_provider(Arc::new(roots(ca_pem)?), provider.clone())
+            .build()?;
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(all_certificates(cert_pem)?, private_key(key_pem)?)?;
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    Ok(Arc::new(config))
+}

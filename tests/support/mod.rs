@@ -65,9 +65,14 @@ impl Cluster {
         Self::start_with(&[])
     }
 
-    /// Starts a fresh control plane (no kubelet) with extra `bramble server` flags.
+    /// Starts a fresh control plane (no kubelet) with extra `bramble server` flags. Nodes
+    /// such a test creates by hand have no kubelet to renew their leases, so the node
+    /// lifecycle controller is given an hour before it marks them NotReady.
     pub fn start_with(flags: &[&str]) -> Cluster {
-        let mut all = vec!["--no-agent".to_string()];
+        let mut all = vec![
+            "--no-agent".to_string(),
+            "--node-monitor-grace-period=1h".to_string(),
+        ];
         all.extend(flags.iter().map(|s| s.to_string()));
         Self::launch_new(all)
     }

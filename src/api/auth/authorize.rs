@@ -16,11 +16,13 @@
 //!   and delete PersistentVolumes and update claim status (expansion), which upstream
 //!   grants to the provisioner's and resizer's service accounts instead.
 //! - a join token (`system:bootstrap:<id>` in `system:bootstrappers`) may only post to the
-//!   join endpoint for its node credentials.
+//!   join endpoint for its node credentials; a node may post for its kubelet's serving
+//!   certificate.
 
 use super::identity::{
     Identity, AUTHENTICATED_GROUP, MASTERS_GROUP, UNAUTHENTICATED_GROUP, VIEWERS_GROUP,
 };
+use crate::api::node_certificates;
 use crate::pki::join_token::BOOTSTRAPPERS_GROUP;
 
 /// Namespace holding node heartbeat Leases.
@@ -159,7 +161,10 @@ const DISCOVERY_PATHS: [&str; 11] = [
 fn non_resource_allowed(who: &Identity, attrs: &Attributes<'_>) -> bool {
     // A join token may fetch node credentials and do nothing else.
     if who.in_group(BOOTSTRAPPERS_GROUP) {
-        return attrs.verb == "post" && attrs.path == crate::api::join::JOIN_PATH;
+        return attrs.verb == "post" && attrs.path == node_certificates::JOIN_PATH;
+    }
+    if attrs.verb == "post" && attrs.path == node_certificates::SERVING_PATH {
+        return who.node_name().is_some();
     }
     if attrs.verb != "get" {
         return false;

@@ -8,13 +8,8 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum NetworkError {
     /// A CIDR in the configuration could not be used.
-    #[error("invalid pod CIDR {cidr:?}: {reason}")]
-    InvalidCidr {
-        /// The text that was given.
-        cidr: String,
-        /// What is wrong with it.
-        reason: String,
-    },
+    #[error("pod network: {0}")]
+    InvalidCidr(#[from] crate::cidr::CidrError),
     /// Every address of the pod CIDR is taken.
     #[error("pod CIDR {cidr} has no free address for pod {pod_uid}: delete unused pods or give the node a larger pod CIDR")]
     Exhausted {

@@ -11,8 +11,8 @@ use std::io::{self, Write};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
-use super::cidr::Ipv4Cidr;
 use super::error::{NetworkError, Result};
+use crate::cidr::Ipv4Cidr;
 
 const LAST_RESERVED: &str = "last_reserved_ip";
 

@@ -13,7 +13,6 @@
 //! Every operation is idempotent and runs its netlink and mount work off the async runtime:
 //! host-namespace work on the blocking pool, pod-namespace work on a dedicated OS thread.
 
-mod cidr;
 mod error;
 mod ipam;
 mod links;
@@ -25,7 +24,7 @@ use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-pub use cidr::Ipv4Cidr;
+pub use crate::cidr::Ipv4Cidr;
 pub use error::{NetworkError, Result};
 pub use ipam::Ipam;
 use links::Inner;

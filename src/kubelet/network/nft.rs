@@ -11,8 +11,8 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use super::cidr::Ipv4Cidr;
 use super::error::{NetworkError, Result};
+use crate::cidr::Ipv4Cidr;
 
 /// The chain holding the masquerade rule.
 const EGRESS_CHAIN: &str = "pod-egress";

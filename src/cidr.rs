@@ -1,12 +1,21 @@
-//! IPv4 CIDR blocks: the node's pod CIDR (e.g. 10.42.N.0/24 for node N), its gateway and the
-//! range handed to pods, following `host-local` IPAM's rule of skipping the network address,
-//! the gateway (first host) and the broadcast address.
+//! IPv4 CIDR blocks: the cluster's pod network (10.42.0.0/16 by default), each node's slice
+//! of it (10.42.N.0/24 for node N), the node's gateway and the range handed to pods,
+//! following `host-local` IPAM's rule of skipping the network address, the gateway (first
+//! host) and the broadcast address.
 
 use std::fmt;
 use std::net::Ipv4Addr;
 use std::str::FromStr;
 
-use super::error::NetworkError;
+/// Why a text is not a usable IPv4 CIDR.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid CIDR {cidr:?}: {reason}")]
+pub struct CidrError {
+    /// The text that was given.
+    pub cidr: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
 
 /// An IPv4 network: address with the host bits zero, and a prefix length.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -62,13 +71,44 @@ impl Ipv4Cidr {
     pub fn is_pod_ip(&self, ip: Ipv4Addr) -> bool {
         self.contains(ip) && ip >= self.first_pod_ip() && ip <= self.last_pod_ip()
     }
+
+    /// Whether `other` lies wholly inside this network.
+    pub fn contains_cidr(&self, other: &Ipv4Cidr) -> bool {
+        other.prefix >= self.prefix && self.contains(other.network)
+    }
+
+    /// Whether the two networks share any address.
+    pub fn overlaps(&self, other: &Ipv4Cidr) -> bool {
+        self.contains_cidr(other) || other.contains_cidr(self)
+    }
+
+    /// The subnets of length `prefix` in address order (none if `prefix` is shorter than
+    /// this network's own), as a node IPAM splits the cluster network into node ranges.
+    pub fn subnets(&self, prefix: u8) -> impl Iterator<Item = Ipv4Cidr> {
+        let base = u32::from(self.network);
+        let (count, step) = if prefix >= self.prefix && prefix <= 32 {
+            (
+                1u64 << (prefix - self.prefix),
+                1u64 << (32 - u32::from(prefix)),
+            )
+        } else {
+            (0, 0)
+        };
+        (0..count).filter_map(move |i| {
+            let offset = u32::try_from(i * step).ok()?;
+            Some(Ipv4Cidr {
+                network: Ipv4Addr::from(base.checked_add(offset)?),
+                prefix,
+            })
+        })
+    }
 }
 
 impl FromStr for Ipv4Cidr {
-    type Err = NetworkError;
+    type Err = CidrError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let invalid = |reason: &str| NetworkError::InvalidCidr {
+        let invalid = |reason: &str| CidrError {
             cidr: s.to_string(),
             reason: reason.to_string(),
         };
@@ -122,6 +162,24 @@ mod tests {
         let cluster: Ipv4Cidr = "10.42.0.0/16".parse().unwrap();
         assert!(cluster.contains(Ipv4Addr::new(10, 42, 7, 9)));
         assert!(!cluster.contains(Ipv4Addr::new(10, 43, 0, 1)));
+    }
+
+    #[test]
+    fn a_cluster_network_splits_into_node_ranges_in_order() {
+        let cluster: Ipv4Cidr = "10.42.0.0/16".parse().unwrap();
+        let nodes: Vec<String> = cluster.subnets(24).take(3).map(|c| c.to_string()).collect();
+        assert_eq!(nodes, ["10.42.0.0/24", "10.42.1.0/24", "10.42.2.0/24"]);
+        assert_eq!(cluster.subnets(24).count(), 256);
+        assert_eq!(
+            cluster.subnets(24).last().map(|c| c.to_string()).as_deref(),
+            Some("10.42.255.0/24")
+        );
+        assert_eq!(cluster.subnets(8).count(), 0);
+        let node: Ipv4Cidr = "10.42.7.0/24".parse().unwrap();
+        assert!(cluster.contains_cidr(&node) && !node.contains_cidr(&cluster));
+        assert!(cluster.overlaps(&node) && node.overlaps(&cluster));
+        let other: Ipv4Cidr = "10.43.0.0/24".parse().unwrap();
+        assert!(!cluster.overlaps(&other));
     }
 
     #[test]

@@ -1,0 +1,258 @@
+//! The API server's connection to kubelets on joined boards (upstream's
+//! `pkg/kubelet/client`): finds a node's kubelet at its `InternalIP` and
+//! `status.daemonEndpoints.kubeletEndpoint.Port`, checks the kubelet's certificate against
+//! the cluster CA, presents the API server's own client certificate (`system:masters`, as
+//! kubeadm's `apiserver-kubelet-client`), and speaks [`kubelet_wire`](super::kubelet_wire).
+//! One HTTP/2 connection per kubelet address is kept and reused.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use http::Method;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot};
+
+use super::body::ChannelBody;
+use super::kubelet_wire::{self, Frame, FrameDecoder};
+use super::pod_streams::{
+    self, ExecStreams, KubeletConnector, LogRequest, PodStreams, StreamFuture,
+};
+use super::registry::Registry;
+use super::status::ApiError;
+use crate::client::http::HttpClient;
+use crate::resources::node;
+
+/// Chunks buffered per stream between a kubelet and the API server's client.
+const CHUNKS: usize = 16;
+
+/// Dials kubelets of nodes in the registry.
+pub struct RemoteKubelets {
+    registry: Registry,
+    tls: Arc<rustls::ClientConfig>,
+    clients: Mutex<HashMap<String, Arc<HttpClient>>>,
+}
+
+impl RemoteKubelets {
+    /// Dials with `tls` (the cluster CA as the only root, the API server's client certificate).
+    pub fn new(registry: Registry, tls: Arc<rustls::ClientConfig>) -> Self {
+        Self {
+            registry,
+            tls,
+            clients: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+/// `https://<InternalIP>:<kubelet port>` of a Node object, if it reports both.
+pub fn kubelet_url(node: &Value) -> Option<String> {
+    let port = node
+        .pointer("/status/daemonEndpoints/kubeletEndpoint/Port")
+        .and_then(Value::as_u64)
+        .filter(|p| *p > 0 && *p <= u64::from(u16::MAX))?;
+    let ip: std::net::IpAddr = node
+        .pointer("/status/addresses")
+        .and_then(Value::as_array)?
+        .iter()
+        .find(|a| a["type"] == "InternalIP")?
+        .get("address")
+        .and_then(Value::as_str)?
+        .parse()
+        .ok()?;
+    Some(format!(
+        "https://{}",
+        std::net::SocketAddr::new(ip, port as u16)
+    ))
+}
+
+impl KubeletConnector for RemoteKubelets {
+    fn connect(&self, node_name: &str) -> Result<Arc<dyn PodStreams>, ApiError> {
+        let node = self
+            .registry
+            .get(&node::RESOURCE, "", node_name)
+            .map_err(|_| pod_streams::no_kubelet(node_name))?;
+        let url = kubelet_url(&node).ok_or_else(|| pod_streams::no_kubelet(node_name))?;
+        let mut clients = self
+            .clients
+            .lock()
+            .map_err(|_| ApiError::internal("kubelet connection table poisoned"))?;
+        let http = match clients.get(&url) {
+            Some(c) => c.clone(),
+            None => {
+                let c = HttpClient::with_tls(&url, self.tls.clone(), None)
+                    .map_err(ApiError::internal)?;
+                clients.insert(url.clone(), c.clone());
+                c
+            }
+        };
+        Ok(Arc::new(RemoteKubelet {
+            node: node_name.to_string(),
+            http,
+        }))
+    }
+}
+
+/// One node's kubelet over HTTPS.
+struct RemoteKubelet {
+    node: String,
+    http: Arc<HttpClient>,
+}
+
+impl RemoteKubelet {
+    /// A failed or refused answer as the error a kubectl user sees, naming the node.
+    async fn refusal(&self, resp: http::Response<Incoming>) -> ApiError {
+        let code = resp.status().as_u16();
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        match serde_json::from_slice::<Value>(&body) {
+            Ok(status) if status["kind"] == "Status" => {
+                crate::client::remote::from_status(code, &status)
+            }
+            _ => ApiError::internal(format!(
+                "the kubelet of node {:?} answered {code}: {}",
+                self.node,
+                String::from_utf8_lossy(&body).trim()
+            )),
+        }
+    }
+
+    fn unreachable(&self, e: impl std::fmt::Display) -> ApiError {
+        ApiError::internal(format!(
+            "cannot reach the kubelet of node {:?}: {e}",
+            self.node
+        ))
+    }
+}
+
+/// Forwards the data frames of `body` to `tx` until either side ends.
+async fn pump(mut body: Incoming, tx: mpsc::Sender<Bytes>) {
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else { return };
+        if let Ok(data) = frame.into_data() {
+            if tx.send(data).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+impl PodStreams for RemoteKubelet {
+    fn logs<'a>(
+        &'a self,
+        namespace: &'a str,
+        pod: &'a str,
+        container: &'a str,
+        request: LogRequest,
+    ) -> StreamFuture<'a, mpsc::Receiver<Bytes>> {
+        Box::pin(async move {
+            let uri = kubelet_wire::logs_uri(namespace, pod, container, &request);
+            let resp = self
+                .http
+                .send(Method::GET, &uri, &[], Vec::new())
+                .await
+                .map_err(|e| self.unreachable(e))?;
+            if !resp.status().is_success() {
+                return Err(self.refusal(resp).await);
+            }
+            let (tx, rx) = mpsc::channel(CHUNKS);
+            tokio::spawn(pump(resp.into_body(), tx));
+            Ok(rx)
+        })
+    }
+
+    fn exec<'a>(
+        &'a self,
+        namespace: &'a str,
+        pod: &'a str,
+        container: &'a str,
+        command: Vec<String>,
+        stdin: bool,
+    ) -> StreamFuture<'a, ExecStreams> {
+        Box::pin(async move {
+            let uri = kubelet_wire::exec_uri(namespace, pod, container, &command, stdin);
+            let (stdin_tx, body) = ChannelBody::channel(CHUNKS);
+            let stdin_tx = stdin.then_some(stdin_tx);
+            let resp = self
+                .http
+                .send_body(Method::POST, &uri, &[], body)
+                .await
+                .map_err(|e| self.unreachable(e))?;
+            if !resp.status().is_success() {
+                return Err(self.refusal(resp).await);
+            }
+            let (out_tx, stdout) = mpsc::channel(CHUNKS);
+            let (err_tx, stderr) = mpsc::channel(CHUNKS);
+            let (exit_tx, exit) = oneshot::channel();
+            let node = self.node.clone();
+            tokio::spawn(async move {
+                let mut body = resp.into_body();
+                let mut decoder = FrameDecoder::default();
+                let mut exit_tx = Some(exit_tx);
+                while let Some(Ok(frame)) = body.frame().await {
+                    let Ok(data) = frame.into_data() else {
+                        continue;
+                    };
+                    decoder.push(&data);
+                    loop {
+                        match decoder.next_frame() {
+                            Ok(Some(Frame::Stdout(b))) => {
+                                let _ = out_tx.send(b).await;
+                            }
+                            Ok(Some(Frame::Stderr(b))) => {
+                                let _ = err_tx.send(b).await;
+                            }
+                            Ok(Some(Frame::Exit(code))) => {
+                                if let Some(tx) = exit_tx.take() {
+                                    let _ = tx.send(code);
+                                }
+                            }
+                            Ok(None) => break,
+                            Err(e) => {
+                                tracing::warn!(%node, error = %e, "bad exec stream from kubelet");
+                                return;
+                            }
+                        }
+                    }
+                }
+            });
+            Ok(ExecStreams {
+                stdin: stdin_tx,
+                stdout,
+                stderr,
+                exit,
+            })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_node_is_dialled_at_its_internal_ip_and_kubelet_port() {
+        let n = json!({"status": {
+            "addresses": [{"type": "Hostname", "address": "pi-2"}, {"type": "InternalIP", "address": "192.168.1.41"}],
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
+        }});
+        assert_eq!(
+            kubelet_url(&n).as_deref(),
+            Some("https://192.168.1.41:10250")
+        );
+        let v6 = json!({"status": {
+            "addresses": [{"type": "InternalIP", "address": "fd00::2"}],
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
+        }});
+        assert_eq!(kubelet_url(&v6).as_deref(), Some("https://[fd00::2]:10250"));
+        let no_port =
+            json!({"status": {"addresses": [{"type": "InternalIP", "address": "10.0.0.2"}]}});
+        assert_eq!(kubelet_url(&no_port), None);
+    }
+}

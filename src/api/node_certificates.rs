@@ -1,0 +1,177 @@
+//! Certificates for boards, over two endpoints of the API server:
+//!
+//! - `POST /bramble/v1/join`: a board holding the join token gets its node credentials. The
+//!   caller authenticates with the token's bearer part (identity `system:bootstrap:<id>`,
+//!   group `system:bootstrappers`, which may call nothing else) over a connection it has
+//!   already checked against the token's CA pin. It sends `{"nodeName": ...}` and receives
+//!   the cluster CA and a client certificate for `system:node:<name>` in `system:nodes`
+//!   (what the Node authorizer expects of a kubelet), as k3s' server hands out kubelet
+//!   credentials. A name whose kubelet is alive is refused: two Raspberry Pi OS boards both
+//!   called `raspberrypi` must not share one Node.
+//! - `POST /bramble/v1/kubelet-serving-certificate`: a node sends `{"addresses": [...]}`
+//!   and receives a serving certificate for its kubelet's HTTPS port covering its name and
+//!   those addresses (upstream's `kubernetes.io/kubelet-serving` signer, without the CSR
+//!   round trip). The kubelet asks at every start, so a board whose DHCP address changed
+//!   is reachable again without anyone re-issuing anything.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use http::{Request, Response, StatusCode};
+use hyper::body::Incoming;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use super::auth::Identity;
+use super::body::{self, ResponseBody};
+use super::registry::Registry;
+use super::status::ApiError;
+use crate::api::auth::{NODES_GROUP, NODE_USER_PREFIX};
+use crate::pki::Pki;
+use crate::resources::field_error::FieldError;
+use crate::resources::node;
+use crate::resources::validation::names::is_dns1123_subdomain;
+
+/// The path joining boards post to.
+pub const JOIN_PATH: &str = "/bramble/v1/join";
+/// The path kubelets post to for their serving certificate.
+pub const SERVING_PATH: &str = "/bramble/v1/kubelet-serving-certificate";
+/// Validity of node client certificates.
+pub const NODE_CERT_DAYS: u64 = 365;
+/// Validity of kubelet serving certificates (renewed at every kubelet start).
+pub const SERVING_CERT_DAYS: u64 = 365;
+
+/// What a joining board sends.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JoinRequest {
+    /// The board's node name.
+    pub node_name: String,
+}
+
+/// What the server answers a join.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JoinResponse {
+    /// The cluster CA (PEM).
+    pub ca_certificate: String,
+    /// The kubelet's client certificate (PEM).
+    pub client_certificate: String,
+    /// Its private key (PEM).
+    pub client_key: String,
+}
+
+/// What a kubelet sends for its serving certificate.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServingRequest {
+    /// The addresses the API server may dial the kubelet at.
+    pub addresses: Vec<IpAddr>,
+}
+
+/// A certificate and its key (PEM).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServingResponse {
+    /// The serving certificate.
+    pub certificate: String,
+    /// Its private key.
+    pub key: String,
+}
+
+/// Issues certificates to boards, signed by the cluster CA.
+pub struct NodeCertificates {
+    pki: Arc<Pki>,
+}
+
+impl NodeCertificates {
+    /// An issuer signing with the cluster CA of `pki`.
+    pub fn new(pki: Arc<Pki>) -> Self {
+        Self { pki }
+    }
+
+    fn join(&self, registry: &Registry, req: &JoinRequest) -> Result<JoinResponse, ApiError> {
+        let name = req.node_name.as_str();
+        let problems = is_dns1123_subdomain(name);
+        if !problems.is_empty() {
+            let errors: Vec<FieldError> = problems
+                .iter()
+                .map(|p| FieldError::invalid("metadata.name", &name.into(), p))
+                .collect();
+            return Err(ApiError::invalid(&node::RESOURCE, name, &errors));
+        }
+        if registry.kubelet_alive(name) {
+            return Err(ApiError::new(
+                409,
+                "AlreadyExists",
+                format!(
+                    "node {name:?} is already in the cluster and its kubelet is running: give \
+                     this board another name (bramble agent --node-name, or hostnamectl)"
+                ),
+            ));
+        }
+        let user = format!("{NODE_USER_PREFIX}{name}");
+        let (client_certificate, client_key) = self
+            .pki
+            .issue_client(&user, &[NODES_GROUP], NODE_CERT_DAYS)
+            .map_err(ApiError::internal)?;
+        tracing::info!(node = %name, "issued node credentials to a joining board");
+        Ok(JoinResponse {
+            ca_certificate: self.pki.ca_pem().to_string(),
+            client_certificate,
+            client_key,
+        })
+    }
+
+    fn serving(&self, who: &Identity, req: &ServingRequest) -> Result<ServingResponse, ApiError> {
+        let node = who.node_name().ok_or_else(|| {
+            ApiError::forbidden("only a node may ask for a kubelet serving certificate")
+        })?;
+        let (certificate, key) = self
+            .pki
+            .issue_kubelet_serving(node, &req.addresses, SERVING_CERT_DAYS)
+            .map_err(ApiError::internal)?;
+        tracing::info!(%node, addresses = ?req.addresses, "issued a kubelet serving certificate");
+        Ok(ServingResponse { certificate, key })
+    }
+}
+
+async fn read_json<T: DeserializeOwned>(
+    req: Request<Incoming>,
+    shape: &str,
+) -> Result<T, ApiError> {
+    let bytes = body::read(req.into_body()).await?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::bad_request(format!("a request to this path is {shape}: {e}")))
+}
+
+fn answer<T: Serialize>(result: Result<T, ApiError>) -> Response<ResponseBody> {
+    match result.and_then(|v| serde_json::to_value(&v).map_err(ApiError::internal)) {
+        Ok(v) => body::json(StatusCode::CREATED, &v),
+        Err(e) => body::error(&e),
+    }
+}
+
+/// Serves one request to [`JOIN_PATH`] or [`SERVING_PATH`].
+pub async fn serve(
+    issuer: Option<&NodeCertificates>,
+    registry: &Registry,
+    who: &Identity,
+    path: &str,
+    req: Request<Incoming>,
+) -> Response<ResponseBody> {
+    let Some(issuer) = issuer else {
+        return body::error(&ApiError::path_not_found());
+    };
+    if path == JOIN_PATH {
+        match read_json::<JoinRequest>(req, "{\"nodeName\": ...}").await {
+            Ok(r) => answer(issuer.join(registry, &r)),
+            Err(e) => body::error(&e),
+        }
+    } else {
+        match read_json::<ServingRequest>(req, "{\"addresses\": [...]}").await {
+            Ok(r) => answer(issuer.serving(who, &r)),
+            Err(e) => body::error(&e),
+        }
+    }
+}

@@ -1,0 +1,245 @@
+//! Joining the cluster as a Node: what the kubelet does before it runs pods. It learns the
+//! cluster's pod network, registers (or refreshes) its Node, then waits until the Node has
+//! a pod range (`spec.podCIDR`, given by `--pod-cidr` or assigned by the server's node IPAM
+//! controller, as upstream's kubelet waits for its CIDR before it configures the network).
+//! A server that is not reachable yet (a board booting before the server) is waited for.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
+
+use super::machine::Machine;
+use super::node_status::{self, NodeIdentity};
+use crate::api::patch::PatchType;
+use crate::api::registry::Subresource;
+use crate::api::status::ApiError;
+use crate::cidr::Ipv4Cidr;
+use crate::client::Client;
+use crate::controllers::node_ipam::{self, CLUSTER_CIDR_KEY, CLUSTER_INFO_CONFIGMAP};
+use crate::resources::{configmap, node};
+
+/// The cluster network when the server publishes none (the server's default).
+pub const DEFAULT_CLUSTER_CIDR: &str = "10.42.0.0/16";
+/// Longest pause between attempts to reach the server.
+const MAX_RETRY: Duration = Duration::from_secs(10);
+
+/// Why registration stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistrationError {
+    /// The server refused a request (not a passing outage).
+    #[error("{0}")]
+    Api(#[from] ApiError),
+    /// Shutdown came first.
+    #[error("shutting down before the node was registered")]
+    Cancelled,
+}
+
+/// Whether `e` is worth waiting out: the server is unreachable or busy.
+fn transient(e: &ApiError) -> bool {
+    matches!(e.code, 429 | 500 | 502 | 503 | 504)
+}
+
+/// Runs `attempt` until it succeeds, fails for good, or `shutdown`.
+pub async fn retrying<T, F, Fut>(
+    what: &str,
+    shutdown: &CancellationToken,
+    mut attempt: F,
+) -> Result<T, RegistrationError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, ApiError>>,
+{
+    let mut pause = Duration::from_millis(500);
+    loop {
+        match attempt().await {
+            Ok(v) => return Ok(v),
+            Err(e) if transient(&e) => {
+                tracing::warn!(error = %e, "{what}: the server is not answering yet; retrying");
+            }
+            Err(e) => return Err(e.into()),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => {}
+            _ = shutdown.cancelled() => return Err(RegistrationError::Cancelled),
+        }
+        pause = (pause * 2).min(MAX_RETRY);
+    }
+}
+
+/// The cluster's pod network as the server publishes it.
+pub async fn cluster_cidr<C: Client>(client: &C) -> Result<Ipv4Cidr, ApiError> {
+    let text = match client
+        .get(&configmap::RESOURCE, "kube-system", CLUSTER_INFO_CONFIGMAP)
+        .await
+    {
+        Ok(cm) => cm["data"][CLUSTER_CIDR_KEY]
+            .as_str()
+            .unwrap_or(DEFAULT_CLUSTER_CIDR)
+            .to_string(),
+        Err(e) if e.code == 404 => DEFAULT_CLUSTER_CIDR.to_string(),
+        Err(e) => return Err(e),
+    };
+    text.parse().map_err(|e| {
+        ApiError::internal(format!(
+            "ConfigMap kube-system/{CLUSTER_INFO_CONFIGMAP}: {e}"
+        ))
+    })
+}
+
+/// The node's address: its first non-loopback IPv4 address outside the cluster's pod
+/// network (node bridges hold addresses from it, which other boards cannot reach).
+pub fn node_ipv4(cluster: Ipv4Cidr) -> Option<String> {
+    crate::pki::ServerNames::discover()
+        .ips
+        .iter()
+        .find_map(|ip| match ip {
+            std::net::IpAddr::V4(v4) if !v4.is_loopback() && !cluster.contains(*v4) => {
+                Some(v4.to_string())
+            }
+            _ => None,
+        })
+}
+
+/// Creates the Node, or refreshes its status and labels if it exists. `pod_cidr` is set
+/// only when the kubelet was given one; otherwise the server assigns it.
+pub async fn register<C: Client>(
+    client: &C,
+    id: &NodeIdentity,
+    m: &Machine,
+    pod_cidr: Option<Ipv4Cidr>,
+) -> Result<(), ApiError> {
+    let mut obj = node_status::node_object(id, m);
+    if let Some(c) = pod_cidr {
+        obj["spec"]["podCIDR"] = json!(c.to_string());
+        obj["spec"]["podCIDRs"] = json!([c.to_string()]);
+    }
+    match client.create(&node::RESOURCE, "", obj.clone()).await {
+        Ok(_) => Ok(()),
+        Err(e) if e.code == 409 => {
+            let patch =
+                json!({"metadata": {"labels": obj["metadata"]["labels"]}, "spec": obj["spec"]});
+            client
+                .patch(
+                    &node::RESOURCE,
+                    "",
+                    &id.name,
+                    PatchType::Merge,
+                    &patch,
+                    Subresource::Main,
+                )
+                .await?;
+            let status = json!({"status": obj["status"]});
+            client
+                .patch(
+                    &node::RESOURCE,
+                    "",
+                    &id.name,
+                    PatchType::Merge,
+                    &status,
+                    Subresource::Status,
+                )
+                .await?;
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The Node's pod range, waiting until it has one.
+pub async fn pod_cidr<C: Client>(
+    client: &C,
+    node_name: &str,
+    shutdown: &CancellationToken,
+) -> Result<Ipv4Cidr, RegistrationError> {
+    let mut told = false;
+    loop {
+        let obj: Value = retrying("reading this node", shutdown, || {
+            client.get(&node::RESOURCE, "", node_name)
+        })
+        .await?;
+        if let Some(c) = node_ipam::node_cidrs(&obj).first() {
+            return Ok(*c);
+        }
+        if !told {
+            tracing::info!(node = %node_name, "waiting for the server to assign this node a pod range");
+            told = true;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+            _ = shutdown.cancelled() => return Err(RegistrationError::Cancelled),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::registry::{Registry, WriteOptions};
+    use crate::client::LocalClient;
+
+    #[tokio::test]
+    async fn only_outages_are_waited_out() {
+        let shutdown = CancellationToken::new();
+        let mut calls = 0;
+        let v = retrying("x", &shutdown, || {
+            calls += 1;
+            let n = calls;
+            async move {
+                if n < 3 {
+                    Err(ApiError::unavailable("down"))
+                } else {
+                    Ok(n)
+                }
+            }
+        })
+        .await
+        .unwrap();
+        assert_eq!(v, 3);
+        let e = retrying("x", &shutdown, || async {
+            Err::<(), _>(ApiError::forbidden("no"))
+        })
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(e, RegistrationError::Api(ref a) if a.code == 403),
+            "{e}"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_published_cluster_network_wins_over_the_default() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = Registry::new(crate::store::Store::open(dir.path(), 64).unwrap());
+        let client = LocalClient::new(registry.clone());
+        assert_eq!(
+            cluster_cidr(&client).await.unwrap().to_string(),
+            DEFAULT_CLUSTER_CIDR
+        );
+        let ns =
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kube-system"}});
+        registry
+            .create(
+                &crate::resources::namespace::RESOURCE,
+                "",
+                ns,
+                &WriteOptions::default(),
+            )
+            .await
+            .unwrap();
+        let cm = node_ipam::cluster_info("10.99.0.0/16".parse().unwrap());
+        registry
+            .create(
+                &configmap::RESOURCE,
+                "kube-system",
+                cm,
+                &WriteOptions::default(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            cluster_cidr(&client).await.unwrap().to_string(),
+            "10.99.0.0/16"
+        );
+    }
+}
