@@ -18,7 +18,7 @@ pub struct CidrError {
 }
 
 /// An IPv4 network: address with the host bits zero, and a prefix length.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Ipv4Cidr {
     network: Ipv4Addr,
     prefix: u8,

@@ -189,9 +189,14 @@ fn transport(server: &str, e: HttpError) -> JoinError {
             .get_ref()
             .and_then(|s| s.downcast_ref::<rustls::Error>())
         {
+            let reason = match tls {
+                // our own pin check's words, without rustls' "unexpected error:" prefix
+                rustls::Error::General(message) => message.clone(),
+                other => other.to_string(),
+            };
             return JoinError::Untrusted {
                 server: server.into(),
-                reason: tls.to_string(),
+                reason,
             };
         }
     }

@@ -75,6 +75,7 @@ pub fn run(args: UninstallArgs) -> anyhow::Result<()> {
         run_dir: layout.run_dir(),
         cgroup_parent: cgroup_parent.clone(),
         bridge: bridge.clone(),
+        node_routes: layout.is_live(),
     };
     let removed = tokio::runtime::Builder::new_current_thread()
         .enable_all()

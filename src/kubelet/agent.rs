@@ -22,7 +22,7 @@ use super::runtime::{ContainerRuntime, OciCliRuntime, RuntimeKind};
 use super::storage::provisioner::Provisioner;
 use super::storage::{NodeStorage, StorageConfig};
 use super::volume::{HostPathPolicy, VolumeManager};
-use super::{image_gc, lease, pod_worker};
+use super::{image_gc, lease, node_routes, pod_worker};
 use crate::api::patch::PatchType;
 use crate::api::registry::{meta, ListOptions, Subresource, WatchEvent, WatchOptions};
 use crate::client::events::EventRecorder;
@@ -185,6 +185,12 @@ pub async fn run<C: Client>(
         },
     });
     let mut tasks = JoinSet::new();
+    tasks.spawn(node_routes::run(
+        client.clone(),
+        ctx.network.clone(),
+        cfg.node_name.clone(),
+        shutdown.clone(),
+    ));
     tasks.spawn(lease::run(
         client.clone(),
         cfg.node_name.clone(),

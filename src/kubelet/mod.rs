@@ -10,6 +10,7 @@ pub mod lease;
 pub mod logs;
 pub mod machine;
 pub mod network;
+pub mod node_routes;
 pub mod node_status;
 pub mod pod_status;
 pub mod pod_worker;

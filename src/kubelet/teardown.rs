@@ -18,7 +18,7 @@ use nix::mount::{umount2, MntFlags};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use super::network::{Ipv4Cidr, NetworkError, PodNetwork, PodNetworkConfig};
+use super::network::{routes, Ipv4Cidr, NetworkError, PodNetwork, PodNetworkConfig};
 use super::runtime::cgroup;
 use super::runtime::record::{records_root, RecordDir};
 
@@ -36,6 +36,8 @@ pub struct Footprint {
     pub cgroup_parent: Option<String>,
     /// The node bridge, whose name Bramble's nftables table shares; `None` leaves both.
     pub bridge: Option<String>,
+    /// Whether to remove Bramble's routes to other nodes' pod ranges (`proto 66`).
+    pub node_routes: bool,
 }
 
 /// What was removed.
@@ -96,6 +98,14 @@ pub async fn remove(footprint: &Footprint) -> Result<Removed, TeardownError> {
     removed.mounts = unmount_under(&[&footprint.data_dir, &footprint.run_dir])?;
     if let Some(bridge) = &footprint.bridge {
         remove_network(bridge, &footprint.data_dir).await?;
+    }
+    if footprint.node_routes {
+        let failed = tokio::task::spawn_blocking(|| routes::sync(&routes::NodeRoutes::new()))
+            .await
+            .map_err(|e| NetworkError::Worker(e.to_string()))??;
+        if let Some(e) = failed.into_iter().next() {
+            return Err(e.into());
+        }
     }
     if let Some(parent) = &footprint.cgroup_parent {
         cgroup::remove_everywhere(parent).map_err(|source| TeardownError::Cgroup {

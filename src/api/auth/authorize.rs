@@ -195,9 +195,13 @@ fn viewer_allows(attrs: &Attributes<'_>) -> bool {
         )
 }
 
-/// Resources a kubelet (and the proxy and DNS running beside it) reads.
-const NODE_READABLE: [(&str, &str); 15] = [
+/// Resources a kubelet (and the proxy and DNS running beside it) reads. Events are here
+/// because Bramble's event recorder reads an Event back to count a repeat, where client-go
+/// keeps that count in memory.
+const NODE_READABLE: [(&str, &str); 17] = [
     ("", "pods"),
+    ("", "events"),
+    ("events.k8s.io", "events"),
     ("", "nodes"),
     ("", "services"),
     ("", "endpoints"),

@@ -72,6 +72,16 @@ pub enum NetworkError {
         /// The underlying error.
         source: io::Error,
     },
+    /// Adding, removing or listing a route to another node failed.
+    #[error("{action} {cidr}: {source}")]
+    Route {
+        /// What was being done, e.g. "add the route to".
+        action: &'static str,
+        /// The route concerned.
+        cidr: String,
+        /// The kernel's answer (ENETUNREACH: the node is not on a network this board is on).
+        source: io::Error,
+    },
     /// A worker thread running the netlink calls died.
     #[error("pod network worker thread failed: {0}")]
     Worker(String),

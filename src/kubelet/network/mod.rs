@@ -19,6 +19,7 @@ mod links;
 mod netlink;
 pub mod netns;
 mod nft;
+pub mod routes;
 
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
@@ -173,6 +174,12 @@ impl PodNetwork {
     /// down first.
     pub async fn remove_node(&self) -> Result<()> {
         self.blocking(|inner| inner.remove_node()).await
+    }
+
+    /// Makes this board's routes to other nodes' pod ranges exactly `wanted`; returns the
+    /// routes that could not be added (their node is not on a network this board is on).
+    pub async fn sync_node_routes(&self, wanted: routes::NodeRoutes) -> Result<Vec<NetworkError>> {
+        self.blocking(move |_| routes::sync(&wanted)).await
     }
 
     /// Gives pod `pod_uid` its namespace, veth and address; calling it again returns the same

@@ -7,7 +7,8 @@ use std::net::Ipv4Addr;
 use std::os::fd::RawFd;
 
 use netlink_packet_core::{
-    NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST,
+    NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL,
+    NLM_F_REPLACE, NLM_F_REQUEST,
 };
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::link::{
@@ -30,6 +31,11 @@ pub fn is_exists(e: &io::Error) -> bool {
     e.raw_os_error() == Some(libc_errno::EEXIST)
 }
 
+/// Whether an error means "no such route" (ESRCH), which idempotent callers accept.
+pub fn is_no_route(e: &io::Error) -> bool {
+    e.raw_os_error() == Some(libc_errno::ESRCH)
+}
+
 /// Whether an error means "no such link" (ENODEV), which idempotent callers accept.
 pub fn is_no_device(e: &io::Error) -> bool {
     e.raw_os_error() == Some(libc_errno::ENODEV)
@@ -37,6 +43,7 @@ pub fn is_no_device(e: &io::Error) -> bool {
 
 /// The errno values the callers test for (Linux numbers, identical on every architecture).
 mod libc_errno {
+    pub const ESRCH: i32 = 3;
     pub const EEXIST: i32 = 17;
     pub const ENODEV: i32 = 19;
 }
@@ -200,5 +207,74 @@ impl Netlink {
             Err(e) if !is_exists(&e) => Err(e),
             _ => Ok(()),
         }
+    }
+
+    fn route_message(dst: Ipv4Addr, prefix: u8, protocol: u8) -> RouteMessage {
+        let mut msg = RouteMessage::default();
+        msg.header.address_family = AddressFamily::Inet;
+        msg.header.table = RouteHeader::RT_TABLE_MAIN;
+        msg.header.protocol = RouteProtocol::from(protocol);
+        msg.header.scope = RouteScope::Universe;
+        msg.header.kind = RouteType::Unicast;
+        msg.header.destination_prefix_length = prefix;
+        msg.attributes
+            .push(RouteAttribute::Destination(RouteAddress::Inet(dst)));
+        msg
+    }
+
+    /// Adds or replaces the route to `dst/prefix` via `gateway`, tagged with `protocol`
+    /// (as `ip route replace ... proto N`), so its owner can find it again.
+    pub fn replace_route(
+        &mut self,
+        dst: Ipv4Addr,
+        prefix: u8,
+        gateway: Ipv4Addr,
+        protocol: u8,
+    ) -> io::Result<()> {
+        let mut msg = Self::route_message(dst, prefix, protocol);
+        msg.attributes
+            .push(RouteAttribute::Gateway(RouteAddress::Inet(gateway)));
+        self.request(
+            RouteNetlinkMessage::NewRoute(msg),
+            NLM_F_CREATE | NLM_F_REPLACE,
+        )
+        .map(drop)
+    }
+
+    /// Deletes the route to `dst/prefix` tagged `protocol`; a missing route is not an error.
+    pub fn delete_route(&mut self, dst: Ipv4Addr, prefix: u8, protocol: u8) -> io::Result<()> {
+        let msg = Self::route_message(dst, prefix, protocol);
+        match self.request(RouteNetlinkMessage::DelRoute(msg), 0) {
+            Err(e) if !is_no_route(&e) => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    /// The IPv4 routes of the main table tagged `protocol`: (destination, prefix, gateway).
+    pub fn routes_of(&mut self, protocol: u8) -> io::Result<Vec<(Ipv4Addr, u8, Option<Ipv4Addr>)>> {
+        let mut msg = RouteMessage::default();
+        msg.header.address_family = AddressFamily::Inet;
+        let replies = self.request(RouteNetlinkMessage::GetRoute(msg), NLM_F_DUMP)?;
+        Ok(replies
+            .into_iter()
+            .filter_map(|r| match r {
+                RouteNetlinkMessage::NewRoute(m)
+                    if u8::from(m.header.protocol) == protocol
+                        && m.header.table == RouteHeader::RT_TABLE_MAIN =>
+                {
+                    let mut dst = None;
+                    let mut gw = None;
+                    for a in &m.attributes {
+                        match a {
+                            RouteAttribute::Destination(RouteAddress::Inet(d)) => dst = Some(*d),
+                            RouteAttribute::Gateway(RouteAddress::Inet(g)) => gw = Some(*g),
+                            _ => {}
+                        }
+                    }
+                    dst.map(|d| (d, m.header.destination_prefix_length, gw))
+                }
+                _ => None,
+            })
+            .collect())
     }
 }
