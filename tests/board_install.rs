@@ -184,32 +184,91 @@ fn install_then_uninstall_after_the_server_ran_leaves_nothing_behind() {
     assert!(again.status.success(), "{}", text(&again));
 }
 
+const TOKEN: &str =
+    "abcdef.0123456789abcdef::sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
 #[test]
-fn joining_is_refused_in_one_line_until_there_is_an_agent_role() {
+fn install_with_server_and_token_makes_an_agent_whose_token_only_root_reads() {
     let root = tempfile::tempdir().expect("temp dir");
+    let r = root.path().to_str().unwrap();
     let out = bramble(&[
         "install",
         "--root",
-        root.path().to_str().unwrap(),
+        r,
         "--server",
-        "https://10.0.0.1:6443",
+        "https://10.0.0.1:6443/",
         "--token",
-        "abc",
+        TOKEN,
+        "--node-name",
+        "pi-2",
     ]);
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(out.status.success(), "{}", text(&out));
+    let unit = std::fs::read_to_string(root.path().join("etc/systemd/system/bramble.service"))
+        .expect("unit");
     assert!(
-        err.contains("joining a cluster (--server/--token) is not available"),
-        "{err}"
+        unit.contains("ExecStart=/usr/local/bin/bramble agent\n"),
+        "{unit}"
     );
+    let env_path = root.path().join("etc/bramble/bramble.env");
+    let env = std::fs::read_to_string(&env_path).expect("settings");
     assert!(
-        std::fs::read_dir(root.path())
-            .expect("root")
-            .next()
-            .is_none(),
-        "nothing was written"
+        env.contains("BRAMBLE_SERVER=https://10.0.0.1:6443\n"),
+        "{env}"
     );
+    assert!(env.contains(&format!("BRAMBLE_TOKEN={TOKEN}\n")), "{env}");
+    assert!(env.contains("BRAMBLE_NODE_NAME=pi-2\n"), "{env}");
+    let mode = std::fs::metadata(&env_path)
+        .expect("settings")
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600, "the join token is a secret");
+    // Every setting is a flag `bramble agent` accepts: parsing them must not fail on an
+    // unknown variable or value (it stops at joining an unreachable server instead).
+    let parse = Command::new(BRAMBLE)
+        .args(["agent", "--help"])
+        .output()
+        .expect("agent --help");
+    let help = String::from_utf8_lossy(&parse.stdout);
+    for key in [
+        "BRAMBLE_SERVER",
+        "BRAMBLE_TOKEN",
+        "BRAMBLE_NODE_NAME",
+        "BRAMBLE_DATA_DIR",
+        "BRAMBLE_BRIDGE",
+    ] {
+        assert!(help.contains(key), "bramble agent --help lacks {key}");
+    }
+}
+
+#[test]
+fn a_malformed_token_or_url_is_refused_in_one_line_and_nothing_is_written() {
+    for (server, token, expect) in [
+        ("https://10.0.0.1:6443", "abc", "a join token looks like"),
+        ("10.0.0.1:6443", TOKEN, "give the server's URL"),
+    ] {
+        let root = tempfile::tempdir().expect("temp dir");
+        let out = bramble(&[
+            "install",
+            "--root",
+            root.path().to_str().unwrap(),
+            "--server",
+            server,
+            "--token",
+            token,
+        ]);
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(err.contains(expect), "{err}");
+        assert!(
+            std::fs::read_dir(root.path())
+                .expect("root")
+                .next()
+                .is_none(),
+            "nothing was written"
+        );
+    }
 }
 
 #[test]

@@ -1,20 +1,21 @@
-//! `bramble install`: makes this board run `bramble server` at boot under systemd.
+//! `bramble install`: makes this board run `bramble server` at boot under systemd, or, with
+//! `--server` and `--token`, `bramble agent` joining that server.
 //!
 //! Writes the unit and its settings file, creates the data directory, copies the running
 //! binary to `/usr/local/bin/bramble` and enables the unit (the `multi-user.target.wants`
 //! link `systemctl enable` makes, so an image prepared with `--root` boots into Bramble).
-//! When systemd is the running init it also reloads it and starts the service. Joining an
-//! existing cluster needs the agent role, which this build does not have, so `--server` is
-//! refused rather than writing a unit that could not start.
+//! When systemd is the running init it also reloads it and starts the service. A join token
+//! is a secret, so an agent's settings file is readable by root only.
 
 use std::io::Write;
-use std::os::unix::fs::{symlink, PermissionsExt};
+use std::os::unix::fs::{symlink, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use clap::Args;
 
 use super::service::{self, Layout};
+use crate::pki::join_token::JoinToken;
 
 /// Arguments of `bramble install`.
 #[derive(Debug, Args)]
@@ -27,7 +28,7 @@ pub struct InstallArgs {
     #[arg(long, default_value = service::DEFAULT_DATA_DIR)]
     pub data_dir: PathBuf,
     /// Address and port the API server listens on (default: the server's, 0.0.0.0:6443).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "server")]
     pub listen: Option<std::net::SocketAddr>,
     /// This board's node name (default: its hostname).
     #[arg(long)]
@@ -35,21 +36,30 @@ pub struct InstallArgs {
     /// Name of the node bridge pods attach to.
     #[arg(long, default_value = service::DEFAULT_BRIDGE)]
     pub bridge: String,
-    /// Join the cluster served at this URL instead of running a server (needs --token).
+    /// Join the cluster served at this URL (e.g. https://pi-1:6443) instead of running a
+    /// server; needs --token.
     #[arg(long, requires = "token")]
     pub server: Option<String>,
-    /// Join token issued by the server.
+    /// The server's join token (`sudo cat /var/lib/bramble/join-token` on the server).
     #[arg(long, requires = "server")]
     pub token: Option<String>,
 }
 
 /// Installs and (under systemd) starts the service.
 pub fn run(args: InstallArgs) -> anyhow::Result<()> {
-    if args.server.is_some() {
-        bail!(
-            "joining a cluster (--server/--token) is not available in this build: there is no agent role yet; run `bramble install` without them to make this board a server"
-        );
+    if let Some(server) = &args.server {
+        if !server.starts_with("https://") {
+            bail!("--server {server:?}: give the server's URL, e.g. https://pi-1:6443");
+        }
     }
+    if let Some(token) = &args.token {
+        JoinToken::parse(token).context("--token")?;
+    }
+    let role = if args.server.is_some() {
+        "agent"
+    } else {
+        "server"
+    };
     let layout = Layout::new(&args.root);
     if layout.is_live() && !nix::unistd::geteuid().is_root() {
         bail!("bramble install changes /etc and /usr/local: run it as root (sudo bramble install)");
@@ -88,13 +98,18 @@ pub fn run(args: InstallArgs) -> anyhow::Result<()> {
     if let Some(name) = &args.node_name {
         settings.push(("BRAMBLE_NODE_NAME", name.clone()));
     }
+    if let (Some(server), Some(token)) = (&args.server, &args.token) {
+        settings.push(("BRAMBLE_SERVER", server.trim_end_matches('/').to_string()));
+        settings.push(("BRAMBLE_TOKEN", token.trim().to_string()));
+    }
     let env_file = layout.env_file();
-    write_file(&env_file, &service::env_text(&settings), 0o644)?;
+    let env_mode = if args.token.is_some() { 0o600 } else { 0o644 };
+    write_file(&env_file, &service::env_text(&settings), env_mode)?;
     writeln!(out, "wrote {}", env_file.display())?;
 
     let unit = layout.unit();
     let env_on_board = Path::new("/etc/bramble/bramble.env");
-    let text = service::unit_text(service::BINARY, &env_on_board.display().to_string());
+    let text = service::unit_text(service::BINARY, role, &env_on_board.display().to_string());
     write_file(&unit, &text, 0o644)?;
     writeln!(out, "wrote {}", unit.display())?;
     enable_link(&layout)?;
@@ -110,16 +125,24 @@ pub fn run(args: InstallArgs) -> anyhow::Result<()> {
     } else if service::systemd_running() {
         service::systemctl(&["daemon-reload"]).map_err(anyhow::Error::msg)?;
         service::systemctl(&["restart", service::UNIT]).map_err(anyhow::Error::msg)?;
-        writeln!(
-            out,
-            "started {}; the admin kubeconfig appears at {}",
-            service::UNIT,
-            kubeconfig.display()
-        )?;
+        if role == "agent" {
+            writeln!(
+                out,
+                "started {}; this board appears in `kubectl get nodes` once it has joined",
+                service::UNIT
+            )?;
+        } else {
+            writeln!(
+                out,
+                "started {}; the admin kubeconfig appears at {}",
+                service::UNIT,
+                kubeconfig.display()
+            )?;
+        }
     } else {
         writeln!(
             out,
-            "systemd is not running here (no /run/systemd/system): not started; it starts at the next boot under systemd, or run `{} server` now",
+            "systemd is not running here (no /run/systemd/system): not started; it starts at the next boot under systemd, or run `{} {role}` now",
             service::BINARY
         )?;
     }
@@ -142,7 +165,18 @@ fn write_file(path: &Path, text: &str, mode: u32) -> anyhow::Result<()> {
             .map(|n| n.to_string_lossy())
             .unwrap_or_default()
     ));
-    std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
+    let _ = std::fs::remove_file(&tmp);
+    // Created with its final mode: a settings file holding a join token is never readable
+    // by others, not even for a moment.
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(&tmp)
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    file.write_all(text.as_bytes())
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    drop(file);
     std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode))
         .with_context(|| format!("setting the mode of {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))

@@ -2,8 +2,8 @@
 //! file, and talking to systemd. Shared by `bramble install` and `bramble uninstall`.
 //!
 //! Settings go in `/etc/bramble/bramble.env`, read by the unit's `EnvironmentFile=`: every
-//! `bramble server` flag already has a `BRAMBLE_*` variable, so the server needs no config
-//! file parser and `bramble server --help` documents every key. The unit follows k3s':
+//! `bramble server` and `bramble agent` flag already has a `BRAMBLE_*` variable, so neither
+//! needs a config file parser and their `--help` documents every key. The unit follows k3s':
 //! `KillMode=process`, because containers' supervisors must survive a restart of the server,
 //! and `Delegate=yes` with unlimited tasks and files, because the server manages cgroups
 //! and runs many processes.
@@ -73,8 +73,8 @@ impl Layout {
 /// Where the binary is installed, as the board sees it.
 pub const BINARY: &str = "/usr/local/bin/bramble";
 
-/// The unit running `bramble server` with the settings in `env_file`.
-pub fn unit_text(binary: &str, env_file: &str) -> String {
+/// The unit running `bramble <role>` (`server` or `agent`) with the settings in `env_file`.
+pub fn unit_text(binary: &str, role: &str, env_file: &str) -> String {
     format!(
         "[Unit]\n\
          Description=Bramble: a Kubernetes-compatible cluster on small boards\n\
@@ -84,7 +84,7 @@ pub fn unit_text(binary: &str, env_file: &str) -> String {
          [Service]\n\
          Type=exec\n\
          EnvironmentFile=-{env_file}\n\
-         ExecStart={binary} server\n\
+         ExecStart={binary} {role}\n\
          # containers' supervisors outlive the server; only the server is stopped\n\
          KillMode=process\n\
          Delegate=yes\n\
@@ -101,10 +101,11 @@ pub fn unit_text(binary: &str, env_file: &str) -> String {
     )
 }
 
-/// The settings file: `KEY=value` lines, each the variable of a `bramble server` flag.
+/// The settings file: `KEY=value` lines, each the variable of a `bramble server` or
+/// `bramble agent` flag.
 pub fn env_text(settings: &[(&str, String)]) -> String {
     let mut text = String::from(
-        "# Settings of `bramble server`, one BRAMBLE_* variable per flag (see `bramble server --help`).\n",
+        "# Settings of Bramble, one BRAMBLE_* variable per flag (see `bramble server --help`\n# or `bramble agent --help`).\n",
     );
     for (key, value) in settings {
         text.push_str(&format!("{key}={value}\n"));
@@ -175,8 +176,10 @@ mod tests {
 
     #[test]
     fn unit_runs_the_server_with_the_settings_file_and_spares_containers() {
-        let text = unit_text(BINARY, "/etc/bramble/bramble.env");
+        let text = unit_text(BINARY, "server", "/etc/bramble/bramble.env");
         assert!(text.contains("ExecStart=/usr/local/bin/bramble server\n"));
+        let agent = unit_text(BINARY, "agent", "/etc/bramble/bramble.env");
+        assert!(agent.contains("ExecStart=/usr/local/bin/bramble agent\n"));
         assert!(text.contains("EnvironmentFile=-/etc/bramble/bramble.env\n"));
         assert!(text.contains("KillMode=process\n"));
         assert!(text.contains("WantedBy=multi-user.target\n"));

@@ -41,10 +41,18 @@ pub fn wanted_routes(nodes: &[Value], me: &str) -> NodeRoutes {
 }
 
 /// Runs until `shutdown`.
-pub async fn run<C: Client>(client: C, network: PodNetwork, me: String, shutdown: CancellationToken) {
+pub async fn run<C: Client>(
+    client: C,
+    network: PodNetwork,
+    me: String,
+    shutdown: CancellationToken,
+) {
     let mut reported = Vec::<String>::new();
     loop {
-        let list = match client.list(&node::RESOURCE, None, &ListOptions::default()).await {
+        let list = match client
+            .list(&node::RESOURCE, None, &ListOptions::default())
+            .await
+        {
             Ok(l) => l,
             Err(e) => {
                 tracing::debug!(error = %e, "node routes: listing nodes failed");
@@ -54,7 +62,10 @@ pub async fn run<C: Client>(client: C, network: PodNetwork, me: String, shutdown
                 }
             }
         };
-        match network.sync_node_routes(wanted_routes(&list.items, &me)).await {
+        match network
+            .sync_node_routes(wanted_routes(&list.items, &me))
+            .await
+        {
             Ok(skipped) => {
                 // Say once per route what cannot be reached, not once a minute.
                 let now: Vec<String> = skipped.iter().map(ToString::to_string).collect();
