@@ -100,7 +100,7 @@ impl NodeCertificates {
                 .collect();
             return Err(ApiError::invalid(&node::RESOURCE, name, &errors));
         }
-        if registry.kubelet_alive(name) {
+        if kubelet_alive(registry, name) {
             return Err(ApiError::new(
                 409,
                 "AlreadyExists",
@@ -135,6 +135,22 @@ impl NodeCertificates {
         Ok(ServingResponse { certificate, key })
     }
 }
+
+/// Whether `node`'s kubelet has shown a sign of life within its lease duration: a renewed
+/// Lease, or (before its first lease) a Ready heartbeat on the Node.
+fn kubelet_alive(registry: &Registry, node: &str) -> bool {
+    if registry.kubelet_alive(node) {
+        return true;
+    }
+    let Ok(obj) = registry.get(&node::RESOURCE, "", node) else {
+        return false;
+    };
+    crate::controllers::node_lifecycle::last_heard(&obj, None)
+        .is_some_and(|t| chrono::Utc::now() - t < chrono::Duration::seconds(HEARTBEAT_VALID_SECS))
+}
+
+/// How long a heartbeat counts, as a node lease's duration.
+const HEARTBEAT_VALID_SECS: i64 = 40;
 
 async fn read_json<T: DeserializeOwned>(
     req: Request<Incoming>,

@@ -104,6 +104,11 @@ impl Drop for Board {
 
 /// A k3s-style `registries.yaml` sending `docker.io` to the local registry over plain HTTP.
 fn write_mirror(path: &Path, port: u16) {
-    let mirror = format!("mirrors:\n  docker.io:\n    endpoint: [\"http://127.0.0.1:{port}\"]\n");
+    write_mirror_at(path, "127.0.0.1", port);
+}
+
+/// [`write_mirror`] for a registry listening on `host`.
+pub fn write_mirror_at(path: &Path, host: &str, port: u16) {
+    let mirror = format!("mirrors:\n  docker.io:\n    endpoint: [\"http://{host}:{port}\"]\n");
     std::fs::write(path, mirror).unwrap();
 }

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod board;
+pub mod joined;
 pub mod registry;
 pub mod storage;
 
@@ -24,6 +25,8 @@ pub const DEADLINE: Duration = Duration::from_secs(30);
 pub struct Cluster {
     child: Option<Child>,
     pub dir: tempfile::TempDir,
+    /// The address the server listens on (loopback unless a test links boards).
+    pub host: String,
     pub port: u16,
     flags: Vec<String>,
 }
@@ -82,11 +85,21 @@ impl Cluster {
         Self::launch_new(flags)
     }
 
+    /// Starts a fresh server listening on `host` (an address of this machine).
+    pub fn start_on(host: &str, flags: Vec<String>) -> Cluster {
+        Self::launch_at(host, flags)
+    }
+
     fn launch_new(flags: Vec<String>) -> Cluster {
+        Self::launch_at("127.0.0.1", flags)
+    }
+
+    fn launch_at(host: &str, flags: Vec<String>) -> Cluster {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut c = Cluster {
             child: None,
             dir,
+            host: host.to_string(),
             port: free_port(),
             flags,
         };
@@ -113,7 +126,7 @@ impl Cluster {
             .arg(self.data_dir())
             .args([
                 "--listen",
-                &format!("127.0.0.1:{}", self.port),
+                &format!("{}:{}", self.host, self.port),
                 "--node-name",
                 "test-node",
             ])
@@ -261,7 +274,7 @@ impl Cluster {
         }
         cmd.args([
             "--server",
-            &format!("https://127.0.0.1:{}", self.port),
+            &format!("https://{}:{}", self.host, self.port),
             "--out",
         ])
         .arg(&path);
@@ -296,7 +309,7 @@ impl Drop for Cluster {
 /// Unmounts whatever a kubelet left mounted under `dir` (its local-disk volumes), once the
 /// server is gone and cannot mount them again, so the directory can be removed; loop devices
 /// set up by `mount -o loop` detach with their mount.
-fn unmount_under(dir: &Path) {
+pub fn unmount_under(dir: &Path) {
     let Ok(dir) = std::fs::canonicalize(dir) else {
         return;
     };

@@ -41,7 +41,12 @@ pub struct Registry {
 
 impl Registry {
     pub fn start(dir: &Path) -> Registry {
-        let port = TcpListener::bind("127.0.0.1:0")
+        Registry::start_on(dir, "127.0.0.1")
+    }
+
+    /// A registry listening on `host`, an address of this machine.
+    pub fn start_on(dir: &Path, host: &str) -> Registry {
+        let port = TcpListener::bind((host, 0))
             .unwrap()
             .local_addr()
             .unwrap()
@@ -50,7 +55,7 @@ impl Registry {
         std::fs::write(
             &config,
             format!(
-                "version: 0.1\nstorage: {{filesystem: {{rootdirectory: {}}}}}\nhttp: {{addr: 127.0.0.1:{port}}}\n",
+                "version: 0.1\nstorage: {{filesystem: {{rootdirectory: {}}}}}\nhttp: {{addr: {host}:{port}}}\n",
                 dir.join("registry-data").display()
             ),
         )
@@ -64,7 +69,7 @@ impl Registry {
             .expect("cannot start docker-registry (apt-get install docker-registry)");
         let registry = Registry { child, port };
         let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        while std::net::TcpStream::connect((host, port)).is_err() {
             assert!(
                 Instant::now() < deadline,
                 "docker-registry did not start on port {port}"
@@ -85,6 +90,11 @@ impl Drop for Registry {
 /// Builds a busybox image whose default command is `cmd` and pushes it to the registry as
 /// `repo:latest` (e.g. `library/redis`).
 pub fn build_busybox_image(work: &Path, port: u16, repo: &str, cmd: &[&str]) {
+    build_busybox_image_at(work, "127.0.0.1", port, repo, cmd);
+}
+
+/// [`build_busybox_image`] for a registry listening on `host`.
+pub fn build_busybox_image_at(work: &Path, host: &str, port: u16, repo: &str, cmd: &[&str]) {
     let tag = repo.replace('/', "-");
     if !work.join("oci").exists() {
         run(work, &["umoci", "init", "--layout", "oci"]);
@@ -114,7 +124,7 @@ pub fn build_busybox_image(work: &Path, port: u16, repo: &str, cmd: &[&str]) {
         config.extend(["--config.cmd", c]);
     }
     run(work, &config);
-    let dest = format!("docker://127.0.0.1:{port}/{repo}:latest");
+    let dest = format!("docker://{host}:{port}/{repo}:latest");
     run(
         work,
         &[
