@@ -9,8 +9,9 @@ mod support;
 
 use std::process::Output;
 
+use support::board::IDLE;
 use support::eventually;
-use support::joined::{mounted_below, pod_on, TwoBoards, BOARD, IDLE_CMD};
+use support::joined::{mounted_below, pod_on, TwoBoards, BOARD};
 
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
@@ -27,7 +28,7 @@ fn cidr_contains(cidr: &str, ip: &str) -> bool {
 
 #[test]
 fn a_joined_board_runs_its_pods_serves_logs_and_exec_and_reaches_the_other_board() {
-    let boards = TwoBoards::start(1, &[("library/busybox", IDLE_CMD)], &[]);
+    let boards = TwoBoards::start(1, &[("library/busybox", IDLE)], &[]);
     let c = &boards.cluster;
 
     // Two Ready nodes, each with its own range of the cluster network and its own address.
@@ -199,7 +200,11 @@ fn joining_refuses_bad_tokens_impostors_and_taken_names_and_leaves_nothing() {
 
 #[test]
 fn a_silent_board_turns_not_ready_and_rejoins_without_its_token() {
-    let mut boards = TwoBoards::start(3, &[], &["--node-monitor-grace-period=15s"]);
+    let mut boards = TwoBoards::start(
+        3,
+        &[("library/busybox", IDLE)],
+        &["--node-monitor-grace-period=15s"],
+    );
     let range = boards.cluster.jsonpath(&["node", BOARD], "{.spec.podCIDR}");
     let uid = boards.cluster.jsonpath(&["node", BOARD], "{.metadata.uid}");
 
@@ -231,4 +236,22 @@ fn a_silent_board_turns_not_ready_and_rejoins_without_its_token() {
     });
     assert_eq!(c.jsonpath(&["node", BOARD], "{.spec.podCIDR}"), range);
     assert_eq!(c.jsonpath(&["node", BOARD], "{.metadata.uid}"), uid);
+
+    // The server restarts under a running agent: the board reconnects and takes new pods.
+    boards.cluster.restart();
+    let c = &boards.cluster;
+    c.apply(&pod_on(
+        "after-restart",
+        BOARD,
+        "echo back; trap 'exit 0' TERM; while true; do sleep 1; done",
+    ));
+    eventually("a pod on the board after the server restarted", || {
+        (c.pod_jsonpath("after-restart", "{.status.phase}") == "Running").then_some(())
+    });
+    let logs = eventually("its log through the restarted server", || {
+        let out = c.kubectl(&["logs", "after-restart"]);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        (!text.is_empty()).then_some(text)
+    });
+    assert_eq!(logs.trim(), "back");
 }

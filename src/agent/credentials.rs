@@ -9,7 +9,6 @@
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use http::Method;
 use rustls::pki_types::pem::PemObject;
@@ -22,13 +21,12 @@ use crate::api::node_certificates::{
     JoinRequest, JoinResponse, ServingRequest, ServingResponse, JOIN_PATH, SERVING_PATH,
 };
 use crate::client::http::{HttpClient, HttpError};
+use crate::client::retry::retry;
 use crate::pki::join_token::{ca_hash, JoinToken};
 use crate::pki::kubeconfig::{Credentials, Kubeconfig, KubeconfigError};
 
 /// Where a board keeps its node credentials, under its data directory.
 pub const KUBECONFIG_PATH: &str = "agent/kubelet.kubeconfig";
-/// Longest pause between attempts to reach the server.
-const MAX_RETRY: Duration = Duration::from_secs(10);
 /// Where the server's join token is printed from, for messages.
 const TOKEN_HINT: &str = "print it on the server with `sudo cat /var/lib/bramble/join-token`";
 
@@ -152,21 +150,10 @@ pub async fn obtain(
             ),
         });
     };
-    let mut pause = Duration::from_millis(500);
-    let answer = loop {
-        match join(server, token, node_name).await {
-            Ok(a) => break a,
-            Err(e) if e.passing() => {
-                tracing::warn!(error = %e, "joining: retrying");
-                tokio::select! {
-                    _ = tokio::time::sleep(pause) => {}
-                    _ = shutdown.cancelled() => return Err(e),
-                }
-                pause = (pause * 2).min(MAX_RETRY);
-            }
-            Err(e) => return Err(e),
-        }
-    };
+    let answer = retry("joining", shutdown, JoinError::passing, || {
+        join(server, token, node_name)
+    })
+    .await?;
     let kc = Kubeconfig {
         cluster_name: "bramble".into(),
         user_name: format!("system:node:{node_name}"),
@@ -299,20 +286,13 @@ pub async fn serving_certificate_retrying(
     addresses: Vec<IpAddr>,
     shutdown: &CancellationToken,
 ) -> Result<ServingResponse, JoinError> {
-    let mut pause = Duration::from_millis(500);
-    loop {
-        match serving_certificate(http, server, addresses.clone()).await {
-            Err(e) if e.passing() => {
-                tracing::warn!(error = %e, "kubelet serving certificate: retrying");
-                tokio::select! {
-                    _ = tokio::time::sleep(pause) => {}
-                    _ = shutdown.cancelled() => return Err(e),
-                }
-                pause = (pause * 2).min(MAX_RETRY);
-            }
-            other => return other,
-        }
-    }
+    retry(
+        "kubelet serving certificate",
+        shutdown,
+        JoinError::passing,
+        || serving_certificate(http, server, addresses.clone()),
+    )
+    .await
 }
 
 #[cfg(test)]

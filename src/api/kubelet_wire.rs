@@ -109,7 +109,7 @@ fn target(prefix: &str, namespace: &str, pod: &str, container: &str) -> String {
 /// The (namespace, pod, container) a kubelet path under `prefix` names.
 pub fn parse_target(path: &str, prefix: &str) -> Option<(String, String, String)> {
     let rest = path.strip_prefix(prefix)?;
-    let parts: Vec<String> = rest.split('/').map(|p| percent_decode(p)).collect();
+    let parts: Vec<String> = rest.split('/').map(percent_decode).collect();
     match parts.as_slice() {
         [ns, pod, c] if !ns.is_empty() && !pod.is_empty() && !c.is_empty() => {
             Some((ns.clone(), pod.clone(), c.clone()))

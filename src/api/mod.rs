@@ -1,5 +1,6 @@
 //! The HTTP surface: Kubernetes REST paths over TLS.
 
+pub mod accept;
 pub mod admission;
 pub mod auth;
 pub mod body;

@@ -14,11 +14,11 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::pki_types::CertificateDer;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use super::accept::accept_loop;
 use super::auth::{self, Attributes, Authn, Decision, Identity};
 use super::body::{self, ResponseBody};
 use super::handlers::{self, ResourceRequest};
@@ -55,33 +55,11 @@ pub struct ApiState {
 /// Serves HTTPS on `listener` until `state.shutdown` is cancelled.
 pub async fn serve(listener: TcpListener, tls: Arc<rustls::ServerConfig>, state: Arc<ApiState>) {
     let acceptor = TlsAcceptor::from(tls);
-    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    let mut connections = tokio::task::JoinSet::new();
-    loop {
-        let permit = tokio::select! {
-            p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
-            _ = state.shutdown.cancelled() => break,
-        };
-        let (tcp, peer) = tokio::select! {
-            a = listener.accept() => match a {
-                Ok(a) => a,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    continue;
-                }
-            },
-            _ = state.shutdown.cancelled() => break,
-        };
-        let acceptor = acceptor.clone();
-        let state = state.clone();
-        connections.spawn(async move {
-            let _permit = permit;
-            connection(acceptor, tcp, peer, state).await;
-        });
-        // reap finished connection tasks so the set stays small
-        while connections.try_join_next().is_some() {}
-    }
-    connections.shutdown().await;
+    let shutdown = state.shutdown.clone();
+    accept_loop(listener, MAX_CONNECTIONS, shutdown, |tcp, peer| {
+        connection(acceptor.clone(), tcp, peer, state.clone())
+    })
+    .await;
 }
 
 async fn connection(
@@ -90,7 +68,6 @@ async fn connection(
     peer: SocketAddr,
     state: Arc<ApiState>,
 ) {
-    let _ = tcp.set_nodelay(true);
     let tls = match acceptor.accept(tcp).await {
         Ok(t) => t,
         Err(e) => {

@@ -6,6 +6,7 @@ pub mod events;
 pub mod http;
 mod local;
 pub mod remote;
+pub mod retry;
 
 use serde_json::Value;
 

@@ -17,7 +17,7 @@ use super::image::{GcPolicy, ImageService, RegistryConfig};
 use super::machine::Machine;
 use super::network::{Ipv4Cidr, PodNetwork, PodNetworkConfig};
 use super::node_status::{self, NodeIdentity};
-use super::registration::{self, RegistrationError};
+use super::registration;
 use super::runtime::{ContainerRuntime, OciCliRuntime, RuntimeKind};
 use super::storage::provisioner::Provisioner;
 use super::storage::{NodeStorage, StorageConfig};
@@ -25,6 +25,7 @@ use super::volume::{HostPathPolicy, VolumeManager};
 use super::{image_gc, lease, node_routes, pod_worker};
 use crate::api::patch::PatchType;
 use crate::api::registry::{meta, ListOptions, Subresource, WatchEvent, WatchOptions};
+use crate::api::status::ApiError;
 use crate::client::events::EventRecorder;
 use crate::client::{Client, WatchSource};
 use crate::resources::{node, pod};
@@ -80,7 +81,7 @@ pub enum KubeletError {
     Network(#[from] super::network::NetworkError),
     /// Registering the node.
     #[error("registering node: {0}")]
-    Registration(#[from] RegistrationError),
+    Registration(#[from] ApiError),
 }
 
 /// Everything a pod worker uses.

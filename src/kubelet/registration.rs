@@ -15,25 +15,13 @@ use crate::api::patch::PatchType;
 use crate::api::registry::Subresource;
 use crate::api::status::ApiError;
 use crate::cidr::Ipv4Cidr;
+use crate::client::retry::retry;
 use crate::client::Client;
 use crate::controllers::node_ipam::{self, CLUSTER_CIDR_KEY, CLUSTER_INFO_CONFIGMAP};
 use crate::resources::{configmap, node};
 
 /// The cluster network when the server publishes none (the server's default).
 pub const DEFAULT_CLUSTER_CIDR: &str = "10.42.0.0/16";
-/// Longest pause between attempts to reach the server.
-const MAX_RETRY: Duration = Duration::from_secs(10);
-
-/// Why registration stopped.
-#[derive(Debug, thiserror::Error)]
-pub enum RegistrationError {
-    /// The server refused a request (not a passing outage).
-    #[error("{0}")]
-    Api(#[from] ApiError),
-    /// Shutdown came first.
-    #[error("shutting down before the node was registered")]
-    Cancelled,
-}
 
 /// Whether `e` is worth waiting out: the server is unreachable or busy.
 fn transient(e: &ApiError) -> bool {
@@ -44,27 +32,13 @@ fn transient(e: &ApiError) -> bool {
 pub async fn retrying<T, F, Fut>(
     what: &str,
     shutdown: &CancellationToken,
-    mut attempt: F,
-) -> Result<T, RegistrationError>
+    attempt: F,
+) -> Result<T, ApiError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, ApiError>>,
 {
-    let mut pause = Duration::from_millis(500);
-    loop {
-        match attempt().await {
-            Ok(v) => return Ok(v),
-            Err(e) if transient(&e) => {
-                tracing::warn!(error = %e, "{what}: the server is not answering yet; retrying");
-            }
-            Err(e) => return Err(e.into()),
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(pause) => {}
-            _ = shutdown.cancelled() => return Err(RegistrationError::Cancelled),
-        }
-        pause = (pause * 2).min(MAX_RETRY);
-    }
+    retry(what, shutdown, transient, attempt).await
 }
 
 /// The cluster's pod network as the server publishes it.
@@ -151,7 +125,7 @@ pub async fn pod_cidr<C: Client>(
     client: &C,
     node_name: &str,
     shutdown: &CancellationToken,
-) -> Result<Ipv4Cidr, RegistrationError> {
+) -> Result<Ipv4Cidr, ApiError> {
     let mut told = false;
     loop {
         let obj: Value = retrying("reading this node", shutdown, || {
@@ -167,7 +141,7 @@ pub async fn pod_cidr<C: Client>(
         }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_millis(250)) => {}
-            _ = shutdown.cancelled() => return Err(RegistrationError::Cancelled),
+            _ = shutdown.cancelled() => return Err(ApiError::unavailable("shutting down")),
         }
     }
 }
@@ -181,12 +155,18 @@ mod tests {
     #[tokio::test]
     async fn only_outages_are_waited_out() {
         let shutdown = CancellationToken::new();
+        let e = retrying("x", &shutdown, || async {
+            Err::<(), _>(ApiError::forbidden("no"))
+        })
+        .await
+        .unwrap_err();
+        assert_eq!(e.code, 403);
         let mut calls = 0;
         let v = retrying("x", &shutdown, || {
             calls += 1;
             let n = calls;
             async move {
-                if n < 3 {
+                if n < 2 {
                     Err(ApiError::unavailable("down"))
                 } else {
                     Ok(n)
@@ -195,16 +175,7 @@ mod tests {
         })
         .await
         .unwrap();
-        assert_eq!(v, 3);
-        let e = retrying("x", &shutdown, || async {
-            Err::<(), _>(ApiError::forbidden("no"))
-        })
-        .await
-        .unwrap_err();
-        assert!(
-            matches!(e, RegistrationError::Api(ref a) if a.code == 403),
-            "{e}"
-        );
+        assert_eq!(v, 2);
     }
 
     #[tokio::test]

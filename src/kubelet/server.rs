@@ -17,12 +17,12 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, Semaphore};
-use tokio::task::JoinSet;
+use tokio::sync::mpsc;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use crate::api::accept::accept_loop;
 use crate::api::auth::{identity_from_certificate, MASTERS_GROUP};
 use crate::api::body::{self, ChannelBody, ResponseBody};
 use crate::api::kubelet_wire::{self, Channel, EXEC_FRAMES, EXEC_PREFIX, LOGS_PREFIX};
@@ -43,31 +43,11 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) {
     let acceptor = TlsAcceptor::from(tls);
-    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    let mut connections = JoinSet::new();
-    loop {
-        let permit = tokio::select! {
-            p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
-            _ = shutdown.cancelled() => break,
-        };
-        let (tcp, peer) = tokio::select! {
-            a = listener.accept() => match a {
-                Ok(a) => a,
-                Err(e) => {
-                    tracing::warn!(error = %e, "kubelet port: accept failed");
-                    continue;
-                }
-            },
-            _ = shutdown.cancelled() => break,
-        };
-        let (acceptor, streams, stop) = (acceptor.clone(), streams.clone(), shutdown.clone());
-        connections.spawn(async move {
-            let _permit = permit;
-            connection(acceptor, tcp, peer, streams, stop).await;
-        });
-        while connections.try_join_next().is_some() {}
-    }
-    connections.shutdown().await;
+    let stop = shutdown.clone();
+    accept_loop(listener, MAX_CONNECTIONS, shutdown, |tcp, peer| {
+        connection(acceptor.clone(), tcp, peer, streams.clone(), stop.clone())
+    })
+    .await;
 }
 
 async fn connection(
@@ -77,7 +57,6 @@ async fn connection(
     streams: Arc<dyn PodStreams>,
     shutdown: CancellationToken,
 ) {
-    let _ = tcp.set_nodelay(true);
     let tls = match acceptor.accept(tcp).await {
         Ok(t) => t,
         Err(e) => {

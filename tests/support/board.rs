@@ -90,15 +90,7 @@ impl Drop for Board {
     /// Deletes every pod so the kubelet stops its containers and removes their mounts and
     /// namespaces; containers outlive the server by design, so killing it is not enough.
     fn drop(&mut self) {
-        let _ = self.cluster.kubectl(&[
-            "delete",
-            "pods",
-            "--all",
-            "--all-namespaces",
-            "--grace-period=1",
-            "--wait=true",
-            "--timeout=60s",
-        ]);
+        self.cluster.delete_all_pods();
     }
 }
 

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
-use super::board::{write_mirror_at, NodeNetwork, IDLE};
+use super::board::{write_mirror_at, NodeNetwork};
 use super::registry::{build_busybox_image_at, require_root, Registry};
 use super::{agent_flags, eventually, unmount_under, Cluster};
 
@@ -333,15 +333,7 @@ impl TwoBoards {
 impl Drop for TwoBoards {
     /// Deletes every pod while both kubelets still run, so they stop their containers.
     fn drop(&mut self) {
-        let _ = self.cluster.kubectl(&[
-            "delete",
-            "pods",
-            "--all",
-            "--all-namespaces",
-            "--grace-period=1",
-            "--wait=true",
-            "--timeout=60s",
-        ]);
+        self.cluster.delete_all_pods();
     }
 }
 
@@ -361,9 +353,6 @@ spec:
 "
     )
 }
-
-/// The idle default command of test images.
-pub const IDLE_CMD: &[&str] = IDLE;
 
 /// Whether `path` or anything below it is still mounted.
 pub fn mounted_below(path: &Path) -> bool {

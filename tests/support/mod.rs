@@ -252,6 +252,20 @@ impl Cluster {
         HttpClient::new(&kc).expect("client")
     }
 
+    /// Deletes every pod and waits for them to go, so kubelets stop their containers and
+    /// remove their mounts and namespaces (containers outlive the server by design).
+    pub fn delete_all_pods(&self) {
+        let _ = self.kubectl(&[
+            "delete",
+            "pods",
+            "--all",
+            "--all-namespaces",
+            "--grace-period=1",
+            "--wait=true",
+            "--timeout=60s",
+        ]);
+    }
+
     /// Writes a kubeconfig that authenticates with a bearer token only.
     pub fn token_kubeconfig(&self, name: &str, token: &str) -> PathBuf {
         let mut kc = Kubeconfig::load(&self.kubeconfig()).expect("admin kubeconfig");
