@@ -25,6 +25,12 @@ pub struct Ipv4Cidr {
 }
 
 impl Ipv4Cidr {
+    /// Every IPv4 address (`0.0.0.0/0`).
+    pub const ANY: Ipv4Cidr = Ipv4Cidr {
+        network: Ipv4Addr::UNSPECIFIED,
+        prefix: 0,
+    };
+
     /// The network address.
     pub fn network(&self) -> Ipv4Addr {
         self.network

@@ -246,7 +246,7 @@ fn run_seed_pod_with(runtime: &str, tag: u8, restart_server: bool) {
         "mounts of the deleted pod remain:\n{mounts}"
     );
     assert!(
-        !Path::new("/run/bramble/netns").join(&uid).exists(),
+        !c.run_dir().join("netns").join(&uid).exists(),
         "the pod's network namespace remains"
     );
     let events = c.kubectl_ok(&[

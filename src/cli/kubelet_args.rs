@@ -21,6 +21,9 @@ pub struct KubeletArgs {
     /// cluster network).
     #[arg(long, env = "BRAMBLE_POD_CIDR")]
     pub pod_cidr: Option<Ipv4Cidr>,
+    /// Where pod namespaces are pinned; on tmpfs, so a reboot clears them.
+    #[arg(long, default_value = crate::kubelet::network::DEFAULT_RUN_DIR, env = "BRAMBLE_RUN_DIR")]
+    pub run_dir: PathBuf,
     /// Name of the node bridge pods attach to.
     #[arg(long, default_value = "bramble0", env = "BRAMBLE_BRIDGE")]
     pub bridge: String,
@@ -103,6 +106,7 @@ impl KubeletArgs {
         Ok(KubeletConfig {
             node_name: node_name.to_string(),
             data_dir: data_dir.to_path_buf(),
+            run_dir: self.run_dir.clone(),
             runtime: self.runtime,
             registries: self.registries.clone(),
             pod_cidr: self.pod_cidr,

@@ -50,6 +50,7 @@ pub fn run(args: UninstallArgs) -> anyhow::Result<()> {
     };
     let data_dir = layout
         .host(setting("BRAMBLE_DATA_DIR").unwrap_or_else(|| service::DEFAULT_DATA_DIR.into()));
+    let run_dir = setting("BRAMBLE_RUN_DIR").map_or_else(|| layout.run_dir(), |d| layout.host(d));
     // Bridges, nftables tables and cgroups belong to the running kernel, not to a root: under
     // another root only what its settings or the command line name is removed, so preparing
     // an image never disturbs pods running on the machine doing it.
@@ -72,7 +73,7 @@ pub fn run(args: UninstallArgs) -> anyhow::Result<()> {
 
     let footprint = Footprint {
         data_dir: data_dir.clone(),
-        run_dir: layout.run_dir(),
+        run_dir: run_dir.clone(),
         cgroup_parent: cgroup_parent.clone(),
         bridge: bridge.clone(),
         node_routes: layout.is_live(),
@@ -99,7 +100,7 @@ pub fn run(args: UninstallArgs) -> anyhow::Result<()> {
         layout.unit(),
         layout.config_dir(),
         layout.binary(),
-        layout.run_dir(),
+        run_dir,
     ];
     if args.keep_data {
         writeln!(out, "kept {}", data_dir.display())?;

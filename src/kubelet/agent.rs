@@ -15,14 +15,14 @@ use tokio_util::sync::CancellationToken;
 use super::container_spec::env::Allocatable;
 use super::image::{GcPolicy, ImageService, RegistryConfig};
 use super::machine::Machine;
-use super::network::{Ipv4Cidr, PodNetwork, PodNetworkConfig};
+use super::network::{self, Ipv4Cidr, PodNetwork, PodNetworkConfig};
 use super::node_status::{self, NodeIdentity};
 use super::registration;
 use super::runtime::{ContainerRuntime, OciCliRuntime, RuntimeKind};
 use super::storage::provisioner::Provisioner;
 use super::storage::{NodeStorage, StorageConfig};
 use super::volume::{HostPathPolicy, VolumeManager};
-use super::{image_gc, lease, node_routes, pod_worker};
+use super::{image_gc, lease, node_routes, pod_worker, sandbox};
 use crate::api::patch::PatchType;
 use crate::api::registry::{meta, ListOptions, Subresource, WatchEvent, WatchOptions};
 use crate::api::status::ApiError;
@@ -42,6 +42,8 @@ pub struct KubeletConfig {
     pub node_name: String,
     /// Data directory (images, pods, logs, runtime state).
     pub data_dir: PathBuf,
+    /// Run directory (pinned pod namespaces), normally on tmpfs.
+    pub run_dir: PathBuf,
     /// OCI runtime.
     pub runtime: RuntimeKind,
     /// `registries.yaml` (missing: no mirrors).
@@ -92,6 +94,8 @@ pub struct NodeContext<C: Client> {
     pub node: String,
     /// Data directory.
     pub data_dir: PathBuf,
+    /// Where pods' IPC and UTS namespaces are pinned.
+    pub sandbox_dir: PathBuf,
     /// Images.
     pub images: ImageService,
     /// Containers.
@@ -152,6 +156,7 @@ pub async fn run<C: Client>(
         None => registration::pod_cidr(&client, &cfg.node_name, &shutdown).await?,
     };
     let mut net_cfg = PodNetworkConfig::new(&cfg.bridge, pod_cidr, cfg.data_dir.join("network"));
+    net_cfg.netns_dir = network::netns_dir(&cfg.run_dir);
     net_cfg.cluster_cidr = cluster_cidr;
     // one nftables table per bridge: Bramble's own, never shared with another node's rules
     net_cfg.nft_table.clone_from(&cfg.bridge);
@@ -170,6 +175,7 @@ pub async fn run<C: Client>(
         client: client.clone(),
         node: cfg.node_name.clone(),
         data_dir: cfg.data_dir.clone(),
+        sandbox_dir: sandbox::sandbox_dir(&cfg.run_dir),
         images,
         runtime,
         network,

@@ -1,5 +1,5 @@
 //! A pod's shared IPC and UTS namespaces, kept alive by bind mounts under
-//! `/run/bramble/pods/<uid>/` so every container of the pod joins the same ones, whichever
+//! `RUN_DIR/pods/<uid>/` so every container of the pod joins the same ones, whichever
 //! container starts first or restarts (the job containerd gives the pause container). The
 //! namespaces are made on a short-lived OS thread: `unshare` of IPC and UTS affects only the
 //! calling thread, and a tokio worker must never be left in a pod's namespace.
@@ -11,8 +11,10 @@ use std::path::{Path, PathBuf};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sched::{unshare, CloneFlags};
 
-/// Where pinned pod namespaces live.
-pub const SANDBOX_DIR: &str = "/run/bramble/pods";
+/// Where pinned pod namespaces live, below the kubelet's run directory.
+pub fn sandbox_dir(run_dir: &Path) -> PathBuf {
+    run_dir.join("pods")
+}
 
 /// A sandbox failure.
 #[derive(Debug, thiserror::Error)]

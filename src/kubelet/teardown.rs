@@ -100,9 +100,11 @@ pub async fn remove(footprint: &Footprint) -> Result<Removed, TeardownError> {
         remove_network(bridge, &footprint.data_dir).await?;
     }
     if footprint.node_routes {
-        let failed = tokio::task::spawn_blocking(|| routes::sync(&routes::NodeRoutes::new()))
-            .await
-            .map_err(|e| NetworkError::Worker(e.to_string()))??;
+        let failed = tokio::task::spawn_blocking(|| {
+            routes::sync(&routes::NodeRoutes::new(), crate::cidr::Ipv4Cidr::ANY)
+        })
+        .await
+        .map_err(|e| NetworkError::Worker(e.to_string()))??;
         if let Some(e) = failed.into_iter().next() {
             return Err(e.into());
         }

@@ -134,6 +134,8 @@ pub struct Agent {
     child: Option<Child>,
     /// Its data directory.
     pub data_dir: PathBuf,
+    /// Where its kubelet pins pod namespaces.
+    run_dir: PathBuf,
     log: PathBuf,
     netns: String,
     base: Vec<String>,
@@ -147,6 +149,8 @@ impl Agent {
             .arg(env!("CARGO_BIN_EXE_bramble"))
             .arg("agent")
             .args(&self.base)
+            .arg("--run-dir")
+            .arg(&self.run_dir)
             .arg("--data-dir")
             .arg(data_dir)
             .args(extra)
@@ -232,6 +236,7 @@ impl Drop for Agent {
         }
         self.kill9();
         unmount_under(&self.data_dir);
+        unmount_under(&self.run_dir);
     }
 }
 
@@ -274,6 +279,7 @@ impl TwoBoards {
         let agent = Agent {
             child: None,
             log: work.path().join("agent.log"),
+            run_dir: work.path().join("agent-run"),
             netns: link.path(),
             base: vec![
                 "--server".into(),

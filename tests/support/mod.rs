@@ -111,6 +111,11 @@ impl Cluster {
         self.dir.path().join("data")
     }
 
+    /// Where this server's kubelet pins pod namespaces, so they go with the test.
+    pub fn run_dir(&self) -> PathBuf {
+        self.dir.path().join("run")
+    }
+
     pub fn kubeconfig(&self) -> PathBuf {
         self.data_dir().join("admin.kubeconfig")
     }
@@ -130,6 +135,8 @@ impl Cluster {
                 "--node-name",
                 "test-node",
             ])
+            .arg("--run-dir")
+            .arg(self.run_dir())
             .args(&self.flags)
             .env("BRAMBLE_LOG", "info,bramble=debug")
             .stdout(Stdio::null())
@@ -316,7 +323,7 @@ impl Drop for Cluster {
             }
         }
         self.kill9();
-        unmount_under(&self.data_dir());
+        unmount_under(self.dir.path());
     }
 }
 

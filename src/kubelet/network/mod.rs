@@ -22,7 +22,7 @@ mod nft;
 pub mod routes;
 
 use std::net::Ipv4Addr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use crate::cidr::Ipv4Cidr;
@@ -33,8 +33,14 @@ use links::Inner;
 /// The pod side of every veth pair, as Kubernetes network plugins name it.
 pub const POD_INTERFACE: &str = "eth0";
 
-/// Where pod network namespaces are bind-mounted by default.
-pub const DEFAULT_NETNS_DIR: &str = "/run/bramble/netns";
+/// The kubelet's run directory by default: pod namespaces are pinned below it, in `netns/`
+/// and `pods/`. It is on tmpfs, so a reboot clears it with the namespaces it pinned.
+pub const DEFAULT_RUN_DIR: &str = "/run/bramble";
+
+/// Where pod network namespaces are bind-mounted, below a run directory.
+pub fn netns_dir(run_dir: &Path) -> PathBuf {
+    run_dir.join("netns")
+}
 
 /// Bramble's nftables table (family `ip`) by default.
 pub const DEFAULT_NFT_TABLE: &str = "bramble";
@@ -50,7 +56,7 @@ pub struct PodNetworkConfig {
     pub cluster_cidr: Ipv4Cidr,
     /// Persistent state (address allocations), e.g. DATA/network.
     pub state_dir: PathBuf,
-    /// Where namespaces are bind-mounted, normally [`DEFAULT_NETNS_DIR`].
+    /// Where namespaces are bind-mounted, normally [`netns_dir`] of [`DEFAULT_RUN_DIR`].
     pub netns_dir: PathBuf,
     /// The nftables table (family `ip`) holding Bramble's rules.
     pub nft_table: String,
@@ -67,7 +73,7 @@ impl PodNetworkConfig {
             pod_cidr,
             cluster_cidr: pod_cidr,
             state_dir,
-            netns_dir: PathBuf::from(DEFAULT_NETNS_DIR),
+            netns_dir: netns_dir(Path::new(DEFAULT_RUN_DIR)),
             nft_table: DEFAULT_NFT_TABLE.to_string(),
             mtu: 1500,
         }
@@ -176,10 +182,12 @@ impl PodNetwork {
         self.blocking(|inner| inner.remove_node()).await
     }
 
-    /// Makes this board's routes to other nodes' pod ranges exactly `wanted`; returns the
-    /// routes that could not be added (their node is not on a network this board is on).
+    /// Makes this board's routes to other nodes' pod ranges exactly `wanted` (of the routes
+    /// into the cluster network: others are left alone); returns the routes that could not be
+    /// added (their node is not on a network this board is on).
     pub async fn sync_node_routes(&self, wanted: routes::NodeRoutes) -> Result<Vec<NetworkError>> {
-        self.blocking(move |_| routes::sync(&wanted)).await
+        let cluster = self.inner.config.cluster_cidr;
+        self.blocking(move |_| routes::sync(&wanted, cluster)).await
     }
 
     /// Gives pod `pod_uid` its namespace, veth and address; calling it again returns the same

@@ -3,7 +3,9 @@
 //! network reach each other by pod address without an overlay (no encapsulation: nothing for
 //! a Pi's CPU to do, full MTU). Bramble's routes carry their own routing protocol number
 //! ([`ROUTE_PROTOCOL`], shown as `proto 66` by `ip route`), so they can be found again after
-//! a restart and nothing else's are touched.
+//! a restart and nothing else's are touched. Only routes into the cluster's pod network are
+//! ever removed, so two Bramble kubelets of different clusters on one host (or one network
+//! namespace) leave each other's routes alone.
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -27,8 +29,9 @@ pub struct RouteChanges {
     pub delete: Vec<Ipv4Cidr>,
 }
 
-/// The changes turning `current` into `wanted`.
-pub fn diff(current: &NodeRoutes, wanted: &NodeRoutes) -> RouteChanges {
+/// The changes turning `current` into `wanted`; of the routes no longer wanted, only those
+/// into `cluster` (this cluster's pod network) go.
+pub fn diff(current: &NodeRoutes, wanted: &NodeRoutes, cluster: Ipv4Cidr) -> RouteChanges {
     RouteChanges {
         replace: wanted
             .iter()
@@ -37,7 +40,7 @@ pub fn diff(current: &NodeRoutes, wanted: &NodeRoutes) -> RouteChanges {
             .collect(),
         delete: current
             .keys()
-            .filter(|c| !wanted.contains_key(c))
+            .filter(|c| !wanted.contains_key(c) && cluster.contains_cidr(c))
             .copied()
             .collect(),
     }
@@ -51,9 +54,9 @@ fn route_err(action: &'static str, cidr: String) -> impl FnOnce(std::io::Error) 
     }
 }
 
-/// Brings this namespace's Bramble routes to `wanted`; a route whose gateway is not on a
-/// directly connected network is reported and skipped, the others still applied.
-pub fn sync(wanted: &NodeRoutes) -> Result<Vec<NetworkError>> {
+/// Brings this namespace's Bramble routes into `cluster` to `wanted`; a route whose gateway is
+/// not on a directly connected network is reported and skipped, the others still applied.
+pub fn sync(wanted: &NodeRoutes, cluster: Ipv4Cidr) -> Result<Vec<NetworkError>> {
     let mut nl = Netlink::open().map_err(route_err("open netlink socket for", String::new()))?;
     let current: NodeRoutes = nl
         .routes_of(ROUTE_PROTOCOL)
@@ -64,7 +67,7 @@ pub fn sync(wanted: &NodeRoutes) -> Result<Vec<NetworkError>> {
             Some((cidr, gw?))
         })
         .collect();
-    let changes = diff(&current, wanted);
+    let changes = diff(&current, wanted, cluster);
     let mut skipped = Vec::new();
     for cidr in changes.delete {
         nl.delete_route(cidr.network(), cidr.prefix(), ROUTE_PROTOCOL)
@@ -91,6 +94,10 @@ mod tests {
             .collect()
     }
 
+    fn cluster() -> Ipv4Cidr {
+        "10.42.0.0/16".parse().unwrap()
+    }
+
     #[test]
     fn only_what_differs_is_touched() {
         let current = routes(&[
@@ -102,7 +109,7 @@ mod tests {
             ("10.42.3.0/24", [192, 168, 1, 43]),
             ("10.42.2.0/24", [192, 168, 1, 50]),
         ]);
-        let d = diff(&current, &wanted);
+        let d = diff(&current, &wanted, cluster());
         assert_eq!(
             d.replace,
             vec![
@@ -117,8 +124,23 @@ mod tests {
             ]
         );
         assert!(d.delete.is_empty());
-        let d = diff(&wanted, &routes(&[]));
+        let d = diff(&wanted, &routes(&[]), cluster());
         assert_eq!(d.delete.len(), 3);
-        assert_eq!(diff(&wanted, &wanted), RouteChanges::default());
+        assert_eq!(diff(&wanted, &wanted, cluster()), RouteChanges::default());
+    }
+
+    #[test]
+    fn routes_outside_the_cluster_network_are_left_alone() {
+        let current = routes(&[
+            ("10.42.1.0/24", [192, 168, 1, 41]),
+            ("10.43.1.0/24", [192, 168, 1, 60]),
+        ]);
+        let d = diff(&current, &routes(&[]), cluster());
+        assert_eq!(d.delete, vec!["10.42.1.0/24".parse().unwrap()]);
+        // a wanted route outside the network is still written
+        let wanted = routes(&[("10.43.1.0/24", [192, 168, 1, 61])]);
+        let d = diff(&current, &wanted, cluster());
+        assert_eq!(d.replace.len(), 1);
+        assert_eq!(d.delete, vec!["10.42.1.0/24".parse().unwrap()]);
     }
 }

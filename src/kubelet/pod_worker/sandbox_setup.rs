@@ -54,10 +54,7 @@ impl Worker {
             (Some(info.netns_path), info.ip.to_string())
         };
         let hostname = spec.hostname.clone().unwrap_or_else(|| name.clone());
-        let (root, uid) = (
-            std::path::PathBuf::from(sandbox::SANDBOX_DIR),
-            self.uid.clone(),
-        );
+        let (root, uid) = (ctx.sandbox_dir.clone(), self.uid.clone());
         let sb = tokio::task::spawn_blocking(move || sandbox::ensure(&root, &uid, &hostname))
             .await
             .map_err(creating)?

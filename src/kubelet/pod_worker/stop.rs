@@ -103,11 +103,8 @@ impl Worker {
         if let Err(e) = ctx.network.teardown(&self.uid).await {
             tracing::warn!(error = %e, "network teardown failed");
         }
-        let uid = self.uid.clone();
-        let _ = tokio::task::spawn_blocking(move || {
-            sandbox::remove(std::path::Path::new(sandbox::SANDBOX_DIR), &uid)
-        })
-        .await;
+        let (root, uid) = (ctx.sandbox_dir.clone(), self.uid.clone());
+        let _ = tokio::task::spawn_blocking(move || sandbox::remove(&root, &uid)).await;
         let _ = std::fs::remove_dir_all(ctx.volumes.pod_dir(&self.uid));
         self.sandbox = None;
     }
