@@ -7,6 +7,7 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use bramble::kubelet::storage::{LocalDisk, StorageError};
 
@@ -23,6 +24,25 @@ fn sh(tool: &str, args: &[&str]) -> String {
     let out = Command::new(tool).args(args).output().unwrap();
     assert!(out.status.success(), "{tool} {args:?}: {out:?}");
     String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Unmounts `path`, waiting out "target is busy": a process the other test forks holds
+/// copies of this process's descriptors (those of files in the volume included) until it
+/// execs.
+fn umount_once_idle(path: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = Command::new("umount").arg(path).output().unwrap();
+        if out.status.success() {
+            return;
+        }
+        let busy = String::from_utf8_lossy(&out.stderr).contains("busy");
+        assert!(
+            busy && Instant::now() < deadline,
+            "umount {path:?}: {out:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// A temp root plus loop devices; on drop unmounts everything under the root and detaches
@@ -99,7 +119,7 @@ fn image_volumes_enforce_size_and_are_remounted_after_a_restart() {
     fs::remove_file(mount.join("big")).unwrap();
 
     // A reboot: nothing mounted; the kubelet's start mounts every volume again.
-    sh("umount", &[mount.to_str().unwrap()]);
+    umount_once_idle(&mount);
     assert!(!rig.mounted(&mount));
     LocalDisk::new(&rig.root(), Vec::new()).remount_all();
     assert!(rig.mounted(&mount));
