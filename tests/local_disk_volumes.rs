@@ -3,11 +3,12 @@
 //! administrator listed is formatted and used, and one holding someone else's filesystem is
 //! refused. Loop devices stand in for the administrator's disks.
 
+mod support;
+
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 use bramble::kubelet::storage::{LocalDisk, StorageError};
 
@@ -28,21 +29,17 @@ fn sh(tool: &str, args: &[&str]) -> String {
 
 /// Unmounts `path`, waiting out "target is busy": a process the other test forks holds
 /// copies of this process's descriptors (those of files in the volume included) until it
-/// execs.
+/// execs. Any other failure fails the test at once.
 fn umount_once_idle(path: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    support::eventually(&format!("{path:?} to be idle enough to unmount"), || {
         let out = Command::new("umount").arg(path).output().unwrap();
         if out.status.success() {
-            return;
+            return Some(());
         }
         let busy = String::from_utf8_lossy(&out.stderr).contains("busy");
-        assert!(
-            busy && Instant::now() < deadline,
-            "umount {path:?}: {out:?}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+        assert!(busy, "umount {path:?}: {out:?}");
+        None
+    })
 }
 
 /// A temp root plus loop devices; on drop unmounts everything under the root and detaches
