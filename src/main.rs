@@ -1,5 +1,7 @@
 //! The `bramble` binary: parses the command line, sets up logging, runs the command.
 
+use std::io::IsTerminal;
+
 use clap::Parser;
 
 use bramble::cli::{Cli, Command, LogFormat};
@@ -61,6 +63,8 @@ fn init_logging(format: LogFormat) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        // Colour only on a terminal: journald and log files get plain text.
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),

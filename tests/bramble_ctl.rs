@@ -249,3 +249,45 @@ fn bad_input_fails_with_one_actionable_line() {
         "{line}"
     );
 }
+
+/// `bramble kubeconfig` run where the host has an address the server's certificate does not
+/// name (a network namespace with one more interface, as on a laptop holding a copy of the
+/// data dir or after a new interface came up) issues a working kubeconfig and leaves the
+/// server's own certificate exactly as it was.
+#[test]
+fn issuing_a_kubeconfig_leaves_the_server_certificate_alone() {
+    support::registry::require_root();
+    let c = Cluster::start();
+    let server_crt = c.data_dir().join("pki").join("server.crt");
+    let before = std::fs::read(&server_crt).expect("server.crt");
+    let out_path = c.data_dir().join("alice.kubeconfig");
+    let script = format!(
+        "ip link add d0 type veth peer name d1 && ip addr add 10.251.7.7/32 dev d0 && ip link set d0 up && \
+         exec {} kubeconfig --data-dir {} --user alice --group bramble:viewers \
+         --server https://127.0.0.1:{} --out {}",
+        env!("CARGO_BIN_EXE_bramble"),
+        c.data_dir().display(),
+        c.port,
+        out_path.display()
+    );
+    let out = Command::new("unshare")
+        .args(["--net", "sh", "-c", &script])
+        .output()
+        .expect("run unshare");
+    assert!(
+        out.status.success(),
+        "bramble kubeconfig: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        std::fs::read(&server_crt).expect("server.crt") == before,
+        "bramble kubeconfig rewrote the server certificate"
+    );
+    let out = c.kubectl_as(&out_path, &["get", "namespaces", "-o", "name"], None);
+    assert!(
+        out.status.success(),
+        "the issued kubeconfig works: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("namespace/default"));
+}

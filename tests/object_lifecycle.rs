@@ -276,3 +276,18 @@ async fn pods_on_a_live_kubelet_are_deleted_gracefully() {
         StatusCode::NOT_FOUND
     );
 }
+
+/// A server whose log goes to a file (as under systemd's journal) writes plain text: colour
+/// escape codes are for terminals only.
+#[test]
+fn server_log_in_a_file_has_no_colour_codes() {
+    let c = Cluster::start();
+    c.kubectl_ok(&["create", "namespace", "plain-log"]);
+    let log = c.log();
+    assert!(log.contains("INFO"), "the server logged: {log}");
+    assert!(
+        !log.contains('\u{1b}'),
+        "escape codes in the server log: {:?}",
+        log.lines().find(|l| l.contains('\u{1b}'))
+    );
+}

@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::Args;
 
 use crate::pki::kubeconfig::{Credentials, Kubeconfig};
-use crate::pki::{Pki, ServerNames};
+use crate::pki::ClusterCa;
 
 /// Arguments of `bramble kubeconfig`.
 #[derive(Debug, Args)]
@@ -42,8 +42,7 @@ pub fn run(args: KubeconfigArgs) -> anyhow::Result<()> {
             args.data_dir.display()
         );
     }
-    let pki = Pki::load_or_create(&pki_dir, &ServerNames::discover())
-        .context("loading the cluster CA")?;
+    let pki = ClusterCa::load(&pki_dir).context("loading the cluster CA")?;
     let groups: Vec<&str> = args.groups.iter().map(String::as_str).collect();
     let (cert_pem, key_pem) = pki.issue_client(&args.user, &groups, args.days)?;
     let kc = Kubeconfig {

@@ -193,6 +193,43 @@ impl Pki {
     }
 }
 
+/// The cluster CA alone, for issuing client certificates from a command other than the
+/// server (`bramble kubeconfig`). Loading it never touches `server.crt`: that certificate
+/// names the server's addresses, and a command run on another host (or with other
+/// interfaces up) must not re-issue it with its own.
+pub struct ClusterCa(CertificateAuthority);
+
+impl ClusterCa {
+    /// Loads `ca.crt` and `ca.key` from the PKI directory `dir`.
+    pub fn load(dir: &Path) -> Result<ClusterCa, PkiError> {
+        let cert_path = dir.join(CA_CERT_FILE);
+        let key_path = dir.join(CA_KEY_FILE);
+        match read_pair(&cert_path, &key_path)? {
+            Some((cert, key)) => Ok(ClusterCa(CertificateAuthority::from_pem(&cert, &key)?)),
+            None => Err(PkiError::Io {
+                path: cert_path,
+                source: std::io::ErrorKind::NotFound.into(),
+            }),
+        }
+    }
+
+    /// The CA certificate in PEM.
+    pub fn ca_pem(&self) -> &str {
+        self.0.cert_pem()
+    }
+
+    /// Issues a client certificate valid for `days`: CN = `user`, one O per group.
+    /// Returns (certificate PEM, private key PEM).
+    pub fn issue_client(
+        &self,
+        user: &str,
+        groups: &[&str],
+        days: u64,
+    ) -> Result<(String, String), PkiError> {
+        certs::issue_client(&self.0, user, groups, days)
+    }
+}
+
 /// Reads a cert/key pair; `None` when neither exists.
 fn read_pair(cert: &Path, key: &Path) -> Result<Option<(String, String)>, PkiError> {
     match (read_optional(cert)?, read_optional(key)?) {
