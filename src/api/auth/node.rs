@@ -124,7 +124,7 @@ pub fn node_decision(node: &str, attrs: &Attributes<'_>, graph: &dyn NodeGraph) 
             ("", "create" | "delete") | ("status", "update" | "patch") | ("eviction", "create") => {
                 allow()
             }
-            ("", v) if is_read(v) => allow(),
+            ("" | "status", v) if is_read(v) => allow(),
             _ => deny(""),
         },
         ("", "nodes") => match (attrs.subresource, verb) {
