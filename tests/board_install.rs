@@ -242,6 +242,88 @@ fn install_with_server_and_token_makes_an_agent_whose_token_only_root_reads() {
 }
 
 #[test]
+fn the_token_from_a_file_or_the_environment_reaches_only_the_root_only_settings() {
+    let token_file = tempfile::NamedTempFile::new().expect("token file");
+    std::fs::write(token_file.path(), format!("{TOKEN}\n")).expect("write token");
+    let file_arg = token_file.path().to_str().unwrap().to_string();
+    let from_file: &[&str] = &["--token-file", &file_arg];
+    for (how, extra, env) in [
+        ("--token-file", from_file, None),
+        ("BRAMBLE_TOKEN", &[][..], Some(TOKEN)),
+    ] {
+        let root = tempfile::tempdir().expect("temp dir");
+        let mut cmd = Command::new(BRAMBLE);
+        cmd.args(["install", "--root", root.path().to_str().unwrap()])
+            .args(["--server", "https://10.0.0.1:6443"])
+            .args(extra)
+            .env_remove("BRAMBLE_TOKEN")
+            .env_remove("BRAMBLE_TOKEN_FILE");
+        if let Some(t) = env {
+            cmd.env("BRAMBLE_TOKEN", t);
+        }
+        let out = cmd.output().expect("bramble install");
+        assert!(out.status.success(), "{how}: {}", text(&out));
+        assert!(!text(&out).contains(TOKEN), "{how}: the token was printed");
+        let unit = std::fs::read_to_string(root.path().join("etc/systemd/system/bramble.service"))
+            .expect("unit");
+        assert!(
+            !unit.contains(TOKEN) && !unit.contains("abcdef.0123456789abcdef"),
+            "{how}: the unit names the token:\n{unit}"
+        );
+        assert!(
+            unit.contains("ExecStart=/usr/local/bin/bramble agent\n"),
+            "{how}: {unit}"
+        );
+        let env_path = root.path().join("etc/bramble/bramble.env");
+        let settings = std::fs::read_to_string(&env_path).expect("settings");
+        assert!(
+            settings.contains(&format!("BRAMBLE_TOKEN={TOKEN}\n")),
+            "{how}: {settings}"
+        );
+        let mode = std::fs::metadata(&env_path)
+            .expect("settings")
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o600, "{how}: the join token is a secret");
+    }
+
+    // `bramble agent` reads BRAMBLE_TOKEN too: a malformed one is refused before any
+    // connection is tried.
+    let data = tempfile::tempdir().expect("temp dir");
+    let out = Command::new(BRAMBLE)
+        .args(["agent", "--server", "https://127.0.0.1:9", "--data-dir"])
+        .arg(data.path())
+        .env("BRAMBLE_TOKEN", "abc")
+        .env_remove("BRAMBLE_TOKEN_FILE")
+        .output()
+        .expect("bramble agent");
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("a join token looks like"),
+        "{}",
+        text(&out)
+    );
+
+    // Without any token an agent install says where to put it.
+    let root = tempfile::tempdir().expect("temp dir");
+    let out = Command::new(BRAMBLE)
+        .args(["install", "--root", root.path().to_str().unwrap()])
+        .args(["--server", "https://10.0.0.1:6443"])
+        .env_remove("BRAMBLE_TOKEN")
+        .env_remove("BRAMBLE_TOKEN_FILE")
+        .output()
+        .expect("bramble install");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("--token-file") && err.contains("BRAMBLE_TOKEN"),
+        "{err}"
+    );
+}
+
+#[test]
 fn a_malformed_token_or_url_is_refused_in_one_line_and_nothing_is_written() {
     for (server, token, expect) in [
         ("https://10.0.0.1:6443", "abc", "a join token looks like"),

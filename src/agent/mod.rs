@@ -11,7 +11,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
-use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::pod_streams::PodStreams;
@@ -81,11 +80,6 @@ pub async fn run(cfg: AgentConfig, shutdown: CancellationToken) -> Result<(), Ag
     .await?;
     let http = HttpClient::new(&kc)?;
     let client = RemoteClient::new(http.clone());
-    let addresses: Vec<IpAddr> = crate::pki::ServerNames::discover().ips;
-    let serving =
-        credentials::serving_certificate_retrying(&http, &cfg.server, addresses, &shutdown).await?;
-    let tls =
-        crate::pki::kubelet_server_tls_config(&kc.ca_pem, &serving.certificate, &serving.key)?;
     let addr = SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), cfg.kubelet_port);
     let listener = match TcpListener::bind(addr).await {
         Ok(l) => l,
@@ -111,11 +105,18 @@ pub async fn run(cfg: AgentConfig, shutdown: CancellationToken) -> Result<(), Ag
         cfg.kubelet.data_dir.clone(),
         runtime,
     ));
-    let mut tasks = JoinSet::new();
-    tasks.spawn(crate::kubelet::server::serve(
-        listener,
-        tls,
-        streams,
+    // The kubelet port serves once the Node reports this board's address, so the serving
+    // certificate names only addresses the server can check against the Node.
+    let port_task = tokio::spawn(serve_kubelet_port(
+        KubeletPort {
+            client: client.clone(),
+            http,
+            server: cfg.server.clone(),
+            node: node.clone(),
+            ca_pem: kc.ca_pem.clone(),
+            listener,
+            streams,
+        },
         shutdown.clone(),
     ));
     tracing::info!(%node, server = %cfg.server, kubelet_port = port, "bramble agent ready");
@@ -123,6 +124,94 @@ pub async fn run(cfg: AgentConfig, shutdown: CancellationToken) -> Result<(), Ag
     kubelet.kubelet_port = Some(port);
     let result = crate::kubelet::agent::run(client, kubelet, shutdown.clone()).await;
     shutdown.cancel();
-    while tasks.join_next().await.is_some() {}
+    if let Ok(Err(e)) = port_task.await {
+        return Err(e);
+    }
     Ok(result?)
+}
+
+/// What the kubelet port needs.
+struct KubeletPort {
+    client: RemoteClient,
+    http: Arc<HttpClient>,
+    server: String,
+    node: String,
+    ca_pem: String,
+    listener: TcpListener,
+    streams: Arc<dyn PodStreams>,
+}
+
+/// Waits for the Node, gets the serving certificate for the addresses it reports, and
+/// serves the kubelet port until `shutdown`; a refused certificate stops the agent.
+async fn serve_kubelet_port(
+    port: KubeletPort,
+    shutdown: CancellationToken,
+) -> Result<(), AgentError> {
+    let served = async {
+        let Some(addresses) = node_addresses(&port.client, &port.node, &shutdown).await else {
+            return Ok(());
+        };
+        let serving = credentials::serving_certificate_retrying(
+            &port.http,
+            &port.server,
+            addresses,
+            &shutdown,
+        )
+        .await?;
+        let tls = crate::pki::kubelet_server_tls_config(
+            &port.ca_pem,
+            &serving.certificate,
+            &serving.key,
+        )?;
+        crate::kubelet::server::serve(port.listener, tls, port.streams, shutdown.clone()).await;
+        Ok(())
+    };
+    let result = served.await;
+    if let Err(e) = &result {
+        tracing::error!(error = %e, "cannot serve the kubelet port");
+        shutdown.cancel();
+    }
+    result
+}
+
+/// How often the Node is read while waiting for it to report this board's address.
+const NODE_POLL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The addresses this board's Node reports that are this board's own, once the Node
+/// reports one (registration refreshes a stale one); `None` at shutdown.
+async fn node_addresses(
+    client: &RemoteClient,
+    node: &str,
+    shutdown: &CancellationToken,
+) -> Option<Vec<IpAddr>> {
+    use crate::client::Client;
+    loop {
+        if let Ok(obj) = client
+            .get(&crate::resources::node::RESOURCE, "", node)
+            .await
+        {
+            let local = crate::pki::ServerNames::discover().ips;
+            let reported: Vec<IpAddr> = obj
+                .pointer("/status/addresses")
+                .and_then(serde_json::Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|a| a["address"].as_str()?.parse().ok())
+                .collect();
+            let own: Vec<IpAddr> = reported
+                .iter()
+                .filter(|ip| local.contains(ip) && !ip.is_loopback())
+                .copied()
+                .collect();
+            // A board without a routable address reports loopback: its name is all there is.
+            if !own.is_empty() || (!reported.is_empty() && reported.iter().all(IpAddr::is_loopback))
+            {
+                return Some(own);
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(NODE_POLL) => {}
+            _ = shutdown.cancelled() => return None,
+        }
+    }
 }

@@ -10,6 +10,7 @@ use http::{HeaderMap, HeaderValue, Response, StatusCode};
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
+use super::auth::Identity;
 use super::body::{self, ResponseBody};
 use super::negotiate::{self, Output};
 use super::patch::PatchType;
@@ -39,6 +40,8 @@ pub struct ResourceRequest<'a> {
     pub headers: &'a HeaderMap,
     /// Request body (empty for reads).
     pub body: Bytes,
+    /// Who asks (admission narrows a node's writes by the objects written).
+    pub user: &'a Identity,
 }
 
 /// Serves one resource request.
@@ -97,6 +100,7 @@ async fn dispatch(
     let write = WriteOptions {
         field_validation: FieldValidation::parse(q(req.query, "fieldValidation"))?,
         dry_run: q(req.query, "dryRun") == "All",
+        requester: Some(req.user.clone()),
     };
     let content_type = req
         .headers
@@ -182,7 +186,8 @@ async fn dispatch(
             ))
         }
         ("delete", None) => {
-            let opts = delete_options(content_type, &req.body, req.query)?;
+            let mut opts = delete_options(content_type, &req.body, req.query)?;
+            opts.requester = Some(req.user.clone());
             let d = registry.delete(rt, ns, name, &opts).await?;
             let code = if d.gone {
                 StatusCode::OK
@@ -192,7 +197,8 @@ async fn dispatch(
             Ok(respond_one(rt, code, &d.object, output, req.query, &[]))
         }
         ("deletecollection", None) => {
-            let opts = delete_options(content_type, &req.body, req.query)?;
+            let mut opts = delete_options(content_type, &req.body, req.query)?;
+            opts.requester = Some(req.user.clone());
             let list_opts = ListOptions {
                 label_selector: q(req.query, "labelSelector").into(),
                 field_selector: q(req.query, "fieldSelector").into(),

@@ -11,9 +11,16 @@
 //! - `POST /bramble/v1/kubelet-serving-certificate`: a node sends `{"addresses": [...]}`
 //!   and receives a serving certificate for its kubelet's HTTPS port covering its name and
 //!   those addresses (upstream's `kubernetes.io/kubelet-serving` signer, without the CSR
-//!   round trip). The kubelet asks at every start, so a board whose DHCP address changed
-//!   is reachable again without anyone re-issuing anything.
+//!   round trip). As upstream's CSR approver checks a kubelet-serving request against the
+//!   Node, every address must be one its Node reports in `status.addresses`, and neither
+//!   the name nor an address may be one of the API server's (its certificate's names and
+//!   addresses, the `kubernetes` Service's ClusterIP, `kubernetes.default...`,
+//!   `localhost`, loopback): a board's certificate can never impersonate the API server.
+//!   Before its Node is registered a node gets a certificate for its name only; the agent
+//!   asks once its Node reports its address, and at every start, so a board whose DHCP
+//!   address changed is reachable again without anyone re-issuing anything.
 
+use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -28,9 +35,10 @@ use super::registry::Registry;
 use super::status::ApiError;
 use crate::api::auth::{NODES_GROUP, NODE_USER_PREFIX};
 use crate::pki::Pki;
+use crate::pki::IN_CLUSTER_DNS_NAMES;
 use crate::resources::field_error::FieldError;
-use crate::resources::node;
 use crate::resources::validation::names::is_dns1123_subdomain;
+use crate::resources::{node, service};
 
 /// The path joining boards post to.
 pub const JOIN_PATH: &str = "/bramble/v1/join";
@@ -82,12 +90,67 @@ pub struct ServingResponse {
 /// Issues certificates to boards, signed by the cluster CA.
 pub struct NodeCertificates {
     pki: Arc<Pki>,
+    /// The API server's own names and addresses, never signed for a node.
+    api_dns: BTreeSet<String>,
+    api_ips: BTreeSet<IpAddr>,
 }
 
 impl NodeCertificates {
     /// An issuer signing with the cluster CA of `pki`.
     pub fn new(pki: Arc<Pki>) -> Self {
-        Self { pki }
+        let (mut api_dns, api_ips) = pki.server_names();
+        api_dns.extend(IN_CLUSTER_DNS_NAMES.iter().map(|d| d.to_string()));
+        Self {
+            pki,
+            api_dns,
+            api_ips,
+        }
+    }
+
+    /// Why `node` may not have a serving certificate for `addresses`, if it may not.
+    fn refusal(&self, registry: &Registry, node: &str, addresses: &[IpAddr]) -> Option<String> {
+        let lower = node.to_ascii_lowercase();
+        if self.api_dns.contains(&lower) || lower.starts_with("kubernetes.default.") {
+            return Some(format!(
+                "node {node:?} may not have a serving certificate: {node:?} is a name of the API server"
+            ));
+        }
+        let service_ips = kubernetes_service_ips(registry);
+        let reported = registry
+            .get(&node::RESOURCE, "", node)
+            .ok()
+            .map(|n| reported_ips(&n));
+        for ip in addresses {
+            if ip.is_loopback() || ip.is_unspecified() || ip.is_multicast() {
+                return Some(format!(
+                    "node {node:?} may not have a serving certificate for {ip}: a loopback, \
+                     unspecified or multicast address names no node"
+                ));
+            }
+            if self.api_ips.contains(ip) || service_ips.contains(ip) {
+                return Some(format!(
+                    "node {node:?} may not have a serving certificate for {ip}: it is an address \
+                     of the API server"
+                ));
+            }
+            match &reported {
+                None => {
+                    return Some(format!(
+                        "node {node:?} may not have a serving certificate for {ip}: the node is \
+                         not registered yet; ask for its name only, then again once its Node \
+                         reports its addresses"
+                    ))
+                }
+                Some(ips) if !ips.contains(ip) => {
+                    return Some(format!(
+                        "node {node:?} may not have a serving certificate for {ip}: its Node \
+                         does not report that address in status.addresses"
+                    ))
+                }
+                Some(_) => {}
+            }
+        }
+        None
     }
 
     fn join(&self, registry: &Registry, req: &JoinRequest) -> Result<JoinResponse, ApiError> {
@@ -123,10 +186,19 @@ impl NodeCertificates {
         })
     }
 
-    fn serving(&self, who: &Identity, req: &ServingRequest) -> Result<ServingResponse, ApiError> {
+    fn serving(
+        &self,
+        registry: &Registry,
+        who: &Identity,
+        req: &ServingRequest,
+    ) -> Result<ServingResponse, ApiError> {
         let node = who.node_name().ok_or_else(|| {
             ApiError::forbidden("only a node may ask for a kubelet serving certificate")
         })?;
+        if let Some(why) = self.refusal(registry, node, &req.addresses) {
+            tracing::warn!(%node, addresses = ?req.addresses, %why, "refused a kubelet serving certificate");
+            return Err(ApiError::forbidden(why));
+        }
         let (certificate, key) = self
             .pki
             .issue_kubelet_serving(node, &req.addresses, SERVING_CERT_DAYS)
@@ -134,6 +206,33 @@ impl NodeCertificates {
         tracing::info!(%node, addresses = ?req.addresses, "issued a kubelet serving certificate");
         Ok(ServingResponse { certificate, key })
     }
+}
+
+/// The addresses a Node reports (every `status.addresses` entry that is an IP, whatever
+/// its type: Hostname, InternalIP, ExternalIP, InternalDNS, ExternalDNS).
+fn reported_ips(node: &serde_json::Value) -> BTreeSet<IpAddr> {
+    node.pointer("/status/addresses")
+        .and_then(serde_json::Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|a| a["address"].as_str()?.parse().ok())
+        .collect()
+}
+
+/// The ClusterIPs of the `default/kubernetes` Service, through which pods reach the API
+/// server.
+fn kubernetes_service_ips(registry: &Registry) -> BTreeSet<IpAddr> {
+    let Ok(svc) = registry.get(&service::RESOURCE, "default", "kubernetes") else {
+        return BTreeSet::new();
+    };
+    let spec = &svc["spec"];
+    spec["clusterIPs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .chain(std::iter::once(&spec["clusterIP"]))
+        .filter_map(|ip| ip.as_str()?.parse().ok())
+        .collect()
 }
 
 /// Whether `node`'s kubelet has shown a sign of life within its lease duration: a renewed
@@ -186,7 +285,7 @@ pub async fn serve(
         }
     } else {
         match read_json::<ServingRequest>(req, "{\"addresses\": [...]}").await {
-            Ok(r) => answer(issuer.serving(who, &r)),
+            Ok(r) => answer(issuer.serving(registry, who, &r)),
             Err(e) => body::error(&e),
         }
     }

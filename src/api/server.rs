@@ -125,6 +125,24 @@ async fn handle(
     .await
 }
 
+/// The object a list or watch is limited to by a `metadata.name=<name>` field selector:
+/// upstream's `RequestInfo` takes it as the request's name, so a node may watch one Secret
+/// it may get.
+fn selected_name<'q>(verb: &str, query: &'q HashMap<String, String>) -> Option<&'q str> {
+    if !matches!(verb, "list" | "watch") {
+        return None;
+    }
+    query
+        .get("fieldSelector")?
+        .split(',')
+        .find_map(|req| {
+            let req = req.trim();
+            req.strip_prefix("metadata.name==")
+                .or_else(|| req.strip_prefix("metadata.name="))
+        })
+        .filter(|name| !name.is_empty())
+}
+
 async fn route(
     state: &ApiState,
     who: &Identity,
@@ -135,6 +153,7 @@ async fn route(
     let watch = handlers::flag(&query, "watch");
     let path = req.uri().path().to_string();
     let info = request_info::parse(req.method(), &path, watch);
+    let selected = selected_name(info.verb, &query);
     let attrs = match &info.target {
         Target::Resource(rp) => {
             let a = Attributes::resource(
@@ -142,13 +161,13 @@ async fn route(
                 &rp.group,
                 &rp.resource,
                 rp.namespace.as_deref().unwrap_or(""),
-                rp.name.as_deref().unwrap_or(""),
+                rp.name.as_deref().or(selected).unwrap_or(""),
             );
             a.with_subresource(rp.subresource.as_deref().unwrap_or(""))
         }
         _ => Attributes::non_resource(info.verb, &path),
     };
-    if let Decision::Deny(reason) = auth::authorize(who, &attrs) {
+    if let Decision::Deny(reason) = auth::authorize(who, &attrs, &state.registry) {
         if !credentials {
             return body::error(&ApiError::unauthorized());
         }
@@ -179,6 +198,7 @@ async fn route(
                 query: &query,
                 headers: &parts.headers,
                 body: bytes,
+                user: who,
             };
             handlers::serve(&state.registry, &state.shutdown, rr).await
         }

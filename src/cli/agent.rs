@@ -16,7 +16,8 @@ pub struct AgentArgs {
     #[arg(long, env = "BRAMBLE_SERVER")]
     pub server: String,
     /// The server's join token (`sudo cat /var/lib/bramble/join-token` on the server);
-    /// needed until this board has joined.
+    /// needed until this board has joined. A command line is visible to every user of the
+    /// board: prefer --token-file or the BRAMBLE_TOKEN environment variable.
     #[arg(
         long,
         env = "BRAMBLE_TOKEN",

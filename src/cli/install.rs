@@ -1,5 +1,6 @@
 //! `bramble install`: makes this board run `bramble server` at boot under systemd, or, with
-//! `--server` and `--token`, `bramble agent` joining that server.
+//! `--server` and the join token (`--token-file`, `BRAMBLE_TOKEN` or `--token`), `bramble
+//! agent` joining that server.
 //!
 //! Writes the unit and its settings file, creates the data directory, copies the running
 //! binary to `/usr/local/bin/bramble` and enables the unit (the `multi-user.target.wants`
@@ -37,12 +38,46 @@ pub struct InstallArgs {
     #[arg(long, default_value = service::DEFAULT_BRIDGE)]
     pub bridge: String,
     /// Join the cluster served at this URL (e.g. https://pi-1:6443) instead of running a
-    /// server; needs --token.
-    #[arg(long, requires = "token")]
+    /// server; needs the join token (--token-file, BRAMBLE_TOKEN or --token).
+    #[arg(long)]
     pub server: Option<String>,
     /// The server's join token (`sudo cat /var/lib/bramble/join-token` on the server).
-    #[arg(long, requires = "server")]
+    /// A command line is visible to every user of the board: prefer --token-file or the
+    /// BRAMBLE_TOKEN environment variable.
+    #[arg(
+        long,
+        env = "BRAMBLE_TOKEN",
+        hide_env_values = true,
+        requires = "server",
+        conflicts_with = "token_file"
+    )]
     pub token: Option<String>,
+    /// A file holding the server's join token.
+    #[arg(long, env = "BRAMBLE_TOKEN_FILE", requires = "server")]
+    pub token_file: Option<PathBuf>,
+}
+
+/// The join token from --token / BRAMBLE_TOKEN or --token-file, checked.
+fn join_token(args: &InstallArgs) -> anyhow::Result<Option<String>> {
+    let token = match (&args.token, &args.token_file) {
+        (Some(t), _) => t.trim().to_string(),
+        (None, Some(path)) => std::fs::read_to_string(path)
+            .with_context(|| format!("--token-file {}", path.display()))?
+            .trim()
+            .to_string(),
+        (None, None) if args.server.is_some() => bail!(
+            "--server needs the join token: pass --token-file FILE or set BRAMBLE_TOKEN \
+             (`sudo cat /var/lib/bramble/join-token` on the server)"
+        ),
+        (None, None) => return Ok(None),
+    };
+    let flag = if args.token.is_some() {
+        "--token"
+    } else {
+        "--token-file"
+    };
+    JoinToken::parse(&token).context(flag)?;
+    Ok(Some(token))
 }
 
 /// Installs and (under systemd) starts the service.
@@ -52,9 +87,7 @@ pub fn run(args: InstallArgs) -> anyhow::Result<()> {
             bail!("--server {server:?}: give the server's URL, e.g. https://pi-1:6443");
         }
     }
-    if let Some(token) = &args.token {
-        JoinToken::parse(token).context("--token")?;
-    }
+    let token = join_token(&args)?;
     let role = if args.server.is_some() {
         "agent"
     } else {
@@ -98,12 +131,14 @@ pub fn run(args: InstallArgs) -> anyhow::Result<()> {
     if let Some(name) = &args.node_name {
         settings.push(("BRAMBLE_NODE_NAME", name.clone()));
     }
-    if let (Some(server), Some(token)) = (&args.server, &args.token) {
+    // The token goes into the root-only settings file and never onto a command line: the
+    // unit's ExecStart names no secret.
+    if let (Some(server), Some(token)) = (&args.server, &token) {
         settings.push(("BRAMBLE_SERVER", server.trim_end_matches('/').to_string()));
-        settings.push(("BRAMBLE_TOKEN", token.trim().to_string()));
+        settings.push(("BRAMBLE_TOKEN", token.clone()));
     }
     let env_file = layout.env_file();
-    let env_mode = if args.token.is_some() { 0o600 } else { 0o644 };
+    let env_mode = if token.is_some() { 0o600 } else { 0o644 };
     write_file(&env_file, &service::env_text(&settings), env_mode)?;
     writeln!(out, "wrote {}", env_file.display())?;
 

@@ -17,8 +17,9 @@ mod subject;
 mod tls;
 pub mod tokens;
 
+use std::collections::BTreeSet;
 use std::fs;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
@@ -174,15 +175,28 @@ impl Pki {
         certs::issue_client(&self.ca, user, groups, days)
     }
 
+    /// The DNS names and addresses the API server certificate answers to.
+    pub fn server_names(&self) -> (BTreeSet<String>, BTreeSet<IpAddr>) {
+        use rustls::pki_types::{pem::PemObject, CertificateDer};
+        let Ok(der) = CertificateDer::from_pem_slice(self.server_cert_pem.as_bytes()) else {
+            return Default::default();
+        };
+        match x509_parser::parse_x509_certificate(&der) {
+            Ok((_, cert)) => certs::subject_alt_names(&cert),
+            Err(_) => Default::default(),
+        }
+    }
+
     /// Issues the serving certificate of node `node`'s kubelet, valid for `days`, naming
-    /// the node and `addresses` (and loopback). Returns (certificate PEM, private key PEM).
+    /// the node and `addresses` (the caller has checked both belong to the node). Returns
+    /// (certificate PEM, private key PEM).
     pub fn issue_kubelet_serving(
         &self,
         node: &str,
         addresses: &[IpAddr],
         days: u64,
     ) -> Result<(String, String), PkiError> {
-        let mut ips = vec![IpAddr::V4(Ipv4Addr::LOCALHOST)];
+        let mut ips = Vec::new();
         for a in addresses {
             if !ips.contains(a) {
                 ips.push(*a);

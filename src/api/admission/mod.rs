@@ -4,6 +4,7 @@
 
 pub mod default_storage_class;
 pub mod host_path;
+pub mod node_restriction;
 pub mod recycle_warning;
 pub mod storage_protection;
 

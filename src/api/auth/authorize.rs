@@ -8,13 +8,9 @@
 //!   (`system:public-info-viewer`).
 //! - `bramble:viewers` may get/list/watch every resource except secrets and the
 //!   exec/attach/port-forward/proxy subresources (like upstream's `view` role).
-//! - a node (`system:node:<name>` in `system:nodes`) gets what a kubelet, kube-proxy and DNS
-//!   on that board need (upstream `system:node` role plus the Node authorizer and the
-//!   NodeRestriction admission limits on its own Node and Lease). Reads are not yet narrowed
-//!   to objects referenced by pods bound to the node, as upstream's node graph does. The
-//!   node-local volume provisioner runs in the kubelet, so a node may also create, update
-//!   and delete PersistentVolumes and update claim status (expansion), which upstream
-//!   grants to the provisioner's and resizer's service accounts instead.
+//! - a node (`system:node:<name>` in `system:nodes`) is decided by the Node authorizer
+//!   (`node.rs`): its secrets and config maps only through pods bound to it, its own Lease;
+//!   the NodeRestriction admission plugin narrows its writes by the objects written.
 //! - a join token (`system:bootstrap:<id>` in `system:bootstrappers`) may only post to the
 //!   join endpoint for its node credentials; a node may post for its kubelet's serving
 //!   certificate.
@@ -22,11 +18,9 @@
 use super::identity::{
     Identity, AUTHENTICATED_GROUP, MASTERS_GROUP, UNAUTHENTICATED_GROUP, VIEWERS_GROUP,
 };
+use super::node::{self, NodeGraph};
 use crate::api::node_certificates;
 use crate::pki::join_token::BOOTSTRAPPERS_GROUP;
-
-/// Namespace holding node heartbeat Leases.
-pub const NODE_LEASE_NAMESPACE: &str = "kube-node-lease";
 
 /// What a request wants to do, as upstream's `authorizer.Attributes`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -99,7 +93,7 @@ pub enum Decision {
 }
 
 /// Decides whether `who` may perform `attrs`.
-pub fn authorize(who: &Identity, attrs: &Attributes<'_>) -> Decision {
+pub fn authorize(who: &Identity, attrs: &Attributes<'_>, graph: &dyn NodeGraph) -> Decision {
     if who.in_group(MASTERS_GROUP) {
         return Decision::Allow;
     }
@@ -117,7 +111,7 @@ pub fn authorize(who: &Identity, attrs: &Attributes<'_>) -> Decision {
         return Decision::Allow;
     }
     if who.in_group(super::identity::NODES_GROUP) {
-        return node_decision(who, attrs);
+        return node_request(who, attrs, graph);
     }
     deny("")
 }
@@ -195,86 +189,10 @@ fn viewer_allows(attrs: &Attributes<'_>) -> bool {
         )
 }
 
-/// Resources a kubelet (and the proxy and DNS running beside it) reads. Events are here
-/// because Bramble's event recorder reads an Event back to count a repeat, where client-go
-/// keeps that count in memory.
-const NODE_READABLE: [(&str, &str); 17] = [
-    ("", "pods"),
-    ("", "events"),
-    ("events.k8s.io", "events"),
-    ("", "nodes"),
-    ("", "services"),
-    ("", "endpoints"),
-    ("", "configmaps"),
-    ("", "secrets"),
-    ("", "persistentvolumes"),
-    ("", "persistentvolumeclaims"),
-    ("", "namespaces"),
-    ("storage.k8s.io", "storageclasses"),
-    ("storage.k8s.io", "csinodes"),
-    ("storage.k8s.io", "csidrivers"),
-    ("storage.k8s.io", "volumeattachments"),
-    ("discovery.k8s.io", "endpointslices"),
-    ("node.k8s.io", "runtimeclasses"),
-];
-
-fn node_decision(who: &Identity, attrs: &Attributes<'_>) -> Decision {
-    let Some(node) = who.node_name() else {
+fn node_request(who: &Identity, attrs: &Attributes<'_>, graph: &dyn NodeGraph) -> Decision {
+    match who.node_name() {
+        Some(node) => node::node_decision(node, attrs, graph),
         // Upstream Node authorizer's reason for a system:nodes member with a bad user name.
-        return deny(format!("unknown node for user {:?}", who.user));
-    };
-    let own = attrs.name.is_empty() || attrs.name == node;
-    let verb = attrs.verb;
-    match (attrs.api_group, attrs.resource, attrs.subresource) {
-        ("", "nodes", "") if verb == "create" => own_or(own, node_modify_reason(node, attrs)),
-        ("", "nodes", "" | "status") if matches!(verb, "update" | "patch") => own_or(
-            !attrs.name.is_empty() && attrs.name == node,
-            node_modify_reason(node, attrs),
-        ),
-        ("coordination.k8s.io", "leases", "") => {
-            let allowed_verb = matches!(verb, "get" | "create" | "update" | "patch" | "delete");
-            let allowed = allowed_verb && attrs.namespace == NODE_LEASE_NAMESPACE && own;
-            let collection = attrs.name.is_empty() && verb != "create";
-            own_or(
-                allowed && !collection,
-                "can only access node lease with the same name as the requesting node".into(),
-            )
-        }
-        ("" | "events.k8s.io", "events", "") if matches!(verb, "create" | "update" | "patch") => {
-            Decision::Allow
-        }
-        ("", "pods", "status") if matches!(verb, "update" | "patch") => Decision::Allow,
-        ("", "persistentvolumeclaims", "status") if matches!(verb, "update" | "patch") => {
-            Decision::Allow
-        }
-        ("", "persistentvolumes", "")
-            if matches!(verb, "create" | "update" | "patch" | "delete") =>
-        {
-            Decision::Allow
-        }
-        // Mirror pods for static pods, and the final delete once a pod's containers are gone.
-        ("", "pods", "") if matches!(verb, "create" | "delete") => Decision::Allow,
-        (group, resource, "" | "status")
-            if is_read(verb) && NODE_READABLE.contains(&(group, resource)) =>
-        {
-            Decision::Allow
-        }
-        _ => deny(""),
+        None => deny(format!("unknown node for user {:?}", who.user)),
     }
-}
-
-fn own_or(allowed: bool, reason: String) -> Decision {
-    if allowed {
-        Decision::Allow
-    } else {
-        Decision::Deny(reason)
-    }
-}
-
-/// NodeRestriction's message for a node touching another node's object.
-fn node_modify_reason(node: &str, attrs: &Attributes<'_>) -> String {
-    format!(
-        "node {node:?} is not allowed to modify node {:?}",
-        attrs.name
-    )
 }

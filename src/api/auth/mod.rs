@@ -4,19 +4,22 @@
 //! a client certificate already verified against the cluster CA by TLS names the user;
 //! otherwise an `Authorization: Bearer <token>` header is looked up in the static token
 //! file; a request with neither is anonymous. A bearer token that matches nothing is an
-//! error (401), not anonymity, exactly as upstream. Authorization is in [`authorize`];
+//! error (401), not anonymity, exactly as upstream. Authorization is in [`authorize`] (nodes: `node.rs` over `node_graph.rs`);
 //! the 403 text in [`forbidden_message`].
 
 mod authorize;
 mod forbidden;
 mod identity;
+mod node;
+pub mod node_graph;
 
-pub use authorize::{authorize, Attributes, Decision, NODE_LEASE_NAMESPACE};
+pub use authorize::{authorize, Attributes, Decision};
 pub use forbidden::forbidden_message;
 pub use identity::{
     identity_from_certificate, AuthError, Identity, ANONYMOUS_USER, AUTHENTICATED_GROUP,
     MASTERS_GROUP, NODES_GROUP, NODE_USER_PREFIX, UNAUTHENTICATED_GROUP, VIEWERS_GROUP,
 };
+pub use node::{NoRelations, NodeGraph, Vertex, NODE_LEASE_NAMESPACE};
 
 use rustls::pki_types::CertificateDer;
 
@@ -85,5 +88,7 @@ fn bearer_token(header: Option<&str>) -> Option<&str> {
     Some(token)
 }
 
+#[cfg(test)]
+mod node_table;
 #[cfg(test)]
 mod tests;

@@ -62,15 +62,12 @@ fn admin() -> Identity {
 fn viewer() -> Identity {
     Identity::authenticated("bob", vec![VIEWERS_GROUP.into()])
 }
-fn node() -> Identity {
-    Identity::authenticated("system:node:pi-2", vec![NODES_GROUP.into()])
-}
 fn plain() -> Identity {
     Identity::authenticated("carol", vec![])
 }
 
 fn allowed(who: &Identity, attrs: Attributes<'_>) -> bool {
-    authorize(who, &attrs) == Decision::Allow
+    authorize(who, &attrs, &NoRelations) == Decision::Allow
 }
 
 fn res<'a>(
@@ -128,72 +125,10 @@ fn viewer_reads_all_but_secrets_and_writes_nothing() {
 }
 
 #[test]
-fn node_may_touch_itself_but_not_other_nodes() {
-    let n = node();
-    assert!(allowed(&n, res("create", "", "nodes", "", "")));
-    assert!(allowed(&n, res("create", "", "nodes", "", "pi-2")));
-    assert!(allowed(
-        &n,
-        res("patch", "", "nodes", "", "pi-2").with_subresource("status")
-    ));
-    assert!(allowed(&n, res("update", "", "nodes", "", "pi-2")));
-    assert_eq!(
-        authorize(
-            &n,
-            &res("patch", "", "nodes", "", "pi-3").with_subresource("status")
-        ),
-        Decision::Deny("node \"pi-2\" is not allowed to modify node \"pi-3\"".into())
-    );
-    assert!(!allowed(&n, res("delete", "", "nodes", "", "pi-2")));
-
-    let lease = |verb, ns, name| res(verb, "coordination.k8s.io", "leases", ns, name);
-    assert!(allowed(&n, lease("create", "kube-node-lease", "")));
-    assert!(allowed(&n, lease("update", "kube-node-lease", "pi-2")));
-    assert!(allowed(&n, lease("get", "kube-node-lease", "pi-2")));
-    assert!(!allowed(&n, lease("update", "kube-node-lease", "pi-3")));
-    assert!(!allowed(&n, lease("update", "default", "pi-2")));
-    assert!(!allowed(&n, lease("list", "kube-node-lease", "")));
-}
-
-#[test]
-fn node_reads_what_a_kubelet_needs_and_reports_status() {
-    let n = node();
-    for (group, resource) in [
-        ("", "pods"),
-        ("", "secrets"),
-        ("", "configmaps"),
-        ("", "services"),
-        ("", "persistentvolumeclaims"),
-        ("", "persistentvolumes"),
-        ("storage.k8s.io", "storageclasses"),
-        ("", "namespaces"),
-        ("", "nodes"),
-        ("discovery.k8s.io", "endpointslices"),
-    ] {
-        assert!(
-            allowed(&n, res("watch", group, resource, "", "")),
-            "{resource}"
-        );
-    }
-    assert!(allowed(
-        &n,
-        res("patch", "", "pods", "default", "web").with_subresource("status")
-    ));
-    assert!(allowed(&n, res("create", "", "events", "default", "")));
-    assert!(allowed(
-        &n,
-        res("patch", "events.k8s.io", "events", "default", "e1")
-    ));
-    assert!(!allowed(&n, res("update", "", "pods", "default", "web")));
-    assert!(!allowed(&n, res("create", "", "secrets", "default", "")));
-    assert!(!allowed(&n, res("list", "apps", "deployments", "", "")));
-}
-
-#[test]
 fn node_group_without_node_user_gets_upstream_reason() {
     let odd = Identity::authenticated("kubelet", vec![NODES_GROUP.into()]);
     assert_eq!(
-        authorize(&odd, &res("get", "", "pods", "default", "")),
+        authorize(&odd, &res("get", "", "pods", "default", ""), &NoRelations),
         Decision::Deny("unknown node for user \"kubelet\"".into())
     );
 }
@@ -250,7 +185,7 @@ fn discovery_for_authenticated_health_for_everyone() {
 #[test]
 fn denial_formats_as_kubectl_shows_it() {
     let attrs = res("create", "", "pods", "default", "");
-    let Decision::Deny(reason) = authorize(&plain(), &attrs) else {
+    let Decision::Deny(reason) = authorize(&plain(), &attrs, &NoRelations) else {
         panic!("allowed")
     };
     assert_eq!(

@@ -62,6 +62,9 @@ impl Registry {
             }
             self.check_namespace(rt, namespace, &name)?;
             admission::validate_create(&self.admission, rt, &obj)?;
+            if let Some(node) = opts.requester.as_ref().and_then(|u| u.node_name()) {
+                admission::node_restriction::admit_create(self, node, rt, &obj)?;
+            }
             if opts.dry_run {
                 if self.lookup(rt, namespace, &name).is_some() {
                     return Err(ApiError::already_exists(rt, &name));

@@ -24,6 +24,9 @@ pub struct DeleteOptions {
     /// `["All"]` to validate without deleting.
     #[serde(default)]
     pub dry_run: Vec<String>,
+    /// Who asks, for admission that depends on the requester (`None`: the server itself).
+    #[serde(skip)]
+    pub requester: Option<crate::api::auth::Identity>,
 }
 
 /// Delete preconditions.
@@ -76,6 +79,13 @@ impl Registry {
                     return Err(ApiError::not_found(rt, name));
                 };
                 check_preconditions(rt, name, &current.value, current.revision, opts)?;
+                if let Some(node) = opts.requester.as_ref().and_then(|u| u.node_name()) {
+                    crate::api::admission::node_restriction::admit_delete(
+                        node,
+                        rt,
+                        &current.value,
+                    )?;
+                }
                 let mut obj = current.value.clone();
                 let already = obj.pointer("/metadata/deletionTimestamp").is_some();
                 let mutation = if meta::finalizers(&obj) > 0 || rt.strategy.holds_deletion(&obj) {

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::admission::AdmissionConfig;
+use super::auth::Identity;
 use super::status::ApiError;
 use crate::resources::{self, FieldError, ResourceType};
 use crate::store::{Object, ObjectKey, Store};
@@ -58,6 +59,8 @@ pub struct WriteOptions {
     pub field_validation: FieldValidation,
     /// `dryRun=All`: validate and answer without storing.
     pub dry_run: bool,
+    /// Who asks, for admission that depends on the requester (`None`: the server itself).
+    pub requester: Option<Identity>,
 }
 
 /// The result of a write.

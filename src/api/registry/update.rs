@@ -5,6 +5,7 @@
 use serde_json::Value;
 
 use super::{decode_incoming, key, meta, validate_change, Registry, WriteOptions, Written};
+use crate::api::admission;
 use crate::api::patch::{self, PatchType};
 use crate::api::status::ApiError;
 use crate::resources::ResourceType;
@@ -100,7 +101,8 @@ impl Registry {
                 let Some(current) = current else {
                     return Err(ApiError::not_found(rt, name));
                 };
-                let new = next_state(rt, name, sub, current, make)?;
+                let node = opts.requester.as_ref().and_then(|u| u.node_name());
+                let new = next_state(rt, name, sub, current, node, make)?;
                 if opts.dry_run {
                     dry = Some(new.unwrap_or_else(|| current.value.clone()));
                     return Ok(Mutation::Unchanged);
@@ -134,6 +136,7 @@ fn next_state(
     name: &str,
     sub: Subresource,
     current: &Object,
+    node: Option<&str>,
     make: impl FnOnce(&Value) -> Result<Value, ApiError>,
 ) -> Result<Option<Value>, ApiError> {
     let old = &current.value;
@@ -161,6 +164,9 @@ fn next_state(
     let errs = validate_change(rt, &new, old);
     if !errs.is_empty() {
         return Err(ApiError::invalid(rt, name, &errs));
+    }
+    if let Some(node) = node {
+        admission::node_restriction::admit_update(node, rt, sub, &new, old)?;
     }
     Ok(meta::differs(&new, old).then_some(new))
 }

@@ -11,6 +11,9 @@ const DEFAULT_TOLERATION_SECONDS: i64 = 300;
 
 /// Applies every pod default to `obj` in place.
 pub fn set_pod_defaults(obj: &mut Value) {
+    let mirror = obj
+        .pointer("/metadata/annotations/kubernetes.io~1config.mirror")
+        .is_some();
     let Some(spec) = object_mut(obj, &["spec"]) else {
         return;
     };
@@ -21,9 +24,12 @@ pub fn set_pod_defaults(obj: &mut Value) {
     default_field(spec, "terminationGracePeriodSeconds", json!(30));
     default_field(spec, "schedulerName", json!("default-scheduler"));
     default_field(spec, "enableServiceLinks", json!(true));
-    // The ServiceAccount admission plugin names the namespace's default account; the
-    // deprecated `serviceAccount` field mirrors it on output.
-    default_field(spec, "serviceAccountName", json!("default"));
+    // The ServiceAccount admission plugin names the namespace's default account (never for
+    // a mirror pod, which a node creates and may not tie to an account); the deprecated
+    // `serviceAccount` field mirrors it on output.
+    if !mirror {
+        default_field(spec, "serviceAccountName", json!("default"));
+    }
     if let Some(sa) = spec.get("serviceAccountName").cloned() {
         default_field(spec, "serviceAccount", sa);
     }
