@@ -170,17 +170,19 @@ async fn limited(
     };
     let timeout = state.request_limits.request_timeout;
     let handler = tokio::spawn(
-        async move {
-            let _in_flight = in_flight;
-            route(&state, &identity, credentials, info, query, req).await
-        }
-        .in_current_span(),
+        async move { route(&state, &identity, credentials, info, query, req).await }
+            .in_current_span(),
     );
-    match tokio::time::timeout(timeout, handler).await {
+    let response = match tokio::time::timeout(timeout, handler).await {
         Ok(Ok(response)) => response,
         Ok(Err(e)) => body::error(&ApiError::internal(e)),
         Err(_) => body::error(&ApiError::request_timeout()),
-    }
+    };
+    // the place is given back with the answer, as upstream's filter returns: a handler that
+    // outlived its timeout (e.g. still waiting for a trickling body) ends with its
+    // connection, which is idle once the 504 is sent
+    drop(in_flight);
+    response
 }
 
 async fn route(

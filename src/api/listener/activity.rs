@@ -9,11 +9,13 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
+use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::service::Service;
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -135,14 +137,35 @@ where
         Box::pin(async move {
             let response = response.await?;
             // the guard lives as long as the body: a watch is a request in flight
-            Ok(response.map(|body| {
-                body.map_frame(move |frame| {
-                    let _ = &busy;
-                    frame
-                })
-                .boxed()
-            }))
+            Ok(response.map(|inner| HeldBody { inner, _busy: busy }.boxed()))
         })
+    }
+}
+
+/// A response body that keeps its request in flight until it is dropped; length and end
+/// pass through, so hyper still sends `Content-Length`.
+struct HeldBody {
+    inner: ResponseBody,
+    _busy: Busy,
+}
+
+impl Body for HeldBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
     }
 }
 

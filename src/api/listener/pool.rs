@@ -4,6 +4,7 @@
 //! semaphore before `accept` or a reserved share for client certificates, is in the
 //! [module above](super).
 
+use std::cmp::Reverse;
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -124,12 +125,14 @@ impl State {
     /// Closes the oldest unauthenticated connection of the address holding the most of them;
     /// false when there is none.
     fn evict_one(&mut self) -> bool {
+        // ties go to the address whose oldest waiter is oldest, so a client's fresh
+        // connection is the last to go even when the flood spreads over many addresses
         let victim = self
             .addresses
             .values()
-            .filter(|a| !a.waiting.is_empty())
-            .max_by_key(|a| a.waiting.len())
-            .and_then(|a| a.waiting.front().copied());
+            .filter_map(|a| Some((a.waiting.len(), Reverse(*a.waiting.front()?))))
+            .max()
+            .map(|(_, Reverse(id))| id);
         match victim {
             Some(id) => {
                 if let Some(entry) = self.remove(id) {
@@ -255,6 +258,17 @@ mod tests {
         let _c = p.admit(ip(3)).unwrap();
         assert!(a.evicted.is_cancelled());
         assert!(!b.evicted.is_cancelled() && !quiet.evicted.is_cancelled());
+    }
+
+    #[test]
+    fn among_equally_busy_addresses_the_oldest_waiter_goes() {
+        let p = pool(10, 10, 3);
+        let old = p.admit(ip(5)).unwrap();
+        let mid = p.admit(ip(3)).unwrap();
+        let new = p.admit(ip(4)).unwrap();
+        let _newest = p.admit(ip(1)).unwrap();
+        assert!(old.evicted.is_cancelled());
+        assert!(!mid.evicted.is_cancelled() && !new.evicted.is_cancelled());
     }
 
     #[test]
