@@ -14,9 +14,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::admission::AdmissionConfig;
 use crate::api::kubelet_client::RemoteKubelets;
+use crate::api::listener::ListenerLimits;
 use crate::api::node_certificates::NodeCertificates;
 use crate::api::pod_streams::{Kubelets, PodStreams};
 use crate::api::registry::{Registry, Subresource, WriteOptions};
+use crate::api::request_limits::{RequestLimitSettings, RequestLimits};
 use crate::api::server::{self, ApiState};
 use crate::cidr::Ipv4Cidr;
 use crate::client::events::EventRecorder;
@@ -62,6 +64,10 @@ pub struct ServerConfig {
     pub cluster_cidr: Ipv4Cidr,
     /// How long a silent kubelet's node stays Ready.
     pub node_monitor_grace: Duration,
+    /// What the API server's connections may hold.
+    pub connection_limits: ListenerLimits,
+    /// The API server's in-flight limits and request timeout.
+    pub request_limits: RequestLimitSettings,
 }
 
 /// What can stop the server from starting.
@@ -213,6 +219,8 @@ pub async fn run_with_pod_streams(
         shutdown: shutdown.clone(),
         kubelets,
         node_certificates: Some(NodeCertificates::new(pki.clone())),
+        connection_limits: cfg.connection_limits,
+        request_limits: RequestLimits::new(cfg.request_limits),
     });
     let mut tasks = JoinSet::new();
     tasks.spawn(server::serve(

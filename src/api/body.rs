@@ -20,8 +20,15 @@ pub const MAX_BODY: usize = 3 << 20;
 /// The response body type: a whole buffer or a stream of chunks.
 pub type ResponseBody = http_body_util::combinators::BoxBody<Bytes, Infallible>;
 
-/// Reads a request body of at most [`MAX_BODY`] bytes.
+/// Reads a request body of at most [`MAX_BODY`] bytes. A body whose declared length
+/// (`Content-Length`, on HTTP/1.1 and HTTP/2 alike) is over the limit is refused before any
+/// of it is read, so an HTTP/1.1 client sending `Expect: 100-continue` gets its 413 instead of
+/// the `100 Continue` (hyper sends that only once the body is polled); a body without a length
+/// is read up to the limit.
 pub async fn read(body: Incoming) -> Result<Bytes, ApiError> {
+    if too_long(&body) {
+        return Err(ApiError::too_large(MAX_BODY));
+    }
     match Limited::new(body, MAX_BODY).collect().await {
         Ok(c) => Ok(c.to_bytes()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ApiError::too_large(MAX_BODY)),
@@ -29,6 +36,11 @@ pub async fn read(body: Incoming) -> Result<Bytes, ApiError> {
             "reading the request body failed: {e}"
         ))),
     }
+}
+
+/// Whether `body` declares more than [`MAX_BODY`] bytes.
+fn too_long(body: &impl Body) -> bool {
+    usize::try_from(body.size_hint().lower()).map_or(true, |declared| declared > MAX_BODY)
 }
 
 /// Decodes a JSON, YAML or Kubernetes protobuf request body.
@@ -96,7 +108,13 @@ pub fn json(status: StatusCode, value: &Value) -> Response<ResponseBody> {
 /// A `Status` error response.
 pub fn error(e: &ApiError) -> Response<ResponseBody> {
     let status = StatusCode::from_u16(e.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    json(status, &e.to_status())
+    let mut response = json(status, &e.to_status());
+    if let Some(seconds) = e.details.retry_after_seconds {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    response
 }
 
 /// A streaming body fed through a channel; the stream ends when the sender is dropped.

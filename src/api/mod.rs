@@ -1,6 +1,5 @@
 //! The HTTP surface: Kubernetes REST paths over TLS.
 
-pub mod accept;
 pub mod admission;
 pub mod auth;
 pub mod body;
@@ -8,6 +7,7 @@ pub mod discovery;
 pub mod handlers;
 pub mod kubelet_client;
 pub mod kubelet_wire;
+pub mod listener;
 pub mod negotiate;
 pub mod node_certificates;
 pub mod openapi;
@@ -20,6 +20,7 @@ pub mod protobuf;
 pub mod registry;
 pub mod remotecommand;
 pub mod request_info;
+pub mod request_limits;
 pub mod selector;
 pub mod server;
 pub mod status;

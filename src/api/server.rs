@@ -1,38 +1,41 @@
 //! The HTTPS listener: TLS (rustls) with optional client certificates, HTTP/1.1 and HTTP/2,
 //! authentication and authorization, then routing to discovery, health or resource handlers.
-//! Connections are bounded by a semaphore; every task ends on the shutdown token.
+//! Connections are admitted and timed out by [`listener`](super::listener), requests are
+//! bounded by [`request_limits`](super::request_limits); every task ends on the shutdown
+//! token.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper::service::{service_fn, Service};
 use rustls::pki_types::CertificateDer;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use super::accept::accept_loop;
 use super::auth::{self, Attributes, Authn, Decision, Identity};
 use super::body::{self, ResponseBody};
 use super::handlers::{self, ResourceRequest};
+use super::listener::accept::accept_loop;
+use super::listener::connection::{self, Handshake, Protocols};
+use super::listener::pool::{ConnectionPool, Ticket};
+use super::listener::ListenerLimits;
 use super::node_certificates::{self, NodeCertificates, JOIN_PATH, SERVING_PATH};
 use super::pod_connect;
 use super::pod_streams::Kubelets;
 use super::registry::Registry;
-use super::request_info::{self, Target};
+use super::request_info::{self, RequestInfo, Target};
+use super::request_limits::{self, RequestLimits};
 use super::status::ApiError;
 use super::{discovery, openapi};
 use crate::pki::tokens::TokenAuthenticator;
-
-/// Most connections served at once; more wait in the kernel's accept queue.
-const MAX_CONNECTIONS: usize = 512;
 
 /// Everything a request needs.
 pub struct ApiState {
@@ -50,47 +53,59 @@ pub struct ApiState {
     pub kubelets: Kubelets,
     /// Certificates for boards joining with the join token, and for their kubelets.
     pub node_certificates: Option<NodeCertificates>,
+    /// What connections may hold (`--max-connections`, timeouts, HTTP/2 streams).
+    pub connection_limits: ListenerLimits,
+    /// In-flight limits and the request timeout.
+    pub request_limits: RequestLimits,
 }
 
 /// Serves HTTPS on `listener` until `state.shutdown` is cancelled.
 pub async fn serve(listener: TcpListener, tls: Arc<rustls::ServerConfig>, state: Arc<ApiState>) {
     let acceptor = TlsAcceptor::from(tls);
     let shutdown = state.shutdown.clone();
-    accept_loop(listener, MAX_CONNECTIONS, shutdown, |tcp, peer| {
-        connection(acceptor.clone(), tcp, peer, state.clone())
+    let limits = state.connection_limits;
+    let pool = ConnectionPool::new(&limits);
+    accept_loop(listener, pool, shutdown.clone(), |tcp, peer, ticket| {
+        let state = state.clone();
+        let make = move |handshake: Handshake| Some(service(state, handshake));
+        let (acceptor, shutdown) = (acceptor.clone(), shutdown.clone());
+        connection::serve(
+            acceptor,
+            tcp,
+            peer,
+            ticket,
+            limits,
+            Protocols::Http1AndHttp2,
+            shutdown,
+            make,
+        )
     })
     .await;
 }
 
-async fn connection(
-    acceptor: TlsAcceptor,
-    tcp: tokio::net::TcpStream,
-    peer: SocketAddr,
+/// The service of one connection.
+fn service(
     state: Arc<ApiState>,
-) {
-    let tls = match acceptor.accept(tcp).await {
-        Ok(t) => t,
-        Err(e) => {
-            tracing::debug!(%peer, error = %e, "TLS handshake failed");
-            return;
-        }
-    };
-    let certs: Option<Vec<CertificateDer<'static>>> =
-        tls.get_ref().1.peer_certificates().map(|c| c.to_vec());
-    let certs = Arc::new(certs);
-    let shutdown = state.shutdown.clone();
-    let service = service_fn(move |req| {
+    handshake: Handshake,
+) -> impl Service<
+    Request<Incoming>,
+    Response = Response<ResponseBody>,
+    Error = Infallible,
+    Future = impl Future<Output = Result<Response<ResponseBody>, Infallible>> + Send,
+> + Send
+       + 'static {
+    let Handshake {
+        peer,
+        certificates,
+        ticket,
+    } = handshake;
+    let certs = Arc::new(certificates);
+    service_fn(move |req| {
         let state = state.clone();
         let certs = certs.clone();
-        async move { Ok::<_, Infallible>(handle(&state, certs.as_deref(), peer, req).await) }
-    });
-    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-    let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
-    tokio::pin!(conn);
-    tokio::select! {
-        r = conn.as_mut() => if let Err(e) = r { tracing::debug!(%peer, error = %e, "connection ended") },
-        _ = shutdown.cancelled() => conn.as_mut().graceful_shutdown(),
-    }
+        let ticket = ticket.clone();
+        async move { Ok::<_, Infallible>(handle(state, certs.as_deref(), &ticket, peer, req).await) }
+    })
 }
 
 fn parse_query(q: Option<&str>) -> HashMap<String, String> {
@@ -100,8 +115,9 @@ fn parse_query(q: Option<&str>) -> HashMap<String, String> {
 }
 
 async fn handle(
-    state: &ApiState,
+    state: Arc<ApiState>,
     certs: Option<&[CertificateDer<'static>]>,
+    ticket: &Ticket,
     peer: SocketAddr,
     req: Request<Incoming>,
 ) -> Response<ResponseBody> {
@@ -111,13 +127,25 @@ async fn handle(
         .and_then(|v| v.to_str().ok());
     let authn = auth::authenticate(certs, authz, &state.tokens);
     let credentials = !matches!(authn, Authn::NoCredentials);
+    if matches!(authn, Authn::Authenticated(_)) {
+        // a bearer token (or certificate) checked out: the connection leaves the pool of
+        // unauthenticated connections that floods are evicted from
+        ticket.authenticated();
+    }
     let span = tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), %peer, user = tracing::field::Empty);
     async move {
         let Some(identity) = authn.identity() else {
             return body::error(&ApiError::unauthorized());
         };
         tracing::Span::current().record("user", identity.user.as_str());
-        let response = route(state, &identity, credentials, req).await;
+        let query = parse_query(req.uri().query());
+        let watch = handlers::flag(&query, "watch");
+        let info = request_info::parse(req.method(), req.uri().path(), watch);
+        let response = if request_limits::long_running(&info) {
+            route(&state, &identity, credentials, info, query, req).await
+        } else {
+            limited(state, identity, credentials, info, query, req).await
+        };
         tracing::debug!(status = response.status().as_u16(), "served");
         response
     }
@@ -143,16 +171,47 @@ fn selected_name<'q>(verb: &str, query: &'q HashMap<String, String>) -> Option<&
         .filter(|name| !name.is_empty())
 }
 
+/// Serves a request that is not long-running within the in-flight limits and the request
+/// timeout. The handler runs in its own task, as upstream's timeout filter lets the handler
+/// goroutine finish: a write is never cut half-way, only its answer is replaced by the 504.
+async fn limited(
+    state: Arc<ApiState>,
+    identity: Identity,
+    credentials: bool,
+    info: RequestInfo,
+    query: HashMap<String, String>,
+    req: Request<Incoming>,
+) -> Response<ResponseBody> {
+    let in_flight = match state.request_limits.admit(&info, &identity) {
+        Ok(p) => p,
+        Err(e) => return body::error(&e),
+    };
+    let timeout = state.request_limits.request_timeout;
+    let handler = tokio::spawn(
+        async move { route(&state, &identity, credentials, info, query, req).await }
+            .in_current_span(),
+    );
+    let response = match tokio::time::timeout(timeout, handler).await {
+        Ok(Ok(response)) => response,
+        Ok(Err(e)) => body::error(&ApiError::internal(e)),
+        Err(_) => body::error(&ApiError::request_timeout()),
+    };
+    // the place is given back with the answer, as upstream's filter returns: a handler that
+    // outlived its timeout (e.g. still waiting for a trickling body) ends with its
+    // connection, which is idle once the 504 is sent
+    drop(in_flight);
+    response
+}
+
 async fn route(
     state: &ApiState,
     who: &Identity,
     credentials: bool,
+    info: RequestInfo,
+    query: HashMap<String, String>,
     req: Request<Incoming>,
 ) -> Response<ResponseBody> {
-    let query = parse_query(req.uri().query());
-    let watch = handlers::flag(&query, "watch");
     let path = req.uri().path().to_string();
-    let info = request_info::parse(req.method(), &path, watch);
     let selected = selected_name(info.verb, &query);
     let attrs = match &info.target {
         Target::Resource(rp) => {

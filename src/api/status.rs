@@ -45,6 +45,8 @@ pub struct Details {
     pub causes: Vec<Cause>,
     /// `metadata.continue` (only on an expired continue token).
     pub continue_token: Option<String>,
+    /// `details.retryAfterSeconds`, also sent as the `Retry-After` header.
+    pub retry_after_seconds: Option<u32>,
 }
 
 /// `pods` or `storageclasses.storage.k8s.io`, as upstream qualifies resources in messages.
@@ -233,6 +235,28 @@ impl ApiError {
         )
     }
 
+    /// 429 `TooManyRequests` from the in-flight limits, as upstream's max-in-flight filter
+    /// answers: retry after one second.
+    pub fn too_many_requests() -> Self {
+        let mut e = Self::new(
+            429,
+            "TooManyRequests",
+            "Too many requests, please try again later.",
+        );
+        e.details.retry_after_seconds = Some(1);
+        e
+    }
+
+    /// 504 `Timeout`: a request that outlived `--request-timeout`, as upstream's
+    /// `WithTimeoutForNonLongRunningRequests` answers it.
+    pub fn request_timeout() -> Self {
+        Self::new(
+            504,
+            "Timeout",
+            "Timeout: request did not complete within the allotted timeout",
+        )
+    }
+
     /// 503 `ServiceUnavailable`.
     pub fn unavailable(message: impl Into<String>) -> Self {
         Self::new(503, "ServiceUnavailable", message)
@@ -258,6 +282,9 @@ impl ApiError {
                 .map(|c| json!({"reason": c.reason, "message": c.message, "field": c.field}))
                 .collect();
             details.insert("causes".into(), Value::Array(causes));
+        }
+        if let Some(seconds) = d.retry_after_seconds {
+            details.insert("retryAfterSeconds".into(), json!(seconds));
         }
         let mut metadata = serde_json::Map::new();
         if let Some(c) = &d.continue_token {

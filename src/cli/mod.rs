@@ -11,6 +11,7 @@ pub mod kubelet_args;
 pub mod runtime;
 pub mod server;
 pub mod service;
+mod serving_args;
 pub mod uninstall;
 
 use clap::{Parser, Subcommand, ValueEnum};

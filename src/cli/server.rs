@@ -9,6 +9,7 @@ use clap::Args;
 use tokio_util::sync::CancellationToken;
 
 use super::kubelet_args::{self, KubeletArgs};
+use super::serving_args::ServingArgs;
 use crate::cidr::Ipv4Cidr;
 use crate::control_plane::{self, ServerConfig};
 
@@ -37,6 +38,9 @@ pub struct ServerArgs {
     /// How long a node's kubelet may stay silent before the node is marked NotReady.
     #[arg(long, default_value = "40s", value_parser = super::duration::parse, env = "BRAMBLE_NODE_MONITOR_GRACE_PERIOD")]
     pub node_monitor_grace_period: Duration,
+    /// Connection and request limits of the API server.
+    #[command(flatten)]
+    pub serving: ServingArgs,
     /// The kubelet of this board.
     #[command(flatten)]
     pub kubelet: KubeletArgs,
@@ -67,6 +71,8 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         host_path_policy: args.kubelet.host_path_policy(&args.data_dir),
         cluster_cidr: args.cluster_cidr,
         node_monitor_grace: args.node_monitor_grace_period,
+        connection_limits: args.serving.connection_limits(),
+        request_limits: args.serving.request_limits(),
     };
     control_plane::run(cfg, shutdown)
         .await

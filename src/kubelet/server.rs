@@ -7,35 +7,36 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::net::SocketAddr;
+use std::future::Future;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper::service::{service_fn, Service};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::api::accept::accept_loop;
 use crate::api::auth::{identity_from_certificate, MASTERS_GROUP};
 use crate::api::body::{self, ChannelBody, ResponseBody};
 use crate::api::kubelet_wire::{self, Channel, EXEC_FRAMES, EXEC_PREFIX, LOGS_PREFIX};
+use crate::api::listener::accept::accept_loop;
+use crate::api::listener::connection::{self, Handshake, Protocols};
+use crate::api::listener::pool::ConnectionPool;
+use crate::api::listener::KUBELET_LIMITS;
 use crate::api::pod_log;
 use crate::api::pod_streams::{ExecStreams, PodStreams};
 use crate::api::status::ApiError;
 
-/// Most connections served at once (the API server keeps one per kubelet).
-const MAX_CONNECTIONS: usize = 32;
 /// Chunks buffered per response stream.
 const CHUNKS: usize = 16;
 
-/// Serves the kubelet port on `listener` until `shutdown`.
+/// Serves the kubelet port on `listener` until `shutdown`, with the connection limits of
+/// [`KUBELET_LIMITS`] (the same accept loop and connection handling as the API server's).
 pub async fn serve(
     listener: TcpListener,
     tls: Arc<rustls::ServerConfig>,
@@ -43,52 +44,57 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) {
     let acceptor = TlsAcceptor::from(tls);
+    let pool = ConnectionPool::new(&KUBELET_LIMITS);
     let stop = shutdown.clone();
-    accept_loop(listener, MAX_CONNECTIONS, shutdown, |tcp, peer| {
-        connection(acceptor.clone(), tcp, peer, streams.clone(), stop.clone())
+    accept_loop(listener, pool, shutdown, |tcp, peer, ticket| {
+        let streams = streams.clone();
+        let make = move |handshake: Handshake| service(streams, handshake);
+        let (acceptor, stop) = (acceptor.clone(), stop.clone());
+        connection::serve(
+            acceptor,
+            tcp,
+            peer,
+            ticket,
+            KUBELET_LIMITS,
+            Protocols::Http2Only,
+            stop,
+            make,
+        )
     })
     .await;
 }
 
-async fn connection(
-    acceptor: TlsAcceptor,
-    tcp: tokio::net::TcpStream,
-    peer: SocketAddr,
+/// The service of one connection, or none for a client outside `system:masters`.
+fn service(
     streams: Arc<dyn PodStreams>,
-    shutdown: CancellationToken,
-) {
-    let tls = match acceptor.accept(tcp).await {
-        Ok(t) => t,
-        Err(e) => {
-            tracing::debug!(%peer, error = %e, "kubelet port: TLS handshake failed");
-            return;
-        }
-    };
+    handshake: Handshake,
+) -> Option<
+    impl Service<
+            Request<Incoming>,
+            Response = Response<ResponseBody>,
+            Error = Infallible,
+            Future = impl Future<Output = Result<Response<ResponseBody>, Infallible>> + Send,
+        > + Send
+        + 'static,
+> {
+    let peer = handshake.peer;
     // The verifier required a certificate chaining to the cluster CA; who is it?
-    let allowed = tls
-        .get_ref()
-        .1
-        .peer_certificates()
+    let allowed = handshake
+        .certificates
+        .as_deref()
         .and_then(|c| c.first())
         .and_then(|c| identity_from_certificate(c).ok())
         .filter(|who| who.in_group(MASTERS_GROUP));
     let Some(who) = allowed else {
         tracing::info!(%peer, "kubelet port: refused a client outside system:masters");
-        return;
+        return None;
     };
     let user = Arc::new(who.user);
-    let service = service_fn(move |req| {
+    Some(service_fn(move |req| {
         let (streams, user) = (streams.clone(), user.clone());
         let span = tracing::info_span!("kubelet request", method = %req.method(), path = %req.uri().path(), user = %user);
         async move { Ok::<_, Infallible>(route(streams.as_ref(), req).await) }.instrument(span)
-    });
-    let conn = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
-        .serve_connection(TokioIo::new(tls), service);
-    tokio::pin!(conn);
-    tokio::select! {
-        r = conn.as_mut() => if let Err(e) = r { tracing::debug!(%peer, error = %e, "kubelet connection ended") },
-        _ = shutdown.cancelled() => conn.as_mut().graceful_shutdown(),
-    }
+    }))
 }
 
 async fn route(streams: &dyn PodStreams, req: Request<Incoming>) -> Response<ResponseBody> {
