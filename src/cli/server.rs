@@ -9,6 +9,7 @@ use clap::Args;
 use tokio_util::sync::CancellationToken;
 
 use super::kubelet_args::{self, KubeletArgs};
+use super::pod_security_args::PodSecurityArgs;
 use crate::cidr::Ipv4Cidr;
 use crate::control_plane::{self, ServerConfig};
 
@@ -40,6 +41,9 @@ pub struct ServerArgs {
     /// The kubelet of this board.
     #[command(flatten)]
     pub kubelet: KubeletArgs,
+    /// Pod Security Admission.
+    #[command(flatten)]
+    pub pod_security: PodSecurityArgs,
 }
 
 /// Runs the server until SIGTERM or SIGINT.
@@ -67,6 +71,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         host_path_policy: args.kubelet.host_path_policy(&args.data_dir),
         cluster_cidr: args.cluster_cidr,
         node_monitor_grace: args.node_monitor_grace_period,
+        pod_security: args.pod_security.config(),
     };
     control_plane::run(cfg, shutdown)
         .await

@@ -50,6 +50,7 @@ impl Registry {
         } else {
             1
         };
+        let decoded_warnings = warnings.len();
         for _ in 0..attempts {
             if let Some(prefix) = &generate {
                 meta::meta_mut(&mut obj)
@@ -62,6 +63,9 @@ impl Registry {
             }
             self.check_namespace(rt, namespace, &name)?;
             admission::validate_create(&self.admission, rt, &obj)?;
+            // A retry under another generated name is reviewed afresh.
+            warnings.truncate(decoded_warnings);
+            warnings.extend(admission::review(self, &self.admission, rt, &obj, None)?);
             if opts.dry_run {
                 if self.lookup(rt, namespace, &name).is_some() {
                     return Err(ApiError::already_exists(rt, &name));

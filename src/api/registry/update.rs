@@ -5,6 +5,7 @@
 use serde_json::Value;
 
 use super::{decode_incoming, key, meta, validate_change, Registry, WriteOptions, Written};
+use crate::api::admission;
 use crate::api::patch::{self, PatchType};
 use crate::api::status::ApiError;
 use crate::resources::ResourceType;
@@ -94,6 +95,7 @@ impl Registry {
         make: impl FnOnce(&Value) -> Result<Value, ApiError>,
     ) -> Result<Written, ApiError> {
         let mut dry = None;
+        let mut admitted = Vec::new();
         let outcome = self
             .store
             .mutate(&key(rt, namespace, name), rt.ephemeral, |current| {
@@ -101,6 +103,10 @@ impl Registry {
                     return Err(ApiError::not_found(rt, name));
                 };
                 let new = next_state(rt, name, sub, current, make)?;
+                if let (Some(new), Subresource::Main) = (&new, sub) {
+                    admitted =
+                        admission::review(self, &self.admission, rt, new, Some(&current.value))?;
+                }
                 if opts.dry_run {
                     dry = Some(new.unwrap_or_else(|| current.value.clone()));
                     return Ok(Mutation::Unchanged);
@@ -116,14 +122,14 @@ impl Registry {
             return Ok(Written {
                 object,
                 created: false,
-                warnings: Vec::new(),
+                warnings: admitted,
             });
         }
         let object = outcome.object.map(|o| o.value.clone()).unwrap_or_default();
         Ok(Written {
             object,
             created: false,
-            warnings: Vec::new(),
+            warnings: admitted,
         })
     }
 }
