@@ -172,16 +172,13 @@ fn review_namespace(
 ) -> Result<Vec<String>, ApiError> {
     let name = meta::name_of(ns);
     let (policy, errs) = policy::from_labels(labels(ns), cfg.defaults);
-    let exempt = cfg.exempt_namespaces.iter().any(|e| e == name);
+    // A new namespace only needs valid labels. (kube-apiserver's attributes carry no
+    // namespace on a create of a Namespace, so the exemption warning is for updates only.)
     let Some(old) = old else {
         if !errs.is_empty() {
             return Err(ApiError::invalid(&namespace::RESOURCE, name, &errs));
         }
-        return Ok(exempt
-            .then(|| exempt_namespace_warning(cfg, name, &policy, labels(ns)))
-            .flatten()
-            .into_iter()
-            .collect());
+        return Ok(Vec::new());
     };
     let (old_policy, old_errs) = policy::from_labels(labels(old), cfg.defaults);
     // Labels that were already invalid may stay so; new mistakes are refused.
@@ -195,7 +192,7 @@ fn review_namespace(
     {
         return Ok(Vec::new());
     }
-    if exempt {
+    if cfg.exempt_namespaces.iter().any(|e| e == name) {
         return Ok(exempt_namespace_warning(cfg, name, &policy, labels(ns))
             .into_iter()
             .collect());
@@ -298,4 +295,46 @@ fn exempt_namespace_warning(
         "namespace \"{name}\" is exempt from Pod Security, and the policy ({}) will be ignored",
         parts.join(", ")
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn only_image_changes_and_new_ephemeral_containers_are_significant() {
+        let old = json!({"spec": {"containers": [{"name": "c", "image": "a:1"}],
+            "ephemeralContainers": [{"name": "debug", "image": "busybox"}]}});
+        let mut relabelled = old.clone();
+        relabelled["metadata"] = json!({"labels": {"x": "y"}});
+        assert!(!significant_update(&relabelled, &old));
+        let mut image = old.clone();
+        image["spec"]["containers"][0]["image"] = json!("a:2");
+        assert!(significant_update(&image, &old));
+        let mut debug = old.clone();
+        debug["spec"]["ephemeralContainers"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"name": "debug2", "image": "busybox"}));
+        assert!(significant_update(&debug, &old));
+    }
+
+    #[test]
+    fn exempt_namespace_warning_names_the_modes_set() {
+        let cfg = PodSecurityConfig::default();
+        let labels = json!({"pod-security.kubernetes.io/warn": "baseline",
+            "pod-security.kubernetes.io/audit-version": "v1.30"});
+        let (policy, _) = policy::from_labels(Some(&labels), cfg.defaults);
+        assert_eq!(
+            exempt_namespace_warning(&cfg, "infra", &policy, Some(&labels)).as_deref(),
+            Some("namespace \"infra\" is exempt from Pod Security, and the policy (warn=baseline:latest) will be ignored")
+        );
+        let privileged = json!({"pod-security.kubernetes.io/enforce": "privileged"});
+        let (policy, _) = policy::from_labels(Some(&privileged), cfg.defaults);
+        assert_eq!(
+            exempt_namespace_warning(&cfg, "infra", &policy, Some(&privileged)),
+            None
+        );
+    }
 }
