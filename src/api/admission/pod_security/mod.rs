@@ -257,7 +257,10 @@ fn existing_pod_warnings(
         .map(|(reasons, first, count)| match count {
             1 => format!("{first}: {reasons}"),
             2 => format!("{first} (and 1 other pod): {reasons}"),
-            n => format!("{first} (and {} other pods): {reasons}", n - 1),
+            n => format!(
+                "{first} (and {} other pods): {reasons}",
+                n.saturating_sub(1)
+            ),
         })
         .collect();
     per_pod.sort();

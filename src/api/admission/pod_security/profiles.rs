@@ -289,6 +289,24 @@ mod tests {
     }
 
     #[test]
+    fn apparmor_annotations_are_sorted_and_quoted() {
+        let p = APPARMOR_ANNOTATION_PREFIX;
+        let meta = json!({"annotations": {
+            format!("{p}f"): "unknown", format!("{p}"): "bogus", format!("{p}a"): "",
+            format!("{p}b"): "runtime/default", format!("{p}c"): "localhost/",
+            format!("{p}e"): "unconfined"}});
+        let v = apparmor(&meta, &json!({})).unwrap();
+        assert_eq!(v.reason, "forbidden AppArmor profiles");
+        assert_eq!(
+            v.detail,
+            format!(
+                "annotations must not set AppArmor profile type to \"{p}=\"bogus\"\", \
+                 \"{p}e=\"unconfined\"\", \"{p}f=\"unknown\"\""
+            )
+        );
+    }
+
+    #[test]
     fn selinux_type_user_role() {
         let spec = json!({"securityContext": {"seLinuxOptions": {"user": "root"}},
             "containers": [{"name": "a", "securityContext": {"seLinuxOptions": {"type": "spc_t", "role": "r"}}},
