@@ -16,11 +16,23 @@ pub struct PodSecurityArgs {
     /// audit-version, warn, warn-version); every mode is `privileged:latest` unless given.
     #[arg(long, value_name = "MODE=VALUE,...", value_parser = parse_defaults, env = "BRAMBLE_POD_SECURITY_DEFAULTS")]
     pub pod_security_defaults: Option<Policy>,
-    /// A namespace whose pods Pod Security Admission never checks (repeatable).
-    #[arg(long, value_name = "NAMESPACE")]
+    /// A namespace whose pods Pod Security Admission never checks (repeatable, or
+    /// comma-separated).
+    #[arg(
+        long,
+        value_name = "NAMESPACE",
+        value_delimiter = ',',
+        env = "BRAMBLE_POD_SECURITY_EXEMPT_NAMESPACES"
+    )]
     pub pod_security_exempt_namespace: Vec<String>,
-    /// A runtime class whose pods Pod Security Admission never checks (repeatable).
-    #[arg(long, value_name = "RUNTIMECLASS")]
+    /// A runtime class whose pods Pod Security Admission never checks (repeatable, or
+    /// comma-separated).
+    #[arg(
+        long,
+        value_name = "RUNTIMECLASS",
+        value_delimiter = ',',
+        env = "BRAMBLE_POD_SECURITY_EXEMPT_RUNTIME_CLASSES"
+    )]
     pub pod_security_exempt_runtime_class: Vec<String>,
 }
 

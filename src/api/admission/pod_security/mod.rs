@@ -340,4 +340,52 @@ mod tests {
             None
         );
     }
+
+    #[tokio::test]
+    async fn exempt_runtime_classes_and_namespaces_skip_the_checks() {
+        use crate::api::registry::WriteOptions;
+        let dir = tempfile::tempdir().unwrap();
+        let registry = Registry::new(crate::store::Store::open(dir.path(), 64).unwrap());
+        for ns in ["apps", "infra"] {
+            let obj = json!({"metadata": {"name": ns,
+                "labels": {"pod-security.kubernetes.io/enforce": "baseline"}}});
+            let opts = WriteOptions::default();
+            registry
+                .create(&namespace::RESOURCE, "", obj, &opts)
+                .await
+                .unwrap();
+        }
+        let cfg = PodSecurityConfig {
+            exempt_namespaces: vec!["infra".into()],
+            exempt_runtime_classes: vec!["kata".into()],
+            ..PodSecurityConfig::default()
+        };
+        let pod = |ns: &str, runtime_class: Option<&str>| {
+            json!({"metadata": {"name": "p", "namespace": ns}, "spec": {
+                "runtimeClassName": runtime_class, "hostPID": true,
+                "containers": [{"name": "c", "image": "x"}]}})
+        };
+        let rt = &pod::RESOURCE;
+        let refused = review(&registry, &cfg, rt, &pod("apps", None), None).unwrap_err();
+        assert_eq!(
+            refused.message,
+            "pods \"p\" is forbidden: violates PodSecurity \"baseline:latest\": host namespaces (hostPID=true)"
+        );
+        assert_eq!(refused.code, 403);
+        assert!(
+            review(&registry, &cfg, rt, &pod("apps", Some("kata")), None)
+                .unwrap()
+                .is_empty()
+        );
+        assert!(review(&registry, &cfg, rt, &pod("infra", None), None)
+            .unwrap()
+            .is_empty());
+        // An update that leaves the images alone is not evaluated again.
+        let mut relabelled = pod("apps", None);
+        relabelled["metadata"]["labels"] = json!({"a": "b"});
+        let old = pod("apps", None);
+        assert!(review(&registry, &cfg, rt, &relabelled, Some(&old))
+            .unwrap()
+            .is_empty());
+    }
 }
