@@ -12,6 +12,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::api::admission::pod_security::PodSecurityConfig;
 use crate::api::admission::AdmissionConfig;
 use crate::api::kubelet_client::RemoteKubelets;
 use crate::api::listener::ListenerLimits;
@@ -68,6 +69,8 @@ pub struct ServerConfig {
     pub connection_limits: ListenerLimits,
     /// The API server's in-flight limits and request timeout.
     pub request_limits: RequestLimitSettings,
+    /// Pod Security Admission's defaults and exemptions.
+    pub pod_security: PodSecurityConfig,
 }
 
 /// What can stop the server from starting.
@@ -148,6 +151,7 @@ pub async fn run_with_pod_streams(
     let store = Store::open(&cfg.data_dir.join("store"), cfg.watch_history)?;
     let registry = Registry::new(store).with_admission(AdmissionConfig {
         host_path: cfg.host_path_policy.clone(),
+        pod_security: cfg.pod_security.clone(),
     });
     ensure_namespaces(&registry).await?;
     ensure_cluster_info(&registry, cfg.cluster_cidr).await?;

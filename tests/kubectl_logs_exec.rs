@@ -159,6 +159,7 @@ impl Server {
             node_monitor_grace: Duration::from_secs(3600),
             connection_limits: Default::default(),
             request_limits: Default::default(),
+            pod_security: Default::default(),
         };
         let shutdown = CancellationToken::new();
         let token = shutdown.clone();

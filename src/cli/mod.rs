@@ -8,6 +8,7 @@ mod duration;
 pub mod install;
 pub mod kubeconfig;
 pub mod kubelet_args;
+pub mod pod_security_args;
 pub mod runtime;
 pub mod server;
 pub mod service;

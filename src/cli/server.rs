@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::kubelet_args::{self, KubeletArgs};
 use super::serving_args::ServingArgs;
+use super::pod_security_args::PodSecurityArgs;
 use crate::cidr::Ipv4Cidr;
 use crate::control_plane::{self, ServerConfig};
 
@@ -44,6 +45,9 @@ pub struct ServerArgs {
     /// The kubelet of this board.
     #[command(flatten)]
     pub kubelet: KubeletArgs,
+    /// Pod Security Admission.
+    #[command(flatten)]
+    pub pod_security: PodSecurityArgs,
 }
 
 /// Runs the server until SIGTERM or SIGINT.
@@ -73,6 +77,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         node_monitor_grace: args.node_monitor_grace_period,
         connection_limits: args.serving.connection_limits(),
         request_limits: args.serving.request_limits(),
+        pod_security: args.pod_security.config(),
     };
     control_plane::run(cfg, shutdown)
         .await

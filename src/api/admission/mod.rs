@@ -5,6 +5,7 @@
 pub mod default_storage_class;
 pub mod host_path;
 pub mod node_restriction;
+pub mod pod_security;
 pub mod recycle_warning;
 pub mod storage_protection;
 
@@ -20,12 +21,15 @@ use crate::resources::ResourceType;
 pub struct AdmissionConfig {
     /// Which host paths pods and PersistentVolumes may use.
     pub host_path: HostPathPolicy,
+    /// Pod Security Admission's defaults and exemptions.
+    pub pod_security: pod_security::PodSecurityConfig,
 }
 
 impl Default for AdmissionConfig {
     fn default() -> Self {
         AdmissionConfig {
             host_path: HostPathPolicy::allow_all(),
+            pod_security: pod_security::PodSecurityConfig::default(),
         }
     }
 }
@@ -48,4 +52,16 @@ pub fn validate_create(
     obj: &Value,
 ) -> Result<(), ApiError> {
     host_path::validate_create(&cfg.host_path, rt, obj)
+}
+
+/// Runs the validating plugins that read other objects on an object about to be created
+/// (`old` is `None`) or replaced through its main resource; returns warnings for the client.
+pub fn review(
+    registry: &Registry,
+    cfg: &AdmissionConfig,
+    rt: &ResourceType,
+    obj: &Value,
+    old: Option<&Value>,
+) -> Result<Vec<String>, ApiError> {
+    pod_security::review(registry, &cfg.pod_security, rt, obj, old)
 }

@@ -50,6 +50,7 @@ impl Registry {
         } else {
             1
         };
+        let decoded_warnings = warnings.len();
         for _ in 0..attempts {
             if let Some(prefix) = &generate {
                 meta::meta_mut(&mut obj)
@@ -65,6 +66,9 @@ impl Registry {
             if let Some(node) = opts.requester.as_ref().and_then(|u| u.node_name()) {
                 admission::node_restriction::admit_create(self, node, rt, &obj)?;
             }
+            // A retry under another generated name is reviewed afresh.
+            warnings.truncate(decoded_warnings);
+            warnings.extend(admission::review(self, &self.admission, rt, &obj, None)?);
             if opts.dry_run {
                 if self.lookup(rt, namespace, &name).is_some() {
                     return Err(ApiError::already_exists(rt, &name));

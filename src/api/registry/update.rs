@@ -95,6 +95,7 @@ impl Registry {
         make: impl FnOnce(&Value) -> Result<Value, ApiError>,
     ) -> Result<Written, ApiError> {
         let mut dry = None;
+        let mut admitted = Vec::new();
         let outcome = self
             .store
             .mutate(&key(rt, namespace, name), rt.ephemeral, |current| {
@@ -103,6 +104,10 @@ impl Registry {
                 };
                 let node = opts.requester.as_ref().and_then(|u| u.node_name());
                 let new = next_state(rt, name, sub, current, node, make)?;
+                if let (Some(new), Subresource::Main) = (&new, sub) {
+                    admitted =
+                        admission::review(self, &self.admission, rt, new, Some(&current.value))?;
+                }
                 if opts.dry_run {
                     dry = Some(new.unwrap_or_else(|| current.value.clone()));
                     return Ok(Mutation::Unchanged);
@@ -118,14 +123,14 @@ impl Registry {
             return Ok(Written {
                 object,
                 created: false,
-                warnings: Vec::new(),
+                warnings: admitted,
             });
         }
         let object = outcome.object.map(|o| o.value.clone()).unwrap_or_default();
         Ok(Written {
             object,
             created: false,
-            warnings: Vec::new(),
+            warnings: admitted,
         })
     }
 }
