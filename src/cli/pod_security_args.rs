@@ -1,7 +1,7 @@
 //! `bramble server`'s Pod Security Admission flags, standing in for upstream's
 //! `PodSecurityConfiguration` file: the defaults a namespace without labels gets, written as
 //! the labels would be (`enforce=baseline,warn=restricted,warn-version=v1.30`), and the
-//! namespaces and runtime classes that are exempt.
+//! namespaces, runtime classes and users that are exempt.
 
 use clap::Args;
 
@@ -34,6 +34,15 @@ pub struct PodSecurityArgs {
         env = "BRAMBLE_POD_SECURITY_EXEMPT_RUNTIME_CLASSES"
     )]
     pub pod_security_exempt_runtime_class: Vec<String>,
+    /// A user whose pod requests Pod Security Admission never checks (repeatable, or
+    /// comma-separated).
+    #[arg(
+        long,
+        value_name = "USER",
+        value_delimiter = ',',
+        env = "BRAMBLE_POD_SECURITY_EXEMPT_USERS"
+    )]
+    pub pod_security_exempt_user: Vec<String>,
 }
 
 impl PodSecurityArgs {
@@ -43,6 +52,7 @@ impl PodSecurityArgs {
             defaults: self.pod_security_defaults.unwrap_or_default(),
             exempt_namespaces: self.pod_security_exempt_namespace.clone(),
             exempt_runtime_classes: self.pod_security_exempt_runtime_class.clone(),
+            exempt_users: self.pod_security_exempt_user.clone(),
         }
     }
 }

@@ -9,8 +9,8 @@ use clap::Args;
 use tokio_util::sync::CancellationToken;
 
 use super::kubelet_args::{self, KubeletArgs};
-use super::serving_args::ServingArgs;
 use super::pod_security_args::PodSecurityArgs;
+use super::serving_args::ServingArgs;
 use crate::cidr::Ipv4Cidr;
 use crate::control_plane::{self, ServerConfig};
 

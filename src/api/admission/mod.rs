@@ -62,6 +62,7 @@ pub fn review(
     rt: &ResourceType,
     obj: &Value,
     old: Option<&Value>,
+    user: Option<&str>,
 ) -> Result<Vec<String>, ApiError> {
-    pod_security::review(registry, &cfg.pod_security, rt, obj, old)
+    pod_security::review(registry, &cfg.pod_security, rt, obj, old, user)
 }

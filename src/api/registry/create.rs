@@ -68,7 +68,15 @@ impl Registry {
             }
             // A retry under another generated name is reviewed afresh.
             warnings.truncate(decoded_warnings);
-            warnings.extend(admission::review(self, &self.admission, rt, &obj, None)?);
+            let requester = opts.requester.as_ref().map(|i| i.user.as_str());
+            warnings.extend(admission::review(
+                self,
+                &self.admission,
+                rt,
+                &obj,
+                None,
+                requester,
+            )?);
             if opts.dry_run {
                 if self.lookup(rt, namespace, &name).is_some() {
                     return Err(ApiError::already_exists(rt, &name));

@@ -96,6 +96,7 @@ impl Registry {
     ) -> Result<Written, ApiError> {
         let mut dry = None;
         let mut admitted = Vec::new();
+        let requester = opts.requester.as_ref().map(|i| i.user.as_str());
         let outcome = self
             .store
             .mutate(&key(rt, namespace, name), rt.ephemeral, |current| {
@@ -105,8 +106,14 @@ impl Registry {
                 let node = opts.requester.as_ref().and_then(|u| u.node_name());
                 let new = next_state(rt, name, sub, current, node, make)?;
                 if let (Some(new), Subresource::Main) = (&new, sub) {
-                    admitted =
-                        admission::review(self, &self.admission, rt, new, Some(&current.value))?;
+                    admitted = admission::review(
+                        self,
+                        &self.admission,
+                        rt,
+                        new,
+                        Some(&current.value),
+                        requester,
+                    )?;
                 }
                 if opts.dry_run {
                     dry = Some(new.unwrap_or_else(|| current.value.clone()));

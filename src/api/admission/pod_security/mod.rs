@@ -39,21 +39,27 @@ pub struct PodSecurityConfig {
     pub exempt_namespaces: Vec<String>,
     /// Runtime classes whose pods are never checked.
     pub exempt_runtime_classes: Vec<String>,
+    /// Users whose pod requests are never checked (upstream's `exemptions.usernames`).
+    pub exempt_users: Vec<String>,
 }
 
 /// Checks a pod or namespace about to be created (`old` is `None`) or replaced; returns the
-/// warnings for the client or the refusal.
+/// warnings for the client or the refusal. `user` is who asks (`None`: the server itself).
 pub fn review(
     registry: &Registry,
     cfg: &PodSecurityConfig,
     rt: &ResourceType,
     obj: &Value,
     old: Option<&Value>,
+    user: Option<&str>,
 ) -> Result<Vec<String>, ApiError> {
     if !rt.group.is_empty() {
         return Ok(Vec::new());
     }
     if rt.plural == pod::RESOURCE.plural {
+        if user.is_some_and(|u| cfg.exempt_users.iter().any(|e| e == u)) {
+            return Ok(Vec::new());
+        }
         review_pod(registry, cfg, obj, old)
     } else if rt.plural == namespace::RESOURCE.plural {
         review_namespace(registry, cfg, obj, old)
@@ -342,7 +348,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn exempt_runtime_classes_and_namespaces_skip_the_checks() {
+    async fn exempt_runtime_classes_namespaces_and_users_skip_the_checks() {
         use crate::api::registry::WriteOptions;
         let dir = tempfile::tempdir().unwrap();
         let registry = Registry::new(crate::store::Store::open(dir.path(), 64).unwrap());
@@ -358,6 +364,7 @@ mod tests {
         let cfg = PodSecurityConfig {
             exempt_namespaces: vec!["infra".into()],
             exempt_runtime_classes: vec!["kata".into()],
+            exempt_users: vec!["ci-deployer".into()],
             ..PodSecurityConfig::default()
         };
         let pod = |ns: &str, runtime_class: Option<&str>| {
@@ -366,25 +373,36 @@ mod tests {
                 "containers": [{"name": "c", "image": "x"}]}})
         };
         let rt = &pod::RESOURCE;
-        let refused = review(&registry, &cfg, rt, &pod("apps", None), None).unwrap_err();
+        let refused = review(&registry, &cfg, rt, &pod("apps", None), None, None).unwrap_err();
         assert_eq!(
             refused.message,
             "pods \"p\" is forbidden: violates PodSecurity \"baseline:latest\": host namespaces (hostPID=true)"
         );
         assert_eq!(refused.code, 403);
         assert!(
-            review(&registry, &cfg, rt, &pod("apps", Some("kata")), None)
+            review(&registry, &cfg, rt, &pod("apps", Some("kata")), None, None)
                 .unwrap()
                 .is_empty()
         );
-        assert!(review(&registry, &cfg, rt, &pod("infra", None), None)
+        assert!(review(&registry, &cfg, rt, &pod("infra", None), None, None)
             .unwrap()
             .is_empty());
+        assert!(review(
+            &registry,
+            &cfg,
+            rt,
+            &pod("apps", None),
+            None,
+            Some("ci-deployer")
+        )
+        .unwrap()
+        .is_empty());
+        assert!(review(&registry, &cfg, rt, &pod("apps", None), None, Some("alice")).is_err());
         // An update that leaves the images alone is not evaluated again.
         let mut relabelled = pod("apps", None);
         relabelled["metadata"]["labels"] = json!({"a": "b"});
         let old = pod("apps", None);
-        assert!(review(&registry, &cfg, rt, &relabelled, Some(&old))
+        assert!(review(&registry, &cfg, rt, &relabelled, Some(&old), None)
             .unwrap()
             .is_empty());
     }
