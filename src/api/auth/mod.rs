@@ -89,6 +89,8 @@ fn bearer_token(header: Option<&str>) -> Option<&str> {
 }
 
 #[cfg(test)]
+pub(crate) mod node_fixture;
+#[cfg(test)]
 mod node_table;
 #[cfg(test)]
 mod tests;
