@@ -371,3 +371,7 @@ fn claim_changes(new: &Value, old: &Value) -> Vec<String> {
     }
     changed
 }
+
+#[cfg(test)]
+#[path = "node_restriction_tests.rs"]
+mod tests;

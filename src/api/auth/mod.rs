@@ -19,7 +19,7 @@ pub use identity::{
     identity_from_certificate, AuthError, Identity, ANONYMOUS_USER, AUTHENTICATED_GROUP,
     MASTERS_GROUP, NODES_GROUP, NODE_USER_PREFIX, UNAUTHENTICATED_GROUP, VIEWERS_GROUP,
 };
-pub use node::{NoRelations, NodeGraph, Vertex, NODE_LEASE_NAMESPACE};
+pub use node::{NodeGraph, Vertex, NODE_LEASE_NAMESPACE};
 
 use rustls::pki_types::CertificateDer;
 
@@ -88,6 +88,8 @@ fn bearer_token(header: Option<&str>) -> Option<&str> {
     Some(token)
 }
 
+#[cfg(test)]
+pub(crate) mod node_fixture;
 #[cfg(test)]
 mod node_table;
 #[cfg(test)]

@@ -47,15 +47,6 @@ pub trait NodeGraph {
     fn related(&self, node: &str, vertex: Vertex, namespace: &str, name: &str) -> bool;
 }
 
-/// A graph with no edges, for callers that authorize without a store.
-pub struct NoRelations;
-
-impl NodeGraph for NoRelations {
-    fn related(&self, _: &str, _: Vertex, _: &str, _: &str) -> bool {
-        false
-    }
-}
-
 fn allow() -> Decision {
     Decision::Allow
 }
