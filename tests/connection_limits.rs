@@ -18,6 +18,8 @@ use bramble::pki::client_tls_config;
 use bramble::pki::kubeconfig::{Credentials, Kubeconfig};
 use rustls::pki_types::ServerName;
 use rustls::{ClientConnection, StreamOwned};
+use support::board::IDLE;
+use support::joined::{pod_on, TwoBoards, BOARD};
 use support::{eventually, Cluster};
 
 type Tls = StreamOwned<ClientConnection, TcpStream>;
@@ -41,10 +43,14 @@ fn loopback(last: u8) -> IpAddr {
 
 /// A TCP connection to the server on `port` from `127.0.0.<from>`.
 fn tcp_from(port: u16, from: u8) -> std::io::Result<TcpStream> {
-    let server = SocketAddr::from(([127, 0, 0, 1], port));
+    connect(loopback(from), SocketAddr::from(([127, 0, 0, 1], port)))
+}
+
+/// A TCP connection to `server` from the local address `from`.
+fn connect(from: IpAddr, server: SocketAddr) -> std::io::Result<TcpStream> {
     let stream = runtime().block_on(async {
         let socket = tokio::net::TcpSocket::new_v4()?;
-        socket.bind(SocketAddr::new(loopback(from), 0))?;
+        socket.bind(SocketAddr::new(from, 0))?;
         let s = tokio::time::timeout(Duration::from_secs(5), socket.connect(server))
             .await
             .map_err(|_| std::io::Error::from(ErrorKind::TimedOut))??;
@@ -84,12 +90,13 @@ fn closed_after(s: &mut dyn Read, started: Instant, limit: Duration) -> Option<D
 /// TLS from `127.0.0.<from>` with the credentials of `kubeconfig` (a client certificate, or
 /// none), speaking HTTP/1.1.
 fn tls_from(port: u16, from: u8, kubeconfig: &Path) -> Tls {
-    try_tls_from(port, from, kubeconfig).expect("TLS connection")
+    let server = SocketAddr::from(([127, 0, 0, 1], port));
+    try_tls(loopback(from), server, kubeconfig).expect("TLS connection")
 }
 
 /// [`tls_from`], or `None` when the server closed the connection first (a flood's
 /// connections may be evicted during their handshake).
-fn try_tls_from(port: u16, from: u8, kubeconfig: &Path) -> Option<Tls> {
+fn try_tls(from: IpAddr, server: SocketAddr, kubeconfig: &Path) -> Option<Tls> {
     let kc = Kubeconfig::load(kubeconfig).expect("kubeconfig");
     let cert = match &kc.credentials {
         Credentials::ClientCertificate { cert_pem, key_pem } => {
@@ -101,7 +108,7 @@ fn try_tls_from(port: u16, from: u8, kubeconfig: &Path) -> Option<Tls> {
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     let name = ServerName::try_from("127.0.0.1").expect("server name");
     let conn = ClientConnection::new(Arc::new(config), name).expect("tls client");
-    let tcp = tcp_from(port, from).ok()?;
+    let tcp = connect(from, server).ok()?;
     tcp.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
     let mut tls = StreamOwned::new(conn, tcp);
     while tls.conn.is_handshaking() {
@@ -174,19 +181,16 @@ fn kubectl_within(c: &Cluster, args: &[&str], limit: Duration) -> Duration {
 /// Keeps `per_address` connections of one kind open from each address, reopening the ones
 /// the server closes, until `stop`; counts what it opened.
 fn flood(
-    c: &Cluster,
-    addresses: std::ops::RangeInclusive<u8>,
+    target: Target,
+    addresses: Vec<IpAddr>,
     per_address: usize,
-    kind: fn(&Target, u8) -> Option<TcpStream>,
+    kind: fn(&Target, IpAddr) -> Option<TcpStream>,
     stop: Arc<AtomicBool>,
     opened: Arc<AtomicUsize>,
 ) -> std::thread::JoinHandle<()> {
-    let target = Target {
-        port: c.port,
-        anonymous: c.dir.path().join("anonymous.kubeconfig"),
-    };
     std::thread::spawn(move || {
-        let mut slots: Vec<(u8, Option<TcpStream>)> = addresses
+        let mut slots: Vec<(IpAddr, Option<TcpStream>)> = addresses
+            .into_iter()
             .flat_map(|a| std::iter::repeat_n(a, per_address))
             .map(|a| (a, None))
             .collect();
@@ -206,24 +210,39 @@ fn flood(
 }
 
 /// Where a flood goes.
+#[derive(Clone)]
 struct Target {
-    port: u16,
+    server: SocketAddr,
+    /// A kubeconfig without credentials, for TLS connections.
     anonymous: std::path::PathBuf,
 }
 
-fn idle_tcp(t: &Target, from: u8) -> Option<TcpStream> {
-    tcp_from(t.port, from).ok()
+impl Target {
+    fn api(c: &Cluster) -> Target {
+        Target {
+            server: SocketAddr::from(([127, 0, 0, 1], c.port)),
+            anonymous: c.dir.path().join("anonymous.kubeconfig"),
+        }
+    }
+}
+
+fn loopbacks(range: std::ops::RangeInclusive<u8>) -> Vec<IpAddr> {
+    range.map(loopback).collect()
+}
+
+fn idle_tcp(t: &Target, from: IpAddr) -> Option<TcpStream> {
+    connect(from, t.server).ok()
 }
 
 /// TLS without a client certificate, then nothing.
-fn idle_tls(t: &Target, from: u8) -> Option<TcpStream> {
-    let tls = try_tls_from(t.port, from, &t.anonymous)?;
+fn idle_tls(t: &Target, from: IpAddr) -> Option<TcpStream> {
+    let tls = try_tls(from, t.server, &t.anonymous)?;
     Some(tls.sock)
 }
 
 /// TLS, then half a request head.
-fn half_header(t: &Target, from: u8) -> Option<TcpStream> {
-    let mut tls = try_tls_from(t.port, from, &t.anonymous)?;
+fn half_header(t: &Target, from: IpAddr) -> Option<TcpStream> {
+    let mut tls = try_tls(from, t.server, &t.anonymous)?;
     tls.write_all(b"GET /version HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
         .ok()?;
     Some(tls.sock)
@@ -252,9 +271,30 @@ fn a_flood_of_unauthenticated_connections_does_not_lock_out_kubectl() {
     // that send half a request head: more than the 200 the server holds, none over the
     // per-address cap
     let floods = [
-        flood(&c, 2..=41, 7, idle_tcp, stop.clone(), opened.clone()),
-        flood(&c, 42..=45, 4, idle_tls, stop.clone(), opened.clone()),
-        flood(&c, 46..=50, 4, half_header, stop.clone(), opened.clone()),
+        flood(
+            Target::api(&c),
+            loopbacks(2..=41),
+            7,
+            idle_tcp,
+            stop.clone(),
+            opened.clone(),
+        ),
+        flood(
+            Target::api(&c),
+            loopbacks(42..=45),
+            4,
+            idle_tls,
+            stop.clone(),
+            opened.clone(),
+        ),
+        flood(
+            Target::api(&c),
+            loopbacks(46..=50),
+            4,
+            half_header,
+            stop.clone(),
+            opened.clone(),
+        ),
     ];
     eventually("the flood to exceed the server's connection limit", || {
         (opened.load(Ordering::Relaxed) >= 316).then_some(())
@@ -614,4 +654,83 @@ fn in_flight_limits_answer_429_and_slow_requests_504() {
     assert_eq!(r.status, 201, "{}", r.body);
     let out = c.kubectl(&["get", "event", "slow"]);
     assert!(!out.status.success(), "the timed-out write was stored");
+}
+
+/// The kubelet port of a joined board has the same protections: a flood of idle connections
+/// from 20 addresses (its limit is 64) does not keep the API server from reaching it for
+/// `kubectl logs`, and unauthenticated connections hold at most 16 of its places.
+#[test]
+fn a_flood_does_not_cut_the_api_server_off_a_joined_boards_kubelet() {
+    let boards = TwoBoards::start(7, &[("library/busybox", IDLE)], &[]);
+    let c = &boards.cluster;
+    c.apply(&pod_on(
+        "talker",
+        BOARD,
+        "echo hello-from-the-board; trap 'exit 0' TERM; while true; do sleep 1; done",
+    ));
+    eventually("the pod to run", || {
+        (c.pod_jsonpath("talker", "{.status.phase}") == "Running").then_some(())
+    });
+    let kubelet: SocketAddr = format!("{}:10250", boards.link.board_ip)
+        .parse()
+        .expect("kubelet address");
+    // more addresses for this machine on the link, so the flood comes from many clients
+    let base: Ipv4Addr = boards.link.host_ip.parse().expect("host address");
+    let extra: Vec<IpAddr> = (0..21u32)
+        .map(|i| IpAddr::V4(Ipv4Addr::from(u32::from(base) + 100 + i)))
+        .collect();
+    for a in &extra {
+        let out = Command::new("ip")
+            .args([
+                "addr",
+                "add",
+                &format!("{a}/32"),
+                "dev",
+                &boards.link.host_if,
+            ])
+            .output()
+            .expect("ip addr add");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let opened = Arc::new(AtomicUsize::new(0));
+    let target = Target {
+        server: kubelet,
+        anonymous: std::path::PathBuf::new(),
+    };
+    let flooding = flood(
+        target,
+        extra[..20].to_vec(),
+        4,
+        idle_tcp,
+        stop.clone(),
+        opened.clone(),
+    );
+    eventually("the flood to exceed the kubelet port's limit", || {
+        (opened.load(Ordering::Relaxed) >= 80).then_some(())
+    });
+    // the first `kubectl logs` makes the API server open its connection to the kubelet now
+    for _ in 0..3 {
+        let started = Instant::now();
+        let logs = c.kubectl_ok(&["logs", "talker"]);
+        assert!(logs.contains("hello-from-the-board"), "{logs}");
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
+    stop.store(true, Ordering::Relaxed);
+    flooding.join().expect("flood thread");
+
+    // unauthenticated connections of the kubelet port: one address alone holds at most 16,
+    // its newest (the oldest are closed to admit newcomers)
+    let one = extra[20];
+    let opened: Vec<TcpStream> = (0..32)
+        .map(|_| connect(one, kubelet).expect("connect"))
+        .collect();
+    eventually("the oldest idle connections to be closed", || {
+        let open: Vec<bool> = opened.iter().map(is_open).collect();
+        (open == [[false; 16], [true; 16]].concat()).then_some(())
+    });
 }
