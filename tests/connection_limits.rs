@@ -11,151 +11,19 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bramble::pki::client_tls_config;
 use bramble::pki::kubeconfig::{Credentials, Kubeconfig};
 use rustls::pki_types::ServerName;
-use rustls::{ClientConnection, StreamOwned};
+use support::board::IDLE;
+use support::joined::{pod_on, TwoBoards, BOARD};
+use support::sockets::*;
 use support::{eventually, Cluster};
-
-type Tls = StreamOwned<ClientConnection, TcpStream>;
 
 /// The body limit (`api::body::MAX_BODY`, upstream's 3 MiB).
 const MAX_BODY: usize = 3 << 20;
-
-fn runtime() -> &'static tokio::runtime::Runtime {
-    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    RT.get_or_init(|| {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime")
-    })
-}
-
-fn loopback(last: u8) -> IpAddr {
-    IpAddr::V4(Ipv4Addr::new(127, 0, 0, last))
-}
-
-/// A TCP connection to the server on `port` from `127.0.0.<from>`.
-fn tcp_from(port: u16, from: u8) -> std::io::Result<TcpStream> {
-    let server = SocketAddr::from(([127, 0, 0, 1], port));
-    let stream = runtime().block_on(async {
-        let socket = tokio::net::TcpSocket::new_v4()?;
-        socket.bind(SocketAddr::new(loopback(from), 0))?;
-        let s = tokio::time::timeout(Duration::from_secs(5), socket.connect(server))
-            .await
-            .map_err(|_| std::io::Error::from(ErrorKind::TimedOut))??;
-        s.into_std()
-    })?;
-    stream.set_nonblocking(false)?;
-    Ok(stream)
-}
-
-/// Whether the server still holds `s` open (no EOF, no reset).
-fn is_open(s: &TcpStream) -> bool {
-    let _ = s.set_nonblocking(true);
-    let open = match s.peek(&mut [0u8; 1]) {
-        Ok(0) => false,
-        Ok(_) => true,
-        Err(e) => e.kind() == ErrorKind::WouldBlock,
-    };
-    let _ = s.set_nonblocking(false);
-    open
-}
-
-/// How long the server took to close `s` (reading and discarding whatever it sends), or
-/// `None` if it still held it open after `limit`.
-fn closed_after(s: &mut dyn Read, started: Instant, limit: Duration) -> Option<Duration> {
-    let mut buf = [0u8; 4096];
-    while started.elapsed() < limit {
-        match s.read(&mut buf) {
-            Ok(0) => return Some(started.elapsed()),
-            Ok(_) => {}
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
-            Err(_) => return Some(started.elapsed()),
-        }
-    }
-    None
-}
-
-/// TLS from `127.0.0.<from>` with the credentials of `kubeconfig` (a client certificate, or
-/// none), speaking HTTP/1.1.
-fn tls_from(port: u16, from: u8, kubeconfig: &Path) -> Tls {
-    try_tls_from(port, from, kubeconfig).expect("TLS connection")
-}
-
-/// [`tls_from`], or `None` when the server closed the connection first (a flood's
-/// connections may be evicted during their handshake).
-fn try_tls_from(port: u16, from: u8, kubeconfig: &Path) -> Option<Tls> {
-    let kc = Kubeconfig::load(kubeconfig).expect("kubeconfig");
-    let cert = match &kc.credentials {
-        Credentials::ClientCertificate { cert_pem, key_pem } => {
-            Some((cert_pem.as_str(), key_pem.as_str()))
-        }
-        _ => None,
-    };
-    let mut config = (*client_tls_config(&kc.ca_pem, cert).expect("tls config")).clone();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    let name = ServerName::try_from("127.0.0.1").expect("server name");
-    let conn = ClientConnection::new(Arc::new(config), name).expect("tls client");
-    let tcp = tcp_from(port, from).ok()?;
-    tcp.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    let mut tls = StreamOwned::new(conn, tcp);
-    while tls.conn.is_handshaking() {
-        tls.conn.complete_io(&mut tls.sock).ok()?;
-    }
-    Some(tls)
-}
-
-/// An HTTP/1.1 response: status, head, body.
-struct Reply {
-    status: u16,
-    head: String,
-    body: String,
-}
-
-fn read_reply(s: &mut dyn Read) -> Reply {
-    let mut data = Vec::new();
-    let mut buf = [0u8; 8192];
-    let head_end = loop {
-        if let Some(i) = data.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i + 4;
-        }
-        let n = s.read(&mut buf).expect("read response");
-        assert!(n > 0, "connection closed before a response: {data:?}");
-        data.extend_from_slice(&buf[..n]);
-    };
-    let head = String::from_utf8_lossy(&data[..head_end]).into_owned();
-    let status = head[9..12].parse().expect("status code");
-    let length: usize = head
-        .lines()
-        .find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case("content-length")
-                .then(|| v.trim().parse().ok())?
-        })
-        .unwrap_or(0);
-    while data.len() < head_end + length {
-        let n = s.read(&mut buf).expect("read body");
-        assert!(n > 0, "connection closed inside the body");
-        data.extend_from_slice(&buf[..n]);
-    }
-    let body = String::from_utf8_lossy(&data[head_end..head_end + length]).into_owned();
-    Reply { status, head, body }
-}
-
-fn request(tls: &mut Tls, method: &str, path: &str, body: &str) -> Reply {
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    tls.write_all(req.as_bytes()).expect("send request");
-    tls.flush().expect("flush");
-    read_reply(tls)
-}
 
 /// Runs kubectl and fails unless it succeeds within `limit`.
 fn kubectl_within(c: &Cluster, args: &[&str], limit: Duration) -> Duration {
@@ -169,72 +37,6 @@ fn kubectl_within(c: &Cluster, args: &[&str], limit: Duration) -> Duration {
     );
     assert!(took < limit, "kubectl {args:?} took {took:?}");
     took
-}
-
-/// Keeps `per_address` connections of one kind open from each address, reopening the ones
-/// the server closes, until `stop`; counts what it opened.
-fn flood(
-    c: &Cluster,
-    addresses: std::ops::RangeInclusive<u8>,
-    per_address: usize,
-    kind: fn(&Target, u8) -> Option<TcpStream>,
-    stop: Arc<AtomicBool>,
-    opened: Arc<AtomicUsize>,
-) -> std::thread::JoinHandle<()> {
-    let target = Target {
-        port: c.port,
-        anonymous: c.dir.path().join("anonymous.kubeconfig"),
-    };
-    std::thread::spawn(move || {
-        let mut slots: Vec<(u8, Option<TcpStream>)> = addresses
-            .flat_map(|a| std::iter::repeat_n(a, per_address))
-            .map(|a| (a, None))
-            .collect();
-        while !stop.load(Ordering::Relaxed) {
-            for (from, slot) in slots.iter_mut() {
-                if slot.as_ref().is_some_and(is_open) {
-                    continue;
-                }
-                *slot = kind(&target, *from);
-                if slot.is_some() {
-                    opened.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    })
-}
-
-/// Where a flood goes.
-struct Target {
-    port: u16,
-    anonymous: std::path::PathBuf,
-}
-
-fn idle_tcp(t: &Target, from: u8) -> Option<TcpStream> {
-    tcp_from(t.port, from).ok()
-}
-
-/// TLS without a client certificate, then nothing.
-fn idle_tls(t: &Target, from: u8) -> Option<TcpStream> {
-    let tls = try_tls_from(t.port, from, &t.anonymous)?;
-    Some(tls.sock)
-}
-
-/// TLS, then half a request head.
-fn half_header(t: &Target, from: u8) -> Option<TcpStream> {
-    let mut tls = try_tls_from(t.port, from, &t.anonymous)?;
-    tls.write_all(b"GET /version HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
-        .ok()?;
-    Some(tls.sock)
-}
-
-/// A kubeconfig without credentials, for connections that never authenticate.
-fn anonymous_kubeconfig(c: &Cluster) {
-    let mut kc = Kubeconfig::load(&c.kubeconfig()).expect("admin kubeconfig");
-    kc.credentials = Credentials::None;
-    kc.write(&c.dir.path().join("anonymous.kubeconfig"))
-        .expect("write kubeconfig");
 }
 
 #[test]
@@ -252,9 +54,30 @@ fn a_flood_of_unauthenticated_connections_does_not_lock_out_kubectl() {
     // that send half a request head: more than the 200 the server holds, none over the
     // per-address cap
     let floods = [
-        flood(&c, 2..=41, 7, idle_tcp, stop.clone(), opened.clone()),
-        flood(&c, 42..=45, 4, idle_tls, stop.clone(), opened.clone()),
-        flood(&c, 46..=50, 4, half_header, stop.clone(), opened.clone()),
+        flood(
+            Target::api(&c),
+            loopbacks(2..=41),
+            7,
+            idle_tcp,
+            stop.clone(),
+            opened.clone(),
+        ),
+        flood(
+            Target::api(&c),
+            loopbacks(42..=45),
+            4,
+            idle_tls,
+            stop.clone(),
+            opened.clone(),
+        ),
+        flood(
+            Target::api(&c),
+            loopbacks(46..=50),
+            4,
+            half_header,
+            stop.clone(),
+            opened.clone(),
+        ),
     ];
     eventually("the flood to exceed the server's connection limit", || {
         (opened.load(Ordering::Relaxed) >= 316).then_some(())
@@ -539,7 +362,7 @@ fn in_flight_limits_answer_429_and_slow_requests_504() {
     let c = Cluster::start_with(&[
         "--max-requests-inflight=1",
         "--max-mutating-requests-inflight=1",
-        "--request-timeout=3s",
+        "--request-timeout=8s",
     ]);
     // a node: not system:masters, and allowed to record events
     let node = c.user_kubeconfig("system:node:n1", &["system:nodes"]);
@@ -597,7 +420,7 @@ fn in_flight_limits_answer_429_and_slow_requests_504() {
     let after = held.elapsed();
     assert_eq!(timed_out.status, 504, "{}", timed_out.body);
     assert!(
-        after >= Duration::from_millis(2800),
+        after >= Duration::from_millis(7800),
         "answered after {after:?}"
     );
     assert!(timed_out.body.contains(r#""reason":"Timeout""#));
@@ -614,4 +437,84 @@ fn in_flight_limits_answer_429_and_slow_requests_504() {
     assert_eq!(r.status, 201, "{}", r.body);
     let out = c.kubectl(&["get", "event", "slow"]);
     assert!(!out.status.success(), "the timed-out write was stored");
+}
+
+/// The kubelet port of a joined board has the same protections: a flood of idle connections
+/// from 20 addresses (its limit is 64) does not keep the API server from reaching it for
+/// `kubectl logs`, and unauthenticated connections hold at most 16 of its places.
+#[test]
+fn a_flood_does_not_cut_the_api_server_off_a_joined_boards_kubelet() {
+    let boards = TwoBoards::start(7, &[("library/busybox", IDLE)], &[]);
+    let c = &boards.cluster;
+    c.apply(&pod_on(
+        "talker",
+        BOARD,
+        "echo hello-from-the-board; trap 'exit 0' TERM; while true; do sleep 1; done",
+    ));
+    eventually("the pod to run", || {
+        (c.pod_jsonpath("talker", "{.status.phase}") == "Running").then_some(())
+    });
+    let kubelet: SocketAddr = format!("{}:10250", boards.link.board_ip)
+        .parse()
+        .expect("kubelet address");
+    // more addresses for this machine on the link, so the flood comes from many clients
+    let base: Ipv4Addr = boards.link.host_ip.parse().expect("host address");
+    let extra: Vec<IpAddr> = (0..21u32)
+        .map(|i| IpAddr::V4(Ipv4Addr::from(u32::from(base) + 100 + i)))
+        .collect();
+    for a in &extra {
+        let out = Command::new("ip")
+            .args([
+                "addr",
+                "add",
+                &format!("{a}/32"),
+                "dev",
+                &boards.link.host_if,
+            ])
+            .output()
+            .expect("ip addr add");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let opened = Arc::new(AtomicUsize::new(0));
+    let target = Target {
+        server: kubelet,
+        anonymous: std::path::PathBuf::new(),
+    };
+    let flooding = flood(
+        target,
+        extra[..20].to_vec(),
+        4,
+        idle_tcp,
+        stop.clone(),
+        opened.clone(),
+    );
+    eventually("the flood to exceed the kubelet port's limit", || {
+        (opened.load(Ordering::Relaxed) >= 80).then_some(())
+    });
+    // the first `kubectl logs` makes the API server open its connection to the kubelet now
+    for _ in 0..3 {
+        let started = Instant::now();
+        let logs = c.kubectl_ok(&["logs", "talker"]);
+        assert!(logs.contains("hello-from-the-board"), "{logs}");
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
+    stop.store(true, Ordering::Relaxed);
+    flooding.join().expect("flood thread");
+
+    // unauthenticated connections of the kubelet port: one address alone holds at most 16,
+    // its newest (the oldest are closed to admit newcomers)
+    let one = extra[20];
+    let opened: Vec<TcpStream> = (0..32)
+        .map(|_| connect(one, kubelet).expect("connect"))
+        .collect();
+    eventually("the oldest idle connections to be closed", || {
+        let open: Vec<bool> = opened.iter().map(is_open).collect();
+        let held = open.iter().filter(|o| **o).count();
+        (held <= 16 && !open[0] && open[31]).then_some(())
+    });
 }

@@ -4,6 +4,7 @@
 use std::convert::Infallible;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Response, StatusCode};
@@ -20,22 +21,39 @@ pub const MAX_BODY: usize = 3 << 20;
 /// The response body type: a whole buffer or a stream of chunks.
 pub type ResponseBody = http_body_util::combinators::BoxBody<Bytes, Infallible>;
 
+/// How long the connection of a refused body stays open, the rest of the body unread, before
+/// it is dropped: an HTTP/1.1 client still sending would otherwise get a TCP reset before it
+/// has read its 413 (Go's server waits 500 ms, `rstAvoidanceDelay`, for the same reason).
+pub const REFUSED_BODY_LINGER: Duration = Duration::from_secs(1);
+
 /// Reads a request body of at most [`MAX_BODY`] bytes. A body whose declared length
 /// (`Content-Length`, on HTTP/1.1 and HTTP/2 alike) is over the limit is refused before any
 /// of it is read, so an HTTP/1.1 client sending `Expect: 100-continue` gets its 413 instead of
 /// the `100 Continue` (hyper sends that only once the body is polled); a body without a length
 /// is read up to the limit.
-pub async fn read(body: Incoming) -> Result<Bytes, ApiError> {
+pub async fn read(mut body: Incoming) -> Result<Bytes, ApiError> {
     if too_long(&body) {
+        linger(body);
         return Err(ApiError::too_large(MAX_BODY));
     }
-    match Limited::new(body, MAX_BODY).collect().await {
+    match Limited::new(&mut body, MAX_BODY).collect().await {
         Ok(c) => Ok(c.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ApiError::too_large(MAX_BODY)),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            linger(body);
+            Err(ApiError::too_large(MAX_BODY))
+        }
         Err(e) => Err(ApiError::bad_request(format!(
             "reading the request body failed: {e}"
         ))),
     }
+}
+
+/// Keeps a refused body, unread, for [`REFUSED_BODY_LINGER`] while the answer is sent.
+fn linger(body: Incoming) {
+    tokio::spawn(async move {
+        tokio::time::sleep(REFUSED_BODY_LINGER).await;
+        drop(body);
+    });
 }
 
 /// Whether `body` declares more than [`MAX_BODY`] bytes.
@@ -139,5 +157,19 @@ impl Body for ChannelBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         self.rx.poll_recv(cx).map(|c| c.map(|b| Ok(Frame::data(b))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_declared_length_over_the_limit_is_too_long_before_reading() {
+        assert!(!too_long(&Full::new(Bytes::from(vec![0u8; MAX_BODY]))));
+        assert!(too_long(&Full::new(Bytes::from(vec![0u8; MAX_BODY + 1]))));
+        // a stream of unknown length is read up to the limit instead
+        let (_tx, unknown) = ChannelBody::channel(1);
+        assert!(!too_long(&unknown));
     }
 }

@@ -24,7 +24,7 @@ use super::auth::{self, Attributes, Authn, Decision, Identity};
 use super::body::{self, ResponseBody};
 use super::handlers::{self, ResourceRequest};
 use super::listener::accept::accept_loop;
-use super::listener::connection::{self, Handshake, Protocols};
+use super::listener::connection::{Handshake, Protocols, TlsConnections};
 use super::listener::pool::{ConnectionPool, Ticket};
 use super::listener::ListenerLimits;
 use super::node_certificates::{self, NodeCertificates, JOIN_PATH, SERVING_PATH};
@@ -61,24 +61,18 @@ pub struct ApiState {
 
 /// Serves HTTPS on `listener` until `state.shutdown` is cancelled.
 pub async fn serve(listener: TcpListener, tls: Arc<rustls::ServerConfig>, state: Arc<ApiState>) {
-    let acceptor = TlsAcceptor::from(tls);
+    let connections = TlsConnections {
+        acceptor: TlsAcceptor::from(tls),
+        limits: state.connection_limits,
+        protocols: Protocols::Http1AndHttp2,
+        shutdown: state.shutdown.clone(),
+    };
+    let pool = ConnectionPool::new(&state.connection_limits);
     let shutdown = state.shutdown.clone();
-    let limits = state.connection_limits;
-    let pool = ConnectionPool::new(&limits);
-    accept_loop(listener, pool, shutdown.clone(), |tcp, peer, ticket| {
+    accept_loop(listener, pool, shutdown, |tcp, peer, ticket| {
         let state = state.clone();
         let make = move |handshake: Handshake| Some(service(state, handshake));
-        let (acceptor, shutdown) = (acceptor.clone(), shutdown.clone());
-        connection::serve(
-            acceptor,
-            tcp,
-            peer,
-            ticket,
-            limits,
-            Protocols::Http1AndHttp2,
-            shutdown,
-            make,
-        )
+        connections.clone().serve(tcp, peer, ticket, make)
     })
     .await;
 }

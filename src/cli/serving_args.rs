@@ -28,7 +28,8 @@ pub struct ServingArgs {
     /// Time a client has to complete its TLS handshake.
     #[arg(long, default_value = "10s", value_parser = positive, env = "BRAMBLE_TLS_HANDSHAKE_TIMEOUT")]
     pub tls_handshake_timeout: Duration,
-    /// Time a client has to send an HTTP/1.1 request head, and to start its first request.
+    /// Time a client has to send an HTTP/1.1 request head (counted from when the server waits
+    /// for it, so it also bounds HTTP/1.1 keep-alive), and to start its first request.
     #[arg(long, default_value = "32s", value_parser = positive, env = "BRAMBLE_HEADER_READ_TIMEOUT")]
     pub header_read_timeout: Duration,
     /// Time a connection without a request in flight stays open (HTTP/1.1 and HTTP/2).

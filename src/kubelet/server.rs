@@ -25,7 +25,7 @@ use crate::api::auth::{identity_from_certificate, MASTERS_GROUP};
 use crate::api::body::{self, ChannelBody, ResponseBody};
 use crate::api::kubelet_wire::{self, Channel, EXEC_FRAMES, EXEC_PREFIX, LOGS_PREFIX};
 use crate::api::listener::accept::accept_loop;
-use crate::api::listener::connection::{self, Handshake, Protocols};
+use crate::api::listener::connection::{Handshake, Protocols, TlsConnections};
 use crate::api::listener::pool::ConnectionPool;
 use crate::api::listener::KUBELET_LIMITS;
 use crate::api::pod_log;
@@ -43,23 +43,17 @@ pub async fn serve(
     streams: Arc<dyn PodStreams>,
     shutdown: CancellationToken,
 ) {
-    let acceptor = TlsAcceptor::from(tls);
+    let connections = TlsConnections {
+        acceptor: TlsAcceptor::from(tls),
+        limits: KUBELET_LIMITS,
+        protocols: Protocols::Http2Only,
+        shutdown: shutdown.clone(),
+    };
     let pool = ConnectionPool::new(&KUBELET_LIMITS);
-    let stop = shutdown.clone();
     accept_loop(listener, pool, shutdown, |tcp, peer, ticket| {
         let streams = streams.clone();
         let make = move |handshake: Handshake| service(streams, handshake);
-        let (acceptor, stop) = (acceptor.clone(), stop.clone());
-        connection::serve(
-            acceptor,
-            tcp,
-            peer,
-            ticket,
-            KUBELET_LIMITS,
-            Protocols::Http2Only,
-            stop,
-            make,
-        )
+        connections.clone().serve(tcp, peer, ticket, make)
     })
     .await;
 }

@@ -6,6 +6,7 @@
 pub mod board;
 pub mod joined;
 pub mod registry;
+pub mod sockets;
 pub mod storage;
 
 use std::io::Write;

@@ -71,73 +71,85 @@ pub struct Handshake {
     pub ticket: Arc<Ticket>,
 }
 
-/// Serves one TLS connection: handshake, then the service `make` returns (none closes the
-/// connection), until it ends, idles, is evicted or `shutdown` is cancelled.
-#[allow(clippy::too_many_arguments)]
-pub async fn serve<M, S>(
-    acceptor: TlsAcceptor,
-    tcp: TcpStream,
-    peer: SocketAddr,
-    ticket: Ticket,
-    limits: ListenerLimits,
-    protocols: Protocols,
-    shutdown: CancellationToken,
-    make: M,
-) where
-    M: FnOnce(Handshake) -> Option<S>,
-    S: Service<Request<Incoming>, Response = Response<ResponseBody>, Error = Infallible>
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-{
-    let ticket = Arc::new(ticket);
-    let handshake = tokio::time::timeout(limits.tls_handshake_timeout, acceptor.accept(tcp));
-    let tls = tokio::select! {
-        r = handshake => match r {
-            Ok(Ok(tls)) => tls,
-            Ok(Err(e)) => {
-                tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                return;
-            }
-            Err(_) => {
-                tracing::debug!(%peer, "TLS handshake timed out");
-                return;
-            }
-        },
-        _ = ticket.evicted() => return,
-        _ = shutdown.cancelled() => return,
-    };
-    let certificates = tls.get_ref().1.peer_certificates().map(|c| c.to_vec());
-    if certificates.is_some() {
-        // rustls' verifier accepted the chain: the cluster CA signed it
-        ticket.authenticated();
-    }
-    let handshake = Handshake {
-        peer,
-        certificates,
-        ticket: ticket.clone(),
-    };
-    let Some(service) = make(handshake) else {
-        return;
-    };
-    let activity = Activity::new();
-    let service = Tracked::new(service, activity.clone());
-    let builder = builder(&limits, protocols);
-    let io = TokioIo::new(tls);
-    let watch = Watch {
-        peer,
-        activity: &activity,
-        ticket: &ticket,
-        limits: &limits,
-        shutdown: &shutdown,
-    };
-    match protocols {
-        Protocols::Http1AndHttp2 => {
-            watch
-                .drive(builder.serve_connection_with_upgrades(io, service))
-                .await
+/// How a listener serves each of its connections.
+#[derive(Clone)]
+pub struct TlsConnections {
+    /// The TLS configuration (and client-certificate verifier).
+    pub acceptor: TlsAcceptor,
+    /// Timeouts and HTTP/2 limits.
+    pub limits: ListenerLimits,
+    /// HTTP versions spoken.
+    pub protocols: Protocols,
+    /// Ends every connection.
+    pub shutdown: CancellationToken,
+}
+
+impl TlsConnections {
+    /// Serves one TLS connection: handshake, then the service `make` returns (none closes the
+    /// connection), until it ends, idles, is evicted or `shutdown` is cancelled.
+    pub async fn serve<M, S>(self, tcp: TcpStream, peer: SocketAddr, ticket: Ticket, make: M)
+    where
+        M: FnOnce(Handshake) -> Option<S>,
+        S: Service<Request<Incoming>, Response = Response<ResponseBody>, Error = Infallible>
+            + Send
+            + 'static,
+        S::Future: Send + 'static,
+    {
+        let TlsConnections {
+            acceptor,
+            limits,
+            protocols,
+            shutdown,
+        } = self;
+        let ticket = Arc::new(ticket);
+        let handshake = tokio::time::timeout(limits.tls_handshake_timeout, acceptor.accept(tcp));
+        let tls = tokio::select! {
+            r = handshake => match r {
+                Ok(Ok(tls)) => tls,
+                Ok(Err(e)) => {
+                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!(%peer, "TLS handshake timed out");
+                    return;
+                }
+            },
+            _ = ticket.evicted() => return,
+            _ = shutdown.cancelled() => return,
+        };
+        let certificates = tls.get_ref().1.peer_certificates().map(|c| c.to_vec());
+        if certificates.is_some() {
+            // rustls' verifier accepted the chain: the cluster CA signed it
+            ticket.authenticated();
         }
-        Protocols::Http2Only => watch.drive(builder.serve_connection(io, service)).await,
+        let handshake = Handshake {
+            peer,
+            certificates,
+            ticket: ticket.clone(),
+        };
+        let Some(service) = make(handshake) else {
+            return;
+        };
+        let activity = Activity::new();
+        let service = Tracked::new(service, activity.clone());
+        let builder = builder(&limits, protocols);
+        let io = TokioIo::new(tls);
+        let watch = Watch {
+            peer,
+            activity: &activity,
+            ticket: &ticket,
+            limits: &limits,
+            shutdown: &shutdown,
+        };
+        match protocols {
+            Protocols::Http1AndHttp2 => {
+                watch
+                    .drive(builder.serve_connection_with_upgrades(io, service))
+                    .await
+            }
+            Protocols::Http2Only => watch.drive(builder.serve_connection(io, service)).await,
+        }
     }
 }
 

@@ -16,8 +16,12 @@
 //! - Unauthenticated connections live in a bounded pool, a fraction of the global limit.
 //!   When the pool (or the whole listener) is full, the newcomer is still admitted and the
 //!   oldest unauthenticated connection of the address holding the most of them is closed.
-//!   A flood therefore only ever evicts itself: a real client, which authenticates within
-//!   milliseconds of connecting, would have to be the oldest waiter of the busiest address.
+//!   A flood therefore evicts itself: a real client, which authenticates within
+//!   milliseconds of connecting, holds at most a waiter or two, so the busiest address is the
+//!   flood's whenever the flood comes from fewer addresses than the pool's size. From more
+//!   addresses than that, ties go to the oldest waiter, and a client's connection lasts as
+//!   long as the flood takes to open a pool's worth of newer ones: longer than a handshake
+//!   unless the flood opens thousands of connections a second (see the figures below).
 //!   A reserved share for CA-signed certificates alone would not do: bearer-token clients
 //!   (service accounts, joining boards) must not be starved either, and nobody's credentials
 //!   are known before the handshake completes.
@@ -27,6 +31,9 @@
 //! - Every connection has a TLS handshake deadline, an HTTP/1.1 header-read deadline, a
 //!   deadline for its first request and an idle timeout (HTTP/1.1 keep-alive and HTTP/2 alike:
 //!   no request in flight), and HTTP/2 stream, header and buffer limits ([`connection`]).
+//!   hyper starts the header-read clock when it starts waiting for a request head, so an
+//!   HTTP/1.1 keep-alive connection waits for its next request no longer than the shorter of
+//!   the two timeouts (Go starts it at the first byte).
 //!   Upgraded connections (exec, attach, port-forward) leave hyper, and these limits, once
 //!   upgraded: they are long-running by design and already authorized.
 
@@ -67,7 +74,8 @@ pub const API_MAX_CONNECTIONS: usize = 512;
 /// scripts running kubectl in parallel and for addresses shared behind NAT.
 pub const API_MAX_PER_ADDRESS: usize = 64;
 /// A quarter of the global limit may wait to authenticate, so at least three quarters always
-/// remain for clients that did.
+/// remain for clients that did; a flood would have to open 128 connections within one
+/// client handshake (~5 ms on a Pi: 25,000 connections/s) to evict that client.
 pub const API_MAX_UNAUTHENTICATED: usize = API_MAX_CONNECTIONS / 4;
 /// As Go's `tls.Conn` handshake deadline that kube-apiserver's clients and servers use.
 pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -80,12 +88,15 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 /// one connection can make the server buffer (250 × 64 KiB = 16 MiB).
 pub const HTTP2_MAX_STREAMS: u32 = 250;
 
-/// The kubelet port serves the API server (one connection per API server) and
-/// administrators: 32 connections are plenty, 8 of them waiting for a handshake.
+/// The kubelet port serves the API server (a few connections per API server) and
+/// administrators: 64 connections are plenty, and a quarter of them may be waiting for a
+/// handshake. That share is what a flood churns through: a client's connection survives as
+/// long as the flood needs to open 16 newer ones, which must take longer than the client's
+/// handshake (a few ms on a Pi), so 16 keeps floods below ~3,000 connections/s harmless.
 pub const KUBELET_LIMITS: ListenerLimits = ListenerLimits {
-    max_connections: 32,
-    max_per_address: 16,
-    max_unauthenticated: 8,
+    max_connections: 64,
+    max_per_address: 32,
+    max_unauthenticated: 16,
     tls_handshake_timeout: TLS_HANDSHAKE_TIMEOUT,
     header_read_timeout: HEADER_READ_TIMEOUT,
     // upstream's `--streaming-connection-idle-timeout` is 4 h, for streams; an idle
