@@ -52,8 +52,9 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// This board's node name.
     pub node_name: String,
-    /// Changes kept in memory for watches resuming from a resourceVersion.
-    pub watch_history: usize,
+    /// Changes kept in memory for watches resuming from a resourceVersion, in entries and
+    /// bytes.
+    pub watch_history: crate::store::HistoryLimits,
     /// The kubelet on this board (`None` with `--no-agent`); its node name is `node_name`.
     pub kubelet: Option<KubeletConfig>,
     /// Which host paths pods and PersistentVolumes may use (admission).
@@ -139,7 +140,7 @@ pub async fn run_with_pod_streams(
     shutdown: CancellationToken,
 ) -> Result<(), ServerError> {
     mkdir(&cfg.data_dir)?;
-    let store = Store::open(&cfg.data_dir.join("store"), cfg.watch_history)?;
+    let store = Store::open_with(&cfg.data_dir.join("store"), cfg.watch_history)?;
     let registry = Registry::new(store).with_admission(AdmissionConfig {
         host_path: cfg.host_path_policy.clone(),
     });

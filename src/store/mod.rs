@@ -22,7 +22,7 @@ use tokio::sync::oneshot;
 use commit::{Committer, PendingWrite, Shared, WriteState};
 use envelope::{Envelope, EnvelopeError};
 use hub::Hub;
-pub use hub::{Event, EventType, TooOld};
+pub use hub::{Event, EventType, HistoryLimits, TooOld};
 pub use key::{KeyPrefix, ObjectKey};
 pub use watch::{Watch, WatchEnd};
 
@@ -34,6 +34,10 @@ const CEILING_KEY: &[u8] = b"m/ceiling";
 /// How far the ceiling runs ahead, so ephemeral writes rarely cost a disk write.
 const CEILING_STEP: u64 = 10_000;
 
+/// The largest object the store accepts, as JSON: etcd's default request limit (1.5 MiB),
+/// which bounds every kind upstream stores.
+pub const MAX_OBJECT_BYTES: usize = 3 << 19;
+
 /// One stored object and the revision that wrote it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Object {
@@ -41,6 +45,8 @@ pub struct Object {
     pub revision: u64,
     /// The object; `metadata.resourceVersion` equals `revision`.
     pub value: Value,
+    /// Its size as JSON, what the watch history's byte budget counts.
+    pub size: usize,
 }
 
 /// What a read-modify-write wants done.
@@ -80,6 +86,12 @@ pub enum StoreError {
     /// lose.
     #[error("the store stopped accepting writes after a failed disk flush")]
     Failed,
+    /// The object is larger than [`MAX_OBJECT_BYTES`].
+    #[error("request is too large: the object is {size} bytes, the limit is {MAX_OBJECT_BYTES}")]
+    TooLarge {
+        /// Its size as JSON.
+        size: usize,
+    },
 }
 
 /// The object store. Cheap to clone; all clones share one database.
@@ -90,8 +102,21 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (or creates) the store in `dir`, keeping `history` recent changes for watches.
+    /// Opens (or creates) the store in `dir`, keeping `history` recent changes (within the
+    /// default byte budget) for watches.
     pub fn open(dir: &Path, history: usize) -> Result<Store, StoreError> {
+        Self::open_with(
+            dir,
+            HistoryLimits {
+                entries: history,
+                bytes: HistoryLimits::DEFAULT_BYTES,
+            },
+        )
+    }
+
+    /// Opens (or creates) the store in `dir`, keeping recent changes for watches within
+    /// `history`.
+    pub fn open_with(dir: &Path, history: HistoryLimits) -> Result<Store, StoreError> {
         let db = sled::Config::new()
             .path(dir)
             // Flash first: no background flushes; every acknowledged write flushes itself.
@@ -112,6 +137,7 @@ impl Store {
                 Arc::new(Object {
                     revision: envelope.revision,
                     value,
+                    size: envelope.json.len(),
                 }),
             );
         }
@@ -132,6 +158,12 @@ impl Store {
     /// The newest published revision.
     pub fn revision(&self) -> u64 {
         self.hub().revision()
+    }
+
+    /// The bytes of objects the watch history holds now (at most its budget, or the one
+    /// newest change when that alone is larger).
+    pub fn history_bytes(&self) -> usize {
+        self.hub().history_bytes()
     }
 
     /// Reads one object.
@@ -156,8 +188,9 @@ impl Store {
         let hub = self.hub();
         match from {
             Some(rev) => {
-                let (backlog, rx) = hub.subscribe_from(rev)?;
-                Ok(Watch::new(prefix, backlog, rx, rev))
+                hub.check_from(rev)?;
+                let shared = Arc::downgrade(&self.shared);
+                Ok(Watch::new(prefix, Vec::new(), shared, hub.subscribe(), rev))
             }
             None => {
                 let backlog = hub
@@ -167,7 +200,8 @@ impl Store {
                 Ok(Watch::new(
                     prefix,
                     backlog,
-                    hub.subscribe_now(),
+                    Arc::downgrade(&self.shared),
+                    hub.subscribe(),
                     hub.revision(),
                 ))
             }
@@ -195,6 +229,7 @@ impl Store {
             };
             let mutation = f(current.as_deref())?;
             let revision = w.revision + 1;
+            let mut encoded = None;
             let (kind, object) = match mutation {
                 Mutation::Unchanged => {
                     return Ok(Outcome {
@@ -209,7 +244,20 @@ impl Store {
                     } else {
                         EventType::Added
                     };
-                    (kind, Arc::new(Object { revision, value }))
+                    let json = serde_json::to_vec(&value).map_err(StoreError::from)?;
+                    if json.len() > MAX_OBJECT_BYTES {
+                        return Err(StoreError::TooLarge { size: json.len() }.into());
+                    }
+                    let size = json.len();
+                    encoded = Some(json);
+                    (
+                        kind,
+                        Arc::new(Object {
+                            revision,
+                            value,
+                            size,
+                        }),
+                    )
                 }
                 Mutation::Delete => {
                     let Some(cur) = current.clone() else {
@@ -220,7 +268,15 @@ impl Store {
                     };
                     let mut value = cur.value.clone();
                     set_resource_version(&mut value, revision);
-                    (EventType::Deleted, Arc::new(Object { revision, value }))
+                    let size = cur.size;
+                    (
+                        EventType::Deleted,
+                        Arc::new(Object {
+                            revision,
+                            value,
+                            size,
+                        }),
+                    )
                 }
             };
             let mut batch = sled::Batch::default();
@@ -239,7 +295,10 @@ impl Store {
                 match kind {
                     EventType::Deleted => batch.remove(key.as_str()),
                     _ => {
-                        let json = serde_json::to_vec(&object.value).map_err(StoreError::from)?;
+                        let json = match encoded.take() {
+                            Some(json) => json,
+                            None => serde_json::to_vec(&object.value).map_err(StoreError::from)?,
+                        };
                         let bytes = Envelope::new(revision, json)
                             .encode()
                             .map_err(StoreError::from)?;
@@ -287,6 +346,7 @@ impl Store {
         Ok(Some(Arc::new(Object {
             revision: envelope.revision,
             value,
+            size: envelope.json.len(),
         })))
     }
 
