@@ -318,6 +318,7 @@ async fn a_large_configmap_updated_hundreds_of_times_keeps_memory_bounded() {
         put(n).await;
     }
     let after = rss_kib(pid);
+    eprintln!("server RSS {baseline} KiB before 300 updates, {after} KiB after");
     // 300 changes of 1 MB would hold 300 MB; the budget holds 16 MiB (plus what one
     // in-flight request and the allocator keep)
     let bound_kib = (4 * BUDGET_MIB + 64) * 1024;
