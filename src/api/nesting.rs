@@ -1,9 +1,10 @@
 //! Nesting limits for request bodies, checked in time linear in the body before it is decoded.
 //!
-//! Upstream's decoders stop at a fixed depth (`sigs.k8s.io/json` and `yaml` give up on
-//! pathological nesting) so that one request cannot cost the server more than its size.
-//! Here JSON goes through `serde_json`, whose recursion limit (128) stops it after reading
-//! only as far as the 129th level. YAML does not: `serde_yaml_ng` has libyaml read the whole
+//! Upstream's decoders stop at a fixed depth (apimachinery's JSON decoding and go-yaml refuse
+//! more than 10000 levels, "exceeded max depth") so that one request cannot cost the server
+//! more than its size. Here JSON goes through `serde_json`, whose recursion limit (128) stops
+//! it after reading only as far as the 129th level; YAML gets the same limit, so that every
+//! object the server accepts can be read back by its store. YAML does not: `serde_yaml_ng` has libyaml read the whole
 //! stream into events before its deserializer counts depth, and libyaml's scanner spends
 //! time proportional to the current depth on every token, so a 100 KB body nested 50,000
 //! deep costs minutes. [`check_yaml`] walks libyaml's event stream itself and stops at the
