@@ -156,6 +156,7 @@ impl Server {
                 entries: 1000,
                 bytes: bramble::store::HistoryLimits::DEFAULT_BYTES,
             },
+            store_quota_bytes: bramble::store::DEFAULT_QUOTA_BYTES,
             kubelet: None,
             host_path_policy: bramble::host_path_policy::HostPathPolicy::allow_all(),
             cluster_cidr: "10.42.0.0/16".parse().expect("cidr"),

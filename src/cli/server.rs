@@ -37,6 +37,10 @@ pub struct ServerArgs {
     /// the JSON size of each change's new and old object; the oldest go first.
     #[arg(long, default_value = "32Mi", value_parser = byte_quantity, env = "BRAMBLE_WATCH_HISTORY_BYTES")]
     pub watch_history_bytes: usize,
+    /// The most all stored objects may take together (their JSON size), as a quantity;
+    /// writes beyond it fail until objects are deleted, as etcd's backend quota does.
+    #[arg(long, default_value = "256Mi", value_parser = byte_quantity, env = "BRAMBLE_STORE_QUOTA_BYTES")]
+    pub store_quota_bytes: usize,
     /// The cluster's pod network; every node gets a /24 of it.
     #[arg(long, default_value = "10.42.0.0/16", env = "BRAMBLE_CLUSTER_CIDR")]
     pub cluster_cidr: Ipv4Cidr,
@@ -72,6 +76,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             entries: args.watch_history,
             bytes: args.watch_history_bytes,
         },
+        store_quota_bytes: args.store_quota_bytes,
         kubelet,
         host_path_policy: args.kubelet.host_path_policy(&args.data_dir),
         cluster_cidr: args.cluster_cidr,

@@ -34,6 +34,10 @@ const CEILING_KEY: &[u8] = b"m/ceiling";
 /// How far the ceiling runs ahead, so ephemeral writes rarely cost a disk write.
 const CEILING_STEP: u64 = 10_000;
 
+/// The default quota on the JSON bytes of all objects together. etcd's default is 2 GiB;
+/// every object here also lives in memory, and boards have far less of it.
+pub const DEFAULT_QUOTA_BYTES: usize = 256 << 20;
+
 /// The largest object the store accepts, as JSON: etcd's default request limit (1.5 MiB),
 /// which bounds every kind upstream stores.
 pub const MAX_OBJECT_BYTES: usize = 3 << 19;
@@ -86,6 +90,15 @@ pub enum StoreError {
     /// lose.
     #[error("the store stopped accepting writes after a failed disk flush")]
     Failed,
+    /// The write would take the objects over the store's quota (etcd's "database space
+    /// exceeded"); deletes are always accepted.
+    #[error("the store is full: its objects would take {needed} bytes, over its quota of {quota} bytes; delete objects to make room")]
+    QuotaExceeded {
+        /// What the objects would take with this write.
+        needed: usize,
+        /// The quota.
+        quota: usize,
+    },
     /// The object is larger than [`MAX_OBJECT_BYTES`].
     #[error("request is too large: the object is {size} bytes, the limit is {MAX_OBJECT_BYTES}")]
     TooLarge {
@@ -111,12 +124,17 @@ impl Store {
                 entries: history,
                 bytes: HistoryLimits::DEFAULT_BYTES,
             },
+            DEFAULT_QUOTA_BYTES,
         )
     }
 
     /// Opens (or creates) the store in `dir`, keeping recent changes for watches within
-    /// `history`.
-    pub fn open_with(dir: &Path, history: HistoryLimits) -> Result<Store, StoreError> {
+    /// `history` and refusing writes that would take all objects over `quota` bytes.
+    pub fn open_with(
+        dir: &Path,
+        history: HistoryLimits,
+        quota: usize,
+    ) -> Result<Store, StoreError> {
         let db = sled::Config::new()
             .path(dir)
             // Flash first: no background flushes; every acknowledged write flushes itself.
@@ -141,10 +159,16 @@ impl Store {
                 }),
             );
         }
-        tracing::info!(objects = objects.len(), revision, "store opened");
+        let stored_bytes = objects.values().map(|o| o.size).sum();
+        tracing::info!(
+            objects = objects.len(),
+            revision,
+            stored_bytes,
+            "store opened"
+        );
         let shared = Arc::new(Shared {
             db,
-            writer: Mutex::new(WriteState::new(revision)),
+            writer: Mutex::new(WriteState::new(revision, stored_bytes, quota)),
             wake: Default::default(),
             hub: Mutex::new(Hub::new(objects, revision, history)),
         });
@@ -249,6 +273,15 @@ impl Store {
                         return Err(StoreError::TooLarge { size: json.len() }.into());
                     }
                     let size = json.len();
+                    let old = current.as_ref().map_or(0, |c| c.size);
+                    let needed = (w.stored_bytes.saturating_sub(old)).saturating_add(size);
+                    if size > old && needed > w.quota {
+                        return Err(StoreError::QuotaExceeded {
+                            needed,
+                            quota: w.quota,
+                        }
+                        .into());
+                    }
                     encoded = Some(json);
                     (
                         kind,
@@ -315,6 +348,14 @@ impl Store {
                     .map_err(StoreError::from)?;
             }
             w.revision = revision;
+            let old = current.as_ref().map_or(0, |c| c.size);
+            w.stored_bytes = match kind {
+                EventType::Deleted => w.stored_bytes.saturating_sub(old),
+                _ => w
+                    .stored_bytes
+                    .saturating_sub(old)
+                    .saturating_add(object.size),
+            };
             let event = Event {
                 revision,
                 kind,

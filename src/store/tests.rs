@@ -265,6 +265,7 @@ async fn history_stays_within_its_byte_budget_and_late_watchers_are_told() {
             entries: 4096,
             bytes: budget,
         },
+        DEFAULT_QUOTA_BYTES,
     )
     .unwrap();
     let start = store.revision();
@@ -310,4 +311,50 @@ async fn objects_over_the_size_limit_are_refused_and_not_stored() {
     );
     assert_eq!(store.get(&pod_key("huge")), None);
     assert_eq!(store.revision(), before);
+}
+
+#[tokio::test]
+async fn writes_past_the_quota_fail_until_something_is_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let history = HistoryLimits {
+        entries: 100,
+        bytes: 1 << 20,
+    };
+    let store = Store::open_with(dir.path(), history, 100_000).unwrap();
+    let big = |name: &str| json!({"metadata": {"name": name}, "data": "x".repeat(40_000)});
+    put(&store, &pod_key("a"), big("a"), false).await;
+    put(&store, &pod_key("b"), big("b"), true).await;
+    let full = |name: &'static str| {
+        let store = store.clone();
+        async move {
+            store
+                .mutate::<TestError, _>(&pod_key(name), false, |_| Ok(Mutation::Put(big(name))))
+                .await
+        }
+    };
+    assert!(matches!(
+        full("c").await,
+        Err(TestError::Store(StoreError::QuotaExceeded {
+            quota: 100_000,
+            ..
+        }))
+    ));
+    assert_eq!(store.get(&pod_key("c")), None);
+    // rewriting an object at its size, shrinking one and deleting are still allowed
+    put(&store, &pod_key("a"), big("a"), false).await;
+    store
+        .mutate::<Infallible, _>(&pod_key("b"), true, |_| Ok(Mutation::Delete))
+        .await
+        .unwrap();
+    assert!(full("c").await.is_ok());
+    // the count survives a restart
+    drop(store);
+    let store = Store::open_with(dir.path(), history, 100_000).unwrap();
+    let err = store
+        .mutate::<TestError, _>(&pod_key("d"), false, |_| Ok(Mutation::Put(big("d"))))
+        .await;
+    assert!(matches!(
+        err,
+        Err(TestError::Store(StoreError::QuotaExceeded { .. }))
+    ));
 }
