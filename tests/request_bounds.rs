@@ -381,3 +381,39 @@ async fn a_large_configmap_updated_hundreds_of_times_keeps_memory_bounded() {
     }
     assert_no_panic(&c);
 }
+
+#[tokio::test]
+async fn the_store_quota_refuses_growth_but_not_deletes() {
+    let c = Cluster::start_with(&["--store-quota-bytes", "2500Ki"]);
+    let cm = |name: &str| json!({"metadata": {"name": name}, "data": {"v": "x".repeat(1_000_000)}});
+    for name in ["a", "b"] {
+        let (code, body) = post(&c, CM, cm(name)).await;
+        assert_eq!(code, 201, "{}", body["message"]);
+    }
+    let (code, body) = post(&c, CM, cm("c")).await;
+    assert_eq!(code, 500, "{}", body["message"]);
+    let message = body["message"].as_str().unwrap_or_default();
+    assert!(message.contains("the store is full"), "{message}");
+    let names = c.kubectl_ok(&["get", "configmaps", "-o", "name"]);
+    assert!(!names.contains("configmap/c"), "{names}");
+    // deleting makes room again
+    c.kubectl_ok(&["delete", "configmap", "a"]);
+    let (code, body) = post(&c, CM, cm("c")).await;
+    assert_eq!(code, 201, "{}", body["message"]);
+
+    // one object over etcd's request limit: 1 MiB of binary data is 1.4 MB of base64
+    c.kubectl_ok(&["delete", "configmap", "b", "c"]);
+    let binary = "QUFB".repeat(349_525);
+    let annotations: serde_json::Map<String, Value> = (0..3)
+        .map(|i| (format!("a{i}"), json!("y".repeat(80_000))))
+        .collect();
+    let (code, body) = post(
+        &c,
+        "/api/v1/namespaces/default/secrets",
+        json!({"metadata": {"name": "huge", "annotations": annotations}, "data": {"k": binary}}),
+    )
+    .await;
+    assert_eq!(code, 413, "{}", body["message"]);
+    assert_eq!(body["reason"], "RequestEntityTooLarge", "{body}");
+    assert_no_panic(&c);
+}
