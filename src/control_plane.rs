@@ -55,8 +55,11 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// This board's node name.
     pub node_name: String,
-    /// Changes kept in memory for watches resuming from a resourceVersion.
-    pub watch_history: usize,
+    /// Changes kept in memory for watches resuming from a resourceVersion, in entries and
+    /// bytes.
+    pub watch_history: crate::store::HistoryLimits,
+    /// The most JSON bytes all stored objects may take together.
+    pub store_quota_bytes: usize,
     /// The kubelet on this board (`None` with `--no-agent`); its node name is `node_name`.
     pub kubelet: Option<KubeletConfig>,
     /// Which host paths pods and PersistentVolumes may use (admission).
@@ -148,7 +151,11 @@ pub async fn run_with_pod_streams(
     shutdown: CancellationToken,
 ) -> Result<(), ServerError> {
     mkdir(&cfg.data_dir)?;
-    let store = Store::open(&cfg.data_dir.join("store"), cfg.watch_history)?;
+    let store = Store::open_with(
+        &cfg.data_dir.join("store"),
+        cfg.watch_history,
+        cfg.store_quota_bytes,
+    )?;
     let registry = Registry::new(store).with_admission(AdmissionConfig {
         host_path: cfg.host_path_policy.clone(),
         pod_security: cfg.pod_security.clone(),

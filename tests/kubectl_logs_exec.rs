@@ -152,7 +152,11 @@ impl Server {
             data_dir: dir.path().join("data"),
             listen: format!("127.0.0.1:{port}").parse().expect("address"),
             node_name: NODE.into(),
-            watch_history: 1000,
+            watch_history: bramble::store::HistoryLimits {
+                entries: 1000,
+                bytes: bramble::store::HistoryLimits::DEFAULT_BYTES,
+            },
+            store_quota_bytes: bramble::store::DEFAULT_QUOTA_BYTES,
             kubelet: None,
             host_path_policy: bramble::host_path_policy::HostPathPolicy::allow_all(),
             cluster_cidr: "10.42.0.0/16".parse().expect("cidr"),

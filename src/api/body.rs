@@ -69,7 +69,9 @@ pub fn decode(content_type: Option<&str>, bytes: &[u8]) -> Result<Value, ApiErro
         .unwrap_or("");
     let result = match media {
         "application/yaml" | "application/x-yaml" | "text/yaml" => {
-            serde_yaml_ng::from_slice::<Value>(bytes).map_err(|e| e.to_string())
+            super::nesting::check_yaml(bytes)
+                .map_err(|e| e.to_string())
+                .and_then(|()| serde_yaml_ng::from_slice::<Value>(bytes).map_err(|e| e.to_string()))
         }
         "" | "application/json" | "*/*" => {
             serde_json::from_slice::<Value>(bytes).map_err(|e| e.to_string())

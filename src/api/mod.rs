@@ -9,6 +9,7 @@ pub mod kubelet_client;
 pub mod kubelet_wire;
 pub mod listener;
 pub mod negotiate;
+pub mod nesting;
 pub mod node_certificates;
 pub mod openapi;
 pub mod patch;

@@ -310,6 +310,10 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Failed => ApiError::unavailable(e.to_string()),
+            // etcd answers "etcdserver: request is too large"; say what and how much
+            StoreError::TooLarge { .. } => {
+                ApiError::new(413, "RequestEntityTooLarge", e.to_string())
+            }
             other => ApiError::internal(other),
         }
     }

@@ -13,6 +13,8 @@ use super::pod_security_args::PodSecurityArgs;
 use super::serving_args::ServingArgs;
 use crate::cidr::Ipv4Cidr;
 use crate::control_plane::{self, ServerConfig};
+use crate::resources::quantity::Quantity;
+use crate::store::HistoryLimits;
 
 /// Arguments of `bramble server`.
 #[derive(Debug, Args)]
@@ -33,6 +35,14 @@ pub struct ServerArgs {
     /// resumes get 410 Gone and re-list.
     #[arg(long, default_value_t = 4096, env = "BRAMBLE_WATCH_HISTORY")]
     pub watch_history: usize,
+    /// The most memory those recent changes may take, as a quantity (`32Mi`), counted as
+    /// the JSON size of each change's new and old object; the oldest go first.
+    #[arg(long, default_value = "32Mi", value_parser = byte_quantity, env = "BRAMBLE_WATCH_HISTORY_BYTES")]
+    pub watch_history_bytes: usize,
+    /// The most all stored objects may take together (their JSON size), as a quantity;
+    /// writes beyond it fail until objects are deleted, as etcd's backend quota does.
+    #[arg(long, default_value = "256Mi", value_parser = byte_quantity, env = "BRAMBLE_STORE_QUOTA_BYTES")]
+    pub store_quota_bytes: usize,
     /// The cluster's pod network; every node gets a /24 of it.
     #[arg(long, default_value = "10.42.0.0/16", env = "BRAMBLE_CLUSTER_CIDR")]
     pub cluster_cidr: Ipv4Cidr,
@@ -70,7 +80,11 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         data_dir: args.data_dir.clone(),
         listen: args.listen,
         node_name,
-        watch_history: args.watch_history,
+        watch_history: HistoryLimits {
+            entries: args.watch_history,
+            bytes: args.watch_history_bytes,
+        },
+        store_quota_bytes: args.store_quota_bytes,
         kubelet,
         host_path_policy: args.kubelet.host_path_policy(&args.data_dir),
         cluster_cidr: args.cluster_cidr,
@@ -108,4 +122,13 @@ async fn wait_for_signal() {
             let _ = tokio::signal::ctrl_c().await;
         }
     }
+}
+
+/// A byte count written as a Kubernetes quantity (`64Mi`, `1G`, `1048576`).
+fn byte_quantity(s: &str) -> Result<usize, String> {
+    let q = Quantity::parse(s).map_err(|_| format!("{s:?} is not a quantity (e.g. 32Mi)"))?;
+    if q.is_negative() {
+        return Err(format!("{s:?} is negative"));
+    }
+    usize::try_from(q.value()).map_err(|_| format!("{s:?} is too large"))
 }

@@ -15,6 +15,8 @@ use http_body_util::Empty;
 use hyper_util::rt::TokioIo;
 use serde_json::Value;
 
+use crate::resources::seconds;
+
 /// User-Agent the kubelet's HTTP probes send.
 pub const USER_AGENT: &str = "kube-probe/1.32";
 
@@ -71,8 +73,12 @@ pub struct ProbeSettings {
 impl ProbeSettings {
     /// Reads the fields of a `Probe` object.
     pub fn from_probe(probe: &Value) -> Self {
-        let secs = |k: &str, d: u64| Duration::from_secs(probe[k].as_u64().unwrap_or(d));
-        let count = |k: &str, d: u32| probe[k].as_u64().map_or(d, |v| v.max(1) as u32);
+        let secs = |k: &str, d: u64| seconds::wait_unsigned(probe[k].as_u64().unwrap_or(d));
+        let count = |k: &str, d: u32| {
+            probe[k]
+                .as_u64()
+                .map_or(d, |v| u32::try_from(v.max(1)).unwrap_or(u32::MAX))
+        };
         ProbeSettings {
             initial_delay: secs("initialDelaySeconds", 0),
             period: secs("periodSeconds", 10),

@@ -18,6 +18,7 @@ use tokio::sync::mpsc;
 use super::probe::{run_probe, Health, ProbeKind, ProbeResult, ProbeSettings, ProbeState};
 use super::probe::{ProbeTarget, Transition};
 use super::runtime::{ContainerRuntime, ExecSpec};
+use crate::resources::seconds;
 
 /// The spec field of each probe kind, in the order upstream starts their workers.
 const PROBES: [(ProbeKind, &str); 3] = [
@@ -129,7 +130,7 @@ impl ContainerProbes {
                 continue;
             }
             p.in_flight = true;
-            p.next = now + p.period;
+            p.next = seconds::instant_after(now, p.period);
             due.push((p.kind, p.spec.clone()));
         }
         due
@@ -283,6 +284,18 @@ mod tests {
         p.observe(ProbeKind::Liveness, &ProbeResult::Success);
         assert!(p.take_due(t + Duration::from_secs(1)).is_empty());
         assert_eq!(p.take_due(t + Duration::from_secs(2)).len(), 1);
+    }
+
+    #[test]
+    fn huge_periods_and_thresholds_mean_never_not_a_crash() {
+        let spec = json!({"livenessProbe": {
+            "exec": {"command": ["true"]}, "periodSeconds": u64::MAX,
+            "timeoutSeconds": u64::MAX, "failureThreshold": u64::MAX}});
+        let mut p = probes(spec);
+        let now = Instant::now();
+        assert_eq!(p.take_due(now).len(), 1);
+        p.observe(ProbeKind::Liveness, &ProbeResult::Success);
+        assert!(p.take_due(now + Duration::from_secs(86_400)).is_empty());
     }
 
     #[test]

@@ -54,7 +54,10 @@ fn container_id(status: &Value) -> Option<String> {
 
 fn since(req: &LogRequest) -> Option<chrono::DateTime<chrono::Utc>> {
     if let Some(s) = req.since_seconds {
-        return Some(chrono::Utc::now() - chrono::Duration::seconds(s));
+        return Some(crate::resources::seconds::wall_before(
+            chrono::Utc::now(),
+            s,
+        ));
     }
     req.since_time
         .as_deref()
@@ -217,5 +220,25 @@ async fn pump(mut from: impl tokio::io::AsyncRead + Unpin, to: mpsc::Sender<Byte
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_seconds_at_the_extremes_saturates() {
+        let req = LogRequest {
+            since_seconds: Some(i64::MAX),
+            ..LogRequest::default()
+        };
+        let t = since(&req).expect("a time");
+        assert!(t < chrono::Utc::now() - chrono::TimeDelta::days(365 * 99));
+        let req = LogRequest {
+            since_seconds: Some(10),
+            ..LogRequest::default()
+        };
+        assert!(since(&req).expect("a time") < chrono::Utc::now());
     }
 }

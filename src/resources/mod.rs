@@ -14,6 +14,7 @@ pub mod persistentvolumeclaim;
 pub mod pod;
 pub mod printers;
 pub mod quantity;
+pub mod seconds;
 pub mod secret;
 pub mod service;
 pub mod service_alloc;

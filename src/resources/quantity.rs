@@ -184,6 +184,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn extreme_inputs_are_errors_or_saturate() {
+        for bad in [
+            "9".repeat(60),
+            format!("{}Ei", "9".repeat(30)),
+            format!("0.{}", "1".repeat(100_000)),
+            "1e2147483647".to_string(),
+            "1e-2147483648".to_string(),
+            "--1".to_string(),
+            "1é".to_string(),
+        ] {
+            assert!(Quantity::parse(&bad).is_err(), "{bad}");
+        }
+        let big = Quantity::parse("8Ei").unwrap();
+        assert_eq!(big.value(), i64::MAX);
+        assert_eq!((big + big + big).milli_value(), i64::MAX);
+        assert_eq!(Quantity::parse("-8Ei").unwrap().value(), i64::MIN);
+    }
+
+    #[test]
     fn parses_suffixes() {
         assert_eq!(Quantity::parse("100m").unwrap().milli_value(), 100);
         assert_eq!(Quantity::parse("1").unwrap().milli_value(), 1000);

@@ -28,11 +28,17 @@ pub(super) struct WriteState {
     pub(super) needs_flush: bool,
     pub(super) failed: bool,
     pub(super) stopping: bool,
+    /// JSON bytes of every object held now, durable and ephemeral.
+    pub(super) stored_bytes: usize,
+    /// The most `stored_bytes` may grow to.
+    pub(super) quota: usize,
 }
 
 impl WriteState {
-    pub(super) fn new(revision: u64) -> Self {
+    pub(super) fn new(revision: u64, stored_bytes: usize, quota: usize) -> Self {
         Self {
+            stored_bytes,
+            quota,
             revision,
             // The first write of this run persists a new ceiling: revisions handed out by
             // ephemeral writes of an earlier run are never reused.

@@ -1,12 +1,17 @@
 //! The published state: every durable object in memory, a bounded history of recent changes
-//! and a broadcast of new ones. Reads and watches are served from here, never from disk, so
-//! a list and the watch that follows it see one consistent sequence of revisions (what
-//! kube-apiserver's watch cache does).
+//! and a signal when a new one lands. Reads and watches are served from here, never from
+//! disk, so a list and the watch that follows it see one consistent sequence of revisions
+//! (what kube-apiserver's watch cache does).
+//!
+//! The history is bounded in entries (upstream's watch cache capacity) and in bytes, so no
+//! sequence of writes can grow it beyond its budget. Watchers read from the history itself
+//! rather than from a queue of their own: one that falls behind the window is ended (410
+//! Gone, as upstream) and never holds changes the history has dropped.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
-use tokio::sync::broadcast;
+use tokio::sync::watch;
 
 use super::key::{KeyPrefix, ObjectKey};
 use super::Object;
@@ -37,6 +42,35 @@ pub struct Event {
     pub previous: Option<Arc<Object>>,
 }
 
+impl Event {
+    /// What keeping this event costs: the JSON size of both states it holds.
+    pub fn size(&self) -> usize {
+        self.object
+            .size
+            .saturating_add(self.previous.as_ref().map_or(0, |p| p.size))
+    }
+}
+
+/// How much recent history the hub keeps for watches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HistoryLimits {
+    /// At most this many changes.
+    pub entries: usize,
+    /// At most this many bytes of objects (JSON size of each change's new and old state);
+    /// the newest change is kept even when it alone is larger.
+    pub bytes: usize,
+}
+
+impl HistoryLimits {
+    /// The default byte budget: room for a few dozen of the largest objects the store
+    /// accepts, small next to a 1 GB board's memory.
+    pub const DEFAULT_BYTES: usize = 32 << 20;
+}
+
+/// How many bytes of events one watcher takes from the history at a time: a watcher that
+/// stops reading holds at most this much (plus one event) beyond the shared history.
+const BATCH_BYTES: usize = 1 << 20;
+
 /// Asked to watch from a revision older than the history window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TooOld {
@@ -44,34 +78,43 @@ pub struct TooOld {
     pub oldest: u64,
 }
 
-/// Changes already in history plus the live feed that follows them.
-pub(super) type Subscription = (Vec<Arc<Event>>, broadcast::Receiver<Arc<Event>>);
-
 pub(super) struct Hub {
     objects: BTreeMap<ObjectKey, Arc<Object>>,
+    /// In revision order.
     history: VecDeque<Arc<Event>>,
-    capacity: usize,
+    history_bytes: usize,
+    limits: HistoryLimits,
     /// Every change after this revision is in `history`.
     complete_after: u64,
     revision: u64,
-    tx: broadcast::Sender<Arc<Event>>,
+    /// The newest published revision, for watchers waiting on the next change.
+    tx: watch::Sender<u64>,
 }
 
 impl Hub {
     pub(super) fn new(
         objects: BTreeMap<ObjectKey, Arc<Object>>,
         revision: u64,
-        capacity: usize,
+        limits: HistoryLimits,
     ) -> Self {
-        let (tx, _) = broadcast::channel(capacity.max(16));
+        let (tx, _) = watch::channel(revision);
         Self {
             objects,
             history: VecDeque::new(),
-            capacity: capacity.max(1),
+            history_bytes: 0,
+            limits: HistoryLimits {
+                entries: limits.entries.max(1),
+                bytes: limits.bytes,
+            },
             complete_after: revision,
             revision,
             tx,
         }
+    }
+
+    /// The bytes of objects the history holds now.
+    pub(super) fn history_bytes(&self) -> usize {
+        self.history_bytes
     }
 
     pub(super) fn revision(&self) -> u64 {
@@ -107,48 +150,62 @@ impl Hub {
             }
         }
         self.revision = self.revision.max(event.revision);
-        let event = Arc::new(event);
-        if self.history.len() == self.capacity {
-            if let Some(old) = self.history.pop_front() {
-                self.complete_after = old.revision;
-            }
+        self.history_bytes = self.history_bytes.saturating_add(event.size());
+        self.history.push_back(Arc::new(event));
+        while self.history.len() > self.limits.entries
+            || (self.history_bytes > self.limits.bytes && self.history.len() > 1)
+        {
+            let Some(old) = self.history.pop_front() else {
+                break;
+            };
+            self.history_bytes = self.history_bytes.saturating_sub(old.size());
+            self.complete_after = old.revision;
         }
-        self.history.push_back(event.clone());
-        // No receivers is fine: nobody is watching.
-        let _ = self.tx.send(event);
+        self.tx.send_replace(self.revision);
     }
 
-    /// Subscribes to changes after `from`, returning the backlog already in history.
-    pub(super) fn subscribe_from(&self, from: u64) -> Result<Subscription, TooOld> {
+    /// Changes after `from`, oldest first, about [`BATCH_BYTES`] at a time (at least one
+    /// when there is one); `TooOld` once `from` has left the window.
+    pub(super) fn events_after(&self, from: u64) -> Result<Vec<Arc<Event>>, TooOld> {
         if from < self.complete_after {
             return Err(TooOld {
                 oldest: self.complete_after,
             });
         }
-        let backlog = self
-            .history
-            .iter()
-            .filter(|e| e.revision > from)
-            .cloned()
-            .collect();
-        Ok((backlog, self.tx.subscribe()))
+        let start = self.history.partition_point(|e| e.revision <= from);
+        let mut bytes = 0usize;
+        let mut out = Vec::new();
+        for e in self.history.range(start..) {
+            if !out.is_empty() && bytes >= BATCH_BYTES {
+                break;
+            }
+            bytes = bytes.saturating_add(e.size());
+            out.push(e.clone());
+        }
+        Ok(out)
+    }
+
+    /// Checks that changes after `from` are still in the window.
+    pub(super) fn check_from(&self, from: u64) -> Result<(), TooOld> {
+        if from < self.complete_after {
+            return Err(TooOld {
+                oldest: self.complete_after,
+            });
+        }
+        Ok(())
     }
 
     /// Whether anything under `prefix` changed after `from`.
     pub(super) fn changed_since(&self, prefix: &KeyPrefix, from: u64) -> Result<bool, TooOld> {
-        if from < self.complete_after {
-            return Err(TooOld {
-                oldest: self.complete_after,
-            });
-        }
+        self.check_from(from)?;
         Ok(self
             .history
             .iter()
             .any(|e| e.revision > from && e.key.is_in(prefix)))
     }
 
-    /// Subscribes to changes after the current revision.
-    pub(super) fn subscribe_now(&self) -> broadcast::Receiver<Arc<Event>> {
+    /// A signal that changes whenever a new revision is published.
+    pub(super) fn subscribe(&self) -> watch::Receiver<u64> {
         self.tx.subscribe()
     }
 }

@@ -22,7 +22,7 @@ use tokio::sync::oneshot;
 use commit::{Committer, PendingWrite, Shared, WriteState};
 use envelope::{Envelope, EnvelopeError};
 use hub::Hub;
-pub use hub::{Event, EventType, TooOld};
+pub use hub::{Event, EventType, HistoryLimits, TooOld};
 pub use key::{KeyPrefix, ObjectKey};
 pub use watch::{Watch, WatchEnd};
 
@@ -34,6 +34,14 @@ const CEILING_KEY: &[u8] = b"m/ceiling";
 /// How far the ceiling runs ahead, so ephemeral writes rarely cost a disk write.
 const CEILING_STEP: u64 = 10_000;
 
+/// The default quota on the JSON bytes of all objects together. etcd's default is 2 GiB;
+/// every object here also lives in memory, and boards have far less of it.
+pub const DEFAULT_QUOTA_BYTES: usize = 256 << 20;
+
+/// The largest object the store accepts, as JSON: etcd's default request limit (1.5 MiB),
+/// which bounds every kind upstream stores.
+pub const MAX_OBJECT_BYTES: usize = 3 << 19;
+
 /// One stored object and the revision that wrote it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Object {
@@ -41,6 +49,8 @@ pub struct Object {
     pub revision: u64,
     /// The object; `metadata.resourceVersion` equals `revision`.
     pub value: Value,
+    /// Its size as JSON, what the watch history's byte budget counts.
+    pub size: usize,
 }
 
 /// What a read-modify-write wants done.
@@ -80,6 +90,21 @@ pub enum StoreError {
     /// lose.
     #[error("the store stopped accepting writes after a failed disk flush")]
     Failed,
+    /// The write would take the objects over the store's quota (etcd's "database space
+    /// exceeded"); deletes are always accepted.
+    #[error("the store is full: its objects would take {needed} bytes, over its quota of {quota} bytes; delete objects to make room")]
+    QuotaExceeded {
+        /// What the objects would take with this write.
+        needed: usize,
+        /// The quota.
+        quota: usize,
+    },
+    /// The object is larger than [`MAX_OBJECT_BYTES`].
+    #[error("request is too large: the object is {size} bytes, the limit is {MAX_OBJECT_BYTES}")]
+    TooLarge {
+        /// Its size as JSON.
+        size: usize,
+    },
 }
 
 /// The object store. Cheap to clone; all clones share one database.
@@ -90,8 +115,26 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (or creates) the store in `dir`, keeping `history` recent changes for watches.
+    /// Opens (or creates) the store in `dir`, keeping `history` recent changes (within the
+    /// default byte budget) for watches.
     pub fn open(dir: &Path, history: usize) -> Result<Store, StoreError> {
+        Self::open_with(
+            dir,
+            HistoryLimits {
+                entries: history,
+                bytes: HistoryLimits::DEFAULT_BYTES,
+            },
+            DEFAULT_QUOTA_BYTES,
+        )
+    }
+
+    /// Opens (or creates) the store in `dir`, keeping recent changes for watches within
+    /// `history` and refusing writes that would take all objects over `quota` bytes.
+    pub fn open_with(
+        dir: &Path,
+        history: HistoryLimits,
+        quota: usize,
+    ) -> Result<Store, StoreError> {
         let db = sled::Config::new()
             .path(dir)
             // Flash first: no background flushes; every acknowledged write flushes itself.
@@ -112,13 +155,20 @@ impl Store {
                 Arc::new(Object {
                     revision: envelope.revision,
                     value,
+                    size: envelope.json.len(),
                 }),
             );
         }
-        tracing::info!(objects = objects.len(), revision, "store opened");
+        let stored_bytes = objects.values().map(|o| o.size).sum();
+        tracing::info!(
+            objects = objects.len(),
+            revision,
+            stored_bytes,
+            "store opened"
+        );
         let shared = Arc::new(Shared {
             db,
-            writer: Mutex::new(WriteState::new(revision)),
+            writer: Mutex::new(WriteState::new(revision, stored_bytes, quota)),
             wake: Default::default(),
             hub: Mutex::new(Hub::new(objects, revision, history)),
         });
@@ -132,6 +182,12 @@ impl Store {
     /// The newest published revision.
     pub fn revision(&self) -> u64 {
         self.hub().revision()
+    }
+
+    /// The bytes of objects the watch history holds now (at most its budget, or the one
+    /// newest change when that alone is larger).
+    pub fn history_bytes(&self) -> usize {
+        self.hub().history_bytes()
     }
 
     /// Reads one object.
@@ -156,8 +212,9 @@ impl Store {
         let hub = self.hub();
         match from {
             Some(rev) => {
-                let (backlog, rx) = hub.subscribe_from(rev)?;
-                Ok(Watch::new(prefix, backlog, rx, rev))
+                hub.check_from(rev)?;
+                let shared = Arc::downgrade(&self.shared);
+                Ok(Watch::new(prefix, Vec::new(), shared, hub.subscribe(), rev))
             }
             None => {
                 let backlog = hub
@@ -167,7 +224,8 @@ impl Store {
                 Ok(Watch::new(
                     prefix,
                     backlog,
-                    hub.subscribe_now(),
+                    Arc::downgrade(&self.shared),
+                    hub.subscribe(),
                     hub.revision(),
                 ))
             }
@@ -195,6 +253,7 @@ impl Store {
             };
             let mutation = f(current.as_deref())?;
             let revision = w.revision + 1;
+            let mut encoded = None;
             let (kind, object) = match mutation {
                 Mutation::Unchanged => {
                     return Ok(Outcome {
@@ -209,7 +268,29 @@ impl Store {
                     } else {
                         EventType::Added
                     };
-                    (kind, Arc::new(Object { revision, value }))
+                    let json = serde_json::to_vec(&value).map_err(StoreError::from)?;
+                    if json.len() > MAX_OBJECT_BYTES {
+                        return Err(StoreError::TooLarge { size: json.len() }.into());
+                    }
+                    let size = json.len();
+                    let old = current.as_ref().map_or(0, |c| c.size);
+                    let needed = (w.stored_bytes.saturating_sub(old)).saturating_add(size);
+                    if size > old && needed > w.quota {
+                        return Err(StoreError::QuotaExceeded {
+                            needed,
+                            quota: w.quota,
+                        }
+                        .into());
+                    }
+                    encoded = Some(json);
+                    (
+                        kind,
+                        Arc::new(Object {
+                            revision,
+                            value,
+                            size,
+                        }),
+                    )
                 }
                 Mutation::Delete => {
                     let Some(cur) = current.clone() else {
@@ -220,7 +301,15 @@ impl Store {
                     };
                     let mut value = cur.value.clone();
                     set_resource_version(&mut value, revision);
-                    (EventType::Deleted, Arc::new(Object { revision, value }))
+                    let size = cur.size;
+                    (
+                        EventType::Deleted,
+                        Arc::new(Object {
+                            revision,
+                            value,
+                            size,
+                        }),
+                    )
                 }
             };
             let mut batch = sled::Batch::default();
@@ -239,7 +328,10 @@ impl Store {
                 match kind {
                     EventType::Deleted => batch.remove(key.as_str()),
                     _ => {
-                        let json = serde_json::to_vec(&object.value).map_err(StoreError::from)?;
+                        let json = match encoded.take() {
+                            Some(json) => json,
+                            None => serde_json::to_vec(&object.value).map_err(StoreError::from)?,
+                        };
                         let bytes = Envelope::new(revision, json)
                             .encode()
                             .map_err(StoreError::from)?;
@@ -256,6 +348,14 @@ impl Store {
                     .map_err(StoreError::from)?;
             }
             w.revision = revision;
+            let old = current.as_ref().map_or(0, |c| c.size);
+            w.stored_bytes = match kind {
+                EventType::Deleted => w.stored_bytes.saturating_sub(old),
+                _ => w
+                    .stored_bytes
+                    .saturating_sub(old)
+                    .saturating_add(object.size),
+            };
             let event = Event {
                 revision,
                 kind,
@@ -287,6 +387,7 @@ impl Store {
         Ok(Some(Arc::new(Object {
             revision: envelope.revision,
             value,
+            size: envelope.json.len(),
         })))
     }
 

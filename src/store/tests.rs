@@ -254,3 +254,107 @@ async fn concurrent_writers_share_flushes_and_all_land() {
     let store = Store::open(dir.path(), 1000).unwrap();
     assert_eq!(store.list(&KeyPrefix::resource("", "pods")).0.len(), 200);
 }
+
+#[tokio::test]
+async fn history_stays_within_its_byte_budget_and_late_watchers_are_told() {
+    let dir = tempfile::tempdir().unwrap();
+    let budget = 1 << 20;
+    let store = Store::open_with(
+        dir.path(),
+        HistoryLimits {
+            entries: 4096,
+            bytes: budget,
+        },
+        DEFAULT_QUOTA_BYTES,
+    )
+    .unwrap();
+    let start = store.revision();
+    // a watcher that never reads while everything below is written
+    let mut stalled = store.watch(KeyPrefix::all(), Some(start)).unwrap();
+    let big = "x".repeat(100 << 10);
+    for i in 0..50 {
+        put(
+            &store,
+            &pod_key("big"),
+            json!({"metadata": {"name": "big"}, "data": big, "n": i}),
+            false,
+        )
+        .await;
+        assert!(store.history_bytes() <= budget, "{}", store.history_bytes());
+    }
+    // each change holds two 100 KB states: about five fit
+    assert!(store.history_bytes() > budget / 2);
+    assert!(matches!(
+        store.watch(KeyPrefix::all(), Some(start)),
+        Err(TooOld { .. })
+    ));
+    assert!(matches!(stalled.next().await, Err(WatchEnd::Lagged)));
+    // a watcher inside the window still gets every change after its revision
+    let recent = store.revision() - 2;
+    let mut w = store.watch(KeyPrefix::all(), Some(recent)).unwrap();
+    assert_eq!(w.next().await.unwrap().object.value["n"], 48);
+    assert_eq!(w.next().await.unwrap().object.value["n"], 49);
+}
+
+#[tokio::test]
+async fn objects_over_the_size_limit_are_refused_and_not_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), 100).unwrap();
+    let before = store.revision();
+    let huge = json!({"metadata": {"name": "huge"}, "data": "x".repeat(MAX_OBJECT_BYTES)});
+    let err = store
+        .mutate::<TestError, _>(&pod_key("huge"), false, |_| Ok(Mutation::Put(huge)))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, TestError::Store(StoreError::TooLarge { size }) if size > MAX_OBJECT_BYTES)
+    );
+    assert_eq!(store.get(&pod_key("huge")), None);
+    assert_eq!(store.revision(), before);
+}
+
+#[tokio::test]
+async fn writes_past_the_quota_fail_until_something_is_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let history = HistoryLimits {
+        entries: 100,
+        bytes: 1 << 20,
+    };
+    let store = Store::open_with(dir.path(), history, 100_000).unwrap();
+    let big = |name: &str| json!({"metadata": {"name": name}, "data": "x".repeat(40_000)});
+    put(&store, &pod_key("a"), big("a"), false).await;
+    put(&store, &pod_key("b"), big("b"), true).await;
+    let full = |name: &'static str| {
+        let store = store.clone();
+        async move {
+            store
+                .mutate::<TestError, _>(&pod_key(name), false, |_| Ok(Mutation::Put(big(name))))
+                .await
+        }
+    };
+    assert!(matches!(
+        full("c").await,
+        Err(TestError::Store(StoreError::QuotaExceeded {
+            quota: 100_000,
+            ..
+        }))
+    ));
+    assert_eq!(store.get(&pod_key("c")), None);
+    // rewriting an object at its size, shrinking one and deleting are still allowed
+    put(&store, &pod_key("a"), big("a"), false).await;
+    store
+        .mutate::<Infallible, _>(&pod_key("b"), true, |_| Ok(Mutation::Delete))
+        .await
+        .unwrap();
+    assert!(full("c").await.is_ok());
+    // the count survives a restart
+    drop(store);
+    let store = Store::open_with(dir.path(), history, 100_000).unwrap();
+    let err = store
+        .mutate::<TestError, _>(&pod_key("d"), false, |_| Ok(Mutation::Put(big("d"))))
+        .await;
+    assert!(matches!(
+        err,
+        Err(TestError::Store(StoreError::QuotaExceeded { .. }))
+    ));
+}

@@ -1,19 +1,21 @@
-//! A watch on one key range: first its backlog (history since the requested revision, or the
-//! current objects), then live changes. A watcher that falls too far behind is ended, and the
-//! client re-lists, as with kube-apiserver.
+//! A watch on one key range: first its backlog (the current objects, for a watch without a
+//! revision), then every change from the shared history as it is published. A watcher that
+//! falls behind the history window is ended and the client re-lists, as with
+//! kube-apiserver's watch cache.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
-use tokio::sync::broadcast;
+use tokio::sync::watch;
 
+use super::commit::Shared;
 use super::hub::Event;
 use super::key::KeyPrefix;
 
 /// Why a watch stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WatchEnd {
-    /// The watcher fell behind the broadcast buffer.
+    /// The watcher fell behind the history window.
     Lagged,
     /// The store shut down.
     Closed,
@@ -23,7 +25,9 @@ pub enum WatchEnd {
 pub struct Watch {
     prefix: KeyPrefix,
     backlog: VecDeque<Arc<Event>>,
-    rx: broadcast::Receiver<Arc<Event>>,
+    /// Weak: an open watch does not keep a dropped store's database open.
+    shared: Weak<Shared>,
+    published: watch::Receiver<u64>,
     progress: u64,
 }
 
@@ -31,13 +35,15 @@ impl Watch {
     pub(super) fn new(
         prefix: KeyPrefix,
         backlog: Vec<Arc<Event>>,
-        rx: broadcast::Receiver<Arc<Event>>,
+        shared: Weak<Shared>,
+        published: watch::Receiver<u64>,
         progress: u64,
     ) -> Self {
         Self {
             prefix,
             backlog: backlog.into(),
-            rx,
+            shared,
+            published,
             progress,
         }
     }
@@ -54,25 +60,31 @@ impl Watch {
 
     /// The next change under the prefix.
     pub async fn next(&mut self) -> Result<Arc<Event>, WatchEnd> {
-        while let Some(e) = self.backlog.pop_front() {
-            self.progress = self.progress.max(e.revision);
-            if e.key.is_in(&self.prefix) {
-                return Ok(e);
-            }
-        }
         loop {
-            match self.rx.recv().await {
-                Ok(e) => {
-                    if e.revision <= self.progress {
-                        continue; // already delivered from the backlog
-                    }
-                    self.progress = e.revision;
-                    if e.key.is_in(&self.prefix) {
-                        return Ok(e);
+            while let Some(e) = self.backlog.pop_front() {
+                self.progress = self.progress.max(e.revision);
+                if e.key.is_in(&self.prefix) {
+                    return Ok(e);
+                }
+            }
+            // Mark the current revision seen before reading the history, so a change
+            // published in between still wakes the wait below.
+            self.published.borrow_and_update();
+            let more = {
+                let Some(shared) = self.shared.upgrade() else {
+                    return Err(WatchEnd::Closed);
+                };
+                let hub = shared.hub.lock().unwrap_or_else(|p| p.into_inner());
+                hub.events_after(self.progress)
+            };
+            match more {
+                Ok(events) if !events.is_empty() => self.backlog = events.into(),
+                Ok(_) => {
+                    if self.published.changed().await.is_err() {
+                        return Err(WatchEnd::Closed);
                     }
                 }
-                Err(broadcast::error::RecvError::Lagged(_)) => return Err(WatchEnd::Lagged),
-                Err(broadcast::error::RecvError::Closed) => return Err(WatchEnd::Closed),
+                Err(_) => return Err(WatchEnd::Lagged),
             }
         }
     }

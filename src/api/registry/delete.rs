@@ -2,13 +2,13 @@
 //! marked with `deletionTimestamp`, until its finalizers are removed) and graceful deletion
 //! (a pod on a node with a live kubelet stays until that kubelet has stopped it).
 
-use chrono::{Duration, Utc};
+use chrono::Utc;
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::{key, meta, Registry};
 use crate::api::status::ApiError;
-use crate::resources::{self, ResourceType};
+use crate::resources::{self, seconds, ResourceType};
 use crate::store::Mutation;
 
 /// `DeleteOptions`, from the body or the query.
@@ -106,7 +106,7 @@ impl Registry {
                         Mutation::Unchanged
                     } else {
                         let at =
-                            (Utc::now() + Duration::seconds(grace)).format("%Y-%m-%dT%H:%M:%SZ");
+                            seconds::wall_after(Utc::now(), grace).format("%Y-%m-%dT%H:%M:%SZ");
                         let m = meta::meta_mut(&mut obj);
                         m.insert("deletionTimestamp".into(), Value::String(at.to_string()));
                         m.insert("deletionGracePeriodSeconds".into(), Value::from(grace));
@@ -140,7 +140,7 @@ impl Registry {
             .as_str()
             .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
         let duration = spec["leaseDurationSeconds"].as_i64().unwrap_or(40);
-        renewed.is_some_and(|t| t.with_timezone(&Utc) + Duration::seconds(duration) > Utc::now())
+        renewed.is_some_and(|t| seconds::wall_after(t.with_timezone(&Utc), duration) > Utc::now())
     }
 }
 

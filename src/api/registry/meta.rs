@@ -18,8 +18,12 @@ pub fn generate_name(prefix: &str) -> String {
     let suffix: String = (0..5)
         .map(|_| ALPHANUMS[rng.gen_range(0..ALPHANUMS.len())] as char)
         .collect();
-    // names are limited to 253 characters; upstream trims the prefix to fit the suffix
-    let keep = prefix.len().min(253 - 5);
+    // names are limited to 253 characters; upstream trims the prefix to fit the suffix.
+    // The prefix is not validated yet: cut at a character boundary, never inside one.
+    let mut keep = prefix.len().min(253 - 5);
+    while !prefix.is_char_boundary(keep) {
+        keep -= 1;
+    }
     format!("{}{suffix}", &prefix[..keep])
 }
 
@@ -143,6 +147,10 @@ mod tests {
         assert!(a.starts_with("web-") && a.len() == 9);
         assert_ne!(a, b);
         assert_eq!(generate_name(&"x".repeat(300)).len(), 253);
+        // a multi-byte character straddling the cut is dropped whole
+        let name = generate_name(&format!("{}é", "x".repeat(247)));
+        assert_eq!(name.len(), 247 + 5);
+        assert!(name.starts_with(&"x".repeat(247)));
     }
 
     #[test]

@@ -14,6 +14,7 @@ use crate::kubelet::agent::NodeContext;
 use crate::kubelet::probe::{Health, ProbeKind, ProbeResult};
 use crate::kubelet::prober::{self, ContainerProbes, ProbeJob, ProbeOutcome};
 use crate::kubelet::runtime::ContainerState;
+use crate::resources::seconds;
 
 /// The grace period when neither the probe nor the pod sets one (the API default).
 const DEFAULT_GRACE_SECONDS: u64 = 30;
@@ -106,7 +107,7 @@ impl Worker {
         events::normal(ctx, &involved, "Killing", &message).await;
         let grace = grace_period(p, &outcome.container, transition.kind);
         let _ = ctx.runtime.kill(&outcome.container_id, libc::SIGTERM).await;
-        t.kill_after = Some(Instant::now() + grace);
+        t.kill_after = Some(seconds::instant_after(Instant::now(), grace));
     }
 }
 
@@ -125,5 +126,22 @@ fn grace_period(p: &Value, container: &str, kind: ProbeKind) -> Duration {
     let from_pod = p
         .pointer("/spec/terminationGracePeriodSeconds")
         .and_then(Value::as_u64);
-    Duration::from_secs(from_probe.or(from_pod).unwrap_or(DEFAULT_GRACE_SECONDS))
+    seconds::wait_unsigned(from_probe.or(from_pod).unwrap_or(DEFAULT_GRACE_SECONDS))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn huge_grace_periods_are_capped() {
+        let p = json!({"spec": {"terminationGracePeriodSeconds": u64::MAX, "containers": [
+            {"name": "web", "livenessProbe": {"terminationGracePeriodSeconds": u64::MAX}}]}});
+        let grace = grace_period(&p, "web", ProbeKind::Liveness);
+        assert_eq!(grace, seconds::LONGEST);
+        // what the kill timer does with it
+        let now = Instant::now();
+        assert!(seconds::instant_after(now, grace) > now);
+    }
 }

@@ -12,6 +12,7 @@ use crate::kubelet::agent::NodeContext;
 use crate::kubelet::container_start::{self, parse_id};
 use crate::kubelet::runtime::{cgroup, ContainerState, ContainerStatus};
 use crate::kubelet::sandbox;
+use crate::resources::seconds;
 
 impl Worker {
     /// Stops every container within the pod's grace period: SIGTERM, then SIGKILL.
@@ -46,7 +47,7 @@ impl Worker {
             let _ = ctx.runtime.kill(id, libc::SIGTERM).await;
         }
         let ids: Vec<String> = running.into_iter().map(|(_, id)| id).collect();
-        let deadline = Instant::now() + Duration::from_secs(grace);
+        let deadline = seconds::instant_after(Instant::now(), seconds::wait_unsigned(grace));
         loop {
             let mut running = Vec::new();
             for id in &ids {
