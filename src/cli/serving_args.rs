@@ -42,10 +42,11 @@ pub struct ServingArgs {
     /// it is answered 504.
     #[arg(long, default_value = "60s", value_parser = positive, env = "BRAMBLE_REQUEST_TIMEOUT")]
     pub request_timeout: Duration,
-    /// Reads in flight at once (0: no limit); more are answered 429.
+    /// Reads in flight at once (0: no limit); more are answered 429. system:masters is exempt,
+    /// as are watches, logs, exec, attach and port-forward.
     #[arg(long, default_value_t = request_limits::MAX_REQUESTS_INFLIGHT, env = "BRAMBLE_MAX_REQUESTS_INFLIGHT")]
     pub max_requests_inflight: usize,
-    /// Writes in flight at once (0: no limit); more are answered 429.
+    /// Writes in flight at once (0: no limit); more are answered 429. system:masters is exempt.
     #[arg(long, default_value_t = request_limits::MAX_MUTATING_REQUESTS_INFLIGHT, env = "BRAMBLE_MAX_MUTATING_REQUESTS_INFLIGHT")]
     pub max_mutating_requests_inflight: usize,
 }

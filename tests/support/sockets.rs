@@ -169,7 +169,7 @@ pub fn flood(
     std::thread::spawn(move || {
         let mut slots: Vec<(IpAddr, Option<TcpStream>)> = addresses
             .into_iter()
-            .flat_map(|a| std::iter::repeat_n(a, per_address))
+            .flat_map(|a| std::iter::repeat(a).take(per_address))
             .map(|a| (a, None))
             .collect();
         while !stop.load(Ordering::Relaxed) {

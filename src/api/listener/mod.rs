@@ -105,6 +105,15 @@ pub const KUBELET_LIMITS: ListenerLimits = ListenerLimits {
     http2_max_streams: HTTP2_MAX_STREAMS,
 };
 
+// Each cap leaves room inside the global limit (checked when compiling).
+const _: () = assert!(
+    API_MAX_PER_ADDRESS < API_MAX_CONNECTIONS && API_MAX_UNAUTHENTICATED < API_MAX_CONNECTIONS
+);
+const _: () = assert!(
+    KUBELET_LIMITS.max_per_address < KUBELET_LIMITS.max_connections
+        && KUBELET_LIMITS.max_unauthenticated < KUBELET_LIMITS.max_connections
+);
+
 impl Default for ListenerLimits {
     /// The API server's limits.
     fn default() -> Self {
@@ -150,6 +159,5 @@ mod tests {
         let d = ListenerLimits::default();
         assert!(d.max_per_address < d.max_connections);
         assert!(d.max_unauthenticated < d.max_connections);
-        assert!(KUBELET_LIMITS.max_per_address < KUBELET_LIMITS.max_connections);
     }
 }
