@@ -3,27 +3,60 @@
 //!
 //! Host layout (upstream's, with plugin names escaped the way upstream does):
 //! `DATA/pods/<uid>/volumes/kubernetes.io~{empty-dir,configmap,secret,git-repo}/<name>` for volumes the
-//! kubelet owns, `DATA/pods/<uid>/volume-subpaths/<volume>/<container>/<index>` for pinned
-//! subPath bind mounts. hostPath volumes are used in place. Setup is idempotent (a restarted
+//! kubelet owns, `DATA/pods/<uid>/volumes/kubernetes.io~{host-path,local-volume}/<name>` for
+//! staging bind mounts of host paths and PVs (opened once without following symlinks and
+//! mounted by descriptor, before any container of the pod runs, so a container that swaps
+//! a path for a symlink later cannot redirect a mount), and
+//! `DATA/pods/<uid>/volume-subpaths/<volume>/<container>/<index>` for pinned subPath bind
+//! mounts. The runtime only ever gets paths under the pod's directory. Setup is idempotent (a restarted
 //! kubelet calls it again and reuses existing mounts); after a failed setup, call it again or
 //! call [`VolumeManager::teardown`].
 
 use std::collections::BTreeMap;
 use std::fs;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 use k8s_openapi::api::core::v1::{Container, Pod, Volume};
 
 use super::atomic_writer::AtomicWriter;
-use super::hostpath::check_host_path_type;
+use super::beneath::{self, BindError, Symlinks};
 use super::HostPathPolicy;
-use super::{emptydir, git_repo, mounts, projection, subpath};
-use super::{BindMount, MountPropagation, SourceLookup, VolumeError};
+use super::{emptydir, git_repo, hostpath, mounts, projection, subpath};
+use super::{BindMount, ClaimVolume, MountPropagation, SourceLookup, VolumeError};
 
 const EMPTY_DIR_PLUGIN: &str = "kubernetes.io~empty-dir";
 const CONFIG_MAP_PLUGIN: &str = "kubernetes.io~configmap";
 const SECRET_PLUGIN: &str = "kubernetes.io~secret";
 const GIT_REPO_PLUGIN: &str = "kubernetes.io~git-repo";
+const HOST_PATH_PLUGIN: &str = "kubernetes.io~host-path";
+const LOCAL_VOLUME_PLUGIN: &str = "kubernetes.io~local-volume";
+
+/// Whether a staging mount already exists at `path` (a restarted kubelet keeps the one it
+/// checked when the pod started rather than resolving the host path again).
+fn staged(path: &Path) -> Result<bool, VolumeError> {
+    mounts::is_mount_point(path).map_err(VolumeError::io("read mountinfo for", path))
+}
+
+/// Bind-mounts the opened host object `fd` (with the mounts below it, as the runtime's
+/// `rbind` would) onto the kubelet-owned staging point `path`, which is all the runtime sees.
+fn stage(fd: &OwnedFd, path: &Path) -> Result<(), VolumeError> {
+    beneath::bind_fd(fd, path, true).map_err(|e| match e {
+        BindError::Io {
+            action,
+            path,
+            source,
+        } => VolumeError::Io {
+            action,
+            path,
+            source,
+        },
+        BindError::Mismatch(at) => VolumeError::SubPath(format!(
+            "volume mount at {} does not show the opened host path",
+            at.display()
+        )),
+    })
+}
 
 /// Prepares, refreshes and removes pod volumes under one node data directory.
 #[derive(Debug, Clone)]
@@ -135,20 +168,16 @@ impl VolumeManager {
             });
         }
         if let Some(hp) = &volume.host_path {
-            self.host_path_policy.check(&hp.path).map_err(|denied| {
-                VolumeError::HostPathNotAllowed {
-                    volume: volume.name.clone(),
-                    path: hp.path.clone(),
-                    denied,
-                }
-            })?;
-            check_host_path_type(&hp.path, hp.type_.as_deref())?;
-            let path = PathBuf::from(&hp.path);
-            if hp.type_.as_deref().unwrap_or("").is_empty() && fs::symlink_metadata(&path).is_err()
-            {
-                // Untyped and missing: container runtimes create it as a directory for the
-                // bind mount (containerd's CRI does MkdirAll 0755); do the same here.
-                fs::create_dir_all(&path).map_err(VolumeError::io("create hostPath", &path))?;
+            let path = dir(HOST_PATH_PLUGIN);
+            if !staged(&path)? {
+                let fd = hostpath::open_host_path(
+                    &self.host_path_policy,
+                    &volume.name,
+                    &hp.path,
+                    hp.type_.as_deref(),
+                    true,
+                )?;
+                stage(&fd, &path)?;
             }
             return Ok(PreparedVolume {
                 path,
@@ -162,24 +191,18 @@ impl VolumeManager {
                     claim: pvc.claim_name.clone(),
                 }
             })?;
-            if claim.host_path {
-                let path = claim.path.display().to_string();
-                self.host_path_policy.check(&path).map_err(|denied| {
-                    VolumeError::HostPathNotAllowed {
-                        volume: volume.name.clone(),
-                        path: path.clone(),
-                        denied,
-                    }
-                })?;
+            // The PV's directory, staged like a hostPath; its data outlives the pod.
+            let path = dir(if claim.host_path {
+                HOST_PATH_PLUGIN
+            } else {
+                LOCAL_VOLUME_PLUGIN
+            });
+            if !staged(&path)? {
+                let fd = self.open_claim(&volume.name, &claim)?;
+                stage(&fd, &path)?;
             }
-            if !claim.path.is_dir() {
-                return Err(VolumeError::io("use volume directory", &claim.path)(
-                    std::io::ErrorKind::NotFound.into(),
-                ));
-            }
-            // The PV's directory is used in place, like a hostPath; its data outlives the pod.
             return Ok(PreparedVolume {
-                path: claim.path,
+                path,
                 always_read_only: pvc.read_only.unwrap_or(false),
             });
         }
@@ -213,6 +236,49 @@ impl VolumeManager {
             });
         }
         Err(VolumeError::Unsupported(volume.name.clone()))
+    }
+
+    /// Opens a PV's directory for staging. A hostPath PV goes through the node's policy like
+    /// a hostPath volume. A local PV's path is the administrator's (or a provisioner's under
+    /// the data directory); where it lies under a prefix pods may mount by hostPath, a pod
+    /// could plant a symlink in it, so it is walked from that prefix refusing symlinks.
+    fn open_claim(&self, volume: &str, claim: &ClaimVolume) -> Result<OwnedFd, VolumeError> {
+        let path = claim.path.display().to_string();
+        if claim.host_path {
+            return hostpath::open_host_path(
+                &self.host_path_policy,
+                volume,
+                &path,
+                Some("Directory"),
+                true,
+            );
+        }
+        let not_dir = || VolumeError::io("use volume directory", &claim.path);
+        let fd = match self.host_path_policy.mount_root(&path) {
+            Ok((root, rest)) => {
+                let root_fd = beneath::open_dir(&root).map_err(VolumeError::io("open", &root))?;
+                beneath::open_below(
+                    root_fd,
+                    &rest.to_string_lossy(),
+                    Symlinks::Refuse,
+                    None,
+                    true,
+                )
+                .map_err(|e| match e.raw_os_error() {
+                    Some(libc::ELOOP) | Some(libc::EXDEV) => VolumeError::HostPathUnsafe {
+                        volume: volume.to_string(),
+                        path: path.clone(),
+                        root: root.display().to_string(),
+                    },
+                    _ => not_dir()(e),
+                })?
+            }
+            Err(_) => beneath::open_dir(&claim.path).map_err(not_dir())?,
+        };
+        match beneath::fd_metadata(&fd) {
+            Ok(m) if m.is_dir() => Ok(fd),
+            _ => Err(not_dir()(std::io::Error::from_raw_os_error(libc::ENOTDIR))),
+        }
     }
 
     /// Re-projects the configMap and secret volumes of an already set-up `pod` from

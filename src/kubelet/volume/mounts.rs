@@ -44,8 +44,14 @@ pub(crate) fn mount_tmpfs(target: &Path, size: Option<u64>) -> io::Result<()> {
     })
 }
 
-/// Bind-mounts `source` (which may be a `/proc/self/fd/N` link) onto `target`.
-pub(crate) fn bind_mount(source: &Path, target: &Path) -> io::Result<()> {
+/// Bind-mounts `source` (which may be a `/proc/self/fd/N` link) onto `target`, with the
+/// mounts below it when `recursive`.
+pub(crate) fn bind_mount(source: &Path, target: &Path, recursive: bool) -> io::Result<()> {
+    let flags = if recursive {
+        libc::MS_BIND | libc::MS_REC
+    } else {
+        libc::MS_BIND
+    };
     let source_c = c_path(source)?;
     let target_c = c_path(target)?;
     // SAFETY: both paths are NUL-terminated and outlive the call; fstype/data may be null for
@@ -55,7 +61,7 @@ pub(crate) fn bind_mount(source: &Path, target: &Path) -> io::Result<()> {
             source_c.as_ptr(),
             target_c.as_ptr(),
             std::ptr::null(),
-            libc::MS_BIND,
+            flags,
             std::ptr::null(),
         )
     })
