@@ -14,16 +14,14 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 use k8s_openapi::api::core::v1::{Container, Pod, Volume};
 
 use super::atomic_writer::AtomicWriter;
-use super::beneath::{self, BindError, Symlinks};
 use super::HostPathPolicy;
-use super::{emptydir, git_repo, hostpath, mounts, projection, subpath};
-use super::{BindMount, ClaimVolume, MountPropagation, SourceLookup, VolumeError};
+use super::{emptydir, git_repo, hostpath, mounts, projection, staging, subpath};
+use super::{BindMount, MountPropagation, SourceLookup, VolumeError};
 
 const EMPTY_DIR_PLUGIN: &str = "kubernetes.io~empty-dir";
 const CONFIG_MAP_PLUGIN: &str = "kubernetes.io~configmap";
@@ -31,32 +29,6 @@ const SECRET_PLUGIN: &str = "kubernetes.io~secret";
 const GIT_REPO_PLUGIN: &str = "kubernetes.io~git-repo";
 const HOST_PATH_PLUGIN: &str = "kubernetes.io~host-path";
 const LOCAL_VOLUME_PLUGIN: &str = "kubernetes.io~local-volume";
-
-/// Whether a staging mount already exists at `path` (a restarted kubelet keeps the one it
-/// checked when the pod started rather than resolving the host path again).
-fn staged(path: &Path) -> Result<bool, VolumeError> {
-    mounts::is_mount_point(path).map_err(VolumeError::io("read mountinfo for", path))
-}
-
-/// Bind-mounts the opened host object `fd` (with the mounts below it, as the runtime's
-/// `rbind` would) onto the kubelet-owned staging point `path`, which is all the runtime sees.
-fn stage(fd: &OwnedFd, path: &Path) -> Result<(), VolumeError> {
-    beneath::bind_fd(fd, path, true).map_err(|e| match e {
-        BindError::Io {
-            action,
-            path,
-            source,
-        } => VolumeError::Io {
-            action,
-            path,
-            source,
-        },
-        BindError::Mismatch(at) => VolumeError::SubPath(format!(
-            "volume mount at {} does not show the opened host path",
-            at.display()
-        )),
-    })
-}
 
 /// Prepares, refreshes and removes pod volumes under one node data directory.
 #[derive(Debug, Clone)]
@@ -169,7 +141,7 @@ impl VolumeManager {
         }
         if let Some(hp) = &volume.host_path {
             let path = dir(HOST_PATH_PLUGIN);
-            if !staged(&path)? {
+            if !staging::staged(&path)? {
                 let fd = hostpath::open_host_path(
                     &self.host_path_policy,
                     &volume.name,
@@ -177,7 +149,7 @@ impl VolumeManager {
                     hp.type_.as_deref(),
                     true,
                 )?;
-                stage(&fd, &path)?;
+                staging::stage(&fd, &path)?;
             }
             return Ok(PreparedVolume {
                 path,
@@ -197,9 +169,9 @@ impl VolumeManager {
             } else {
                 LOCAL_VOLUME_PLUGIN
             });
-            if !staged(&path)? {
-                let fd = self.open_claim(&volume.name, &claim)?;
-                stage(&fd, &path)?;
+            if !staging::staged(&path)? {
+                let fd = staging::open_claim(&self.host_path_policy, &volume.name, &claim)?;
+                staging::stage(&fd, &path)?;
             }
             return Ok(PreparedVolume {
                 path,
@@ -236,49 +208,6 @@ impl VolumeManager {
             });
         }
         Err(VolumeError::Unsupported(volume.name.clone()))
-    }
-
-    /// Opens a PV's directory for staging. A hostPath PV goes through the node's policy like
-    /// a hostPath volume. A local PV's path is the administrator's (or a provisioner's under
-    /// the data directory); where it lies under a prefix pods may mount by hostPath, a pod
-    /// could plant a symlink in it, so it is walked from that prefix refusing symlinks.
-    fn open_claim(&self, volume: &str, claim: &ClaimVolume) -> Result<OwnedFd, VolumeError> {
-        let path = claim.path.display().to_string();
-        if claim.host_path {
-            return hostpath::open_host_path(
-                &self.host_path_policy,
-                volume,
-                &path,
-                Some("Directory"),
-                true,
-            );
-        }
-        let not_dir = || VolumeError::io("use volume directory", &claim.path);
-        let fd = match self.host_path_policy.mount_root(&path) {
-            Ok((root, rest)) => {
-                let root_fd = beneath::open_dir(&root).map_err(VolumeError::io("open", &root))?;
-                beneath::open_below(
-                    root_fd,
-                    &rest.to_string_lossy(),
-                    Symlinks::Refuse,
-                    None,
-                    true,
-                )
-                .map_err(|e| match e.raw_os_error() {
-                    Some(libc::ELOOP) | Some(libc::EXDEV) => VolumeError::HostPathUnsafe {
-                        volume: volume.to_string(),
-                        path: path.clone(),
-                        root: root.display().to_string(),
-                    },
-                    _ => not_dir()(e),
-                })?
-            }
-            Err(_) => beneath::open_dir(&claim.path).map_err(not_dir())?,
-        };
-        match beneath::fd_metadata(&fd) {
-            Ok(m) if m.is_dir() => Ok(fd),
-            _ => Err(not_dir()(std::io::Error::from_raw_os_error(libc::ENOTDIR))),
-        }
     }
 
     /// Re-projects the configMap and secret volumes of an already set-up `pod` from
@@ -344,6 +273,17 @@ impl VolumeManager {
         // The pod directory also holds the runtime's container dirs; remove it only if empty.
         let _ = fs::remove_dir(&pod_dir);
         Ok(())
+    }
+
+    /// Removes the whole pod directory once its containers and volumes are gone: whatever is
+    /// still mounted below it (a container root filesystem whose container the runtime never
+    /// created, a mount left by a crash) is unmounted first, and nothing is deleted through
+    /// a mount that survives. Idempotent.
+    pub fn remove_pod_dir(&self, pod_uid: &str) -> Result<(), VolumeError> {
+        safe_component("pod uid", pod_uid)?;
+        let pod_dir = self.pod_dir(pod_uid);
+        let pod_dir = fs::canonicalize(&pod_dir).unwrap_or(pod_dir);
+        mounts::unmount_and_remove(&pod_dir).map_err(VolumeError::io("remove", &pod_dir))
     }
 }
 

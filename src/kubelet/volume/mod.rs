@@ -18,6 +18,7 @@ mod hostpath;
 mod manager;
 mod mounts;
 mod projection;
+mod staging;
 mod subpath;
 mod usage;
 

@@ -158,6 +158,24 @@ fn remove_below(path: &Path, dev: u64) -> io::Result<()> {
     std::fs::remove_dir(path)
 }
 
+/// Unmounts everything at or below `dir` (deepest first), then removes `dir` without
+/// crossing into another filesystem; fails, deleting nothing, when a mount survives.
+pub(crate) fn unmount_and_remove(dir: &Path) -> io::Result<()> {
+    for mount_point in mount_points_under(dir)? {
+        if let Err(e) = unmount(&mount_point) {
+            tracing::warn!(path = %mount_point.display(), error = %e, "unmount failed");
+        }
+    }
+    let left = mount_points_under(dir)?;
+    if let Some(first) = left.first() {
+        return Err(io::Error::other(format!(
+            "{} is still mounted",
+            first.display()
+        )));
+    }
+    remove_tree_same_device(dir)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,5 +201,21 @@ mod tests {
         assert!(!root.exists());
         assert!(Path::new("/etc").exists());
         remove_tree_same_device(&root).unwrap();
+    }
+
+    #[test]
+    fn unmount_and_remove_takes_mounts_below_along() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("pod");
+        let held = dir.path().join("held");
+        std::fs::create_dir_all(root.join("containers/c/rootfs")).unwrap();
+        std::fs::create_dir_all(&held).unwrap();
+        std::fs::write(held.join("keep"), b"x").unwrap();
+        bind_mount(&held, &root.join("containers/c/rootfs"), false).unwrap();
+        mount_tmpfs(&root.join("containers"), Some(1 << 20)).unwrap();
+        unmount_and_remove(&root).unwrap();
+        assert!(!root.exists());
+        assert!(held.join("keep").exists(), "deleted through a mount");
+        unmount_and_remove(&root).unwrap();
     }
 }
