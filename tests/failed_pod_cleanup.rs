@@ -129,10 +129,11 @@ fn failed_pods_leave_nothing(runtime: &str, tag: u8) {
         );
         assert!(c.data_dir().join("pods").join(&uid).is_dir(), "{name}");
         assert_ne!(
-            get(c, &["pod", name], "{.status.phase}"),
-            "Running",
+            get(c, &["pod", name], "{.status.containerStatuses[0].ready}"),
+            "true",
             "{name}: {state}"
         );
+        eprintln!("{runtime}: {name} failed with {state}");
         uids.push((name, uid));
     }
     c.kubectl_ok(&[
