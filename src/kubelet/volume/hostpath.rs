@@ -110,7 +110,12 @@ pub(crate) fn open_host_path(
                 None,
                 use_openat2,
             )
-            .map_err(fail)?;
+            .map_err(|e| match e.kind() {
+                io::ErrorKind::NotFound => {
+                    VolumeError::io("create hostPath file", Path::new(path))(e)
+                }
+                _ => fail(e),
+            })?;
             if let Some(name) = name {
                 beneath::create_file_at(&dir, &name, 0o644)
                     .map_err(VolumeError::io("create hostPath file", Path::new(path)))?;
