@@ -161,12 +161,21 @@ fn remove_below(path: &Path, dev: u64) -> io::Result<()> {
 /// Unmounts everything at or below `dir` (deepest first), then removes `dir` without
 /// crossing into another filesystem; fails, deleting nothing, when a mount survives.
 pub(crate) fn unmount_and_remove(dir: &Path) -> io::Result<()> {
-    for mount_point in mount_points_under(dir)? {
-        if let Err(e) = unmount(&mount_point) {
-            tracing::warn!(path = %mount_point.display(), error = %e, "unmount failed");
+    let mut left = mount_points_under(dir)?;
+    // A mount stacked over a deeper one hides it until it is gone: repeat while that helps.
+    while !left.is_empty() {
+        for mount_point in &left {
+            if let Err(e) = unmount(mount_point) {
+                tracing::debug!(path = %mount_point.display(), error = %e, "unmount failed");
+            }
         }
+        let now = mount_points_under(dir)?;
+        if now.len() >= left.len() {
+            left = now;
+            break;
+        }
+        left = now;
     }
-    let left = mount_points_under(dir)?;
     if let Some(first) = left.first() {
         return Err(io::Error::other(format!(
             "{} is still mounted",
