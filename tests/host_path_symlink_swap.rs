@@ -3,7 +3,8 @@
 //! host path once without following symlinks and mounts that descriptor before the pod's
 //! first container runs, so the next container sees the directory that was checked (a
 //! hostPath volume, a local PV) or is refused with a clear reason (a subPath that became a
-//! symlink, a hostPath that already is one); the host's files are never mounted.
+//! symlink, a hostPath that already is one); the host's files are never mounted, a
+//! restarted kubelet keeps the mounts it checked, and deletion removes them all.
 
 mod support;
 
@@ -98,7 +99,7 @@ fn a_host_path_swapped_for_a_symlink_never_mounts_the_host() {
     fs::create_dir_all(a.join("pv")).unwrap();
     fs::write(a.join("pv/original"), "pv-dir\n").unwrap();
     let allow = a.display().to_string();
-    let board = Board::start_with(
+    let mut board = Board::start_with(
         "builtin",
         45,
         &[("library/box", IDLE)],
@@ -201,6 +202,22 @@ fn a_host_path_swapped_for_a_symlink_never_mounts_the_host() {
             .contains(&expected)
             .then_some(())
     });
+
+    // A restarted kubelet keeps the staging mounts it checked instead of resolving the
+    // swapped paths again: the running reader keeps its volume and stays ready.
+    board.cluster.restart();
+    board.wait_node_ready();
+    let c = &board.cluster;
+    for (pod, expected) in [("hostpath", "checked-dir\n"), ("localpv", "pv-dir\n")] {
+        eventually(
+            &format!("{pod}'s reader to be ready after the restart"),
+            || {
+                let out = c.kubectl(&["exec", pod, "-c", "reader", "--", "cat", "/seen/original"]);
+                let ready = get(c, &["pod", pod], "{.status.containerStatuses[0].ready}");
+                (out.stdout == expected.as_bytes() && ready == "true").then_some(())
+            },
+        );
+    }
 
     // Deleting the pods removes every staging mount and keeps the host's files.
     for pod in ["hostpath", "subpath", "localpv", "planted"] {
