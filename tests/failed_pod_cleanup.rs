@@ -2,7 +2,7 @@
 //! with the built-in runtime and with runc, pods that fail at image pull, at container
 //! config, at create (a missing command, an unusable working directory) and at start (a
 //! command the kernel cannot execute) are deleted with kubectl, and then no mount, cgroup,
-//! pod directory or namespace of theirs is left.
+//! pod or log directory or namespace of theirs is left.
 
 mod support;
 
@@ -87,7 +87,11 @@ fn named_under(dir: &Path, uid: &str) -> Vec<PathBuf> {
 fn leftovers(c: &Cluster, uid: &str) -> Vec<String> {
     let mut left = mountinfo_lines(uid);
     left.extend(cgroups(uid).iter().map(|p| p.display().to_string()));
-    for dir in [c.data_dir().join("pods"), c.run_dir()] {
+    for dir in [
+        c.data_dir().join("pods"),
+        c.data_dir().join("logs"),
+        c.run_dir(),
+    ] {
         left.extend(
             named_under(&dir, uid)
                 .iter()

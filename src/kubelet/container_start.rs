@@ -67,6 +67,20 @@ pub fn container_dirs<C: Client>(ctx: &NodeContext<C>, pod_uid: &str) -> Vec<Str
     ids
 }
 
+/// The log directories of `pod_uid` (`DATA/logs/<namespace>_<name>_<uid>`).
+pub fn pod_log_dirs<C: Client>(ctx: &NodeContext<C>, pod_uid: &str) -> Vec<PathBuf> {
+    let suffix = format!("_{pod_uid}");
+    std::fs::read_dir(ctx.data_dir.join("logs"))
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .filter(|e| e.file_name().to_string_lossy().ends_with(&suffix))
+                .map(|e| e.path())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// The CRI log file of attempt `attempt` of `container`.
 pub fn log_path<C: Client>(
     ctx: &NodeContext<C>,

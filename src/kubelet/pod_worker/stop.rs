@@ -126,6 +126,12 @@ impl Worker {
             Ok(Err(e)) => tracing::warn!(error = %e, "removing the pod directory failed"),
             Err(e) => tracing::warn!(error = %e, "removing the pod directory panicked"),
         }
+        // Upstream's container GC removes a deleted pod's log directory as well.
+        for dir in container_start::pod_log_dirs(ctx, &self.uid) {
+            if let Err(e) = std::fs::remove_dir_all(&dir) {
+                tracing::warn!(path = %dir.display(), error = %e, "removing pod logs failed");
+            }
+        }
         self.sandbox = None;
     }
 }
