@@ -143,21 +143,14 @@ fn mkdirat(dir: &OwnedFd, name: &str, mode: u32) -> io::Result<()> {
 /// `O_EXCL` never follows a planted symlink (it counts as already there, and the
 /// symlink-refusing open that follows rejects it).
 pub(crate) fn create_file_at(dir: &OwnedFd, name: &str, mode: u32) -> io::Result<()> {
-    let c = c_str(name.as_bytes())?;
-    // SAFETY: `c` is NUL-terminated and outlives the call.
-    let fd = owned(unsafe {
-        libc::openat(
-            dir.as_raw_fd(),
-            c.as_ptr(),
-            libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_CLOEXEC,
-            mode as libc::c_uint,
-        )
-    });
-    match fd {
-        Ok(_) => Ok(()),
+    use nix::fcntl::OFlag;
+    let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_CLOEXEC;
+    let mode = nix::sys::stat::Mode::from_bits_truncate(mode as libc::mode_t);
+    match nix::fcntl::openat(Some(dir.as_raw_fd()), name, flags, mode) {
+        Ok(fd) => nix::unistd::close(fd).map_err(io::Error::from),
         // Whatever is already there, the type check looks at.
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(e),
+        Err(nix::Error::EEXIST) => Ok(()),
+        Err(e) => Err(e.into()),
     }
 }
 
