@@ -141,6 +141,28 @@ impl HostPathPolicy {
         Ok(())
     }
 
+    /// Splits an allowed `path` into the allowed prefix it lies under (the longest one; `/`
+    /// when any path is allowed) and the lexical rest below it: the kubelet opens the prefix
+    /// and walks the rest without following symlinks, so what it mounts is what was checked.
+    pub fn mount_root(&self, path: &str) -> Result<(PathBuf, PathBuf), HostPathDenied> {
+        self.check(path)?;
+        let lexical = normalize(Path::new(path));
+        let root = match &self.allowed {
+            None => PathBuf::from("/"),
+            Some(list) => list
+                .iter()
+                .filter(|p| p.covers(&lexical))
+                .map(|p| p.path.clone())
+                .max_by_key(|p| p.components().count())
+                .unwrap_or_else(|| PathBuf::from("/")),
+        };
+        let rest = lexical
+            .strip_prefix(&root)
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        Ok((root, rest))
+    }
+
     fn check_one(&self, path: &Path) -> Result<(), String> {
         let root = Path::new("/");
         if let Some(r) = self
@@ -271,6 +293,20 @@ mod tests {
         let fine = tmp.path().join("dir");
         fs::create_dir(&fine).unwrap();
         p.check(&fine.display().to_string()).unwrap();
+    }
+
+    #[test]
+    fn mount_roots_are_the_longest_allowed_prefix() {
+        let p = HostPathPolicy::new(&["/srv", "/srv/data/", "/dev/"], Path::new("/var/lib/b"));
+        let split = |path: &str| p.mount_root(path).unwrap();
+        assert_eq!(split("/srv/x/y"), ("/srv".into(), "x/y".into()));
+        assert_eq!(split("/srv/data/./a/"), ("/srv/data".into(), "a".into()));
+        assert_eq!(split("/srv/data"), ("/srv".into(), "data".into()));
+        assert_eq!(split("/srv"), ("/srv".into(), PathBuf::new()));
+        assert_eq!(split("/dev/null"), ("/dev".into(), "null".into()));
+        assert!(p.mount_root("/etc").is_err());
+        let any = HostPathPolicy::allow_all().mount_root("/a/b").unwrap();
+        assert_eq!(any, ("/".into(), "a/b".into()));
     }
 
     #[test]

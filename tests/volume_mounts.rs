@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use bramble::kubelet::volume::{
@@ -240,7 +240,13 @@ fn host_path_types_check_and_create_like_upstream() {
                 let mounts = vols
                     .mounts_for(&container(vec![mount("h", "/h", None)]))
                     .unwrap();
-                assert_eq!(mounts[0].source, PathBuf::from(&path), "{kind}");
+                // The runtime gets the kubelet's staging mount of the opened host object.
+                let staged = &mounts[0].source;
+                assert!(staged.starts_with(node.pod_dir()), "{kind}: {staged:?}");
+                let (a, b) = (fs::metadata(staged).unwrap(), fs::metadata(&path).unwrap());
+                assert_eq!((a.dev(), a.ino()), (b.dev(), b.ino()), "{kind} {path}");
+                node.manager.teardown(&node.uid).unwrap();
+                assert!(fs::metadata(&path).is_ok(), "teardown removed {path}");
             }
             (Err(e), Some(msg)) => {
                 assert!(e.to_string().contains(&msg), "{kind} {path}: {e}");

@@ -53,6 +53,34 @@ pub fn container_dir<C: Client>(ctx: &NodeContext<C>, pod_uid: &str, id: &str) -
         .join(id)
 }
 
+/// Ids of every container directory of `pod_uid`, whether or not the runtime has it.
+pub fn container_dirs<C: Client>(ctx: &NodeContext<C>, pod_uid: &str) -> Vec<String> {
+    let dir = ctx.data_dir.join("pods").join(pod_uid).join("containers");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Vec::new();
+    };
+    let mut ids: Vec<String> = entries
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|id| parse_id(id).is_some_and(|(u, _, _)| u == pod_uid))
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// The log directories of `pod_uid` (`DATA/logs/<namespace>_<name>_<uid>`).
+pub fn pod_log_dirs<C: Client>(ctx: &NodeContext<C>, pod_uid: &str) -> Vec<PathBuf> {
+    let suffix = format!("_{pod_uid}");
+    std::fs::read_dir(ctx.data_dir.join("logs"))
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .filter(|e| e.file_name().to_string_lossy().ends_with(&suffix))
+                .map(|e| e.path())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// The CRI log file of attempt `attempt` of `container`.
 pub fn log_path<C: Client>(
     ctx: &NodeContext<C>,
@@ -191,12 +219,35 @@ pub async fn start<C: Client>(
     let pod_uid = env.pod.metadata.uid.as_deref().unwrap_or("");
     let id = container_id(pod_uid, &c.name, attempt);
     let dir = container_dir(ctx, pod_uid, &id);
+    let started = create_and_start(ctx, env, c, image, attempt, &id, &dir).await;
+    if started.is_err() {
+        // The retry reuses this id: leave no runtime state, cgroup or mounted rootfs behind
+        // (containerd removes a container whose create or start failed the same way).
+        let _ = ctx.runtime.kill(&id, libc::SIGKILL).await;
+        remove(ctx, pod_uid, &id).await;
+        let cgroup = cgroup::container_cgroup_path(pod_uid, &c.name);
+        if let Err(e) = cgroup::remove_everywhere(&cgroup) {
+            tracing::debug!(container = %id, error = %e, "removing the container cgroup failed");
+        }
+    }
+    started.map(|()| id)
+}
+
+async fn create_and_start<C: Client>(
+    ctx: &NodeContext<C>,
+    env: &PodEnv<'_>,
+    c: &Container,
+    image: &ImageInfo,
+    attempt: u32,
+    id: &str,
+    dir: &std::path::Path,
+) -> Result<(), StartError> {
     let rootfs = ctx
         .images
-        .mount_rootfs(image, &dir)
+        .mount_rootfs(image, dir)
         .await
         .map_err(|e| StartError::new("CreateContainerError", e))?;
-    let spec = spec(env, c, image, rootfs, &dir)?;
+    let spec = spec(env, c, image, rootfs, dir)?;
     let bundle = write_bundle(&dir.join("bundle"), &spec)
         .map_err(|e| StartError::new("CreateContainerError", e))?;
     let log = LogConfig::new(log_path(ctx, env.pod, &c.name, attempt));
@@ -204,14 +255,13 @@ pub async fn start<C: Client>(
         std::fs::create_dir_all(parent).map_err(|e| StartError::new("CreateContainerError", e))?;
     }
     ctx.runtime
-        .create(&id, &bundle, &log)
+        .create(id, &bundle, &log)
         .await
         .map_err(|e| StartError::new("CreateContainerError", e))?;
     ctx.runtime
-        .start(&id)
+        .start(id)
         .await
-        .map_err(|e| StartError::new("RunContainerError", e))?;
-    Ok(id)
+        .map_err(|e| StartError::new("RunContainerError", e))
 }
 
 /// Deletes a stopped container and its root filesystem.

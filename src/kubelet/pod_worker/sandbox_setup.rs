@@ -6,6 +6,7 @@
 use k8s_openapi::api::core::v1::Pod;
 use serde_json::Value;
 
+use super::events::{self, PodRef};
 use super::{Sandbox, Worker, CLUSTER_DOMAIN};
 use crate::client::Client;
 use crate::kubelet::agent::NodeContext;
@@ -38,10 +39,24 @@ impl Worker {
             sources.claims.insert((ns.clone(), claim), volume);
         }
         let (vm, typed_pod, lookup) = (ctx.volumes.clone(), pod.clone(), sources.clone());
-        let volumes = tokio::task::spawn_blocking(move || vm.setup(&typed_pod, &lookup))
+        let volumes = match tokio::task::spawn_blocking(move || vm.setup(&typed_pod, &lookup))
             .await
             .map_err(creating)?
-            .map_err(creating)?;
+        {
+            Ok(v) => v,
+            Err(e) => {
+                let e = creating(e);
+                // upstream's FailedMount warning, once per distinct failure (sync retries)
+                if !self
+                    .containers
+                    .values()
+                    .any(|t| t.waiting.as_ref() == Some(&e))
+                {
+                    events::warning(ctx, &PodRef::of_pod(pod), "FailedMount", &e.message).await;
+                }
+                return Err(e);
+            }
+        };
         let host_network = spec.host_network.unwrap_or(false);
         let (network, pod_ip) = if host_network {
             (None, ctx.host_ip.clone())

@@ -1,5 +1,9 @@
 //! Stopping a pod: its containers within the grace period (SIGTERM, then SIGKILL), then
 //! everything the sandbox holds: containers, mounts, volumes, network and namespaces.
+//! Teardown is keyed by the pod uid alone, never by what the worker saw start, so a pod
+//! whose containers never ran (image pull, config, create or start failed) or whose kubelet
+//! restarted leaves nothing behind, as upstream's `killPodWithSyncResult` plus the
+//! container GC and orphaned-pod cleanup achieve together.
 
 use std::time::{Duration, Instant};
 
@@ -89,6 +93,17 @@ impl Worker {
             let _ = ctx.runtime.kill(id, libc::SIGKILL).await;
             container_start::remove(ctx, &self.uid, id).await;
         }
+        // Containers the runtime never created (pull, config or create failed, or the kubelet
+        // crashed in between) are known only by their directory, which may hold a mounted
+        // root filesystem.
+        for id in container_start::container_dirs(ctx, &self.uid) {
+            if !ids.contains(&id) {
+                let dir = container_start::container_dir(ctx, &self.uid, &id);
+                if let Err(e) = ctx.images.unmount_rootfs(&dir).await {
+                    tracing::warn!(container = %id, error = %e, "could not remove container rootfs");
+                }
+            }
+        }
         let uid = self.uid.clone();
         match tokio::task::spawn_blocking(move || cgroup::remove_pod(&uid)).await {
             Ok(Ok(())) => {}
@@ -106,7 +121,18 @@ impl Worker {
         }
         let (root, uid) = (ctx.sandbox_dir.clone(), self.uid.clone());
         let _ = tokio::task::spawn_blocking(move || sandbox::remove(&root, &uid)).await;
-        let _ = std::fs::remove_dir_all(ctx.volumes.pod_dir(&self.uid));
+        let (vm, uid) = (ctx.volumes.clone(), self.uid.clone());
+        match tokio::task::spawn_blocking(move || vm.remove_pod_dir(&uid)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "removing the pod directory failed"),
+            Err(e) => tracing::warn!(error = %e, "removing the pod directory panicked"),
+        }
+        // Upstream's container GC removes a deleted pod's log directory as well.
+        for dir in container_start::pod_log_dirs(ctx, &self.uid) {
+            if let Err(e) = std::fs::remove_dir_all(&dir) {
+                tracing::warn!(path = %dir.display(), error = %e, "removing pod logs failed");
+            }
+        }
         self.sandbox = None;
     }
 }

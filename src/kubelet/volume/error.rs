@@ -30,6 +30,17 @@ pub enum VolumeError {
         /// The rule that refused it.
         denied: crate::host_path_policy::HostPathDenied,
     },
+    /// Opening the host path met a symlink (or left the allowed prefix): what a container
+    /// that can write above the path plants to redirect the mount.
+    #[error("hostPath volume \"{volume}\" path \"{path}\" was refused at mount time: it is or passes through a symlink below {root}, or leaves it")]
+    HostPathUnsafe {
+        /// The volume name.
+        volume: String,
+        /// The host path.
+        path: String,
+        /// The allowed prefix the path was opened below.
+        root: String,
+    },
     /// A referenced ConfigMap or Secret does not exist and the volume is not `optional`.
     #[error("{resource} \"{name}\" not found")]
     SourceNotFound {

@@ -3,8 +3,12 @@
 //!
 //! Host layout (upstream's, with plugin names escaped the way upstream does):
 //! `DATA/pods/<uid>/volumes/kubernetes.io~{empty-dir,configmap,secret,git-repo}/<name>` for volumes the
-//! kubelet owns, `DATA/pods/<uid>/volume-subpaths/<volume>/<container>/<index>` for pinned
-//! subPath bind mounts. hostPath volumes are used in place. Setup is idempotent (a restarted
+//! kubelet owns, `DATA/pods/<uid>/volumes/kubernetes.io~{host-path,local-volume}/<name>` for
+//! staging bind mounts of host paths and PVs (opened once without following symlinks and
+//! mounted by descriptor, before any container of the pod runs, so a container that swaps
+//! a path for a symlink later cannot redirect a mount), and
+//! `DATA/pods/<uid>/volume-subpaths/<volume>/<container>/<index>` for pinned subPath bind
+//! mounts. The runtime only ever gets paths under the pod's directory. Setup is idempotent (a restarted
 //! kubelet calls it again and reuses existing mounts); after a failed setup, call it again or
 //! call [`VolumeManager::teardown`].
 
@@ -15,15 +19,16 @@ use std::path::{Path, PathBuf};
 use k8s_openapi::api::core::v1::{Container, Pod, Volume};
 
 use super::atomic_writer::AtomicWriter;
-use super::hostpath::check_host_path_type;
 use super::HostPathPolicy;
-use super::{emptydir, git_repo, mounts, projection, subpath};
+use super::{emptydir, git_repo, hostpath, mounts, projection, staging, subpath};
 use super::{BindMount, MountPropagation, SourceLookup, VolumeError};
 
 const EMPTY_DIR_PLUGIN: &str = "kubernetes.io~empty-dir";
 const CONFIG_MAP_PLUGIN: &str = "kubernetes.io~configmap";
 const SECRET_PLUGIN: &str = "kubernetes.io~secret";
 const GIT_REPO_PLUGIN: &str = "kubernetes.io~git-repo";
+const HOST_PATH_PLUGIN: &str = "kubernetes.io~host-path";
+const LOCAL_VOLUME_PLUGIN: &str = "kubernetes.io~local-volume";
 
 /// Prepares, refreshes and removes pod volumes under one node data directory.
 #[derive(Debug, Clone)]
@@ -135,20 +140,16 @@ impl VolumeManager {
             });
         }
         if let Some(hp) = &volume.host_path {
-            self.host_path_policy.check(&hp.path).map_err(|denied| {
-                VolumeError::HostPathNotAllowed {
-                    volume: volume.name.clone(),
-                    path: hp.path.clone(),
-                    denied,
-                }
-            })?;
-            check_host_path_type(&hp.path, hp.type_.as_deref())?;
-            let path = PathBuf::from(&hp.path);
-            if hp.type_.as_deref().unwrap_or("").is_empty() && fs::symlink_metadata(&path).is_err()
-            {
-                // Untyped and missing: container runtimes create it as a directory for the
-                // bind mount (containerd's CRI does MkdirAll 0755); do the same here.
-                fs::create_dir_all(&path).map_err(VolumeError::io("create hostPath", &path))?;
+            let path = dir(HOST_PATH_PLUGIN);
+            if !staging::staged(&path)? {
+                let fd = hostpath::open_host_path(
+                    &self.host_path_policy,
+                    &volume.name,
+                    &hp.path,
+                    hp.type_.as_deref(),
+                    true,
+                )?;
+                staging::stage(&fd, &path)?;
             }
             return Ok(PreparedVolume {
                 path,
@@ -162,24 +163,18 @@ impl VolumeManager {
                     claim: pvc.claim_name.clone(),
                 }
             })?;
-            if claim.host_path {
-                let path = claim.path.display().to_string();
-                self.host_path_policy.check(&path).map_err(|denied| {
-                    VolumeError::HostPathNotAllowed {
-                        volume: volume.name.clone(),
-                        path: path.clone(),
-                        denied,
-                    }
-                })?;
+            // The PV's directory, staged like a hostPath; its data outlives the pod.
+            let path = dir(if claim.host_path {
+                HOST_PATH_PLUGIN
+            } else {
+                LOCAL_VOLUME_PLUGIN
+            });
+            if !staging::staged(&path)? {
+                let fd = staging::open_claim(&self.host_path_policy, &volume.name, &claim)?;
+                staging::stage(&fd, &path)?;
             }
-            if !claim.path.is_dir() {
-                return Err(VolumeError::io("use volume directory", &claim.path)(
-                    std::io::ErrorKind::NotFound.into(),
-                ));
-            }
-            // The PV's directory is used in place, like a hostPath; its data outlives the pod.
             return Ok(PreparedVolume {
-                path: claim.path,
+                path,
                 always_read_only: pvc.read_only.unwrap_or(false),
             });
         }
@@ -278,6 +273,17 @@ impl VolumeManager {
         // The pod directory also holds the runtime's container dirs; remove it only if empty.
         let _ = fs::remove_dir(&pod_dir);
         Ok(())
+    }
+
+    /// Removes the whole pod directory once its containers and volumes are gone: whatever is
+    /// still mounted below it (a container root filesystem whose container the runtime never
+    /// created, a mount left by a crash) is unmounted first, and nothing is deleted through
+    /// a mount that survives. Idempotent.
+    pub fn remove_pod_dir(&self, pod_uid: &str) -> Result<(), VolumeError> {
+        safe_component("pod uid", pod_uid)?;
+        let pod_dir = self.pod_dir(pod_uid);
+        let pod_dir = fs::canonicalize(&pod_dir).unwrap_or(pod_dir);
+        mounts::unmount_and_remove(&pod_dir).map_err(VolumeError::io("remove", &pod_dir))
     }
 }
 

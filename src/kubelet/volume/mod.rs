@@ -10,6 +10,7 @@
 //! run it on `tokio::task::spawn_blocking`.
 
 mod atomic_writer;
+mod beneath;
 mod emptydir;
 mod error;
 mod git_repo;
@@ -17,6 +18,7 @@ mod hostpath;
 mod manager;
 mod mounts;
 mod projection;
+mod staging;
 mod subpath;
 mod usage;
 
@@ -24,7 +26,6 @@ pub use crate::host_path_policy::HostPathPolicy;
 pub use atomic_writer::{AtomicWriter, FileProjection};
 pub use emptydir::memory_volume_size;
 pub use error::VolumeError;
-pub use hostpath::check_host_path_type;
 pub use manager::{PodVolumes, VolumeManager};
 pub use mounts::mount_points_under;
 pub(crate) use mounts::{is_mount_point, unmount};

@@ -44,8 +44,14 @@ pub(crate) fn mount_tmpfs(target: &Path, size: Option<u64>) -> io::Result<()> {
     })
 }
 
-/// Bind-mounts `source` (which may be a `/proc/self/fd/N` link) onto `target`.
-pub(crate) fn bind_mount(source: &Path, target: &Path) -> io::Result<()> {
+/// Bind-mounts `source` (which may be a `/proc/self/fd/N` link) onto `target`, with the
+/// mounts below it when `recursive`.
+pub(crate) fn bind_mount(source: &Path, target: &Path, recursive: bool) -> io::Result<()> {
+    let flags = if recursive {
+        libc::MS_BIND | libc::MS_REC
+    } else {
+        libc::MS_BIND
+    };
     let source_c = c_path(source)?;
     let target_c = c_path(target)?;
     // SAFETY: both paths are NUL-terminated and outlive the call; fstype/data may be null for
@@ -55,7 +61,7 @@ pub(crate) fn bind_mount(source: &Path, target: &Path) -> io::Result<()> {
             source_c.as_ptr(),
             target_c.as_ptr(),
             std::ptr::null(),
-            libc::MS_BIND,
+            flags,
             std::ptr::null(),
         )
     })
@@ -152,6 +158,33 @@ fn remove_below(path: &Path, dev: u64) -> io::Result<()> {
     std::fs::remove_dir(path)
 }
 
+/// Unmounts everything at or below `dir` (deepest first), then removes `dir` without
+/// crossing into another filesystem; fails, deleting nothing, when a mount survives.
+pub(crate) fn unmount_and_remove(dir: &Path) -> io::Result<()> {
+    let mut left = mount_points_under(dir)?;
+    // A mount stacked over a deeper one hides it until it is gone: repeat while that helps.
+    while !left.is_empty() {
+        for mount_point in &left {
+            if let Err(e) = unmount(mount_point) {
+                tracing::debug!(path = %mount_point.display(), error = %e, "unmount failed");
+            }
+        }
+        let now = mount_points_under(dir)?;
+        if now.len() >= left.len() {
+            left = now;
+            break;
+        }
+        left = now;
+    }
+    if let Some(first) = left.first() {
+        return Err(io::Error::other(format!(
+            "{} is still mounted",
+            first.display()
+        )));
+    }
+    remove_tree_same_device(dir)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,5 +210,21 @@ mod tests {
         assert!(!root.exists());
         assert!(Path::new("/etc").exists());
         remove_tree_same_device(&root).unwrap();
+    }
+
+    #[test]
+    fn unmount_and_remove_takes_mounts_below_along() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("pod");
+        let held = dir.path().join("held");
+        std::fs::create_dir_all(root.join("containers/c/rootfs")).unwrap();
+        std::fs::create_dir_all(&held).unwrap();
+        std::fs::write(held.join("keep"), b"x").unwrap();
+        bind_mount(&held, &root.join("containers/c/rootfs"), false).unwrap();
+        mount_tmpfs(&root.join("containers"), Some(1 << 20)).unwrap();
+        unmount_and_remove(&root).unwrap();
+        assert!(!root.exists());
+        assert!(held.join("keep").exists(), "deleted through a mount");
+        unmount_and_remove(&root).unwrap();
     }
 }
