@@ -21,7 +21,7 @@ fn main() -> std::process::ExitCode {
         Command::Ctl(args) => return bramble::cli::ctl::main(args),
         // single-threaded on purpose: libcontainer forks and the supervisor must outlive us
         Command::Runtime(args) => return bramble::cli::runtime::main(args),
-        Command::Server(args) => block_on(bramble::cli::server::run(args)),
+        Command::Server(args) => block_on(bramble::cli::server::run(*args)),
         Command::Agent(args) => block_on(bramble::cli::agent::run(args)),
     };
     match result {

@@ -238,7 +238,7 @@ fn server_args(data_dir: &Path, addr: SocketAddr) -> bramble::cli::server::Serve
     ])
     .expect("server arguments");
     match cli.command {
-        Command::Server(args) => args,
+        Command::Server(args) => *args,
         _ => unreachable!("the arguments name the server command"),
     }
 }

@@ -50,7 +50,7 @@ pub enum LogFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the control plane (API server, store, scheduler) on this board.
-    Server(server::ServerArgs),
+    Server(Box<server::ServerArgs>),
     /// Join this board to a cluster and run its pods (the kubelet).
     Agent(agent::AgentArgs),
     /// Issue a client kubeconfig signed by this server's CA.
