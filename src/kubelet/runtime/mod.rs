@@ -19,6 +19,7 @@ pub mod cgroup;
 pub mod cri_log;
 pub mod oci_cli;
 pub mod record;
+pub mod seccomp;
 pub mod shim;
 pub mod spec;
 pub mod status;
