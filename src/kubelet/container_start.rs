@@ -143,6 +143,7 @@ fn spec(
     image: &ImageInfo,
     rootfs: PathBuf,
     dir: &std::path::Path,
+    seccomp_root: &std::path::Path,
 ) -> Result<ContainerSpec, StartError> {
     let termination_log = dir.join("termination-log");
     std::fs::write(&termination_log, b"")
@@ -176,6 +177,7 @@ fn spec(
             termination_log,
         },
         node_hostname: env.node_hostname.clone(),
+        seccomp_root: seccomp_root.to_path_buf(),
     };
     container_spec(&input).map_err(|e| StartError::new(e.reason(), e))
 }
@@ -196,7 +198,7 @@ pub async fn start<C: Client>(
         .mount_rootfs(image, &dir)
         .await
         .map_err(|e| StartError::new("CreateContainerError", e))?;
-    let spec = spec(env, c, image, rootfs, &dir)?;
+    let spec = spec(env, c, image, rootfs, &dir, &ctx.security.seccomp_root)?;
     let bundle = write_bundle(&dir.join("bundle"), &spec)
         .map_err(|e| StartError::new("CreateContainerError", e))?;
     let log = LogConfig::new(log_path(ctx, env.pod, &c.name, attempt));

@@ -128,6 +128,7 @@ impl Fixture {
                     .join(format!("containers/{}/termination-log", container.name)),
             },
             node_hostname: "pi1".into(),
+            seccomp_root: "/nonexistent/seccomp".into(),
         })
     }
 }

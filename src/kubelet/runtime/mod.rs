@@ -20,6 +20,8 @@ pub mod cri_log;
 pub mod oci_cli;
 pub mod record;
 pub mod seccomp;
+#[cfg(target_pointer_width = "64")]
+pub mod seccomp_executor;
 pub mod shim;
 pub mod spec;
 pub mod status;

@@ -16,6 +16,7 @@ use oci_spec::runtime::{
 };
 
 use super::capabilities::capability_set;
+use super::seccomp::{self, Seccomp};
 use super::{cgroup, Result, RuntimeError};
 
 /// How mount events propagate for a bind mount (Kubernetes `MountPropagationMode`).
@@ -110,6 +111,10 @@ pub struct ContainerSpec {
     pub no_new_privileges: bool,
     /// OOM score adjustment (the kubelet's per-QoS value).
     pub oom_score_adj: Option<i32>,
+    /// The seccomp profile (ignored for privileged containers, as containerd does).
+    pub seccomp: Seccomp,
+    /// Namespaced sysctls the pod sets (`linux.sysctl`), already checked by the kubelet.
+    pub sysctls: std::collections::BTreeMap<String, String>,
 }
 
 /// The kubelet's `MilliCPUToShares`: 1024 shares per CPU, at least 2, at most 262144.
@@ -180,10 +185,14 @@ pub fn oci_spec(spec: &ContainerSpec) -> Result<Spec> {
         .cwd(if spec.cwd.is_empty() { "/" } else { &spec.cwd })
         .no_new_privileges(spec.no_new_privileges)
         .capabilities(
+            // containerd (since 1.6.18/1.7) leaves inheritable and ambient empty, so a
+            // non-root process cannot regain capabilities through a file's inheritable set.
             LinuxCapabilitiesBuilder::default()
                 .bounding(caps.clone())
                 .effective(caps.clone())
-                .permitted(caps)
+                .permitted(caps.clone())
+                .inheritable(oci_spec::runtime::Capabilities::new())
+                .ambient(oci_spec::runtime::Capabilities::new())
                 .build()
                 .map_err(err)?,
         )
@@ -262,6 +271,23 @@ pub fn oci_spec(spec: &ContainerSpec) -> Result<Spec> {
         (get_default_maskedpaths(), get_default_readonly_paths())
     };
     linux = linux.masked_paths(masked).readonly_paths(readonly);
+    // containerd's WithPrivileged drops the seccomp profile.
+    let profile = if spec.privileged {
+        &Seccomp::Unconfined
+    } else {
+        &spec.seccomp
+    };
+    if let Some(filter) = seccomp::resolve(profile, &caps)? {
+        linux = linux.seccomp(filter);
+    }
+    if !spec.sysctls.is_empty() {
+        linux = linux.sysctl(
+            spec.sysctls
+                .clone()
+                .into_iter()
+                .collect::<std::collections::HashMap<_, _>>(),
+        );
+    }
 
     let builder = SpecBuilder::default()
         .version("1.0.2")
@@ -364,5 +390,44 @@ mod tests {
         assert_eq!(json["linux"]["maskedPaths"], serde_json::json!([]));
         assert_eq!(json["linux"]["readonlyPaths"], serde_json::json!([]));
         assert_eq!(json["linux"]["resources"]["devices"][0]["allow"], true);
+    }
+
+    #[test]
+    fn capabilities_leave_inheritable_and_ambient_empty() {
+        let spec = ContainerSpec {
+            args: vec!["/bin/sh".into()],
+            capabilities_add: vec!["NET_ADMIN".into()],
+            capabilities_drop: vec!["KILL".into()],
+            ..ContainerSpec::default()
+        };
+        let json = serde_json::to_value(oci_spec(&spec).unwrap()).unwrap();
+        let caps = &json["process"]["capabilities"];
+        assert_eq!(caps["inheritable"], serde_json::json!([]));
+        assert_eq!(caps["ambient"], serde_json::json!([]));
+        for set in ["bounding", "effective", "permitted"] {
+            let list = caps[set].as_array().unwrap();
+            assert_eq!(list.len(), 14, "{set}");
+            assert!(list.contains(&"CAP_NET_ADMIN".into()), "{set}");
+            assert!(!list.contains(&"CAP_KILL".into()), "{set}");
+        }
+    }
+
+    #[test]
+    fn seccomp_and_sysctls_reach_the_config_but_not_for_privileged() {
+        let mut spec = ContainerSpec {
+            args: vec!["/bin/sh".into()],
+            sysctls: [("net.ipv4.tcp_syncookies".to_string(), "1".to_string())].into(),
+            ..ContainerSpec::default()
+        };
+        let json = serde_json::to_value(oci_spec(&spec).unwrap()).unwrap();
+        assert_eq!(json["linux"]["seccomp"]["defaultAction"], "SCMP_ACT_ERRNO");
+        assert_eq!(json["linux"]["sysctl"]["net.ipv4.tcp_syncookies"], "1");
+        spec.seccomp = Seccomp::Unconfined;
+        let json = serde_json::to_value(oci_spec(&spec).unwrap()).unwrap();
+        assert!(json["linux"].get("seccomp").is_none());
+        spec.seccomp = Seccomp::RuntimeDefault;
+        spec.privileged = true;
+        let json = serde_json::to_value(oci_spec(&spec).unwrap()).unwrap();
+        assert!(json["linux"].get("seccomp").is_none());
     }
 }

@@ -56,13 +56,29 @@ struct Arch {
 
 #[cfg(target_arch = "x86_64")]
 const ARCHES: &[Arch] = &[
-    Arch { audit: 0xc000_003e, name: "SCMP_ARCH_X86_64", table: include_str!("x86_64.tbl") },
-    Arch { audit: 0x4000_0003, name: "SCMP_ARCH_X86", table: include_str!("x86.tbl") },
+    Arch {
+        audit: 0xc000_003e,
+        name: "SCMP_ARCH_X86_64",
+        table: include_str!("x86_64.tbl"),
+    },
+    Arch {
+        audit: 0x4000_0003,
+        name: "SCMP_ARCH_X86",
+        table: include_str!("x86.tbl"),
+    },
 ];
 #[cfg(target_arch = "aarch64")]
 const ARCHES: &[Arch] = &[
-    Arch { audit: 0xc000_00b7, name: "SCMP_ARCH_AARCH64", table: include_str!("aarch64.tbl") },
-    Arch { audit: 0x4000_0028, name: "SCMP_ARCH_ARM", table: include_str!("arm.tbl") },
+    Arch {
+        audit: 0xc000_00b7,
+        name: "SCMP_ARCH_AARCH64",
+        table: include_str!("aarch64.tbl"),
+    },
+    Arch {
+        audit: 0x4000_0028,
+        name: "SCMP_ARCH_ARM",
+        table: include_str!("arm.tbl"),
+    },
 ];
 #[cfg(target_arch = "arm")]
 const ARCHES: &[Arch] = &[Arch {
@@ -74,13 +90,10 @@ const ARCHES: &[Arch] = &[Arch {
 const ARCHES: &[Arch] = &[];
 
 fn syscall_number(table: &str, name: &str) -> Option<u32> {
-    table
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .find_map(|l| {
-            let (n, nr) = l.split_once(' ')?;
-            (n == name).then(|| nr.trim().parse().ok()).flatten()
-        })
+    table.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
+        let (n, nr) = l.split_once(' ')?;
+        (n == name).then(|| nr.trim().parse().ok()).flatten()
+    })
 }
 
 /// Instructions with symbolic jump targets, resolved by [`assemble`].
@@ -114,9 +127,7 @@ fn action(action: LinuxSeccompAction, errno: Option<u32>) -> Result<u32, BpfErro
     Ok(match action {
         LinuxSeccompAction::ScmpActAllow => RET_ALLOW,
         LinuxSeccompAction::ScmpActErrno => RET_ERRNO | data(errno.unwrap_or(EPERM)),
-        LinuxSeccompAction::ScmpActKill | LinuxSeccompAction::ScmpActKillThread => {
-            RET_KILL_THREAD
-        }
+        LinuxSeccompAction::ScmpActKill | LinuxSeccompAction::ScmpActKillThread => RET_KILL_THREAD,
         LinuxSeccompAction::ScmpActKillProcess => RET_KILL_PROCESS,
         LinuxSeccompAction::ScmpActTrap => RET_TRAP,
         LinuxSeccompAction::ScmpActTrace => RET_TRACE | data(errno.unwrap_or(0)),
@@ -215,7 +226,12 @@ fn rules_for<'a>(arch: &Arch, syscalls: &'a [LinuxSyscall]) -> Vec<(u32, Vec<&'a
     by_nr
 }
 
-fn arch_section(p: &mut Program, arch: &Arch, s: &LinuxSeccomp, default: u32) -> Result<(), BpfError> {
+fn arch_section(
+    p: &mut Program,
+    arch: &Arch,
+    s: &LinuxSeccomp,
+    default: u32,
+) -> Result<(), BpfError> {
     let syscalls = s.syscalls().clone().unwrap_or_default();
     let rules = rules_for(arch, &syscalls);
     let mut blocks = Vec::new();
@@ -224,9 +240,13 @@ fn arch_section(p: &mut Program, arch: &Arch, s: &LinuxSeccomp, default: u32) ->
         let (here, next) = (p.label(), p.label());
         p.push(Insn::Jump(BPF_JEQ_K, *nr, here, next));
         p.push(Insn::Label(here));
-        let unconditional = list.len() == 1 && list[0].args().as_ref().map_or(true, |a| a.is_empty());
+        let unconditional =
+            list.len() == 1 && list[0].args().as_ref().map_or(true, |a| a.is_empty());
         if unconditional {
-            p.push(Insn::Stmt(BPF_RET_K, action(list[0].action(), list[0].errno_ret())?));
+            p.push(Insn::Stmt(
+                BPF_RET_K,
+                action(list[0].action(), list[0].errno_ret())?,
+            ));
         } else {
             let block = p.label();
             p.push(Insn::Goto(block));
@@ -275,12 +295,27 @@ fn assemble(p: &Program) -> Result<Vec<libc::sock_filter>, BpfError> {
         let pc = out.len();
         let f = match *i {
             Insn::Label(_) => continue,
-            Insn::Stmt(code, k) => libc::sock_filter { code, jt: 0, jf: 0, k },
-            Insn::Goto(l) => libc::sock_filter { code: BPF_JMP_JA, jt: 0, jf: 0, k: rel(pc, at[l])? as u32 },
+            Insn::Stmt(code, k) => libc::sock_filter {
+                code,
+                jt: 0,
+                jf: 0,
+                k,
+            },
+            Insn::Goto(l) => libc::sock_filter {
+                code: BPF_JMP_JA,
+                jt: 0,
+                jf: 0,
+                k: rel(pc, at[l])? as u32,
+            },
             Insn::Jump(code, k, t, f) => {
                 let (jt, jf) = (rel(pc, at[t])?, rel(pc, at[f])?);
                 let near = |o: usize| u8::try_from(o).map_err(|_| BpfError::TooLong(o));
-                libc::sock_filter { code, jt: near(jt)?, jf: near(jf)?, k }
+                libc::sock_filter {
+                    code,
+                    jt: near(jt)?,
+                    jf: near(jf)?,
+                    k,
+                }
             }
         };
         out.push(f);
@@ -301,7 +336,12 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Vec<libc::sock_filter>, BpfError> {
         .architectures()
         .iter()
         .flatten()
-        .map(|a| serde_json::to_value(a).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default())
+        .map(|a| {
+            serde_json::to_value(a)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default()
+        })
         .collect();
     let arches: Vec<&Arch> = ARCHES
         .iter()
@@ -312,7 +352,10 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Vec<libc::sock_filter>, BpfError> {
     if arches.is_empty() {
         return Err(BpfError::Unsupported("seccomp on this architecture".into()));
     }
-    let mut p = Program { insns: Vec::new(), labels: 0 };
+    let mut p = Program {
+        insns: Vec::new(),
+        labels: 0,
+    };
     p.push(Insn::Stmt(BPF_LD_W_ABS, 4));
     let sections: Vec<usize> = arches.iter().map(|_| p.label()).collect();
     for (arch, section) in arches.iter().zip(&sections) {
@@ -342,7 +385,10 @@ pub fn check(s: &LinuxSeccomp) -> Result<(), BpfError> {
 fn filter_flags(s: &LinuxSeccomp) -> Result<libc::c_ulong, BpfError> {
     let mut flags = 0;
     for f in s.flags().iter().flatten() {
-        let name = serde_json::to_value(f).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+        let name = serde_json::to_value(f)
+            .ok()
+            .and_then(|v| v.as_str().map(String::from))
+            .unwrap_or_default();
         flags |= match name.as_str() {
             "SECCOMP_FILTER_FLAG_TSYNC" => 1,
             "SECCOMP_FILTER_FLAG_LOG" => 2,

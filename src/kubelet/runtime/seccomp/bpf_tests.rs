@@ -51,13 +51,35 @@ fn blocked_syscalls_fail_with_their_errno_and_arguments_are_compared() {
     let mkdir = || unsafe {
         errno_of(libc::mkdirat(libc::AT_FDCWD, c"/nonexistent/x".as_ptr(), 0o755) as _)
     };
-    assert_eq!(in_child(&s, || unsafe {
-        errno_of(libc::mkdirat(libc::AT_FDCWD, c"/nonexistent/x".as_ptr(), 0o755) as _)
-    }), libc::EPERM);
-    assert_eq!(mkdir(), libc::ENOENT, "the test process itself is not filtered");
-    assert_eq!(in_child(&s, || unsafe { errno_of(libc::syscall(libc::SYS_getpgid, 12345)) }), 77);
-    assert_eq!(in_child(&s, || unsafe { errno_of(libc::syscall(libc::SYS_getpgid, 1u64 << 33)) }), 78);
-    assert_eq!(in_child(&s, || unsafe { errno_of(libc::syscall(libc::SYS_getpgid, 0)) }), 0);
+    assert_eq!(
+        in_child(&s, || unsafe {
+            errno_of(libc::mkdirat(libc::AT_FDCWD, c"/nonexistent/x".as_ptr(), 0o755) as _)
+        }),
+        libc::EPERM
+    );
+    assert_eq!(
+        mkdir(),
+        libc::ENOENT,
+        "the test process itself is not filtered"
+    );
+    assert_eq!(
+        in_child(&s, || unsafe {
+            errno_of(libc::syscall(libc::SYS_getpgid, 12345))
+        }),
+        77
+    );
+    assert_eq!(
+        in_child(&s, || unsafe {
+            errno_of(libc::syscall(libc::SYS_getpgid, 1u64 << 33))
+        }),
+        78
+    );
+    assert_eq!(
+        in_child(&s, || unsafe {
+            errno_of(libc::syscall(libc::SYS_getpgid, 0))
+        }),
+        0
+    );
 }
 
 #[test]
@@ -70,10 +92,20 @@ fn runtime_default_allows_a_process_and_blocks_namespaces() {
     .unwrap()
     .unwrap();
     assert!(compile(&s).unwrap().len() < MAX_INSNS);
-    assert_eq!(in_child(&s, || unsafe { errno_of(libc::getpid() as _).min(1) }), 0);
-    assert_eq!(in_child(&s, || unsafe { errno_of(libc::unshare(libc::CLONE_NEWUTS) as _) }), libc::EPERM);
     assert_eq!(
-        in_child(&s, || unsafe { errno_of(libc::syscall(libc::SYS_clone3, 0usize, 0usize)) }),
+        in_child(&s, || unsafe { errno_of(libc::getpid() as _).min(1) }),
+        0
+    );
+    assert_eq!(
+        in_child(&s, || unsafe {
+            errno_of(libc::unshare(libc::CLONE_NEWUTS) as _)
+        }),
+        libc::EPERM
+    );
+    assert_eq!(
+        in_child(&s, || unsafe {
+            errno_of(libc::syscall(libc::SYS_clone3, 0usize, 0usize))
+        }),
         libc::ENOSYS
     );
 }

@@ -142,8 +142,8 @@ fn applies(group: &SyscallGroup, caps: &[String], kernel: Option<(u32, u32)>) ->
         Some(min) => kernel.is_some_and(|k| k >= min),
         None => true,
     };
-    let excluded = exc.arches.iter().any(|a| a == go_arch())
-        || exc.caps.iter().any(|c| caps.contains(c));
+    let excluded =
+        exc.arches.iter().any(|a| a == go_arch()) || exc.caps.iter().any(|c| caps.contains(c));
     arch_ok && caps_ok && kernel_ok && !excluded
 }
 
@@ -156,9 +156,7 @@ pub fn resolve(profile: &Seccomp, bounding: &Capabilities) -> Result<Option<Linu
         Seccomp::Profile { path, json } => (path.as_str(), json.as_str()),
     };
     let bad = |message: String| {
-        RuntimeError::Spec(format!(
-            "cannot load seccomp profile {source:?}: {message}"
-        ))
+        RuntimeError::Spec(format!("cannot load seccomp profile {source:?}: {message}"))
     };
     let file: ProfileFile = serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
     let caps: Vec<String> = bounding.iter().map(|c| format!("CAP_{c}")).collect();
@@ -168,7 +166,9 @@ pub fn resolve(profile: &Seccomp, bounding: &Capabilities) -> Result<Option<Linu
         (Some(map), _) => map
             .iter()
             .filter(|m| m.architecture == scmp_arch())
-            .flat_map(|m| std::iter::once(m.architecture.clone()).chain(m.sub_architectures.clone()))
+            .flat_map(|m| {
+                std::iter::once(m.architecture.clone()).chain(m.sub_architectures.clone())
+            })
             .collect(),
         (None, Some(list)) => list.clone(),
         (None, None) => Vec::new(),
