@@ -12,6 +12,7 @@ pub mod env;
 pub mod etc_hosts;
 pub mod expansion;
 pub mod oom_score;
+mod resources;
 pub mod security;
 pub mod user;
 
@@ -26,10 +27,9 @@ use k8s_openapi::api::core::v1::{Container, Pod, SecurityContext};
 
 use crate::kubelet::image::ContainerConfig;
 use crate::kubelet::runtime::spec::{
-    BindMount, ContainerSpec, PodNamespaces, Propagation, Resources, HOST_NAMESPACE,
+    BindMount, ContainerSpec, PodNamespaces, Propagation, HOST_NAMESPACE,
 };
 use crate::kubelet::volume::{self, MountPropagation};
-use crate::resources::quantity::Quantity;
 pub use env::{Allocatable, EnvContext};
 pub use etc_hosts::{etc_hostname, etc_hosts, etc_hosts_host_network, pod_hostname_and_domain};
 
@@ -228,31 +228,6 @@ fn run_as(pod: &Pod, sc: Option<&SecurityContext>) -> (Option<i64>, Option<i64>)
     (user, group)
 }
 
-fn quantity(
-    map: Option<
-        &std::collections::BTreeMap<
-            String,
-            k8s_openapi::apimachinery::pkg::api::resource::Quantity,
-        >,
-    >,
-    key: &str,
-) -> Result<Option<Quantity>, ContainerConfigError> {
-    map.and_then(|m| m.get(key))
-        .map(|q| Quantity::parse(&q.0).map_err(|_| ContainerConfigError::Quantity(q.0.clone())))
-        .transpose()
-}
-
-fn resources(container: &Container) -> Result<Resources, ContainerConfigError> {
-    let r = container.resources.as_ref();
-    let requests = r.and_then(|r| r.requests.as_ref());
-    let limits = r.and_then(|r| r.limits.as_ref());
-    Ok(Resources {
-        cpu_request_milli: quantity(requests, "cpu")?.map(|q| q.milli_value()),
-        cpu_limit_milli: quantity(limits, "cpu")?.map(|q| q.milli_value()),
-        memory_limit_bytes: quantity(limits, "memory")?.map(|q| q.value()),
-    })
-}
-
 fn bind(source: &Path, destination: &str, readonly: bool) -> BindMount {
     BindMount {
         source: source.to_path_buf(),
@@ -404,7 +379,7 @@ pub fn container_spec(input: &ContainerInput) -> Result<ContainerSpec, Container
         mounts: mounts(input, readonly_rootfs),
         namespaces,
         cgroups_path: input.cgroups_path.clone(),
-        resources: resources(container)?,
+        resources: resources::resources(container)?,
         capabilities_add: caps.and_then(|c| c.add.clone()).unwrap_or_default(),
         capabilities_drop: caps.and_then(|c| c.drop.clone()).unwrap_or_default(),
         privileged,

@@ -3,6 +3,8 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
+use crate::kubelet::runtime::spec::Resources;
+
 use k8s_openapi::api::core::v1::{Container, Pod};
 use serde_json::json;
 

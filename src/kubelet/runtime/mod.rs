@@ -17,6 +17,7 @@ pub mod builtin;
 pub mod capabilities;
 pub mod cgroup;
 pub mod cri_log;
+pub mod host_devices;
 pub mod oci_cli;
 pub mod record;
 pub mod seccomp;
