@@ -9,7 +9,7 @@ use clap::Args;
 
 use crate::cidr::Ipv4Cidr;
 use crate::host_path_policy::HostPathPolicy;
-use crate::kubelet::agent::KubeletConfig;
+use crate::kubelet::agent::{KubeletConfig, NodeSecurity};
 use crate::kubelet::image::GcPolicy;
 use crate::kubelet::runtime::RuntimeKind;
 use crate::kubelet::storage::StorageConfig;
@@ -58,6 +58,14 @@ pub struct KubeletArgs {
     /// Formatted on first use only if it holds no filesystem or one Bramble labelled.
     #[arg(long = "local-disk-device", value_name = "DEVICE")]
     pub local_disk_devices: Vec<PathBuf>,
+    /// Directory of `Localhost` seccomp profiles (default: DATA_DIR/seccomp).
+    #[arg(long, env = "BRAMBLE_SECCOMP_PROFILE_ROOT")]
+    pub seccomp_profile_root: Option<PathBuf>,
+    /// Unsafe sysctls (or prefixes ending in `*`, e.g. `kernel.msg*`) pods may set, as the
+    /// kubelet's --allowed-unsafe-sysctls; comma-separated or repeated. Only namespaced
+    /// sysctls can ever be allowed.
+    #[arg(long, value_delimiter = ',', env = "BRAMBLE_ALLOWED_UNSAFE_SYSCTLS")]
+    pub allowed_unsafe_sysctls: Vec<String>,
 }
 
 impl KubeletArgs {
@@ -103,6 +111,10 @@ impl KubeletArgs {
         storage
             .local_disk_devices
             .clone_from(&self.local_disk_devices);
+        for pattern in &self.allowed_unsafe_sysctls {
+            crate::kubelet::sysctl::check_pattern(pattern)
+                .map_err(|e| anyhow::anyhow!("--allowed-unsafe-sysctls: {e}"))?;
+        }
         Ok(KubeletConfig {
             node_name: node_name.to_string(),
             data_dir: data_dir.to_path_buf(),
@@ -121,6 +133,13 @@ impl KubeletArgs {
             storage,
             host_path_policy: self.host_path_policy(data_dir),
             kubelet_port: None,
+            security: NodeSecurity {
+                seccomp_root: self
+                    .seccomp_profile_root
+                    .clone()
+                    .unwrap_or_else(|| data_dir.join("seccomp")),
+                allowed_unsafe_sysctls: self.allowed_unsafe_sysctls.clone(),
+            },
         })
     }
 }

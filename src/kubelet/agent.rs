@@ -67,6 +67,17 @@ pub struct KubeletConfig {
     /// The port this kubelet serves logs and exec on, reported on its Node (`None` when
     /// the API server calls it in process).
     pub kubelet_port: Option<u16>,
+    /// Seccomp directory and unsafe sysctls allowed.
+    pub security: NodeSecurity,
+}
+
+/// The kubelet's container security settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeSecurity {
+    /// Where `Localhost` seccomp profiles live (upstream `<root-dir>/seccomp`).
+    pub seccomp_root: PathBuf,
+    /// `--allowed-unsafe-sysctls` patterns (a name, or a prefix ending in `*`).
+    pub allowed_unsafe_sysctls: Vec<String>,
 }
 
 /// Why the kubelet could not start.
@@ -114,6 +125,8 @@ pub struct NodeContext<C: Client> {
     pub image_gc: Arc<Notify>,
     /// Wakes the storage task (a pod was removed: its volumes may be resized offline now).
     pub storage_wake: Arc<Notify>,
+    /// Seccomp directory and unsafe sysctls allowed.
+    pub security: NodeSecurity,
 }
 
 /// Runs the kubelet until `shutdown`; running containers are left running on shutdown.
@@ -169,6 +182,7 @@ pub async fn run<C: Client>(
                 .saturating_sub(node_status::EVICTION_MEMORY_BYTES),
         );
     let ctx = Arc::new(NodeContext {
+        security: cfg.security.clone(),
         events: EventRecorder::new(client.clone(), "kubelet"),
         image_gc: Arc::new(Notify::new()),
         storage_wake: Arc::new(Notify::new()),

@@ -12,6 +12,8 @@ pub mod env;
 pub mod etc_hosts;
 pub mod expansion;
 pub mod oom_score;
+mod resources;
+pub mod security;
 pub mod user;
 
 #[cfg(test)]
@@ -25,10 +27,9 @@ use k8s_openapi::api::core::v1::{Container, Pod, SecurityContext};
 
 use crate::kubelet::image::ContainerConfig;
 use crate::kubelet::runtime::spec::{
-    BindMount, ContainerSpec, PodNamespaces, Propagation, Resources, HOST_NAMESPACE,
+    BindMount, ContainerSpec, PodNamespaces, Propagation, HOST_NAMESPACE,
 };
 use crate::kubelet::volume::{self, MountPropagation};
-use crate::resources::quantity::Quantity;
 pub use env::{Allocatable, EnvContext};
 pub use etc_hosts::{etc_hostname, etc_hosts, etc_hosts_host_network, pod_hostname_and_domain};
 
@@ -93,6 +94,12 @@ pub enum ContainerConfigError {
         /// `hostPID` or `shareProcessNamespace`.
         feature: &'static str,
     },
+    /// The security context asks for what this node refuses or cannot honour.
+    #[error("{0}")]
+    Security(String),
+    /// The seccomp profile cannot be loaded (containerd's wording).
+    #[error("{0}")]
+    Seccomp(String),
     /// Reading the container's rootfs failed.
     #[error("reading {path}: {source}")]
     Io {
@@ -119,6 +126,7 @@ impl ContainerConfigError {
             | ContainerConfigError::GroupWithoutUser(_)
             | ContainerConfigError::UserNotFound(_)
             | ContainerConfigError::GroupNotFound(_)
+            | ContainerConfigError::Seccomp(_)
             | ContainerConfigError::Io { .. } => CREATE_CONTAINER_ERROR,
             _ => CREATE_CONTAINER_CONFIG_ERROR,
         }
@@ -158,6 +166,8 @@ pub struct ContainerInput<'a> {
     pub files: PodFiles,
     /// The node's hostname (the hostname of `hostNetwork` pods).
     pub node_hostname: String,
+    /// The kubelet's seccomp directory (`Localhost` profiles are relative to it).
+    pub seccomp_root: PathBuf,
 }
 
 /// containerd's `WithProcessArgs`: `command` replaces the entrypoint and drops `Cmd`; `args`
@@ -216,31 +226,6 @@ fn run_as(pod: &Pod, sc: Option<&SecurityContext>) -> (Option<i64>, Option<i64>)
         .and_then(|s| s.run_as_group)
         .or(psc.and_then(|p| p.run_as_group));
     (user, group)
-}
-
-fn quantity(
-    map: Option<
-        &std::collections::BTreeMap<
-            String,
-            k8s_openapi::apimachinery::pkg::api::resource::Quantity,
-        >,
-    >,
-    key: &str,
-) -> Result<Option<Quantity>, ContainerConfigError> {
-    map.and_then(|m| m.get(key))
-        .map(|q| Quantity::parse(&q.0).map_err(|_| ContainerConfigError::Quantity(q.0.clone())))
-        .transpose()
-}
-
-fn resources(container: &Container) -> Result<Resources, ContainerConfigError> {
-    let r = container.resources.as_ref();
-    let requests = r.and_then(|r| r.requests.as_ref());
-    let limits = r.and_then(|r| r.limits.as_ref());
-    Ok(Resources {
-        cpu_request_milli: quantity(requests, "cpu")?.map(|q| q.milli_value()),
-        cpu_limit_milli: quantity(limits, "cpu")?.map(|q| q.milli_value()),
-        memory_limit_bytes: quantity(limits, "memory")?.map(|q| q.value()),
-    })
 }
 
 fn bind(source: &Path, destination: &str, readonly: bool) -> BindMount {
@@ -361,6 +346,15 @@ pub fn container_spec(input: &ContainerInput) -> Result<ContainerSpec, Container
         .map(|g| g as u32)
         .collect();
     let resolved = user::resolve_user(&input.rootfs, &user, &supplemental)?;
+    security::verify_run_as_non_root(pod, container, resolved.uid, input.image.user.as_deref())?;
+    security::check(pod, container)?;
+    let privileged = sc.and_then(|s| s.privileged).unwrap_or(false);
+    let seccomp = security::seccomp(pod, container, &input.seccomp_root)?;
+    let sysctls = psc
+        .iter()
+        .flat_map(|p| p.sysctls.iter().flatten())
+        .map(|s| (s.name.clone(), s.value.clone()))
+        .collect();
 
     let readonly_rootfs = sc
         .and_then(|s| s.read_only_root_filesystem)
@@ -385,10 +379,10 @@ pub fn container_spec(input: &ContainerInput) -> Result<ContainerSpec, Container
         mounts: mounts(input, readonly_rootfs),
         namespaces,
         cgroups_path: input.cgroups_path.clone(),
-        resources: resources(container)?,
+        resources: resources::resources(container)?,
         capabilities_add: caps.and_then(|c| c.add.clone()).unwrap_or_default(),
         capabilities_drop: caps.and_then(|c| c.drop.clone()).unwrap_or_default(),
-        privileged: sc.and_then(|s| s.privileged).unwrap_or(false),
+        privileged,
         // Upstream `AddNoNewPrivileges`: only an explicit `false` sets no_new_privs.
         no_new_privileges: sc.and_then(|s| s.allow_privilege_escalation) == Some(false),
         oom_score_adj: Some(oom_score::restricted(oom_score::oom_score_adj(
@@ -396,5 +390,7 @@ pub fn container_spec(input: &ContainerInput) -> Result<ContainerSpec, Container
             container,
             input.env.allocatable.memory_bytes,
         ))),
+        seccomp,
+        sysctls,
     })
 }

@@ -171,6 +171,7 @@ fn spec(
     image: &ImageInfo,
     rootfs: PathBuf,
     dir: &std::path::Path,
+    seccomp_root: &std::path::Path,
 ) -> Result<ContainerSpec, StartError> {
     let termination_log = dir.join("termination-log");
     std::fs::write(&termination_log, b"")
@@ -204,6 +205,7 @@ fn spec(
             termination_log,
         },
         node_hostname: env.node_hostname.clone(),
+        seccomp_root: seccomp_root.to_path_buf(),
     };
     container_spec(&input).map_err(|e| StartError::new(e.reason(), e))
 }
@@ -247,7 +249,7 @@ async fn create_and_start<C: Client>(
         .mount_rootfs(image, dir)
         .await
         .map_err(|e| StartError::new("CreateContainerError", e))?;
-    let spec = spec(env, c, image, rootfs, dir)?;
+    let spec = spec(env, c, image, rootfs, dir, &ctx.security.seccomp_root)?;
     let bundle = write_bundle(&dir.join("bundle"), &spec)
         .map_err(|e| StartError::new("CreateContainerError", e))?;
     let log = LogConfig::new(log_path(ctx, env.pod, &c.name, attempt));

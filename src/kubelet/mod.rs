@@ -22,5 +22,6 @@ pub mod sandbox;
 pub mod server;
 pub mod storage;
 pub mod streams;
+pub mod sysctl;
 pub mod teardown;
 pub mod volume;

@@ -3,6 +3,8 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
+use crate::kubelet::runtime::spec::Resources;
+
 use k8s_openapi::api::core::v1::{Container, Pod};
 use serde_json::json;
 
@@ -128,6 +130,7 @@ impl Fixture {
                     .join(format!("containers/{}/termination-log", container.name)),
             },
             node_hostname: "pi1".into(),
+            seccomp_root: "/nonexistent/seccomp".into(),
         })
     }
 }

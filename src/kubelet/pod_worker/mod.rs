@@ -30,6 +30,7 @@ use crate::client::Client;
 use crate::resources::pod;
 use events::PodRef;
 
+mod admission;
 mod events;
 mod eviction;
 mod probing;
@@ -69,6 +70,8 @@ struct Worker {
     eviction: Option<String>,
     /// When emptyDir usage is measured next.
     next_usage_check: Instant,
+    /// Set once the pod is rejected at admission; nothing of it runs.
+    rejected: bool,
 }
 
 /// Runs the worker for the pod in `rx` until the pod is gone; `None` in `rx` means the API
@@ -123,7 +126,7 @@ pub async fn run<C: Client>(
                     return;
                 }
                 Some(p) => {
-                    if !w.evicted(&ctx, &p).await {
+                    if !w.rejected(&ctx, &p).await && !w.evicted(&ctx, &p).await {
                         w.sync(&ctx, &p).await;
                         w.schedule_probes(&ctx, &p).await;
                         w.report(&ctx, &p).await;
@@ -180,6 +183,7 @@ impl Worker {
             last_status: None,
             backoff: Backoff::default(),
             eviction: None,
+            rejected: false,
             next_usage_check: Instant::now() + eviction::USAGE_CHECK,
         }
     }

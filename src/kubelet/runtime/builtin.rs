@@ -11,6 +11,7 @@ use libcontainer::container::{Container, ContainerStatus};
 use libcontainer::syscall::syscall::SyscallType;
 use nix::sys::wait::{waitpid, WaitStatus};
 
+use super::seccomp_executor::{prepare_bundle, prepare_process, SeccompExecutor};
 use super::{Result, RuntimeError};
 
 /// The error with its causes (libcontainer's top level alone says only "io error").
@@ -41,7 +42,9 @@ fn load(root: &Path, id: &str) -> Result<Container> {
 pub fn create(root: &Path, bundle: &Path, pid_file: Option<&Path>, id: &str) -> Result<()> {
     std::fs::create_dir_all(root)
         .map_err(|e| RuntimeError::io(format!("creating {}", root.display()), e))?;
+    prepare_bundle(bundle)?;
     ContainerBuilder::new(id.to_string(), SyscallType::default())
+        .with_executor(SeccompExecutor::for_bundle(bundle)?)
         .with_pid_file(pid_file.map(PathBuf::from))
         .map_err(lc)?
         .with_root_path(root)
@@ -92,7 +95,10 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
 /// `exec --process P ID`: runs the process described by the OCI `process` JSON in the
 /// container and waits for it; returns its exit code (`128 + signal` when killed).
 pub fn exec(root: &Path, id: &str, process: &Path) -> Result<i32> {
+    let executor = SeccompExecutor::for_bundle(load(root, id)?.bundle())?;
+    prepare_process(process, executor.has_filter())?;
     let pid = ContainerBuilder::new(id.to_string(), SyscallType::default())
+        .with_executor(executor)
         .with_root_path(root)
         .map_err(lc)?
         .as_tenant()

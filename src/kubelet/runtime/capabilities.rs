@@ -2,7 +2,9 @@
 //!
 //! Mirrors containerd's CRI plugin: a non-privileged container starts from Docker's 14
 //! default capabilities; `add`/`drop` take names with or without `CAP_` and `ALL`; a
-//! privileged container gets every capability and ignores `drop`.
+//! privileged container gets every capability and ignores `drop`. "Every capability" is,
+//! as containerd's `cap.Current()`, every one the kubelet itself holds: a runtime cannot
+//! grant more, and asking for more fails the container.
 
 use std::collections::HashSet;
 
@@ -28,7 +30,7 @@ pub const DEFAULT_CAPABILITIES: [&str; 14] = [
     "AUDIT_WRITE",
 ];
 
-/// Every capability up to CAP_CHECKPOINT_RESTORE (Linux 5.9), for privileged containers.
+/// Every capability up to CAP_CHECKPOINT_RESTORE (Linux 5.9), in bit order.
 const ALL_CAPABILITIES: [&str; 41] = [
     "CHOWN",
     "DAC_OVERRIDE",
@@ -73,6 +75,25 @@ const ALL_CAPABILITIES: [&str; 41] = [
     "CHECKPOINT_RESTORE",
 ];
 
+/// The capabilities this process has in its effective set (`CapEff` of
+/// `/proc/self/status`), or every known one when that cannot be read.
+fn current_capabilities() -> Vec<String> {
+    let mask = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapEff:"))
+                .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        })
+        .unwrap_or(u64::MAX);
+    ALL_CAPABILITIES
+        .iter()
+        .enumerate()
+        .filter(|(bit, _)| mask & (1u64 << bit) != 0)
+        .map(|(_, c)| c.to_string())
+        .collect()
+}
+
 fn cap(name: &str) -> Result<Capability> {
     serde_json::from_value(serde_json::Value::from(name))
         .map_err(|_| RuntimeError::Spec(format!("unknown capability {name:?}")))
@@ -89,7 +110,7 @@ pub fn capability_set(add: &[String], drop: &[String], privileged: bool) -> Resu
     let drop: HashSet<String> = drop.iter().map(|c| normalize(c)).collect();
     let add: Vec<String> = add.iter().map(|c| normalize(c)).collect();
     let mut names: Vec<String> = if privileged || add.iter().any(|c| c == "ALL") {
-        ALL_CAPABILITIES.iter().map(|c| c.to_string()).collect()
+        current_capabilities()
     } else if drop.contains("ALL") {
         Vec::new()
     } else {
@@ -129,7 +150,8 @@ mod tests {
     #[test]
     fn privileged_gets_everything() {
         let caps = capability_set(&[], &["ALL".into()], true).unwrap();
-        assert_eq!(caps.len(), ALL_CAPABILITIES.len());
+        assert_eq!(caps.len(), current_capabilities().len());
+        assert!(caps.contains(&Capability::SysAdmin), "tests run as root");
         assert!(capability_set(&["NOT_A_CAP".into()], &[], false).is_err());
     }
 }

@@ -17,8 +17,12 @@ pub mod builtin;
 pub mod capabilities;
 pub mod cgroup;
 pub mod cri_log;
+pub mod host_devices;
 pub mod oci_cli;
 pub mod record;
+pub mod seccomp;
+#[cfg(target_pointer_width = "64")]
+pub mod seccomp_executor;
 pub mod shim;
 pub mod spec;
 pub mod status;

@@ -16,6 +16,7 @@ use oci_spec::runtime::{
 };
 
 use super::capabilities::capability_set;
+use super::seccomp::{self, Seccomp};
 use super::{cgroup, Result, RuntimeError};
 
 /// How mount events propagate for a bind mount (Kubernetes `MountPropagationMode`).
@@ -110,6 +111,10 @@ pub struct ContainerSpec {
     pub no_new_privileges: bool,
     /// OOM score adjustment (the kubelet's per-QoS value).
     pub oom_score_adj: Option<i32>,
+    /// The seccomp profile (ignored for privileged containers, as containerd does).
+    pub seccomp: Seccomp,
+    /// Namespaced sysctls the pod sets (`linux.sysctl`), already checked by the kubelet.
+    pub sysctls: std::collections::BTreeMap<String, String>,
 }
 
 /// The kubelet's `MilliCPUToShares`: 1024 shares per CPU, at least 2, at most 262144.
@@ -180,10 +185,14 @@ pub fn oci_spec(spec: &ContainerSpec) -> Result<Spec> {
         .cwd(if spec.cwd.is_empty() { "/" } else { &spec.cwd })
         .no_new_privileges(spec.no_new_privileges)
         .capabilities(
+            // containerd (since 1.6.18/1.7) leaves inheritable and ambient empty, so a
+            // non-root process cannot regain capabilities through a file's inheritable set.
             LinuxCapabilitiesBuilder::default()
                 .bounding(caps.clone())
                 .effective(caps.clone())
-                .permitted(caps)
+                .permitted(caps.clone())
+                .inheritable(oci_spec::runtime::Capabilities::new())
+                .ambient(oci_spec::runtime::Capabilities::new())
                 .build()
                 .map_err(err)?,
         )
@@ -262,6 +271,27 @@ pub fn oci_spec(spec: &ContainerSpec) -> Result<Spec> {
         (get_default_maskedpaths(), get_default_readonly_paths())
     };
     linux = linux.masked_paths(masked).readonly_paths(readonly);
+    if spec.privileged {
+        // containerd's WithPrivileged: the host's devices.
+        linux = linux.devices(super::host_devices::host_devices(Path::new("/dev")));
+    }
+    // containerd's WithPrivileged drops the seccomp profile.
+    let profile = if spec.privileged {
+        &Seccomp::Unconfined
+    } else {
+        &spec.seccomp
+    };
+    if let Some(filter) = seccomp::resolve(profile, &caps)? {
+        linux = linux.seccomp(filter);
+    }
+    if !spec.sysctls.is_empty() {
+        linux = linux.sysctl(
+            spec.sysctls
+                .clone()
+                .into_iter()
+                .collect::<std::collections::HashMap<_, _>>(),
+        );
+    }
 
     let builder = SpecBuilder::default()
         .version("1.0.2")
@@ -296,73 +326,5 @@ pub fn write_bundle(bundle: &Path, spec: &ContainerSpec) -> Result<PathBuf> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cpu_conversions_match_the_kubelet() {
-        assert_eq!(milli_cpu_to_shares(0), 2);
-        assert_eq!(milli_cpu_to_shares(250), 256);
-        assert_eq!(milli_cpu_to_shares(1_000_000), 262_144);
-        assert_eq!(milli_cpu_to_quota(0, 100_000), None);
-        assert_eq!(milli_cpu_to_quota(500, 100_000), Some(50_000));
-        assert_eq!(milli_cpu_to_quota(5, 100_000), Some(1000));
-    }
-
-    #[test]
-    fn config_joins_pod_namespaces_and_binds_volumes() {
-        let spec = ContainerSpec {
-            args: vec!["/bin/sh".into()],
-            rootfs: "/r".into(),
-            cgroups_path: "/bramble/podu/c".into(),
-            namespaces: PodNamespaces {
-                network: Some("/run/bramble/netns/p".into()),
-                ..PodNamespaces::default()
-            },
-            mounts: vec![BindMount {
-                source: "/data".into(),
-                destination: "/data".into(),
-                readonly: true,
-                propagation: Propagation::HostToContainer,
-            }],
-            resources: Resources {
-                cpu_limit_milli: Some(500),
-                ..Resources::default()
-            },
-            ..ContainerSpec::default()
-        };
-        let json = serde_json::to_value(oci_spec(&spec).unwrap()).unwrap();
-        let ns = json["linux"]["namespaces"].as_array().unwrap();
-        let net = ns.iter().find(|n| n["type"] == "network").unwrap();
-        assert_eq!(net["path"], "/run/bramble/netns/p");
-        assert!(ns
-            .iter()
-            .any(|n| n["type"] == "pid" && n.get("path").is_none()));
-        let bind = json["mounts"].as_array().unwrap().last().unwrap().clone();
-        assert_eq!(
-            bind["options"],
-            serde_json::json!(["rbind", "ro", "rslave"])
-        );
-        let cpu = &json["linux"]["resources"]["cpu"];
-        assert_eq!(
-            (cpu["shares"].as_u64(), cpu["quota"].as_i64()),
-            (Some(512), Some(50_000))
-        );
-        assert_eq!(json["process"]["terminal"], false);
-        assert!(json["linux"]["maskedPaths"].as_array().is_some());
-        assert_eq!(json["linux"]["cgroupsPath"], "/bramble/podu/c");
-    }
-
-    #[test]
-    fn privileged_unmasks_and_allows_devices() {
-        let spec = ContainerSpec {
-            args: vec!["/bin/sh".into()],
-            privileged: true,
-            ..ContainerSpec::default()
-        };
-        let json = serde_json::to_value(oci_spec(&spec).unwrap()).unwrap();
-        assert_eq!(json["linux"]["maskedPaths"], serde_json::json!([]));
-        assert_eq!(json["linux"]["readonlyPaths"], serde_json::json!([]));
-        assert_eq!(json["linux"]["resources"]["devices"][0]["allow"], true);
-    }
-}
+#[path = "spec_tests.rs"]
+mod tests;
