@@ -4,7 +4,8 @@
 //! each board).
 //!
 //! A hostPath of `/etc` or `/` hands a container the node; upstream leaves that to Pod
-//! Security admission, which Bramble does not have, so the node's own policy decides. A path
+//! Security admission, which refuses every hostPath from `baseline` up, but namespaces are
+//! `privileged` unless labelled, so the node's own policy decides there too. A path
 //! is normalised lexically first (`/tmp/../etc` is `/etc`), then the longest existing part of
 //! it is resolved through symlinks (`/tmp/link/passwd` with `/tmp/link -> /etc` is
 //! `/etc/passwd`); both forms must pass. Refused prefixes win over allowed ones, so the data
