@@ -377,7 +377,7 @@ async fn ensure_kubernetes_service(registry: &Registry, port: u16) -> Result<(),
 /// client certificate in `system:masters`, issued afresh at each start (kubeadm's
 /// `apiserver-kubelet-client`).
 fn kubelet_client_tls(pki: &Pki) -> Result<Arc<rustls::ClientConfig>, ServerError> {
-    let (cert, key) = pki.issue_client(
+    let (cert, key) = pki.ca().issue_client(
         "kube-apiserver-kubelet-client",
         &["system:masters"],
         ADMIN_CERT_DAYS,
@@ -392,7 +392,9 @@ fn write_admin_kubeconfig(pki: &Pki, path: &Path, server: &str) -> Result<(), Se
             return Ok(());
         }
     }
-    let (cert_pem, key_pem) = pki.issue_client("admin", &["system:masters"], ADMIN_CERT_DAYS)?;
+    let (cert_pem, key_pem) =
+        pki.ca()
+            .issue_client("admin", &["system:masters"], ADMIN_CERT_DAYS)?;
     let kc = Kubeconfig {
         cluster_name: "bramble".into(),
         user_name: "admin".into(),

@@ -307,6 +307,7 @@ mod tests {
         )
         .unwrap();
         let (cert_pem, key_pem) = pki
+            .ca()
             .issue_client(&format!("system:node:{node}"), &["system:nodes"], 30)
             .unwrap();
         Kubeconfig {

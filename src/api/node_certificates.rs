@@ -176,6 +176,7 @@ impl NodeCertificates {
         let user = format!("{NODE_USER_PREFIX}{name}");
         let (client_certificate, client_key) = self
             .pki
+            .ca()
             .issue_client(&user, &[NODES_GROUP], NODE_CERT_DAYS)
             .map_err(ApiError::internal)?;
         tracing::info!(node = %name, "issued node credentials to a joining board");

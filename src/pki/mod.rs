@@ -89,7 +89,7 @@ pub enum PkiError {
 
 /// The loaded cluster PKI: CA plus the API server's serving certificate.
 pub struct Pki {
-    ca: CertificateAuthority,
+    ca: ClusterCa,
     server_cert_pem: String,
     server_key_pem: String,
 }
@@ -148,7 +148,7 @@ impl Pki {
             }
         };
         Ok(Pki {
-            ca,
+            ca: ClusterCa(ca),
             server_cert_pem,
             server_key_pem,
         })
@@ -156,7 +156,7 @@ impl Pki {
 
     /// The CA certificate in PEM, for kubeconfigs and joining boards.
     pub fn ca_pem(&self) -> &str {
-        self.ca.cert_pem()
+        self.ca.ca_pem()
     }
 
     /// The API server certificate in PEM.
@@ -164,15 +164,9 @@ impl Pki {
         &self.server_cert_pem
     }
 
-    /// Issues a client certificate valid for `days`: CN = `user`, one O per group.
-    /// Returns (certificate PEM, private key PEM).
-    pub fn issue_client(
-        &self,
-        user: &str,
-        groups: &[&str],
-        days: u64,
-    ) -> Result<(String, String), PkiError> {
-        certs::issue_client(&self.ca, user, groups, days)
+    /// The cluster CA, which issues client certificates.
+    pub fn ca(&self) -> &ClusterCa {
+        &self.ca
     }
 
     /// The DNS names and addresses the API server certificate answers to.
@@ -203,7 +197,7 @@ impl Pki {
             }
         }
         let cn = format!("system:node:{node}");
-        certs::issue_serving(&self.ca, &cn, &[node.to_string()], &ips, days)
+        certs::issue_serving(&self.ca.0, &cn, &[node.to_string()], &ips, days)
     }
 }
 

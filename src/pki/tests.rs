@@ -117,6 +117,7 @@ fn client_certificate_from_reloaded_ca_carries_user_and_every_group() {
     drop(Pki::load_or_create(dir.path(), &names("192.168.1.40")).unwrap());
     let pki = Pki::load_or_create(dir.path(), &names("192.168.1.40")).unwrap();
     let (cert_pem, key_pem) = pki
+        .ca()
         .issue_client("alice", &["dev", "system:masters"], 30)
         .unwrap();
     assert!(key_pem.contains("PRIVATE KEY"));
@@ -149,6 +150,7 @@ fn client_certificate_is_optional_but_foreign_ones_are_refused() {
     let other_dir = tempfile::tempdir().unwrap();
     let other = Pki::load_or_create(other_dir.path(), &names("192.168.1.40")).unwrap();
     let (cert, key) = other
+        .ca()
         .issue_client("mallory", &["system:masters"], 1)
         .unwrap();
     let forged = client_tls_config(pki.ca_pem(), Some((&cert, &key))).unwrap();
@@ -175,7 +177,7 @@ fn half_a_ca_is_reported_instead_of_replaced() {
 fn server_certificate_near_expiry_is_renewed() {
     let dir = tempfile::tempdir().unwrap();
     let pki = Pki::load_or_create(dir.path(), &names("192.168.1.40")).unwrap();
-    let (cert, key) = certs::issue_server(&pki.ca, &names("192.168.1.40"), 30).unwrap();
+    let (cert, key) = certs::issue_server(&pki.ca.0, &names("192.168.1.40"), 30).unwrap();
     fs::write(dir.path().join(SERVER_CERT_FILE), &cert).unwrap();
     fs::write(dir.path().join(SERVER_KEY_FILE), &key).unwrap();
     let renewed = Pki::load_or_create(dir.path(), &names("192.168.1.40")).unwrap();

@@ -53,7 +53,7 @@ impl Pki {
         .allow_unauthenticated()
         .build()?;
         let mut chain = all_certificates(&self.server_cert_pem)?;
-        chain.push(self.ca.cert_der().clone());
+        chain.push(self.ca.0.cert_der().clone());
         let mut config = ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()?
             .with_client_cert_verifier(verifier)

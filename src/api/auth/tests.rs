@@ -8,7 +8,7 @@ use crate::pki::{Pki, ServerNames};
 fn cert_der(user: &str, groups: &[&str]) -> CertificateDer<'static> {
     let dir = tempfile::tempdir().unwrap();
     let pki = Pki::load_or_create(dir.path(), &ServerNames::default()).unwrap();
-    let (pem, _) = pki.issue_client(user, groups, 1).unwrap();
+    let (pem, _) = pki.ca().issue_client(user, groups, 1).unwrap();
     use rustls::pki_types::pem::PemObject;
     CertificateDer::from_pem_slice(pem.as_bytes()).unwrap()
 }

@@ -6,13 +6,10 @@
 use serde_json::{json, Value};
 
 use super::events::{self, PodRef};
-use super::{typed, Worker};
-use crate::api::patch::PatchType;
-use crate::api::registry::{meta, Subresource};
+use super::{patch_status, typed, Worker};
 use crate::client::Client;
 use crate::kubelet::agent::NodeContext;
 use crate::kubelet::sysctl::{self, FORBIDDEN_REASON};
-use crate::resources::pod;
 
 impl Worker {
     /// Whether the pod is rejected (nothing of it may run); rejects it on first sight.
@@ -35,28 +32,13 @@ impl Worker {
         };
         tracing::warn!(reason = FORBIDDEN_REASON, %message, "pod rejected");
         events::warning(ctx, &PodRef::of_value(p), FORBIDDEN_REASON, &message).await;
-        let patch = json!({"status": {
+        let status = json!({
             "phase": "Failed",
             "reason": FORBIDDEN_REASON,
             "message": format!("Pod was rejected: {message}"),
-        }});
-        let ns = meta::meta_str(p, "namespace")
-            .unwrap_or("default")
-            .to_string();
-        match ctx
-            .client
-            .patch(
-                &pod::RESOURCE,
-                &ns,
-                meta::name_of(p),
-                PatchType::Merge,
-                &patch,
-                Subresource::Status,
-            )
-            .await
-        {
-            Ok(_) => self.rejected = true,
-            Err(e) => tracing::debug!(error = %e, "status update failed"),
+        });
+        if patch_status(ctx, p, &status).await {
+            self.rejected = true;
         }
         true
     }

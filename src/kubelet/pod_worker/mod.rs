@@ -150,6 +150,31 @@ pub async fn run<C: Client>(
     .await
 }
 
+/// Writes `status` to pod `p`'s status subresource; whether the server took it (a failure
+/// is retried with the next status computed).
+async fn patch_status<C: Client>(ctx: &NodeContext<C>, p: &Value, status: &Value) -> bool {
+    let ns = meta::meta_str(p, "namespace").unwrap_or("default");
+    let patch = serde_json::json!({ "status": status });
+    let written = ctx
+        .client
+        .patch(
+            &pod::RESOURCE,
+            ns,
+            meta::name_of(p),
+            PatchType::Merge,
+            &patch,
+            Subresource::Status,
+        )
+        .await;
+    match written {
+        Ok(_) => true,
+        Err(e) => {
+            tracing::debug!(error = %e, "status update failed");
+            false
+        }
+    }
+}
+
 fn typed(p: &Value) -> Option<Pod> {
     serde_json::from_value(p.clone()).ok()
 }
@@ -395,22 +420,8 @@ impl Worker {
         if self.last_status.as_ref() == Some(&status) {
             return;
         }
-        let ns = pod.metadata.namespace.clone().unwrap_or_default();
-        let patch = serde_json::json!({"status": status});
-        match ctx
-            .client
-            .patch(
-                &pod::RESOURCE,
-                &ns,
-                meta::name_of(p),
-                PatchType::Merge,
-                &patch,
-                Subresource::Status,
-            )
-            .await
-        {
-            Ok(_) => self.last_status = Some(status),
-            Err(e) => tracing::debug!(error = %e, "status update failed"),
+        if patch_status(ctx, p, &status).await {
+            self.last_status = Some(status);
         }
     }
 }

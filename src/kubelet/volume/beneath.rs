@@ -216,6 +216,28 @@ pub(crate) enum BindError {
     Mismatch(PathBuf),
 }
 
+impl BindError {
+    /// The error a volume reports: `kind` names the mount (`volume`, `subPath`), `object`
+    /// what it should have shown.
+    pub(crate) fn into_volume_error(self, kind: &str, object: &str) -> super::VolumeError {
+        match self {
+            BindError::Io {
+                action,
+                path,
+                source,
+            } => super::VolumeError::Io {
+                action,
+                path,
+                source,
+            },
+            BindError::Mismatch(at) => super::VolumeError::SubPath(format!(
+                "{kind} mount at {} does not show {object}",
+                at.display()
+            )),
+        }
+    }
+}
+
 /// Bind-mounts the object behind `fd` onto `target` (created as an empty directory or file to
 /// match it; `recursive` takes submounts along, as a runtime's `rbind` does), then checks the
 /// mount shows that very object. A mount already at `target` is replaced.

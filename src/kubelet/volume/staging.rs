@@ -8,7 +8,7 @@
 use std::os::fd::OwnedFd;
 use std::path::Path;
 
-use super::beneath::{self, BindError, Symlinks};
+use super::beneath::{self, Symlinks};
 use super::{hostpath, mounts, ClaimVolume, HostPathPolicy, VolumeError};
 
 /// Whether a staging mount already exists at `path` (a restarted kubelet keeps the one it
@@ -20,21 +20,8 @@ pub(crate) fn staged(path: &Path) -> Result<bool, VolumeError> {
 /// Bind-mounts the opened host object `fd` (with the mounts below it, as the runtime's
 /// `rbind` would) onto the kubelet-owned staging point `path`, which is all the runtime sees.
 pub(crate) fn stage(fd: &OwnedFd, path: &Path) -> Result<(), VolumeError> {
-    beneath::bind_fd(fd, path, true).map_err(|e| match e {
-        BindError::Io {
-            action,
-            path,
-            source,
-        } => VolumeError::Io {
-            action,
-            path,
-            source,
-        },
-        BindError::Mismatch(at) => VolumeError::SubPath(format!(
-            "volume mount at {} does not show the opened host path",
-            at.display()
-        )),
-    })
+    beneath::bind_fd(fd, path, true)
+        .map_err(|e| e.into_volume_error("volume", "the opened host path"))
 }
 
 /// Opens a PV's directory for staging. A hostPath PV goes through the node's policy like

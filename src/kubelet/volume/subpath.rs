@@ -13,7 +13,7 @@ use std::os::fd::OwnedFd;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path};
 
-use super::beneath::{self, BindError, Symlinks};
+use super::beneath::{self, Symlinks};
 use super::VolumeError;
 
 /// Rejects absolute subPaths and `..` components, with upstream's `makeMounts` messages.
@@ -73,21 +73,8 @@ pub fn open_beneath(
 /// Bind-mounts the object behind `fd` onto `target` (created as an empty directory or file to
 /// match it), then checks the mount shows that very object.
 pub(crate) fn bind_pinned(fd: &OwnedFd, target: &Path) -> Result<(), VolumeError> {
-    beneath::bind_fd(fd, target, false).map_err(|e| match e {
-        BindError::Io {
-            action,
-            path,
-            source,
-        } => VolumeError::Io {
-            action,
-            path,
-            source,
-        },
-        BindError::Mismatch(at) => VolumeError::SubPath(format!(
-            "subPath mount at {} does not show the opened path",
-            at.display()
-        )),
-    })
+    beneath::bind_fd(fd, target, false)
+        .map_err(|e| e.into_volume_error("subPath", "the opened path"))
 }
 
 /// Permission bits of the volume root, used for directories a subPath creates.

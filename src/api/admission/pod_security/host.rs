@@ -146,12 +146,8 @@ pub fn windows_host_process(_meta: &Value, spec: &Value) -> Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::admission::pod_security::violation::test_text as detail;
     use serde_json::json;
-
-    fn detail(v: Verdict) -> String {
-        v.map(|v| format!("{}: {}", v.reason, v.detail))
-            .unwrap_or_default()
-    }
 
     #[test]
     fn host_namespaces_lists_each_one_set() {

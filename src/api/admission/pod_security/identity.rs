@@ -85,12 +85,8 @@ pub fn run_as_user_1_35(meta: &Value, spec: &Value) -> Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::admission::pod_security::violation::test_text as detail;
     use serde_json::json;
-
-    fn detail(v: Verdict) -> String {
-        v.map(|v| format!("{}: {}", v.reason, v.detail))
-            .unwrap_or_default()
-    }
 
     #[test]
     fn run_as_non_root_explicit_and_implicit() {

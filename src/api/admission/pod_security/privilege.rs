@@ -153,12 +153,8 @@ pub fn allow_privilege_escalation_unless_windows(meta: &Value, spec: &Value) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::admission::pod_security::violation::test_text as detail;
     use serde_json::json;
-
-    fn detail(v: Verdict) -> String {
-        v.map(|v| format!("{}: {}", v.reason, v.detail))
-            .unwrap_or_default()
-    }
 
     fn with(sc: Value) -> Value {
         json!({"containers": [{"name": "a", "securityContext": sc}, {"name": "b"}]})

@@ -262,12 +262,8 @@ pub fn seccomp_restricted_unless_windows(meta: &Value, spec: &Value) -> Verdict 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::admission::pod_security::violation::test_text as detail;
     use serde_json::json;
-
-    fn detail(v: Verdict) -> String {
-        v.map(|v| format!("{}: {}", v.reason, v.detail))
-            .unwrap_or_default()
-    }
 
     #[test]
     fn apparmor_fields_and_annotations() {

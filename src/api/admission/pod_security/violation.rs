@@ -28,6 +28,13 @@ impl Violation {
 /// A check's verdict: `None` when the pod passes.
 pub type Verdict = Option<Violation>;
 
+/// A verdict as `reason: detail` (empty when allowed), for the checks' unit tests.
+#[cfg(test)]
+pub fn test_text(v: Verdict) -> String {
+    v.map(|v| format!("{}: {}", v.reason, v.detail))
+        .unwrap_or_default()
+}
+
 /// Every container of the pod spec: init containers, containers, then ephemeral containers.
 pub fn containers(spec: &Value) -> impl Iterator<Item = &Value> {
     ["initContainers", "containers", "ephemeralContainers"]
