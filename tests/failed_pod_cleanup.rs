@@ -43,15 +43,6 @@ fn failed(c: &Cluster, pod: &str) -> String {
     })
 }
 
-fn mountinfo_lines(uid: &str) -> Vec<String> {
-    fs::read_to_string("/proc/self/mountinfo")
-        .unwrap()
-        .lines()
-        .filter(|l| l.contains(uid))
-        .map(str::to_string)
-        .collect()
-}
-
 /// The pod's cgroup in every mounted hierarchy that has one.
 fn cgroups(uid: &str) -> Vec<PathBuf> {
     let name = format!("bramble/pod{uid}");
@@ -85,7 +76,7 @@ fn named_under(dir: &Path, uid: &str) -> Vec<PathBuf> {
 }
 
 fn leftovers(c: &Cluster, uid: &str) -> Vec<String> {
-    let mut left = mountinfo_lines(uid);
+    let mut left = support::mounts_naming(uid);
     left.extend(cgroups(uid).iter().map(|p| p.display().to_string()));
     for dir in [
         c.data_dir().join("pods"),
@@ -128,7 +119,7 @@ fn failed_pods_leave_nothing(runtime: &str, tag: u8) {
         let uid = get(c, &["pod", name], "{.metadata.uid}");
         // The sandbox was made: volumes mounted, pod directory written.
         assert!(
-            !mountinfo_lines(&uid).is_empty(),
+            !support::mounts_naming(&uid).is_empty(),
             "{name} ({state}) has no mounts to clean up"
         );
         assert!(c.data_dir().join("pods").join(&uid).is_dir(), "{name}");

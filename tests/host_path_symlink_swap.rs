@@ -77,15 +77,6 @@ fn delete_pod(c: &Cluster, pod: &str) {
     ]);
 }
 
-fn mounts_naming(uid: &str) -> Vec<String> {
-    fs::read_to_string("/proc/self/mountinfo")
-        .unwrap()
-        .lines()
-        .filter(|l| l.contains(uid))
-        .map(str::to_string)
-        .collect()
-}
-
 #[test]
 fn a_host_path_swapped_for_a_symlink_never_mounts_the_host() {
     let allowed = tempfile::tempdir_in("/tmp").unwrap();
@@ -224,7 +215,7 @@ fn a_host_path_swapped_for_a_symlink_never_mounts_the_host() {
         let uid = pod_uid(c, pod);
         delete_pod(c, pod);
         eventually(&format!("{pod}'s mounts to be gone"), || {
-            mounts_naming(&uid).is_empty().then_some(())
+            support::mounts_naming(&uid).is_empty().then_some(())
         });
         assert!(!board.cluster.data_dir().join("pods").join(&uid).exists());
     }

@@ -336,6 +336,16 @@ impl Drop for Cluster {
 /// Unmounts whatever a kubelet left mounted under `dir` (its local-disk volumes), once the
 /// server is gone and cannot mount them again, so the directory can be removed; loop devices
 /// set up by `mount -o loop` detach with their mount.
+/// The lines of this machine's mount table that name `text` (e.g. a pod uid).
+pub fn mounts_naming(text: &str) -> Vec<String> {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .expect("read /proc/self/mountinfo")
+        .lines()
+        .filter(|l| l.contains(text))
+        .map(str::to_string)
+        .collect()
+}
+
 pub fn unmount_under(dir: &Path) {
     let Ok(dir) = std::fs::canonicalize(dir) else {
         return;
