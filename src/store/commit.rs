@@ -1,5 +1,5 @@
 //! Group commit. Writers apply their change to sled's in-memory state under the writer lock
-//! and queue a [`PendingWrite`]; one thread takes the whole queue, flushes once (`fsync`),
+//! and queue a [`PendingWrite`]; one thread takes the whole queue, flushes and syncs once (`fdatasync`),
 //! publishes the changes in revision order, and only then acknowledges each writer. While it
 //! flushes, the next batch gathers, so a burst of N writers costs a handful of flushes.
 
@@ -54,7 +54,7 @@ impl WriteState {
 
 /// What the writers and the commit thread share.
 pub(super) struct Shared {
-    pub(super) db: sled::Db,
+    pub(super) disk: super::disk::Disk,
     pub(super) writer: Mutex<WriteState>,
     pub(super) wake: Condvar,
     pub(super) hub: Mutex<Hub>,
@@ -113,7 +113,7 @@ fn run(shared: &Shared) {
             (std::mem::take(&mut w.pending), needs_flush)
         };
         let flushed = if needs_flush {
-            shared.db.flush().map(|_| ())
+            shared.disk.sync()
         } else {
             Ok(())
         };

@@ -7,12 +7,12 @@
 //! touch the disk.
 
 mod commit;
+mod disk;
 pub mod envelope;
 mod hub;
 pub mod key;
 mod watch;
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -20,7 +20,8 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 
 use commit::{Committer, PendingWrite, Shared, WriteState};
-use envelope::{Envelope, EnvelopeError};
+use disk::{Disk, Stored};
+use envelope::EnvelopeError;
 use hub::Hub;
 pub use hub::{Event, EventType, HistoryLimits, TooOld};
 pub use key::{KeyPrefix, ObjectKey};
@@ -80,6 +81,9 @@ pub enum StoreError {
     /// The embedded database failed.
     #[error("store I/O failed: {0}")]
     Sled(#[from] sled::Error),
+    /// Opening or syncing the database's files failed.
+    #[error("store I/O failed: {0}")]
+    Io(std::io::Error),
     /// An object on disk could not be read.
     #[error(transparent)]
     Envelope(#[from] EnvelopeError),
@@ -135,30 +139,12 @@ impl Store {
         history: HistoryLimits,
         quota: usize,
     ) -> Result<Store, StoreError> {
-        let db = sled::Config::new()
-            .path(dir)
-            // Flash first: no background flushes; every acknowledged write flushes itself.
-            .flush_every_ms(None)
-            .mode(sled::Mode::LowSpace)
-            .cache_capacity(8 << 20)
-            .open()?;
-        let mut revision = read_u64(&db, REVISION_KEY)?.max(read_u64(&db, CEILING_KEY)?);
-        let mut objects = BTreeMap::new();
-        for item in db.scan_prefix(KeyPrefix::all().as_str()) {
-            let (k, v) = item?;
-            let envelope = Envelope::decode(&v)?;
-            let value: Value = serde_json::from_slice(&envelope.json)?;
-            revision = revision.max(envelope.revision);
-            let key = ObjectKey::from_raw(String::from_utf8_lossy(&k).into_owned());
-            objects.insert(
-                key,
-                Arc::new(Object {
-                    revision: envelope.revision,
-                    value,
-                    size: envelope.json.len(),
-                }),
-            );
-        }
+        let disk = Disk::open(dir)?;
+        let (objects, newest) = disk.load()?;
+        let revision = disk
+            .read_u64(REVISION_KEY)?
+            .max(disk.read_u64(CEILING_KEY)?)
+            .max(newest);
         let stored_bytes = objects.values().map(|o| o.size).sum();
         tracing::info!(
             objects = objects.len(),
@@ -167,7 +153,7 @@ impl Store {
             "store opened"
         );
         let shared = Arc::new(Shared {
-            db,
+            disk,
             writer: Mutex::new(WriteState::new(revision, stored_bytes, quota)),
             wake: Default::default(),
             hub: Mutex::new(Hub::new(objects, revision, history)),
@@ -188,6 +174,12 @@ impl Store {
     /// newest change when that alone is larger).
     pub fn history_bytes(&self) -> usize {
         self.hub().history_bytes()
+    }
+
+    /// How many times the store has made its writes durable (`fdatasync`).
+    #[cfg(test)]
+    pub(crate) fn syncs(&self) -> u64 {
+        self.shared.disk.syncs()
     }
 
     /// Reads one object.
@@ -246,10 +238,13 @@ impl Store {
             if w.failed {
                 return Err(StoreError::Failed.into());
             }
-            let current = if ephemeral {
-                w.ephemeral.get(key).cloned()
+            let (current, old_parts) = if ephemeral {
+                (w.ephemeral.get(key).cloned(), 0)
             } else {
-                self.read_latest(key)?
+                match self.shared.disk.read(key)? {
+                    Some(Stored { object, parts }) => (Some(object), parts),
+                    None => (None, 0),
+                }
             };
             let mutation = f(current.as_deref())?;
             let revision = w.revision + 1;
@@ -326,26 +321,20 @@ impl Store {
                 };
             } else {
                 match kind {
-                    EventType::Deleted => batch.remove(key.as_str()),
+                    EventType::Deleted => disk::stage_delete(&mut batch, key, old_parts),
                     _ => {
                         let json = match encoded.take() {
                             Some(json) => json,
                             None => serde_json::to_vec(&object.value).map_err(StoreError::from)?,
                         };
-                        let bytes = Envelope::new(revision, json)
-                            .encode()
-                            .map_err(StoreError::from)?;
-                        batch.insert(key.as_str(), bytes);
+                        disk::stage_put(&mut batch, key, revision, json, old_parts)?;
                     }
                 }
                 batch.insert(REVISION_KEY, &revision.to_be_bytes());
                 durable = true;
             }
             if durable {
-                self.shared
-                    .db
-                    .apply_batch(batch)
-                    .map_err(StoreError::from)?;
+                self.shared.disk.apply(batch)?;
             }
             w.revision = revision;
             let old = current.as_ref().map_or(0, |c| c.size);
@@ -378,19 +367,6 @@ impl Store {
         }
     }
 
-    fn read_latest(&self, key: &ObjectKey) -> Result<Option<Arc<Object>>, StoreError> {
-        let Some(bytes) = self.shared.db.get(key.as_str())? else {
-            return Ok(None);
-        };
-        let envelope = Envelope::decode(&bytes)?;
-        let value = serde_json::from_slice(&envelope.json)?;
-        Ok(Some(Arc::new(Object {
-            revision: envelope.revision,
-            value,
-            size: envelope.json.len(),
-        })))
-    }
-
     fn hub(&self) -> MutexGuard<'_, Hub> {
         // A panic while holding the hub lock leaves consistent data (each publish is one
         // insert/remove), so a poisoned lock is still usable.
@@ -420,14 +396,6 @@ fn set_resource_version(value: &mut Value, revision: u64) {
             );
         }
     }
-}
-
-fn read_u64(db: &sled::Db, key: &[u8]) -> Result<u64, StoreError> {
-    Ok(db
-        .get(key)?
-        .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
-        .map(u64::from_be_bytes)
-        .unwrap_or(0))
 }
 
 #[cfg(test)]

@@ -243,6 +243,7 @@ async fn concurrent_writers_share_flushes_and_all_land() {
                 .await
             }));
         }
+        let before = store.syncs();
         let mut revs = Vec::new();
         for t in tasks {
             revs.push(t.await.unwrap().revision);
@@ -250,6 +251,11 @@ async fn concurrent_writers_share_flushes_and_all_land() {
         revs.sort();
         revs.dedup();
         assert_eq!(revs.len(), 200, "every write got its own revision");
+        let syncs = store.syncs() - before;
+        assert!(
+            (1..200).contains(&syncs),
+            "200 concurrent writes took {syncs} syncs; they should share them"
+        );
     }
     let store = Store::open(dir.path(), 1000).unwrap();
     assert_eq!(store.list(&KeyPrefix::resource("", "pods")).0.len(), 200);
@@ -357,4 +363,84 @@ async fn writes_past_the_quota_fail_until_something_is_deleted() {
         err,
         Err(TestError::Store(StoreError::QuotaExceeded { .. }))
     ));
+}
+
+#[tokio::test]
+async fn every_acknowledged_write_follows_a_sync() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), 100).unwrap();
+    for i in 0..5 {
+        let before = store.syncs();
+        put(
+            &store,
+            &pod_key("a"),
+            json!({"metadata": {"name": "a"}, "n": i}),
+            false,
+        )
+        .await;
+        assert!(
+            store.syncs() > before,
+            "write {i} was acknowledged without a sync"
+        );
+    }
+    let before = store.syncs();
+    put(
+        &store,
+        &ObjectKey::new("coordination.k8s.io", "leases", "n", "l"),
+        json!({"metadata": {"name": "l"}}),
+        true,
+    )
+    .await;
+    assert_eq!(store.syncs(), before, "an ephemeral write touched the disk");
+}
+
+fn big(name: &str, fill: char, len: usize) -> Value {
+    json!({"metadata": {"name": name}, "data": {"d": fill.to_string().repeat(len)}})
+}
+
+fn files_under(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        if e.file_type().unwrap().is_dir() {
+            out.extend(files_under(&e.path()));
+        } else {
+            out.push(e.path().display().to_string());
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn large_objects_round_trip_shrink_and_leave_no_blob_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = pod_key("big");
+    {
+        let store = Store::open(dir.path(), 100).unwrap();
+        put(&store, &key, big("big", 'a', 1 << 20), false).await;
+        put(&store, &key, big("big", 'b', 300_000), false).await;
+        put(&store, &pod_key("small"), big("small", 'c', 10), false).await;
+    }
+    {
+        let store = Store::open(dir.path(), 100).unwrap();
+        let got = store.get(&key).unwrap();
+        assert_eq!(got.value["data"]["d"].as_str().unwrap().len(), 300_000);
+        assert!(got.value["data"]["d"].as_str().unwrap().starts_with('b'));
+        // the 1 MiB version's extra parts are gone: shrinking to a small object leaves only
+        // its one record
+        put(&store, &key, big("big", 'd', 5), false).await;
+        store
+            .mutate::<Infallible, _>(&pod_key("small"), false, |_| Ok(Mutation::Delete))
+            .await
+            .unwrap();
+        let parts = store.shared.disk.count_prefix(b"p/");
+        assert_eq!(parts, 0, "parts of replaced versions were left behind");
+    }
+    let store = Store::open(dir.path(), 100).unwrap();
+    assert_eq!(store.get(&key).unwrap().value["data"]["d"], json!("ddddd"));
+    assert!(store.get(&pod_key("small")).is_none());
+    let blobs: Vec<_> = files_under(dir.path())
+        .into_iter()
+        .filter(|f| f.contains("/blobs/"))
+        .collect();
+    assert!(blobs.is_empty(), "sled wrote blob files: {blobs:?}");
 }
