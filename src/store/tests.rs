@@ -444,3 +444,38 @@ async fn large_objects_round_trip_shrink_and_leave_no_blob_files() {
         .collect();
     assert!(blobs.is_empty(), "sled wrote blob files: {blobs:?}");
 }
+
+#[tokio::test]
+async fn data_written_before_parts_existed_is_read_updated_and_its_blob_reclaimed() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = pod_key("old");
+    let json = serde_json::to_vec(&big("old", 'o', 300_000)).unwrap();
+    {
+        // what an earlier version wrote: one format-1 record, large enough to be a blob
+        let db = sled::Config::new().path(dir.path()).open().unwrap();
+        let record = postcard::to_stdvec(&envelope::Envelope::new(5, json.clone())).unwrap();
+        db.insert(key.as_str(), record).unwrap();
+        db.insert(REVISION_KEY, &5u64.to_be_bytes()).unwrap();
+        db.flush().unwrap();
+    }
+    let blobs = || {
+        files_under(dir.path())
+            .into_iter()
+            .filter(|f| f.contains("/blobs/"))
+            .count()
+    };
+    assert!(blobs() > 0, "the old layout should have made a blob");
+    let store = Store::open(dir.path(), 100).unwrap();
+    let got = store.get(&key).unwrap();
+    assert_eq!(got.revision, 5);
+    assert_eq!(got.size, json.len());
+    for i in 0..200 {
+        put(&store, &key, big("old", 'n', 300_000 + i), false).await;
+    }
+    drop(store);
+    let store = Store::open(dir.path(), 100).unwrap();
+    let data = store.get(&key).unwrap().value["data"]["d"].clone();
+    assert_eq!(data.as_str().unwrap().len(), 300_199);
+    assert!(store.get(&key).unwrap().revision > 5);
+    assert_eq!(blobs(), 0, "the old value's blob file outlived it");
+}
