@@ -1,0 +1,122 @@
+//! The server under measurement: the real `bramble server --no-agent` binary built by this
+//! `cargo bench`, started as a child process in its own data directory on a free loopback
+//! port, so its resident set holds the control plane alone — no kubelet, no client. Its
+//! memory and CPU time are read from `/proc/PID/status` and `/proc/PID/stat`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use bramble::client::http::HttpClient;
+use bramble::pki::kubeconfig::Kubeconfig;
+use http::{Method, StatusCode};
+
+/// How long the server may take to answer `/readyz`.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The unit of `/proc/PID/stat` times: `USER_HZ`, 100 on every Linux architecture Bramble
+/// runs on (x86_64, arm, aarch64).
+const USER_HZ: u64 = 100;
+
+/// A running `bramble server`; killed when dropped.
+pub struct Server {
+    child: Child,
+    data_dir: PathBuf,
+}
+
+impl Server {
+    /// Starts the server with its state in `dir/data` and its log in `dir/server.log`, and
+    /// waits until `/readyz` answers 200.
+    pub async fn start(dir: &Path, flags: &[&str]) -> anyhow::Result<(Server, Arc<HttpClient>)> {
+        let data_dir = dir.join("data");
+        let port = free_port()?;
+        let log = std::fs::File::create(dir.join("server.log")).context("server log")?;
+        let child = Command::new(env!("CARGO_BIN_EXE_bramble"))
+            .arg("server")
+            .arg("--no-agent")
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(flags)
+            // Measure what users run: the default log level.
+            .env_remove("BRAMBLE_LOG")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .context("starting bramble server")?;
+        let mut server = Server { child, data_dir };
+        let client = server.wait_ready().await?;
+        Ok((server, client))
+    }
+
+    async fn wait_ready(&mut self) -> anyhow::Result<Arc<HttpClient>> {
+        let kubeconfig = self.data_dir.join("admin.kubeconfig");
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                bail!("bramble server exited early with {status}");
+            }
+            if let Ok(kc) = Kubeconfig::load(&kubeconfig) {
+                let client = HttpClient::new(&kc)?;
+                if let Ok(reply) = client.request(Method::GET, "/readyz", &[], vec![]).await {
+                    if reply.status == StatusCode::OK {
+                        return Ok(client);
+                    }
+                }
+            }
+            if start.elapsed() > START_TIMEOUT {
+                bail!("bramble server not ready after {START_TIMEOUT:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The server's resident set (`VmRSS`) and its peak (`VmHWM`), in KiB.
+    pub fn memory(&self) -> anyhow::Result<(u64, u64)> {
+        let pid = self.child.id();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .with_context(|| format!("reading /proc/{pid}/status"))?;
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+                .with_context(|| format!("no {name} in /proc/{pid}/status"))
+        };
+        Ok((field("VmRSS:")?, field("VmHWM:")?))
+    }
+
+    /// CPU time the server has used so far (user + system).
+    pub fn cpu_time(&self) -> anyhow::Result<Duration> {
+        let pid = self.child.id();
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .with_context(|| format!("reading /proc/{pid}/stat"))?;
+        // Fields after the command name, which is in parentheses and may hold spaces:
+        // state is field 3, utime 14 and stime 15 (proc(5)).
+        let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks = |i: usize| -> anyhow::Result<u64> {
+            fields
+                .get(i - 3)
+                .and_then(|f| f.parse().ok())
+                .with_context(|| format!("no field {i} in /proc/{pid}/stat"))
+        };
+        let total = ticks(14)? + ticks(15)?;
+        Ok(Duration::from_millis(total * 1000 / USER_HZ))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A loopback port nobody listens on right now.
+fn free_port() -> anyhow::Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
+    Ok(listener.local_addr()?.port())
+}

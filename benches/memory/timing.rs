@@ -1,0 +1,156 @@
+//! The CPU side of holding objects compactly: what a label-selected list of every pod takes
+//! (as JSON and as the Table `kubectl get pods` asks for), and how long one change per pod
+//! takes to reach 20 watchers, with the server CPU time each phase used.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use bramble::client::http::HttpClient;
+use http::Method;
+use http_body_util::BodyExt;
+use serde_json::json;
+
+use crate::objects;
+use crate::server::Server;
+
+/// Times each list is repeated; the median is reported.
+const LIST_RUNS: usize = 10;
+/// Watchers of the fan-out phase.
+const WATCHERS: usize = 20;
+/// Changes made while they watch, one pod each, one after another.
+const CHANGES: usize = 50;
+/// The fan-out phase fails after this long.
+const FAN_OUT_LIMIT: Duration = Duration::from_secs(60);
+
+/// What the timing phases measured.
+#[derive(Debug, Default)]
+pub struct Timings {
+    /// Median time of a label-selected JSON list of every pod.
+    pub list_json: Duration,
+    /// Median time of the same list as a Table.
+    pub list_table: Duration,
+    /// Server CPU time per list (both kinds together, averaged).
+    pub list_cpu: Duration,
+    /// From the first change to every watcher having seen every change.
+    pub fan_out: Duration,
+    /// Server CPU time of the fan-out phase.
+    pub fan_out_cpu: Duration,
+}
+
+/// Runs the list and watch phases against the server holding `pods` pods.
+pub async fn measure(
+    client: &Arc<HttpClient>,
+    server: &Server,
+    pods: usize,
+) -> anyhow::Result<Timings> {
+    let mut t = Timings::default();
+    let cpu = server.cpu_time()?;
+    t.list_json = median_list(client, "application/json", pods).await?;
+    t.list_table = median_list(
+        client,
+        "application/json;as=Table;v=v1;g=meta.k8s.io,application/json",
+        pods,
+    )
+    .await?;
+    t.list_cpu = server.cpu_time()?.saturating_sub(cpu) / (2 * LIST_RUNS as u32);
+
+    let cpu = server.cpu_time()?;
+    t.fan_out = fan_out(client).await?;
+    t.fan_out_cpu = server.cpu_time()?.saturating_sub(cpu);
+    Ok(t)
+}
+
+async fn median_list(client: &HttpClient, accept: &str, pods: usize) -> anyhow::Result<Duration> {
+    let path = "/api/v1/pods?labelSelector=app%3Dweb%2Ctier%3Dfrontend";
+    let mut times = Vec::with_capacity(LIST_RUNS);
+    for _ in 0..LIST_RUNS {
+        let start = Instant::now();
+        let reply = client
+            .request(Method::GET, path, &[("accept", accept)], vec![])
+            .await
+            .context("listing pods")?;
+        times.push(start.elapsed());
+        if !reply.status.is_success() {
+            bail!("listing pods: {}", reply.status);
+        }
+        let list: serde_json::Value = serde_json::from_slice(&reply.body)?;
+        let count = list["items"]
+            .as_array()
+            .or_else(|| list["rows"].as_array())
+            .map_or(0, Vec::len);
+        if count != pods {
+            bail!("the list held {count} pods, not {pods}");
+        }
+    }
+    times.sort();
+    Ok(times[times.len() / 2])
+}
+
+/// Opens the watchers, changes [`CHANGES`] pods one at a time, and waits until every watcher
+/// has seen every change.
+async fn fan_out(client: &Arc<HttpClient>) -> anyhow::Result<Duration> {
+    let reply = client
+        .request(
+            Method::GET,
+            "/api/v1/namespaces/default/pods?limit=1",
+            &[],
+            vec![],
+        )
+        .await?;
+    let list: serde_json::Value = serde_json::from_slice(&reply.body)?;
+    let rv = list["metadata"]["resourceVersion"]
+        .as_str()
+        .context("list without resourceVersion")?
+        .to_string();
+    let path = format!(
+        "/api/v1/namespaces/default/pods?watch=1&labelSelector=app%3Dweb&resourceVersion={rv}"
+    );
+    let mut watchers = Vec::new();
+    for _ in 0..WATCHERS {
+        let resp = client.send(Method::GET, &path, &[], vec![]).await?;
+        if !resp.status().is_success() {
+            bail!("watch: {}", resp.status());
+        }
+        let mut body = resp.into_body();
+        watchers.push(tokio::spawn(async move {
+            let mut lines = 0;
+            while lines < CHANGES {
+                match body.frame().await {
+                    Some(Ok(frame)) => {
+                        if let Some(data) = frame.data_ref() {
+                            lines += data.iter().filter(|b| **b == b'\n').count();
+                        }
+                    }
+                    _ => return false,
+                }
+            }
+            true
+        }));
+    }
+    let start = Instant::now();
+    for i in 0..CHANGES {
+        let path = format!("/api/v1/namespaces/default/pods/{}", objects::pod_name(i));
+        let patch = json!({"metadata": {"annotations": {"bench/touched": i.to_string()}}});
+        let reply = client
+            .request(
+                Method::PATCH,
+                &path,
+                &[("content-type", "application/merge-patch+json")],
+                serde_json::to_vec(&patch)?,
+            )
+            .await?;
+        if !reply.status.is_success() {
+            bail!("PATCH {path}: {}", reply.status);
+        }
+    }
+    for w in watchers {
+        let done = tokio::time::timeout(FAN_OUT_LIMIT, w)
+            .await
+            .context("watchers did not see every change in time")??;
+        if !done {
+            bail!("a watch ended before it saw every change");
+        }
+    }
+    Ok(start.elapsed())
+}
