@@ -37,7 +37,8 @@ impl Registry {
         let _allocation = if rt.strategy.allocates() {
             let guard = self.allocation.lock().await;
             let (existing, _) = self.store.list(&list::prefix(rt, None));
-            let values: Vec<&Value> = existing.iter().map(|o| &o.value).collect();
+            let parsed: Vec<Value> = existing.iter().map(|o| o.value()).collect();
+            let values: Vec<&Value> = parsed.iter().collect();
             if let Err(errs) = rt.strategy.allocate(&mut obj, &values) {
                 return Err(ApiError::invalid(rt, meta::name_of(&obj), &errs));
             }
@@ -101,7 +102,7 @@ impl Registry {
                 .await;
             match result {
                 Ok(out) => {
-                    let object = out.object.map(|o| o.value.clone()).unwrap_or_default();
+                    let object = out.object.map(|o| o.value()).unwrap_or_default();
                     return Ok(Written {
                         object,
                         created: true,

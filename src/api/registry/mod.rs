@@ -109,7 +109,7 @@ impl Registry {
     pub fn get(&self, rt: &ResourceType, namespace: &str, name: &str) -> Result<Value, ApiError> {
         self.store
             .get(&key(rt, namespace, name))
-            .map(|o| o.value.clone())
+            .map(|o| o.value())
             .ok_or_else(|| ApiError::not_found(rt, name))
     }
 
@@ -137,7 +137,7 @@ impl Registry {
         let ns_rt = &resources::namespace::RESOURCE;
         match self.lookup(ns_rt, "", namespace) {
             None => Err(ApiError::not_found(ns_rt, namespace)),
-            Some(ns) if ns.value.pointer("/metadata/deletionTimestamp").is_some() => Err(ApiError::forbidden_on(
+            Some(ns) if meta::deleting(&ns) => Err(ApiError::forbidden_on(
                 rt,
                 name,
                 &format!("unable to create new content in namespace {namespace} because it is being terminated"),
