@@ -1,7 +1,10 @@
 //! The server under measurement: the real `bramble server --no-agent` binary built by this
 //! `cargo bench`, started as a child process in its own data directory on a free loopback
 //! port, so its resident set holds the control plane alone — no kubelet, no client. Its
-//! memory and CPU time are read from `/proc/PID/status` and `/proc/PID/stat`.
+//! memory and CPU time are read from `/proc/PID/status` and `/proc/PID/stat`. With
+//! `BRAMBLE_BENCH_WRAPPER` set (e.g. `heaptrack -o target/bench/server`), the server runs
+//! under that command, for a heap profile of the same workload; the figures are then the
+//! wrapper's.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -33,7 +36,18 @@ impl Server {
         let data_dir = dir.join("data");
         let port = free_port()?;
         let log = std::fs::File::create(dir.join("server.log")).context("server log")?;
-        let child = Command::new(env!("CARGO_BIN_EXE_bramble"))
+        let bramble = env!("CARGO_BIN_EXE_bramble");
+        let wrapper = std::env::var("BRAMBLE_BENCH_WRAPPER").unwrap_or_default();
+        let mut words = wrapper.split_whitespace();
+        let mut command = match words.next() {
+            Some(program) => {
+                let mut c = Command::new(program);
+                c.args(words).arg(bramble);
+                c
+            }
+            None => Command::new(bramble),
+        };
+        let child = command
             .arg("server")
             .arg("--no-agent")
             .arg("--data-dir")

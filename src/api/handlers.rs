@@ -17,7 +17,8 @@ use super::negotiate::{self, Output};
 use super::patch::PatchType;
 use super::registry::watch::RawEvent;
 use super::registry::{
-    DeleteOptions, FieldValidation, ListOptions, Registry, Subresource, WatchOptions, WriteOptions,
+    Answer, DeleteOptions, FieldValidation, ListOptions, Registry, Subresource, WatchOptions,
+    WriteOptions,
 };
 use super::request_info::ResourcePath;
 use super::status::ApiError;
@@ -131,10 +132,10 @@ async fn dispatch(
         ("create", None) => {
             let obj = body::decode(content_type, &req.body)?;
             let w = registry.create(rt, ns, obj, &write).await?;
-            Ok(respond_one(
+            Ok(respond_written(
                 rt,
                 StatusCode::CREATED,
-                &w.object,
+                w.object,
                 output,
                 req.query,
                 &w.warnings,
@@ -159,10 +160,10 @@ async fn dispatch(
             } else {
                 StatusCode::OK
             };
-            Ok(respond_one(
+            Ok(respond_written(
                 rt,
                 code,
-                &w.object,
+                w.object,
                 output,
                 req.query,
                 &w.warnings,
@@ -184,10 +185,10 @@ async fn dispatch(
             let w = registry
                 .patch(rt, ns, name, patch_type, &req.body, sub, &write)
                 .await?;
-            Ok(respond_one(
+            Ok(respond_written(
                 rt,
                 StatusCode::OK,
-                &w.object,
+                w.object,
                 output,
                 req.query,
                 &w.warnings,
@@ -295,6 +296,24 @@ fn encode(value: &Value, output: Output) -> (Vec<u8>, &'static str) {
             serde_json::to_vec(value).unwrap_or_default(),
             "application/json",
         ),
+    }
+}
+
+/// [`respond_one`] for a write's answer: a stored object's JSON is copied as it is.
+fn respond_written(
+    rt: &ResourceType,
+    code: StatusCode,
+    answer: Answer,
+    output: Output,
+    query: &HashMap<String, String>,
+    warnings: &[String],
+) -> Response<ResponseBody> {
+    match (answer, output) {
+        (Answer::Stored(o), Output::Json) => {
+            let bytes = o.json().as_bytes().to_vec();
+            with_warnings(body::full(code, "application/json", bytes), warnings)
+        }
+        (answer, output) => respond_one(rt, code, &answer.into_value(), output, query, warnings),
     }
 }
 

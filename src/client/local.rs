@@ -71,7 +71,8 @@ impl Client for LocalClient {
             .registry
             .create(rt, namespace, obj, &WriteOptions::default())
             .await?
-            .object)
+            .object
+            .into_value())
     }
 
     async fn patch(
@@ -96,7 +97,7 @@ impl Client for LocalClient {
                 &WriteOptions::default(),
             )
             .await?;
-        Ok(w.object)
+        Ok(w.object.into_value())
     }
 
     async fn delete(

@@ -164,6 +164,7 @@ mod tests {
             .await
             .unwrap()
             .object
+            .into_value()
     }
 
     #[tokio::test]

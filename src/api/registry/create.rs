@@ -2,7 +2,9 @@
 
 use serde_json::Value;
 
-use super::{decode_incoming, key, list, meta, validate_new, Registry, WriteOptions, Written};
+use super::{
+    decode_incoming, key, list, meta, validate_new, Answer, Registry, WriteOptions, Written,
+};
 use crate::api::admission;
 use crate::api::status::ApiError;
 use crate::resources::ResourceType;
@@ -83,7 +85,7 @@ impl Registry {
                     return Err(ApiError::already_exists(rt, &name));
                 }
                 return Ok(Written {
-                    object: obj,
+                    object: Answer::Unstored(obj),
                     created: true,
                     warnings,
                 });
@@ -102,7 +104,10 @@ impl Registry {
                 .await;
             match result {
                 Ok(out) => {
-                    let object = out.object.map(|o| o.value()).unwrap_or_default();
+                    let object = match out.object {
+                        Some(o) => Answer::Stored(o),
+                        None => Answer::Unstored(Value::Null),
+                    };
                     return Ok(Written {
                         object,
                         created: true,

@@ -63,11 +63,30 @@ pub struct WriteOptions {
     pub requester: Option<Identity>,
 }
 
+/// The object a write answers with.
+#[derive(Debug, Clone)]
+pub enum Answer {
+    /// As stored.
+    Stored(Arc<Object>),
+    /// As it would be stored (a dry run).
+    Unstored(Value),
+}
+
+impl Answer {
+    /// The object, parsed.
+    pub fn into_value(self) -> Value {
+        match self {
+            Answer::Stored(o) => o.value(),
+            Answer::Unstored(v) => v,
+        }
+    }
+}
+
 /// The result of a write.
 #[derive(Debug, Clone)]
 pub struct Written {
     /// The object as stored.
-    pub object: Value,
+    pub object: Answer,
     /// Whether it was created (201) rather than changed (200).
     pub created: bool,
     /// `Warning` headers for the client.

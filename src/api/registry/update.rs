@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use super::{decode_incoming, key, meta, validate_change, Registry, WriteOptions, Written};
+use super::{decode_incoming, key, meta, validate_change, Answer, Registry, WriteOptions, Written};
 use crate::api::admission;
 use crate::api::patch::{self, PatchType};
 use crate::api::status::ApiError;
@@ -123,12 +123,15 @@ impl Registry {
             .await?;
         if let Some(object) = dry {
             return Ok(Written {
-                object,
+                object: Answer::Unstored(object),
                 created: false,
                 warnings: admitted,
             });
         }
-        let object = outcome.object.map(|o| o.value()).unwrap_or_default();
+        let object = match outcome.object {
+            Some(o) => Answer::Stored(o),
+            None => Answer::Unstored(Value::Null),
+        };
         Ok(Written {
             object,
             created: false,
