@@ -3,10 +3,11 @@
 //! A fresh `bramble server --no-agent` of this build (control plane only: store, API,
 //! scheduler, controllers) is read at rest, then after 20 Nodes as kubelets register them,
 //! then after 1,000 pods as a Deployment makes them, bound to those nodes and given a Running
-//! status by a merge patch of `pods/status` (as a kubelet reports it), then after 80 more
-//! Nodes. Each reading is `VmRSS` once two readings a second apart agree. The per-pod figure
-//! is set against the pods' own JSON size. Last, the CPU side: a label-selected list of every
-//! pod, and one status change fanned out to 20 watchers.
+//! status by a merge patch of `pods/status` (as a kubelet reports it). Then the CPU side: a
+//! label-selected list of every pod, and pod changes fanned out to 20 watchers. Nodes are
+//! measured apart, on a second fresh server read at rest and with 100 Nodes (memory a busy
+//! server freed would hide what they take). Each reading is `VmRSS` once two readings a
+//! second apart agree. Per-object figures are set against the objects' own JSON size.
 //!
 //! State lives in a scratch directory under `target/bench`; the report is written to
 //! `target/bench/memory-report.md` and printed. Every phase is bounded by a count. It is not
@@ -34,8 +35,8 @@ use crate::server::Server;
 
 /// Nodes the pods are spread over.
 const NODES: usize = 20;
-/// Nodes added afterwards, for the per-node figure.
-const EXTRA_NODES: usize = 80;
+/// Nodes of the second server, for the per-node figure.
+const MANY_NODES: usize = 100;
 /// Pods stored.
 const PODS: usize = 1000;
 /// Requests in flight while filling the store (what a busy controller keeps).
@@ -85,12 +86,15 @@ async fn run() -> anyhow::Result<PathBuf> {
         .prefix("memory-")
         .tempdir_in(&out_dir)
         .context("creating a scratch directory")?;
-    let mut report = Report::new(NODES, EXTRA_NODES, PODS);
+    let mut report = Report::new(NODES, MANY_NODES, PODS);
 
     eprintln!("memory: starting bramble server --no-agent");
     // Nodes without a kubelet would go NotReady after the grace period and be tainted midway;
     // a long grace keeps every reading about the same objects.
-    let (server, client) = Server::start(scratch.path(), &["--node-monitor-grace-period", "1h"])
+    let flags = ["--node-monitor-grace-period", "1h"];
+    let first = scratch.path().join("pods");
+    std::fs::create_dir_all(&first)?;
+    let (server, client) = Server::start(&first, &flags)
         .await
         .context("starting the server")?;
     report.idle = settle(&server).await?;
@@ -109,13 +113,20 @@ async fn run() -> anyhow::Result<PathBuf> {
     report.fill_cpu = server.cpu_time()?.saturating_sub(cpu_before);
     report.pods = settle(&server).await?;
 
-    eprintln!("memory: {EXTRA_NODES} more nodes");
-    report.extra_node_json = create_nodes(&client, NODES..NODES + EXTRA_NODES, &now).await?;
-    report.more_nodes = settle(&server).await?;
-
     eprintln!("memory: list and watch timings");
     report.timings = timing::measure(&client, &server, PODS).await?;
     report.after_timings = settle(&server).await?;
+    drop(server);
+
+    eprintln!("memory: {MANY_NODES} nodes on a fresh server");
+    let second = scratch.path().join("nodes");
+    std::fs::create_dir_all(&second)?;
+    let (server, client) = Server::start(&second, &flags)
+        .await
+        .context("starting the second server")?;
+    report.nodes_idle = settle(&server).await?;
+    report.many_node_json = create_nodes(&client, 0..MANY_NODES, &now).await?;
+    report.many_nodes = settle(&server).await?;
     drop(server);
 
     report.duration = started.elapsed();
@@ -129,19 +140,15 @@ async fn run() -> anyhow::Result<PathBuf> {
 /// Reads the server's memory once two readings [`SETTLE_STEP`] apart agree.
 async fn settle(server: &Server) -> anyhow::Result<Reading> {
     let start = Instant::now();
-    let (mut last, _) = server.memory()?;
+    let mut last = server.memory()?;
     loop {
         tokio::time::sleep(SETTLE_STEP).await;
-        let (rss, peak) = server.memory()?;
-        let settled = rss.abs_diff(last) <= SETTLE_KIB;
+        let now = server.memory()?;
+        let settled = now.rss_kib.abs_diff(last.rss_kib) <= SETTLE_KIB;
         if settled || start.elapsed() > SETTLE_LIMIT {
-            return Ok(Reading {
-                rss_kib: rss,
-                peak_kib: peak,
-                settled,
-            });
+            return Ok(Reading { settled, ..now });
         }
-        last = rss;
+        last = now;
     }
 }
 

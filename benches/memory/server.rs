@@ -16,6 +16,8 @@ use bramble::client::http::HttpClient;
 use bramble::pki::kubeconfig::Kubeconfig;
 use http::{Method, StatusCode};
 
+use crate::report::Reading;
+
 /// How long the server may take to answer `/readyz`.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -87,8 +89,9 @@ impl Server {
         }
     }
 
-    /// The server's resident set (`VmRSS`) and its peak (`VmHWM`), in KiB.
-    pub fn memory(&self) -> anyhow::Result<(u64, u64)> {
+    /// The server's resident set (`VmRSS`), its anonymous part (`RssAnon`: the heap and
+    /// stacks, without the executable's pages) and its peak (`VmHWM`).
+    pub fn memory(&self) -> anyhow::Result<Reading> {
         let pid = self.child.id();
         let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
             .with_context(|| format!("reading /proc/{pid}/status"))?;
@@ -99,7 +102,12 @@ impl Server {
                 .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
                 .with_context(|| format!("no {name} in /proc/{pid}/status"))
         };
-        Ok((field("VmRSS:")?, field("VmHWM:")?))
+        Ok(Reading {
+            rss_kib: field("VmRSS:")?,
+            anon_kib: field("RssAnon:")?,
+            peak_kib: field("VmHWM:")?,
+            settled: false,
+        })
     }
 
     /// CPU time the server has used so far (user + system).

@@ -1,6 +1,7 @@
 //! The CPU side of holding objects compactly: what a label-selected list of every pod takes
-//! (as JSON and as the Table `kubectl get pods` asks for), and how long one change per pod
-//! takes to reach 20 watchers, with the server CPU time each phase used.
+//! (as JSON and as the Table `kubectl get pods` asks for), and how long pod changes take to
+//! reach 20 watchers — all watching the Deployment's label, or each its node's pods by
+//! `spec.nodeName` as kubelets do — with the server CPU time each phase used.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,10 +17,11 @@ use crate::server::Server;
 
 /// Times each list is repeated; the median is reported.
 const LIST_RUNS: usize = 10;
-/// Watchers of the fan-out phase.
+/// Watchers of each fan-out phase (one per node in the kubelet-style phase).
 const WATCHERS: usize = 20;
-/// Changes made while they watch, one pod each, one after another.
-const CHANGES: usize = 50;
+/// Changes made while they watch, one pod each, one after another (pods are spread over
+/// the nodes in turn, so each node's watcher sees `CHANGES / WATCHERS`).
+const CHANGES: usize = 40;
 /// The fan-out phase fails after this long.
 const FAN_OUT_LIMIT: Duration = Duration::from_secs(60);
 
@@ -32,10 +34,14 @@ pub struct Timings {
     pub list_table: Duration,
     /// Server CPU time per list (both kinds together, averaged).
     pub list_cpu: Duration,
-    /// From the first change to every watcher having seen every change.
+    /// From the first change to every label watcher having seen every change.
     pub fan_out: Duration,
-    /// Server CPU time of the fan-out phase.
+    /// Server CPU time of the label fan-out phase.
     pub fan_out_cpu: Duration,
+    /// From the first change to every node's watcher having seen its pods' changes.
+    pub fan_out_nodes: Duration,
+    /// Server CPU time of the node fan-out phase.
+    pub fan_out_nodes_cpu: Duration,
 }
 
 /// Runs the list and watch phases against the server holding `pods` pods.
@@ -56,9 +62,21 @@ pub async fn measure(
     t.list_cpu = server.cpu_time()?.saturating_sub(cpu) / (2 * LIST_RUNS as u32);
 
     let cpu = server.cpu_time()?;
-    t.fan_out = fan_out(client).await?;
+    t.fan_out = fan_out(client, Selector::Label, "a").await?;
     t.fan_out_cpu = server.cpu_time()?.saturating_sub(cpu);
+    let cpu = server.cpu_time()?;
+    t.fan_out_nodes = fan_out(client, Selector::Node, "b").await?;
+    t.fan_out_nodes_cpu = server.cpu_time()?.saturating_sub(cpu);
     Ok(t)
+}
+
+/// What the fan-out watchers select on.
+#[derive(Clone, Copy)]
+enum Selector {
+    /// Every watcher: the Deployment's label; each sees every change.
+    Label,
+    /// Watcher `k`: `spec.nodeName` of node `k`; each sees its node's changes.
+    Node,
 }
 
 async fn median_list(client: &HttpClient, accept: &str, pods: usize) -> anyhow::Result<Duration> {
@@ -87,9 +105,14 @@ async fn median_list(client: &HttpClient, accept: &str, pods: usize) -> anyhow::
     Ok(times[times.len() / 2])
 }
 
-/// Opens the watchers, changes [`CHANGES`] pods one at a time, and waits until every watcher
-/// has seen every change.
-async fn fan_out(client: &Arc<HttpClient>) -> anyhow::Result<Duration> {
+/// Opens the watchers, changes [`CHANGES`] pods one at a time (annotation `bench/touched`
+/// set to `round` and the change's number), and waits until every watcher has seen every
+/// change it selects.
+async fn fan_out(
+    client: &Arc<HttpClient>,
+    selector: Selector,
+    round: &str,
+) -> anyhow::Result<Duration> {
     let reply = client
         .request(
             Method::GET,
@@ -103,11 +126,21 @@ async fn fan_out(client: &Arc<HttpClient>) -> anyhow::Result<Duration> {
         .as_str()
         .context("list without resourceVersion")?
         .to_string();
-    let path = format!(
-        "/api/v1/namespaces/default/pods?watch=1&labelSelector=app%3Dweb&resourceVersion={rv}"
-    );
     let mut watchers = Vec::new();
-    for _ in 0..WATCHERS {
+    for k in 0..WATCHERS {
+        let (path, expected) = match selector {
+            Selector::Label => (
+                format!("/api/v1/namespaces/default/pods?watch=1&labelSelector=app%3Dweb&resourceVersion={rv}"),
+                CHANGES,
+            ),
+            Selector::Node => (
+                format!(
+                    "/api/v1/namespaces/default/pods?watch=1&fieldSelector=spec.nodeName%3D{}&resourceVersion={rv}",
+                    objects::node_name(k)
+                ),
+                (0..CHANGES).filter(|i| i % WATCHERS == k).count(),
+            ),
+        };
         let resp = client.send(Method::GET, &path, &[], vec![]).await?;
         if !resp.status().is_success() {
             bail!("watch: {}", resp.status());
@@ -115,7 +148,7 @@ async fn fan_out(client: &Arc<HttpClient>) -> anyhow::Result<Duration> {
         let mut body = resp.into_body();
         watchers.push(tokio::spawn(async move {
             let mut lines = 0;
-            while lines < CHANGES {
+            while lines < expected {
                 match body.frame().await {
                     Some(Ok(frame)) => {
                         if let Some(data) = frame.data_ref() {
@@ -131,7 +164,7 @@ async fn fan_out(client: &Arc<HttpClient>) -> anyhow::Result<Duration> {
     let start = Instant::now();
     for i in 0..CHANGES {
         let path = format!("/api/v1/namespaces/default/pods/{}", objects::pod_name(i));
-        let patch = json!({"metadata": {"annotations": {"bench/touched": i.to_string()}}});
+        let patch = json!({"metadata": {"annotations": {"bench/touched": format!("{round}{i}")}}});
         let reply = client
             .request(
                 Method::PATCH,

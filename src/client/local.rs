@@ -1,6 +1,8 @@
 //! The in-process client: calls the registry directly, with the same defaulting, validation
 //! and admission as an HTTP request, minus TLS and serialisation.
 
+use std::ops::ControlFlow;
+
 use serde_json::Value;
 
 use super::{Client, WatchSource};
@@ -50,6 +52,25 @@ impl Client for LocalClient {
         opts: &ListOptions,
     ) -> Result<ListResult, ApiError> {
         self.registry.list(rt, namespace, opts)
+    }
+
+    async fn list_each<F>(
+        &self,
+        rt: &'static ResourceType,
+        namespace: Option<&str>,
+        opts: &ListOptions,
+        mut visit: F,
+    ) -> Result<u64, ApiError>
+    where
+        F: FnMut(Value) -> ControlFlow<()> + Send,
+    {
+        let page = self.registry.list_objects(rt, namespace, opts)?;
+        for o in &page.items {
+            if visit(o.value()).is_break() {
+                break;
+            }
+        }
+        Ok(page.resource_version)
     }
 
     async fn watch(

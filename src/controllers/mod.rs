@@ -1,9 +1,9 @@
 //! Controllers: small level-triggered reconcile functions on one shared loop (the shape of
-//! kube-runtime's controller): list the kind once (a page at a time) and queue every object,
+//! kube-runtime's controller): list the kind once and queue every object,
 //! then watch it and queue each object that changes, and a change to a related kind queues
 //! the objects it concerns. Each queued object is read afresh and reconciled; a reconcile may
 //! ask to look again later. Nothing is listed again until a watch ends, and no object is kept
-//! beyond its key.
+//! beyond its key (lists hand objects over one at a time, [`Client::list_each`]).
 
 pub mod event_ttl;
 pub mod namespace;
@@ -14,6 +14,7 @@ pub mod volume_binding;
 
 use std::collections::BTreeSet;
 use std::future::Future;
+use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -69,8 +70,6 @@ pub trait Reconciler<C: Client>: Send + Sync + 'static {
 const ERROR_BACKOFF: Duration = Duration::from_secs(2);
 /// Every object is reconciled again this often even without a change (an informer's resync).
 const RESYNC: Duration = Duration::from_secs(300);
-/// Objects per page of the initial list.
-const PAGE: usize = 100;
 
 /// Runs `r` until `shutdown` is cancelled.
 pub async fn run<C: Client, R: Reconciler<C>>(client: C, r: R, shutdown: CancellationToken) {
@@ -196,24 +195,19 @@ async fn reconcile_key<C: Client, R: Reconciler<C>>(
     }
 }
 
-/// The keys of every object of `rt`, listed a page at a time, and the revision of the list.
+/// The keys of every object of `rt`, and the revision of the list.
 async fn list_keys<C: Client>(
     client: &C,
     rt: &'static ResourceType,
 ) -> Result<(BTreeSet<Key>, u64), ApiError> {
     let mut keys = BTreeSet::new();
-    let mut opts = ListOptions {
-        limit: PAGE,
-        ..ListOptions::default()
-    };
-    loop {
-        let page = client.list(rt, None, &opts).await?;
-        keys.extend(page.items.iter().map(key_of));
-        match page.continue_token {
-            Some(token) => opts.continue_token = Some(token),
-            None => return Ok((keys, page.resource_version)),
-        }
-    }
+    let revision = client
+        .list_each(rt, None, &ListOptions::default(), |o| {
+            keys.insert(key_of(&o));
+            ControlFlow::Continue(())
+        })
+        .await?;
+    Ok((keys, revision))
 }
 
 fn key_of(obj: &Value) -> Key {

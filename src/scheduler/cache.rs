@@ -1,14 +1,17 @@
 //! The scheduler's view of the cluster, kept as kube-scheduler's informer cache is: listed
-//! once (pods a page at a time, so a large cluster is never parsed all at once), then moved
+//! once (objects handed over one at a time, so a large cluster is never parsed all at
+//! once), then moved
 //! by watch events, so one changed object costs one update and nothing is listed again until
-//! a watch ends. Nodes are kept typed (there are few); a bound pod only as the
+//! a watch ends. A node is kept typed but only with what the plugins read (name, labels,
+//! spec, allocatable: not its images, conditions or system info); a bound pod only as the
 //! [`PlacedPod`] its node's plugins read; a pending pod only by name, read afresh when it is
 //! placed.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::ControlFlow;
 
 use k8s_openapi::api::core::v1::{Node, Pod};
-use serde_json::Value;
+use serde_json::{json, Map, Value};
 
 use super::run::{is_active, is_pending};
 use super::{NodeInfo, PlacedPod};
@@ -16,9 +19,6 @@ use crate::api::registry::{meta, ListOptions, WatchEvent};
 use crate::api::status::ApiError;
 use crate::client::Client;
 use crate::resources::{node, pod};
-
-/// Pods per page of the initial list.
-const PAGE: usize = 100;
 
 /// A pod's namespace and name.
 pub(crate) type PodKey = (String, String);
@@ -43,31 +43,20 @@ impl Cache {
     /// Lists nodes and pods.
     pub(crate) async fn load<C: Client>(client: &C) -> Result<(Cache, Listed), ApiError> {
         let mut cache = Cache::default();
+        let all = ListOptions::default();
         let nodes = client
-            .list(&node::RESOURCE, None, &ListOptions::default())
+            .list_each(&node::RESOURCE, None, &all, |n| {
+                cache.apply_node(WatchEvent::Added(n));
+                ControlFlow::Continue(())
+            })
             .await?;
-        for n in nodes.items {
-            cache.apply_node(WatchEvent::Added(n));
-        }
-        let mut opts = ListOptions {
-            limit: PAGE,
-            ..ListOptions::default()
-        };
-        let pods_rv = loop {
-            let page = client.list(&pod::RESOURCE, None, &opts).await?;
-            for p in page.items {
+        let pods = client
+            .list_each(&pod::RESOURCE, None, &all, |p| {
                 cache.apply_pod(WatchEvent::Added(p));
-            }
-            match page.continue_token {
-                Some(token) => opts.continue_token = Some(token),
-                None => break page.resource_version,
-            }
-        };
-        let listed = Listed {
-            nodes: nodes.resource_version,
-            pods: pods_rv,
-        };
-        Ok((cache, listed))
+                ControlFlow::Continue(())
+            })
+            .await?;
+        Ok((cache, Listed { nodes, pods }))
     }
 
     /// Applies a pod event.
@@ -102,7 +91,7 @@ impl Cache {
         match event {
             WatchEvent::Added(o) | WatchEvent::Modified(o) => {
                 let name = meta::name_of(&o).to_string();
-                match serde_json::from_value::<Node>(o) {
+                match serde_json::from_value::<Node>(scheduling_view(o)) {
                     Ok(n) => self.nodes.insert(name, n),
                     Err(_) => self.nodes.remove(&name),
                 };
@@ -154,6 +143,29 @@ impl Cache {
             })
             .collect()
     }
+}
+
+/// The members of a Node the plugins read: `metadata.name` and `labels`, `spec` (taints,
+/// unschedulable), `status.allocatable`.
+fn scheduling_view(node: Value) -> Value {
+    let Value::Object(mut node) = node else {
+        return Value::Null;
+    };
+    let mut metadata = Map::new();
+    if let Some(Value::Object(mut m)) = node.remove("metadata") {
+        for key in ["name", "labels"] {
+            if let Some(v) = m.remove(key) {
+                metadata.insert(key.to_string(), v);
+            }
+        }
+    }
+    let allocatable = node
+        .get_mut("status")
+        .and_then(|s| s.get_mut("allocatable"))
+        .map(Value::take)
+        .unwrap_or(Value::Null);
+    let spec = node.remove("spec").unwrap_or(Value::Null);
+    json!({"metadata": metadata, "spec": spec, "status": {"allocatable": allocatable}})
 }
 
 fn key_of(obj: &Value) -> PodKey {
@@ -216,6 +228,29 @@ mod tests {
         assert_eq!(c.infos()[0].pods.len(), 1);
         c.apply_node(WatchEvent::Deleted(node("n2")));
         assert!(c.node("n2").is_none());
+    }
+
+    #[test]
+    fn nodes_keep_what_the_plugins_read() {
+        let mut c = Cache::default();
+        c.apply_node(WatchEvent::Added(json!({
+            "metadata": {"name": "n1", "labels": {"zone": "a"}, "annotations": {"x": "y"}},
+            "spec": {"unschedulable": true, "taints": [{"key": "k", "effect": "NoSchedule"}]},
+            "status": {"allocatable": {"cpu": "4"}, "capacity": {"cpu": "4"},
+                       "images": [{"names": ["busybox"], "sizeBytes": 1}],
+                       "conditions": [{"type": "Ready", "status": "True"}]},
+        })));
+        let n = c.node("n1").unwrap();
+        assert_eq!(n.metadata.labels.as_ref().unwrap()["zone"], "a");
+        assert!(n.metadata.annotations.is_none());
+        let spec = n.spec.as_ref().unwrap();
+        assert_eq!(spec.unschedulable, Some(true));
+        assert_eq!(spec.taints.as_ref().unwrap()[0].key, "k");
+        let status = n.status.as_ref().unwrap();
+        assert_eq!(status.allocatable.as_ref().unwrap()["cpu"].0, "4");
+        assert!(status.images.is_none() && status.conditions.is_none());
+        c.apply_node(WatchEvent::Added(json!({"metadata": {"name": "bare"}})));
+        assert!(c.node("bare").is_some());
     }
 
     #[test]
