@@ -101,7 +101,12 @@ async fn run() -> anyhow::Result<PathBuf> {
 
     eprintln!("memory: {NODES} nodes");
     let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
-    report.node_json = create_nodes(&client, 0..NODES, &now).await?;
+    // Heartbeats older than the join endpoint's 40 s, so a board may join as one of these
+    // nodes (the node authorization timing), and within the long grace period.
+    let heartbeat = (chrono::Utc::now() - chrono::Duration::minutes(2))
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    report.node_json = create_nodes(&client, 0..NODES, &heartbeat).await?;
     report.nodes = settle(&server).await?;
 
     eprintln!("memory: {PODS} pods");
@@ -125,7 +130,7 @@ async fn run() -> anyhow::Result<PathBuf> {
         .await
         .context("starting the second server")?;
     report.nodes_idle = settle(&server).await?;
-    report.many_node_json = create_nodes(&client, 0..MANY_NODES, &now).await?;
+    report.many_node_json = create_nodes(&client, 0..MANY_NODES, &heartbeat).await?;
     report.many_nodes = settle(&server).await?;
     drop(server);
 

@@ -198,6 +198,16 @@ impl Report {
                 t.fan_out_nodes,
                 ms(t.fan_out_nodes_cpu),
             ),
+            (
+                "a node's GET of a config map its pods use (median)".to_string(),
+                t.node_read_allowed,
+                String::new(),
+            ),
+            (
+                format!("a node's GET of one no pod uses, 403 after all {pods} pods (median)"),
+                t.node_read_refused,
+                String::new(),
+            ),
         ];
         let _ = writeln!(out, "\n| CPU | Wall | Server CPU |");
         let _ = writeln!(out, "| --- | ---: | ---: |");

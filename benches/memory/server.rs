@@ -4,7 +4,8 @@
 //! memory and CPU time are read from `/proc/PID/status` and `/proc/PID/stat`. With
 //! `BRAMBLE_BENCH_WRAPPER` set (e.g. `heaptrack -o target/bench/server`), the server runs
 //! under that command, for a heap profile of the same workload; the figures are then the
-//! wrapper's.
+//! wrapper's. `BRAMBLE_BENCH_BINARY` names another `bramble` to measure (an older build, for
+//! a before-and-after comparison with the same workload).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -29,6 +30,8 @@ const USER_HZ: u64 = 100;
 pub struct Server {
     child: Child,
     data_dir: PathBuf,
+    /// `https://127.0.0.1:PORT`.
+    url: String,
 }
 
 impl Server {
@@ -38,16 +41,17 @@ impl Server {
         let data_dir = dir.join("data");
         let port = free_port()?;
         let log = std::fs::File::create(dir.join("server.log")).context("server log")?;
-        let bramble = env!("CARGO_BIN_EXE_bramble");
+        let bramble = std::env::var("BRAMBLE_BENCH_BINARY")
+            .unwrap_or_else(|_| env!("CARGO_BIN_EXE_bramble").to_string());
         let wrapper = std::env::var("BRAMBLE_BENCH_WRAPPER").unwrap_or_default();
         let mut words = wrapper.split_whitespace();
         let mut command = match words.next() {
             Some(program) => {
                 let mut c = Command::new(program);
-                c.args(words).arg(bramble);
+                c.args(words).arg(&bramble);
                 c
             }
-            None => Command::new(bramble),
+            None => Command::new(&bramble),
         };
         let child = command
             .arg("server")
@@ -62,7 +66,12 @@ impl Server {
             .stderr(log)
             .spawn()
             .context("starting bramble server")?;
-        let mut server = Server { child, data_dir };
+        let url = format!("https://127.0.0.1:{port}");
+        let mut server = Server {
+            child,
+            data_dir,
+            url,
+        };
         let client = server.wait_ready().await?;
         Ok((server, client))
     }
@@ -87,6 +96,16 @@ impl Server {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Where the server keeps its state.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// The server's URL.
+    pub fn url(&self) -> &str {
+        &self.url
     }
 
     /// The server's resident set (`VmRSS`), its anonymous part (`RssAnon`: the heap and

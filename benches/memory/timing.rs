@@ -1,16 +1,21 @@
 //! The CPU side of holding objects compactly: what a label-selected list of every pod takes
 //! (as JSON and as the Table `kubectl get pods` asks for), and how long pod changes take to
 //! reach 20 watchers — all watching the Deployment's label, or each its node's pods by
-//! `spec.nodeName` as kubelets do — with the server CPU time each phase used.
+//! `spec.nodeName` as kubelets do — and what the Node authorizer takes to let a kubelet read
+//! a config map (its pods are found among the namespace's), with the server CPU time each
+//! phase used.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use bramble::agent::credentials;
 use bramble::client::http::HttpClient;
-use http::Method;
+use bramble::pki::join_token::{JoinToken, JOIN_TOKEN_FILE};
+use http::{Method, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::json;
+use tokio_util::sync::CancellationToken;
 
 use crate::objects;
 use crate::server::Server;
@@ -24,6 +29,10 @@ const WATCHERS: usize = 20;
 const CHANGES: usize = 40;
 /// The fan-out phase fails after this long.
 const FAN_OUT_LIMIT: Duration = Duration::from_secs(60);
+/// Node-authorized reads timed; the median is reported.
+const NODE_READS: usize = 20;
+/// The node the kubelet-style reads come from.
+const READER: usize = 19;
 
 /// What the timing phases measured.
 #[derive(Debug, Default)]
@@ -42,6 +51,10 @@ pub struct Timings {
     pub fan_out_nodes: Duration,
     /// Server CPU time of the node fan-out phase.
     pub fan_out_nodes_cpu: Duration,
+    /// A node's read of a config map its pods reference (median).
+    pub node_read_allowed: Duration,
+    /// A node's read of a config map none of its pods reference, refused (median).
+    pub node_read_refused: Duration,
 }
 
 /// Runs the list and watch phases against the server holding `pods` pods.
@@ -67,7 +80,50 @@ pub async fn measure(
     let cpu = server.cpu_time()?;
     t.fan_out_nodes = fan_out(client, Selector::Node, "b").await?;
     t.fan_out_nodes_cpu = server.cpu_time()?.saturating_sub(cpu);
+    let kubelet = join(server, &objects::node_name(READER)).await?;
+    // Referenced by the node's pods: allowed, answered 404 (it does not exist).
+    t.node_read_allowed = median_read(&kubelet, "web-nginx", StatusCode::NOT_FOUND).await?;
+    // Referenced by no pod: every pod of the namespace is looked at, then 403.
+    t.node_read_refused = median_read(&kubelet, "unrelated", StatusCode::FORBIDDEN).await?;
     Ok(t)
+}
+
+/// Joins the server as `node` with its join token; a client with the node's credentials.
+async fn join(server: &Server, node: &str) -> anyhow::Result<Arc<HttpClient>> {
+    let token = std::fs::read_to_string(server.data_dir().join(JOIN_TOKEN_FILE))
+        .context("reading the join token")?;
+    let token = JoinToken::parse(token.trim()).context("parsing the join token")?;
+    let dir = server.data_dir().join(format!("board-{node}"));
+    let kubeconfig = credentials::obtain(
+        server.url(),
+        Some(&token),
+        &dir,
+        node,
+        &CancellationToken::new(),
+    )
+    .await
+    .context("joining as a node")?;
+    Ok(HttpClient::new(&kubeconfig)?)
+}
+
+/// The median time of a node's GET of config map `name`, which must answer `want`.
+async fn median_read(
+    kubelet: &HttpClient,
+    name: &str,
+    want: StatusCode,
+) -> anyhow::Result<Duration> {
+    let path = format!("/api/v1/namespaces/default/configmaps/{name}");
+    let mut times = Vec::with_capacity(NODE_READS);
+    for _ in 0..NODE_READS {
+        let start = Instant::now();
+        let reply = kubelet.request(Method::GET, &path, &[], vec![]).await?;
+        times.push(start.elapsed());
+        if reply.status != want {
+            bail!("GET {path} as a node: {}, not {want}", reply.status);
+        }
+    }
+    times.sort();
+    Ok(times[times.len() / 2])
 }
 
 /// What the fan-out watchers select on.

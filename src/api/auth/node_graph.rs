@@ -11,7 +11,8 @@
 //! (volumes including projected sources, env and envFrom of every container kind,
 //! imagePullSecrets, claims and generic ephemeral volumes' claims). A volume is related
 //! through its `claimRef`. A pod's node is read from its stored JSON without parsing the
-//! rest; only the pods bound to the node are parsed.
+//! rest (and only in pods whose text holds the node's name at all); of the pods bound to the
+//! node only the parts references can be in are parsed.
 //!
 //! The node-local provisioner runs in the kubelet, so a claim the scheduler selected the
 //! node for (`volume.kubernetes.io/selected-node`) and a volume whose node affinity pins it
@@ -26,7 +27,7 @@ use super::node::{NodeGraph, Vertex};
 use crate::api::registry::{list, Registry};
 use crate::controllers::volume_binding::ANN_SELECTED_NODE;
 use crate::resources::{persistentvolume, persistentvolumeclaim, pod};
-use crate::store::Object;
+use crate::store::{Object, Paths};
 
 /// The node label a node-local volume's affinity names.
 const HOSTNAME_LABEL: &str = "kubernetes.io/hostname";
@@ -51,7 +52,17 @@ impl Registry {
         let (pods, _) = self
             .store()
             .list(&list::prefix(&pod::RESOURCE, Some(namespace)));
-        pods.iter().any(|p| bound_to(p, node) && f(&p.value()))
+        // What `refers` reads: the spec and the pod's name.
+        let mut reads = Paths::new();
+        reads.add("spec");
+        reads.add("metadata.name");
+        // A pod bound to `node` holds `"node"` in its text: the store's JSON comes from
+        // serde_json, which escapes only quotes, backslashes and control characters, and a
+        // node name (a DNS subdomain) has none. Pods without it are passed over unread.
+        let quoted = serde_json::to_string(node).unwrap_or_default();
+        pods.iter()
+            .filter(|p| p.json().contains(&quoted))
+            .any(|p| bound_to(p, node) && f(&p.pruned(&reads)))
     }
 
     fn claim_related(&self, node: &str, namespace: &str, name: &str) -> bool {
