@@ -129,6 +129,15 @@ impl Hub {
         self.entries(prefix).map(|(_, o)| o.clone()).collect()
     }
 
+    pub(super) fn list_from(&self, prefix: &KeyPrefix, start: &str) -> Vec<Arc<Object>> {
+        let from = ObjectKey::from_raw(prefix.as_str().max(start).to_string());
+        self.objects
+            .range(from..)
+            .take_while(|(k, _)| k.is_in(prefix))
+            .map(|(_, o)| o.clone())
+            .collect()
+    }
+
     pub(super) fn entries<'a>(
         &'a self,
         prefix: &'a KeyPrefix,

@@ -4,13 +4,15 @@
 //! acknowledgement with group commit: writers queue behind one flush thread, so concurrent
 //! writers share a single `fsync`. Reads and watches come from the published state in
 //! [`hub`], which only ever holds durable changes. Ephemeral kinds (leases, events) never
-//! touch the disk.
+//! touch the disk. Objects are held in memory once each, as compact JSON text ([`Object`]).
 
 mod commit;
 mod disk;
 pub mod envelope;
 mod hub;
 pub mod key;
+mod object;
+mod pruned;
 mod watch;
 
 use std::path::Path;
@@ -25,6 +27,8 @@ use envelope::EnvelopeError;
 use hub::Hub;
 pub use hub::{Event, EventType, HistoryLimits, TooOld};
 pub use key::{KeyPrefix, ObjectKey};
+pub use object::Object;
+pub use pruned::Paths;
 pub use watch::{Watch, WatchEnd};
 
 /// Revision key: the last revision handed out by a durable write.
@@ -42,17 +46,6 @@ pub const DEFAULT_QUOTA_BYTES: usize = 256 << 20;
 /// The largest object the store accepts, as JSON: etcd's default request limit (1.5 MiB),
 /// which bounds every kind upstream stores.
 pub const MAX_OBJECT_BYTES: usize = 3 << 19;
-
-/// One stored object and the revision that wrote it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Object {
-    /// The revision of the write that produced this state.
-    pub revision: u64,
-    /// The object; `metadata.resourceVersion` equals `revision`.
-    pub value: Value,
-    /// Its size as JSON, what the watch history's byte budget counts.
-    pub size: usize,
-}
 
 /// What a read-modify-write wants done.
 #[derive(Debug)]
@@ -193,6 +186,13 @@ impl Store {
         (hub.list(prefix), hub.revision())
     }
 
+    /// Lists objects under `prefix` whose keys sort at or after `start` (a key's text; empty
+    /// for all), in key order, with the revision they are consistent at.
+    pub fn list_from(&self, prefix: &KeyPrefix, start: &str) -> (Vec<Arc<Object>>, u64) {
+        let hub = self.hub();
+        (hub.list_from(prefix, start), hub.revision())
+    }
+
     /// Whether anything under `prefix` changed after revision `from` (for consistent paging).
     pub fn changed_since(&self, prefix: &KeyPrefix, from: u64) -> Result<bool, TooOld> {
         self.hub().changed_since(prefix, from)
@@ -242,7 +242,9 @@ impl Store {
                 (w.ephemeral.get(key).cloned(), 0)
             } else {
                 match self.shared.disk.read(key)? {
-                    Some(Stored { object, parts }) => (Some(object), parts),
+                    Some(Stored { object, parts }) => {
+                        (Some(self.shared_copy(&w, key, object)), parts)
+                    }
                     None => (None, 0),
                 }
             };
@@ -264,6 +266,7 @@ impl Store {
                         EventType::Added
                     };
                     let json = serde_json::to_vec(&value).map_err(StoreError::from)?;
+                    drop(value);
                     if json.len() > MAX_OBJECT_BYTES {
                         return Err(StoreError::TooLarge { size: json.len() }.into());
                     }
@@ -277,15 +280,9 @@ impl Store {
                         }
                         .into());
                     }
+                    let object = Object::from_json(revision, json.clone())?;
                     encoded = Some(json);
-                    (
-                        kind,
-                        Arc::new(Object {
-                            revision,
-                            value,
-                            size,
-                        }),
-                    )
+                    (kind, Arc::new(object))
                 }
                 Mutation::Delete => {
                     let Some(cur) = current.clone() else {
@@ -294,16 +291,11 @@ impl Store {
                             object: None,
                         });
                     };
-                    let mut value = cur.value.clone();
+                    let mut value = cur.value();
                     set_resource_version(&mut value, revision);
-                    let size = cur.size;
                     (
                         EventType::Deleted,
-                        Arc::new(Object {
-                            revision,
-                            value,
-                            size,
-                        }),
+                        Arc::new(Object::from_value(revision, &value)?),
                     )
                 }
             };
@@ -325,7 +317,7 @@ impl Store {
                     _ => {
                         let json = match encoded.take() {
                             Some(json) => json,
-                            None => serde_json::to_vec(&object.value).map_err(StoreError::from)?,
+                            None => object.json().as_bytes().to_vec(),
                         };
                         disk::stage_put(&mut batch, key, revision, json, old_parts)?;
                     }
@@ -364,6 +356,23 @@ impl Store {
             Ok(Ok(())) => Ok(outcome),
             Ok(Err(e)) => Err(e.into()),
             Err(_) => Err(StoreError::Failed.into()),
+        }
+    }
+
+    /// The copy of `key`'s current state that memory already holds — the newest queued
+    /// write's, else the published one — when it is the state `read` from disk, so the
+    /// change's `previous` (kept by the watch history) shares it instead of adding a copy.
+    fn shared_copy(&self, w: &WriteState, key: &ObjectKey, read: Arc<Object>) -> Arc<Object> {
+        let queued = w.pending.iter().rev().find(|p| &p.event.key == key);
+        let held = match queued {
+            Some(p) => Some(p.event.object.clone()),
+            // Lock order: the writer lock, then the hub's (the commit thread never holds
+            // the hub's while taking the writer's).
+            None => self.hub().get(key),
+        };
+        match held {
+            Some(h) if h.revision == read.revision && h.json() == read.json() => h,
+            _ => read,
         }
     }
 

@@ -55,10 +55,10 @@ async fn writes_stamp_one_global_revision() {
     .await;
     assert_eq!(b.revision, a.revision + 1);
     assert_eq!(
-        a.value["metadata"]["resourceVersion"],
+        a.value()["metadata"]["resourceVersion"],
         json!(a.revision.to_string())
     );
-    assert_eq!(store.get(&pod_key("a")).unwrap().value, a.value);
+    assert_eq!(store.get(&pod_key("a")).unwrap().value(), a.value());
     let (pods, rev) = store.list(&KeyPrefix::resource("", "pods"));
     assert_eq!(pods.len(), 1);
     assert_eq!(rev, b.revision);
@@ -153,7 +153,7 @@ async fn deletes_publish_the_last_state() {
     assert_eq!(out.kind, Some(EventType::Deleted));
     let e = watch.next().await.unwrap();
     assert_eq!(e.kind, EventType::Deleted);
-    assert_eq!(e.object.value["metadata"]["name"], "a");
+    assert_eq!(e.object.value()["metadata"]["name"], "a");
     assert!(store.get(&pod_key("a")).is_none());
 }
 
@@ -176,11 +176,11 @@ async fn watch_replays_history_filters_prefix_and_reports_too_old() {
         .watch(KeyPrefix::namespace("", "pods", "default"), Some(start))
         .unwrap();
     assert_eq!(
-        w.next().await.unwrap().object.value["metadata"]["name"],
+        w.next().await.unwrap().object.value()["metadata"]["name"],
         "a"
     );
     assert_eq!(
-        w.next().await.unwrap().object.value["metadata"]["name"],
+        w.next().await.unwrap().object.value()["metadata"]["name"],
         "b"
     );
     put(
@@ -191,7 +191,7 @@ async fn watch_replays_history_filters_prefix_and_reports_too_old() {
     )
     .await;
     let c = w.next().await.unwrap();
-    assert_eq!(c.object.value["metadata"]["name"], "c");
+    assert_eq!(c.object.value()["metadata"]["name"], "c");
     assert_eq!(w.progress(), c.revision);
     // history holds 3 events: the first write has left the window
     assert_eq!(
@@ -298,8 +298,8 @@ async fn history_stays_within_its_byte_budget_and_late_watchers_are_told() {
     // a watcher inside the window still gets every change after its revision
     let recent = store.revision() - 2;
     let mut w = store.watch(KeyPrefix::all(), Some(recent)).unwrap();
-    assert_eq!(w.next().await.unwrap().object.value["n"], 48);
-    assert_eq!(w.next().await.unwrap().object.value["n"], 49);
+    assert_eq!(w.next().await.unwrap().object.value()["n"], 48);
+    assert_eq!(w.next().await.unwrap().object.value()["n"], 49);
 }
 
 #[tokio::test]
@@ -423,8 +423,8 @@ async fn large_objects_round_trip_shrink_and_leave_no_blob_files() {
     {
         let store = Store::open(dir.path(), 100).unwrap();
         let got = store.get(&key).unwrap();
-        assert_eq!(got.value["data"]["d"].as_str().unwrap().len(), 300_000);
-        assert!(got.value["data"]["d"].as_str().unwrap().starts_with('b'));
+        assert_eq!(got.value()["data"]["d"].as_str().unwrap().len(), 300_000);
+        assert!(got.value()["data"]["d"].as_str().unwrap().starts_with('b'));
         // the 1 MiB version's extra parts are gone: shrinking to a small object leaves only
         // its one record
         put(&store, &key, big("big", 'd', 5), false).await;
@@ -436,7 +436,10 @@ async fn large_objects_round_trip_shrink_and_leave_no_blob_files() {
         assert_eq!(parts, 0, "parts of replaced versions were left behind");
     }
     let store = Store::open(dir.path(), 100).unwrap();
-    assert_eq!(store.get(&key).unwrap().value["data"]["d"], json!("ddddd"));
+    assert_eq!(
+        store.get(&key).unwrap().value()["data"]["d"],
+        json!("ddddd")
+    );
     assert!(store.get(&pod_key("small")).is_none());
     let blobs: Vec<_> = files_under(dir.path())
         .into_iter()
@@ -474,8 +477,88 @@ async fn data_written_before_parts_existed_is_read_updated_and_its_blob_reclaime
     }
     drop(store);
     let store = Store::open(dir.path(), 100).unwrap();
-    let data = store.get(&key).unwrap().value["data"]["d"].clone();
+    let data = store.get(&key).unwrap().value()["data"]["d"].clone();
     assert_eq!(data.as_str().unwrap().len(), 300_199);
     assert!(store.get(&key).unwrap().revision > 5);
     assert_eq!(blobs(), 0, "the old value's blob file outlived it");
+}
+
+#[tokio::test]
+async fn a_change_keeps_the_state_it_replaces_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), 100).unwrap();
+    let key = pod_key("a");
+    let first = put(
+        &store,
+        &key,
+        json!({"metadata": {"name": "a"}, "v": 1}),
+        false,
+    )
+    .await;
+    let mut w = store
+        .watch(KeyPrefix::resource("", "pods"), Some(first.revision))
+        .unwrap();
+    let second = put(
+        &store,
+        &key,
+        json!({"metadata": {"name": "a"}, "v": 2}),
+        false,
+    )
+    .await;
+    let e = w.next().await.unwrap();
+    // The history's old state is the copy memory held, not a second one read from disk.
+    assert!(Arc::ptr_eq(e.previous.as_ref().unwrap(), &first));
+    assert!(Arc::ptr_eq(&e.object, &second));
+    assert!(Arc::ptr_eq(&store.get(&key).unwrap(), &second));
+    let gone = store
+        .mutate::<Infallible, _>(&key, false, |_| Ok(Mutation::Delete))
+        .await
+        .unwrap()
+        .object
+        .unwrap();
+    let last = gone.value();
+    assert_eq!(last["v"], 2);
+    assert_eq!(
+        last["metadata"]["resourceVersion"],
+        json!(gone.revision.to_string())
+    );
+    assert_eq!(gone.size, gone.json().len());
+}
+
+#[tokio::test]
+async fn lists_start_at_a_key_within_the_prefix() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), 100).unwrap();
+    for n in ["a", "b", "c"] {
+        put(&store, &pod_key(n), json!({"metadata": {"name": n}}), false).await;
+    }
+    let prefix = KeyPrefix::resource("", "pods");
+    let names = |start: &str| -> Vec<String> {
+        let (objects, _) = store.list_from(&prefix, start);
+        objects
+            .iter()
+            .map(|o| o.value()["metadata"]["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(names(""), ["a", "b", "c"]);
+    assert_eq!(names(&format!("{}\u{0}", pod_key("a"))), ["b", "c"]);
+    assert_eq!(names("o/"), ["a", "b", "c"]);
+    assert!(names("p/").is_empty());
+}
+
+#[tokio::test]
+async fn objects_too_deep_to_read_back_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), 100).unwrap();
+    let mut deep = json!(1);
+    for _ in 0..200 {
+        deep = json!({ "a": deep });
+    }
+    let r = store
+        .mutate(&pod_key("deep"), false, |_| {
+            Ok::<_, TestError>(Mutation::Put(deep))
+        })
+        .await;
+    assert!(matches!(r, Err(TestError::Store(StoreError::Json(_)))));
+    assert!(store.get(&pod_key("deep")).is_none());
 }
