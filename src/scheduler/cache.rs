@@ -3,7 +3,7 @@
 //! once), then moved
 //! by watch events, so one changed object costs one update and nothing is listed again until
 //! a watch ends. A node is kept typed but only with what the plugins read (name, labels,
-//! spec, allocatable: not its images, conditions or system info); a bound pod only as the
+//! annotations, spec, allocatable, Ready: not its images or system info); a bound pod only as the
 //! [`PlacedPod`] its node's plugins read; a pending pod only by name, read afresh when it is
 //! placed.
 
@@ -145,27 +145,40 @@ impl Cache {
     }
 }
 
-/// The members of a Node the plugins read: `metadata.name` and `labels`, `spec` (taints,
-/// unschedulable), `status.allocatable`.
+/// The members of a Node the plugins read: `metadata.name`, `labels` and `annotations` (a
+/// local provisioner's free space), `spec` (taints, unschedulable), `status.allocatable` and
+/// the Ready condition (the taint it implies).
 fn scheduling_view(node: Value) -> Value {
     let Value::Object(mut node) = node else {
         return Value::Null;
     };
     let mut metadata = Map::new();
     if let Some(Value::Object(mut m)) = node.remove("metadata") {
-        for key in ["name", "labels"] {
+        for key in ["name", "labels", "annotations"] {
             if let Some(v) = m.remove(key) {
                 metadata.insert(key.to_string(), v);
             }
         }
     }
-    let allocatable = node
-        .get_mut("status")
-        .and_then(|s| s.get_mut("allocatable"))
+    let mut status = node.remove("status").unwrap_or(Value::Null);
+    let allocatable = status
+        .get_mut("allocatable")
         .map(Value::take)
         .unwrap_or(Value::Null);
+    let ready: Vec<Value> = status
+        .get_mut("conditions")
+        .and_then(Value::as_array_mut)
+        .map(std::mem::take)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|c| c["type"] == "Ready")
+        .collect();
     let spec = node.remove("spec").unwrap_or(Value::Null);
-    json!({"metadata": metadata, "spec": spec, "status": {"allocatable": allocatable}})
+    json!({
+        "metadata": metadata,
+        "spec": spec,
+        "status": {"allocatable": allocatable, "conditions": ready},
+    })
 }
 
 fn key_of(obj: &Value) -> PodKey {
@@ -234,21 +247,30 @@ mod tests {
     fn nodes_keep_what_the_plugins_read() {
         let mut c = Cache::default();
         c.apply_node(WatchEvent::Added(json!({
-            "metadata": {"name": "n1", "labels": {"zone": "a"}, "annotations": {"x": "y"}},
+            "metadata": {"name": "n1", "labels": {"zone": "a"}, "annotations": {"x": "y"},
+                         "creationTimestamp": "2026-01-01T00:00:00Z"},
             "spec": {"unschedulable": true, "taints": [{"key": "k", "effect": "NoSchedule"}]},
             "status": {"allocatable": {"cpu": "4"}, "capacity": {"cpu": "4"},
                        "images": [{"names": ["busybox"], "sizeBytes": 1}],
-                       "conditions": [{"type": "Ready", "status": "True"}]},
+                       "conditions": [{"type": "MemoryPressure", "status": "False"},
+                                      {"type": "Ready", "status": "True"}]},
         })));
         let n = c.node("n1").unwrap();
         assert_eq!(n.metadata.labels.as_ref().unwrap()["zone"], "a");
-        assert!(n.metadata.annotations.is_none());
+        assert_eq!(n.metadata.annotations.as_ref().unwrap()["x"], "y");
+        assert!(n.metadata.creation_timestamp.is_none());
         let spec = n.spec.as_ref().unwrap();
         assert_eq!(spec.unschedulable, Some(true));
         assert_eq!(spec.taints.as_ref().unwrap()[0].key, "k");
         let status = n.status.as_ref().unwrap();
         assert_eq!(status.allocatable.as_ref().unwrap()["cpu"].0, "4");
-        assert!(status.images.is_none() && status.conditions.is_none());
+        assert!(status.images.is_none() && status.capacity.is_none());
+        let conditions = status.conditions.as_ref().unwrap();
+        assert_eq!(conditions.len(), 1);
+        assert_eq!(conditions[0].status, "True");
+        assert!(crate::scheduler::taints::effective_taints(n)
+            .iter()
+            .all(|t| t.key == "k"));
         c.apply_node(WatchEvent::Added(json!({"metadata": {"name": "bare"}})));
         assert!(c.node("bare").is_some());
     }
