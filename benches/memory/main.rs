@@ -4,10 +4,12 @@
 //! scheduler, controllers) is read at rest, then after 20 Nodes as kubelets register them,
 //! then after 1,000 pods as a Deployment makes them, bound to those nodes and given a Running
 //! status by a merge patch of `pods/status` (as a kubelet reports it). Then the CPU side: a
-//! label-selected list of every pod, and pod changes fanned out to 20 watchers. Nodes are
-//! measured apart, on a second fresh server read at rest and with 100 Nodes (memory a busy
-//! server freed would hide what they take). Each reading is `VmRSS` once two readings a
-//! second apart agree. Per-object figures are set against the objects' own JSON size.
+//! label-selected list of every pod, pod changes fanned out to 20 watchers and reads the
+//! Node authorizer checks; then the server is read again after a restart on the same data.
+//! Nodes are measured apart, on a second fresh server read at rest and with 100 Nodes
+//! (memory a busy server freed would hide what they take). Each reading is `VmRSS` (and
+//! `RssAnon`) once two readings a second apart agree. Per-object figures are set against
+//! the objects' own JSON size.
 //!
 //! State lives in a scratch directory under `target/bench`; the report is written to
 //! `target/bench/memory-report.md` and printed. Every phase is bounded by a count. It is not
@@ -121,6 +123,15 @@ async fn run() -> anyhow::Result<PathBuf> {
     eprintln!("memory: list and watch timings");
     report.timings = timing::measure(&client, &server, PODS).await?;
     report.after_timings = settle(&server).await?;
+    drop(server);
+
+    // Started again on the same data: the objects as loaded, without the watch history,
+    // the store's write buffers or what the writes left the allocator holding.
+    eprintln!("memory: restarting on the same data");
+    let (server, _client) = Server::start(&first, &flags)
+        .await
+        .context("restarting the server")?;
+    report.restarted = settle(&server).await?;
     drop(server);
 
     eprintln!("memory: {MANY_NODES} nodes on a fresh server");

@@ -39,6 +39,8 @@ pub struct Report {
     pub pods: Reading,
     /// After the list and watch timings.
     pub after_timings: Reading,
+    /// Started again on the same data.
+    pub restarted: Reading,
     /// The second server at rest.
     pub nodes_idle: Reading,
     /// The second server with its nodes.
@@ -106,6 +108,7 @@ impl Report {
                 "after the list and watch timings".to_string(),
                 self.after_timings,
             ),
+            ("restarted on the same data".to_string(), self.restarted),
             ("second server: idle".to_string(), self.nodes_idle),
             (
                 format!("second server: {} nodes", self.many_node_count),
@@ -127,6 +130,10 @@ impl Report {
 
         let per_pod = kib_per(self.pods.anon_kib.saturating_sub(self.nodes.anon_kib), pods);
         let pod_json = self.pod_json as f64 / pods.max(1) as f64;
+        let per_pod_restarted = kib_per(
+            self.restarted.anon_kib.saturating_sub(self.nodes.anon_kib),
+            pods,
+        );
         let many = self.many_node_count;
         let per_node = kib_per(
             self.many_nodes
@@ -151,6 +158,10 @@ impl Report {
             (
                 "RSS per pod above its JSON size".to_string(),
                 format!("{:.0} bytes", per_pod - pod_json),
+            ),
+            (
+                "the same after a restart on the same data".to_string(),
+                format!("{:.0} bytes", per_pod_restarted - pod_json),
             ),
             (
                 "RSS per 100 nodes".to_string(),

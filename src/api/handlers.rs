@@ -22,6 +22,7 @@ use super::registry::{
 };
 use super::request_info::ResourcePath;
 use super::status::ApiError;
+use super::stored_json;
 use super::table::{self, IncludeObject};
 use crate::resources::{self, ResourceType};
 use crate::store::Paths;
@@ -365,7 +366,7 @@ fn list(
         Output::Json => {
             let size = page.items.iter().map(|o| o.size + 1).sum::<usize>();
             let items = page.items.iter().map(|o| o.json());
-            list_json(&rt.api_version(), &kind, &meta, size, items)
+            stored_json::list(&rt.api_version(), &kind, &meta, size, items)
         }
         Output::Table(v) => {
             let include = IncludeObject::parse(q(query, "includeObject"));
@@ -380,7 +381,7 @@ fn list(
                 .iter()
                 .map(|o| table::partial_metadata(&o.pruned(&metadata), v).to_string());
             let api_version = format!("meta.k8s.io/{v}");
-            list_json(&api_version, "PartialObjectMetadataList", &meta, 0, items)
+            stored_json::list(&api_version, "PartialObjectMetadataList", &meta, 0, items)
         }
         Output::Yaml => {
             let items: Vec<Value> = page.items.iter().map(|o| o.value()).collect();
@@ -390,44 +391,6 @@ fn list(
         }
     };
     Ok(body::full(StatusCode::OK, "application/json", bytes))
-}
-
-/// A list as JSON with each item's text copied in; the same bytes as serialising the list as
-/// a `Value` (members in serde_json's key order). `size` is a hint of the items' bytes.
-fn list_json<S: AsRef<[u8]>>(
-    api_version: &str,
-    kind: &str,
-    meta: &Value,
-    size: usize,
-    items: impl Iterator<Item = S>,
-) -> Vec<u8> {
-    let mut out = Vec::with_capacity(size + 128);
-    out.extend_from_slice(b"{\"apiVersion\":");
-    let _ = serde_json::to_writer(&mut out, api_version);
-    out.extend_from_slice(b",\"items\":[");
-    for (i, item) in items.enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        out.extend_from_slice(item.as_ref());
-    }
-    out.extend_from_slice(b"],\"kind\":");
-    let _ = serde_json::to_writer(&mut out, kind);
-    out.extend_from_slice(b",\"metadata\":");
-    let _ = serde_json::to_writer(&mut out, meta);
-    out.push(b'}');
-    out
-}
-
-/// One watch event line, `{"object":…,"type":…}` with the object's text copied in.
-fn watch_line(type_name: &str, object: &str) -> Vec<u8> {
-    let mut out = Vec::with_capacity(object.len() + 32);
-    out.extend_from_slice(b"{\"object\":");
-    out.extend_from_slice(object.as_bytes());
-    out.extend_from_slice(b",\"type\":");
-    let _ = serde_json::to_writer(&mut out, type_name);
-    out.extend_from_slice(b"}\n");
-    out
 }
 
 fn watch(
@@ -471,16 +434,21 @@ fn watch(
             };
             let line = match (event, output) {
                 (RawEvent::Bookmark(_), _) if !bookmarks => continue,
-                (RawEvent::Bookmark(b), _) => watch_line("BOOKMARK", &b.to_string()),
-                (RawEvent::Change(kind, o), Output::Json) => watch_line(kind, o.json()),
+                (RawEvent::Bookmark(b), _) => stored_json::watch_line("BOOKMARK", &b.to_string()),
+                (RawEvent::Change(kind, o), Output::Json) => {
+                    stored_json::watch_line(kind, o.json())
+                }
                 (RawEvent::Change(kind, o), Output::Table(v)) => {
                     let table = table::table(rt, [o.value()], v, include, json!({}), true);
-                    watch_line(kind, &table.to_string())
+                    stored_json::watch_line(kind, &table.to_string())
                 }
-                (RawEvent::Change(kind, o), Output::Metadata(v)) => {
-                    watch_line(kind, &table::partial_metadata(&o.value(), v).to_string())
+                (RawEvent::Change(kind, o), Output::Metadata(v)) => stored_json::watch_line(
+                    kind,
+                    &table::partial_metadata(&o.value(), v).to_string(),
+                ),
+                (RawEvent::Change(kind, o), Output::Yaml) => {
+                    stored_json::watch_line(kind, o.json())
                 }
-                (RawEvent::Change(kind, o), Output::Yaml) => watch_line(kind, o.json()),
             };
             if tx.send(Bytes::from(line)).await.is_err() {
                 break;
