@@ -168,9 +168,11 @@ async fn run() -> anyhow::Result<PathBuf> {
 async fn run_etcd(scratch: &Path) -> Result<EtcdRun, String> {
     let version = etcd_version().ok_or("`etcd --version` failed; is etcd-server installed?")?;
     let etcd = Etcd::start(scratch).await.map_err(|e| format!("{e:#}"))?;
-    let written = machine::write_bytes_of(etcd.pid());
+    let written = machine::write_bytes_of(etcd.pid()).unwrap_or(0);
     let phases = store_load::etcd(etcd.client(), &STORE_WORKLOAD).await;
-    let written = machine::write_bytes_of(etcd.pid()).saturating_sub(written);
+    let written = machine::write_bytes_of(etcd.pid())
+        .unwrap_or(0)
+        .saturating_sub(written);
     let memory = machine::memory(etcd.pid());
     drop(etcd);
     Ok(EtcdRun {

@@ -16,8 +16,14 @@
 //! part of the test suite: without cargo's `--bench` flag (as under `cargo test
 //! --all-targets`) it exits at once.
 
+// Shared with benches/api, which uses the parts this bench does not.
+#[allow(dead_code)]
+#[path = "../api/machine.rs"]
+mod machine;
 mod objects;
 mod report;
+#[path = "../api/runner.rs"]
+mod runner;
 mod server;
 mod timing;
 
@@ -58,26 +64,7 @@ fn main() -> ExitCode {
         );
         return ExitCode::SUCCESS;
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: starting the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run()) {
-        Ok(path) => {
-            eprintln!("report written to {}", path.display());
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    runner::run_to_report(run())
 }
 
 async fn run() -> anyhow::Result<PathBuf> {

@@ -97,7 +97,7 @@ impl Report {
                 "release"
             }
         );
-        let _ = writeln!(out, "- Machine: {}\n", machine());
+        let _ = writeln!(out, "- Machine: {}\n", crate::machine::describe());
 
         let (nodes, pods) = (self.node_count, self.pod_count);
         let rows = [
@@ -249,21 +249,4 @@ fn mib_f(mib: f64) -> String {
 
 fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1000.0)
-}
-
-/// Cores, CPU model and kernel.
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("model name"))
-                .map(|rest| rest.trim_start_matches([' ', '\t', ':']).to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_else(|_| "unknown".into());
-    format!("{cores} cores ({cpu}), Linux {kernel}")
 }

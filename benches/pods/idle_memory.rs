@@ -160,16 +160,7 @@ async fn idle_writes(pid: u32) -> Result<(u64, Duration), String> {
         .ok()
         .and_then(|s| s.parse().ok())
         .map_or(IDLE_WINDOW, Duration::from_secs);
-    let read = || {
-        std::fs::read_to_string(format!("/proc/{pid}/io"))
-            .ok()
-            .and_then(|io| {
-                io.lines()
-                    .find_map(|l| l.strip_prefix("write_bytes:"))
-                    .and_then(|v| v.trim().parse::<u64>().ok())
-            })
-            .ok_or_else(|| format!("cannot read /proc/{pid}/io"))
-    };
+    let read = || machine::write_bytes_of(pid).ok_or_else(|| format!("cannot read /proc/{pid}/io"));
     let before = read()?;
     tokio::time::sleep(window).await;
     Ok((read()?.saturating_sub(before), window))
