@@ -49,6 +49,7 @@ pub async fn run(dir: &Path, churn: Churn) -> Result<ChurnResult, StoreError> {
     let limits = HistoryLimits {
         entries: 64,
         bytes: HistoryLimits::DEFAULT_BYTES,
+        age: HistoryLimits::DEFAULT_AGE,
     };
     let store = Store::open_with(dir, limits, DEFAULT_QUOTA_BYTES)?;
     let written_before = machine::write_bytes();

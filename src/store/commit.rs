@@ -2,15 +2,20 @@
 //! and queue a [`PendingWrite`]; one thread takes the whole queue, flushes and syncs once (`fdatasync`),
 //! publishes the changes in revision order, and only then acknowledges each writer. While it
 //! flushes, the next batch gathers, so a burst of N writers costs a handful of flushes.
+//! While no write waits, the same thread lets the watch history's old changes age out.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
 use super::hub::{Event, Hub};
 use super::{Object, ObjectKey, StoreError};
+
+/// The idle commit thread wakes at most this often to age out history.
+const EXPIRY_STEP: Duration = Duration::from_secs(1);
 
 /// A change applied in memory, waiting to be made durable and published.
 pub(super) struct PendingWrite {
@@ -104,7 +109,31 @@ fn run(shared: &Shared) {
         let (batch, needs_flush) = {
             let mut w = shared.writer.lock().unwrap_or_else(|p| p.into_inner());
             while w.pending.is_empty() && !w.stopping {
-                w = shared.wake.wait(w).unwrap_or_else(|p| p.into_inner());
+                // Lock order: the writer lock, then the hub's.
+                let expiry = shared
+                    .hub
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .next_expiry(Instant::now());
+                match expiry {
+                    None => w = shared.wake.wait(w).unwrap_or_else(|p| p.into_inner()),
+                    // While idle, old changes leave the history as they age out, at most
+                    // once a second.
+                    Some(d) => {
+                        let (guard, waited) = shared
+                            .wake
+                            .wait_timeout(w, d.max(EXPIRY_STEP))
+                            .unwrap_or_else(|p| p.into_inner());
+                        w = guard;
+                        if waited.timed_out() {
+                            shared
+                                .hub
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .forget_before(Instant::now());
+                        }
+                    }
+                }
             }
             if w.pending.is_empty() {
                 return;

@@ -120,6 +120,7 @@ impl Store {
             HistoryLimits {
                 entries: history,
                 bytes: HistoryLimits::DEFAULT_BYTES,
+                age: HistoryLimits::DEFAULT_AGE,
             },
             DEFAULT_QUOTA_BYTES,
         )

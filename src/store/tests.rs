@@ -270,6 +270,7 @@ async fn history_stays_within_its_byte_budget_and_late_watchers_are_told() {
         HistoryLimits {
             entries: 4096,
             bytes: budget,
+            age: HistoryLimits::DEFAULT_AGE,
         },
         DEFAULT_QUOTA_BYTES,
     )
@@ -303,6 +304,67 @@ async fn history_stays_within_its_byte_budget_and_late_watchers_are_told() {
 }
 
 #[tokio::test]
+async fn idle_history_forgets_changes_older_than_its_age() {
+    let dir = tempfile::tempdir().unwrap();
+    let age = std::time::Duration::from_millis(300);
+    let store = Store::open_with(
+        dir.path(),
+        HistoryLimits {
+            entries: 4096,
+            bytes: HistoryLimits::DEFAULT_BYTES,
+            age,
+        },
+        DEFAULT_QUOTA_BYTES,
+    )
+    .unwrap();
+    let start = store.revision();
+    put(
+        &store,
+        &pod_key("a"),
+        json!({"metadata": {"name": "a"}}),
+        false,
+    )
+    .await;
+    put(
+        &store,
+        &pod_key("a"),
+        json!({"metadata": {"name": "a"}, "n": 1}),
+        false,
+    )
+    .await;
+    // young changes are still there to resume from
+    assert!(store.history_bytes() > 0);
+    assert!(store.watch(KeyPrefix::all(), Some(start)).is_ok());
+    // with no further write, the commit thread lets them age out
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while store.history_bytes() > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "history still holds {} bytes",
+            store.history_bytes()
+        );
+        tokio::time::sleep(age / 4).await;
+    }
+    assert!(matches!(
+        store.watch(KeyPrefix::all(), Some(start)),
+        Err(TooOld { .. })
+    ));
+    // a watch from the newest revision still sees what comes next, and the object stays
+    let mut w = store
+        .watch(KeyPrefix::all(), Some(store.revision()))
+        .unwrap();
+    put(
+        &store,
+        &pod_key("a"),
+        json!({"metadata": {"name": "a"}, "n": 2}),
+        false,
+    )
+    .await;
+    assert_eq!(w.next().await.unwrap().object.value()["n"], 2);
+    assert_eq!(store.get(&pod_key("a")).unwrap().value()["n"], 2);
+}
+
+#[tokio::test]
 async fn objects_over_the_size_limit_are_refused_and_not_stored() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), 100).unwrap();
@@ -325,6 +387,7 @@ async fn writes_past_the_quota_fail_until_something_is_deleted() {
     let history = HistoryLimits {
         entries: 100,
         bytes: 1 << 20,
+        age: HistoryLimits::DEFAULT_AGE,
     };
     let store = Store::open_with(dir.path(), history, 100_000).unwrap();
     let big = |name: &str| json!({"metadata": {"name": name}, "data": "x".repeat(40_000)});
