@@ -58,8 +58,7 @@ pub async fn run(dir: &Path, churn: Churn) -> Result<ChurnResult, StoreError> {
     let filler_len = churn.bytes.saturating_sub(120);
     for i in 0..churn.updates {
         // different bytes every round, so no write can be skipped as unchanged
-        let filler: String =
-            format!("{i:08x}").repeat(filler_len / 8 + 1)[..filler_len].to_string();
+        let filler = crate::api_load::text(i as u64, filler_len);
         let n = i % churn.objects;
         let key = ObjectKey::new("", "configmaps", "churn", &n.to_string());
         let value = json!({

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::envelope::{self, EnvelopeError, Record};
+use super::envelope::{self, Body, EnvelopeError, Record};
 use super::{KeyPrefix, Object, ObjectKey, StoreError};
 
 /// sled's page cache. Reads are served from the store's own in-memory copy, so sled's cache
@@ -94,32 +94,31 @@ impl Disk {
     fn decode(&self, key: &ObjectKey, bytes: &[u8]) -> Result<Stored, StoreError> {
         let record = Record::decode(bytes)?;
         let parts = record.parts();
-        let (revision, json) = match record {
-            Record::Inline(e) => (e.revision, e.json),
-            Record::Chunked(head) => {
-                let mut json = Vec::with_capacity(usize::try_from(head.len).unwrap_or(0));
-                for i in 0..head.parts {
+        let stored = match record.body {
+            Body::Inline(stored) => stored,
+            Body::Parts { len, parts } => {
+                let missing = |part| EnvelopeError::MissingPart {
+                    key: key.to_string(),
+                    part,
+                    parts,
+                };
+                // `Record::decode` bounded len by MAX_JSON_BYTES.
+                let mut stored = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+                for i in 0..parts {
                     let part = self
                         .db
                         .get(envelope::part_key(key.as_str(), i))?
-                        .ok_or_else(|| EnvelopeError::MissingPart {
-                            key: key.to_string(),
-                            part: i,
-                            parts: head.parts,
-                        })?;
-                    json.extend_from_slice(&part);
+                        .ok_or_else(|| missing(i))?;
+                    stored.extend_from_slice(&part);
                 }
-                if u64::try_from(json.len()).ok() != Some(head.len) {
-                    return Err(EnvelopeError::MissingPart {
-                        key: key.to_string(),
-                        part: head.parts,
-                        parts: head.parts,
-                    }
-                    .into());
+                if u64::try_from(stored.len()).ok() != Some(len) {
+                    return Err(missing(parts).into());
                 }
-                (head.revision, json)
+                stored
             }
         };
+        let revision = record.revision;
+        let json = record.encoding.json(stored)?;
         let value = serde_json::from_slice(&json)?;
         Ok(Stored {
             object: Arc::new(Object {
@@ -173,7 +172,7 @@ pub(super) fn stage_put(
     batch: &mut sled::Batch,
     key: &ObjectKey,
     revision: u64,
-    json: Vec<u8>,
+    json: &[u8],
     old_parts: u32,
 ) -> Result<(), StoreError> {
     let (record, parts) = envelope::encode(revision, json)?;

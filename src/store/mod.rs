@@ -316,9 +316,10 @@ impl Store {
                 match kind {
                     EventType::Deleted => disk::stage_delete(&mut batch, key, old_parts),
                     _ => {
-                        let json = match encoded.take() {
-                            Some(json) => json,
-                            None => object.json().as_bytes().to_vec(),
+                        let encoded = encoded.take();
+                        let json = match &encoded {
+                            Some(json) => json.as_slice(),
+                            None => object.json().as_bytes(),
                         };
                         disk::stage_put(&mut batch, key, revision, json, old_parts)?;
                     }

@@ -457,8 +457,19 @@ async fn every_acknowledged_write_follows_a_sync() {
     assert_eq!(store.syncs(), before, "an ephemeral write touched the disk");
 }
 
-fn big(name: &str, fill: char, len: usize) -> Value {
-    json!({"metadata": {"name": name}, "data": {"d": fill.to_string().repeat(len)}})
+/// An object whose data is `len` characters starting with `first`, the rest pseudo-random
+/// letters so it does not deflate to a few bytes.
+fn big(name: &str, first: char, len: usize) -> Value {
+    let mut x = u64::from(first);
+    let d: String = std::iter::once(first)
+        .chain((1..len).map(|_| {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            char::from(b'a' + ((x >> 59) as u8 % 26))
+        }))
+        .collect();
+    json!({"metadata": {"name": name}, "data": {"d": d}})
 }
 
 fn files_under(dir: &std::path::Path) -> Vec<String> {
@@ -500,8 +511,8 @@ async fn large_objects_round_trip_shrink_and_leave_no_blob_files() {
     }
     let store = Store::open(dir.path(), 100).unwrap();
     assert_eq!(
-        store.get(&key).unwrap().value()["data"]["d"],
-        json!("ddddd")
+        store.get(&key).unwrap().value()["data"],
+        big("big", 'd', 5)["data"]
     );
     assert!(store.get(&pod_key("small")).is_none());
     let blobs: Vec<_> = files_under(dir.path())
