@@ -39,6 +39,10 @@ pub struct Report {
     pub pods: Reading,
     /// After the list and watch timings.
     pub after_timings: Reading,
+    /// Once every change so far has aged out of the watch history.
+    pub aged: Reading,
+    /// The watch history's age limit the server ran with.
+    pub history_age: Duration,
     /// Started again on the same data.
     pub restarted: Reading,
     /// The second server at rest.
@@ -108,6 +112,13 @@ impl Report {
                 "after the list and watch timings".to_string(),
                 self.after_timings,
             ),
+            (
+                format!(
+                    "{} s later: the changes aged out of the watch history",
+                    self.history_age.as_secs()
+                ),
+                self.aged,
+            ),
             ("restarted on the same data".to_string(), self.restarted),
             ("second server: idle".to_string(), self.nodes_idle),
             (
@@ -130,6 +141,7 @@ impl Report {
 
         let per_pod = kib_per(self.pods.anon_kib.saturating_sub(self.nodes.anon_kib), pods);
         let pod_json = self.pod_json as f64 / pods.max(1) as f64;
+        let per_pod_aged = kib_per(self.aged.anon_kib.saturating_sub(self.nodes.anon_kib), pods);
         let per_pod_restarted = kib_per(
             self.restarted.anon_kib.saturating_sub(self.nodes.anon_kib),
             pods,
@@ -158,6 +170,10 @@ impl Report {
             (
                 "RSS per pod above its JSON size".to_string(),
                 format!("{:.0} bytes", per_pod - pod_json),
+            ),
+            (
+                "the same once the changes aged out of the watch history".to_string(),
+                format!("{:.0} bytes", per_pod_aged - pod_json),
             ),
             (
                 "the same after a restart on the same data".to_string(),

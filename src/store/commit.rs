@@ -126,11 +126,14 @@ fn run(shared: &Shared) {
                             .unwrap_or_else(|p| p.into_inner());
                         w = guard;
                         if waited.timed_out() {
-                            shared
+                            let forgotten = shared
                                 .hub
                                 .lock()
                                 .unwrap_or_else(|p| p.into_inner())
                                 .forget_before(Instant::now());
+                            if forgotten > 0 {
+                                give_back_freed_memory();
+                            }
                         }
                     }
                 }
@@ -170,5 +173,17 @@ fn run(shared: &Shared) {
                 }
             }
         }
+    }
+}
+
+/// Hands pages freed since the last burst back to the system once the store is quiet. glibc's
+/// allocator keeps freed pages in its per-thread arenas until asked to let them go; musl's,
+/// which boards run, returns them by itself.
+fn give_back_freed_memory() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim has no preconditions; it only releases free pages of malloc's
+    // arenas.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
