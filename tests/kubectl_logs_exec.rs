@@ -155,6 +155,7 @@ impl Server {
             watch_history: bramble::store::HistoryLimits {
                 entries: 1000,
                 bytes: bramble::store::HistoryLimits::DEFAULT_BYTES,
+                age: bramble::store::HistoryLimits::DEFAULT_AGE,
             },
             store_quota_bytes: bramble::store::DEFAULT_QUOTA_BYTES,
             kubelet: None,

@@ -26,8 +26,23 @@ pub fn config_map(name: &str, payload: usize) -> Value {
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": {"name": name},
-        "data": {"payload": "x".repeat(payload)},
+        "data": {"payload": text(name.len() as u64, payload)},
     })
+}
+
+/// `len` pseudo-random base64 characters from `seed`: data that deflates no further than
+/// base64 itself (to about three quarters), so a store that compresses gets no free ride.
+pub fn text(seed: u64, len: usize) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut x = seed.wrapping_add(1);
+    (0..len)
+        .map(|_| {
+            x = x
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            char::from(ALPHABET[(x >> 58) as usize])
+        })
+        .collect()
 }
 
 fn collection_path() -> String {

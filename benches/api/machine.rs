@@ -110,3 +110,23 @@ pub fn human_bytes(bytes: u64) -> String {
         format!("{:.1} KiB", b / KIB)
     }
 }
+
+/// Bytes this process has caused to be written to storage (`write_bytes` of
+/// `/proc/self/io`); 0 where the kernel does not account I/O.
+pub fn write_bytes() -> u64 {
+    write_bytes_at("/proc/self/io").unwrap_or(0)
+}
+
+/// Bytes process `pid` has caused to be written to storage; `None` if it is gone or the
+/// kernel does not account I/O.
+pub fn write_bytes_of(pid: u32) -> Option<u64> {
+    write_bytes_at(&format!("/proc/{pid}/io"))
+}
+
+fn write_bytes_at(path: &str) -> Option<u64> {
+    std::fs::read_to_string(path).ok().and_then(|io| {
+        io.lines()
+            .find_map(|l| l.strip_prefix("write_bytes:"))
+            .and_then(|v| v.trim().parse().ok())
+    })
+}

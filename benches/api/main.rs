@@ -14,6 +14,7 @@
 
 mod api_load;
 mod bramble_server;
+mod churn;
 mod etcd;
 mod load;
 mod machine;
@@ -39,6 +40,20 @@ const PAYLOAD: usize = 1000;
 const PARALLEL: usize = 32;
 /// Creates timed for watch delivery.
 const WATCH_CREATES: usize = 1000;
+/// The churn workloads: one 1 MB object rewritten 10,000 times, and 1,000 objects of 1 KB
+/// rewritten 100 times each.
+const CHURNS: [churn::Churn; 2] = [
+    churn::Churn {
+        objects: 1,
+        updates: 10_000,
+        bytes: 1 << 20,
+    },
+    churn::Churn {
+        objects: 1000,
+        updates: 100_000,
+        bytes: 1024,
+    },
+];
 /// Watch history kept by the benchmarked store, as the server keeps.
 const WATCH_HISTORY: usize = 4096;
 
@@ -104,9 +119,22 @@ async fn run() -> anyhow::Result<PathBuf> {
     eprintln!("store: bramble");
     let store_dir = scratch.path().join("store");
     let store = Store::open(&store_dir, WATCH_HISTORY).context("opening the bench store")?;
+    let written = machine::write_bytes();
     let store_phases = store_load::bramble(store.clone(), &STORE_WORKLOAD).await;
+    let store_written = machine::write_bytes().saturating_sub(written);
     drop(store);
     let store_disk = machine::disk_usage(&store_dir);
+
+    let mut churns = Vec::new();
+    for (i, workload) in CHURNS.into_iter().enumerate() {
+        eprintln!(
+            "store: churn, {} updates of {} objects",
+            workload.updates, workload.objects
+        );
+        let dir = scratch.path().join(format!("churn-{i}"));
+        churns.push(churn::run(&dir, workload).await.map_err(|e| e.to_string()));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     eprintln!("store: etcd");
     let etcd = run_etcd(scratch.path()).await;
@@ -117,12 +145,15 @@ async fn run() -> anyhow::Result<PathBuf> {
         load_before,
         filesystem: machine::filesystem(scratch.path()),
         payload: PAYLOAD,
+        value_bytes: api_load::config_map("bench", PAYLOAD).to_string().len(),
         api,
         watch,
         server_memory,
         server_disk,
         store: store_phases,
         store_disk,
+        store_written,
+        churns,
         etcd,
         duration: started.elapsed(),
     };
@@ -137,12 +168,17 @@ async fn run() -> anyhow::Result<PathBuf> {
 async fn run_etcd(scratch: &Path) -> Result<EtcdRun, String> {
     let version = etcd_version().ok_or("`etcd --version` failed; is etcd-server installed?")?;
     let etcd = Etcd::start(scratch).await.map_err(|e| format!("{e:#}"))?;
+    let written = machine::write_bytes_of(etcd.pid()).unwrap_or(0);
     let phases = store_load::etcd(etcd.client(), &STORE_WORKLOAD).await;
+    let written = machine::write_bytes_of(etcd.pid())
+        .unwrap_or(0)
+        .saturating_sub(written);
     let memory = machine::memory(etcd.pid());
     drop(etcd);
     Ok(EtcdRun {
         version,
         phases,
+        written,
         disk: machine::disk_usage(&scratch.join("etcd")),
         memory,
     })

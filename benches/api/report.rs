@@ -5,6 +5,7 @@ use std::fmt::Write;
 use std::time::Duration;
 
 use crate::api_load::WatchLatency;
+use crate::churn::ChurnResult;
 use crate::load::{Phases, Stats};
 use crate::machine::{human_bytes, DiskUsage, Memory};
 
@@ -20,6 +21,8 @@ pub struct Report {
     pub filesystem: String,
     /// Bytes of payload in every object.
     pub payload: usize,
+    /// Bytes of JSON of every stored object.
+    pub value_bytes: usize,
     /// The HTTPS API phases.
     pub api: Phases,
     /// Watch delivery latency.
@@ -32,6 +35,10 @@ pub struct Report {
     pub store: Phases,
     /// Bramble's store on disk after the store workload.
     pub store_disk: DiskUsage,
+    /// Bytes written to storage during Bramble's store workload.
+    pub store_written: u64,
+    /// The churn workloads against Bramble's store.
+    pub churns: Vec<Result<ChurnResult, String>>,
     /// The store workload against etcd, or why etcd could not be run.
     pub etcd: Result<EtcdRun, String>,
     /// Wall time of the whole bench.
@@ -44,6 +51,8 @@ pub struct EtcdRun {
     pub version: String,
     /// The store workload.
     pub phases: Phases,
+    /// Bytes etcd wrote to storage during the workload.
+    pub written: u64,
     /// etcd's data directory on disk after the workload.
     pub disk: DiskUsage,
     /// etcd's resident memory after the workload.
@@ -85,6 +94,7 @@ impl Report {
         self.render_api(&mut out);
         self.render_watch(&mut out);
         self.render_store(&mut out);
+        self.render_churn(&mut out);
         self.render_errors(&mut out);
         out
     }
@@ -220,12 +230,81 @@ impl Report {
             "\nOn disk after the workload: Bramble {}, etcd {etcd_disk}. etcd resident memory: {etcd_memory}.\n",
             disk(self.store_disk)
         );
+        let puts = |p: &Phases| (p.write_serial.ok + p.write_parallel.ok) as u64;
+        let amplification = |written: u64, p: &Phases| {
+            let acked = puts(p).saturating_mul(self.value_bytes as u64);
+            if acked == 0 {
+                "n/a".to_string()
+            } else {
+                format!("{:.1}", written as f64 / acked as f64)
+            }
+        };
+        let etcd_amp = self.etcd.as_ref().map_or_else(
+            |_| "n/a".to_string(),
+            |e| {
+                format!(
+                    "{} ({})",
+                    amplification(e.written, &e.phases),
+                    human_bytes(e.written)
+                )
+            },
+        );
+        let _ = writeln!(
+            out,
+            "Write amplification of the puts (bytes written to storage, from `write_bytes` in \
+             `/proc/PID/io`, per byte of value acknowledged; values are {} bytes): Bramble {} \
+             ({}), etcd {etcd_amp}.\n",
+            self.value_bytes,
+            amplification(self.store_written, &self.store),
+            human_bytes(self.store_written),
+        );
         let _ = writeln!(
             out,
             "Bramble's store is called in process, as the API server calls it; etcd is reached \
              over loopback HTTP/1.1 through its JSON gateway, a hop every etcd client pays in \
              some form. Bramble serves gets from memory; etcd keeps every revision until \
              compaction.\n"
+        );
+    }
+
+    fn render_churn(&self, out: &mut String) {
+        let _ = writeln!(
+            out,
+            "## Store churn: the same objects rewritten, one write at a time\n"
+        );
+        let _ = writeln!(
+            out,
+            "| Workload | Updates/s | Write amplification | Live data | Directory, open | Directory, reopened |"
+        );
+        let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|");
+        for churn in &self.churns {
+            match churn {
+                Ok(c) => {
+                    let w = c.churn;
+                    let rate = c.done as f64 / c.elapsed.as_secs_f64().max(1e-9);
+                    let amp = c.written as f64 / c.acknowledged.max(1) as f64;
+                    let _ = writeln!(
+                        out,
+                        "| {} updates of {} × {} | {rate:.0} | {amp:.1} ({}) | {} | {} | {} |",
+                        w.updates,
+                        w.objects,
+                        human_bytes(w.bytes as u64),
+                        human_bytes(c.written),
+                        human_bytes(c.live),
+                        human_bytes(c.disk.allocated),
+                        human_bytes(c.disk_reopened.allocated),
+                    );
+                }
+                Err(e) => {
+                    let _ = writeln!(out, "| failed: {e} | | | | | |");
+                }
+            }
+        }
+        let _ = writeln!(
+            out,
+            "\nEach update is durable (`fdatasync`) before the next starts. Directory sizes are \
+             allocated blocks, with the store open after the last update and after closing and \
+             reopening it.\n"
         );
     }
 

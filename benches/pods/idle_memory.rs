@@ -18,6 +18,9 @@ pub const SETTLE_STEP: Duration = Duration::from_secs(2);
 pub const SETTLE_TOLERANCE: f64 = 0.05;
 /// Give up waiting for memory to settle after this long and take the last reading.
 const SETTLE_LIMIT: Duration = Duration::from_secs(60);
+/// How long the idle server's writes are counted: past one unchanged node status report
+/// (every 5 minutes). `BRAMBLE_BENCH_IDLE_SECS` overrides it.
+const IDLE_WINDOW: Duration = Duration::from_secs(330);
 /// How long every pod may take to be Running.
 const START_LIMIT: Duration = Duration::from_secs(180);
 
@@ -48,6 +51,8 @@ pub struct IdleMemory {
     pub runtime: String,
     /// Server with its node registered and no pods.
     pub empty: Option<Settled>,
+    /// Bytes the idle server wrote to storage, and over how long.
+    pub idle_writes: Option<(u64, Duration)>,
     /// Pods asked for.
     pub pods: usize,
     /// Pods seen Running.
@@ -88,6 +93,7 @@ pub async fn measure(dir: &Path, runtime: &str, images: &Images, pods: usize) ->
 async fn run(board: &mut Board, result: &mut IdleMemory) -> Result<(), String> {
     let pid = board.server_pid();
     result.empty = Some(settle(pid).await?);
+    result.idle_writes = Some(idle_writes(pid).await?);
 
     let mut watch = PodWatch::open(&board.client)
         .await
@@ -145,6 +151,19 @@ async fn settle(pid: u32) -> Result<Settled, String> {
         }
         last = now;
     }
+}
+
+/// What `pid` writes to storage (`write_bytes` of `/proc/PID/io`: its own writes and the
+/// syncs it waits for) while nothing happens.
+async fn idle_writes(pid: u32) -> Result<(u64, Duration), String> {
+    let window = std::env::var("BRAMBLE_BENCH_IDLE_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .map_or(IDLE_WINDOW, Duration::from_secs);
+    let read = || machine::write_bytes_of(pid).ok_or_else(|| format!("cannot read /proc/{pid}/io"));
+    let before = read()?;
+    tokio::time::sleep(window).await;
+    Ok((read()?.saturating_sub(before), window))
 }
 
 /// RSS from `/proc/PID/status` and PSS from `/proc/PID/smaps_rollup`.

@@ -186,6 +186,17 @@ impl Report {
             kib(sup.rss_kib),
             sup.pss_kib.map_or_else(|| "n/a".into(), kib),
         );
+        if let Some((bytes, window)) = m.idle_writes {
+            let per_hour = bytes as f64 * 3600.0 / window.as_secs_f64().max(1.0);
+            let _ = writeln!(
+                out,
+                "\nIdle writes: the server with its node and no pods wrote {} to storage in {:.0} s \
+                 (`write_bytes` of `/proc/PID/io`), {:.2} MiB per hour.",
+                kib(bytes / 1024),
+                window.as_secs_f64(),
+                per_hour / f64::from(1 << 20),
+            );
+        }
         if let (Some(empty), Some(loaded)) = (m.empty, m.loaded) {
             if m.running > 0 {
                 let per_pod = |server: fn(&Usage) -> u64, shims: u64| {

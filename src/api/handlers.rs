@@ -1,6 +1,7 @@
 //! HTTP handlers for resource requests: translate a parsed request into a [`Registry`] call
 //! and its result into the response kubectl expects (object, list, Table, watch stream or
-//! `Status`).
+//! `Status`). Plain JSON answers copy stored objects' JSON text as it is; YAML, Tables and
+//! metadata parse it.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -14,14 +15,17 @@ use super::auth::Identity;
 use super::body::{self, ResponseBody};
 use super::negotiate::{self, Output};
 use super::patch::PatchType;
+use super::registry::watch::RawEvent;
 use super::registry::{
-    DeleteOptions, FieldValidation, ListOptions, Registry, Subresource, WatchEvent, WatchOptions,
+    Answer, DeleteOptions, FieldValidation, ListOptions, Registry, Subresource, WatchOptions,
     WriteOptions,
 };
 use super::request_info::ResourcePath;
 use super::status::ApiError;
+use super::stored_json;
 use super::table::{self, IncludeObject};
 use crate::resources::{self, ResourceType};
+use crate::store::Paths;
 
 /// How often a watch that allows bookmarks gets one.
 const BOOKMARK_INTERVAL: Duration = Duration::from_secs(60);
@@ -108,11 +112,17 @@ async fn dispatch(
         .and_then(|v| v.to_str().ok());
     match (req.verb, p.subresource.as_deref()) {
         ("get", _) => {
-            let obj = registry.get(rt, ns, name)?;
+            let obj = registry
+                .lookup(rt, ns, name)
+                .ok_or_else(|| ApiError::not_found(rt, name))?;
+            if output == Output::Json {
+                let bytes = obj.json().as_bytes().to_vec();
+                return Ok(body::full(StatusCode::OK, "application/json", bytes));
+            }
             Ok(respond_one(
                 rt,
                 StatusCode::OK,
-                &obj,
+                &obj.value(),
                 output,
                 req.query,
                 &[],
@@ -123,10 +133,10 @@ async fn dispatch(
         ("create", None) => {
             let obj = body::decode(content_type, &req.body)?;
             let w = registry.create(rt, ns, obj, &write).await?;
-            Ok(respond_one(
+            Ok(respond_written(
                 rt,
                 StatusCode::CREATED,
-                &w.object,
+                w.object,
                 output,
                 req.query,
                 &w.warnings,
@@ -151,10 +161,10 @@ async fn dispatch(
             } else {
                 StatusCode::OK
             };
-            Ok(respond_one(
+            Ok(respond_written(
                 rt,
                 code,
-                &w.object,
+                w.object,
                 output,
                 req.query,
                 &w.warnings,
@@ -176,10 +186,10 @@ async fn dispatch(
             let w = registry
                 .patch(rt, ns, name, patch_type, &req.body, sub, &write)
                 .await?;
-            Ok(respond_one(
+            Ok(respond_written(
                 rt,
                 StatusCode::OK,
-                &w.object,
+                w.object,
                 output,
                 req.query,
                 &w.warnings,
@@ -290,6 +300,24 @@ fn encode(value: &Value, output: Output) -> (Vec<u8>, &'static str) {
     }
 }
 
+/// [`respond_one`] for a write's answer: a stored object's JSON is copied as it is.
+fn respond_written(
+    rt: &ResourceType,
+    code: StatusCode,
+    answer: Answer,
+    output: Output,
+    query: &HashMap<String, String>,
+    warnings: &[String],
+) -> Response<ResponseBody> {
+    match (answer, output) {
+        (Answer::Stored(o), Output::Json) => {
+            let bytes = o.json().as_bytes().to_vec();
+            with_warnings(body::full(code, "application/json", bytes), warnings)
+        }
+        (answer, output) => respond_one(rt, code, &answer.into_value(), output, query, warnings),
+    }
+}
+
 fn respond_one(
     rt: &ResourceType,
     code: StatusCode,
@@ -302,7 +330,7 @@ fn respond_one(
         Output::Table(v) => {
             let include = IncludeObject::parse(q(query, "includeObject"));
             let meta = json!({"resourceVersion": obj.pointer("/metadata/resourceVersion").cloned().unwrap_or_default()});
-            table::table(rt, std::slice::from_ref(obj), v, include, meta, true)
+            table::table(rt, [obj.clone()], v, include, meta, true)
         }
         Output::Metadata(v) => table::partial_metadata(obj, v),
         _ => obj.clone(),
@@ -324,7 +352,7 @@ fn list(
         limit: q(query, "limit").parse().unwrap_or(0),
         continue_token: query.get("continue").filter(|c| !c.is_empty()).cloned(),
     };
-    let page = registry.list(rt, namespace, &opts)?;
+    let page = registry.list_objects(rt, namespace, &opts)?;
     let mut meta = json!({"resourceVersion": page.resource_version.to_string()});
     if let Some(c) = &page.continue_token {
         meta["continue"] = json!(c);
@@ -332,29 +360,37 @@ fn list(
     if let Some(n) = page.remaining {
         meta["remainingItemCount"] = json!(n);
     }
-    let value = match output {
-        Output::Table(v) => table::table(
-            rt,
-            &page.items,
-            v,
-            IncludeObject::parse(q(query, "includeObject")),
-            meta,
-            true,
-        ),
+    let kind = format!("{}List", rt.kind);
+    // Items are written one at a time, never all parsed at once (but for YAML).
+    let bytes = match output {
+        Output::Json => {
+            let size = page.items.iter().map(|o| o.size + 1).sum::<usize>();
+            let items = page.items.iter().map(|o| o.json());
+            stored_json::list(&rt.api_version(), &kind, &meta, size, items)
+        }
+        Output::Table(v) => {
+            let include = IncludeObject::parse(q(query, "includeObject"));
+            let items = page.items.iter().map(|o| o.value());
+            table::table_json(rt, items, v, include, &meta)
+        }
         Output::Metadata(v) => {
-            let items: Vec<Value> = page
+            let mut metadata = Paths::new();
+            metadata.add("metadata");
+            let items = page
                 .items
                 .iter()
-                .map(|o| table::partial_metadata(o, v))
-                .collect();
-            json!({"kind": "PartialObjectMetadataList", "apiVersion": format!("meta.k8s.io/{v}"), "metadata": meta, "items": items})
+                .map(|o| table::partial_metadata(&o.pruned(&metadata), v).to_string());
+            let api_version = format!("meta.k8s.io/{v}");
+            stored_json::list(&api_version, "PartialObjectMetadataList", &meta, 0, items)
         }
-        _ => {
-            json!({"kind": format!("{}List", rt.kind), "apiVersion": rt.api_version(), "metadata": meta, "items": page.items})
+        Output::Yaml => {
+            let items: Vec<Value> = page.items.iter().map(|o| o.value()).collect();
+            let list = json!({"kind": kind, "apiVersion": rt.api_version(), "metadata": meta, "items": items});
+            let (bytes, ct) = encode(&list, output);
+            return Ok(body::full(StatusCode::OK, ct, bytes));
         }
     };
-    let (bytes, ct) = encode(&value, output);
-    Ok(body::full(StatusCode::OK, ct, bytes))
+    Ok(body::full(StatusCode::OK, "application/json", bytes))
 }
 
 fn watch(
@@ -390,32 +426,30 @@ fn watch(
         );
         loop {
             let event = tokio::select! {
-                e = stream.next() => match e { Some(e) => e, None => break },
-                _ = tick.tick(), if bookmarks => stream.bookmark(),
+                e = stream.next_raw() => match e { Some(e) => e, None => break },
+                _ = tick.tick(), if bookmarks => RawEvent::Bookmark(stream.bookmark_object()),
                 _ = &mut deadline => break,
                 _ = shutdown.cancelled() => break,
                 _ = tx.closed() => break,
             };
-            if matches!(event, WatchEvent::Bookmark(_)) && !bookmarks {
-                continue;
-            }
-            let object = match (&event, output) {
-                (WatchEvent::Bookmark(o) | WatchEvent::Error(o), _) => o.clone(),
-                (e, Output::Table(v)) => table::table(
-                    rt,
-                    std::slice::from_ref(e.object()),
-                    v,
-                    include,
-                    json!({}),
-                    true,
+            let line = match (event, output) {
+                (RawEvent::Bookmark(_), _) if !bookmarks => continue,
+                (RawEvent::Bookmark(b), _) => stored_json::watch_line("BOOKMARK", &b.to_string()),
+                (RawEvent::Change(kind, o), Output::Json) => {
+                    stored_json::watch_line(kind, o.json())
+                }
+                (RawEvent::Change(kind, o), Output::Table(v)) => {
+                    let table = table::table(rt, [o.value()], v, include, json!({}), true);
+                    stored_json::watch_line(kind, &table.to_string())
+                }
+                (RawEvent::Change(kind, o), Output::Metadata(v)) => stored_json::watch_line(
+                    kind,
+                    &table::partial_metadata(&o.value(), v).to_string(),
                 ),
-                (e, Output::Metadata(v)) => table::partial_metadata(e.object(), v),
-                (e, _) => e.object().clone(),
+                (RawEvent::Change(kind, o), Output::Yaml) => {
+                    stored_json::watch_line(kind, o.json())
+                }
             };
-            let mut line =
-                serde_json::to_vec(&json!({"type": event.type_name(), "object": object}))
-                    .unwrap_or_default();
-            line.push(b'\n');
             if tx.send(Bytes::from(line)).await.is_err() {
                 break;
             }

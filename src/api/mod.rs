@@ -25,4 +25,5 @@ pub mod request_limits;
 pub mod selector;
 pub mod server;
 pub mod status;
+pub mod stored_json;
 pub mod table;

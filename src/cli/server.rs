@@ -39,6 +39,10 @@ pub struct ServerArgs {
     /// the JSON size of each change's new and old object; the oldest go first.
     #[arg(long, default_value = "32Mi", value_parser = byte_quantity, env = "BRAMBLE_WATCH_HISTORY_BYTES")]
     pub watch_history_bytes: usize,
+    /// How long recent changes are kept (as etcd keeps revisions until kube-apiserver
+    /// compacts them): once the cluster is quiet, a burst of changes gives back its memory.
+    #[arg(long, default_value = "5m", value_parser = super::duration::parse, env = "BRAMBLE_WATCH_HISTORY_AGE")]
+    pub watch_history_age: Duration,
     /// The most all stored objects may take together (their JSON size), as a quantity;
     /// writes beyond it fail until objects are deleted, as etcd's backend quota does.
     #[arg(long, default_value = "256Mi", value_parser = byte_quantity, env = "BRAMBLE_STORE_QUOTA_BYTES")]
@@ -83,6 +87,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         watch_history: HistoryLimits {
             entries: args.watch_history,
             bytes: args.watch_history_bytes,
+            age: args.watch_history_age,
         },
         store_quota_bytes: args.store_quota_bytes,
         kubelet,

@@ -1,6 +1,8 @@
 //! The in-process client: calls the registry directly, with the same defaulting, validation
 //! and admission as an HTTP request, minus TLS and serialisation.
 
+use std::ops::ControlFlow;
+
 use serde_json::Value;
 
 use super::{Client, WatchSource};
@@ -52,6 +54,25 @@ impl Client for LocalClient {
         self.registry.list(rt, namespace, opts)
     }
 
+    async fn list_each<F>(
+        &self,
+        rt: &'static ResourceType,
+        namespace: Option<&str>,
+        opts: &ListOptions,
+        mut visit: F,
+    ) -> Result<u64, ApiError>
+    where
+        F: FnMut(Value) -> ControlFlow<()> + Send,
+    {
+        let page = self.registry.list_objects(rt, namespace, opts)?;
+        for o in &page.items {
+            if visit(o.value()).is_break() {
+                break;
+            }
+        }
+        Ok(page.resource_version)
+    }
+
     async fn watch(
         &self,
         rt: &'static ResourceType,
@@ -71,7 +92,8 @@ impl Client for LocalClient {
             .registry
             .create(rt, namespace, obj, &WriteOptions::default())
             .await?
-            .object)
+            .object
+            .into_value())
     }
 
     async fn patch(
@@ -96,7 +118,7 @@ impl Client for LocalClient {
                 &WriteOptions::default(),
             )
             .await?;
-        Ok(w.object)
+        Ok(w.object.into_value())
     }
 
     async fn delete(

@@ -8,6 +8,8 @@ mod local;
 pub mod remote;
 pub mod retry;
 
+use std::ops::ControlFlow;
+
 use serde_json::Value;
 
 use crate::api::patch::PatchType;
@@ -46,6 +48,30 @@ pub trait Client: Clone + Send + Sync + 'static {
         namespace: Option<&str>,
         opts: &ListOptions,
     ) -> impl std::future::Future<Output = Result<ListResult, ApiError>> + Send;
+
+    /// Lists objects and hands them to `visit` one at a time, in key order, until it says
+    /// stop; answers the revision the list is consistent at. In process each object is
+    /// parsed only when it is visited, so a large kind is never parsed all at once.
+    fn list_each<F>(
+        &self,
+        rt: &'static ResourceType,
+        namespace: Option<&str>,
+        opts: &ListOptions,
+        mut visit: F,
+    ) -> impl std::future::Future<Output = Result<u64, ApiError>> + Send
+    where
+        F: FnMut(Value) -> ControlFlow<()> + Send,
+    {
+        async move {
+            let list = self.list(rt, namespace, opts).await?;
+            for item in list.items {
+                if visit(item).is_break() {
+                    break;
+                }
+            }
+            Ok(list.resource_version)
+        }
+    }
 
     /// Watches objects.
     fn watch(

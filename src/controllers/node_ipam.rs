@@ -9,6 +9,7 @@
 //! kubeadm publishes its `podSubnet`, so kubelets on joined boards know which traffic stays
 //! inside the cluster (not masqueraded) without being told on their own command line.
 
+use std::ops::ControlFlow;
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -86,10 +87,13 @@ impl<C: Client> Reconciler<C> for NodeIpamController<C> {
             return Ok(Action::Done);
         }
         let name = meta::name_of(obj);
-        let nodes = client
-            .list(&node::RESOURCE, None, &ListOptions::default())
+        let mut taken: Vec<Ipv4Cidr> = Vec::new();
+        client
+            .list_each(&node::RESOURCE, None, &ListOptions::default(), |n| {
+                taken.extend(node_cidrs(&n));
+                ControlFlow::Continue(())
+            })
             .await?;
-        let taken: Vec<Ipv4Cidr> = nodes.items.iter().flat_map(node_cidrs).collect();
         let Some(range) = first_free(self.cluster_cidr, self.node_prefix, &taken) else {
             let message = format!(
                 "Node {name} status is now: CIDRNotAvailable (every /{} of the cluster network {} is taken)",
@@ -164,6 +168,7 @@ mod tests {
             .await
             .unwrap()
             .object
+            .into_value()
     }
 
     #[tokio::test]

@@ -15,7 +15,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
-use super::{Action, Reconciler};
+use super::{Action, Reconciler, Related};
 use crate::api::patch::PatchType;
 use crate::api::registry::{meta, Subresource};
 use crate::api::status::ApiError;
@@ -134,6 +134,14 @@ impl<C: Client> Reconciler<C> for NodeLifecycleController {
 
     fn also_watch(&self) -> &'static [&'static ResourceType] {
         &ALSO_WATCH
+    }
+
+    /// A node's Lease has the node's name, in `kube-node-lease`.
+    fn related(&self, _rt: &'static ResourceType, lease: &Value) -> Related {
+        if meta::meta_str(lease, "namespace") != Some(LEASE_NAMESPACE) {
+            return Related::Nothing;
+        }
+        Related::One(String::new(), meta::name_of(lease).to_string())
     }
 
     async fn reconcile(&self, client: &C, obj: &Value) -> Result<Action, ApiError> {

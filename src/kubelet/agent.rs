@@ -30,9 +30,11 @@ use crate::client::events::EventRecorder;
 use crate::client::{Client, WatchSource};
 use crate::resources::{node, pod};
 
-/// How often the node's status is refreshed (resources, pressure conditions).
-const STATUS_INTERVAL: Duration = Duration::from_secs(60);
-/// How often the kubelet checks that the API still shows its node Ready.
+/// How often an unchanged node status is still reported (upstream's
+/// `nodeStatusReportFrequency`); a changed one is reported within [`STATUS_CHECK`].
+const STATUS_REPORT: Duration = Duration::from_secs(5 * 60);
+/// How often the kubelet computes its node's status and checks that the API still shows
+/// its node Ready (upstream's `nodeStatusUpdateFrequency`).
 const STATUS_CHECK: Duration = Duration::from_secs(10);
 
 /// Settings of one node's kubelet.
@@ -235,10 +237,11 @@ pub async fn run<C: Client>(
     Ok(())
 }
 
-/// Posts the node's status every [`STATUS_INTERVAL`], and within [`STATUS_CHECK`] when the
+/// Computes the node's status every [`STATUS_CHECK`] and posts it when it changed, when the
 /// API shows the node other than Ready (the node lifecycle controller marked it Unknown
-/// while this board was unreachable), as upstream's kubelet reports a changed status
-/// promptly and an unchanged one rarely.
+/// while this board was unreachable), or when [`STATUS_REPORT`] passed since the last post,
+/// as upstream's kubelet does; the Lease, kept in memory, is the heartbeat in between. An
+/// idle board so writes its Node to flash a dozen times an hour.
 async fn status_loop<C: Client>(
     client: C,
     id: NodeIdentity,
@@ -247,13 +250,20 @@ async fn status_loop<C: Client>(
 ) {
     let mut tick = tokio::time::interval(STATUS_CHECK);
     tick.tick().await;
-    let mut last_post = tokio::time::Instant::now();
+    let mut last: Option<(Value, tokio::time::Instant)> = None;
     loop {
         tokio::select! {
             _ = tick.tick() => {}
             _ = shutdown.cancelled() => return,
         }
-        let due = last_post.elapsed() >= STATUS_INTERVAL;
+        let mut status = node_status::status(&id, &Machine::collect(&data_dir));
+        let due = match &last {
+            None => true,
+            Some((posted, at)) => {
+                node_status::keep_transition_times(posted, &mut status);
+                at.elapsed() >= STATUS_REPORT || node_status::changed(posted, &status)
+            }
+        };
         if !due {
             let ready = match client.get(&node::RESOURCE, "", &id.name).await {
                 Ok(n) => node_status::is_ready(&n),
@@ -263,19 +273,18 @@ async fn status_loop<C: Client>(
                 continue;
             }
         }
-        let status = json!({"status": node_status::status(&id, &Machine::collect(&data_dir))});
         match client
             .patch(
                 &node::RESOURCE,
                 "",
                 &id.name,
                 PatchType::Merge,
-                &status,
+                &json!({ "status": status }),
                 Subresource::Status,
             )
             .await
         {
-            Ok(_) => last_post = tokio::time::Instant::now(),
+            Ok(_) => last = Some((status, tokio::time::Instant::now())),
             Err(e) => tracing::warn!(error = %e, "could not update node status"),
         }
     }

@@ -108,6 +108,42 @@ pub fn status(id: &NodeIdentity, m: &Machine) -> Value {
     })
 }
 
+/// Whether `new` says anything `old` did not, heartbeat and transition times aside
+/// (upstream's `nodeStatusHasChanged`).
+pub fn changed(old: &Value, new: &Value) -> bool {
+    without_times(old) != without_times(new)
+}
+
+/// Gives each condition of `new` whose status is the same as in `old` the transition time
+/// it had there: a condition's `lastTransitionTime` moves only when its status does.
+pub fn keep_transition_times(old: &Value, new: &mut Value) {
+    let Some(olds) = old["conditions"].as_array() else {
+        return;
+    };
+    let Some(news) = new.get_mut("conditions").and_then(Value::as_array_mut) else {
+        return;
+    };
+    for c in news {
+        if let Some(o) = olds
+            .iter()
+            .find(|o| o["type"] == c["type"] && o["status"] == c["status"])
+        {
+            c["lastTransitionTime"] = o["lastTransitionTime"].clone();
+        }
+    }
+}
+
+fn without_times(status: &Value) -> Value {
+    let mut s = status.clone();
+    if let Some(cs) = s.get_mut("conditions").and_then(Value::as_array_mut) {
+        for c in cs.iter_mut().filter_map(Value::as_object_mut) {
+            c.remove("lastHeartbeatTime");
+            c.remove("lastTransitionTime");
+        }
+    }
+    s
+}
+
 /// Whether the Node object's Ready condition is True.
 pub fn is_ready(node: &Value) -> bool {
     node.pointer("/status/conditions")
@@ -254,5 +290,53 @@ mod tests {
             .find(|c| c["type"] == "DiskPressure")
             .unwrap();
         assert_eq!(disk["status"], "True");
+    }
+
+    fn bare_id() -> NodeIdentity {
+        NodeIdentity {
+            name: "n".into(),
+            internal_ip: None,
+            runtime_version: String::new(),
+            labels: vec![],
+            kubelet_port: None,
+        }
+    }
+
+    fn times(s: &Value, kind: &str) -> (Value, Value) {
+        let c = s["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["type"] == kind)
+            .unwrap();
+        (
+            c["lastHeartbeatTime"].clone(),
+            c["lastTransitionTime"].clone(),
+        )
+    }
+
+    #[test]
+    fn an_idle_status_is_unchanged_but_pressure_is_a_change_with_a_new_transition_time() {
+        let mut old = status(&bare_id(), &pi());
+        for c in old["conditions"].as_array_mut().unwrap() {
+            c["lastHeartbeatTime"] = json!("2026-01-01T00:00:00Z");
+            c["lastTransitionTime"] = json!("2026-01-01T00:00:00Z");
+        }
+        let mut same = status(&bare_id(), &pi());
+        keep_transition_times(&old, &mut same);
+        assert!(!changed(&old, &same), "only times differ");
+        assert_eq!(times(&same, "Ready").1, json!("2026-01-01T00:00:00Z"));
+        assert_ne!(times(&same, "Ready").0, json!("2026-01-01T00:00:00Z"));
+
+        let mut full = pi();
+        full.disk_free_bytes = 1 << 30;
+        let mut pressed = status(&bare_id(), &full);
+        keep_transition_times(&old, &mut pressed);
+        assert!(changed(&old, &pressed));
+        assert_ne!(
+            times(&pressed, "DiskPressure").1,
+            json!("2026-01-01T00:00:00Z")
+        );
+        assert_eq!(times(&pressed, "Ready").1, json!("2026-01-01T00:00:00Z"));
     }
 }

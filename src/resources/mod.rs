@@ -71,6 +71,12 @@ pub trait Strategy: Send + Sync {
     fn field_label(&self, _obj: &Value, _field: &str) -> Option<String> {
         None
     }
+    /// The members `field_label(_, field)` reads, as dotted paths from the top of the object
+    /// (`spec.nodeName`): selectors parse only these from each stored object. The default
+    /// is the field's whole top-level member; a kind narrows it where a selector is hot.
+    fn field_label_reads(&self, field: &str) -> Vec<String> {
+        vec![field.split('.').next().unwrap_or(field).to_string()]
+    }
     /// Whether a change outside metadata and status bumps `metadata.generation`.
     fn tracks_generation(&self) -> bool {
         false

@@ -127,6 +127,13 @@ impl Strategy for NamespaceStrategy {
             _ => None,
         }
     }
+
+    fn field_label_reads(&self, field: &str) -> Vec<String> {
+        match field {
+            "name" => vec!["metadata.name".into()],
+            other => vec![other.to_string()],
+        }
+    }
 }
 
 #[cfg(test)]

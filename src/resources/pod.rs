@@ -126,6 +126,14 @@ impl Strategy for PodStrategy {
             _ => None,
         }
     }
+
+    /// Every kubelet watches its pods by `spec.nodeName`, so each field reads only itself.
+    fn field_label_reads(&self, field: &str) -> Vec<String> {
+        match field {
+            "status.podIP" => vec!["status.podIPs".into(), "status.podIP".into()],
+            other => vec![other.to_string()],
+        }
+    }
 }
 
 #[cfg(test)]
@@ -311,5 +319,47 @@ mod tests {
             Some("false")
         );
         assert_eq!(PodStrategy.field_label(&new, "spec.bogus"), None);
+    }
+
+    #[test]
+    fn field_labels_read_only_what_they_declare() {
+        let mut pod = created(seed());
+        pod["spec"]["nodeName"] = json!("n1");
+        pod["spec"]["hostNetwork"] = json!(true);
+        pod["spec"]["serviceAccountName"] = json!("sa");
+        pod["status"] = json!({"phase": "Running", "podIP": "10.0.0.4",
+            "podIPs": [{"ip": "10.0.0.5"}], "nominatedNodeName": "n2"});
+        let stored = crate::store::Object::from_value(1, &pod).unwrap();
+        let mut without_ips = pod.clone();
+        without_ips["status"]
+            .as_object_mut()
+            .unwrap()
+            .remove("podIPs");
+        let stored_without_ips = crate::store::Object::from_value(1, &without_ips).unwrap();
+        for field in [
+            "spec.nodeName",
+            "spec.restartPolicy",
+            "spec.schedulerName",
+            "spec.serviceAccountName",
+            "spec.hostNetwork",
+            "status.phase",
+            "status.podIP",
+            "status.nominatedNodeName",
+        ] {
+            for (full, object) in [(&pod, &stored), (&without_ips, &stored_without_ips)] {
+                let mut reads = crate::store::Paths::new();
+                PodStrategy
+                    .field_label_reads(field)
+                    .iter()
+                    .for_each(|p| reads.add(p));
+                let pruned = object.pruned(&reads);
+                assert!(PodStrategy.field_label(full, field).is_some(), "{field}");
+                assert_eq!(
+                    PodStrategy.field_label(&pruned, field),
+                    PodStrategy.field_label(full, field),
+                    "{field}"
+                );
+            }
+        }
     }
 }

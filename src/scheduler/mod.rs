@@ -8,10 +8,12 @@
 //! the first rejection is the node's reason; scores come from NodeResourcesFit
 //! (LeastAllocated), NodeAffinity and TaintToleration with upstream's weights.
 
+mod cache;
 pub mod fit_error;
 pub(crate) mod node_affinity;
 mod node_ports;
 mod node_resources;
+mod placed;
 mod preemption;
 pub mod requests;
 pub mod run;
@@ -24,6 +26,7 @@ pub mod volume_prebind;
 use k8s_openapi::api::core::v1::{Node, Pod};
 
 pub use fit_error::{Diagnosis, FitError};
+pub use placed::PlacedPod;
 pub use requests::{pod_requests, ResourceAmounts};
 pub use status::{Code, NodeStatus};
 
@@ -37,7 +40,7 @@ pub struct NodeInfo<'a> {
     /// The node.
     pub node: &'a Node,
     /// Pods assigned to the node, not yet Succeeded or Failed.
-    pub pods: Vec<&'a Pod>,
+    pub pods: Vec<&'a PlacedPod>,
 }
 
 impl NodeInfo<'_> {

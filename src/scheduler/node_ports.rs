@@ -14,15 +14,15 @@ const BIND_ALL: &str = "0.0.0.0";
 
 /// A host port claim with upstream's defaults filled in: empty IP binds all, empty protocol
 /// is TCP.
-#[derive(Debug, PartialEq, Eq)]
-struct HostPort<'a> {
-    ip: &'a str,
-    protocol: &'a str,
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct HostPort {
+    ip: Box<str>,
+    protocol: Box<str>,
     port: i32,
 }
 
 /// The host ports a pod's regular containers claim (ports without `hostPort` claim nothing).
-fn host_ports(pod: &Pod) -> impl Iterator<Item = HostPort<'_>> {
+pub(crate) fn host_ports(pod: &Pod) -> impl Iterator<Item = HostPort> + '_ {
     pod.spec
         .iter()
         .flat_map(|s| s.containers.iter())
@@ -30,7 +30,7 @@ fn host_ports(pod: &Pod) -> impl Iterator<Item = HostPort<'_>> {
         .filter_map(sanitize)
 }
 
-fn sanitize(p: &ContainerPort) -> Option<HostPort<'_>> {
+fn sanitize(p: &ContainerPort) -> Option<HostPort> {
     let port = p.host_port.filter(|&port| port > 0)?;
     let ip = p
         .host_ip
@@ -42,16 +42,20 @@ fn sanitize(p: &ContainerPort) -> Option<HostPort<'_>> {
         .as_deref()
         .filter(|p| !p.is_empty())
         .unwrap_or("TCP");
-    Some(HostPort { ip, protocol, port })
+    Some(HostPort {
+        ip: ip.into(),
+        protocol: protocol.into(),
+        port,
+    })
 }
 
 /// Upstream's `HostPortInfo.CheckConflict`: a wildcard claim conflicts with the same
 /// protocol/port on any IP; a specific IP conflicts with that IP or the wildcard.
-fn conflicts(want: &HostPort<'_>, used: &HostPort<'_>) -> bool {
+fn conflicts(want: &HostPort, used: &HostPort) -> bool {
     if want.protocol != used.protocol || want.port != used.port {
         return false;
     }
-    want.ip == BIND_ALL || used.ip == BIND_ALL || want.ip == used.ip
+    &*want.ip == BIND_ALL || &*used.ip == BIND_ALL || want.ip == used.ip
 }
 
 /// The Filter step.
@@ -59,8 +63,8 @@ pub(crate) fn filter(pod: &Pod, info: &NodeInfo<'_>) -> Option<NodeStatus> {
     let clash = host_ports(pod).any(|want| {
         info.pods
             .iter()
-            .flat_map(|p| host_ports(p))
-            .any(|used| conflicts(&want, &used))
+            .flat_map(|p| p.host_ports.iter())
+            .any(|used| conflicts(&want, used))
     });
     clash.then(|| NodeStatus::unschedulable(vec![ERR_REASON.to_string()]))
 }
@@ -69,8 +73,12 @@ pub(crate) fn filter(pod: &Pod, info: &NodeInfo<'_>) -> Option<NodeStatus> {
 mod tests {
     use super::*;
 
-    fn hp<'a>(ip: &'a str, protocol: &'a str, port: i32) -> HostPort<'a> {
-        HostPort { ip, protocol, port }
+    fn hp(ip: &str, protocol: &str, port: i32) -> HostPort {
+        HostPort {
+            ip: ip.into(),
+            protocol: protocol.into(),
+            port,
+        }
     }
 
     #[test]

@@ -8,9 +8,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::Node;
 
-use super::requests::{
-    parse_resource_list, pod_requests, pod_requests_for_scoring, ResourceAmounts,
-};
+use super::requests::{parse_resource_list, pod_requests_for_scoring, ResourceAmounts};
 use super::status::NodeStatus;
 use super::NodeInfo;
 
@@ -28,6 +26,17 @@ pub(crate) struct ResourceTotals {
 }
 
 impl ResourceTotals {
+    /// Adds another total (what the pods on a node request together).
+    fn add_totals(&mut self, other: &ResourceTotals) {
+        self.milli_cpu += other.milli_cpu;
+        self.memory += other.memory;
+        self.allowed_pods += other.allowed_pods;
+        self.ephemeral_storage += other.ephemeral_storage;
+        for (name, amount) in &other.scalar {
+            *self.scalar.entry(name.clone()).or_default() += amount;
+        }
+    }
+
     /// Adds a resource list, keeping only the resources upstream's `Resource.Add` knows.
     pub fn add(&mut self, amounts: &ResourceAmounts) {
         for (name, q) in amounts {
@@ -69,7 +78,7 @@ fn allocatable(node: &Node) -> ResourceTotals {
 fn requested(info: &NodeInfo<'_>) -> ResourceTotals {
     let mut totals = ResourceTotals::default();
     for pod in &info.pods {
-        totals.add(&pod_requests(pod));
+        totals.add_totals(&pod.requests);
     }
     totals
 }
@@ -119,7 +128,8 @@ pub(crate) fn least_allocated_score(
     let have = allocatable(info.node);
     let mut used = ResourceTotals::default();
     for existing in &info.pods {
-        used.add(&pod_requests_for_scoring(existing));
+        used.milli_cpu += existing.scoring_milli_cpu;
+        used.memory += existing.scoring_memory;
     }
     let mut score = 0;
     let mut weights = 0;

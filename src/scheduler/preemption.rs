@@ -9,6 +9,7 @@
 use k8s_openapi::api::core::v1::Pod;
 
 use super::fit_error::Diagnosis;
+use super::placed::PlacedPod;
 use super::status::{Code, NodeStatus};
 use super::NodeInfo;
 
@@ -60,11 +61,11 @@ pub(crate) fn evaluate(
             .is_some_and(|s| s.code == Code::Unschedulable)
     });
     for info in potential {
-        let survivors: Vec<&Pod> = info
+        let survivors: Vec<&PlacedPod> = info
             .pods
             .iter()
             .copied()
-            .filter(|p| priority(p) >= my_priority)
+            .filter(|p| p.priority >= my_priority)
             .collect();
         let status = if survivors.len() == info.pods.len() {
             Some(NodeStatus::unresolvable(

@@ -1,18 +1,20 @@
-//! The scheduling loop: whenever pods or nodes change (and every few seconds for pods that
-//! did not fit), take a snapshot, place every pending pod with [`super::schedule`], and bind
-//! it — or record why not, as kube-scheduler does with a `FailedScheduling` event and a
-//! `PodScheduled=False` condition.
+//! The scheduling loop: keep the [`Cache`] in step with the pod and node watches, and
+//! whenever something changed (and every few seconds while pods do not fit), place every
+//! pending pod with [`super::schedule`] and bind it — or record why not, as kube-scheduler
+//! does with a `FailedScheduling` event and a `PodScheduled=False` condition. Nothing is
+//! listed again until a watch ends.
 
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::core::v1::Pod;
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
+use super::cache::{Cache, PodKey};
 use super::volume_binding::VolumeSnapshot;
-use super::{schedule_with_volumes, volume_prebind, NodeInfo};
+use super::{schedule_with_volumes, volume_prebind, PlacedPod};
 use crate::api::patch::PatchType;
-use crate::api::registry::{meta, ListOptions, Subresource, WatchOptions};
+use crate::api::registry::{meta, Subresource, WatchOptions};
 use crate::client::events::{EventRecorder, EventType};
 use crate::client::{Client, WatchSource};
 use crate::resources::{node, pod};
@@ -21,103 +23,97 @@ use crate::resources::{node, pod};
 pub const SCHEDULER_NAME: &str = "default-scheduler";
 /// How often pods that fit nowhere are tried again without any change in the cluster.
 const RETRY: Duration = Duration::from_secs(10);
+/// Pause before listing again after a failed list or watch.
+const RELIST_PAUSE: Duration = Duration::from_secs(1);
 
 /// Runs until `shutdown` is cancelled.
 pub async fn run<C: Client>(client: C, shutdown: CancellationToken) {
     let recorder = EventRecorder::new(client.clone(), SCHEDULER_NAME);
     loop {
-        let revision = match pass(&client, &recorder).await {
-            Ok(rv) => rv,
+        let watched = async {
+            let (cache, listed) = Cache::load(&client).await?;
+            let watch = |rv: u64| WatchOptions {
+                resource_version: rv.to_string(),
+                ..Default::default()
+            };
+            let pods = client
+                .watch(&pod::RESOURCE, None, &watch(listed.pods))
+                .await?;
+            let nodes = client
+                .watch(&node::RESOURCE, None, &watch(listed.nodes))
+                .await?;
+            Ok::<_, crate::api::status::ApiError>((cache, pods, nodes))
+        };
+        let (mut cache, mut pods, mut nodes) = match watched.await {
+            Ok(w) => w,
             Err(e) => {
-                tracing::warn!(error = %e, "scheduling pass failed");
-                String::new()
+                tracing::warn!(error = %e, "scheduler could not list and watch");
+                tokio::select! {
+                    _ = tokio::time::sleep(RELIST_PAUSE) => continue,
+                    _ = shutdown.cancelled() => return,
+                }
             }
         };
-        let opts = WatchOptions {
-            resource_version: revision,
-            ..Default::default()
-        };
-        let pods = client.watch(&pod::RESOURCE, None, &opts).await;
-        let nodes = client.watch(&node::RESOURCE, None, &opts).await;
-        let (Ok(mut pods), Ok(mut nodes)) = (pods, nodes) else {
-            // history moved on: just run another pass after a pause
+        // Every change (and the retry timer) may let a pending pod fit somewhere.
+        loop {
+            if cache.has_pending() {
+                pass(&client, &recorder, &mut cache).await;
+            }
+            let waiting = cache.has_pending();
             tokio::select! {
-                _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                e = pods.next() => match e {
+                    Some(e) => cache.apply_pod(e),
+                    None => break,
+                },
+                e = nodes.next() => match e {
+                    Some(e) => cache.apply_node(e),
+                    None => break,
+                },
+                _ = tokio::time::sleep(RETRY), if waiting => {}
                 _ = shutdown.cancelled() => return,
             }
-        };
-        tokio::select! {
-            _ = pods.next() => {}
-            _ = nodes.next() => {}
-            _ = tokio::time::sleep(RETRY) => {}
-            _ = shutdown.cancelled() => return,
         }
     }
 }
 
-/// One scheduling pass; returns the revision the snapshot was taken at.
-async fn pass<C: Client>(
-    client: &C,
-    recorder: &EventRecorder<C>,
-) -> Result<String, crate::api::status::ApiError> {
-    let nodes = client
-        .list(&node::RESOURCE, None, &ListOptions::default())
-        .await?;
-    let pods = client
-        .list(&pod::RESOURCE, None, &ListOptions::default())
-        .await?;
-    let revision = nodes
-        .resource_version
-        .min(pods.resource_version)
-        .to_string();
-    let typed_nodes: Vec<Node> = nodes
-        .items
-        .iter()
-        .filter_map(|n| serde_json::from_value(n.clone()).ok())
-        .collect();
-    let mut typed_pods: Vec<Pod> = Vec::new();
+/// Places every pending pod, each read afresh.
+async fn pass<C: Client>(client: &C, recorder: &EventRecorder<C>, cache: &mut Cache) {
     let mut storage = None;
-    let mut pending: Vec<(Value, Pod)> = Vec::new();
-    for p in &pods.items {
-        let Ok(typed) = serde_json::from_value::<Pod>(p.clone()) else {
+    for key in cache.pending() {
+        let (ns, name) = (key.0.as_str(), key.1.as_str());
+        let raw = match client.get(&pod::RESOURCE, ns, name).await {
+            Ok(raw) => raw,
+            Err(e) if e.code == 404 => {
+                cache.forget(&key);
+                continue;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, pod = %format!("{ns}/{name}"), "reading a pending pod failed");
+                continue;
+            }
+        };
+        // Changed since its event: the watch brings the change.
+        if !is_pending(&raw) {
+            continue;
+        }
+        let Ok(typed) = serde_json::from_value::<Pod>(raw.clone()) else {
             continue;
         };
-        if is_pending(p) {
-            pending.push((p.clone(), typed));
-        } else if is_active(p) {
-            typed_pods.push(typed);
-        }
-    }
-    for (raw, typed) in pending {
-        let infos: Vec<NodeInfo<'_>> = typed_nodes
-            .iter()
-            .map(|n| NodeInfo {
-                node: n,
-                pods: typed_pods
-                    .iter()
-                    .filter(|p| {
-                        p.spec.as_ref().and_then(|s| s.node_name.as_deref())
-                            == n.metadata.name.as_deref()
-                    })
-                    .collect(),
-            })
-            .collect();
-        let ns = meta::meta_str(&raw, "namespace")
-            .unwrap_or("default")
-            .to_string();
-        let name = meta::name_of(&raw).to_string();
         if storage.is_none() && volume_prebind::uses_claims(&typed) {
-            storage = Some(volume_prebind::snapshot(client).await?);
+            match volume_prebind::snapshot(client).await {
+                Ok(s) => storage = Some(s),
+                Err(e) => {
+                    tracing::warn!(error = %e, "reading claims and volumes failed");
+                    return;
+                }
+            }
         }
         let empty = VolumeSnapshot::default();
         let volumes = storage.as_ref().unwrap_or(&empty);
-        match schedule_with_volumes(&typed, &infos, volumes) {
+        let decision = schedule_with_volumes(&typed, &cache.infos(), volumes);
+        match decision {
             Ok(node_name) => {
-                drop(infos);
-                if let Some(node) = typed_nodes
-                    .iter()
-                    .find(|n| n.metadata.name.as_deref() == Some(node_name.as_str()))
-                {
+                if let Some(node) = cache.node(&node_name) {
                     if let Err(e) = volume_prebind::pre_bind(client, volumes, &typed, node).await {
                         tracing::warn!(error = %e, pod = %format!("{ns}/{name}"), "recording volume decisions failed");
                         continue;
@@ -127,24 +123,9 @@ async fn pass<C: Client>(
                         storage = None;
                     }
                 }
-                match client.bind(&ns, &name, &node_name).await {
-                    Ok(()) => {
-                        tracing::info!(pod = %format!("{ns}/{name}"), node = %node_name, "bound");
-                        let msg = format!("Successfully assigned {ns}/{name} to {node_name}");
-                        recorder
-                            .record(&raw, EventType::Normal, "Scheduled", "Binding", &msg)
-                            .await;
-                        let mut bound = typed;
-                        if let Some(spec) = bound.spec.as_mut() {
-                            spec.node_name = Some(node_name);
-                        }
-                        typed_pods.push(bound);
-                    }
-                    Err(e) => tracing::debug!(error = %e, "bind failed"),
-                }
+                bind(client, recorder, cache, &key, &raw, &typed, node_name).await;
             }
             Err(fit) => {
-                drop(infos);
                 let msg = fit.to_string();
                 tracing::info!(pod = %format!("{ns}/{name}"), reason = %msg, "unschedulable");
                 mark_unschedulable(client, &raw, &msg).await;
@@ -160,7 +141,30 @@ async fn pass<C: Client>(
             }
         }
     }
-    Ok(revision)
+}
+
+/// Binds the pod and counts it on its node at once, so the next pending pod sees it.
+async fn bind<C: Client>(
+    client: &C,
+    recorder: &EventRecorder<C>,
+    cache: &mut Cache,
+    key: &PodKey,
+    raw: &Value,
+    typed: &Pod,
+    node_name: String,
+) {
+    let (ns, name) = (key.0.as_str(), key.1.as_str());
+    match client.bind(ns, name, &node_name).await {
+        Ok(()) => {
+            tracing::info!(pod = %format!("{ns}/{name}"), node = %node_name, "bound");
+            let msg = format!("Successfully assigned {ns}/{name} to {node_name}");
+            recorder
+                .record(raw, EventType::Normal, "Scheduled", "Binding", &msg)
+                .await;
+            cache.bound(key.clone(), node_name, PlacedPod::of(typed));
+        }
+        Err(e) => tracing::debug!(error = %e, "bind failed"),
+    }
 }
 
 fn phase(p: &Value) -> &str {
@@ -169,7 +173,7 @@ fn phase(p: &Value) -> &str {
         .unwrap_or("")
 }
 
-fn is_pending(p: &Value) -> bool {
+pub(crate) fn is_pending(p: &Value) -> bool {
     let unbound = p
         .pointer("/spec/nodeName")
         .and_then(Value::as_str)
@@ -186,7 +190,7 @@ fn is_pending(p: &Value) -> bool {
     unbound && ours && !gated && p.pointer("/metadata/deletionTimestamp").is_none()
 }
 
-fn is_active(p: &Value) -> bool {
+pub(crate) fn is_active(p: &Value) -> bool {
     !matches!(phase(p), "Succeeded" | "Failed")
         && !p
             .pointer("/spec/nodeName")

@@ -51,7 +51,12 @@ fn merge(base: &mut Value, extra: Value) {
     }
 }
 
-fn infos<'a>(nodes: &'a [Node], placed: &'a [(usize, Pod)]) -> Vec<NodeInfo<'a>> {
+/// What the scheduler keeps of pods already placed (node index, pod).
+fn placed_pods(placed: &[(usize, Pod)]) -> Vec<(usize, PlacedPod)> {
+    placed.iter().map(|(i, p)| (*i, PlacedPod::of(p))).collect()
+}
+
+fn infos<'a>(nodes: &'a [Node], placed: &'a [(usize, PlacedPod)]) -> Vec<NodeInfo<'a>> {
     nodes
         .iter()
         .enumerate()
@@ -67,7 +72,9 @@ fn infos<'a>(nodes: &'a [Node], placed: &'a [(usize, Pod)]) -> Vec<NodeInfo<'a>>
 }
 
 fn err(p: &Pod, nodes: &[Node], placed: &[(usize, Pod)]) -> String {
-    schedule(p, &infos(nodes, placed)).unwrap_err().to_string()
+    schedule(p, &infos(nodes, &placed_pods(placed)))
+        .unwrap_err()
+        .to_string()
 }
 
 #[test]
@@ -75,7 +82,10 @@ fn fits_when_cpu_and_memory_are_free() {
     let nodes = [node("pi-1", "4", "8Gi", json!({}))];
     let placed = [(0, pod("a", Some("3"), Some("4Gi"), json!({})))];
     let p = pod("b", Some("1"), Some("4Gi"), json!({}));
-    assert_eq!(schedule(&p, &infos(&nodes, &placed)).unwrap(), "pi-1");
+    assert_eq!(
+        schedule(&p, &infos(&nodes, &placed_pods(&placed))).unwrap(),
+        "pi-1"
+    );
 }
 
 #[test]
@@ -292,7 +302,11 @@ fn host_port_conflicts() {
     };
     let placed = [(0, with_port("old", None))];
     assert_eq!(
-        schedule(&with_port("new", Some("10.0.0.5")), &infos(&nodes, &placed)).unwrap(),
+        schedule(
+            &with_port("new", Some("10.0.0.5")),
+            &infos(&nodes, &placed_pods(&placed))
+        )
+        .unwrap(),
         "b"
     );
     let both = [
@@ -317,7 +331,10 @@ fn least_allocated_spreads_pods_over_equal_nodes() {
     assert_eq!(at, "pi-1", "ties go to the smallest name");
     let placed = [(0, first)];
     let second = pod("web-2", None, None, json!({}));
-    assert_eq!(schedule(&second, &infos(&nodes, &placed)).unwrap(), "pi-2");
+    assert_eq!(
+        schedule(&second, &infos(&nodes, &placed_pods(&placed))).unwrap(),
+        "pi-2"
+    );
 }
 
 #[test]
@@ -358,7 +375,7 @@ fn lower_priority_pods_make_a_preemption_candidate() {
     let nodes = [node("pi-1", "2", "8Gi", json!({}))];
     let placed = [(0, pod("batch", Some("2"), None, json!({"priority": 0})))];
     let urgent = pod("urgent", Some("1"), None, json!({"priority": 1000}));
-    let e = schedule(&urgent, &infos(&nodes, &placed)).unwrap_err();
+    let e = schedule(&urgent, &infos(&nodes, &placed_pods(&placed))).unwrap_err();
     assert_eq!(e.preemption_candidates, ["pi-1"]);
     assert_eq!(
         e.to_string(),

@@ -1,16 +1,21 @@
 //! Group commit. Writers apply their change to sled's in-memory state under the writer lock
-//! and queue a [`PendingWrite`]; one thread takes the whole queue, flushes once (`fsync`),
+//! and queue a [`PendingWrite`]; one thread takes the whole queue, flushes and syncs once (`fdatasync`),
 //! publishes the changes in revision order, and only then acknowledges each writer. While it
 //! flushes, the next batch gathers, so a burst of N writers costs a handful of flushes.
+//! While no write waits, the same thread lets the watch history's old changes age out.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
 use super::hub::{Event, Hub};
 use super::{Object, ObjectKey, StoreError};
+
+/// The idle commit thread wakes at most this often to age out history.
+const EXPIRY_STEP: Duration = Duration::from_secs(1);
 
 /// A change applied in memory, waiting to be made durable and published.
 pub(super) struct PendingWrite {
@@ -54,7 +59,7 @@ impl WriteState {
 
 /// What the writers and the commit thread share.
 pub(super) struct Shared {
-    pub(super) db: sled::Db,
+    pub(super) disk: super::disk::Disk,
     pub(super) writer: Mutex<WriteState>,
     pub(super) wake: Condvar,
     pub(super) hub: Mutex<Hub>,
@@ -104,7 +109,34 @@ fn run(shared: &Shared) {
         let (batch, needs_flush) = {
             let mut w = shared.writer.lock().unwrap_or_else(|p| p.into_inner());
             while w.pending.is_empty() && !w.stopping {
-                w = shared.wake.wait(w).unwrap_or_else(|p| p.into_inner());
+                // Lock order: the writer lock, then the hub's.
+                let expiry = shared
+                    .hub
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .next_expiry(Instant::now());
+                match expiry {
+                    None => w = shared.wake.wait(w).unwrap_or_else(|p| p.into_inner()),
+                    // While idle, old changes leave the history as they age out, at most
+                    // once a second.
+                    Some(d) => {
+                        let (guard, waited) = shared
+                            .wake
+                            .wait_timeout(w, d.max(EXPIRY_STEP))
+                            .unwrap_or_else(|p| p.into_inner());
+                        w = guard;
+                        if waited.timed_out() {
+                            let forgotten = shared
+                                .hub
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .forget_before(Instant::now());
+                            if forgotten > 0 {
+                                give_back_freed_memory();
+                            }
+                        }
+                    }
+                }
             }
             if w.pending.is_empty() {
                 return;
@@ -113,7 +145,7 @@ fn run(shared: &Shared) {
             (std::mem::take(&mut w.pending), needs_flush)
         };
         let flushed = if needs_flush {
-            shared.db.flush().map(|_| ())
+            shared.disk.sync()
         } else {
             Ok(())
         };
@@ -141,5 +173,17 @@ fn run(shared: &Shared) {
                 }
             }
         }
+    }
+}
+
+/// Hands pages freed since the last burst back to the system once the store is quiet. glibc's
+/// allocator keeps freed pages in its per-thread arenas until asked to let them go; musl's,
+/// which boards run, returns them by itself.
+fn give_back_freed_memory() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim has no preconditions; it only releases free pages of malloc's
+    // arenas.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }

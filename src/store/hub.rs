@@ -3,13 +3,15 @@
 //! disk, so a list and the watch that follows it see one consistent sequence of revisions
 //! (what kube-apiserver's watch cache does).
 //!
-//! The history is bounded in entries (upstream's watch cache capacity) and in bytes, so no
-//! sequence of writes can grow it beyond its budget. Watchers read from the history itself
+//! The history is bounded in entries (upstream's watch cache capacity), in bytes, so no
+//! sequence of writes can grow it beyond its budget, and in age, so a burst of changes does
+//! not hold its old versions in memory once the cluster is quiet again. Watchers read from the history itself
 //! rather than from a queue of their own: one that falls behind the window is ended (410
 //! Gone, as upstream) and never holds changes the history has dropped.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
@@ -59,12 +61,18 @@ pub struct HistoryLimits {
     /// At most this many bytes of objects (JSON size of each change's new and old state);
     /// the newest change is kept even when it alone is larger.
     pub bytes: usize,
+    /// Changes older than this are forgotten, as etcd forgets revisions older than
+    /// kube-apiserver's compaction interval: watches and list continuations from before
+    /// then get 410 Gone.
+    pub age: Duration,
 }
 
 impl HistoryLimits {
     /// The default byte budget: room for a few dozen of the largest objects the store
     /// accepts, small next to a 1 GB board's memory.
     pub const DEFAULT_BYTES: usize = 32 << 20;
+    /// The default age: kube-apiserver's default etcd compaction interval.
+    pub const DEFAULT_AGE: Duration = Duration::from_secs(5 * 60);
 }
 
 /// How many bytes of events one watcher takes from the history at a time: a watcher that
@@ -80,8 +88,8 @@ pub struct TooOld {
 
 pub(super) struct Hub {
     objects: BTreeMap<ObjectKey, Arc<Object>>,
-    /// In revision order.
-    history: VecDeque<Arc<Event>>,
+    /// In revision order, with when each was published.
+    history: VecDeque<(Instant, Arc<Event>)>,
     history_bytes: usize,
     limits: HistoryLimits,
     /// Every change after this revision is in `history`.
@@ -104,7 +112,7 @@ impl Hub {
             history_bytes: 0,
             limits: HistoryLimits {
                 entries: limits.entries.max(1),
-                bytes: limits.bytes,
+                ..limits
             },
             complete_after: revision,
             revision,
@@ -129,6 +137,15 @@ impl Hub {
         self.entries(prefix).map(|(_, o)| o.clone()).collect()
     }
 
+    pub(super) fn list_from(&self, prefix: &KeyPrefix, start: &str) -> Vec<Arc<Object>> {
+        let from = ObjectKey::from_raw(prefix.as_str().max(start).to_string());
+        self.objects
+            .range(from..)
+            .take_while(|(k, _)| k.is_in(prefix))
+            .map(|(_, o)| o.clone())
+            .collect()
+    }
+
     pub(super) fn entries<'a>(
         &'a self,
         prefix: &'a KeyPrefix,
@@ -151,17 +168,46 @@ impl Hub {
         }
         self.revision = self.revision.max(event.revision);
         self.history_bytes = self.history_bytes.saturating_add(event.size());
-        self.history.push_back(Arc::new(event));
+        let now = Instant::now();
+        self.history.push_back((now, Arc::new(event)));
         while self.history.len() > self.limits.entries
             || (self.history_bytes > self.limits.bytes && self.history.len() > 1)
         {
-            let Some(old) = self.history.pop_front() else {
-                break;
-            };
+            self.forget_oldest();
+        }
+        self.forget_before(now);
+        self.tx.send_replace(self.revision);
+    }
+
+    /// Forgets the changes that were older than the history's age limit at `now`; returns
+    /// how many went.
+    pub(super) fn forget_before(&mut self, now: Instant) -> usize {
+        let mut forgotten = 0;
+        while self
+            .history
+            .front()
+            .is_some_and(|(at, _)| now.saturating_duration_since(*at) > self.limits.age)
+        {
+            self.forget_oldest();
+            forgotten += 1;
+        }
+        forgotten
+    }
+
+    /// How long until the oldest change the history holds is forgotten for its age.
+    pub(super) fn next_expiry(&self, now: Instant) -> Option<Duration> {
+        self.history.front().map(|(at, _)| {
+            self.limits
+                .age
+                .saturating_sub(now.saturating_duration_since(*at))
+        })
+    }
+
+    fn forget_oldest(&mut self) {
+        if let Some((_, old)) = self.history.pop_front() {
             self.history_bytes = self.history_bytes.saturating_sub(old.size());
             self.complete_after = old.revision;
         }
-        self.tx.send_replace(self.revision);
     }
 
     /// Changes after `from`, oldest first, about [`BATCH_BYTES`] at a time (at least one
@@ -172,10 +218,10 @@ impl Hub {
                 oldest: self.complete_after,
             });
         }
-        let start = self.history.partition_point(|e| e.revision <= from);
+        let start = self.history.partition_point(|(_, e)| e.revision <= from);
         let mut bytes = 0usize;
         let mut out = Vec::new();
-        for e in self.history.range(start..) {
+        for (_, e) in self.history.range(start..) {
             if !out.is_empty() && bytes >= BATCH_BYTES {
                 break;
             }
@@ -201,7 +247,7 @@ impl Hub {
         Ok(self
             .history
             .iter()
-            .any(|e| e.revision > from && e.key.is_in(prefix)))
+            .any(|(_, e)| e.revision > from && e.key.is_in(prefix)))
     }
 
     /// A signal that changes whenever a new revision is published.

@@ -4,15 +4,17 @@
 //! acknowledgement with group commit: writers queue behind one flush thread, so concurrent
 //! writers share a single `fsync`. Reads and watches come from the published state in
 //! [`hub`], which only ever holds durable changes. Ephemeral kinds (leases, events) never
-//! touch the disk.
+//! touch the disk. Objects are held in memory once each, as compact JSON text ([`Object`]).
 
 mod commit;
+mod disk;
 pub mod envelope;
 mod hub;
 pub mod key;
+mod object;
+mod pruned;
 mod watch;
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -20,10 +22,13 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 
 use commit::{Committer, PendingWrite, Shared, WriteState};
-use envelope::{Envelope, EnvelopeError};
+use disk::{Disk, Stored};
+use envelope::EnvelopeError;
 use hub::Hub;
 pub use hub::{Event, EventType, HistoryLimits, TooOld};
 pub use key::{KeyPrefix, ObjectKey};
+pub use object::Object;
+pub use pruned::Paths;
 pub use watch::{Watch, WatchEnd};
 
 /// Revision key: the last revision handed out by a durable write.
@@ -41,17 +46,6 @@ pub const DEFAULT_QUOTA_BYTES: usize = 256 << 20;
 /// The largest object the store accepts, as JSON: etcd's default request limit (1.5 MiB),
 /// which bounds every kind upstream stores.
 pub const MAX_OBJECT_BYTES: usize = 3 << 19;
-
-/// One stored object and the revision that wrote it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Object {
-    /// The revision of the write that produced this state.
-    pub revision: u64,
-    /// The object; `metadata.resourceVersion` equals `revision`.
-    pub value: Value,
-    /// Its size as JSON, what the watch history's byte budget counts.
-    pub size: usize,
-}
 
 /// What a read-modify-write wants done.
 #[derive(Debug)]
@@ -80,6 +74,9 @@ pub enum StoreError {
     /// The embedded database failed.
     #[error("store I/O failed: {0}")]
     Sled(#[from] sled::Error),
+    /// Opening or syncing the database's files failed.
+    #[error("store I/O failed: {0}")]
+    Io(std::io::Error),
     /// An object on disk could not be read.
     #[error(transparent)]
     Envelope(#[from] EnvelopeError),
@@ -123,6 +120,7 @@ impl Store {
             HistoryLimits {
                 entries: history,
                 bytes: HistoryLimits::DEFAULT_BYTES,
+                age: HistoryLimits::DEFAULT_AGE,
             },
             DEFAULT_QUOTA_BYTES,
         )
@@ -135,30 +133,12 @@ impl Store {
         history: HistoryLimits,
         quota: usize,
     ) -> Result<Store, StoreError> {
-        let db = sled::Config::new()
-            .path(dir)
-            // Flash first: no background flushes; every acknowledged write flushes itself.
-            .flush_every_ms(None)
-            .mode(sled::Mode::LowSpace)
-            .cache_capacity(8 << 20)
-            .open()?;
-        let mut revision = read_u64(&db, REVISION_KEY)?.max(read_u64(&db, CEILING_KEY)?);
-        let mut objects = BTreeMap::new();
-        for item in db.scan_prefix(KeyPrefix::all().as_str()) {
-            let (k, v) = item?;
-            let envelope = Envelope::decode(&v)?;
-            let value: Value = serde_json::from_slice(&envelope.json)?;
-            revision = revision.max(envelope.revision);
-            let key = ObjectKey::from_raw(String::from_utf8_lossy(&k).into_owned());
-            objects.insert(
-                key,
-                Arc::new(Object {
-                    revision: envelope.revision,
-                    value,
-                    size: envelope.json.len(),
-                }),
-            );
-        }
+        let disk = Disk::open(dir)?;
+        let (objects, newest) = disk.load()?;
+        let revision = disk
+            .read_u64(REVISION_KEY)?
+            .max(disk.read_u64(CEILING_KEY)?)
+            .max(newest);
         let stored_bytes = objects.values().map(|o| o.size).sum();
         tracing::info!(
             objects = objects.len(),
@@ -167,7 +147,7 @@ impl Store {
             "store opened"
         );
         let shared = Arc::new(Shared {
-            db,
+            disk,
             writer: Mutex::new(WriteState::new(revision, stored_bytes, quota)),
             wake: Default::default(),
             hub: Mutex::new(Hub::new(objects, revision, history)),
@@ -190,6 +170,12 @@ impl Store {
         self.hub().history_bytes()
     }
 
+    /// How many times the store has made its writes durable (`fdatasync`).
+    #[cfg(test)]
+    pub(crate) fn syncs(&self) -> u64 {
+        self.shared.disk.syncs()
+    }
+
     /// Reads one object.
     pub fn get(&self, key: &ObjectKey) -> Option<Arc<Object>> {
         self.hub().get(key)
@@ -199,6 +185,13 @@ impl Store {
     pub fn list(&self, prefix: &KeyPrefix) -> (Vec<Arc<Object>>, u64) {
         let hub = self.hub();
         (hub.list(prefix), hub.revision())
+    }
+
+    /// Lists objects under `prefix` whose keys sort at or after `start` (a key's text; empty
+    /// for all), in key order, with the revision they are consistent at.
+    pub fn list_from(&self, prefix: &KeyPrefix, start: &str) -> (Vec<Arc<Object>>, u64) {
+        let hub = self.hub();
+        (hub.list_from(prefix, start), hub.revision())
     }
 
     /// Whether anything under `prefix` changed after revision `from` (for consistent paging).
@@ -246,10 +239,15 @@ impl Store {
             if w.failed {
                 return Err(StoreError::Failed.into());
             }
-            let current = if ephemeral {
-                w.ephemeral.get(key).cloned()
+            let (current, old_parts) = if ephemeral {
+                (w.ephemeral.get(key).cloned(), 0)
             } else {
-                self.read_latest(key)?
+                match self.shared.disk.read(key)? {
+                    Some(Stored { object, parts }) => {
+                        (Some(self.shared_copy(&w, key, object)), parts)
+                    }
+                    None => (None, 0),
+                }
             };
             let mutation = f(current.as_deref())?;
             let revision = w.revision + 1;
@@ -269,6 +267,7 @@ impl Store {
                         EventType::Added
                     };
                     let json = serde_json::to_vec(&value).map_err(StoreError::from)?;
+                    drop(value);
                     if json.len() > MAX_OBJECT_BYTES {
                         return Err(StoreError::TooLarge { size: json.len() }.into());
                     }
@@ -282,15 +281,9 @@ impl Store {
                         }
                         .into());
                     }
+                    let object = Object::from_json(revision, json.clone())?;
                     encoded = Some(json);
-                    (
-                        kind,
-                        Arc::new(Object {
-                            revision,
-                            value,
-                            size,
-                        }),
-                    )
+                    (kind, Arc::new(object))
                 }
                 Mutation::Delete => {
                     let Some(cur) = current.clone() else {
@@ -299,16 +292,11 @@ impl Store {
                             object: None,
                         });
                     };
-                    let mut value = cur.value.clone();
+                    let mut value = cur.value();
                     set_resource_version(&mut value, revision);
-                    let size = cur.size;
                     (
                         EventType::Deleted,
-                        Arc::new(Object {
-                            revision,
-                            value,
-                            size,
-                        }),
+                        Arc::new(Object::from_value(revision, &value)?),
                     )
                 }
             };
@@ -326,26 +314,21 @@ impl Store {
                 };
             } else {
                 match kind {
-                    EventType::Deleted => batch.remove(key.as_str()),
+                    EventType::Deleted => disk::stage_delete(&mut batch, key, old_parts),
                     _ => {
-                        let json = match encoded.take() {
-                            Some(json) => json,
-                            None => serde_json::to_vec(&object.value).map_err(StoreError::from)?,
+                        let encoded = encoded.take();
+                        let json = match &encoded {
+                            Some(json) => json.as_slice(),
+                            None => object.json().as_bytes(),
                         };
-                        let bytes = Envelope::new(revision, json)
-                            .encode()
-                            .map_err(StoreError::from)?;
-                        batch.insert(key.as_str(), bytes);
+                        disk::stage_put(&mut batch, key, revision, json, old_parts)?;
                     }
                 }
                 batch.insert(REVISION_KEY, &revision.to_be_bytes());
                 durable = true;
             }
             if durable {
-                self.shared
-                    .db
-                    .apply_batch(batch)
-                    .map_err(StoreError::from)?;
+                self.shared.disk.apply(batch)?;
             }
             w.revision = revision;
             let old = current.as_ref().map_or(0, |c| c.size);
@@ -378,17 +361,21 @@ impl Store {
         }
     }
 
-    fn read_latest(&self, key: &ObjectKey) -> Result<Option<Arc<Object>>, StoreError> {
-        let Some(bytes) = self.shared.db.get(key.as_str())? else {
-            return Ok(None);
+    /// The copy of `key`'s current state that memory already holds — the newest queued
+    /// write's, else the published one — when it is the state `read` from disk, so the
+    /// change's `previous` (kept by the watch history) shares it instead of adding a copy.
+    fn shared_copy(&self, w: &WriteState, key: &ObjectKey, read: Arc<Object>) -> Arc<Object> {
+        let queued = w.pending.iter().rev().find(|p| &p.event.key == key);
+        let held = match queued {
+            Some(p) => Some(p.event.object.clone()),
+            // Lock order: the writer lock, then the hub's (the commit thread never holds
+            // the hub's while taking the writer's).
+            None => self.hub().get(key),
         };
-        let envelope = Envelope::decode(&bytes)?;
-        let value = serde_json::from_slice(&envelope.json)?;
-        Ok(Some(Arc::new(Object {
-            revision: envelope.revision,
-            value,
-            size: envelope.json.len(),
-        })))
+        match held {
+            Some(h) if h.revision == read.revision && h.json() == read.json() => h,
+            _ => read,
+        }
     }
 
     fn hub(&self) -> MutexGuard<'_, Hub> {
@@ -420,14 +407,6 @@ fn set_resource_version(value: &mut Value, revision: u64) {
             );
         }
     }
-}
-
-fn read_u64(db: &sled::Db, key: &[u8]) -> Result<u64, StoreError> {
-    Ok(db
-        .get(key)?
-        .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
-        .map(u64::from_be_bytes)
-        .unwrap_or(0))
 }
 
 #[cfg(test)]

@@ -49,7 +49,8 @@ pub fn admit(registry: &Registry, rt: &ResourceType, obj: &mut Value) -> Result<
     let (objects, _) = registry
         .store()
         .list(&list::prefix(&storageclass::RESOURCE, None));
-    let values: Vec<&Value> = objects.iter().map(|o| &o.value).collect();
+    let parsed: Vec<Value> = objects.iter().map(|o| o.value()).collect();
+    let values: Vec<&Value> = parsed.iter().collect();
     if let Some(name) = default_class(&values) {
         if let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) {
             spec.insert("storageClassName".into(), json!(name));

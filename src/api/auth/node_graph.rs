@@ -10,18 +10,24 @@
 //! references checked with upstream's `VisitPodSecretNames`/`VisitPodConfigmapNames` rules
 //! (volumes including projected sources, env and envFrom of every container kind,
 //! imagePullSecrets, claims and generic ephemeral volumes' claims). A volume is related
-//! through its `claimRef`.
+//! through its `claimRef`. A pod's node is read from its stored JSON without parsing the
+//! rest (and only in pods whose text holds the node's name at all); of the pods bound to the
+//! node only the parts references can be in are parsed.
 //!
 //! The node-local provisioner runs in the kubelet, so a claim the scheduler selected the
 //! node for (`volume.kubernetes.io/selected-node`) and a volume whose node affinity pins it
 //! to the node are related too: that is the node's own storage.
 
+use std::borrow::Cow;
+
+use serde::Deserialize;
 use serde_json::Value;
 
 use super::node::{NodeGraph, Vertex};
 use crate::api::registry::{list, Registry};
 use crate::controllers::volume_binding::ANN_SELECTED_NODE;
 use crate::resources::{persistentvolume, persistentvolumeclaim, pod};
+use crate::store::{Object, Paths};
 
 /// The node label a node-local volume's affinity names.
 const HOSTNAME_LABEL: &str = "kubernetes.io/hostname";
@@ -31,7 +37,7 @@ impl NodeGraph for Registry {
         match vertex {
             Vertex::Pod => self
                 .lookup(&pod::RESOURCE, namespace, name)
-                .is_some_and(|p| bound_to(&p.value, node)),
+                .is_some_and(|p| bound_to(&p, node)),
             Vertex::PersistentVolume => self.volume_related(node, name),
             Vertex::PersistentVolumeClaim => self.claim_related(node, namespace, name),
             Vertex::Secret | Vertex::ConfigMap | Vertex::ServiceAccount => {
@@ -46,7 +52,17 @@ impl Registry {
         let (pods, _) = self
             .store()
             .list(&list::prefix(&pod::RESOURCE, Some(namespace)));
-        pods.iter().any(|p| bound_to(&p.value, node) && f(&p.value))
+        // What `refers` reads: the spec and the pod's name.
+        let mut reads = Paths::new();
+        reads.add("spec");
+        reads.add("metadata.name");
+        // A pod bound to `node` holds `"node"` in its text: the store's JSON comes from
+        // serde_json, which escapes only quotes, backslashes and control characters, and a
+        // node name (a DNS subdomain) has none. Pods without it are passed over unread.
+        let quoted = serde_json::to_string(node).unwrap_or_default();
+        pods.iter()
+            .filter(|p| p.json().contains(&quoted))
+            .any(|p| bound_to(p, node) && f(&p.pruned(&reads)))
     }
 
     fn claim_related(&self, node: &str, namespace: &str, name: &str) -> bool {
@@ -58,31 +74,32 @@ impl Registry {
         let Some(claim) = self.lookup(&persistentvolumeclaim::RESOURCE, namespace, name) else {
             return false;
         };
+        let claim = claim.value();
         let selected = claim
-            .value
             .pointer("/metadata/annotations")
             .and_then(|a| a.get(ANN_SELECTED_NODE))
             .and_then(Value::as_str);
         if selected == Some(node) {
             return true;
         }
-        let volume = str_at(&claim.value, "/spec/volumeName");
+        let volume = str_at(&claim, "/spec/volumeName");
         !volume.is_empty()
             && self
                 .lookup(&persistentvolume::RESOURCE, "", volume)
-                .is_some_and(|v| pinned_to(&v.value, node))
+                .is_some_and(|v| pinned_to(&v.value(), node))
     }
 
     fn volume_related(&self, node: &str, name: &str) -> bool {
         let Some(volume) = self.lookup(&persistentvolume::RESOURCE, "", name) else {
             return false;
         };
-        if pinned_to(&volume.value, node) {
+        let volume = volume.value();
+        if pinned_to(&volume, node) {
             return true;
         }
         let (ns, claim) = (
-            str_at(&volume.value, "/spec/claimRef/namespace"),
-            str_at(&volume.value, "/spec/claimRef/name"),
+            str_at(&volume, "/spec/claimRef/namespace"),
+            str_at(&volume, "/spec/claimRef/name"),
         );
         !claim.is_empty()
             && self.any_pod_on(node, ns, |p| {
@@ -95,8 +112,20 @@ fn str_at<'a>(v: &'a Value, pointer: &str) -> &'a str {
     v.pointer(pointer).and_then(Value::as_str).unwrap_or("")
 }
 
-fn bound_to(pod: &Value, node: &str) -> bool {
-    str_at(pod, "/spec/nodeName") == node
+/// Whether the stored pod's `spec.nodeName` is `node`, reading only that.
+fn bound_to(pod: &Object, node: &str) -> bool {
+    #[derive(Deserialize)]
+    struct Spec<'a> {
+        #[serde(default, borrow, rename = "nodeName")]
+        node_name: Option<Cow<'a, str>>,
+    }
+    #[derive(Deserialize)]
+    struct Pod<'a> {
+        #[serde(default, borrow)]
+        spec: Option<Spec<'a>>,
+    }
+    let name = pod.read::<Pod<'_>>().ok().and_then(|p| p.spec?.node_name);
+    name.as_deref().unwrap_or("") == node
 }
 
 /// Whether a volume's required node affinity admits only `node` (every term names it, and

@@ -30,7 +30,7 @@ impl Registry {
                 let Some(current) = current else {
                     return Err(ApiError::not_found(rt, name));
                 };
-                let mut obj = current.value.clone();
+                let mut obj = current.value();
                 if obj.pointer("/metadata/deletionTimestamp").is_some() {
                     return Err(ApiError::conflict(
                         rt,

@@ -2,7 +2,9 @@
 
 use serde_json::Value;
 
-use super::{decode_incoming, key, list, meta, validate_new, Registry, WriteOptions, Written};
+use super::{
+    decode_incoming, key, list, meta, validate_new, Answer, Registry, WriteOptions, Written,
+};
 use crate::api::admission;
 use crate::api::status::ApiError;
 use crate::resources::ResourceType;
@@ -37,7 +39,8 @@ impl Registry {
         let _allocation = if rt.strategy.allocates() {
             let guard = self.allocation.lock().await;
             let (existing, _) = self.store.list(&list::prefix(rt, None));
-            let values: Vec<&Value> = existing.iter().map(|o| &o.value).collect();
+            let parsed: Vec<Value> = existing.iter().map(|o| o.value()).collect();
+            let values: Vec<&Value> = parsed.iter().collect();
             if let Err(errs) = rt.strategy.allocate(&mut obj, &values) {
                 return Err(ApiError::invalid(rt, meta::name_of(&obj), &errs));
             }
@@ -82,7 +85,7 @@ impl Registry {
                     return Err(ApiError::already_exists(rt, &name));
                 }
                 return Ok(Written {
-                    object: obj,
+                    object: Answer::Unstored(obj),
                     created: true,
                     warnings,
                 });
@@ -101,7 +104,10 @@ impl Registry {
                 .await;
             match result {
                 Ok(out) => {
-                    let object = out.object.map(|o| o.value.clone()).unwrap_or_default();
+                    let object = match out.object {
+                        Some(o) => Answer::Stored(o),
+                        None => Answer::Unstored(Value::Null),
+                    };
                     return Ok(Written {
                         object,
                         created: true,

@@ -60,14 +60,13 @@ impl Registry {
         let cached = self
             .lookup(rt, namespace, name)
             .ok_or_else(|| ApiError::not_found(rt, name))?;
-        let grace = rt
-            .strategy
-            .grace_period(&cached.value, opts.grace_period_seconds);
+        let cached = cached.value();
+        let grace = rt.strategy.grace_period(&cached, opts.grace_period_seconds);
         // Graceful only when someone will finish it: a kubelet that renews its lease.
         let graceful = grace > 0
             && rt
                 .strategy
-                .node_of(&cached.value)
+                .node_of(&cached)
                 .is_some_and(|n| self.kubelet_alive(&n));
         let dry_run = opts.dry_run.iter().any(|d| d == "All");
         let mut gone = false;
@@ -78,15 +77,12 @@ impl Registry {
                 let Some(current) = current else {
                     return Err(ApiError::not_found(rt, name));
                 };
-                check_preconditions(rt, name, &current.value, current.revision, opts)?;
+                let value = current.value();
+                check_preconditions(rt, name, &value, current.revision, opts)?;
                 if let Some(node) = opts.requester.as_ref().and_then(|u| u.node_name()) {
-                    crate::api::admission::node_restriction::admit_delete(
-                        node,
-                        rt,
-                        &current.value,
-                    )?;
+                    crate::api::admission::node_restriction::admit_delete(node, rt, &value)?;
                 }
-                let mut obj = current.value.clone();
+                let mut obj = value.clone();
                 let already = obj.pointer("/metadata/deletionTimestamp").is_some();
                 let mutation = if meta::finalizers(&obj) > 0 || rt.strategy.holds_deletion(&obj) {
                     if already {
@@ -117,7 +113,7 @@ impl Registry {
                     Mutation::Delete
                 };
                 if dry_run {
-                    dry = Some(current.value.clone());
+                    dry = Some(value);
                     return Ok(Mutation::Unchanged);
                 }
                 Ok(mutation)
@@ -126,7 +122,7 @@ impl Registry {
         if let Some(object) = dry {
             return Ok(Deleted { object, gone });
         }
-        let object = out.object.map(|o| o.value.clone()).unwrap_or_default();
+        let object = out.object.map(|o| o.value()).unwrap_or_default();
         Ok(Deleted { object, gone })
     }
 
@@ -135,7 +131,8 @@ impl Registry {
         let Some(lease) = self.lookup(&resources::lease::RESOURCE, "kube-node-lease", node) else {
             return false;
         };
-        let spec = &lease.value["spec"];
+        let lease = lease.value();
+        let spec = &lease["spec"];
         let renewed = spec["renewTime"]
             .as_str()
             .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());

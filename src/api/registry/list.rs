@@ -1,9 +1,13 @@
 //! List with label and field selectors and `limit`/`continue` paging. Pages come from the
 //! in-memory published state; a continue token stays valid while nothing under the listed
 //! prefix has changed, otherwise the client gets upstream's 410 with a fresh token, exactly
-//! as when etcd has compacted the revision a token points at.
+//! as when etcd has compacted the revision a token points at. Selectors read only the
+//! members they test from each stored object's JSON ([`Filter::matches_object`]), and only
+//! the objects on the page are parsed.
 
 use base64::engine::general_purpose::STANDARD as B64;
+use std::sync::Arc;
+
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -12,7 +16,7 @@ use super::{key, meta, Registry};
 use crate::api::selector::{FieldSelector, LabelSelector};
 use crate::api::status::ApiError;
 use crate::resources::ResourceType;
-use crate::store::KeyPrefix;
+use crate::store::{KeyPrefix, Object, Paths};
 
 /// List query parameters.
 #[derive(Debug, Clone, Default)]
@@ -25,6 +29,19 @@ pub struct ListOptions {
     pub limit: usize,
     /// `continue` token from the previous page.
     pub continue_token: Option<String>,
+}
+
+/// One page of a list, as stored.
+#[derive(Debug, Clone)]
+pub struct ObjectPage {
+    /// Matching objects.
+    pub items: Vec<Arc<Object>>,
+    /// The revision the list is consistent at.
+    pub resource_version: u64,
+    /// Token for the next page.
+    pub continue_token: Option<String>,
+    /// Matching objects after this page.
+    pub remaining: Option<usize>,
 }
 
 /// One page of a list.
@@ -52,6 +69,8 @@ pub struct Filter {
     rt: &'static ResourceType,
     labels: LabelSelector,
     fields: FieldSelector,
+    /// The members the selectors read.
+    reads: Paths,
 }
 
 impl Filter {
@@ -68,7 +87,31 @@ impl Filter {
                     || rt.strategy.field_label(&empty, f).is_some()
             })
             .map_err(|e| ApiError::bad_request(e.to_string()))?;
-        Ok(Self { rt, labels, fields })
+        let mut reads = Paths::new();
+        if !labels.is_empty() {
+            reads.add("metadata.labels");
+        }
+        for r in fields.requirements() {
+            match r.field.as_str() {
+                f @ ("metadata.name" | "metadata.namespace") => reads.add(f),
+                f => rt
+                    .strategy
+                    .field_label_reads(f)
+                    .iter()
+                    .for_each(|p| reads.add(p)),
+            }
+        }
+        Ok(Self {
+            rt,
+            labels,
+            fields,
+            reads,
+        })
+    }
+
+    /// Whether the stored object matches both selectors, reading only what they test.
+    pub fn matches_object(&self, obj: &Object) -> bool {
+        self.is_empty() || self.matches(&obj.pruned(&self.reads))
     }
 
     /// Whether `obj` matches both selectors.
@@ -110,12 +153,36 @@ impl Registry {
         namespace: Option<&str>,
         opts: &ListOptions,
     ) -> Result<ListResult, ApiError> {
+        let page = self.list_objects(rt, namespace, opts)?;
+        Ok(ListResult {
+            items: page.items.iter().map(|o| o.value()).collect(),
+            resource_version: page.resource_version,
+            continue_token: page.continue_token,
+            remaining: page.remaining,
+        })
+    }
+
+    /// [`Registry::list`] with the objects as stored, for responses that copy their JSON.
+    pub fn list_objects(
+        &self,
+        rt: &'static ResourceType,
+        namespace: Option<&str>,
+        opts: &ListOptions,
+    ) -> Result<ObjectPage, ApiError> {
         let filter = Filter::new(rt, &opts.label_selector, &opts.field_selector)?;
         let prefix = prefix(rt, namespace);
-        let (objects, revision) = self.store.list(&prefix);
-        let (start, rv) = match &opts.continue_token {
-            Some(token) => {
-                let t = decode_token(token)?;
+        let token = opts
+            .continue_token
+            .as_deref()
+            .map(decode_token)
+            .transpose()?;
+        let start = token.as_ref().map_or("", |t| t.start.as_str());
+        // Keys sort as `object_key` builds them, so a page starts at its token's key. The
+        // objects are taken before the token is checked against later changes, as a
+        // snapshot the check covers.
+        let (objects, revision) = self.store.list_from(&prefix, start);
+        let rv = match &token {
+            Some(t) => {
                 let changed = self.store.changed_since(&prefix, t.rv).unwrap_or(true);
                 if changed {
                     let mut e = ApiError::new(
@@ -130,35 +197,43 @@ impl Registry {
                     e.details.continue_token = Some(encode_token(revision, &t.start));
                     return Err(e);
                 }
-                (t.start, t.rv)
+                t.rv
             }
-            None => (String::new(), revision),
+            None => revision,
         };
         let mut items = Vec::new();
-        let mut matching = objects
-            .iter()
-            .filter(|o| start.is_empty() || object_key(rt, &o.value) >= start)
-            .filter(|o| filter.matches(&o.value));
+        let mut matching = objects.into_iter().filter(|o| filter.matches_object(o));
         for o in matching.by_ref() {
-            items.push(o.value.clone());
+            items.push(o);
             if opts.limit > 0 && items.len() == opts.limit {
                 break;
             }
         }
         let rest = matching.count();
         let (continue_token, remaining) = if rest > 0 {
-            let last = items.last().map(|o| object_key(rt, o)).unwrap_or_default();
+            let last = items
+                .last()
+                .map(|o| object_key(rt, &o.pruned(&name_paths())))
+                .unwrap_or_default();
             (Some(encode_token(rv, &format!("{last}\u{0}"))), Some(rest))
         } else {
             (None, None)
         };
-        Ok(ListResult {
+        Ok(ObjectPage {
             items,
             resource_version: rv,
             continue_token,
             remaining,
         })
     }
+}
+
+/// What [`object_key`] reads.
+fn name_paths() -> Paths {
+    let mut p = Paths::new();
+    p.add("metadata.name");
+    p.add("metadata.namespace");
+    p
 }
 
 fn object_key(rt: &ResourceType, obj: &Value) -> String {

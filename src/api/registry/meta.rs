@@ -2,7 +2,11 @@
 //! preconditions (upstream's `rest.BeforeCreate`/`BeforeUpdate` and `FillObjectMetaSystemFields`).
 
 use rand::Rng;
+use serde::de::IgnoredAny;
+use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
+
+use crate::store::Object;
 
 /// Characters upstream uses for `generateName` suffixes (no vowels, no look-alikes).
 const ALPHANUMS: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
@@ -45,6 +49,36 @@ pub fn meta_mut(obj: &mut Value) -> &mut Map<String, Value> {
         unreachable!("made an object above")
     };
     meta
+}
+
+/// Whether a stored object is marked for deletion (`metadata.deletionTimestamp` present),
+/// read without parsing the rest of it.
+pub fn deleting(obj: &Object) -> bool {
+    #[derive(Deserialize)]
+    struct Meta {
+        #[serde(default, rename = "deletionTimestamp")]
+        deletion_timestamp: Present,
+    }
+    #[derive(Deserialize)]
+    struct Head {
+        #[serde(default)]
+        metadata: Option<Meta>,
+    }
+    obj.read::<Head>()
+        .ok()
+        .and_then(|h| h.metadata)
+        .is_some_and(|m| m.deletion_timestamp.0)
+}
+
+/// Whether a member is there at all (even as `null`), not what it holds.
+#[derive(Default)]
+struct Present(bool);
+
+impl<'de> Deserialize<'de> for Present {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        IgnoredAny::deserialize(d)?;
+        Ok(Present(true))
+    }
 }
 
 /// A string field of `metadata`.

@@ -63,11 +63,30 @@ pub struct WriteOptions {
     pub requester: Option<Identity>,
 }
 
+/// The object a write answers with.
+#[derive(Debug, Clone)]
+pub enum Answer {
+    /// As stored.
+    Stored(Arc<Object>),
+    /// As it would be stored (a dry run).
+    Unstored(Value),
+}
+
+impl Answer {
+    /// The object, parsed.
+    pub fn into_value(self) -> Value {
+        match self {
+            Answer::Stored(o) => o.value(),
+            Answer::Unstored(v) => v,
+        }
+    }
+}
+
 /// The result of a write.
 #[derive(Debug, Clone)]
 pub struct Written {
     /// The object as stored.
-    pub object: Value,
+    pub object: Answer,
     /// Whether it was created (201) rather than changed (200).
     pub created: bool,
     /// `Warning` headers for the client.
@@ -109,7 +128,7 @@ impl Registry {
     pub fn get(&self, rt: &ResourceType, namespace: &str, name: &str) -> Result<Value, ApiError> {
         self.store
             .get(&key(rt, namespace, name))
-            .map(|o| o.value.clone())
+            .map(|o| o.value())
             .ok_or_else(|| ApiError::not_found(rt, name))
     }
 
@@ -137,7 +156,7 @@ impl Registry {
         let ns_rt = &resources::namespace::RESOURCE;
         match self.lookup(ns_rt, "", namespace) {
             None => Err(ApiError::not_found(ns_rt, namespace)),
-            Some(ns) if ns.value.pointer("/metadata/deletionTimestamp").is_some() => Err(ApiError::forbidden_on(
+            Some(ns) if meta::deleting(&ns) => Err(ApiError::forbidden_on(
                 rt,
                 name,
                 &format!("unable to create new content in namespace {namespace} because it is being terminated"),

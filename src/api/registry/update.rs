@@ -4,12 +4,12 @@
 
 use serde_json::Value;
 
-use super::{decode_incoming, key, meta, validate_change, Registry, WriteOptions, Written};
+use super::{decode_incoming, key, meta, validate_change, Answer, Registry, WriteOptions, Written};
 use crate::api::admission;
 use crate::api::patch::{self, PatchType};
 use crate::api::status::ApiError;
 use crate::resources::ResourceType;
-use crate::store::{Mutation, Object};
+use crate::store::Mutation;
 
 /// Which part of the object a write addresses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,19 +104,14 @@ impl Registry {
                     return Err(ApiError::not_found(rt, name));
                 };
                 let node = opts.requester.as_ref().and_then(|u| u.node_name());
-                let new = next_state(rt, name, sub, current, node, make)?;
+                let old = current.value();
+                let new = next_state(rt, name, sub, &old, current.revision, node, make)?;
                 if let (Some(new), Subresource::Main) = (&new, sub) {
-                    admitted = admission::review(
-                        self,
-                        &self.admission,
-                        rt,
-                        new,
-                        Some(&current.value),
-                        requester,
-                    )?;
+                    admitted =
+                        admission::review(self, &self.admission, rt, new, Some(&old), requester)?;
                 }
                 if opts.dry_run {
-                    dry = Some(new.unwrap_or_else(|| current.value.clone()));
+                    dry = Some(new.unwrap_or(old));
                     return Ok(Mutation::Unchanged);
                 }
                 Ok(match new {
@@ -128,12 +123,15 @@ impl Registry {
             .await?;
         if let Some(object) = dry {
             return Ok(Written {
-                object,
+                object: Answer::Unstored(object),
                 created: false,
                 warnings: admitted,
             });
         }
-        let object = outcome.object.map(|o| o.value.clone()).unwrap_or_default();
+        let object = match outcome.object {
+            Some(o) => Answer::Stored(o),
+            None => Answer::Unstored(Value::Null),
+        };
         Ok(Written {
             object,
             created: false,
@@ -147,15 +145,15 @@ fn next_state(
     rt: &ResourceType,
     name: &str,
     sub: Subresource,
-    current: &Object,
+    old: &Value,
+    revision: u64,
     node: Option<&str>,
     make: impl FnOnce(&Value) -> Result<Value, ApiError>,
 ) -> Result<Option<Value>, ApiError> {
-    let old = &current.value;
     let mut new = make(old)?;
     // Optimistic concurrency: a resourceVersion in the request must be the stored one.
     match meta::meta_str(&new, "resourceVersion") {
-        Some(rv) if !rv.is_empty() && rv != current.revision.to_string() => {
+        Some(rv) if !rv.is_empty() && rv != revision.to_string() => {
             return Err(ApiError::stale(rt, name));
         }
         _ => {}

@@ -1,5 +1,9 @@
 //! Watch: store events filtered through the request's selectors, with upstream's
-//! translation of "started/stopped matching" into ADDED/DELETED, and bookmarks.
+//! translation of "started/stopped matching" into ADDED/DELETED, and bookmarks. Selectors
+//! read only the members they test from each change; the object goes out as the store holds
+//! it ([`RawEvent`]) and is parsed only for callers that want a `Value`.
+
+use std::sync::Arc;
 
 use serde_json::{json, Value};
 
@@ -7,7 +11,7 @@ use super::list::{prefix, Filter};
 use super::Registry;
 use crate::api::status::ApiError;
 use crate::resources::ResourceType;
-use crate::store::{EventType, Watch, WatchEnd};
+use crate::store::{EventType, Object, Watch, WatchEnd};
 
 /// Watch query parameters.
 #[derive(Debug, Clone, Default)]
@@ -61,6 +65,27 @@ impl WatchEvent {
     }
 }
 
+/// One event before its object is parsed: a change carries the object as stored.
+#[derive(Debug, Clone)]
+pub enum RawEvent {
+    /// `ADDED`, `MODIFIED` or `DELETED` (the [`WatchEvent::type_name`]) of a stored object.
+    Change(&'static str, Arc<Object>),
+    /// `BOOKMARK`.
+    Bookmark(Value),
+}
+
+impl RawEvent {
+    /// The event with its object parsed.
+    pub fn into_event(self) -> WatchEvent {
+        match self {
+            RawEvent::Change("ADDED", o) => WatchEvent::Added(o.value()),
+            RawEvent::Change("MODIFIED", o) => WatchEvent::Modified(o.value()),
+            RawEvent::Change(_, o) => WatchEvent::Deleted(o.value()),
+            RawEvent::Bookmark(b) => WatchEvent::Bookmark(b),
+        }
+    }
+}
+
 /// A filtered watch on one kind.
 pub struct WatchStream {
     rt: &'static ResourceType,
@@ -109,13 +134,16 @@ impl Registry {
 impl WatchStream {
     /// The next event for the client; `None` when the watch must end (the client re-lists).
     pub async fn next(&mut self) -> Option<WatchEvent> {
+        self.next_raw().await.map(RawEvent::into_event)
+    }
+
+    /// [`WatchStream::next`] with the object as stored, for responses that copy its JSON.
+    pub async fn next_raw(&mut self) -> Option<RawEvent> {
         if self.initial_pending == 0 && self.initial_end {
             self.initial_end = false;
-            let mut b = self.bookmark();
-            if let WatchEvent::Bookmark(obj) = &mut b {
-                obj["metadata"]["annotations"] = json!({"k8s.io/initial-events-end": "true"});
-            }
-            return Some(b);
+            let mut b = self.bookmark_object();
+            b["metadata"]["annotations"] = json!({"k8s.io/initial-events-end": "true"});
+            return Some(RawEvent::Bookmark(b));
         }
         loop {
             let event = match self.watch.next().await {
@@ -133,35 +161,44 @@ impl WatchStream {
             if initial {
                 self.initial_pending -= 1;
             }
-            let now = self.filter.matches(&event.object.value);
-            let before = event
-                .previous
-                .as_ref()
-                .is_some_and(|p| self.filter.matches(&p.value));
-            let object = event.object.value.clone();
-            let out = match event.kind {
-                EventType::Added if now => Some(WatchEvent::Added(object)),
-                EventType::Modified if now && before => Some(WatchEvent::Modified(object)),
-                EventType::Modified if now => Some(WatchEvent::Added(object)),
-                EventType::Modified if before => Some(WatchEvent::Deleted(object)),
-                EventType::Deleted if now || before => Some(WatchEvent::Deleted(object)),
+            let now = self.filter.matches_object(&event.object);
+            // Only a change can stop matching; an unfiltered watch never asks.
+            let before = !self.filter.is_empty()
+                && event.kind == EventType::Modified
+                && event
+                    .previous
+                    .as_ref()
+                    .is_some_and(|p| self.filter.matches_object(p));
+            let kind = match event.kind {
+                EventType::Added if now => Some("ADDED"),
+                EventType::Modified if now && (before || self.filter.is_empty()) => {
+                    Some("MODIFIED")
+                }
+                EventType::Modified if now => Some("ADDED"),
+                EventType::Modified if before => Some("DELETED"),
+                EventType::Deleted if now || before => Some("DELETED"),
                 _ => None,
             };
-            if let Some(out) = out {
-                return Some(out);
+            if let Some(kind) = kind {
+                return Some(RawEvent::Change(kind, event.object.clone()));
             }
             if initial && self.initial_pending == 0 && self.initial_end {
-                return Box::pin(self.next()).await;
+                return Box::pin(self.next_raw()).await;
             }
         }
     }
 
     /// A bookmark at the revision this watcher has fully seen.
     pub fn bookmark(&self) -> WatchEvent {
-        WatchEvent::Bookmark(json!({
+        WatchEvent::Bookmark(self.bookmark_object())
+    }
+
+    /// The object of [`WatchStream::bookmark`].
+    pub fn bookmark_object(&self) -> Value {
+        json!({
             "kind": self.rt.kind,
             "apiVersion": self.rt.api_version(),
             "metadata": {"resourceVersion": self.watch.progress().to_string()},
-        }))
+        })
     }
 }

@@ -2,6 +2,7 @@
 //! volume, ask a node to provision one when its class has a bramble provisioner, finish
 //! half-done binds, and mark a claim Lost when its volume disappears.
 
+use std::ops::ControlFlow;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Node, PersistentVolume, PersistentVolumeClaim};
@@ -173,13 +174,13 @@ impl<C: Client> ClaimBinder<C> {
         if LOCAL_PROVISIONERS.contains(&provisioner)
             && annotation(claim, ANN_SELECTED_NODE).is_none()
         {
-            let nodes: Vec<Node> = client
-                .list(&node::RESOURCE, None, &ListOptions::default())
-                .await?
-                .items
-                .into_iter()
-                .filter_map(|n| serde_json::from_value(n).ok())
-                .collect();
+            let mut nodes: Vec<Node> = Vec::new();
+            client
+                .list_each(&node::RESOURCE, None, &ListOptions::default(), |n| {
+                    nodes.extend(serde_json::from_value(n).ok());
+                    ControlFlow::Continue(())
+                })
+                .await?;
             match pick_node(&nodes, provisioner, claim_request_bytes(claim)) {
                 Some(name) => {
                     annotations.insert(ANN_SELECTED_NODE.into(), json!(name));

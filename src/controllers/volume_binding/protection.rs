@@ -3,6 +3,7 @@
 //! while it is Bound, so data in use is never pulled away (upstream's storage object in-use
 //! protection).
 
+use std::ops::ControlFlow;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::PersistentVolume;
@@ -92,10 +93,18 @@ pub async fn release_claim<C: Client>(client: &C, claim: &Value) -> Result<Actio
     }
     let ns = meta::meta_str(claim, "namespace").unwrap_or("default");
     let name = meta::name_of(claim);
-    let pods = client
-        .list(&pod::RESOURCE, Some(ns), &ListOptions::default())
+    let mut in_use = false;
+    client
+        .list_each(&pod::RESOURCE, Some(ns), &ListOptions::default(), |p| {
+            in_use = pod_uses_claim(&p, name);
+            if in_use {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        })
         .await?;
-    if pods.items.iter().any(|p| pod_uses_claim(p, name)) {
+    if in_use {
         tracing::debug!(claim = %format!("{ns}/{name}"), "claim in use; keeping its finalizer");
         return Ok(Action::RequeueAfter(IN_USE_RECHECK));
     }

@@ -44,13 +44,15 @@ impl<C: Client> Provisioner<C> {
         }))
     }
 
-    /// Patches the node's free-space annotations when they changed.
+    /// Patches the node's free-space annotations when they changed enough to matter
+    /// ([`worth_publishing`]), so a board's own logs and images do not rewrite its Node every
+    /// minute.
     pub(super) async fn publish_free(&self, published: &mut BTreeMap<String, String>) {
         let storage = self.storage.clone();
         let Ok(now) = tokio::task::spawn_blocking(move || storage.free_annotations()).await else {
             return;
         };
-        if &now == published {
+        if !worth_publishing(published, &now) {
             return;
         }
         let patch = json!({"metadata": {"annotations": now}});
@@ -69,5 +71,58 @@ impl<C: Client> Provisioner<C> {
             Ok(_) => *published = now,
             Err(e) => tracing::warn!(error = %e, "could not publish storage free space"),
         }
+    }
+}
+
+/// Whether free space moved far enough from what the Node shows: by at least 1 % of the
+/// figure shown or 1 MiB, whichever is more, or a kind of storage appeared or went. Near a
+/// full disk 1 % is a few megabytes, so the scheduler's view stays accurate where it counts.
+fn worth_publishing(shown: &BTreeMap<String, String>, now: &BTreeMap<String, String>) -> bool {
+    if shown.len() != now.len() || shown.keys().ne(now.keys()) {
+        return true;
+    }
+    shown.iter().zip(now.values()).any(|((_, old), new)| {
+        match (old.parse::<u64>(), new.parse::<u64>()) {
+            (Ok(old), Ok(new)) => old.abs_diff(new) >= (old / 100).max(1 << 20),
+            _ => old != new,
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn free(path: u64) -> BTreeMap<String, String> {
+        BTreeMap::from([(
+            "storage.bramble.io/local-path-free-bytes".to_string(),
+            path.to_string(),
+        )])
+    }
+
+    #[test]
+    fn small_drift_is_not_published_but_a_real_change_or_a_new_kind_is() {
+        let gib = 1u64 << 30;
+        assert!(worth_publishing(&BTreeMap::new(), &free(10 * gib)));
+        assert!(!worth_publishing(
+            &free(10 * gib),
+            &free(10 * gib - (50 << 20))
+        ));
+        assert!(worth_publishing(
+            &free(10 * gib),
+            &free(10 * gib - (200 << 20))
+        ));
+        // near a full disk a few megabytes count
+        assert!(worth_publishing(&free(200 << 20), &free(197 << 20)));
+        assert!(!worth_publishing(
+            &free(200 << 20),
+            &free((200 << 20) - 4096)
+        ));
+        let mut both = free(gib);
+        both.insert(
+            "storage.bramble.io/local-disk-free-bytes".into(),
+            gib.to_string(),
+        );
+        assert!(worth_publishing(&free(gib), &both));
     }
 }

@@ -25,6 +25,7 @@ use serde_json::Value;
 use crate::api::registry::{list, meta, Registry};
 use crate::api::status::ApiError;
 use crate::resources::{namespace, pod, ResourceType};
+use crate::store::Paths;
 use policy::{Level, LevelVersion, Policy, LABEL_PREFIX};
 
 /// At most this many existing pods are checked when a namespace's enforce level changes.
@@ -90,7 +91,7 @@ fn review_pod(
             "failed to lookup namespace \"{ns}\""
         )));
     };
-    let (policy, errs) = policy::from_labels(labels(&namespace.value), cfg.defaults);
+    let (policy, errs) = policy::from_labels(labels(&namespace.value()), cfg.defaults);
     if errs.is_empty() && policy.fully_privileged() {
         return Ok(Vec::new());
     }
@@ -217,25 +218,35 @@ fn existing_pod_warnings(
     let (objects, _) = registry
         .store()
         .list(&list::prefix(&pod::RESOURCE, Some(ns)));
-    let pods: Vec<&Value> = objects
-        .iter()
-        .map(|o| &o.value)
-        .filter(|p| {
-            let rc = p.pointer("/spec/runtimeClassName").and_then(Value::as_str);
-            !rc.is_some_and(|rc| cfg.exempt_runtime_classes.iter().any(|e| e == rc))
-        })
-        .collect();
-    let total = pods.len();
+    let exempt = |p: &Value| {
+        let rc = p.pointer("/spec/runtimeClassName").and_then(Value::as_str);
+        rc.is_some_and(|rc| cfg.exempt_runtime_classes.iter().any(|e| e == rc))
+    };
+    let mut runtime_class = Paths::new();
+    runtime_class.add("spec.runtimeClassName");
+    let mut total = 0usize;
     // reason list -> (lexically first pod, number of pods)
     let mut by_reasons: Vec<(String, String, usize)> = Vec::new();
-    for p in pods.iter().take(NAMESPACE_MAX_PODS_TO_CHECK) {
+    // One pod parsed at a time; past the ones checked, only their runtime class is read.
+    for o in &objects {
+        if total >= NAMESPACE_MAX_PODS_TO_CHECK {
+            if !exempt(&o.pruned(&runtime_class)) {
+                total += 1;
+            }
+            continue;
+        }
+        let p = o.value();
+        if exempt(&p) {
+            continue;
+        }
+        total += 1;
         let spec = p.get("spec").unwrap_or(&Value::Null);
         let found = registry::evaluate(enforce, p.get("metadata").unwrap_or(&Value::Null), spec);
         if found.is_empty() {
             continue;
         }
         let reasons = registry::reasons(&found);
-        let pod_name = meta::name_of(p).to_string();
+        let pod_name = meta::name_of(&p).to_string();
         match by_reasons.iter_mut().find(|(r, _, _)| *r == reasons) {
             Some((_, first, count)) => {
                 *count += 1;
