@@ -10,7 +10,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use rand::Rng;
+use rand::{Rng, TryRngCore};
 
 use crate::api::auth::Identity;
 
@@ -171,10 +171,10 @@ fn quote_field(field: &str) -> String {
 /// A new random token shaped like a bootstrap token: `[a-z0-9]{6}.[a-z0-9]{16}`.
 pub fn generate_token() -> String {
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
-    let mut rng = rand::rngs::OsRng;
+    let mut rng = rand::rngs::OsRng.unwrap_err();
     let mut pick = |n: usize| -> String {
         (0..n)
-            .map(|_| char::from(ALPHABET[rng.gen_range(0..ALPHABET.len())]))
+            .map(|_| char::from(ALPHABET[rng.random_range(0..ALPHABET.len())]))
             .collect()
     };
     let id = pick(6);

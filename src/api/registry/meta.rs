@@ -18,9 +18,9 @@ pub fn now() -> String {
 
 /// `prefix` plus five random characters, as upstream's `SimpleNameGenerator`.
 pub fn generate_name(prefix: &str) -> String {
-    let mut rng = rand::thread_rng();
+    let mut rng = rand::rng();
     let suffix: String = (0..5)
-        .map(|_| ALPHANUMS[rng.gen_range(0..ALPHANUMS.len())] as char)
+        .map(|_| ALPHANUMS[rng.random_range(0..ALPHANUMS.len())] as char)
         .collect();
     // names are limited to 253 characters; upstream trims the prefix to fit the suffix.
     // The prefix is not validated yet: cut at a character boundary, never inside one.
