@@ -69,11 +69,21 @@ pub async fn create(client: &HttpClient, name: &str) -> Result<String, String> {
         .to_string())
 }
 
-/// Asks for the pod's graceful deletion; the kubelet stops it and removes the object.
+/// Asks for the pod's deletion with a one-second grace period; the kubelet stops it and
+/// removes the object. Start-up runs delete a pod as soon as it is Running, which can be
+/// before its shell has installed its TERM trap: a container's PID 1 ignores a signal it has
+/// no handler for, so the default 30 s grace would be waited out before SIGKILL.
 pub async fn delete(client: &HttpClient, name: &str) -> Result<(), String> {
     let path = format!("{}/{name}", collection_path());
+    let options = json!({"kind": "DeleteOptions", "apiVersion": "v1", "gracePeriodSeconds": 1});
+    let body = serde_json::to_vec(&options).map_err(|e| e.to_string())?;
     let reply = client
-        .request(Method::DELETE, &path, &[], vec![])
+        .request(
+            Method::DELETE,
+            &path,
+            &[("content-type", "application/json")],
+            body,
+        )
         .await
         .map_err(|e| e.to_string())?;
     if reply.status.is_success() || reply.status == StatusCode::NOT_FOUND {
