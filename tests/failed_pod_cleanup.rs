@@ -30,16 +30,21 @@ fn pod(name: &str, host_dir: &Path, container: &str) -> String {
 }
 
 /// Waits until the pod's container has failed: waiting for a reason other than
-/// `ContainerCreating`, or terminated; returns what it says.
-fn failed(c: &Cluster, pod: &str) -> String {
+/// `ContainerCreating`, or terminated; returns what it says and, from the same status, its
+/// `ready` (a container that ran and failed is restarted, so a later read may find it
+/// running again).
+fn failed(c: &Cluster, pod: &str) -> (String, String) {
     eventually(&format!("{pod}'s container to fail"), || {
-        let state = get(
+        let status = get(
             c,
             &["pod", pod],
             "{.status.containerStatuses[0].state.waiting.reason}\
-             {.status.containerStatuses[0].state.terminated.reason}",
+             {.status.containerStatuses[0].state.terminated.reason}|\
+             {.status.containerStatuses[0].ready}",
         );
-        (!state.is_empty() && state != "ContainerCreating").then_some(state)
+        let (state, ready) = status.split_once('|')?;
+        (!state.is_empty() && state != "ContainerCreating")
+            .then(|| (state.to_string(), ready.to_string()))
     })
 }
 
@@ -115,7 +120,7 @@ fn failed_pods_leave_nothing(runtime: &str, tag: u8) {
         c.apply(&pod(name, host.path(), container));
     }
     for (name, _) in cases {
-        let state = failed(c, name);
+        let (state, ready) = failed(c, name);
         let uid = get(c, &["pod", name], "{.metadata.uid}");
         // The sandbox was made: volumes mounted, pod directory written.
         assert!(
@@ -123,11 +128,7 @@ fn failed_pods_leave_nothing(runtime: &str, tag: u8) {
             "{name} ({state}) has no mounts to clean up"
         );
         assert!(c.data_dir().join("pods").join(&uid).is_dir(), "{name}");
-        assert_ne!(
-            get(c, &["pod", name], "{.status.containerStatuses[0].ready}"),
-            "true",
-            "{name}: {state}"
-        );
+        assert_ne!(ready, "true", "{name}: {state}");
         eprintln!("{runtime}: {name} failed with {state}");
         uids.push((name, uid));
     }
