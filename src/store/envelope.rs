@@ -252,7 +252,6 @@ impl Encoding {
         let Encoding::Deflate { json_len } = self else {
             return Ok(stored);
         };
-        let bad = EnvelopeError::Inflate { json_len };
         // `decode` bounded json_len by MAX_JSON_BYTES.
         let mut json =
             Vec::with_capacity(usize::try_from(json_len).map_err(|_| EnvelopeError::TooLarge)?);
@@ -261,7 +260,7 @@ impl Encoding {
             .read_to_end(&mut json)
             .map_err(|_| EnvelopeError::Inflate { json_len })?;
         if u64::try_from(json.len()).ok() != Some(json_len) {
-            return Err(bad);
+            return Err(EnvelopeError::Inflate { json_len });
         }
         Ok(json)
     }

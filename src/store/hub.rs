@@ -5,8 +5,8 @@
 //!
 //! The history is bounded in entries (upstream's watch cache capacity), in bytes, so no
 //! sequence of writes can grow it beyond its budget, and in age, so a burst of changes does
-//! not hold its old versions in memory once the cluster is quiet again. Watchers read from the history itself
-//! rather than from a queue of their own: one that falls behind the window is ended (410
+//! not hold its old versions in memory once the cluster is quiet again. Watchers read from
+//! the history itself rather than from a queue of their own: one that falls behind the window is ended (410
 //! Gone, as upstream) and never holds changes the history has dropped.
 
 use std::collections::{BTreeMap, VecDeque};

@@ -251,7 +251,6 @@ impl Store {
             };
             let mutation = f(current.as_deref())?;
             let revision = w.revision + 1;
-            let mut encoded = None;
             let (kind, object) = match mutation {
                 Mutation::Unchanged => {
                     return Ok(Outcome {
@@ -281,9 +280,7 @@ impl Store {
                         }
                         .into());
                     }
-                    let object = Object::from_json(revision, json.clone())?;
-                    encoded = Some(json);
-                    (kind, Arc::new(object))
+                    (kind, Arc::new(Object::from_json(revision, json)?))
                 }
                 Mutation::Delete => {
                     let Some(cur) = current.clone() else {
@@ -315,14 +312,13 @@ impl Store {
             } else {
                 match kind {
                     EventType::Deleted => disk::stage_delete(&mut batch, key, old_parts),
-                    _ => {
-                        let encoded = encoded.take();
-                        let json = match &encoded {
-                            Some(json) => json.as_slice(),
-                            None => object.json().as_bytes(),
-                        };
-                        disk::stage_put(&mut batch, key, revision, json, old_parts)?;
-                    }
+                    _ => disk::stage_put(
+                        &mut batch,
+                        key,
+                        revision,
+                        object.json().as_bytes(),
+                        old_parts,
+                    )?,
                 }
                 batch.insert(REVISION_KEY, &revision.to_be_bytes());
                 durable = true;
