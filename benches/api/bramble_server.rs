@@ -42,7 +42,7 @@ impl BrambleServer {
         let data_dir = dir.join("data");
         let port = free_port()?;
         let log = std::fs::File::create(dir.join("server.log")).context("server log")?;
-        let child = Command::new(binary())
+        let child = Command::new(crate::machine::bramble_binary())
             .arg("server")
             .arg("--data-dir")
             .arg(&data_dir)
@@ -104,11 +104,4 @@ impl Drop for BrambleServer {
 pub fn free_port() -> anyhow::Result<u16> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
     Ok(listener.local_addr()?.port())
-}
-
-/// The `bramble` to measure: this build's, or the one `BRAMBLE_BENCH_BINARY` names (another
-/// build, such as the static musl one boards run).
-pub fn binary() -> String {
-    std::env::var("BRAMBLE_BENCH_BINARY")
-        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_bramble").to_string())
 }

@@ -130,3 +130,10 @@ fn write_bytes_at(path: &str) -> Option<u64> {
             .and_then(|v| v.trim().parse().ok())
     })
 }
+
+/// The `bramble` to measure: this build's, or the one `BRAMBLE_BENCH_BINARY` names (another
+/// build, such as the static musl one boards run).
+pub fn bramble_binary() -> String {
+    std::env::var("BRAMBLE_BENCH_BINARY")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_bramble").to_string())
+}

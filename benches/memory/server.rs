@@ -41,8 +41,7 @@ impl Server {
         let data_dir = dir.join("data");
         let port = free_port()?;
         let log = std::fs::File::create(dir.join("server.log")).context("server log")?;
-        let bramble = std::env::var("BRAMBLE_BENCH_BINARY")
-            .unwrap_or_else(|_| env!("CARGO_BIN_EXE_bramble").to_string());
+        let bramble = crate::machine::bramble_binary();
         let wrapper = std::env::var("BRAMBLE_BENCH_WRAPPER").unwrap_or_default();
         let mut words = wrapper.split_whitespace();
         let mut command = match words.next() {
