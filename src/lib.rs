@@ -15,6 +15,8 @@ pub mod controllers;
 pub mod host_path_policy;
 pub mod kubelet;
 pub mod pki;
+pub mod pod_streams;
 pub mod resources;
 pub mod scheduler;
+pub mod serving;
 pub mod store;

@@ -5,8 +5,7 @@ use serde_json::{json, Value};
 
 use crate::resources::{ResourceType, RESOURCES};
 
-/// The Kubernetes minor version whose API Bramble serves.
-pub const KUBE_MINOR: &str = "32";
+pub use crate::resources::KUBE_MINOR;
 
 /// `/version`.
 pub fn version() -> Value {

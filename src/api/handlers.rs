@@ -20,6 +20,7 @@ use super::registry::{
     Answer, DeleteOptions, FieldValidation, ListOptions, Registry, Subresource, WatchOptions,
     WriteOptions,
 };
+use super::request_body;
 use super::request_info::ResourcePath;
 use super::status::ApiError;
 use super::stored_json;
@@ -131,7 +132,7 @@ async fn dispatch(
         ("list", None) => list(registry, rt, namespace, output, req.query),
         ("watch", None) => watch(registry, shutdown, rt, namespace, output, req.query),
         ("create", None) => {
-            let obj = body::decode(content_type, &req.body)?;
+            let obj = request_body::decode(content_type, &req.body)?;
             let w = registry.create(rt, ns, obj, &write).await?;
             Ok(respond_written(
                 rt,
@@ -143,7 +144,7 @@ async fn dispatch(
             ))
         }
         ("create", Some("binding")) => {
-            let obj = body::decode(content_type, &req.body)?;
+            let obj = request_body::decode(content_type, &req.body)?;
             let target = obj
                 .pointer("/target/name")
                 .and_then(Value::as_str)
@@ -154,7 +155,7 @@ async fn dispatch(
         }
         ("update", sub) => {
             let sub = subresource(sub)?;
-            let obj = body::decode(content_type, &req.body)?;
+            let obj = request_body::decode(content_type, &req.body)?;
             let w = registry.update(rt, ns, name, obj, sub, &write).await?;
             let code = if w.created {
                 StatusCode::CREATED
@@ -257,7 +258,7 @@ fn delete_options(
     let mut opts: DeleteOptions = if bytes.is_empty() {
         DeleteOptions::default()
     } else {
-        serde_json::from_value(body::decode(content_type, bytes)?)
+        serde_json::from_value(request_body::decode(content_type, bytes)?)
             .map_err(|e| ApiError::bad_request(format!("invalid DeleteOptions: {e}")))?
     };
     if let Some(g) = query.get("gracePeriodSeconds") {

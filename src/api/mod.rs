@@ -2,12 +2,9 @@
 
 pub mod admission;
 pub mod auth;
-pub mod body;
 pub mod discovery;
 pub mod handlers;
 pub mod kubelet_client;
-pub mod kubelet_wire;
-pub mod listener;
 pub mod negotiate;
 pub mod nesting;
 pub mod node_certificates;
@@ -16,14 +13,20 @@ pub mod patch;
 pub mod pod_connect;
 pub mod pod_exec;
 pub mod pod_log;
-pub mod pod_streams;
 pub mod protobuf;
 pub mod registry;
 pub mod remotecommand;
+pub mod request_body;
 pub mod request_info;
 pub mod request_limits;
-pub mod selector;
 pub mod server;
-pub mod status;
 pub mod stored_json;
 pub mod table;
+
+// The vocabulary and plumbing the API server shares with the components and the kubelet's
+// port, under the names the API's own modules use.
+pub use crate::client::status;
+pub use crate::pod_streams;
+pub use crate::pod_streams::wire as kubelet_wire;
+pub use crate::resources::selector;
+pub use crate::serving::{body, listener};

@@ -5,9 +5,10 @@
 use serde_json::{json, Value};
 
 use super::Client;
-use crate::api::patch::PatchType;
-use crate::api::registry::{meta, Subresource};
+use crate::client::options::PatchType;
+use crate::client::options::Subresource;
 use crate::resources::event;
+use crate::resources::meta;
 
 /// `Normal` or `Warning`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,12 +6,12 @@ use std::ops::ControlFlow;
 use serde_json::Value;
 
 use super::{Client, WatchSource};
-use crate::api::patch::PatchType;
-use crate::api::registry::{
-    DeleteOptions, ListOptions, ListResult, Registry, Subresource, WatchEvent, WatchOptions,
-    WatchStream, WriteOptions,
+use crate::api::registry::{Registry, WatchStream, WriteOptions};
+use crate::client::options::PatchType;
+use crate::client::options::{
+    DeleteOptions, ListOptions, ListResult, Subresource, WatchEvent, WatchOptions,
 };
-use crate::api::status::ApiError;
+use crate::client::status::ApiError;
 use crate::resources::ResourceType;
 
 /// A [`Client`] inside the server process.

@@ -5,18 +5,20 @@
 pub mod events;
 pub mod http;
 mod local;
+pub mod options;
 pub mod remote;
 pub mod retry;
+pub mod status;
 
 use std::ops::ControlFlow;
 
 use serde_json::Value;
 
-use crate::api::patch::PatchType;
-use crate::api::registry::{
+use crate::client::options::PatchType;
+use crate::client::options::{
     DeleteOptions, ListOptions, ListResult, Subresource, WatchEvent, WatchOptions,
 };
-use crate::api::status::ApiError;
+use crate::client::status::ApiError;
 use crate::resources::ResourceType;
 
 pub use local::LocalClient;

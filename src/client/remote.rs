@@ -14,11 +14,11 @@ use serde_json::{json, Value};
 
 use super::http::{HttpClient, HttpError};
 use super::{Client, WatchSource};
-use crate::api::patch::PatchType;
-use crate::api::registry::{
+use crate::client::options::PatchType;
+use crate::client::options::{
     DeleteOptions, ListOptions, ListResult, Subresource, WatchEvent, WatchOptions,
 };
-use crate::api::status::ApiError;
+use crate::client::status::ApiError;
 use crate::resources::ResourceType;
 
 /// A [`Client`] talking to an API server over HTTPS.

@@ -7,9 +7,10 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::{Action, Reconciler};
-use crate::api::registry::{meta, DeleteOptions};
-use crate::api::status::ApiError;
+use crate::client::options::DeleteOptions;
+use crate::client::status::ApiError;
 use crate::client::Client;
+use crate::resources::meta;
 use crate::resources::{event, ResourceType};
 
 /// How long an Event is kept after it was last seen (upstream's default `--event-ttl`).

@@ -20,9 +20,10 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::registry::{meta, ListOptions, WatchEvent, WatchOptions};
-use crate::api::status::ApiError;
+use crate::client::options::{ListOptions, WatchEvent, WatchOptions};
+use crate::client::status::ApiError;
 use crate::client::{Client, WatchSource};
+use crate::resources::meta;
 use crate::resources::ResourceType;
 use queue::{Key, Queue};
 

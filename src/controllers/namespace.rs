@@ -7,10 +7,11 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use super::{Action, Reconciler};
-use crate::api::patch::PatchType;
-use crate::api::registry::{meta, DeleteOptions, ListOptions, Subresource};
-use crate::api::status::ApiError;
+use crate::client::options::PatchType;
+use crate::client::options::{DeleteOptions, ListOptions, Subresource};
+use crate::client::status::ApiError;
 use crate::client::Client;
+use crate::resources::meta;
 use crate::resources::{namespace, ResourceType, RESOURCES};
 
 /// How soon to look again while content is still being removed.

@@ -15,12 +15,13 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use super::{Action, Reconciler};
-use crate::api::patch::PatchType;
-use crate::api::registry::{meta, ListOptions, Subresource};
-use crate::api::status::ApiError;
 use crate::cidr::Ipv4Cidr;
 use crate::client::events::{EventRecorder, EventType};
+use crate::client::options::PatchType;
+use crate::client::options::{ListOptions, Subresource};
+use crate::client::status::ApiError;
 use crate::client::Client;
+use crate::resources::meta;
 use crate::resources::{node, ResourceType};
 
 /// Upstream's default `--node-cidr-mask-size` for IPv4.

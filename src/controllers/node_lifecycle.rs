@@ -16,10 +16,11 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
 use super::{Action, Reconciler, Related};
-use crate::api::patch::PatchType;
-use crate::api::registry::{meta, Subresource};
-use crate::api::status::ApiError;
+use crate::client::options::PatchType;
+use crate::client::options::Subresource;
+use crate::client::status::ApiError;
 use crate::client::Client;
+use crate::resources::meta;
 use crate::resources::{lease, node, ResourceType};
 use crate::scheduler::taints::{TAINT_NODE_NOT_READY, TAINT_NODE_UNREACHABLE};
 

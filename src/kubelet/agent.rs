@@ -23,11 +23,12 @@ use super::storage::provisioner::Provisioner;
 use super::storage::{NodeStorage, StorageConfig};
 use super::volume::{HostPathPolicy, VolumeManager};
 use super::{image_gc, lease, node_routes, pod_worker, sandbox};
-use crate::api::patch::PatchType;
-use crate::api::registry::{meta, ListOptions, Subresource, WatchEvent, WatchOptions};
-use crate::api::status::ApiError;
 use crate::client::events::EventRecorder;
+use crate::client::options::PatchType;
+use crate::client::options::{ListOptions, Subresource, WatchEvent, WatchOptions};
+use crate::client::status::ApiError;
 use crate::client::{Client, WatchSource};
+use crate::resources::meta;
 use crate::resources::{node, pod};
 
 /// How often an unchanged node status is still reported (upstream's

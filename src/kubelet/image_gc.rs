@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::agent::NodeContext;
 use super::image::GcPolicy;
-use crate::api::registry::ListOptions;
+use crate::client::options::ListOptions;
 use crate::client::Client;
 use crate::resources::pod;
 

@@ -7,9 +7,9 @@ use std::time::Duration;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::patch::PatchType;
-use crate::api::registry::Subresource;
-use crate::api::status::ApiError;
+use crate::client::options::PatchType;
+use crate::client::options::Subresource;
+use crate::client::status::ApiError;
 use crate::client::Client;
 use crate::resources::lease;
 

@@ -10,9 +10,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::network::routes::NodeRoutes;
 use super::network::PodNetwork;
-use crate::api::registry::{meta, ListOptions, WatchOptions};
+use crate::client::options::{ListOptions, WatchOptions};
 use crate::client::{Client, WatchSource};
 use crate::controllers::node_ipam::node_cidrs;
+use crate::resources::meta;
 use crate::resources::node;
 
 /// How often routes are re-checked without a change.

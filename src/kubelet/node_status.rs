@@ -5,7 +5,7 @@
 use serde_json::{json, Value};
 
 use super::machine::{label_value, Machine};
-use crate::api::registry::meta;
+use crate::resources::meta;
 
 /// Upstream's default `--max-pods`.
 pub const MAX_PODS: u64 = 110;
@@ -100,7 +100,7 @@ pub fn status(id: &NodeIdentity, m: &Machine) -> Value {
             "kernelVersion": m.kernel_version,
             "osImage": m.os_image,
             "containerRuntimeVersion": id.runtime_version,
-            "kubeletVersion": format!("v1.{}.0+bramble.{}", crate::api::discovery::KUBE_MINOR, env!("CARGO_PKG_VERSION")),
+            "kubeletVersion": format!("v1.{}.0+bramble.{}", crate::resources::KUBE_MINOR, env!("CARGO_PKG_VERSION")),
             "kubeProxyVersion": "",
             "operatingSystem": "linux",
             "architecture": crate::resources::node_arch(),

@@ -11,11 +11,11 @@ use tokio_util::sync::CancellationToken;
 
 use super::machine::Machine;
 use super::node_status::{self, NodeIdentity};
-use crate::api::patch::PatchType;
-use crate::api::registry::Subresource;
-use crate::api::status::ApiError;
 use crate::cidr::Ipv4Cidr;
+use crate::client::options::PatchType;
+use crate::client::options::Subresource;
 use crate::client::retry::retry;
+use crate::client::status::ApiError;
 use crate::client::Client;
 use crate::controllers::node_ipam::{self, CLUSTER_CIDR_KEY, CLUSTER_INFO_CONFIGMAP};
 use crate::resources::{configmap, node};

@@ -1,6 +1,6 @@
 //! The kubelet's HTTPS port on a joined board (10250, as upstream's): the API server comes
 //! here for `kubectl logs` and `kubectl exec` of this board's pods, speaking
-//! [`kubelet_wire`](crate::api::kubelet_wire). TLS requires a client certificate from the
+//! [`kubelet_wire`](crate::pod_streams::wire). TLS requires a client certificate from the
 //! cluster CA, and only `system:masters` identities (the API server's own
 //! `kube-apiserver-kubelet-client`, or an administrator) are served, as upstream's kubelet
 //! with webhook authorization grants `nodes/proxy` to the API server alone by default.
@@ -21,16 +21,15 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::api::auth::{identity_from_certificate, MASTERS_GROUP};
-use crate::api::body::{self, ChannelBody, ResponseBody};
-use crate::api::kubelet_wire::{self, Channel, EXEC_FRAMES, EXEC_PREFIX, LOGS_PREFIX};
-use crate::api::listener::accept::accept_loop;
-use crate::api::listener::connection::{Handshake, Protocols, TlsConnections};
-use crate::api::listener::pool::ConnectionPool;
-use crate::api::listener::KUBELET_LIMITS;
-use crate::api::pod_log;
-use crate::api::pod_streams::{ExecStreams, PodStreams};
-use crate::api::status::ApiError;
+use crate::client::status::ApiError;
+use crate::pki::identity::{identity_from_certificate, MASTERS_GROUP};
+use crate::pod_streams::wire::{self, Channel, EXEC_FRAMES, EXEC_PREFIX, LOGS_PREFIX};
+use crate::pod_streams::{ExecStreams, PodStreams};
+use crate::serving::body::{self, ChannelBody, ResponseBody};
+use crate::serving::listener::accept::accept_loop;
+use crate::serving::listener::connection::{Handshake, Protocols, TlsConnections};
+use crate::serving::listener::pool::ConnectionPool;
+use crate::serving::listener::KUBELET_LIMITS;
 
 /// Chunks buffered per response stream.
 const CHUNKS: usize = 16;
@@ -107,7 +106,7 @@ async fn route(streams: &dyn PodStreams, req: Request<Incoming>) -> Response<Res
 }
 
 fn target(path: &str, prefix: &str) -> Result<(String, String, String), ApiError> {
-    kubelet_wire::parse_target(path, prefix).ok_or_else(|| {
+    wire::parse_target(path, prefix).ok_or_else(|| {
         ApiError::bad_request(format!(
             "expected {prefix}<namespace>/<pod>/<container>, got {path}"
         ))
@@ -124,7 +123,7 @@ async fn logs(
         form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
             .into_owned()
             .collect();
-    let (_, request) = pod_log::parse(&query, &pod)?;
+    let (_, request) = crate::pod_streams::log_options::parse(&query, &pod)?;
     let mut rx = streams.logs(&namespace, &pod, &container, request).await?;
     let (tx, out) = ChannelBody::channel(CHUNKS);
     tokio::spawn(async move {
@@ -143,7 +142,7 @@ async fn exec(
     req: Request<Incoming>,
 ) -> Result<Response<ResponseBody>, ApiError> {
     let (namespace, pod, container) = target(path, EXEC_PREFIX)?;
-    let (command, stdin) = kubelet_wire::parse_exec_query(req.uri().query());
+    let (command, stdin) = wire::parse_exec_query(req.uri().query());
     if command.is_empty() {
         return Err(ApiError::bad_request("you must specify at least 1 command"));
     }
@@ -167,7 +166,7 @@ async fn exec(
         );
         if out_done && err_done {
             let code = exit.await.unwrap_or(1);
-            let _ = tx.send(kubelet_wire::exit_frame(code)).await;
+            let _ = tx.send(wire::exit_frame(code)).await;
         }
     });
     Ok(body::streaming(StatusCode::OK, EXEC_FRAMES, out))
@@ -187,11 +186,7 @@ async fn feed_stdin(mut body: Incoming, tx: mpsc::Sender<Bytes>) {
 /// Frames everything `rx` yields onto `tx`; false when the API server went away.
 async fn relay(mut rx: mpsc::Receiver<Bytes>, channel: Channel, tx: mpsc::Sender<Bytes>) -> bool {
     while let Some(chunk) = rx.recv().await {
-        if tx
-            .send(kubelet_wire::encode_frame(channel, &chunk))
-            .await
-            .is_err()
-        {
+        if tx.send(wire::encode_frame(channel, &chunk)).await.is_err() {
             return false;
         }
     }

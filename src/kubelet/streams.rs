@@ -13,9 +13,9 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::logs::{stream_logs, LogOptions};
 use super::runtime::{cri_log, ContainerRuntime, ContainerState, ExecSpec};
-use crate::api::pod_streams::{ExecStreams, LogRequest, PodStreams, StreamFuture};
-use crate::api::status::ApiError;
+use crate::client::status::ApiError;
 use crate::client::Client;
+use crate::pod_streams::{ExecStreams, LogRequest, PodStreams, StreamFuture};
 use crate::resources::pod;
 
 /// Logs and exec for pods on this node.

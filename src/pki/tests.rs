@@ -8,7 +8,7 @@ use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection, ServerConfig, ServerConnection};
 
 use super::*;
-use crate::api::auth::identity_from_certificate;
+use crate::pki::identity::identity_from_certificate;
 
 fn names(ip: &str) -> ServerNames {
     ServerNames {

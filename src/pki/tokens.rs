@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use rand::{Rng, TryRngCore};
 
-use crate::api::auth::Identity;
+use super::identity::Identity;
 
 /// Errors loading a token file.
 #[derive(Debug, thiserror::Error)]

@@ -6,6 +6,7 @@ pub mod configmap;
 pub mod event;
 pub mod field_error;
 pub mod lease;
+pub mod meta;
 pub mod namespace;
 pub mod node;
 pub mod patch_schema;
@@ -16,6 +17,7 @@ pub mod printers;
 pub mod quantity;
 pub mod seconds;
 pub mod secret;
+pub mod selector;
 pub mod service;
 pub mod service_alloc;
 pub mod storageclass;
@@ -153,6 +155,9 @@ impl ResourceType {
         }
     }
 }
+
+/// The Kubernetes minor version whose API Bramble serves.
+pub const KUBE_MINOR: &str = "32";
 
 /// Every served resource type.
 pub static RESOURCES: &[&ResourceType] = &[

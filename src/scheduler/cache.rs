@@ -15,9 +15,10 @@ use serde_json::{json, Map, Value};
 
 use super::run::{is_active, is_pending};
 use super::{NodeInfo, PlacedPod};
-use crate::api::registry::{meta, ListOptions, WatchEvent};
-use crate::api::status::ApiError;
+use crate::client::options::{ListOptions, WatchEvent};
+use crate::client::status::ApiError;
 use crate::client::Client;
+use crate::resources::meta;
 use crate::resources::{node, pod};
 
 /// A pod's namespace and name.

@@ -13,10 +13,11 @@ use tokio_util::sync::CancellationToken;
 use super::cache::{Cache, PodKey};
 use super::volume_binding::VolumeSnapshot;
 use super::{schedule_with_volumes, volume_prebind, PlacedPod};
-use crate::api::patch::PatchType;
-use crate::api::registry::{meta, Subresource, WatchOptions};
 use crate::client::events::{EventRecorder, EventType};
+use crate::client::options::PatchType;
+use crate::client::options::{Subresource, WatchOptions};
 use crate::client::{Client, WatchSource};
+use crate::resources::meta;
 use crate::resources::{node, pod};
 
 /// The scheduler name this loop serves, as upstream's default profile.
@@ -42,7 +43,7 @@ pub async fn run<C: Client>(client: C, shutdown: CancellationToken) {
             let nodes = client
                 .watch(&node::RESOURCE, None, &watch(listed.nodes))
                 .await?;
-            Ok::<_, crate::api::status::ApiError>((cache, pods, nodes))
+            Ok::<_, crate::client::status::ApiError>((cache, pods, nodes))
         };
         let (mut cache, mut pods, mut nodes) = match watched.await {
             Ok(w) => w,

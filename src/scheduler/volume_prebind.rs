@@ -7,9 +7,9 @@ use k8s_openapi::api::core::v1::{Node, Pod};
 use serde_json::json;
 
 use super::volume_binding::VolumeSnapshot;
-use crate::api::patch::PatchType;
-use crate::api::registry::{ListOptions, Subresource};
-use crate::api::status::ApiError;
+use crate::client::options::PatchType;
+use crate::client::options::{ListOptions, Subresource};
+use crate::client::status::ApiError;
 use crate::client::Client;
 use crate::controllers::volume_binding::matching::find_matching_volume;
 use crate::controllers::volume_binding::{

@@ -15,11 +15,11 @@
 //!   join endpoint for its node credentials; a node may post for its kubelet's serving
 //!   certificate.
 
-use super::identity::{
-    Identity, AUTHENTICATED_GROUP, MASTERS_GROUP, UNAUTHENTICATED_GROUP, VIEWERS_GROUP,
-};
 use super::node::{self, NodeGraph};
 use crate::api::node_certificates;
+use crate::pki::identity::{
+    Identity, AUTHENTICATED_GROUP, MASTERS_GROUP, UNAUTHENTICATED_GROUP, VIEWERS_GROUP,
+};
 use crate::pki::join_token::BOOTSTRAPPERS_GROUP;
 
 /// What a request wants to do, as upstream's `authorizer.Attributes`.
@@ -110,7 +110,7 @@ pub fn authorize(who: &Identity, attrs: &Attributes<'_>, graph: &dyn NodeGraph) 
     if who.in_group(VIEWERS_GROUP) && viewer_allows(attrs) {
         return Decision::Allow;
     }
-    if who.in_group(super::identity::NODES_GROUP) {
+    if who.in_group(crate::pki::identity::NODES_GROUP) {
         return node_request(who, attrs, graph);
     }
     deny("")

@@ -9,7 +9,7 @@
 //! `{name, group, kind: <resource>}`.
 
 use super::authorize::Attributes;
-use super::identity::Identity;
+use crate::pki::identity::Identity;
 
 /// The Status message for a request `who` may not perform, with the authorizer's `reason`.
 pub fn forbidden_message(who: &Identity, attrs: &Attributes<'_>, reason: &str) -> String {

@@ -9,16 +9,15 @@
 
 mod authorize;
 mod forbidden;
-mod identity;
 mod node;
 pub mod node_graph;
 
-pub use authorize::{authorize, Attributes, Decision};
-pub use forbidden::forbidden_message;
-pub use identity::{
+pub use crate::pki::identity::{
     identity_from_certificate, AuthError, Identity, ANONYMOUS_USER, AUTHENTICATED_GROUP,
     MASTERS_GROUP, NODES_GROUP, NODE_USER_PREFIX, UNAUTHENTICATED_GROUP, VIEWERS_GROUP,
 };
+pub use authorize::{authorize, Attributes, Decision};
+pub use forbidden::forbidden_message;
 pub use node::{NodeGraph, Vertex, NODE_LEASE_NAMESPACE};
 
 use rustls::pki_types::CertificateDer;

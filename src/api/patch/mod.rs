@@ -28,44 +28,7 @@ pub use json_patch::{MAX_COPY_BYTES, MAX_OPERATIONS};
 
 use crate::resources::PatchSchema;
 
-/// The patch formats a `PATCH` request may use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PatchType {
-    /// RFC 6902 JSON patch: `application/json-patch+json`.
-    Json,
-    /// RFC 7386 JSON merge patch: `application/merge-patch+json`.
-    Merge,
-    /// Kubernetes strategic merge patch: `application/strategic-merge-patch+json`.
-    StrategicMerge,
-}
-
-impl PatchType {
-    /// The format named by a `Content-Type` header, ignoring parameters such as `charset`;
-    /// `None` for any other media type (upstream answers 415 `UnsupportedMediaType`).
-    pub fn from_content_type(ct: &str) -> Option<PatchType> {
-        let media_type = ct.split(';').next().unwrap_or_default().trim();
-        [
-            ("application/json-patch+json", PatchType::Json),
-            ("application/merge-patch+json", PatchType::Merge),
-            (
-                "application/strategic-merge-patch+json",
-                PatchType::StrategicMerge,
-            ),
-        ]
-        .into_iter()
-        .find(|(name, _)| media_type.eq_ignore_ascii_case(name))
-        .map(|(_, patch_type)| patch_type)
-    }
-
-    /// The media type this format is sent as.
-    pub fn content_type(self) -> &'static str {
-        match self {
-            PatchType::Json => "application/json-patch+json",
-            PatchType::Merge => "application/merge-patch+json",
-            PatchType::StrategicMerge => "application/strategic-merge-patch+json",
-        }
-    }
-}
+pub use crate::client::options::PatchType;
 
 /// Applies `patch` (the request body) to `original` (the stored object's JSON). `schema`
 /// tells a strategic merge patch how the kind's lists merge; the other formats ignore it.

@@ -2,42 +2,14 @@
 //! marked with `deletionTimestamp`, until its finalizers are removed) and graceful deletion
 //! (a pod on a node with a live kubelet stays until that kubelet has stopped it).
 
+use crate::client::options::DeleteOptions;
 use chrono::Utc;
-use serde::Deserialize;
 use serde_json::Value;
 
 use super::{key, meta, Registry};
 use crate::api::status::ApiError;
 use crate::resources::{self, seconds, ResourceType};
 use crate::store::Mutation;
-
-/// `DeleteOptions`, from the body or the query.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DeleteOptions {
-    /// Requested grace period; 0 deletes at once.
-    pub grace_period_seconds: Option<i64>,
-    /// Only delete this exact object.
-    pub preconditions: Option<Preconditions>,
-    /// `Orphan`, `Background` or `Foreground`.
-    pub propagation_policy: Option<String>,
-    /// `["All"]` to validate without deleting.
-    #[serde(default)]
-    pub dry_run: Vec<String>,
-    /// Who asks, for admission that depends on the requester (`None`: the server itself).
-    #[serde(skip)]
-    pub requester: Option<crate::api::auth::Identity>,
-}
-
-/// Delete preconditions.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Preconditions {
-    /// The object's uid must be this.
-    pub uid: Option<String>,
-    /// The object's resourceVersion must be this.
-    pub resource_version: Option<String>,
-}
 
 /// Outcome of a delete.
 #[derive(Debug, Clone)]

@@ -5,6 +5,7 @@
 //! members they test from each stored object's JSON ([`Filter::matches_object`]), and only
 //! the objects on the page are parsed.
 
+use crate::client::options::{ListOptions, ListResult};
 use base64::engine::general_purpose::STANDARD as B64;
 use std::sync::Arc;
 
@@ -18,37 +19,11 @@ use crate::api::status::ApiError;
 use crate::resources::ResourceType;
 use crate::store::{KeyPrefix, Object, Paths};
 
-/// List query parameters.
-#[derive(Debug, Clone, Default)]
-pub struct ListOptions {
-    /// `labelSelector`.
-    pub label_selector: String,
-    /// `fieldSelector`.
-    pub field_selector: String,
-    /// `limit`: at most this many items per page (0: all).
-    pub limit: usize,
-    /// `continue` token from the previous page.
-    pub continue_token: Option<String>,
-}
-
 /// One page of a list, as stored.
 #[derive(Debug, Clone)]
 pub struct ObjectPage {
     /// Matching objects.
     pub items: Vec<Arc<Object>>,
-    /// The revision the list is consistent at.
-    pub resource_version: u64,
-    /// Token for the next page.
-    pub continue_token: Option<String>,
-    /// Matching objects after this page.
-    pub remaining: Option<usize>,
-}
-
-/// One page of a list.
-#[derive(Debug, Clone)]
-pub struct ListResult {
-    /// Matching objects.
-    pub items: Vec<Value>,
     /// The revision the list is consistent at.
     pub resource_version: u64,
     /// Token for the next page.

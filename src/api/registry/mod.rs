@@ -7,7 +7,6 @@ mod binding;
 mod create;
 mod delete;
 pub mod list;
-pub mod meta;
 mod update;
 pub mod watch;
 
@@ -21,10 +20,11 @@ use super::status::ApiError;
 use crate::resources::{self, FieldError, ResourceType};
 use crate::store::{Object, ObjectKey, Store};
 
-pub use delete::DeleteOptions;
-pub use list::{ListOptions, ListResult};
-pub use update::Subresource;
-pub use watch::{WatchEvent, WatchOptions, WatchStream};
+pub use crate::client::options::{
+    DeleteOptions, ListOptions, ListResult, Preconditions, Subresource, WatchEvent, WatchOptions,
+};
+pub use crate::resources::meta;
+pub use watch::WatchStream;
 
 /// How to treat fields the kind does not have (`fieldValidation`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

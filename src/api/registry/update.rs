@@ -2,6 +2,7 @@
 //! `rest.BeforeUpdate`: the new state is computed from the latest stored one under the
 //! store's writer lock, so a patch never needs a conflict retry.
 
+use crate::client::options::Subresource;
 use serde_json::Value;
 
 use super::{decode_incoming, key, meta, validate_change, Answer, Registry, WriteOptions, Written};
@@ -10,17 +11,6 @@ use crate::api::patch::{self, PatchType};
 use crate::api::status::ApiError;
 use crate::resources::ResourceType;
 use crate::store::Mutation;
-
-/// Which part of the object a write addresses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Subresource {
-    /// The object itself: status changes are ignored for kinds with a status subresource.
-    Main,
-    /// `/status`: only the status changes.
-    Status,
-    /// `/finalize` (namespaces): only the kind's finalizers change.
-    Finalize,
-}
 
 impl Registry {
     /// Replaces an object (PUT).

@@ -3,6 +3,7 @@
 //! read only the members they test from each change; the object goes out as the store holds
 //! it ([`RawEvent`]) and is parsed only for callers that want a `Value`.
 
+use crate::client::options::{WatchEvent, WatchOptions};
 use std::sync::Arc;
 
 use serde_json::{json, Value};
@@ -12,58 +13,6 @@ use super::Registry;
 use crate::api::status::ApiError;
 use crate::resources::ResourceType;
 use crate::store::{EventType, Object, Watch, WatchEnd};
-
-/// Watch query parameters.
-#[derive(Debug, Clone, Default)]
-pub struct WatchOptions {
-    /// `labelSelector`.
-    pub label_selector: String,
-    /// `fieldSelector`.
-    pub field_selector: String,
-    /// `resourceVersion`: empty or "0" start with the current objects.
-    pub resource_version: String,
-    /// `sendInitialEvents=true`: end the initial objects with a marked bookmark.
-    pub send_initial_events: bool,
-}
-
-/// One event as sent to the client.
-#[derive(Debug, Clone, PartialEq)]
-pub enum WatchEvent {
-    /// `ADDED`.
-    Added(Value),
-    /// `MODIFIED`.
-    Modified(Value),
-    /// `DELETED`.
-    Deleted(Value),
-    /// `BOOKMARK`: progress up to a revision.
-    Bookmark(Value),
-    /// `ERROR` with a Status; the stream ends after it.
-    Error(Value),
-}
-
-impl WatchEvent {
-    /// The upstream `type` string.
-    pub fn type_name(&self) -> &'static str {
-        match self {
-            Self::Added(_) => "ADDED",
-            Self::Modified(_) => "MODIFIED",
-            Self::Deleted(_) => "DELETED",
-            Self::Bookmark(_) => "BOOKMARK",
-            Self::Error(_) => "ERROR",
-        }
-    }
-
-    /// The event's object.
-    pub fn object(&self) -> &Value {
-        match self {
-            Self::Added(o)
-            | Self::Modified(o)
-            | Self::Deleted(o)
-            | Self::Bookmark(o)
-            | Self::Error(o) => o,
-        }
-    }
-}
 
 /// One event before its object is parsed: a change carries the object as stored.
 #[derive(Debug, Clone)]

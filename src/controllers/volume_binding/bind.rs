@@ -7,9 +7,9 @@ use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
 use serde_json::{json, Value};
 
 use super::{ANN_BIND_COMPLETED, ANN_BOUND_BY_CONTROLLER};
-use crate::api::patch::PatchType;
-use crate::api::registry::Subresource;
-use crate::api::status::ApiError;
+use crate::client::options::PatchType;
+use crate::client::options::Subresource;
+use crate::client::status::ApiError;
 use crate::client::Client;
 use crate::resources::{persistentvolume, persistentvolumeclaim};
 
@@ -42,7 +42,7 @@ pub async fn set_volume_phase<C: Client>(
         return Ok(());
     }
     let patch = json!({"status": {"phase": phase, "message": message,
-                                  "lastPhaseTransitionTime": crate::api::registry::meta::now()}});
+                                  "lastPhaseTransitionTime": crate::resources::meta::now()}});
     let name = pv.metadata.name.as_deref().unwrap_or("");
     client
         .patch(

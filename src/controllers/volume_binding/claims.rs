@@ -16,10 +16,10 @@ use super::{
     node_free_bytes, ANN_BETA_STORAGE_PROVISIONER, ANN_BIND_COMPLETED, ANN_SELECTED_NODE,
     ANN_STORAGE_PROVISIONER, COMPONENT, LOCAL_PROVISIONERS,
 };
-use crate::api::patch::PatchType;
-use crate::api::registry::{ListOptions, Subresource};
-use crate::api::status::ApiError;
 use crate::client::events::{EventRecorder, EventType};
+use crate::client::options::PatchType;
+use crate::client::options::{ListOptions, Subresource};
+use crate::client::status::ApiError;
 use crate::client::Client;
 use crate::controllers::{Action, Reconciler};
 use crate::resources::{node, persistentvolume, persistentvolumeclaim, storageclass, ResourceType};

@@ -11,8 +11,8 @@
 use k8s_openapi::api::core::v1::{Node, PersistentVolume, PersistentVolumeClaim};
 use serde_json::Value;
 
-use crate::api::selector::LabelSelector;
 use crate::resources::quantity::Quantity;
+use crate::resources::selector::LabelSelector;
 use crate::scheduler::node_affinity::node_selector_matches;
 
 /// The claim's `spec.resources.requests.storage` in bytes (0 when absent or malformed).

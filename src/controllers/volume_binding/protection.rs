@@ -10,11 +10,12 @@ use k8s_openapi::api::core::v1::PersistentVolume;
 use serde_json::{json, Value};
 
 use super::{PVC_PROTECTION, PV_PROTECTION};
-use crate::api::patch::PatchType;
-use crate::api::registry::{meta, ListOptions, Subresource};
-use crate::api::status::ApiError;
+use crate::client::options::PatchType;
+use crate::client::options::{ListOptions, Subresource};
+use crate::client::status::ApiError;
 use crate::client::Client;
 use crate::controllers::Action;
+use crate::resources::meta;
 use crate::resources::{persistentvolume, persistentvolumeclaim, pod, ResourceType};
 
 /// How soon a claim still in use is looked at again (pod changes do not wake the binder).

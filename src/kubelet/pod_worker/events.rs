@@ -7,11 +7,11 @@ use k8s_openapi::api::core::v1::Pod;
 use serde_json::{json, Value};
 
 use super::Tracked;
-use crate::api::registry::meta;
 use crate::client::events::EventType;
 use crate::client::Client;
 use crate::kubelet::agent::NodeContext;
 use crate::kubelet::container_start::StartError;
+use crate::resources::meta;
 
 /// A pod as an event's `involvedObject` names it.
 pub(super) struct PodRef(Value);

@@ -24,9 +24,10 @@ use super::prober::ProbeOutcome;
 use super::runtime::spec::PodNamespaces;
 use super::runtime::ContainerState;
 use super::volume::{PodVolumes, PrefetchedSources};
-use crate::api::patch::PatchType;
-use crate::api::registry::{meta, DeleteOptions, Subresource};
+use crate::client::options::PatchType;
+use crate::client::options::{DeleteOptions, Subresource};
 use crate::client::Client;
+use crate::resources::meta;
 use crate::resources::pod;
 use events::PodRef;
 

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use k8s_openapi::api::core::v1::{Node, PersistentVolume, PersistentVolumeClaim, Pod};
 
-use crate::api::registry::ListOptions;
+use crate::client::options::ListOptions;
 use crate::client::Client;
 use crate::kubelet::volume::ClaimVolume;
 use crate::resources::{node, persistentvolume, persistentvolumeclaim, pod as pod_resource};

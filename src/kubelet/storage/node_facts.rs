@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use serde_json::{json, Value};
 
 use super::provisioner::{ProvisionError, Provisioner};
-use crate::api::patch::PatchType;
-use crate::api::registry::Subresource;
+use crate::client::options::PatchType;
+use crate::client::options::Subresource;
 use crate::client::Client;
 use crate::resources::node;
 

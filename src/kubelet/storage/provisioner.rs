@@ -18,9 +18,10 @@ use tokio_util::sync::CancellationToken;
 use super::{
     NodeStorage, StorageError, HOSTNAME_LABEL, PROVISIONED_BY_ANNOTATION, SELECTED_NODE_ANNOTATION,
 };
-use crate::api::registry::{meta, ListOptions, WatchOptions};
 use crate::client::events::{EventRecorder, EventType};
+use crate::client::options::{ListOptions, WatchOptions};
 use crate::client::{Client, WatchSource};
+use crate::resources::meta;
 use crate::resources::quantity::Quantity;
 use crate::resources::{persistentvolume, persistentvolumeclaim, storageclass, ResourceType};
 
@@ -121,7 +122,7 @@ impl<C: Client> Provisioner<C> {
     async fn list(
         &self,
         rt: &'static ResourceType,
-    ) -> Result<Vec<Value>, crate::api::status::ApiError> {
+    ) -> Result<Vec<Value>, crate::client::status::ApiError> {
         Ok(self
             .client
             .list(rt, None, &ListOptions::default())
@@ -129,7 +130,7 @@ impl<C: Client> Provisioner<C> {
             .items)
     }
 
-    async fn reconcile(&self) -> Result<(), crate::api::status::ApiError> {
+    async fn reconcile(&self) -> Result<(), crate::client::status::ApiError> {
         let classes: BTreeMap<String, Value> = self
             .list(&storageclass::RESOURCE)
             .await?

@@ -12,10 +12,11 @@ use serde_json::{json, Value};
 
 use super::provisioner::{bytes_of, our_provisioner, str_at, Provisioner};
 use super::Expansion;
-use crate::api::patch::PatchType;
-use crate::api::registry::{meta, ListOptions, Subresource};
 use crate::client::events::EventType;
+use crate::client::options::PatchType;
+use crate::client::options::{ListOptions, Subresource};
 use crate::client::Client;
+use crate::resources::meta;
 use crate::resources::{persistentvolume, persistentvolumeclaim, pod};
 
 impl<C: Client> Provisioner<C> {

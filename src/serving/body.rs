@@ -1,5 +1,5 @@
-//! Request and response bodies: size-limited reads, JSON/YAML decoding, JSON responses and a
-//! channel-fed body for watch streams.
+//! Request and response bodies: size-limited reads, JSON responses and a channel-fed body for
+//! watch streams.
 
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -13,7 +13,7 @@ use hyper::body::{Body, Frame, Incoming};
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-use super::status::ApiError;
+use crate::client::status::ApiError;
 
 /// Largest request body accepted, as upstream's `MaxRequestBodyBytes` (3 MiB).
 pub const MAX_BODY: usize = 3 << 20;
@@ -59,38 +59,6 @@ fn linger(body: Incoming) {
 /// Whether `body` declares more than [`MAX_BODY`] bytes.
 fn too_long(body: &impl Body) -> bool {
     usize::try_from(body.size_hint().lower()).map_or(true, |declared| declared > MAX_BODY)
-}
-
-/// Decodes a JSON, YAML or Kubernetes protobuf request body.
-pub fn decode(content_type: Option<&str>, bytes: &[u8]) -> Result<Value, ApiError> {
-    let media = content_type
-        .and_then(|c| c.split(';').next())
-        .map(str::trim)
-        .unwrap_or("");
-    let result = match media {
-        "application/yaml" | "application/x-yaml" | "text/yaml" => {
-            super::nesting::check_yaml(bytes)
-                .map_err(|e| e.to_string())
-                .and_then(|()| serde_yaml_ng::from_slice::<Value>(bytes).map_err(|e| e.to_string()))
-        }
-        "" | "application/json" | "*/*" => {
-            serde_json::from_slice::<Value>(bytes).map_err(|e| e.to_string())
-        }
-        super::protobuf::MEDIA_TYPE => {
-            return super::protobuf::decode(bytes).map_err(ApiError::from)
-        }
-        other => {
-            return Err(ApiError::unsupported_media_type(
-                other,
-                &[
-                    "application/json",
-                    "application/yaml",
-                    super::protobuf::MEDIA_TYPE,
-                ],
-            ));
-        }
-    };
-    result.map_err(|e| ApiError::bad_request(format!("the request body could not be decoded: {e}")))
 }
 
 /// A complete response with a body.

@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 use super::activity::{Activity, Tracked};
 use super::pool::Ticket;
 use super::ListenerLimits;
-use crate::api::body::ResponseBody;
+use crate::serving::body::ResponseBody;
 
 /// Largest HTTP/1.1 request head (and hyper's read buffer): 64 KiB holds any header a
 /// Kubernetes client sends (bearer tokens are a few KiB) while a half-sent head from each of

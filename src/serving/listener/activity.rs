@@ -20,7 +20,7 @@ use hyper::service::Service;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use crate::api::body::ResponseBody;
+use crate::serving::body::ResponseBody;
 
 /// Requests in flight on one connection, and since when it has had none.
 #[derive(Debug)]

@@ -13,7 +13,10 @@ use bytes::Bytes;
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
-use super::status::ApiError;
+use crate::client::status::ApiError;
+
+pub mod log_options;
+pub mod wire;
 
 /// What `kubectl logs` asks for, as upstream's `PodLogOptions`, already validated.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

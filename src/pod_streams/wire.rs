@@ -15,7 +15,7 @@
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
-use super::pod_streams::LogRequest;
+use super::LogRequest;
 use crate::client::remote::encode;
 
 /// Path prefix of log requests.

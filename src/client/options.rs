@@ -1,0 +1,166 @@
+//! The words every component uses to ask the API for something, whichever side of the
+//! wire it is on: list and watch options, the events a watch brings, delete options with
+//! their propagation policy, the subresource a write addresses and the patch formats. The
+//! API server decodes requests into these; `LocalClient` hands them to it directly and
+//! `RemoteClient` writes them as query parameters and headers.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::pki::identity::Identity;
+
+/// List query parameters.
+#[derive(Debug, Clone, Default)]
+pub struct ListOptions {
+    /// `labelSelector`.
+    pub label_selector: String,
+    /// `fieldSelector`.
+    pub field_selector: String,
+    /// `limit`: at most this many items per page (0: all).
+    pub limit: usize,
+    /// `continue` token from the previous page.
+    pub continue_token: Option<String>,
+}
+
+/// One page of a list.
+#[derive(Debug, Clone)]
+pub struct ListResult {
+    /// Matching objects.
+    pub items: Vec<Value>,
+    /// The revision the list is consistent at.
+    pub resource_version: u64,
+    /// Token for the next page.
+    pub continue_token: Option<String>,
+    /// Matching objects after this page.
+    pub remaining: Option<usize>,
+}
+
+/// Watch query parameters.
+#[derive(Debug, Clone, Default)]
+pub struct WatchOptions {
+    /// `labelSelector`.
+    pub label_selector: String,
+    /// `fieldSelector`.
+    pub field_selector: String,
+    /// `resourceVersion`: empty or "0" start with the current objects.
+    pub resource_version: String,
+    /// `sendInitialEvents=true`: end the initial objects with a marked bookmark.
+    pub send_initial_events: bool,
+}
+
+/// One event as sent to the client.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WatchEvent {
+    /// `ADDED`.
+    Added(Value),
+    /// `MODIFIED`.
+    Modified(Value),
+    /// `DELETED`.
+    Deleted(Value),
+    /// `BOOKMARK`: progress up to a revision.
+    Bookmark(Value),
+    /// `ERROR` with a Status; the stream ends after it.
+    Error(Value),
+}
+
+impl WatchEvent {
+    /// The upstream `type` string.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Self::Added(_) => "ADDED",
+            Self::Modified(_) => "MODIFIED",
+            Self::Deleted(_) => "DELETED",
+            Self::Bookmark(_) => "BOOKMARK",
+            Self::Error(_) => "ERROR",
+        }
+    }
+
+    /// The event's object.
+    pub fn object(&self) -> &Value {
+        match self {
+            Self::Added(o)
+            | Self::Modified(o)
+            | Self::Deleted(o)
+            | Self::Bookmark(o)
+            | Self::Error(o) => o,
+        }
+    }
+}
+
+/// `DeleteOptions`, from the body or the query.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeleteOptions {
+    /// Requested grace period; 0 deletes at once.
+    pub grace_period_seconds: Option<i64>,
+    /// Only delete this exact object.
+    pub preconditions: Option<Preconditions>,
+    /// `Orphan`, `Background` or `Foreground`.
+    pub propagation_policy: Option<String>,
+    /// `["All"]` to validate without deleting.
+    #[serde(default)]
+    pub dry_run: Vec<String>,
+    /// Who asks, for admission that depends on the requester (`None`: the server itself).
+    #[serde(skip)]
+    pub requester: Option<Identity>,
+}
+
+/// Delete preconditions.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Preconditions {
+    /// The object's uid must be this.
+    pub uid: Option<String>,
+    /// The object's resourceVersion must be this.
+    pub resource_version: Option<String>,
+}
+
+/// Which part of the object a write addresses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subresource {
+    /// The object itself: status changes are ignored for kinds with a status subresource.
+    Main,
+    /// `/status`: only the status changes.
+    Status,
+    /// `/finalize` (namespaces): only the kind's finalizers change.
+    Finalize,
+}
+
+/// The patch formats a `PATCH` request may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PatchType {
+    /// RFC 6902 JSON patch: `application/json-patch+json`.
+    Json,
+    /// RFC 7386 JSON merge patch: `application/merge-patch+json`.
+    Merge,
+    /// Kubernetes strategic merge patch: `application/strategic-merge-patch+json`.
+    StrategicMerge,
+}
+
+impl PatchType {
+    /// The format named by a `Content-Type` header, ignoring parameters such as `charset`;
+    /// `None` for any other media type (upstream answers 415 `UnsupportedMediaType`).
+    pub fn from_content_type(ct: &str) -> Option<PatchType> {
+        let media_type = ct.split(';').next().unwrap_or_default().trim();
+        [
+            ("application/json-patch+json", PatchType::Json),
+            ("application/merge-patch+json", PatchType::Merge),
+            (
+                "application/strategic-merge-patch+json",
+                PatchType::StrategicMerge,
+            ),
+        ]
+        .into_iter()
+        .find(|(name, _)| media_type.eq_ignore_ascii_case(name))
+        .map(|(_, patch_type)| patch_type)
+    }
+
+    /// The media type this format is sent as.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            PatchType::Json => "application/json-patch+json",
+            PatchType::Merge => "application/merge-patch+json",
+            PatchType::StrategicMerge => "application/strategic-merge-patch+json",
+        }
+    }
+}
