@@ -4,6 +4,7 @@
 
 pub mod events;
 pub mod http;
+pub mod informer;
 mod local;
 pub mod options;
 pub mod remote;
