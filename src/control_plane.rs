@@ -23,12 +23,14 @@ use crate::api::request_limits::{RequestLimitSettings, RequestLimits};
 use crate::api::server::{self, ApiState};
 use crate::cidr::Ipv4Cidr;
 use crate::client::events::EventRecorder;
+use crate::client::informer::Informers;
 use crate::client::LocalClient;
 use crate::controllers::event_ttl::{EventTtlController, EVENT_TTL};
 use crate::controllers::node_ipam::{self, NodeIpamController, NODE_CIDR_PREFIX};
 use crate::controllers::node_lifecycle::NodeLifecycleController;
+use crate::controllers::replicaset::ReplicaSetController;
 use crate::controllers::volume_binding::{claims::ClaimBinder, volumes::VolumeBinder};
-use crate::controllers::{self, namespace::NamespaceController};
+use crate::controllers::{self, namespace::NamespaceController, runtime};
 use crate::host_path_policy::HostPathPolicy;
 use crate::kubelet::agent::KubeletConfig;
 use crate::kubelet::runtime::OciCliRuntime;
@@ -270,6 +272,15 @@ pub async fn run_with_pod_streams(
         lifecycle,
         shutdown.clone(),
     ));
+    // Controllers on the shared informers: one list and watch per kind for all of them.
+    let informers = Informers::new(client.clone(), shutdown.clone());
+    match ReplicaSetController::new(&informers) {
+        Ok((c, primary, queue)) => {
+            let ready = c.ready();
+            tasks.spawn(runtime::run(c, primary, queue, ready, shutdown.clone()));
+        }
+        Err(e) => tracing::error!(error = %e, "the replicaset controller cannot run"),
+    }
     let event_ttl = EventTtlController { ttl: EVENT_TTL };
     tasks.spawn(controllers::run(
         client.clone(),
@@ -291,6 +302,7 @@ pub async fn run_with_pod_streams(
     shutdown.cancelled().await;
     tracing::info!("shutting down");
     while tasks.join_next().await.is_some() {}
+    informers.stopped().await;
     Ok(())
 }
 

@@ -6,11 +6,16 @@
 //! beyond its key (lists hand objects over one at a time, [`Client::list_each`]).
 
 pub mod event_ttl;
+mod expectations;
 pub mod namespace;
 pub mod node_ipam;
 pub mod node_lifecycle;
+pub mod pods;
 mod queue;
+pub mod replicaset;
+pub mod runtime;
 pub mod volume_binding;
+pub mod work_queue;
 
 use std::collections::BTreeSet;
 use std::future::Future;

@@ -52,10 +52,7 @@ impl<C: Client> Informers<C> {
 
     /// The shared informer of `K`, started on first use. Must be called inside the runtime.
     pub fn get<K: Kind>(&self) -> Result<Informer<K>, Unserved> {
-        let mut by_kind = self
-            .by_kind
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut by_kind = self.by_kind.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(i) = by_kind
             .get(&TypeId::of::<K>())
             .and_then(|b| b.downcast_ref::<Informer<K>>())

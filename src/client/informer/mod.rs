@@ -17,7 +17,7 @@ use serde::de::DeserializeOwned;
 use tokio::sync::watch;
 
 pub use cache::IndexFn;
-pub use factory::Informers;
+pub use factory::{Informers, Unserved};
 
 use crate::resources::ResourceType;
 use cache::Cache;

@@ -75,7 +75,9 @@ pub(super) async fn run<C: Client, K: Kind>(
                     revision = revision_of(&o).or(revision);
                     match serde_json::from_value::<K>(o) {
                         Ok(obj) => informer.apply(Some(Arc::new(obj)), None),
-                        Err(e) => tracing::warn!(kind = rt.kind, error = %e, "unreadable object in a watch"),
+                        Err(e) => {
+                            tracing::warn!(kind = rt.kind, error = %e, "unreadable object in a watch")
+                        }
                     }
                 }
                 Some(WatchEvent::Deleted(o)) => {
@@ -104,7 +106,10 @@ async fn pause(shutdown: &CancellationToken) -> bool {
 }
 
 /// Lists the kind into the cache, telling what differs, and answers the list's revision.
-pub(super) async fn relist<C: Client, K: Kind>(client: &C, informer: &Informer<K>) -> Result<u64, ApiError> {
+pub(super) async fn relist<C: Client, K: Kind>(
+    client: &C,
+    informer: &Informer<K>,
+) -> Result<u64, ApiError> {
     let rt = informer.resource();
     let mut seen: HashSet<Key> = HashSet::new();
     let revision = client
@@ -116,7 +121,9 @@ pub(super) async fn relist<C: Client, K: Kind>(client: &C, informer: &Informer<K
             if !unchanged {
                 match serde_json::from_value::<K>(o) {
                     Ok(obj) => informer.apply(Some(Arc::new(obj)), None),
-                    Err(e) => tracing::warn!(kind = rt.kind, error = %e, "unreadable object in a list"),
+                    Err(e) => {
+                        tracing::warn!(kind = rt.kind, error = %e, "unreadable object in a list")
+                    }
                 }
             }
             seen.insert(key);

@@ -46,7 +46,11 @@ async fn the_cache_follows_creates_updates_and_deletes_and_handlers_hear_each() 
     let dir = tempfile::tempdir().unwrap();
     let client = client_in(dir.path()).await;
     client
-        .create(&configmap::RESOURCE, "default", cm("default", "before", "1"))
+        .create(
+            &configmap::RESOURCE,
+            "default",
+            cm("default", "before", "1"),
+        )
         .await
         .unwrap();
     let shutdown = CancellationToken::new();
@@ -81,7 +85,12 @@ async fn the_cache_follows_creates_updates_and_deletes_and_handlers_hear_each() 
         .await
         .unwrap();
     client
-        .delete(&configmap::RESOURCE, "default", "later", &DeleteOptions::default())
+        .delete(
+            &configmap::RESOURCE,
+            "default",
+            "later",
+            &DeleteOptions::default(),
+        )
         .await
         .unwrap();
     until("the delete reaches the cache", || {
@@ -135,7 +144,12 @@ async fn a_relist_tells_what_changed_while_away_and_nothing_else() {
         .await
         .unwrap();
     client
-        .delete(&configmap::RESOURCE, "default", "gone", &DeleteOptions::default())
+        .delete(
+            &configmap::RESOURCE,
+            "default",
+            "gone",
+            &DeleteOptions::default(),
+        )
         .await
         .unwrap();
     client

@@ -9,6 +9,7 @@ mod field;
 mod label;
 mod label_parse;
 mod name_rules;
+pub mod typed;
 
 pub use field::{FieldOperator, FieldRequirement, FieldSelector, FieldSelectorError};
 pub use label::{LabelOperator, LabelRequirement, LabelSelector, LabelSelectorError};

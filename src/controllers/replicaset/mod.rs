@@ -1,0 +1,201 @@
+//! The ReplicaSet controller, as kube-controller-manager's: keeps `spec.replicas` pods
+//! made from the template running. It adopts pods its selector matches that have no
+//! controller, releases the ones it controls that stopped matching, creates missing pods in
+//! slow-start batches (1, 2, 4, ... so a failing template costs one request, not hundreds)
+//! and deletes surplus ones worst first, and reports counts in its status. It reads pods
+//! and ReplicaSets from the shared informers; a pod change queues only its owner (or, for a
+//! pod without one, the ReplicaSets of its namespace that select it).
+
+mod manage;
+mod status;
+
+use std::sync::Arc;
+
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::core::v1::Pod;
+
+use super::expectations::Expectations;
+use super::pods::{self, controller_of};
+use super::runtime::Controller;
+use super::work_queue::WorkQueue;
+use super::Action;
+use crate::client::events::EventRecorder;
+use crate::client::informer::{key_of, Change, Informer, Informers, Key, Unserved};
+use crate::client::status::ApiError;
+use crate::client::Client;
+use crate::resources::selector::typed as selector;
+
+/// The component named on events, as upstream.
+pub const COMPONENT: &str = "replicaset-controller";
+/// At most this many pods are created or deleted in one sync (upstream's `BurstReplicas`).
+pub const BURST_REPLICAS: usize = 500;
+
+/// The controller and what it reads.
+pub struct ReplicaSetController<C: Client> {
+    client: C,
+    sets: Informer<ReplicaSet>,
+    pods: Informer<Pod>,
+    expectations: Expectations,
+    events: EventRecorder<C>,
+}
+
+impl<C: Client> ReplicaSetController<C> {
+    /// Wires the controller to the shared informers; run it with [`super::runtime::run`].
+    pub fn new(
+        informers: &Informers<C>,
+    ) -> Result<(Self, Informer<ReplicaSet>, WorkQueue), Unserved> {
+        let sets = informers.get::<ReplicaSet>()?;
+        let pods = informers.get::<Pod>()?;
+        pods.add_index(pods::BY_CONTROLLER, pods::controller_uid);
+        pods.add_index(pods::ORPHANS, pods::orphan_namespace);
+        let queue = WorkQueue::default();
+        let expectations = Expectations::default();
+        {
+            let (sets, queue, expectations) = (sets.clone(), queue.clone(), expectations.clone());
+            pods.on_change(move |c| on_pod_change(&sets, &queue, &expectations, c));
+        }
+        let client = informers.client().clone();
+        Ok((
+            ReplicaSetController {
+                events: EventRecorder::new(client.clone(), COMPONENT),
+                client,
+                sets: sets.clone(),
+                pods,
+                expectations,
+            },
+            sets,
+            queue,
+        ))
+    }
+
+    /// Resolves once the informers this controller reads have listed.
+    pub fn ready(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let (sets, pods) = (self.sets.clone(), self.pods.clone());
+        async move {
+            sets.wait_synced().await;
+            pods.wait_synced().await;
+        }
+    }
+}
+
+/// The set a controller reference names, if it is in the cache with that uid.
+fn owner_set(sets: &Informer<ReplicaSet>, pod: &Pod) -> Option<Key> {
+    let r = controller_of(&pod.metadata)?;
+    if r.kind != "ReplicaSet" || r.api_version != "apps/v1" {
+        return None;
+    }
+    let ns = pod.metadata.namespace.clone().unwrap_or_default();
+    let set = sets.get(&ns, &r.name)?;
+    (set.metadata.uid.as_deref() == Some(r.uid.as_str())).then(|| (ns, r.name.clone()))
+}
+
+/// The sets of the pod's namespace whose selector matches it (for a pod without owner).
+fn selecting_sets(sets: &Informer<ReplicaSet>, pod: &Pod) -> Vec<Key> {
+    let ns = pod.metadata.namespace.as_deref().unwrap_or_default();
+    sets.list_namespace(ns)
+        .iter()
+        .filter(|s| {
+            s.spec.as_ref().is_some_and(|sp| {
+                !selector::is_empty(&sp.selector)
+                    && selector::matches(&sp.selector, pod.metadata.labels.as_ref())
+            })
+        })
+        .map(|s| key_of(&**s))
+        .collect()
+}
+
+/// Queues the sets a pod change concerns and counts what the sets expected to see.
+fn on_pod_change(
+    sets: &Informer<ReplicaSet>,
+    queue: &WorkQueue,
+    expectations: &Expectations,
+    change: &Change<Pod>,
+) {
+    match change {
+        Change::Added(p) => match owner_set(sets, p) {
+            Some(k) => {
+                expectations.creation_observed(&k);
+                queue.add(k);
+            }
+            None if controller_of(&p.metadata).is_none() => {
+                selecting_sets(sets, p)
+                    .into_iter()
+                    .for_each(|k| queue.add(k));
+            }
+            None => {}
+        },
+        Change::Updated { old, new } => {
+            let deleting = new.metadata.deletion_timestamp.is_some()
+                && old.metadata.deletion_timestamp.is_none();
+            let new_owner = owner_set(sets, new);
+            if let (true, Some(k)) = (deleting, &new_owner) {
+                expectations.deletion_observed(k);
+            }
+            let old_owner = owner_set(sets, old);
+            if old_owner != new_owner {
+                old_owner.into_iter().for_each(|k| queue.add(k));
+            }
+            match new_owner {
+                Some(k) => queue.add(k),
+                // An orphan whose labels changed (or that was just released) may now
+                // be selected by a set.
+                None if controller_of(&new.metadata).is_none()
+                    && (old.metadata.labels != new.metadata.labels
+                        || controller_of(&old.metadata).is_some()) =>
+                {
+                    selecting_sets(sets, new)
+                        .into_iter()
+                        .for_each(|k| queue.add(k));
+                }
+                None => {}
+            }
+        }
+        Change::Deleted(p) => {
+            if let Some(k) = owner_set(sets, p) {
+                if p.metadata.deletion_timestamp.is_none() {
+                    expectations.deletion_observed(&k);
+                }
+                queue.add(k);
+            }
+        }
+    }
+}
+
+impl<C: Client> Controller for ReplicaSetController<C> {
+    type Kind = ReplicaSet;
+
+    fn name(&self) -> &'static str {
+        COMPONENT
+    }
+
+    async fn reconcile(&self, set: Arc<ReplicaSet>) -> Result<Action, ApiError> {
+        let key = key_of(&*set);
+        let Some(spec) = set.spec.as_ref() else {
+            return Ok(Action::Done);
+        };
+        let uid = set.metadata.uid.clone().unwrap_or_default();
+        let deleting = set.metadata.deletion_timestamp.is_some();
+        let owned = manage::claim_pods(&self.client, &self.pods, &set, &uid, deleting).await?;
+        let active: Vec<Arc<Pod>> = owned
+            .iter()
+            .filter(|p| pods::is_active(p))
+            .cloned()
+            .collect();
+        let mut failure = None;
+        if !deleting && self.expectations.satisfied(&key) {
+            let want = usize::try_from(spec.replicas.unwrap_or(1)).unwrap_or(0);
+            if let Err(e) = manage::scale(self, &set, active.clone(), want).await {
+                failure = Some(e);
+            }
+        }
+        let requeue = status::update(&self.client, &set, &active, failure.as_ref()).await?;
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(requeue),
+        }
+    }
+
+    fn forget(&self, key: &Key) {
+        self.expectations.forget(key);
+    }
+}

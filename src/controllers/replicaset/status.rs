@@ -1,0 +1,120 @@
+//! A ReplicaSet's status, as upstream's `calculateStatus`: how many active pods it controls,
+//! how many carry the template's labels, are ready, and have been ready for
+//! `minReadySeconds`, the generation it has seen, and the `ReplicaFailure` condition while
+//! pods cannot be created or deleted. Written only when it changed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::core::v1::Pod;
+use serde_json::{json, Value};
+
+use crate::client::informer::key_of;
+use crate::client::options::{PatchType, Subresource};
+use crate::client::status::ApiError;
+use crate::client::Client;
+use crate::controllers::pods;
+use crate::controllers::Action;
+use crate::resources::lookup_kind;
+
+/// Writes the status `active` gives `set`; asks to look again when a ready pod becomes
+/// available only after `minReadySeconds`.
+pub(super) async fn update<C: Client>(
+    client: &C,
+    set: &ReplicaSet,
+    active: &[Arc<Pod>],
+    failure: Option<&ApiError>,
+) -> Result<Action, ApiError> {
+    let spec = set.spec.as_ref();
+    let min_ready = spec.and_then(|s| s.min_ready_seconds).unwrap_or(0);
+    let template_labels = spec
+        .and_then(|s| s.template.as_ref())
+        .and_then(|t| t.metadata.as_ref())
+        .and_then(|m| m.labels.clone())
+        .unwrap_or_default();
+    let now = Utc::now();
+    let count = |f: &dyn Fn(&Pod) -> bool| -> i32 {
+        i32::try_from(active.iter().filter(|p| f(p)).count()).unwrap_or(i32::MAX)
+    };
+    let replicas = count(&|_| true);
+    let labeled = count(&|p| {
+        let labels = p.metadata.labels.as_ref();
+        template_labels
+            .iter()
+            .all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
+    });
+    let ready = count(&pods::is_ready);
+    let available = count(&|p| pods::is_available(p, min_ready, now));
+    let old = set.status.clone().unwrap_or_default();
+    let mut conditions: Vec<Value> = old
+        .conditions
+        .iter()
+        .flatten()
+        .filter(|c| c.type_ != "ReplicaFailure")
+        .filter_map(|c| serde_json::to_value(c).ok())
+        .collect();
+    if let Some(e) = failure {
+        let kept = old.conditions.iter().flatten().find(|c| {
+            c.type_ == "ReplicaFailure" && c.message.as_deref() == Some(e.message.as_str())
+        });
+        conditions.push(match kept {
+            Some(c) => serde_json::to_value(c).unwrap_or(Value::Null),
+            None => json!({
+                "type": "ReplicaFailure",
+                "status": "True",
+                "reason": "FailedCreate",
+                "message": e.message,
+                "lastTransitionTime": now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            }),
+        });
+    }
+    let status = json!({
+        "replicas": replicas,
+        "fullyLabeledReplicas": labeled,
+        "readyReplicas": ready,
+        "availableReplicas": available,
+        "observedGeneration": set.metadata.generation,
+        "conditions": conditions,
+    });
+    let current = serde_json::to_value(&old).unwrap_or(Value::Null);
+    let same = [
+        "replicas",
+        "fullyLabeledReplicas",
+        "readyReplicas",
+        "availableReplicas",
+        "observedGeneration",
+    ]
+    .iter()
+    .all(|f| current.get(*f).unwrap_or(&json!(0)) == status.get(*f).unwrap_or(&json!(0)))
+        && current.get("conditions").cloned().unwrap_or(json!([])) == status["conditions"];
+    if !same {
+        let rt = lookup_kind("apps/v1", "ReplicaSet")
+            .ok_or_else(|| ApiError::internal("the API serves no ReplicaSet"))?;
+        let (ns, name) = key_of(set);
+        let patch = json!({"status": status});
+        match client
+            .patch(
+                rt,
+                &ns,
+                &name,
+                PatchType::Merge,
+                &patch,
+                Subresource::Status,
+            )
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if e.code == 404 => return Ok(Action::Done),
+            Err(e) => return Err(e),
+        }
+    }
+    // A ready pod not yet available becomes so after minReadySeconds: look again then.
+    if min_ready > 0 && ready > available {
+        return Ok(Action::RequeueAfter(Duration::from_secs(
+            u64::try_from(min_ready).unwrap_or(0),
+        )));
+    }
+    Ok(Action::Done)
+}
