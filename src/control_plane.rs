@@ -25,6 +25,7 @@ use crate::cidr::Ipv4Cidr;
 use crate::client::events::EventRecorder;
 use crate::client::informer::Informers;
 use crate::client::LocalClient;
+use crate::controllers::deployment::DeploymentController;
 use crate::controllers::event_ttl::{EventTtlController, EVENT_TTL};
 use crate::controllers::node_ipam::{self, NodeIpamController, NODE_CIDR_PREFIX};
 use crate::controllers::node_lifecycle::NodeLifecycleController;
@@ -280,6 +281,13 @@ pub async fn run_with_pod_streams(
             tasks.spawn(runtime::run(c, primary, queue, ready, shutdown.clone()));
         }
         Err(e) => tracing::error!(error = %e, "the replicaset controller cannot run"),
+    }
+    match DeploymentController::new(&informers) {
+        Ok((c, primary, queue)) => {
+            let ready = c.ready();
+            tasks.spawn(runtime::run(c, primary, queue, ready, shutdown.clone()));
+        }
+        Err(e) => tracing::error!(error = %e, "the deployment controller cannot run"),
     }
     let event_ttl = EventTtlController { ttl: EVENT_TTL };
     tasks.spawn(controllers::run(
