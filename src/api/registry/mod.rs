@@ -8,6 +8,7 @@ mod create;
 mod delete;
 pub mod list;
 pub mod meta;
+mod scale;
 mod update;
 pub mod watch;
 
@@ -23,6 +24,7 @@ use crate::store::{Object, ObjectKey, Store};
 
 pub use delete::DeleteOptions;
 pub use list::{ListOptions, ListResult};
+pub use scale::ScaleAnswer;
 pub use update::Subresource;
 pub use watch::{WatchEvent, WatchOptions, WatchStream};
 

@@ -16,6 +16,13 @@ pub mod pod;
 pub mod secret;
 pub mod service;
 pub mod storageclass;
+pub mod deployment;
+pub mod replicaset;
+pub mod daemonset;
+pub mod statefulset;
+pub mod controllerrevision;
+pub mod replicationcontroller;
+pub mod pod_template;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
