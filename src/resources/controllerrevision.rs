@@ -52,7 +52,11 @@ impl Strategy for ControllerRevisionStrategy {
     fn validate_update(&self, new: &Value, old: &Value) -> Vec<FieldError> {
         let mut errs = validate_object_meta_update(new, old);
         errs.extend(self.validate(new));
-        errs.extend(validate_immutable(at(new, &["data"]), at(old, &["data"]), "data"));
+        errs.extend(validate_immutable(
+            at(new, &["data"]),
+            at(old, &["data"]),
+            "data",
+        ));
         errs
     }
 }
@@ -72,7 +76,10 @@ mod tests {
             "metadata": {"name": "agent-5d8f", "namespace": "default"}, "revision": 1,
             "data": {"spec": {"template": {"metadata": {"labels": {"app": "agent"}}}}}});
         let rev = ControllerRevisionStrategy.decode(base).unwrap().object;
-        assert_eq!(messages(&ControllerRevisionStrategy.validate(&rev)), Vec::<String>::new());
+        assert_eq!(
+            messages(&ControllerRevisionStrategy.validate(&rev)),
+            Vec::<String>::new()
+        );
         let mut bad = rev.clone();
         bad.as_object_mut().unwrap().remove("data");
         bad["revision"] = json!(-2);
@@ -87,7 +94,9 @@ mod tests {
         changed["data"] = json!({"spec": {}});
         let errs = messages(&ControllerRevisionStrategy.validate_update(&changed, &rev));
         assert_eq!(errs.len(), 1);
-        assert!(errs[0].starts_with("data: Invalid value:") && errs[0].ends_with("field is immutable"));
+        assert!(
+            errs[0].starts_with("data: Invalid value:") && errs[0].ends_with("field is immutable")
+        );
         assert!(!ControllerRevisionStrategy.tracks_generation());
     }
 }

@@ -68,7 +68,11 @@ impl Strategy for DaemonSetStrategy {
         let mut decoded = typed::decode_as::<k8s_openapi::api::apps::v1::DaemonSet>(obj)?;
         // A missing selector selects nothing (`LabelSelectorAsSelector(nil)`), not everything.
         if !had_selector {
-            if let Some(spec) = decoded.object.get_mut("spec").and_then(Value::as_object_mut) {
+            if let Some(spec) = decoded
+                .object
+                .get_mut("spec")
+                .and_then(Value::as_object_mut)
+            {
                 spec.remove("selector");
             }
         }
@@ -111,7 +115,10 @@ impl Strategy for DaemonSetStrategy {
     fn prepare_for_update(&self, new: &mut Value, old: &Value) {
         keep_old(new, old, "status");
         let old_generation = template_generation(old);
-        let changed = !same(at(new, &["spec", "template"]), at(old, &["spec", "template"]));
+        let changed = !same(
+            at(new, &["spec", "template"]),
+            at(old, &["spec", "template"]),
+        );
         let generation = if changed {
             old_generation.saturating_add(1)
         } else {
@@ -143,7 +150,8 @@ impl Strategy for DaemonSetStrategy {
 fn validate_spec(obj: &Value) -> Vec<FieldError> {
     let selector = at(obj, &["spec", "selector"]).filter(|s| !s.is_null());
     let mut errs = selector.map_or_else(Vec::new, |s| label_selector::validate(s, "spec.selector"));
-    let labels = super::validation::fields::map_at(obj, &["spec", "template", "metadata", "labels"]);
+    let labels =
+        super::validation::fields::map_at(obj, &["spec", "template", "metadata", "labels"]);
     let selects = match selector {
         None => Some(false),
         Some(_) if !errs.is_empty() => None,
@@ -232,7 +240,10 @@ mod tests {
     #[test]
     fn defaults_and_template_generation() {
         let ds = created();
-        assert_eq!(messages(&DaemonSetStrategy.validate(&ds)), Vec::<String>::new());
+        assert_eq!(
+            messages(&DaemonSetStrategy.validate(&ds)),
+            Vec::<String>::new()
+        );
         assert_eq!(
             ds["spec"]["updateStrategy"],
             json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}})
@@ -245,14 +256,18 @@ mod tests {
         assert_eq!(new["metadata"]["annotations"][TEMPLATE_GENERATION], "2");
         let mut same_template = ds.clone();
         DaemonSetStrategy.prepare_for_update(&mut same_template, &ds);
-        assert_eq!(same_template["metadata"]["annotations"][TEMPLATE_GENERATION], "1");
+        assert_eq!(
+            same_template["metadata"]["annotations"][TEMPLATE_GENERATION],
+            "1"
+        );
     }
 
     #[test]
     fn missing_selector_selects_nothing_and_surge_rules() {
         let mut ds = created();
         ds["spec"].as_object_mut().unwrap().remove("selector");
-        ds["spec"]["updateStrategy"]["rollingUpdate"] = json!({"maxUnavailable": 1, "maxSurge": "10%"});
+        ds["spec"]["updateStrategy"]["rollingUpdate"] =
+            json!({"maxUnavailable": 1, "maxSurge": "10%"});
         let ds = DaemonSetStrategy.decode(ds).unwrap().object;
         assert_eq!(
             messages(&DaemonSetStrategy.validate(&ds)),

@@ -55,7 +55,11 @@ where
     let had_selector = is_set(&obj, &["spec", "selector"]);
     let mut decoded = typed::decode_as::<T>(obj)?;
     if !had_selector {
-        if let Some(spec) = decoded.object.get_mut("spec").and_then(Value::as_object_mut) {
+        if let Some(spec) = decoded
+            .object
+            .get_mut("spec")
+            .and_then(Value::as_object_mut)
+        {
             spec.remove("selector");
         }
     }
@@ -133,7 +137,10 @@ fn validate_spec(obj: &Value) -> Vec<FieldError> {
     errs.extend(selector_errs);
     errs.extend(validate_running_template(obj, selects, "ReplicaSet"));
     errs.extend(validate_strategy(obj));
-    errs.extend(nonnegative(obj, &["spec.minReadySeconds", "spec.revisionHistoryLimit"]));
+    errs.extend(nonnegative(
+        obj,
+        &["spec.minReadySeconds", "spec.revisionHistoryLimit"],
+    ));
     if let Some(deadline) = int_at(obj, &["spec", "progressDeadlineSeconds"]) {
         errs.extend(nonnegative(obj, &["spec.progressDeadlineSeconds"]));
         if deadline <= int_at(obj, &["spec", "minReadySeconds"]).unwrap_or(0) {
@@ -232,7 +239,10 @@ mod tests {
     #[test]
     fn defaults_follow_upstream() {
         let d = created();
-        assert_eq!(messages(&DeploymentStrategy.validate(&d)), Vec::<String>::new());
+        assert_eq!(
+            messages(&DeploymentStrategy.validate(&d)),
+            Vec::<String>::new()
+        );
         assert_eq!(d["spec"]["replicas"], 1);
         assert_eq!(d["spec"]["revisionHistoryLimit"], 10);
         assert_eq!(d["spec"]["progressDeadlineSeconds"], 600);
@@ -244,7 +254,10 @@ mod tests {
         assert_eq!(pod["restartPolicy"], "Always");
         assert_eq!(pod["terminationGracePeriodSeconds"], 30);
         assert_eq!(pod["containers"][0]["imagePullPolicy"], "Always");
-        assert_eq!(DeploymentStrategy.scale_selector(&d).as_deref(), Some("app=web"));
+        assert_eq!(
+            DeploymentStrategy.scale_selector(&d).as_deref(),
+            Some("app=web")
+        );
     }
 
     #[test]

@@ -15,7 +15,10 @@ use super::{FieldError, FieldErrorKind};
 /// Upstream `ValidateLabelSelector` with invalid label values refused (apps/v1 workloads
 /// validate their selectors strictly).
 pub fn validate(selector: &Value, path: &str) -> Vec<FieldError> {
-    let mut errs = validate_labels(map_at(selector, &["matchLabels"]), &format!("{path}.matchLabels"));
+    let mut errs = validate_labels(
+        map_at(selector, &["matchLabels"]),
+        &format!("{path}.matchLabels"),
+    );
     for (i, expr) in list_at(selector, &["matchExpressions"]).iter().enumerate() {
         let ep = format!("{path}.matchExpressions[{i}]");
         let values = list_at(expr, &["values"]);
@@ -42,7 +45,11 @@ pub fn validate(selector: &Value, path: &str) -> Vec<FieldError> {
         for (j, v) in values.iter().enumerate() {
             let v = v.as_str().unwrap_or("");
             for m in is_valid_label_value(v) {
-                errs.push(FieldError::invalid(format!("{ep}.values[{j}]"), &json!(v), &m));
+                errs.push(FieldError::invalid(
+                    format!("{ep}.values[{j}]"),
+                    &json!(v),
+                    &m,
+                ));
             }
         }
     }
@@ -66,7 +73,8 @@ pub fn matches(selector: &Value, labels: &Map<String, Value>) -> bool {
         && list_at(selector, &["matchExpressions"]).iter().all(|e| {
             let key = str_at(e, &["key"]);
             let values = list_at(e, &["values"]);
-            let listed = || value(key).is_some_and(|v| values.iter().any(|x| x.as_str() == Some(v)));
+            let listed =
+                || value(key).is_some_and(|v| values.iter().any(|x| x.as_str() == Some(v)));
             match str_at(e, &["operator"]) {
                 "In" => listed(),
                 "NotIn" => !listed(),

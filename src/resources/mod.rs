@@ -180,11 +180,11 @@ pub static RESOURCES: &[&ResourceType] = &[
     &persistentvolumeclaim::RESOURCE,
     &storageclass::RESOURCE,
     &lease::RESOURCE,
+    &controllerrevision::RESOURCE,
+    &daemonset::RESOURCE,
     &deployment::RESOURCE,
     &replicaset::RESOURCE,
-    &daemonset::RESOURCE,
     &statefulset::RESOURCE,
-    &controllerrevision::RESOURCE,
     &replicationcontroller::RESOURCE,
 ];
 

@@ -294,7 +294,10 @@ mod tests {
             .field("spec")
             .schema
             .field("containers");
-        assert_eq!((containers.strategy, containers.merge_key), (PatchStrategy::Merge, "name"));
+        assert_eq!(
+            (containers.strategy, containers.merge_key),
+            (PatchStrategy::Merge, "name")
+        );
         let conditions = WORKLOAD.field("status").schema.field("conditions");
         assert_eq!(conditions.merge_key, "type");
     }

@@ -29,7 +29,10 @@ pub fn validate_template(obj: &Value) -> Vec<FieldError> {
     let path = "spec.template";
     let null = Value::Null;
     let template = at(obj, &["spec", "template"]).unwrap_or(&null);
-    let mut errs = validate_labels(map_at(template, &["metadata", "labels"]), &format!("{path}.labels"));
+    let mut errs = validate_labels(
+        map_at(template, &["metadata", "labels"]),
+        &format!("{path}.labels"),
+    );
     errs.extend(validate_annotations(
         map_at(template, &["metadata", "annotations"]),
         &format!("{path}.annotations"),
@@ -40,8 +43,7 @@ pub fn validate_template(obj: &Value) -> Vec<FieldError> {
         e.field = format!("{path}.{}", e.field);
         e
     }));
-    if !super::validation::fields::list_at(template, &["spec", "ephemeralContainers"]).is_empty()
-    {
+    if !super::validation::fields::list_at(template, &["spec", "ephemeralContainers"]).is_empty() {
         errs.push(FieldError::forbidden(
             format!("{path}.spec.ephemeralContainers"),
             "ephemeral containers not allowed in pod template",
@@ -121,7 +123,10 @@ pub fn validate_required_selector(obj: &Value, what: &str) -> (Vec<FieldError>, 
 
 /// apps/v1's rule that `spec.selector` never changes after creation.
 pub fn validate_selector_unchanged(new: &Value, old: &Value) -> Vec<FieldError> {
-    let (n, o) = (at(new, &["spec", "selector"]), at(old, &["spec", "selector"]));
+    let (n, o) = (
+        at(new, &["spec", "selector"]),
+        at(old, &["spec", "selector"]),
+    );
     if super::validation::fields::same(n, o) {
         return Vec::new();
     }
@@ -148,7 +153,10 @@ pub fn nonnegative(obj: &Value, paths: &[&str]) -> Vec<FieldError> {
 /// Go's `%#v` of an `intstr.IntOrString`, as upstream's messages print one.
 fn go_int_or_string(v: &Value) -> String {
     match v {
-        Value::String(s) => format!("intstr.IntOrString{{Type:1, IntVal:0, StrVal:{}}}", json!(s)),
+        Value::String(s) => format!(
+            "intstr.IntOrString{{Type:1, IntVal:0, StrVal:{}}}",
+            json!(s)
+        ),
         other => format!(
             "intstr.IntOrString{{Type:0, IntVal:{}, StrVal:\"\"}}",
             other.as_i64().unwrap_or(0)
@@ -171,7 +179,11 @@ pub fn int_or_percent_value(v: Option<&Value>) -> i64 {
 }
 
 /// Upstream `ValidatePositiveIntOrPercent` and `IsNotMoreThan100Percent` (`limit_percent`).
-pub fn validate_int_or_percent(v: Option<&Value>, path: &str, limit_percent: bool) -> Vec<FieldError> {
+pub fn validate_int_or_percent(
+    v: Option<&Value>,
+    path: &str,
+    limit_percent: bool,
+) -> Vec<FieldError> {
     let Some(v) = v.filter(|v| !v.is_null()) else {
         return Vec::new();
     };
@@ -184,7 +196,11 @@ pub fn validate_int_or_percent(v: Option<&Value>, path: &str, limit_percent: boo
             if !valid {
                 errs.push(invalid_shown(path, &go_int_or_string(v), "a valid percent string must be a numeric string followed by an ending '%' (e.g. '1%' or '93%', regex used for validation is '[0-9]+%')"));
             } else if limit_percent && int_or_percent_value(Some(v)) > 100 {
-                errs.push(invalid_shown(path, &go_int_or_string(v), "must not be greater than 100%"));
+                errs.push(invalid_shown(
+                    path,
+                    &go_int_or_string(v),
+                    "must not be greater than 100%",
+                ));
             }
         }
         other => errs.extend(validate_nonnegative(other.as_i64().unwrap_or(0), path)),
@@ -216,7 +232,12 @@ mod tests {
         assert_eq!(spec["schedulerName"], "default-scheduler");
         assert_eq!(spec["containers"][0]["imagePullPolicy"], "Always");
         // Pods alone get these (from SetDefaults_Pod and admission).
-        for absent in ["serviceAccountName", "tolerations", "priority", "enableServiceLinks"] {
+        for absent in [
+            "serviceAccountName",
+            "tolerations",
+            "priority",
+            "enableServiceLinks",
+        ] {
             assert!(spec.get(absent).is_none(), "{absent}");
         }
         assert!(spec["containers"][0]["resources"].get("requests").is_none());
@@ -237,7 +258,9 @@ mod tests {
         ] {
             assert!(errs.contains(&want.to_string()), "missing {want} in {errs:#?}");
         }
-        assert!(errs.iter().any(|e| e.starts_with("spec.template.labels: Invalid value: \"x y\"")));
+        assert!(errs
+            .iter()
+            .any(|e| e.starts_with("spec.template.labels: Invalid value: \"x y\"")));
     }
 
     #[test]

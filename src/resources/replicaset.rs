@@ -121,9 +121,18 @@ mod tests {
     fn defaults_and_valid_expression_selector() {
         let rs = created();
         assert_eq!(rs["spec"]["replicas"], 1);
-        assert_eq!(rs["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"], "IfNotPresent");
-        assert_eq!(messages(&ReplicaSetStrategy.validate(&rs)), Vec::<String>::new());
-        assert_eq!(ReplicaSetStrategy.scale_selector(&rs).as_deref(), Some("app in (web)"));
+        assert_eq!(
+            rs["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"],
+            "IfNotPresent"
+        );
+        assert_eq!(
+            messages(&ReplicaSetStrategy.validate(&rs)),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            ReplicaSetStrategy.scale_selector(&rs).as_deref(),
+            Some("app in (web)")
+        );
     }
 
     #[test]

@@ -7,7 +7,9 @@
 use serde_json::{json, Value};
 
 use super::label_selector::{self, go_string_map, invalid_shown};
-use super::pod_template::{default_template, nonnegative, validate_running_template, SELECTOR_MISMATCH};
+use super::pod_template::{
+    default_template, nonnegative, validate_running_template, SELECTOR_MISMATCH,
+};
 use super::validation::fields::{default_field, is_set, keep_old, map_at, object_mut};
 use super::validation::{validate_object_meta, validate_object_meta_update, NameRule};
 use super::{patch_schema, printers, typed, FieldError, ResourceType, Strategy};
@@ -100,7 +102,10 @@ impl Strategy for ReplicationControllerStrategy {
     }
 
     fn scale_selector(&self, obj: &Value) -> Option<String> {
-        Some(label_selector::set_to_text(map_at(obj, &["spec", "selector"])))
+        Some(label_selector::set_to_text(map_at(
+            obj,
+            &["spec", "selector"],
+        )))
     }
 }
 
@@ -127,7 +132,11 @@ fn validate_spec(obj: &Value) -> Vec<FieldError> {
             SELECTOR_MISMATCH,
         ));
     }
-    errs.extend(validate_running_template(obj, None, "ReplicationController"));
+    errs.extend(validate_running_template(
+        obj,
+        None,
+        "ReplicationController",
+    ));
     errs
 }
 
@@ -156,18 +165,29 @@ mod tests {
         assert_eq!(rc["metadata"]["labels"], json!({"app": "nginx"}));
         assert_eq!(rc["spec"]["replicas"], 1);
         assert_eq!(rc["status"], json!({"replicas": 0}));
-        assert_eq!(messages(&ReplicationControllerStrategy.validate(&rc)), Vec::<String>::new());
-        assert_eq!(ReplicationControllerStrategy.scale_selector(&rc).as_deref(), Some("app=nginx"));
+        assert_eq!(
+            messages(&ReplicationControllerStrategy.validate(&rc)),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            ReplicationControllerStrategy.scale_selector(&rc).as_deref(),
+            Some("app=nginx")
+        );
         // Unlike apps/v1, the selector may change.
         let mut new = rc.clone();
         new["spec"]["selector"] = json!({"app": "nginx", "tier": "web"});
         new["spec"]["template"]["metadata"]["labels"]["tier"] = json!("web");
-        assert_eq!(messages(&ReplicationControllerStrategy.validate_update(&new, &rc)), Vec::<String>::new());
+        assert_eq!(
+            messages(&ReplicationControllerStrategy.validate_update(&new, &rc)),
+            Vec::<String>::new()
+        );
     }
 
     #[test]
     fn template_is_required_and_must_match() {
-        let rc = created(json!({"metadata": {"name": "x", "namespace": "default"}, "spec": {"selector": {"app": "x"}}}));
+        let rc = created(
+            json!({"metadata": {"name": "x", "namespace": "default"}, "spec": {"selector": {"app": "x"}}}),
+        );
         assert_eq!(
             messages(&ReplicationControllerStrategy.validate(&rc)),
             vec!["spec.template: Required value"]

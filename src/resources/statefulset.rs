@@ -10,7 +10,9 @@ use serde_json::{json, Value};
 use super::deployment::{decode_keeping_selector, label_selector_text};
 use super::label_selector::{go_string_map, invalid_shown};
 use super::pod_template::{default_template, nonnegative, validate_required_selector};
-use super::validation::fields::{at, default_field, is_set, keep_old, map_at, object_mut, same, str_at};
+use super::validation::fields::{
+    at, default_field, is_set, keep_old, map_at, object_mut, same, str_at,
+};
 use super::validation::{
     validate_annotations, validate_labels, validate_object_meta, validate_object_meta_update,
     NameRule,
@@ -103,7 +105,10 @@ impl Strategy for StatefulSetStrategy {
 
     fn prepare_for_create(&self, obj: &mut Value) {
         if let Some(m) = obj.as_object_mut() {
-            m.insert("status".into(), json!({"replicas": 0, "availableReplicas": 0}));
+            m.insert(
+                "status".into(),
+                json!({"replicas": 0, "availableReplicas": 0}),
+            );
         }
     }
 
@@ -193,7 +198,10 @@ fn validate_spec(obj: &Value) -> Vec<FieldError> {
     }
     errs.extend(nonnegative(obj, &["spec.replicas", "spec.minReadySeconds"]));
     if let Some(start) = super::validation::fields::int_at(obj, &["spec", "ordinals", "start"]) {
-        errs.extend(super::validation::validate_nonnegative(start, "spec.ordinals.start"));
+        errs.extend(super::validation::validate_nonnegative(
+            start,
+            "spec.ordinals.start",
+        ));
     }
     let (selector_errs, selects) = validate_required_selector(obj, "statefulset");
     errs.extend(selector_errs);
@@ -255,7 +263,10 @@ mod tests {
     #[test]
     fn defaults_follow_upstream() {
         let sts = created();
-        assert_eq!(messages(&StatefulSetStrategy.validate(&sts)), Vec::<String>::new());
+        assert_eq!(
+            messages(&StatefulSetStrategy.validate(&sts)),
+            Vec::<String>::new()
+        );
         let spec = &sts["spec"];
         assert_eq!(spec["podManagementPolicy"], "OrderedReady");
         assert_eq!(spec["replicas"], 1);
@@ -268,8 +279,14 @@ mod tests {
             spec["persistentVolumeClaimRetentionPolicy"],
             json!({"whenDeleted": "Retain", "whenScaled": "Retain"})
         );
-        assert_eq!(spec["volumeClaimTemplates"][0]["spec"]["volumeMode"], "Filesystem");
-        assert_eq!(spec["volumeClaimTemplates"][0]["status"]["phase"], "Pending");
+        assert_eq!(
+            spec["volumeClaimTemplates"][0]["spec"]["volumeMode"],
+            "Filesystem"
+        );
+        assert_eq!(
+            spec["volumeClaimTemplates"][0]["status"]["phase"],
+            "Pending"
+        );
     }
 
     #[test]
@@ -278,7 +295,10 @@ mod tests {
         let mut new = old.clone();
         new["spec"]["replicas"] = json!(3);
         new["spec"]["template"]["spec"]["containers"][0]["image"] = json!("redis:7.2");
-        assert_eq!(messages(&StatefulSetStrategy.validate_update(&new, &old)), Vec::<String>::new());
+        assert_eq!(
+            messages(&StatefulSetStrategy.validate_update(&new, &old)),
+            Vec::<String>::new()
+        );
         new["spec"]["serviceName"] = json!("other");
         assert_eq!(
             messages(&StatefulSetStrategy.validate_update(&new, &old)),
@@ -292,7 +312,10 @@ mod tests {
         sts["metadata"]["name"] = json!("db.one");
         sts["spec"]["podManagementPolicy"] = json!("Random");
         let errs = messages(&StatefulSetStrategy.validate(&sts));
-        assert_eq!(errs[0], "metadata.name: Invalid value: \"db.one\": must not contain dots");
+        assert_eq!(
+            errs[0],
+            "metadata.name: Invalid value: \"db.one\": must not contain dots"
+        );
         assert_eq!(errs[1], "spec.podManagementPolicy: Invalid value: \"Random\": must be 'OrderedReady' or 'Parallel'");
     }
 }

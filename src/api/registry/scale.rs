@@ -24,7 +24,13 @@ pub struct ScaleAnswer {
 pub fn scale_of(rt: &ResourceType, obj: &Value) -> Value {
     let m = obj.get("metadata").cloned().unwrap_or_default();
     let mut metadata = Map::new();
-    for key in ["name", "namespace", "uid", "resourceVersion", "creationTimestamp"] {
+    for key in [
+        "name",
+        "namespace",
+        "uid",
+        "resourceVersion",
+        "creationTimestamp",
+    ] {
         if let Some(v) = m.get(key) {
             metadata.insert(key.into(), v.clone());
         }
@@ -39,7 +45,8 @@ pub fn scale_of(rt: &ResourceType, obj: &Value) -> Value {
     } else {
         json!({"replicas": replicas})
     };
-    let mut status = json!({"replicas": obj.pointer("/status/replicas").and_then(Value::as_i64).unwrap_or(0)});
+    let mut status =
+        json!({"replicas": obj.pointer("/status/replicas").and_then(Value::as_i64).unwrap_or(0)});
     let selector = rt.strategy.scale_selector(obj).unwrap_or_default();
     if !selector.is_empty() {
         status["selector"] = json!(selector);
@@ -135,7 +142,12 @@ fn apply_scale(
 
 impl Registry {
     /// GET `.../{name}/scale`.
-    pub fn get_scale(&self, rt: &ResourceType, namespace: &str, name: &str) -> Result<Value, ApiError> {
+    pub fn get_scale(
+        &self,
+        rt: &ResourceType,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Value, ApiError> {
         self.get(rt, namespace, name).map(|obj| scale_of(rt, &obj))
     }
 
@@ -157,9 +169,14 @@ impl Registry {
             }
         }
         let written = self
-            .write_update(rt, namespace, name, super::Subresource::Main, opts, |current| {
-                apply_scale(rt, name, current, &scale)
-            })
+            .write_update(
+                rt,
+                namespace,
+                name,
+                super::Subresource::Main,
+                opts,
+                |current| apply_scale(rt, name, current, &scale),
+            )
             .await?;
         Ok(ScaleAnswer {
             scale: scale_of(rt, &written.object.into_value()),
@@ -179,14 +196,21 @@ impl Registry {
     ) -> Result<ScaleAnswer, ApiError> {
         let mut warnings = Vec::new();
         let written = self
-            .write_update(rt, namespace, name, super::Subresource::Main, opts, |current| {
-                let scale = scale_of(rt, current);
-                let patched = patch::apply(patch_type, &patch_schema::NONE, &scale, body)
-                    .map_err(|e| ApiError::new(e.code(), e.reason(), e.to_string()))?;
-                let (scale, w) = decode_scale(patched, opts.field_validation)?;
-                warnings = w;
-                apply_scale(rt, name, current, &scale)
-            })
+            .write_update(
+                rt,
+                namespace,
+                name,
+                super::Subresource::Main,
+                opts,
+                |current| {
+                    let scale = scale_of(rt, current);
+                    let patched = patch::apply(patch_type, &patch_schema::NONE, &scale, body)
+                        .map_err(|e| ApiError::new(e.code(), e.reason(), e.to_string()))?;
+                    let (scale, w) = decode_scale(patched, opts.field_validation)?;
+                    warnings = w;
+                    apply_scale(rt, name, current, &scale)
+                },
+            )
             .await?;
         Ok(ScaleAnswer {
             scale: scale_of(rt, &written.object.into_value()),
@@ -223,7 +247,8 @@ mod tests {
     #[test]
     fn scale_writes_replicas_with_preconditions() {
         let rt = &deployment::RESOURCE;
-        let scale = json!({"metadata": {"name": "web", "resourceVersion": "3"}, "spec": {"replicas": 5}});
+        let scale =
+            json!({"metadata": {"name": "web", "resourceVersion": "3"}, "spec": {"replicas": 5}});
         let parent = apply_scale(rt, "web", &web(), &scale).unwrap();
         assert_eq!(parent["spec"]["replicas"], 5);
         assert_eq!(parent["metadata"]["resourceVersion"], "3");
@@ -236,8 +261,16 @@ mod tests {
             "Scale.autoscaling \"web\" is invalid: spec.replicas: Invalid value: -1: must be greater than or equal to 0"
         );
         let other_uid = json!({"metadata": {"name": "web", "uid": "u2"}, "spec": {"replicas": 1}});
-        assert_eq!(apply_scale(rt, "web", &web(), &other_uid).unwrap_err().code, 409);
+        assert_eq!(
+            apply_scale(rt, "web", &web(), &other_uid).unwrap_err().code,
+            409
+        );
         let other_name = json!({"metadata": {"name": "api"}, "spec": {"replicas": 1}});
-        assert_eq!(apply_scale(rt, "web", &web(), &other_name).unwrap_err().code, 400);
+        assert_eq!(
+            apply_scale(rt, "web", &web(), &other_name)
+                .unwrap_err()
+                .code,
+            400
+        );
     }
 }

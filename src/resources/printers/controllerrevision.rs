@@ -16,7 +16,11 @@ pub static PRINTER: Printer = Printer {
 static COLUMNS: &[Column] = &[
     NAME,
     text_column("Controller", "Controller of the object", 0),
-    text_column("Revision", "Revision indicates the revision of the state represented by Data.", 0),
+    text_column(
+        "Revision",
+        "Revision indicates the revision of the state represented by Data.",
+        0,
+    ),
     AGE,
 ];
 

@@ -5,7 +5,9 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::pod_template::{containers_and_images, count, int_column, CONTAINERS, IMAGES};
-use super::{age_cell, at, cell, format_labels, name_cell, text_column, Column, Printer, AGE, NAME};
+use super::{
+    age_cell, at, cell, format_labels, name_cell, text_column, Column, Printer, AGE, NAME,
+};
 use crate::resources::label_selector;
 
 /// DaemonSet columns and row function.
@@ -38,7 +40,10 @@ fn row(ds: &Value, now: DateTime<Utc>) -> Vec<Value> {
         Value::from(count(ds, &["status", "numberReady"])),
         Value::from(count(ds, &["status", "updatedNumberScheduled"])),
         Value::from(count(ds, &["status", "numberAvailable"])),
-        cell(format_labels(at(ds, &["spec", "template", "spec", "nodeSelector"]))),
+        cell(format_labels(at(
+            ds,
+            &["spec", "template", "spec", "nodeSelector"],
+        ))),
         age_cell(ds, now),
         containers,
         images,
@@ -60,7 +65,15 @@ mod tests {
         let row = (PRINTER.row)(&ds, Utc::now());
         assert_eq!(
             &row[..7],
-            &[json!("agent"), json!(2), json!(2), json!(1), json!(2), json!(1), json!("disk=ssd")]
+            &[
+                json!("agent"),
+                json!(2),
+                json!(2),
+                json!(1),
+                json!(2),
+                json!(1),
+                json!("disk=ssd")
+            ]
         );
         let none = json!({"metadata": {"name": "x"}});
         assert_eq!((PRINTER.row)(&none, Utc::now())[6], json!("<none>"));

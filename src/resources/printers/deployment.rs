@@ -56,8 +56,16 @@ mod tests {
         let row = (PRINTER.row)(&d, Utc::now());
         assert_eq!(
             row,
-            vec![json!("web"), json!("2/3"), json!(3), json!(2), json!("<unknown>"),
-                 json!("nginx"), json!("nginx"), json!("app=web")]
+            vec![
+                json!("web"),
+                json!("2/3"),
+                json!(3),
+                json!(2),
+                json!("<unknown>"),
+                json!("nginx"),
+                json!("nginx"),
+                json!("app=web")
+            ]
         );
         assert_eq!(row.len(), COLUMNS.len());
     }

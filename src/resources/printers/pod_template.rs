@@ -21,11 +21,8 @@ pub(crate) const fn int_column(
 }
 
 /// The `Containers` wide column.
-pub(crate) const CONTAINERS: Column = super::text_column(
-    "Containers",
-    "Names of each container in the template.",
-    1,
-);
+pub(crate) const CONTAINERS: Column =
+    super::text_column("Containers", "Names of each container in the template.", 1);
 
 /// The `Images` wide column.
 pub(crate) const IMAGES: Column = super::text_column(

@@ -5,7 +5,9 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::pod_template::{containers_and_images, count, int_column, CONTAINERS, IMAGES};
-use super::{age_cell, at, cell, format_labels, name_cell, text_column, Column, Printer, AGE, NAME};
+use super::{
+    age_cell, at, cell, format_labels, name_cell, text_column, Column, Printer, AGE, NAME,
+};
 
 /// ReplicationController columns and row function.
 pub static PRINTER: Printer = Printer {

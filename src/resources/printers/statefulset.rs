@@ -45,6 +45,15 @@ mod tests {
             "template": {"spec": {"containers": [{"name": "db", "image": "redis:7"}]}}},
             "status": {"readyReplicas": 1}});
         let row = (PRINTER.row)(&sts, Utc::now());
-        assert_eq!(row, vec![json!("db"), json!("1/3"), json!("<unknown>"), json!("db"), json!("redis:7")]);
+        assert_eq!(
+            row,
+            vec![
+                json!("db"),
+                json!("1/3"),
+                json!("<unknown>"),
+                json!("db"),
+                json!("redis:7")
+            ]
+        );
     }
 }
