@@ -111,8 +111,10 @@ impl Strategy for DaemonSetStrategy {
     }
 
     /// Upstream `daemonSetStrategy.PrepareForUpdate`: status kept, template generation
-    /// bumped when the template changes.
+    /// bumped when the template changes. Upstream defaults every decoded object, so a patch
+    /// that drops a defaulted field gets it back before validation.
     fn prepare_for_update(&self, new: &mut Value, old: &Value) {
+        self.default(new);
         keep_old(new, old, "status");
         let old_generation = template_generation(old);
         let changed = !same(

@@ -80,7 +80,10 @@ impl Strategy for ReplicationControllerStrategy {
         }
     }
 
+    /// Upstream defaults every decoded object, so a patch that drops a defaulted field
+    /// (an atomic list sent whole by `kubectl apply`) gets it back before validation.
     fn prepare_for_update(&self, new: &mut Value, old: &Value) {
+        self.default(new);
         keep_old(new, old, "status");
     }
 
