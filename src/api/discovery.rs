@@ -105,7 +105,15 @@ fn subresource_entry(r: &ResourceType, sub: &str) -> Value {
         "attach" => ("PodAttachOptions", &["create", "get"]),
         _ => (r.kind, &["get", "patch", "update"]),
     };
-    json!({"name": format!("{}/{sub}", r.plural), "singularName": "", "namespaced": r.namespaced, "kind": kind, "verbs": verbs})
+    let mut e = json!({"name": format!("{}/{sub}", r.plural), "singularName": "", "namespaced": r.namespaced, "kind": kind, "verbs": verbs});
+    // A scale is an `autoscaling/v1` Scale whatever the parent's group; kubectl's scale
+    // client reads the kind's group and version from here.
+    if sub == "scale" {
+        e["group"] = json!("autoscaling");
+        e["version"] = json!("v1");
+        e["kind"] = json!("Scale");
+    }
+    e
 }
 
 /// `/api/v1` or `/apis/{group}/{version}`.

@@ -17,8 +17,8 @@ use super::negotiate::{self, Output};
 use super::patch::PatchType;
 use super::registry::watch::RawEvent;
 use super::registry::{
-    Answer, DeleteOptions, FieldValidation, ListOptions, Registry, Subresource, WatchOptions,
-    WriteOptions,
+    Answer, DeleteOptions, FieldValidation, ListOptions, Registry, ScaleAnswer, Subresource,
+    WatchOptions, WriteOptions,
 };
 use super::request_body;
 use super::request_info::ResourcePath;
@@ -112,6 +112,29 @@ async fn dispatch(
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
     match (req.verb, p.subresource.as_deref()) {
+        (verb @ ("get" | "update" | "patch"), Some("scale")) => {
+            let answer = match verb {
+                "get" => ScaleAnswer {
+                    scale: registry.get_scale(rt, ns, name)?,
+                    warnings: Vec::new(),
+                },
+                "update" => {
+                    let obj = request_body::decode(content_type, &req.body)?;
+                    registry.update_scale(rt, ns, name, obj, &write).await?
+                }
+                _ => {
+                    let pt = patch_type(content_type)?;
+                    registry
+                        .patch_scale(rt, ns, name, pt, &req.body, &write)
+                        .await?
+                }
+            };
+            let (bytes, ct) = encode(&answer.scale, output);
+            Ok(with_warnings(
+                body::full(StatusCode::OK, ct, bytes),
+                &answer.warnings,
+            ))
+        }
         ("get", _) => {
             let obj = registry
                 .lookup(rt, ns, name)
@@ -173,17 +196,7 @@ async fn dispatch(
         }
         ("patch", sub) => {
             let sub = subresource(sub)?;
-            let ct = content_type.unwrap_or("");
-            let patch_type = PatchType::from_content_type(ct).ok_or_else(|| {
-                ApiError::unsupported_media_type(
-                    ct,
-                    &[
-                        "application/json-patch+json",
-                        "application/merge-patch+json",
-                        "application/strategic-merge-patch+json",
-                    ],
-                )
-            })?;
+            let patch_type = patch_type(content_type)?;
             let w = registry
                 .patch(rt, ns, name, patch_type, &req.body, sub, &write)
                 .await?;
@@ -239,6 +252,21 @@ async fn dispatch(
         }
         _ => Err(ApiError::method_not_allowed()),
     }
+}
+
+/// The patch type a PATCH request's `Content-Type` names; 415 for any other.
+fn patch_type(content_type: Option<&str>) -> Result<PatchType, ApiError> {
+    let ct = content_type.unwrap_or("");
+    PatchType::from_content_type(ct).ok_or_else(|| {
+        ApiError::unsupported_media_type(
+            ct,
+            &[
+                "application/json-patch+json",
+                "application/merge-patch+json",
+                "application/strategic-merge-patch+json",
+            ],
+        )
+    })
 }
 
 fn subresource(sub: Option<&str>) -> Result<Subresource, ApiError> {

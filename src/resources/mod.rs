@@ -3,8 +3,12 @@
 //! on kind names; it asks the [`ResourceType`] found here.
 
 pub mod configmap;
+pub mod controllerrevision;
+pub mod daemonset;
+pub mod deployment;
 pub mod event;
 pub mod field_error;
+pub mod label_selector;
 pub mod lease;
 pub mod meta;
 pub mod namespace;
@@ -13,13 +17,17 @@ pub mod patch_schema;
 pub mod persistentvolume;
 pub mod persistentvolumeclaim;
 pub mod pod;
+pub mod pod_template;
 pub mod printers;
 pub mod quantity;
+pub mod replicaset;
+pub mod replicationcontroller;
 pub mod seconds;
 pub mod secret;
 pub mod selector;
 pub mod service;
 pub mod service_alloc;
+pub mod statefulset;
 pub mod storageclass;
 pub mod typed;
 pub mod validation;
@@ -113,6 +121,11 @@ pub trait Strategy: Send + Sync {
     fn node_of(&self, _obj: &Value) -> Option<String> {
         None
     }
+    /// For kinds with a `scale` subresource: the label selector of the pods the object
+    /// counts, as a Scale's `status.selector` text.
+    fn scale_selector(&self, _obj: &Value) -> Option<String> {
+        None
+    }
 }
 
 /// One served resource type: its names, scope and behaviour.
@@ -172,6 +185,12 @@ pub static RESOURCES: &[&ResourceType] = &[
     &persistentvolumeclaim::RESOURCE,
     &storageclass::RESOURCE,
     &lease::RESOURCE,
+    &controllerrevision::RESOURCE,
+    &daemonset::RESOURCE,
+    &deployment::RESOURCE,
+    &replicaset::RESOURCE,
+    &statefulset::RESOURCE,
+    &replicationcontroller::RESOURCE,
 ];
 
 /// Finds a served type by group, version and plural name.

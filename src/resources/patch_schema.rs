@@ -244,6 +244,22 @@ pub static PERSISTENT_VOLUME_CLAIM: PatchSchema = PatchSchema {
     ],
 };
 
+/// A workload with a pod template (Deployment, ReplicaSet, DaemonSet, StatefulSet,
+/// ReplicationController): the template's pod spec merges as a pod's does, and every one of
+/// their status types keys `conditions` by `type`.
+pub static WORKLOAD: PatchSchema = PatchSchema {
+    fields: &[
+        nested("metadata", &OBJECT_META),
+        nested("spec", &WORKLOAD_SPEC),
+        nested("status", &CONDITIONS_STATUS),
+    ],
+};
+
+/// The spec of a workload: only its `template` holds tagged fields.
+static WORKLOAD_SPEC: PatchSchema = PatchSchema {
+    fields: &[nested("template", &POD_TEMPLATE_SPEC)],
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -266,6 +282,24 @@ mod tests {
     fn pod_templates_share_the_pod_spec() {
         let template_spec = POD_TEMPLATE_SPEC.field("spec").schema;
         assert!(std::ptr::eq(template_spec, POD.field("spec").schema));
+    }
+
+    #[test]
+    fn workload_templates_merge_containers_by_name() {
+        let containers = WORKLOAD
+            .field("spec")
+            .schema
+            .field("template")
+            .schema
+            .field("spec")
+            .schema
+            .field("containers");
+        assert_eq!(
+            (containers.strategy, containers.merge_key),
+            (PatchStrategy::Merge, "name")
+        );
+        let conditions = WORKLOAD.field("status").schema.field("conditions");
+        assert_eq!(conditions.merge_key, "type");
     }
 
     #[test]

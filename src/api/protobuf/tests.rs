@@ -246,6 +246,43 @@ fn negative_int32_is_sign_extended() {
 }
 
 #[test]
+fn deployment_as_kubectl_create_sends_it() {
+    let labels = || Msg::new().entry(11, "app", "web");
+    let deployment = Msg::new()
+        .msg(1, labels().str(1, "web"))
+        .msg(
+            2,
+            Msg::new()
+                .int(1, 1)
+                .msg(2, Msg::new().entry(1, "app", "web"))
+                .msg(
+                    3,
+                    Msg::new().msg(1, labels()).msg(
+                        2,
+                        Msg::new().msg(2, Msg::new().str(1, "nginx").str(2, "nginx")),
+                    ),
+                )
+                .msg(
+                    4,
+                    Msg::new().msg(2, Msg::new().msg(2, int_or_string_str("25%"))),
+                ),
+        )
+        .msg(3, Msg::new());
+    let got = decode(&envelope("apps/v1", "Deployment", deployment)).unwrap();
+    assert_eq!(got["spec"]["replicas"], 1);
+    assert_eq!(
+        got["spec"]["selector"],
+        json!({"matchLabels": {"app": "web"}})
+    );
+    assert_eq!(got["spec"]["template"]["metadata"]["labels"]["app"], "web");
+    assert_eq!(
+        got["spec"]["template"]["spec"]["containers"][0],
+        json!({"name": "nginx", "image": "nginx"})
+    );
+    assert_eq!(got["spec"]["strategy"]["rollingUpdate"]["maxSurge"], "25%");
+}
+
+#[test]
 fn envelope_errors_read_like_the_api_server() {
     let e = decode(b"").unwrap_err();
     assert_eq!(e.to_string(), "empty data");
@@ -260,10 +297,17 @@ fn envelope_errors_read_like_the_api_server() {
         decode(&no_kind).unwrap_err().to_string(),
         "Object 'Kind' is missing in 'runtime.TypeMeta{APIVersion:\"v1\", Kind:\"\"}'"
     );
-    let e = ApiError::from(decode(&envelope("apps/v1", "Deployment", Msg::new())).unwrap_err());
+    let e = ApiError::from(
+        decode(&envelope(
+            "rbac.authorization.k8s.io/v1",
+            "Role",
+            Msg::new(),
+        ))
+        .unwrap_err(),
+    );
     assert_eq!(e.code, 415);
     assert!(
-        e.to_status().to_string().contains("Deployment"),
+        e.to_status().to_string().contains("Role"),
         "{:?}",
         e.to_status()
     );

@@ -7,6 +7,7 @@ mod binding;
 mod create;
 mod delete;
 pub mod list;
+mod scale;
 mod update;
 pub mod watch;
 
@@ -24,6 +25,7 @@ pub use crate::client::options::{
     DeleteOptions, ListOptions, ListResult, Preconditions, Subresource, WatchEvent, WatchOptions,
 };
 pub use crate::resources::meta;
+pub use scale::ScaleAnswer;
 pub use watch::WatchStream;
 
 /// How to treat fields the kind does not have (`fieldValidation`).

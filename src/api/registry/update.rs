@@ -75,7 +75,9 @@ impl Registry {
         Ok(written)
     }
 
-    async fn write_update(
+    /// The read-modify-write every update takes: `make` turns the stored object into the
+    /// requested one, then the kind's update strategy, validation and admission apply.
+    pub(super) async fn write_update(
         &self,
         rt: &ResourceType,
         namespace: &str,

@@ -107,6 +107,7 @@ pub(super) async fn sync<C: Client>(
         .min_by_key(|s| s.metadata.creation_timestamp.as_ref().map(|t| t.0))
         .cloned();
     let mut created = false;
+    let mut revision = 0;
     if let Some(n) = &new {
         // A rollback reuses an old set: it becomes the newest revision.
         let others = all
@@ -115,8 +116,10 @@ pub(super) async fn sync<C: Client>(
             .map(|s| revision_of(s))
             .max()
             .unwrap_or(0);
-        if revision_of(n) <= others {
-            sets::set_revision(c, n, others.saturating_add(1)).await?;
+        revision = revision_of(n);
+        if revision <= others {
+            revision = others.saturating_add(1);
+            sets::set_revision(c, n, revision).await?;
         }
     } else if !paused {
         let olds_total: i32 = all.iter().map(|s| replicas_of(s)).sum();
@@ -129,11 +132,12 @@ pub(super) async fn sync<C: Client>(
         } else {
             (replicas.saturating_add(surge) - olds_total).clamp(0, replicas)
         };
-        new = Some(Arc::new(
-            sets::create(c, d, start, surge, max_revision.saturating_add(1)).await?,
-        ));
+        revision = max_revision.saturating_add(1);
+        new = Some(Arc::new(sets::create(c, d, start, surge, revision).await?));
         created = true;
     }
+    // The Deployment carries its current revision too (`kubectl rollout undo` patches it).
+    sets::note_revision(c, d, revision).await?;
     let olds: Vec<Arc<ReplicaSet>> = all
         .iter()
         .filter(|s| {

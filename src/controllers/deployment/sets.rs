@@ -193,3 +193,28 @@ pub(super) async fn delete<C: Client>(
         _ => Ok(()),
     }
 }
+
+/// Writes `revision` into the Deployment's own revision annotation when it differs.
+pub(super) async fn note_revision<C: Client>(
+    c: &DeploymentController<C>,
+    d: &Deployment,
+    revision: i64,
+) -> Result<(), ApiError> {
+    let text = revision.to_string();
+    let noted = d
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(REVISION));
+    if revision == 0 || noted == Some(&text) {
+        return Ok(());
+    }
+    let rt = lookup_kind("apps/v1", "Deployment")
+        .ok_or_else(|| ApiError::internal("the API serves no Deployment"))?;
+    let (ns, name) = key_of(d);
+    let patch = json!({"metadata": {"annotations": {REVISION: text}}});
+    c.client
+        .patch(rt, &ns, &name, PatchType::Merge, &patch, Subresource::Main)
+        .await
+        .map(|_| ())
+}

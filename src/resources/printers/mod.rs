@@ -5,6 +5,9 @@
 //! `-o wide` and upper-cases the headers. One file per kind holds its columns and row function.
 
 pub mod configmap;
+pub mod controllerrevision;
+pub mod daemonset;
+pub mod deployment;
 pub mod duration;
 pub mod event;
 pub mod lease;
@@ -13,8 +16,12 @@ pub mod node;
 pub mod persistentvolume;
 pub mod persistentvolumeclaim;
 pub mod pod;
+pub mod pod_template;
+pub mod replicaset;
+pub mod replicationcontroller;
 pub mod secret;
 pub mod service;
+pub mod statefulset;
 pub mod storageclass;
 
 use chrono::{DateTime, Utc};

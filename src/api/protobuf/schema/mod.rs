@@ -13,6 +13,7 @@
 //! zero scalar (Go pointer or a field without `omitempty`). The JSON name `-` marks an
 //! embedded struct inlined into its parent (`json:",inline"`).
 
+mod apps;
 mod coordination;
 mod core_objects;
 mod core_pod;
@@ -117,6 +118,7 @@ const TABLES: &[&str] = &[
     core_objects::TABLE,
     storage::TABLE,
     coordination::TABLE,
+    apps::TABLE,
 ];
 
 /// The parsed tables, built once.
@@ -145,6 +147,13 @@ pub fn root(api_version: &str, kind: &str) -> Option<&'static str> {
         ("v1", "Binding") => "Binding",
         ("storage.k8s.io/v1", "StorageClass") => "StorageClass",
         ("coordination.k8s.io/v1", "Lease") => "Lease",
+        ("apps/v1", "Deployment") => "Deployment",
+        ("apps/v1", "ReplicaSet") => "ReplicaSet",
+        ("apps/v1", "DaemonSet") => "DaemonSet",
+        ("apps/v1", "StatefulSet") => "StatefulSet",
+        ("apps/v1", "ControllerRevision") => "ControllerRevision",
+        ("v1", "ReplicationController") => "ReplicationController",
+        ("autoscaling/v1", "Scale") => "Scale",
         // `metav1.DeleteOptions` is registered in every group version (`AddToGroupVersion`).
         (_, "DeleteOptions") => "DeleteOptions",
         _ => return None,
