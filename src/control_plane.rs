@@ -27,6 +27,7 @@ use crate::client::informer::Informers;
 use crate::client::LocalClient;
 use crate::controllers::deployment::DeploymentController;
 use crate::controllers::event_ttl::{EventTtlController, EVENT_TTL};
+use crate::controllers::garbage_collector::GarbageCollector;
 use crate::controllers::node_ipam::{self, NodeIpamController, NODE_CIDR_PREFIX};
 use crate::controllers::node_lifecycle::NodeLifecycleController;
 use crate::controllers::replicaset::ReplicaSetController;
@@ -289,6 +290,7 @@ pub async fn run_with_pod_streams(
         }
         Err(e) => tracing::error!(error = %e, "the deployment controller cannot run"),
     }
+    tasks.spawn(GarbageCollector::new(&informers).run(shutdown.clone()));
     let event_ttl = EventTtlController { ttl: EVENT_TTL };
     tasks.spawn(controllers::run(
         client.clone(),

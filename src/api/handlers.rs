@@ -298,6 +298,9 @@ fn delete_options(
     if let Some(p) = query.get("propagationPolicy") {
         opts.propagation_policy = Some(p.clone());
     }
+    if let Some(o) = query.get("orphanDependents") {
+        opts.orphan_dependents = Some(flag(query, "orphanDependents") && o != "0");
+    }
     if q(query, "dryRun") == "All" {
         opts.dry_run = vec!["All".into()];
     }

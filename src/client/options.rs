@@ -87,6 +87,13 @@ impl WatchEvent {
     }
 }
 
+/// The garbage collector's finalizer for a delete that orphans the dependents.
+pub const ORPHAN_FINALIZER: &str = "orphan";
+/// The garbage collector's finalizer for a delete that removes the dependents first.
+pub const FOREGROUND_FINALIZER: &str = "foregroundDeletion";
+/// Both of the garbage collector's finalizers.
+pub const GC_FINALIZERS: [&str; 2] = [ORPHAN_FINALIZER, FOREGROUND_FINALIZER];
+
 /// `DeleteOptions`, from the body or the query.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -97,6 +104,8 @@ pub struct DeleteOptions {
     pub preconditions: Option<Preconditions>,
     /// `Orphan`, `Background` or `Foreground`.
     pub propagation_policy: Option<String>,
+    /// Deprecated spelling of the Orphan (true) and Background (false) policies.
+    pub orphan_dependents: Option<bool>,
     /// `["All"]` to validate without deleting.
     #[serde(default)]
     pub dry_run: Vec<String>,

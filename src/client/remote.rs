@@ -302,6 +302,9 @@ impl Client for RemoteClient {
         if let Some(g) = opts.grace_period_seconds {
             body["gracePeriodSeconds"] = json!(g);
         }
+        if let Some(o) = opts.orphan_dependents {
+            body["orphanDependents"] = json!(o);
+        }
         if let Some(p) = &opts.propagation_policy {
             body["propagationPolicy"] = json!(p);
         }

@@ -8,6 +8,7 @@
 pub mod deployment;
 pub mod event_ttl;
 mod expectations;
+pub mod garbage_collector;
 pub mod namespace;
 pub mod node_ipam;
 pub mod node_lifecycle;

@@ -8,15 +8,24 @@ use std::time::Instant;
 pub type Key = (String, String);
 
 /// Keys by the time they are due.
-#[derive(Debug, Default)]
-pub struct Queue {
-    by_time: BTreeSet<(Instant, Key)>,
-    due: HashMap<Key, Instant>,
+#[derive(Debug)]
+pub struct Queue<K = Key> {
+    by_time: BTreeSet<(Instant, K)>,
+    due: HashMap<K, Instant>,
 }
 
-impl Queue {
+impl<K> Default for Queue<K> {
+    fn default() -> Self {
+        Queue {
+            by_time: BTreeSet::new(),
+            due: HashMap::new(),
+        }
+    }
+}
+
+impl<K: Ord + std::hash::Hash + Clone> Queue<K> {
     /// Asks for `key` at `at`, or keeps an earlier request for it.
-    pub fn add(&mut self, key: Key, at: Instant) {
+    pub fn add(&mut self, key: K, at: Instant) {
         match self.due.get(&key) {
             Some(&old) if old <= at => {}
             Some(&old) => {
@@ -32,20 +41,20 @@ impl Queue {
     }
 
     /// Forgets `key`.
-    pub fn remove(&mut self, key: &Key) {
+    pub fn remove(&mut self, key: &K) {
         if let Some(at) = self.due.remove(key) {
             self.by_time.remove(&(at, key.clone()));
         }
     }
 
     /// Forgets every key `keep` refuses.
-    pub fn retain(&mut self, keep: impl Fn(&Key) -> bool) {
+    pub fn retain(&mut self, keep: impl Fn(&K) -> bool) {
         self.due.retain(|k, _| keep(k));
         self.by_time.retain(|(_, k)| keep(k));
     }
 
     /// Takes the earliest key due at `now`.
-    pub fn pop_due(&mut self, now: Instant) -> Option<Key> {
+    pub fn pop_due(&mut self, now: Instant) -> Option<K> {
         let first = self.by_time.first()?;
         if first.0 > now {
             return None;

@@ -76,6 +76,11 @@ pub async fn run<C: Controller>(
                 queue.forget(&key);
                 queue.add_after(key, d);
             }
+            Err(e) if e.code == 409 => {
+                // The cache was a step behind a write: look again once it has caught up.
+                tracing::debug!(controller = c.name(), namespace = %key.0, name = %key.1, error = %e, "reconcile raced a change");
+                queue.add_rate_limited(key);
+            }
             Err(e) => {
                 tracing::warn!(controller = c.name(), namespace = %key.0, name = %key.1, error = %e, "reconcile failed");
                 queue.add_rate_limited(key);

@@ -17,43 +17,62 @@ const BASE_BACKOFF: Duration = Duration::from_millis(5);
 /// The longest retry delay.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
-#[derive(Default)]
-struct State {
-    queue: Queue,
-    failures: HashMap<Key, u32>,
+struct State<K> {
+    queue: Queue<K>,
+    failures: HashMap<K, u32>,
 }
 
 /// Keys waiting to be reconciled. Cheap to clone; clones share the queue.
-#[derive(Clone, Default)]
-pub struct WorkQueue {
-    state: Arc<Mutex<State>>,
+pub struct WorkQueue<K = Key> {
+    state: Arc<Mutex<State<K>>>,
     wake: Arc<Notify>,
 }
 
-impl WorkQueue {
+impl<K> Clone for WorkQueue<K> {
+    fn clone(&self) -> Self {
+        WorkQueue {
+            state: self.state.clone(),
+            wake: self.wake.clone(),
+        }
+    }
+}
+
+impl<K> Default for WorkQueue<K> {
+    fn default() -> Self {
+        WorkQueue {
+            state: Arc::new(Mutex::new(State {
+                queue: Queue::default(),
+                failures: HashMap::new(),
+            })),
+            wake: Arc::new(Notify::new()),
+        }
+    }
+}
+
+impl<K: Ord + std::hash::Hash + Clone> WorkQueue<K> {
     // Nothing that holds this lock can panic without aborting the process
     // (`panic = "abort"`), so a poisoned lock is never seen; its data is used as is.
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State<K>> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Asks for `key` now.
-    pub fn add(&self, key: Key) {
+    pub fn add(&self, key: K) {
         self.add_at(key, Instant::now());
     }
 
     /// Asks for `key` after `delay`.
-    pub fn add_after(&self, key: Key, delay: Duration) {
+    pub fn add_after(&self, key: K, delay: Duration) {
         self.add_at(key, Instant::now() + delay);
     }
 
-    fn add_at(&self, key: Key, at: Instant) {
+    fn add_at(&self, key: K, at: Instant) {
         self.lock().queue.add(key, at);
         self.wake.notify_one();
     }
 
     /// Asks for `key` again after its reconcile failed, later with each failure in a row.
-    pub fn add_rate_limited(&self, key: Key) {
+    pub fn add_rate_limited(&self, key: K) {
         let delay = {
             let mut state = self.lock();
             let n = state.failures.entry(key.clone()).or_insert(0);
@@ -65,19 +84,19 @@ impl WorkQueue {
     }
 
     /// Forgets the failures of `key` (its reconcile succeeded).
-    pub fn forget(&self, key: &Key) {
+    pub fn forget(&self, key: &K) {
         self.lock().failures.remove(key);
     }
 
     /// Drops a waiting `key` and its failures (its object is gone).
-    pub fn remove(&self, key: &Key) {
+    pub fn remove(&self, key: &K) {
         let mut state = self.lock();
         state.queue.remove(key);
         state.failures.remove(key);
     }
 
     /// The next key due, waiting for one.
-    pub async fn next(&self) -> Key {
+    pub async fn next(&self) -> K {
         loop {
             let notified = self.wake.notified();
             let next_due = {

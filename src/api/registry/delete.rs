@@ -2,13 +2,13 @@
 //! marked with `deletionTimestamp`, until its finalizers are removed) and graceful deletion
 //! (a pod on a node with a live kubelet stays until that kubelet has stopped it).
 
-use crate::client::options::DeleteOptions;
+use crate::client::options::{DeleteOptions, FOREGROUND_FINALIZER, ORPHAN_FINALIZER};
 use chrono::Utc;
 use serde_json::Value;
 
 use super::{key, meta, Registry};
 use crate::api::status::ApiError;
-use crate::resources::{self, seconds, ResourceType};
+use crate::resources::{self, seconds, FieldError, ResourceType};
 use crate::store::Mutation;
 
 /// Outcome of a delete.
@@ -41,6 +41,7 @@ impl Registry {
                 .node_of(&cached)
                 .is_some_and(|n| self.kubelet_alive(&n));
         let dry_run = opts.dry_run.iter().any(|d| d == "All");
+        let policy = propagation(opts)?;
         let mut gone = false;
         let mut dry = None;
         let out = self
@@ -56,6 +57,7 @@ impl Registry {
                 }
                 let mut obj = value.clone();
                 let already = obj.pointer("/metadata/deletionTimestamp").is_some();
+                gc_finalizers(&mut obj, policy);
                 let mutation = if meta::finalizers(&obj) > 0 || rt.strategy.holds_deletion(&obj) {
                     if already {
                         Mutation::Unchanged
@@ -110,6 +112,71 @@ impl Registry {
             .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
         let duration = spec["leaseDurationSeconds"].as_i64().unwrap_or(40);
         renewed.is_some_and(|t| seconds::wall_after(t.with_timezone(&Utc), duration) > Utc::now())
+    }
+}
+
+/// The propagation policy asked for, checked as upstream's `ValidateDeleteOptions`.
+fn propagation(opts: &DeleteOptions) -> Result<Option<&'static str>, ApiError> {
+    let policy = match opts.propagation_policy.as_deref() {
+        None => None,
+        Some("Orphan") => Some("Orphan"),
+        Some("Background") => Some("Background"),
+        Some("Foreground") => Some("Foreground"),
+        Some(other) => {
+            let err = FieldError::not_supported(
+                "propagationPolicy",
+                &Value::from(other),
+                &["Foreground", "Background", "Orphan", "nil"],
+            );
+            return Err(ApiError::invalid_kind(
+                "meta.k8s.io",
+                "DeleteOptions",
+                "",
+                &[err],
+            ));
+        }
+    };
+    match (opts.orphan_dependents, policy) {
+        (Some(_), Some(_)) => {
+            let err = FieldError::invalid(
+                "propagationPolicy",
+                &Value::from("OrphanDependents"),
+                "OrphanDependents and DeletionPropagation cannot be both set",
+            );
+            Err(ApiError::invalid_kind(
+                "meta.k8s.io",
+                "DeleteOptions",
+                "",
+                &[err],
+            ))
+        }
+        (Some(true), None) => Ok(Some("Orphan")),
+        (Some(false), None) => Ok(Some("Background")),
+        (None, p) => Ok(p),
+    }
+}
+
+/// Sets the garbage collector's finalizers for `policy` (upstream's
+/// `deletionFinalizersForGarbageCollection`): Orphan and Foreground each add theirs and drop
+/// the other's, Background drops both; no policy leaves them as they are.
+fn gc_finalizers(obj: &mut Value, policy: Option<&str>) {
+    let Some(policy) = policy else { return };
+    let m = meta::meta_mut(obj);
+    let mut finalizers: Vec<Value> = m
+        .get("finalizers")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    finalizers.retain(|f| f != ORPHAN_FINALIZER && f != FOREGROUND_FINALIZER);
+    match policy {
+        "Orphan" => finalizers.push(Value::from(ORPHAN_FINALIZER)),
+        "Foreground" => finalizers.push(Value::from(FOREGROUND_FINALIZER)),
+        _ => {}
+    }
+    if finalizers.is_empty() {
+        m.remove("finalizers");
+    } else {
+        m.insert("finalizers".into(), Value::Array(finalizers));
     }
 }
 

@@ -9,9 +9,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::{reflector, Informer, Kind};
+use super::{reflector, Informer, Kind, PartialObject};
 use crate::client::Client;
-use crate::resources;
+use crate::resources::{self, ResourceType};
 
 /// A kind no informer can hold because the API does not serve it.
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +26,8 @@ pub struct Informers<C> {
     client: C,
     shutdown: CancellationToken,
     by_kind: Mutex<HashMap<TypeId, Box<dyn Any + Send + Sync>>>,
+    /// Metadata-only informers, by group and resource.
+    partial: Mutex<HashMap<(&'static str, &'static str), Informer<PartialObject>>>,
     tasks: Mutex<JoinSet<()>>,
 }
 
@@ -36,6 +38,7 @@ impl<C: Client> Informers<C> {
             client,
             shutdown,
             by_kind: Mutex::new(HashMap::new()),
+            partial: Mutex::new(HashMap::new()),
             tasks: Mutex::new(JoinSet::new()),
         })
     }
@@ -65,15 +68,31 @@ impl<C: Client> Informers<C> {
         })?;
         let informer = Informer::<K>::new(rt);
         by_kind.insert(TypeId::of::<K>(), Box::new(informer.clone()));
+        self.spawn(informer.clone());
+        Ok(informer)
+    }
+
+    /// The shared metadata-only informer of `rt`, started on first use.
+    pub fn metadata(&self, rt: &'static ResourceType) -> Informer<PartialObject> {
+        let mut partial = self.partial.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(i) = partial.get(&(rt.group, rt.plural)) {
+            return i.clone();
+        }
+        let informer = Informer::<PartialObject>::new(rt);
+        partial.insert((rt.group, rt.plural), informer.clone());
+        self.spawn(informer.clone());
+        informer
+    }
+
+    fn spawn<K: Kind>(&self, informer: Informer<K>) {
         self.tasks
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .spawn(reflector::run(
                 self.client.clone(),
-                informer.clone(),
+                informer,
                 self.shutdown.clone(),
             ));
-        Ok(informer)
     }
 
     /// Waits for every informer's task to end (after shutdown).

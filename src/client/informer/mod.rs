@@ -8,6 +8,7 @@
 
 mod cache;
 mod factory;
+mod partial;
 mod reflector;
 
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
@@ -18,6 +19,7 @@ use tokio::sync::watch;
 
 pub use cache::IndexFn;
 pub use factory::{Informers, Unserved};
+pub use partial::PartialObject;
 
 use crate::resources::ResourceType;
 use cache::Cache;
