@@ -164,6 +164,35 @@ fn create_scale_and_describe_a_deployment() {
     );
     assert_eq!(c.jsonpath(&["deploy", "web"], "{.spec.replicas}"), "1");
 
+    // The status subresource changes only the status; the main resource never does.
+    c.kubectl_ok(&[
+        "patch",
+        "deployment",
+        "web",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"replicas":7},"status":{"replicas":1,"readyReplicas":1,"updatedReplicas":1}}"#,
+    ]);
+    c.kubectl_ok(&[
+        "patch",
+        "deployment",
+        "web",
+        "--type=merge",
+        "-p",
+        r#"{"status":{"readyReplicas":0}}"#,
+    ]);
+    assert_eq!(
+        c.jsonpath(
+            &["deploy", "web"],
+            "{.spec.replicas} {.status.readyReplicas}"
+        ),
+        "1 1"
+    );
+    let row = c.kubectl_ok(&["get", "deploy", "web", "--no-headers"]);
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(&cells[..4], &["web", "1/1", "1", "0"], "{row}");
+
     // describe lists ReplicaSets by selector and events by field selector.
     let described = c.kubectl_ok(&["describe", "deployment", "web"]);
     assert!(
