@@ -273,6 +273,16 @@ fn manifests_apply_list_and_scale() {
         ),
         "2 redis:7.2"
     );
+    // kubectl sends `$retainKeys` for a Deployment's strategy: switching to Recreate drops
+    // the defaulted rollingUpdate.
+    c.apply(&MANIFESTS.replace(
+        "  replicas: 2\n  selector: {matchLabels: {app: api}}",
+        "  replicas: 2\n  strategy: {type: Recreate}\n  selector: {matchLabels: {app: api}}",
+    ));
+    assert_eq!(
+        c.jsonpath(&["deploy", "api"], "{.spec.strategy}"),
+        r#"{"type":"Recreate"}"#
+    );
     assert_eq!(
         c.jsonpath(
             &["rc", "legacy"],
