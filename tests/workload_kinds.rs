@@ -339,6 +339,14 @@ fn manifests_apply_list_and_scale() {
         ["NAME", "DESIRED", "CURRENT", "READY", "AGE"]
     );
     c.kubectl_ok(&["describe", "rs", "api-1"]);
+    let selected = c.kubectl_ok(&[
+        "get",
+        "rs",
+        "--field-selector=status.replicas=0",
+        "-o",
+        "name",
+    ]);
+    assert_eq!(selected.trim(), "replicaset.apps/api-1");
     c.apply("apiVersion: apps/v1\nkind: ControllerRevision\nmetadata:\n  name: agent-1\n  ownerReferences: [{apiVersion: apps/v1, kind: DaemonSet, name: agent, uid: '1', controller: true}]\nrevision: 1\ndata: {spec: {template: {metadata: {labels: {app: agent}}}}}\n");
     let revs = c.kubectl_ok(&["get", "controllerrevisions"]);
     let lines: Vec<Vec<&str>> = revs
