@@ -124,6 +124,16 @@ fn create_scale_and_describe_a_deployment() {
     assert_eq!(scale["spec"]["replicas"], 3);
     assert_eq!(scale["status"]["selector"], "app=web");
 
+    let table = c.kubectl_ok(&["get", "deploy", "web", "--subresource=scale"]);
+    let rows: Vec<Vec<&str>> = table
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        rows,
+        [vec!["NAME", "DESIRED", "AVAILABLE"], vec!["web", "3", "0"]]
+    );
+
     // With a precondition kubectl reads the Scale and writes it back (PUT).
     c.kubectl_ok(&[
         "scale",
