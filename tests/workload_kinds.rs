@@ -124,6 +124,16 @@ fn create_scale_and_describe_a_deployment() {
     assert_eq!(scale["spec"]["replicas"], 3);
     assert_eq!(scale["status"]["selector"], "app=web");
 
+    let table = c.kubectl_ok(&["get", "deploy", "web", "--subresource=scale"]);
+    let rows: Vec<Vec<&str>> = table
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        rows,
+        [vec!["NAME", "DESIRED", "AVAILABLE"], vec!["web", "3", "0"]]
+    );
+
     // With a precondition kubectl reads the Scale and writes it back (PUT).
     c.kubectl_ok(&[
         "scale",
@@ -163,6 +173,35 @@ fn create_scale_and_describe_a_deployment() {
         "{err}"
     );
     assert_eq!(c.jsonpath(&["deploy", "web"], "{.spec.replicas}"), "1");
+
+    // The status subresource changes only the status; the main resource never does.
+    c.kubectl_ok(&[
+        "patch",
+        "deployment",
+        "web",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"replicas":7},"status":{"replicas":1,"readyReplicas":1,"updatedReplicas":1}}"#,
+    ]);
+    c.kubectl_ok(&[
+        "patch",
+        "deployment",
+        "web",
+        "--type=merge",
+        "-p",
+        r#"{"status":{"readyReplicas":0}}"#,
+    ]);
+    assert_eq!(
+        c.jsonpath(
+            &["deploy", "web"],
+            "{.spec.replicas} {.status.readyReplicas}"
+        ),
+        "1 1"
+    );
+    let row = c.kubectl_ok(&["get", "deploy", "web", "--no-headers"]);
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(&cells[..4], &["web", "1/1", "1", "0"], "{row}");
 
     // describe lists ReplicaSets by selector and events by field selector.
     let described = c.kubectl_ok(&["describe", "deployment", "web"]);
@@ -244,6 +283,16 @@ fn manifests_apply_list_and_scale() {
         ),
         "2 redis:7.2"
     );
+    // kubectl sends `$retainKeys` for a Deployment's strategy: switching to Recreate drops
+    // the defaulted rollingUpdate.
+    c.apply(&MANIFESTS.replace(
+        "  replicas: 2\n  selector: {matchLabels: {app: api}}",
+        "  replicas: 2\n  strategy: {type: Recreate}\n  selector: {matchLabels: {app: api}}",
+    ));
+    assert_eq!(
+        c.jsonpath(&["deploy", "api"], "{.spec.strategy}"),
+        r#"{"type":"Recreate"}"#
+    );
     assert_eq!(
         c.jsonpath(
             &["rc", "legacy"],
@@ -300,6 +349,14 @@ fn manifests_apply_list_and_scale() {
         ["NAME", "DESIRED", "CURRENT", "READY", "AGE"]
     );
     c.kubectl_ok(&["describe", "rs", "api-1"]);
+    let selected = c.kubectl_ok(&[
+        "get",
+        "rs",
+        "--field-selector=status.replicas=0",
+        "-o",
+        "name",
+    ]);
+    assert_eq!(selected.trim(), "replicaset.apps/api-1");
     c.apply("apiVersion: apps/v1\nkind: ControllerRevision\nmetadata:\n  name: agent-1\n  ownerReferences: [{apiVersion: apps/v1, kind: DaemonSet, name: agent, uid: '1', controller: true}]\nrevision: 1\ndata: {spec: {template: {metadata: {labels: {app: agent}}}}}\n");
     let revs = c.kubectl_ok(&["get", "controllerrevisions"]);
     let lines: Vec<Vec<&str>> = revs

@@ -129,9 +129,12 @@ async fn dispatch(
                         .await?
                 }
             };
-            let (bytes, ct) = encode(&answer.scale, output);
-            Ok(with_warnings(
-                body::full(StatusCode::OK, ct, bytes),
+            Ok(respond_one(
+                &resources::scale::RESOURCE,
+                StatusCode::OK,
+                &answer.scale,
+                output,
+                req.query,
                 &answer.warnings,
             ))
         }

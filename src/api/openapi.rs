@@ -74,6 +74,19 @@ pub fn group_version_doc(group: &str, version: &str) -> Option<Value> {
                 "delete": operation(r, "delete", false),
             }),
         );
+        if r.subresources.contains(&"scale") {
+            let scale = |action: &str, with_body: bool| {
+                let mut op = operation(r, action, with_body);
+                op["operationId"] = json!(format!("{action}{}Scale", r.kind));
+                op["x-kubernetes-group-version-kind"] =
+                    json!({"group": "autoscaling", "version": "v1", "kind": "Scale"});
+                op
+            };
+            paths.insert(
+                format!("{base}/{{name}}/scale"),
+                json!({"get": scale("get", false), "put": scale("put", true), "patch": scale("patch", true)}),
+            );
+        }
         if r.subresources.contains(&"status") {
             paths.insert(
                 format!("{base}/{{name}}/status"),
@@ -114,4 +127,28 @@ pub fn root() -> Value {
         );
     }
     json!({"paths": paths})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn apps_paths_name_their_kinds_and_scale() {
+        let doc = group_version_doc("apps", "v1").expect("apps/v1 is served");
+        let base = "/apis/apps/v1/namespaces/{namespace}/deployments";
+        let post = &doc["paths"][base]["post"];
+        assert_eq!(
+            post["x-kubernetes-group-version-kind"],
+            json!({"group": "apps", "version": "v1", "kind": "Deployment"})
+        );
+        let scale = &doc["paths"][format!("{base}/{{name}}/scale")]["put"];
+        assert_eq!(
+            scale["x-kubernetes-group-version-kind"],
+            json!({"group": "autoscaling", "version": "v1", "kind": "Scale"})
+        );
+        let daemonsets = "/apis/apps/v1/namespaces/{namespace}/daemonsets/{name}/scale";
+        assert!(doc["paths"].get(daemonsets).is_none());
+        assert!(root()["paths"].get("apis/apps/v1").is_some());
+    }
 }

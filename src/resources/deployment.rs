@@ -104,9 +104,18 @@ impl Strategy for DeploymentStrategy {
 
     /// Upstream defaults every decoded object, so a patch that drops a defaulted field
     /// (an atomic list sent whole by `kubectl apply`) gets it back before validation.
+    /// Upstream `deploymentStrategy.PrepareForUpdate` also bumps the generation when the
+    /// annotations change, as they are copied to the Deployment's ReplicaSets.
     fn prepare_for_update(&self, new: &mut Value, old: &Value) {
         self.default(new);
         keep_old(new, old, "status");
+        let annotations = |o: &Value| at(o, &["metadata", "annotations"]).cloned();
+        if !super::validation::fields::same(annotations(new).as_ref(), annotations(old).as_ref()) {
+            let generation = int_at(old, &["metadata", "generation"]).unwrap_or(0);
+            if let Some(meta) = object_mut(new, &["metadata"]) {
+                meta.insert("generation".into(), json!(generation.saturating_add(1)));
+            }
+        }
     }
 
     fn validate(&self, obj: &Value) -> Vec<FieldError> {
@@ -325,6 +334,13 @@ mod tests {
             messages(&DeploymentStrategy.validate_update(&new, &old)),
             vec!["spec.selector: Invalid value: v1.LabelSelector{MatchLabels:map[string]string{\"app\":\"web2\"}, MatchExpressions:[]v1.LabelSelectorRequirement(nil)}: field is immutable"]
         );
+        let mut annotated = old.clone();
+        annotated["metadata"]["generation"] = json!(4);
+        let mut old4 = old.clone();
+        old4["metadata"]["generation"] = json!(4);
+        annotated["metadata"]["annotations"] = json!({"team": "web"});
+        DeploymentStrategy.prepare_for_update(&mut annotated, &old4);
+        assert_eq!(annotated["metadata"]["generation"], 5);
         let mut status = old.clone();
         status["spec"]["replicas"] = json!(9);
         status["status"] = json!({"replicas": 3});

@@ -22,6 +22,7 @@ pub mod printers;
 pub mod quantity;
 pub mod replicaset;
 pub mod replicationcontroller;
+pub mod scale;
 pub mod seconds;
 pub mod secret;
 pub mod selector;

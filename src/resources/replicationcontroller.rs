@@ -104,6 +104,14 @@ impl Strategy for ReplicationControllerStrategy {
         true
     }
 
+    /// Upstream's selectable fields add `status.replicas`.
+    fn field_label(&self, obj: &Value, field: &str) -> Option<String> {
+        (field == "status.replicas").then(|| {
+            let replicas = obj.pointer("/status/replicas").and_then(Value::as_i64);
+            replicas.unwrap_or(0).to_string()
+        })
+    }
+
     fn scale_selector(&self, obj: &Value) -> Option<String> {
         Some(label_selector::set_to_text(map_at(
             obj,

@@ -10,7 +10,7 @@ use serde_json::{json, Map, Value};
 use super::{meta, FieldValidation, Registry, WriteOptions};
 use crate::api::patch::{self, PatchType};
 use crate::api::status::{qualified, ApiError};
-use crate::resources::{patch_schema, typed, FieldError, ResourceType};
+use crate::resources::{patch_schema, scale, ResourceType};
 
 /// A Scale and the warnings its write produced.
 pub struct ScaleAnswer {
@@ -74,7 +74,9 @@ fn decode_scale(
             _ => {}
         }
     }
-    let decoded = typed::decode_as::<k8s_openapi::api::autoscaling::v1::Scale>(body)
+    let decoded = scale::RESOURCE
+        .strategy
+        .decode(body)
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let unknown: Vec<String> = decoded
         .unknown_fields
@@ -104,18 +106,14 @@ fn apply_scale(
             "the name of the object ({scale_name}) does not match the name on the URL ({name})"
         )));
     }
+    let errs = scale::RESOURCE.strategy.validate(scale);
+    if !errs.is_empty() {
+        return Err(ApiError::invalid(&scale::RESOURCE, name, &errs));
+    }
     let replicas = scale
         .pointer("/spec/replicas")
         .and_then(Value::as_i64)
         .unwrap_or(0);
-    if replicas < 0 {
-        let errs = [FieldError::invalid(
-            "spec.replicas",
-            &json!(replicas),
-            "must be greater than or equal to 0",
-        )];
-        return Err(ApiError::invalid_kind("autoscaling", "Scale", name, &errs));
-    }
     let uid = meta::meta_str(scale, "uid").unwrap_or("");
     let current_uid = meta::meta_str(current, "uid").unwrap_or("");
     if !uid.is_empty() && uid != current_uid {

@@ -19,6 +19,7 @@ pub mod pod;
 pub mod pod_template;
 pub mod replicaset;
 pub mod replicationcontroller;
+pub mod scale;
 pub mod secret;
 pub mod service;
 pub mod statefulset;
