@@ -121,6 +121,12 @@ impl ApiError {
     /// 422: `Pod "x" is invalid: ...` (`Deployment.apps "x"` for a named group), one cause
     /// per field error.
     pub fn invalid(rt: &ResourceType, name: &str, errors: &[FieldError]) -> Self {
+        Self::invalid_kind(rt.group, rt.kind, name, errors)
+    }
+
+    /// 422 about an object of `kind` in `group` that is not a served resource (e.g.
+    /// `DeleteOptions.meta.k8s.io`).
+    pub fn invalid_kind(group: &str, kind: &str, name: &str, errors: &[FieldError]) -> Self {
         let list = match errors {
             [one] => one.to_string(),
             many => format!(
@@ -131,10 +137,10 @@ impl ApiError {
                     .join(", ")
             ),
         };
-        let qualified_kind = if rt.group.is_empty() {
-            rt.kind.to_string()
+        let qualified_kind = if group.is_empty() {
+            kind.to_string()
         } else {
-            format!("{}.{}", rt.kind, rt.group)
+            format!("{kind}.{group}")
         };
         let mut e = Self::new(
             422,
@@ -142,8 +148,8 @@ impl ApiError {
             format!("{qualified_kind} \"{name}\" is invalid: {list}"),
         );
         e.details.name = Some(name.to_string());
-        e.details.group = Some(rt.group.to_string()).filter(|g| !g.is_empty());
-        e.details.kind = Some(rt.kind.to_string());
+        e.details.group = Some(group.to_string()).filter(|g| !g.is_empty());
+        e.details.kind = Some(kind.to_string());
         e.details.causes = errors
             .iter()
             .map(|f| Cause {
