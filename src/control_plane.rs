@@ -260,29 +260,44 @@ pub async fn run_with_pod_streams(
     ));
     let client = LocalClient::new(registry.clone());
     tasks.spawn(scheduler::run::run(client.clone(), shutdown.clone()));
-    tasks.spawn(controllers::run(
-        client.clone(),
-        NamespaceController,
-        shutdown.clone(),
-    ));
-    tasks.spawn(controllers::run(
-        client.clone(),
-        ClaimBinder::new(client.clone()),
-        shutdown.clone(),
-    ));
-    tasks.spawn(controllers::run(
-        client.clone(),
-        VolumeBinder::new(client.clone()),
-        shutdown.clone(),
-    ));
-    let ipam = NodeIpamController {
-        cluster_cidr: cfg.cluster_cidr,
-        node_prefix: NODE_CIDR_PREFIX,
-        events: EventRecorder::new(client.clone(), "node-controller"),
-    };
-    tasks.spawn(controllers::run(client.clone(), ipam, shutdown.clone()));
     // Controllers on the shared informers: one list and watch per kind for all of them.
     let informers = Informers::new(client.clone(), shutdown.clone());
+    start!(
+        tasks,
+        shutdown,
+        "namespace",
+        controllers::start(&informers, NamespaceController)
+    );
+    start!(
+        tasks,
+        shutdown,
+        "claim binder",
+        ClaimBinder::new(&informers).and_then(|b| controllers::start(&informers, b))
+    );
+    start!(
+        tasks,
+        shutdown,
+        "volume binder",
+        VolumeBinder::new(&informers).and_then(|b| controllers::start(&informers, b))
+    );
+    match informers.get::<k8s_openapi::api::core::v1::Node>() {
+        Ok(nodes) => {
+            let ipam = NodeIpamController {
+                cluster_cidr: cfg.cluster_cidr,
+                node_prefix: NODE_CIDR_PREFIX,
+                events: EventRecorder::new(client.clone(), "node-controller"),
+                nodes,
+                allocated: std::sync::Mutex::new(Vec::new()),
+            };
+            start!(
+                tasks,
+                shutdown,
+                "node ipam",
+                controllers::start(&informers, ipam)
+            );
+        }
+        Err(e) => tracing::error!(error = %e, "the node ipam controller cannot run"),
+    }
     start!(
         tasks,
         shutdown,
@@ -309,11 +324,12 @@ pub async fn run_with_pod_streams(
     );
     tasks.spawn(GarbageCollector::new(&informers).run(shutdown.clone()));
     let event_ttl = EventTtlController { ttl: EVENT_TTL };
-    tasks.spawn(controllers::run(
-        client.clone(),
-        event_ttl,
-        shutdown.clone(),
-    ));
+    start!(
+        tasks,
+        shutdown,
+        "event ttl",
+        controllers::start(&informers, event_ttl)
+    );
     if let Some(mut kubelet) = cfg.kubelet.clone() {
         kubelet.node_name.clone_from(&cfg.node_name);
         let stop = shutdown.clone();
