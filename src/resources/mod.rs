@@ -3,6 +3,7 @@
 //! on kind names; it asks the [`ResourceType`] found here.
 
 pub mod configmap;
+pub mod cron;
 pub mod event;
 pub mod field_error;
 pub mod lease;

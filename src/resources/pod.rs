@@ -13,8 +13,9 @@ use super::validation::fields::{at, keep_old, list_at, str_at};
 use super::validation::{validate_object_meta, validate_object_meta_update, NameRule};
 use super::{patch_schema, printers, typed, FieldError, ResourceType, Strategy};
 
+pub use defaults::set_pod_template_spec_defaults;
 pub use qos::pod_qos_class;
-pub use spec::PORT_PROTOCOLS;
+pub use spec::{validate_pod_spec, PORT_PROTOCOLS};
 
 /// `pods` in `core/v1`.
 pub static RESOURCE: ResourceType = ResourceType {

@@ -17,12 +17,8 @@ pub fn set_pod_defaults(obj: &mut Value) {
     let Some(spec) = object_mut(obj, &["spec"]) else {
         return;
     };
-    let host_network = spec.get("hostNetwork").and_then(Value::as_bool) == Some(true);
-    default_field(spec, "dnsPolicy", json!("ClusterFirst"));
-    default_field(spec, "restartPolicy", json!("Always"));
-    default_field(spec, "securityContext", json!({}));
-    default_field(spec, "terminationGracePeriodSeconds", json!(30));
-    default_field(spec, "schedulerName", json!("default-scheduler"));
+    set_pod_spec_defaults(spec, true);
+    // Upstream `SetDefaults_Pod`: only pods, not pod templates, get service links by default.
     default_field(spec, "enableServiceLinks", json!(true));
     // The ServiceAccount admission plugin names the namespace's default account (never for
     // a mirror pod, which a node creates and may not tie to an account); the deprecated
@@ -35,10 +31,29 @@ pub fn set_pod_defaults(obj: &mut Value) {
     }
     set_priority(spec);
     add_default_tolerations(spec);
+}
+
+/// The defaults a pod template's `spec` gets (Deployments, ReplicaSets, ...): upstream's
+/// `SetDefaults_PodSpec` with the container, probe and volume defaults, but none of what
+/// `SetDefaults_Pod` and the admission plugins add to pods only.
+pub fn set_pod_template_spec_defaults(spec: &mut Map<String, Value>) {
+    set_pod_spec_defaults(spec, false);
+}
+
+/// `SetDefaults_PodSpec` and the per-item defaults below it; `pod` adds what upstream's
+/// `SetDefaults_Pod` does to a pod's containers (host ports on the host network, requests
+/// from limits).
+fn set_pod_spec_defaults(spec: &mut Map<String, Value>, pod: bool) {
+    let host_network = pod && spec.get("hostNetwork").and_then(Value::as_bool) == Some(true);
+    default_field(spec, "dnsPolicy", json!("ClusterFirst"));
+    default_field(spec, "restartPolicy", json!("Always"));
+    default_field(spec, "securityContext", json!({}));
+    default_field(spec, "terminationGracePeriodSeconds", json!(30));
+    default_field(spec, "schedulerName", json!("default-scheduler"));
     for key in ["containers", "initContainers"] {
         if let Some(Value::Array(containers)) = spec.get_mut(key) {
             for c in containers.iter_mut().filter_map(Value::as_object_mut) {
-                set_container_defaults(c, host_network);
+                set_container_defaults(c, host_network, pod);
             }
         }
     }
@@ -110,7 +125,7 @@ fn image_tag(image: &str) -> &str {
     }
 }
 
-fn set_container_defaults(c: &mut Map<String, Value>, host_network: bool) {
+fn set_container_defaults(c: &mut Map<String, Value>, host_network: bool, pod: bool) {
     if c.get("imagePullPolicy")
         .and_then(Value::as_str)
         .unwrap_or("")
@@ -149,7 +164,7 @@ fn set_container_defaults(c: &mut Map<String, Value>, host_network: bool) {
         }
     }
     // Upstream `SetDefaults_Pod`: a limit without a request requests the limit.
-    if let Some(Value::Object(res)) = c.get_mut("resources") {
+    if let (true, Some(Value::Object(res))) = (pod, c.get_mut("resources")) {
         if let Some(Value::Object(limits)) = res.get("limits").cloned() {
             let requests = res.entry("requests").or_insert_with(|| json!({}));
             if requests.is_null() {
