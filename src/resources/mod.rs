@@ -4,8 +4,11 @@
 
 pub mod configmap;
 pub mod cron;
+pub mod cronjob;
 pub mod event;
 pub mod field_error;
+pub mod job;
+pub mod job_spec;
 pub mod lease;
 pub mod namespace;
 pub mod node;
@@ -13,6 +16,8 @@ pub mod patch_schema;
 pub mod persistentvolume;
 pub mod persistentvolumeclaim;
 pub mod pod;
+pub mod pod_template;
+pub mod poddisruptionbudget;
 pub mod printers;
 pub mod quantity;
 pub mod seconds;
@@ -168,6 +173,9 @@ pub static RESOURCES: &[&ResourceType] = &[
     &persistentvolumeclaim::RESOURCE,
     &storageclass::RESOURCE,
     &lease::RESOURCE,
+    &job::RESOURCE,
+    &cronjob::RESOURCE,
+    &poddisruptionbudget::RESOURCE,
 ];
 
 /// Finds a served type by group, version and plural name.

@@ -5,14 +5,17 @@
 //! `-o wide` and upper-cases the headers. One file per kind holds its columns and row function.
 
 pub mod configmap;
+pub mod cronjob;
 pub mod duration;
 pub mod event;
+pub mod job;
 pub mod lease;
 pub mod namespace;
 pub mod node;
 pub mod persistentvolume;
 pub mod persistentvolumeclaim;
 pub mod pod;
+pub mod poddisruptionbudget;
 pub mod secret;
 pub mod service;
 pub mod storageclass;

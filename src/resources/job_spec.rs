@@ -1,0 +1,418 @@
+//! `batch/v1` JobSpec rules shared by Jobs and CronJobs' job templates: upstream's
+//! `SetDefaults_Job` (`pkg/apis/batch/v1/defaults.go`) and `validateJobSpec` with
+//! `validatePodFailurePolicy` and `validatePodReplacementPolicy`
+//! (`pkg/apis/batch/validation/validation.go`), messages included.
+
+use std::collections::BTreeSet;
+
+use serde_json::{json, Map, Value};
+
+use super::pod_template::{default_pod_template, validate_pod_template};
+use super::validation::fields::{at, default_field, int_at, list_at, str_at};
+use super::validation::{is_qualified_name, validate_nonnegative};
+use super::{FieldError, FieldErrorKind};
+
+/// Upstream `maxParallelismForIndexedJob` and friends.
+const MAX_PARALLELISM_INDEXED: i64 = 100_000;
+const MAX_FAILED_INDEXES: i64 = 100_000;
+const COMPLETIONS_SOFT_LIMIT: i64 = 100_000;
+const PARALLELISM_HIGH_COMPLETIONS: i64 = 10_000;
+const MAX_FAILED_INDEXES_HIGH_COMPLETIONS: i64 = 10_000;
+const MAX_POD_FAILURE_POLICY_RULES: usize = 20;
+const MAX_EXIT_CODE_VALUES: usize = 255;
+const MAX_POD_CONDITION_PATTERNS: usize = 20;
+const MAX_MANAGED_BY: usize = 63;
+/// Upstream `supportedPodFailurePolicyActions`, sorted as `sets.List` returns them.
+const ACTIONS: &[&str] = &["Count", "FailIndex", "FailJob", "Ignore"];
+
+/// Upstream `SetDefaults_Job` on a Job object, with its pod template's defaults.
+pub fn set_job_defaults(job: &mut Value) {
+    let template_labels = at(job, &["spec", "template", "metadata", "labels"])
+        .filter(|l| l.is_object())
+        .cloned();
+    let Some(spec) = job.get_mut("spec").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let unset = |s: &Map<String, Value>, k: &str| s.get(k).is_none_or(Value::is_null);
+    if unset(spec, "completions") && unset(spec, "parallelism") {
+        spec.insert("completions".into(), json!(1));
+    }
+    default_field(spec, "parallelism", json!(1));
+    let backoff = if unset(spec, "backoffLimitPerIndex") {
+        6
+    } else {
+        i64::from(i32::MAX)
+    };
+    default_field(spec, "backoffLimit", json!(backoff));
+    default_field(spec, "completionMode", json!("NonIndexed"));
+    default_field(spec, "suspend", json!(false));
+    if let Some(Value::Array(rules)) = spec
+        .get_mut("podFailurePolicy")
+        .and_then(|p| p.get_mut("rules"))
+    {
+        for rule in rules.iter_mut() {
+            if let Some(Value::Array(patterns)) = rule.get_mut("onPodConditions") {
+                for p in patterns.iter_mut().filter_map(Value::as_object_mut) {
+                    default_field(p, "status", json!("True"));
+                }
+            }
+        }
+    }
+    let replacement = if unset(spec, "podFailurePolicy") {
+        "TerminatingOrFailed"
+    } else {
+        "Failed"
+    };
+    default_field(spec, "podReplacementPolicy", json!(replacement));
+    default_field(spec, "manualSelector", json!(false));
+    default_pod_template(spec.get_mut("template"));
+    // A Job without labels takes its pod template's.
+    if let (Some(labels), Some(meta)) = (
+        template_labels,
+        job.get_mut("metadata").and_then(Value::as_object_mut),
+    ) {
+        if meta
+            .get("labels")
+            .and_then(Value::as_object)
+            .is_none_or(Map::is_empty)
+        {
+            meta.insert("labels".into(), labels);
+        }
+    }
+}
+
+/// Upstream `validateJobSpec` for the spec at `path` (`spec` or `spec.jobTemplate.spec`).
+pub fn validate_job_spec(spec: &Value, path: &str) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    let int = |k: &str| int_at(spec, &[k]);
+    for k in [
+        "parallelism",
+        "completions",
+        "activeDeadlineSeconds",
+        "backoffLimit",
+        "ttlSecondsAfterFinished",
+        "backoffLimitPerIndex",
+    ] {
+        if let Some(v) = int(k) {
+            errs.extend(validate_nonnegative(v, &format!("{path}.{k}")));
+        }
+    }
+    if let Some(v) = int("maxFailedIndexes") {
+        errs.extend(validate_nonnegative(v, &format!("{path}.maxFailedIndexes")));
+        if int("backoffLimitPerIndex").is_none() {
+            errs.push(FieldError::required(
+                format!("{path}.backoffLimitPerIndex"),
+                "when maxFailedIndexes is specified",
+            ));
+        }
+    }
+    if let Some(managed_by) = at(spec, &["managedBy"]).and_then(Value::as_str) {
+        errs.extend(validate_managed_by(
+            managed_by,
+            &format!("{path}.managedBy"),
+        ));
+    }
+    let mode = at(spec, &["completionMode"]).and_then(Value::as_str);
+    match mode {
+        None | Some("NonIndexed") => {
+            for k in ["backoffLimitPerIndex", "maxFailedIndexes"] {
+                if let Some(v) = int(k) {
+                    errs.push(FieldError::invalid(
+                        format!("{path}.{k}"),
+                        &json!(v),
+                        "requires indexed completion mode",
+                    ));
+                }
+            }
+        }
+        Some("Indexed") => errs.extend(validate_indexed(spec, path)),
+        Some(other) => errs.push(FieldError::not_supported(
+            format!("{path}.completionMode"),
+            &json!(other),
+            &["NonIndexed", "Indexed"],
+        )),
+    }
+    let has_failure_policy = at(spec, &["podFailurePolicy"]).is_some_and(|p| !p.is_null());
+    if has_failure_policy {
+        errs.extend(validate_pod_failure_policy(
+            spec,
+            &format!("{path}.podFailurePolicy"),
+        ));
+    }
+    if let Some(policy) = at(spec, &["podReplacementPolicy"]).and_then(Value::as_str) {
+        let p = format!("{path}.podReplacementPolicy");
+        if has_failure_policy && policy != "Failed" {
+            errs.push(FieldError::not_supported(p, &json!(policy), &["Failed"]));
+        } else if !["Failed", "TerminatingOrFailed"].contains(&policy) {
+            errs.push(FieldError::not_supported(
+                p,
+                &json!(policy),
+                &["Failed", "TerminatingOrFailed"],
+            ));
+        }
+    }
+    let template_path = format!("{path}.template");
+    errs.extend(validate_pod_template(
+        at(spec, &["template"]),
+        &template_path,
+    ));
+    // A defaulted `Always` counts as unset: a Job's pods must finish.
+    let restart_path = format!("{template_path}.spec.restartPolicy");
+    match str_at(spec, &["template", "spec", "restartPolicy"]) {
+        "" | "Always" => errs.push(FieldError::required(
+            restart_path,
+            "valid values: \"OnFailure\", \"Never\"",
+        )),
+        "OnFailure" if has_failure_policy => errs.push(FieldError::invalid(
+            restart_path,
+            &json!("OnFailure"),
+            "only \"Never\" is supported when podFailurePolicy is specified",
+        )),
+        "OnFailure" | "Never" => {}
+        other => errs.push(FieldError::not_supported(
+            restart_path,
+            &json!(other),
+            &["OnFailure", "Never"],
+        )),
+    }
+    errs
+}
+
+/// The limits of `completionMode: Indexed`.
+fn validate_indexed(spec: &Value, path: &str) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    let int = |k: &str| int_at(spec, &[k]);
+    let (completions, parallelism) = (int("completions"), int("parallelism"));
+    let max_failed = int("maxFailedIndexes");
+    if completions.is_none() {
+        errs.push(FieldError::required(
+            format!("{path}.completions"),
+            "when completion mode is Indexed",
+        ));
+    }
+    if let Some(p) = parallelism.filter(|p| *p > MAX_PARALLELISM_INDEXED) {
+        errs.push(FieldError::invalid(
+            format!("{path}.parallelism"),
+            &json!(p),
+            &format!("must be less than or equal to {MAX_PARALLELISM_INDEXED} when completion mode is Indexed"),
+        ));
+    }
+    if let (Some(c), Some(m)) = (completions, max_failed) {
+        if m > c {
+            errs.push(FieldError::invalid(
+                format!("{path}.maxFailedIndexes"),
+                &json!(m),
+                "must be less than or equal to completions",
+            ));
+        }
+    }
+    if let Some(m) = max_failed.filter(|m| *m > MAX_FAILED_INDEXES) {
+        errs.push(FieldError::invalid(
+            format!("{path}.maxFailedIndexes"),
+            &json!(m),
+            &format!("must be less than or equal to {MAX_FAILED_INDEXES}"),
+        ));
+    }
+    let high = completions.is_some_and(|c| c > COMPLETIONS_SOFT_LIMIT);
+    if high && int("backoffLimitPerIndex").is_some() {
+        let why = format!("when completions are above {COMPLETIONS_SOFT_LIMIT} and used with backoff limit per index");
+        match max_failed {
+            None => errs.push(FieldError::required(
+                format!("{path}.maxFailedIndexes"),
+                &format!("must be specified when completions is above {COMPLETIONS_SOFT_LIMIT}"),
+            )),
+            Some(m) if m > MAX_FAILED_INDEXES_HIGH_COMPLETIONS => errs.push(FieldError::invalid(
+                format!("{path}.maxFailedIndexes"),
+                &json!(m),
+                &format!(
+                    "must be less than or equal to {MAX_FAILED_INDEXES_HIGH_COMPLETIONS} {why}"
+                ),
+            )),
+            Some(_) => {}
+        }
+        if let Some(p) = parallelism.filter(|p| *p > PARALLELISM_HIGH_COMPLETIONS) {
+            errs.push(FieldError::invalid(
+                format!("{path}.parallelism"),
+                &json!(p),
+                &format!("must be less than or equal to {PARALLELISM_HIGH_COMPLETIONS} {why}"),
+            ));
+        }
+    }
+    errs
+}
+
+/// Upstream's check of `managedBy`: a domain-prefixed path of at most 63 characters.
+fn validate_managed_by(value: &str, path: &str) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    match value.split_once('/') {
+        Some((domain, rest)) if !domain.is_empty() && !rest.is_empty() => {
+            for m in super::validation::is_dns1123_subdomain(domain) {
+                errs.push(FieldError::invalid(path, &json!(domain), &m));
+            }
+        }
+        _ => errs.push(FieldError::invalid(
+            path,
+            &json!(value),
+            "must be a domain-prefixed path (such as \"acme.io/foo\")",
+        )),
+    }
+    if value.chars().count() > MAX_MANAGED_BY {
+        errs.push(FieldError::too_long(path, MAX_MANAGED_BY));
+    }
+    errs
+}
+
+fn too_many(path: String, have: usize, max: usize) -> FieldError {
+    FieldError {
+        kind: FieldErrorKind::TooMany,
+        field: path,
+        detail: format!("Too many: {have}: must have at most {max} items"),
+    }
+}
+
+/// An `Invalid` error whose value upstream omits (`field.OmitValueType`).
+fn invalid_omitted(path: String, detail: &str) -> FieldError {
+    FieldError {
+        kind: FieldErrorKind::Invalid,
+        field: path,
+        detail: format!("Invalid value: {detail}"),
+    }
+}
+
+/// Upstream `validatePodFailurePolicy` and its rule checks.
+fn validate_pod_failure_policy(spec: &Value, path: &str) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    let rules = list_at(spec, &["podFailurePolicy", "rules"]);
+    if rules.len() > MAX_POD_FAILURE_POLICY_RULES {
+        errs.push(too_many(
+            format!("{path}.rules"),
+            rules.len(),
+            MAX_POD_FAILURE_POLICY_RULES,
+        ));
+    }
+    let containers: BTreeSet<&str> = ["containers", "initContainers"]
+        .iter()
+        .flat_map(|k| list_at(spec, &["template", "spec", k]))
+        .map(|c| str_at(c, &["name"]))
+        .collect();
+    for (i, rule) in rules.iter().enumerate() {
+        let rp = format!("{path}.rules[{i}]");
+        match str_at(rule, &["action"]) {
+            "" => errs.push(FieldError::required(
+                format!("{rp}.action"),
+                "valid values: [\"Count\" \"FailIndex\" \"FailJob\" \"Ignore\"]",
+            )),
+            "FailIndex" if int_at(spec, &["backoffLimitPerIndex"]).is_none() => {
+                errs.push(FieldError::invalid(
+                    format!("{rp}.action"),
+                    &json!("FailIndex"),
+                    "requires the backoffLimitPerIndex to be set",
+                ))
+            }
+            a if ACTIONS.contains(&a) => {}
+            other => errs.push(FieldError::not_supported(
+                format!("{rp}.action"),
+                &json!(other),
+                ACTIONS,
+            )),
+        }
+        let exit_codes = at(rule, &["onExitCodes"]).filter(|v| !v.is_null());
+        let conditions = list_at(rule, &["onPodConditions"]);
+        if let Some(req) = exit_codes {
+            errs.extend(validate_exit_codes(
+                req,
+                &format!("{rp}.onExitCodes"),
+                &containers,
+            ));
+        }
+        if conditions.len() > MAX_POD_CONDITION_PATTERNS {
+            errs.push(too_many(
+                format!("{rp}.onPodConditions"),
+                conditions.len(),
+                MAX_POD_CONDITION_PATTERNS,
+            ));
+        }
+        for (j, pattern) in conditions.iter().enumerate() {
+            let pp = format!("{rp}.onPodConditions[{j}]");
+            let status = str_at(pattern, &["status"]);
+            if !["True", "False", "Unknown"].contains(&status) {
+                errs.push(FieldError::not_supported(
+                    format!("{pp}.status"),
+                    &json!(status),
+                    &["False", "True", "Unknown"],
+                ));
+            }
+            let ty = str_at(pattern, &["type"]);
+            for m in is_qualified_name(ty) {
+                errs.push(FieldError::invalid(format!("{pp}.type"), &json!(ty), &m));
+            }
+        }
+        match (exit_codes.is_some(), conditions.is_empty()) {
+            (true, false) => errs.push(invalid_omitted(
+                rp,
+                "specifying both OnExitCodes and OnPodConditions is not supported",
+            )),
+            (false, true) => errs.push(invalid_omitted(
+                rp,
+                "specifying one of OnExitCodes and OnPodConditions is required",
+            )),
+            _ => {}
+        }
+    }
+    errs
+}
+
+/// Upstream `validatePodFailurePolicyRuleOnExitCodes`.
+fn validate_exit_codes(req: &Value, path: &str, containers: &BTreeSet<&str>) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    if let Some(name) = at(req, &["containerName"]).and_then(Value::as_str) {
+        if !containers.contains(name) {
+            errs.push(FieldError::invalid(
+                format!("{path}.containerName"),
+                &json!(name),
+                "must be one of the container or initContainer names in the pod template",
+            ));
+        }
+    }
+    let operator = str_at(req, &["operator"]);
+    if !["In", "NotIn"].contains(&operator) {
+        errs.push(FieldError::not_supported(
+            format!("{path}.operator"),
+            &json!(operator),
+            &["In", "NotIn"],
+        ));
+    }
+    let values: Vec<i64> = list_at(req, &["values"])
+        .iter()
+        .filter_map(Value::as_i64)
+        .collect();
+    if values.is_empty() {
+        errs.push(FieldError::invalid(
+            format!("{path}.values"),
+            &json!(values),
+            "at least one value is required",
+        ));
+    } else if values.len() > MAX_EXIT_CODE_VALUES {
+        errs.push(too_many(
+            format!("{path}.values"),
+            values.len(),
+            MAX_EXIT_CODE_VALUES,
+        ));
+    }
+    for (i, v) in values.iter().enumerate() {
+        let vp = format!("{path}.values[{i}]");
+        if operator == "In" && *v == 0 {
+            errs.push(FieldError::invalid(
+                &vp,
+                &json!(v),
+                "must not be 0 for the In operator",
+            ));
+        }
+        if i > 0 && values[i - 1] == *v {
+            errs.push(FieldError::duplicate(&vp, &json!(v)));
+        } else if i > 0 && values[i - 1] > *v {
+            errs.push(FieldError::invalid(&vp, &json!(v), "must be ordered"));
+        }
+    }
+    errs
+}
