@@ -104,9 +104,16 @@ fn subresource_entry(r: &ResourceType, sub: &str) -> Value {
         "log" => (r.kind, &["get"]),
         "exec" => ("PodExecOptions", &["create", "get"]),
         "attach" => ("PodAttachOptions", &["create", "get"]),
+        "eviction" => ("Eviction", &["create"]),
         _ => (r.kind, &["get", "patch", "update"]),
     };
-    json!({"name": format!("{}/{sub}", r.plural), "singularName": "", "namespaced": r.namespaced, "kind": kind, "verbs": verbs})
+    let mut e = json!({"name": format!("{}/{sub}", r.plural), "singularName": "", "namespaced": r.namespaced, "kind": kind, "verbs": verbs});
+    // kubectl drain finds the Eviction's group version here (`CheckEvictionSupport`).
+    if sub == "eviction" {
+        e["group"] = json!("policy");
+        e["version"] = json!("v1");
+    }
+    e
 }
 
 /// `/api/v1` or `/apis/{group}/{version}`.

@@ -130,10 +130,16 @@ impl ApiError {
                     .join(", ")
             ),
         };
+        // Upstream names the group kind: `Pod`, `CronJob.batch`.
+        let kind = if rt.group.is_empty() {
+            rt.kind.to_string()
+        } else {
+            format!("{}.{}", rt.kind, rt.group)
+        };
         let mut e = Self::new(
             422,
             "Invalid",
-            format!("{} \"{name}\" is invalid: {list}", rt.kind),
+            format!("{kind} \"{name}\" is invalid: {list}"),
         );
         e.details.name = Some(name.to_string());
         e.details.group = Some(rt.group.to_string()).filter(|g| !g.is_empty());

@@ -319,7 +319,7 @@ fn validate_template_update(new: &Value, old: &Value) -> Vec<FieldError> {
         }
         copy_to(&mut ot, nt, &["spec", "affinity", "nodeAffinity"]);
         // An affinity left with nothing but node affinity may be cleared.
-        if at(nt, &["spec", "affinity"]).is_none_or(Value::is_null)
+        if at(nt, &["spec", "affinity"]).map_or(true, Value::is_null)
             && map_at(&ot, &["spec", "affinity"])
                 .values()
                 .all(Value::is_null)

@@ -33,7 +33,7 @@ pub fn set_job_defaults(job: &mut Value) {
     let Some(spec) = job.get_mut("spec").and_then(Value::as_object_mut) else {
         return;
     };
-    let unset = |s: &Map<String, Value>, k: &str| s.get(k).is_none_or(Value::is_null);
+    let unset = |s: &Map<String, Value>, k: &str| s.get(k).map_or(true, Value::is_null);
     if unset(spec, "completions") && unset(spec, "parallelism") {
         spec.insert("completions".into(), json!(1));
     }
@@ -74,7 +74,7 @@ pub fn set_job_defaults(job: &mut Value) {
         if meta
             .get("labels")
             .and_then(Value::as_object)
-            .is_none_or(Map::is_empty)
+            .map_or(true, Map::is_empty)
         {
             meta.insert("labels".into(), labels);
         }

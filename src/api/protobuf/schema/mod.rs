@@ -13,11 +13,13 @@
 //! zero scalar (Go pointer or a field without `omitempty`). The JSON name `-` marks an
 //! embedded struct inlined into its parent (`json:",inline"`).
 
+mod batch;
 mod coordination;
 mod core_objects;
 mod core_pod;
 mod core_volume;
 mod meta;
+mod policy;
 mod storage;
 
 use std::collections::HashMap;
@@ -117,6 +119,8 @@ const TABLES: &[&str] = &[
     core_objects::TABLE,
     storage::TABLE,
     coordination::TABLE,
+    batch::TABLE,
+    policy::TABLE,
 ];
 
 /// The parsed tables, built once.
@@ -145,6 +149,11 @@ pub fn root(api_version: &str, kind: &str) -> Option<&'static str> {
         ("v1", "Binding") => "Binding",
         ("storage.k8s.io/v1", "StorageClass") => "StorageClass",
         ("coordination.k8s.io/v1", "Lease") => "Lease",
+        ("batch/v1", "Job") => "Job",
+        ("batch/v1", "CronJob") => "CronJob",
+        ("policy/v1", "PodDisruptionBudget") => "PodDisruptionBudget",
+        // The body of a `pods/eviction` create (`policy/v1beta1` too, as upstream accepts).
+        ("policy/v1" | "policy/v1beta1", "Eviction") => "Eviction",
         // `metav1.DeleteOptions` is registered in every group version (`AddToGroupVersion`).
         (_, "DeleteOptions") => "DeleteOptions",
         _ => return None,
@@ -255,7 +264,14 @@ mod tests {
                 }
             }
         }
-        for (v, k) in [("v1", "Pod"), ("storage.k8s.io/v1", "StorageClass")] {
+        for (v, k) in [
+            ("v1", "Pod"),
+            ("storage.k8s.io/v1", "StorageClass"),
+            ("batch/v1", "Job"),
+            ("batch/v1", "CronJob"),
+            ("policy/v1", "PodDisruptionBudget"),
+            ("policy/v1", "Eviction"),
+        ] {
             assert!(s.message(root(v, k).unwrap()).is_some());
         }
     }
