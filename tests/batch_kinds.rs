@@ -6,7 +6,7 @@ mod support;
 
 use http::{Method, StatusCode};
 use serde_json::{json, Value};
-use support::{eventually, Cluster};
+use support::{eventually, node_yaml, Cluster};
 
 fn header(out: &str) -> Vec<String> {
     out.lines()
@@ -119,6 +119,17 @@ fn jobs_and_cron_jobs_through_kubectl() {
     assert_eq!(
         c.jsonpath(&["cronjob", "hello"], "{.spec.successfulJobsHistoryLimit}"),
         "3"
+    );
+
+    let described = c.kubectl_ok(&["describe", "job", "pi"]);
+    assert!(
+        described.contains("Completion Mode:  NonIndexed") && described.contains("Pods Statuses:"),
+        "{described}"
+    );
+    let described = c.kubectl_ok(&["describe", "cronjob", "hello"]);
+    assert!(
+        described.contains("Schedule:") && described.contains("*/5 * * * *"),
+        "{described}"
     );
 
     // Both are in the `all` category.
@@ -273,6 +284,11 @@ async fn eviction_respects_the_disruption_budget() {
         ]
     );
     assert_eq!(&row(&pdbs, "web")[..4], ["web", "1", "N/A", "0"]);
+    let described = c.kubectl_ok(&["describe", "pdb", "web"]);
+    assert!(
+        described.contains("Min available:  1") && described.contains("Selector:       app=web"),
+        "{described}"
+    );
 
     set_budget_status(&c, 0);
     let (code, status) = evict(&c, "web-1").await;
@@ -325,4 +341,54 @@ async fn eviction_respects_the_disruption_budget() {
     let (code, _) = evict(&c, "web-2").await;
     assert_eq!(code, StatusCode::TOO_MANY_REQUESTS);
     assert!(!c.jsonpath(&["pod", "web-2"], "{.metadata.name}").is_empty());
+}
+
+#[test]
+fn kubectl_drain_waits_for_the_budget() {
+    let c = Cluster::start();
+    c.apply(&node_yaml("pi-1", "4", "4Gi"));
+    c.apply(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: web-1, labels: {app: web}}\nspec:\n  nodeName: pi-1\n  containers: [{name: c, image: busybox}]\n",
+    );
+    c.kubectl_ok(&["patch", "pod", "web-1", "--subresource=status", "--type=merge", "-p",
+        "{\"status\":{\"phase\":\"Running\",\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\"}]}}"]);
+    c.kubectl_ok(&[
+        "create",
+        "pdb",
+        "web",
+        "--selector=app=web",
+        "--max-unavailable=0",
+    ]);
+    set_budget_status(&c, 0);
+    // kubectl drain finds policy/v1 evictions in discovery and posts them as protobuf; a
+    // refused eviction is retried until the timeout.
+    let drain = [
+        "drain",
+        "pi-1",
+        "--force",
+        "--ignore-daemonsets",
+        "--timeout=3s",
+    ];
+    let err = stderr_of(&c, &drain, None);
+    assert!(
+        err.contains("Cannot evict pod as it would violate the pod's disruption budget."),
+        "{err}"
+    );
+    assert_eq!(
+        c.jsonpath(&["node", "pi-1"], "{.spec.unschedulable}"),
+        "true"
+    );
+    assert!(!c.jsonpath(&["pod", "web-1"], "{.metadata.name}").is_empty());
+
+    set_budget_status(&c, 1);
+    let out = c.kubectl_ok(&drain);
+    assert!(
+        out.contains("pod/web-1 evicted") && out.contains("node/pi-1 drained"),
+        "{out}"
+    );
+    assert!(c.jsonpath(&["pod", "web-1"], "{.metadata.name}").is_empty());
+    assert_eq!(
+        c.jsonpath(&["pdb", "web"], "{.status.disruptionsAllowed}"),
+        "0"
+    );
 }
