@@ -126,6 +126,20 @@ fn jobs_and_cron_jobs_through_kubectl() {
         described.contains("Completion Mode:  NonIndexed") && described.contains("Pods Statuses:"),
         "{described}"
     );
+    // A Job made by hand from the CronJob's template, as the CronJob controller makes them.
+    c.kubectl_ok(&["create", "job", "manual", "--from=cronjob/hello"]);
+    assert_eq!(
+        c.jsonpath(&["job", "manual"], "{.metadata.ownerReferences[0].name}"),
+        "hello"
+    );
+    assert_eq!(
+        c.jsonpath(
+            &["job", "manual"],
+            "{.spec.template.metadata.labels.job-name}"
+        ),
+        "manual"
+    );
+    c.kubectl_ok(&["delete", "job", "manual"]);
     let described = c.kubectl_ok(&["describe", "cronjob", "hello"]);
     assert!(
         described.contains("Schedule:") && described.contains("*/5 * * * *"),

@@ -180,3 +180,28 @@ async fn bad_bodies_stale_budgets_and_dry_runs() {
         "The disruption budget web is still being processed by the server."
     );
 }
+
+#[tokio::test]
+async fn a_node_evicts_only_pods_bound_to_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = registry(dir.path()).await;
+    pod(&r, "web-1", "Pending").await;
+    let node = crate::api::auth::Identity::authenticated(
+        "system:node:pi-2",
+        vec![crate::api::auth::NODES_GROUP.to_string()],
+    );
+    let opts = WriteOptions {
+        requester: Some(node),
+        ..WriteOptions::default()
+    };
+    let err = r
+        .evict("default", "web-1", eviction("web-1"), &opts)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, 403);
+    assert_eq!(
+        err.message,
+        "pods \"web-1\" is forbidden: node \"pi-2\" can only evict pods with spec.nodeName set to itself"
+    );
+    assert!(r.lookup(&pod::RESOURCE, "default", "web-1").is_some());
+}
