@@ -3,14 +3,16 @@
 //! `validatePodFailurePolicy` and `validatePodReplacementPolicy`
 //! (`pkg/apis/batch/validation/validation.go`), messages included.
 
-use std::collections::BTreeSet;
-
 use serde_json::{json, Map, Value};
 
+mod pod_failure_policy;
+
+use pod_failure_policy::validate_pod_failure_policy;
+
 use super::pod_template::{default_pod_template, validate_pod_template};
-use super::validation::fields::{at, default_field, int_at, list_at, str_at};
-use super::validation::{is_qualified_name, validate_nonnegative};
-use super::{FieldError, FieldErrorKind};
+use super::validation::fields::{at, default_field, int_at, str_at};
+use super::validation::validate_nonnegative;
+use super::FieldError;
 
 /// Upstream `maxParallelismForIndexedJob` and friends.
 const MAX_PARALLELISM_INDEXED: i64 = 100_000;
@@ -18,12 +20,7 @@ const MAX_FAILED_INDEXES: i64 = 100_000;
 const COMPLETIONS_SOFT_LIMIT: i64 = 100_000;
 const PARALLELISM_HIGH_COMPLETIONS: i64 = 10_000;
 const MAX_FAILED_INDEXES_HIGH_COMPLETIONS: i64 = 10_000;
-const MAX_POD_FAILURE_POLICY_RULES: usize = 20;
-const MAX_EXIT_CODE_VALUES: usize = 255;
-const MAX_POD_CONDITION_PATTERNS: usize = 20;
 const MAX_MANAGED_BY: usize = 63;
-/// Upstream `supportedPodFailurePolicyActions`, sorted as `sets.List` returns them.
-const ACTIONS: &[&str] = &["Count", "FailIndex", "FailJob", "Ignore"];
 
 /// Upstream `SetDefaults_Job` on a Job object, with its pod template's defaults.
 pub fn set_job_defaults(job: &mut Value) {
@@ -258,161 +255,6 @@ fn validate_managed_by(value: &str, path: &str) -> Vec<FieldError> {
     }
     if value.chars().count() > MAX_MANAGED_BY {
         errs.push(FieldError::too_long(path, MAX_MANAGED_BY));
-    }
-    errs
-}
-
-fn too_many(path: String, have: usize, max: usize) -> FieldError {
-    FieldError {
-        kind: FieldErrorKind::TooMany,
-        field: path,
-        detail: format!("Too many: {have}: must have at most {max} items"),
-    }
-}
-
-/// An `Invalid` error whose value upstream omits (`field.OmitValueType`).
-fn invalid_omitted(path: String, detail: &str) -> FieldError {
-    FieldError {
-        kind: FieldErrorKind::Invalid,
-        field: path,
-        detail: format!("Invalid value: {detail}"),
-    }
-}
-
-/// Upstream `validatePodFailurePolicy` and its rule checks.
-fn validate_pod_failure_policy(spec: &Value, path: &str) -> Vec<FieldError> {
-    let mut errs = Vec::new();
-    let rules = list_at(spec, &["podFailurePolicy", "rules"]);
-    if rules.len() > MAX_POD_FAILURE_POLICY_RULES {
-        errs.push(too_many(
-            format!("{path}.rules"),
-            rules.len(),
-            MAX_POD_FAILURE_POLICY_RULES,
-        ));
-    }
-    let containers: BTreeSet<&str> = ["containers", "initContainers"]
-        .iter()
-        .flat_map(|k| list_at(spec, &["template", "spec", k]))
-        .map(|c| str_at(c, &["name"]))
-        .collect();
-    for (i, rule) in rules.iter().enumerate() {
-        let rp = format!("{path}.rules[{i}]");
-        match str_at(rule, &["action"]) {
-            "" => errs.push(FieldError::required(
-                format!("{rp}.action"),
-                "valid values: [\"Count\" \"FailIndex\" \"FailJob\" \"Ignore\"]",
-            )),
-            "FailIndex" if int_at(spec, &["backoffLimitPerIndex"]).is_none() => {
-                errs.push(FieldError::invalid(
-                    format!("{rp}.action"),
-                    &json!("FailIndex"),
-                    "requires the backoffLimitPerIndex to be set",
-                ))
-            }
-            a if ACTIONS.contains(&a) => {}
-            other => errs.push(FieldError::not_supported(
-                format!("{rp}.action"),
-                &json!(other),
-                ACTIONS,
-            )),
-        }
-        let exit_codes = at(rule, &["onExitCodes"]).filter(|v| !v.is_null());
-        let conditions = list_at(rule, &["onPodConditions"]);
-        if let Some(req) = exit_codes {
-            errs.extend(validate_exit_codes(
-                req,
-                &format!("{rp}.onExitCodes"),
-                &containers,
-            ));
-        }
-        if conditions.len() > MAX_POD_CONDITION_PATTERNS {
-            errs.push(too_many(
-                format!("{rp}.onPodConditions"),
-                conditions.len(),
-                MAX_POD_CONDITION_PATTERNS,
-            ));
-        }
-        for (j, pattern) in conditions.iter().enumerate() {
-            let pp = format!("{rp}.onPodConditions[{j}]");
-            let status = str_at(pattern, &["status"]);
-            if !["True", "False", "Unknown"].contains(&status) {
-                errs.push(FieldError::not_supported(
-                    format!("{pp}.status"),
-                    &json!(status),
-                    &["False", "True", "Unknown"],
-                ));
-            }
-            let ty = str_at(pattern, &["type"]);
-            for m in is_qualified_name(ty) {
-                errs.push(FieldError::invalid(format!("{pp}.type"), &json!(ty), &m));
-            }
-        }
-        match (exit_codes.is_some(), conditions.is_empty()) {
-            (true, false) => errs.push(invalid_omitted(
-                rp,
-                "specifying both OnExitCodes and OnPodConditions is not supported",
-            )),
-            (false, true) => errs.push(invalid_omitted(
-                rp,
-                "specifying one of OnExitCodes and OnPodConditions is required",
-            )),
-            _ => {}
-        }
-    }
-    errs
-}
-
-/// Upstream `validatePodFailurePolicyRuleOnExitCodes`.
-fn validate_exit_codes(req: &Value, path: &str, containers: &BTreeSet<&str>) -> Vec<FieldError> {
-    let mut errs = Vec::new();
-    if let Some(name) = at(req, &["containerName"]).and_then(Value::as_str) {
-        if !containers.contains(name) {
-            errs.push(FieldError::invalid(
-                format!("{path}.containerName"),
-                &json!(name),
-                "must be one of the container or initContainer names in the pod template",
-            ));
-        }
-    }
-    let operator = str_at(req, &["operator"]);
-    if !["In", "NotIn"].contains(&operator) {
-        errs.push(FieldError::not_supported(
-            format!("{path}.operator"),
-            &json!(operator),
-            &["In", "NotIn"],
-        ));
-    }
-    let values: Vec<i64> = list_at(req, &["values"])
-        .iter()
-        .filter_map(Value::as_i64)
-        .collect();
-    if values.is_empty() {
-        errs.push(FieldError::invalid(
-            format!("{path}.values"),
-            &json!(values),
-            "at least one value is required",
-        ));
-    } else if values.len() > MAX_EXIT_CODE_VALUES {
-        errs.push(too_many(
-            format!("{path}.values"),
-            values.len(),
-            MAX_EXIT_CODE_VALUES,
-        ));
-    }
-    for (i, v) in values.iter().enumerate() {
-        let vp = format!("{path}.values[{i}]");
-        if operator == "In" && *v == 0 {
-            errs.push(FieldError::invalid(
-                &vp,
-                &json!(v),
-                "must not be 0 for the In operator",
-            ));
-        }
-        if i > 0 && values[i - 1] == *v {
-            errs.push(FieldError::duplicate(&vp, &json!(v)));
-        } else if i > 0 && values[i - 1] > *v {
-            errs.push(FieldError::invalid(&vp, &json!(v), "must be ordered"));
-        }
     }
     errs
 }
