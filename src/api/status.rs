@@ -118,7 +118,8 @@ impl ApiError {
         )
     }
 
-    /// 422: `Pod "x" is invalid: ...`, one cause per field error.
+    /// 422: `Pod "x" is invalid: ...` (`Deployment.apps "x"` for a named group), one cause
+    /// per field error.
     pub fn invalid(rt: &ResourceType, name: &str, errors: &[FieldError]) -> Self {
         let list = match errors {
             [one] => one.to_string(),
@@ -130,8 +131,7 @@ impl ApiError {
                     .join(", ")
             ),
         };
-        // Upstream names the group kind: `Pod`, `CronJob.batch`.
-        let kind = if rt.group.is_empty() {
+        let qualified_kind = if rt.group.is_empty() {
             rt.kind.to_string()
         } else {
             format!("{}.{}", rt.kind, rt.group)
@@ -139,7 +139,7 @@ impl ApiError {
         let mut e = Self::new(
             422,
             "Invalid",
-            format!("{kind} \"{name}\" is invalid: {list}"),
+            format!("{qualified_kind} \"{name}\" is invalid: {list}"),
         );
         e.details.name = Some(name.to_string());
         e.details.group = Some(rt.group.to_string()).filter(|g| !g.is_empty());

@@ -7,8 +7,7 @@
 use serde_json::{json, Value};
 
 use super::cron::{Schedule, Zone};
-use super::job_spec::validate_job_spec;
-use super::pod_template::default_pod_template;
+use super::job_spec::{default_pod_template, validate_job_spec};
 use super::validation::fields::{at, default_field, int_at, keep_old, object_mut, str_at};
 use super::validation::{
     validate_nonnegative, validate_object_meta, validate_object_meta_update, NameRule,

@@ -16,7 +16,6 @@ pub mod patch_schema;
 pub mod persistentvolume;
 pub mod persistentvolumeclaim;
 pub mod pod;
-pub mod pod_template;
 pub mod poddisruptionbudget;
 pub mod printers;
 pub mod quantity;
