@@ -39,6 +39,29 @@ fn stderr_of(c: &Cluster, args: &[&str], stdin: Option<&str>) -> String {
 #[test]
 fn jobs_and_cron_jobs_through_kubectl() {
     let c = Cluster::start();
+    let resources = c.kubectl_ok(&["api-resources", "--api-group=batch", "--no-headers"]);
+    let lines: Vec<Vec<&str>> = resources
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            vec!["cronjobs", "cj", "batch/v1", "true", "CronJob"],
+            vec!["jobs", "batch/v1", "true", "Job"],
+        ]
+    );
+    let policy = c.kubectl_ok(&["api-resources", "--api-group=policy", "--no-headers"]);
+    assert_eq!(
+        policy.split_whitespace().collect::<Vec<_>>(),
+        [
+            "poddisruptionbudgets",
+            "pdb",
+            "policy/v1",
+            "true",
+            "PodDisruptionBudget"
+        ]
+    );
     // `kubectl create` sends protobuf; the generated selector and labels come back.
     c.kubectl_ok(&[
         "create",
