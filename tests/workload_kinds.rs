@@ -4,7 +4,7 @@
 
 mod support;
 
-use support::Cluster;
+use support::{eventually, Cluster};
 
 fn header(c: &Cluster, args: &[&str]) -> Vec<String> {
     let out = c.kubectl_ok(args);
@@ -79,9 +79,12 @@ fn create_scale_and_describe_a_deployment() {
         header(&c, &["get", "deploy"]),
         ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"]
     );
-    let row = c.kubectl_ok(&["get", "deploy", "web", "--no-headers"]);
-    let cells: Vec<&str> = row.split_whitespace().collect();
-    assert_eq!(&cells[..4], &["web", "0/1", "0", "0"], "{row}");
+    // Its controller makes one up-to-date pod at once; with no kubelet it never gets ready.
+    eventually("the deployment's pod to be counted", || {
+        let row = c.kubectl_ok(&["get", "deploy", "web", "--no-headers"]);
+        let cells: Vec<String> = row.split_whitespace().map(str::to_string).collect();
+        (cells[..4] == ["web", "0/1", "1", "0"]).then_some(())
+    });
     assert_eq!(
         header(&c, &["get", "deploy", "-o", "wide"]),
         [
@@ -124,15 +127,15 @@ fn create_scale_and_describe_a_deployment() {
     assert_eq!(scale["spec"]["replicas"], 3);
     assert_eq!(scale["status"]["selector"], "app=web");
 
-    let table = c.kubectl_ok(&["get", "deploy", "web", "--subresource=scale"]);
-    let rows: Vec<Vec<&str>> = table
-        .lines()
-        .map(|l| l.split_whitespace().collect())
-        .collect();
-    assert_eq!(
-        rows,
-        [vec!["NAME", "DESIRED", "AVAILABLE"], vec!["web", "3", "0"]]
-    );
+    // AVAILABLE is the Scale's status.replicas: the three pods the controllers made.
+    eventually("the scale to count three pods", || {
+        let table = c.kubectl_ok(&["get", "deploy", "web", "--subresource=scale"]);
+        let rows: Vec<Vec<&str>> = table
+            .lines()
+            .map(|l| l.split_whitespace().collect())
+            .collect();
+        (rows == [vec!["NAME", "DESIRED", "AVAILABLE"], vec!["web", "3", "3"]]).then_some(())
+    });
 
     // With a precondition kubectl reads the Scale and writes it back (PUT).
     c.kubectl_ok(&[
@@ -174,7 +177,8 @@ fn create_scale_and_describe_a_deployment() {
     );
     assert_eq!(c.jsonpath(&["deploy", "web"], "{.spec.replicas}"), "1");
 
-    // The status subresource changes only the status; the main resource never does.
+    // The status subresource changes only the status; the main resource never does. (The
+    // controller owns the counters, so the marks are fields it never writes.)
     c.kubectl_ok(&[
         "patch",
         "deployment",
@@ -182,7 +186,7 @@ fn create_scale_and_describe_a_deployment() {
         "--subresource=status",
         "--type=merge",
         "-p",
-        r#"{"spec":{"replicas":7},"status":{"replicas":1,"readyReplicas":1,"updatedReplicas":1}}"#,
+        r#"{"spec":{"replicas":7},"status":{"collisionCount":4}}"#,
     ]);
     c.kubectl_ok(&[
         "patch",
@@ -190,18 +194,15 @@ fn create_scale_and_describe_a_deployment() {
         "web",
         "--type=merge",
         "-p",
-        r#"{"status":{"readyReplicas":0}}"#,
+        r#"{"status":{"collisionCount":9}}"#,
     ]);
     assert_eq!(
         c.jsonpath(
             &["deploy", "web"],
-            "{.spec.replicas} {.status.readyReplicas}"
+            "{.spec.replicas} {.status.collisionCount}"
         ),
-        "1 1"
+        "1 4"
     );
-    let row = c.kubectl_ok(&["get", "deploy", "web", "--no-headers"]);
-    let cells: Vec<&str> = row.split_whitespace().collect();
-    assert_eq!(&cells[..4], &["web", "1/1", "1", "0"], "{row}");
 
     // describe lists ReplicaSets by selector and events by field selector.
     let described = c.kubectl_ok(&["describe", "deployment", "web"]);
@@ -349,15 +350,21 @@ fn manifests_apply_list_and_scale() {
         ["NAME", "DESIRED", "CURRENT", "READY", "AGE"]
     );
     c.kubectl_ok(&["describe", "rs", "api-1"]);
-    let selected = c.kubectl_ok(&[
-        "get",
-        "rs",
-        "--field-selector=status.replicas=0",
-        "-o",
-        "name",
-    ]);
-    assert_eq!(selected.trim(), "replicaset.apps/api-1");
-    c.apply("apiVersion: apps/v1\nkind: ControllerRevision\nmetadata:\n  name: agent-1\n  ownerReferences: [{apiVersion: apps/v1, kind: DaemonSet, name: agent, uid: '1', controller: true}]\nrevision: 1\ndata: {spec: {template: {metadata: {labels: {app: agent}}}}}\n");
+    // Its controller makes its pod (no kubelet runs it) and counts it.
+    eventually("the replica set to count its pod", || {
+        let selected = c.kubectl_ok(&[
+            "get",
+            "rs",
+            "--field-selector=status.replicas=1",
+            "-o",
+            "name",
+        ]);
+        (selected.trim() == "replicaset.apps/api-1").then_some(())
+    });
+    // Owned by the real DaemonSet: a revision naming an owner that does not exist would be
+    // collected as garbage.
+    let ds_uid = c.jsonpath(&["ds", "agent"], "{.metadata.uid}");
+    c.apply(&format!("apiVersion: apps/v1\nkind: ControllerRevision\nmetadata:\n  name: agent-1\n  ownerReferences: [{{apiVersion: apps/v1, kind: DaemonSet, name: agent, uid: '{ds_uid}', controller: true}}]\nrevision: 1\ndata: {{spec: {{template: {{metadata: {{labels: {{app: agent}}}}}}}}}}\n"));
     let revs = c.kubectl_ok(&["get", "controllerrevisions"]);
     let lines: Vec<Vec<&str>> = revs
         .lines()

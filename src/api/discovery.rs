@@ -103,6 +103,7 @@ fn subresource_entry(r: &ResourceType, sub: &str) -> Value {
         "log" => (r.kind, &["get"]),
         "exec" => ("PodExecOptions", &["create", "get"]),
         "attach" => ("PodAttachOptions", &["create", "get"]),
+        "eviction" => ("Eviction", &["create"]),
         _ => (r.kind, &["get", "patch", "update"]),
     };
     let mut e = json!({"name": format!("{}/{sub}", r.plural), "singularName": "", "namespaced": r.namespaced, "kind": kind, "verbs": verbs});
@@ -112,6 +113,11 @@ fn subresource_entry(r: &ResourceType, sub: &str) -> Value {
         e["group"] = json!("autoscaling");
         e["version"] = json!("v1");
         e["kind"] = json!("Scale");
+    }
+    // kubectl drain finds the Eviction's group version here (`CheckEvictionSupport`).
+    if sub == "eviction" {
+        e["group"] = json!("policy");
+        e["version"] = json!("v1");
     }
     e
 }

@@ -15,6 +15,7 @@ use super::auth::Identity;
 use super::body::{self, ResponseBody};
 use super::negotiate::{self, Output};
 use super::patch::PatchType;
+use super::registry::eviction::Evicted;
 use super::registry::watch::RawEvent;
 use super::registry::{
     Answer, DeleteOptions, FieldValidation, ListOptions, Registry, ScaleAnswer, Subresource,
@@ -178,6 +179,18 @@ async fn dispatch(
             registry.bind_pod(ns, name, target, &write).await?;
             let status = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201});
             Ok(body::json(StatusCode::CREATED, &status))
+        }
+        ("create", Some("eviction")) => {
+            let obj = request_body::decode(content_type, &req.body)?;
+            match registry.evict(ns, name, obj, &write).await? {
+                Evicted::Deleted => {
+                    let status = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201});
+                    Ok(body::json(StatusCode::CREATED, &status))
+                }
+                Evicted::Refused(status) => {
+                    Ok(body::json(StatusCode::INTERNAL_SERVER_ERROR, &status))
+                }
+            }
         }
         ("update", sub) => {
             let sub = subresource(sub)?;

@@ -4,10 +4,14 @@
 
 pub mod configmap;
 pub mod controllerrevision;
+pub mod cron;
+pub mod cronjob;
 pub mod daemonset;
 pub mod deployment;
 pub mod event;
 pub mod field_error;
+pub mod job;
+pub mod job_spec;
 pub mod label_selector;
 pub mod lease;
 pub mod meta;
@@ -18,6 +22,7 @@ pub mod persistentvolume;
 pub mod persistentvolumeclaim;
 pub mod pod;
 pub mod pod_template;
+pub mod poddisruptionbudget;
 pub mod printers;
 pub mod quantity;
 pub mod replicaset;
@@ -193,6 +198,9 @@ pub static RESOURCES: &[&ResourceType] = &[
     &replicaset::RESOURCE,
     &statefulset::RESOURCE,
     &replicationcontroller::RESOURCE,
+    &job::RESOURCE,
+    &cronjob::RESOURCE,
+    &poddisruptionbudget::RESOURCE,
 ];
 
 /// Finds a served type by group, version and plural name.

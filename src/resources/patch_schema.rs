@@ -260,6 +260,59 @@ static WORKLOAD_SPEC: PatchSchema = PatchSchema {
     fields: &[nested("template", &POD_TEMPLATE_SPEC)],
 };
 
+/// `batch/v1` `JobSpec`: its pod template.
+static JOB_SPEC: PatchSchema = PatchSchema {
+    fields: &[nested("template", &POD_TEMPLATE_SPEC)],
+};
+
+/// `Job` (its status conditions merge by `type`).
+pub static JOB: PatchSchema = PatchSchema {
+    fields: &[
+        nested("metadata", &OBJECT_META),
+        nested("spec", &JOB_SPEC),
+        nested("status", &CONDITIONS_STATUS),
+    ],
+};
+
+/// `JobTemplateSpec`, a CronJob's `jobTemplate`.
+static JOB_TEMPLATE_SPEC: PatchSchema = PatchSchema {
+    fields: &[nested("metadata", &OBJECT_META), nested("spec", &JOB_SPEC)],
+};
+
+/// `CronJobSpec`.
+static CRON_JOB_SPEC: PatchSchema = PatchSchema {
+    fields: &[nested("jobTemplate", &JOB_TEMPLATE_SPEC)],
+};
+
+/// `CronJob` (its `status.active` is atomic).
+pub static CRON_JOB: PatchSchema = PatchSchema {
+    fields: &[
+        nested("metadata", &OBJECT_META),
+        nested("spec", &CRON_JOB_SPEC),
+    ],
+};
+
+/// `policy/v1` `PodDisruptionBudgetSpec`: the selector is replaced whole
+/// (`patchStrategy:"replace"`), never merged.
+static POD_DISRUPTION_BUDGET_SPEC: PatchSchema = PatchSchema {
+    fields: &[PatchField {
+        name: "selector",
+        strategy: PatchStrategy::Replace,
+        merge_key: "",
+        retain_keys: false,
+        schema: &LEAF,
+    }],
+};
+
+/// `PodDisruptionBudget` (its status conditions merge by `type`).
+pub static POD_DISRUPTION_BUDGET: PatchSchema = PatchSchema {
+    fields: &[
+        nested("metadata", &OBJECT_META),
+        nested("spec", &POD_DISRUPTION_BUDGET_SPEC),
+        nested("status", &CONDITIONS_STATUS),
+    ],
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -317,5 +370,26 @@ mod tests {
         }
         let volumes = POD_SPEC.field("volumes");
         assert!(volumes.retain_keys);
+    }
+
+    #[test]
+    fn job_templates_share_the_pod_spec_and_pdb_selectors_are_replaced() {
+        let job_pod = JOB
+            .field("spec")
+            .schema
+            .field("template")
+            .schema
+            .field("spec");
+        assert!(std::ptr::eq(job_pod.schema, &POD_SPEC));
+        let cron_pod = CRON_JOB
+            .field("spec")
+            .schema
+            .field("jobTemplate")
+            .schema
+            .field("spec");
+        let cron_pod = cron_pod.schema.field("template").schema.field("spec");
+        assert!(std::ptr::eq(cron_pod.schema, &POD_SPEC));
+        let selector = POD_DISRUPTION_BUDGET.field("spec").schema.field("selector");
+        assert_eq!(selector.strategy, PatchStrategy::Replace);
     }
 }

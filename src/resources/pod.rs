@@ -27,7 +27,7 @@ pub static RESOURCE: ResourceType = ResourceType {
     short_names: &["po"],
     namespaced: true,
     ephemeral: false,
-    subresources: &["status", "binding", "log", "exec", "attach"],
+    subresources: &["status", "binding", "log", "exec", "attach", "eviction"],
     categories: &["all"],
     strategy: &PodStrategy,
     printer: &printers::pod::PRINTER,

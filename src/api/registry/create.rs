@@ -24,17 +24,23 @@ impl Registry {
     ) -> Result<Written, ApiError> {
         let (mut obj, mut warnings) = decode_incoming(rt, namespace, body, opts.field_validation)?;
         rt.strategy.default(&mut obj);
-        rt.strategy.prepare_for_create(&mut obj);
-        warnings.extend(admission::admit_create(self, rt, &mut obj)?);
+        // System metadata and a generated name come first, as upstream's `Store.Create`
+        // fills them before `PrepareForCreate` (a Job's selector is made from its uid).
         meta::fill_on_create(&mut obj);
-        if rt.strategy.tracks_generation() {
-            meta::meta_mut(&mut obj).insert("generation".into(), Value::from(1));
-        }
         let generate = meta::name_of(&obj)
             .is_empty()
             .then(|| meta::meta_str(&obj, "generateName").map(str::to_string))
             .flatten()
             .filter(|p| !p.is_empty());
+        if let Some(prefix) = &generate {
+            meta::meta_mut(&mut obj)
+                .insert("name".into(), Value::String(meta::generate_name(prefix)));
+        }
+        rt.strategy.prepare_for_create(&mut obj);
+        warnings.extend(admission::admit_create(self, rt, &mut obj)?);
+        if rt.strategy.tracks_generation() {
+            meta::meta_mut(&mut obj).insert("generation".into(), Value::from(1));
+        }
         // Held until the object is stored, so two creates never take the same pooled value.
         let _allocation = if rt.strategy.allocates() {
             let guard = self.allocation.lock().await;
@@ -54,8 +60,8 @@ impl Registry {
             1
         };
         let decoded_warnings = warnings.len();
-        for _ in 0..attempts {
-            if let Some(prefix) = &generate {
+        for attempt in 0..attempts {
+            if let (Some(prefix), true) = (&generate, attempt > 0) {
                 meta::meta_mut(&mut obj)
                     .insert("name".into(), Value::String(meta::generate_name(prefix)));
             }

@@ -6,6 +6,7 @@
 mod binding;
 mod create;
 mod delete;
+pub mod eviction;
 pub mod list;
 mod scale;
 mod update;

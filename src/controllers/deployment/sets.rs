@@ -212,9 +212,17 @@ pub(super) async fn note_revision<C: Client>(
     let rt = lookup_kind("apps/v1", "Deployment")
         .ok_or_else(|| ApiError::internal("the API serves no Deployment"))?;
     let (ns, name) = key_of(d);
+    // Through the status, as upstream's controller writes it: the generation stays.
     let patch = json!({"metadata": {"annotations": {REVISION: text}}});
     c.client
-        .patch(rt, &ns, &name, PatchType::Merge, &patch, Subresource::Main)
+        .patch(
+            rt,
+            &ns,
+            &name,
+            PatchType::Merge,
+            &patch,
+            Subresource::Status,
+        )
         .await
         .map(|_| ())
 }

@@ -6,10 +6,12 @@
 
 pub mod configmap;
 pub mod controllerrevision;
+pub mod cronjob;
 pub mod daemonset;
 pub mod deployment;
 pub mod duration;
 pub mod event;
+pub mod job;
 pub mod lease;
 pub mod namespace;
 pub mod node;
@@ -17,6 +19,7 @@ pub mod persistentvolume;
 pub mod persistentvolumeclaim;
 pub mod pod;
 pub mod pod_template;
+pub mod poddisruptionbudget;
 pub mod replicaset;
 pub mod replicationcontroller;
 pub mod scale;

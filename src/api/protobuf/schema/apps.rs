@@ -1,12 +1,11 @@
 //! Protobuf tables for apps/v1 (`Deployment`, `ReplicaSet`, `DaemonSet`, `StatefulSet`,
-//! `ControllerRevision`), the core/v1 `ReplicationController` and `PodTemplateSpec` they
-//! embed, and autoscaling/v1 `Scale`. Field numbers and JSON names are those of Kubernetes
+//! `ControllerRevision`), the core/v1 `ReplicationController` (its `PodTemplateSpec` is with the
+//! pod's messages), and autoscaling/v1 `Scale`. Field numbers and JSON names are those of Kubernetes
 //! v1.32; see `schema` for the notation.
 
 /// Messages of `k8s.io/api/apps/v1/generated.proto` and the workload messages of
 /// `k8s.io/api/core/v1` and `k8s.io/api/autoscaling/v1`.
 pub const TABLE: &str = "
-PodTemplateSpec 1 metadata ObjectMeta; 2 spec PodSpec
 Deployment 1 metadata ObjectMeta; 2 spec DeploymentSpec; 3 status DeploymentStatus
 DeploymentSpec 1 replicas i!; 2 selector LabelSelector; 3 template PodTemplateSpec;
     4 strategy DeploymentStrategy; 5 minReadySeconds i; 6 revisionHistoryLimit i!; 7 paused b;

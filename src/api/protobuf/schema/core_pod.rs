@@ -5,6 +5,7 @@
 /// Pod messages of `k8s.io/api/core/v1/generated.proto`.
 pub const TABLE: &str = "
 Pod 1 metadata ObjectMeta; 2 spec PodSpec; 3 status PodStatus
+PodTemplateSpec 1 metadata ObjectMeta; 2 spec PodSpec
 PodSpec 1 volumes *Volume; 20 initContainers *Container; 2 containers *Container;
     34 ephemeralContainers *EphemeralContainer; 3 restartPolicy s;
     4 terminationGracePeriodSeconds l!; 5 activeDeadlineSeconds l!; 6 dnsPolicy s;

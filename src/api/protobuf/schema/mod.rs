@@ -14,11 +14,13 @@
 //! embedded struct inlined into its parent (`json:",inline"`).
 
 mod apps;
+mod batch;
 mod coordination;
 mod core_objects;
 mod core_pod;
 mod core_volume;
 mod meta;
+mod policy;
 mod storage;
 
 use std::collections::HashMap;
@@ -119,6 +121,8 @@ const TABLES: &[&str] = &[
     storage::TABLE,
     coordination::TABLE,
     apps::TABLE,
+    batch::TABLE,
+    policy::TABLE,
 ];
 
 /// The parsed tables, built once.
@@ -154,6 +158,11 @@ pub fn root(api_version: &str, kind: &str) -> Option<&'static str> {
         ("apps/v1", "ControllerRevision") => "ControllerRevision",
         ("v1", "ReplicationController") => "ReplicationController",
         ("autoscaling/v1", "Scale") => "Scale",
+        ("batch/v1", "Job") => "Job",
+        ("batch/v1", "CronJob") => "CronJob",
+        ("policy/v1", "PodDisruptionBudget") => "PodDisruptionBudget",
+        // The body of a `pods/eviction` create (`policy/v1beta1` too, as upstream accepts).
+        ("policy/v1" | "policy/v1beta1", "Eviction") => "Eviction",
         // `metav1.DeleteOptions` is registered in every group version (`AddToGroupVersion`).
         (_, "DeleteOptions") => "DeleteOptions",
         _ => return None,
@@ -264,7 +273,14 @@ mod tests {
                 }
             }
         }
-        for (v, k) in [("v1", "Pod"), ("storage.k8s.io/v1", "StorageClass")] {
+        for (v, k) in [
+            ("v1", "Pod"),
+            ("storage.k8s.io/v1", "StorageClass"),
+            ("batch/v1", "Job"),
+            ("batch/v1", "CronJob"),
+            ("policy/v1", "PodDisruptionBudget"),
+            ("policy/v1", "Eviction"),
+        ] {
             assert!(s.message(root(v, k).unwrap()).is_some());
         }
     }
