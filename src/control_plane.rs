@@ -31,6 +31,7 @@ use crate::controllers::garbage_collector::GarbageCollector;
 use crate::controllers::node_ipam::{self, NodeIpamController, NODE_CIDR_PREFIX};
 use crate::controllers::node_lifecycle::NodeLifecycleController;
 use crate::controllers::replicaset::ReplicaSetController;
+use crate::controllers::statefulset::StatefulSetController;
 use crate::controllers::volume_binding::{claims::ClaimBinder, volumes::VolumeBinder};
 use crate::controllers::{self, namespace::NamespaceController, runtime};
 use crate::host_path_policy::HostPathPolicy;
@@ -289,6 +290,13 @@ pub async fn run_with_pod_streams(
             tasks.spawn(runtime::run(c, primary, queue, ready, shutdown.clone()));
         }
         Err(e) => tracing::error!(error = %e, "the deployment controller cannot run"),
+    }
+    match StatefulSetController::new(&informers) {
+        Ok((c, primary, queue)) => {
+            let ready = c.ready();
+            tasks.spawn(runtime::run(c, primary, queue, ready, shutdown.clone()));
+        }
+        Err(e) => tracing::error!(error = %e, "the statefulset controller cannot run"),
     }
     tasks.spawn(GarbageCollector::new(&informers).run(shutdown.clone()));
     let event_ttl = EventTtlController { ttl: EVENT_TTL };
