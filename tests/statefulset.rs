@@ -15,15 +15,27 @@ const CLASS: &str =
     "apiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata: {name: local-disk}\n\
 provisioner: bramble.io/local-disk\nvolumeBindingMode: WaitForFirstConsumer\n";
 
+/// StatefulSet `x`; `spec_extra` and `container_extra` are YAML lines added to its spec and
+/// to its container.
 fn set_yaml(replicas: u32, greeting: &str, partition: u32) -> String {
+    set_yaml_with(replicas, greeting, partition, "", "")
+}
+
+fn set_yaml_with(
+    replicas: u32,
+    greeting: &str,
+    partition: u32,
+    spec_extra: &str,
+    container_extra: &str,
+) -> String {
     format!(
-        "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {{name: x}}\nspec:\n\
+        "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {{name: x}}\nspec:\n{spec_extra}\
          \x20 serviceName: x\n  replicas: {replicas}\n  selector: {{matchLabels: {{app: x}}}}\n\
          \x20 updateStrategy: {{type: RollingUpdate, rollingUpdate: {{partition: {partition}}}}}\n\
          \x20 template:\n    metadata: {{labels: {{app: x}}}}\n    spec:\n\
          \x20     terminationGracePeriodSeconds: 1\n      containers:\n\
          \x20     - name: c\n        image: box\n        env: [{{name: GREETING, value: {greeting}}}]\n\
-         \x20       volumeMounts: [{{name: data, mountPath: /data}}]\n\
+         \x20       volumeMounts: [{{name: data, mountPath: /data}}]\n{container_extra}\
          \x20 volumeClaimTemplates:\n  - metadata: {{name: data}}\n    spec:\n\
          \x20     storageClassName: local-disk\n      accessModes: [ReadWriteOnce]\n\
          \x20     resources: {{requests: {{storage: 16Mi}}}}\n"
@@ -166,5 +178,54 @@ fn statefulset_pods_keep_their_names_and_claims_in_order() {
     );
     eventually("the status to count one replica", || {
         (get(c, &["sts", "x"], "{.status.replicas}") == "1").then_some(())
+    });
+}
+
+#[test]
+fn parallel_statefulset_deletes_its_claims_as_its_retention_policy_says() {
+    let board = Board::start("builtin", 63, &[("library/box", IDLE)]);
+    let c = &board.cluster;
+    board.wait_node_ready();
+    c.apply(CLASS);
+    let spec_extra = "  podManagementPolicy: Parallel\n  \
+        persistentVolumeClaimRetentionPolicy: {whenDeleted: Delete, whenScaled: Delete}\n";
+    let probe = "        readinessProbe: {exec: {command: [cat, /tmp/ready]}, periodSeconds: 1}\n";
+    c.apply(&set_yaml_with(2, "one", 0, spec_extra, probe));
+
+    // Parallel: x-1 starts although x-0 is not Ready (OrderedReady would wait for it).
+    for pod in ["x-0", "x-1"] {
+        eventually(&format!("{pod} to run"), || {
+            (get(c, &["pod", pod], "{.status.phase}") == "Running").then_some(())
+        });
+    }
+    assert!(!ready(c, "x-0"), "x-0 is Ready without its file");
+    let set_uid = get(c, &["sts", "x"], "{.metadata.uid}");
+    for pod in ["x-0", "x-1"] {
+        let claim = format!("data-{pod}");
+        assert_eq!(
+            get(c, &["pvc", &claim], "{.metadata.ownerReferences[0].uid}"),
+            set_uid,
+            "whenDeleted: Delete makes the set own {claim}"
+        );
+        assert!(exec(c, pod, "touch /tmp/ready").status.success());
+        wait_ready(c, pod);
+    }
+    c.kubectl_ok(&["rollout", "status", "sts/x", "--timeout=120s"]);
+
+    // whenScaled: Delete: the claim of a scaled-away ordinal goes with its pod.
+    c.apply(&set_yaml_with(1, "one", 0, spec_extra, probe));
+    eventually("x-1 and its claim to be gone", || {
+        let pod = c.kubectl(&["get", "pod", "x-1"]).status.success();
+        let claim = c.kubectl(&["get", "pvc", "data-x-1"]).status.success();
+        (!pod && !claim).then_some(())
+    });
+    assert!(c.kubectl(&["get", "pvc", "data-x-0"]).status.success());
+
+    // whenDeleted: Delete: deleting the set takes the remaining claims too.
+    c.kubectl_ok(&["delete", "sts", "x", "--wait=false"]);
+    eventually("x-0 and its claim to be gone", || {
+        let pod = c.kubectl(&["get", "pod", "x-0"]).status.success();
+        let claim = c.kubectl(&["get", "pvc", "data-x-0"]).status.success();
+        (!pod && !claim).then_some(())
     });
 }
