@@ -165,7 +165,10 @@ fn statefulset_pods_keep_their_names_and_claims_in_order() {
     let revisions = c.kubectl_ok(&["get", "controllerrevisions", "-o", "name"]);
     assert_eq!(revisions.lines().count(), 2, "{revisions}");
 
-    // Scaling down removes the highest ordinal; its claim stays (Retain by default).
+    // Scaling down removes the highest ordinal; its claim stays (Retain by default) and
+    // scaling up again gives it back to the same ordinal.
+    assert!(exec(c, "x-1", "echo one > /data/file").status.success());
+    let x1_volume = get(c, &["pvc", "data-x-1"], "{.spec.volumeName}");
     c.apply(&set_yaml(1, "two", 1));
     eventually("x-1 to be gone", || {
         (!c.kubectl(&["get", "pod", "x-1"]).status.success()).then_some(())
@@ -179,6 +182,14 @@ fn statefulset_pods_keep_their_names_and_claims_in_order() {
     eventually("the status to count one replica", || {
         (get(c, &["sts", "x"], "{.status.replicas}") == "1").then_some(())
     });
+    c.apply(&set_yaml(2, "two", 1));
+    wait_ready(c, "x-1");
+    assert_eq!(
+        get(c, &["pvc", "data-x-1"], "{.spec.volumeName}"),
+        x1_volume
+    );
+    let out = exec(c, "x-1", "cat /data/file");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "one\n", "{out:?}");
 }
 
 #[test]

@@ -11,6 +11,7 @@
 
 mod claims;
 mod identity;
+mod members;
 mod plan;
 mod revision;
 mod status;
@@ -34,7 +35,6 @@ use crate::client::events::EventRecorder;
 use crate::client::informer::{Change, Informer, Informers, Key, Unserved};
 use crate::client::status::ApiError;
 use crate::client::Client;
-use crate::resources::selector::typed as selector;
 
 /// The component named on events, as upstream.
 pub const COMPONENT: &str = "statefulset-controller";
@@ -96,11 +96,19 @@ impl<C: Client> StatefulSetController<C> {
         let claims = informers.get::<PersistentVolumeClaim>()?;
         let revisions = informers.get::<ControllerRevision>()?;
         pods.add_index(pods::BY_CONTROLLER, pods::controller_uid);
+        pods.add_index(pods::ORPHANS, pods::orphan_namespace);
         revisions.add_index(REVISIONS_BY_CONTROLLER, revision_controller_uid);
         let queue = WorkQueue::default();
         {
             let (sets, queue) = (sets.clone(), queue.clone());
-            pods.on_change(move |c| queue_owners(&sets, &queue, c, |p: &Pod| &p.metadata));
+            pods.on_change(move |c| {
+                queue_owners(&sets, &queue, c, |p: &Pod| &p.metadata);
+                if !matches!(c, Change::Deleted(_)) {
+                    members::sets_for_orphan(&sets, c.object())
+                        .into_iter()
+                        .for_each(|k| queue.add(k));
+                }
+            });
         }
         {
             let (sets, queue) = (sets.clone(), queue.clone());
@@ -138,24 +146,6 @@ impl<C: Client> StatefulSetController<C> {
             r.wait_synced().await;
         }
     }
-
-    /// The pods `set` controls that are its members: selected by it and named for one of
-    /// its ordinals (upstream's `isMemberOf`).
-    fn members(&self, set: &StatefulSet) -> Vec<Arc<Pod>> {
-        let uid = set.metadata.uid.as_deref().unwrap_or_default();
-        let name = set.metadata.name.as_deref().unwrap_or_default();
-        let Some(sel) = set.spec.as_ref().map(|s| &s.selector) else {
-            return Vec::new();
-        };
-        self.pods
-            .by_index(pods::BY_CONTROLLER, uid)
-            .into_iter()
-            .filter(|p| selector::matches(sel, p.metadata.labels.as_ref()))
-            .filter(|p| {
-                identity::ordinal_of(name, p.metadata.name.as_deref().unwrap_or_default()).is_some()
-            })
-            .collect()
-    }
 }
 
 /// The set as an event's involved object.
@@ -181,7 +171,7 @@ impl<C: Client> Controller for StatefulSetController<C> {
 
     async fn reconcile(&self, set: Arc<StatefulSet>) -> Result<Action, ApiError> {
         let uid = set.metadata.uid.clone().unwrap_or_default();
-        let owned = self.members(&set);
+        let owned = members::claim(&self.client, &self.pods, &set).await?;
         let revisions = self.revisions.by_index(REVISIONS_BY_CONTROLLER, &uid);
         let revs = revision::sync(&self.client, &set, revisions.clone()).await?;
         // A set being deleted only reports; the garbage collector removes its pods.

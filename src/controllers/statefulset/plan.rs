@@ -5,6 +5,8 @@
 //! at or above the partition from the highest ordinal down, at most `maxUnavailable` of them
 //! down at once (one by default, waiting for each to be Ready again).
 
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
 /// What the plan needs to know of one pod.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {
@@ -82,6 +84,20 @@ pub fn rolling_update_victims(
     out
 }
 
+/// `maxUnavailable` as a pod count: a number, or a percentage of `replicas` rounded down;
+/// at least 1 (upstream's `getStatefulSetMaxUnavailable`).
+pub fn max_unavailable(v: Option<&IntOrString>, replicas: i32) -> usize {
+    let n = match v {
+        None => 1,
+        Some(IntOrString::Int(n)) => i64::from(*n),
+        Some(IntOrString::String(s)) => s
+            .strip_suffix('%')
+            .and_then(|p| p.parse::<i64>().ok())
+            .map_or(1, |p| p.saturating_mul(i64::from(replicas)) / 100),
+    };
+    usize::try_from(n.max(1)).unwrap_or(1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,6 +164,25 @@ mod tests {
         assert_eq!(
             rolling_update_victims(&terminating, 0, 1),
             Vec::<i32>::new()
+        );
+    }
+
+    #[test]
+    fn max_unavailable_is_a_count_or_a_share_of_replicas_and_at_least_one() {
+        assert_eq!(max_unavailable(None, 5), 1);
+        assert_eq!(max_unavailable(Some(&IntOrString::Int(3)), 5), 3);
+        assert_eq!(max_unavailable(Some(&IntOrString::Int(0)), 5), 1);
+        assert_eq!(
+            max_unavailable(Some(&IntOrString::String("50%".into())), 5),
+            2
+        );
+        assert_eq!(
+            max_unavailable(Some(&IntOrString::String("10%".into())), 5),
+            1
+        );
+        assert_eq!(
+            max_unavailable(Some(&IntOrString::String("x".into())), 5),
+            1
         );
     }
 }

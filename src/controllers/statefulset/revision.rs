@@ -13,6 +13,8 @@ use k8s_openapi::api::apps::v1::{ControllerRevision, StatefulSet};
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 use serde_json::{json, Value};
 
+use super::identity;
+
 use crate::client::options::{DeleteOptions, PatchType, Subresource};
 use crate::client::status::ApiError;
 use crate::client::Client;
@@ -229,6 +231,39 @@ pub async fn truncate<C: Client>(
     Ok(())
 }
 
+/// The template pod `ord` is made from: below the partition the current revision's, else
+/// the update revision's (upstream's `newVersionedStatefulSetPod`).
+pub fn template_for(set: &StatefulSet, revs: &Revisions, ord: i32) -> (PodTemplateSpec, String) {
+    let spec = set.spec.as_ref();
+    let strategy = spec.and_then(|s| s.update_strategy.as_ref());
+    let rolling = strategy
+        .and_then(|s| s.type_.as_deref())
+        .map_or(true, |t| t == "RollingUpdate");
+    let below = match strategy
+        .and_then(|s| s.rolling_update.as_ref())
+        .and_then(|r| r.partition)
+    {
+        Some(partition) => ord < partition,
+        None => {
+            let current = set
+                .status
+                .as_ref()
+                .and_then(|s| s.current_replicas)
+                .unwrap_or(0);
+            ord - identity::start_ordinal(set) < current
+        }
+    };
+    let rev = if rolling && below {
+        &revs.current
+    } else {
+        &revs.update
+    };
+    let template = template_of(rev)
+        .or_else(|| spec.map(|s| s.template.clone()))
+        .unwrap_or_default();
+    (template, rev.metadata.name.clone().unwrap_or_default())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -262,5 +297,43 @@ mod tests {
         assert_ne!(hash(&a, 0), hash(&b, 0));
         assert_ne!(hash(&a, 0), hash(&a, 1));
         assert!(hash(&a, 3).bytes().all(|c| ALPHABET.contains(&c)));
+    }
+
+    fn rev(name: &str, image: &str) -> Arc<ControllerRevision> {
+        Arc::new(
+            serde_json::from_value(json!({"metadata": {"name": name}, "revision": 1,
+                "data": data_of(&set(image))}))
+            .unwrap(),
+        )
+    }
+
+    fn image(t: &PodTemplateSpec) -> String {
+        t.spec.as_ref().unwrap().containers[0]
+            .image
+            .clone()
+            .unwrap()
+    }
+
+    #[test]
+    fn pods_below_the_partition_are_made_at_the_current_revision() {
+        let revs = Revisions {
+            current: rev("web-old", "box:1"),
+            update: rev("web-new", "box:2"),
+            collisions: 0,
+        };
+        let mut s = set("box:2");
+        s.spec.as_mut().unwrap().update_strategy = serde_json::from_value(
+            json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 2}}),
+        )
+        .unwrap();
+        let (t, name) = template_for(&s, &revs, 1);
+        assert_eq!((image(&t), name.as_str()), ("box:1".into(), "web-old"));
+        let (t, name) = template_for(&s, &revs, 2);
+        assert_eq!((image(&t), name.as_str()), ("box:2".into(), "web-new"));
+        // OnDelete: a pod made again is made at the update revision.
+        s.spec.as_mut().unwrap().update_strategy =
+            serde_json::from_value(json!({"type": "OnDelete"})).unwrap();
+        let (t, name) = template_for(&s, &revs, 0);
+        assert_eq!((image(&t), name.as_str()), ("box:2".into(), "web-new"));
     }
 }

@@ -10,8 +10,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
-use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use k8s_openapi::api::core::v1::Pod;
 use serde_json::json;
 
 use super::plan::{self, Member};
@@ -132,7 +131,7 @@ pub(super) async fn pods<C: Client>(
     let rolling = strategy.and_then(|s| s.rolling_update.as_ref());
     let partition = rolling.and_then(|r| r.partition).unwrap_or(0);
     let max_unavailable =
-        max_unavailable(rolling.and_then(|r| r.max_unavailable.as_ref()), replicas);
+        plan::max_unavailable(rolling.and_then(|r| r.max_unavailable.as_ref()), replicas);
     let targets: Vec<Member> = slots
         .iter()
         .zip(start..)
@@ -158,20 +157,6 @@ pub(super) async fn pods<C: Client>(
         }
     }
     Ok(done)
-}
-
-/// `maxUnavailable` as a pod count: a number, or a percentage of `replicas` rounded down;
-/// at least 1 (upstream's `getStatefulSetMaxUnavailable`).
-fn max_unavailable(v: Option<&IntOrString>, replicas: i32) -> usize {
-    let n = match v {
-        None => 1,
-        Some(IntOrString::Int(n)) => i64::from(*n),
-        Some(IntOrString::String(s)) => s
-            .strip_suffix('%')
-            .and_then(|p| p.parse::<i64>().ok())
-            .map_or(1, |p| p.saturating_mul(i64::from(replicas)) / 100),
-    };
-    usize::try_from(n.max(1)).unwrap_or(1)
 }
 
 /// The ordinals in order: creates, recreates and checks each (upstream's `processReplica`).
@@ -258,46 +243,13 @@ async fn restore_labels<C: Client>(
     }
 }
 
-/// The template pod `ord` is made from: below the partition the current revision's, else
-/// the update revision's (upstream's `newVersionedStatefulSetPod`).
-fn template_for(set: &StatefulSet, revs: &Revisions, ord: i32) -> (PodTemplateSpec, String) {
-    let spec = set.spec.as_ref();
-    let strategy = spec.and_then(|s| s.update_strategy.as_ref());
-    let rolling = strategy
-        .and_then(|s| s.type_.as_deref())
-        .map_or(true, |t| t == "RollingUpdate");
-    let below = match strategy
-        .and_then(|s| s.rolling_update.as_ref())
-        .and_then(|r| r.partition)
-    {
-        Some(partition) => ord < partition,
-        None => {
-            let current = set
-                .status
-                .as_ref()
-                .and_then(|s| s.current_replicas)
-                .unwrap_or(0);
-            ord - identity::start_ordinal(set) < current
-        }
-    };
-    let rev = if rolling && below {
-        &revs.current
-    } else {
-        &revs.update
-    };
-    let template = revision::template_of(rev)
-        .or_else(|| spec.map(|s| s.template.clone()))
-        .unwrap_or_default();
-    (template, rev.metadata.name.clone().unwrap_or_default())
-}
-
 async fn create_pod<C: Client>(
     c: &StatefulSetController<C>,
     set: &StatefulSet,
     revs: &Revisions,
     ord: i32,
 ) -> Result<(), ApiError> {
-    let (template, rev_name) = template_for(set, revs, ord);
+    let (template, rev_name) = revision::template_for(set, revs, ord);
     let pod = identity::new_pod(set, &template, ord, &rev_name);
     let ns = set.metadata.namespace.as_deref().unwrap_or_default();
     let set_name = set.metadata.name.as_deref().unwrap_or_default();
@@ -379,29 +331,5 @@ async fn delete_pod<C: Client>(
                 .await;
             Err(e)
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn max_unavailable_is_a_count_or_a_share_of_replicas_and_at_least_one() {
-        assert_eq!(max_unavailable(None, 5), 1);
-        assert_eq!(max_unavailable(Some(&IntOrString::Int(3)), 5), 3);
-        assert_eq!(max_unavailable(Some(&IntOrString::Int(0)), 5), 1);
-        assert_eq!(
-            max_unavailable(Some(&IntOrString::String("50%".into())), 5),
-            2
-        );
-        assert_eq!(
-            max_unavailable(Some(&IntOrString::String("10%".into())), 5),
-            1
-        );
-        assert_eq!(
-            max_unavailable(Some(&IntOrString::String("x".into())), 5),
-            1
-        );
     }
 }
