@@ -2,7 +2,8 @@
 //! claims): its pods come up in order with stable names, each on its own claim on
 //! `bramble.io/local-disk`; a deleted pod comes back under its name with its data; `kubectl
 //! rollout status` finishes; a partitioned rolling update replaces only the pods at or above
-//! the partition; scaling down removes the highest ordinal and keeps its claim.
+//! the partition and `kubectl rollout undo` brings them back; scaling down removes the
+//! highest ordinal and keeps its claim for when it comes back.
 
 mod support;
 
@@ -165,11 +166,29 @@ fn statefulset_pods_keep_their_names_and_claims_in_order() {
     let revisions = c.kubectl_ok(&["get", "controllerrevisions", "-o", "name"]);
     assert_eq!(revisions.lines().count(), 2, "{revisions}");
 
+    // Undo goes back to the first template: its revision is renumbered, not copied.
+    let history = c.kubectl_ok(&["rollout", "history", "sts/x"]);
+    let numbers: Vec<&str> = history
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|w| w.parse::<u32>().is_ok())
+        .collect();
+    assert_eq!(numbers, ["1", "2"], "{history}");
+    c.kubectl_ok(&["rollout", "undo", "sts/x"]);
+    eventually("x-1 to be back at the first revision", || {
+        (revision_of(c, "x-1") == first && ready(c, "x-1")).then_some(())
+    });
+    c.kubectl_ok(&["rollout", "status", "sts/x", "--timeout=120s"]);
+    assert_eq!(get(c, &["sts", "x"], "{.status.updateRevision}"), first);
+    assert_eq!(get(c, &["controllerrevision", &first], "{.revision}"), "3");
+    let revisions = c.kubectl_ok(&["get", "controllerrevisions", "-o", "name"]);
+    assert_eq!(revisions.lines().count(), 2, "{revisions}");
+
     // Scaling down removes the highest ordinal; its claim stays (Retain by default) and
     // scaling up again gives it back to the same ordinal.
     assert!(exec(c, "x-1", "echo one > /data/file").status.success());
     let x1_volume = get(c, &["pvc", "data-x-1"], "{.spec.volumeName}");
-    c.apply(&set_yaml(1, "two", 1));
+    c.apply(&set_yaml(1, "one", 1));
     eventually("x-1 to be gone", || {
         (!c.kubectl(&["get", "pod", "x-1"]).status.success()).then_some(())
     });
@@ -182,7 +201,7 @@ fn statefulset_pods_keep_their_names_and_claims_in_order() {
     eventually("the status to count one replica", || {
         (get(c, &["sts", "x"], "{.status.replicas}") == "1").then_some(())
     });
-    c.apply(&set_yaml(2, "two", 1));
+    c.apply(&set_yaml(2, "one", 1));
     wait_ready(c, "x-1");
     assert_eq!(
         get(c, &["pvc", "data-x-1"], "{.spec.volumeName}"),
