@@ -13,7 +13,8 @@ use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use serde_json::{json, Value};
 
-use super::identity;
+use super::{identity, involved};
+use crate::client::events::{EventRecorder, EventType};
 use crate::client::informer::Informer;
 use crate::client::options::{PatchType, Subresource};
 use crate::client::status::ApiError;
@@ -90,6 +91,7 @@ pub fn owner_refs_for(
 /// would otherwise start on storage about to vanish.
 pub async fn create_missing<C: Client>(
     client: &C,
+    events: &EventRecorder<C>,
     claims: &Informer<PersistentVolumeClaim>,
     set: &StatefulSet,
     ordinal: i32,
@@ -111,10 +113,39 @@ pub async fn create_missing<C: Client>(
         if let Some(refs) = owner_refs_for(&[], set, None, want) {
             claim["metadata"]["ownerReferences"] = Value::Array(refs);
         }
+        let set_name = set.metadata.name.as_deref().unwrap_or_default();
+        let pod = identity::pod_name(set_name, ordinal);
         match client.create(&RESOURCE, ns, claim).await {
-            Ok(_) => {}
+            Ok(_) => {
+                let msg =
+                    format!("create Claim {name} Pod {pod} in StatefulSet {set_name} success");
+                events
+                    .record(
+                        &involved(set),
+                        EventType::Normal,
+                        "SuccessfulCreate",
+                        "Create",
+                        &msg,
+                    )
+                    .await;
+            }
             Err(e) if e.code == 409 => {}
-            Err(e) => return Err(e),
+            Err(e) => {
+                let msg = format!(
+                    "create Claim {name} for Pod {pod} in StatefulSet {set_name} failed error: {}",
+                    e.message
+                );
+                events
+                    .record(
+                        &involved(set),
+                        EventType::Warning,
+                        "FailedCreate",
+                        "Create",
+                        &msg,
+                    )
+                    .await;
+                return Err(e);
+            }
         }
     }
     Ok(())

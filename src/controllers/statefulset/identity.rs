@@ -85,21 +85,14 @@ pub fn revision_of(p: &Pod) -> Option<&str> {
         .map(String::as_str)
 }
 
-/// Whether the pod's name, labels, hostname and subdomain are those of `ordinal` (upstream's
-/// `identityMatches`, without the name, which [`ordinal_of`] already checked).
-pub fn identity_matches(set: &StatefulSet, p: &Pod, ordinal: i32) -> bool {
+/// Whether the pod carries the identity labels of `ordinal` (upstream's `identityMatches`
+/// for what a pod may still change: hostname and subdomain are fixed once it exists).
+pub fn identity_matches(p: &Pod, ordinal: i32) -> bool {
     let name = p.metadata.name.as_deref().unwrap_or_default();
     let labels = p.metadata.labels.as_ref();
     let label = |k: &str| labels.and_then(|l| l.get(k)).map(String::as_str);
-    let spec = p.spec.as_ref();
-    let service = set.spec.as_ref().map(|s| s.service_name.as_str());
     label(POD_NAME_LABEL) == Some(name)
         && label(POD_INDEX_LABEL) == Some(ordinal.to_string().as_str())
-        && spec.and_then(|s| s.hostname.as_deref()) == Some(name)
-        && spec
-            .and_then(|s| s.subdomain.as_deref())
-            .filter(|s| !s.is_empty())
-            == service.filter(|s| !s.is_empty())
 }
 
 /// The labels [`identity_matches`] wants, for a patch that restores them.
@@ -280,8 +273,8 @@ mod tests {
                 {"name": "tmp", "emptyDir": {}}])
         );
         let p: Pod = serde_json::from_value(v).unwrap();
-        assert!(identity_matches(&s, &p, 2));
-        assert!(!identity_matches(&s, &p, 1));
+        assert!(identity_matches(&p, 2));
+        assert!(!identity_matches(&p, 1));
         assert_eq!(revision_of(&p), Some("web-abc"));
     }
 

@@ -176,7 +176,7 @@ async fn walk<C: Client>(
     let mut requeue: Option<Duration> = None;
     for (slot, ord) in slots.iter().zip(start..) {
         let Some(p) = slot else {
-            claims::create_missing(&c.client, &c.claims, set, ord).await?;
+            claims::create_missing(&c.client, &c.events, &c.claims, set, ord).await?;
             create_pod(c, set, revs, ord).await?;
             if monotonic {
                 return Ok(Walk::Stopped(None));
@@ -193,7 +193,7 @@ async fn walk<C: Client>(
         }
         let phase = p.status.as_ref().and_then(|s| s.phase.as_deref());
         if phase.map_or(true, |ph| ph == "Pending") {
-            claims::create_missing(&c.client, &c.claims, set, ord).await?;
+            claims::create_missing(&c.client, &c.events, &c.claims, set, ord).await?;
         }
         if terminating(p) || !super::status::running_and_ready(p) {
             if monotonic {
@@ -209,15 +209,14 @@ async fn walk<C: Client>(
             continue;
         }
         claims::apply_retention(&c.client, &c.claims, set, p, ord).await?;
-        if !identity::identity_matches(set, p, ord) {
+        if !identity::identity_matches(p, ord) {
             restore_labels(c, p, ord).await?;
         }
     }
     Ok(Walk::Through(requeue))
 }
 
-/// Puts back the identity labels a user removed (hostname and subdomain cannot change on a
-/// pod, so only labels are restored, as upstream's update can only change those).
+/// Puts back the identity labels a user removed.
 async fn restore_labels<C: Client>(
     c: &StatefulSetController<C>,
     p: &Pod,
