@@ -3,7 +3,9 @@
 //! `bramble.io/local-disk`; a deleted pod comes back under its name with its data; `kubectl
 //! rollout status` finishes; a partitioned rolling update replaces only the pods at or above
 //! the partition and `kubectl rollout undo` brings them back; scaling down removes the
-//! highest ordinal and keeps its claim for when it comes back.
+//! highest ordinal and keeps its claim for when it comes back. A Parallel set starts pods
+//! without waiting for Ready, OnDelete updates a pod only once it is deleted, and the
+//! Delete retention policies remove claims on scale-down and with the set.
 
 mod support;
 
@@ -16,23 +18,25 @@ const CLASS: &str =
     "apiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata: {name: local-disk}\n\
 provisioner: bramble.io/local-disk\nvolumeBindingMode: WaitForFirstConsumer\n";
 
-/// StatefulSet `x`; `spec_extra` and `container_extra` are YAML lines added to its spec and
-/// to its container.
+/// StatefulSet `x` rolling out with `partition`.
 fn set_yaml(replicas: u32, greeting: &str, partition: u32) -> String {
-    set_yaml_with(replicas, greeting, partition, "", "")
+    let strategy = format!("{{type: RollingUpdate, rollingUpdate: {{partition: {partition}}}}}");
+    set_yaml_with(replicas, greeting, &strategy, "", "")
 }
 
+/// StatefulSet `x` with the `updateStrategy`; `spec_extra` and `container_extra` are YAML
+/// lines added to its spec and to its container.
 fn set_yaml_with(
     replicas: u32,
     greeting: &str,
-    partition: u32,
+    strategy: &str,
     spec_extra: &str,
     container_extra: &str,
 ) -> String {
     format!(
         "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {{name: x}}\nspec:\n{spec_extra}\
          \x20 serviceName: x\n  replicas: {replicas}\n  selector: {{matchLabels: {{app: x}}}}\n\
-         \x20 updateStrategy: {{type: RollingUpdate, rollingUpdate: {{partition: {partition}}}}}\n\
+         \x20 updateStrategy: {strategy}\n\
          \x20 template:\n    metadata: {{labels: {{app: x}}}}\n    spec:\n\
          \x20     terminationGracePeriodSeconds: 1\n      containers:\n\
          \x20     - name: c\n        image: box\n        env: [{{name: GREETING, value: {greeting}}}]\n\
@@ -42,6 +46,8 @@ fn set_yaml_with(
          \x20     resources: {{requests: {{storage: 16Mi}}}}\n"
     )
 }
+
+const ON_DELETE: &str = "{type: OnDelete}";
 
 fn ready(c: &Cluster, pod: &str) -> bool {
     get(
@@ -220,7 +226,13 @@ fn parallel_statefulset_deletes_its_claims_as_its_retention_policy_says() {
     let spec_extra = "  podManagementPolicy: Parallel\n  \
         persistentVolumeClaimRetentionPolicy: {whenDeleted: Delete, whenScaled: Delete}\n";
     let probe = "        readinessProbe: {exec: {command: [cat, /tmp/ready]}, periodSeconds: 1}\n";
-    c.apply(&set_yaml_with(2, "one", 0, spec_extra, probe));
+    c.apply(&set_yaml_with(
+        2,
+        "one",
+        "{type: RollingUpdate}",
+        spec_extra,
+        probe,
+    ));
 
     // Parallel: x-1 starts although x-0 is not Ready (OrderedReady would wait for it).
     for pod in ["x-0", "x-1"] {
@@ -242,8 +254,31 @@ fn parallel_statefulset_deletes_its_claims_as_its_retention_policy_says() {
     }
     c.kubectl_ok(&["rollout", "status", "sts/x", "--timeout=120s"]);
 
+    // OnDelete: a new template reaches a pod only when the pod is deleted.
+    let first = get(c, &["sts", "x"], "{.status.currentRevision}");
+    c.apply(&set_yaml_with(2, "two", ON_DELETE, spec_extra, probe));
+    let update = eventually("the update revision", || {
+        let s = get(
+            c,
+            &["sts", "x"],
+            "{.status.updateRevision} {.status.observedGeneration} {.metadata.generation}",
+        );
+        let parts: Vec<&str> = s.split(' ').collect();
+        (parts.len() == 3 && parts[0] != first && parts[1] == parts[2])
+            .then(|| parts[0].to_string())
+    });
+    assert_eq!(get(c, &["sts", "x"], "{.status.updatedReplicas}"), "0");
+    assert_eq!(revision_of(c, "x-1"), first);
+    let old_uid = get(c, &["pod", "x-1"], "{.metadata.uid}");
+    c.kubectl_ok(&["delete", "pod", "x-1", "--wait=false"]);
+    eventually("x-1 to come back at the update revision", || {
+        let uid = get(c, &["pod", "x-1"], "{.metadata.uid}");
+        (!uid.is_empty() && uid != old_uid && revision_of(c, "x-1") == update).then_some(())
+    });
+    assert_eq!(revision_of(c, "x-0"), first);
+
     // whenScaled: Delete: the claim of a scaled-away ordinal goes with its pod.
-    c.apply(&set_yaml_with(1, "one", 0, spec_extra, probe));
+    c.apply(&set_yaml_with(1, "two", ON_DELETE, spec_extra, probe));
     eventually("x-1 and its claim to be gone", || {
         let pod = c.kubectl(&["get", "pod", "x-1"]).status.success();
         let claim = c.kubectl(&["get", "pvc", "data-x-1"]).status.success();
