@@ -195,8 +195,26 @@ fn decode(v: Value) -> Result<ControllerRevision, ApiError> {
         .map_err(|e| ApiError::internal(format!("ControllerRevision unreadable: {e}")))
 }
 
-/// Deletes the oldest revisions that no pod, nor the current or update revision, uses,
-/// keeping `revisionHistoryLimit` of them (upstream's `truncateHistory`).
+/// The revisions to delete: the oldest that no pod, nor the current or update revision,
+/// uses, beyond `limit` of them (upstream's `truncateHistory`).
+pub fn prunable<'a>(
+    owned: &'a [Arc<ControllerRevision>],
+    live: &HashSet<String>,
+    limit: i32,
+) -> Vec<&'a Arc<ControllerRevision>> {
+    let mut history: Vec<&Arc<ControllerRevision>> = owned
+        .iter()
+        .filter(|r| !live.contains(r.metadata.name.as_deref().unwrap_or_default()))
+        .collect();
+    let surplus = history
+        .len()
+        .saturating_sub(usize::try_from(limit.max(0)).unwrap_or(0));
+    history.sort_by_key(|r| r.revision);
+    history.truncate(surplus);
+    history
+}
+
+/// Deletes the [`prunable`] revisions, keeping `revisionHistoryLimit` (default 10).
 pub async fn truncate<C: Client>(
     client: &C,
     set: &StatefulSet,
@@ -207,17 +225,8 @@ pub async fn truncate<C: Client>(
         .spec
         .as_ref()
         .and_then(|s| s.revision_history_limit)
-        .unwrap_or(10)
-        .max(0);
-    let mut history: Vec<&Arc<ControllerRevision>> = owned
-        .iter()
-        .filter(|r| !live.contains(r.metadata.name.as_deref().unwrap_or_default()))
-        .collect();
-    let surplus = history
-        .len()
-        .saturating_sub(usize::try_from(limit).unwrap_or(0));
-    history.sort_by_key(|r| r.revision);
-    for r in history.into_iter().take(surplus) {
+        .unwrap_or(10);
+    for r in prunable(owned, live, limit) {
         let (ns, name) = crate::client::informer::key_of(&**r);
         match client
             .delete(&RESOURCE, &ns, &name, &DeleteOptions::default())
@@ -335,5 +344,29 @@ mod tests {
             serde_json::from_value(json!({"type": "OnDelete"})).unwrap();
         let (t, name) = template_for(&s, &revs, 0);
         assert_eq!((image(&t), name.as_str()), ("box:2".into(), "web-new"));
+    }
+
+    #[test]
+    fn history_keeps_live_revisions_and_the_newest_others() {
+        let owned: Vec<Arc<ControllerRevision>> = (1..=5)
+            .map(|n| {
+                Arc::new(
+                    serde_json::from_value(json!({"metadata": {"name": format!("web-{n}")},
+                        "revision": 6 - n}))
+                    .unwrap(),
+                )
+            })
+            .collect();
+        // web-5 is revision 1 (oldest), web-1 revision 5; web-5 and web-1 are in use.
+        let live: HashSet<String> = ["web-5".to_string(), "web-1".to_string()].into();
+        let names = |limit| -> Vec<String> {
+            prunable(&owned, &live, limit)
+                .iter()
+                .map(|r| r.metadata.name.clone().unwrap())
+                .collect()
+        };
+        assert_eq!(names(10), Vec::<String>::new());
+        assert_eq!(names(2), ["web-4"]);
+        assert_eq!(names(0), ["web-4", "web-3", "web-2"]);
     }
 }
