@@ -1,7 +1,7 @@
 //! A StatefulSet on a real board (needs root, e2fsprogs and util-linux for the size-enforced
 //! claims): its pods come up in order with stable names, each on its own claim on
-//! `bramble.io/local-disk`; a deleted pod comes back under its name with its data; `kubectl
-//! rollout status` finishes; a partitioned rolling update replaces only the pods at or above
+//! `bramble.io/local-disk`; a deleted or failed pod comes back under its name with its
+//! data; `kubectl rollout status` finishes; a partitioned rolling update replaces only the pods at or above
 //! the partition and `kubectl rollout undo` brings them back; scaling down removes the
 //! highest ordinal and keeps its claim for when it comes back. A Parallel set starts pods
 //! without waiting for Ready, OnDelete updates a pod only once it is deleted, and the
@@ -137,6 +137,24 @@ fn statefulset_pods_keep_their_names_and_claims_in_order() {
     let old_uid = get(c, &["pod", "x-0"], "{.metadata.uid}");
     c.kubectl_ok(&["delete", "pod", "x-0", "--wait=false"]);
     eventually("x-0 to be recreated and Ready", || {
+        let uid = get(c, &["pod", "x-0"], "{.metadata.uid}");
+        (!uid.is_empty() && uid != old_uid && ready(c, "x-0")).then_some(())
+    });
+    let out = exec(c, "x-0", "cat /data/file");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "kept\n", "{out:?}");
+
+    // A failed pod is replaced the same way.
+    let old_uid = get(c, &["pod", "x-0"], "{.metadata.uid}");
+    c.kubectl_ok(&[
+        "patch",
+        "pod",
+        "x-0",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        r#"{"status":{"phase":"Failed","reason":"Evicted"}}"#,
+    ]);
+    eventually("the failed x-0 to be replaced and Ready", || {
         let uid = get(c, &["pod", "x-0"], "{.metadata.uid}");
         (!uid.is_empty() && uid != old_uid && ready(c, "x-0")).then_some(())
     });
