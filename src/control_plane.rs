@@ -31,6 +31,7 @@ use crate::controllers::garbage_collector::GarbageCollector;
 use crate::controllers::node_ipam::{self, NodeIpamController, NODE_CIDR_PREFIX};
 use crate::controllers::node_lifecycle::NodeLifecycleController;
 use crate::controllers::replicaset::ReplicaSetController;
+use crate::controllers::statefulset::StatefulSetController;
 use crate::controllers::taint_eviction::TaintEvictionController;
 use crate::controllers::volume_binding::{claims::ClaimBinder, volumes::VolumeBinder};
 use crate::controllers::{self, namespace::NamespaceController, runtime};
@@ -321,6 +322,12 @@ pub async fn run_with_pod_streams(
         shutdown,
         "deployment",
         DeploymentController::new(&informers)
+    );
+    start!(
+        tasks,
+        shutdown,
+        "statefulset",
+        StatefulSetController::new(&informers)
     );
     tasks.spawn(GarbageCollector::new(&informers).run(shutdown.clone()));
     let event_ttl = EventTtlController { ttl: EVENT_TTL };

@@ -17,6 +17,7 @@ pub mod pods;
 mod queue;
 pub mod replicaset;
 pub mod runtime;
+pub mod statefulset;
 pub mod taint_eviction;
 pub mod volume_binding;
 pub mod work_queue;

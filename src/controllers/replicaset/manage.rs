@@ -60,7 +60,11 @@ pub(super) async fn claim_pods<C: Client>(
 }
 
 /// Takes a pod without controller: adds the owner reference, checked against the pod's uid.
-async fn adopt<C: Client>(client: &C, p: &Pod, owner: Value) -> Result<Arc<Pod>, ApiError> {
+pub(crate) async fn adopt<C: Client>(
+    client: &C,
+    p: &Pod,
+    owner: Value,
+) -> Result<Arc<Pod>, ApiError> {
     let mut refs: Vec<Value> = p
         .metadata
         .owner_references
@@ -87,7 +91,7 @@ async fn adopt<C: Client>(client: &C, p: &Pod, owner: Value) -> Result<Arc<Pod>,
 }
 
 /// Lets go of a pod that no longer matches: drops the owner reference with `uid`.
-async fn release<C: Client>(client: &C, p: &Pod, uid: &str) -> Result<(), ApiError> {
+pub(crate) async fn release<C: Client>(client: &C, p: &Pod, uid: &str) -> Result<(), ApiError> {
     let refs: Vec<Value> = p
         .metadata
         .owner_references

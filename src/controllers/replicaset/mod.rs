@@ -9,6 +9,9 @@
 mod manage;
 mod status;
 
+/// Taking and letting go of pods, shared with the other workload controllers.
+pub(crate) use manage::{adopt, release};
+
 use std::sync::Arc;
 
 use k8s_openapi::api::apps::v1::ReplicaSet;
