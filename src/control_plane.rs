@@ -25,6 +25,7 @@ use crate::cidr::Ipv4Cidr;
 use crate::client::events::EventRecorder;
 use crate::client::informer::Informers;
 use crate::client::LocalClient;
+use crate::controllers::daemonset::DaemonSetController;
 use crate::controllers::deployment::DeploymentController;
 use crate::controllers::event_ttl::{EventTtlController, EVENT_TTL};
 use crate::controllers::garbage_collector::GarbageCollector;
@@ -289,6 +290,13 @@ pub async fn run_with_pod_streams(
             tasks.spawn(runtime::run(c, primary, queue, ready, shutdown.clone()));
         }
         Err(e) => tracing::error!(error = %e, "the deployment controller cannot run"),
+    }
+    match DaemonSetController::new(&informers) {
+        Ok((c, primary, queue)) => {
+            let ready = c.ready();
+            tasks.spawn(runtime::run(c, primary, queue, ready, shutdown.clone()));
+        }
+        Err(e) => tracing::error!(error = %e, "the daemonset controller cannot run"),
     }
     tasks.spawn(GarbageCollector::new(&informers).run(shutdown.clone()));
     let event_ttl = EventTtlController { ttl: EVENT_TTL };

@@ -5,6 +5,7 @@
 //! ask to look again later. Nothing is listed again until a watch ends, and no object is kept
 //! beyond its key (lists hand objects over one at a time, [`Client::list_each`]).
 
+pub mod daemonset;
 pub mod deployment;
 pub mod event_ttl;
 mod expectations;
