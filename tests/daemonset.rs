@@ -212,6 +212,24 @@ fn a_daemon_set_runs_on_every_board_including_one_that_joins_later_and_rolls_to_
         "{.metadata.generation}={.status.observedGeneration}",
     );
     assert_eq!(observed, "2=2");
+
+    // Undo brings the first template back under a new revision number, pods rolled to it.
+    c.kubectl_ok(&["rollout", "undo", "daemonset/agent"]);
+    let done = rollout_status(c, "agent");
+    assert!(done.contains("successfully rolled out"), "{done}");
+    eventually("the first template to be current again", || {
+        (current_hash(c, "agent") == rev1).then_some(())
+    });
+    let back = running_on(c, "agent", &[BOARD, SERVER_NODE], Some(&rev1));
+    let env = c.pod_jsonpath(&back[SERVER_NODE], "{.spec.containers[0].env[0].value}");
+    assert_eq!(env, "1");
+    let history = c.kubectl_ok(&["rollout", "history", "daemonset/agent"]);
+    let revisions: Vec<&str> = history
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|w| w.parse::<u32>().is_ok())
+        .collect();
+    assert_eq!(revisions, ["2", "3"], "{history}");
 }
 
 #[test]
