@@ -42,7 +42,8 @@ kind: DaemonSet
 metadata: {{name: {name}}}
 spec:
   selector: {{matchLabels: {{app: {name}}}}}
-  updateStrategy: {{type: {strategy}}}
+  updateStrategy:
+    type: {strategy}
   template:
     metadata: {{labels: {{app: {name}}}}}
     spec:
@@ -57,30 +58,48 @@ spec:
     )
 }
 
-/// The set's live pods: name → (node, phase, revision hash).
-fn pods_of(c: &Cluster, app: &str) -> BTreeMap<String, (String, String, String)> {
+/// One pod of a set, as kubectl shows it.
+struct PodState {
+    name: String,
+    node: String,
+    phase: String,
+    hash: String,
+    ready: bool,
+    deleting: bool,
+}
+
+/// Every pod of the set, terminating ones included.
+fn pod_states(c: &Cluster, app: &str) -> Vec<PodState> {
     let out = c.kubectl_ok(&[
         "get",
         "pods",
         "-l",
         &format!("app={app}"),
         "-o",
-        "jsonpath={range .items[?(@.metadata.deletionTimestamp)]}-{.metadata.name} {end}|{range .items[*]}{.metadata.name},{.spec.nodeName},{.status.phase},{.metadata.labels.controller-revision-hash} {end}",
+        "jsonpath={range .items[*]}{.metadata.name},{.spec.nodeName},{.status.phase},{.metadata.labels.controller-revision-hash},{.status.conditions[?(@.type==\"Ready\")].status},{.metadata.deletionTimestamp} {end}",
     ]);
-    let (deleting, all) = out.split_once('|').unwrap_or(("", &out));
-    let deleting: Vec<&str> = deleting.split_whitespace().map(|d| &d[1..]).collect();
-    all.split_whitespace()
-        .filter_map(|row| {
-            let mut f = row.split(',');
-            let name = f.next()?.to_string();
-            if deleting.contains(&name.as_str()) {
-                return None;
+    out.split_whitespace()
+        .map(|row| {
+            let f: Vec<&str> = row.split(',').collect();
+            let field = |i: usize| f.get(i).copied().unwrap_or("").to_string();
+            PodState {
+                name: field(0),
+                node: field(1),
+                phase: field(2),
+                hash: field(3),
+                ready: field(4) == "True",
+                deleting: !field(5).is_empty(),
             }
-            let node = f.next().unwrap_or("").to_string();
-            let phase = f.next().unwrap_or("").to_string();
-            let hash = f.next().unwrap_or("").to_string();
-            Some((name, (node, phase, hash)))
         })
+        .collect()
+}
+
+/// The set's live pods: name → (node, phase, revision hash).
+fn pods_of(c: &Cluster, app: &str) -> BTreeMap<String, (String, String, String)> {
+    pod_states(c, app)
+        .into_iter()
+        .filter(|p| !p.deleting)
+        .map(|p| (p.name, (p.node, p.phase, p.hash)))
         .collect()
 }
 
@@ -299,4 +318,50 @@ fn a_node_selector_limits_a_daemon_set_and_a_node_that_stops_matching_loses_its_
     eventually("picky's status to count the updated pod", || {
         (status(c, "picky") == "1/1/1/1/1/0").then_some(())
     });
+
+    // maxSurge without unavailability: each board gets its new pod beside the old one, and
+    // the old one goes only once the new one is ready, so no board is ever without a ready pod.
+    let surge = "RollingUpdate\n    rollingUpdate: {maxSurge: 1, maxUnavailable: 0}";
+    c.apply(&daemon_set("surging", "1", "", surge));
+    running_on(c, "surging", &[BOARD, SERVER_NODE], None);
+    eventually("surging's pods to be ready", || {
+        (status(c, "surging") == "2/2/2/2/2/0").then_some(())
+    });
+    c.apply(&daemon_set("surging", "2", "", surge));
+    let mut side_by_side = false;
+    eventually("surging to roll to its new template", || {
+        let rev2 = current_hash(c, "surging");
+        let pods = pod_states(c, "surging");
+        eprintln!(
+            "rev2={rev2} {:?}",
+            pods.iter()
+                .map(|p| format!(
+                    "{} {} {} {} ready={} del={}",
+                    p.name, p.node, p.phase, p.hash, p.ready, p.deleting
+                ))
+                .collect::<Vec<_>>()
+        );
+        for node in [BOARD, SERVER_NODE] {
+            let live: Vec<&PodState> = pods
+                .iter()
+                .filter(|p| p.node == node && !p.deleting)
+                .collect();
+            assert!(
+                live.iter().any(|p| p.ready),
+                "{node} had no ready pod during the surge rollout"
+            );
+            side_by_side |= live.len() == 2 && live.iter().any(|p| p.hash != rev2);
+        }
+        let done = pods.len() == 2
+            && pods
+                .iter()
+                .all(|p| p.hash == rev2 && p.ready && !p.deleting);
+        done.then_some(())
+    });
+    assert!(
+        side_by_side,
+        "no board ever ran the new pod beside the old one"
+    );
+    let done = rollout_status(c, "surging");
+    assert!(done.contains("successfully rolled out"), "{done}");
 }

@@ -270,7 +270,7 @@ impl<C: Client> DaemonSetController<C> {
                     &pod_control::involved(ds),
                     EventType::Warning,
                     "FailedDaemonPod",
-                    "",
+                    "Delete",
                     &format!(
                         "Found failed daemon pod {ns}/{pod} on node {node}, will try to kill it"
                     ),
@@ -278,7 +278,12 @@ impl<C: Client> DaemonSetController<C> {
                 .await;
         }
         pod_control::sync_nodes(self, ds, &plan.delete, &plan.create_on, hash).await?;
-        if self.expectations.satisfied(&key_of(ds)) && rolling::is_rolling_update(ds) {
+        // The rolling step must see what the manage step just did: the informer may already
+        // have brought those changes (expectations met) while `owned` predates them, and
+        // deleting an already terminating pod again would wait for an event that never
+        // comes. The changes queue the set again, so the rolling step runs next time.
+        let acted = !plan.delete.is_empty() || !plan.create_on.is_empty();
+        if !acted && self.expectations.satisfied(&key_of(ds)) && rolling::is_rolling_update(ds) {
             let picks = rolling::pick(ds, nodes, &by_node, hash, Utc::now());
             let delete: Vec<Arc<Pod>> = owned
                 .iter()
@@ -317,7 +322,7 @@ impl<C: Client> Controller for DaemonSetController<C> {
                     &pod_control::involved(&ds),
                     EventType::Warning,
                     "SelectingAll",
-                    "",
+                    "Sync",
                     "This daemon set is selecting all pods. A non-empty selector is required.",
                 )
                 .await;
