@@ -13,11 +13,11 @@
 
 mod backoff;
 mod claim;
-pub mod eligibility;
-pub mod history;
+mod eligibility;
+mod history;
 mod placement;
 mod pod_control;
-pub mod rolling;
+mod rolling;
 mod status;
 
 use std::sync::Arc;
