@@ -59,6 +59,7 @@ spec:
 }
 
 /// One pod of a set, as kubectl shows it.
+#[derive(Debug)]
 struct PodState {
     name: String,
     node: String,
@@ -332,15 +333,8 @@ fn a_node_selector_limits_a_daemon_set_and_a_node_that_stops_matching_loses_its_
     eventually("surging to roll to its new template", || {
         let rev2 = current_hash(c, "surging");
         let pods = pod_states(c, "surging");
-        eprintln!(
-            "rev2={rev2} {:?}",
-            pods.iter()
-                .map(|p| format!(
-                    "{} {} {} {} ready={} del={}",
-                    p.name, p.node, p.phase, p.hash, p.ready, p.deleting
-                ))
-                .collect::<Vec<_>>()
-        );
+        // Printed only when the test fails: how the rollout went.
+        eprintln!("current {rev2}: {pods:?}");
         for node in [BOARD, SERVER_NODE] {
             let live: Vec<&PodState> = pods
                 .iter()
