@@ -32,6 +32,7 @@ use crate::controllers::garbage_collector::GarbageCollector;
 use crate::controllers::node_ipam::{self, NodeIpamController, NODE_CIDR_PREFIX};
 use crate::controllers::node_lifecycle::NodeLifecycleController;
 use crate::controllers::replicaset::ReplicaSetController;
+use crate::controllers::taint_eviction::TaintEvictionController;
 use crate::controllers::volume_binding::{claims::ClaimBinder, volumes::VolumeBinder};
 use crate::controllers::{self, namespace::NamespaceController, runtime};
 use crate::host_path_policy::HostPathPolicy;
@@ -45,6 +46,20 @@ use crate::pki::{Pki, ServerNames};
 use crate::resources::namespace;
 use crate::scheduler;
 use crate::store::Store;
+
+/// Starts an informer-driven controller made by `$made` (its constructor's result), or logs
+/// why it cannot run.
+macro_rules! start {
+    ($tasks:expr, $shutdown:expr, $what:literal, $made:expr) => {
+        match $made {
+            Ok((c, primary, queue)) => {
+                let ready = c.ready();
+                $tasks.spawn(runtime::run(c, primary, queue, ready, $shutdown.clone()));
+            }
+            Err(e) => tracing::error!(error = %e, concat!("the ", $what, " controller cannot run")),
+        }
+    };
+}
 
 /// Namespaces every cluster has, as kube-apiserver creates them.
 const SYSTEM_NAMESPACES: [&str; 4] = ["default", "kube-system", "kube-public", "kube-node-lease"];
@@ -246,65 +261,82 @@ pub async fn run_with_pod_streams(
     ));
     let client = LocalClient::new(registry.clone());
     tasks.spawn(scheduler::run::run(client.clone(), shutdown.clone()));
-    tasks.spawn(controllers::run(
-        client.clone(),
-        NamespaceController,
-        shutdown.clone(),
-    ));
-    tasks.spawn(controllers::run(
-        client.clone(),
-        ClaimBinder::new(client.clone()),
-        shutdown.clone(),
-    ));
-    tasks.spawn(controllers::run(
-        client.clone(),
-        VolumeBinder::new(client.clone()),
-        shutdown.clone(),
-    ));
-    let ipam = NodeIpamController {
-        cluster_cidr: cfg.cluster_cidr,
-        node_prefix: NODE_CIDR_PREFIX,
-        events: EventRecorder::new(client.clone(), "node-controller"),
-    };
-    tasks.spawn(controllers::run(client.clone(), ipam, shutdown.clone()));
-    let lifecycle = NodeLifecycleController {
-        grace: cfg.node_monitor_grace,
-    };
-    tasks.spawn(controllers::run(
-        client.clone(),
-        lifecycle,
-        shutdown.clone(),
-    ));
     // Controllers on the shared informers: one list and watch per kind for all of them.
     let informers = Informers::new(client.clone(), shutdown.clone());
-    match ReplicaSetController::new(&informers) {
-        Ok((c, primary, queue)) => {
-            let ready = c.ready();
-            tasks.spawn(runtime::run(c, primary, queue, ready, shutdown.clone()));
+    start!(
+        tasks,
+        shutdown,
+        "namespace",
+        controllers::start(&informers, NamespaceController)
+    );
+    start!(
+        tasks,
+        shutdown,
+        "claim binder",
+        ClaimBinder::new(&informers).and_then(|b| controllers::start(&informers, b))
+    );
+    start!(
+        tasks,
+        shutdown,
+        "volume binder",
+        VolumeBinder::new(&informers).and_then(|b| controllers::start(&informers, b))
+    );
+    match informers.get::<k8s_openapi::api::core::v1::Node>() {
+        Ok(nodes) => {
+            let ipam = NodeIpamController {
+                cluster_cidr: cfg.cluster_cidr,
+                node_prefix: NODE_CIDR_PREFIX,
+                events: EventRecorder::new(client.clone(), "node-controller"),
+                nodes,
+                allocated: std::sync::Mutex::new(Vec::new()),
+            };
+            start!(
+                tasks,
+                shutdown,
+                "node ipam",
+                controllers::start(&informers, ipam)
+            );
         }
-        Err(e) => tracing::error!(error = %e, "the replicaset controller cannot run"),
+        Err(e) => tracing::error!(error = %e, "the node ipam controller cannot run"),
     }
-    match DeploymentController::new(&informers) {
-        Ok((c, primary, queue)) => {
-            let ready = c.ready();
-            tasks.spawn(runtime::run(c, primary, queue, ready, shutdown.clone()));
-        }
-        Err(e) => tracing::error!(error = %e, "the deployment controller cannot run"),
-    }
-    match DaemonSetController::new(&informers) {
-        Ok((c, primary, queue)) => {
-            let ready = c.ready();
-            tasks.spawn(runtime::run(c, primary, queue, ready, shutdown.clone()));
-        }
-        Err(e) => tracing::error!(error = %e, "the daemonset controller cannot run"),
-    }
+    start!(
+        tasks,
+        shutdown,
+        "node lifecycle",
+        NodeLifecycleController::new(&informers, cfg.node_monitor_grace)
+    );
+    start!(
+        tasks,
+        shutdown,
+        "taint eviction",
+        TaintEvictionController::new(&informers)
+    );
+    start!(
+        tasks,
+        shutdown,
+        "replicaset",
+        ReplicaSetController::new(&informers)
+    );
+    start!(
+        tasks,
+        shutdown,
+        "deployment",
+        DeploymentController::new(&informers)
+    );
+    start!(
+        tasks,
+        shutdown,
+        "daemonset",
+        DaemonSetController::new(&informers)
+    );
     tasks.spawn(GarbageCollector::new(&informers).run(shutdown.clone()));
     let event_ttl = EventTtlController { ttl: EVENT_TTL };
-    tasks.spawn(controllers::run(
-        client.clone(),
-        event_ttl,
-        shutdown.clone(),
-    ));
+    start!(
+        tasks,
+        shutdown,
+        "event ttl",
+        controllers::start(&informers, event_ttl)
+    );
     if let Some(mut kubelet) = cfg.kubelet.clone() {
         kubelet.node_name.clone_from(&cfg.node_name);
         let stop = shutdown.clone();

@@ -10,8 +10,8 @@ use super::{Action, Reconciler};
 use crate::client::options::DeleteOptions;
 use crate::client::status::ApiError;
 use crate::client::Client;
+use crate::resources::event;
 use crate::resources::meta;
-use crate::resources::{event, ResourceType};
 
 /// How long an Event is kept after it was last seen (upstream's default `--event-ttl`).
 pub const EVENT_TTL: Duration = Duration::from_secs(3600);
@@ -36,8 +36,10 @@ fn last_seen(ev: &Value) -> Option<DateTime<Utc>> {
 }
 
 impl<C: Client> Reconciler<C> for EventTtlController {
-    fn resource(&self) -> &'static ResourceType {
-        &event::RESOURCE
+    type Kind = k8s_openapi::api::core::v1::Event;
+
+    fn name(&self) -> &'static str {
+        "event-ttl-controller"
     }
 
     async fn reconcile(&self, client: &C, ev: &Value) -> Result<Action, ApiError> {

@@ -12,7 +12,7 @@ use crate::client::options::{DeleteOptions, ListOptions, Subresource};
 use crate::client::status::ApiError;
 use crate::client::Client;
 use crate::resources::meta;
-use crate::resources::{namespace, ResourceType, RESOURCES};
+use crate::resources::{namespace, RESOURCES};
 
 /// How soon to look again while content is still being removed.
 const RECHECK: Duration = Duration::from_secs(1);
@@ -21,8 +21,10 @@ const RECHECK: Duration = Duration::from_secs(1);
 pub struct NamespaceController;
 
 impl<C: Client> Reconciler<C> for NamespaceController {
-    fn resource(&self) -> &'static ResourceType {
-        &namespace::RESOURCE
+    type Kind = k8s_openapi::api::core::v1::Namespace;
+
+    fn name(&self) -> &'static str {
+        "namespace-controller"
     }
 
     async fn reconcile(&self, client: &C, ns: &Value) -> Result<Action, ApiError> {

@@ -9,7 +9,6 @@
 //! kubeadm publishes its `podSubnet`, so kubelets on joined boards know which traffic stays
 //! inside the cluster (not masqueraded) without being told on their own command line.
 
-use std::ops::ControlFlow;
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -17,12 +16,15 @@ use serde_json::{json, Value};
 use super::{Action, Reconciler};
 use crate::cidr::Ipv4Cidr;
 use crate::client::events::{EventRecorder, EventType};
+use crate::client::informer::Informer;
 use crate::client::options::PatchType;
-use crate::client::options::{ListOptions, Subresource};
+use crate::client::options::Subresource;
 use crate::client::status::ApiError;
 use crate::client::Client;
 use crate::resources::meta;
-use crate::resources::{node, ResourceType};
+use crate::resources::node;
+use k8s_openapi::api::core::v1::Node;
+use std::sync::{Mutex, PoisonError};
 
 /// Upstream's default `--node-cidr-mask-size` for IPv4.
 pub const NODE_CIDR_PREFIX: u8 = 24;
@@ -51,6 +53,11 @@ pub struct NodeIpamController<C: Client> {
     pub node_prefix: u8,
     /// Reports a full cluster network on the Node.
     pub events: EventRecorder<C>,
+    /// Every node, from the shared informer.
+    pub nodes: Informer<Node>,
+    /// Ranges this controller gave out, which the cache may not show yet (upstream keeps
+    /// its `cidrSet` in memory for the same reason).
+    pub allocated: Mutex<Vec<(String, Ipv4Cidr)>>,
 }
 
 /// The ranges `node` holds (`spec.podCIDRs`, else `spec.podCIDR`).
@@ -76,8 +83,10 @@ pub fn first_free(cluster: Ipv4Cidr, prefix: u8, taken: &[Ipv4Cidr]) -> Option<I
 }
 
 impl<C: Client> Reconciler<C> for NodeIpamController<C> {
-    fn resource(&self) -> &'static ResourceType {
-        &node::RESOURCE
+    type Kind = Node;
+
+    fn name(&self) -> &'static str {
+        "node-ipam-controller"
     }
 
     async fn reconcile(&self, client: &C, obj: &Value) -> Result<Action, ApiError> {
@@ -89,12 +98,24 @@ impl<C: Client> Reconciler<C> for NodeIpamController<C> {
         }
         let name = meta::name_of(obj);
         let mut taken: Vec<Ipv4Cidr> = Vec::new();
-        client
-            .list_each(&node::RESOURCE, None, &ListOptions::default(), |n| {
-                taken.extend(node_cidrs(&n));
-                ControlFlow::Continue(())
-            })
-            .await?;
+        for n in self.nodes.list() {
+            if let Ok(v) = serde_json::to_value(&*n) {
+                taken.extend(node_cidrs(&v));
+            }
+        }
+        {
+            let mut allocated = self
+                .allocated
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            // A node gone, or one whose range the cache already shows, needs no memory.
+            allocated.retain(|(node, _)| {
+                self.nodes
+                    .get("", node)
+                    .is_some_and(|n| n.spec.as_ref().and_then(|s| s.pod_cidr.as_ref()).is_none())
+            });
+            taken.extend(allocated.iter().map(|(_, c)| *c));
+        }
         let Some(range) = first_free(self.cluster_cidr, self.node_prefix, &taken) else {
             let message = format!(
                 "Node {name} status is now: CIDRNotAvailable (every /{} of the cluster network {} is taken)",
@@ -118,6 +139,10 @@ impl<C: Client> Reconciler<C> for NodeIpamController<C> {
                 Subresource::Main,
             )
             .await?;
+        self.allocated
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((name.to_string(), range));
         tracing::info!(node = %name, pod_cidr = %text, "allocated the node's pod range");
         Ok(Action::Done)
     }
@@ -177,14 +202,21 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let registry = Registry::new(crate::store::Store::open(dir.path(), 64).unwrap());
         let client = LocalClient::new(registry.clone());
+        let fixed = add_node(&registry, "pi-0", Some("10.42.0.0/24")).await;
+        let a = add_node(&registry, "pi-1", None).await;
+        let b = add_node(&registry, "pi-2", None).await;
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let informers = crate::client::informer::Informers::new(client.clone(), shutdown.clone());
+        let nodes = informers.get::<Node>().unwrap();
+        nodes.wait_synced().await;
+        // The ranges given out are remembered: the cache is not asked to be up to date.
         let ipam = NodeIpamController {
             cluster_cidr: cidr("10.42.0.0/16"),
             node_prefix: NODE_CIDR_PREFIX,
             events: EventRecorder::new(client.clone(), "node-controller"),
+            nodes,
+            allocated: Mutex::new(Vec::new()),
         };
-        let fixed = add_node(&registry, "pi-0", Some("10.42.0.0/24")).await;
-        let a = add_node(&registry, "pi-1", None).await;
-        let b = add_node(&registry, "pi-2", None).await;
         for n in [&fixed, &a, &b] {
             ipam.reconcile(&client, n).await.unwrap();
         }
@@ -200,5 +232,7 @@ mod tests {
         let again = registry.get(&node::RESOURCE, "", "pi-1").unwrap();
         ipam.reconcile(&client, &again).await.unwrap();
         assert_eq!(range("pi-1"), "10.42.1.0/24");
+        shutdown.cancel();
+        informers.stopped().await;
     }
 }

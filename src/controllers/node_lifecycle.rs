@@ -7,35 +7,52 @@
 //! `not-ready` taints instead. When the kubelet reports Ready again the taints go; the
 //! kubelet, not this controller, sets Ready back to True.
 //!
-//! Pods on an unreachable node are not evicted: with no kubelet to stop them they could
-//! still be running, and a board on a flaky network would otherwise lose its pods.
+//! The grace period runs from when this controller last saw a sign of life change, so a
+//! restarted server gives every board the full grace period. Pods on a tainted node are
+//! evicted by the taint eviction controller after their `tolerationSeconds`.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
-use super::{Action, Reconciler, Related};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
+
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::Node;
+
+use super::runtime::Controller;
+use super::work_queue::WorkQueue;
+use super::Action;
+use crate::client::informer::{Change, Informer, Informers, Key, Unserved};
 use crate::client::options::PatchType;
 use crate::client::options::Subresource;
 use crate::client::status::ApiError;
 use crate::client::Client;
 use crate::resources::meta;
-use crate::resources::{lease, node, ResourceType};
-use crate::scheduler::taints::{TAINT_NODE_NOT_READY, TAINT_NODE_UNREACHABLE};
+use crate::resources::node;
+use crate::resources::tolerations::{TAINT_NODE_NOT_READY, TAINT_NODE_UNREACHABLE};
 
 /// Upstream's default `--node-monitor-grace-period`.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(40);
 /// The conditions a kubelet owns, which go Unknown together.
 const KUBELET_CONDITIONS: [&str; 4] = ["Ready", "MemoryPressure", "DiskPressure", "PIDPressure"];
 const LEASE_NAMESPACE: &str = "kube-node-lease";
-/// A renewed Lease is a sign of life too.
-static ALSO_WATCH: [&ResourceType; 1] = [&lease::RESOURCE];
+
+/// The last sign of life seen from a node, and when this controller saw it change.
+type Probe = (Option<DateTime<Utc>>, Instant);
 
 /// Watches node heartbeats.
-pub struct NodeLifecycleController {
+pub struct NodeLifecycleController<C: Client> {
+    client: C,
     /// How long a silent kubelet is given before its node is marked Unknown.
-    pub grace: Duration,
+    grace: Duration,
+    nodes: Informer<Node>,
+    leases: Informer<Lease>,
+    /// Per node: the last sign of life seen and when it was first seen.
+    health: Mutex<HashMap<String, Probe>>,
 }
 
 fn time_at(v: &Value, pointer: &str) -> Option<DateTime<Utc>> {
@@ -128,44 +145,91 @@ fn lifecycle_taints(node: &Value, ready: &str, now: &str) -> Option<Vec<Value>> 
     (out != current).then_some(out)
 }
 
-impl<C: Client> Reconciler<C> for NodeLifecycleController {
-    fn resource(&self) -> &'static ResourceType {
-        &node::RESOURCE
+/// Lease renewals are news about their node.
+fn on_lease_change(queue: &WorkQueue, change: &Change<Lease>) {
+    let m = &change.object().metadata;
+    if m.namespace.as_deref() == Some(LEASE_NAMESPACE) {
+        queue.add((String::new(), m.name.clone().unwrap_or_default()));
     }
+}
 
-    fn also_watch(&self) -> &'static [&'static ResourceType] {
-        &ALSO_WATCH
-    }
-
-    /// A node's Lease has the node's name, in `kube-node-lease`.
-    fn related(&self, _rt: &'static ResourceType, lease: &Value) -> Related {
-        if meta::meta_str(lease, "namespace") != Some(LEASE_NAMESPACE) {
-            return Related::Nothing;
+impl<C: Client> NodeLifecycleController<C> {
+    /// Wires the controller to the shared informers of nodes and leases.
+    pub fn new(
+        informers: &Informers<C>,
+        grace: Duration,
+    ) -> Result<(Self, Informer<Node>, WorkQueue), Unserved> {
+        let nodes = informers.get::<Node>()?;
+        let leases = informers.get::<Lease>()?;
+        let queue = WorkQueue::default();
+        {
+            let queue = queue.clone();
+            leases.on_change(move |c| on_lease_change(&queue, c));
         }
-        Related::One(String::new(), meta::name_of(lease).to_string())
+        Ok((
+            NodeLifecycleController {
+                client: informers.client().clone(),
+                grace,
+                leases,
+                nodes: nodes.clone(),
+                health: Mutex::new(HashMap::new()),
+            },
+            nodes,
+            queue,
+        ))
     }
 
-    async fn reconcile(&self, client: &C, obj: &Value) -> Result<Action, ApiError> {
-        let name = meta::name_of(obj);
-        let lease = match client.get(&lease::RESOURCE, LEASE_NAMESPACE, name).await {
-            Ok(l) => Some(l),
-            Err(e) if e.code == 404 => None,
-            Err(e) => return Err(e),
-        };
-        let now = Utc::now();
+    /// Resolves once nodes and leases have listed.
+    pub fn ready(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let (n, l) = (self.nodes.clone(), self.leases.clone());
+        async move {
+            n.wait_synced().await;
+            l.wait_synced().await;
+        }
+    }
+
+    /// How long this controller has heard nothing new from the node: counted from when it
+    /// last saw the node's sign of life change, or from when it first saw the node (as
+    /// upstream's `probeTimestamp`), never from the timestamps themselves, so neither an old
+    /// heartbeat in a new Node nor a server restart makes a board look gone at once.
+    fn silent_for(&self, name: &str, sign: Option<DateTime<Utc>>) -> Duration {
+        let mut health = self.health.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = Instant::now();
+        let entry = health.entry(name.to_string()).or_insert((sign, now));
+        if entry.0 != sign {
+            *entry = (sign, now);
+        }
+        now.duration_since(entry.1)
+    }
+}
+
+impl<C: Client> Controller for NodeLifecycleController<C> {
+    type Kind = Node;
+
+    fn name(&self) -> &'static str {
+        "node-lifecycle-controller"
+    }
+
+    async fn reconcile(&self, typed: Arc<Node>) -> Result<Action, ApiError> {
+        let obj = serde_json::to_value(&*typed)
+            .map_err(|e| ApiError::internal(format!("node unreadable: {e}")))?;
+        let name = meta::name_of(&obj).to_string();
+        let lease = self
+            .leases
+            .get(LEASE_NAMESPACE, &name)
+            .and_then(|l| serde_json::to_value(&*l).ok());
         let stamp = meta::now();
-        let silent_for = last_heard(obj, lease.as_ref())
-            .map(|t| (now - t).to_std().unwrap_or_default())
-            .unwrap_or(self.grace);
+        let silent_for = self.silent_for(&name, last_heard(&obj, lease.as_ref()));
         let mut node = obj.clone();
         if silent_for >= self.grace {
             if let Some(conditions) = unknown_conditions(&node, &stamp) {
                 tracing::info!(node = %name, silent_secs = silent_for.as_secs(), "the kubelet stopped posting node status");
-                node = client
+                node = self
+                    .client
                     .patch(
                         &node::RESOURCE,
                         "",
-                        name,
+                        &name,
                         PatchType::Merge,
                         &json!({"status": {"conditions": conditions}}),
                         Subresource::Status,
@@ -180,11 +244,11 @@ impl<C: Client> Reconciler<C> for NodeLifecycleController {
         if let Some(taints) = lifecycle_taints(&node, &ready, &stamp) {
             let rv = meta::meta_str(&node, "resourceVersion").unwrap_or("");
             let patch = json!({"metadata": {"resourceVersion": rv}, "spec": {"taints": taints}});
-            client
+            self.client
                 .patch(
                     &node::RESOURCE,
                     "",
-                    name,
+                    &name,
                     PatchType::Merge,
                     &patch,
                     Subresource::Main,
@@ -196,6 +260,13 @@ impl<C: Client> Reconciler<C> for NodeLifecycleController {
         } else {
             Action::Done
         })
+    }
+
+    fn forget(&self, key: &Key) {
+        self.health
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&key.1);
     }
 }
 

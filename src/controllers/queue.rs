@@ -47,12 +47,6 @@ impl<K: Ord + std::hash::Hash + Clone> Queue<K> {
         }
     }
 
-    /// Forgets every key `keep` refuses.
-    pub fn retain(&mut self, keep: impl Fn(&K) -> bool) {
-        self.due.retain(|k, _| keep(k));
-        self.by_time.retain(|(_, k)| keep(k));
-    }
-
     /// Takes the earliest key due at `now`.
     pub fn pop_due(&mut self, now: Instant) -> Option<K> {
         let first = self.by_time.first()?;
@@ -104,7 +98,7 @@ mod tests {
         q.add(k("b"), t0);
         q.add(k("c"), t0);
         q.remove(&k("a"));
-        q.retain(|key| key.1 != "b");
+        q.remove(&k("b"));
         assert_eq!(q.pop_due(t0), Some(k("c")));
         assert_eq!(q.pop_due(t0), None);
         assert_eq!(q.next_due(), None);

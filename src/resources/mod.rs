@@ -30,6 +30,7 @@ pub mod service;
 pub mod service_alloc;
 pub mod statefulset;
 pub mod storageclass;
+pub mod tolerations;
 pub mod typed;
 pub mod validation;
 

@@ -266,8 +266,27 @@ impl Cluster {
     }
 
     /// Deletes every pod and waits for them to go, so kubelets stop their containers and
-    /// remove their mounts and namespaces (containers outlive the server by design).
+    /// remove their mounts and namespaces (containers outlive the server by design). The
+    /// workload objects go first, leaving their pods, so nothing makes new ones.
     pub fn delete_all_pods(&self) {
+        for kind in [
+            "deployments",
+            "replicasets",
+            "daemonsets",
+            "statefulsets",
+            "jobs",
+            "cronjobs",
+            "replicationcontrollers",
+        ] {
+            let _ = self.kubectl(&[
+                "delete",
+                kind,
+                "--all",
+                "--all-namespaces",
+                "--cascade=orphan",
+                "--wait=false",
+            ]);
+        }
         let _ = self.kubectl(&[
             "delete",
             "pods",

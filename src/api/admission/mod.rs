@@ -5,6 +5,7 @@
 //! node pass NodeRestriction, which needs the object being replaced.
 
 pub mod default_storage_class;
+pub mod default_toleration_seconds;
 pub mod host_path;
 pub mod node_restriction;
 pub mod pod_security;
@@ -43,6 +44,7 @@ pub fn admit_create(
     obj: &mut Value,
 ) -> Result<Vec<String>, ApiError> {
     default_storage_class::admit(registry, rt, obj)?;
+    default_toleration_seconds::admit(rt, obj);
     storage_protection::admit(rt, obj);
     Ok(recycle_warning::warnings(rt, obj))
 }

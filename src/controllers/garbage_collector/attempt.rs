@@ -241,6 +241,12 @@ async fn set_owner_references<C: Client>(
         .iter()
         .filter_map(|r| serde_json::to_value(r).ok())
         .collect();
+    // No references left: the field goes, as upstream never stores an empty list.
+    let refs = if refs.is_empty() {
+        Value::Null
+    } else {
+        Value::Array(refs)
+    };
     let patch = json!({"metadata": {"uid": m.uid, "ownerReferences": refs}});
     match gc
         .client

@@ -96,6 +96,11 @@ async fn release<C: Client>(client: &C, p: &Pod, uid: &str) -> Result<(), ApiErr
         .filter(|r| r.uid != uid)
         .filter_map(|r| serde_json::to_value(r).ok())
         .collect();
+    let refs = if refs.is_empty() {
+        Value::Null
+    } else {
+        Value::Array(refs)
+    };
     let patch = json!({"metadata": {"uid": p.metadata.uid, "ownerReferences": refs}});
     let (ns, name) = key_of(p);
     match client

@@ -120,8 +120,11 @@ pub async fn bind<C: Client>(
             "namespace": claim_ns(claim), "name": claim_name(claim), "uid": uid,
             "resourceVersion": claim.metadata.resource_version,
         }}});
+        // Checked against the state read, which may come from a cache a step behind: a
+        // volume another claim took meanwhile answers 409 instead of being taken twice.
+        patch["metadata"] = json!({"resourceVersion": pv.metadata.resource_version});
         if claim_ref.is_none() {
-            patch["metadata"] = json!({"annotations": {ANN_BOUND_BY_CONTROLLER: "yes"}});
+            patch["metadata"]["annotations"] = json!({ANN_BOUND_BY_CONTROLLER: "yes"});
         }
         let updated = client
             .patch(

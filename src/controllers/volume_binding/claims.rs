@@ -2,10 +2,9 @@
 //! volume, ask a node to provision one when its class has a bramble provisioner, finish
 //! half-done binds, and mark a claim Lost when its volume disappears.
 
-use std::ops::ControlFlow;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{Node, PersistentVolume, PersistentVolumeClaim};
+use k8s_openapi::api::core::v1::{Node, PersistentVolume, PersistentVolumeClaim, Pod};
 use k8s_openapi::api::storage::v1::StorageClass;
 use serde_json::{json, Value};
 
@@ -17,12 +16,14 @@ use super::{
     ANN_STORAGE_PROVISIONER, COMPONENT, LOCAL_PROVISIONERS,
 };
 use crate::client::events::{EventRecorder, EventType};
+use crate::client::informer::{key_of, Change, Informer, Informers, Unserved};
 use crate::client::options::PatchType;
-use crate::client::options::{ListOptions, Subresource};
+use crate::client::options::Subresource;
 use crate::client::status::ApiError;
 use crate::client::Client;
+use crate::controllers::work_queue::WorkQueue;
 use crate::controllers::{Action, Reconciler};
-use crate::resources::{node, persistentvolume, persistentvolumeclaim, storageclass, ResourceType};
+use crate::resources::{persistentvolume, persistentvolumeclaim};
 
 /// How often a Pending claim is looked at again (a node may have created its volume).
 const PENDING_RECHECK: Duration = Duration::from_secs(5);
@@ -37,31 +38,78 @@ pub const MSG_WAIT_FOR_CONSUMER: &str = "waiting for first consumer to be create
 pub struct ClaimBinder<C: Client> {
     /// Where events go.
     pub recorder: EventRecorder<C>,
+    claims: Informer<PersistentVolumeClaim>,
+    volumes: Informer<PersistentVolume>,
+    classes: Informer<StorageClass>,
+    nodes: Informer<Node>,
+    pods: Informer<Pod>,
 }
 
 impl<C: Client> ClaimBinder<C> {
-    /// A binder reporting as upstream's `persistentvolume-controller`.
-    pub fn new(client: C) -> Self {
-        Self {
-            recorder: EventRecorder::new(client, COMPONENT),
+    /// A binder reporting as upstream's `persistentvolume-controller`, reading volumes,
+    /// classes, nodes and pods from the shared informers.
+    pub fn new(informers: &Informers<C>) -> Result<Self, Unserved> {
+        Ok(Self {
+            recorder: EventRecorder::new(informers.client().clone(), COMPONENT),
+            claims: informers.get()?,
+            volumes: informers.get()?,
+            classes: informers.get()?,
+            nodes: informers.get()?,
+            pods: informers.get()?,
+        })
+    }
+}
+
+/// A volume's change concerns the claim it names and, while it is free, every claim still
+/// waiting for a volume.
+fn on_volume_change(
+    claims: &Informer<PersistentVolumeClaim>,
+    queue: &WorkQueue,
+    change: &Change<PersistentVolume>,
+) {
+    let pv = change.object();
+    if let Some(r) = pv.spec.as_ref().and_then(|s| s.claim_ref.as_ref()) {
+        queue.add((
+            r.namespace.clone().unwrap_or_default(),
+            r.name.clone().unwrap_or_default(),
+        ));
+    }
+    let free = pv
+        .spec
+        .as_ref()
+        .and_then(|s| s.claim_ref.as_ref())
+        .is_none();
+    if free || matches!(change, Change::Deleted(_)) {
+        for c in claims.list() {
+            let waiting = c
+                .spec
+                .as_ref()
+                .and_then(|s| s.volume_name.as_deref())
+                .map_or(true, str::is_empty);
+            if waiting {
+                queue.add(key_of(&*c));
+            }
         }
     }
 }
 
-static ALSO: [&ResourceType; 1] = [&persistentvolume::RESOURCE];
-
 impl<C: Client> Reconciler<C> for ClaimBinder<C> {
-    fn resource(&self) -> &'static ResourceType {
-        &persistentvolumeclaim::RESOURCE
+    type Kind = PersistentVolumeClaim;
+
+    fn name(&self) -> &'static str {
+        COMPONENT
     }
 
-    fn also_watch(&self) -> &'static [&'static ResourceType] {
-        &ALSO
+    fn wire(&self, _informers: &Informers<C>, queue: &WorkQueue) -> Result<(), Unserved> {
+        let (claims, queue) = (self.claims.clone(), queue.clone());
+        self.volumes
+            .on_change(move |c| on_volume_change(&claims, &queue, c));
+        Ok(())
     }
 
     async fn reconcile(&self, client: &C, obj: &Value) -> Result<Action, ApiError> {
         if obj.pointer("/metadata/deletionTimestamp").is_some() {
-            return protection::release_claim(client, obj).await;
+            return protection::release_claim(client, &self.pods, obj).await;
         }
         let claim: PersistentVolumeClaim =
             serde_json::from_value(obj.clone()).map_err(|e| ApiError::internal(e.to_string()))?;
@@ -87,17 +135,6 @@ fn annotation<'a>(claim: &'a PersistentVolumeClaim, key: &str) -> Option<&'a str
         .map(String::as_str)
 }
 
-async fn volumes<C: Client>(client: &C) -> Result<Vec<PersistentVolume>, ApiError> {
-    let list = client
-        .list(&persistentvolume::RESOURCE, None, &ListOptions::default())
-        .await?;
-    Ok(list
-        .items
-        .into_iter()
-        .filter_map(|v| serde_json::from_value(v).ok())
-        .collect())
-}
-
 impl<C: Client> ClaimBinder<C> {
     /// A claim without `volumeName`: find, provision or wait (upstream `syncUnboundClaim`).
     async fn sync_unbound(
@@ -110,17 +147,14 @@ impl<C: Client> ClaimBinder<C> {
         let class: Option<StorageClass> = if class_name.is_empty() {
             None
         } else {
-            match client.get(&storageclass::RESOURCE, "", class_name).await {
-                Ok(v) => serde_json::from_value(v).ok(),
-                Err(e) if e.code == 404 => None,
-                Err(e) => return Err(e),
-            }
+            self.classes.get("", class_name).map(|c| (*c).clone())
         };
         let delay = class
             .as_ref()
             .and_then(|c| c.volume_binding_mode.as_deref())
             == Some("WaitForFirstConsumer");
-        let vols = volumes(client).await?;
+        let vols: Vec<PersistentVolume> =
+            self.volumes.list().iter().map(|v| (**v).clone()).collect();
         if let Some(pv) = find_matching_volume(claim, &vols, None, delay) {
             bind(client, pv, claim).await?;
             return Ok(Action::Done);
@@ -174,13 +208,7 @@ impl<C: Client> ClaimBinder<C> {
         if LOCAL_PROVISIONERS.contains(&provisioner)
             && annotation(claim, ANN_SELECTED_NODE).is_none()
         {
-            let mut nodes: Vec<Node> = Vec::new();
-            client
-                .list_each(&node::RESOURCE, None, &ListOptions::default(), |n| {
-                    nodes.extend(serde_json::from_value(n).ok());
-                    ControlFlow::Continue(())
-                })
-                .await?;
+            let nodes: Vec<Node> = self.nodes.list().iter().map(|n| (**n).clone()).collect();
             match pick_node(&nodes, provisioner, claim_request_bytes(claim)) {
                 Some(name) => {
                     annotations.insert(ANN_SELECTED_NODE.into(), json!(name));

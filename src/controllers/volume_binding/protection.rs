@@ -6,10 +6,11 @@
 use std::ops::ControlFlow;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::PersistentVolume;
+use k8s_openapi::api::core::v1::{PersistentVolume, Pod};
 use serde_json::{json, Value};
 
 use super::{PVC_PROTECTION, PV_PROTECTION};
+use crate::client::informer::Informer;
 use crate::client::options::PatchType;
 use crate::client::options::{ListOptions, Subresource};
 use crate::client::status::ApiError;
@@ -88,23 +89,34 @@ async fn remove_finalizer<C: Client>(
 }
 
 /// A deleting claim: drop `kubernetes.io/pvc-protection` once no live pod uses it.
-pub async fn release_claim<C: Client>(client: &C, claim: &Value) -> Result<Action, ApiError> {
+pub async fn release_claim<C: Client>(
+    client: &C,
+    pods: &Informer<Pod>,
+    claim: &Value,
+) -> Result<Action, ApiError> {
     if !has_finalizer(claim, PVC_PROTECTION) {
         return Ok(Action::Done);
     }
     let ns = meta::meta_str(claim, "namespace").unwrap_or("default");
     let name = meta::name_of(claim);
-    let mut in_use = false;
-    client
-        .list_each(&pod::RESOURCE, Some(ns), &ListOptions::default(), |p| {
-            in_use = pod_uses_claim(&p, name);
-            if in_use {
-                ControlFlow::Break(())
-            } else {
-                ControlFlow::Continue(())
-            }
-        })
-        .await?;
+    let mut in_use = pods
+        .list_namespace(ns)
+        .iter()
+        .any(|p| serde_json::to_value(&**p).is_ok_and(|p| pod_uses_claim(&p, name)));
+    if !in_use {
+        // The cache may not show a pod created a moment ago: the API decides, as
+        // upstream's protection controller asks the API server before letting a claim go.
+        client
+            .list_each(&pod::RESOURCE, Some(ns), &ListOptions::default(), |p| {
+                in_use = pod_uses_claim(&p, name);
+                if in_use {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
+            })
+            .await?;
+    }
     if in_use {
         tracing::debug!(claim = %format!("{ns}/{name}"), "claim in use; keeping its finalizer");
         return Ok(Action::RequeueAfter(IN_USE_RECHECK));

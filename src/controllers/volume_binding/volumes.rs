@@ -9,12 +9,14 @@ use super::bind::set_volume_phase;
 use super::protection;
 use super::{ANN_BOUND_BY_CONTROLLER, ANN_PROVISIONED_BY, COMPONENT, LOCAL_PROVISIONERS};
 use crate::client::events::{EventRecorder, EventType};
+use crate::client::informer::{key_of, Change, Informer, Informers, Unserved};
 use crate::client::options::PatchType;
 use crate::client::options::Subresource;
 use crate::client::status::ApiError;
 use crate::client::Client;
+use crate::controllers::work_queue::WorkQueue;
 use crate::controllers::{Action, Reconciler};
-use crate::resources::{persistentvolume, persistentvolumeclaim, ResourceType};
+use crate::resources::{persistentvolume, persistentvolumeclaim};
 
 /// Upstream's event text when a Recycle volume is released (no recycler exists).
 pub const MSG_NO_RECYCLER: &str = "No recycler plugin found for the volume!";
@@ -23,18 +25,53 @@ pub const MSG_NO_RECYCLER: &str = "No recycler plugin found for the volume!";
 pub struct VolumeBinder<C: Client> {
     /// Where events go.
     pub recorder: EventRecorder<C>,
+    claims: Informer<PersistentVolumeClaim>,
+    volumes: Informer<PersistentVolume>,
 }
 
 impl<C: Client> VolumeBinder<C> {
-    /// A binder reporting as upstream's `persistentvolume-controller`.
-    pub fn new(client: C) -> Self {
-        Self {
-            recorder: EventRecorder::new(client, COMPONENT),
-        }
+    /// A binder reporting as upstream's `persistentvolume-controller`, reading claims from
+    /// the shared informer.
+    pub fn new(informers: &Informers<C>) -> Result<Self, Unserved> {
+        Ok(Self {
+            recorder: EventRecorder::new(informers.client().clone(), COMPONENT),
+            claims: informers.get()?,
+            volumes: informers.get()?,
+        })
     }
 }
 
-static ALSO: [&ResourceType; 1] = [&persistentvolumeclaim::RESOURCE];
+/// A claim's change concerns the volume it names and every volume whose claim reference
+/// names it.
+fn on_claim_change(
+    volumes: &Informer<PersistentVolume>,
+    queue: &WorkQueue,
+    change: &Change<PersistentVolumeClaim>,
+) {
+    let claim = change.object();
+    if let Some(v) = claim
+        .spec
+        .as_ref()
+        .and_then(|s| s.volume_name.as_deref())
+        .filter(|v| !v.is_empty())
+    {
+        queue.add((String::new(), v.to_string()));
+    }
+    let (ns, name) = key_of(&**claim);
+    for pv in volumes.list() {
+        let names_it = pv
+            .spec
+            .as_ref()
+            .and_then(|s| s.claim_ref.as_ref())
+            .is_some_and(|r| {
+                r.namespace.as_deref() == Some(ns.as_str())
+                    && r.name.as_deref() == Some(name.as_str())
+            });
+        if names_it {
+            queue.add(key_of(&*pv));
+        }
+    }
+}
 
 fn annotation<'a>(pv: &'a PersistentVolume, key: &str) -> Option<&'a str> {
     pv.metadata
@@ -45,12 +82,17 @@ fn annotation<'a>(pv: &'a PersistentVolume, key: &str) -> Option<&'a str> {
 }
 
 impl<C: Client> Reconciler<C> for VolumeBinder<C> {
-    fn resource(&self) -> &'static ResourceType {
-        &persistentvolume::RESOURCE
+    type Kind = PersistentVolume;
+
+    fn name(&self) -> &'static str {
+        COMPONENT
     }
 
-    fn also_watch(&self) -> &'static [&'static ResourceType] {
-        &ALSO
+    fn wire(&self, _informers: &Informers<C>, queue: &WorkQueue) -> Result<(), Unserved> {
+        let (volumes, queue) = (self.volumes.clone(), queue.clone());
+        self.claims
+            .on_change(move |c| on_claim_change(&volumes, &queue, c));
+        Ok(())
     }
 
     async fn reconcile(&self, client: &C, obj: &Value) -> Result<Action, ApiError> {
@@ -74,13 +116,22 @@ impl<C: Client> Reconciler<C> for VolumeBinder<C> {
         }
         let ns = claim_ref.namespace.as_deref().unwrap_or("");
         let name = claim_ref.name.as_deref().unwrap_or("");
-        let claim: Option<PersistentVolumeClaim> =
-            match client.get(&persistentvolumeclaim::RESOURCE, ns, name).await {
+        // The cache first; a claim it lacks is looked up, as upstream does, since releasing
+        // a volume whose new claim the cache has not seen yet would undo a fresh bind.
+        let cached = self
+            .claims
+            .get(ns, name)
+            .filter(|c| c.metadata.uid.as_deref() == Some(ref_uid))
+            .map(|c| (*c).clone());
+        let claim: Option<PersistentVolumeClaim> = match cached {
+            Some(c) => Some(c),
+            None => match client.get(&persistentvolumeclaim::RESOURCE, ns, name).await {
                 Ok(v) => serde_json::from_value(v).ok(),
                 Err(e) if e.code == 404 => None,
                 Err(e) => return Err(e),
             }
-            .filter(|c: &PersistentVolumeClaim| c.metadata.uid.as_deref() == Some(ref_uid));
+            .filter(|c: &PersistentVolumeClaim| c.metadata.uid.as_deref() == Some(ref_uid)),
+        };
         let Some(claim) = claim else {
             return self.released(client, obj, &pv).await;
         };
