@@ -191,6 +191,12 @@ fn a_daemon_set_runs_on_every_board_including_one_that_joins_later_and_rolls_to_
         tolerations.contains("node.kubernetes.io/unreachable"),
         "{tolerations}"
     );
+    // Daemon pods stay on a board that goes away: no eviction deadline on that toleration.
+    let seconds = c.pod_jsonpath(
+        pod,
+        "{.spec.tolerations[?(@.key==\"node.kubernetes.io/unreachable\")].tolerationSeconds}",
+    );
+    assert_eq!(seconds, "", "{tolerations}");
     let done = rollout_status(c, "agent");
     assert!(
         done.contains("daemon set \"agent\" successfully rolled out"),
