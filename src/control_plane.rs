@@ -25,6 +25,7 @@ use crate::cidr::Ipv4Cidr;
 use crate::client::events::EventRecorder;
 use crate::client::informer::Informers;
 use crate::client::LocalClient;
+use crate::controllers::daemonset::DaemonSetController;
 use crate::controllers::deployment::DeploymentController;
 use crate::controllers::event_ttl::{EventTtlController, EVENT_TTL};
 use crate::controllers::garbage_collector::GarbageCollector;
@@ -328,6 +329,12 @@ pub async fn run_with_pod_streams(
         shutdown,
         "statefulset",
         StatefulSetController::new(&informers)
+    );
+    start!(
+        tasks,
+        shutdown,
+        "daemonset",
+        DaemonSetController::new(&informers)
     );
     tasks.spawn(GarbageCollector::new(&informers).run(shutdown.clone()));
     let event_ttl = EventTtlController { ttl: EVENT_TTL };

@@ -35,14 +35,16 @@ fn ip(args: &[&str]) {
 }
 
 impl BoardLink {
-    /// Creates the namespace and a /30 link to it, unique to this process and `tag`.
+    /// Creates the namespace and a /30 link to it, unique to this process and `tag`. Links
+    /// live in 10.240.0.0/12, one /16 per tag modulo 16, so tags above 15 fit too.
     pub fn create(tag: u8) -> BoardLink {
         let id = std::process::id() % 250;
+        let octet = 240 + tag % 16;
         let netns = format!("bj{}x{tag}", std::process::id() % 100000);
         let link = BoardLink {
             host_if: format!("{netns}h"),
-            host_ip: format!("10.{}.{id}.1", 240 + tag),
-            board_ip: format!("10.{}.{id}.2", 240 + tag),
+            host_ip: format!("10.{octet}.{id}.1"),
+            board_ip: format!("10.{octet}.{id}.2"),
             netns,
         };
         let _ = Command::new("ip")

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::Pod;
 
-pub use revision::{POD_TEMPLATE_HASH, REVISION};
+pub use revision::{template_hash, POD_TEMPLATE_HASH, REVISION};
 
 use super::pods::controller_of;
 use super::runtime::Controller;
