@@ -244,7 +244,6 @@ pub async fn run_with_pod_streams(
         state.clone(),
     ));
     let client = LocalClient::new(registry.clone());
-    tasks.spawn(scheduler::run::run(client.clone(), shutdown.clone()));
     tasks.spawn(controllers::run(
         client.clone(),
         NamespaceController,
@@ -282,6 +281,12 @@ pub async fn run_with_pod_streams(
             tasks.spawn(runtime::run(c, primary, queue, ready, shutdown.clone()));
         }
         Err(e) => tracing::error!(error = %e, "the replicaset controller cannot run"),
+    }
+    match scheduler::run::Scheduler::new(&informers) {
+        Ok(s) => {
+            tasks.spawn(s.run(shutdown.clone()));
+        }
+        Err(e) => tracing::error!(error = %e, "the scheduler cannot run"),
     }
     match DeploymentController::new(&informers) {
         Ok((c, primary, queue)) => {
