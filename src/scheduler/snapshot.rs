@@ -188,7 +188,7 @@ mod tests {
         ("default".into(), name.into())
     }
 
-    fn usage_of<'a>(s: &'a Snapshot, node: &str) -> NodeUsage {
+    fn usage_of(s: &Snapshot, node: &str) -> NodeUsage {
         let infos = s.infos();
         let info = infos.iter().find(|i| i.name() == node).unwrap();
         info.usage.clone().into_owned()
