@@ -96,11 +96,13 @@ async fn run() -> anyhow::Result<PathBuf> {
     let t0 = Instant::now();
     let creating = tokio::spawn(create_pods(client.clone()));
     let mut progress: Vec<(Duration, usize)> = Vec::new();
+    let mut backlog = 0;
     loop {
         tokio::time::sleep(POLL).await;
         let unbound = unbound_pods(&client).await?;
         let created = creating.is_finished();
         let elapsed = t0.elapsed();
+        backlog = backlog.max(unbound);
         let report_due = match progress.last() {
             Some((t, _)) => elapsed.saturating_sub(*t) >= Duration::from_secs(5),
             None => true,
@@ -121,6 +123,7 @@ async fn run() -> anyhow::Result<PathBuf> {
     }
     report.create_time = creating.await.context("creating pods")??;
     report.bind_time = t0.elapsed();
+    report.backlog = backlog;
     report.cpu = server.cpu_time()?.saturating_sub(cpu_before);
     report.bound = server.memory()?;
     report.per_node = spread(&client).await?;

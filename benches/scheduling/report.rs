@@ -36,6 +36,9 @@ pub struct Report {
     pub create_time: Duration,
     /// From the first creation until every pod was bound.
     pub bind_time: Duration,
+    /// The most pods seen waiting for a node at one time: how far placing fell behind
+    /// creating.
+    pub backlog: usize,
     /// Server CPU time (user + system) over `bind_time`.
     pub cpu: Duration,
     /// Resident memory once every pod was bound.
@@ -79,6 +82,11 @@ impl Report {
         );
         let _ = writeln!(s, "| All pods bound after | {secs:.1} s |");
         let _ = writeln!(s, "| Pods bound per second | {rate:.0} |");
+        let _ = writeln!(
+            s,
+            "| Most pods waiting for a node at once | {} |",
+            self.backlog
+        );
         let _ = writeln!(
             s,
             "| Server CPU while placing | {:.1} s |",
