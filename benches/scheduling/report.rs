@@ -115,6 +115,11 @@ impl Report {
             "| Lease renewals and heartbeats sent | {} |",
             self.renewals
         );
+        let _ = writeln!(
+            s,
+            "\nWith a small backlog the scheduler kept up with creation: the rate is then how \
+             fast the API took the pods, a floor for placing them."
+        );
         let _ = writeln!(s, "\nWhole run: {:.0} s.", self.duration.as_secs_f64());
         s
     }
