@@ -261,7 +261,6 @@ pub async fn run_with_pod_streams(
         state.clone(),
     ));
     let client = LocalClient::new(registry.clone());
-    tasks.spawn(scheduler::run::run(client.clone(), shutdown.clone()));
     // Controllers on the shared informers: one list and watch per kind for all of them.
     let informers = Informers::new(client.clone(), shutdown.clone());
     start!(
@@ -299,6 +298,12 @@ pub async fn run_with_pod_streams(
             );
         }
         Err(e) => tracing::error!(error = %e, "the node ipam controller cannot run"),
+    }
+    match scheduler::run::Scheduler::new(&informers) {
+        Ok(s) => {
+            tasks.spawn(s.run(shutdown.clone()));
+        }
+        Err(e) => tracing::error!(error = %e, "the scheduler cannot run"),
     }
     start!(
         tasks,

@@ -8,42 +8,65 @@
 //! the first rejection is the node's reason; scores come from NodeResourcesFit
 //! (LeastAllocated), NodeAffinity and TaintToleration with upstream's weights.
 
-mod cache;
 pub mod fit_error;
 pub(crate) mod node_affinity;
 mod node_ports;
 mod node_resources;
+mod node_usage;
+mod outcome;
 mod placed;
 mod preemption;
+mod queue;
 pub mod requests;
 pub mod run;
 mod score;
+mod snapshot;
+mod state;
 pub mod status;
 pub mod taints;
 pub mod volume_binding;
 pub mod volume_prebind;
 
+use std::borrow::Cow;
+
 use k8s_openapi::api::core::v1::{Node, Pod};
 
 pub use fit_error::{Diagnosis, FitError};
+pub use node_usage::NodeUsage;
 pub use placed::PlacedPod;
 pub use requests::{pod_requests, ResourceAmounts};
 pub use status::{Code, NodeStatus};
 
 use node_affinity::PreFilter;
-use requests::ResourceAmounts as Requests;
+use node_resources::ResourceTotals;
 use volume_binding::{PodClaims, VolumeSnapshot};
 
-/// A node and the pods bound to it that have not terminated (upstream's `framework.NodeInfo`).
+/// A node, the pods bound to it that have not terminated and what they hold together
+/// (upstream's `framework.NodeInfo`). The scheduler's snapshot lends all three, so building
+/// one per node for a decision copies nothing.
 #[derive(Debug, Clone)]
 pub struct NodeInfo<'a> {
     /// The node.
     pub node: &'a Node,
-    /// Pods assigned to the node, not yet Succeeded or Failed.
-    pub pods: Vec<&'a PlacedPod>,
+    /// Its `status.allocatable`, parsed.
+    pub(crate) allocatable: Cow<'a, ResourceTotals>,
+    /// What its pods request and hold together.
+    pub(crate) usage: Cow<'a, NodeUsage>,
+    /// Pods assigned to the node, not yet Succeeded or Failed (read by preemption only).
+    pub(crate) pods: Cow<'a, [PlacedPod]>,
 }
 
-impl NodeInfo<'_> {
+impl<'a> NodeInfo<'a> {
+    /// A node with `pods` on it, the aggregates worked out here.
+    pub fn new(node: &'a Node, pods: Vec<PlacedPod>) -> Self {
+        NodeInfo {
+            node,
+            allocatable: Cow::Owned(node_resources::allocatable(node)),
+            usage: Cow::Owned(NodeUsage::of(&pods)),
+            pods: Cow::Owned(pods),
+        }
+    }
+
     fn name(&self) -> &str {
         self.node.metadata.name.as_deref().unwrap_or("")
     }
@@ -60,10 +83,35 @@ pub fn schedule_with_volumes(
     nodes: &[NodeInfo<'_>],
     storage: &VolumeSnapshot,
 ) -> Result<String, FitError> {
+    schedule_from(pod, nodes, storage, &mut 0)
+}
+
+/// Upstream's `numFeasibleNodesToFind` with the adaptive default percentage: every node of
+/// a small cluster, in a large one a share that shrinks as the cluster grows (50% less one
+/// point per 125 nodes, at least 5%), never fewer than 100 nodes.
+fn feasible_nodes_to_find(all: usize) -> usize {
+    const MIN_FEASIBLE: usize = 100;
+    if all < MIN_FEASIBLE {
+        return all;
+    }
+    let percentage = 50usize.saturating_sub(all / 125).max(5);
+    (all.saturating_mul(percentage) / 100).max(MIN_FEASIBLE)
+}
+
+/// [`schedule_with_volumes`] as the scheduling loop runs it: the search for feasible nodes
+/// starts at `*next_start` and stops once enough are found; `*next_start` moves past the
+/// nodes looked at, so successive pods look at different nodes first (upstream's
+/// `nextStartNodeIndex`).
+pub(crate) fn schedule_from(
+    pod: &Pod,
+    nodes: &[NodeInfo<'_>],
+    storage: &VolumeSnapshot,
+    next_start: &mut usize,
+) -> Result<String, FitError> {
     if nodes.is_empty() {
         return Err(FitError::no_nodes());
     }
-    let request = pod_requests(pod);
+    let request = ResourceTotals::from_amounts(&pod_requests(pod));
     let mut diagnosis = Diagnosis::default();
     let claims = match storage.pre_filter(pod) {
         Ok(c) => c,
@@ -77,14 +125,16 @@ pub fn schedule_with_volumes(
         run_filters(pod, &request, info).or_else(|| storage.filter(&claims, info.node))
     };
 
+    let start = *next_start % nodes.len();
+    let rotated = nodes[start..].iter().chain(&nodes[..start]);
     let candidates: Vec<&NodeInfo<'_>> = match node_affinity::pre_filter(pod) {
         _ if diagnosis.pre_filter_msg.is_some() => Vec::new(),
-        PreFilter::AllNodes => nodes.iter().collect(),
+        PreFilter::AllNodes => rotated.collect(),
         PreFilter::Only(names) => {
             diagnosis.absent_status = Some(NodeStatus::unresolvable(
                 "node(s) didn't satisfy plugin(s) [NodeAffinity]",
             ));
-            nodes.iter().filter(|n| names.contains(n.name())).collect()
+            rotated.filter(|n| names.contains(n.name())).collect()
         }
         PreFilter::Conflict => {
             diagnosis.absent_status =
@@ -94,8 +144,14 @@ pub fn schedule_with_volumes(
         }
     };
 
+    let wanted = feasible_nodes_to_find(candidates.len());
     let mut feasible = Vec::new();
+    let mut processed = 0usize;
     for info in candidates {
+        if feasible.len() >= wanted {
+            break;
+        }
+        processed += 1;
         match filters(info) {
             None => feasible.push(info),
             Some(status) => {
@@ -105,6 +161,8 @@ pub fn schedule_with_volumes(
             }
         }
     }
+
+    *next_start = start.saturating_add(processed) % nodes.len();
 
     if let Some(name) = score::select_host(pod, &feasible) {
         return Ok(name);
@@ -121,11 +179,11 @@ pub fn schedule_with_volumes(
 /// Runs every filter on one node; `None` when the pod fits there. Usable on its own to check
 /// one node (the pod's nodeName pin is honoured like upstream's NodeName filter).
 pub fn check_node(pod: &Pod, info: &NodeInfo<'_>) -> Option<NodeStatus> {
-    run_filters(pod, &pod_requests(pod), info)
+    run_filters(pod, &ResourceTotals::from_amounts(&pod_requests(pod)), info)
 }
 
 /// The filter chain in upstream's order; the first rejection wins.
-fn run_filters(pod: &Pod, request: &Requests, info: &NodeInfo<'_>) -> Option<NodeStatus> {
+fn run_filters(pod: &Pod, request: &ResourceTotals, info: &NodeInfo<'_>) -> Option<NodeStatus> {
     taints::filter_unschedulable(pod, info.node)
         .or_else(|| filter_node_name(pod, info))
         .or_else(|| taints::filter_taints(pod, info.node))

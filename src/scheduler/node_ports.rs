@@ -61,9 +61,9 @@ fn conflicts(want: &HostPort, used: &HostPort) -> bool {
 /// The Filter step.
 pub(crate) fn filter(pod: &Pod, info: &NodeInfo<'_>) -> Option<NodeStatus> {
     let clash = host_ports(pod).any(|want| {
-        info.pods
+        info.usage
+            .host_ports
             .iter()
-            .flat_map(|p| p.host_ports.iter())
             .any(|used| conflicts(&want, used))
     });
     clash.then(|| NodeStatus::unschedulable(vec![ERR_REASON.to_string()]))

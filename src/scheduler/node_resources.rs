@@ -27,13 +27,35 @@ pub(crate) struct ResourceTotals {
 
 impl ResourceTotals {
     /// Adds another total (what the pods on a node request together).
-    fn add_totals(&mut self, other: &ResourceTotals) {
-        self.milli_cpu += other.milli_cpu;
-        self.memory += other.memory;
-        self.allowed_pods += other.allowed_pods;
-        self.ephemeral_storage += other.ephemeral_storage;
+    pub(crate) fn add_totals(&mut self, other: &ResourceTotals) {
+        self.milli_cpu = self.milli_cpu.saturating_add(other.milli_cpu);
+        self.memory = self.memory.saturating_add(other.memory);
+        self.allowed_pods = self.allowed_pods.saturating_add(other.allowed_pods);
+        self.ephemeral_storage = self
+            .ephemeral_storage
+            .saturating_add(other.ephemeral_storage);
         for (name, amount) in &other.scalar {
-            *self.scalar.entry(name.clone()).or_default() += amount;
+            let slot = self.scalar.entry(name.clone()).or_default();
+            *slot = slot.saturating_add(*amount);
+        }
+    }
+
+    /// Takes away a total [`ResourceTotals::add_totals`] added; a resource that drops to
+    /// nothing is no longer listed.
+    pub(crate) fn sub_totals(&mut self, other: &ResourceTotals) {
+        self.milli_cpu = self.milli_cpu.saturating_sub(other.milli_cpu);
+        self.memory = self.memory.saturating_sub(other.memory);
+        self.allowed_pods = self.allowed_pods.saturating_sub(other.allowed_pods);
+        self.ephemeral_storage = self
+            .ephemeral_storage
+            .saturating_sub(other.ephemeral_storage);
+        for (name, amount) in &other.scalar {
+            if let Some(slot) = self.scalar.get_mut(name) {
+                *slot = slot.saturating_sub(*amount);
+                if *slot == 0 {
+                    self.scalar.remove(name);
+                }
+            }
         }
     }
 
@@ -53,7 +75,7 @@ impl ResourceTotals {
         }
     }
 
-    fn from_amounts(amounts: &ResourceAmounts) -> Self {
+    pub(crate) fn from_amounts(amounts: &ResourceAmounts) -> Self {
         let mut totals = Self::default();
         totals.add(amounts);
         totals
@@ -69,31 +91,21 @@ fn is_scalar_resource_name(name: &str) -> bool {
 }
 
 /// What a node offers: `status.allocatable`.
-fn allocatable(node: &Node) -> ResourceTotals {
+pub(crate) fn allocatable(node: &Node) -> ResourceTotals {
     let list = node.status.as_ref().and_then(|s| s.allocatable.as_ref());
     ResourceTotals::from_amounts(&parse_resource_list(list))
 }
 
-/// What the pods already on the node request.
-fn requested(info: &NodeInfo<'_>) -> ResourceTotals {
-    let mut totals = ResourceTotals::default();
-    for pod in &info.pods {
-        totals.add_totals(&pod.requests);
-    }
-    totals
-}
-
 /// The Filter step (upstream's `fitsRequest`): every shortfall is its own reason.
-pub(crate) fn filter(pod_request: &ResourceAmounts, info: &NodeInfo<'_>) -> Option<NodeStatus> {
-    let want = ResourceTotals::from_amounts(pod_request);
-    let have = allocatable(info.node);
-    let used = requested(info);
+pub(crate) fn filter(want: &ResourceTotals, info: &NodeInfo<'_>) -> Option<NodeStatus> {
+    let have = &*info.allocatable;
+    let used = &info.usage.requested;
     let mut reasons = Vec::new();
 
-    if info.pods.len() as i64 + 1 > have.allowed_pods {
+    if info.usage.pods.saturating_add(1) > have.allowed_pods {
         reasons.push("Too many pods".to_string());
     }
-    let short = |want: i64, have: i64, used: i64| want > 0 && want > have - used;
+    let short = |want: i64, have: i64, used: i64| want > 0 && want > have.saturating_sub(used);
     if short(want.milli_cpu, have.milli_cpu, used.milli_cpu) {
         reasons.push("Insufficient cpu".to_string());
     }
@@ -118,24 +130,25 @@ pub(crate) fn filter(pod_request: &ResourceAmounts, info: &NodeInfo<'_>) -> Opti
     (!reasons.is_empty()).then(|| NodeStatus::unschedulable(reasons))
 }
 
+/// What a pod counts for in the LeastAllocated score: its requests with the non-zero
+/// defaults for containers that name none (worked out once per pod, not once per node).
+pub(crate) fn scoring_request(pod: &k8s_openapi::api::core::v1::Pod) -> ResourceTotals {
+    ResourceTotals::from_amounts(&pod_requests_for_scoring(pod))
+}
+
 /// The LeastAllocated score for CPU and memory, weight 1 each (upstream's default
 /// `NodeResourcesFitArgs`), counting request-less containers at the non-zero defaults.
-pub(crate) fn least_allocated_score(
-    pod: &k8s_openapi::api::core::v1::Pod,
-    info: &NodeInfo<'_>,
-) -> i64 {
-    let want = ResourceTotals::from_amounts(&pod_requests_for_scoring(pod));
-    let have = allocatable(info.node);
-    let mut used = ResourceTotals::default();
-    for existing in &info.pods {
-        used.milli_cpu += existing.scoring_milli_cpu;
-        used.memory += existing.scoring_memory;
-    }
+pub(crate) fn least_allocated_score(want: &ResourceTotals, info: &NodeInfo<'_>) -> i64 {
+    let have = &*info.allocatable;
+    let used = &info.usage;
     let mut score = 0;
     let mut weights = 0;
     for (requested, capacity) in [
-        (used.milli_cpu + want.milli_cpu, have.milli_cpu),
-        (used.memory + want.memory, have.memory),
+        (
+            used.scoring_milli_cpu.saturating_add(want.milli_cpu),
+            have.milli_cpu,
+        ),
+        (used.scoring_memory.saturating_add(want.memory), have.memory),
     ] {
         if capacity == 0 {
             continue;
@@ -155,7 +168,9 @@ fn least_requested_score(requested: i64, capacity: i64) -> i64 {
     if capacity == 0 || requested > capacity {
         return 0;
     }
-    (capacity - requested) * MAX_NODE_SCORE / capacity
+    // Widened: memory in bytes times 100 may not fit in an i64.
+    let free = i128::from(capacity - requested) * i128::from(MAX_NODE_SCORE);
+    i64::try_from(free / i128::from(capacity)).unwrap_or(0)
 }
 
 #[cfg(test)]

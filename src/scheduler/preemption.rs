@@ -61,11 +61,11 @@ pub(crate) fn evaluate(
             .is_some_and(|s| s.code == Code::Unschedulable)
     });
     for info in potential {
-        let survivors: Vec<&PlacedPod> = info
+        let survivors: Vec<PlacedPod> = info
             .pods
             .iter()
-            .copied()
             .filter(|p| p.priority >= my_priority)
+            .cloned()
             .collect();
         let status = if survivors.len() == info.pods.len() {
             Some(NodeStatus::unresolvable(
@@ -74,7 +74,9 @@ pub(crate) fn evaluate(
         } else {
             filters(&NodeInfo {
                 node: info.node,
-                pods: survivors,
+                allocatable: info.allocatable.clone(),
+                usage: std::borrow::Cow::Owned(super::NodeUsage::of(&survivors)),
+                pods: survivors.into(),
             })
         };
         match status {

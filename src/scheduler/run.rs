@@ -1,241 +1,235 @@
-//! The scheduling loop: keep the [`Cache`] in step with the pod and node watches, and
-//! whenever something changed (and every few seconds while pods do not fit), place every
-//! pending pod with [`super::schedule`] and bind it — or record why not, as kube-scheduler
-//! does with a `FailedScheduling` event and a `PodScheduled=False` condition. Nothing is
-//! listed again until a watch ends.
+//! The scheduling loop, as kube-scheduler's `scheduleOne`: take the next pod from the
+//! [`SchedulingQueue`](super::queue), decide on the shared informers' snapshot, *assume* the
+//! pod on its node at once so the next decision sees it, and bind it in the background — up
+//! to [`MAX_IN_FLIGHT`] bindings and failure reports at a time. A failed binding forgets the
+//! assumption and backs the pod off; a pod that fits nowhere gets upstream's
+//! `FailedScheduling` event and `PodScheduled=False` condition and waits until a change could
+//! help.
 
-use std::time::Duration;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::Pod;
-use serde_json::{json, Value};
+use k8s_openapi::api::core::v1::{Node, Pod};
+use tokio::sync::{Notify, Semaphore};
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::cache::{Cache, PodKey};
+use super::snapshot::PodKey;
+use super::state::{is_pending, State};
 use super::volume_binding::VolumeSnapshot;
-use super::{schedule_with_volumes, volume_prebind, PlacedPod};
-use crate::client::events::{EventRecorder, EventType};
-use crate::client::options::PatchType;
-use crate::client::options::{Subresource, WatchOptions};
-use crate::client::{Client, WatchSource};
-use crate::resources::meta;
-use crate::resources::{node, pod};
+use super::{outcome, schedule_from, volume_prebind, PlacedPod};
+use crate::client::events::EventRecorder;
+use crate::client::informer::{Informer, Informers, Unserved};
+use crate::client::Client;
 
-/// The scheduler name this loop serves, as upstream's default profile.
-pub const SCHEDULER_NAME: &str = "default-scheduler";
-/// How often pods that fit nowhere are tried again without any change in the cluster.
-const RETRY: Duration = Duration::from_secs(10);
-/// Pause before listing again after a failed list or watch.
-const RELIST_PAUSE: Duration = Duration::from_secs(1);
+pub use super::state::SCHEDULER_NAME;
 
-/// Runs until `shutdown` is cancelled.
-pub async fn run<C: Client>(client: C, shutdown: CancellationToken) {
-    let recorder = EventRecorder::new(client.clone(), SCHEDULER_NAME);
-    loop {
-        let watched = async {
-            let (cache, listed) = Cache::load(&client).await?;
-            let watch = |rv: u64| WatchOptions {
-                resource_version: rv.to_string(),
-                ..Default::default()
-            };
-            let pods = client
-                .watch(&pod::RESOURCE, None, &watch(listed.pods))
-                .await?;
-            let nodes = client
-                .watch(&node::RESOURCE, None, &watch(listed.nodes))
-                .await?;
-            Ok::<_, crate::client::status::ApiError>((cache, pods, nodes))
-        };
-        let (mut cache, mut pods, mut nodes) = match watched.await {
-            Ok(w) => w,
-            Err(e) => {
-                tracing::warn!(error = %e, "scheduler could not list and watch");
-                tokio::select! {
-                    _ = tokio::time::sleep(RELIST_PAUSE) => continue,
-                    _ = shutdown.cancelled() => return,
-                }
-            }
-        };
-        // Every change (and the retry timer) may let a pending pod fit somewhere.
-        loop {
-            if cache.has_pending() {
-                pass(&client, &recorder, &mut cache).await;
-            }
-            let waiting = cache.has_pending();
-            tokio::select! {
-                e = pods.next() => match e {
-                    Some(e) => cache.apply_pod(e),
-                    None => break,
-                },
-                e = nodes.next() => match e {
-                    Some(e) => cache.apply_node(e),
-                    None => break,
-                },
-                _ = tokio::time::sleep(RETRY), if waiting => {}
-                _ = shutdown.cancelled() => return,
-            }
-        }
+/// Bindings (and failure reports) under way at once.
+pub const MAX_IN_FLIGHT: usize = 32;
+/// How often waiting pods are checked for the end of their wait.
+const FLUSH_EVERY: Duration = Duration::from_secs(1);
+
+/// What the loop and the informer handlers share.
+struct Shared {
+    state: Mutex<State>,
+    wake: Notify,
+}
+
+impl Shared {
+    // A handler panicking while holding the lock would abort the process
+    // (`panic = "abort"`), so a poisoned lock cannot be observed.
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
-/// Places every pending pod, each read afresh.
-async fn pass<C: Client>(client: &C, recorder: &EventRecorder<C>, cache: &mut Cache) {
-    let mut storage = None;
-    for key in cache.pending() {
-        let (ns, name) = (key.0.as_str(), key.1.as_str());
-        let raw = match client.get(&pod::RESOURCE, ns, name).await {
-            Ok(raw) => raw,
-            Err(e) if e.code == 404 => {
-                cache.forget(&key);
-                continue;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, pod = %format!("{ns}/{name}"), "reading a pending pod failed");
-                continue;
-            }
-        };
-        // Changed since its event: the watch brings the change.
-        if !is_pending(&raw) {
-            continue;
+/// The scheduler, on the process's shared informers.
+pub struct Scheduler<C: Client> {
+    client: C,
+    recorder: EventRecorder<C>,
+    pods: Informer<Pod>,
+    nodes: Informer<Node>,
+    shared: Arc<Shared>,
+}
+
+impl<C: Client> Scheduler<C> {
+    /// Registers the scheduler's handlers on the pod and node informers.
+    pub fn new(informers: &Informers<C>) -> Result<Self, Unserved> {
+        let pods = informers.get::<Pod>()?;
+        let nodes = informers.get::<Node>()?;
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State::default()),
+            wake: Notify::new(),
+        });
+        let s = shared.clone();
+        nodes.on_change(move |c| {
+            s.lock().on_node(c);
+            s.wake.notify_one();
+        });
+        let s = shared.clone();
+        pods.on_change(move |c| {
+            s.lock().on_pod(c);
+            s.wake.notify_one();
+        });
+        let client = informers.client().clone();
+        Ok(Scheduler {
+            recorder: EventRecorder::new(client.clone(), SCHEDULER_NAME),
+            client,
+            pods,
+            nodes,
+            shared,
+        })
+    }
+
+    /// Places pods until `shutdown` is cancelled.
+    pub async fn run(self, shutdown: CancellationToken) {
+        tokio::select! {
+            _ = async { self.nodes.wait_synced().await; self.pods.wait_synced().await } => {}
+            _ = shutdown.cancelled() => return,
         }
-        let Ok(typed) = serde_json::from_value::<Pod>(raw.clone()) else {
-            continue;
+        let permits = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+        let mut tasks = JoinSet::new();
+        let mut flushed = Instant::now();
+        loop {
+            while tasks.try_join_next().is_some() {}
+            if flushed.elapsed() >= FLUSH_EVERY {
+                self.shared.lock().flush();
+                flushed = Instant::now();
+            }
+            let next = self.shared.lock().queue.pop();
+            match next {
+                Some(key) => {
+                    tokio::select! {
+                        _ = self.schedule_one(key, &permits, &mut tasks) => {}
+                        _ = shutdown.cancelled() => return,
+                    }
+                }
+                None => tokio::select! {
+                    _ = self.shared.wake.notified() => {}
+                    _ = tokio::time::sleep(FLUSH_EVERY) => {}
+                    _ = shutdown.cancelled() => return,
+                },
+            }
+        }
+    }
+
+    /// Decides on one pod and starts its binding.
+    async fn schedule_one(&self, key: PodKey, permits: &Arc<Semaphore>, tasks: &mut JoinSet<()>) {
+        let Some(pod) = self.pods.get(&key.0, &key.1) else {
+            self.shared.lock().queue.delete(&key);
+            return;
         };
-        if storage.is_none() && volume_prebind::uses_claims(&typed) {
-            match volume_prebind::snapshot(client).await {
-                Ok(s) => storage = Some(s),
+        if !is_pending(&pod) {
+            self.shared.lock().queue.done(&key);
+            return;
+        }
+        let storage = if volume_prebind::uses_claims(&pod) {
+            match volume_prebind::snapshot(&self.client).await {
+                Ok(s) => Some(s),
                 Err(e) => {
                     tracing::warn!(error = %e, "reading claims and volumes failed");
+                    self.shared.lock().queue.backoff(key, Instant::now());
                     return;
                 }
             }
-        }
+        } else {
+            None
+        };
         let empty = VolumeSnapshot::default();
         let volumes = storage.as_ref().unwrap_or(&empty);
-        let decision = schedule_with_volumes(&typed, &cache.infos(), volumes);
-        match decision {
-            Ok(node_name) => {
-                if let Some(node) = cache.node(&node_name) {
-                    if let Err(e) = volume_prebind::pre_bind(client, volumes, &typed, node).await {
-                        tracing::warn!(error = %e, pod = %format!("{ns}/{name}"), "recording volume decisions failed");
-                        continue;
-                    }
-                    if volume_prebind::uses_claims(&typed) {
-                        // The claims changed; the next pod reads them afresh.
-                        storage = None;
-                    }
+        let decision = {
+            let mut guard = self.shared.lock();
+            let st = &mut *guard;
+            if st.snapshot.is_counted(&key) {
+                st.queue.done(&key);
+                return;
+            }
+            let decision = schedule_from(&pod, &st.snapshot.infos(), volumes, &mut st.next_start);
+            match &decision {
+                Ok(node) if storage.is_none() => {
+                    st.snapshot.assume(key.clone(), node, PlacedPod::of(&pod));
+                    st.queue.done(&key);
                 }
-                bind(client, recorder, cache, &key, &raw, &typed, node_name).await;
+                Ok(_) => {}
+                Err(_) => st.queue.unschedulable(key.clone(), Instant::now()),
+            }
+            decision.map(|node| {
+                let at = st.snapshot.node(&node).cloned();
+                (node, at)
+            })
+        };
+        let Ok(permit) = permits.clone().acquire_owned().await else {
+            return;
+        };
+        match decision {
+            Ok((node, at)) => {
+                if let (Some(storage), Some(at)) = (&storage, at) {
+                    // Claims are settled before the pod is counted, as before its binding.
+                    if let Err(e) = volume_prebind::pre_bind(&self.client, storage, &pod, &at).await
+                    {
+                        tracing::warn!(error = %e, pod = %format!("{}/{}", key.0, key.1), "recording volume decisions failed");
+                        self.shared.lock().queue.backoff(key, Instant::now());
+                        return;
+                    }
+                    let mut st = self.shared.lock();
+                    st.snapshot.assume(key.clone(), &node, PlacedPod::of(&pod));
+                    st.queue.done(&key);
+                }
+                let (client, recorder, shared) = (
+                    self.client.clone(),
+                    self.recorder.clone(),
+                    self.shared.clone(),
+                );
+                tasks.spawn(async move {
+                    bind(&client, &recorder, &shared, key, &pod, &node).await;
+                    drop(permit);
+                });
             }
             Err(fit) => {
                 let msg = fit.to_string();
-                tracing::info!(pod = %format!("{ns}/{name}"), reason = %msg, "unschedulable");
-                mark_unschedulable(client, &raw, &msg).await;
-                recorder
-                    .record(
-                        &raw,
-                        EventType::Warning,
-                        "FailedScheduling",
-                        "Scheduling",
-                        &msg,
-                    )
-                    .await;
+                tracing::info!(pod = %format!("{}/{}", key.0, key.1), reason = %msg, "unschedulable");
+                let (client, recorder) = (self.client.clone(), self.recorder.clone());
+                tasks.spawn(async move {
+                    outcome::failed(&client, &recorder, &pod, &msg).await;
+                    drop(permit);
+                });
             }
         }
     }
 }
 
-/// Binds the pod and counts it on its node at once, so the next pending pod sees it.
+/// Binds an assumed pod; on failure forgets the assumption and backs the pod off.
 async fn bind<C: Client>(
     client: &C,
     recorder: &EventRecorder<C>,
-    cache: &mut Cache,
-    key: &PodKey,
-    raw: &Value,
-    typed: &Pod,
-    node_name: String,
+    shared: &Shared,
+    key: PodKey,
+    pod: &Pod,
+    node: &str,
 ) {
-    let (ns, name) = (key.0.as_str(), key.1.as_str());
-    match client.bind(ns, name, &node_name).await {
+    match client.bind(&key.0, &key.1, node).await {
         Ok(()) => {
-            tracing::info!(pod = %format!("{ns}/{name}"), node = %node_name, "bound");
-            let msg = format!("Successfully assigned {ns}/{name} to {node_name}");
-            recorder
-                .record(raw, EventType::Normal, "Scheduled", "Binding", &msg)
-                .await;
-            cache.bound(key.clone(), node_name, PlacedPod::of(typed));
+            tracing::debug!(pod = %format!("{}/{}", key.0, key.1), node, "bound");
+            outcome::scheduled(recorder, pod, node).await;
         }
-        Err(e) => tracing::debug!(error = %e, "bind failed"),
-    }
-}
-
-fn phase(p: &Value) -> &str {
-    p.pointer("/status/phase")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-}
-
-pub(crate) fn is_pending(p: &Value) -> bool {
-    let unbound = p
-        .pointer("/spec/nodeName")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .is_empty();
-    let ours = matches!(
-        p.pointer("/spec/schedulerName").and_then(Value::as_str),
-        None | Some(SCHEDULER_NAME)
-    );
-    let gated = p
-        .pointer("/spec/schedulingGates")
-        .and_then(Value::as_array)
-        .is_some_and(|g| !g.is_empty());
-    unbound && ours && !gated && p.pointer("/metadata/deletionTimestamp").is_none()
-}
-
-pub(crate) fn is_active(p: &Value) -> bool {
-    !matches!(phase(p), "Succeeded" | "Failed")
-        && !p
-            .pointer("/spec/nodeName")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .is_empty()
-}
-
-/// Sets `PodScheduled=False` with the reason, unless it already says so.
-async fn mark_unschedulable<C: Client>(client: &C, pod_obj: &Value, message: &str) {
-    let conditions = pod_obj
-        .pointer("/status/conditions")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    let existing = conditions.iter().find(|c| c["type"] == "PodScheduled");
-    if existing.is_some_and(|c| c["status"] == "False" && c["message"] == message) {
-        return;
-    }
-    let mut updated: Vec<Value> = conditions
-        .into_iter()
-        .filter(|c| c["type"] != "PodScheduled")
-        .collect();
-    updated.push(json!({
-        "type": "PodScheduled",
-        "status": "False",
-        "reason": "Unschedulable",
-        "message": message,
-        "lastProbeTime": null,
-        "lastTransitionTime": meta::now(),
-    }));
-    let patch = json!({"status": {"conditions": updated}});
-    let ns = meta::meta_str(pod_obj, "namespace").unwrap_or("default");
-    if let Err(e) = client
-        .patch(
-            &pod::RESOURCE,
-            ns,
-            meta::name_of(pod_obj),
-            PatchType::Merge,
-            &patch,
-            Subresource::Status,
-        )
-        .await
-    {
-        tracing::debug!(error = %e, "could not set PodScheduled condition");
+        Err(e) => {
+            tracing::warn!(error = %e, pod = %format!("{}/{}", key.0, key.1), node, "binding failed");
+            {
+                let mut st = shared.lock();
+                st.snapshot.forget(&key);
+                if e.code == 404 {
+                    st.queue.delete(&key);
+                } else {
+                    st.queue.backoff(key, Instant::now());
+                }
+                // The forgotten room may let a parked pod fit.
+                st.queue.move_all();
+            }
+            shared.wake.notify_one();
+            if e.code != 404 {
+                let msg = format!("Binding rejected: {}", e.message);
+                outcome::failed(client, recorder, pod, &msg).await;
+            }
+        }
     }
 }

@@ -2,12 +2,15 @@
 //! normalised to 0..=100 as upstream's `DefaultNormalizeScore` does, weighted with upstream's
 //! default plugin weights and summed; the highest total wins.
 //!
-//! Upstream breaks ties at random; here the node name decides (the smallest wins), so the
-//! same cluster state always gives the same placement.
+//! Ties are broken at random, as upstream's `selectHost` does (reservoir sampling over the
+//! best-scored nodes): equal nodes then share a burst of equal pods instead of the first
+//! one by name taking them all until its score drops.
 
 use k8s_openapi::api::core::v1::Pod;
 
-use super::node_resources::{least_allocated_score, MAX_NODE_SCORE};
+use rand::Rng;
+
+use super::node_resources::{least_allocated_score, scoring_request, MAX_NODE_SCORE};
 use super::{node_affinity, taints, NodeInfo};
 
 /// Upstream's default weight of the TaintToleration score.
@@ -49,26 +52,47 @@ pub(crate) fn total_scores(pod: &Pod, feasible: &[&NodeInfo<'_>]) -> Vec<i64> {
         .map(|n| taints::intolerable_prefer_no_schedule(pod, n.node))
         .collect();
     normalize(&mut taint, true);
+    let want = scoring_request(pod);
     feasible
         .iter()
         .zip(affinity.iter().zip(&taint))
         .map(|(n, (a, t))| {
-            NODE_RESOURCES_FIT_WEIGHT * least_allocated_score(pod, n)
+            NODE_RESOURCES_FIT_WEIGHT * least_allocated_score(&want, n)
                 + NODE_AFFINITY_WEIGHT * a
                 + TAINT_TOLERATION_WEIGHT * t
         })
         .collect()
 }
 
-/// Picks the node with the highest total, the smallest name among equals.
+/// Picks the node with the highest total, one of the equals at random.
 pub(crate) fn select_host(pod: &Pod, feasible: &[&NodeInfo<'_>]) -> Option<String> {
     let scores = total_scores(pod, feasible);
-    feasible
-        .iter()
-        .zip(scores)
-        .map(|(n, s)| (s, n.node.metadata.name.as_deref().unwrap_or("")))
-        .max_by(|(sa, na), (sb, nb)| sa.cmp(sb).then_with(|| nb.cmp(na)))
-        .map(|(_, name)| name.to_string())
+    pick_best(&scores, &mut rand::rng())
+        .and_then(|i| feasible.get(i))
+        .map(|n| n.node.metadata.name.clone().unwrap_or_default())
+}
+
+/// The index of a highest score, each of the tied ones equally likely: the k-th tie seen
+/// replaces the choice with probability 1/k.
+fn pick_best(scores: &[i64], rng: &mut impl Rng) -> Option<usize> {
+    let mut best: Option<(i64, usize)> = None;
+    let mut ties = 0u32;
+    for (i, &score) in scores.iter().enumerate() {
+        match best {
+            Some((top, _)) if score < top => {}
+            Some((top, _)) if score == top => {
+                ties = ties.saturating_add(1);
+                if rng.random_range(0..ties) == 0 {
+                    best = Some((score, i));
+                }
+            }
+            _ => {
+                best = Some((score, i));
+                ties = 1;
+            }
+        }
+    }
+    best.map(|(_, i)| i)
 }
 
 #[cfg(test)]
@@ -86,5 +110,20 @@ mod tests {
         let mut z = vec![0, 0];
         normalize(&mut z, true);
         assert_eq!(z, [100, 100]);
+    }
+
+    #[test]
+    fn ties_are_shared_and_the_best_always_wins() {
+        let mut rng = rand::rng();
+        assert_eq!(pick_best(&[], &mut rng), None);
+        assert_eq!(pick_best(&[1, 7, 3], &mut rng), Some(1));
+        let mut seen = [0u32; 3];
+        for _ in 0..3000 {
+            let i = pick_best(&[5, 5, 2, 5], &mut rng).unwrap();
+            assert_ne!(i, 2);
+            seen[i.min(2)] += 1;
+        }
+        // Each of the three tied nodes wins about a third of the time.
+        assert!(seen.iter().all(|&n| n > 800), "{seen:?}");
     }
 }

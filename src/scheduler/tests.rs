@@ -60,13 +60,13 @@ fn infos<'a>(nodes: &'a [Node], placed: &'a [(usize, PlacedPod)]) -> Vec<NodeInf
     nodes
         .iter()
         .enumerate()
-        .map(|(i, n)| NodeInfo {
-            node: n,
-            pods: placed
+        .map(|(i, n)| {
+            let pods = placed
                 .iter()
                 .filter(|(at, _)| *at == i)
-                .map(|(_, p)| p)
-                .collect(),
+                .map(|(_, p)| p.clone())
+                .collect();
+            NodeInfo::new(n, pods)
         })
         .collect()
 }
@@ -328,12 +328,17 @@ fn least_allocated_spreads_pods_over_equal_nodes() {
     ];
     let first = pod("web-1", None, None, json!({}));
     let at = schedule(&first, &infos(&nodes, &[])).unwrap();
-    assert_eq!(at, "pi-1", "ties go to the smallest name");
-    let placed = [(0, first)];
+    let (used, other) = if at == "pi-1" {
+        (0, "pi-2")
+    } else {
+        (1, "pi-1")
+    };
+    let placed = [(used, first)];
     let second = pod("web-2", None, None, json!({}));
     assert_eq!(
         schedule(&second, &infos(&nodes, &placed_pods(&placed))).unwrap(),
-        "pi-2"
+        other,
+        "the emptier node wins"
     );
 }
 
@@ -355,11 +360,10 @@ fn preferred_affinity_and_prefer_no_schedule_steer_placement() {
         node("c", "4", "8Gi", json!({})),
     ];
     let plain = pod("p", None, None, json!({}));
-    assert_eq!(
-        schedule(&plain, &infos(&nodes, &[])).unwrap(),
-        "b",
-        "a is avoided, b wins the tie"
-    );
+    for _ in 0..20 {
+        let at = schedule(&plain, &infos(&nodes, &[])).unwrap();
+        assert!(at == "b" || at == "c", "a is avoided, b and c tie: {at}");
+    }
     let prefers_c = pod(
         "p",
         None,

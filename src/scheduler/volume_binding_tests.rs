@@ -67,13 +67,7 @@ fn snap(claims: Vec<Value>, volumes: Vec<Value>, classes: Vec<Value>) -> VolumeS
 }
 
 fn place(p: &Pod, nodes: &[Node], s: &VolumeSnapshot) -> Result<String, String> {
-    let infos: Vec<NodeInfo<'_>> = nodes
-        .iter()
-        .map(|n| NodeInfo {
-            node: n,
-            pods: vec![],
-        })
-        .collect();
+    let infos: Vec<NodeInfo<'_>> = nodes.iter().map(|n| NodeInfo::new(n, vec![])).collect();
     schedule_with_volumes(p, &infos, s).map_err(|e| e.to_string())
 }
 
