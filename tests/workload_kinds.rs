@@ -361,17 +361,22 @@ fn manifests_apply_list_and_scale() {
         ]);
         (selected.trim() == "replicaset.apps/api-1").then_some(())
     });
-    // Owned by the real DaemonSet: a revision naming an owner that does not exist would be
-    // collected as garbage.
-    let ds_uid = c.jsonpath(&["ds", "agent"], "{.metadata.uid}");
-    c.apply(&format!("apiVersion: apps/v1\nkind: ControllerRevision\nmetadata:\n  name: agent-1\n  ownerReferences: [{{apiVersion: apps/v1, kind: DaemonSet, name: agent, uid: '{ds_uid}', controller: true}}]\nrevision: 1\ndata: {{spec: {{template: {{metadata: {{labels: {{app: agent}}}}}}}}}}\n"));
+    // Owned by a real object whose controller keeps no revisions of its own (a revision
+    // naming an owner that does not exist is collected as garbage; a DaemonSet's controller
+    // would claim or release it).
+    let owner_uid = c.jsonpath(&["deployment", "api"], "{.metadata.uid}");
+    c.apply(&format!("apiVersion: apps/v1\nkind: ControllerRevision\nmetadata:\n  name: hand-1\n  ownerReferences: [{{apiVersion: apps/v1, kind: Deployment, name: api, uid: '{owner_uid}', controller: true}}]\nrevision: 1\ndata: {{spec: {{template: {{metadata: {{labels: {{app: api}}}}}}}}}}\n"));
     let revs = c.kubectl_ok(&["get", "controllerrevisions"]);
     let lines: Vec<Vec<&str>> = revs
         .lines()
         .map(|l| l.split_whitespace().collect())
         .collect();
     assert_eq!(lines[0], ["NAME", "CONTROLLER", "REVISION", "AGE"]);
-    assert_eq!(&lines[1][..3], &["agent-1", "daemonset.apps/agent", "1"]);
+    let row = lines
+        .iter()
+        .find(|l| l.first() == Some(&"hand-1"))
+        .unwrap_or_else(|| panic!("{revs}"));
+    assert_eq!(&row[..3], &["hand-1", "deployment.apps/api", "1"]);
 
     // Every scalable kind scales through its scale subresource.
     for (what, name) in [
