@@ -27,6 +27,7 @@ use crate::client::informer::Informers;
 use crate::client::LocalClient;
 use crate::controllers::daemonset::DaemonSetController;
 use crate::controllers::deployment::DeploymentController;
+use crate::controllers::disruption::DisruptionController;
 use crate::controllers::event_ttl::{EventTtlController, EVENT_TTL};
 use crate::controllers::garbage_collector::GarbageCollector;
 use crate::controllers::node_ipam::{self, NodeIpamController, NODE_CIDR_PREFIX};
@@ -340,6 +341,12 @@ pub async fn run_with_pod_streams(
         shutdown,
         "daemonset",
         DaemonSetController::new(&informers)
+    );
+    start!(
+        tasks,
+        shutdown,
+        "disruption",
+        DisruptionController::new(&informers)
     );
     tasks.spawn(GarbageCollector::new(&informers).run(shutdown.clone()));
     let event_ttl = EventTtlController { ttl: EVENT_TTL };

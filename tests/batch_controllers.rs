@@ -1,0 +1,143 @@
+//! The batch and disruption controllers on a real board with its kubelet, driven with
+//! kubectl: a PodDisruptionBudget's `disruptionsAllowed` follows the ready pods of a
+//! Deployment, so `kubectl drain` is refused while the only replica is protected and an
+//! eviction goes through once a second replica is ready (a second one is refused again).
+//! Needs root.
+
+mod support;
+
+use support::board::{Board, IDLE};
+use support::{eventually, Cluster};
+
+fn deployment(replicas: u32) -> String {
+    format!(
+        "apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: web}}
+spec:
+  replicas: {replicas}
+  selector: {{matchLabels: {{app: web}}}}
+  template:
+    metadata: {{labels: {{app: web}}}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: main
+        image: busybox
+        command: [\"/bin/sh\", \"-c\", {idle:?}]
+",
+        idle = IDLE[2]
+    )
+}
+
+const BUDGET: &str = "apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata: {name: web}
+spec:
+  minAvailable: 1
+  selector: {matchLabels: {app: web}}
+";
+
+/// The budget's status fields the test follows.
+fn budget(c: &Cluster) -> String {
+    c.jsonpath(
+        &["pdb", "web"],
+        "{.status.expectedPods},{.status.currentHealthy},{.status.desiredHealthy},{.status.disruptionsAllowed},{.status.conditions[0].reason}",
+    )
+}
+
+fn ready_pods(c: &Cluster) -> Vec<String> {
+    c.jsonpath(
+        &["pods", "-l", "app=web"],
+        "{range .items[*]}{.metadata.name},{.status.conditions[?(@.type==\"Ready\")].status},{.metadata.deletionTimestamp} {end}",
+    )
+    .split_whitespace()
+    .filter_map(|p| {
+        let f: Vec<&str> = p.split(',').collect();
+        (f.get(1) == Some(&"True") && f.get(2).map_or(true, |d| d.is_empty()))
+            .then(|| f[0].to_string())
+    })
+    .collect()
+}
+
+fn evict(c: &Cluster, pod: &str) -> std::process::Output {
+    let body = format!(
+        "{{\"apiVersion\":\"policy/v1\",\"kind\":\"Eviction\",\"metadata\":{{\"name\":\"{pod}\",\"namespace\":\"default\"}}}}"
+    );
+    c.kubectl_as(
+        &c.kubeconfig(),
+        &[
+            "create",
+            "--raw",
+            &format!("/api/v1/namespaces/default/pods/{pod}/eviction"),
+            "-f",
+            "-",
+        ],
+        Some(&body),
+    )
+}
+
+#[test]
+fn disruption_budget_guards_drain_and_eviction() {
+    let board = Board::start("builtin", 66, &[("library/busybox", IDLE)]);
+    board.wait_node_ready();
+    let c = &board.cluster;
+    c.apply(&deployment(1));
+    c.apply(BUDGET);
+    eventually("one ready pod", || (ready_pods(c).len() == 1).then_some(()));
+    eventually("the budget to count one healthy pod", || {
+        (budget(c) == "1,1,1,0,InsufficientPods").then_some(())
+    });
+
+    let out = c.kubectl(&[
+        "drain",
+        "test-node",
+        "--ignore-daemonsets",
+        "--delete-emptydir-data",
+        "--timeout=10s",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "drain went through a budget allowing no disruption"
+    );
+    assert!(
+        stderr.contains("disruption budget"),
+        "drain failed for another reason: {stderr}"
+    );
+    assert_eq!(ready_pods(c).len(), 1, "the protected pod was evicted");
+    c.kubectl_ok(&["uncordon", "test-node"]);
+
+    c.kubectl_ok(&["scale", "deployment/web", "--replicas=2"]);
+    eventually("two ready pods", || {
+        (ready_pods(c).len() == 2).then_some(())
+    });
+    eventually("the budget to allow one disruption", || {
+        (budget(c) == "2,2,1,1,SufficientPods").then_some(())
+    });
+    let pods = ready_pods(c);
+    let out = evict(c, &pods[0]);
+    assert!(
+        out.status.success(),
+        "eviction refused: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = evict(c, &pods[1]);
+    assert!(
+        !out.status.success(),
+        "a second eviction went through a budget allowing one"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("disruption budget"),
+        "second eviction failed for another reason: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    c.kubectl_ok(&[
+        "delete",
+        "deployment",
+        "web",
+        "--cascade=foreground",
+        "--wait=true",
+        "--timeout=60s",
+    ]);
+}
