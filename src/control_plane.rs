@@ -30,6 +30,7 @@ use crate::controllers::deployment::DeploymentController;
 use crate::controllers::disruption::DisruptionController;
 use crate::controllers::event_ttl::{EventTtlController, EVENT_TTL};
 use crate::controllers::garbage_collector::GarbageCollector;
+use crate::controllers::job::JobController;
 use crate::controllers::node_ipam::{self, NodeIpamController, NODE_CIDR_PREFIX};
 use crate::controllers::node_lifecycle::NodeLifecycleController;
 use crate::controllers::replicaset::ReplicaSetController;
@@ -348,6 +349,7 @@ pub async fn run_with_pod_streams(
         "disruption",
         DisruptionController::new(&informers)
     );
+    start!(tasks, shutdown, "job", JobController::new(&informers));
     tasks.spawn(GarbageCollector::new(&informers).run(shutdown.clone()));
     let event_ttl = EventTtlController { ttl: EVENT_TTL };
     start!(

@@ -2,6 +2,8 @@
 //! kubectl: a PodDisruptionBudget's `disruptionsAllowed` follows the ready pods of a
 //! Deployment, so `kubectl drain` is refused while the only replica is protected and an
 //! eviction goes through once a second replica is ready (a second one is refused again).
+//! A Job runs its pods to completion (`kubectl wait --for=condition=complete`), an
+//! Indexed Job gives every pod its index, and a failing Job stops at its backoff limit.
 //! Needs root.
 
 mod support;
@@ -136,6 +138,95 @@ fn disruption_budget_guards_drain_and_eviction() {
         "delete",
         "deployment",
         "web",
+        "--cascade=foreground",
+        "--wait=true",
+        "--timeout=60s",
+    ]);
+}
+
+fn job(name: &str, extra_spec: &str, script: &str) -> String {
+    format!(
+        "apiVersion: batch/v1
+kind: Job
+metadata: {{name: {name}}}
+spec:
+{extra_spec}  template:
+    spec:
+      restartPolicy: Never
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: main
+        image: busybox
+        command: [\"/bin/sh\", \"-c\", {script:?}]
+"
+    )
+}
+
+#[test]
+fn jobs_run_to_completion_or_fail_at_their_backoff_limit() {
+    let board = Board::start("builtin", 65, &[("library/busybox", IDLE)]);
+    board.wait_node_ready();
+    let c = &board.cluster;
+
+    c.apply(&job(
+        "three",
+        "  completions: 3\n  parallelism: 2\n",
+        "exit 0",
+    ));
+    c.apply(&job(
+        "indexed",
+        "  completions: 2\n  parallelism: 2\n  completionMode: Indexed\n",
+        "test \"$JOB_COMPLETION_INDEX\" = \"${HOSTNAME#indexed-}\"",
+    ));
+    c.apply(&job("broken", "  backoffLimit: 1\n", "exit 1"));
+    c.kubectl_ok(&[
+        "wait",
+        "--for=condition=complete",
+        "job/three",
+        "--timeout=60s",
+    ]);
+    assert_eq!(
+        c.jsonpath(&["job", "three"], "{.status.succeeded},{.status.active}"),
+        "3,0"
+    );
+    let created = c.jsonpath(
+        &["pods", "-l", "job-name=three"],
+        "{.items[*].metadata.name}",
+    );
+    assert_eq!(created.split_whitespace().count(), 3, "pods: {created}");
+    assert!(!c
+        .jsonpath(&["job", "three"], "{.status.completionTime}")
+        .is_empty());
+
+    // Every pod of the Indexed Job checks that its variable matches its hostname.
+    c.kubectl_ok(&[
+        "wait",
+        "--for=condition=complete",
+        "job/indexed",
+        "--timeout=60s",
+    ]);
+    assert_eq!(
+        c.jsonpath(&["job", "indexed"], "{.status.completedIndexes}"),
+        "0-1"
+    );
+
+    c.kubectl_ok(&[
+        "wait",
+        "--for=condition=failed",
+        "job/broken",
+        "--timeout=60s",
+    ]);
+    assert_eq!(
+        c.jsonpath(
+            &["job", "broken"],
+            "{.status.conditions[?(@.type==\"Failed\")].reason},{.status.failed}"
+        ),
+        "BackoffLimitExceeded,2"
+    );
+    c.kubectl_ok(&[
+        "delete",
+        "jobs",
+        "--all",
         "--cascade=foreground",
         "--wait=true",
         "--timeout=60s",

@@ -12,6 +12,7 @@ pub mod disruption;
 pub mod event_ttl;
 mod expectations;
 pub mod garbage_collector;
+pub mod job;
 pub mod namespace;
 pub mod node_ipam;
 pub mod node_lifecycle;
