@@ -25,6 +25,7 @@ use crate::cidr::Ipv4Cidr;
 use crate::client::events::EventRecorder;
 use crate::client::informer::Informers;
 use crate::client::LocalClient;
+use crate::controllers::cronjob::CronJobController;
 use crate::controllers::daemonset::DaemonSetController;
 use crate::controllers::deployment::DeploymentController;
 use crate::controllers::disruption::DisruptionController;
@@ -350,6 +351,12 @@ pub async fn run_with_pod_streams(
         DisruptionController::new(&informers)
     );
     start!(tasks, shutdown, "job", JobController::new(&informers));
+    start!(
+        tasks,
+        shutdown,
+        "cronjob",
+        CronJobController::new(&informers)
+    );
     tasks.spawn(GarbageCollector::new(&informers).run(shutdown.clone()));
     let event_ttl = EventTtlController { ttl: EVENT_TTL };
     start!(

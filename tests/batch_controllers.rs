@@ -4,7 +4,8 @@
 //! eviction goes through once a second replica is ready (a second one is refused again).
 //! A Job runs its pods to completion (`kubectl wait --for=condition=complete`), an
 //! Indexed Job gives every pod its index, and a failing Job stops at its backoff limit.
-//! Needs root.
+//! A CronJob scheduled every minute starts a Job named for its scheduled minute, which
+//! completes and is recorded as its last successful run. Needs root.
 
 mod support;
 
@@ -162,6 +163,23 @@ spec:
     )
 }
 
+const CRON: &str = "apiVersion: batch/v1
+kind: CronJob
+metadata: {name: tick}
+spec:
+  schedule: \"* * * * *\"
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          restartPolicy: OnFailure
+          terminationGracePeriodSeconds: 1
+          containers:
+          - name: main
+            image: busybox
+            command: [\"/bin/sh\", \"-c\", \"exit 0\"]
+";
+
 #[test]
 fn jobs_run_to_completion_or_fail_at_their_backoff_limit() {
     let board = Board::start("builtin", 65, &[("library/busybox", IDLE)]);
@@ -179,6 +197,7 @@ fn jobs_run_to_completion_or_fail_at_their_backoff_limit() {
         "test \"$JOB_COMPLETION_INDEX\" = \"${HOSTNAME#indexed-}\"",
     ));
     c.apply(&job("broken", "  backoffLimit: 1\n", "exit 1"));
+    c.apply(CRON);
     c.kubectl_ok(&[
         "wait",
         "--for=condition=complete",
@@ -223,6 +242,49 @@ fn jobs_run_to_completion_or_fail_at_their_backoff_limit() {
         ),
         "BackoffLimitExceeded,2"
     );
+
+    // The CronJob fires at the next minute: up to 60 s after it was created.
+    let started = std::time::Instant::now();
+    let fired = loop {
+        let names = c.jsonpath(&["cronjob", "tick"], "{.status.active[*].name}");
+        let done = c.jsonpath(&["cronjob", "tick"], "{.status.lastSuccessfulTime}");
+        if !names.is_empty() || !done.is_empty() {
+            break names;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(80),
+            "the CronJob never fired"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    };
+    let owned = c.jsonpath(
+        &["jobs"],
+        "{range .items[?(@.metadata.ownerReferences[0].kind==\"CronJob\")]}{.metadata.name},{.metadata.annotations.batch\\.kubernetes\\.io/cronjob-scheduled-timestamp} {end}",
+    );
+    let (job_name, scheduled) = owned.trim().split_once(',').expect("the CronJob's job");
+    assert!(
+        fired.is_empty() || fired == job_name,
+        "{fired} vs {job_name}"
+    );
+    let minutes = chrono::DateTime::parse_from_rfc3339(scheduled)
+        .expect("timestamp")
+        .timestamp()
+        / 60;
+    assert_eq!(job_name, format!("tick-{minutes}"));
+    c.kubectl_ok(&[
+        "wait",
+        "--for=condition=complete",
+        &format!("job/{job_name}"),
+        "--timeout=30s",
+    ]);
+    eventually("the CronJob to record its successful run", || {
+        let s = c.jsonpath(
+            &["cronjob", "tick"],
+            "{.status.lastSuccessfulTime},{.status.lastScheduleTime},{.status.active}",
+        );
+        (s.starts_with("20") && s.ends_with(',')).then_some(())
+    });
+    c.kubectl_ok(&["delete", "cronjob", "tick"]);
     c.kubectl_ok(&[
         "delete",
         "jobs",

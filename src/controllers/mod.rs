@@ -6,6 +6,7 @@
 //! [`start`], which hands them the cached object as JSON. Nothing is listed again when one
 //! object changes.
 
+pub mod cronjob;
 pub mod daemonset;
 pub mod deployment;
 pub mod disruption;
