@@ -4,7 +4,7 @@
 //! eviction goes through once a second replica is ready (a second one is refused again).
 //! A Job runs its pods to completion (`kubectl wait --for=condition=complete`), an
 //! Indexed Job gives every pod its index, and a failing Job stops at its backoff limit.
-//! A CronJob scheduled every minute starts a Job named for its scheduled minute, which
+//! A finished Job with `ttlSecondsAfterFinished` is deleted. A CronJob scheduled every minute starts a Job named for its scheduled minute, which
 //! completes and is recorded as its last successful run. Needs root.
 
 mod support;
@@ -198,6 +198,7 @@ fn jobs_run_to_completion_or_fail_at_their_backoff_limit() {
     ));
     c.apply(&job("broken", "  backoffLimit: 1\n", "exit 1"));
     c.apply(CRON);
+    c.apply(&job("brief", "  ttlSecondsAfterFinished: 1\n", "exit 0"));
     c.kubectl_ok(&[
         "wait",
         "--for=condition=complete",
@@ -242,6 +243,21 @@ fn jobs_run_to_completion_or_fail_at_their_backoff_limit() {
         ),
         "BackoffLimitExceeded,2"
     );
+
+    // A finished Job past its ttlSecondsAfterFinished is deleted, its pod with it.
+    eventually("the finished job past its TTL to be deleted", || {
+        c.jsonpath(&["job", "brief"], "{.metadata.name}")
+            .is_empty()
+            .then_some(())
+    });
+    eventually("the expired job's pod to be deleted", || {
+        c.jsonpath(
+            &["pods", "-l", "job-name=brief"],
+            "{.items[*].metadata.name}",
+        )
+        .is_empty()
+        .then_some(())
+    });
 
     // The CronJob fires at the next minute: up to 60 s after it was created.
     let started = std::time::Instant::now();

@@ -6,6 +6,7 @@
 //! once that time has passed. A pod change queues the Job controlling it.
 
 mod decide;
+mod pod;
 mod sync;
 
 use std::sync::Arc;

@@ -14,6 +14,7 @@ use k8s_openapi::api::core::v1::Pod;
 use serde_json::{json, Value};
 
 use super::decide::{self, Finish, Next, Observed, Settings};
+use super::pod::{index_of, new_pod};
 use super::JobController;
 use crate::client::informer::key_of;
 use crate::client::options::{DeleteOptions, PatchType, Preconditions, Subresource};
@@ -22,9 +23,6 @@ use crate::client::Client;
 use crate::controllers::pods;
 use crate::controllers::Action;
 use crate::resources::lookup_kind;
-
-/// The completion index annotation and label (upstream's `JobCompletionIndexAnnotation`).
-const INDEX_KEY: &str = "batch.kubernetes.io/job-completion-index";
 
 fn stamp(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
@@ -35,15 +33,6 @@ fn phase(p: &Pod) -> &str {
         .as_ref()
         .and_then(|s| s.phase.as_deref())
         .unwrap_or("")
-}
-
-fn index_of(p: &Pod) -> Option<i32> {
-    p.metadata
-        .annotations
-        .as_ref()?
-        .get(INDEX_KEY)?
-        .parse()
-        .ok()
 }
 
 fn count(n: usize) -> i32 {
@@ -124,50 +113,6 @@ async fn delete_pods<C: Client>(
         }
     }
     Ok(())
-}
-
-/// A pod for `job`, for completion `index` when the Job is Indexed.
-fn new_pod(job: &Job, index: Option<i32>) -> Result<Value, ApiError> {
-    let (ns, name) = key_of(job);
-    let template = job
-        .spec
-        .as_ref()
-        .map(|s| &s.template)
-        .ok_or_else(|| ApiError::internal("job without spec"))?;
-    let owner = pods::owner_reference(
-        "batch/v1",
-        "Job",
-        &name,
-        job.metadata.uid.as_deref().unwrap_or_default(),
-    );
-    let prefix = match index {
-        Some(i) => format!("{name}-{i}"),
-        None => name.clone(),
-    };
-    let mut pod = pods::from_template(template, &ns, &prefix, owner);
-    if let Some(i) = index {
-        let i = i.to_string();
-        pod["metadata"]["annotations"][INDEX_KEY] = json!(i);
-        pod["metadata"]["labels"][INDEX_KEY] = json!(i);
-        if pod["spec"]["hostname"].as_str().map_or(true, str::is_empty) {
-            pod["spec"]["hostname"] = json!(format!("{name}-{i}"));
-        }
-        for list in ["containers", "initContainers"] {
-            if let Some(cs) = pod["spec"][list].as_array_mut() {
-                for c in cs {
-                    let env = c["env"].as_array().cloned().unwrap_or_default();
-                    let mut env: Vec<Value> = env
-                        .into_iter()
-                        .filter(|e| e["name"] != "JOB_COMPLETION_INDEX")
-                        .collect();
-                    env.push(json!({"name": "JOB_COMPLETION_INDEX",
-                        "valueFrom": {"fieldRef": {"fieldPath": format!("metadata.annotations['{INDEX_KEY}']")}}}));
-                    c["env"] = Value::Array(env);
-                }
-            }
-        }
-    }
-    Ok(pod)
 }
 
 async fn create_pods<C: Client>(
