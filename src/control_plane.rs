@@ -25,10 +25,13 @@ use crate::cidr::Ipv4Cidr;
 use crate::client::events::EventRecorder;
 use crate::client::informer::Informers;
 use crate::client::LocalClient;
+use crate::controllers::cronjob::CronJobController;
 use crate::controllers::daemonset::DaemonSetController;
 use crate::controllers::deployment::DeploymentController;
+use crate::controllers::disruption::DisruptionController;
 use crate::controllers::event_ttl::{EventTtlController, EVENT_TTL};
 use crate::controllers::garbage_collector::GarbageCollector;
+use crate::controllers::job::JobController;
 use crate::controllers::node_ipam::{self, NodeIpamController, NODE_CIDR_PREFIX};
 use crate::controllers::node_lifecycle::NodeLifecycleController;
 use crate::controllers::replicaset::ReplicaSetController;
@@ -340,6 +343,19 @@ pub async fn run_with_pod_streams(
         shutdown,
         "daemonset",
         DaemonSetController::new(&informers)
+    );
+    start!(
+        tasks,
+        shutdown,
+        "disruption",
+        DisruptionController::new(&informers)
+    );
+    start!(tasks, shutdown, "job", JobController::new(&informers));
+    start!(
+        tasks,
+        shutdown,
+        "cronjob",
+        CronJobController::new(&informers)
     );
     tasks.spawn(GarbageCollector::new(&informers).run(shutdown.clone()));
     let event_ttl = EventTtlController { ttl: EVENT_TTL };

@@ -6,11 +6,14 @@
 //! [`start`], which hands them the cached object as JSON. Nothing is listed again when one
 //! object changes.
 
+pub mod cronjob;
 pub mod daemonset;
 pub mod deployment;
+pub mod disruption;
 pub mod event_ttl;
 mod expectations;
 pub mod garbage_collector;
+pub mod job;
 pub mod namespace;
 pub mod node_ipam;
 pub mod node_lifecycle;
