@@ -286,6 +286,39 @@ mod tests {
         })
     }
 
+    /// A Node whose heartbeat is a year old when the controller first sees it (a restored
+    /// backup, or every board after the server restarts) gets the whole grace period, and
+    /// a heartbeat that changes starts it again.
+    #[tokio::test]
+    async fn the_grace_period_runs_from_when_the_controller_first_sees_a_node() {
+        use crate::api::registry::Registry;
+        use crate::client::LocalClient;
+        let dir = tempfile::tempdir().unwrap();
+        let client = LocalClient::new(Registry::new(
+            crate::store::Store::open(dir.path(), 64).unwrap(),
+        ));
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let informers = Informers::new(client.clone(), shutdown.clone());
+        let grace = Duration::from_millis(300);
+        let (c, _, _) = NodeLifecycleController::new(&informers, grace).unwrap();
+        // First sight: silent for no time at all, whatever the heartbeat says.
+        let heard = last_heard(&node("True", json!([])), None);
+        assert!(c.silent_for("pi-2", heard) < grace);
+        let started = Instant::now();
+        // The same sign of life later: the silence grows from first sight.
+        while started.elapsed() < grace {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(c.silent_for("pi-2", heard) >= grace);
+        // A new heartbeat restarts the count; forgetting the node forgets it.
+        let newer = heard.map(|t| t + chrono::Duration::seconds(10));
+        assert!(c.silent_for("pi-2", newer) < grace);
+        c.forget(&(String::new(), "pi-2".into()));
+        assert!(c.health.lock().unwrap().is_empty());
+        shutdown.cancel();
+        informers.stopped().await;
+    }
+
     #[test]
     fn the_latest_of_lease_and_heartbeat_counts() {
         let n = node("True", json!([]));
