@@ -34,7 +34,7 @@ use crate::controllers::garbage_collector::GarbageCollector;
 use crate::controllers::job::JobController;
 use crate::controllers::node_ipam::{self, NodeIpamController, NODE_CIDR_PREFIX};
 use crate::controllers::node_lifecycle::NodeLifecycleController;
-use crate::controllers::replicaset::ReplicaSetController;
+use crate::controllers::replicaset::{ReplicaSetController, ReplicationManager};
 use crate::controllers::statefulset::StatefulSetController;
 use crate::controllers::taint_eviction::TaintEvictionController;
 use crate::controllers::volume_binding::{claims::ClaimBinder, volumes::VolumeBinder};
@@ -324,7 +324,13 @@ pub async fn run_with_pod_streams(
         tasks,
         shutdown,
         "replicaset",
-        ReplicaSetController::new(&informers)
+        ReplicaSetController::<_, k8s_openapi::api::apps::v1::ReplicaSet>::new(&informers)
+    );
+    start!(
+        tasks,
+        shutdown,
+        "replication",
+        ReplicationManager::new(&informers)
     );
     start!(
         tasks,

@@ -243,6 +243,40 @@ fn jobs_run_to_completion_or_fail_at_their_backoff_limit() {
         ),
         "BackoffLimitExceeded,2"
     );
+    // The second pod waited out the backoff after the first failed (10 s; timestamps have
+    // whole seconds).
+    let times = c.jsonpath(
+        &["pods", "-l", "job-name=broken", "--sort-by=.metadata.creationTimestamp"],
+        "{range .items[*]}{.metadata.creationTimestamp},{.status.containerStatuses[0].state.terminated.finishedAt} {end}",
+    );
+    let stamps: Vec<(i64, i64)> = times
+        .split_whitespace()
+        .map(|pair| {
+            let (made, ended) = pair.split_once(',').expect("two timestamps");
+            let t = |s: &str| {
+                chrono::DateTime::parse_from_rfc3339(s)
+                    .unwrap_or_else(|e| panic!("{s}: {e} in {times}"))
+                    .timestamp()
+            };
+            (t(made), t(ended))
+        })
+        .collect();
+    assert_eq!(stamps.len(), 2, "{times}");
+    assert!(stamps[1].0 - stamps[0].1 >= 9, "no backoff: {times}");
+    // What happened is told in the Job's events, as upstream's controller tells it.
+    let events = c.jsonpath(
+        &[
+            "events",
+            "--field-selector=involvedObject.name=broken,involvedObject.kind=Job",
+        ],
+        "{range .items[*]}{.type}/{.reason}/{.source.component} {end}",
+    );
+    for want in [
+        "Normal/SuccessfulCreate/job-controller",
+        "Warning/BackoffLimitExceeded/job-controller",
+    ] {
+        assert!(events.contains(want), "{want} missing from {events}");
+    }
 
     // A finished Job past its ttlSecondsAfterFinished is deleted, its pod with it.
     eventually("the finished job past its TTL to be deleted", || {

@@ -432,3 +432,78 @@ fn manifests_apply_list_and_scale() {
         (&"autoscaling".into(), &"v1".into(), &"Scale".into())
     );
 }
+
+/// The names of the pods in the default namespace that `kind` `name` controls.
+fn controlled_pods(c: &Cluster, kind: &str, name: &str) -> Vec<String> {
+    let out = c.kubectl_ok(&[
+        "get",
+        "pods",
+        "-o",
+        "jsonpath={range .items[*]}{.metadata.name} {.metadata.ownerReferences[?(@.controller==true)].kind}/{.metadata.ownerReferences[?(@.controller==true)].name} {.metadata.deletionTimestamp}{\"\\n\"}{end}",
+    ]);
+    let owner = format!("{kind}/{name}");
+    let mut names: Vec<String> = out
+        .lines()
+        .filter_map(|l| {
+            let cells: Vec<&str> = l.split_whitespace().collect();
+            (cells.len() == 2 && cells[1] == owner).then(|| cells[0].to_string())
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_replication_controller_keeps_its_pods_and_adopts_matching_orphans() {
+    let c = Cluster::start();
+    // A pod of its labels without a controller is adopted as one of the replicas.
+    c.apply("apiVersion: v1\nkind: Pod\nmetadata: {name: stray, labels: {app: legacy}}\nspec:\n  containers: [{name: nginx, image: 'nginx:1.27'}]\n");
+    c.apply("apiVersion: v1\nkind: ReplicationController\nmetadata: {name: legacy}\nspec:\n  replicas: 3\n  template:\n    metadata: {labels: {app: legacy}}\n    spec:\n      containers: [{name: nginx, image: 'nginx:1.27'}]\n");
+    let first = eventually("three pods of the controller", || {
+        let pods = controlled_pods(&c, "ReplicationController", "legacy");
+        (pods.len() == 3).then_some(pods)
+    });
+    assert!(first.contains(&"stray".to_string()), "{first:?}");
+    assert_eq!(
+        c.jsonpath(
+            &["pod", "stray"],
+            "{.metadata.ownerReferences[0].apiVersion} {.metadata.ownerReferences[0].blockOwnerDeletion}"
+        ),
+        "v1 true"
+    );
+    let made: Vec<&String> = first.iter().filter(|p| *p != "stray").collect();
+    assert!(made.iter().all(|p| p.starts_with("legacy-")), "{first:?}");
+    eventually("the controller to count them", || {
+        let row = c.kubectl_ok(&["get", "rc", "legacy", "--no-headers"]);
+        let cells: Vec<&str> = row.split_whitespace().collect();
+        (cells[..4] == ["legacy", "3", "3", "0"]).then_some(())
+    });
+    let events = c.kubectl_ok(&[
+        "get",
+        "events",
+        "--field-selector=involvedObject.kind=ReplicationController,reason=SuccessfulCreate",
+        "-o",
+        "jsonpath={.items[*].source.component}",
+    ]);
+    assert!(events.contains("replication-controller"), "{events}");
+
+    // A deleted pod is replaced.
+    c.kubectl_ok(&["delete", "pod", made[0], "--wait=false"]);
+    eventually("a replacement pod", || {
+        let pods = controlled_pods(&c, "ReplicationController", "legacy");
+        (pods.len() == 3 && !pods.contains(made[0])).then_some(())
+    });
+
+    // Scaled down it deletes two.
+    c.kubectl_ok(&["scale", "rc", "legacy", "--replicas=1"]);
+    eventually("one pod left", || {
+        (controlled_pods(&c, "ReplicationController", "legacy").len() == 1).then_some(())
+    });
+
+    // Deleting it takes its pods along.
+    c.kubectl_ok(&["delete", "rc", "legacy"]);
+    eventually("its pods collected", || {
+        let left = c.kubectl_ok(&["get", "pods", "-l", "app=legacy", "-o", "name"]);
+        left.trim().is_empty().then_some(())
+    });
+}

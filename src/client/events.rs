@@ -4,11 +4,27 @@
 
 use serde_json::{json, Value};
 
+use super::informer::Kind;
 use super::Client;
 use crate::client::options::PatchType;
 use crate::client::options::Subresource;
 use crate::resources::event;
 use crate::resources::meta;
+
+/// `obj` as an event's involved object: its kind, version and identifying metadata.
+pub fn reference<K: Kind>(obj: &K) -> Value {
+    let m = obj.metadata();
+    json!({
+        "apiVersion": K::API_VERSION,
+        "kind": K::KIND,
+        "metadata": {
+            "name": m.name,
+            "namespace": m.namespace,
+            "uid": m.uid,
+            "resourceVersion": m.resource_version,
+        },
+    })
+}
 
 /// `Normal` or `Warning`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -32,7 +32,7 @@ use super::pods::{self, controller_of};
 use super::runtime::Controller;
 use super::work_queue::WorkQueue;
 use super::Action;
-use crate::client::events::{EventRecorder, EventType};
+use crate::client::events::{self, EventRecorder, EventType};
 use crate::client::informer::{key_of, Change, Informer, Informers, Key, Kind, Unserved};
 use crate::client::status::ApiError;
 use crate::client::Client;
@@ -267,7 +267,7 @@ impl<C: Client> DaemonSetController<C> {
             let ns = ds.metadata.namespace.as_deref().unwrap_or_default();
             self.events
                 .record(
-                    &pod_control::involved(ds),
+                    &events::reference(ds),
                     EventType::Warning,
                     "FailedDaemonPod",
                     "Delete",
@@ -319,7 +319,7 @@ impl<C: Client> Controller for DaemonSetController<C> {
         if selector::is_empty(&spec.selector) {
             self.events
                 .record(
-                    &pod_control::involved(&ds),
+                    &events::reference(&*ds),
                     EventType::Warning,
                     "SelectingAll",
                     "Sync",

@@ -10,13 +10,13 @@ use std::sync::Arc;
 use futures_util::future::join_all;
 use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::eligibility::{add_daemon_tolerations, pin_to_node};
 use super::history::{owner, REVISION_HASH};
 use super::placement::{template_generation, TEMPLATE_GENERATION_LABEL};
 use super::DaemonSetController;
-use crate::client::events::EventType;
+use crate::client::events::{self, EventType};
 use crate::client::informer::key_of;
 use crate::client::options::DeleteOptions;
 use crate::client::status::ApiError;
@@ -87,7 +87,7 @@ pub(super) async fn sync_nodes<C: Client>(
             Ok(()) => {
                 c.events
                     .record(
-                        &involved(ds),
+                        &events::reference(ds),
                         EventType::Normal,
                         "SuccessfulDelete",
                         "Delete",
@@ -100,7 +100,7 @@ pub(super) async fn sync_nodes<C: Client>(
                 if e.code != 404 {
                     c.events
                         .record(
-                            &involved(ds),
+                            &events::reference(ds),
                             EventType::Warning,
                             "FailedDelete",
                             "Delete",
@@ -142,7 +142,7 @@ async fn create<C: Client>(
                         .unwrap_or("");
                     c.events
                         .record(
-                            &involved(ds),
+                            &events::reference(ds),
                             EventType::Normal,
                             "SuccessfulCreate",
                             "Create",
@@ -164,7 +164,7 @@ async fn create<C: Client>(
             }
             c.events
                 .record(
-                    &involved(ds),
+                    &events::reference(ds),
                     EventType::Warning,
                     "FailedCreate",
                     "Create",
@@ -178,23 +178,10 @@ async fn create<C: Client>(
     Ok(())
 }
 
-/// The set as an event's involved object.
-pub fn involved(ds: &DaemonSet) -> Value {
-    json!({
-        "apiVersion": "apps/v1",
-        "kind": "DaemonSet",
-        "metadata": {
-            "name": ds.metadata.name,
-            "namespace": ds.metadata.namespace,
-            "uid": ds.metadata.uid,
-            "resourceVersion": ds.metadata.resource_version,
-        },
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn pods_carry_the_revision_the_tolerations_and_a_pin_to_their_node() {

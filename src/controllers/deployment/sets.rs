@@ -5,11 +5,11 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::revision::{template_hash, DESIRED_REPLICAS, MAX_REPLICAS, POD_TEMPLATE_HASH, REVISION};
 use super::DeploymentController;
-use crate::client::events::EventType;
+use crate::client::events::{self, EventType};
 use crate::client::informer::key_of;
 use crate::client::options::{DeleteOptions, PatchType, Subresource};
 use crate::client::status::ApiError;
@@ -20,20 +20,6 @@ use crate::resources::{lookup_kind, ResourceType};
 pub(super) fn rs_resource() -> Result<&'static ResourceType, ApiError> {
     lookup_kind("apps/v1", "ReplicaSet")
         .ok_or_else(|| ApiError::internal("the API serves no ReplicaSet"))
-}
-
-/// The deployment as an event's involved object.
-pub(super) fn involved(d: &Deployment) -> Value {
-    json!({
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {
-            "name": d.metadata.name,
-            "namespace": d.metadata.namespace,
-            "uid": d.metadata.uid,
-            "resourceVersion": d.metadata.resource_version,
-        },
-    })
 }
 
 /// Creates the set of `d`'s template with `replicas` at `revision`.
@@ -93,7 +79,7 @@ pub(super) async fn create<C: Client>(
     let msg = format!("Scaled up replica set {set_name} from 0 to {replicas}");
     c.events
         .record(
-            &involved(d),
+            &events::reference(d),
             EventType::Normal,
             "ScalingReplicaSet",
             "Scale",
@@ -146,7 +132,7 @@ pub(super) async fn scale<C: Client>(
         let msg = format!("Scaled {way} replica set {name} from {current} to {replicas}");
         c.events
             .record(
-                &involved(d),
+                &events::reference(d),
                 EventType::Normal,
                 "ScalingReplicaSet",
                 "Scale",

@@ -1,10 +1,10 @@
 //! The disruption controller, as kube-controller-manager's: for every PodDisruptionBudget it
 //! finds the pods of its namespace the selector matches, the pods their controllers expect
-//! (a Deployment's replicas for pods of its ReplicaSets, else the ReplicaSet's or
-//! StatefulSet's), the ready ones, and writes how many may be evicted now
-//! (`disruptionsAllowed`), the `DisruptionAllowed` condition and the evictions it has not
-//! yet seen take effect (`disruptedPods`, forgotten once the pod goes or after two
-//! minutes). A pod change queues the budgets selecting it.
+//! (a Deployment's replicas for pods of its ReplicaSets, else the ReplicaSet's,
+//! ReplicationController's or StatefulSet's), the ready ones, and writes how many may be
+//! evicted now (`disruptionsAllowed`), the `DisruptionAllowed` condition and the evictions
+//! it has not yet seen take effect (`disruptedPods`, forgotten once the pod goes or after
+//! two minutes). A pod change queues the budgets selecting it.
 
 mod budget;
 
@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Pod, ReplicationController};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use serde_json::{json, Value};
 
@@ -41,6 +41,7 @@ pub struct DisruptionController<C: Client> {
     budgets: Informer<PodDisruptionBudget>,
     pods: Informer<Pod>,
     sets: Informer<ReplicaSet>,
+    replication: Informer<ReplicationController>,
     deployments: Informer<Deployment>,
     stateful: Informer<StatefulSet>,
 }
@@ -84,6 +85,7 @@ impl<C: Client> DisruptionController<C> {
                 budgets: budgets.clone(),
                 pods,
                 sets: informers.get::<ReplicaSet>()?,
+                replication: informers.get::<ReplicationController>()?,
                 deployments: informers.get::<Deployment>()?,
                 stateful: informers.get::<StatefulSet>()?,
             },
@@ -94,10 +96,11 @@ impl<C: Client> DisruptionController<C> {
 
     /// Resolves once the informers this controller reads have listed.
     pub fn ready(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
-        let (b, p, s, d, st) = (
+        let (b, p, s, rc, d, st) = (
             self.budgets.clone(),
             self.pods.clone(),
             self.sets.clone(),
+            self.replication.clone(),
             self.deployments.clone(),
             self.stateful.clone(),
         );
@@ -105,6 +108,7 @@ impl<C: Client> DisruptionController<C> {
             b.wait_synced().await;
             p.wait_synced().await;
             s.wait_synced().await;
+            rc.wait_synced().await;
             d.wait_synced().await;
             st.wait_synced().await;
         }
@@ -134,6 +138,14 @@ impl<C: Client> DisruptionController<C> {
                     return Some((d.uid.clone(), n));
                 }
                 let n = rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+                Some((r.uid.clone(), n))
+            }
+            ("v1", "ReplicationController") => {
+                let rc = self
+                    .replication
+                    .get(ns, &r.name)
+                    .filter(|s| same_uid(&s.metadata))?;
+                let n = rc.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
                 Some((r.uid.clone(), n))
             }
             ("apps/v1", "StatefulSet") => {

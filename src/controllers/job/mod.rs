@@ -3,8 +3,10 @@
 //! succeeded, at most `parallelism` at a time, counts its pods in its status, and ends with
 //! a `Complete` or `Failed` condition. Indexed Jobs give each pod a completion index. A
 //! finished Job with `ttlSecondsAfterFinished` is deleted (dependents in the background)
-//! once that time has passed. A pod change queues the Job controlling it.
+//! once that time has passed. A failed pod is replaced after a delay that doubles with each
+//! failure in a row ([`backoff`]). A pod change queues the Job controlling it.
 
+mod backoff;
 mod decide;
 mod pod;
 mod sync;
@@ -19,6 +21,7 @@ use super::pods::{self, controller_of};
 use super::runtime::Controller;
 use super::work_queue::WorkQueue;
 use super::Action;
+use crate::client::events::EventRecorder;
 use crate::client::informer::{Change, Informer, Informers, Key, Unserved};
 use crate::client::status::ApiError;
 use crate::client::Client;
@@ -32,6 +35,7 @@ pub struct JobController<C: Client> {
     jobs: Informer<Job>,
     pods: Informer<Pod>,
     expectations: Expectations,
+    events: EventRecorder<C>,
 }
 
 impl<C: Client> JobController<C> {
@@ -49,6 +53,7 @@ impl<C: Client> JobController<C> {
         Ok((
             JobController {
                 client: informers.client().clone(),
+                events: EventRecorder::new(informers.client().clone(), COMPONENT),
                 jobs: jobs.clone(),
                 pods,
                 expectations,

@@ -13,9 +13,11 @@ use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
 use serde_json::{json, Value};
 
+use super::backoff;
 use super::decide::{self, Finish, Next, Observed, Settings};
 use super::pod::{index_of, new_pod};
 use super::JobController;
+use crate::client::events::{reference, EventType};
 use crate::client::informer::key_of;
 use crate::client::options::{DeleteOptions, PatchType, Preconditions, Subresource};
 use crate::client::status::ApiError;
@@ -101,14 +103,28 @@ async fn delete_pods<C: Client>(
     c.expectations.expect(&key, 0, victims.len());
     for p in victims {
         let (ns, name) = key_of(&**p);
-        if let Err(e) = c
+        match c
             .client
             .delete(rt, &ns, &name, &DeleteOptions::default())
             .await
         {
-            c.expectations.deletion_observed(&key);
-            if e.code != 404 {
-                return Err(e);
+            Ok(()) => {
+                let message = format!("Deleted pod: {name}");
+                c.events
+                    .record(
+                        &reference(job),
+                        EventType::Normal,
+                        "SuccessfulDelete",
+                        "Delete",
+                        &message,
+                    )
+                    .await;
+            }
+            Err(e) => {
+                c.expectations.deletion_observed(&key);
+                if e.code != 404 {
+                    return Err(e);
+                }
             }
         }
     }
@@ -129,12 +145,37 @@ async fn create_pods<C: Client>(
     c.expectations.expect(&key, n, 0);
     for k in 0..n {
         let pod = new_pod(job, indexes.get(k).copied())?;
-        if let Err(e) = c.client.create(rt, &key.0, pod).await {
-            // The creates not made will never be seen.
-            for _ in k..n {
-                c.expectations.creation_observed(&key);
+        match c.client.create(rt, &key.0, pod).await {
+            Ok(created) => {
+                let name = created["metadata"]["name"].as_str().unwrap_or_default();
+                let message = format!("Created pod: {name}");
+                c.events
+                    .record(
+                        &reference(job),
+                        EventType::Normal,
+                        "SuccessfulCreate",
+                        "Create",
+                        &message,
+                    )
+                    .await;
             }
-            return Err(e);
+            Err(e) => {
+                // The creates not made will never be seen.
+                for _ in k..n {
+                    c.expectations.creation_observed(&key);
+                }
+                let message = format!("Error creating: {}", e.message);
+                c.events
+                    .record(
+                        &reference(job),
+                        EventType::Warning,
+                        "FailedCreate",
+                        "Create",
+                        &message,
+                    )
+                    .await;
+                return Err(e);
+            }
         }
     }
     Ok(())
@@ -233,6 +274,13 @@ pub(super) async fn sync<C: Client>(
     let mut completion_time = old.get("completionTime").cloned();
     let mut failure = None;
     let mut finished = false;
+    // Recorded once the status saying so is written.
+    let mut news: Option<(EventType, &str, &str)> = None;
+    let mut backing_off = None;
+    let was_suspended = old["conditions"].as_array().is_some_and(|cs| {
+        cs.iter()
+            .any(|c| c["type"] == "Suspended" && c["status"] == "True")
+    });
     match &decision {
         Next::Finished(f) => {
             finished = true;
@@ -240,6 +288,7 @@ pub(super) async fn sync<C: Client>(
             let (reason, message, targets) = match f {
                 Finish::Complete => {
                     completion_time = Some(json!(ts));
+                    news = Some((EventType::Normal, "Completed", "Job completed"));
                     (
                         "CompletionsReached",
                         "Reached expected number of succeeded pods",
@@ -247,6 +296,7 @@ pub(super) async fn sync<C: Client>(
                     )
                 }
                 Finish::Failed { reason, message } => {
+                    news = Some((EventType::Warning, *reason, *message));
                     (*reason, *message, ["FailureTarget", "Failed"])
                 }
             };
@@ -264,11 +314,20 @@ pub(super) async fn sync<C: Client>(
                 let mut victims = active.clone();
                 pods::sort_for_deletion(&mut victims);
                 victims.truncate(*surplus);
+                backing_off = (*create > 0)
+                    .then(|| backoff::remaining(&owned, now))
+                    .flatten();
+                let create = if backing_off.is_some() { 0 } else { *create };
                 if let Err(e) = delete_pods(c, job, &victims).await {
                     failure = Some(e);
-                } else if let Err(e) = create_pods(c, job, *create, indexes).await {
+                } else if let Err(e) = create_pods(c, job, create, indexes).await {
                     failure = Some(e);
                 }
+            }
+            if suspended && !was_suspended {
+                news = Some((EventType::Normal, "Suspended", "Job suspended"));
+            } else if !suspended && was_suspended {
+                news = Some((EventType::Normal, "Resumed", "Job resumed"));
             }
             if suspended {
                 conditions.push(condition(
@@ -333,15 +392,24 @@ pub(super) async fn sync<C: Client>(
             Err(e) if e.code == 404 => return Ok(Action::Done),
             Err(e) => return Err(e),
         }
+        if let Some((kind, reason, message)) = news {
+            c.events
+                .record(&reference(job), kind, reason, "", message)
+                .await;
+        }
     }
     if let Some(e) = failure {
         return Err(e);
     }
-    // The deadline passes without any pod changing: look again then.
-    match (settings.running_for, settings.active_deadline) {
-        (Some(ran), Some(d)) if !finished && d > ran => Ok(Action::RequeueAfter(
-            Duration::from_secs(u64::try_from(d - ran).unwrap_or(0)),
-        )),
-        _ => Ok(Action::Done),
+    // The deadline passes, or the backoff ends, without any pod changing: look again then.
+    let deadline = match (settings.running_for, settings.active_deadline) {
+        (Some(ran), Some(d)) if !finished && d > ran => {
+            Some(Duration::from_secs(u64::try_from(d - ran).unwrap_or(0)))
+        }
+        _ => None,
+    };
+    match deadline.into_iter().chain(backing_off).min() {
+        Some(d) => Ok(Action::RequeueAfter(d)),
+        None => Ok(Action::Done),
     }
 }

@@ -5,12 +5,11 @@
 use std::sync::Arc;
 
 use futures_util::future::join_all;
-use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Pod;
 use serde_json::{json, Value};
 
-use super::{ReplicaSetController, BURST_REPLICAS};
-use crate::client::events::EventType;
+use super::{ReplicaSetController, Replicated, BURST_REPLICAS};
+use crate::client::events::{self, EventType};
 use crate::client::informer::{key_of, Informer};
 use crate::client::options::{DeleteOptions, PatchType, Subresource};
 use crate::client::status::ApiError;
@@ -20,18 +19,18 @@ use crate::resources::pod;
 use crate::resources::selector::typed as selector;
 
 /// The pods `set` controls after adopting and releasing.
-pub(super) async fn claim_pods<C: Client>(
+pub(super) async fn claim_pods<C: Client, K: Replicated>(
     client: &C,
     pods_informer: &Informer<Pod>,
-    set: &ReplicaSet,
+    set: &K,
     uid: &str,
     deleting: bool,
 ) -> Result<Vec<Arc<Pod>>, ApiError> {
-    let ns = set.metadata.namespace.as_deref().unwrap_or_default();
-    let name = set.metadata.name.as_deref().unwrap_or_default();
-    let Some(sel) = set.spec.as_ref().map(|s| &s.selector) else {
+    let (ns, name) = key_of(set);
+    let Some(sel) = set.selector() else {
         return Ok(Vec::new());
     };
+    let sel = &*sel;
     let mut owned = Vec::new();
     for p in pods_informer.by_index(pods::BY_CONTROLLER, uid) {
         if selector::matches(sel, p.metadata.labels.as_ref()) {
@@ -43,13 +42,13 @@ pub(super) async fn claim_pods<C: Client>(
     if deleting || selector::is_empty(sel) {
         return Ok(owned);
     }
-    for p in pods_informer.by_index(pods::ORPHANS, ns) {
+    for p in pods_informer.by_index(pods::ORPHANS, &ns) {
         if p.metadata.deletion_timestamp.is_some()
             || !selector::matches(sel, p.metadata.labels.as_ref())
         {
             continue;
         }
-        let owner = pods::owner_reference("apps/v1", "ReplicaSet", name, uid);
+        let owner = pods::owner_reference(K::API_VERSION, K::KIND, &name, uid);
         match adopt(client, &p, owner).await {
             Ok(adopted) => owned.push(adopted),
             Err(e) if e.code == 404 || e.code == 409 || e.code == 422 => {}
@@ -125,9 +124,9 @@ pub(crate) async fn release<C: Client>(client: &C, p: &Pod, uid: &str) -> Result
 }
 
 /// Creates or deletes pods so `active` becomes `want`.
-pub(super) async fn scale<C: Client>(
-    c: &ReplicaSetController<C>,
-    set: &ReplicaSet,
+pub(super) async fn scale<C: Client, K: Replicated>(
+    c: &ReplicaSetController<C, K>,
+    set: &K,
     mut active: Vec<Arc<Pod>>,
     want: usize,
 ) -> Result<(), ApiError> {
@@ -156,7 +155,7 @@ pub(super) async fn scale<C: Client>(
                 Ok(()) => {
                     c.events
                         .record(
-                            &involved(set),
+                            &events::reference(set),
                             EventType::Normal,
                             "SuccessfulDelete",
                             "Delete",
@@ -179,18 +178,18 @@ pub(super) async fn scale<C: Client>(
 }
 
 /// Creates `count` pods in batches of 1, 2, 4, ...; stops after a batch with a failure.
-async fn create_pods<C: Client>(
-    c: &ReplicaSetController<C>,
-    set: &ReplicaSet,
+async fn create_pods<C: Client, K: Replicated>(
+    c: &ReplicaSetController<C, K>,
+    set: &K,
     count: usize,
 ) -> Result<(), ApiError> {
     let key = key_of(set);
     let (ns, name) = key.clone();
-    let Some(template) = set.spec.as_ref().and_then(|s| s.template.as_ref()) else {
+    let Some(template) = set.template() else {
         return Ok(());
     };
-    let uid = set.metadata.uid.as_deref().unwrap_or_default();
-    let owner = pods::owner_reference("apps/v1", "ReplicaSet", &name, uid);
+    let uid = set.metadata().uid.as_deref().unwrap_or_default();
+    let owner = pods::owner_reference(K::API_VERSION, K::KIND, &name, uid);
     let pod = pods::from_template(template, &ns, &name, owner);
     let mut done = 0;
     let mut batch = 1;
@@ -208,7 +207,7 @@ async fn create_pods<C: Client>(
                         .unwrap_or("");
                     c.events
                         .record(
-                            &involved(set),
+                            &events::reference(set),
                             EventType::Normal,
                             "SuccessfulCreate",
                             "Create",
@@ -230,7 +229,7 @@ async fn create_pods<C: Client>(
             }
             c.events
                 .record(
-                    &involved(set),
+                    &events::reference(set),
                     EventType::Warning,
                     "FailedCreate",
                     "Create",
@@ -242,18 +241,4 @@ async fn create_pods<C: Client>(
         batch = batch.saturating_mul(2);
     }
     Ok(())
-}
-
-/// The set as an event's involved object.
-pub(super) fn involved(set: &ReplicaSet) -> Value {
-    json!({
-        "apiVersion": "apps/v1",
-        "kind": "ReplicaSet",
-        "metadata": {
-            "name": set.metadata.name,
-            "namespace": set.metadata.namespace,
-            "uid": set.metadata.uid,
-            "resourceVersion": set.metadata.resource_version,
-        },
-    })
 }

@@ -4,18 +4,21 @@
 //! slow-start batches (1, 2, 4, ... so a failing template costs one request, not hundreds)
 //! and deletes surplus ones worst first, and reports counts in its status. It reads pods
 //! and ReplicaSets from the shared informers; a pod change queues only its owner (or, for a
-//! pod without one, the ReplicaSets of its namespace that select it).
+//! pod without one, the ReplicaSets of its namespace that select it). The same controller
+//! keeps ReplicationControllers ([`ReplicationManager`]), as upstream's does.
 
+mod kind;
 mod manage;
 mod status;
+
+pub use kind::Replicated;
 
 /// Taking and letting go of pods, shared with the other workload controllers.
 pub(crate) use manage::{adopt, release};
 
 use std::sync::Arc;
 
-use k8s_openapi::api::apps::v1::ReplicaSet;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Pod, ReplicationController};
 
 use super::expectations::Expectations;
 use super::pods::{self, controller_of};
@@ -28,26 +31,25 @@ use crate::client::status::ApiError;
 use crate::client::Client;
 use crate::resources::selector::typed as selector;
 
-/// The component named on events, as upstream.
-pub const COMPONENT: &str = "replicaset-controller";
 /// At most this many pods are created or deleted in one sync (upstream's `BurstReplicas`).
 pub const BURST_REPLICAS: usize = 500;
 
+/// The controller of ReplicationControllers.
+pub type ReplicationManager<C> = ReplicaSetController<C, ReplicationController>;
+
 /// The controller and what it reads.
-pub struct ReplicaSetController<C: Client> {
+pub struct ReplicaSetController<C: Client, K: Replicated = k8s_openapi::api::apps::v1::ReplicaSet> {
     client: C,
-    sets: Informer<ReplicaSet>,
+    sets: Informer<K>,
     pods: Informer<Pod>,
     expectations: Expectations,
     events: EventRecorder<C>,
 }
 
-impl<C: Client> ReplicaSetController<C> {
+impl<C: Client, K: Replicated> ReplicaSetController<C, K> {
     /// Wires the controller to the shared informers; run it with [`super::runtime::run`].
-    pub fn new(
-        informers: &Informers<C>,
-    ) -> Result<(Self, Informer<ReplicaSet>, WorkQueue), Unserved> {
-        let sets = informers.get::<ReplicaSet>()?;
+    pub fn new(informers: &Informers<C>) -> Result<(Self, Informer<K>, WorkQueue), Unserved> {
+        let sets = informers.get::<K>()?;
         let pods = informers.get::<Pod>()?;
         pods.add_index(pods::BY_CONTROLLER, pods::controller_uid);
         pods.add_index(pods::ORPHANS, pods::orphan_namespace);
@@ -60,7 +62,7 @@ impl<C: Client> ReplicaSetController<C> {
         let client = informers.client().clone();
         Ok((
             ReplicaSetController {
-                events: EventRecorder::new(client.clone(), COMPONENT),
+                events: EventRecorder::new(client.clone(), K::COMPONENT),
                 client,
                 sets: sets.clone(),
                 pods,
@@ -82,25 +84,24 @@ impl<C: Client> ReplicaSetController<C> {
 }
 
 /// The set a controller reference names, if it is in the cache with that uid.
-fn owner_set(sets: &Informer<ReplicaSet>, pod: &Pod) -> Option<Key> {
+fn owner_set<K: Replicated>(sets: &Informer<K>, pod: &Pod) -> Option<Key> {
     let r = controller_of(&pod.metadata)?;
-    if r.kind != "ReplicaSet" || r.api_version != "apps/v1" {
+    if r.kind != K::KIND || r.api_version != K::API_VERSION {
         return None;
     }
     let ns = pod.metadata.namespace.clone().unwrap_or_default();
     let set = sets.get(&ns, &r.name)?;
-    (set.metadata.uid.as_deref() == Some(r.uid.as_str())).then(|| (ns, r.name.clone()))
+    (set.metadata().uid.as_deref() == Some(r.uid.as_str())).then(|| (ns, r.name.clone()))
 }
 
 /// The sets of the pod's namespace whose selector matches it (for a pod without owner).
-fn selecting_sets(sets: &Informer<ReplicaSet>, pod: &Pod) -> Vec<Key> {
+fn selecting_sets<K: Replicated>(sets: &Informer<K>, pod: &Pod) -> Vec<Key> {
     let ns = pod.metadata.namespace.as_deref().unwrap_or_default();
     sets.list_namespace(ns)
         .iter()
         .filter(|s| {
-            s.spec.as_ref().is_some_and(|sp| {
-                !selector::is_empty(&sp.selector)
-                    && selector::matches(&sp.selector, pod.metadata.labels.as_ref())
+            s.selector().is_some_and(|sel| {
+                !selector::is_empty(&sel) && selector::matches(&sel, pod.metadata.labels.as_ref())
             })
         })
         .map(|s| key_of(&**s))
@@ -108,8 +109,8 @@ fn selecting_sets(sets: &Informer<ReplicaSet>, pod: &Pod) -> Vec<Key> {
 }
 
 /// Queues the sets a pod change concerns and counts what the sets expected to see.
-fn on_pod_change(
-    sets: &Informer<ReplicaSet>,
+fn on_pod_change<K: Replicated>(
+    sets: &Informer<K>,
     queue: &WorkQueue,
     expectations: &Expectations,
     change: &Change<Pod>,
@@ -164,21 +165,21 @@ fn on_pod_change(
     }
 }
 
-impl<C: Client> Controller for ReplicaSetController<C> {
-    type Kind = ReplicaSet;
+impl<C: Client, K: Replicated> Controller for ReplicaSetController<C, K> {
+    type Kind = K;
 
     fn name(&self) -> &'static str {
-        COMPONENT
+        K::COMPONENT
     }
 
-    async fn reconcile(&self, set: Arc<ReplicaSet>) -> Result<Action, ApiError> {
+    async fn reconcile(&self, set: Arc<K>) -> Result<Action, ApiError> {
         let key = key_of(&*set);
-        let Some(spec) = set.spec.as_ref() else {
+        if set.selector().is_none() {
             return Ok(Action::Done);
-        };
-        let uid = set.metadata.uid.clone().unwrap_or_default();
-        let deleting = set.metadata.deletion_timestamp.is_some();
-        let owned = manage::claim_pods(&self.client, &self.pods, &set, &uid, deleting).await?;
+        }
+        let uid = set.metadata().uid.clone().unwrap_or_default();
+        let deleting = set.metadata().deletion_timestamp.is_some();
+        let owned = manage::claim_pods(&self.client, &self.pods, &*set, &uid, deleting).await?;
         let active: Vec<Arc<Pod>> = owned
             .iter()
             .filter(|p| pods::is_active(p))
@@ -186,12 +187,12 @@ impl<C: Client> Controller for ReplicaSetController<C> {
             .collect();
         let mut failure = None;
         if !deleting && self.expectations.satisfied(&key) {
-            let want = usize::try_from(spec.replicas.unwrap_or(1)).unwrap_or(0);
-            if let Err(e) = manage::scale(self, &set, active.clone(), want).await {
+            let want = usize::try_from(set.replicas()).unwrap_or(0);
+            if let Err(e) = manage::scale(self, &*set, active.clone(), want).await {
                 failure = Some(e);
             }
         }
-        let requeue = status::update(&self.client, &set, &active, failure.as_ref()).await?;
+        let requeue = status::update(&self.client, &*set, &active, failure.as_ref()).await?;
         match failure {
             Some(e) => Err(e),
             None => Ok(requeue),

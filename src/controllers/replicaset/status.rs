@@ -7,10 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Pod;
 use serde_json::{json, Value};
 
+use super::Replicated;
 use crate::client::informer::key_of;
 use crate::client::options::{PatchType, Subresource};
 use crate::client::status::ApiError;
@@ -21,16 +21,15 @@ use crate::resources::lookup_kind;
 
 /// Writes the status `active` gives `set`; asks to look again when a ready pod becomes
 /// available only after `minReadySeconds`.
-pub(super) async fn update<C: Client>(
+pub(super) async fn update<C: Client, K: Replicated>(
     client: &C,
-    set: &ReplicaSet,
+    set: &K,
     active: &[Arc<Pod>],
     failure: Option<&ApiError>,
 ) -> Result<Action, ApiError> {
-    let spec = set.spec.as_ref();
-    let min_ready = spec.and_then(|s| s.min_ready_seconds).unwrap_or(0);
-    let template_labels = spec
-        .and_then(|s| s.template.as_ref())
+    let min_ready = set.min_ready_seconds();
+    let template_labels = set
+        .template()
         .and_then(|t| t.metadata.as_ref())
         .and_then(|m| m.labels.clone())
         .unwrap_or_default();
@@ -47,20 +46,25 @@ pub(super) async fn update<C: Client>(
     });
     let ready = count(&pods::is_ready);
     let available = count(&|p| pods::is_available(p, min_ready, now));
-    let old = set.status.clone().unwrap_or_default();
-    let mut conditions: Vec<Value> = old
-        .conditions
+    let current = set.status_value();
+    let old_conditions = current
+        .get("conditions")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let is_failure = |c: &&Value| c.get("type").and_then(Value::as_str) == Some("ReplicaFailure");
+    let mut conditions: Vec<Value> = old_conditions
         .iter()
-        .flatten()
-        .filter(|c| c.type_ != "ReplicaFailure")
-        .filter_map(|c| serde_json::to_value(c).ok())
+        .filter(|c| !is_failure(c))
+        .cloned()
         .collect();
     if let Some(e) = failure {
-        let kept = old.conditions.iter().flatten().find(|c| {
-            c.type_ == "ReplicaFailure" && c.message.as_deref() == Some(e.message.as_str())
-        });
+        let kept = old_conditions
+            .iter()
+            .filter(is_failure)
+            .find(|c| c.get("message").and_then(Value::as_str) == Some(e.message.as_str()));
         conditions.push(match kept {
-            Some(c) => serde_json::to_value(c).unwrap_or(Value::Null),
+            Some(c) => c.clone(),
             None => json!({
                 "type": "ReplicaFailure",
                 "status": "True",
@@ -75,10 +79,9 @@ pub(super) async fn update<C: Client>(
         "fullyLabeledReplicas": labeled,
         "readyReplicas": ready,
         "availableReplicas": available,
-        "observedGeneration": set.metadata.generation,
+        "observedGeneration": set.metadata().generation,
         "conditions": conditions,
     });
-    let current = serde_json::to_value(&old).unwrap_or(Value::Null);
     let same = [
         "replicas",
         "fullyLabeledReplicas",
@@ -90,8 +93,8 @@ pub(super) async fn update<C: Client>(
     .all(|f| current.get(*f).unwrap_or(&json!(0)) == status.get(*f).unwrap_or(&json!(0)))
         && current.get("conditions").cloned().unwrap_or(json!([])) == status["conditions"];
     if !same {
-        let rt = lookup_kind("apps/v1", "ReplicaSet")
-            .ok_or_else(|| ApiError::internal("the API serves no ReplicaSet"))?;
+        let rt = lookup_kind(K::API_VERSION, K::KIND)
+            .ok_or_else(|| ApiError::internal(format!("the API serves no {}", K::KIND)))?;
         let (ns, name) = key_of(set);
         let patch = json!({"status": status});
         match client

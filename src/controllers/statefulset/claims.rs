@@ -13,8 +13,8 @@ use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use serde_json::{json, Value};
 
-use super::{identity, involved};
-use crate::client::events::{EventRecorder, EventType};
+use super::identity;
+use crate::client::events::{self, EventRecorder, EventType};
 use crate::client::informer::Informer;
 use crate::client::options::{PatchType, Subresource};
 use crate::client::status::ApiError;
@@ -121,7 +121,7 @@ pub async fn create_missing<C: Client>(
                     format!("create Claim {name} Pod {pod} in StatefulSet {set_name} success");
                 events
                     .record(
-                        &involved(set),
+                        &events::reference(set),
                         EventType::Normal,
                         "SuccessfulCreate",
                         "Create",
@@ -137,7 +137,7 @@ pub async fn create_missing<C: Client>(
                 );
                 events
                     .record(
-                        &involved(set),
+                        &events::reference(set),
                         EventType::Warning,
                         "FailedCreate",
                         "Create",

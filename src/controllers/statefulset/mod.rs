@@ -23,7 +23,6 @@ use std::sync::Arc;
 use k8s_openapi::api::apps::v1::{ControllerRevision, StatefulSet};
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use serde_json::{json, Value};
 
 pub use identity::{POD_INDEX_LABEL, POD_NAME_LABEL, REVISION_LABEL};
 
@@ -146,20 +145,6 @@ impl<C: Client> StatefulSetController<C> {
             r.wait_synced().await;
         }
     }
-}
-
-/// The set as an event's involved object.
-fn involved(set: &StatefulSet) -> Value {
-    json!({
-        "apiVersion": "apps/v1",
-        "kind": "StatefulSet",
-        "metadata": {
-            "name": set.metadata.name,
-            "namespace": set.metadata.namespace,
-            "uid": set.metadata.uid,
-            "resourceVersion": set.metadata.resource_version,
-        },
-    })
 }
 
 impl<C: Client> Controller for StatefulSetController<C> {

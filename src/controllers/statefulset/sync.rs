@@ -16,8 +16,8 @@ use serde_json::json;
 use super::plan::{self, Member};
 use super::revision::{self, Revisions};
 use super::status::healthy;
-use super::{claims, identity, involved, StatefulSetController};
-use crate::client::events::EventType;
+use super::{claims, identity, StatefulSetController};
+use crate::client::events::{self, EventType};
 use crate::client::informer::key_of;
 use crate::client::options::{DeleteOptions, PatchType, Subresource};
 use crate::client::status::ApiError;
@@ -258,7 +258,7 @@ async fn create_pod<C: Client>(
             let msg = format!("create Pod {name} in StatefulSet {set_name} successful");
             c.events
                 .record(
-                    &involved(set),
+                    &events::reference(set),
                     EventType::Normal,
                     "SuccessfulCreate",
                     "Create",
@@ -276,7 +276,7 @@ async fn create_pod<C: Client>(
             );
             c.events
                 .record(
-                    &involved(set),
+                    &events::reference(set),
                     EventType::Warning,
                     "FailedCreate",
                     "Create",
@@ -304,7 +304,7 @@ async fn delete_pod<C: Client>(
             let msg = format!("delete Pod {name} in StatefulSet {set_name} successful");
             c.events
                 .record(
-                    &involved(set),
+                    &events::reference(set),
                     EventType::Normal,
                     "SuccessfulDelete",
                     "Delete",
@@ -321,7 +321,7 @@ async fn delete_pod<C: Client>(
             );
             c.events
                 .record(
-                    &involved(set),
+                    &events::reference(set),
                     EventType::Warning,
                     "FailedDelete",
                     "Delete",
