@@ -1,23 +1,33 @@
-//! `cargo bench --bench scheduling`: how fast the scheduler places pods at scale, measured as
+//! `cargo bench --bench scheduling`: how fast workloads are placed at scale, measured as
 //! kube-scheduler's density tests measure it (pods bound per second over hollow nodes).
 //!
 //! A fresh `bramble server --no-agent` of this build is given 1,000 hollow Nodes, shaped as
 //! kubelets on Raspberry Pis register them, whose Leases a driver renews every 10 s and whose
 //! Ready heartbeat it reports every minute, as kubelets do, so the node lifecycle controller
-//! keeps them Ready; no kubelet runs. Then 10,000 pods with small requests are created in
-//! concurrent batches, and the time from the first creation until every pod is bound is
-//! taken, with the server's resident memory and CPU time. Creating is what limits that
-//! rate on a small machine, so a second phase ([`held`]) times the placing alone: 10,000 more
-//! pods wait for a node label that the nodes then get. Progress is read with a one-item
-//! list of the still unbound pods (`remainingItemCount`), so watching costs the server little.
+//! keeps them Ready. Then, in phases:
 //!
-//! State lives in a scratch directory under `target/bench`; the report is written to
+//! 1. the server idles a minute with the nodes alone;
+//! 2. a Deployment is scaled from 0 to 10,000 replicas: the time until every pod exists and
+//!    until every pod is bound, with the server's CPU time and memory;
+//! 3. the server idles a minute with those pods: CPU and memory against phase 1, per 1,000
+//!    pods;
+//! 4. a second Deployment of 1,000 replicas, whose pods a hollow kubelet ([`kubelet`])
+//!    reports Ready, rolls out a new image: the time until `kubectl rollout status` would
+//!    say it is done;
+//! 5. the scheduler's own pace, apart from how fast pods are made ([`held`]): 10,000 pods
+//!    wait for a node label that the nodes then get.
+//!
+//! Progress is read with one-item lists (`remainingItemCount`), so watching costs the server
+//! little. State lives in a scratch directory under `target/bench`; the report is written to
 //! `target/bench/scheduling-report.md` and printed. Every phase is bounded by a deadline. It
 //! is not part of the test suite: without cargo's `--bench` flag (as under `cargo test
 //! --all-targets`) it exits at once.
 
+mod deployment;
 mod driver;
 mod held;
+mod idle;
+mod kubelet;
 #[allow(dead_code)]
 #[path = "../api/machine.rs"]
 mod machine;
@@ -34,30 +44,32 @@ mod server;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use bramble::client::http::HttpClient;
-use futures_util::stream::{self, StreamExt, TryStreamExt};
 use http::Method;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::report::Report;
 use crate::server::Server;
 
 /// Hollow nodes.
 const NODES: usize = 1000;
-/// Pods to place.
+/// Replicas the first Deployment is scaled to, and held pods.
 const PODS: usize = 10_000;
-/// Pods per creation batch; batches are sent [`CREATE_IN_FLIGHT`] requests at a time.
-const BATCH: usize = 1000;
-/// Creation requests in flight.
-const CREATE_IN_FLIGHT: usize = 32;
+/// Replicas of the Deployment that rolls out.
+const ROLLING: usize = 1000;
+/// How long each idle window lasts (a whole heartbeat period of the hollow nodes).
+const IDLE_WINDOW: Duration = Duration::from_secs(60);
+/// Quiet time before an idle window, for the controllers to finish their last writes.
+const SETTLE: Duration = Duration::from_secs(10);
 /// How often progress is read.
 const POLL: Duration = Duration::from_millis(250);
-/// Give up if the pods are not all bound by then.
-const BIND_LIMIT: Duration = Duration::from_secs(900);
+/// Give up on a phase after this.
+const PHASE_LIMIT: Duration = Duration::from_secs(900);
+const IMAGE: &str = "docker.io/library/nginx:1.27-alpine";
+const NEW_IMAGE: &str = "docker.io/library/nginx:1.28-alpine";
 
 fn main() -> ExitCode {
     if !std::env::args().any(|a| a == "--bench") {
@@ -81,6 +93,7 @@ async fn run() -> anyhow::Result<PathBuf> {
     let mut report = Report {
         nodes: NODES,
         pods: PODS,
+        rolling: ROLLING,
         machine: machine::describe(),
         ..Report::default()
     };
@@ -92,44 +105,33 @@ async fn run() -> anyhow::Result<PathBuf> {
 
     eprintln!("scheduling: {NODES} hollow nodes");
     let hollow = driver::Hollow::start(client.clone(), NODES).await?;
-    report.idle_rss_kib = server.memory()?.rss_kib;
+    tokio::time::sleep(SETTLE).await;
+    eprintln!("scheduling: idle with nodes only");
+    report.idle_empty = idle::measure(&server, IDLE_WINDOW).await?;
 
-    eprintln!("scheduling: {PODS} pods");
+    eprintln!("scheduling: a Deployment scaled from 0 to {PODS}");
+    deployment::create(&client, &deployment::manifest("web", 0, IMAGE)).await?;
     let cpu_before = server.cpu_time()?;
-    let t0 = Instant::now();
-    let creating = tokio::spawn(create_pods(client.clone()));
-    let mut progress: Vec<(Duration, usize)> = Vec::new();
-    let mut backlog = 0;
-    loop {
-        tokio::time::sleep(POLL).await;
-        let unbound = unbound_pods(&client).await?;
-        let created = creating.is_finished();
-        let elapsed = t0.elapsed();
-        backlog = backlog.max(unbound);
-        let report_due = match progress.last() {
-            Some((t, _)) => elapsed.saturating_sub(*t) >= Duration::from_secs(5),
-            None => true,
-        };
-        if report_due {
-            eprintln!(
-                "scheduling: {:>5.1}s {unbound} unbound",
-                elapsed.as_secs_f64()
-            );
-            progress.push((elapsed, unbound));
-        }
-        if created && unbound == 0 {
-            break;
-        }
-        if elapsed > BIND_LIMIT {
-            bail!("{unbound} pods still unbound after {BIND_LIMIT:?}");
-        }
-    }
-    report.create_time = creating.await.context("creating pods")??;
-    report.bind_time = t0.elapsed();
-    report.backlog = backlog;
-    report.cpu = server.cpu_time()?.saturating_sub(cpu_before);
+    report.scale_up = deployment::scale_up(&client, "web", PODS, PHASE_LIMIT).await?;
+    report.scale_cpu = server.cpu_time()?.saturating_sub(cpu_before);
     report.bound = server.memory()?;
     report.per_node = spread(&client).await?;
+
+    tokio::time::sleep(SETTLE).await;
+    eprintln!("scheduling: idle with {PODS} pods");
+    report.idle_full = idle::measure(&server, IDLE_WINDOW).await?;
+
+    eprintln!("scheduling: a rolling update of {ROLLING} replicas");
+    let _kubelet = kubelet::HollowKubelet::start(client.clone(), "roll").await?;
+    deployment::create(&client, &deployment::manifest("roll", ROLLING, IMAGE)).await?;
+    let replicas = u64::try_from(ROLLING)?;
+    report.roll_first = deployment::wait_rolled_out(&client, "roll", replicas, PHASE_LIMIT).await?;
+    let cpu_before = server.cpu_time()?;
+    let t = Instant::now();
+    deployment::set_image(&client, "roll", NEW_IMAGE).await?;
+    deployment::wait_rolled_out(&client, "roll", replicas, PHASE_LIMIT).await?;
+    report.roll_update = t.elapsed();
+    report.roll_cpu = server.cpu_time()?.saturating_sub(cpu_before);
 
     eprintln!("scheduling: {PODS} pods held back by a node selector");
     held::create(&client, PODS).await?;
@@ -143,8 +145,8 @@ async fn run() -> anyhow::Result<PathBuf> {
         if opening.is_finished() && unbound == 0 {
             break;
         }
-        if t1.elapsed() > BIND_LIMIT {
-            bail!("{unbound} held pods still unbound after {BIND_LIMIT:?}");
+        if t1.elapsed() > PHASE_LIMIT {
+            bail!("{unbound} held pods still unbound after {PHASE_LIMIT:?}");
         }
     }
     report.held_open_time = opening.await.context("labelling nodes")??;
@@ -158,21 +160,6 @@ async fn run() -> anyhow::Result<PathBuf> {
     let path = out_dir.join("scheduling-report.md");
     std::fs::write(&path, &text).with_context(|| format!("writing {}", path.display()))?;
     Ok(path)
-}
-
-/// A pod as a Deployment of a small web app makes it, not yet bound.
-fn pod(i: usize) -> Value {
-    json!({
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": format!("web-{i:05}"), "labels": {"app": "web"}},
-        "spec": {
-            "containers": [{
-                "name": "web", "image": "docker.io/library/nginx:1.27-alpine",
-                "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}},
-            }],
-        },
-    })
 }
 
 /// Sends `body` (JSON); fails on any status but 2xx.
@@ -205,33 +192,6 @@ pub(crate) async fn send(
     serde_json::from_slice(&reply.body).with_context(|| format!("{method} {path}: reply"))
 }
 
-/// Creates the pods in batches of [`BATCH`], each batch's requests [`CREATE_IN_FLIGHT`] at a
-/// time; returns how long it took.
-async fn create_pods(client: Arc<HttpClient>) -> anyhow::Result<Duration> {
-    let start = Instant::now();
-    for batch in 0..PODS.div_ceil(BATCH) {
-        let range = batch * BATCH..((batch + 1) * BATCH).min(PODS);
-        stream::iter(range)
-            .map(|i| {
-                let client = client.clone();
-                async move {
-                    send(
-                        &client,
-                        Method::POST,
-                        "/api/v1/namespaces/default/pods",
-                        "application/json",
-                        &pod(i),
-                    )
-                    .await
-                }
-            })
-            .buffer_unordered(CREATE_IN_FLIGHT)
-            .try_for_each(|_| async { Ok(()) })
-            .await?;
-    }
-    Ok(start.elapsed())
-}
-
 /// How many pods have no node yet: a one-item list and its `remainingItemCount`.
 async fn unbound_pods(client: &HttpClient) -> anyhow::Result<usize> {
     let reply = client
@@ -252,12 +212,12 @@ async fn unbound_pods(client: &HttpClient) -> anyhow::Result<usize> {
     Ok(items + usize::try_from(remaining)?)
 }
 
-/// Pods per node once all are bound: (fewest, most, nodes used), from a full list.
+/// Pods of the scaled Deployment per node once all are bound: (fewest, most, nodes used), from a full list.
 async fn spread(client: &HttpClient) -> anyhow::Result<(usize, usize, usize)> {
     let reply = client
         .request(
             Method::GET,
-            "/api/v1/namespaces/default/pods",
+            "/api/v1/namespaces/default/pods?labelSelector=app%3Dweb",
             &[("accept", "application/json")],
             vec![],
         )

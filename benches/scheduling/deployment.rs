@@ -1,0 +1,193 @@
+//! The Deployment phases: scaling one from 0 to many replicas until every pod exists and is
+//! bound, and a rolling update of another, read through cheap polls (a one-item list and
+//! its `remainingItemCount`, or one GET of the Deployment).
+
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use bramble::client::http::HttpClient;
+use http::Method;
+use serde_json::{json, Value};
+
+use crate::send;
+
+/// How often progress is read.
+const POLL: Duration = Duration::from_millis(250);
+
+/// A Deployment of a small web app, `replicas` pods labelled `app=<name>`.
+pub fn manifest(name: &str, replicas: usize, image: &str) -> Value {
+    json!({
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"containers": [{
+                    "name": "web", "image": image,
+                    "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}},
+                }]},
+            },
+        },
+    })
+}
+
+/// Creates the Deployment.
+pub async fn create(client: &HttpClient, manifest: &Value) -> anyhow::Result<()> {
+    send(
+        client,
+        Method::POST,
+        "/apis/apps/v1/namespaces/default/deployments",
+        "application/json",
+        manifest,
+    )
+    .await
+    .map(drop)
+}
+
+/// How many pods match `query` (a list's query string): one item and the rest counted.
+async fn count(client: &HttpClient, query: &str) -> anyhow::Result<usize> {
+    let path = format!("/api/v1/namespaces/default/pods?limit=1&{query}");
+    let reply = client
+        .request(
+            Method::GET,
+            &path,
+            &[("accept", "application/json")],
+            vec![],
+        )
+        .await
+        .context("counting pods")?;
+    if !reply.status.is_success() {
+        bail!("counting pods: {}", reply.status);
+    }
+    let list: Value = serde_json::from_slice(&reply.body)?;
+    let items = list["items"].as_array().map_or(0, Vec::len);
+    let remaining = list["metadata"]["remainingItemCount"].as_u64().unwrap_or(0);
+    Ok(items + usize::try_from(remaining)?)
+}
+
+/// What scaling up measured.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ScaleUp {
+    /// From the scale request until every pod existed.
+    pub exist: Duration,
+    /// From the scale request until every pod was bound.
+    pub bound: Duration,
+    /// The most pods seen waiting for a node at one time.
+    pub backlog: usize,
+}
+
+/// Scales Deployment `name` to `replicas` through its scale subresource and waits, until
+/// `limit`, for that many pods to exist and be bound.
+pub async fn scale_up(
+    client: &HttpClient,
+    name: &str,
+    replicas: usize,
+    limit: Duration,
+) -> anyhow::Result<ScaleUp> {
+    let t0 = Instant::now();
+    send(
+        client,
+        Method::PATCH,
+        &format!("/apis/apps/v1/namespaces/default/deployments/{name}/scale"),
+        "application/merge-patch+json",
+        &json!({"spec": {"replicas": replicas}}),
+    )
+    .await?;
+    let mut out = ScaleUp::default();
+    let mut last_report = Instant::now();
+    loop {
+        tokio::time::sleep(POLL).await;
+        let label = format!("labelSelector=app%3D{name}");
+        let exist = count(client, &label).await?;
+        let unbound = count(client, &format!("{label}&fieldSelector=spec.nodeName%3D")).await?;
+        out.backlog = out.backlog.max(unbound);
+        if exist >= replicas && out.exist.is_zero() {
+            out.exist = t0.elapsed();
+        }
+        if last_report.elapsed() >= Duration::from_secs(5) {
+            eprintln!(
+                "scheduling: {:>5.1}s {exist} pods, {unbound} unbound",
+                t0.elapsed().as_secs_f64()
+            );
+            last_report = Instant::now();
+        }
+        if exist >= replicas && unbound == 0 {
+            out.bound = t0.elapsed();
+            return Ok(out);
+        }
+        if t0.elapsed() > limit {
+            bail!("{exist} of {replicas} pods, {unbound} unbound, after {limit:?}");
+        }
+    }
+}
+
+/// Whether the Deployment's status says its rollout of the current generation is done
+/// with `replicas` available pods (what `kubectl rollout status` waits for).
+fn rolled_out(d: &Value, replicas: u64) -> bool {
+    let s = &d["status"];
+    let n = |f: &str| s[f].as_u64().unwrap_or(0);
+    s["observedGeneration"].as_i64() >= d["metadata"]["generation"].as_i64()
+        && n("updatedReplicas") == replicas
+        && n("replicas") == replicas
+        && n("availableReplicas") == replicas
+}
+
+/// Waits, until `limit`, for Deployment `name` to finish rolling out `replicas` pods;
+/// returns how long that took.
+pub async fn wait_rolled_out(
+    client: &HttpClient,
+    name: &str,
+    replicas: u64,
+    limit: Duration,
+) -> anyhow::Result<Duration> {
+    let t0 = Instant::now();
+    let path = format!("/apis/apps/v1/namespaces/default/deployments/{name}");
+    let mut last_report = Instant::now();
+    loop {
+        let reply = client
+            .request(
+                Method::GET,
+                &path,
+                &[("accept", "application/json")],
+                vec![],
+            )
+            .await
+            .context("reading the deployment")?;
+        if !reply.status.is_success() {
+            bail!("reading {name}: {}", reply.status);
+        }
+        let d: Value = serde_json::from_slice(&reply.body)?;
+        if rolled_out(&d, replicas) {
+            return Ok(t0.elapsed());
+        }
+        if last_report.elapsed() >= Duration::from_secs(5) {
+            eprintln!(
+                "scheduling: {:>5.1}s rollout: {} updated, {} available",
+                t0.elapsed().as_secs_f64(),
+                d["status"]["updatedReplicas"],
+                d["status"]["availableReplicas"]
+            );
+            last_report = Instant::now();
+        }
+        if t0.elapsed() > limit {
+            bail!("{name} not rolled out after {limit:?}: {}", d["status"]);
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Changes the image of Deployment `name`'s container: a new template, a rolling update.
+pub async fn set_image(client: &HttpClient, name: &str, image: &str) -> anyhow::Result<()> {
+    send(
+        client,
+        Method::PATCH,
+        &format!("/apis/apps/v1/namespaces/default/deployments/{name}"),
+        "application/strategic-merge-patch+json",
+        &json!({"spec": {"template": {"spec": {"containers": [{"name": "web", "image": image}]}}}}),
+    )
+    .await
+    .map(drop)
+}
