@@ -123,8 +123,7 @@ impl<C: Client> Reconciler<C> for NodeIpamController<C> {
             );
             tracing::warn!(node = %name, "{message}");
             self.events
-                .record(obj, EventType::Normal, "CIDRNotAvailable", "", &message)
-                .await;
+                .record(obj, EventType::Normal, "CIDRNotAvailable", "", &message);
             return Ok(Action::RequeueAfter(FULL_RETRY));
         };
         let text = range.to_string();

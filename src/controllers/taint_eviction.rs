@@ -172,15 +172,13 @@ impl<C: Client> Controller for TaintEvictionController<C> {
             .await;
         let involved = json!({"apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": name, "namespace": ns, "uid": p.metadata.uid}});
-        self.events
-            .record(
-                &involved,
-                EventType::Normal,
-                "TaintManagerEviction",
-                "Delete",
-                &format!("Marking for deletion Pod {ns}/{name}"),
-            )
-            .await;
+        self.events.record(
+            &involved,
+            EventType::Normal,
+            "TaintManagerEviction",
+            "Delete",
+            &format!("Marking for deletion Pod {ns}/{name}"),
+        );
         match self
             .client
             .delete(&pod::RESOURCE, &ns, &name, &DeleteOptions::default())

@@ -33,18 +33,16 @@ fn pod_name(pod: &Pod) -> (&str, &str) {
 }
 
 /// Records the `Scheduled` event.
-pub(crate) async fn scheduled<C: Client>(recorder: &EventRecorder<C>, pod: &Pod, node: &str) {
+pub(crate) fn scheduled<C: Client>(recorder: &EventRecorder<C>, pod: &Pod, node: &str) {
     let (ns, name) = pod_name(pod);
     let msg = format!("Successfully assigned {ns}/{name} to {node}");
-    recorder
-        .record(
-            &involved(pod),
-            EventType::Normal,
-            "Scheduled",
-            "Binding",
-            &msg,
-        )
-        .await;
+    recorder.record(
+        &involved(pod),
+        EventType::Normal,
+        "Scheduled",
+        "Binding",
+        &msg,
+    );
 }
 
 /// Records `FailedScheduling` and sets `PodScheduled=False` with `message`.
@@ -55,15 +53,13 @@ pub(crate) async fn failed<C: Client>(
     message: &str,
 ) {
     mark_unschedulable(client, pod, message).await;
-    recorder
-        .record(
-            &involved(pod),
-            EventType::Warning,
-            "FailedScheduling",
-            "Scheduling",
-            message,
-        )
-        .await;
+    recorder.record(
+        &involved(pod),
+        EventType::Warning,
+        "FailedScheduling",
+        "Scheduling",
+        message,
+    );
 }
 
 /// Sets `PodScheduled=False` with the reason, unless it already says so.

@@ -210,7 +210,7 @@ async fn bind<C: Client>(
     match client.bind(&key.0, &key.1, node).await {
         Ok(()) => {
             tracing::debug!(pod = %format!("{}/{}", key.0, key.1), node, "bound");
-            outcome::scheduled(recorder, pod, node).await;
+            outcome::scheduled(recorder, pod, node);
         }
         Err(e) => {
             tracing::warn!(error = %e, pod = %format!("{}/{}", key.0, key.1), node, "binding failed");

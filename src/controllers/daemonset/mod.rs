@@ -265,17 +265,13 @@ impl<C: Client> DaemonSetController<C> {
         );
         for (pod, node) in &plan.failed {
             let ns = ds.metadata.namespace.as_deref().unwrap_or_default();
-            self.events
-                .record(
-                    &events::reference(ds),
-                    EventType::Warning,
-                    "FailedDaemonPod",
-                    "Delete",
-                    &format!(
-                        "Found failed daemon pod {ns}/{pod} on node {node}, will try to kill it"
-                    ),
-                )
-                .await;
+            self.events.record(
+                &events::reference(ds),
+                EventType::Warning,
+                "FailedDaemonPod",
+                "Delete",
+                &format!("Found failed daemon pod {ns}/{pod} on node {node}, will try to kill it"),
+            );
         }
         pod_control::sync_nodes(self, ds, &plan.delete, &plan.create_on, hash).await?;
         // The rolling step must see what the manage step just did: the informer may already
@@ -317,15 +313,13 @@ impl<C: Client> Controller for DaemonSetController<C> {
             return Ok(Action::Done);
         };
         if selector::is_empty(&spec.selector) {
-            self.events
-                .record(
-                    &events::reference(&*ds),
-                    EventType::Warning,
-                    "SelectingAll",
-                    "Sync",
-                    "This daemon set is selecting all pods. A non-empty selector is required.",
-                )
-                .await;
+            self.events.record(
+                &events::reference(&*ds),
+                EventType::Warning,
+                "SelectingAll",
+                "Sync",
+                "This daemon set is selecting all pods. A non-empty selector is required.",
+            );
             return Ok(Action::Done);
         }
         // A set being deleted may already have lost its revisions: its status cannot be

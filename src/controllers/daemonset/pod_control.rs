@@ -84,29 +84,23 @@ pub(super) async fn sync_nodes<C: Client>(
     });
     for (name, r) in join_all(deletes).await {
         match r {
-            Ok(()) => {
-                c.events
-                    .record(
-                        &events::reference(ds),
-                        EventType::Normal,
-                        "SuccessfulDelete",
-                        "Delete",
-                        &format!("Deleted pod: {name}"),
-                    )
-                    .await
-            }
+            Ok(()) => c.events.record(
+                &events::reference(ds),
+                EventType::Normal,
+                "SuccessfulDelete",
+                "Delete",
+                &format!("Deleted pod: {name}"),
+            ),
             Err(e) => {
                 c.expectations.deletion_observed(&key);
                 if e.code != 404 {
-                    c.events
-                        .record(
-                            &events::reference(ds),
-                            EventType::Warning,
-                            "FailedDelete",
-                            "Delete",
-                            &format!("Error deleting: {}", e.message),
-                        )
-                        .await;
+                    c.events.record(
+                        &events::reference(ds),
+                        EventType::Warning,
+                        "FailedDelete",
+                        "Delete",
+                        &format!("Error deleting: {}", e.message),
+                    );
                     failure.get_or_insert(e);
                 }
             }
@@ -140,15 +134,13 @@ async fn create<C: Client>(
                         .pointer("/metadata/name")
                         .and_then(Value::as_str)
                         .unwrap_or("");
-                    c.events
-                        .record(
-                            &events::reference(ds),
-                            EventType::Normal,
-                            "SuccessfulCreate",
-                            "Create",
-                            &format!("Created pod: {pod_name}"),
-                        )
-                        .await;
+                    c.events.record(
+                        &events::reference(ds),
+                        EventType::Normal,
+                        "SuccessfulCreate",
+                        "Create",
+                        &format!("Created pod: {pod_name}"),
+                    );
                 }
                 Err(e) => {
                     c.expectations.creation_observed(&key);
@@ -162,15 +154,13 @@ async fn create<C: Client>(
             for _ in done..nodes.len() {
                 c.expectations.creation_observed(&key);
             }
-            c.events
-                .record(
-                    &events::reference(ds),
-                    EventType::Warning,
-                    "FailedCreate",
-                    "Create",
-                    &format!("Error creating: {}", e.message),
-                )
-                .await;
+            c.events.record(
+                &events::reference(ds),
+                EventType::Warning,
+                "FailedCreate",
+                "Create",
+                &format!("Error creating: {}", e.message),
+            );
             return Err(e);
         }
         batch = batch.saturating_mul(2);

@@ -77,15 +77,13 @@ pub(super) async fn create<C: Client>(
     });
     let created = c.client.create(rs_resource()?, &ns, set).await?;
     let msg = format!("Scaled up replica set {set_name} from 0 to {replicas}");
-    c.events
-        .record(
-            &events::reference(d),
-            EventType::Normal,
-            "ScalingReplicaSet",
-            "Scale",
-            &msg,
-        )
-        .await;
+    c.events.record(
+        &events::reference(d),
+        EventType::Normal,
+        "ScalingReplicaSet",
+        "Scale",
+        &msg,
+    );
     serde_json::from_value(created)
         .map_err(|e| ApiError::internal(format!("created set unreadable: {e}")))
 }
@@ -130,15 +128,13 @@ pub(super) async fn scale<C: Client>(
     if current != replicas {
         let way = if replicas > current { "up" } else { "down" };
         let msg = format!("Scaled {way} replica set {name} from {current} to {replicas}");
-        c.events
-            .record(
-                &events::reference(d),
-                EventType::Normal,
-                "ScalingReplicaSet",
-                "Scale",
-                &msg,
-            )
-            .await;
+        c.events.record(
+            &events::reference(d),
+            EventType::Normal,
+            "ScalingReplicaSet",
+            "Scale",
+            &msg,
+        );
     }
     Ok(())
 }

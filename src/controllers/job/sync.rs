@@ -110,15 +110,13 @@ async fn delete_pods<C: Client>(
         {
             Ok(()) => {
                 let message = format!("Deleted pod: {name}");
-                c.events
-                    .record(
-                        &reference(job),
-                        EventType::Normal,
-                        "SuccessfulDelete",
-                        "Delete",
-                        &message,
-                    )
-                    .await;
+                c.events.record(
+                    &reference(job),
+                    EventType::Normal,
+                    "SuccessfulDelete",
+                    "Delete",
+                    &message,
+                );
             }
             Err(e) => {
                 c.expectations.deletion_observed(&key);
@@ -149,15 +147,13 @@ async fn create_pods<C: Client>(
             Ok(created) => {
                 let name = created["metadata"]["name"].as_str().unwrap_or_default();
                 let message = format!("Created pod: {name}");
-                c.events
-                    .record(
-                        &reference(job),
-                        EventType::Normal,
-                        "SuccessfulCreate",
-                        "Create",
-                        &message,
-                    )
-                    .await;
+                c.events.record(
+                    &reference(job),
+                    EventType::Normal,
+                    "SuccessfulCreate",
+                    "Create",
+                    &message,
+                );
             }
             Err(e) => {
                 // The creates not made will never be seen.
@@ -165,15 +161,13 @@ async fn create_pods<C: Client>(
                     c.expectations.creation_observed(&key);
                 }
                 let message = format!("Error creating: {}", e.message);
-                c.events
-                    .record(
-                        &reference(job),
-                        EventType::Warning,
-                        "FailedCreate",
-                        "Create",
-                        &message,
-                    )
-                    .await;
+                c.events.record(
+                    &reference(job),
+                    EventType::Warning,
+                    "FailedCreate",
+                    "Create",
+                    &message,
+                );
                 return Err(e);
             }
         }
@@ -393,9 +387,7 @@ pub(super) async fn sync<C: Client>(
             Err(e) => return Err(e),
         }
         if let Some((kind, reason, message)) = news {
-            c.events
-                .record(&reference(job), kind, reason, "", message)
-                .await;
+            c.events.record(&reference(job), kind, reason, "", message);
         }
     }
     if let Some(e) = failure {

@@ -152,17 +152,13 @@ pub(super) async fn scale<C: Client, K: Replicated>(
         let mut first_error = None;
         for (name, r) in join_all(deletes).await {
             match r {
-                Ok(()) => {
-                    c.events
-                        .record(
-                            &events::reference(set),
-                            EventType::Normal,
-                            "SuccessfulDelete",
-                            "Delete",
-                            &format!("Deleted pod: {name}"),
-                        )
-                        .await
-                }
+                Ok(()) => c.events.record(
+                    &events::reference(set),
+                    EventType::Normal,
+                    "SuccessfulDelete",
+                    "Delete",
+                    &format!("Deleted pod: {name}"),
+                ),
                 Err(e) => {
                     c.expectations.deletion_observed(&key);
                     if e.code != 404 {
@@ -205,15 +201,13 @@ async fn create_pods<C: Client, K: Replicated>(
                         .pointer("/metadata/name")
                         .and_then(Value::as_str)
                         .unwrap_or("");
-                    c.events
-                        .record(
-                            &events::reference(set),
-                            EventType::Normal,
-                            "SuccessfulCreate",
-                            "Create",
-                            &format!("Created pod: {pod_name}"),
-                        )
-                        .await;
+                    c.events.record(
+                        &events::reference(set),
+                        EventType::Normal,
+                        "SuccessfulCreate",
+                        "Create",
+                        &format!("Created pod: {pod_name}"),
+                    );
                 }
                 Err(e) => {
                     c.expectations.creation_observed(&key);
@@ -227,15 +221,13 @@ async fn create_pods<C: Client, K: Replicated>(
             for _ in done..count {
                 c.expectations.creation_observed(&key);
             }
-            c.events
-                .record(
-                    &events::reference(set),
-                    EventType::Warning,
-                    "FailedCreate",
-                    "Create",
-                    &format!("Error creating: {}", e.message),
-                )
-                .await;
+            c.events.record(
+                &events::reference(set),
+                EventType::Warning,
+                "FailedCreate",
+                "Create",
+                &format!("Error creating: {}", e.message),
+            );
             return Err(e);
         }
         batch = batch.saturating_mul(2);

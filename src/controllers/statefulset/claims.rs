@@ -119,15 +119,13 @@ pub async fn create_missing<C: Client>(
             Ok(_) => {
                 let msg =
                     format!("create Claim {name} Pod {pod} in StatefulSet {set_name} success");
-                events
-                    .record(
-                        &events::reference(set),
-                        EventType::Normal,
-                        "SuccessfulCreate",
-                        "Create",
-                        &msg,
-                    )
-                    .await;
+                events.record(
+                    &events::reference(set),
+                    EventType::Normal,
+                    "SuccessfulCreate",
+                    "Create",
+                    &msg,
+                );
             }
             Err(e) if e.code == 409 => {}
             Err(e) => {
@@ -135,15 +133,13 @@ pub async fn create_missing<C: Client>(
                     "create Claim {name} for Pod {pod} in StatefulSet {set_name} failed error: {}",
                     e.message
                 );
-                events
-                    .record(
-                        &events::reference(set),
-                        EventType::Warning,
-                        "FailedCreate",
-                        "Create",
-                        &msg,
-                    )
-                    .await;
+                events.record(
+                    &events::reference(set),
+                    EventType::Warning,
+                    "FailedCreate",
+                    "Create",
+                    &msg,
+                );
                 return Err(e);
             }
         }

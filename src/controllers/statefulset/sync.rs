@@ -256,15 +256,13 @@ async fn create_pod<C: Client>(
     match c.client.create(&RESOURCE, ns, pod).await {
         Ok(_) => {
             let msg = format!("create Pod {name} in StatefulSet {set_name} successful");
-            c.events
-                .record(
-                    &events::reference(set),
-                    EventType::Normal,
-                    "SuccessfulCreate",
-                    "Create",
-                    &msg,
-                )
-                .await;
+            c.events.record(
+                &events::reference(set),
+                EventType::Normal,
+                "SuccessfulCreate",
+                "Create",
+                &msg,
+            );
             Ok(())
         }
         // The cache has not seen it yet (or its predecessor is still going): next time.
@@ -274,15 +272,13 @@ async fn create_pod<C: Client>(
                 "create Pod {name} in StatefulSet {set_name} failed error: {}",
                 e.message
             );
-            c.events
-                .record(
-                    &events::reference(set),
-                    EventType::Warning,
-                    "FailedCreate",
-                    "Create",
-                    &msg,
-                )
-                .await;
+            c.events.record(
+                &events::reference(set),
+                EventType::Warning,
+                "FailedCreate",
+                "Create",
+                &msg,
+            );
             Err(e)
         }
     }
@@ -302,15 +298,13 @@ async fn delete_pod<C: Client>(
     {
         Ok(()) => {
             let msg = format!("delete Pod {name} in StatefulSet {set_name} successful");
-            c.events
-                .record(
-                    &events::reference(set),
-                    EventType::Normal,
-                    "SuccessfulDelete",
-                    "Delete",
-                    &msg,
-                )
-                .await;
+            c.events.record(
+                &events::reference(set),
+                EventType::Normal,
+                "SuccessfulDelete",
+                "Delete",
+                &msg,
+            );
             Ok(())
         }
         Err(e) if e.code == 404 => Ok(()),
@@ -319,15 +313,13 @@ async fn delete_pod<C: Client>(
                 "delete Pod {name} in StatefulSet {set_name} failed error: {}",
                 e.message
             );
-            c.events
-                .record(
-                    &events::reference(set),
-                    EventType::Warning,
-                    "FailedDelete",
-                    "Delete",
-                    &msg,
-                )
-                .await;
+            c.events.record(
+                &events::reference(set),
+                EventType::Warning,
+                "FailedDelete",
+                "Delete",
+                &msg,
+            );
             Err(e)
         }
     }

@@ -161,28 +161,24 @@ impl<C: Client> ClaimBinder<C> {
         }
         set_claim_phase(client, claim, "Pending", None).await?;
         if delay && annotation(claim, ANN_SELECTED_NODE).is_none() {
-            self.recorder
-                .record(
-                    raw,
-                    EventType::Normal,
-                    "WaitForFirstConsumer",
-                    "",
-                    MSG_WAIT_FOR_CONSUMER,
-                )
-                .await;
+            self.recorder.record(
+                raw,
+                EventType::Normal,
+                "WaitForFirstConsumer",
+                "",
+                MSG_WAIT_FOR_CONSUMER,
+            );
             return Ok(Action::RequeueAfter(PENDING_RECHECK));
         }
         if class_name.is_empty() {
             self.recorder
-                .record(raw, EventType::Normal, "FailedBinding", "", MSG_NO_CLASS)
-                .await;
+                .record(raw, EventType::Normal, "FailedBinding", "", MSG_NO_CLASS);
             return Ok(Action::RequeueAfter(PENDING_RECHECK));
         }
         let Some(class) = class else {
             let msg = format!("storageclass.storage.k8s.io \"{class_name}\" not found");
             self.recorder
-                .record(raw, EventType::Warning, "ProvisioningFailed", "", &msg)
-                .await;
+                .record(raw, EventType::Warning, "ProvisioningFailed", "", &msg);
             return Ok(Action::RequeueAfter(PENDING_RECHECK));
         };
         self.request_provisioning(client, raw, claim, &class)
@@ -219,8 +215,7 @@ impl<C: Client> ClaimBinder<C> {
                         claim_request_bytes(claim)
                     );
                     self.recorder
-                        .record(raw, EventType::Warning, "ProvisioningFailed", "", &msg)
-                        .await;
+                        .record(raw, EventType::Warning, "ProvisioningFailed", "", &msg);
                 }
             }
         }
@@ -245,8 +240,7 @@ impl<C: Client> ClaimBinder<C> {
              verify that the provisioner is running and correctly registered."
         );
         self.recorder
-            .record(raw, EventType::Normal, "ExternalProvisioning", "", &msg)
-            .await;
+            .record(raw, EventType::Normal, "ExternalProvisioning", "", &msg);
         Ok(())
     }
 
@@ -286,8 +280,7 @@ impl<C: Client> ClaimBinder<C> {
             };
             if let Some(problem) = problem {
                 self.recorder
-                    .record(raw, EventType::Warning, "VolumeMismatch", "", &problem)
-                    .await;
+                    .record(raw, EventType::Warning, "VolumeMismatch", "", &problem);
                 set_claim_phase(client, claim, "Pending", None).await?;
                 return Ok(Action::RequeueAfter(PENDING_RECHECK));
             }
@@ -307,8 +300,7 @@ impl<C: Client> ClaimBinder<C> {
         }
         let msg = format!("volume \"{volume_name}\" already bound to a different claim.");
         self.recorder
-            .record(raw, EventType::Warning, "FailedBinding", "", &msg)
-            .await;
+            .record(raw, EventType::Warning, "FailedBinding", "", &msg);
         set_claim_phase(client, claim, "Pending", None).await?;
         Ok(Action::RequeueAfter(PENDING_RECHECK))
     }
@@ -325,8 +317,7 @@ impl<C: Client> ClaimBinder<C> {
         if phase != Some("Lost") {
             set_claim_phase(client, claim, "Lost", None).await?;
             self.recorder
-                .record(raw, EventType::Warning, reason, "", message)
-                .await;
+                .record(raw, EventType::Warning, reason, "", message);
         }
         Ok(())
     }

@@ -169,15 +169,13 @@ impl<C: Client> VolumeBinder<C> {
         match policy {
             "Recycle" => {
                 set_volume_phase(client, pv, "Failed", Some(MSG_NO_RECYCLER)).await?;
-                self.recorder
-                    .record(
-                        raw,
-                        EventType::Warning,
-                        "VolumeFailedRecycle",
-                        "",
-                        MSG_NO_RECYCLER,
-                    )
-                    .await;
+                self.recorder.record(
+                    raw,
+                    EventType::Warning,
+                    "VolumeFailedRecycle",
+                    "",
+                    MSG_NO_RECYCLER,
+                );
             }
             "Delete" => {
                 let by = annotation(pv, ANN_PROVISIONED_BY).unwrap_or("");
@@ -190,8 +188,7 @@ impl<C: Client> VolumeBinder<C> {
                     );
                     set_volume_phase(client, pv, "Failed", Some(&msg)).await?;
                     self.recorder
-                        .record(raw, EventType::Warning, "VolumeFailedDelete", "", &msg)
-                        .await;
+                        .record(raw, EventType::Warning, "VolumeFailedDelete", "", &msg);
                 }
             }
             _ => {}

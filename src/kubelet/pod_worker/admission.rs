@@ -31,7 +31,7 @@ impl Worker {
             return false;
         };
         tracing::warn!(reason = FORBIDDEN_REASON, %message, "pod rejected");
-        events::warning(ctx, &PodRef::of_value(p), FORBIDDEN_REASON, &message).await;
+        events::warning(ctx, &PodRef::of_value(p), FORBIDDEN_REASON, &message);
         let status = json!({
             "phase": "Failed",
             "reason": FORBIDDEN_REASON,

@@ -48,32 +48,20 @@ impl PodRef {
 }
 
 /// Records a `Normal` event.
-pub(super) async fn normal<C: Client>(
-    ctx: &NodeContext<C>,
-    pod: &PodRef,
-    reason: &str,
-    message: &str,
-) {
+pub(super) fn normal<C: Client>(ctx: &NodeContext<C>, pod: &PodRef, reason: &str, message: &str) {
     ctx.events
-        .record(&pod.0, EventType::Normal, reason, reason, message)
-        .await;
+        .record(&pod.0, EventType::Normal, reason, reason, message);
 }
 
 /// Records a `Warning` event.
-pub(super) async fn warning<C: Client>(
-    ctx: &NodeContext<C>,
-    pod: &PodRef,
-    reason: &str,
-    message: &str,
-) {
+pub(super) fn warning<C: Client>(ctx: &NodeContext<C>, pod: &PodRef, reason: &str, message: &str) {
     ctx.events
-        .record(&pod.0, EventType::Warning, reason, reason, message)
-        .await;
+        .record(&pod.0, EventType::Warning, reason, reason, message);
 }
 
 /// The events of a container entering a waiting state with `reason`: `Failed` with the
 /// cause and `Error: <reason>`, or `BackOff` for the two back-off states.
-pub(super) async fn waiting<C: Client>(
+pub(super) fn waiting<C: Client>(
     ctx: &NodeContext<C>,
     pod: &PodRef,
     container: &str,
@@ -90,7 +78,7 @@ pub(super) async fn waiting<C: Client>(
                 meta::meta_str(p, "namespace").unwrap_or_default(),
                 meta::meta_str(p, "uid").unwrap_or_default()
             );
-            warning(ctx, pod, "BackOff", &text).await;
+            warning(ctx, pod, "BackOff", &text);
         }
         "ImagePullBackOff" => {
             normal(
@@ -98,20 +86,19 @@ pub(super) async fn waiting<C: Client>(
                 pod,
                 "BackOff",
                 &format!("Back-off pulling image \"{image}\""),
-            )
-            .await;
-            warning(ctx, pod, "Failed", "Error: ImagePullBackOff").await;
+            );
+            warning(ctx, pod, "Failed", "Error: ImagePullBackOff");
         }
         "ErrImagePull" => {
-            warning(ctx, pod, "Failed", message).await;
-            warning(ctx, pod, "Failed", "Error: ErrImagePull").await;
+            warning(ctx, pod, "Failed", message);
+            warning(ctx, pod, "Failed", "Error: ErrImagePull");
         }
-        _ => warning(ctx, pod, "Failed", &format!("Error: {message}")).await,
+        _ => warning(ctx, pod, "Failed", &format!("Error: {message}")),
     }
 }
 
 /// Puts `t` in the waiting state `e`, recording its events if the state is new.
-pub(super) async fn enter_waiting<C: Client>(
+pub(super) fn enter_waiting<C: Client>(
     ctx: &NodeContext<C>,
     pod: &Pod,
     t: &mut Tracked,
@@ -126,14 +113,13 @@ pub(super) async fn enter_waiting<C: Client>(
             &t.image,
             &e.reason,
             &e.message,
-        )
-        .await;
+        );
     }
     t.waiting = Some(e);
 }
 
 /// `Pulled`: how long a pull took and the image's size, or that it was already present.
-pub(super) async fn pulled<C: Client>(
+pub(super) fn pulled<C: Client>(
     ctx: &NodeContext<C>,
     pod: &PodRef,
     image: &str,
@@ -145,5 +131,5 @@ pub(super) async fn pulled<C: Client>(
         ),
         None => format!("Container image \"{image}\" already present on machine"),
     };
-    normal(ctx, pod, "Pulled", &text).await;
+    normal(ctx, pod, "Pulled", &text);
 }

@@ -63,7 +63,7 @@ impl Worker {
             over.volume, over.limit
         );
         tracing::warn!(volume = %over.volume, used = over.used, limit = %over.limit, "evicting pod");
-        events::warning(ctx, &PodRef::of_value(p), REASON, &message).await;
+        events::warning(ctx, &PodRef::of_value(p), REASON, &message);
         self.eviction = Some(message);
         self.terminate_within(ctx, p, IMMEDIATE_GRACE_SECONDS).await;
         self.refresh(ctx).await;

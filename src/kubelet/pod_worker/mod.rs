@@ -303,7 +303,7 @@ impl Worker {
                         reason: delay.reason.into(),
                         message: delay.message,
                     };
-                    events::enter_waiting(ctx, pod, t, e).await;
+                    events::enter_waiting(ctx, pod, t, e);
                     return;
                 }
                 if let (Some(old), Some(st)) = (t.id.take(), t.status.take()) {
@@ -327,7 +327,7 @@ impl Worker {
                     reason: delay.reason.into(),
                     message: delay.message,
                 };
-                events::enter_waiting(ctx, pod, t, e).await;
+                events::enter_waiting(ctx, pod, t, e);
                 return;
             }
         }
@@ -336,7 +336,7 @@ impl Worker {
         let pod_ref = PodRef::of_pod(pod);
         if pulling {
             let text = format!("Pulling image \"{}\"", t.image);
-            events::normal(ctx, &pod_ref, "Pulling", &text).await;
+            events::normal(ctx, &pod_ref, "Pulling", &text);
         }
         let pull_started = Instant::now();
         let image = match container_start::pull(ctx, c, &secrets).await {
@@ -346,7 +346,7 @@ impl Worker {
                 if e.reason == "ErrImagePull" {
                     backoff::image_pull_failed(&mut self.backoff, &image_key, now);
                 }
-                events::enter_waiting(ctx, pod, t, e).await;
+                events::enter_waiting(ctx, pod, t, e);
                 return;
             }
         };
@@ -355,8 +355,7 @@ impl Worker {
             &pod_ref,
             &t.image,
             pulling.then(|| (pull_started.elapsed(), image.size)),
-        )
-        .await;
+        );
         t.image_id = image.repo_digest();
         let env = PodEnv {
             pod,
@@ -373,9 +372,9 @@ impl Worker {
             Ok(id) => {
                 tracing::info!(container = %c.name, attempt, "started container");
                 let created = format!("Created container {}", c.name);
-                events::normal(ctx, &pod_ref, "Created", &created).await;
+                events::normal(ctx, &pod_ref, "Created", &created);
                 let started = format!("Started container {}", c.name);
-                events::normal(ctx, &pod_ref, "Started", &started).await;
+                events::normal(ctx, &pod_ref, "Started", &started);
                 t.id = Some(id);
                 t.restart_count = attempt;
                 t.waiting = None;
@@ -388,7 +387,7 @@ impl Worker {
             }
             Err(e) => {
                 tracing::warn!(container = %c.name, reason = %e.reason, message = %e.message, "container did not start");
-                events::enter_waiting(ctx, pod, t, e).await;
+                events::enter_waiting(ctx, pod, t, e);
                 t.retry_at = Some(Instant::now() + CREATE_RETRY);
             }
         }

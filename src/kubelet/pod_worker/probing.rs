@@ -94,7 +94,7 @@ impl Worker {
         if let ProbeResult::Failure(output) = &outcome.result {
             let message = prober::failure_message(outcome.kind, output);
             tracing::info!(container = %outcome.container, %message, "probe failed");
-            events::warning(ctx, &involved, "Unhealthy", &message).await;
+            events::warning(ctx, &involved, "Unhealthy", &message);
         }
         let Some(transition) = transition else {
             return;
@@ -104,7 +104,7 @@ impl Worker {
         }
         let message = prober::restart_message(transition.kind, &outcome.container);
         tracing::info!(container = %outcome.container, "{message}");
-        events::normal(ctx, &involved, "Killing", &message).await;
+        events::normal(ctx, &involved, "Killing", &message);
         let grace = grace_period(p, &outcome.container, transition.kind);
         let _ = ctx.runtime.kill(&outcome.container_id, libc::SIGTERM).await;
         t.kill_after = Some(seconds::instant_after(Instant::now(), grace));

@@ -52,7 +52,7 @@ impl Worker {
                     .values()
                     .any(|t| t.waiting.as_ref() == Some(&e))
                 {
-                    events::warning(ctx, &PodRef::of_pod(pod), "FailedMount", &e.message).await;
+                    events::warning(ctx, &PodRef::of_pod(pod), "FailedMount", &e.message);
                 }
                 return Err(e);
             }

@@ -47,7 +47,7 @@ impl Worker {
             .collect();
         let pod = PodRef::of_value(p);
         for (name, id) in &running {
-            events::normal(ctx, &pod, "Killing", &format!("Stopping container {name}")).await;
+            events::normal(ctx, &pod, "Killing", &format!("Stopping container {name}"));
             let _ = ctx.runtime.kill(id, libc::SIGTERM).await;
         }
         let ids: Vec<String> = running.into_iter().map(|(_, id)| id).collect();

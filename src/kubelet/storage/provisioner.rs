@@ -211,28 +211,24 @@ impl<C: Client> Provisioner<C> {
         {
             Ok(()) => {
                 let msg = format!("Successfully provisioned volume {pv_name}");
-                self.events
-                    .record(
-                        pvc,
-                        EventType::Normal,
-                        "ProvisioningSucceeded",
-                        "Provision",
-                        &msg,
-                    )
-                    .await;
+                self.events.record(
+                    pvc,
+                    EventType::Normal,
+                    "ProvisioningSucceeded",
+                    "Provision",
+                    &msg,
+                );
             }
             Err(e) => {
                 tracing::warn!(claim = %meta::name_of(pvc), error = %e, "provisioning failed");
                 let msg = format!("failed to provision volume with StorageClass {class:?}: {e}");
-                self.events
-                    .record(
-                        pvc,
-                        EventType::Warning,
-                        "ProvisioningFailed",
-                        "Provision",
-                        &msg,
-                    )
-                    .await;
+                self.events.record(
+                    pvc,
+                    EventType::Warning,
+                    "ProvisioningFailed",
+                    "Provision",
+                    &msg,
+                );
             }
         }
     }

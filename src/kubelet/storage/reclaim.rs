@@ -52,8 +52,7 @@ impl<C: Client> Provisioner<C> {
             Err(e) => {
                 tracing::warn!(volume = %name, error = %e, "deleting volume failed");
                 self.events
-                    .record(pv, EventType::Warning, "VolumeFailedDelete", "Delete", &e)
-                    .await;
+                    .record(pv, EventType::Warning, "VolumeFailedDelete", "Delete", &e);
             }
         }
     }
@@ -106,15 +105,13 @@ impl<C: Client> Provisioner<C> {
             Err(e) => {
                 tracing::warn!(volume = %pv_name, error = %e, "volume expansion failed");
                 let msg = format!("resize volume {pv_name:?} failed: {e}");
-                self.events
-                    .record(
-                        pvc,
-                        EventType::Warning,
-                        "VolumeResizeFailed",
-                        "Resize",
-                        &msg,
-                    )
-                    .await;
+                self.events.record(
+                    pvc,
+                    EventType::Warning,
+                    "VolumeResizeFailed",
+                    "Resize",
+                    &msg,
+                );
                 return;
             }
         };
@@ -179,15 +176,13 @@ impl<C: Client> Provisioner<C> {
                 "resize volume {pv_name:?} by resizer {:?} finished successfully",
                 str_at(class, &["provisioner"])
             );
-            self.events
-                .record(
-                    pvc,
-                    EventType::Normal,
-                    "VolumeResizeSuccessful",
-                    "Resize",
-                    &msg,
-                )
-                .await;
+            self.events.record(
+                pvc,
+                EventType::Normal,
+                "VolumeResizeSuccessful",
+                "Resize",
+                &msg,
+            );
         }
     }
 
