@@ -24,6 +24,8 @@ const IN_FLIGHT: usize = 32;
 /// The running hollow kubelet.
 pub struct HollowKubelet {
     stop: CancellationToken,
+    /// Owns the informer's task: dropping it would stop the watch.
+    _informers: Arc<Informers<RemoteClient>>,
 }
 
 impl Drop for HollowKubelet {
@@ -125,6 +127,9 @@ impl HollowKubelet {
                 });
             }
         });
-        Ok(HollowKubelet { stop })
+        Ok(HollowKubelet {
+            stop,
+            _informers: informers,
+        })
     }
 }

@@ -6,11 +6,12 @@
 //! Ready heartbeat it reports every minute, as kubelets do, so the node lifecycle controller
 //! keeps them Ready. Then, in phases:
 //!
-//! 1. the server idles a minute with the nodes alone;
+//! 1. once it has settled after the nodes registered, the server idles a minute with the
+//!    nodes alone;
 //! 2. a Deployment is scaled from 0 to 10,000 replicas: the time until every pod exists and
 //!    until every pod is bound, with the server's CPU time and memory;
-//! 3. the server idles a minute with those pods: CPU and memory against phase 1, per 1,000
-//!    pods;
+//! 3. once it has settled, the server idles a minute with those pods: CPU and memory
+//!    against phase 1, per 1,000 pods;
 //! 4. a second Deployment of 1,000 replicas, whose pods a hollow kubelet ([`kubelet`])
 //!    reports Ready, rolls out a new image: the time until `kubectl rollout status` would
 //!    say it is done;
@@ -62,8 +63,8 @@ const PODS: usize = 10_000;
 const ROLLING: usize = 1000;
 /// How long each idle window lasts (a whole heartbeat period of the hollow nodes).
 const IDLE_WINDOW: Duration = Duration::from_secs(60);
-/// Quiet time before an idle window, for the controllers to finish their last writes.
-const SETTLE: Duration = Duration::from_secs(10);
+/// The longest wait for the server to settle before an idle window.
+const SETTLE_LIMIT: Duration = Duration::from_secs(300);
 /// How often progress is read.
 const POLL: Duration = Duration::from_millis(250);
 /// Give up on a phase after this.
@@ -99,13 +100,14 @@ async fn run() -> anyhow::Result<PathBuf> {
     };
 
     eprintln!("scheduling: starting bramble server --no-agent");
-    let (server, client) = Server::start(scratch.path(), &[])
+    // A /24 for each of the 1,000 nodes (the default /16 has 256).
+    let (server, client) = Server::start(scratch.path(), &["--cluster-cidr", "10.64.0.0/10"])
         .await
         .context("starting the server")?;
 
     eprintln!("scheduling: {NODES} hollow nodes");
     let hollow = driver::Hollow::start(client.clone(), NODES).await?;
-    tokio::time::sleep(SETTLE).await;
+    report.settle_nodes = idle::settle(&server, SETTLE_LIMIT).await?;
     eprintln!("scheduling: idle with nodes only");
     report.idle_empty = idle::measure(&server, IDLE_WINDOW).await?;
 
@@ -117,7 +119,7 @@ async fn run() -> anyhow::Result<PathBuf> {
     report.bound = server.memory()?;
     report.per_node = spread(&client).await?;
 
-    tokio::time::sleep(SETTLE).await;
+    report.settle_pods = idle::settle(&server, SETTLE_LIMIT).await?;
     eprintln!("scheduling: idle with {PODS} pods");
     report.idle_full = idle::measure(&server, IDLE_WINDOW).await?;
 

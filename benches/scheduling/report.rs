@@ -35,6 +35,8 @@ pub struct Report {
     pub rolling: usize,
     /// The machine.
     pub machine: String,
+    /// How long the server took to settle after the nodes registered.
+    pub settle_nodes: Duration,
     /// Idle with the nodes only.
     pub idle_empty: Idle,
     /// Scaling the Deployment from 0.
@@ -43,6 +45,8 @@ pub struct Report {
     pub scale_cpu: Duration,
     /// Resident memory once every pod was bound.
     pub bound: Reading,
+    /// How long the server took to settle after the scale-up.
+    pub settle_pods: Duration,
     /// Idle with the Deployment's pods.
     pub idle_full: Idle,
     /// Rolling out the second Deployment's first version (pods created, bound, Ready).
@@ -111,6 +115,14 @@ impl Report {
             (
                 "… pods per node (fewest / most), nodes used".into(),
                 format!("{fewest} / {most}, {used}"),
+            ),
+            (
+                "Server settled (under 10% of a core) after the nodes registered, after the scale-up".into(),
+                format!(
+                    "{:.0} s, {:.0} s",
+                    self.settle_nodes.as_secs_f64(),
+                    self.settle_pods.as_secs_f64()
+                ),
             ),
             (
                 "Idle, nodes only: server CPU per minute, RSS".into(),

@@ -26,13 +26,16 @@ fn taint(key: &str, effect: &str) -> Taint {
     }
 }
 
-/// The node's taints plus the one its Ready condition implies, unless already present.
-pub fn effective_taints(node: &Node) -> Vec<Taint> {
-    let mut taints = node
-        .spec
+/// The node's own taints.
+fn own_taints(node: &Node) -> &[Taint] {
+    node.spec
         .as_ref()
-        .and_then(|s| s.taints.clone())
-        .unwrap_or_default();
+        .and_then(|s| s.taints.as_deref())
+        .unwrap_or_default()
+}
+
+/// The NoSchedule taint the node's Ready condition implies, unless the node carries it.
+fn implied_taint(node: &Node) -> Option<Taint> {
     let ready = node
         .status
         .as_ref()
@@ -41,19 +44,21 @@ pub fn effective_taints(node: &Node) -> Vec<Taint> {
         .map(|c| c.status.as_str());
     // Upstream's nodeConditionToTaintKeyStatusMap: False → not-ready, Unknown → unreachable;
     // a node that never reported Ready still has the not-ready taint it was created with.
-    let implied = match ready {
-        Some("True") => None,
-        Some("Unknown") => Some(TAINT_NODE_UNREACHABLE),
-        _ => Some(TAINT_NODE_NOT_READY),
+    let key = match ready {
+        Some("True") => return None,
+        Some("Unknown") => TAINT_NODE_UNREACHABLE,
+        _ => TAINT_NODE_NOT_READY,
     };
-    if let Some(key) = implied {
-        if !taints
-            .iter()
-            .any(|t| t.key == key && t.effect == NO_SCHEDULE)
-        {
-            taints.push(taint(key, NO_SCHEDULE));
-        }
-    }
+    let present = own_taints(node)
+        .iter()
+        .any(|t| t.key == key && t.effect == NO_SCHEDULE);
+    (!present).then(|| taint(key, NO_SCHEDULE))
+}
+
+/// The node's taints plus the one its Ready condition implies, unless already present.
+pub fn effective_taints(node: &Node) -> Vec<Taint> {
+    let mut taints = own_taints(node).to_vec();
+    taints.extend(implied_taint(node));
     taints
 }
 
@@ -70,8 +75,11 @@ pub(crate) fn filter_unschedulable(pod: &Pod, node: &Node) -> Option<NodeStatus>
 /// The TaintToleration filter: the first NoSchedule or NoExecute taint the pod does not
 /// tolerate rejects the node (upstream's `FindMatchingUntoleratedTaint`).
 pub(crate) fn filter_taints(pod: &Pod, node: &Node) -> Option<NodeStatus> {
-    let untolerated = effective_taints(node)
-        .into_iter()
+    // Read in place: this runs for every node of every decision.
+    let implied = implied_taint(node);
+    let untolerated = own_taints(node)
+        .iter()
+        .chain(implied.as_ref())
         .find(|t| (t.effect == NO_SCHEDULE || t.effect == NO_EXECUTE) && !pod_tolerates(pod, t))?;
     Some(NodeStatus::unresolvable(format!(
         "node(s) had untolerated taint {{{}: {}}}",
@@ -93,10 +101,7 @@ pub(crate) fn intolerable_prefer_no_schedule(pod: &Pod, node: &Node) -> i64 {
             )
         })
         .collect();
-    node.spec
-        .as_ref()
-        .and_then(|s| s.taints.as_deref())
-        .unwrap_or_default()
+    own_taints(node)
         .iter()
         .filter(|t| t.effect == PREFER_NO_SCHEDULE && !prefer.iter().any(|tol| tolerates(tol, t)))
         .count() as i64

@@ -29,6 +29,30 @@ pub trait Replicated: Kind {
     fn status_value(&self) -> Value;
 }
 
+/// The methods whose fields both kinds name alike.
+macro_rules! same_spec_fields {
+    () => {
+        fn replicas(&self) -> i32 {
+            self.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1)
+        }
+
+        fn template(&self) -> Option<&PodTemplateSpec> {
+            self.spec.as_ref().and_then(|s| s.template.as_ref())
+        }
+
+        fn min_ready_seconds(&self) -> i32 {
+            self.spec
+                .as_ref()
+                .and_then(|s| s.min_ready_seconds)
+                .unwrap_or(0)
+        }
+
+        fn status_value(&self) -> Value {
+            serde_json::to_value(&self.status).unwrap_or(Value::Null)
+        }
+    };
+}
+
 impl Replicated for ReplicaSet {
     const COMPONENT: &'static str = "replicaset-controller";
 
@@ -36,24 +60,7 @@ impl Replicated for ReplicaSet {
         self.spec.as_ref().map(|s| Cow::Borrowed(&s.selector))
     }
 
-    fn replicas(&self) -> i32 {
-        self.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1)
-    }
-
-    fn template(&self) -> Option<&PodTemplateSpec> {
-        self.spec.as_ref().and_then(|s| s.template.as_ref())
-    }
-
-    fn min_ready_seconds(&self) -> i32 {
-        self.spec
-            .as_ref()
-            .and_then(|s| s.min_ready_seconds)
-            .unwrap_or(0)
-    }
-
-    fn status_value(&self) -> Value {
-        serde_json::to_value(&self.status).unwrap_or(Value::Null)
-    }
+    same_spec_fields!();
 }
 
 impl Replicated for ReplicationController {
@@ -70,22 +77,5 @@ impl Replicated for ReplicationController {
         }))
     }
 
-    fn replicas(&self) -> i32 {
-        self.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1)
-    }
-
-    fn template(&self) -> Option<&PodTemplateSpec> {
-        self.spec.as_ref().and_then(|s| s.template.as_ref())
-    }
-
-    fn min_ready_seconds(&self) -> i32 {
-        self.spec
-            .as_ref()
-            .and_then(|s| s.min_ready_seconds)
-            .unwrap_or(0)
-    }
-
-    fn status_value(&self) -> Value {
-        serde_json::to_value(&self.status).unwrap_or(Value::Null)
-    }
+    same_spec_fields!();
 }
