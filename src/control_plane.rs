@@ -22,7 +22,6 @@ use crate::api::registry::{Registry, Subresource, WriteOptions};
 use crate::api::request_limits::{RequestLimitSettings, RequestLimits};
 use crate::api::server::{self, ApiState};
 use crate::cidr::Ipv4Cidr;
-use crate::client::events::EventRecorder;
 use crate::client::informer::Informers;
 use crate::client::LocalClient;
 use crate::controllers::cronjob::CronJobController;
@@ -284,24 +283,12 @@ pub async fn run_with_pod_streams(
         "volume binder",
         VolumeBinder::new(&informers).and_then(|b| controllers::start(&informers, b))
     );
-    match informers.get::<k8s_openapi::api::core::v1::Node>() {
-        Ok(nodes) => {
-            let ipam = NodeIpamController {
-                cluster_cidr: cfg.cluster_cidr,
-                node_prefix: NODE_CIDR_PREFIX,
-                events: EventRecorder::new(client.clone(), "node-controller"),
-                nodes,
-                allocated: std::sync::Mutex::new(Vec::new()),
-            };
-            start!(
-                tasks,
-                shutdown,
-                "node ipam",
-                controllers::start(&informers, ipam)
-            );
-        }
-        Err(e) => tracing::error!(error = %e, "the node ipam controller cannot run"),
-    }
+    start!(
+        tasks,
+        shutdown,
+        "node ipam",
+        NodeIpamController::new(&informers, cfg.cluster_cidr, NODE_CIDR_PREFIX)
+    );
     match scheduler::run::Scheduler::new(&informers) {
         Ok(s) => {
             tasks.spawn(s.run(shutdown.clone()));

@@ -9,22 +9,23 @@
 //! kubeadm publishes its `podSubnet`, so kubelets on joined boards know which traffic stays
 //! inside the cluster (not masqueraded) without being told on their own command line.
 
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use k8s_openapi::api::core::v1::Node;
 use serde_json::{json, Value};
 
-use super::{Action, Reconciler};
+use super::runtime::Controller;
+use super::work_queue::WorkQueue;
+use super::{Action, Wired};
 use crate::cidr::Ipv4Cidr;
-use crate::client::events::{EventRecorder, EventType};
-use crate::client::informer::Informer;
+use crate::client::events::{reference, EventRecorder, EventType};
+use crate::client::informer::{Informer, Informers, Key};
 use crate::client::options::PatchType;
 use crate::client::options::Subresource;
 use crate::client::status::ApiError;
 use crate::client::Client;
-use crate::resources::meta;
 use crate::resources::node;
-use k8s_openapi::api::core::v1::Node;
-use std::sync::{Mutex, PoisonError};
 
 /// Upstream's default `--node-cidr-mask-size` for IPv4.
 pub const NODE_CIDR_PREFIX: u8 = 24;
@@ -34,6 +35,8 @@ const FULL_RETRY: Duration = Duration::from_secs(30);
 pub const CLUSTER_INFO_CONFIGMAP: &str = "bramble-cluster";
 /// Its key holding the cluster's pod network.
 pub const CLUSTER_CIDR_KEY: &str = "clusterCIDR";
+/// The component named on events, as upstream's.
+const COMPONENT: &str = "node-controller";
 
 /// The ConfigMap publishing `cluster_cidr`.
 pub fn cluster_info(cluster_cidr: Ipv4Cidr) -> Value {
@@ -47,62 +50,95 @@ pub fn cluster_info(cluster_cidr: Ipv4Cidr) -> Value {
 
 /// Allocates node pod ranges from the cluster network.
 pub struct NodeIpamController<C: Client> {
+    client: C,
     /// The cluster's pod network (`--cluster-cidr`).
-    pub cluster_cidr: Ipv4Cidr,
+    cluster_cidr: Ipv4Cidr,
     /// Prefix length of each node's range.
-    pub node_prefix: u8,
+    node_prefix: u8,
     /// Reports a full cluster network on the Node.
-    pub events: EventRecorder<C>,
+    events: EventRecorder<C>,
     /// Every node, from the shared informer.
-    pub nodes: Informer<Node>,
+    nodes: Informer<Node>,
     /// Ranges this controller gave out, which the cache may not show yet (upstream keeps
     /// its `cidrSet` in memory for the same reason).
-    pub allocated: Mutex<Vec<(String, Ipv4Cidr)>>,
+    allocated: Mutex<Vec<(String, Ipv4Cidr)>>,
 }
 
-/// The ranges `node` holds (`spec.podCIDRs`, else `spec.podCIDR`).
-pub fn node_cidrs(node: &Value) -> Vec<Ipv4Cidr> {
-    let spec = &node["spec"];
-    let listed: Vec<&str> = spec["podCIDRs"]
-        .as_array()
-        .map(|a| a.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
-    let texts = if listed.is_empty() {
-        spec["podCIDR"].as_str().into_iter().collect()
-    } else {
-        listed
-    };
-    texts.into_iter().filter_map(|t| t.parse().ok()).collect()
-}
-
-/// The lowest `prefix`-long range of `cluster` overlapping none of `taken`.
+/// The lowest `prefix`-long range of `cluster` overlapping none of `taken`: one pass over
+/// the ranges in address order, however many nodes there are.
 pub fn first_free(cluster: Ipv4Cidr, prefix: u8, taken: &[Ipv4Cidr]) -> Option<Ipv4Cidr> {
-    cluster
-        .subnets(prefix)
-        .find(|c| !taken.iter().any(|t| t.overlaps(c)))
+    let span = |c: &Ipv4Cidr| (u32::from(c.network()), u32::from(c.broadcast()));
+    let mut held: Vec<(u32, u32)> = taken.iter().map(span).collect();
+    held.sort_unstable();
+    let mut next = 0;
+    // The highest address covered by the held ranges that start at or below the candidate.
+    let mut covered_to: Option<u32> = None;
+    cluster.subnets(prefix).find(|c| {
+        let (lo, hi) = span(c);
+        while let Some(&(start, end)) = held.get(next) {
+            if start > hi {
+                break;
+            }
+            covered_to = Some(covered_to.map_or(end, |e| e.max(end)));
+            next += 1;
+        }
+        covered_to.map_or(true, |end| end < lo)
+    })
 }
 
-impl<C: Client> Reconciler<C> for NodeIpamController<C> {
+impl<C: Client> NodeIpamController<C> {
+    /// Wires the controller to the shared informers; run it with [`super::runtime::run`].
+    pub fn new(
+        informers: &Informers<C>,
+        cluster_cidr: Ipv4Cidr,
+        node_prefix: u8,
+    ) -> Wired<Self, Node> {
+        let nodes = informers.get::<Node>()?;
+        let client = informers.client().clone();
+        Ok((
+            NodeIpamController {
+                events: EventRecorder::new(client.clone(), COMPONENT),
+                client,
+                cluster_cidr,
+                node_prefix,
+                nodes: nodes.clone(),
+                allocated: Mutex::new(Vec::new()),
+            },
+            nodes,
+            WorkQueue::default(),
+        ))
+    }
+
+    /// Resolves once the nodes have listed.
+    pub fn ready(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let nodes = self.nodes.clone();
+        async move { nodes.wait_synced().await }
+    }
+}
+
+impl<C: Client> Controller for NodeIpamController<C> {
     type Kind = Node;
 
     fn name(&self) -> &'static str {
         "node-ipam-controller"
     }
 
-    async fn reconcile(&self, client: &C, obj: &Value) -> Result<Action, ApiError> {
-        let has_range = obj["spec"]["podCIDR"]
-            .as_str()
+    async fn reconcile(&self, obj: Arc<Node>) -> Result<Action, ApiError> {
+        let has_range = obj
+            .spec
+            .as_ref()
+            .and_then(|s| s.pod_cidr.as_deref())
             .is_some_and(|c| !c.is_empty());
-        if has_range || obj.pointer("/metadata/deletionTimestamp").is_some() {
+        if has_range || obj.metadata.deletion_timestamp.is_some() {
             return Ok(Action::Done);
         }
-        let name = meta::name_of(obj);
-        let mut taken: Vec<Ipv4Cidr> = Vec::new();
-        for n in self.nodes.list() {
-            if let Ok(v) = serde_json::to_value(&*n) {
-                taken.extend(node_cidrs(&v));
-            }
-        }
+        let name = obj.metadata.name.clone().unwrap_or_default();
+        let mut taken: Vec<Ipv4Cidr> = self
+            .nodes
+            .list()
+            .iter()
+            .flat_map(|n| node::pod_cidrs(n))
+            .collect();
         {
             let mut allocated = self
                 .allocated
@@ -122,17 +158,22 @@ impl<C: Client> Reconciler<C> for NodeIpamController<C> {
                 self.node_prefix, self.cluster_cidr
             );
             tracing::warn!(node = %name, "{message}");
-            self.events
-                .record(obj, EventType::Normal, "CIDRNotAvailable", "", &message);
+            self.events.record(
+                &reference(&*obj),
+                EventType::Normal,
+                "CIDRNotAvailable",
+                "",
+                &message,
+            );
             return Ok(Action::RequeueAfter(FULL_RETRY));
         };
         let text = range.to_string();
         let patch = json!({"spec": {"podCIDR": text, "podCIDRs": [text]}});
-        client
+        self.client
             .patch(
                 &node::RESOURCE,
                 "",
-                name,
+                &name,
                 PatchType::Merge,
                 &patch,
                 Subresource::Main,
@@ -141,16 +182,19 @@ impl<C: Client> Reconciler<C> for NodeIpamController<C> {
         self.allocated
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .push((name.to_string(), range));
+            .push((name.clone(), range));
         tracing::info!(node = %name, pod_cidr = %text, "allocated the node's pod range");
         Ok(Action::Done)
     }
+
+    fn forget(&self, _key: &Key) {}
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::api::registry::{Registry, WriteOptions};
+    use crate::client::informer::Informers;
     use crate::client::LocalClient;
 
     fn cidr(s: &str) -> Ipv4Cidr {
@@ -174,12 +218,25 @@ mod tests {
     }
 
     #[test]
-    fn a_node_lists_its_ranges_from_either_field() {
-        let n = json!({"spec": {"podCIDR": "10.42.3.0/24"}});
-        assert_eq!(node_cidrs(&n), [cidr("10.42.3.0/24")]);
-        let n = json!({"spec": {"podCIDR": "10.42.3.0/24", "podCIDRs": ["10.42.3.0/24"]}});
-        assert_eq!(node_cidrs(&n), [cidr("10.42.3.0/24")]);
-        assert!(node_cidrs(&json!({"spec": {}})).is_empty());
+    fn overlapping_and_unsorted_ranges_are_all_skipped() {
+        let cluster = cidr("10.42.0.0/16");
+        let taken = [
+            cidr("10.42.4.0/24"),
+            cidr("10.42.0.0/22"),
+            cidr("10.42.1.0/24"),
+            cidr("10.42.6.0/23"),
+        ];
+        assert_eq!(first_free(cluster, 24, &taken), Some(cidr("10.42.5.0/24")));
+        // Outside the cluster network: no effect.
+        assert_eq!(
+            first_free(cluster, 24, &[cidr("192.168.0.0/24")]),
+            Some(cidr("10.42.0.0/24"))
+        );
+        // A thousand nodes take the first thousand ranges, in any order.
+        let big = cidr("10.64.0.0/10");
+        let mut many: Vec<Ipv4Cidr> = big.subnets(24).take(1000).collect();
+        many.reverse();
+        assert_eq!(first_free(big, 24, &many), big.subnets(24).nth(1000));
     }
 
     async fn add_node(registry: &Registry, name: &str, pod_cidr: Option<&str>) -> Value {
@@ -205,19 +262,15 @@ mod tests {
         let a = add_node(&registry, "pi-1", None).await;
         let b = add_node(&registry, "pi-2", None).await;
         let shutdown = tokio_util::sync::CancellationToken::new();
-        let informers = crate::client::informer::Informers::new(client.clone(), shutdown.clone());
-        let nodes = informers.get::<Node>().unwrap();
-        nodes.wait_synced().await;
+        let informers = Informers::new(client.clone(), shutdown.clone());
         // The ranges given out are remembered: the cache is not asked to be up to date.
-        let ipam = NodeIpamController {
-            cluster_cidr: cidr("10.42.0.0/16"),
-            node_prefix: NODE_CIDR_PREFIX,
-            events: EventRecorder::new(client.clone(), "node-controller"),
-            nodes,
-            allocated: Mutex::new(Vec::new()),
-        };
+        let (ipam, nodes, _) =
+            NodeIpamController::new(&informers, cidr("10.42.0.0/16"), NODE_CIDR_PREFIX).unwrap();
+        nodes.wait_synced().await;
+        let typed =
+            |v: &Value| -> Arc<Node> { Arc::new(serde_json::from_value(v.clone()).unwrap()) };
         for n in [&fixed, &a, &b] {
-            ipam.reconcile(&client, n).await.unwrap();
+            ipam.reconcile(typed(n)).await.unwrap();
         }
         let range = |n: &str| {
             registry.get(&node::RESOURCE, "", n).unwrap()["spec"]["podCIDR"]
@@ -229,7 +282,7 @@ mod tests {
         assert_eq!(range("pi-1"), "10.42.1.0/24");
         assert_eq!(range("pi-2"), "10.42.2.0/24");
         let again = registry.get(&node::RESOURCE, "", "pi-1").unwrap();
-        ipam.reconcile(&client, &again).await.unwrap();
+        ipam.reconcile(typed(&again)).await.unwrap();
         assert_eq!(range("pi-1"), "10.42.1.0/24");
         shutdown.cancel();
         informers.stopped().await;

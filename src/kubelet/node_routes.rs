@@ -12,7 +12,6 @@ use super::network::routes::NodeRoutes;
 use super::network::PodNetwork;
 use crate::client::options::{ListOptions, WatchOptions};
 use crate::client::{Client, WatchSource};
-use crate::controllers::node_ipam::node_cidrs;
 use crate::resources::meta;
 use crate::resources::node;
 
@@ -33,7 +32,8 @@ pub fn wanted_routes(nodes: &[Value], me: &str) -> NodeRoutes {
             .and_then(|a| a["address"].as_str())
             .and_then(|a| a.parse().ok());
         if let Some(ip) = ip {
-            for c in node_cidrs(n) {
+            let typed = serde_json::from_value::<k8s_openapi::api::core::v1::Node>(n.clone());
+            for c in typed.iter().flat_map(node::pod_cidrs) {
                 out.insert(c, ip);
             }
         }

@@ -17,7 +17,7 @@ use crate::client::options::Subresource;
 use crate::client::retry::retry;
 use crate::client::status::ApiError;
 use crate::client::Client;
-use crate::controllers::node_ipam::{self, CLUSTER_CIDR_KEY, CLUSTER_INFO_CONFIGMAP};
+use crate::controllers::node_ipam::{CLUSTER_CIDR_KEY, CLUSTER_INFO_CONFIGMAP};
 use crate::resources::{configmap, node};
 
 /// The cluster network when the server publishes none (the server's default).
@@ -132,8 +132,9 @@ pub async fn pod_cidr<C: Client>(
             client.get(&node::RESOURCE, "", node_name)
         })
         .await?;
-        if let Some(c) = node_ipam::node_cidrs(&obj).first() {
-            return Ok(*c);
+        let typed = serde_json::from_value::<k8s_openapi::api::core::v1::Node>(obj);
+        if let Some(c) = typed.iter().flat_map(node::pod_cidrs).next() {
+            return Ok(c);
         }
         if !told {
             tracing::info!(node = %node_name, "waiting for the server to assign this node a pod range");
@@ -198,7 +199,7 @@ mod tests {
             )
             .await
             .unwrap();
-        let cm = node_ipam::cluster_info("10.99.0.0/16".parse().unwrap());
+        let cm = crate::controllers::node_ipam::cluster_info("10.99.0.0/16".parse().unwrap());
         registry
             .create(
                 &configmap::RESOURCE,

@@ -165,6 +165,20 @@ fn validate_taints(taints: &[Value]) -> Vec<FieldError> {
     errs
 }
 
+/// The ranges `node` holds (`spec.podCIDRs`, else `spec.podCIDR`).
+pub fn pod_cidrs(node: &k8s_openapi::api::core::v1::Node) -> Vec<crate::cidr::Ipv4Cidr> {
+    let Some(spec) = node.spec.as_ref() else {
+        return Vec::new();
+    };
+    let listed = spec.pod_cidrs.as_deref().unwrap_or_default();
+    let texts: Vec<&str> = if listed.is_empty() {
+        spec.pod_cidr.as_deref().into_iter().collect()
+    } else {
+        listed.iter().map(String::as_str).collect()
+    };
+    texts.into_iter().filter_map(|t| t.parse().ok()).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -212,5 +226,22 @@ mod tests {
                 .as_deref(),
             Some("true")
         );
+    }
+
+    #[test]
+    fn a_node_lists_its_ranges_from_either_field() {
+        let node =
+            |v: Value| -> k8s_openapi::api::core::v1::Node { serde_json::from_value(v).unwrap() };
+        let n = node(json!({"spec": {"podCIDR": "10.42.3.0/24"}}));
+        assert_eq!(
+            pod_cidrs(&n),
+            ["10.42.3.0/24".parse::<crate::cidr::Ipv4Cidr>().unwrap()]
+        );
+        let n = node(json!({"spec": {"podCIDR": "10.42.3.0/24", "podCIDRs": ["10.42.3.0/24"]}}));
+        assert_eq!(
+            pod_cidrs(&n),
+            ["10.42.3.0/24".parse::<crate::cidr::Ipv4Cidr>().unwrap()]
+        );
+        assert!(pod_cidrs(&node(json!({"spec": {}}))).is_empty());
     }
 }
