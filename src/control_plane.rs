@@ -269,7 +269,7 @@ pub async fn run_with_pod_streams(
         tasks,
         shutdown,
         "namespace",
-        controllers::start(&informers, NamespaceController)
+        NamespaceController::new(&informers)
     );
     start!(
         tasks,
@@ -351,12 +351,11 @@ pub async fn run_with_pod_streams(
         CronJobController::new(&informers)
     );
     tasks.spawn(GarbageCollector::new(&informers).run(shutdown.clone()));
-    let event_ttl = EventTtlController { ttl: EVENT_TTL };
     start!(
         tasks,
         shutdown,
         "event ttl",
-        controllers::start(&informers, event_ttl)
+        EventTtlController::new(&informers, EVENT_TTL)
     );
     if let Some(mut kubelet) = cfg.kubelet.clone() {
         kubelet.node_name.clone_from(&cfg.node_name);

@@ -59,6 +59,27 @@ async fn status_changes_only_through_the_status_subresource() {
     c.apply(SHARED_VOLUMES);
     let api = c.api();
     let path = "/api/v1/namespaces/default/pods/shared-volumes";
+    // The scheduler (no node here) writes PodScheduled=False once: after that nothing else
+    // writes the pod, so the resourceVersions read below stay current.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let pod = api
+            .request(Method::GET, path, &[], Vec::new())
+            .await
+            .unwrap()
+            .json();
+        let told = pod["status"]["conditions"]
+            .as_array()
+            .is_some_and(|cs| cs.iter().any(|c| c["type"] == "PodScheduled"));
+        if told {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never scheduled: {pod}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     let mut pod = api
         .request(Method::GET, path, &[], Vec::new())
         .await

@@ -2,11 +2,16 @@
 //! clear its `kubernetes` finalizer through `finalize` so the namespace itself goes (upstream's
 //! `namespace` controller in kube-controller-manager).
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use k8s_openapi::api::core::v1::Namespace;
+use serde_json::json;
 
-use super::{Action, Reconciler};
+use super::runtime::Controller;
+use super::work_queue::WorkQueue;
+use super::{Action, Wired};
+use crate::client::informer::{Informer, Informers, Key};
 use crate::client::options::PatchType;
 use crate::client::options::{DeleteOptions, ListOptions, Subresource};
 use crate::client::status::ApiError;
@@ -16,27 +21,59 @@ use crate::resources::{namespace, RESOURCES};
 
 /// How soon to look again while content is still being removed.
 const RECHECK: Duration = Duration::from_secs(1);
+/// The finalizer this controller carries out.
+const FINALIZER: &str = "kubernetes";
 
 /// Finalizes deleted namespaces.
-pub struct NamespaceController;
+pub struct NamespaceController<C: Client> {
+    client: C,
+    namespaces: Informer<Namespace>,
+}
 
-impl<C: Client> Reconciler<C> for NamespaceController {
-    type Kind = k8s_openapi::api::core::v1::Namespace;
+impl<C: Client> NamespaceController<C> {
+    /// Wires the controller to the shared informers; run it with [`super::runtime::run`].
+    pub fn new(informers: &Informers<C>) -> Wired<Self, Namespace> {
+        let namespaces = informers.get::<Namespace>()?;
+        Ok((
+            NamespaceController {
+                client: informers.client().clone(),
+                namespaces: namespaces.clone(),
+            },
+            namespaces,
+            WorkQueue::default(),
+        ))
+    }
+
+    /// Resolves once the namespaces have listed.
+    pub fn ready(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let namespaces = self.namespaces.clone();
+        async move { namespaces.wait_synced().await }
+    }
+}
+
+impl<C: Client> Controller for NamespaceController<C> {
+    type Kind = Namespace;
 
     fn name(&self) -> &'static str {
         "namespace-controller"
     }
 
-    async fn reconcile(&self, client: &C, ns: &Value) -> Result<Action, ApiError> {
-        if ns.pointer("/metadata/deletionTimestamp").is_none() {
+    async fn reconcile(&self, ns: Arc<Namespace>) -> Result<Action, ApiError> {
+        if ns.metadata.deletion_timestamp.is_none() {
             return Ok(Action::Done);
         }
-        let finalizers = ns.pointer("/spec/finalizers").and_then(Value::as_array);
-        if !finalizers.is_some_and(|f| f.iter().any(|x| x == "kubernetes")) {
+        let finalizers = ns
+            .spec
+            .as_ref()
+            .and_then(|s| s.finalizers.as_deref())
+            .unwrap_or_default();
+        if !finalizers.iter().any(|f| f == FINALIZER) {
             return Ok(Action::Done);
         }
-        let name = meta::name_of(ns);
+        let name = ns.metadata.name.as_deref().unwrap_or_default();
+        let client = &self.client;
         let mut remaining = 0;
+        // Every namespaced kind, whatever it is: read as JSON, only names are needed.
         for rt in RESOURCES.iter().copied().filter(|r| r.namespaced) {
             let list = client.list(rt, Some(name), &ListOptions::default()).await?;
             for obj in &list.items {
@@ -62,11 +99,7 @@ impl<C: Client> Reconciler<C> for NamespaceController {
             );
             return Ok(Action::RequeueAfter(RECHECK));
         }
-        let keep: Vec<&Value> = finalizers
-            .into_iter()
-            .flatten()
-            .filter(|f| *f != "kubernetes")
-            .collect();
+        let keep: Vec<&String> = finalizers.iter().filter(|f| *f != FINALIZER).collect();
         let patch = json!({"spec": {"finalizers": keep}});
         client
             .patch(
@@ -81,4 +114,6 @@ impl<C: Client> Reconciler<C> for NamespaceController {
         tracing::info!(namespace = name, "namespace finalized");
         Ok(Action::Done)
     }
+
+    fn forget(&self, _key: &Key) {}
 }
