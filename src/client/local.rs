@@ -25,6 +25,15 @@ impl LocalClient {
     pub fn new(registry: Registry) -> Self {
         Self { registry }
     }
+
+    /// A client over a store of its own in `dir` (created if need be), keeping the watch
+    /// history of the last `history` changes: an API without a server, as tools and the
+    /// components' own tests use it.
+    pub fn open(dir: &std::path::Path, history: usize) -> Result<Self, crate::store::StoreError> {
+        Ok(Self::new(Registry::new(crate::store::Store::open(
+            dir, history,
+        )?)))
+    }
 }
 
 impl WatchSource for WatchStream {

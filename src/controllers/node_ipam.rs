@@ -193,9 +193,8 @@ impl<C: Client> Controller for NodeIpamController<C> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::registry::{Registry, WriteOptions};
     use crate::client::informer::Informers;
-    use crate::client::LocalClient;
+    use crate::client::{Client, LocalClient};
 
     fn cidr(s: &str) -> Ipv4Cidr {
         s.parse().unwrap()
@@ -239,28 +238,22 @@ mod tests {
         assert_eq!(first_free(big, 24, &many), big.subnets(24).nth(1000));
     }
 
-    async fn add_node(registry: &Registry, name: &str, pod_cidr: Option<&str>) -> Value {
+    async fn add_node(client: &LocalClient, name: &str, pod_cidr: Option<&str>) -> Value {
         let mut obj =
             json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name}, "spec": {}});
         if let Some(c) = pod_cidr {
             obj["spec"] = json!({"podCIDR": c, "podCIDRs": [c]});
         }
-        registry
-            .create(&node::RESOURCE, "", obj, &WriteOptions::default())
-            .await
-            .unwrap()
-            .object
-            .into_value()
+        client.create(&node::RESOURCE, "", obj).await.unwrap()
     }
 
     #[tokio::test]
     async fn nodes_get_distinct_ranges_and_keep_a_range_they_brought() {
         let dir = tempfile::tempdir().unwrap();
-        let registry = Registry::new(crate::store::Store::open(dir.path(), 64).unwrap());
-        let client = LocalClient::new(registry.clone());
-        let fixed = add_node(&registry, "pi-0", Some("10.42.0.0/24")).await;
-        let a = add_node(&registry, "pi-1", None).await;
-        let b = add_node(&registry, "pi-2", None).await;
+        let client = LocalClient::open(dir.path(), 64).unwrap();
+        let fixed = add_node(&client, "pi-0", Some("10.42.0.0/24")).await;
+        let a = add_node(&client, "pi-1", None).await;
+        let b = add_node(&client, "pi-2", None).await;
         let shutdown = tokio_util::sync::CancellationToken::new();
         let informers = Informers::new(client.clone(), shutdown.clone());
         // The ranges given out are remembered: the cache is not asked to be up to date.
@@ -272,18 +265,21 @@ mod tests {
         for n in [&fixed, &a, &b] {
             ipam.reconcile(typed(n)).await.unwrap();
         }
-        let range = |n: &str| {
-            registry.get(&node::RESOURCE, "", n).unwrap()["spec"]["podCIDR"]
-                .as_str()
-                .unwrap()
-                .to_string()
+        let ranges = || async {
+            let mut out = Vec::new();
+            for n in ["pi-0", "pi-1", "pi-2"] {
+                let node = client.get(&node::RESOURCE, "", n).await.unwrap();
+                out.push(node["spec"]["podCIDR"].as_str().unwrap().to_string());
+            }
+            out
         };
-        assert_eq!(range("pi-0"), "10.42.0.0/24");
-        assert_eq!(range("pi-1"), "10.42.1.0/24");
-        assert_eq!(range("pi-2"), "10.42.2.0/24");
-        let again = registry.get(&node::RESOURCE, "", "pi-1").unwrap();
+        assert_eq!(
+            ranges().await,
+            ["10.42.0.0/24", "10.42.1.0/24", "10.42.2.0/24"]
+        );
+        let again = client.get(&node::RESOURCE, "", "pi-1").await.unwrap();
         ipam.reconcile(typed(&again)).await.unwrap();
-        assert_eq!(range("pi-1"), "10.42.1.0/24");
+        assert_eq!(ranges().await[1], "10.42.1.0/24");
         shutdown.cancel();
         informers.stopped().await;
     }

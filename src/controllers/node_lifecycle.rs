@@ -291,12 +291,9 @@ mod tests {
     /// a heartbeat that changes starts it again.
     #[tokio::test]
     async fn the_grace_period_runs_from_when_the_controller_first_sees_a_node() {
-        use crate::api::registry::Registry;
         use crate::client::LocalClient;
         let dir = tempfile::tempdir().unwrap();
-        let client = LocalClient::new(Registry::new(
-            crate::store::Store::open(dir.path(), 64).unwrap(),
-        ));
+        let client = LocalClient::open(dir.path(), 64).unwrap();
         let shutdown = tokio_util::sync::CancellationToken::new();
         let informers = Informers::new(client.clone(), shutdown.clone());
         let grace = Duration::from_millis(300);

@@ -75,28 +75,32 @@ pub async fn run<C: Client>(client: C, node: String, shutdown: CancellationToken
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::registry::{Registry, WriteOptions};
-    use crate::client::LocalClient;
+    use crate::client::{Client, LocalClient};
     use crate::resources::namespace;
-    use crate::store::Store;
 
     #[tokio::test]
-    async fn renewing_creates_then_refreshes_the_lease_and_marks_the_kubelet_alive() {
+    async fn renewing_creates_then_refreshes_the_lease() {
         let dir = tempfile::tempdir().unwrap();
-        let registry = Registry::new(Store::open(dir.path(), 100).unwrap());
+        let client = LocalClient::open(dir.path(), 100).unwrap();
         let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}});
-        registry
-            .create(&namespace::RESOURCE, "", ns, &WriteOptions::default())
+        client.create(&namespace::RESOURCE, "", ns).await.unwrap();
+        let missing = client.get(&lease::RESOURCE, NAMESPACE, "pi-1").await;
+        assert_eq!(missing.map_err(|e| e.code).err(), Some(404));
+        renew(&client, "pi-1").await.unwrap();
+        let first = client
+            .get(&lease::RESOURCE, NAMESPACE, "pi-1")
             .await
             .unwrap();
-        let client = LocalClient::new(registry.clone());
-        assert!(!registry.kubelet_alive("pi-1"));
         renew(&client, "pi-1").await.unwrap();
-        let first = registry.get(&lease::RESOURCE, NAMESPACE, "pi-1").unwrap();
-        renew(&client, "pi-1").await.unwrap();
-        let second = registry.get(&lease::RESOURCE, NAMESPACE, "pi-1").unwrap();
+        let second = client
+            .get(&lease::RESOURCE, NAMESPACE, "pi-1")
+            .await
+            .unwrap();
         assert_eq!(second["spec"]["holderIdentity"], "pi-1");
+        assert_eq!(
+            second["spec"]["leaseDurationSeconds"],
+            first["spec"]["leaseDurationSeconds"]
+        );
         assert_ne!(first["spec"]["renewTime"], second["spec"]["renewTime"]);
-        assert!(registry.kubelet_alive("pi-1"));
     }
 }

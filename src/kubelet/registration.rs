@@ -150,7 +150,6 @@ pub async fn pod_cidr<C: Client>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::registry::{Registry, WriteOptions};
     use crate::client::LocalClient;
 
     #[tokio::test]
@@ -182,31 +181,20 @@ mod tests {
     #[tokio::test]
     async fn the_published_cluster_network_wins_over_the_default() {
         let dir = tempfile::tempdir().unwrap();
-        let registry = Registry::new(crate::store::Store::open(dir.path(), 64).unwrap());
-        let client = LocalClient::new(registry.clone());
+        let client = LocalClient::open(dir.path(), 64).unwrap();
         assert_eq!(
             cluster_cidr(&client).await.unwrap().to_string(),
             DEFAULT_CLUSTER_CIDR
         );
         let ns =
             json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kube-system"}});
-        registry
-            .create(
-                &crate::resources::namespace::RESOURCE,
-                "",
-                ns,
-                &WriteOptions::default(),
-            )
+        client
+            .create(&crate::resources::namespace::RESOURCE, "", ns)
             .await
             .unwrap();
         let cm = crate::controllers::node_ipam::cluster_info("10.99.0.0/16".parse().unwrap());
-        registry
-            .create(
-                &configmap::RESOURCE,
-                "kube-system",
-                cm,
-                &WriteOptions::default(),
-            )
+        client
+            .create(&configmap::RESOURCE, "kube-system", cm)
             .await
             .unwrap();
         assert_eq!(
