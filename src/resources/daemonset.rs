@@ -10,9 +10,11 @@ use super::pod_template::{
     default_template, int_or_percent_value, nonnegative, shown_int_or_percent,
     validate_int_or_percent, validate_running_template, validate_selector_unchanged,
 };
+use super::selector::object as label_selector;
+use super::selector::{go_label_selector, invalid_shown};
 use super::validation::fields::{at, default_field, keep_old, object_mut, same, str_at};
 use super::validation::{validate_object_meta, validate_object_meta_update, NameRule};
-use super::{label_selector, patch_schema, printers, typed, FieldError, ResourceType, Strategy};
+use super::{patch_schema, printers, typed, FieldError, ResourceType, Strategy};
 
 /// `daemonsets` in `apps/v1`.
 pub static RESOURCE: ResourceType = ResourceType {
@@ -157,12 +159,13 @@ fn validate_spec(obj: &Value) -> Vec<FieldError> {
     let selects = match selector {
         None => Some(false),
         Some(_) if !errs.is_empty() => None,
-        Some(s) => Some(label_selector::matches(s, labels)),
+        // A valid selector always gives an answer.
+        Some(s) => label_selector::matches(s, labels),
     };
     if let Some(s) = selector.filter(|s| label_selector::is_empty(s)) {
-        errs.push(label_selector::invalid_shown(
+        errs.push(invalid_shown(
             "spec.selector",
-            &label_selector::go_label_selector(s),
+            &go_label_selector(s),
             "empty selector is invalid for daemonset",
         ));
     }
@@ -194,7 +197,7 @@ fn validate_update_strategy(obj: &Value) -> Vec<FieldError> {
             let has_unavailable = int_or_percent_value(unavailable) != 0;
             let has_surge = int_or_percent_value(surge) != 0;
             if has_unavailable && has_surge {
-                errs.push(label_selector::invalid_shown(
+                errs.push(invalid_shown(
                     format!("{rp}.maxSurge"),
                     &shown_int_or_percent(surge),
                     "may not be set when maxUnavailable is non-zero",

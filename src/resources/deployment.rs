@@ -11,9 +11,11 @@ use super::pod_template::{
     validate_int_or_percent, validate_required_selector, validate_running_template,
     validate_selector_unchanged,
 };
+use super::selector::invalid_shown;
+use super::selector::object as label_selector;
 use super::validation::fields::{at, default_field, int_at, is_set, keep_old, object_mut, str_at};
 use super::validation::{validate_object_meta, validate_object_meta_update, NameRule};
-use super::{label_selector, patch_schema, printers, typed, FieldError, ResourceType, Strategy};
+use super::{patch_schema, printers, typed, FieldError, ResourceType, Strategy};
 
 /// `deployments` in `apps/v1`.
 pub static RESOURCE: ResourceType = ResourceType {
@@ -196,7 +198,7 @@ fn validate_strategy(obj: &Value) -> Vec<FieldError> {
                     false,
                 ));
                 if int_or_percent_value(unavailable) == 0 && int_or_percent_value(surge) == 0 {
-                    errs.push(label_selector::invalid_shown(
+                    errs.push(invalid_shown(
                         format!("{path}.maxUnavailable"),
                         &shown_int_or_percent(unavailable),
                         "may not be 0 when `maxSurge` is 0",
@@ -204,7 +206,7 @@ fn validate_strategy(obj: &Value) -> Vec<FieldError> {
                 }
                 if let Some(Value::String(_)) = unavailable {
                     if int_or_percent_value(unavailable) > 100 {
-                        errs.push(label_selector::invalid_shown(
+                        errs.push(invalid_shown(
                             format!("{path}.maxUnavailable"),
                             &shown_int_or_percent(unavailable),
                             "must not be greater than 100%",

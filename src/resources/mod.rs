@@ -12,7 +12,6 @@ pub mod event;
 pub mod field_error;
 pub mod job;
 pub mod job_spec;
-pub mod label_selector;
 pub mod lease;
 pub mod meta;
 pub mod namespace;

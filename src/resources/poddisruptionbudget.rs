@@ -6,8 +6,8 @@
 
 use serde_json::{json, Value};
 
+use super::selector::object as label_selector;
 use super::validation::fields::{at, int_at, keep_old};
-use super::validation::label_selector::validate_label_selector;
 use super::validation::{
     validate_nonnegative, validate_object_meta, validate_object_meta_update, NameRule,
 };
@@ -101,10 +101,9 @@ fn validate_spec(obj: &Value) -> Vec<FieldError> {
             errs.extend(validate_int_or_percent(v, path));
         }
     }
-    errs.extend(validate_label_selector(
-        at(obj, &["spec", "selector"]),
-        "spec.selector",
-    ));
+    if let Some(selector) = at(obj, &["spec", "selector"]).filter(|s| !s.is_null()) {
+        errs.extend(label_selector::validate(selector, "spec.selector"));
+    }
     if let Some(policy) = at(obj, &["spec", "unhealthyPodEvictionPolicy"]).and_then(Value::as_str) {
         if !UNHEALTHY_POD_EVICTION_POLICIES.contains(&policy) {
             errs.push(FieldError::not_supported(

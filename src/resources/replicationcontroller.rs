@@ -6,10 +6,11 @@
 
 use serde_json::{json, Value};
 
-use super::label_selector::{self, go_string_map, invalid_shown};
 use super::pod_template::{
     default_template, nonnegative, validate_running_template, SELECTOR_MISMATCH,
 };
+use super::selector::object as label_selector;
+use super::selector::{go_string_map, invalid_shown};
 use super::validation::fields::{default_field, is_set, keep_old, map_at, object_mut};
 use super::validation::{validate_object_meta, validate_object_meta_update, NameRule};
 use super::{patch_schema, printers, typed, FieldError, ResourceType, Strategy};

@@ -8,8 +8,8 @@
 use serde_json::{json, Value};
 
 use super::deployment::{decode_keeping_selector, label_selector_text};
-use super::label_selector::{go_string_map, invalid_shown};
 use super::pod_template::{default_template, nonnegative, validate_required_selector};
+use super::selector::{go_string_map, invalid_shown};
 use super::validation::fields::{
     at, default_field, is_set, keep_old, map_at, object_mut, same, str_at,
 };

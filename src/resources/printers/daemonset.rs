@@ -8,7 +8,7 @@ use super::pod_template::{containers_and_images, count, int_column, CONTAINERS, 
 use super::{
     age_cell, at, cell, format_labels, name_cell, text_column, Column, Printer, AGE, NAME,
 };
-use crate::resources::label_selector;
+use crate::resources::selector::object as label_selector;
 
 /// DaemonSet columns and row function.
 pub static PRINTER: Printer = Printer {

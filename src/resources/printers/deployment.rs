@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::pod_template::{containers_and_images, count, CONTAINERS, IMAGES};
 use super::{age_cell, at, cell, name_cell, text_column, Column, Printer, AGE, NAME};
-use crate::resources::label_selector;
+use crate::resources::selector::object as label_selector;
 
 /// Deployment columns and row function.
 pub static PRINTER: Printer = Printer {
