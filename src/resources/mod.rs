@@ -37,6 +37,7 @@ pub mod storageclass;
 pub mod tolerations;
 pub mod typed;
 pub mod validation;
+pub mod workload_strategy;
 
 use serde_json::Value;
 

@@ -220,10 +220,7 @@ pub fn shown_int_or_percent(v: Option<&Value>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn messages(errs: &[FieldError]) -> Vec<String> {
-        errs.iter().map(ToString::to_string).collect()
-    }
+    use crate::resources::field_error::messages;
 
     #[test]
     fn template_defaults_leave_pod_only_fields_alone() {
