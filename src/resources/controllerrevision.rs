@@ -64,11 +64,8 @@ impl Strategy for ControllerRevisionStrategy {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resources::field_error::messages;
     use serde_json::json;
-
-    fn messages(errs: &[FieldError]) -> Vec<String> {
-        errs.iter().map(ToString::to_string).collect()
-    }
 
     #[test]
     fn data_is_mandatory_and_fixed() {

@@ -212,6 +212,7 @@ fn validate_time_zone(zone: Option<&str>) -> Vec<FieldError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resources::field_error::messages;
 
     fn created(obj: Value) -> Value {
         let mut obj = CronJobStrategy.decode(obj).unwrap().object;
@@ -225,10 +226,6 @@ mod tests {
         json!({"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "hello"},
             "spec": {"schedule": "*/1 * * * *", "jobTemplate": {"spec": {"template": {"spec": {
                 "restartPolicy": "OnFailure", "containers": [{"name": "hello", "image": "busybox"}]}}}}}})
-    }
-
-    fn messages(errs: &[FieldError]) -> Vec<String> {
-        errs.iter().map(ToString::to_string).collect()
     }
 
     #[test]

@@ -10,9 +10,15 @@ use super::pod_template::{
     default_template, int_or_percent_value, nonnegative, shown_int_or_percent,
     validate_int_or_percent, validate_running_template, validate_selector_unchanged,
 };
-use super::validation::fields::{at, default_field, keep_old, object_mut, same, str_at};
-use super::validation::{validate_object_meta, validate_object_meta_update, NameRule};
-use super::{label_selector, patch_schema, printers, typed, FieldError, ResourceType, Strategy};
+use super::selector::object as label_selector;
+use super::selector::{go_label_selector, invalid_shown};
+use super::validation::fields::{at, default_field, object_mut, same, str_at};
+use super::validation::NameRule;
+use super::workload_strategy::{
+    decode_keeping_selector, redefault_keeping_status, reset_status, validate_created,
+    validate_updated,
+};
+use super::{patch_schema, printers, typed, FieldError, ResourceType, Strategy};
 
 /// `daemonsets` in `apps/v1`.
 pub static RESOURCE: ResourceType = ResourceType {
@@ -64,19 +70,7 @@ fn set_template_generation(obj: &mut Value, generation: i64) {
 
 impl Strategy for DaemonSetStrategy {
     fn decode(&self, obj: Value) -> Result<typed::Decoded, typed::DecodeError> {
-        let had_selector = super::validation::fields::is_set(&obj, &["spec", "selector"]);
-        let mut decoded = typed::decode_as::<k8s_openapi::api::apps::v1::DaemonSet>(obj)?;
-        // A missing selector selects nothing (`LabelSelectorAsSelector(nil)`), not everything.
-        if !had_selector {
-            if let Some(spec) = decoded
-                .object
-                .get_mut("spec")
-                .and_then(Value::as_object_mut)
-            {
-                spec.remove("selector");
-            }
-        }
-        Ok(decoded)
+        decode_keeping_selector::<k8s_openapi::api::apps::v1::DaemonSet>(obj)
     }
 
     /// Upstream `SetDefaults_DaemonSet`, then the template's pod defaults.
@@ -98,13 +92,11 @@ impl Strategy for DaemonSetStrategy {
 
     /// Upstream `daemonSetStrategy.PrepareForCreate`: no status, template generation 1.
     fn prepare_for_create(&self, obj: &mut Value) {
-        if let Some(m) = obj.as_object_mut() {
-            m.insert(
-                "status".into(),
-                json!({"currentNumberScheduled": 0, "numberMisscheduled": 0,
-                       "desiredNumberScheduled": 0, "numberReady": 0}),
-            );
-        }
+        reset_status(
+            obj,
+            json!({"currentNumberScheduled": 0, "numberMisscheduled": 0,
+                   "desiredNumberScheduled": 0, "numberReady": 0}),
+        );
         if template_generation(obj) < 1 {
             set_template_generation(obj, 1);
         }
@@ -114,8 +106,7 @@ impl Strategy for DaemonSetStrategy {
     /// bumped when the template changes. Upstream defaults every decoded object, so a patch
     /// that drops a defaulted field gets it back before validation.
     fn prepare_for_update(&self, new: &mut Value, old: &Value) {
-        self.default(new);
-        keep_old(new, old, "status");
+        redefault_keeping_status(new, old, |o| self.default(o));
         let old_generation = template_generation(old);
         let changed = !same(
             at(new, &["spec", "template"]),
@@ -130,15 +121,11 @@ impl Strategy for DaemonSetStrategy {
     }
 
     fn validate(&self, obj: &Value) -> Vec<FieldError> {
-        let mut errs = validate_object_meta(obj, true, NameRule::Dns1123Subdomain);
-        errs.extend(validate_spec(obj));
-        errs
+        validate_created(obj, NameRule::Dns1123Subdomain, validate_spec)
     }
 
     fn validate_update(&self, new: &Value, old: &Value) -> Vec<FieldError> {
-        let mut errs = validate_object_meta_update(new, old);
-        errs.extend(validate_spec(new));
-        errs.extend(nonnegative(new, STATUS_COUNTS));
+        let mut errs = validate_updated(new, old, validate_spec, STATUS_COUNTS);
         errs.extend(validate_selector_unchanged(new, old));
         errs
     }
@@ -157,12 +144,13 @@ fn validate_spec(obj: &Value) -> Vec<FieldError> {
     let selects = match selector {
         None => Some(false),
         Some(_) if !errs.is_empty() => None,
-        Some(s) => Some(label_selector::matches(s, labels)),
+        // A valid selector always gives an answer.
+        Some(s) => label_selector::matches(s, labels),
     };
     if let Some(s) = selector.filter(|s| label_selector::is_empty(s)) {
-        errs.push(label_selector::invalid_shown(
+        errs.push(invalid_shown(
             "spec.selector",
-            &label_selector::go_label_selector(s),
+            &go_label_selector(s),
             "empty selector is invalid for daemonset",
         ));
     }
@@ -194,7 +182,7 @@ fn validate_update_strategy(obj: &Value) -> Vec<FieldError> {
             let has_unavailable = int_or_percent_value(unavailable) != 0;
             let has_surge = int_or_percent_value(surge) != 0;
             if has_unavailable && has_surge {
-                errs.push(label_selector::invalid_shown(
+                errs.push(invalid_shown(
                     format!("{rp}.maxSurge"),
                     &shown_int_or_percent(surge),
                     "may not be set when maxUnavailable is non-zero",
@@ -221,6 +209,7 @@ fn validate_update_strategy(obj: &Value) -> Vec<FieldError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resources::field_error::messages;
 
     fn created() -> Value {
         let body = json!({"apiVersion": "apps/v1", "kind": "DaemonSet",
@@ -233,10 +222,6 @@ mod tests {
         DaemonSetStrategy.default(&mut ds);
         DaemonSetStrategy.prepare_for_create(&mut ds);
         ds
-    }
-
-    fn messages(errs: &[FieldError]) -> Vec<String> {
-        errs.iter().map(ToString::to_string).collect()
     }
 
     #[test]

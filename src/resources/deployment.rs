@@ -11,9 +11,14 @@ use super::pod_template::{
     validate_int_or_percent, validate_required_selector, validate_running_template,
     validate_selector_unchanged,
 };
-use super::validation::fields::{at, default_field, int_at, is_set, keep_old, object_mut, str_at};
-use super::validation::{validate_object_meta, validate_object_meta_update, NameRule};
-use super::{label_selector, patch_schema, printers, typed, FieldError, ResourceType, Strategy};
+use super::selector::invalid_shown;
+use super::validation::fields::{at, default_field, int_at, object_mut, str_at};
+use super::validation::NameRule;
+use super::workload_strategy::{
+    decode_keeping_selector, redefault_keeping_status, reset_status, selector_text,
+    validate_created, validate_updated,
+};
+use super::{patch_schema, printers, typed, FieldError, ResourceType, Strategy};
 
 /// `deployments` in `apps/v1`.
 pub static RESOURCE: ResourceType = ResourceType {
@@ -46,31 +51,6 @@ const STATUS_COUNTS: &[&str] = &[
     "status.collisionCount",
 ];
 
-/// Decodes a workload through its typed form, keeping a missing `spec.selector` missing:
-/// the typed form would turn it into `{}`, but upstream reports it as required.
-pub(crate) fn decode_keeping_selector<T>(obj: Value) -> Result<typed::Decoded, typed::DecodeError>
-where
-    T: serde::de::DeserializeOwned + serde::Serialize,
-{
-    let had_selector = is_set(&obj, &["spec", "selector"]);
-    let mut decoded = typed::decode_as::<T>(obj)?;
-    if !had_selector {
-        if let Some(spec) = decoded
-            .object
-            .get_mut("spec")
-            .and_then(Value::as_object_mut)
-        {
-            spec.remove("selector");
-        }
-    }
-    Ok(decoded)
-}
-
-/// A scalable workload's `spec.replicas` and `spec.selector` as a Scale shows them.
-pub(crate) fn label_selector_text(obj: &Value) -> String {
-    at(obj, &["spec", "selector"]).map_or_else(String::new, label_selector::to_text)
-}
-
 impl Strategy for DeploymentStrategy {
     fn decode(&self, obj: Value) -> Result<typed::Decoded, typed::DecodeError> {
         decode_keeping_selector::<k8s_openapi::api::apps::v1::Deployment>(obj)
@@ -97,18 +77,13 @@ impl Strategy for DeploymentStrategy {
 
     /// Upstream `deploymentStrategy.PrepareForCreate`: a new Deployment has no status.
     fn prepare_for_create(&self, obj: &mut Value) {
-        if let Some(m) = obj.as_object_mut() {
-            m.insert("status".into(), json!({}));
-        }
+        reset_status(obj, json!({}));
     }
 
-    /// Upstream defaults every decoded object, so a patch that drops a defaulted field
-    /// (an atomic list sent whole by `kubectl apply`) gets it back before validation.
     /// Upstream `deploymentStrategy.PrepareForUpdate` also bumps the generation when the
     /// annotations change, as they are copied to the Deployment's ReplicaSets.
     fn prepare_for_update(&self, new: &mut Value, old: &Value) {
-        self.default(new);
-        keep_old(new, old, "status");
+        redefault_keeping_status(new, old, |o| self.default(o));
         let annotations = |o: &Value| at(o, &["metadata", "annotations"]).cloned();
         if !super::validation::fields::same(annotations(new).as_ref(), annotations(old).as_ref()) {
             let generation = int_at(old, &["metadata", "generation"]).unwrap_or(0);
@@ -119,16 +94,12 @@ impl Strategy for DeploymentStrategy {
     }
 
     fn validate(&self, obj: &Value) -> Vec<FieldError> {
-        let mut errs = validate_object_meta(obj, true, NameRule::Dns1123Subdomain);
-        errs.extend(validate_spec(obj));
-        errs
+        validate_created(obj, NameRule::Dns1123Subdomain, validate_spec)
     }
 
     /// Upstream `ValidateDeploymentUpdate`, then apps/v1's immutable selector.
     fn validate_update(&self, new: &Value, old: &Value) -> Vec<FieldError> {
-        let mut errs = validate_object_meta_update(new, old);
-        errs.extend(validate_spec(new));
-        errs.extend(nonnegative(new, STATUS_COUNTS));
+        let mut errs = validate_updated(new, old, validate_spec, STATUS_COUNTS);
         errs.extend(validate_selector_unchanged(new, old));
         errs
     }
@@ -138,7 +109,7 @@ impl Strategy for DeploymentStrategy {
     }
 
     fn scale_selector(&self, obj: &Value) -> Option<String> {
-        Some(label_selector_text(obj))
+        Some(selector_text(obj))
     }
 }
 
@@ -196,7 +167,7 @@ fn validate_strategy(obj: &Value) -> Vec<FieldError> {
                     false,
                 ));
                 if int_or_percent_value(unavailable) == 0 && int_or_percent_value(surge) == 0 {
-                    errs.push(label_selector::invalid_shown(
+                    errs.push(invalid_shown(
                         format!("{path}.maxUnavailable"),
                         &shown_int_or_percent(unavailable),
                         "may not be 0 when `maxSurge` is 0",
@@ -204,7 +175,7 @@ fn validate_strategy(obj: &Value) -> Vec<FieldError> {
                 }
                 if let Some(Value::String(_)) = unavailable {
                     if int_or_percent_value(unavailable) > 100 {
-                        errs.push(label_selector::invalid_shown(
+                        errs.push(invalid_shown(
                             format!("{path}.maxUnavailable"),
                             &shown_int_or_percent(unavailable),
                             "must not be greater than 100%",
@@ -228,6 +199,7 @@ fn validate_strategy(obj: &Value) -> Vec<FieldError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resources::field_error::messages;
 
     /// What `kubectl create deployment web --image=nginx` sends.
     fn created() -> Value {
@@ -242,10 +214,6 @@ mod tests {
         DeploymentStrategy.default(&mut d);
         DeploymentStrategy.prepare_for_create(&mut d);
         d
-    }
-
-    fn messages(errs: &[FieldError]) -> Vec<String> {
-        errs.iter().map(ToString::to_string).collect()
     }
 
     #[test]

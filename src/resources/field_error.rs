@@ -135,3 +135,9 @@ impl fmt::Display for FieldError {
         write!(f, "{}: {}", self.field, self.detail)
     }
 }
+
+/// The errors as the text a Status cause's message shows, for tests to compare whole.
+#[cfg(test)]
+pub(crate) fn messages(errs: &[FieldError]) -> Vec<String> {
+    errs.iter().map(ToString::to_string).collect()
+}

@@ -7,8 +7,8 @@
 use serde_json::{json, Map, Value};
 
 use super::job_spec::{set_job_defaults, validate_job_spec};
+use super::selector::object as label_selector;
 use super::validation::fields::{at, int_at, keep_old, map_at, str_at};
-use super::validation::label_selector::{selector_matches, validate_label_selector};
 use super::validation::{
     is_dns1123_label, validate_immutable, validate_nonnegative, validate_object_meta,
     validate_object_meta_update, NameRule,
@@ -228,7 +228,7 @@ fn validate_generated_selector(obj: &Value, prefixed: bool) -> Vec<FieldError> {
     let mut expected = Map::new();
     expected.insert(key.into(), json!(uid));
     let selector = at(obj, &["spec", "selector"]).unwrap_or(&Value::Null);
-    if selector_matches(selector, &expected) != Some(true) {
+    if label_selector::matches(selector, &expected) != Some(true) {
         errs.push(FieldError::invalid(
             "spec.selector",
             selector,
@@ -247,9 +247,9 @@ fn validate_full_spec(obj: &Value) -> Vec<FieldError> {
     match selector {
         None => errs.push(FieldError::required("spec.selector", "")),
         Some(s) => {
-            errs.extend(validate_label_selector(Some(s), "spec.selector"));
+            errs.extend(label_selector::validate(s, "spec.selector"));
             let labels = map_at(obj, &["spec", "template", "metadata", "labels"]);
-            if selector_matches(s, labels) == Some(false) {
+            if label_selector::matches(s, labels) == Some(false) {
                 errs.push(FieldError::invalid(
                     "spec.template.metadata.labels",
                     &Value::Object(labels.clone()),

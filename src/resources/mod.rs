@@ -12,7 +12,6 @@ pub mod event;
 pub mod field_error;
 pub mod job;
 pub mod job_spec;
-pub mod label_selector;
 pub mod lease;
 pub mod meta;
 pub mod namespace;
@@ -38,6 +37,7 @@ pub mod storageclass;
 pub mod tolerations;
 pub mod typed;
 pub mod validation;
+pub mod workload_strategy;
 
 use serde_json::Value;
 

@@ -306,6 +306,7 @@ impl Strategy for PersistentVolumeStrategy {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resources::field_error::messages;
 
     fn pv() -> Value {
         let mut pv = json!({"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": "pv1"},
@@ -313,10 +314,6 @@ mod tests {
         PersistentVolumeStrategy.default(&mut pv);
         PersistentVolumeStrategy.prepare_for_create(&mut pv);
         pv
-    }
-
-    fn messages(errs: &[FieldError]) -> Vec<String> {
-        errs.iter().map(ToString::to_string).collect()
     }
 
     #[test]

@@ -181,6 +181,7 @@ fn same_spec(a: &Value, b: &Value) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resources::field_error::messages;
 
     fn pvc(size: &str) -> Value {
         let mut c = json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "data", "namespace": "default"},
@@ -188,10 +189,6 @@ mod tests {
         PersistentVolumeClaimStrategy.default(&mut c);
         PersistentVolumeClaimStrategy.prepare_for_create(&mut c);
         c
-    }
-
-    fn messages(errs: &[FieldError]) -> Vec<String> {
-        errs.iter().map(ToString::to_string).collect()
     }
 
     #[test]

@@ -140,6 +140,7 @@ impl Strategy for PodStrategy {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resources::field_error::messages;
 
     fn seed() -> Value {
         json!({"apiVersion":"v1","kind":"Pod","metadata":{"name":"shared-volumes"},"spec":{"containers":[{"name":"redis","image":"redis","volumeMounts":[{"name":"shared-storage","mountPath":"/data/shared"}]},{"name":"nginx","image":"nginx","volumeMounts":[{"name":"shared-storage","mountPath":"/data/shared"}]}],"volumes":[{"name":"shared-storage","emptyDir":{}}]}})
@@ -152,10 +153,6 @@ mod tests {
         PodStrategy.default(&mut obj);
         PodStrategy.prepare_for_create(&mut obj);
         obj
-    }
-
-    fn messages(errs: &[FieldError]) -> Vec<String> {
-        errs.iter().map(ToString::to_string).collect()
     }
 
     #[test]

@@ -6,8 +6,9 @@
 
 use serde_json::{json, Value};
 
-use super::label_selector::{self, go_label_selector, go_string_map, invalid_shown};
 use super::pod::{set_pod_template_spec_defaults, validate_pod_spec};
+use super::selector::object as label_selector;
+use super::selector::{go_label_selector, go_string_map, invalid_shown};
 use super::validation::fields::{at, int_at, is_set, map_at, object_mut, str_at};
 use super::validation::{validate_annotations, validate_labels, validate_nonnegative};
 use super::FieldError;
@@ -114,10 +115,13 @@ pub fn validate_required_selector(obj: &Value, what: &str) -> (Vec<FieldError>, 
         ));
         return (errs, None);
     }
-    let selects = (!label_selector::is_empty(selector)).then(|| {
-        let labels = map_at(obj, &["spec", "template", "metadata", "labels"]);
-        label_selector::matches(selector, labels)
-    });
+    // A valid selector always gives an answer.
+    let selects = (!label_selector::is_empty(selector))
+        .then(|| {
+            let labels = map_at(obj, &["spec", "template", "metadata", "labels"]);
+            label_selector::matches(selector, labels)
+        })
+        .flatten();
     (errs, selects)
 }
 
@@ -216,10 +220,7 @@ pub fn shown_int_or_percent(v: Option<&Value>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn messages(errs: &[FieldError]) -> Vec<String> {
-        errs.iter().map(ToString::to_string).collect()
-    }
+    use crate::resources::field_error::messages;
 
     #[test]
     fn template_defaults_leave_pod_only_fields_alone() {

@@ -6,11 +6,10 @@
 
 use serde_json::{json, Value};
 
-use super::validation::fields::{at, int_at, keep_old};
-use super::validation::label_selector::validate_label_selector;
-use super::validation::{
-    validate_nonnegative, validate_object_meta, validate_object_meta_update, NameRule,
-};
+use super::selector::object as label_selector;
+use super::validation::fields::{at, keep_old};
+use super::validation::{validate_nonnegative, NameRule};
+use super::workload_strategy::{reset_status, validate_created, validate_updated};
 use super::{patch_schema, printers, typed, FieldError, ResourceType, Strategy};
 
 /// `poddisruptionbudgets` in `policy/v1`.
@@ -35,6 +34,14 @@ const UNHEALTHY_POD_EVICTION_POLICIES: &[&str] = &["AlwaysAllow", "IfHealthyBudg
 /// Upstream `IsValidPercent`'s message (`validation.RegexError` with its examples).
 const PERCENT_ERROR: &str = "a valid percent string must be a numeric string followed by an ending '%' (e.g. '1%',  or '93%', regex used for validation is '[0-9]+%')";
 
+/// Status counters upstream's `ValidatePodDisruptionBudgetStatusUpdate` keeps non-negative.
+const STATUS_COUNTS: &[&str] = &[
+    "status.disruptionsAllowed",
+    "status.currentHealthy",
+    "status.desiredHealthy",
+    "status.expectedPods",
+];
+
 /// Write behaviour of `PodDisruptionBudget`.
 pub struct PodDisruptionBudgetStrategy;
 
@@ -45,12 +52,10 @@ impl Strategy for PodDisruptionBudgetStrategy {
 
     /// Upstream `PrepareForCreate`: an empty status, whose counts Go always writes.
     fn prepare_for_create(&self, obj: &mut Value) {
-        if let Some(m) = obj.as_object_mut() {
-            m.insert(
-                "status".into(),
-                json!({"disruptionsAllowed": 0, "currentHealthy": 0, "desiredHealthy": 0, "expectedPods": 0}),
-            );
-        }
+        reset_status(
+            obj,
+            json!({"disruptionsAllowed": 0, "currentHealthy": 0, "desiredHealthy": 0, "expectedPods": 0}),
+        );
     }
 
     fn prepare_for_update(&self, new: &mut Value, old: &Value) {
@@ -58,25 +63,11 @@ impl Strategy for PodDisruptionBudgetStrategy {
     }
 
     fn validate(&self, obj: &Value) -> Vec<FieldError> {
-        let mut errs = validate_object_meta(obj, true, NameRule::Dns1123Subdomain);
-        errs.extend(validate_spec(obj));
-        errs
+        validate_created(obj, NameRule::Dns1123Subdomain, validate_spec)
     }
 
     fn validate_update(&self, new: &Value, old: &Value) -> Vec<FieldError> {
-        let mut errs = validate_object_meta_update(new, old);
-        errs.extend(validate_spec(new));
-        for k in [
-            "disruptionsAllowed",
-            "currentHealthy",
-            "desiredHealthy",
-            "expectedPods",
-        ] {
-            if let Some(v) = int_at(new, &["status", k]) {
-                errs.extend(validate_nonnegative(v, &format!("status.{k}")));
-            }
-        }
-        errs
+        validate_updated(new, old, validate_spec, STATUS_COUNTS)
     }
 
     fn tracks_generation(&self) -> bool {
@@ -101,10 +92,9 @@ fn validate_spec(obj: &Value) -> Vec<FieldError> {
             errs.extend(validate_int_or_percent(v, path));
         }
     }
-    errs.extend(validate_label_selector(
-        at(obj, &["spec", "selector"]),
-        "spec.selector",
-    ));
+    if let Some(selector) = at(obj, &["spec", "selector"]).filter(|s| !s.is_null()) {
+        errs.extend(label_selector::validate(selector, "spec.selector"));
+    }
     if let Some(policy) = at(obj, &["spec", "unhealthyPodEvictionPolicy"]).and_then(Value::as_str) {
         if !UNHEALTHY_POD_EVICTION_POLICIES.contains(&policy) {
             errs.push(FieldError::not_supported(
@@ -149,6 +139,7 @@ fn validate_int_or_percent(v: &Value, path: &str) -> Vec<FieldError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resources::field_error::messages;
 
     fn created(spec: Value) -> Value {
         let obj = json!({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
@@ -156,10 +147,6 @@ mod tests {
         let mut obj = PodDisruptionBudgetStrategy.decode(obj).unwrap().object;
         PodDisruptionBudgetStrategy.prepare_for_create(&mut obj);
         obj
-    }
-
-    fn messages(errs: &[FieldError]) -> Vec<String> {
-        errs.iter().map(ToString::to_string).collect()
     }
 
     #[test]

@@ -5,13 +5,16 @@
 
 use serde_json::{json, Value};
 
-use super::deployment::{decode_keeping_selector, label_selector_text};
 use super::pod_template::{
     default_template, nonnegative, validate_required_selector, validate_running_template,
     validate_selector_unchanged,
 };
-use super::validation::fields::{default_field, keep_old, object_mut};
-use super::validation::{validate_object_meta, validate_object_meta_update, NameRule};
+use super::validation::fields::{default_field, object_mut};
+use super::validation::NameRule;
+use super::workload_strategy::{
+    decode_keeping_selector, redefault_keeping_status, replicas_field_label, reset_status,
+    selector_text, validate_created, validate_updated, REPLICA_STATUS_COUNTS,
+};
 use super::{patch_schema, printers, typed, FieldError, ResourceType, Strategy};
 
 /// `replicasets` in `apps/v1`.
@@ -34,15 +37,6 @@ pub static RESOURCE: ResourceType = ResourceType {
 /// Write behaviour of `ReplicaSet`.
 pub struct ReplicaSetStrategy;
 
-/// Status counters upstream's `ValidateReplicaSetStatus` keeps non-negative.
-const STATUS_COUNTS: &[&str] = &[
-    "status.replicas",
-    "status.fullyLabeledReplicas",
-    "status.readyReplicas",
-    "status.availableReplicas",
-    "status.observedGeneration",
-];
-
 impl Strategy for ReplicaSetStrategy {
     fn decode(&self, obj: Value) -> Result<typed::Decoded, typed::DecodeError> {
         decode_keeping_selector::<k8s_openapi::api::apps::v1::ReplicaSet>(obj)
@@ -56,28 +50,19 @@ impl Strategy for ReplicaSetStrategy {
     }
 
     fn prepare_for_create(&self, obj: &mut Value) {
-        if let Some(m) = obj.as_object_mut() {
-            m.insert("status".into(), json!({"replicas": 0}));
-        }
+        reset_status(obj, json!({"replicas": 0}));
     }
 
-    /// Upstream defaults every decoded object, so a patch that drops a defaulted field
-    /// (an atomic list sent whole by `kubectl apply`) gets it back before validation.
     fn prepare_for_update(&self, new: &mut Value, old: &Value) {
-        self.default(new);
-        keep_old(new, old, "status");
+        redefault_keeping_status(new, old, |o| self.default(o));
     }
 
     fn validate(&self, obj: &Value) -> Vec<FieldError> {
-        let mut errs = validate_object_meta(obj, true, NameRule::Dns1123Subdomain);
-        errs.extend(validate_spec(obj));
-        errs
+        validate_created(obj, NameRule::Dns1123Subdomain, validate_spec)
     }
 
     fn validate_update(&self, new: &Value, old: &Value) -> Vec<FieldError> {
-        let mut errs = validate_object_meta_update(new, old);
-        errs.extend(validate_spec(new));
-        errs.extend(nonnegative(new, STATUS_COUNTS));
+        let mut errs = validate_updated(new, old, validate_spec, REPLICA_STATUS_COUNTS);
         errs.extend(validate_selector_unchanged(new, old));
         errs
     }
@@ -88,14 +73,11 @@ impl Strategy for ReplicaSetStrategy {
 
     /// Upstream's selectable fields add `status.replicas`.
     fn field_label(&self, obj: &Value, field: &str) -> Option<String> {
-        (field == "status.replicas").then(|| {
-            let replicas = obj.pointer("/status/replicas").and_then(Value::as_i64);
-            replicas.unwrap_or(0).to_string()
-        })
+        replicas_field_label(obj, field)
     }
 
     fn scale_selector(&self, obj: &Value) -> Option<String> {
-        Some(label_selector_text(obj))
+        Some(selector_text(obj))
     }
 }
 
@@ -111,6 +93,7 @@ fn validate_spec(obj: &Value) -> Vec<FieldError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resources::field_error::messages;
 
     fn created() -> Value {
         let body = json!({"apiVersion": "apps/v1", "kind": "ReplicaSet",
@@ -122,10 +105,6 @@ mod tests {
         ReplicaSetStrategy.default(&mut rs);
         ReplicaSetStrategy.prepare_for_create(&mut rs);
         rs
-    }
-
-    fn messages(errs: &[FieldError]) -> Vec<String> {
-        errs.iter().map(ToString::to_string).collect()
     }
 
     #[test]

@@ -6,12 +6,17 @@
 
 use serde_json::{json, Value};
 
-use super::label_selector::{self, go_string_map, invalid_shown};
 use super::pod_template::{
     default_template, nonnegative, validate_running_template, SELECTOR_MISMATCH,
 };
-use super::validation::fields::{default_field, is_set, keep_old, map_at, object_mut};
-use super::validation::{validate_object_meta, validate_object_meta_update, NameRule};
+use super::selector::object as label_selector;
+use super::selector::{go_string_map, invalid_shown};
+use super::validation::fields::{default_field, is_set, map_at, object_mut};
+use super::validation::NameRule;
+use super::workload_strategy::{
+    redefault_keeping_status, replicas_field_label, reset_status, validate_created,
+    validate_updated, REPLICA_STATUS_COUNTS,
+};
 use super::{patch_schema, printers, typed, FieldError, ResourceType, Strategy};
 
 /// `replicationcontrollers` in `core/v1`.
@@ -33,15 +38,6 @@ pub static RESOURCE: ResourceType = ResourceType {
 
 /// Write behaviour of `ReplicationController`.
 pub struct ReplicationControllerStrategy;
-
-/// Status counters upstream's `ValidateReplicationControllerStatus` keeps non-negative.
-const STATUS_COUNTS: &[&str] = &[
-    "status.replicas",
-    "status.fullyLabeledReplicas",
-    "status.readyReplicas",
-    "status.availableReplicas",
-    "status.observedGeneration",
-];
 
 impl Strategy for ReplicationControllerStrategy {
     fn decode(&self, obj: Value) -> Result<typed::Decoded, typed::DecodeError> {
@@ -75,29 +71,19 @@ impl Strategy for ReplicationControllerStrategy {
     }
 
     fn prepare_for_create(&self, obj: &mut Value) {
-        if let Some(m) = obj.as_object_mut() {
-            m.insert("status".into(), json!({"replicas": 0}));
-        }
+        reset_status(obj, json!({"replicas": 0}));
     }
 
-    /// Upstream defaults every decoded object, so a patch that drops a defaulted field
-    /// (an atomic list sent whole by `kubectl apply`) gets it back before validation.
     fn prepare_for_update(&self, new: &mut Value, old: &Value) {
-        self.default(new);
-        keep_old(new, old, "status");
+        redefault_keeping_status(new, old, |o| self.default(o));
     }
 
     fn validate(&self, obj: &Value) -> Vec<FieldError> {
-        let mut errs = validate_object_meta(obj, true, NameRule::Dns1123Subdomain);
-        errs.extend(validate_spec(obj));
-        errs
+        validate_created(obj, NameRule::Dns1123Subdomain, validate_spec)
     }
 
     fn validate_update(&self, new: &Value, old: &Value) -> Vec<FieldError> {
-        let mut errs = validate_object_meta_update(new, old);
-        errs.extend(validate_spec(new));
-        errs.extend(nonnegative(new, STATUS_COUNTS));
-        errs
+        validate_updated(new, old, validate_spec, REPLICA_STATUS_COUNTS)
     }
 
     fn tracks_generation(&self) -> bool {
@@ -106,10 +92,7 @@ impl Strategy for ReplicationControllerStrategy {
 
     /// Upstream's selectable fields add `status.replicas`.
     fn field_label(&self, obj: &Value, field: &str) -> Option<String> {
-        (field == "status.replicas").then(|| {
-            let replicas = obj.pointer("/status/replicas").and_then(Value::as_i64);
-            replicas.unwrap_or(0).to_string()
-        })
+        replicas_field_label(obj, field)
     }
 
     fn scale_selector(&self, obj: &Value) -> Option<String> {
@@ -154,16 +137,13 @@ fn validate_spec(obj: &Value) -> Vec<FieldError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resources::field_error::messages;
 
     fn created(body: Value) -> Value {
         let mut rc = ReplicationControllerStrategy.decode(body).unwrap().object;
         ReplicationControllerStrategy.default(&mut rc);
         ReplicationControllerStrategy.prepare_for_create(&mut rc);
         rc
-    }
-
-    fn messages(errs: &[FieldError]) -> Vec<String> {
-        errs.iter().map(ToString::to_string).collect()
     }
 
     #[test]

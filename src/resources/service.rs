@@ -361,15 +361,12 @@ fn validate_service_spec(svc: &Value) -> Vec<FieldError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resources::field_error::messages;
 
     fn svc(spec: Value) -> Value {
         let mut s = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": "default"}, "spec": spec});
         ServiceStrategy.default(&mut s);
         s
-    }
-
-    fn messages(errs: &[FieldError]) -> Vec<String> {
-        errs.iter().map(ToString::to_string).collect()
     }
 
     #[test]

@@ -7,15 +7,15 @@
 
 use serde_json::{json, Value};
 
-use super::deployment::{decode_keeping_selector, label_selector_text};
-use super::label_selector::{go_string_map, invalid_shown};
 use super::pod_template::{default_template, nonnegative, validate_required_selector};
-use super::validation::fields::{
-    at, default_field, is_set, keep_old, map_at, object_mut, same, str_at,
-};
+use super::selector::{go_string_map, invalid_shown};
+use super::validation::fields::{at, default_field, is_set, map_at, object_mut, same, str_at};
 use super::validation::{
-    validate_annotations, validate_labels, validate_object_meta, validate_object_meta_update,
-    NameRule,
+    validate_annotations, validate_labels, validate_object_meta_update, NameRule,
+};
+use super::workload_strategy::{
+    decode_keeping_selector, redefault_keeping_status, reset_status, selector_text,
+    validate_created,
 };
 use super::{patch_schema, printers, typed, FieldError, ResourceType, Strategy};
 
@@ -104,25 +104,15 @@ impl Strategy for StatefulSetStrategy {
     }
 
     fn prepare_for_create(&self, obj: &mut Value) {
-        if let Some(m) = obj.as_object_mut() {
-            m.insert(
-                "status".into(),
-                json!({"replicas": 0, "availableReplicas": 0}),
-            );
-        }
+        reset_status(obj, json!({"replicas": 0, "availableReplicas": 0}));
     }
 
-    /// Upstream defaults every decoded object, so a patch that drops a defaulted field
-    /// (an atomic list sent whole by `kubectl apply`) gets it back before validation.
     fn prepare_for_update(&self, new: &mut Value, old: &Value) {
-        self.default(new);
-        keep_old(new, old, "status");
+        redefault_keeping_status(new, old, |o| self.default(o));
     }
 
     fn validate(&self, obj: &Value) -> Vec<FieldError> {
-        let mut errs = validate_object_meta(obj, true, NameRule::Dns1123Label);
-        errs.extend(validate_spec(obj));
-        errs
+        validate_created(obj, NameRule::Dns1123Label, validate_spec)
     }
 
     /// Upstream `ValidateStatefulSetUpdate`: the name is not checked again.
@@ -150,7 +140,7 @@ impl Strategy for StatefulSetStrategy {
     }
 
     fn scale_selector(&self, obj: &Value) -> Option<String> {
-        Some(label_selector_text(obj))
+        Some(selector_text(obj))
     }
 }
 
@@ -243,6 +233,7 @@ fn validate_spec(obj: &Value) -> Vec<FieldError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resources::field_error::messages;
 
     fn created() -> Value {
         let body = json!({"apiVersion": "apps/v1", "kind": "StatefulSet",
@@ -257,10 +248,6 @@ mod tests {
         StatefulSetStrategy.default(&mut sts);
         StatefulSetStrategy.prepare_for_create(&mut sts);
         sts
-    }
-
-    fn messages(errs: &[FieldError]) -> Vec<String> {
-        errs.iter().map(ToString::to_string).collect()
     }
 
     #[test]

@@ -3,7 +3,6 @@
 //! Per-kind rules live in the kind files and call into this module.
 
 pub mod fields;
-pub mod label_selector;
 pub mod names;
 
 use serde_json::{json, Value};

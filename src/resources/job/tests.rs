@@ -1,6 +1,7 @@
 use serde_json::{json, Value};
 
 use super::*;
+use crate::resources::field_error::messages;
 
 const UID: &str = "6f1d0c9e-1111-2222-3333-444455556666";
 
@@ -18,10 +19,6 @@ fn job() -> Value {
     json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "pi"},
         "spec": {"template": {"spec": {"restartPolicy": "Never",
             "containers": [{"name": "pi", "image": "busybox", "command": ["true"]}]}}}})
-}
-
-fn messages(errs: &[FieldError]) -> Vec<String> {
-    errs.iter().map(ToString::to_string).collect()
 }
 
 #[test]

@@ -6,7 +6,8 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::duration::since;
-use super::job::{container_cells, format_label_selector, SELECTOR_DOC};
+use super::job::{format_label_selector, SELECTOR_DOC};
+use super::pod_template::container_cells;
 use super::{age_cell, at, cell, list, name_cell, text, text_column, Column, Printer, AGE, NAME};
 
 /// CronJob columns and row function.

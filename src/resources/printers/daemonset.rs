@@ -4,11 +4,9 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::pod_template::{containers_and_images, count, int_column, CONTAINERS, IMAGES};
-use super::{
-    age_cell, at, cell, format_labels, name_cell, text_column, Column, Printer, AGE, NAME,
-};
-use crate::resources::label_selector;
+use super::pod_template::{age_and_template_cells, count, int_column, CONTAINERS, IMAGES};
+use super::{at, cell, format_labels, name_cell, text_column, Column, Printer, AGE, NAME};
+use crate::resources::workload_strategy::selector_text;
 
 /// DaemonSet columns and row function.
 pub static PRINTER: Printer = Printer {
@@ -31,9 +29,7 @@ static COLUMNS: &[Column] = &[
 ];
 
 fn row(ds: &Value, now: DateTime<Utc>) -> Vec<Value> {
-    let (containers, images) = containers_and_images(ds);
-    let selector = at(ds, &["spec", "selector"]).map_or_else(String::new, label_selector::to_text);
-    vec![
+    let mut row = vec![
         name_cell(ds),
         Value::from(count(ds, &["status", "desiredNumberScheduled"])),
         Value::from(count(ds, &["status", "currentNumberScheduled"])),
@@ -44,11 +40,10 @@ fn row(ds: &Value, now: DateTime<Utc>) -> Vec<Value> {
             ds,
             &["spec", "template", "spec", "nodeSelector"],
         ))),
-        age_cell(ds, now),
-        containers,
-        images,
-        cell(selector),
-    ]
+    ];
+    row.extend(age_and_template_cells(ds, now));
+    row.push(cell(selector_text(ds)));
+    row
 }
 
 #[cfg(test)]

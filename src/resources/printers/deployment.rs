@@ -4,9 +4,9 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::pod_template::{containers_and_images, count, CONTAINERS, IMAGES};
-use super::{age_cell, at, cell, name_cell, text_column, Column, Printer, AGE, NAME};
-use crate::resources::label_selector;
+use super::pod_template::{age_and_template_cells, count, ready_of_desired, CONTAINERS, IMAGES};
+use super::{cell, name_cell, text_column, Column, Printer, AGE, NAME};
+use crate::resources::workload_strategy::selector_text;
 
 /// Deployment columns and row function.
 pub static PRINTER: Printer = Printer {
@@ -26,20 +26,15 @@ static COLUMNS: &[Column] = &[
 ];
 
 fn row(d: &Value, now: DateTime<Utc>) -> Vec<Value> {
-    let desired = count(d, &["spec", "replicas"]);
-    let ready = count(d, &["status", "readyReplicas"]);
-    let (containers, images) = containers_and_images(d);
-    let selector = at(d, &["spec", "selector"]).map_or_else(String::new, label_selector::to_text);
-    vec![
+    let mut row = vec![
         name_cell(d),
-        cell(format!("{ready}/{desired}")),
+        ready_of_desired(d),
         Value::from(count(d, &["status", "updatedReplicas"])),
         Value::from(count(d, &["status", "availableReplicas"])),
-        age_cell(d, now),
-        containers,
-        images,
-        cell(selector),
-    ]
+    ];
+    row.extend(age_and_template_cells(d, now));
+    row.push(cell(selector_text(d)));
+    row
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::duration::{human_duration, parse_time};
+use super::pod_template::container_cells;
 use super::{
     age_cell, at, cell, is_deleting, list, name_cell, text, text_column, Column, Printer, AGE, NAME,
 };
@@ -76,23 +77,6 @@ fn duration(job: &Value, now: DateTime<Utc>) -> String {
     };
     let end = parse_time(at(job, &["status", "completionTime"])).unwrap_or(now);
     human_duration(end - start)
-}
-
-/// Upstream `layoutContainerCells`: container names and images, comma-separated.
-pub(crate) fn container_cells(pod_spec: Option<&Value>) -> (Value, Value) {
-    let containers = pod_spec
-        .and_then(|s| s.get("containers"))
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or(&[]);
-    let join = |key: &str| {
-        containers
-            .iter()
-            .map(|c| text(c, &[key]))
-            .collect::<Vec<_>>()
-            .join(",")
-    };
-    (cell(join("name")), cell(join("image")))
 }
 
 /// Upstream `metav1.FormatLabelSelector`: requirements sorted by key, `<none>` when empty.

@@ -31,7 +31,7 @@ static COLUMNS: &[Column] = &[
 ];
 
 /// The legacy annotation that names a volume's or claim's class.
-pub(crate) const BETA_CLASS_ANNOTATION: &str = "volume.beta.kubernetes.io/storage-class";
+const BETA_CLASS_ANNOTATION: &str = "volume.beta.kubernetes.io/storage-class";
 
 /// Text at `path`, or `<unset>` when absent (upstream prints nil pointers so).
 pub(crate) fn or_unset(obj: &Value, path: &[&str]) -> String {
@@ -40,11 +40,21 @@ pub(crate) fn or_unset(obj: &Value, path: &[&str]) -> String {
         .map_or_else(|| "<unset>".to_string(), str::to_string)
 }
 
-/// Upstream's `helper.GetPersistentVolumeClass`.
-fn class(pv: &Value) -> &str {
-    match at(pv, &["metadata", "annotations", BETA_CLASS_ANNOTATION]).and_then(Value::as_str) {
+/// Upstream's `helper.GetPersistentVolumeClass` and `GetPersistentVolumeClaimClass`
+/// (the same rule for volumes and claims): the beta annotation, else `spec.storageClassName`.
+pub(crate) fn class(obj: &Value) -> &str {
+    match at(obj, &["metadata", "annotations", BETA_CLASS_ANNOTATION]).and_then(Value::as_str) {
         Some(class) => class,
-        None => text(pv, &["spec", "storageClassName"]),
+        None => text(obj, &["spec", "storageClassName"]),
+    }
+}
+
+/// The STATUS cell of volumes and claims: `Terminating` while being deleted, else the phase.
+pub(crate) fn phase(obj: &Value) -> &str {
+    if is_deleting(obj) {
+        "Terminating"
+    } else {
+        text(obj, &["status", "phase"])
     }
 }
 
@@ -53,17 +63,12 @@ fn row(pv: &Value, now: DateTime<Utc>) -> Vec<Value> {
         Some(c) => format!("{}/{}", text(c, &["namespace"]), text(c, &["name"])),
         None => String::new(),
     };
-    let phase = if is_deleting(pv) {
-        "Terminating"
-    } else {
-        text(pv, &["status", "phase"])
-    };
     vec![
         name_cell(pv),
         cell(storage_quantity(at(pv, &["spec", "capacity"]))),
         cell(access_modes(list(pv, &["spec", "accessModes"]))),
         cell(text(pv, &["spec", "persistentVolumeReclaimPolicy"])),
-        cell(phase),
+        cell(phase(pv)),
         cell(claim),
         cell(class(pv)),
         cell(or_unset(pv, &["spec", "volumeAttributesClassName"])),

@@ -4,10 +4,10 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::persistentvolume::{or_unset, BETA_CLASS_ANNOTATION};
+use super::persistentvolume::{class, or_unset, phase};
 use super::{
-    access_modes, age_cell, at, cell, is_deleting, list, name_cell, storage_quantity, text,
-    text_column, Column, Printer, AGE, NAME,
+    access_modes, age_cell, at, cell, list, name_cell, storage_quantity, text, text_column, Column,
+    Printer, AGE, NAME,
 };
 
 /// PersistentVolumeClaim columns and row function.
@@ -52,20 +52,7 @@ static COLUMNS: &[Column] = &[
     ),
 ];
 
-/// Upstream's `helper.GetPersistentVolumeClaimClass`.
-fn class(pvc: &Value) -> &str {
-    match at(pvc, &["metadata", "annotations", BETA_CLASS_ANNOTATION]).and_then(Value::as_str) {
-        Some(class) => class,
-        None => text(pvc, &["spec", "storageClassName"]),
-    }
-}
-
 fn row(pvc: &Value, now: DateTime<Utc>) -> Vec<Value> {
-    let phase = if is_deleting(pvc) {
-        "Terminating"
-    } else {
-        text(pvc, &["status", "phase"])
-    };
     let volume = text(pvc, &["spec", "volumeName"]);
     let (capacity, modes) = if volume.is_empty() {
         (String::new(), String::new())
@@ -77,7 +64,7 @@ fn row(pvc: &Value, now: DateTime<Utc>) -> Vec<Value> {
     };
     vec![
         name_cell(pvc),
-        cell(phase),
+        cell(phase(pvc)),
         cell(volume),
         cell(capacity),
         cell(modes),

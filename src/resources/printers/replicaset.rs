@@ -4,9 +4,9 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::pod_template::{containers_and_images, count, int_column, CONTAINERS, IMAGES};
-use super::{age_cell, at, cell, name_cell, text_column, Column, Printer, AGE, NAME};
-use crate::resources::label_selector;
+use super::pod_template::{int_column, replica_row, CONTAINERS, IMAGES};
+use super::{text_column, Column, Printer, AGE, NAME};
+use crate::resources::workload_strategy::selector_text;
 
 /// ReplicaSet columns and row function.
 pub static PRINTER: Printer = Printer {
@@ -26,18 +26,7 @@ static COLUMNS: &[Column] = &[
 ];
 
 fn row(rs: &Value, now: DateTime<Utc>) -> Vec<Value> {
-    let (containers, images) = containers_and_images(rs);
-    let selector = at(rs, &["spec", "selector"]).map_or_else(String::new, label_selector::to_text);
-    vec![
-        name_cell(rs),
-        Value::from(count(rs, &["spec", "replicas"])),
-        Value::from(count(rs, &["status", "replicas"])),
-        Value::from(count(rs, &["status", "readyReplicas"])),
-        age_cell(rs, now),
-        containers,
-        images,
-        cell(selector),
-    ]
+    replica_row(rs, now, selector_text(rs))
 }
 
 #[cfg(test)]

@@ -4,10 +4,8 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::pod_template::{containers_and_images, count, int_column, CONTAINERS, IMAGES};
-use super::{
-    age_cell, at, cell, format_labels, name_cell, text_column, Column, Printer, AGE, NAME,
-};
+use super::pod_template::{int_column, replica_row, CONTAINERS, IMAGES};
+use super::{at, format_labels, text_column, Column, Printer, AGE, NAME};
 
 /// ReplicationController columns and row function.
 pub static PRINTER: Printer = Printer {
@@ -27,17 +25,7 @@ static COLUMNS: &[Column] = &[
 ];
 
 fn row(rc: &Value, now: DateTime<Utc>) -> Vec<Value> {
-    let (containers, images) = containers_and_images(rc);
-    vec![
-        name_cell(rc),
-        Value::from(count(rc, &["spec", "replicas"])),
-        Value::from(count(rc, &["status", "replicas"])),
-        Value::from(count(rc, &["status", "readyReplicas"])),
-        age_cell(rc, now),
-        containers,
-        images,
-        cell(format_labels(at(rc, &["spec", "selector"]))),
-    ]
+    replica_row(rc, now, format_labels(at(rc, &["spec", "selector"])))
 }
 
 #[cfg(test)]

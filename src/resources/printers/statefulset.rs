@@ -4,8 +4,8 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::pod_template::{containers_and_images, count, CONTAINERS, IMAGES};
-use super::{age_cell, cell, name_cell, text_column, Column, Printer, AGE, NAME};
+use super::pod_template::{age_and_template_cells, ready_of_desired, CONTAINERS, IMAGES};
+use super::{name_cell, text_column, Column, Printer, AGE, NAME};
 
 /// StatefulSet columns and row function.
 pub static PRINTER: Printer = Printer {
@@ -22,16 +22,9 @@ static COLUMNS: &[Column] = &[
 ];
 
 fn row(sts: &Value, now: DateTime<Utc>) -> Vec<Value> {
-    let (containers, images) = containers_and_images(sts);
-    let ready = count(sts, &["status", "readyReplicas"]);
-    let desired = count(sts, &["spec", "replicas"]);
-    vec![
-        name_cell(sts),
-        cell(format!("{ready}/{desired}")),
-        age_cell(sts, now),
-        containers,
-        images,
-    ]
+    let mut row = vec![name_cell(sts), ready_of_desired(sts)];
+    row.extend(age_and_template_cells(sts, now));
+    row
 }
 
 #[cfg(test)]

@@ -6,8 +6,8 @@ use std::fmt;
 
 use serde_json::{Map, Value};
 
+use super::go_text::{aggregate, go_quote, go_string_slice, invalid};
 use super::label_parse;
-use super::name_rules::{aggregate, go_quote, go_string_slice, invalid};
 use crate::resources::validation::{is_qualified_name, is_valid_label_value};
 
 /// A label selector could not be built; the text is upstream's, which kubectl shows as is.

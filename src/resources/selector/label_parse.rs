@@ -6,8 +6,8 @@
 //! requirement ::= ["!"] KEY [ ("in" | "notin") "(" VALUES ")" | ("=" | "==" | "!=" | ">" | "<") VALUE ]
 //! ```
 
+use super::go_text::{go_quote, invalid};
 use super::label::{LabelOperator, LabelRequirement, LabelSelectorError};
-use super::name_rules::{go_quote, invalid};
 use crate::resources::validation::is_qualified_name;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

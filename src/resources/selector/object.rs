@@ -1,19 +1,20 @@
-//! `metav1.LabelSelector` objects inside workload specs (`spec.selector` of Deployments,
-//! ReplicaSets, DaemonSets, StatefulSets) and the map selectors of ReplicationControllers:
-//! upstream's `ValidateLabelSelector`, `LabelSelectorAsSelector` (matching a pod template's
-//! labels) and `Selector.String` (the text `kubectl get -o wide` and a Scale's
-//! `status.selector` show), plus the Go `%#v` renderings upstream's error messages print.
+//! `metav1.LabelSelector` objects inside specs (`spec.selector` of Deployments, ReplicaSets,
+//! DaemonSets, StatefulSets, Jobs, PodDisruptionBudgets) and the map selectors of
+//! ReplicationControllers, as stored JSON: upstream's `ValidateLabelSelector`
+//! (`apimachinery/pkg/apis/meta/v1/validation`), the matching of `LabelSelectorAsSelector`
+//! against a pod template's labels, and `Selector.String` (the text `kubectl get -o wide`
+//! and a Scale's `status.selector` show).
 
 use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value};
 
-use super::validation::fields::{list_at, map_at, str_at};
-use super::validation::{is_qualified_name, is_valid_label_value, validate_labels};
-use super::{FieldError, FieldErrorKind};
+use crate::resources::validation::fields::{list_at, map_at, str_at};
+use crate::resources::validation::{is_qualified_name, is_valid_label_value, validate_labels};
+use crate::resources::FieldError;
 
-/// Upstream `ValidateLabelSelector` with invalid label values refused (apps/v1 workloads
-/// validate their selectors strictly).
+/// Upstream `ValidateLabelSelector` with invalid label values refused (the selector at
+/// `path`, present and not `null`).
 pub fn validate(selector: &Value, path: &str) -> Vec<FieldError> {
     let mut errs = validate_labels(
         map_at(selector, &["matchLabels"]),
@@ -62,27 +63,38 @@ pub fn is_empty(selector: &Value) -> bool {
         && list_at(selector, &["matchExpressions"]).is_empty()
 }
 
-/// Whether `labels` satisfy every requirement of a valid selector (`LabelSelectorAsSelector`
-/// then `Matches`).
-pub fn matches(selector: &Value, labels: &Map<String, Value>) -> bool {
-    let has = |k: &str| labels.contains_key(k);
-    let value = |k: &str| labels.get(k).and_then(Value::as_str);
-    map_at(selector, &["matchLabels"])
-        .iter()
-        .all(|(k, v)| value(k) == v.as_str())
-        && list_at(selector, &["matchExpressions"]).iter().all(|e| {
-            let key = str_at(e, &["key"]);
-            let values = list_at(e, &["values"]);
-            let listed =
-                || value(key).is_some_and(|v| values.iter().any(|x| x.as_str() == Some(v)));
-            match str_at(e, &["operator"]) {
-                "In" => listed(),
-                "NotIn" => !listed(),
-                "Exists" => has(key),
-                "DoesNotExist" => !has(key),
-                _ => false,
-            }
-        })
+/// Whether `selector` selects an object with `labels` (`LabelSelectorAsSelector` then
+/// `Matches`): `null` selects nothing, `{}` everything; `None` when the selector is not a
+/// valid one (upstream then treats it as matching nothing, or reports it).
+pub fn matches(selector: &Value, labels: &Map<String, Value>) -> Option<bool> {
+    if selector.is_null() {
+        return Some(false);
+    }
+    let label = |k: &str| labels.get(k).and_then(Value::as_str);
+    for (k, v) in map_at(selector, &["matchLabels"]) {
+        if label(k) != Some(v.as_str()?) {
+            return Some(false);
+        }
+    }
+    for expr in list_at(selector, &["matchExpressions"]) {
+        let key = str_at(expr, &["key"]);
+        let values: Vec<&str> = list_at(expr, &["values"])
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        let found = label(key);
+        let ok = match str_at(expr, &["operator"]) {
+            "In" if !values.is_empty() => found.is_some_and(|l| values.contains(&l)),
+            "NotIn" if !values.is_empty() => !found.is_some_and(|l| values.contains(&l)),
+            "Exists" if values.is_empty() => found.is_some(),
+            "DoesNotExist" if values.is_empty() => found.is_none(),
+            _ => return None,
+        };
+        if !ok {
+            return Some(false);
+        }
+    }
+    Some(true)
 }
 
 /// Upstream `Selector.String` of `LabelSelectorAsSelector(selector)`: requirements sorted
@@ -129,71 +141,6 @@ pub fn set_to_text(selector: &Map<String, Value>) -> String {
         .join(",")
 }
 
-/// A Go-quoted string, as `%q` and `%#v` print one.
-fn go_quote(s: &str) -> String {
-    // JSON string escaping matches Go's for the printable text labels allow.
-    Value::String(s.to_string()).to_string()
-}
-
-/// A `map[string]string` as Go's `%#v` prints it (keys sorted).
-pub fn go_string_map(map: &Map<String, Value>) -> String {
-    if map.is_empty() {
-        return "map[string]string(nil)".to_string();
-    }
-    let sorted: BTreeMap<&String, &str> = map
-        .iter()
-        .map(|(k, v)| (k, v.as_str().unwrap_or("")))
-        .collect();
-    let pairs: Vec<String> = sorted
-        .iter()
-        .map(|(k, v)| format!("{}:{}", go_quote(k), go_quote(v)))
-        .collect();
-    format!("map[string]string{{{}}}", pairs.join(", "))
-}
-
-/// A `metav1.LabelSelector` as Go's `%#v` prints it in upstream's field errors.
-pub fn go_label_selector(selector: &Value) -> String {
-    let exprs = list_at(selector, &["matchExpressions"]);
-    let exprs = if exprs.is_empty() {
-        "[]v1.LabelSelectorRequirement(nil)".to_string()
-    } else {
-        let items: Vec<String> = exprs
-            .iter()
-            .map(|e| {
-                let values = list_at(e, &["values"]);
-                let values = if values.is_empty() {
-                    "[]string(nil)".to_string()
-                } else {
-                    let v: Vec<String> = values
-                        .iter()
-                        .map(|v| go_quote(v.as_str().unwrap_or("")))
-                        .collect();
-                    format!("[]string{{{}}}", v.join(", "))
-                };
-                format!(
-                    "v1.LabelSelectorRequirement{{Key:{}, Operator:{}, Values:{values}}}",
-                    go_quote(str_at(e, &["key"])),
-                    go_quote(str_at(e, &["operator"]))
-                )
-            })
-            .collect();
-        format!("[]v1.LabelSelectorRequirement{{{}}}", items.join(", "))
-    };
-    format!(
-        "v1.LabelSelector{{MatchLabels:{}, MatchExpressions:{exprs}}}",
-        go_string_map(map_at(selector, &["matchLabels"]))
-    )
-}
-
-/// An `Invalid value` error whose value is shown as upstream's Go rendering `shown`.
-pub fn invalid_shown(field: impl Into<String>, shown: &str, detail: &str) -> FieldError {
-    FieldError {
-        kind: FieldErrorKind::Invalid,
-        field: field.into(),
-        detail: format!("Invalid value: {shown}: {detail}"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,9 +152,9 @@ mod tests {
                                  {"key": "zz", "operator": "DoesNotExist"}]});
         assert_eq!(to_text(&sel), "app=web,env in (a,b),tier=fe,!zz");
         let labels = json!({"app": "web", "tier": "fe", "env": "a"});
-        assert!(matches(&sel, labels.as_object().unwrap()));
+        assert_eq!(matches(&sel, labels.as_object().unwrap()), Some(true));
         let labels = json!({"app": "web", "tier": "fe", "env": "c"});
-        assert!(!matches(&sel, labels.as_object().unwrap()));
+        assert_eq!(matches(&sel, labels.as_object().unwrap()), Some(false));
         assert_eq!(
             set_to_text(json!({"b": "2", "a": "1"}).as_object().unwrap()),
             "a=1,b=2"
@@ -218,28 +165,47 @@ mod tests {
     fn requirement_errors_match_upstream() {
         let sel = json!({"matchExpressions": [{"key": "a", "operator": "In"},
             {"key": "b", "operator": "Exists", "values": ["x"]},
-            {"key": "c", "operator": "Near"}]});
+            {"key": "c", "operator": "Near"}, {"key": "bad key", "operator": "Exists"}]});
         let errs: Vec<String> = validate(&sel, "spec.selector")
             .iter()
             .map(ToString::to_string)
             .collect();
         assert_eq!(
-            errs,
-            vec![
+            errs[..3],
+            [
                 "spec.selector.matchExpressions[0].values: Required value: must be specified when `operator` is 'In' or 'NotIn'",
                 "spec.selector.matchExpressions[1].values: Forbidden: may not be specified when `operator` is 'Exists' or 'DoesNotExist'",
                 "spec.selector.matchExpressions[2].operator: Invalid value: \"Near\": not a valid selector operator",
             ]
         );
+        assert!(errs[3]
+            .starts_with("spec.selector.matchExpressions[3].key: Invalid value: \"bad key\""));
+        assert_eq!(errs.len(), 4);
     }
 
     #[test]
-    fn go_renderings() {
-        let sel = json!({"matchLabels": {"app": "web"}});
+    fn matching_follows_label_selector_as_selector() {
+        let labels = json!({"app": "web", "tier": "front"});
+        let labels = labels.as_object().unwrap();
+        let m = |s: Value| matches(&s, labels);
+        assert_eq!(m(json!({"matchLabels": {"app": "web"}})), Some(true));
+        assert_eq!(m(json!({"matchLabels": {"app": "db"}})), Some(false));
         assert_eq!(
-            go_label_selector(&sel),
-            "v1.LabelSelector{MatchLabels:map[string]string{\"app\":\"web\"}, MatchExpressions:[]v1.LabelSelectorRequirement(nil)}"
+            m(
+                json!({"matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["back"]}]})
+            ),
+            Some(true)
         );
-        assert_eq!(go_string_map(&Map::new()), "map[string]string(nil)");
+        assert_eq!(
+            m(json!({"matchExpressions": [{"key": "gone", "operator": "Exists"}]})),
+            Some(false)
+        );
+        assert_eq!(
+            m(json!({"matchExpressions": [{"key": "x", "operator": "In"}]})),
+            None
+        );
+        assert_eq!(m(json!({})), Some(true));
+        assert_eq!(m(Value::Null), Some(false));
+        assert!(is_empty(&json!({})));
     }
 }
