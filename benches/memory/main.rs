@@ -32,7 +32,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use bramble::client::http::HttpClient;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use http::Method;
@@ -168,37 +168,6 @@ async fn settle(server: &Server) -> anyhow::Result<Reading> {
     }
 }
 
-/// Sends `body` (JSON) and returns the object the server answered with; fails on any status
-/// but 200 and 201.
-async fn send(
-    client: &HttpClient,
-    method: Method,
-    path: &str,
-    content_type: &str,
-    body: &Value,
-) -> anyhow::Result<Value> {
-    let reply = client
-        .request(
-            method.clone(),
-            path,
-            &[
-                ("content-type", content_type),
-                ("accept", "application/json"),
-            ],
-            serde_json::to_vec(body)?,
-        )
-        .await
-        .with_context(|| format!("{method} {path}"))?;
-    if !reply.status.is_success() {
-        bail!(
-            "{method} {path}: {} {}",
-            reply.status,
-            String::from_utf8_lossy(&reply.body)
-        );
-    }
-    serde_json::from_slice(&reply.body).with_context(|| format!("{method} {path}: reply"))
-}
-
 /// The object's size as the server stores it: compact JSON.
 fn json_size(obj: &Value) -> usize {
     serde_json::to_vec(obj).map_or(0, |v| v.len())
@@ -215,7 +184,7 @@ async fn create_nodes(
             let client = client.clone();
             let node = objects::node(i, now);
             async move {
-                let stored = send(
+                let stored = server::send(
                     &client,
                     Method::POST,
                     "/api/v1/nodes",
@@ -239,7 +208,7 @@ async fn create_pods(client: &Arc<HttpClient>) -> anyhow::Result<usize> {
             let client = client.clone();
             let pod = objects::pod(i, &objects::node_name(i % NODES));
             async move {
-                let stored = send(
+                let stored = server::send(
                     &client,
                     Method::POST,
                     "/api/v1/namespaces/default/pods",
@@ -267,7 +236,7 @@ async fn run_pods(client: &Arc<HttpClient>, now: &str) -> anyhow::Result<usize> 
                 objects::pod_name(i)
             );
             async move {
-                let stored = send(
+                let stored = server::send(
                     &client,
                     Method::PATCH,
                     &path,

@@ -16,6 +16,7 @@ use anyhow::{bail, Context};
 use bramble::client::http::HttpClient;
 use bramble::pki::kubeconfig::Kubeconfig;
 use http::{Method, StatusCode};
+use serde_json::Value;
 
 use crate::report::Reading;
 
@@ -159,4 +160,35 @@ impl Drop for Server {
 fn free_port() -> anyhow::Result<u16> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
     Ok(listener.local_addr()?.port())
+}
+
+/// Sends `body` (JSON) and returns the object the server answered with; fails on any status
+/// but 2xx.
+pub async fn send(
+    client: &HttpClient,
+    method: Method,
+    path: &str,
+    content_type: &str,
+    body: &Value,
+) -> anyhow::Result<Value> {
+    let reply = client
+        .request(
+            method.clone(),
+            path,
+            &[
+                ("content-type", content_type),
+                ("accept", "application/json"),
+            ],
+            serde_json::to_vec(body)?,
+        )
+        .await
+        .with_context(|| format!("{method} {path}"))?;
+    if !reply.status.is_success() {
+        bail!(
+            "{method} {path}: {} {}",
+            reply.status,
+            String::from_utf8_lossy(&reply.body)
+        );
+    }
+    serde_json::from_slice(&reply.body).with_context(|| format!("{method} {path}: reply"))
 }

@@ -9,7 +9,7 @@ use bramble::client::http::HttpClient;
 use http::Method;
 use serde_json::{json, Value};
 
-use crate::send;
+use crate::server::send;
 
 /// How often progress is read.
 const POLL: Duration = Duration::from_millis(250);
@@ -47,22 +47,22 @@ pub async fn create(client: &HttpClient, manifest: &Value) -> anyhow::Result<()>
     .map(drop)
 }
 
-/// How many pods match `query` (a list's query string): one item and the rest counted.
-async fn count(client: &HttpClient, query: &str) -> anyhow::Result<usize> {
-    let path = format!("/api/v1/namespaces/default/pods?limit=1&{query}");
+/// Reads `path` as JSON; fails on any status but 2xx.
+pub async fn get(client: &HttpClient, path: &str) -> anyhow::Result<Value> {
     let reply = client
-        .request(
-            Method::GET,
-            &path,
-            &[("accept", "application/json")],
-            vec![],
-        )
+        .request(Method::GET, path, &[("accept", "application/json")], vec![])
         .await
-        .context("counting pods")?;
+        .with_context(|| format!("GET {path}"))?;
     if !reply.status.is_success() {
-        bail!("counting pods: {}", reply.status);
+        bail!("GET {path}: {}", reply.status);
     }
-    let list: Value = serde_json::from_slice(&reply.body)?;
+    serde_json::from_slice(&reply.body).with_context(|| format!("GET {path}: reply"))
+}
+
+/// How many pods match `query` (a list's query string): one item and the rest counted.
+pub async fn count(client: &HttpClient, query: &str) -> anyhow::Result<usize> {
+    let path = format!("/api/v1/namespaces/default/pods?limit=1&{query}");
+    let list = get(client, &path).await?;
     let items = list["items"].as_array().map_or(0, Vec::len);
     let remaining = list["metadata"]["remainingItemCount"].as_u64().unwrap_or(0);
     Ok(items + usize::try_from(remaining)?)

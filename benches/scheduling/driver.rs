@@ -14,7 +14,8 @@ use serde_json::json;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::{objects, send};
+use crate::objects;
+use crate::server::send;
 
 /// Lease renewal period (the kubelet's default `nodeLeaseRenewInterval`: a quarter of the
 /// 40 s lease duration).

@@ -13,7 +13,8 @@ use futures_util::stream::{self, StreamExt, TryStreamExt};
 use http::Method;
 use serde_json::{json, Value};
 
-use crate::{objects, send};
+use crate::objects;
+use crate::server::send;
 
 /// The label the held pods select and the sweep adds.
 const LABEL: &str = "bench.bramble.dev/open";

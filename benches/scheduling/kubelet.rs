@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
 
-use crate::send;
+use crate::server::send;
 
 /// Requests in flight.
 const IN_FLIGHT: usize = 32;

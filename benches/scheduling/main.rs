@@ -49,8 +49,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use bramble::client::http::HttpClient;
-use http::Method;
-use serde_json::Value;
 
 use crate::report::Report;
 use crate::server::Server;
@@ -164,68 +162,19 @@ async fn run() -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
-/// Sends `body` (JSON); fails on any status but 2xx.
-pub(crate) async fn send(
-    client: &HttpClient,
-    method: Method,
-    path: &str,
-    content_type: &str,
-    body: &Value,
-) -> anyhow::Result<Value> {
-    let reply = client
-        .request(
-            method.clone(),
-            path,
-            &[
-                ("content-type", content_type),
-                ("accept", "application/json"),
-            ],
-            serde_json::to_vec(body)?,
-        )
-        .await
-        .with_context(|| format!("{method} {path}"))?;
-    if !reply.status.is_success() {
-        bail!(
-            "{method} {path}: {} {}",
-            reply.status,
-            String::from_utf8_lossy(&reply.body)
-        );
-    }
-    serde_json::from_slice(&reply.body).with_context(|| format!("{method} {path}: reply"))
-}
-
-/// How many pods have no node yet: a one-item list and its `remainingItemCount`.
+/// How many pods have no node yet.
 async fn unbound_pods(client: &HttpClient) -> anyhow::Result<usize> {
-    let reply = client
-        .request(
-            Method::GET,
-            "/api/v1/namespaces/default/pods?fieldSelector=spec.nodeName%3D&limit=1",
-            &[("accept", "application/json")],
-            vec![],
-        )
-        .await
-        .context("listing unbound pods")?;
-    if !reply.status.is_success() {
-        bail!("listing unbound pods: {}", reply.status);
-    }
-    let list: Value = serde_json::from_slice(&reply.body)?;
-    let items = list["items"].as_array().map_or(0, Vec::len);
-    let remaining = list["metadata"]["remainingItemCount"].as_u64().unwrap_or(0);
-    Ok(items + usize::try_from(remaining)?)
+    deployment::count(client, "fieldSelector=spec.nodeName%3D").await
 }
 
-/// Pods of the scaled Deployment per node once all are bound: (fewest, most, nodes used), from a full list.
+/// Pods of the scaled Deployment per node once all are bound: (fewest, most, nodes used),
+/// from a full list.
 async fn spread(client: &HttpClient) -> anyhow::Result<(usize, usize, usize)> {
-    let reply = client
-        .request(
-            Method::GET,
-            "/api/v1/namespaces/default/pods?labelSelector=app%3Dweb",
-            &[("accept", "application/json")],
-            vec![],
-        )
-        .await
-        .context("listing pods")?;
-    let list: Value = serde_json::from_slice(&reply.body)?;
+    let list = deployment::get(
+        client,
+        "/api/v1/namespaces/default/pods?labelSelector=app%3Dweb",
+    )
+    .await?;
     let mut per_node = std::collections::HashMap::<String, usize>::new();
     for p in list["items"].as_array().into_iter().flatten() {
         let node = p["spec"]["nodeName"].as_str().unwrap_or("");
