@@ -2,6 +2,7 @@
 //! volume, ask a node to provision one when its class has a bramble provisioner, finish
 //! half-done binds, and mark a claim Lost when its volume disappears.
 
+use std::borrow::Borrow;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -159,6 +160,12 @@ fn annotation<'a>(claim: &'a PersistentVolumeClaim, key: &str) -> Option<&'a str
 }
 
 impl<C: Client> ClaimBinder<C> {
+    /// Records an event about `claim` (upstream's binder events carry no action).
+    fn event(&self, claim: &PersistentVolumeClaim, kind: EventType, reason: &str, message: &str) {
+        self.recorder
+            .record(&reference(claim), kind, reason, "", message);
+    }
+
     /// A claim without `volumeName`: find, provision or wait (upstream `syncUnboundClaim`).
     async fn sync_unbound(
         &self,
@@ -175,42 +182,28 @@ impl<C: Client> ClaimBinder<C> {
             .as_ref()
             .and_then(|c| c.volume_binding_mode.as_deref())
             == Some("WaitForFirstConsumer");
-        let vols: Vec<PersistentVolume> =
-            self.volumes.list().iter().map(|v| (**v).clone()).collect();
+        let vols = self.volumes.list();
         if let Some(pv) = find_matching_volume(claim, &vols, None, delay) {
             bind(client, pv, claim).await?;
             return Ok(Action::Done);
         }
         set_claim_phase(client, claim, "Pending", None).await?;
         if delay && annotation(claim, ANN_SELECTED_NODE).is_none() {
-            self.recorder.record(
-                &reference(claim),
+            self.event(
+                claim,
                 EventType::Normal,
                 "WaitForFirstConsumer",
-                "",
                 MSG_WAIT_FOR_CONSUMER,
             );
             return Ok(Action::RequeueAfter(PENDING_RECHECK));
         }
         if class_name.is_empty() {
-            self.recorder.record(
-                &reference(claim),
-                EventType::Normal,
-                "FailedBinding",
-                "",
-                MSG_NO_CLASS,
-            );
+            self.event(claim, EventType::Normal, "FailedBinding", MSG_NO_CLASS);
             return Ok(Action::RequeueAfter(PENDING_RECHECK));
         }
         let Some(class) = class else {
             let msg = format!("storageclass.storage.k8s.io \"{class_name}\" not found");
-            self.recorder.record(
-                &reference(claim),
-                EventType::Warning,
-                "ProvisioningFailed",
-                "",
-                &msg,
-            );
+            self.event(claim, EventType::Warning, "ProvisioningFailed", &msg);
             return Ok(Action::RequeueAfter(PENDING_RECHECK));
         };
         self.request_provisioning(client, claim, &class).await?;
@@ -234,8 +227,7 @@ impl<C: Client> ClaimBinder<C> {
         if LOCAL_PROVISIONERS.contains(&provisioner)
             && annotation(claim, ANN_SELECTED_NODE).is_none()
         {
-            let nodes: Vec<Node> = self.nodes.list().iter().map(|n| (**n).clone()).collect();
-            match pick_node(&nodes, provisioner, claim_request_bytes(claim)) {
+            match pick_node(&self.nodes.list(), provisioner, claim_request_bytes(claim)) {
                 Some(name) => {
                     annotations.insert(ANN_SELECTED_NODE.into(), json!(name));
                 }
@@ -244,13 +236,7 @@ impl<C: Client> ClaimBinder<C> {
                         "no node has {} bytes free for provisioner \"{provisioner}\"",
                         claim_request_bytes(claim)
                     );
-                    self.recorder.record(
-                        &reference(claim),
-                        EventType::Warning,
-                        "ProvisioningFailed",
-                        "",
-                        &msg,
-                    );
+                    self.event(claim, EventType::Warning, "ProvisioningFailed", &msg);
                 }
             }
         }
@@ -274,13 +260,7 @@ impl<C: Client> ClaimBinder<C> {
              or manually by the system administrator. If volume creation is delayed, please \
              verify that the provisioner is running and correctly registered."
         );
-        self.recorder.record(
-            &reference(claim),
-            EventType::Normal,
-            "ExternalProvisioning",
-            "",
-            &msg,
-        );
+        self.event(claim, EventType::Normal, "ExternalProvisioning", &msg);
         Ok(())
     }
 
@@ -318,13 +298,7 @@ impl<C: Client> ClaimBinder<C> {
                 None
             };
             if let Some(problem) = problem {
-                self.recorder.record(
-                    &reference(claim),
-                    EventType::Warning,
-                    "VolumeMismatch",
-                    "",
-                    &problem,
-                );
+                self.event(claim, EventType::Warning, "VolumeMismatch", &problem);
                 set_claim_phase(client, claim, "Pending", None).await?;
                 return Ok(Action::RequeueAfter(PENDING_RECHECK));
             }
@@ -342,13 +316,7 @@ impl<C: Client> ClaimBinder<C> {
             return Ok(Action::Done);
         }
         let msg = format!("volume \"{volume_name}\" already bound to a different claim.");
-        self.recorder.record(
-            &reference(claim),
-            EventType::Warning,
-            "FailedBinding",
-            "",
-            &msg,
-        );
+        self.event(claim, EventType::Warning, "FailedBinding", &msg);
         set_claim_phase(client, claim, "Pending", None).await?;
         Ok(Action::RequeueAfter(PENDING_RECHECK))
     }
@@ -363,8 +331,7 @@ impl<C: Client> ClaimBinder<C> {
         let phase = claim.status.as_ref().and_then(|s| s.phase.as_deref());
         if phase != Some("Lost") {
             set_claim_phase(client, claim, "Lost", None).await?;
-            self.recorder
-                .record(&reference(claim), EventType::Warning, reason, "", message);
+            self.event(claim, EventType::Warning, reason, message);
         }
         Ok(())
     }
@@ -384,10 +351,12 @@ fn mismatch(claim: &PersistentVolumeClaim, pv: &PersistentVolume) -> Option<Stri
     None
 }
 
-/// The node with the most free bytes for `provisioner`, if it has at least `request`.
-pub fn pick_node(nodes: &[Node], provisioner: &str, request: i64) -> Option<String> {
+/// The node with the most free bytes for `provisioner`, if it has at least `request`;
+/// `nodes` owned or shared as the informer cache holds them.
+pub fn pick_node<N: Borrow<Node>>(nodes: &[N], provisioner: &str, request: i64) -> Option<String> {
     nodes
         .iter()
+        .map(Borrow::borrow)
         .filter(|n| n.metadata.deletion_timestamp.is_none())
         .filter_map(|n| Some((node_free_bytes(n, provisioner)?, n.metadata.name.clone()?)))
         .filter(|(free, _)| *free >= request)
