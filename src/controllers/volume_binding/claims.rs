@@ -2,11 +2,14 @@
 //! volume, ask a node to provision one when its class has a bramble provisioner, finish
 //! half-done binds, and mark a claim Lost when its volume disappears.
 
+use std::borrow::Borrow;
+use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Node, PersistentVolume, PersistentVolumeClaim, Pod};
 use k8s_openapi::api::storage::v1::StorageClass;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::bind::{bind, set_claim_phase};
 use super::matching::{self, claim_class, claim_request_bytes, find_matching_volume};
@@ -15,14 +18,15 @@ use super::{
     node_free_bytes, ANN_BETA_STORAGE_PROVISIONER, ANN_BIND_COMPLETED, ANN_SELECTED_NODE,
     ANN_STORAGE_PROVISIONER, COMPONENT, LOCAL_PROVISIONERS,
 };
-use crate::client::events::{EventRecorder, EventType};
-use crate::client::informer::{key_of, Change, Informer, Informers, Unserved};
+use crate::client::events::{reference, EventRecorder, EventType};
+use crate::client::informer::{key_of, Change, Informer, Informers};
 use crate::client::options::PatchType;
 use crate::client::options::Subresource;
 use crate::client::status::ApiError;
 use crate::client::Client;
+use crate::controllers::runtime::Controller;
 use crate::controllers::work_queue::WorkQueue;
-use crate::controllers::{Action, Reconciler};
+use crate::controllers::{Action, Wired};
 use crate::resources::{persistentvolume, persistentvolumeclaim};
 
 /// How often a Pending claim is looked at again (a node may have created its volume).
@@ -36,6 +40,7 @@ pub const MSG_WAIT_FOR_CONSUMER: &str = "waiting for first consumer to be create
 
 /// Reconciles PersistentVolumeClaims.
 pub struct ClaimBinder<C: Client> {
+    client: C,
     /// Where events go.
     pub recorder: EventRecorder<C>,
     claims: Informer<PersistentVolumeClaim>,
@@ -47,16 +52,43 @@ pub struct ClaimBinder<C: Client> {
 
 impl<C: Client> ClaimBinder<C> {
     /// A binder reporting as upstream's `persistentvolume-controller`, reading volumes,
-    /// classes, nodes and pods from the shared informers.
-    pub fn new(informers: &Informers<C>) -> Result<Self, Unserved> {
-        Ok(Self {
-            recorder: EventRecorder::new(informers.client().clone(), COMPONENT),
-            claims: informers.get()?,
-            volumes: informers.get()?,
-            classes: informers.get()?,
-            nodes: informers.get()?,
-            pods: informers.get()?,
-        })
+    /// classes, nodes and pods from the shared informers; a volume's change queues the
+    /// claims it concerns. Run it with [`crate::controllers::runtime::run`].
+    pub fn new(informers: &Informers<C>) -> Wired<Self, PersistentVolumeClaim> {
+        let client = informers.client().clone();
+        let claims: Informer<PersistentVolumeClaim> = informers.get()?;
+        let volumes: Informer<PersistentVolume> = informers.get()?;
+        let queue = WorkQueue::default();
+        {
+            let (claims, queue) = (claims.clone(), queue.clone());
+            volumes.on_change(move |c| on_volume_change(&claims, &queue, c));
+        }
+        Ok((
+            Self {
+                recorder: EventRecorder::new(client.clone(), COMPONENT),
+                client,
+                claims: claims.clone(),
+                volumes,
+                classes: informers.get()?,
+                nodes: informers.get()?,
+                pods: informers.get()?,
+            },
+            claims,
+            queue,
+        ))
+    }
+
+    /// Resolves once every kind the binder reads has listed.
+    pub fn ready(&self) -> impl Future<Output = ()> + Send + 'static {
+        let (claims, volumes) = (self.claims.clone(), self.volumes.clone());
+        let (classes, nodes, pods) = (self.classes.clone(), self.nodes.clone(), self.pods.clone());
+        async move {
+            claims.wait_synced().await;
+            volumes.wait_synced().await;
+            classes.wait_synced().await;
+            nodes.wait_synced().await;
+            pods.wait_synced().await;
+        }
     }
 }
 
@@ -93,35 +125,27 @@ fn on_volume_change(
     }
 }
 
-impl<C: Client> Reconciler<C> for ClaimBinder<C> {
+impl<C: Client> Controller for ClaimBinder<C> {
     type Kind = PersistentVolumeClaim;
 
     fn name(&self) -> &'static str {
         COMPONENT
     }
 
-    fn wire(&self, _informers: &Informers<C>, queue: &WorkQueue) -> Result<(), Unserved> {
-        let (claims, queue) = (self.claims.clone(), queue.clone());
-        self.volumes
-            .on_change(move |c| on_volume_change(&claims, &queue, c));
-        Ok(())
-    }
-
-    async fn reconcile(&self, client: &C, obj: &Value) -> Result<Action, ApiError> {
-        if obj.pointer("/metadata/deletionTimestamp").is_some() {
-            return protection::release_claim(client, &self.pods, obj).await;
+    async fn reconcile(&self, claim: Arc<PersistentVolumeClaim>) -> Result<Action, ApiError> {
+        let client = &self.client;
+        if claim.metadata.deletion_timestamp.is_some() {
+            return protection::release_claim(client, &self.pods, &claim).await;
         }
-        let claim: PersistentVolumeClaim =
-            serde_json::from_value(obj.clone()).map_err(|e| ApiError::internal(e.to_string()))?;
         let volume_name = claim
             .spec
             .as_ref()
             .and_then(|s| s.volume_name.as_deref())
             .unwrap_or("");
         if volume_name.is_empty() {
-            self.sync_unbound(client, obj, &claim).await
+            self.sync_unbound(client, &claim).await
         } else {
-            self.sync_named(client, obj, &claim, volume_name).await
+            self.sync_named(client, &claim, volume_name).await
         }
     }
 }
@@ -136,11 +160,16 @@ fn annotation<'a>(claim: &'a PersistentVolumeClaim, key: &str) -> Option<&'a str
 }
 
 impl<C: Client> ClaimBinder<C> {
+    /// Records an event about `claim` (upstream's binder events carry no action).
+    fn event(&self, claim: &PersistentVolumeClaim, kind: EventType, reason: &str, message: &str) {
+        self.recorder
+            .record(&reference(claim), kind, reason, "", message);
+    }
+
     /// A claim without `volumeName`: find, provision or wait (upstream `syncUnboundClaim`).
     async fn sync_unbound(
         &self,
         client: &C,
-        raw: &Value,
         claim: &PersistentVolumeClaim,
     ) -> Result<Action, ApiError> {
         let class_name = claim_class(claim);
@@ -153,36 +182,31 @@ impl<C: Client> ClaimBinder<C> {
             .as_ref()
             .and_then(|c| c.volume_binding_mode.as_deref())
             == Some("WaitForFirstConsumer");
-        let vols: Vec<PersistentVolume> =
-            self.volumes.list().iter().map(|v| (**v).clone()).collect();
+        let vols = self.volumes.list();
         if let Some(pv) = find_matching_volume(claim, &vols, None, delay) {
             bind(client, pv, claim).await?;
             return Ok(Action::Done);
         }
         set_claim_phase(client, claim, "Pending", None).await?;
         if delay && annotation(claim, ANN_SELECTED_NODE).is_none() {
-            self.recorder.record(
-                raw,
+            self.event(
+                claim,
                 EventType::Normal,
                 "WaitForFirstConsumer",
-                "",
                 MSG_WAIT_FOR_CONSUMER,
             );
             return Ok(Action::RequeueAfter(PENDING_RECHECK));
         }
         if class_name.is_empty() {
-            self.recorder
-                .record(raw, EventType::Normal, "FailedBinding", "", MSG_NO_CLASS);
+            self.event(claim, EventType::Normal, "FailedBinding", MSG_NO_CLASS);
             return Ok(Action::RequeueAfter(PENDING_RECHECK));
         }
         let Some(class) = class else {
             let msg = format!("storageclass.storage.k8s.io \"{class_name}\" not found");
-            self.recorder
-                .record(raw, EventType::Warning, "ProvisioningFailed", "", &msg);
+            self.event(claim, EventType::Warning, "ProvisioningFailed", &msg);
             return Ok(Action::RequeueAfter(PENDING_RECHECK));
         };
-        self.request_provisioning(client, raw, claim, &class)
-            .await?;
+        self.request_provisioning(client, claim, &class).await?;
         Ok(Action::RequeueAfter(PENDING_RECHECK))
     }
 
@@ -191,7 +215,6 @@ impl<C: Client> ClaimBinder<C> {
     async fn request_provisioning(
         &self,
         client: &C,
-        raw: &Value,
         claim: &PersistentVolumeClaim,
         class: &StorageClass,
     ) -> Result<(), ApiError> {
@@ -204,8 +227,7 @@ impl<C: Client> ClaimBinder<C> {
         if LOCAL_PROVISIONERS.contains(&provisioner)
             && annotation(claim, ANN_SELECTED_NODE).is_none()
         {
-            let nodes: Vec<Node> = self.nodes.list().iter().map(|n| (**n).clone()).collect();
-            match pick_node(&nodes, provisioner, claim_request_bytes(claim)) {
+            match pick_node(&self.nodes.list(), provisioner, claim_request_bytes(claim)) {
                 Some(name) => {
                     annotations.insert(ANN_SELECTED_NODE.into(), json!(name));
                 }
@@ -214,8 +236,7 @@ impl<C: Client> ClaimBinder<C> {
                         "no node has {} bytes free for provisioner \"{provisioner}\"",
                         claim_request_bytes(claim)
                     );
-                    self.recorder
-                        .record(raw, EventType::Warning, "ProvisioningFailed", "", &msg);
+                    self.event(claim, EventType::Warning, "ProvisioningFailed", &msg);
                 }
             }
         }
@@ -239,8 +260,7 @@ impl<C: Client> ClaimBinder<C> {
              or manually by the system administrator. If volume creation is delayed, please \
              verify that the provisioner is running and correctly registered."
         );
-        self.recorder
-            .record(raw, EventType::Normal, "ExternalProvisioning", "", &msg);
+        self.event(claim, EventType::Normal, "ExternalProvisioning", &msg);
         Ok(())
     }
 
@@ -248,7 +268,6 @@ impl<C: Client> ClaimBinder<C> {
     async fn sync_named(
         &self,
         client: &C,
-        raw: &Value,
         claim: &PersistentVolumeClaim,
         volume_name: &str,
     ) -> Result<Action, ApiError> {
@@ -260,7 +279,7 @@ impl<C: Client> ClaimBinder<C> {
             Ok(v) => serde_json::from_value(v).map_err(|e| ApiError::internal(e.to_string()))?,
             Err(e) if e.code == 404 => {
                 if completed {
-                    self.lost(client, raw, claim, "ClaimLost",
+                    self.lost(client, claim, "ClaimLost",
                         "Bound claim has lost reference to PersistentVolume. Data on the volume is lost!").await?;
                     return Ok(Action::Done);
                 }
@@ -279,8 +298,7 @@ impl<C: Client> ClaimBinder<C> {
                 None
             };
             if let Some(problem) = problem {
-                self.recorder
-                    .record(raw, EventType::Warning, "VolumeMismatch", "", &problem);
+                self.event(claim, EventType::Warning, "VolumeMismatch", &problem);
                 set_claim_phase(client, claim, "Pending", None).await?;
                 return Ok(Action::RequeueAfter(PENDING_RECHECK));
             }
@@ -290,7 +308,6 @@ impl<C: Client> ClaimBinder<C> {
         if completed {
             self.lost(
                 client,
-                raw,
                 claim,
                 "ClaimMisbound",
                 "Two claims are bound to the same volume, this one is bound incorrectly",
@@ -299,8 +316,7 @@ impl<C: Client> ClaimBinder<C> {
             return Ok(Action::Done);
         }
         let msg = format!("volume \"{volume_name}\" already bound to a different claim.");
-        self.recorder
-            .record(raw, EventType::Warning, "FailedBinding", "", &msg);
+        self.event(claim, EventType::Warning, "FailedBinding", &msg);
         set_claim_phase(client, claim, "Pending", None).await?;
         Ok(Action::RequeueAfter(PENDING_RECHECK))
     }
@@ -308,7 +324,6 @@ impl<C: Client> ClaimBinder<C> {
     async fn lost(
         &self,
         client: &C,
-        raw: &Value,
         claim: &PersistentVolumeClaim,
         reason: &str,
         message: &str,
@@ -316,8 +331,7 @@ impl<C: Client> ClaimBinder<C> {
         let phase = claim.status.as_ref().and_then(|s| s.phase.as_deref());
         if phase != Some("Lost") {
             set_claim_phase(client, claim, "Lost", None).await?;
-            self.recorder
-                .record(raw, EventType::Warning, reason, "", message);
+            self.event(claim, EventType::Warning, reason, message);
         }
         Ok(())
     }
@@ -337,10 +351,12 @@ fn mismatch(claim: &PersistentVolumeClaim, pv: &PersistentVolume) -> Option<Stri
     None
 }
 
-/// The node with the most free bytes for `provisioner`, if it has at least `request`.
-pub fn pick_node(nodes: &[Node], provisioner: &str, request: i64) -> Option<String> {
+/// The node with the most free bytes for `provisioner`, if it has at least `request`;
+/// `nodes` owned or shared as the informer cache holds them.
+pub fn pick_node<N: Borrow<Node>>(nodes: &[N], provisioner: &str, request: i64) -> Option<String> {
     nodes
         .iter()
+        .map(Borrow::borrow)
         .filter(|n| n.metadata.deletion_timestamp.is_none())
         .filter_map(|n| Some((node_free_bytes(n, provisioner)?, n.metadata.name.clone()?)))
         .filter(|(free, _)| *free >= request)

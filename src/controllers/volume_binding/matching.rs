@@ -8,6 +8,8 @@
 //! candidate; among candidates the smallest capacity that fits is chosen, and volumes with
 //! fewer access modes are preferred (upstream's access-mode index order).
 
+use std::borrow::Borrow;
+
 use k8s_openapi::api::core::v1::{Node, PersistentVolume, PersistentVolumeClaim};
 use serde_json::Value;
 
@@ -148,10 +150,11 @@ fn selector_matches(claim: &PersistentVolumeClaim, pv: &PersistentVolume) -> boo
 /// Finds the volume `claim` should bind to. `node`: the scheduler's candidate node (the
 /// volume must be usable there and access modes are checked as upstream's scheduler path
 /// does); `delay_binding`: the class is WaitForFirstConsumer, so without a node only a
-/// volume already bound to the claim is returned.
-pub fn find_matching_volume<'a>(
+/// volume already bound to the claim is returned. `volumes` may be owned or shared as the
+/// informer cache holds them, so the binder copies none.
+pub fn find_matching_volume<'a, V: Borrow<PersistentVolume>>(
     claim: &PersistentVolumeClaim,
-    volumes: &'a [PersistentVolume],
+    volumes: &'a [V],
     node: Option<&Node>,
     delay_binding: bool,
 ) -> Option<&'a PersistentVolume> {
@@ -159,8 +162,8 @@ pub fn find_matching_volume<'a>(
     let class = claim_class(claim);
     // Upstream indexes volumes by access-mode set and tries the sets that include the
     // claim's modes, fewest modes first.
-    let mut sizes: Vec<usize> = volumes
-        .iter()
+    let volumes = || volumes.iter().map(Borrow::borrow);
+    let mut sizes: Vec<usize> = volumes()
         .filter(|v| access_modes_fit(claim, v))
         .map(|v| volume_modes(v).len())
         .collect();
@@ -168,9 +171,7 @@ pub fn find_matching_volume<'a>(
     sizes.dedup();
     for size in sizes {
         let mut best: Option<(&PersistentVolume, i64)> = None;
-        for pv in volumes
-            .iter()
-            .filter(|v| access_modes_fit(claim, v) && volume_modes(v).len() == size)
+        for pv in volumes().filter(|v| access_modes_fit(claim, v) && volume_modes(v).len() == size)
         {
             if volume_mode_mismatch(claim, pv) || pv.metadata.deletion_timestamp.is_some() {
                 continue;

@@ -6,8 +6,9 @@
 use std::ops::ControlFlow;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{PersistentVolume, Pod};
-use serde_json::{json, Value};
+use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Pod};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use serde_json::json;
 
 use super::{PVC_PROTECTION, PV_PROTECTION};
 use crate::client::informer::Informer;
@@ -16,71 +17,59 @@ use crate::client::options::{ListOptions, Subresource};
 use crate::client::status::ApiError;
 use crate::client::Client;
 use crate::controllers::Action;
-use crate::resources::meta;
 use crate::resources::{persistentvolume, persistentvolumeclaim, pod, ResourceType};
 
 /// How soon a claim still in use is looked at again (pod changes do not wake the binder).
 const IN_USE_RECHECK: Duration = Duration::from_secs(2);
 
 /// Whether `pod` names claim `claim` among its volumes and has not terminated.
-pub fn pod_uses_claim(pod: &Value, claim: &str) -> bool {
+pub fn pod_uses_claim(pod: &Pod, claim: &str) -> bool {
     let terminated = matches!(
-        pod.pointer("/status/phase").and_then(Value::as_str),
+        pod.status.as_ref().and_then(|s| s.phase.as_deref()),
         Some("Succeeded" | "Failed")
     );
     !terminated
         && pod
-            .pointer("/spec/volumes")
-            .and_then(Value::as_array)
+            .spec
+            .as_ref()
+            .and_then(|s| s.volumes.as_ref())
             .is_some_and(|vols| {
                 vols.iter().any(|v| {
-                    v.pointer("/persistentVolumeClaim/claimName")
-                        .and_then(Value::as_str)
-                        == Some(claim)
+                    v.persistent_volume_claim
+                        .as_ref()
+                        .is_some_and(|c| c.claim_name == claim)
                 })
             })
 }
 
-fn has_finalizer(obj: &Value, name: &str) -> bool {
-    obj.pointer("/metadata/finalizers")
-        .and_then(Value::as_array)
+fn has_finalizer(meta: &ObjectMeta, name: &str) -> bool {
+    meta.finalizers
+        .as_ref()
         .is_some_and(|f| f.iter().any(|x| x == name))
 }
 
 async fn remove_finalizer<C: Client>(
     client: &C,
     rt: &'static ResourceType,
-    obj: &Value,
+    meta: &ObjectMeta,
     finalizer: &str,
 ) -> Result<(), ApiError> {
-    let keep: Vec<&Value> = obj
-        .pointer("/metadata/finalizers")
-        .and_then(Value::as_array)
-        .into_iter()
+    let keep: Vec<&String> = meta
+        .finalizers
+        .iter()
         .flatten()
         .filter(|f| *f != finalizer)
         .collect();
     let patch = json!({"metadata": {"finalizers": keep,
-                                    "resourceVersion": meta::meta_str(obj, "resourceVersion")}});
-    let ns = meta::meta_str(obj, "namespace").unwrap_or("");
+                                    "resourceVersion": meta.resource_version}});
+    let ns = meta.namespace.as_deref().unwrap_or("");
+    let name = meta.name.as_deref().unwrap_or("");
     match client
-        .patch(
-            rt,
-            ns,
-            meta::name_of(obj),
-            PatchType::Merge,
-            &patch,
-            Subresource::Main,
-        )
+        .patch(rt, ns, name, PatchType::Merge, &patch, Subresource::Main)
         .await
     {
         Ok(_) => {
-            tracing::info!(
-                kind = rt.kind,
-                name = meta::name_of(obj),
-                finalizer,
-                "finalizer removed"
-            );
+            tracing::info!(kind = rt.kind, name, finalizer, "finalizer removed");
             Ok(())
         }
         Err(e) if e.code == 404 || e.code == 409 => Ok(()),
@@ -92,23 +81,23 @@ async fn remove_finalizer<C: Client>(
 pub async fn release_claim<C: Client>(
     client: &C,
     pods: &Informer<Pod>,
-    claim: &Value,
+    claim: &PersistentVolumeClaim,
 ) -> Result<Action, ApiError> {
-    if !has_finalizer(claim, PVC_PROTECTION) {
+    if !has_finalizer(&claim.metadata, PVC_PROTECTION) {
         return Ok(Action::Done);
     }
-    let ns = meta::meta_str(claim, "namespace").unwrap_or("default");
-    let name = meta::name_of(claim);
+    let ns = claim.metadata.namespace.as_deref().unwrap_or("default");
+    let name = claim.metadata.name.as_deref().unwrap_or("");
     let mut in_use = pods
         .list_namespace(ns)
         .iter()
-        .any(|p| serde_json::to_value(&**p).is_ok_and(|p| pod_uses_claim(&p, name)));
+        .any(|p| pod_uses_claim(p, name));
     if !in_use {
         // The cache may not show a pod created a moment ago: the API decides, as
         // upstream's protection controller asks the API server before letting a claim go.
         client
             .list_each(&pod::RESOURCE, Some(ns), &ListOptions::default(), |p| {
-                in_use = pod_uses_claim(&p, name);
+                in_use = serde_json::from_value::<Pod>(p).is_ok_and(|p| pod_uses_claim(&p, name));
                 if in_use {
                     ControlFlow::Break(())
                 } else {
@@ -124,7 +113,7 @@ pub async fn release_claim<C: Client>(
     remove_finalizer(
         client,
         &persistentvolumeclaim::RESOURCE,
-        claim,
+        &claim.metadata,
         PVC_PROTECTION,
     )
     .await?;
@@ -136,10 +125,15 @@ pub async fn release_volume<C: Client>(
     client: &C,
     pv: &PersistentVolume,
 ) -> Result<Action, ApiError> {
-    let raw = serde_json::to_value(pv).map_err(|e| ApiError::internal(e.to_string()))?;
-    if !has_finalizer(&raw, PV_PROTECTION) || super::matching::volume_phase(pv) == "Bound" {
+    if !has_finalizer(&pv.metadata, PV_PROTECTION) || super::matching::volume_phase(pv) == "Bound" {
         return Ok(Action::Done);
     }
-    remove_finalizer(client, &persistentvolume::RESOURCE, &raw, PV_PROTECTION).await?;
+    remove_finalizer(
+        client,
+        &persistentvolume::RESOURCE,
+        &pv.metadata,
+        PV_PROTECTION,
+    )
+    .await?;
     Ok(Action::Done)
 }

@@ -2,20 +2,24 @@
 //! Failed, undoing stale bindings, and the reclaim policies. Volumes a bramble provisioner
 //! created are deleted by the kubelet of their node, which removes the data first.
 
+use std::future::Future;
+use std::sync::Arc;
+
 use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::bind::set_volume_phase;
 use super::protection;
 use super::{ANN_BOUND_BY_CONTROLLER, ANN_PROVISIONED_BY, COMPONENT, LOCAL_PROVISIONERS};
-use crate::client::events::{EventRecorder, EventType};
-use crate::client::informer::{key_of, Change, Informer, Informers, Unserved};
+use crate::client::events::{reference, EventRecorder, EventType};
+use crate::client::informer::{key_of, Change, Informer, Informers};
 use crate::client::options::PatchType;
 use crate::client::options::Subresource;
 use crate::client::status::ApiError;
 use crate::client::Client;
+use crate::controllers::runtime::Controller;
 use crate::controllers::work_queue::WorkQueue;
-use crate::controllers::{Action, Reconciler};
+use crate::controllers::{Action, Wired};
 use crate::resources::{persistentvolume, persistentvolumeclaim};
 
 /// Upstream's event text when a Recycle volume is released (no recycler exists).
@@ -23,6 +27,7 @@ pub const MSG_NO_RECYCLER: &str = "No recycler plugin found for the volume!";
 
 /// Reconciles PersistentVolumes.
 pub struct VolumeBinder<C: Client> {
+    client: C,
     /// Where events go.
     pub recorder: EventRecorder<C>,
     claims: Informer<PersistentVolumeClaim>,
@@ -31,13 +36,36 @@ pub struct VolumeBinder<C: Client> {
 
 impl<C: Client> VolumeBinder<C> {
     /// A binder reporting as upstream's `persistentvolume-controller`, reading claims from
-    /// the shared informer.
-    pub fn new(informers: &Informers<C>) -> Result<Self, Unserved> {
-        Ok(Self {
-            recorder: EventRecorder::new(informers.client().clone(), COMPONENT),
-            claims: informers.get()?,
-            volumes: informers.get()?,
-        })
+    /// the shared informer; a claim's change queues the volumes it concerns. Run it with
+    /// [`crate::controllers::runtime::run`].
+    pub fn new(informers: &Informers<C>) -> Wired<Self, PersistentVolume> {
+        let client = informers.client().clone();
+        let claims: Informer<PersistentVolumeClaim> = informers.get()?;
+        let volumes: Informer<PersistentVolume> = informers.get()?;
+        let queue = WorkQueue::default();
+        {
+            let (volumes, queue) = (volumes.clone(), queue.clone());
+            claims.on_change(move |c| on_claim_change(&volumes, &queue, c));
+        }
+        Ok((
+            Self {
+                recorder: EventRecorder::new(client.clone(), COMPONENT),
+                client,
+                claims,
+                volumes: volumes.clone(),
+            },
+            volumes,
+            queue,
+        ))
+    }
+
+    /// Resolves once volumes and claims have listed.
+    pub fn ready(&self) -> impl Future<Output = ()> + Send + 'static {
+        let (claims, volumes) = (self.claims.clone(), self.volumes.clone());
+        async move {
+            claims.wait_synced().await;
+            volumes.wait_synced().await;
+        }
     }
 }
 
@@ -81,37 +109,30 @@ fn annotation<'a>(pv: &'a PersistentVolume, key: &str) -> Option<&'a str> {
         .map(String::as_str)
 }
 
-impl<C: Client> Reconciler<C> for VolumeBinder<C> {
+impl<C: Client> Controller for VolumeBinder<C> {
     type Kind = PersistentVolume;
 
     fn name(&self) -> &'static str {
         COMPONENT
     }
 
-    fn wire(&self, _informers: &Informers<C>, queue: &WorkQueue) -> Result<(), Unserved> {
-        let (volumes, queue) = (self.volumes.clone(), queue.clone());
-        self.claims
-            .on_change(move |c| on_claim_change(&volumes, &queue, c));
-        Ok(())
-    }
-
-    async fn reconcile(&self, client: &C, obj: &Value) -> Result<Action, ApiError> {
-        let pv: PersistentVolume =
-            serde_json::from_value(obj.clone()).map_err(|e| ApiError::internal(e.to_string()))?;
+    async fn reconcile(&self, pv: Arc<PersistentVolume>) -> Result<Action, ApiError> {
+        let client = &self.client;
+        let pv = &*pv;
         // A deleting volume keeps being synced while Bound, so it can become Released and
         // then lose its finalizer.
-        if pv.metadata.deletion_timestamp.is_some() && super::matching::volume_phase(&pv) != "Bound"
+        if pv.metadata.deletion_timestamp.is_some() && super::matching::volume_phase(pv) != "Bound"
         {
-            return protection::release_volume(client, &pv).await;
+            return protection::release_volume(client, pv).await;
         }
         let Some(claim_ref) = pv.spec.as_ref().and_then(|s| s.claim_ref.as_ref()) else {
-            set_volume_phase(client, &pv, "Available", None).await?;
+            set_volume_phase(client, pv, "Available", None).await?;
             return Ok(Action::Done);
         };
         let ref_uid = claim_ref.uid.as_deref().unwrap_or("");
         if ref_uid.is_empty() {
             // Pre-bound by the administrator; the claim side binds it.
-            set_volume_phase(client, &pv, "Available", None).await?;
+            set_volume_phase(client, pv, "Available", None).await?;
             return Ok(Action::Done);
         }
         let ns = claim_ref.namespace.as_deref().unwrap_or("");
@@ -126,21 +147,23 @@ impl<C: Client> Reconciler<C> for VolumeBinder<C> {
         let claim: Option<PersistentVolumeClaim> = match cached {
             Some(c) => Some(c),
             None => match client.get(&persistentvolumeclaim::RESOURCE, ns, name).await {
-                Ok(v) => serde_json::from_value(v).ok(),
+                Ok(v) => {
+                    Some(serde_json::from_value(v).map_err(|e| ApiError::internal(e.to_string()))?)
+                }
                 Err(e) if e.code == 404 => None,
                 Err(e) => return Err(e),
             }
             .filter(|c: &PersistentVolumeClaim| c.metadata.uid.as_deref() == Some(ref_uid)),
         };
         let Some(claim) = claim else {
-            return self.released(client, obj, &pv).await;
+            return self.released(client, pv).await;
         };
         let pv_name = pv.metadata.name.as_deref().unwrap_or("");
         match claim.spec.as_ref().and_then(|s| s.volume_name.as_deref()) {
             // Not bound yet: the claim side finishes the bind.
             None | Some("") => {}
-            Some(v) if v == pv_name => set_volume_phase(client, &pv, "Bound", None).await?,
-            Some(_) => self.unbind(client, &pv).await?,
+            Some(v) if v == pv_name => set_volume_phase(client, pv, "Bound", None).await?,
+            Some(_) => self.unbind(client, pv).await?,
         }
         Ok(Action::Done)
     }
@@ -148,12 +171,7 @@ impl<C: Client> Reconciler<C> for VolumeBinder<C> {
 
 impl<C: Client> VolumeBinder<C> {
     /// The claim is gone: Released, then the reclaim policy.
-    async fn released(
-        &self,
-        client: &C,
-        raw: &Value,
-        pv: &PersistentVolume,
-    ) -> Result<Action, ApiError> {
+    async fn released(&self, client: &C, pv: &PersistentVolume) -> Result<Action, ApiError> {
         let phase = super::matching::volume_phase(pv);
         if phase == "Failed" {
             return Ok(Action::Done);
@@ -170,7 +188,7 @@ impl<C: Client> VolumeBinder<C> {
             "Recycle" => {
                 set_volume_phase(client, pv, "Failed", Some(MSG_NO_RECYCLER)).await?;
                 self.recorder.record(
-                    raw,
+                    &reference(pv),
                     EventType::Warning,
                     "VolumeFailedRecycle",
                     "",
@@ -187,8 +205,13 @@ impl<C: Client> VolumeBinder<C> {
                         pv.metadata.name.as_deref().unwrap_or("")
                     );
                     set_volume_phase(client, pv, "Failed", Some(&msg)).await?;
-                    self.recorder
-                        .record(raw, EventType::Warning, "VolumeFailedDelete", "", &msg);
+                    self.recorder.record(
+                        &reference(pv),
+                        EventType::Warning,
+                        "VolumeFailedDelete",
+                        "",
+                        &msg,
+                    );
                 }
             }
             _ => {}
