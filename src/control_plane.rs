@@ -37,7 +37,7 @@ use crate::controllers::replicaset::{ReplicaSetController, ReplicationManager};
 use crate::controllers::statefulset::StatefulSetController;
 use crate::controllers::taint_eviction::TaintEvictionController;
 use crate::controllers::volume_binding::{claims::ClaimBinder, volumes::VolumeBinder};
-use crate::controllers::{self, namespace::NamespaceController, runtime};
+use crate::controllers::{namespace::NamespaceController, runtime};
 use crate::host_path_policy::HostPathPolicy;
 use crate::kubelet::agent::KubeletConfig;
 use crate::kubelet::runtime::OciCliRuntime;
@@ -275,13 +275,13 @@ pub async fn run_with_pod_streams(
         tasks,
         shutdown,
         "claim binder",
-        ClaimBinder::new(&informers).and_then(|b| controllers::start(&informers, b))
+        ClaimBinder::new(&informers)
     );
     start!(
         tasks,
         shutdown,
         "volume binder",
-        VolumeBinder::new(&informers).and_then(|b| controllers::start(&informers, b))
+        VolumeBinder::new(&informers)
     );
     start!(
         tasks,
