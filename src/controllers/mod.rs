@@ -17,6 +17,7 @@ pub mod job;
 pub mod namespace;
 pub mod node_ipam;
 pub mod node_lifecycle;
+mod pod_control;
 pub mod pods;
 mod queue;
 pub mod replicaset;

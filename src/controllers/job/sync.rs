@@ -18,10 +18,11 @@ use super::decide::{self, Finish, Next, Observed, Settings};
 use super::pod::{index_of, new_pod};
 use super::JobController;
 use crate::client::events::{reference, EventType};
-use crate::client::informer::key_of;
+use crate::client::informer::{key_of, Key};
 use crate::client::options::{DeleteOptions, PatchType, Preconditions, Subresource};
 use crate::client::status::ApiError;
 use crate::client::Client;
+use crate::controllers::pod_control::{Batches, Deletes, PodControl};
 use crate::controllers::pods;
 use crate::controllers::Action;
 use crate::resources::lookup_kind;
@@ -90,6 +91,22 @@ async fn expire<C: Client>(
     }
 }
 
+/// The Job's pod control. Its pods are created and deleted one at a time, each stopping
+/// at the first failure, as this controller has always done.
+fn control<'a, C: Client>(
+    c: &'a JobController<C>,
+    key: &'a Key,
+    owner: &'a Value,
+) -> PodControl<'a, C> {
+    PodControl {
+        client: &c.client,
+        events: &c.events,
+        expectations: &c.expectations,
+        key,
+        owner,
+    }
+}
+
 async fn delete_pods<C: Client>(
     c: &JobController<C>,
     job: &Job,
@@ -98,35 +115,11 @@ async fn delete_pods<C: Client>(
     if victims.is_empty() {
         return Ok(());
     }
-    let rt = lookup_kind("v1", "Pod").ok_or_else(|| ApiError::internal("the API serves no Pod"))?;
-    let key = key_of(job);
+    let (key, owner) = (key_of(job), reference(job));
     c.expectations.expect(&key, 0, victims.len());
-    for p in victims {
-        let (ns, name) = key_of(&**p);
-        match c
-            .client
-            .delete(rt, &ns, &name, &DeleteOptions::default())
-            .await
-        {
-            Ok(()) => {
-                let message = format!("Deleted pod: {name}");
-                c.events.record(
-                    &reference(job),
-                    EventType::Normal,
-                    "SuccessfulDelete",
-                    "Delete",
-                    &message,
-                );
-            }
-            Err(e) => {
-                c.expectations.deletion_observed(&key);
-                if e.code != 404 {
-                    return Err(e);
-                }
-            }
-        }
-    }
-    Ok(())
+    control(c, &key, &owner)
+        .delete(victims, Deletes::InTurn)
+        .await
 }
 
 async fn create_pods<C: Client>(
@@ -138,41 +131,14 @@ async fn create_pods<C: Client>(
     if n == 0 {
         return Ok(());
     }
-    let rt = lookup_kind("v1", "Pod").ok_or_else(|| ApiError::internal("the API serves no Pod"))?;
-    let key = key_of(job);
+    let pods = (0..n)
+        .map(|k| new_pod(job, indexes.get(k).copied()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let (key, owner) = (key_of(job), reference(job));
     c.expectations.expect(&key, n, 0);
-    for k in 0..n {
-        let pod = new_pod(job, indexes.get(k).copied())?;
-        match c.client.create(rt, &key.0, pod).await {
-            Ok(created) => {
-                let name = created["metadata"]["name"].as_str().unwrap_or_default();
-                let message = format!("Created pod: {name}");
-                c.events.record(
-                    &reference(job),
-                    EventType::Normal,
-                    "SuccessfulCreate",
-                    "Create",
-                    &message,
-                );
-            }
-            Err(e) => {
-                // The creates not made will never be seen.
-                for _ in k..n {
-                    c.expectations.creation_observed(&key);
-                }
-                let message = format!("Error creating: {}", e.message);
-                c.events.record(
-                    &reference(job),
-                    EventType::Warning,
-                    "FailedCreate",
-                    "Create",
-                    &message,
-                );
-                return Err(e);
-            }
-        }
-    }
-    Ok(())
+    control(c, &key, &owner)
+        .create(&key.0, pods, Batches::OneAtATime)
+        .await
 }
 
 fn condition(
