@@ -14,7 +14,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use serde_json::{json, Value};
 
-use super::pods::controller_of;
+use super::pods::{controller_of, owner_in};
 use super::runtime::Controller;
 use super::work_queue::WorkQueue;
 use super::Action;
@@ -54,14 +54,10 @@ impl<C: Client> CronJobController<C> {
         jobs.add_index(BY_CONTROLLER, job_controller_uid);
         let queue = WorkQueue::default();
         {
-            let queue = queue.clone();
+            let (queue, crons) = (queue.clone(), crons.clone());
             jobs.on_change(move |c| {
-                let j = c.object();
-                if let Some(r) = controller_of(&j.metadata).filter(|r| r.kind == "CronJob") {
-                    queue.add((
-                        j.metadata.namespace.clone().unwrap_or_default(),
-                        r.name.clone(),
-                    ));
+                if let Some(k) = owner_in(&crons, &c.object().metadata) {
+                    queue.add(k);
                 }
             });
         }

@@ -28,7 +28,7 @@ use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet};
 use k8s_openapi::api::core::v1::{Node, Pod};
 
 use super::expectations::Expectations;
-use super::pods::{self, controller_of};
+use super::pods::{self, controller_of, owner_in};
 use super::runtime::Controller;
 use super::work_queue::WorkQueue;
 use super::Action;
@@ -73,18 +73,6 @@ fn orphan_namespace<K: Kind>(o: &K) -> Vec<String> {
     vec![m.namespace.clone().unwrap_or_default()]
 }
 
-/// The set a controller reference names, if it is in the cache with that uid.
-fn owner_set<K: Kind>(sets: &Informer<DaemonSet>, o: &K) -> Option<Key> {
-    let m = o.metadata();
-    let r = controller_of(m)?;
-    if r.kind != "DaemonSet" || r.api_version != "apps/v1" {
-        return None;
-    }
-    let ns = m.namespace.clone().unwrap_or_default();
-    let set = sets.get(&ns, &r.name)?;
-    (set.metadata.uid.as_deref() == Some(r.uid.as_str())).then(|| (ns, r.name.clone()))
-}
-
 /// The sets of the object's namespace whose selector matches it (for an orphan).
 fn selecting_sets<K: Kind>(sets: &Informer<DaemonSet>, o: &K) -> Vec<Key> {
     let m = o.metadata();
@@ -108,7 +96,7 @@ fn on_pod_change(
     change: &Change<Pod>,
 ) {
     match change {
-        Change::Added(p) => match owner_set(sets, &**p) {
+        Change::Added(p) => match owner_in(sets, &p.metadata) {
             Some(k) => {
                 expectations.creation_observed(&k);
                 queue.add(k);
@@ -121,7 +109,7 @@ fn on_pod_change(
             None => {}
         },
         Change::Updated { old, new } => {
-            let new_owner = owner_set(sets, &**new);
+            let new_owner = owner_in(sets, &new.metadata);
             if new.metadata.deletion_timestamp.is_some()
                 && old.metadata.deletion_timestamp.is_none()
             {
@@ -129,7 +117,7 @@ fn on_pod_change(
                     expectations.deletion_observed(k);
                 }
             }
-            let old_owner = owner_set(sets, &**old);
+            let old_owner = owner_in(sets, &old.metadata);
             if old_owner != new_owner {
                 old_owner.into_iter().for_each(|k| queue.add(k));
             }
@@ -144,7 +132,7 @@ fn on_pod_change(
             }
         }
         Change::Deleted(p) => {
-            if let Some(k) = owner_set(sets, &**p) {
+            if let Some(k) = owner_in(sets, &p.metadata) {
                 if p.metadata.deletion_timestamp.is_none() {
                     expectations.deletion_observed(&k);
                 }
@@ -198,7 +186,7 @@ impl<C: Client> DaemonSetController<C> {
         {
             let (sets, queue) = (sets.clone(), queue.clone());
             revisions.on_change(move |c: &Change<ControllerRevision>| {
-                match owner_set(&sets, &**c.object()) {
+                match owner_in(&sets, &c.object().metadata) {
                     Some(k) => queue.add(k),
                     None if controller_of(&c.object().metadata).is_none() => {
                         selecting_sets(&sets, &**c.object())

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use k8s_openapi::api::core::v1::{Pod, ReplicationController};
 
 use super::expectations::Expectations;
-use super::pods::{self, controller_of};
+use super::pods::{self, controller_of, owner_in};
 use super::runtime::Controller;
 use super::work_queue::WorkQueue;
 use super::Action;
@@ -83,17 +83,6 @@ impl<C: Client, K: Replicated> ReplicaSetController<C, K> {
     }
 }
 
-/// The set a controller reference names, if it is in the cache with that uid.
-fn owner_set<K: Replicated>(sets: &Informer<K>, pod: &Pod) -> Option<Key> {
-    let r = controller_of(&pod.metadata)?;
-    if r.kind != K::KIND || r.api_version != K::API_VERSION {
-        return None;
-    }
-    let ns = pod.metadata.namespace.clone().unwrap_or_default();
-    let set = sets.get(&ns, &r.name)?;
-    (set.metadata().uid.as_deref() == Some(r.uid.as_str())).then(|| (ns, r.name.clone()))
-}
-
 /// The sets of the pod's namespace whose selector matches it (for a pod without owner).
 fn selecting_sets<K: Replicated>(sets: &Informer<K>, pod: &Pod) -> Vec<Key> {
     let ns = pod.metadata.namespace.as_deref().unwrap_or_default();
@@ -116,7 +105,7 @@ fn on_pod_change<K: Replicated>(
     change: &Change<Pod>,
 ) {
     match change {
-        Change::Added(p) => match owner_set(sets, p) {
+        Change::Added(p) => match owner_in(sets, &p.metadata) {
             Some(k) => {
                 expectations.creation_observed(&k);
                 queue.add(k);
@@ -131,11 +120,11 @@ fn on_pod_change<K: Replicated>(
         Change::Updated { old, new } => {
             let deleting = new.metadata.deletion_timestamp.is_some()
                 && old.metadata.deletion_timestamp.is_none();
-            let new_owner = owner_set(sets, new);
+            let new_owner = owner_in(sets, &new.metadata);
             if let (true, Some(k)) = (deleting, &new_owner) {
                 expectations.deletion_observed(k);
             }
-            let old_owner = owner_set(sets, old);
+            let old_owner = owner_in(sets, &old.metadata);
             if old_owner != new_owner {
                 old_owner.into_iter().for_each(|k| queue.add(k));
             }
@@ -155,7 +144,7 @@ fn on_pod_change<K: Replicated>(
             }
         }
         Change::Deleted(p) => {
-            if let Some(k) = owner_set(sets, p) {
+            if let Some(k) = owner_in(sets, &p.metadata) {
                 if p.metadata.deletion_timestamp.is_none() {
                     expectations.deletion_observed(&k);
                 }
