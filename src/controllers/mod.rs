@@ -23,6 +23,7 @@ mod queue;
 pub mod replicaset;
 pub mod runtime;
 pub mod statefulset;
+mod status_patch;
 pub mod taint_eviction;
 pub mod volume_binding;
 pub mod work_queue;

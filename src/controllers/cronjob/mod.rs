@@ -19,9 +19,10 @@ use super::runtime::Controller;
 use super::work_queue::WorkQueue;
 use super::Action;
 use crate::client::informer::{key_of, Informer, Informers, Unserved};
-use crate::client::options::{DeleteOptions, PatchType, Subresource};
+use crate::client::options::DeleteOptions;
 use crate::client::status::ApiError;
 use crate::client::Client;
+use crate::controllers::status_patch::patch_status;
 use crate::resources::cron::{Schedule, Zone};
 use crate::resources::lookup_kind;
 
@@ -294,23 +295,8 @@ impl<C: Client> Controller for CronJobController<C> {
             o == *v || (o.is_null() && v.as_array().is_some_and(Vec::is_empty))
         });
         if !same {
-            let rt = lookup_kind("batch/v1", "CronJob")
-                .ok_or_else(|| ApiError::internal("the API serves no CronJob"))?;
-            match self
-                .client
-                .patch(
-                    rt,
-                    &ns,
-                    &name,
-                    PatchType::Merge,
-                    &json!({"status": status}),
-                    Subresource::Status,
-                )
-                .await
-            {
-                Err(e) if e.code == 404 => return Ok(Action::Done),
-                Err(e) => return Err(e),
-                Ok(_) => {}
+            if !patch_status(&self.client, &*cj, status).await? {
+                return Ok(Action::Done);
             }
         }
         Ok(requeue)

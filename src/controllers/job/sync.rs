@@ -19,11 +19,12 @@ use super::pod::{index_of, new_pod};
 use super::JobController;
 use crate::client::events::{reference, EventType};
 use crate::client::informer::{key_of, Key};
-use crate::client::options::{DeleteOptions, PatchType, Preconditions, Subresource};
+use crate::client::options::{DeleteOptions, Preconditions};
 use crate::client::status::ApiError;
 use crate::client::Client;
 use crate::controllers::pod_control::{Batches, Deletes, PodControl};
 use crate::controllers::pods;
+use crate::controllers::status_patch::patch_status;
 use crate::controllers::Action;
 use crate::resources::lookup_kind;
 
@@ -333,24 +334,8 @@ pub(super) async fn sync<C: Client>(
             || (old.get(k).is_none() && v.as_array().is_some_and(Vec::is_empty))
     });
     if !unchanged {
-        let rt = lookup_kind("batch/v1", "Job")
-            .ok_or_else(|| ApiError::internal("the API serves no Job"))?;
-        let patch = json!({"status": status});
-        match c
-            .client
-            .patch(
-                rt,
-                &key.0,
-                &key.1,
-                PatchType::Merge,
-                &patch,
-                Subresource::Status,
-            )
-            .await
-        {
-            Ok(_) => {}
-            Err(e) if e.code == 404 => return Ok(Action::Done),
-            Err(e) => return Err(e),
+        if !patch_status(&c.client, job, status).await? {
+            return Ok(Action::Done);
         }
         if let Some((kind, reason, message)) = news {
             c.events.record(&reference(job), kind, reason, "", message);
