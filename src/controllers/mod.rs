@@ -13,6 +13,7 @@ pub mod disruption;
 pub mod event_ttl;
 mod expectations;
 pub mod garbage_collector;
+mod history;
 pub mod job;
 pub mod namespace;
 pub mod node_ipam;
