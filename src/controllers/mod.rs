@@ -18,6 +18,7 @@ pub mod job;
 pub mod namespace;
 pub mod node_ipam;
 pub mod node_lifecycle;
+mod pod_changes;
 mod pod_control;
 pub mod pods;
 mod queue;

@@ -28,6 +28,7 @@ use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet};
 use k8s_openapi::api::core::v1::{Node, Pod};
 
 use super::expectations::Expectations;
+use super::pod_changes::{self, OrphanUpdates};
 use super::pods::{self, controller_of, owner_in};
 use super::runtime::Controller;
 use super::work_queue::WorkQueue;
@@ -88,58 +89,24 @@ fn selecting_sets<K: Kind>(sets: &Informer<DaemonSet>, o: &K) -> Vec<Key> {
         .collect()
 }
 
-/// Queues the sets a pod change concerns and counts what they expected to see.
+/// Queues the sets a pod change concerns and counts what they expected to see. An updated
+/// orphan is offered to the selecting sets on every update, as this controller has always
+/// done (upstream only on a label or controller change).
 fn on_pod_change(
     sets: &Informer<DaemonSet>,
     queue: &WorkQueue,
     expectations: &Expectations,
     change: &Change<Pod>,
 ) {
-    match change {
-        Change::Added(p) => match owner_in(sets, &p.metadata) {
-            Some(k) => {
-                expectations.creation_observed(&k);
-                queue.add(k);
-            }
-            None if controller_of(&p.metadata).is_none() => {
-                selecting_sets(sets, &**p)
-                    .into_iter()
-                    .for_each(|k| queue.add(k));
-            }
-            None => {}
-        },
-        Change::Updated { old, new } => {
-            let new_owner = owner_in(sets, &new.metadata);
-            if new.metadata.deletion_timestamp.is_some()
-                && old.metadata.deletion_timestamp.is_none()
-            {
-                if let Some(k) = &new_owner {
-                    expectations.deletion_observed(k);
-                }
-            }
-            let old_owner = owner_in(sets, &old.metadata);
-            if old_owner != new_owner {
-                old_owner.into_iter().for_each(|k| queue.add(k));
-            }
-            match new_owner {
-                Some(k) => queue.add(k),
-                None if controller_of(&new.metadata).is_none() => {
-                    selecting_sets(sets, &**new)
-                        .into_iter()
-                        .for_each(|k| queue.add(k));
-                }
-                None => {}
-            }
-        }
-        Change::Deleted(p) => {
-            if let Some(k) = owner_in(sets, &p.metadata) {
-                if p.metadata.deletion_timestamp.is_none() {
-                    expectations.deletion_observed(&k);
-                }
-                queue.add(k);
-            }
-        }
-    }
+    let selecting = |p: &Pod| selecting_sets(sets, p);
+    pod_changes::route(
+        sets,
+        queue,
+        expectations,
+        change,
+        selecting,
+        OrphanUpdates::Always,
+    );
 }
 
 /// Queues the sets for which a node change matters: a new node that should run their pod,

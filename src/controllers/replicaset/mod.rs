@@ -21,7 +21,8 @@ use std::sync::Arc;
 use k8s_openapi::api::core::v1::{Pod, ReplicationController};
 
 use super::expectations::Expectations;
-use super::pods::{self, controller_of, owner_in};
+use super::pod_changes::{self, OrphanUpdates};
+use super::pods;
 use super::runtime::Controller;
 use super::work_queue::WorkQueue;
 use super::Action;
@@ -104,54 +105,15 @@ fn on_pod_change<K: Replicated>(
     expectations: &Expectations,
     change: &Change<Pod>,
 ) {
-    match change {
-        Change::Added(p) => match owner_in(sets, &p.metadata) {
-            Some(k) => {
-                expectations.creation_observed(&k);
-                queue.add(k);
-            }
-            None if controller_of(&p.metadata).is_none() => {
-                selecting_sets(sets, p)
-                    .into_iter()
-                    .for_each(|k| queue.add(k));
-            }
-            None => {}
-        },
-        Change::Updated { old, new } => {
-            let deleting = new.metadata.deletion_timestamp.is_some()
-                && old.metadata.deletion_timestamp.is_none();
-            let new_owner = owner_in(sets, &new.metadata);
-            if let (true, Some(k)) = (deleting, &new_owner) {
-                expectations.deletion_observed(k);
-            }
-            let old_owner = owner_in(sets, &old.metadata);
-            if old_owner != new_owner {
-                old_owner.into_iter().for_each(|k| queue.add(k));
-            }
-            match new_owner {
-                Some(k) => queue.add(k),
-                // An orphan whose labels changed (or that was just released) may now
-                // be selected by a set.
-                None if controller_of(&new.metadata).is_none()
-                    && (old.metadata.labels != new.metadata.labels
-                        || controller_of(&old.metadata).is_some()) =>
-                {
-                    selecting_sets(sets, new)
-                        .into_iter()
-                        .for_each(|k| queue.add(k));
-                }
-                None => {}
-            }
-        }
-        Change::Deleted(p) => {
-            if let Some(k) = owner_in(sets, &p.metadata) {
-                if p.metadata.deletion_timestamp.is_none() {
-                    expectations.deletion_observed(&k);
-                }
-                queue.add(k);
-            }
-        }
-    }
+    let selecting = |p: &Pod| selecting_sets(sets, p);
+    pod_changes::route(
+        sets,
+        queue,
+        expectations,
+        change,
+        selecting,
+        OrphanUpdates::LabelsOrRelease,
+    );
 }
 
 impl<C: Client, K: Replicated> Controller for ReplicaSetController<C, K> {
