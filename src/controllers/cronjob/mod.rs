@@ -294,10 +294,8 @@ impl<C: Client> Controller for CronJobController<C> {
             let o = old.get(k).cloned().unwrap_or(Value::Null);
             o == *v || (o.is_null() && v.as_array().is_some_and(Vec::is_empty))
         });
-        if !same {
-            if !patch_status(&self.client, &*cj, status).await? {
-                return Ok(Action::Done);
-            }
+        if !same && !patch_status(&self.client, &*cj, status).await? {
+            return Ok(Action::Done);
         }
         Ok(requeue)
     }

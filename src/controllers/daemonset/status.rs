@@ -113,10 +113,8 @@ pub async fn update<C: Client>(
         .into_iter()
         .flatten()
         .all(|(k, v)| or_zero(current.get(k)) == or_zero(Some(v)));
-    if !same {
-        if !patch_status(client, ds, status).await? {
-            return Ok(Action::Done);
-        }
+    if !same && !patch_status(client, ds, status).await? {
+        return Ok(Action::Done);
     }
     let min_ready = ds
         .spec

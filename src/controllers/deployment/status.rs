@@ -240,10 +240,8 @@ pub(super) async fn update<C: Client>(
     .iter()
     .any(|f| before.get(*f).unwrap_or(&zero) != status.get(*f).unwrap_or(&zero))
         || before.get("conditions").cloned().unwrap_or(json!([])) != status["conditions"];
-    if changed {
-        if !patch_status(&c.client, d, status).await? {
-            return Ok(Action::Done);
-        }
+    if changed && !patch_status(&c.client, d, status).await? {
+        return Ok(Action::Done);
     }
     Ok(match requeue {
         Some(after) if !complete => Action::RequeueAfter(after),

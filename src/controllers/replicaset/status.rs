@@ -90,10 +90,8 @@ pub(super) async fn update<C: Client, K: Replicated>(
     .iter()
     .all(|f| current.get(*f).unwrap_or(&json!(0)) == status.get(*f).unwrap_or(&json!(0)))
         && current.get("conditions").cloned().unwrap_or(json!([])) == status["conditions"];
-    if !same {
-        if !patch_status(client, set, status).await? {
-            return Ok(Action::Done);
-        }
+    if !same && !patch_status(client, set, status).await? {
+        return Ok(Action::Done);
     }
     // A ready pod not yet available becomes so after minReadySeconds: look again then.
     if min_ready > 0 && ready > available {
