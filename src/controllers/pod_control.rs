@@ -60,7 +60,24 @@ pub struct PodControl<'a, C: Client> {
     pub owner: &'a Value,
 }
 
-impl<C: Client> PodControl<'_, C> {
+impl<'a, C: Client> PodControl<'a, C> {
+    /// The pod control of the owner with `key` and involved-object reference `owner`.
+    pub fn new(
+        client: &'a C,
+        events: &'a EventRecorder<C>,
+        expectations: &'a Expectations,
+        key: &'a Key,
+        owner: &'a Value,
+    ) -> Self {
+        PodControl {
+            client,
+            events,
+            expectations,
+            key,
+            owner,
+        }
+    }
+
     fn event(&self, kind: EventType, reason: &str, action: &str, message: &str) {
         self.events
             .record(self.owner, kind, reason, action, message);

@@ -16,23 +16,25 @@ pub async fn patch_status<C: Client, K: Kind>(
     obj: &K,
     status: Value,
 ) -> Result<bool, ApiError> {
-    let rt = lookup_kind(K::API_VERSION, K::KIND)
-        .ok_or_else(|| ApiError::internal(format!("the API serves no {}", K::KIND)))?;
-    let (ns, name) = key_of(obj);
-    let patch = json!({ "status": status });
-    match client
-        .patch(
-            rt,
-            &ns,
-            &name,
-            PatchType::Merge,
-            &patch,
-            Subresource::Status,
-        )
-        .await
-    {
-        Ok(_) => Ok(true),
+    match patch_through_status(client, obj, &json!({ "status": status })).await {
+        Ok(()) => Ok(true),
         Err(e) if e.code == 404 => Ok(false),
         Err(e) => Err(e),
     }
+}
+
+/// Merge-patches `patch` into `obj` through its status subresource, which keeps its
+/// generation (as upstream's Deployment controller notes its revision annotation).
+pub async fn patch_through_status<C: Client, K: Kind>(
+    client: &C,
+    obj: &K,
+    patch: &Value,
+) -> Result<(), ApiError> {
+    let rt = lookup_kind(K::API_VERSION, K::KIND)
+        .ok_or_else(|| ApiError::internal(format!("the API serves no {}", K::KIND)))?;
+    let (ns, name) = key_of(obj);
+    client
+        .patch(rt, &ns, &name, PatchType::Merge, patch, Subresource::Status)
+        .await
+        .map(|_| ())
 }

@@ -89,26 +89,6 @@ fn selecting_sets<K: Kind>(sets: &Informer<DaemonSet>, o: &K) -> Vec<Key> {
         .collect()
 }
 
-/// Queues the sets a pod change concerns and counts what they expected to see. An updated
-/// orphan is offered to the selecting sets on every update, as this controller has always
-/// done (upstream only on a label or controller change).
-fn on_pod_change(
-    sets: &Informer<DaemonSet>,
-    queue: &WorkQueue,
-    expectations: &Expectations,
-    change: &Change<Pod>,
-) {
-    let selecting = |p: &Pod| selecting_sets(sets, p);
-    pod_changes::route(
-        sets,
-        queue,
-        expectations,
-        change,
-        selecting,
-        OrphanUpdates::Always,
-    );
-}
-
 /// Queues the sets for which a node change matters: a new node that should run their pod,
 /// a changed node whose fitness for them changed, a node gone (their counts change).
 fn on_node_change(sets: &Informer<DaemonSet>, queue: &WorkQueue, change: &Change<Node>) {
@@ -144,7 +124,11 @@ impl<C: Client> DaemonSetController<C> {
         let expectations = Expectations::default();
         {
             let (sets, queue, expectations) = (sets.clone(), queue.clone(), expectations.clone());
-            pods.on_change(move |c| on_pod_change(&sets, &queue, &expectations, c));
+            pods.on_change(move |c| {
+                let selecting = |p: &Pod| selecting_sets(&sets, p);
+                let orphans = OrphanUpdates::Always;
+                pod_changes::route(&sets, &queue, &expectations, c, selecting, orphans);
+            });
         }
         {
             let (sets, queue) = (sets.clone(), queue.clone());

@@ -66,13 +66,7 @@ pub(super) async fn sync_nodes<C: Client>(
 ) -> Result<(), ApiError> {
     let key = key_of(ds);
     let owner = events::reference(ds);
-    let control = PodControl {
-        client: &c.client,
-        events: &c.events,
-        expectations: &c.expectations,
-        key: &key,
-        owner: &owner,
-    };
+    let control = PodControl::new(&c.client, &c.events, &c.expectations, &key, &owner);
     let create_on = &create_on[..create_on.len().min(BURST_REPLICAS)];
     let delete = &delete[..delete.len().min(BURST_REPLICAS)];
     c.expectations.expect(&key, create_on.len(), delete.len());

@@ -18,7 +18,7 @@ use super::decide::{self, Finish, Next, Observed, Settings};
 use super::pod::{index_of, new_pod};
 use super::JobController;
 use crate::client::events::{reference, EventType};
-use crate::client::informer::{key_of, Key};
+use crate::client::informer::key_of;
 use crate::client::options::{DeleteOptions, Preconditions};
 use crate::client::status::ApiError;
 use crate::client::Client;
@@ -92,22 +92,6 @@ async fn expire<C: Client>(
     }
 }
 
-/// The Job's pod control. Its pods are created and deleted one at a time, each stopping
-/// at the first failure, as this controller has always done.
-fn control<'a, C: Client>(
-    c: &'a JobController<C>,
-    key: &'a Key,
-    owner: &'a Value,
-) -> PodControl<'a, C> {
-    PodControl {
-        client: &c.client,
-        events: &c.events,
-        expectations: &c.expectations,
-        key,
-        owner,
-    }
-}
-
 async fn delete_pods<C: Client>(
     c: &JobController<C>,
     job: &Job,
@@ -118,7 +102,8 @@ async fn delete_pods<C: Client>(
     }
     let (key, owner) = (key_of(job), reference(job));
     c.expectations.expect(&key, 0, victims.len());
-    control(c, &key, &owner)
+    // One at a time, stopping at the first failure, as this controller has always done.
+    PodControl::new(&c.client, &c.events, &c.expectations, &key, &owner)
         .delete(victims, Deletes::InTurn)
         .await
 }
@@ -132,12 +117,14 @@ async fn create_pods<C: Client>(
     if n == 0 {
         return Ok(());
     }
+    // Made before the expectations are raised: a Job whose pods cannot be made expects none.
     let pods = (0..n)
         .map(|k| new_pod(job, indexes.get(k).copied()))
         .collect::<Result<Vec<_>, _>>()?;
     let (key, owner) = (key_of(job), reference(job));
     c.expectations.expect(&key, n, 0);
-    control(c, &key, &owner)
+    // One at a time, stopping at the first failure, as this controller has always done.
+    PodControl::new(&c.client, &c.events, &c.expectations, &key, &owner)
         .create(&key.0, pods, Batches::OneAtATime)
         .await
 }

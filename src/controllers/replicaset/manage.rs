@@ -132,13 +132,7 @@ pub(super) async fn scale<C: Client, K: Replicated>(
 ) -> Result<(), ApiError> {
     let key = key_of(set);
     let owner = events::reference(set);
-    let control = PodControl {
-        client: &c.client,
-        events: &c.events,
-        expectations: &c.expectations,
-        key: &key,
-        owner: &owner,
-    };
+    let control = PodControl::new(&c.client, &c.events, &c.expectations, &key, &owner);
     let have = active.len();
     if have < want {
         let missing = (want - have).min(BURST_REPLICAS);

@@ -27,7 +27,7 @@ use super::runtime::Controller;
 use super::work_queue::WorkQueue;
 use super::Action;
 use crate::client::events::EventRecorder;
-use crate::client::informer::{key_of, Change, Informer, Informers, Key, Unserved};
+use crate::client::informer::{key_of, Informer, Informers, Key, Unserved};
 use crate::client::status::ApiError;
 use crate::client::Client;
 use crate::resources::selector::typed as selector;
@@ -58,7 +58,11 @@ impl<C: Client, K: Replicated> ReplicaSetController<C, K> {
         let expectations = Expectations::default();
         {
             let (sets, queue, expectations) = (sets.clone(), queue.clone(), expectations.clone());
-            pods.on_change(move |c| on_pod_change(&sets, &queue, &expectations, c));
+            pods.on_change(move |c| {
+                let selecting = |p: &Pod| selecting_sets(&sets, p);
+                let orphans = OrphanUpdates::LabelsOrRelease;
+                pod_changes::route(&sets, &queue, &expectations, c, selecting, orphans);
+            });
         }
         let client = informers.client().clone();
         Ok((
@@ -96,24 +100,6 @@ fn selecting_sets<K: Replicated>(sets: &Informer<K>, pod: &Pod) -> Vec<Key> {
         })
         .map(|s| key_of(&**s))
         .collect()
-}
-
-/// Queues the sets a pod change concerns and counts what the sets expected to see.
-fn on_pod_change<K: Replicated>(
-    sets: &Informer<K>,
-    queue: &WorkQueue,
-    expectations: &Expectations,
-    change: &Change<Pod>,
-) {
-    let selecting = |p: &Pod| selecting_sets(sets, p);
-    pod_changes::route(
-        sets,
-        queue,
-        expectations,
-        change,
-        selecting,
-        OrphanUpdates::LabelsOrRelease,
-    );
 }
 
 impl<C: Client, K: Replicated> Controller for ReplicaSetController<C, K> {
