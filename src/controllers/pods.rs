@@ -8,8 +8,10 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use serde_json::{json, Value};
+
+use crate::client::informer::{Informer, Key, Kind};
 
 /// Name of the pod index by controller uid ([`controller_uid`]).
 pub const BY_CONTROLLER: &str = "controller-uid";
@@ -17,13 +19,24 @@ pub const BY_CONTROLLER: &str = "controller-uid";
 pub const ORPHANS: &str = "orphans-by-namespace";
 
 /// The owner reference marked `controller: true`, if any.
-pub fn controller_of(
-    meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
-) -> Option<&OwnerReference> {
+pub fn controller_of(meta: &ObjectMeta) -> Option<&OwnerReference> {
     meta.owner_references
         .iter()
         .flatten()
         .find(|r| r.controller == Some(true))
+}
+
+/// The key of the `K` that `meta`'s controller reference names, if `owners` holds it with
+/// that uid (upstream's `resolveControllerRef`): a reference to an object of the same name
+/// that was deleted and made again is no longer its owner.
+pub fn owner_in<K: Kind>(owners: &Informer<K>, meta: &ObjectMeta) -> Option<Key> {
+    let r = controller_of(meta)?;
+    if r.kind != K::KIND || r.api_version != K::API_VERSION {
+        return None;
+    }
+    let ns = meta.namespace.clone().unwrap_or_default();
+    let owner = owners.get(&ns, &r.name)?;
+    (owner.metadata().uid.as_deref() == Some(r.uid.as_str())).then(|| (ns, r.name.clone()))
 }
 
 /// Index function: a pod's controller uid.

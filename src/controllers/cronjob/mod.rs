@@ -14,14 +14,15 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use serde_json::{json, Value};
 
-use super::pods::controller_of;
+use super::pods::{controller_of, owner_in};
 use super::runtime::Controller;
 use super::work_queue::WorkQueue;
 use super::Action;
 use crate::client::informer::{key_of, Informer, Informers, Unserved};
-use crate::client::options::{DeleteOptions, PatchType, Subresource};
+use crate::client::options::DeleteOptions;
 use crate::client::status::ApiError;
 use crate::client::Client;
+use crate::controllers::status_patch::patch_status;
 use crate::resources::cron::{Schedule, Zone};
 use crate::resources::lookup_kind;
 
@@ -54,14 +55,10 @@ impl<C: Client> CronJobController<C> {
         jobs.add_index(BY_CONTROLLER, job_controller_uid);
         let queue = WorkQueue::default();
         {
-            let queue = queue.clone();
+            let (queue, crons) = (queue.clone(), crons.clone());
             jobs.on_change(move |c| {
-                let j = c.object();
-                if let Some(r) = controller_of(&j.metadata).filter(|r| r.kind == "CronJob") {
-                    queue.add((
-                        j.metadata.namespace.clone().unwrap_or_default(),
-                        r.name.clone(),
-                    ));
+                if let Some(k) = owner_in(&crons, &c.object().metadata) {
+                    queue.add(k);
                 }
             });
         }
@@ -297,25 +294,8 @@ impl<C: Client> Controller for CronJobController<C> {
             let o = old.get(k).cloned().unwrap_or(Value::Null);
             o == *v || (o.is_null() && v.as_array().is_some_and(Vec::is_empty))
         });
-        if !same {
-            let rt = lookup_kind("batch/v1", "CronJob")
-                .ok_or_else(|| ApiError::internal("the API serves no CronJob"))?;
-            match self
-                .client
-                .patch(
-                    rt,
-                    &ns,
-                    &name,
-                    PatchType::Merge,
-                    &json!({"status": status}),
-                    Subresource::Status,
-                )
-                .await
-            {
-                Err(e) if e.code == 404 => return Ok(Action::Done),
-                Err(e) => return Err(e),
-                Ok(_) => {}
-            }
+        if !same && !patch_status(&self.client, &*cj, status).await? {
+            return Ok(Action::Done);
         }
         Ok(requeue)
     }

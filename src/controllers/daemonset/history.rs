@@ -20,6 +20,7 @@ use crate::client::options::{DeleteOptions, PatchType, Subresource};
 use crate::client::status::ApiError;
 use crate::client::Client;
 use crate::controllers::deployment::template_hash;
+use crate::controllers::history;
 use crate::controllers::pods;
 use crate::resources::{controllerrevision, daemonset, pod};
 
@@ -36,15 +37,7 @@ pub fn hash_of(labels: Option<&std::collections::BTreeMap<String, String>>) -> O
 
 /// The patch that restores `ds`'s template (upstream's `getPatch`).
 pub fn patch_of(ds: &DaemonSet) -> Value {
-    let mut template = ds
-        .spec
-        .as_ref()
-        .and_then(|s| serde_json::to_value(&s.template).ok())
-        .unwrap_or_else(|| json!({}));
-    if let Some(t) = template.as_object_mut() {
-        t.insert("$patch".into(), json!("replace"));
-    }
-    json!({"spec": {"template": template}})
+    history::data_of(ds.spec.as_ref().map(|s| &s.template))
 }
 
 /// The hash of `ds`'s template and collision count (upstream's `ComputeHash`).
@@ -62,7 +55,7 @@ pub fn current_hash(ds: &DaemonSet) -> String {
 
 /// Whether `rev` holds `ds`'s template (upstream's `Match`).
 pub fn matches(ds: &DaemonSet, rev: &ControllerRevision) -> bool {
-    rev.data.as_ref().is_some_and(|d| d.0 == patch_of(ds))
+    history::holds(rev, &patch_of(ds))
 }
 
 /// The ControllerRevision recording `ds`'s template as number `revision`.

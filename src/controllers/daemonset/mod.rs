@@ -28,7 +28,8 @@ use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet};
 use k8s_openapi::api::core::v1::{Node, Pod};
 
 use super::expectations::Expectations;
-use super::pods::{self, controller_of};
+use super::pod_changes::{self, OrphanUpdates};
+use super::pods::{self, controller_of, owner_in};
 use super::runtime::Controller;
 use super::work_queue::WorkQueue;
 use super::Action;
@@ -73,18 +74,6 @@ fn orphan_namespace<K: Kind>(o: &K) -> Vec<String> {
     vec![m.namespace.clone().unwrap_or_default()]
 }
 
-/// The set a controller reference names, if it is in the cache with that uid.
-fn owner_set<K: Kind>(sets: &Informer<DaemonSet>, o: &K) -> Option<Key> {
-    let m = o.metadata();
-    let r = controller_of(m)?;
-    if r.kind != "DaemonSet" || r.api_version != "apps/v1" {
-        return None;
-    }
-    let ns = m.namespace.clone().unwrap_or_default();
-    let set = sets.get(&ns, &r.name)?;
-    (set.metadata.uid.as_deref() == Some(r.uid.as_str())).then(|| (ns, r.name.clone()))
-}
-
 /// The sets of the object's namespace whose selector matches it (for an orphan).
 fn selecting_sets<K: Kind>(sets: &Informer<DaemonSet>, o: &K) -> Vec<Key> {
     let m = o.metadata();
@@ -98,60 +87,6 @@ fn selecting_sets<K: Kind>(sets: &Informer<DaemonSet>, o: &K) -> Vec<Key> {
         })
         .map(|s| key_of(&**s))
         .collect()
-}
-
-/// Queues the sets a pod change concerns and counts what they expected to see.
-fn on_pod_change(
-    sets: &Informer<DaemonSet>,
-    queue: &WorkQueue,
-    expectations: &Expectations,
-    change: &Change<Pod>,
-) {
-    match change {
-        Change::Added(p) => match owner_set(sets, &**p) {
-            Some(k) => {
-                expectations.creation_observed(&k);
-                queue.add(k);
-            }
-            None if controller_of(&p.metadata).is_none() => {
-                selecting_sets(sets, &**p)
-                    .into_iter()
-                    .for_each(|k| queue.add(k));
-            }
-            None => {}
-        },
-        Change::Updated { old, new } => {
-            let new_owner = owner_set(sets, &**new);
-            if new.metadata.deletion_timestamp.is_some()
-                && old.metadata.deletion_timestamp.is_none()
-            {
-                if let Some(k) = &new_owner {
-                    expectations.deletion_observed(k);
-                }
-            }
-            let old_owner = owner_set(sets, &**old);
-            if old_owner != new_owner {
-                old_owner.into_iter().for_each(|k| queue.add(k));
-            }
-            match new_owner {
-                Some(k) => queue.add(k),
-                None if controller_of(&new.metadata).is_none() => {
-                    selecting_sets(sets, &**new)
-                        .into_iter()
-                        .for_each(|k| queue.add(k));
-                }
-                None => {}
-            }
-        }
-        Change::Deleted(p) => {
-            if let Some(k) = owner_set(sets, &**p) {
-                if p.metadata.deletion_timestamp.is_none() {
-                    expectations.deletion_observed(&k);
-                }
-                queue.add(k);
-            }
-        }
-    }
 }
 
 /// Queues the sets for which a node change matters: a new node that should run their pod,
@@ -189,7 +124,11 @@ impl<C: Client> DaemonSetController<C> {
         let expectations = Expectations::default();
         {
             let (sets, queue, expectations) = (sets.clone(), queue.clone(), expectations.clone());
-            pods.on_change(move |c| on_pod_change(&sets, &queue, &expectations, c));
+            pods.on_change(move |c| {
+                let selecting = |p: &Pod| selecting_sets(&sets, p);
+                let orphans = OrphanUpdates::Always;
+                pod_changes::route(&sets, &queue, &expectations, c, selecting, orphans);
+            });
         }
         {
             let (sets, queue) = (sets.clone(), queue.clone());
@@ -198,7 +137,7 @@ impl<C: Client> DaemonSetController<C> {
         {
             let (sets, queue) = (sets.clone(), queue.clone());
             revisions.on_change(move |c: &Change<ControllerRevision>| {
-                match owner_set(&sets, &**c.object()) {
+                match owner_in(&sets, &c.object().metadata) {
                     Some(k) => queue.add(k),
                     None if controller_of(&c.object().metadata).is_none() => {
                         selecting_sets(&sets, &**c.object())

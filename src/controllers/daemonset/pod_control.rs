@@ -7,7 +7,6 @@
 
 use std::sync::Arc;
 
-use futures_util::future::join_all;
 use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
 use serde_json::Value;
@@ -16,13 +15,12 @@ use super::eligibility::{add_daemon_tolerations, pin_to_node};
 use super::history::{owner, REVISION_HASH};
 use super::placement::{template_generation, TEMPLATE_GENERATION_LABEL};
 use super::DaemonSetController;
-use crate::client::events::{self, EventType};
+use crate::client::events;
 use crate::client::informer::key_of;
-use crate::client::options::DeleteOptions;
 use crate::client::status::ApiError;
 use crate::client::Client;
+use crate::controllers::pod_control::{Batches, Deletes, PodControl};
 use crate::controllers::pods;
-use crate::resources::pod;
 
 /// At most this many pods are created or deleted in one sync (upstream's DaemonSet
 /// `BurstReplicas`).
@@ -67,105 +65,27 @@ pub(super) async fn sync_nodes<C: Client>(
     hash: &str,
 ) -> Result<(), ApiError> {
     let key = key_of(ds);
+    let owner = events::reference(ds);
+    let control = PodControl::new(&c.client, &c.events, &c.expectations, &key, &owner);
     let create_on = &create_on[..create_on.len().min(BURST_REPLICAS)];
     let delete = &delete[..delete.len().min(BURST_REPLICAS)];
     c.expectations.expect(&key, create_on.len(), delete.len());
     let mut failure = None;
     if !create_on.is_empty() {
-        failure = create(c, ds, create_on, hash).await.err();
+        let template = pod_template(ds, hash);
+        let pods = create_on
+            .iter()
+            .map(|node| pod_for(ds, &template, node))
+            .collect();
+        failure = control.create(&key.0, pods, Batches::SlowStart).await.err();
     }
-    let deletes = delete.iter().map(|p| async move {
-        let (ns, name) = key_of(&**p);
-        let r = c
-            .client
-            .delete(&pod::RESOURCE, &ns, &name, &DeleteOptions::default())
-            .await;
-        (name, r)
-    });
-    for (name, r) in join_all(deletes).await {
-        match r {
-            Ok(()) => c.events.record(
-                &events::reference(ds),
-                EventType::Normal,
-                "SuccessfulDelete",
-                "Delete",
-                &format!("Deleted pod: {name}"),
-            ),
-            Err(e) => {
-                c.expectations.deletion_observed(&key);
-                if e.code != 404 {
-                    c.events.record(
-                        &events::reference(ds),
-                        EventType::Warning,
-                        "FailedDelete",
-                        "Delete",
-                        &format!("Error deleting: {}", e.message),
-                    );
-                    failure.get_or_insert(e);
-                }
-            }
-        }
+    // Each failed delete is also a FailedDelete event, as upstream's DaemonSet reports it.
+    let deletes = Deletes::Together { failed_event: true };
+    let deleted = control.delete(delete, deletes).await;
+    match failure {
+        Some(e) => Err(e),
+        None => deleted,
     }
-    failure.map_or(Ok(()), Err)
-}
-
-async fn create<C: Client>(
-    c: &DaemonSetController<C>,
-    ds: &DaemonSet,
-    nodes: &[String],
-    hash: &str,
-) -> Result<(), ApiError> {
-    let key = key_of(ds);
-    let ns = key.0.clone();
-    let template = pod_template(ds, hash);
-    let mut done = 0;
-    let mut batch = 1usize;
-    while done < nodes.len() {
-        let n = batch.min(nodes.len() - done);
-        let creates = nodes[done..done + n].iter().map(|node| {
-            c.client
-                .create(&pod::RESOURCE, &ns, pod_for(ds, &template, node))
-        });
-        let mut failure = None;
-        for r in join_all(creates).await {
-            match r {
-                Ok(created) => {
-                    let pod_name = created
-                        .pointer("/metadata/name")
-                        .and_then(Value::as_str)
-                        .unwrap_or("");
-                    c.events.record(
-                        &events::reference(ds),
-                        EventType::Normal,
-                        "SuccessfulCreate",
-                        "Create",
-                        &format!("Created pod: {pod_name}"),
-                    );
-                }
-                Err(e) => {
-                    c.expectations.creation_observed(&key);
-                    failure.get_or_insert(e);
-                }
-            }
-        }
-        done += n;
-        if let Some(e) = failure {
-            // The pods of batches never sent will not come either.
-            for _ in done..nodes.len() {
-                c.expectations.creation_observed(&key);
-            }
-            c.events.record(
-                &events::reference(ds),
-                EventType::Warning,
-                "FailedCreate",
-                "Create",
-                &format!("Error creating: {}", e.message),
-            );
-            return Err(e);
-        }
-        batch = batch.saturating_mul(2);
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -14,13 +14,11 @@ use serde_json::{json, Value};
 
 use super::eligibility::{daemon_pod, node_fit};
 use super::placement::{is_updated, sort_oldest_first, template_generation, NodePods};
-use crate::client::informer::key_of;
-use crate::client::options::{PatchType, Subresource};
 use crate::client::status::ApiError;
 use crate::client::Client;
 use crate::controllers::pods;
+use crate::controllers::status_patch::patch_status;
 use crate::controllers::Action;
-use crate::resources::daemonset;
 
 /// The counters of a DaemonSet's status.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -115,24 +113,8 @@ pub async fn update<C: Client>(
         .into_iter()
         .flatten()
         .all(|(k, v)| or_zero(current.get(k)) == or_zero(Some(v)));
-    if !same {
-        let (ns, name) = key_of(ds);
-        let patch = json!({"status": status});
-        match client
-            .patch(
-                &daemonset::RESOURCE,
-                &ns,
-                &name,
-                PatchType::Merge,
-                &patch,
-                Subresource::Status,
-            )
-            .await
-        {
-            Ok(_) => {}
-            Err(e) if e.code == 404 => return Ok(Action::Done),
-            Err(e) => return Err(e),
-        }
+    if !same && !patch_status(client, ds, status).await? {
+        return Ok(Action::Done);
     }
     let min_ready = ds
         .spec

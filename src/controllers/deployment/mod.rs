@@ -18,12 +18,12 @@ use k8s_openapi::api::core::v1::Pod;
 
 pub use revision::{template_hash, POD_TEMPLATE_HASH, REVISION};
 
-use super::pods::controller_of;
+use super::pods::{controller_of, owner_in};
 use super::runtime::Controller;
 use super::work_queue::WorkQueue;
 use super::Action;
 use crate::client::events::EventRecorder;
-use crate::client::informer::{Change, Informer, Informers, Key, Unserved};
+use crate::client::informer::{Change, Informer, Informers, Unserved};
 use crate::client::status::ApiError;
 use crate::client::Client;
 
@@ -48,20 +48,6 @@ fn set_controller_uid(s: &ReplicaSet) -> Vec<String> {
         .collect()
 }
 
-/// The deployment controlling `set`, if it is in the cache with that uid.
-fn owner_deployment(
-    deployments: &Informer<Deployment>,
-    meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
-) -> Option<Key> {
-    let r = controller_of(meta)?;
-    if r.kind != "Deployment" || r.api_version != "apps/v1" {
-        return None;
-    }
-    let ns = meta.namespace.clone().unwrap_or_default();
-    let d = deployments.get(&ns, &r.name)?;
-    (d.metadata.uid.as_deref() == Some(r.uid.as_str())).then(|| (ns, r.name.clone()))
-}
-
 impl<C: Client> DeploymentController<C> {
     /// Wires the controller to the shared informers; run it with [`super::runtime::run`].
     pub fn new(
@@ -76,11 +62,11 @@ impl<C: Client> DeploymentController<C> {
             let (deployments, queue) = (deployments.clone(), queue.clone());
             sets.on_change(move |c: &Change<ReplicaSet>| {
                 if let Change::Updated { old, .. } = c {
-                    if let Some(k) = owner_deployment(&deployments, &old.metadata) {
+                    if let Some(k) = owner_in(&deployments, &old.metadata) {
                         queue.add(k);
                     }
                 }
-                if let Some(k) = owner_deployment(&deployments, &c.object().metadata) {
+                if let Some(k) = owner_in(&deployments, &c.object().metadata) {
                     queue.add(k);
                 }
             });
@@ -98,7 +84,7 @@ impl<C: Client> DeploymentController<C> {
                 }
                 let ns = p.metadata.namespace.clone().unwrap_or_default();
                 if let Some(set) = sets.get(&ns, &r.name) {
-                    if let Some(k) = owner_deployment(&deployments, &set.metadata) {
+                    if let Some(k) = owner_in(&deployments, &set.metadata) {
                         queue.add(k);
                     }
                 }

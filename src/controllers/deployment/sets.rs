@@ -15,6 +15,7 @@ use crate::client::options::{DeleteOptions, PatchType, Subresource};
 use crate::client::status::ApiError;
 use crate::client::Client;
 use crate::controllers::pods::owner_reference;
+use crate::controllers::status_patch::patch_through_status;
 use crate::resources::{lookup_kind, ResourceType};
 
 pub(super) fn rs_resource() -> Result<&'static ResourceType, ApiError> {
@@ -191,20 +192,7 @@ pub(super) async fn note_revision<C: Client>(
     if revision == 0 || noted == Some(&text) {
         return Ok(());
     }
-    let rt = lookup_kind("apps/v1", "Deployment")
-        .ok_or_else(|| ApiError::internal("the API serves no Deployment"))?;
-    let (ns, name) = key_of(d);
     // Through the status, as upstream's controller writes it: the generation stays.
     let patch = json!({"metadata": {"annotations": {REVISION: text}}});
-    c.client
-        .patch(
-            rt,
-            &ns,
-            &name,
-            PatchType::Merge,
-            &patch,
-            Subresource::Status,
-        )
-        .await
-        .map(|_| ())
+    patch_through_status(&c.client, d, &patch).await
 }

@@ -14,12 +14,10 @@ use serde_json::{json, Value};
 
 use super::rollout::fenceposts;
 use super::DeploymentController;
-use crate::client::informer::key_of;
-use crate::client::options::{PatchType, Subresource};
 use crate::client::status::ApiError;
 use crate::client::Client;
+use crate::controllers::status_patch::patch_status;
 use crate::controllers::Action;
-use crate::resources::lookup_kind;
 
 fn now_text(now: DateTime<Utc>) -> String {
     now.to_rfc3339_opts(SecondsFormat::Secs, true)
@@ -242,26 +240,8 @@ pub(super) async fn update<C: Client>(
     .iter()
     .any(|f| before.get(*f).unwrap_or(&zero) != status.get(*f).unwrap_or(&zero))
         || before.get("conditions").cloned().unwrap_or(json!([])) != status["conditions"];
-    if changed {
-        let rt = lookup_kind("apps/v1", "Deployment")
-            .ok_or_else(|| ApiError::internal("the API serves no Deployment"))?;
-        let (ns, name) = key_of(d);
-        match c
-            .client
-            .patch(
-                rt,
-                &ns,
-                &name,
-                PatchType::Merge,
-                &json!({"status": status}),
-                Subresource::Status,
-            )
-            .await
-        {
-            Ok(_) => {}
-            Err(e) if e.code == 404 => return Ok(Action::Done),
-            Err(e) => return Err(e),
-        }
+    if changed && !patch_status(&c.client, d, status).await? {
+        return Ok(Action::Done);
     }
     Ok(match requeue {
         Some(after) if !complete => Action::RequeueAfter(after),

@@ -23,10 +23,9 @@ use super::runtime::Controller;
 use super::work_queue::WorkQueue;
 use super::Action;
 use crate::client::informer::{key_of, Change, Informer, Informers, Unserved};
-use crate::client::options::{PatchType, Subresource};
 use crate::client::status::ApiError;
 use crate::client::Client;
-use crate::resources::lookup_kind;
+use crate::controllers::status_patch::patch_status;
 use crate::resources::selector::typed as selector;
 
 /// The component name, as upstream's.
@@ -326,37 +325,22 @@ impl<C: Client> Controller for DisruptionController<C> {
         if unchanged {
             return Ok(action);
         }
-        let rt = lookup_kind("policy/v1", "PodDisruptionBudget")
-            .ok_or_else(|| ApiError::internal("the API serves no PodDisruptionBudget"))?;
-        let (ns, name) = key_of(&*b);
         // A merge patch cannot drop map keys without naming them: the whole map is replaced.
-        let mut patch_status = status;
+        let mut status = status;
         let gone: Vec<String> = current
             .get("disruptedPods")
             .and_then(Value::as_object)
             .map(|m| m.keys().cloned().collect())
             .unwrap_or_default();
-        if let Some(m) = patch_status["disruptedPods"].as_object_mut() {
+        if let Some(m) = status["disruptedPods"].as_object_mut() {
             for k in gone {
                 m.entry(k).or_insert(Value::Null);
             }
         }
-        let patch = json!({"status": patch_status});
-        match self
-            .client
-            .patch(
-                rt,
-                &ns,
-                &name,
-                PatchType::Merge,
-                &patch,
-                Subresource::Status,
-            )
-            .await
-        {
-            Ok(_) => Ok(action),
-            Err(e) if e.code == 404 => Ok(Action::Done),
-            Err(e) => Err(e),
+        if patch_status(&self.client, &*b, status).await? {
+            Ok(action)
+        } else {
+            Ok(Action::Done)
         }
     }
 }

@@ -59,6 +59,17 @@ pub enum Next {
 const BACKOFF_MSG: &str = "Job has reached the specified backoff limit";
 const DEADLINE_MSG: &str = "Job was active longer than specified deadline";
 
+impl Next {
+    /// Go on without creating: only delete `surplus` running pods.
+    fn delete_only(surplus: usize) -> Self {
+        Next::Run {
+            create: 0,
+            indexes: Vec::new(),
+            surplus,
+        }
+    }
+}
+
 /// The decision for a Job that has not finished yet.
 pub fn next(s: &Settings, o: &Observed) -> Next {
     if o.failed > s.backoff_limit {
@@ -85,11 +96,7 @@ pub fn next(s: &Settings, o: &Observed) -> Next {
     }
     let active = usize::try_from(o.active).unwrap_or(0);
     if s.suspended {
-        return Next::Run {
-            create: 0,
-            indexes: Vec::new(),
-            surplus: active,
-        };
+        return Next::delete_only(active);
     }
     // Pods still wanted: no more than parallelism, and no more than completions left.
     let left = match s.completions {
@@ -103,11 +110,7 @@ pub fn next(s: &Settings, o: &Observed) -> Next {
     };
     let want = usize::try_from(s.parallelism.min(left).max(0)).unwrap_or(0);
     if active >= want {
-        return Next::Run {
-            create: 0,
-            indexes: Vec::new(),
-            surplus: active - want,
-        };
+        return Next::delete_only(active - want);
     }
     let create = want - active;
     let indexes = if s.indexed {
@@ -171,6 +174,15 @@ pub fn parse_indexes(s: &str) -> BTreeSet<i32> {
 mod tests {
     use super::*;
 
+    /// Go on: create `create` pods (at `indexes`) and delete `surplus`.
+    fn run(create: usize, indexes: Vec<i32>, surplus: usize) -> Next {
+        Next::Run {
+            create,
+            indexes,
+            surplus,
+        }
+    }
+
     fn settings(parallelism: i32, completions: Option<i32>) -> Settings {
         Settings {
             parallelism,
@@ -184,26 +196,12 @@ mod tests {
     fn starts_up_to_parallelism_and_completions_left() {
         let s = settings(2, Some(3));
         let o = Observed::default();
-        assert_eq!(
-            next(&s, &o),
-            Next::Run {
-                create: 2,
-                indexes: vec![],
-                surplus: 0
-            }
-        );
+        assert_eq!(next(&s, &o), run(2, vec![], 0));
         let o = Observed {
             succeeded: 2,
             ..Observed::default()
         };
-        assert_eq!(
-            next(&s, &o),
-            Next::Run {
-                create: 1,
-                indexes: vec![],
-                surplus: 0
-            }
-        );
+        assert_eq!(next(&s, &o), run(1, vec![], 0));
         let o = Observed {
             succeeded: 3,
             ..Observed::default()
@@ -219,14 +217,7 @@ mod tests {
             active: 2,
             ..Observed::default()
         };
-        assert_eq!(
-            next(&s, &o),
-            Next::Run {
-                create: 0,
-                indexes: vec![],
-                surplus: 0
-            }
-        );
+        assert_eq!(next(&s, &o), run(0, vec![], 0));
         let o = Observed {
             succeeded: 1,
             ..Observed::default()
@@ -279,14 +270,7 @@ mod tests {
             running: [2].into(),
             ..Observed::default()
         };
-        assert_eq!(
-            next(&s, &o),
-            Next::Run {
-                create: 1,
-                indexes: vec![1],
-                surplus: 0
-            }
-        );
+        assert_eq!(next(&s, &o), run(1, vec![1], 0));
         let o = Observed {
             completed: [0, 1, 2, 3].into(),
             ..Observed::default()
@@ -302,14 +286,7 @@ mod tests {
             active: 2,
             ..Observed::default()
         };
-        assert_eq!(
-            next(&s, &o),
-            Next::Run {
-                create: 0,
-                indexes: vec![],
-                surplus: 2
-            }
-        );
+        assert_eq!(next(&s, &o), run(0, vec![], 2));
     }
 
     #[test]

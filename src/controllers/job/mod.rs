@@ -17,7 +17,7 @@ use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
 
 use super::expectations::Expectations;
-use super::pods::{self, controller_of};
+use super::pods::{self, owner_in};
 use super::runtime::Controller;
 use super::work_queue::WorkQueue;
 use super::Action;
@@ -73,17 +73,6 @@ impl<C: Client> JobController<C> {
     }
 }
 
-/// The Job a pod's controller reference names, if it is in the cache with that uid.
-fn owner_job(jobs: &Informer<Job>, pod: &Pod) -> Option<Key> {
-    let r = controller_of(&pod.metadata)?;
-    if r.kind != "Job" || r.api_version != "batch/v1" {
-        return None;
-    }
-    let ns = pod.metadata.namespace.clone().unwrap_or_default();
-    let job = jobs.get(&ns, &r.name)?;
-    (job.metadata.uid.as_deref() == Some(r.uid.as_str())).then(|| (ns, r.name.clone()))
-}
-
 fn on_pod_change(
     jobs: &Informer<Job>,
     queue: &WorkQueue,
@@ -92,13 +81,13 @@ fn on_pod_change(
 ) {
     match change {
         Change::Added(p) => {
-            if let Some(k) = owner_job(jobs, p) {
+            if let Some(k) = owner_in(jobs, &p.metadata) {
                 expectations.creation_observed(&k);
                 queue.add(k);
             }
         }
         Change::Updated { old, new } => {
-            if let Some(k) = owner_job(jobs, new) {
+            if let Some(k) = owner_in(jobs, &new.metadata) {
                 if new.metadata.deletion_timestamp.is_some()
                     && old.metadata.deletion_timestamp.is_none()
                 {
@@ -108,7 +97,7 @@ fn on_pod_change(
             }
         }
         Change::Deleted(p) => {
-            if let Some(k) = owner_job(jobs, p) {
+            if let Some(k) = owner_in(jobs, &p.metadata) {
                 if p.metadata.deletion_timestamp.is_none() {
                     expectations.deletion_observed(&k);
                 }

@@ -19,10 +19,12 @@ use super::pod::{index_of, new_pod};
 use super::JobController;
 use crate::client::events::{reference, EventType};
 use crate::client::informer::key_of;
-use crate::client::options::{DeleteOptions, PatchType, Preconditions, Subresource};
+use crate::client::options::{DeleteOptions, Preconditions};
 use crate::client::status::ApiError;
 use crate::client::Client;
+use crate::controllers::pod_control::{Batches, Deletes, PodControl};
 use crate::controllers::pods;
+use crate::controllers::status_patch::patch_status;
 use crate::controllers::Action;
 use crate::resources::lookup_kind;
 
@@ -98,35 +100,12 @@ async fn delete_pods<C: Client>(
     if victims.is_empty() {
         return Ok(());
     }
-    let rt = lookup_kind("v1", "Pod").ok_or_else(|| ApiError::internal("the API serves no Pod"))?;
-    let key = key_of(job);
+    let (key, owner) = (key_of(job), reference(job));
     c.expectations.expect(&key, 0, victims.len());
-    for p in victims {
-        let (ns, name) = key_of(&**p);
-        match c
-            .client
-            .delete(rt, &ns, &name, &DeleteOptions::default())
-            .await
-        {
-            Ok(()) => {
-                let message = format!("Deleted pod: {name}");
-                c.events.record(
-                    &reference(job),
-                    EventType::Normal,
-                    "SuccessfulDelete",
-                    "Delete",
-                    &message,
-                );
-            }
-            Err(e) => {
-                c.expectations.deletion_observed(&key);
-                if e.code != 404 {
-                    return Err(e);
-                }
-            }
-        }
-    }
-    Ok(())
+    // One at a time, stopping at the first failure, as this controller has always done.
+    PodControl::new(&c.client, &c.events, &c.expectations, &key, &owner)
+        .delete(victims, Deletes::InTurn)
+        .await
 }
 
 async fn create_pods<C: Client>(
@@ -138,41 +117,16 @@ async fn create_pods<C: Client>(
     if n == 0 {
         return Ok(());
     }
-    let rt = lookup_kind("v1", "Pod").ok_or_else(|| ApiError::internal("the API serves no Pod"))?;
-    let key = key_of(job);
+    // Made before the expectations are raised: a Job whose pods cannot be made expects none.
+    let pods = (0..n)
+        .map(|k| new_pod(job, indexes.get(k).copied()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let (key, owner) = (key_of(job), reference(job));
     c.expectations.expect(&key, n, 0);
-    for k in 0..n {
-        let pod = new_pod(job, indexes.get(k).copied())?;
-        match c.client.create(rt, &key.0, pod).await {
-            Ok(created) => {
-                let name = created["metadata"]["name"].as_str().unwrap_or_default();
-                let message = format!("Created pod: {name}");
-                c.events.record(
-                    &reference(job),
-                    EventType::Normal,
-                    "SuccessfulCreate",
-                    "Create",
-                    &message,
-                );
-            }
-            Err(e) => {
-                // The creates not made will never be seen.
-                for _ in k..n {
-                    c.expectations.creation_observed(&key);
-                }
-                let message = format!("Error creating: {}", e.message);
-                c.events.record(
-                    &reference(job),
-                    EventType::Warning,
-                    "FailedCreate",
-                    "Create",
-                    &message,
-                );
-                return Err(e);
-            }
-        }
-    }
-    Ok(())
+    // One at a time, stopping at the first failure, as this controller has always done.
+    PodControl::new(&c.client, &c.events, &c.expectations, &key, &owner)
+        .create(&key.0, pods, Batches::OneAtATime)
+        .await
 }
 
 fn condition(
@@ -367,24 +321,8 @@ pub(super) async fn sync<C: Client>(
             || (old.get(k).is_none() && v.as_array().is_some_and(Vec::is_empty))
     });
     if !unchanged {
-        let rt = lookup_kind("batch/v1", "Job")
-            .ok_or_else(|| ApiError::internal("the API serves no Job"))?;
-        let patch = json!({"status": status});
-        match c
-            .client
-            .patch(
-                rt,
-                &key.0,
-                &key.1,
-                PatchType::Merge,
-                &patch,
-                Subresource::Status,
-            )
-            .await
-        {
-            Ok(_) => {}
-            Err(e) if e.code == 404 => return Ok(Action::Done),
-            Err(e) => return Err(e),
+        if !patch_status(&c.client, job, status).await? {
+            return Ok(Action::Done);
         }
         if let Some((kind, reason, message)) = news {
             c.events.record(&reference(job), kind, reason, "", message);

@@ -4,16 +4,16 @@
 
 use std::sync::Arc;
 
-use futures_util::future::join_all;
 use k8s_openapi::api::core::v1::Pod;
 use serde_json::{json, Value};
 
 use super::{ReplicaSetController, Replicated, BURST_REPLICAS};
-use crate::client::events::{self, EventType};
+use crate::client::events;
 use crate::client::informer::{key_of, Informer};
-use crate::client::options::{DeleteOptions, PatchType, Subresource};
+use crate::client::options::{PatchType, Subresource};
 use crate::client::status::ApiError;
 use crate::client::Client;
+use crate::controllers::pod_control::{Batches, Deletes, PodControl};
 use crate::controllers::pods;
 use crate::resources::pod;
 use crate::resources::selector::typed as selector;
@@ -131,106 +131,34 @@ pub(super) async fn scale<C: Client, K: Replicated>(
     want: usize,
 ) -> Result<(), ApiError> {
     let key = key_of(set);
+    let owner = events::reference(set);
+    let control = PodControl::new(&c.client, &c.events, &c.expectations, &key, &owner);
     let have = active.len();
     if have < want {
         let missing = (want - have).min(BURST_REPLICAS);
         c.expectations.expect(&key, missing, 0);
-        create_pods(c, set, missing).await
+        let Some(template) = set.template() else {
+            return Ok(());
+        };
+        let (ns, name) = &key;
+        let uid = set.metadata().uid.as_deref().unwrap_or_default();
+        let owner = pods::owner_reference(K::API_VERSION, K::KIND, name, uid);
+        let pod = pods::from_template(template, ns, name, owner);
+        control
+            .create(ns, vec![pod; missing], Batches::SlowStart)
+            .await
     } else if have > want {
         let surplus = (have - want).min(BURST_REPLICAS);
         pods::sort_for_deletion(&mut active);
         active.truncate(surplus);
         c.expectations.expect(&key, 0, surplus);
-        let deletes = active.iter().map(|p| async move {
-            let (ns, name) = key_of(&**p);
-            let r = c
-                .client
-                .delete(&pod::RESOURCE, &ns, &name, &DeleteOptions::default())
-                .await;
-            (name, r)
-        });
-        let mut first_error = None;
-        for (name, r) in join_all(deletes).await {
-            match r {
-                Ok(()) => c.events.record(
-                    &events::reference(set),
-                    EventType::Normal,
-                    "SuccessfulDelete",
-                    "Delete",
-                    &format!("Deleted pod: {name}"),
-                ),
-                Err(e) => {
-                    c.expectations.deletion_observed(&key);
-                    if e.code != 404 {
-                        first_error.get_or_insert(e);
-                    }
-                }
-            }
-        }
-        first_error.map_or(Ok(()), Err)
+        // A failed delete fails the sync; no FailedDelete event (as this controller has
+        // always reported it).
+        let deletes = Deletes::Together {
+            failed_event: false,
+        };
+        control.delete(&active, deletes).await
     } else {
         Ok(())
     }
-}
-
-/// Creates `count` pods in batches of 1, 2, 4, ...; stops after a batch with a failure.
-async fn create_pods<C: Client, K: Replicated>(
-    c: &ReplicaSetController<C, K>,
-    set: &K,
-    count: usize,
-) -> Result<(), ApiError> {
-    let key = key_of(set);
-    let (ns, name) = key.clone();
-    let Some(template) = set.template() else {
-        return Ok(());
-    };
-    let uid = set.metadata().uid.as_deref().unwrap_or_default();
-    let owner = pods::owner_reference(K::API_VERSION, K::KIND, &name, uid);
-    let pod = pods::from_template(template, &ns, &name, owner);
-    let mut done = 0;
-    let mut batch = 1;
-    while done < count {
-        let n = batch.min(count - done);
-        let creates = (0..n).map(|_| c.client.create(&pod::RESOURCE, &ns, pod.clone()));
-        let results = join_all(creates).await;
-        let mut failure = None;
-        for r in results {
-            match r {
-                Ok(created) => {
-                    let pod_name = created
-                        .pointer("/metadata/name")
-                        .and_then(Value::as_str)
-                        .unwrap_or("");
-                    c.events.record(
-                        &events::reference(set),
-                        EventType::Normal,
-                        "SuccessfulCreate",
-                        "Create",
-                        &format!("Created pod: {pod_name}"),
-                    );
-                }
-                Err(e) => {
-                    c.expectations.creation_observed(&key);
-                    failure.get_or_insert(e);
-                }
-            }
-        }
-        done += n;
-        if let Some(e) = failure {
-            // The pods of batches never sent will not come either.
-            for _ in done..count {
-                c.expectations.creation_observed(&key);
-            }
-            c.events.record(
-                &events::reference(set),
-                EventType::Warning,
-                "FailedCreate",
-                "Create",
-                &format!("Error creating: {}", e.message),
-            );
-            return Err(e);
-        }
-        batch = batch.saturating_mul(2);
-    }
-    Ok(())
 }

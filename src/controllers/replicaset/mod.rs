@@ -21,12 +21,13 @@ use std::sync::Arc;
 use k8s_openapi::api::core::v1::{Pod, ReplicationController};
 
 use super::expectations::Expectations;
-use super::pods::{self, controller_of};
+use super::pod_changes::{self, OrphanUpdates};
+use super::pods;
 use super::runtime::Controller;
 use super::work_queue::WorkQueue;
 use super::Action;
 use crate::client::events::EventRecorder;
-use crate::client::informer::{key_of, Change, Informer, Informers, Key, Unserved};
+use crate::client::informer::{key_of, Informer, Informers, Key, Unserved};
 use crate::client::status::ApiError;
 use crate::client::Client;
 use crate::resources::selector::typed as selector;
@@ -57,7 +58,11 @@ impl<C: Client, K: Replicated> ReplicaSetController<C, K> {
         let expectations = Expectations::default();
         {
             let (sets, queue, expectations) = (sets.clone(), queue.clone(), expectations.clone());
-            pods.on_change(move |c| on_pod_change(&sets, &queue, &expectations, c));
+            pods.on_change(move |c| {
+                let selecting = |p: &Pod| selecting_sets(&sets, p);
+                let orphans = OrphanUpdates::LabelsOrRelease;
+                pod_changes::route(&sets, &queue, &expectations, c, selecting, orphans);
+            });
         }
         let client = informers.client().clone();
         Ok((
@@ -83,17 +88,6 @@ impl<C: Client, K: Replicated> ReplicaSetController<C, K> {
     }
 }
 
-/// The set a controller reference names, if it is in the cache with that uid.
-fn owner_set<K: Replicated>(sets: &Informer<K>, pod: &Pod) -> Option<Key> {
-    let r = controller_of(&pod.metadata)?;
-    if r.kind != K::KIND || r.api_version != K::API_VERSION {
-        return None;
-    }
-    let ns = pod.metadata.namespace.clone().unwrap_or_default();
-    let set = sets.get(&ns, &r.name)?;
-    (set.metadata().uid.as_deref() == Some(r.uid.as_str())).then(|| (ns, r.name.clone()))
-}
-
 /// The sets of the pod's namespace whose selector matches it (for a pod without owner).
 fn selecting_sets<K: Replicated>(sets: &Informer<K>, pod: &Pod) -> Vec<Key> {
     let ns = pod.metadata.namespace.as_deref().unwrap_or_default();
@@ -106,63 +100,6 @@ fn selecting_sets<K: Replicated>(sets: &Informer<K>, pod: &Pod) -> Vec<Key> {
         })
         .map(|s| key_of(&**s))
         .collect()
-}
-
-/// Queues the sets a pod change concerns and counts what the sets expected to see.
-fn on_pod_change<K: Replicated>(
-    sets: &Informer<K>,
-    queue: &WorkQueue,
-    expectations: &Expectations,
-    change: &Change<Pod>,
-) {
-    match change {
-        Change::Added(p) => match owner_set(sets, p) {
-            Some(k) => {
-                expectations.creation_observed(&k);
-                queue.add(k);
-            }
-            None if controller_of(&p.metadata).is_none() => {
-                selecting_sets(sets, p)
-                    .into_iter()
-                    .for_each(|k| queue.add(k));
-            }
-            None => {}
-        },
-        Change::Updated { old, new } => {
-            let deleting = new.metadata.deletion_timestamp.is_some()
-                && old.metadata.deletion_timestamp.is_none();
-            let new_owner = owner_set(sets, new);
-            if let (true, Some(k)) = (deleting, &new_owner) {
-                expectations.deletion_observed(k);
-            }
-            let old_owner = owner_set(sets, old);
-            if old_owner != new_owner {
-                old_owner.into_iter().for_each(|k| queue.add(k));
-            }
-            match new_owner {
-                Some(k) => queue.add(k),
-                // An orphan whose labels changed (or that was just released) may now
-                // be selected by a set.
-                None if controller_of(&new.metadata).is_none()
-                    && (old.metadata.labels != new.metadata.labels
-                        || controller_of(&old.metadata).is_some()) =>
-                {
-                    selecting_sets(sets, new)
-                        .into_iter()
-                        .for_each(|k| queue.add(k));
-                }
-                None => {}
-            }
-        }
-        Change::Deleted(p) => {
-            if let Some(k) = owner_set(sets, p) {
-                if p.metadata.deletion_timestamp.is_none() {
-                    expectations.deletion_observed(&k);
-                }
-                queue.add(k);
-            }
-        }
-    }
 }
 
 impl<C: Client, K: Replicated> Controller for ReplicaSetController<C, K> {

@@ -11,13 +11,11 @@ use k8s_openapi::api::core::v1::Pod;
 use serde_json::{json, Value};
 
 use super::Replicated;
-use crate::client::informer::key_of;
-use crate::client::options::{PatchType, Subresource};
 use crate::client::status::ApiError;
 use crate::client::Client;
 use crate::controllers::pods;
+use crate::controllers::status_patch::patch_status;
 use crate::controllers::Action;
-use crate::resources::lookup_kind;
 
 /// Writes the status `active` gives `set`; asks to look again when a ready pod becomes
 /// available only after `minReadySeconds`.
@@ -92,26 +90,8 @@ pub(super) async fn update<C: Client, K: Replicated>(
     .iter()
     .all(|f| current.get(*f).unwrap_or(&json!(0)) == status.get(*f).unwrap_or(&json!(0)))
         && current.get("conditions").cloned().unwrap_or(json!([])) == status["conditions"];
-    if !same {
-        let rt = lookup_kind(K::API_VERSION, K::KIND)
-            .ok_or_else(|| ApiError::internal(format!("the API serves no {}", K::KIND)))?;
-        let (ns, name) = key_of(set);
-        let patch = json!({"status": status});
-        match client
-            .patch(
-                rt,
-                &ns,
-                &name,
-                PatchType::Merge,
-                &patch,
-                Subresource::Status,
-            )
-            .await
-        {
-            Ok(_) => {}
-            Err(e) if e.code == 404 => return Ok(Action::Done),
-            Err(e) => return Err(e),
-        }
+    if !same && !patch_status(client, set, status).await? {
+        return Ok(Action::Done);
     }
     // A ready pod not yet available becomes so after minReadySeconds: look again then.
     if min_ready > 0 && ready > available {

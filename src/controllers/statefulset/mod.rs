@@ -26,12 +26,12 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 pub use identity::{POD_INDEX_LABEL, POD_NAME_LABEL, REVISION_LABEL};
 
-use super::pods::{self, controller_of};
+use super::pods::{self, controller_of, owner_in};
 use super::runtime::Controller;
 use super::work_queue::WorkQueue;
 use super::Action;
 use crate::client::events::EventRecorder;
-use crate::client::informer::{Change, Informer, Informers, Key, Unserved};
+use crate::client::informer::{Change, Informer, Informers, Unserved};
 use crate::client::status::ApiError;
 use crate::client::Client;
 
@@ -57,17 +57,6 @@ fn revision_controller_uid(r: &ControllerRevision) -> Vec<String> {
         .collect()
 }
 
-/// The set controlling an object, if it is in the cache with that uid.
-fn owner_set(sets: &Informer<StatefulSet>, meta: &ObjectMeta) -> Option<Key> {
-    let r = controller_of(meta)?;
-    if r.kind != "StatefulSet" || r.api_version != "apps/v1" {
-        return None;
-    }
-    let ns = meta.namespace.clone().unwrap_or_default();
-    let set = sets.get(&ns, &r.name)?;
-    (set.metadata.uid.as_deref() == Some(r.uid.as_str())).then(|| (ns, r.name.clone()))
-}
-
 /// Queues the sets controlling an object before and after a change.
 fn queue_owners<K>(
     sets: &Informer<StatefulSet>,
@@ -76,11 +65,11 @@ fn queue_owners<K>(
     meta: fn(&K) -> &ObjectMeta,
 ) {
     if let Change::Updated { old, .. } = change {
-        if let Some(k) = owner_set(sets, meta(old)) {
+        if let Some(k) = owner_in(sets, meta(old)) {
             queue.add(k);
         }
     }
-    if let Some(k) = owner_set(sets, meta(change.object())) {
+    if let Some(k) = owner_in(sets, meta(change.object())) {
         queue.add(k);
     }
 }

@@ -18,7 +18,7 @@ use super::identity;
 use crate::client::options::{DeleteOptions, PatchType, Subresource};
 use crate::client::status::ApiError;
 use crate::client::Client;
-use crate::controllers::pods;
+use crate::controllers::{history, pods};
 use crate::resources::controllerrevision::RESOURCE;
 
 /// Label on a revision holding its hash.
@@ -30,15 +30,7 @@ const MAX_COLLISIONS_PER_SYNC: i32 = 5;
 
 /// The revision data of the set's current template (upstream's `getPatch`).
 pub fn data_of(set: &StatefulSet) -> Value {
-    let mut template = set
-        .spec
-        .as_ref()
-        .and_then(|s| serde_json::to_value(&s.template).ok())
-        .unwrap_or_else(|| json!({}));
-    if let Some(t) = template.as_object_mut() {
-        t.insert("$patch".into(), json!("replace"));
-    }
-    json!({"spec": {"template": template}})
+    history::data_of(set.spec.as_ref().map(|s| &s.template))
 }
 
 /// The pod template a revision holds (upstream's `ApplyRevision`, for the one field it sets).
@@ -64,10 +56,6 @@ pub fn hash(data: &Value, collisions: i32) -> String {
         .bytes()
         .map(|d| char::from(ALPHABET[usize::from(d) % ALPHABET.len()]))
         .collect()
-}
-
-fn same_data(rev: &ControllerRevision, data: &Value) -> bool {
-    rev.data.as_ref().is_some_and(|d| &d.0 == data)
 }
 
 /// What [`sync`] settled on.
@@ -96,7 +84,7 @@ pub async fn sync<C: Client>(
         .and_then(|s| s.collision_count)
         .unwrap_or(0);
     let equal: Vec<&Arc<ControllerRevision>> =
-        owned.iter().filter(|r| same_data(r, &data)).collect();
+        owned.iter().filter(|r| history::holds(r, &data)).collect();
     let update = match equal.last() {
         Some(r)
             if owned
@@ -177,7 +165,7 @@ async fn create<C: Client>(
             Ok(v) => return decode(v).map(Arc::new),
             Err(e) if e.code == 409 => {
                 let existing = decode(client.get(&RESOURCE, ns, &name).await?)?;
-                if same_data(&existing, data) {
+                if history::holds(&existing, data) {
                     return Ok(Arc::new(existing));
                 }
                 *collisions = collisions.saturating_add(1);

@@ -15,12 +15,10 @@ use serde_json::{json, Value};
 
 use super::identity;
 use super::revision::Revisions;
-use crate::client::informer::key_of;
-use crate::client::options::{PatchType, Subresource};
 use crate::client::status::ApiError;
 use crate::client::Client;
 use crate::controllers::pods;
-use crate::resources::statefulset::RESOURCE;
+use crate::controllers::status_patch::patch_status;
 
 /// Phase Running and Ready (upstream's `isRunningAndReady`).
 pub fn running_and_ready(p: &Pod) -> bool {
@@ -102,20 +100,6 @@ pub async fn write<C: Client>(
     if unchanged {
         return Ok(());
     }
-    let (ns, name) = key_of(set);
-    match client
-        .patch(
-            &RESOURCE,
-            &ns,
-            &name,
-            PatchType::Merge,
-            &json!({"status": status}),
-            Subresource::Status,
-        )
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(e) if e.code == 404 => Ok(()),
-        Err(e) => Err(e),
-    }
+    // A set deleted meanwhile has no status to write.
+    patch_status(client, set, status).await.map(|_| ())
 }
