@@ -77,14 +77,7 @@ pub(super) async fn create<C: Client>(
         },
     });
     let created = c.client.create(rs_resource()?, &ns, set).await?;
-    let msg = format!("Scaled up replica set {set_name} from 0 to {replicas}");
-    c.events.record(
-        &events::reference(d),
-        EventType::Normal,
-        "ScalingReplicaSet",
-        "Scale",
-        &msg,
-    );
+    scaled(c, d, &set_name, 0, replicas);
     serde_json::from_value(created)
         .map_err(|e| ApiError::internal(format!("created set unreadable: {e}")))
 }
@@ -127,15 +120,7 @@ pub(super) async fn scale<C: Client>(
         )
         .await?;
     if current != replicas {
-        let way = if replicas > current { "up" } else { "down" };
-        let msg = format!("Scaled {way} replica set {name} from {current} to {replicas}");
-        c.events.record(
-            &events::reference(d),
-            EventType::Normal,
-            "ScalingReplicaSet",
-            "Scale",
-            &msg,
-        );
+        scaled(c, d, &name, current, replicas);
     }
     Ok(())
 }
@@ -195,4 +180,17 @@ pub(super) async fn note_revision<C: Client>(
     // Through the status, as upstream's controller writes it: the generation stays.
     let patch = json!({"metadata": {"annotations": {REVISION: text}}});
     patch_through_status(&c.client, d, &patch).await
+}
+
+/// Records upstream's `ScalingReplicaSet` event for a set of `d` scaled from `from` to `to`.
+fn scaled<C: Client>(c: &DeploymentController<C>, d: &Deployment, set: &str, from: i32, to: i32) {
+    let way = if to >= from { "up" } else { "down" };
+    let msg = format!("Scaled {way} replica set {set} from {from} to {to}");
+    c.events.record(
+        &events::reference(d),
+        EventType::Normal,
+        "ScalingReplicaSet",
+        "Scale",
+        &msg,
+    );
 }
