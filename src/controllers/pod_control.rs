@@ -29,22 +29,6 @@ pub enum Batches {
     OneAtATime,
 }
 
-/// How deletes are sent and what a failed one leaves behind.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum Deletes {
-    /// All together; the first error other than 404 is returned once all are done.
-    /// With `failed_event`, each such error is also a `FailedDelete` event, as the
-    /// DaemonSet controller has always reported them; the ReplicaSet controller reports
-    /// the failed sync only.
-    Together {
-        /// Whether each failure other than 404 is also a `FailedDelete` event.
-        failed_event: bool,
-    },
-    /// One at a time, returning at the first error other than 404 (the Job controller's
-    /// way: the pods after it are left for the next sync).
-    InTurn,
-}
-
 /// One owner's pod control: the client, its recorder, its expectations under `key`, and
 /// the owner's involved-object reference (`crate::client::events::reference`) for events.
 pub struct PodControl<'a, C: Client> {
@@ -143,38 +127,27 @@ impl<'a, C: Client> PodControl<'a, C> {
         Ok(())
     }
 
-    /// Deletes `victims`; a pod already gone (404) is no error.
-    pub async fn delete(&self, victims: &[Arc<Pod>], deletes: Deletes) -> Result<(), ApiError> {
-        match deletes {
-            Deletes::Together { failed_event } => {
-                let all = victims.iter().map(|p| async move {
-                    let r = self.delete_one(p).await;
-                    (key_of(&**p).1, r)
-                });
-                let mut first_error = None;
-                for (name, r) in join_all(all).await {
-                    if let Err(e) = self.outcome(&name, r) {
-                        if failed_event {
-                            self.event(
-                                EventType::Warning,
-                                "FailedDelete",
-                                "Delete",
-                                &format!("Error deleting: {}", e.message),
-                            );
-                        }
-                        first_error.get_or_insert(e);
-                    }
-                }
-                first_error.map_or(Ok(()), Err)
-            }
-            Deletes::InTurn => {
-                for p in victims {
-                    let r = self.delete_one(p).await;
-                    self.outcome(&key_of(&**p).1, r)?;
-                }
-                Ok(())
+    /// Deletes `victims` all together; a pod already gone (404) is no error. Every other
+    /// failure is a `FailedDelete` event, as upstream's `RealPodControl` records it, and
+    /// the first is returned once all are done.
+    pub async fn delete(&self, victims: &[Arc<Pod>]) -> Result<(), ApiError> {
+        let all = victims.iter().map(|p| async move {
+            let r = self.delete_one(p).await;
+            (key_of(&**p).1, r)
+        });
+        let mut first_error = None;
+        for (name, r) in join_all(all).await {
+            if let Err(e) = self.outcome(&name, r) {
+                self.event(
+                    EventType::Warning,
+                    "FailedDelete",
+                    "Delete",
+                    &format!("Error deleting: {}", e.message),
+                );
+                first_error.get_or_insert(e);
             }
         }
+        first_error.map_or(Ok(()), Err)
     }
 
     async fn delete_one(&self, p: &Pod) -> Result<(), ApiError> {

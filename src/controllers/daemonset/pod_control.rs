@@ -19,7 +19,7 @@ use crate::client::events;
 use crate::client::informer::key_of;
 use crate::client::status::ApiError;
 use crate::client::Client;
-use crate::controllers::pod_control::{Batches, Deletes, PodControl};
+use crate::controllers::pod_control::{Batches, PodControl};
 use crate::controllers::pods;
 
 /// At most this many pods are created or deleted in one sync (upstream's DaemonSet
@@ -79,9 +79,7 @@ pub(super) async fn sync_nodes<C: Client>(
             .collect();
         failure = control.create(&key.0, pods, Batches::SlowStart).await.err();
     }
-    // Each failed delete is also a FailedDelete event, as upstream's DaemonSet reports it.
-    let deletes = Deletes::Together { failed_event: true };
-    let deleted = control.delete(delete, deletes).await;
+    let deleted = control.delete(delete).await;
     match failure {
         Some(e) => Err(e),
         None => deleted,

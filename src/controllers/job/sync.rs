@@ -22,7 +22,7 @@ use crate::client::informer::key_of;
 use crate::client::options::{DeleteOptions, Preconditions};
 use crate::client::status::ApiError;
 use crate::client::Client;
-use crate::controllers::pod_control::{Batches, Deletes, PodControl};
+use crate::controllers::pod_control::{Batches, PodControl};
 use crate::controllers::pods;
 use crate::controllers::status_patch::patch_status;
 use crate::controllers::Action;
@@ -102,9 +102,8 @@ async fn delete_pods<C: Client>(
     }
     let (key, owner) = (key_of(job), reference(job));
     c.expectations.expect(&key, 0, victims.len());
-    // One at a time, stopping at the first failure, as this controller has always done.
     PodControl::new(&c.client, &c.events, &c.expectations, &key, &owner)
-        .delete(victims, Deletes::InTurn)
+        .delete(victims)
         .await
 }
 

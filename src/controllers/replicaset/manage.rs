@@ -13,7 +13,7 @@ use crate::client::informer::{key_of, Informer};
 use crate::client::options::{PatchType, Subresource};
 use crate::client::status::ApiError;
 use crate::client::Client;
-use crate::controllers::pod_control::{Batches, Deletes, PodControl};
+use crate::controllers::pod_control::{Batches, PodControl};
 use crate::controllers::pods;
 use crate::resources::pod;
 use crate::resources::selector::typed as selector;
@@ -152,12 +152,7 @@ pub(super) async fn scale<C: Client, K: Replicated>(
         pods::sort_for_deletion(&mut active);
         active.truncate(surplus);
         c.expectations.expect(&key, 0, surplus);
-        // A failed delete fails the sync; no FailedDelete event (as this controller has
-        // always reported it).
-        let deletes = Deletes::Together {
-            failed_event: false,
-        };
-        control.delete(&active, deletes).await
+        control.delete(&active).await
     } else {
         Ok(())
     }
