@@ -55,7 +55,8 @@ pub fn orphan_namespace(p: &Pod) -> Vec<String> {
     vec![p.metadata.namespace.clone().unwrap_or_default()]
 }
 
-fn phase(p: &Pod) -> &str {
+/// The pod's `status.phase`, empty when it has none yet.
+pub(crate) fn phase(p: &Pod) -> &str {
     p.status
         .as_ref()
         .and_then(|s| s.phase.as_deref())

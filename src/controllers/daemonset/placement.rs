@@ -31,7 +31,7 @@ pub type NodePods = BTreeMap<String, Vec<Arc<Pod>>>;
 pub fn by_node(pods: &[Arc<Pod>]) -> NodePods {
     let mut out = NodePods::new();
     for p in pods {
-        let terminal = matches!(phase(p), "Succeeded" | "Failed");
+        let terminal = matches!(pods::phase(p), "Succeeded" | "Failed");
         if terminal && p.metadata.deletion_timestamp.is_some() {
             continue;
         }
@@ -41,13 +41,6 @@ pub fn by_node(pods: &[Arc<Pod>]) -> NodePods {
         }
     }
     out
-}
-
-fn phase(p: &Pod) -> &str {
-    p.status
-        .as_ref()
-        .and_then(|s| s.phase.as_deref())
-        .unwrap_or("")
 }
 
 /// The set's template generation, from its annotation.
@@ -135,7 +128,7 @@ pub fn plan(
                     .iter()
                     .filter(|p| p.metadata.deletion_timestamp.is_none())
                 {
-                    match phase(p) {
+                    match pods::phase(p) {
                         "Failed" => {
                             let key = FailedPodBackoff::key(ns, name, node_name);
                             if backoff.waiting(&key, now) {

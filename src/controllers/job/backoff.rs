@@ -8,6 +8,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use k8s_openapi::api::core::v1::Pod;
 
+use crate::controllers::pods;
+
 /// The delay after the first failure (upstream's `DefaultJobPodFailureBackOff`).
 pub const BASE: Duration = Duration::from_secs(10);
 /// The longest delay (upstream's `MaxJobPodFailureBackOff`).
@@ -34,10 +36,6 @@ fn ended_at(p: &Pod) -> Option<DateTime<Utc>> {
     })
 }
 
-fn phase(p: &Pod) -> Option<&str> {
-    p.status.as_ref()?.phase.as_deref()
-}
-
 /// The delay for `failures` failures in a row: 10 s, 20 s, 40 s, ... at most [`MAX`].
 pub fn delay(failures: u32) -> Duration {
     let doublings = failures.saturating_sub(1).min(16);
@@ -49,12 +47,12 @@ pub fn delay(failures: u32) -> Duration {
 pub fn remaining(pods: &[Arc<Pod>], now: DateTime<Utc>) -> Option<Duration> {
     let last_success = pods
         .iter()
-        .filter(|p| phase(p) == Some("Succeeded"))
+        .filter(|p| pods::phase(p) == "Succeeded")
         .filter_map(|p| ended_at(p))
         .max();
     let failures: Vec<DateTime<Utc>> = pods
         .iter()
-        .filter(|p| phase(p) == Some("Failed"))
+        .filter(|p| pods::phase(p) == "Failed")
         .filter_map(|p| ended_at(p))
         .filter(|t| last_success.map_or(true, |s| *t > s))
         .collect();

@@ -32,13 +32,6 @@ fn stamp(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-fn phase(p: &Pod) -> &str {
-    p.status
-        .as_ref()
-        .and_then(|s| s.phase.as_deref())
-        .unwrap_or("")
-}
-
 fn count(n: usize) -> i32 {
     i32::try_from(n).unwrap_or(i32::MAX)
 }
@@ -166,7 +159,10 @@ pub(super) async fn sync<C: Client>(
     let spec = job.spec.clone().unwrap_or_default();
     let old = serde_json::to_value(job.status.clone().unwrap_or_default()).unwrap_or(Value::Null);
     let indexed = spec.completion_mode.as_deref() == Some("Indexed");
-    let succeeded_pods: Vec<&Arc<Pod>> = owned.iter().filter(|p| phase(p) == "Succeeded").collect();
+    let succeeded_pods: Vec<&Arc<Pod>> = owned
+        .iter()
+        .filter(|p| pods::phase(p) == "Succeeded")
+        .collect();
     let mut completed: BTreeSet<i32> =
         decide::parse_indexes(old["completedIndexes"].as_str().unwrap_or(""));
     if indexed {
@@ -185,8 +181,9 @@ pub(super) async fn sync<C: Client>(
     } else {
         old_count("succeeded").max(count(succeeded_pods.len()))
     };
-    let failed =
-        old_count("failed").max(count(owned.iter().filter(|p| phase(p) == "Failed").count()));
+    let failed = old_count("failed").max(count(
+        owned.iter().filter(|p| pods::phase(p) == "Failed").count(),
+    ));
     let suspended = spec.suspend == Some(true);
     let start_time = match old["startTime"].as_str() {
         Some(t) => DateTime::parse_from_rfc3339(t)
@@ -294,7 +291,7 @@ pub(super) async fn sync<C: Client>(
             .iter()
             .filter(|p| {
                 p.metadata.deletion_timestamp.is_some()
-                    && !matches!(phase(p), "Succeeded" | "Failed")
+                    && !matches!(pods::phase(p), "Succeeded" | "Failed")
             })
             .count(),
     );
