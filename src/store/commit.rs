@@ -4,7 +4,7 @@
 //! flushes, the next batch gathers, so a burst of N writers costs a handful of flushes.
 //! While no write waits, the same thread lets the watch history's old changes age out.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -29,6 +29,12 @@ pub(super) struct WriteState {
     pub(super) ceiling: u64,
     /// The latest state of ephemeral kinds (their only copy).
     pub(super) ephemeral: BTreeMap<ObjectKey, Arc<Object>>,
+    /// The latest state of durable keys written but not yet published to the hub (`None`
+    /// for a delete), with the writing revision: with the hub, the current state of every
+    /// durable key, so a write never reads the disk.
+    pub(super) unpublished: HashMap<ObjectKey, (u64, Option<Arc<Object>>)>,
+    /// How many parts each object stored in parts has on disk (inline ones are absent).
+    pub(super) parts: HashMap<ObjectKey, u32>,
     pub(super) pending: Vec<PendingWrite>,
     pub(super) needs_flush: bool,
     pub(super) failed: bool,
@@ -40,8 +46,15 @@ pub(super) struct WriteState {
 }
 
 impl WriteState {
-    pub(super) fn new(revision: u64, stored_bytes: usize, quota: usize) -> Self {
+    pub(super) fn new(
+        revision: u64,
+        stored_bytes: usize,
+        quota: usize,
+        parts: HashMap<ObjectKey, u32>,
+    ) -> Self {
         Self {
+            unpublished: HashMap::new(),
+            parts,
             stored_bytes,
             quota,
             revision,
@@ -156,6 +169,12 @@ fn run(shared: &Shared) {
                     for p in &batch {
                         hub.publish(p.event.clone());
                     }
+                }
+                // Published: the hub now answers for these keys, unless a later write,
+                // still unpublished, replaced them.
+                if let Some(last) = batch.last().map(|p| p.event.revision) {
+                    let mut w = shared.writer.lock().unwrap_or_else(|p| p.into_inner());
+                    w.unpublished.retain(|_, (revision, _)| *revision > last);
                 }
                 for p in batch {
                     let _ = p.done.send(Ok(()));

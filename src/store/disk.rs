@@ -3,7 +3,7 @@
 //! the drive's write cache; after sled's flush, [`Disk::sync`] calls `fdatasync` on the log
 //! file, so a write survives power loss once it is acknowledged, as etcd's do.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,9 +21,18 @@ const CACHE_BYTES: u64 = 1 << 20;
 const LOCK_WAIT: Duration = Duration::from_secs(2);
 
 /// An object read back from disk, with how many parts its record names.
-pub(super) struct Stored {
-    pub(super) object: Arc<Object>,
-    pub(super) parts: u32,
+struct Stored {
+    object: Arc<Object>,
+    parts: u32,
+}
+
+/// Every object on disk, as [`Disk::load`] finds them.
+pub(super) struct Loaded {
+    pub(super) objects: BTreeMap<ObjectKey, Arc<Object>>,
+    /// How many parts each object stored in parts has (those stored inline are absent).
+    pub(super) parts: HashMap<ObjectKey, u32>,
+    /// The highest revision any object carries.
+    pub(super) newest: u64,
 }
 
 /// sled plus its log file, for the sync.
@@ -69,26 +78,24 @@ impl Disk {
         })
     }
 
-    /// Reads every object, and the highest revision any of them carries.
-    pub(super) fn load(&self) -> Result<(BTreeMap<ObjectKey, Arc<Object>>, u64), StoreError> {
-        let mut objects = BTreeMap::new();
-        let mut revision = 0;
+    /// Reads every object.
+    pub(super) fn load(&self) -> Result<Loaded, StoreError> {
+        let mut loaded = Loaded {
+            objects: BTreeMap::new(),
+            parts: HashMap::new(),
+            newest: 0,
+        };
         for item in self.db.scan_prefix(KeyPrefix::all().as_str()) {
             let (k, v) = item?;
             let key = ObjectKey::from_raw(String::from_utf8_lossy(&k).into_owned());
             let stored = self.decode(&key, &v)?;
-            revision = revision.max(stored.object.revision);
-            objects.insert(key, stored.object);
+            loaded.newest = loaded.newest.max(stored.object.revision);
+            if stored.parts > 0 {
+                loaded.parts.insert(key.clone(), stored.parts);
+            }
+            loaded.objects.insert(key, stored.object);
         }
-        Ok((objects, revision))
-    }
-
-    /// Reads one object.
-    pub(super) fn read(&self, key: &ObjectKey) -> Result<Option<Stored>, StoreError> {
-        match self.db.get(key.as_str())? {
-            Some(bytes) => self.decode(key, &bytes).map(Some),
-            None => Ok(None),
-        }
+        Ok(loaded)
     }
 
     fn decode(&self, key: &ObjectKey, bytes: &[u8]) -> Result<Stored, StoreError> {
@@ -167,14 +174,15 @@ impl Disk {
 }
 
 /// Stages writing `json` as the object at `key` at `revision`, removing parts of the
-/// replaced version (`old_parts` of them) that the new one does not overwrite.
+/// replaced version (`old_parts` of them) that the new one does not overwrite. Returns how
+/// many parts the new version has (0 when it is stored inline).
 pub(super) fn stage_put(
     batch: &mut sled::Batch,
     key: &ObjectKey,
     revision: u64,
     json: &[u8],
     old_parts: u32,
-) -> Result<(), StoreError> {
+) -> Result<u32, StoreError> {
     let (record, parts) = envelope::encode(revision, json)?;
     let mut written = 0u32;
     for part in parts {
@@ -185,7 +193,7 @@ pub(super) fn stage_put(
         batch.remove(envelope::part_key(key.as_str(), i));
     }
     batch.insert(key.as_str(), record);
-    Ok(())
+    Ok(written)
 }
 
 /// Stages removing the object at `key` and its `parts`.

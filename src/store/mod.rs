@@ -22,7 +22,7 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 
 use commit::{Committer, PendingWrite, Shared, WriteState};
-use disk::{Disk, Stored};
+use disk::Disk;
 use envelope::EnvelopeError;
 use hub::Hub;
 pub use hub::{Event, EventType, HistoryLimits, TooOld};
@@ -134,11 +134,12 @@ impl Store {
         quota: usize,
     ) -> Result<Store, StoreError> {
         let disk = Disk::open(dir)?;
-        let (objects, newest) = disk.load()?;
+        let loaded = disk.load()?;
+        let objects = loaded.objects;
         let revision = disk
             .read_u64(REVISION_KEY)?
             .max(disk.read_u64(CEILING_KEY)?)
-            .max(newest);
+            .max(loaded.newest);
         let stored_bytes = objects.values().map(|o| o.size).sum();
         tracing::info!(
             objects = objects.len(),
@@ -148,7 +149,12 @@ impl Store {
         );
         let shared = Arc::new(Shared {
             disk,
-            writer: Mutex::new(WriteState::new(revision, stored_bytes, quota)),
+            writer: Mutex::new(WriteState::new(
+                revision,
+                stored_bytes,
+                quota,
+                loaded.parts,
+            )),
             wake: Default::default(),
             hub: Mutex::new(Hub::new(objects, revision, history)),
         });
@@ -239,14 +245,14 @@ impl Store {
             if w.failed {
                 return Err(StoreError::Failed.into());
             }
-            let (current, old_parts) = if ephemeral {
-                (w.ephemeral.get(key).cloned(), 0)
+            let current = if ephemeral {
+                w.ephemeral.get(key).cloned()
             } else {
-                match self.shared.disk.read(key)? {
-                    Some(Stored { object, parts }) => {
-                        (Some(self.shared_copy(&w, key, object)), parts)
-                    }
-                    None => (None, 0),
+                match w.unpublished.get(key) {
+                    Some((_, state)) => state.clone(),
+                    // Lock order: the writer lock, then the hub's (the commit thread never
+                    // holds the hub's while taking the writer's).
+                    None => self.hub().get(key),
                 }
             };
             let mutation = f(current.as_deref())?;
@@ -304,14 +310,15 @@ impl Store {
                 batch.insert(CEILING_KEY, &w.ceiling.to_be_bytes());
                 durable = true;
             }
-            if ephemeral {
-                match kind {
-                    EventType::Deleted => w.ephemeral.remove(key),
-                    _ => w.ephemeral.insert(key.clone(), object.clone()),
-                };
-            } else {
-                match kind {
-                    EventType::Deleted => disk::stage_delete(&mut batch, key, old_parts),
+            // For a durable kind: how many parts the key had and has now.
+            let mut parts = None;
+            if !ephemeral {
+                let old_parts = w.parts.get(key).copied().unwrap_or(0);
+                let new_parts = match kind {
+                    EventType::Deleted => {
+                        disk::stage_delete(&mut batch, key, old_parts);
+                        0
+                    }
                     _ => disk::stage_put(
                         &mut batch,
                         key,
@@ -319,12 +326,30 @@ impl Store {
                         object.json().as_bytes(),
                         old_parts,
                     )?,
-                }
+                };
                 batch.insert(REVISION_KEY, &revision.to_be_bytes());
                 durable = true;
+                parts = Some((old_parts, new_parts));
             }
             if durable {
                 self.shared.disk.apply(batch)?;
+            }
+            match parts {
+                None if kind == EventType::Deleted => {
+                    w.ephemeral.remove(key);
+                }
+                None => {
+                    w.ephemeral.insert(key.clone(), object.clone());
+                }
+                Some((old_parts, new_parts)) => {
+                    if new_parts > 0 {
+                        w.parts.insert(key.clone(), new_parts);
+                    } else if old_parts > 0 {
+                        w.parts.remove(key);
+                    }
+                    let state = (kind != EventType::Deleted).then(|| object.clone());
+                    w.unpublished.insert(key.clone(), (revision, state));
+                }
             }
             w.revision = revision;
             let old = current.as_ref().map_or(0, |c| c.size);
@@ -354,23 +379,6 @@ impl Store {
             Ok(Ok(())) => Ok(outcome),
             Ok(Err(e)) => Err(e.into()),
             Err(_) => Err(StoreError::Failed.into()),
-        }
-    }
-
-    /// The copy of `key`'s current state that memory already holds — the newest queued
-    /// write's, else the published one — when it is the state `read` from disk, so the
-    /// change's `previous` (kept by the watch history) shares it instead of adding a copy.
-    fn shared_copy(&self, w: &WriteState, key: &ObjectKey, read: Arc<Object>) -> Arc<Object> {
-        let queued = w.pending.iter().rev().find(|p| &p.event.key == key);
-        let held = match queued {
-            Some(p) => Some(p.event.object.clone()),
-            // Lock order: the writer lock, then the hub's (the commit thread never holds
-            // the hub's while taking the writer's).
-            None => self.hub().get(key),
-        };
-        match held {
-            Some(h) if h.revision == read.revision && h.json() == read.json() => h,
-            _ => read,
         }
     }
 
