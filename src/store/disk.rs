@@ -147,9 +147,29 @@ impl Disk {
             .unwrap_or(0))
     }
 
-    /// Applies a batch to sled's memory; [`Disk::sync`] makes it durable.
-    pub(super) fn apply(&self, batch: sled::Batch) -> Result<(), StoreError> {
-        Ok(self.db.apply_batch(batch)?)
+    /// Applies writes to sled's memory, atomically; [`Disk::sync`] makes them durable.
+    ///
+    /// A lone write goes in by itself: sled recovers a prefix of its log, so one write is
+    /// atomic anyway, and a sled batch costs two extra log writes (it seals the log buffer
+    /// before and after its manifest), which would double what every change writes.
+    pub(super) fn apply(&self, writes: Writes) -> Result<(), StoreError> {
+        let mut writes = writes.0;
+        if writes.len() > 1 {
+            let mut batch = sled::Batch::default();
+            for (key, value) in writes {
+                match value {
+                    Some(v) => batch.insert(key, v),
+                    None => batch.remove(key),
+                }
+            }
+            return Ok(self.db.apply_batch(batch)?);
+        }
+        match writes.pop() {
+            Some((key, Some(value))) => drop(self.db.insert(key, value)?),
+            Some((key, None)) => drop(self.db.remove(key)?),
+            None => {}
+        }
+        Ok(())
     }
 
     /// Writes out everything applied so far and waits until it is on stable storage.
@@ -173,11 +193,29 @@ impl Disk {
     }
 }
 
+/// Writes to apply together: each key with its new value, or `None` to remove it.
+#[derive(Default)]
+pub(super) struct Writes(Vec<(Vec<u8>, Option<Vec<u8>>)>);
+
+impl Writes {
+    pub(super) fn insert(&mut self, key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) {
+        self.0.push((key.into(), Some(value.into())));
+    }
+
+    pub(super) fn remove(&mut self, key: impl Into<Vec<u8>>) {
+        self.0.push((key.into(), None));
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
 /// Stages writing `json` as the object at `key` at `revision`, removing parts of the
 /// replaced version (`old_parts` of them) that the new one does not overwrite. Returns how
 /// many parts the new version has (0 when it is stored inline).
 pub(super) fn stage_put(
-    batch: &mut sled::Batch,
+    batch: &mut Writes,
     key: &ObjectKey,
     revision: u64,
     json: &[u8],
@@ -197,7 +235,7 @@ pub(super) fn stage_put(
 }
 
 /// Stages removing the object at `key` and its `parts`.
-pub(super) fn stage_delete(batch: &mut sled::Batch, key: &ObjectKey, parts: u32) {
+pub(super) fn stage_delete(batch: &mut Writes, key: &ObjectKey, parts: u32) {
     for i in 0..parts {
         batch.remove(envelope::part_key(key.as_str(), i));
     }

@@ -31,7 +31,8 @@ pub use object::Object;
 pub use pruned::Paths;
 pub use watch::{Watch, WatchEnd};
 
-/// Revision key: the last revision handed out by a durable write.
+/// Revision key: the last revision a durable write handed out, as stores kept it before the
+/// ceiling existed; still read, so their revisions carry on. The ceiling makes it redundant.
 const REVISION_KEY: &[u8] = b"m/revision";
 /// Ceiling key: no revision at or below it will ever be handed out again after a restart,
 /// even one used only by an ephemeral write that never reached the disk.
@@ -303,12 +304,10 @@ impl Store {
                     )
                 }
             };
-            let mut batch = sled::Batch::default();
-            let mut durable = false;
+            let mut batch = disk::Writes::default();
             if revision > w.ceiling {
                 w.ceiling = revision + CEILING_STEP;
-                batch.insert(CEILING_KEY, &w.ceiling.to_be_bytes());
-                durable = true;
+                batch.insert(CEILING_KEY, w.ceiling.to_be_bytes());
             }
             // For a durable kind: how many parts the key had and has now.
             let mut parts = None;
@@ -327,10 +326,9 @@ impl Store {
                         old_parts,
                     )?,
                 };
-                batch.insert(REVISION_KEY, &revision.to_be_bytes());
-                durable = true;
                 parts = Some((old_parts, new_parts));
             }
+            let durable = !batch.is_empty();
             if durable {
                 self.shared.disk.apply(batch)?;
             }
