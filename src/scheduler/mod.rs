@@ -29,7 +29,7 @@ pub mod volume_prebind;
 
 use std::borrow::Cow;
 
-use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::core::v1::{Node, Pod, Taint};
 
 pub use fit_error::{Diagnosis, FitError};
 pub use node_usage::NodeUsage;
@@ -54,6 +54,8 @@ pub struct NodeInfo<'a> {
     pub(crate) usage: Cow<'a, NodeUsage>,
     /// Pods assigned to the node, not yet Succeeded or Failed (read by preemption only).
     pub(crate) pods: Cow<'a, [PlacedPod]>,
+    /// The taint its Ready condition implies, worked out when the node changed.
+    pub(crate) implied_taint: Cow<'a, Option<Taint>>,
 }
 
 impl<'a> NodeInfo<'a> {
@@ -64,6 +66,7 @@ impl<'a> NodeInfo<'a> {
             allocatable: Cow::Owned(node_resources::allocatable(node)),
             usage: Cow::Owned(NodeUsage::of(&pods)),
             pods: Cow::Owned(pods),
+            implied_taint: Cow::Owned(taints::implied_taint(node)),
         }
     }
 
@@ -186,7 +189,7 @@ pub fn check_node(pod: &Pod, info: &NodeInfo<'_>) -> Option<NodeStatus> {
 fn run_filters(pod: &Pod, request: &ResourceTotals, info: &NodeInfo<'_>) -> Option<NodeStatus> {
     taints::filter_unschedulable(pod, info.node)
         .or_else(|| filter_node_name(pod, info))
-        .or_else(|| taints::filter_taints(pod, info.node))
+        .or_else(|| taints::filter_taints_with(pod, info.node, info.implied_taint.as_ref().as_ref()))
         .or_else(|| node_affinity::filter(pod, info.node))
         .or_else(|| node_ports::filter(pod, info))
         .or_else(|| node_resources::filter(request, info))

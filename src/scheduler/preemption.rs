@@ -77,6 +77,7 @@ pub(crate) fn evaluate(
                 allocatable: info.allocatable.clone(),
                 usage: std::borrow::Cow::Owned(super::NodeUsage::of(&survivors)),
                 pods: survivors.into(),
+                implied_taint: info.implied_taint.clone(),
             })
         };
         match status {

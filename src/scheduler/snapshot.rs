@@ -10,9 +10,10 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::Node;
+use k8s_openapi::api::core::v1::{Node, Taint};
 
 use super::node_resources::{allocatable, ResourceTotals};
+use super::taints::implied_taint;
 use super::{NodeInfo, NodeUsage, PlacedPod};
 
 /// A pod's namespace and name.
@@ -24,6 +25,7 @@ pub(crate) type PodKey = (String, String);
 struct NodeEntry {
     node: Option<Arc<Node>>,
     allocatable: ResourceTotals,
+    implied_taint: Option<Taint>,
     usage: NodeUsage,
     pods: Vec<PlacedPod>,
     keys: Vec<PodKey>,
@@ -61,6 +63,7 @@ impl Snapshot {
         let name = node.metadata.name.clone().unwrap_or_default();
         let entry = self.nodes.entry(name).or_default();
         entry.allocatable = allocatable(&node);
+        entry.implied_taint = implied_taint(&node);
         entry.node = Some(node);
     }
 
@@ -154,6 +157,7 @@ impl Snapshot {
                     allocatable: Cow::Borrowed(&e.allocatable),
                     usage: Cow::Borrowed(&e.usage),
                     pods: Cow::Borrowed(&e.pods),
+                    implied_taint: Cow::Borrowed(&e.implied_taint),
                 })
             })
             .collect()

@@ -35,7 +35,7 @@ fn own_taints(node: &Node) -> &[Taint] {
 }
 
 /// The NoSchedule taint the node's Ready condition implies, unless the node carries it.
-fn implied_taint(node: &Node) -> Option<Taint> {
+pub(crate) fn implied_taint(node: &Node) -> Option<Taint> {
     let ready = node
         .status
         .as_ref()
@@ -75,11 +75,19 @@ pub(crate) fn filter_unschedulable(pod: &Pod, node: &Node) -> Option<NodeStatus>
 /// The TaintToleration filter: the first NoSchedule or NoExecute taint the pod does not
 /// tolerate rejects the node (upstream's `FindMatchingUntoleratedTaint`).
 pub(crate) fn filter_taints(pod: &Pod, node: &Node) -> Option<NodeStatus> {
-    // Read in place: this runs for every node of every decision.
-    let implied = implied_taint(node);
+    filter_taints_with(pod, node, implied_taint(node).as_ref())
+}
+
+/// [`filter_taints`] with the node's [`implied_taint`] worked out before: this runs for
+/// every node of every decision, so the taints are read in place.
+pub(crate) fn filter_taints_with(
+    pod: &Pod,
+    node: &Node,
+    implied: Option<&Taint>,
+) -> Option<NodeStatus> {
     let untolerated = own_taints(node)
         .iter()
-        .chain(implied.as_ref())
+        .chain(implied)
         .find(|t| (t.effect == NO_SCHEDULE || t.effect == NO_EXECUTE) && !pod_tolerates(pod, t))?;
     Some(NodeStatus::unresolvable(format!(
         "node(s) had untolerated taint {{{}: {}}}",
