@@ -116,6 +116,11 @@ pub async fn scale_up(
         }
         if exist >= replicas && unbound == 0 {
             out.bound = t0.elapsed();
+            eprintln!(
+                "scheduling: {replicas} pods existed after {:.1}s, were bound after {:.1}s",
+                out.exist.as_secs_f64(),
+                out.bound.as_secs_f64()
+            );
             return Ok(out);
         }
         if t0.elapsed() > limit {

@@ -3,13 +3,15 @@
 
 use std::ops::ControlFlow;
 
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::{Client, WatchSource};
+use crate::api::registry::watch::RawEvent;
 use crate::api::registry::{Registry, WatchStream, WriteOptions};
 use crate::client::options::PatchType;
 use crate::client::options::{
-    DeleteOptions, ListOptions, ListResult, Subresource, WatchEvent, WatchOptions,
+    DeleteOptions, ListOptions, ListResult, Subresource, TypedEvent, WatchEvent, WatchOptions,
 };
 use crate::client::status::ApiError;
 use crate::resources::ResourceType;
@@ -39,6 +41,13 @@ impl LocalClient {
 impl WatchSource for WatchStream {
     async fn next(&mut self) -> Option<WatchEvent> {
         WatchStream::next(self).await
+    }
+
+    async fn next_as<K: DeserializeOwned + Send>(&mut self) -> Option<TypedEvent<K>> {
+        Some(match self.next_raw().await? {
+            RawEvent::Change(type_name, o) => TypedEvent::from_text(type_name, o.json()),
+            RawEvent::Bookmark(b) => TypedEvent::Bookmark(b),
+        })
     }
 }
 

@@ -13,11 +13,12 @@ pub mod status;
 
 use std::ops::ControlFlow;
 
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::client::options::PatchType;
 use crate::client::options::{
-    DeleteOptions, ListOptions, ListResult, Subresource, WatchEvent, WatchOptions,
+    DeleteOptions, ListOptions, ListResult, Subresource, TypedEvent, WatchEvent, WatchOptions,
 };
 use crate::client::status::ApiError;
 use crate::resources::ResourceType;
@@ -29,6 +30,14 @@ pub use remote::RemoteClient;
 pub trait WatchSource: Send {
     /// The next event; `None` when the watch ended and the caller should re-list.
     fn next(&mut self) -> impl std::future::Future<Output = Option<WatchEvent>> + Send;
+
+    /// [`WatchSource::next`] with the object read as `K`. Sources that hold the event as
+    /// text read it from there, skipping the `Value` a plain event would be parsed into.
+    fn next_as<K: DeserializeOwned + Send>(
+        &mut self,
+    ) -> impl std::future::Future<Output = Option<TypedEvent<K>>> + Send {
+        async { self.next().await.map(TypedEvent::from_event) }
+    }
 }
 
 /// The API operations components use.

@@ -4,6 +4,7 @@
 //! API server decodes requests into these; `LocalClient` hands them to it directly and
 //! `RemoteClient` writes them as query parameters and headers.
 
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -83,6 +84,57 @@ impl WatchEvent {
             | Self::Deleted(o)
             | Self::Bookmark(o)
             | Self::Error(o) => o,
+        }
+    }
+}
+
+/// A watch event with its object read as `K` (for a change) straight from the text it came
+/// as, with no `Value` in between: what informers take.
+#[derive(Debug)]
+pub enum TypedEvent<K> {
+    /// `ADDED`.
+    Added(K),
+    /// `MODIFIED`.
+    Modified(K),
+    /// `DELETED`.
+    Deleted(K),
+    /// `BOOKMARK`: progress up to a revision.
+    Bookmark(Value),
+    /// `ERROR` with a Status; the stream ends after it.
+    Error(Value),
+    /// An `ADDED`, `MODIFIED` or `DELETED` whose object is not a `K`.
+    Unreadable(serde_json::Error),
+}
+
+impl<K: DeserializeOwned> TypedEvent<K> {
+    /// `event` with its object read as `K`.
+    pub fn from_event(event: WatchEvent) -> Self {
+        let read = |o: Value, f: fn(K) -> Self| match serde_json::from_value(o) {
+            Ok(k) => f(k),
+            Err(e) => Self::Unreadable(e),
+        };
+        match event {
+            WatchEvent::Added(o) => read(o, Self::Added),
+            WatchEvent::Modified(o) => read(o, Self::Modified),
+            WatchEvent::Deleted(o) => read(o, Self::Deleted),
+            WatchEvent::Bookmark(o) => Self::Bookmark(o),
+            WatchEvent::Error(o) => Self::Error(o),
+        }
+    }
+
+    /// The event of `type_name` (upstream's `type`) whose object is the JSON `text`.
+    pub fn from_text(type_name: &str, text: &str) -> Self {
+        let read = |f: fn(K) -> Self| match serde_json::from_str(text) {
+            Ok(k) => f(k),
+            Err(e) => Self::Unreadable(e),
+        };
+        let value = || serde_json::from_str(text).unwrap_or(Value::Null);
+        match type_name {
+            "ADDED" => read(Self::Added),
+            "MODIFIED" => read(Self::Modified),
+            "DELETED" => read(Self::Deleted),
+            "BOOKMARK" => Self::Bookmark(value()),
+            _ => Self::Error(value()),
         }
     }
 }

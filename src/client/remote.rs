@@ -3,20 +3,22 @@
 //! back as the server's own `Status` (code, reason, message), so callers branch on the same
 //! codes whether they run in the server or on another board; a lost connection is a 503.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use http::Method;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 use super::http::{HttpClient, HttpError};
 use super::{Client, WatchSource};
 use crate::client::options::PatchType;
 use crate::client::options::{
-    DeleteOptions, ListOptions, ListResult, Subresource, WatchEvent, WatchOptions,
+    DeleteOptions, ListOptions, ListResult, Subresource, TypedEvent, WatchEvent, WatchOptions,
 };
 use crate::client::status::ApiError;
 use crate::resources::ResourceType;
@@ -253,7 +255,6 @@ impl Client for RemoteClient {
         Ok(RemoteWatch {
             body: Some(resp.into_body()),
             buf: BytesMut::new(),
-            ready: VecDeque::new(),
         })
     }
 
@@ -342,16 +343,40 @@ impl Client for RemoteClient {
 pub struct RemoteWatch {
     body: Option<Incoming>,
     buf: BytesMut,
-    ready: VecDeque<WatchEvent>,
+}
+
+/// One watch line, its object left as text.
+#[derive(Deserialize)]
+struct Line<'a> {
+    #[serde(rename = "type", borrow)]
+    type_name: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    object: &'a RawValue,
 }
 
 impl RemoteWatch {
-    /// Moves every complete line of `buf` into `ready`.
-    fn split_lines(&mut self) {
-        while let Some(end) = self.buf.iter().position(|b| *b == b'\n') {
-            let line = self.buf.split_to(end + 1);
-            if let Some(event) = parse_event(&line) {
-                self.ready.push_back(event);
+    /// The next complete line; `None` once the stream ended and nothing is left.
+    async fn next_line(&mut self) -> Option<Bytes> {
+        loop {
+            if let Some(end) = self.buf.iter().position(|b| *b == b'\n') {
+                return Some(self.buf.split_to(end + 1).freeze());
+            }
+            let body = self.body.as_mut()?;
+            match body.frame().await {
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
+                        self.buf.extend_from_slice(&data);
+                    }
+                }
+                Some(Err(e)) => {
+                    tracing::debug!(error = %e, "watch stream broke");
+                    self.body = None;
+                }
+                // A last event without its newline still counts.
+                None => {
+                    self.body = None;
+                    return Some(self.buf.split().freeze());
+                }
             }
         }
     }
@@ -359,8 +384,8 @@ impl RemoteWatch {
 
 /// One watch line as an event; `None` for blank or unparseable lines.
 fn parse_event(line: &[u8]) -> Option<WatchEvent> {
-    let v: Value = serde_json::from_slice(line).ok()?;
-    let object = v.get("object").cloned().unwrap_or(Value::Null);
+    let mut v: Value = serde_json::from_slice(line).ok()?;
+    let object = v.get_mut("object").map(Value::take).unwrap_or(Value::Null);
     Some(match v.get("type").and_then(Value::as_str)? {
         "ADDED" => WatchEvent::Added(object),
         "MODIFIED" => WatchEvent::Modified(object),
@@ -373,29 +398,18 @@ fn parse_event(line: &[u8]) -> Option<WatchEvent> {
 impl WatchSource for RemoteWatch {
     async fn next(&mut self) -> Option<WatchEvent> {
         loop {
-            if let Some(event) = self.ready.pop_front() {
+            let line = self.next_line().await?;
+            if let Some(event) = parse_event(&line) {
                 return Some(event);
             }
-            let body = self.body.as_mut()?;
-            match body.frame().await {
-                Some(Ok(frame)) => {
-                    if let Ok(data) = frame.into_data() {
-                        self.buf.extend_from_slice(&data);
-                        self.split_lines();
-                    }
-                }
-                Some(Err(e)) => {
-                    tracing::debug!(error = %e, "watch stream broke");
-                    self.body = None;
-                }
-                None => {
-                    // A last event without its newline still counts.
-                    let rest: Bytes = self.buf.split().freeze();
-                    self.body = None;
-                    if let Some(event) = parse_event(&rest) {
-                        return Some(event);
-                    }
-                }
+        }
+    }
+
+    async fn next_as<K: DeserializeOwned + Send>(&mut self) -> Option<TypedEvent<K>> {
+        loop {
+            let line = self.next_line().await?;
+            if let Ok(l) = serde_json::from_slice::<Line<'_>>(&line) {
+                return Some(TypedEvent::from_text(&l.type_name, l.object.get()));
             }
         }
     }

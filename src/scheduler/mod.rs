@@ -189,7 +189,9 @@ pub fn check_node(pod: &Pod, info: &NodeInfo<'_>) -> Option<NodeStatus> {
 fn run_filters(pod: &Pod, request: &ResourceTotals, info: &NodeInfo<'_>) -> Option<NodeStatus> {
     taints::filter_unschedulable(pod, info.node)
         .or_else(|| filter_node_name(pod, info))
-        .or_else(|| taints::filter_taints_with(pod, info.node, info.implied_taint.as_ref().as_ref()))
+        .or_else(|| {
+            taints::filter_taints_with(pod, info.node, info.implied_taint.as_ref().as_ref())
+        })
         .or_else(|| node_affinity::filter(pod, info.node))
         .or_else(|| node_ports::filter(pod, info))
         .or_else(|| node_resources::filter(request, info))

@@ -150,12 +150,7 @@ impl Store {
         );
         let shared = Arc::new(Shared {
             disk,
-            writer: Mutex::new(WriteState::new(
-                revision,
-                stored_bytes,
-                quota,
-                loaded.parts,
-            )),
+            writer: Mutex::new(WriteState::new(revision, stored_bytes, quota, loaded.parts)),
             wake: Default::default(),
             hub: Mutex::new(Hub::new(objects, revision, history)),
         });

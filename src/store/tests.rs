@@ -306,7 +306,10 @@ async fn concurrent_read_modify_writes_of_one_key_lose_nothing() {
     let mut prefix = envelope::part_key(key.as_str(), 0);
     prefix.truncate(prefix.len() - 4);
     let parts = store.shared.disk.count_prefix(&prefix);
-    assert_eq!(parts, 0, "the last version is inline: no part of an earlier one is left");
+    assert_eq!(
+        parts, 0,
+        "the last version is inline: no part of an earlier one is left"
+    );
 }
 
 #[tokio::test]

@@ -12,7 +12,7 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use super::{Informer, Key, Kind};
-use crate::client::options::{ListOptions, WatchEvent, WatchOptions};
+use crate::client::options::{ListOptions, TypedEvent, WatchOptions};
 use crate::client::status::ApiError;
 use crate::client::{Client, WatchSource};
 use crate::resources::meta;
@@ -67,25 +67,28 @@ pub(super) async fn run<C: Client, K: Kind>(
         };
         loop {
             let event = tokio::select! {
-                e = watch.next() => e,
+                e = watch.next_as::<K>() => e,
                 _ = shutdown.cancelled() => return,
             };
             match event {
-                Some(WatchEvent::Added(o) | WatchEvent::Modified(o)) => {
-                    revision = revision_of(&o).or(revision);
-                    match serde_json::from_value::<K>(o) {
-                        Ok(obj) => informer.apply(Some(Arc::new(obj)), None),
-                        Err(e) => {
-                            tracing::warn!(kind = rt.kind, error = %e, "unreadable object in a watch")
-                        }
-                    }
+                Some(TypedEvent::Added(o) | TypedEvent::Modified(o)) => {
+                    revision = object_revision(&o).or(revision);
+                    informer.apply(Some(Arc::new(o)), None);
                 }
-                Some(WatchEvent::Deleted(o)) => {
-                    revision = revision_of(&o).or(revision);
-                    informer.apply(None, Some(&value_key(&o)));
+                Some(TypedEvent::Deleted(o)) => {
+                    revision = object_revision(&o).or(revision);
+                    let m = o.metadata();
+                    let key = (
+                        m.namespace.clone().unwrap_or_default(),
+                        m.name.clone().unwrap_or_default(),
+                    );
+                    informer.apply(None, Some(&key));
                 }
-                Some(WatchEvent::Bookmark(o)) => revision = revision_of(&o).or(revision),
-                Some(WatchEvent::Error(status)) => {
+                Some(TypedEvent::Unreadable(e)) => {
+                    tracing::warn!(kind = rt.kind, error = %e, "unreadable object in a watch")
+                }
+                Some(TypedEvent::Bookmark(o)) => revision = revision_of(&o).or(revision),
+                Some(TypedEvent::Error(status)) => {
                     if status.get("code").and_then(Value::as_u64) == Some(410) {
                         revision = None;
                     }
@@ -136,6 +139,10 @@ pub(super) async fn relist<C: Client, K: Kind>(
         }
     }
     Ok(revision)
+}
+
+fn object_revision<K: Kind>(o: &K) -> Option<u64> {
+    o.metadata().resource_version.as_deref()?.parse().ok()
 }
 
 fn revision_of(o: &Value) -> Option<u64> {
