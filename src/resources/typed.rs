@@ -21,7 +21,8 @@ pub struct DecodeError(pub String);
 /// Decodes `obj` as `T` and back, reporting the fields `T` does not know.
 pub fn decode_as<T: DeserializeOwned + Serialize>(mut obj: Value) -> Result<Decoded, DecodeError> {
     quantities_as_strings(&mut obj, false);
-    let typed: T = serde_json::from_value(obj.clone()).map_err(|e| DecodeError(e.to_string()))?;
+    // Read from the borrowed tree: no copy of it is made to be consumed.
+    let typed = T::deserialize(&obj).map_err(|e| DecodeError(e.to_string()))?;
     let object = serde_json::to_value(&typed).map_err(|e| DecodeError(e.to_string()))?;
     let mut unknown_fields = Vec::new();
     collect_unknown(&obj, &object, String::new(), &mut unknown_fields);

@@ -54,8 +54,12 @@ pub struct NodeInfo<'a> {
     pub(crate) usage: Cow<'a, NodeUsage>,
     /// Pods assigned to the node, not yet Succeeded or Failed (read by preemption only).
     pub(crate) pods: Cow<'a, [PlacedPod]>,
-    /// The taint its Ready condition implies, worked out when the node changed.
-    pub(crate) implied_taint: Cow<'a, Option<Taint>>,
+    /// Its taints with the one its Ready condition implies ([`taints::effective_taints`]),
+    /// worked out when the node changed: the filters read these for every node of every
+    /// decision, without touching the node itself.
+    pub(crate) taints: Cow<'a, [Taint]>,
+    /// Whether it is cordoned.
+    pub(crate) cordoned: bool,
 }
 
 impl<'a> NodeInfo<'a> {
@@ -66,7 +70,8 @@ impl<'a> NodeInfo<'a> {
             allocatable: Cow::Owned(node_resources::allocatable(node)),
             usage: Cow::Owned(NodeUsage::of(&pods)),
             pods: Cow::Owned(pods),
-            implied_taint: Cow::Owned(taints::implied_taint(node)),
+            taints: Cow::Owned(taints::effective_taints(node)),
+            cordoned: taints::is_cordoned(node),
         }
     }
 
@@ -187,11 +192,9 @@ pub fn check_node(pod: &Pod, info: &NodeInfo<'_>) -> Option<NodeStatus> {
 
 /// The filter chain in upstream's order; the first rejection wins.
 fn run_filters(pod: &Pod, request: &ResourceTotals, info: &NodeInfo<'_>) -> Option<NodeStatus> {
-    taints::filter_unschedulable(pod, info.node)
+    taints::filter_unschedulable(pod, info.cordoned)
         .or_else(|| filter_node_name(pod, info))
-        .or_else(|| {
-            taints::filter_taints_with(pod, info.node, info.implied_taint.as_ref().as_ref())
-        })
+        .or_else(|| taints::filter_taints(pod, &info.taints))
         .or_else(|| node_affinity::filter(pod, info.node))
         .or_else(|| node_ports::filter(pod, info))
         .or_else(|| node_resources::filter(request, info))

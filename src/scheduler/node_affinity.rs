@@ -75,18 +75,20 @@ pub(crate) fn pre_filter(pod: &Pod) -> PreFilter {
 /// The Filter step: the nodeSelector must match and, if required affinity is set, one of its
 /// terms must.
 pub(crate) fn filter(pod: &Pod, node: &Node) -> Option<NodeStatus> {
-    let labels = node_labels(node);
+    // The node is read only for a pod that asks something of it: this runs for every node
+    // of every decision.
     let selector_ok = pod
         .spec
         .as_ref()
         .and_then(|s| s.node_selector.as_ref())
         .map_or(true, |sel| {
+            let labels = node_labels(node);
             sel.iter().all(|(k, v)| labels.get(k) == Some(v))
         });
     let affinity_ok = required_terms(pod).map_or(true, |terms| {
         terms
             .iter()
-            .any(|t| term_matches(t, labels, node_name(node)) == Some(true))
+            .any(|t| term_matches(t, node_labels(node), node_name(node)) == Some(true))
     });
     (!(selector_ok && affinity_ok)).then(|| NodeStatus::unresolvable(ERR_REASON_POD))
 }
@@ -102,12 +104,11 @@ pub(crate) fn preferred_score(pod: &Pod, node: &Node) -> i64 {
             na.preferred_during_scheduling_ignored_during_execution
                 .as_ref()
         });
-    let labels = node_labels(node);
     terms
         .into_iter()
         .flatten()
         .filter(|t| t.weight != 0)
-        .filter(|t| term_matches(&t.preference, labels, node_name(node)) == Some(true))
+        .filter(|t| term_matches(&t.preference, node_labels(node), node_name(node)) == Some(true))
         .map(|t| i64::from(t.weight))
         .sum()
 }

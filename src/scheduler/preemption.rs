@@ -77,7 +77,8 @@ pub(crate) fn evaluate(
                 allocatable: info.allocatable.clone(),
                 usage: std::borrow::Cow::Owned(super::NodeUsage::of(&survivors)),
                 pods: survivors.into(),
-                implied_taint: info.implied_taint.clone(),
+                taints: info.taints.clone(),
+                cordoned: info.cordoned,
             })
         };
         match status {

@@ -19,7 +19,7 @@ use super::state::{is_pending, State};
 use super::volume_binding::VolumeSnapshot;
 use super::{outcome, schedule_from, volume_prebind, PlacedPod};
 use crate::client::events::EventRecorder;
-use crate::client::informer::{Informer, Informers, Unserved};
+use crate::client::informer::{Change, Informer, Informers, Unserved};
 use crate::client::Client;
 
 pub use super::state::SCHEDULER_NAME;
@@ -29,9 +29,19 @@ pub const MAX_IN_FLIGHT: usize = 32;
 /// How often waiting pods are checked for the end of their wait.
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
 
+/// An informer change the loop has not applied yet.
+enum Inbound {
+    Pod(Change<Pod>),
+    Node(Change<Node>),
+}
+
 /// What the loop and the informer handlers share.
 struct Shared {
     state: Mutex<State>,
+    /// Changes the handlers queued: a handler only queues, so an informer (and every other
+    /// handler on it) never waits for a decision to finish; the loop applies them before
+    /// each decision, as upstream's scheduler updates its snapshot once per cycle.
+    inbox: Mutex<Vec<Inbound>>,
     wake: Notify,
 }
 
@@ -40,6 +50,30 @@ impl Shared {
     // (`panic = "abort"`), so a poisoned lock cannot be observed.
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn queue_change(&self, change: Inbound) {
+        self.inbox
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(change);
+        self.wake.notify_one();
+    }
+
+    /// Applies the queued changes, in the order they came.
+    fn apply_inbox(&self) {
+        let changes =
+            std::mem::take(&mut *self.inbox.lock().unwrap_or_else(PoisonError::into_inner));
+        if changes.is_empty() {
+            return;
+        }
+        let mut st = self.lock();
+        for change in &changes {
+            match change {
+                Inbound::Pod(c) => st.on_pod(c),
+                Inbound::Node(c) => st.on_node(c),
+            }
+        }
     }
 }
 
@@ -59,18 +93,13 @@ impl<C: Client> Scheduler<C> {
         let nodes = informers.get::<Node>()?;
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
+            inbox: Mutex::new(Vec::new()),
             wake: Notify::new(),
         });
         let s = shared.clone();
-        nodes.on_change(move |c| {
-            s.lock().on_node(c);
-            s.wake.notify_one();
-        });
+        nodes.on_change(move |c| s.queue_change(Inbound::Node(c.clone())));
         let s = shared.clone();
-        pods.on_change(move |c| {
-            s.lock().on_pod(c);
-            s.wake.notify_one();
-        });
+        pods.on_change(move |c| s.queue_change(Inbound::Pod(c.clone())));
         let client = informers.client().clone();
         Ok(Scheduler {
             recorder: EventRecorder::new(client.clone(), SCHEDULER_NAME),
@@ -92,6 +121,7 @@ impl<C: Client> Scheduler<C> {
         let mut flushed = Instant::now();
         loop {
             while tasks.try_join_next().is_some() {}
+            self.shared.apply_inbox();
             if flushed.elapsed() >= FLUSH_EVERY {
                 self.shared.lock().flush();
                 flushed = Instant::now();

@@ -49,7 +49,7 @@ pub(crate) fn total_scores(pod: &Pod, feasible: &[&NodeInfo<'_>]) -> Vec<i64> {
     normalize(&mut affinity, false);
     let mut taint: Vec<i64> = feasible
         .iter()
-        .map(|n| taints::intolerable_prefer_no_schedule(pod, n.node))
+        .map(|n| taints::intolerable_prefer_no_schedule(pod, &n.taints))
         .collect();
     normalize(&mut taint, true);
     let want = scoring_request(pod);

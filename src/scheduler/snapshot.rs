@@ -13,7 +13,7 @@ use std::sync::Arc;
 use k8s_openapi::api::core::v1::{Node, Taint};
 
 use super::node_resources::{allocatable, ResourceTotals};
-use super::taints::implied_taint;
+use super::taints::{effective_taints, is_cordoned};
 use super::{NodeInfo, NodeUsage, PlacedPod};
 
 /// A pod's namespace and name.
@@ -25,7 +25,8 @@ pub(crate) type PodKey = (String, String);
 struct NodeEntry {
     node: Option<Arc<Node>>,
     allocatable: ResourceTotals,
-    implied_taint: Option<Taint>,
+    taints: Vec<Taint>,
+    cordoned: bool,
     usage: NodeUsage,
     pods: Vec<PlacedPod>,
     keys: Vec<PodKey>,
@@ -63,7 +64,8 @@ impl Snapshot {
         let name = node.metadata.name.clone().unwrap_or_default();
         let entry = self.nodes.entry(name).or_default();
         entry.allocatable = allocatable(&node);
-        entry.implied_taint = implied_taint(&node);
+        entry.taints = effective_taints(&node);
+        entry.cordoned = is_cordoned(&node);
         entry.node = Some(node);
     }
 
@@ -157,7 +159,8 @@ impl Snapshot {
                     allocatable: Cow::Borrowed(&e.allocatable),
                     usage: Cow::Borrowed(&e.usage),
                     pods: Cow::Borrowed(&e.pods),
-                    implied_taint: Cow::Borrowed(&e.implied_taint),
+                    taints: Cow::Borrowed(&e.taints),
+                    cordoned: e.cordoned,
                 })
             })
             .collect()

@@ -35,7 +35,7 @@ fn own_taints(node: &Node) -> &[Taint] {
 }
 
 /// The NoSchedule taint the node's Ready condition implies, unless the node carries it.
-pub(crate) fn implied_taint(node: &Node) -> Option<Taint> {
+fn implied_taint(node: &Node) -> Option<Taint> {
     let ready = node
         .status
         .as_ref()
@@ -62,32 +62,26 @@ pub fn effective_taints(node: &Node) -> Vec<Taint> {
     taints
 }
 
+/// Whether the node is cordoned (`spec.unschedulable`).
+pub(crate) fn is_cordoned(node: &Node) -> bool {
+    node.spec.as_ref().and_then(|s| s.unschedulable) == Some(true)
+}
+
 /// The NodeUnschedulable filter: a cordoned node takes only pods tolerating the
 /// `node.kubernetes.io/unschedulable:NoSchedule` taint.
-pub(crate) fn filter_unschedulable(pod: &Pod, node: &Node) -> Option<NodeStatus> {
-    let cordoned = node.spec.as_ref().and_then(|s| s.unschedulable) == Some(true);
+pub(crate) fn filter_unschedulable(pod: &Pod, cordoned: bool) -> Option<NodeStatus> {
     if cordoned && !pod_tolerates(pod, &taint(TAINT_NODE_UNSCHEDULABLE, NO_SCHEDULE)) {
         return Some(NodeStatus::unresolvable("node(s) were unschedulable"));
     }
     None
 }
 
-/// The TaintToleration filter: the first NoSchedule or NoExecute taint the pod does not
-/// tolerate rejects the node (upstream's `FindMatchingUntoleratedTaint`).
-pub(crate) fn filter_taints(pod: &Pod, node: &Node) -> Option<NodeStatus> {
-    filter_taints_with(pod, node, implied_taint(node).as_ref())
-}
-
-/// [`filter_taints`] with the node's [`implied_taint`] worked out before: this runs for
-/// every node of every decision, so the taints are read in place.
-pub(crate) fn filter_taints_with(
-    pod: &Pod,
-    node: &Node,
-    implied: Option<&Taint>,
-) -> Option<NodeStatus> {
-    let untolerated = own_taints(node)
+/// The TaintToleration filter over a node's [`effective_taints`]: the first NoSchedule or
+/// NoExecute taint the pod does not tolerate rejects the node (upstream's
+/// `FindMatchingUntoleratedTaint`).
+pub(crate) fn filter_taints(pod: &Pod, taints: &[Taint]) -> Option<NodeStatus> {
+    let untolerated = taints
         .iter()
-        .chain(implied)
         .find(|t| (t.effect == NO_SCHEDULE || t.effect == NO_EXECUTE) && !pod_tolerates(pod, t))?;
     Some(NodeStatus::unresolvable(format!(
         "node(s) had untolerated taint {{{}: {}}}",
@@ -96,22 +90,25 @@ pub(crate) fn filter_taints_with(
     )))
 }
 
-/// The TaintToleration raw score: how many PreferNoSchedule taints the pod does not tolerate,
-/// counting only tolerations whose effect is PreferNoSchedule or empty. Lower is better; the
-/// caller normalises it in reverse.
-pub(crate) fn intolerable_prefer_no_schedule(pod: &Pod, node: &Node) -> i64 {
-    let prefer: Vec<&Toleration> = tolerations(pod)
+/// The TaintToleration raw score over a node's taints: how many PreferNoSchedule taints the
+/// pod does not tolerate, counting only tolerations whose effect is PreferNoSchedule or
+/// empty. Lower is better; the caller normalises it in reverse.
+pub(crate) fn intolerable_prefer_no_schedule(pod: &Pod, taints: &[Taint]) -> i64 {
+    let prefer = |tol: &&Toleration| {
+        matches!(
+            tol.effect.as_deref(),
+            None | Some("") | Some(PREFER_NO_SCHEDULE)
+        )
+    };
+    taints
         .iter()
         .filter(|t| {
-            matches!(
-                t.effect.as_deref(),
-                None | Some("") | Some(PREFER_NO_SCHEDULE)
-            )
+            t.effect == PREFER_NO_SCHEDULE
+                && !tolerations(pod)
+                    .iter()
+                    .filter(prefer)
+                    .any(|tol| tolerates(tol, t))
         })
-        .collect();
-    own_taints(node)
-        .iter()
-        .filter(|t| t.effect == PREFER_NO_SCHEDULE && !prefer.iter().any(|tol| tolerates(tol, t)))
         .count() as i64
 }
 

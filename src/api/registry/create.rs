@@ -96,7 +96,12 @@ impl Registry {
                     warnings,
                 });
             }
-            let candidate = obj.clone();
+            // The last attempt gives the object up; an earlier one keeps it for the next.
+            let candidate = if attempt + 1 == attempts {
+                std::mem::take(&mut obj)
+            } else {
+                obj.clone()
+            };
             let result = self
                 .store
                 .mutate(

@@ -59,7 +59,7 @@ pub fn key_of<K: Kind>(obj: &K) -> Key {
     )
 }
 
-/// One change to the cache, as handlers see it.
+/// One change to the cache, as handlers see it. Cloning copies its `Arc`s only.
 #[derive(Debug)]
 pub enum Change<K> {
     /// A new object.
@@ -73,6 +73,19 @@ pub enum Change<K> {
     },
     /// An object went (its last known state).
     Deleted(Arc<K>),
+}
+
+impl<K> Clone for Change<K> {
+    fn clone(&self) -> Self {
+        match self {
+            Change::Added(o) => Change::Added(o.clone()),
+            Change::Updated { old, new } => Change::Updated {
+                old: old.clone(),
+                new: new.clone(),
+            },
+            Change::Deleted(o) => Change::Deleted(o.clone()),
+        }
+    }
 }
 
 impl<K> Change<K> {

@@ -103,10 +103,11 @@ pub fn node_fit(pod: &Pod, node: &Node) -> Fit {
     if node_affinity::filter(pod, node).is_some() {
         return NO;
     }
-    if taints::filter_unschedulable(pod, node).is_some()
-        || taints::filter_taints(pod, node).is_some()
+    let node_taints = taints::effective_taints(node);
+    if taints::filter_unschedulable(pod, taints::is_cordoned(node)).is_some()
+        || taints::filter_taints(pod, &node_taints).is_some()
     {
-        let evicting = taints::effective_taints(node)
+        let evicting = node_taints
             .iter()
             .any(|t| t.effect == "NoExecute" && !taints::pod_tolerates(pod, t));
         return Fit {
