@@ -18,8 +18,8 @@
 //! 5. the scheduler's own pace, apart from how fast pods are made ([`held`]): 10,000 pods
 //!    wait for a node label that the nodes then get.
 //!
-//! Progress is read with one-item lists (`remainingItemCount`), so watching costs the server
-//! little. State lives in a scratch directory under `target/bench`; the report is written to
+//! The scale-up is followed through one watch of its pods; the held pods with one-item
+//! lists (`remainingItemCount`), so following them costs the server little. State lives in a scratch directory under `target/bench`; the report is written to
 //! `target/bench/scheduling-report.md` and printed. Every phase is bounded by a deadline. It
 //! is not part of the test suite: without cargo's `--bench` flag (as under `cargo test
 //! --all-targets`) it exits at once.
