@@ -25,7 +25,7 @@ use crate::client::Client;
 pub use super::state::SCHEDULER_NAME;
 
 /// Bindings (and failure reports) under way at once.
-pub const MAX_IN_FLIGHT: usize = 32;
+pub const MAX_IN_FLIGHT: usize = 256;
 /// How often waiting pods are checked for the end of their wait.
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
 

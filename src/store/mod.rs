@@ -267,12 +267,12 @@ impl Store {
                     } else {
                         EventType::Added
                     };
-                    let json = serde_json::to_vec(&value).map_err(StoreError::from)?;
+                    let object = Object::from_value(revision, &value)?;
                     drop(value);
-                    if json.len() > MAX_OBJECT_BYTES {
-                        return Err(StoreError::TooLarge { size: json.len() }.into());
+                    let size = object.size;
+                    if size > MAX_OBJECT_BYTES {
+                        return Err(StoreError::TooLarge { size }.into());
                     }
-                    let size = json.len();
                     let old = current.as_ref().map_or(0, |c| c.size);
                     let needed = (w.stored_bytes.saturating_sub(old)).saturating_add(size);
                     if size > old && needed > w.quota {
@@ -282,7 +282,7 @@ impl Store {
                         }
                         .into());
                     }
-                    (kind, Arc::new(Object::from_json(revision, json)?))
+                    (kind, Arc::new(object))
                 }
                 Mutation::Delete => {
                     let Some(cur) = current.clone() else {

@@ -63,7 +63,17 @@ impl Object {
                 "object is not UTF-8: {e}"
             )))
         })?;
-        let value = RawValue::from_string(text)?;
+        Self::checked(revision, RawValue::from_string(text)?)
+    }
+
+    /// An object from a parsed value, serialised straight into its text (serde_json's own
+    /// output is not parsed again to be checked).
+    pub fn from_value(revision: u64, value: &Value) -> Result<Object, StoreError> {
+        Self::checked(revision, serde_json::value::to_raw_value(value)?)
+    }
+
+    /// `value` as an object, once its nesting is within what [`Object::value`] parses.
+    fn checked(revision: u64, value: Box<RawValue>) -> Result<Object, StoreError> {
         if nesting(value.get().as_bytes()) > MAX_NESTING {
             return Err(StoreError::Json(serde::de::Error::custom(format_args!(
                 "object is nested more than {MAX_NESTING} levels deep"
@@ -75,11 +85,6 @@ impl Object {
             value,
             size,
         })
-    }
-
-    /// An object from a parsed value.
-    pub fn from_value(revision: u64, value: &Value) -> Result<Object, StoreError> {
-        Self::from_json(revision, serde_json::to_vec(value)?)
     }
 
     /// The object's JSON text, as stored (compact, keys in order).

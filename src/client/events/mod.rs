@@ -205,28 +205,32 @@ async fn write_all<C: Client>(client: C, mut rx: mpsc::Receiver<Pending>) {
     }
 }
 
-/// Creates the Event, or bumps the count of the one already there.
+/// Creates the Event, or bumps the count of the one already there. Most are new, so the
+/// create comes first and only a repeat reads the Event.
 async fn write<C: Client>(client: &C, p: Pending) {
-    if let Ok(existing) = client.get(&event::RESOURCE, &p.namespace, &p.name).await {
-        let count = existing["count"].as_i64().unwrap_or(1) + 1;
-        let patch = json!({"count": count, "lastTimestamp": p.event["lastTimestamp"]});
-        if let Err(e) = client
-            .patch(
-                &event::RESOURCE,
-                &p.namespace,
-                &p.name,
-                PatchType::Merge,
-                &patch,
-                Subresource::Main,
-            )
-            .await
-        {
-            tracing::debug!(error = %e, "could not update event");
-        }
-        return;
+    let last = p.event["lastTimestamp"].clone();
+    match client.create(&event::RESOURCE, &p.namespace, p.event).await {
+        Err(e) if e.code == 409 => {}
+        Err(e) => return tracing::debug!(error = %e, "could not record event"),
+        Ok(_) => return,
     }
-    if let Err(e) = client.create(&event::RESOURCE, &p.namespace, p.event).await {
-        tracing::debug!(error = %e, "could not record event");
+    let Ok(existing) = client.get(&event::RESOURCE, &p.namespace, &p.name).await else {
+        return;
+    };
+    let count = existing["count"].as_i64().unwrap_or(1) + 1;
+    let patch = json!({"count": count, "lastTimestamp": last});
+    if let Err(e) = client
+        .patch(
+            &event::RESOURCE,
+            &p.namespace,
+            &p.name,
+            PatchType::Merge,
+            &patch,
+            Subresource::Main,
+        )
+        .await
+    {
+        tracing::debug!(error = %e, "could not update event");
     }
 }
 
