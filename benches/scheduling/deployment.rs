@@ -96,6 +96,48 @@ struct Placed {
 #[derive(Deserialize)]
 struct PlacedMeta {
     name: String,
+    #[serde(rename = "resourceVersion", default)]
+    resource_version: String,
+}
+
+/// The pods labelled `label` and whether each is bound, with the list's revision.
+async fn list_placed(
+    client: &HttpClient,
+    label: &str,
+) -> anyhow::Result<(HashMap<String, bool>, String)> {
+    #[derive(Deserialize)]
+    struct List {
+        metadata: PlacedMeta,
+        items: Vec<Placed>,
+    }
+    let path = format!(
+        "/api/v1/namespaces/default/pods?labelSelector={}",
+        label.replace('=', "%3D")
+    );
+    let reply = client
+        .request(
+            Method::GET,
+            &path,
+            &[("accept", "application/json")],
+            vec![],
+        )
+        .await
+        .with_context(|| format!("GET {path}"))?;
+    if !reply.status.is_success() {
+        bail!("GET {path}: {}", reply.status);
+    }
+    let list: List = serde_json::from_slice(&reply.body).with_context(|| format!("GET {path}"))?;
+    let pods = list
+        .items
+        .into_iter()
+        .map(|p| {
+            (
+                p.metadata.name,
+                p.spec.node_name.is_some_and(|n| !n.is_empty()),
+            )
+        })
+        .collect();
+    Ok((pods, list.metadata.resource_version))
 }
 
 #[derive(Deserialize, Default)]
@@ -114,14 +156,11 @@ pub async fn scale_up(
     replicas: usize,
     limit: Duration,
 ) -> anyhow::Result<ScaleUp> {
-    let opts = WatchOptions {
-        label_selector: format!("app={name}"),
-        ..Default::default()
-    };
-    let mut watch = RemoteClient::new(client.clone())
-        .watch(&pod::RESOURCE, Some("default"), &opts)
-        .await
-        .context("watching the pods")?;
+    let label = format!("app={name}");
+    let api = RemoteClient::new(client.clone());
+    // Each pod, and whether it is bound; the watch starts after the (empty) list.
+    let (mut pods, mut revision) = list_placed(client, &label).await?;
+    let mut unbound = pods.values().filter(|b| !**b).count();
     let t0 = Instant::now();
     send(
         client,
@@ -132,60 +171,74 @@ pub async fn scale_up(
     )
     .await?;
     let mut out = ScaleUp::default();
-    // Each pod, and whether it is bound.
-    let mut pods = HashMap::<String, bool>::new();
-    let mut unbound = 0usize;
     let mut last_report = Instant::now();
     let deadline = tokio::time::Instant::now() + limit;
-    loop {
-        let event = tokio::time::timeout_at(deadline, watch.next_as::<Placed>())
+    'watching: loop {
+        let opts = WatchOptions {
+            label_selector: label.clone(),
+            resource_version: revision.clone(),
+            ..Default::default()
+        };
+        let mut watch = api
+            .watch(&pod::RESOURCE, Some("default"), &opts)
             .await
-            .map_err(|_| {
-                anyhow::anyhow!(
-                    "{} of {replicas} pods, {unbound} unbound, after {limit:?}",
-                    pods.len()
-                )
-            })?;
-        match event {
-            Some(TypedEvent::Added(p) | TypedEvent::Modified(p)) => {
-                let bound = p.spec.node_name.is_some_and(|n| !n.is_empty());
-                let was = pods.insert(p.metadata.name, bound);
-                match (was, bound) {
-                    (None | Some(true), false) => unbound += 1,
-                    (Some(false), true) => unbound -= 1,
-                    _ => {}
+            .context("watching the pods")?;
+        loop {
+            let event = tokio::time::timeout_at(deadline, watch.next_as::<Placed>())
+                .await
+                .map_err(|_| {
+                    anyhow::anyhow!(
+                        "{} of {replicas} pods, {unbound} unbound, after {limit:?}",
+                        pods.len()
+                    )
+                })?;
+            match event {
+                Some(TypedEvent::Added(p) | TypedEvent::Modified(p)) => {
+                    let bound = p.spec.node_name.is_some_and(|n| !n.is_empty());
+                    let was = pods.insert(p.metadata.name, bound);
+                    match (was, bound) {
+                        (None | Some(true), false) => unbound += 1,
+                        (Some(false), true) => unbound -= 1,
+                        _ => {}
+                    }
+                }
+                Some(TypedEvent::Deleted(p)) => {
+                    if pods.remove(&p.metadata.name) == Some(false) {
+                        unbound -= 1;
+                    }
+                }
+                Some(TypedEvent::Bookmark(_)) => {}
+                Some(TypedEvent::Unreadable(e)) => bail!("an unreadable pod in the watch: {e}"),
+                // The server ends a watch that fell behind its history, as it may while
+                // this process shares the CPU with it: list again and go on, as an
+                // informer does.
+                Some(TypedEvent::Error(_)) | None => {
+                    (pods, revision) = list_placed(client, &label).await?;
+                    unbound = pods.values().filter(|b| !**b).count();
+                    continue 'watching;
                 }
             }
-            Some(TypedEvent::Deleted(p)) => {
-                if pods.remove(&p.metadata.name) == Some(false) {
-                    unbound -= 1;
-                }
+            out.backlog = out.backlog.max(unbound);
+            let exist = pods.len();
+            if exist >= replicas && out.exist.is_zero() {
+                out.exist = t0.elapsed();
             }
-            Some(TypedEvent::Bookmark(_)) => {}
-            Some(TypedEvent::Unreadable(e)) => bail!("an unreadable pod in the watch: {e}"),
-            Some(TypedEvent::Error(status)) => bail!("the pod watch failed: {status}"),
-            None => bail!("the pod watch ended early"),
-        }
-        out.backlog = out.backlog.max(unbound);
-        let exist = pods.len();
-        if exist >= replicas && out.exist.is_zero() {
-            out.exist = t0.elapsed();
-        }
-        if last_report.elapsed() >= Duration::from_secs(5) {
-            eprintln!(
-                "scheduling: {:>5.1}s {exist} pods, {unbound} unbound",
-                t0.elapsed().as_secs_f64()
-            );
-            last_report = Instant::now();
-        }
-        if exist >= replicas && unbound == 0 {
-            out.bound = t0.elapsed();
-            eprintln!(
-                "scheduling: {replicas} pods existed after {:.1}s, were bound after {:.1}s",
-                out.exist.as_secs_f64(),
-                out.bound.as_secs_f64()
-            );
-            return Ok(out);
+            if last_report.elapsed() >= Duration::from_secs(5) {
+                eprintln!(
+                    "scheduling: {:>5.1}s {exist} pods, {unbound} unbound",
+                    t0.elapsed().as_secs_f64()
+                );
+                last_report = Instant::now();
+            }
+            if exist >= replicas && unbound == 0 {
+                out.bound = t0.elapsed();
+                eprintln!(
+                    "scheduling: {replicas} pods existed after {:.1}s, were bound after {:.1}s",
+                    out.exist.as_secs_f64(),
+                    out.bound.as_secs_f64()
+                );
+                return Ok(out);
+            }
         }
     }
 }
