@@ -96,8 +96,6 @@ struct Placed {
 #[derive(Deserialize)]
 struct PlacedMeta {
     name: String,
-    #[serde(rename = "resourceVersion", default)]
-    resource_version: String,
 }
 
 /// The pods labelled `label` and whether each is bound, with the list's revision.
@@ -106,8 +104,13 @@ async fn list_placed(
     label: &str,
 ) -> anyhow::Result<(HashMap<String, bool>, String)> {
     #[derive(Deserialize)]
+    struct ListMeta {
+        #[serde(rename = "resourceVersion")]
+        resource_version: String,
+    }
+    #[derive(Deserialize)]
     struct List {
-        metadata: PlacedMeta,
+        metadata: ListMeta,
         items: Vec<Placed>,
     }
     let path = format!(
