@@ -12,6 +12,7 @@ use bramble::client::options::{TypedEvent, WatchOptions};
 use bramble::client::{Client, RemoteClient, WatchSource};
 use bramble::resources::pod;
 use http::Method;
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -54,7 +55,7 @@ pub async fn create(client: &HttpClient, manifest: &Value) -> anyhow::Result<()>
 }
 
 /// Reads `path` as JSON; fails on any status but 2xx.
-pub async fn get(client: &HttpClient, path: &str) -> anyhow::Result<Value> {
+pub async fn get<T: DeserializeOwned>(client: &HttpClient, path: &str) -> anyhow::Result<T> {
     let reply = client
         .request(Method::GET, path, &[("accept", "application/json")], vec![])
         .await
@@ -68,7 +69,7 @@ pub async fn get(client: &HttpClient, path: &str) -> anyhow::Result<Value> {
 /// How many pods match `query` (a list's query string): one item and the rest counted.
 pub async fn count(client: &HttpClient, query: &str) -> anyhow::Result<usize> {
     let path = format!("/api/v1/namespaces/default/pods?limit=1&{query}");
-    let list = get(client, &path).await?;
+    let list: Value = get(client, &path).await?;
     let items = list["items"].as_array().map_or(0, Vec::len);
     let remaining = list["metadata"]["remainingItemCount"].as_u64().unwrap_or(0);
     Ok(items + usize::try_from(remaining)?)
@@ -117,19 +118,7 @@ async fn list_placed(
         "/api/v1/namespaces/default/pods?labelSelector={}",
         label.replace('=', "%3D")
     );
-    let reply = client
-        .request(
-            Method::GET,
-            &path,
-            &[("accept", "application/json")],
-            vec![],
-        )
-        .await
-        .with_context(|| format!("GET {path}"))?;
-    if !reply.status.is_success() {
-        bail!("GET {path}: {}", reply.status);
-    }
-    let list: List = serde_json::from_slice(&reply.body).with_context(|| format!("GET {path}"))?;
+    let list: List = get(client, &path).await?;
     let pods = list
         .items
         .into_iter()
@@ -269,19 +258,7 @@ pub async fn wait_rolled_out(
     let path = format!("/apis/apps/v1/namespaces/default/deployments/{name}");
     let mut last_report = Instant::now();
     loop {
-        let reply = client
-            .request(
-                Method::GET,
-                &path,
-                &[("accept", "application/json")],
-                vec![],
-            )
-            .await
-            .context("reading the deployment")?;
-        if !reply.status.is_success() {
-            bail!("reading {name}: {}", reply.status);
-        }
-        let d: Value = serde_json::from_slice(&reply.body)?;
+        let d: Value = get(client, &path).await?;
         if rolled_out(&d, replicas) {
             return Ok(t0.elapsed());
         }

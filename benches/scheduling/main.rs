@@ -170,7 +170,7 @@ async fn unbound_pods(client: &HttpClient) -> anyhow::Result<usize> {
 /// Pods of the scaled Deployment per node once all are bound: (fewest, most, nodes used),
 /// from a full list.
 async fn spread(client: &HttpClient) -> anyhow::Result<(usize, usize, usize)> {
-    let list = deployment::get(
+    let list: serde_json::Value = deployment::get(
         client,
         "/api/v1/namespaces/default/pods?labelSelector=app%3Dweb",
     )
