@@ -31,13 +31,11 @@ pub trait WatchSource: Send {
     /// The next event; `None` when the watch ended and the caller should re-list.
     fn next(&mut self) -> impl std::future::Future<Output = Option<WatchEvent>> + Send;
 
-    /// [`WatchSource::next`] with the object read as `K`. Sources that hold the event as
-    /// text read it from there, skipping the `Value` a plain event would be parsed into.
+    /// [`WatchSource::next`] with the object read as `K` straight from the event's text,
+    /// skipping the `Value` a plain event is parsed into.
     fn next_as<K: DeserializeOwned + Send>(
         &mut self,
-    ) -> impl std::future::Future<Output = Option<TypedEvent<K>>> + Send {
-        async { self.next().await.map(TypedEvent::from_event) }
-    }
+    ) -> impl std::future::Future<Output = Option<TypedEvent<K>>> + Send;
 }
 
 /// The API operations components use.

@@ -107,21 +107,6 @@ pub enum TypedEvent<K> {
 }
 
 impl<K: DeserializeOwned> TypedEvent<K> {
-    /// `event` with its object read as `K`.
-    pub fn from_event(event: WatchEvent) -> Self {
-        let read = |o: Value, f: fn(K) -> Self| match serde_json::from_value(o) {
-            Ok(k) => f(k),
-            Err(e) => Self::Unreadable(e),
-        };
-        match event {
-            WatchEvent::Added(o) => read(o, Self::Added),
-            WatchEvent::Modified(o) => read(o, Self::Modified),
-            WatchEvent::Deleted(o) => read(o, Self::Deleted),
-            WatchEvent::Bookmark(o) => Self::Bookmark(o),
-            WatchEvent::Error(o) => Self::Error(o),
-        }
-    }
-
     /// The event of `type_name` (upstream's `type`) whose object is the JSON `text`.
     pub fn from_text(type_name: &str, text: &str) -> Self {
         let read = |f: fn(K) -> Self| match serde_json::from_str(text) {

@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use super::{Informer, Key, Kind};
+use super::{key_of, Informer, Key, Kind};
 use crate::client::options::{ListOptions, TypedEvent, WatchOptions};
 use crate::client::status::ApiError;
 use crate::client::{Client, WatchSource};
@@ -77,12 +77,7 @@ pub(super) async fn run<C: Client, K: Kind>(
                 }
                 Some(TypedEvent::Deleted(o)) => {
                     revision = object_revision(&o).or(revision);
-                    let m = o.metadata();
-                    let key = (
-                        m.namespace.clone().unwrap_or_default(),
-                        m.name.clone().unwrap_or_default(),
-                    );
-                    informer.apply(None, Some(&key));
+                    informer.apply(None, Some(&key_of(&o)));
                 }
                 Some(TypedEvent::Unreadable(e)) => {
                     tracing::warn!(kind = rt.kind, error = %e, "unreadable object in a watch")
