@@ -242,10 +242,14 @@ fn kubelet_alive(registry: &Registry, node: &str) -> bool {
     if registry.kubelet_alive(node) {
         return true;
     }
-    let Ok(obj) = registry.get(&node::RESOURCE, "", node) else {
+    let Some(obj) = registry
+        .get(&node::RESOURCE, "", node)
+        .ok()
+        .and_then(|v| serde_json::from_value::<k8s_openapi::api::core::v1::Node>(v).ok())
+    else {
         return false;
     };
-    crate::controllers::node_lifecycle::last_heard(&obj, None)
+    node::last_heard(&obj, None)
         .is_some_and(|t| chrono::Utc::now() - t < chrono::Duration::seconds(HEARTBEAT_VALID_SECS))
 }
 

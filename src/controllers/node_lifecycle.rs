@@ -11,27 +11,24 @@
 //! restarted server gives every board the full grace period. Pods on a tainted node are
 //! evicted by the taint eviction controller after their `tolerationSeconds`.
 
-use std::time::Duration;
-
-use chrono::{DateTime, Utc};
-use serde_json::{json, Value};
-
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::Node;
+use k8s_openapi::api::core::v1::{Node, NodeCondition, Taint};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use serde_json::json;
 
 use super::runtime::Controller;
 use super::work_queue::WorkQueue;
 use super::Action;
-use crate::client::informer::{Change, Informer, Informers, Key, Unserved};
+use crate::client::informer::{key_of, Change, Informer, Informers, Key, Unserved};
 use crate::client::options::PatchType;
 use crate::client::options::Subresource;
 use crate::client::status::ApiError;
 use crate::client::Client;
-use crate::resources::meta;
 use crate::resources::node;
 use crate::resources::tolerations::{TAINT_NODE_NOT_READY, TAINT_NODE_UNREACHABLE};
 
@@ -55,90 +52,73 @@ pub struct NodeLifecycleController<C: Client> {
     health: Mutex<HashMap<String, Probe>>,
 }
 
-fn time_at(v: &Value, pointer: &str) -> Option<DateTime<Utc>> {
-    v.pointer(pointer)
-        .and_then(Value::as_str)
-        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-        .map(|t| t.with_timezone(&Utc))
+fn conditions(node: &Node) -> &[NodeCondition] {
+    node.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_deref())
+        .unwrap_or_default()
 }
 
-fn condition<'a>(node: &'a Value, kind: &str) -> Option<&'a Value> {
-    node.pointer("/status/conditions")
-        .and_then(Value::as_array)?
+fn ready_status(node: &Node) -> &str {
+    conditions(node)
         .iter()
-        .find(|c| c["type"] == kind)
+        .find(|c| c.type_ == "Ready")
+        .map_or("False", |c| c.status.as_str())
 }
 
-/// When the node last showed a sign of life: its lease renewal or its Ready heartbeat,
-/// whichever is later, else its creation.
-pub fn last_heard(node: &Value, lease: Option<&Value>) -> Option<DateTime<Utc>> {
-    let renewed = lease.and_then(|l| time_at(l, "/spec/renewTime"));
-    let heartbeat = condition(node, "Ready").and_then(|c| time_at(c, "/lastHeartbeatTime"));
-    renewed
-        .max(heartbeat)
-        .or_else(|| time_at(node, "/metadata/creationTimestamp"))
-}
-
-/// The kubelet conditions marked Unknown, others kept; `None` when already so.
-fn unknown_conditions(node: &Value, now: &str) -> Option<Vec<Value>> {
-    let current: Vec<Value> = node
-        .pointer("/status/conditions")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    if condition(node, "Ready").is_some_and(|c| c["status"] == "Unknown") {
+/// The kubelet conditions marked Unknown at `now`, others kept; `None` when already so.
+fn unknown_conditions(node: &Node, now: DateTime<Utc>) -> Option<Vec<NodeCondition>> {
+    let current = conditions(node);
+    if ready_status(node) == "Unknown" {
         return None;
     }
-    let mut out: Vec<Value> = current
+    let mut out: Vec<NodeCondition> = current
         .iter()
-        .filter(|c| !KUBELET_CONDITIONS.iter().any(|k| c["type"] == *k))
+        .filter(|c| !KUBELET_CONDITIONS.contains(&c.type_.as_str()))
         .cloned()
         .collect();
     for kind in KUBELET_CONDITIONS {
-        let old = current.iter().find(|c| c["type"] == kind);
-        let mut c = json!({
-            "type": kind,
-            "status": "Unknown",
-            "reason": "NodeStatusUnknown",
-            "message": "Kubelet stopped posting node status.",
-            "lastTransitionTime": now,
+        let old = current.iter().find(|c| c.type_ == kind);
+        out.push(NodeCondition {
+            type_: kind.to_string(),
+            status: "Unknown".to_string(),
+            reason: Some("NodeStatusUnknown".to_string()),
+            message: Some("Kubelet stopped posting node status.".to_string()),
+            last_transition_time: Some(Time(now)),
+            last_heartbeat_time: old.and_then(|o| o.last_heartbeat_time.clone()),
         });
-        if let Some(beat) = old.and_then(|o| o.get("lastHeartbeatTime")) {
-            c["lastHeartbeatTime"] = beat.clone();
-        }
-        out.push(c);
     }
     Some(out)
 }
 
-/// The node's taints with the lifecycle taints set for its Ready `status`; `None` when
-/// nothing changes.
-fn lifecycle_taints(node: &Value, ready: &str, now: &str) -> Option<Vec<Value>> {
-    let current: Vec<Value> = node
-        .pointer("/spec/taints")
-        .and_then(Value::as_array)
-        .cloned()
+/// The node's taints with the lifecycle taints set for its Ready `status` (added at
+/// `now`); `None` when nothing changes.
+fn lifecycle_taints(node: &Node, ready: &str, now: DateTime<Utc>) -> Option<Vec<Taint>> {
+    let current = node
+        .spec
+        .as_ref()
+        .and_then(|s| s.taints.as_deref())
         .unwrap_or_default();
     let wanted = match ready {
         "Unknown" => Some(TAINT_NODE_UNREACHABLE),
         "True" => None,
         _ => Some(TAINT_NODE_NOT_READY),
     };
-    let is_lifecycle =
-        |t: &Value| t["key"] == TAINT_NODE_UNREACHABLE || t["key"] == TAINT_NODE_NOT_READY;
-    let mut out: Vec<Value> = current
+    let is_lifecycle = |t: &Taint| t.key == TAINT_NODE_UNREACHABLE || t.key == TAINT_NODE_NOT_READY;
+    let mut out: Vec<Taint> = current
         .iter()
-        .filter(|t| !is_lifecycle(t) || wanted.is_some_and(|w| t["key"] == w))
+        .filter(|t| !is_lifecycle(t) || wanted == Some(t.key.as_str()))
         .cloned()
         .collect();
     if let Some(key) = wanted {
         for effect in ["NoSchedule", "NoExecute"] {
-            if !out.iter().any(|t| t["key"] == key && t["effect"] == effect) {
-                let mut t = json!({"key": key, "effect": effect});
-                if effect == "NoExecute" {
-                    t["timeAdded"] = json!(now);
-                }
-                out.push(t);
+            if !out.iter().any(|t| t.key == key && t.effect == effect) {
+                out.push(Taint {
+                    key: key.to_string(),
+                    effect: effect.to_string(),
+                    time_added: (effect == "NoExecute").then_some(Time(now)),
+                    value: None,
+                });
             }
         }
     }
@@ -211,20 +191,15 @@ impl<C: Client> Controller for NodeLifecycleController<C> {
     }
 
     async fn reconcile(&self, typed: Arc<Node>) -> Result<Action, ApiError> {
-        let obj = serde_json::to_value(&*typed)
-            .map_err(|e| ApiError::internal(format!("node unreadable: {e}")))?;
-        let name = meta::name_of(&obj).to_string();
-        let lease = self
-            .leases
-            .get(LEASE_NAMESPACE, &name)
-            .and_then(|l| serde_json::to_value(&*l).ok());
-        let stamp = meta::now();
-        let silent_for = self.silent_for(&name, last_heard(&obj, lease.as_ref()));
-        let mut node = obj.clone();
+        let name = key_of(&*typed).1;
+        let lease = self.leases.get(LEASE_NAMESPACE, &name);
+        let silent_for = self.silent_for(&name, node::last_heard(&typed, lease.as_deref()));
+        let now = Utc::now();
+        let mut node = typed;
         if silent_for >= self.grace {
-            if let Some(conditions) = unknown_conditions(&node, &stamp) {
+            if let Some(conditions) = unknown_conditions(&node, now) {
                 tracing::info!(node = %name, silent_secs = silent_for.as_secs(), "the kubelet stopped posting node status");
-                node = self
+                let patched = self
                     .client
                     .patch(
                         &node::RESOURCE,
@@ -235,14 +210,13 @@ impl<C: Client> Controller for NodeLifecycleController<C> {
                         Subresource::Status,
                     )
                     .await?;
+                node = serde_json::from_value(patched)
+                    .map(Arc::new)
+                    .map_err(|e| ApiError::internal(format!("node unreadable: {e}")))?;
             }
         }
-        let ready = condition(&node, "Ready")
-            .and_then(|c| c["status"].as_str())
-            .unwrap_or("False")
-            .to_string();
-        if let Some(taints) = lifecycle_taints(&node, &ready, &stamp) {
-            let rv = meta::meta_str(&node, "resourceVersion").unwrap_or("");
+        if let Some(taints) = lifecycle_taints(&node, ready_status(&node), now) {
+            let rv = node.metadata.resource_version.as_deref().unwrap_or("");
             let patch = json!({"metadata": {"resourceVersion": rv}, "spec": {"taints": taints}});
             self.client
                 .patch(
@@ -273,9 +247,10 @@ impl<C: Client> Controller for NodeLifecycleController<C> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
-    fn node(ready: &str, taints: Value) -> Value {
-        json!({
+    fn node(ready: &str, taints: Value) -> Node {
+        serde_json::from_value(json!({
             "metadata": {"name": "pi-2", "creationTimestamp": "2026-01-01T00:00:00Z"},
             "spec": {"taints": taints},
             "status": {"conditions": [
@@ -283,7 +258,14 @@ mod tests {
                 {"type": "Ready", "status": ready, "reason": "KubeletReady", "lastHeartbeatTime": "2026-01-01T00:01:00Z"},
                 {"type": "NetworkUnavailable", "status": "False"},
             ]},
-        })
+        }))
+        .unwrap()
+    }
+
+    fn at(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text)
+            .unwrap()
+            .with_timezone(&Utc)
     }
 
     /// A Node whose heartbeat is a year old when the controller first sees it (a restored
@@ -299,7 +281,7 @@ mod tests {
         let grace = Duration::from_millis(300);
         let (c, _, _) = NodeLifecycleController::new(&informers, grace).unwrap();
         // First sight: silent for no time at all, whatever the heartbeat says.
-        let heard = last_heard(&node("True", json!([])), None);
+        let heard = node::last_heard(&node("True", json!([])), None);
         assert!(c.silent_for("pi-2", heard) < grace);
         let started = Instant::now();
         // The same sign of life later: the silence grows from first sight.
@@ -319,57 +301,76 @@ mod tests {
     #[test]
     fn the_latest_of_lease_and_heartbeat_counts() {
         let n = node("True", json!([]));
-        let lease = json!({"spec": {"renewTime": "2026-01-01T00:05:00.000000Z"}});
-        let heard = last_heard(&n, Some(&lease)).unwrap();
-        assert_eq!(heard.to_rfc3339(), "2026-01-01T00:05:00+00:00");
-        let heard = last_heard(&n, None).unwrap();
-        assert_eq!(heard.to_rfc3339(), "2026-01-01T00:01:00+00:00");
-        let bare = json!({"metadata": {"creationTimestamp": "2026-01-01T00:00:00Z"}});
+        let lease: Lease =
+            serde_json::from_value(json!({"spec": {"renewTime": "2026-01-01T00:05:00.000000Z"}}))
+                .unwrap();
+        let heard = node::last_heard(&n, Some(&lease)).unwrap();
+        assert_eq!(heard, at("2026-01-01T00:05:00Z"));
         assert_eq!(
-            last_heard(&bare, None).unwrap().to_rfc3339(),
-            "2026-01-01T00:00:00+00:00"
+            node::last_heard(&n, None).unwrap(),
+            at("2026-01-01T00:01:00Z")
+        );
+        let bare: Node = serde_json::from_value(
+            json!({"metadata": {"creationTimestamp": "2026-01-01T00:00:00Z"}}),
+        )
+        .unwrap();
+        assert_eq!(
+            node::last_heard(&bare, None).unwrap(),
+            at("2026-01-01T00:00:00Z")
         );
     }
 
     #[test]
     fn a_silent_node_goes_unknown_keeping_its_heartbeats_and_other_conditions() {
         let n = node("True", json!([]));
-        let out = unknown_conditions(&n, "2026-01-01T00:10:00Z").unwrap();
-        let ready = out.iter().find(|c| c["type"] == "Ready").unwrap();
-        assert_eq!(ready["status"], "Unknown");
-        assert_eq!(ready["reason"], "NodeStatusUnknown");
-        assert_eq!(ready["message"], "Kubelet stopped posting node status.");
-        assert_eq!(ready["lastHeartbeatTime"], "2026-01-01T00:01:00Z");
-        assert_eq!(ready["lastTransitionTime"], "2026-01-01T00:10:00Z");
+        let now = at("2026-01-01T00:10:00Z");
+        let out = unknown_conditions(&n, now).unwrap();
+        let ready = out.iter().find(|c| c.type_ == "Ready").unwrap();
+        assert_eq!(ready.status, "Unknown");
+        assert_eq!(ready.reason.as_deref(), Some("NodeStatusUnknown"));
+        assert_eq!(
+            ready.message.as_deref(),
+            Some("Kubelet stopped posting node status.")
+        );
+        assert_eq!(
+            ready.last_heartbeat_time.as_ref().map(|t| t.0),
+            Some(at("2026-01-01T00:01:00Z"))
+        );
+        assert_eq!(ready.last_transition_time.as_ref().map(|t| t.0), Some(now));
         assert!(out
             .iter()
-            .any(|c| c["type"] == "NetworkUnavailable" && c["status"] == "False"));
+            .any(|c| c.type_ == "NetworkUnavailable" && c.status == "False"));
         assert!(out
             .iter()
-            .any(|c| c["type"] == "PIDPressure" && c["status"] == "Unknown"));
-        let already = json!({"status": {"conditions": out}});
-        assert!(unknown_conditions(&already, "later").is_none());
+            .any(|c| c.type_ == "PIDPressure" && c.status == "Unknown"));
+        // What is sent is what kubectl shows: seconds, in UTC.
+        let sent = serde_json::to_value(ready).unwrap();
+        assert_eq!(sent["lastTransitionTime"], "2026-01-01T00:10:00Z");
+        let mut already = n.clone();
+        already.status.as_mut().unwrap().conditions = Some(out);
+        assert!(unknown_conditions(&already, now).is_none());
     }
 
     #[test]
     fn taints_follow_the_ready_condition_and_leave_others_alone() {
         let own = json!({"key": "dedicated", "value": "gpu", "effect": "NoSchedule"});
+        let now = at("2026-01-01T00:10:00Z");
         let n = node("Unknown", json!([own]));
-        let t = lifecycle_taints(&n, "Unknown", "now").unwrap();
+        let t = lifecycle_taints(&n, "Unknown", now).unwrap();
         assert_eq!(t.len(), 3);
         assert!(t
             .iter()
-            .any(|x| x["key"] == TAINT_NODE_UNREACHABLE && x["effect"] == "NoSchedule"));
-        assert!(t.iter().any(|x| x["key"] == TAINT_NODE_UNREACHABLE
-            && x["effect"] == "NoExecute"
-            && x["timeAdded"] == "now"));
-        let tainted = json!({"spec": {"taints": t}});
-        assert!(lifecycle_taints(&tainted, "Unknown", "later").is_none());
-        let back = lifecycle_taints(&tainted, "True", "later").unwrap();
-        assert_eq!(back, vec![own.clone()]);
-        let not_ready = lifecycle_taints(&tainted, "False", "later").unwrap();
-        assert!(not_ready.iter().all(|x| x["key"] != TAINT_NODE_UNREACHABLE));
-        assert!(not_ready.iter().any(|x| x["key"] == TAINT_NODE_NOT_READY));
-        assert!(lifecycle_taints(&node("True", json!([])), "True", "x").is_none());
+            .any(|x| x.key == TAINT_NODE_UNREACHABLE && x.effect == "NoSchedule"));
+        assert!(t.iter().any(|x| x.key == TAINT_NODE_UNREACHABLE
+            && x.effect == "NoExecute"
+            && x.time_added.as_ref().map(|t| t.0) == Some(now)));
+        let tainted = node("Unknown", serde_json::to_value(&t).unwrap());
+        assert!(lifecycle_taints(&tainted, "Unknown", now).is_none());
+        let back = lifecycle_taints(&tainted, "True", now).unwrap();
+        assert_eq!(serde_json::to_value(&back).unwrap(), json!([own]));
+        let not_ready = lifecycle_taints(&tainted, "False", now).unwrap();
+        assert!(not_ready.iter().all(|x| x.key != TAINT_NODE_UNREACHABLE));
+        assert!(not_ready.iter().any(|x| x.key == TAINT_NODE_NOT_READY));
+        assert!(lifecycle_taints(&node("True", json!([])), "True", now).is_none());
     }
 }

@@ -179,6 +179,28 @@ pub fn pod_cidrs(node: &k8s_openapi::api::core::v1::Node) -> Vec<crate::cidr::Ip
     texts.into_iter().filter_map(|t| t.parse().ok()).collect()
 }
 
+/// When `node`'s kubelet last showed a sign of life: its `lease` renewal or its Ready
+/// heartbeat, whichever is later, else the node's creation.
+pub fn last_heard(
+    node: &k8s_openapi::api::core::v1::Node,
+    lease: Option<&k8s_openapi::api::coordination::v1::Lease>,
+) -> Option<chrono::DateTime<chrono::Utc>> {
+    let renewed = lease
+        .and_then(|l| l.spec.as_ref())
+        .and_then(|s| s.renew_time.as_ref())
+        .map(|t| t.0);
+    let heartbeat = node
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|cs| cs.iter().find(|c| c.type_ == "Ready"))
+        .and_then(|c| c.last_heartbeat_time.as_ref())
+        .map(|t| t.0);
+    renewed
+        .max(heartbeat)
+        .or_else(|| node.metadata.creation_timestamp.as_ref().map(|t| t.0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

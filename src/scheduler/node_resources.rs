@@ -168,9 +168,16 @@ fn least_requested_score(requested: i64, capacity: i64) -> i64 {
     if capacity == 0 || requested > capacity {
         return 0;
     }
-    // Widened: memory in bytes times 100 may not fit in an i64.
-    let free = i128::from(capacity - requested) * i128::from(MAX_NODE_SCORE);
-    i64::try_from(free / i128::from(capacity)).unwrap_or(0)
+    let free = capacity - requested;
+    match free.checked_mul(MAX_NODE_SCORE) {
+        Some(scaled) => scaled / capacity,
+        // Widened only for amounts past 92 PB (or milli-units) times 100: 128-bit division
+        // is a library call, and this runs for every pod on every node looked at.
+        None => {
+            let wide = i128::from(free) * i128::from(MAX_NODE_SCORE) / i128::from(capacity);
+            i64::try_from(wide).unwrap_or(0)
+        }
+    }
 }
 
 #[cfg(test)]
@@ -182,6 +189,8 @@ mod tests {
         assert_eq!(least_requested_score(0, 4000), 100);
         assert_eq!(least_requested_score(1000, 4000), 75);
         assert_eq!(least_requested_score(5000, 4000), 0);
+        // Past what an i64 holds times 100: still the free share.
+        assert_eq!(least_requested_score(i64::MAX / 4, i64::MAX / 2), 50);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! owner) kept up to date on every change, so a reader finds what it needs without
 //! scanning the kind.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use super::{key_of, Key, Kind};
@@ -11,10 +11,24 @@ use super::{key_of, Key, Kind};
 /// What an index files an object under (its node, its owner's uid, ...).
 pub type IndexFn<K> = fn(&K) -> Vec<String>;
 
+/// One named index: per value, the objects filed under it (held here too, so reading an
+/// index costs no lookups in the objects).
 struct Index<K> {
     name: &'static str,
     values_of: IndexFn<K>,
-    keys: HashMap<String, BTreeSet<Key>>,
+    entries: HashMap<String, BTreeMap<Key, Arc<K>>>,
+}
+
+impl<K> Index<K> {
+    /// Takes the object at `key` out of what is filed under `value`.
+    fn unfile(&mut self, value: &str, key: &Key) {
+        if let Some(filed) = self.entries.get_mut(value) {
+            filed.remove(key);
+            if filed.is_empty() {
+                self.entries.remove(value);
+            }
+        }
+    }
 }
 
 /// Objects of one kind and their indexes.
@@ -41,11 +55,15 @@ impl<K: Kind> Cache<K> {
         let mut index = Index {
             name,
             values_of,
-            keys: HashMap::new(),
+            entries: HashMap::new(),
         };
         for (key, obj) in &self.objects {
             for v in values_of(obj) {
-                index.keys.entry(v).or_default().insert(key.clone());
+                index
+                    .entries
+                    .entry(v)
+                    .or_default()
+                    .insert(key.clone(), obj.clone());
             }
         }
         self.indexes.push(index);
@@ -54,14 +72,23 @@ impl<K: Kind> Cache<K> {
     /// Stores `obj`, answering the state it replaces.
     pub(super) fn put(&mut self, obj: Arc<K>) -> Option<Arc<K>> {
         let key = key_of(&*obj);
+        let old = self.objects.insert(key.clone(), obj.clone());
         for index in &mut self.indexes {
-            for v in (index.values_of)(&obj) {
-                index.keys.entry(v).or_default().insert(key.clone());
+            let now = (index.values_of)(&obj);
+            if let Some(old) = &old {
+                for v in (index.values_of)(old) {
+                    if !now.contains(&v) {
+                        index.unfile(&v, &key);
+                    }
+                }
             }
-        }
-        let old = self.objects.insert(key.clone(), obj);
-        if let Some(old) = &old {
-            self.unfile(&key, old, true);
+            for v in now {
+                index
+                    .entries
+                    .entry(v)
+                    .or_default()
+                    .insert(key.clone(), obj.clone());
+            }
         }
         old
     }
@@ -69,35 +96,12 @@ impl<K: Kind> Cache<K> {
     /// Forgets the object at `key`, answering its last state.
     pub(super) fn remove(&mut self, key: &Key) -> Option<Arc<K>> {
         let old = self.objects.remove(key)?;
-        self.unfile(key, &old, false);
-        Some(old)
-    }
-
-    /// Drops `key` from the index entries of `old` that the current object is not filed
-    /// under (`still_held`) or from all of them.
-    fn unfile(&mut self, key: &Key, old: &K, still_held: bool) {
-        let current = if still_held {
-            self.objects.get(key).cloned()
-        } else {
-            None
-        };
         for index in &mut self.indexes {
-            let now: Vec<String> = current
-                .as_deref()
-                .map(|c| (index.values_of)(c))
-                .unwrap_or_default();
-            for v in (index.values_of)(old) {
-                if now.contains(&v) {
-                    continue;
-                }
-                if let Some(keys) = index.keys.get_mut(&v) {
-                    keys.remove(key);
-                    if keys.is_empty() {
-                        index.keys.remove(&v);
-                    }
-                }
+            for v in (index.values_of)(&old) {
+                index.unfile(&v, key);
             }
         }
+        Some(old)
     }
 
     pub(super) fn get(&self, key: &Key) -> Option<Arc<K>> {
@@ -133,12 +137,10 @@ impl<K: Kind> Cache<K> {
             return Vec::new();
         };
         index
-            .keys
+            .entries
             .get(value)
-            .into_iter()
-            .flatten()
-            .filter_map(|k| self.objects.get(k).cloned())
-            .collect()
+            .map(|filed| filed.values().cloned().collect())
+            .unwrap_or_default()
     }
 }
 
