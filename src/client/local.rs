@@ -114,6 +114,19 @@ impl Client for LocalClient {
             .into_value())
     }
 
+    async fn create_named(
+        &self,
+        rt: &'static ResourceType,
+        namespace: &str,
+        obj: Value,
+    ) -> Result<String, ApiError> {
+        let created = self
+            .registry
+            .create(rt, namespace, obj, &WriteOptions::default())
+            .await?;
+        Ok(created.object.name())
+    }
+
     async fn patch(
         &self,
         rt: &'static ResourceType,
@@ -156,5 +169,40 @@ impl Client for LocalClient {
         self.registry
             .bind_pod(namespace, pod, node, &WriteOptions::default())
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// The name answered is the one stored, generated ones included, for the in-process
+    /// reading and the generic one alike.
+    #[tokio::test]
+    async fn create_named_answers_the_stored_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let client = LocalClient::open(dir.path(), 64).unwrap();
+        let rt = &crate::resources::configmap::RESOURCE;
+        client
+            .create(
+                &crate::resources::namespace::RESOURCE,
+                "",
+                json!({"metadata": {"name": "default"}}),
+            )
+            .await
+            .unwrap();
+        let generated = client
+            .create_named(rt, "default", json!({"metadata": {"generateName": "web-"}}))
+            .await
+            .unwrap();
+        assert!(generated.starts_with("web-") && generated.len() > 4);
+        let stored = client.get(rt, "default", &generated).await.unwrap();
+        assert_eq!(stored["metadata"]["name"], json!(generated));
+        let err = client
+            .create_named(rt, "default", json!({"metadata": {"name": generated}}))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code, 409);
     }
 }

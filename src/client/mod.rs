@@ -99,6 +99,25 @@ pub trait Client: Clone + Send + Sync + 'static {
         obj: Value,
     ) -> impl std::future::Future<Output = Result<Value, ApiError>> + Send;
 
+    /// Creates an object and answers only its name (generated when it had a
+    /// `generateName`), for callers that need nothing else of it. In process, the stored
+    /// object is then not parsed back into a tree.
+    fn create_named(
+        &self,
+        rt: &'static ResourceType,
+        namespace: &str,
+        obj: Value,
+    ) -> impl std::future::Future<Output = Result<String, ApiError>> + Send {
+        async move {
+            let created = self.create(rt, namespace, obj).await?;
+            Ok(created
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string())
+        }
+    }
+
     /// Patches an object or one of its subresources.
     fn patch(
         &self,

@@ -84,15 +84,11 @@ impl<'a, C: Client> PodControl<'a, C> {
             let creates = pods
                 .by_ref()
                 .take(n)
-                .map(|p| self.client.create(&pod::RESOURCE, ns, p));
+                .map(|p| self.client.create_named(&pod::RESOURCE, ns, p));
             let mut failure = None;
             for r in join_all(creates).await {
                 match r {
-                    Ok(created) => {
-                        let name = created
-                            .pointer("/metadata/name")
-                            .and_then(Value::as_str)
-                            .unwrap_or("");
+                    Ok(name) => {
                         self.event(
                             EventType::Normal,
                             "SuccessfulCreate",

@@ -83,6 +83,25 @@ impl Answer {
             Answer::Unstored(v) => v,
         }
     }
+
+    /// The object's name, read without parsing the rest of it.
+    pub fn name(&self) -> String {
+        #[derive(serde::Deserialize)]
+        struct Named {
+            metadata: NameOnly,
+        }
+        #[derive(serde::Deserialize)]
+        struct NameOnly {
+            #[serde(default)]
+            name: String,
+        }
+        match self {
+            Answer::Stored(o) => serde_json::from_str::<Named>(o.json())
+                .map(|n| n.metadata.name)
+                .unwrap_or_default(),
+            Answer::Unstored(v) => meta::name_of(v).to_string(),
+        }
+    }
 }
 
 /// The result of a write.

@@ -209,7 +209,10 @@ async fn write_all<C: Client>(client: C, mut rx: mpsc::Receiver<Pending>) {
 /// create comes first and only a repeat reads the Event.
 async fn write<C: Client>(client: &C, p: Pending) {
     let last = p.event["lastTimestamp"].clone();
-    match client.create(&event::RESOURCE, &p.namespace, p.event).await {
+    match client
+        .create_named(&event::RESOURCE, &p.namespace, p.event)
+        .await
+    {
         Err(e) if e.code == 409 => {}
         Err(e) => return tracing::debug!(error = %e, "could not record event"),
         Ok(_) => return,
