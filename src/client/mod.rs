@@ -110,11 +110,7 @@ pub trait Client: Clone + Send + Sync + 'static {
     ) -> impl std::future::Future<Output = Result<String, ApiError>> + Send {
         async move {
             let created = self.create(rt, namespace, obj).await?;
-            Ok(created
-                .pointer("/metadata/name")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string())
+            Ok(crate::resources::meta::name_of(&created).to_string())
         }
     }
 

@@ -52,23 +52,13 @@ pub struct NodeLifecycleController<C: Client> {
     health: Mutex<HashMap<String, Probe>>,
 }
 
-fn conditions(node: &Node) -> &[NodeCondition] {
-    node.status
-        .as_ref()
-        .and_then(|s| s.conditions.as_deref())
-        .unwrap_or_default()
-}
-
 fn ready_status(node: &Node) -> &str {
-    conditions(node)
-        .iter()
-        .find(|c| c.type_ == "Ready")
-        .map_or("False", |c| c.status.as_str())
+    node::ready_condition(node).map_or("False", |c| c.status.as_str())
 }
 
 /// The kubelet conditions marked Unknown at `now`, others kept; `None` when already so.
 fn unknown_conditions(node: &Node, now: DateTime<Utc>) -> Option<Vec<NodeCondition>> {
-    let current = conditions(node);
+    let current = node::conditions(node);
     if ready_status(node) == "Unknown" {
         return None;
     }
@@ -94,11 +84,7 @@ fn unknown_conditions(node: &Node, now: DateTime<Utc>) -> Option<Vec<NodeConditi
 /// The node's taints with the lifecycle taints set for its Ready `status` (added at
 /// `now`); `None` when nothing changes.
 fn lifecycle_taints(node: &Node, ready: &str, now: DateTime<Utc>) -> Option<Vec<Taint>> {
-    let current = node
-        .spec
-        .as_ref()
-        .and_then(|s| s.taints.as_deref())
-        .unwrap_or_default();
+    let current = node::own_taints(node);
     let wanted = match ready {
         "Unknown" => Some(TAINT_NODE_UNREACHABLE),
         "True" => None,

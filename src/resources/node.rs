@@ -3,6 +3,8 @@
 
 use std::collections::BTreeSet;
 
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{Node, NodeCondition, Taint};
 use serde_json::{json, Value};
 
 use super::validation::fields::{keep_old, list_at, map_at, str_at};
@@ -166,7 +168,7 @@ fn validate_taints(taints: &[Value]) -> Vec<FieldError> {
 }
 
 /// The ranges `node` holds (`spec.podCIDRs`, else `spec.podCIDR`).
-pub fn pod_cidrs(node: &k8s_openapi::api::core::v1::Node) -> Vec<crate::cidr::Ipv4Cidr> {
+pub fn pod_cidrs(node: &Node) -> Vec<crate::cidr::Ipv4Cidr> {
     let Some(spec) = node.spec.as_ref() else {
         return Vec::new();
     };
@@ -179,21 +181,35 @@ pub fn pod_cidrs(node: &k8s_openapi::api::core::v1::Node) -> Vec<crate::cidr::Ip
     texts.into_iter().filter_map(|t| t.parse().ok()).collect()
 }
 
+/// The conditions `node` reports.
+pub fn conditions(node: &Node) -> &[NodeCondition] {
+    node.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_deref())
+        .unwrap_or_default()
+}
+
+/// The node's `Ready` condition, if it reported one.
+pub fn ready_condition(node: &Node) -> Option<&NodeCondition> {
+    conditions(node).iter().find(|c| c.type_ == "Ready")
+}
+
+/// The taints set on the node itself (`spec.taints`).
+pub fn own_taints(node: &Node) -> &[Taint] {
+    node.spec
+        .as_ref()
+        .and_then(|s| s.taints.as_deref())
+        .unwrap_or_default()
+}
+
 /// When `node`'s kubelet last showed a sign of life: its `lease` renewal or its Ready
 /// heartbeat, whichever is later, else the node's creation.
-pub fn last_heard(
-    node: &k8s_openapi::api::core::v1::Node,
-    lease: Option<&k8s_openapi::api::coordination::v1::Lease>,
-) -> Option<chrono::DateTime<chrono::Utc>> {
+pub fn last_heard(node: &Node, lease: Option<&Lease>) -> Option<chrono::DateTime<chrono::Utc>> {
     let renewed = lease
         .and_then(|l| l.spec.as_ref())
         .and_then(|s| s.renew_time.as_ref())
         .map(|t| t.0);
-    let heartbeat = node
-        .status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .and_then(|cs| cs.iter().find(|c| c.type_ == "Ready"))
+    let heartbeat = ready_condition(node)
         .and_then(|c| c.last_heartbeat_time.as_ref())
         .map(|t| t.0);
     renewed

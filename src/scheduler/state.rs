@@ -13,6 +13,7 @@ use super::queue::SchedulingQueue;
 use super::snapshot::{PodKey, Snapshot};
 use super::PlacedPod;
 use crate::client::informer::{key_of, Change};
+use crate::resources::node;
 
 /// The scheduler name this scheduler serves, as upstream's default profile.
 pub const SCHEDULER_NAME: &str = "default-scheduler";
@@ -61,13 +62,7 @@ fn pod_update_matters(old: &Pod, new: &Pod) -> bool {
 
 /// What the plugins read of a node, to tell a heartbeat from a change that matters.
 fn node_update_matters(old: &Node, new: &Node) -> bool {
-    let ready = |n: &Node| {
-        n.status
-            .as_ref()
-            .and_then(|s| s.conditions.as_ref())
-            .and_then(|cs| cs.iter().find(|c| c.type_ == "Ready"))
-            .map(|c| c.status.clone())
-    };
+    let ready = |n: &Node| node::ready_condition(n).map(|c| c.status.clone());
     let allocatable = |n: &Node| n.status.as_ref().and_then(|s| s.allocatable.clone());
     old.spec != new.spec
         || old.metadata.labels != new.metadata.labels

@@ -8,6 +8,7 @@
 use k8s_openapi::api::core::v1::{Node, Pod, Taint, Toleration};
 
 use super::status::NodeStatus;
+use crate::resources::node::{own_taints, ready_condition};
 
 pub use crate::resources::tolerations::{
     pod_tolerates, tolerates, tolerations, TAINT_NODE_NOT_READY, TAINT_NODE_UNREACHABLE,
@@ -27,21 +28,9 @@ fn taint(key: &str, effect: &str) -> Taint {
 }
 
 /// The node's own taints.
-fn own_taints(node: &Node) -> &[Taint] {
-    node.spec
-        .as_ref()
-        .and_then(|s| s.taints.as_deref())
-        .unwrap_or_default()
-}
-
 /// The NoSchedule taint the node's Ready condition implies, unless the node carries it.
 fn implied_taint(node: &Node) -> Option<Taint> {
-    let ready = node
-        .status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .and_then(|cs| cs.iter().find(|c| c.type_ == "Ready"))
-        .map(|c| c.status.as_str());
+    let ready = ready_condition(node).map(|c| c.status.as_str());
     // Upstream's nodeConditionToTaintKeyStatusMap: False → not-ready, Unknown → unreachable;
     // a node that never reported Ready still has the not-ready taint it was created with.
     let key = match ready {

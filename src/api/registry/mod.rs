@@ -96,7 +96,8 @@ impl Answer {
             name: String,
         }
         match self {
-            Answer::Stored(o) => serde_json::from_str::<Named>(o.json())
+            Answer::Stored(o) => o
+                .read::<Named>()
                 .map(|n| n.metadata.name)
                 .unwrap_or_default(),
             Answer::Unstored(v) => meta::name_of(v).to_string(),
