@@ -5,7 +5,7 @@
 //! leaving nothing behind; a board that goes silent turns NotReady and comes back without
 //! its token. The second board is a network namespace linked to this machine. Needs root.
 
-mod support;
+use crate::support;
 
 use std::process::Output;
 

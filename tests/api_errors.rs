@@ -1,7 +1,7 @@
 //! Bad input gets a Kubernetes `Status` with upstream's code, reason and causes, and nothing
 //! is stored; missing or insufficient credentials get 401 and 403.
 
-mod support;
+use crate::support;
 
 use http::{Method, StatusCode};
 use serde_json::{json, Value};

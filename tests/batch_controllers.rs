@@ -7,7 +7,7 @@
 //! A finished Job with `ttlSecondsAfterFinished` is deleted. A CronJob scheduled every minute starts a Job named for its scheduled minute, which
 //! completes and is recorded as its last successful run. Needs root.
 
-mod support;
+use crate::support;
 
 use support::board::{Board, IDLE};
 use support::{eventually, Cluster};

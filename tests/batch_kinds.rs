@@ -2,7 +2,7 @@
 //! `pods/eviction` subresource a drain uses: refused while the budget allows no disruption,
 //! done (and the budget decremented) once it allows one.
 
-mod support;
+use crate::support;
 
 use http::{Method, StatusCode};
 use serde_json::{json, Value};

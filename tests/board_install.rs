@@ -4,7 +4,7 @@
 //! under a scratch `--root`, with the test's own bridge and cgroup parent, so live pods on
 //! this machine are never touched.
 
-mod support;
+use crate::support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::ExitStatusExt;

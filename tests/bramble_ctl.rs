@@ -2,7 +2,7 @@
 //! two-container pod, lists it as a table, wide and as JSON, re-applies it unchanged and
 //! edited, describes it with its Scheduled event, deletes it; bad input fails with one line.
 
-mod support;
+use crate::support;
 
 use std::io::Write;
 use std::path::Path;

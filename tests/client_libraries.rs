@@ -3,7 +3,7 @@
 //! server through its generated typed APIs and its watch helper, using only the admin
 //! kubeconfig the server writes.
 
-mod support;
+use crate::support;
 
 use std::io::Read;
 use std::path::PathBuf;

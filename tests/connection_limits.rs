@@ -4,7 +4,7 @@
 //! limit over HTTP/2 and HTTP/1.1 (with and without `Expect: 100-continue`); 429 from the
 //! in-flight limits and 504 from the request timeout. Real sockets against the real binary.
 
-mod support;
+use crate::support;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};

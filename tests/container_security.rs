@@ -7,7 +7,7 @@
 //! unsafe sysctl is rejected with `SysctlForbidden`. Needs root and the kubelet tests'
 //! Debian packages (runc among them).
 
-mod support;
+use crate::support;
 
 use support::board::{Board, IDLE};
 use support::eventually;

@@ -1,7 +1,7 @@
 //! Acknowledged writes survive `kill -9`: hundreds of concurrent creates, the server killed
 //! mid-flight, restarted, and every create that was answered 201 is there, whole.
 
-mod support;
+use crate::support;
 
 use std::sync::{Arc, Mutex};
 

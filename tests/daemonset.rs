@@ -4,7 +4,7 @@
 //! that stops matching loses its pod), and a template change rolls every pod to the new
 //! ControllerRevision until `kubectl rollout status` reports it done. Needs root.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 

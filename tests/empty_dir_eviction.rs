@@ -3,7 +3,7 @@
 //! event, containers killed, the pod object kept), while a pod under its limit keeps running.
 //! Needs root and the Board's image tools.
 
-mod support;
+use crate::support;
 
 use support::board::Board;
 use support::eventually;

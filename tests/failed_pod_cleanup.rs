@@ -4,7 +4,7 @@
 //! command the kernel cannot execute) are deleted with kubectl, and then no mount, cgroup,
 //! pod or log directory or namespace of theirs is left.
 
-mod support;
+use crate::support;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;

@@ -6,7 +6,7 @@
 //! command. A clone that fails leaves the pod in ContainerCreating with git's error.
 //! Needs root, git (with `git daemon`) and the Board's image tools.
 
-mod support;
+use crate::support;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -189,7 +189,8 @@ fn git_repo_volumes_clone_a_pinned_revision_and_run_nothing_from_the_repository(
     fs::set_permissions(&outside, fs::Permissions::from_mode(0o600)).unwrap();
     let (first, second) = build_repo(work.path(), &marker, &outside);
     let (_daemon, port) = start_daemon(&work.path().join("served"));
-    // The server inherits this; it is the only test in this file, so no other test sees it.
+    // The server inherits this; cargo-nextest runs each test in its own process, so no other
+    // test sees it.
     std::env::set_var(
         "GIT_CONFIG_GLOBAL",
         hostile_global_config(work.path(), &marker),

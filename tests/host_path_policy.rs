@@ -3,7 +3,7 @@
 //! are refused by kubectl apply with a 403 that names the volume and the rule; nothing is
 //! stored.
 
-mod support;
+use crate::support;
 
 use support::Cluster;
 

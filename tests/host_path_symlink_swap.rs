@@ -6,7 +6,7 @@
 //! symlink, a hostPath that already is one); the host's files are never mounted, a
 //! restarted kubelet keeps the mounts it checked, and deletion removes them all.
 
-mod support;
+use crate::support;
 
 use std::fs;
 use std::path::Path;

@@ -4,7 +4,7 @@
 //! collection (forced here by a 1 % high threshold) delete the image only it used. Needs
 //! root and the kubelet tests' Debian packages.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::{Command, Output};

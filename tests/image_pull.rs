@@ -4,7 +4,7 @@
 //! Needs root (overlayfs, device-node whiteouts) and the Debian packages docker-registry,
 //! skopeo, umoci and busybox-static.
 
-mod support;
+use crate::support;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};

@@ -1,7 +1,7 @@
 //! A user applies a node and the two-container pod with stock kubectl, watches it get
 //! scheduled, edits and re-applies the file, and deletes it.
 
-mod support;
+use crate::support;
 
 use support::{eventually, node_yaml, Cluster, SHARED_VOLUMES};
 

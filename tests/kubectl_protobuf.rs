@@ -1,7 +1,7 @@
 //! A user creates objects with stock kubectl's imperative commands, which send Kubernetes
 //! protobuf bodies through client-go's typed clients, and reads them back as JSON.
 
-mod support;
+use crate::support;
 
 use serde_json::{json, Value};
 use support::Cluster;

@@ -1,6 +1,6 @@
 //! `kubectl get` prints the same columns as against upstream for every served kind.
 
-mod support;
+use crate::support;
 
 use support::{node_yaml, Cluster};
 

@@ -4,7 +4,7 @@
 //! ConfigMaps, and `hostNetwork` pods take the node's address. Needs root and the kubelet
 //! tests' Debian packages.
 
-mod support;
+use crate::support;
 
 use support::board::{Board, IDLE};
 use support::eventually;

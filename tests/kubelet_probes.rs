@@ -4,7 +4,7 @@
 //! with `Unhealthy` and `Killing` events. Needs root and the Debian packages the kubelet
 //! tests need (docker-registry, skopeo, umoci, busybox-static, iproute2, nftables).
 
-mod support;
+use crate::support;
 
 use support::board::{Board, IDLE};
 use support::{eventually, Cluster};

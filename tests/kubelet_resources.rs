@@ -3,7 +3,7 @@
 //! containers get the OOM score of their pod's QoS class, so under memory pressure the
 //! board sacrifices BestEffort pods first. Needs root and the kubelet tests' packages.
 
-mod support;
+use crate::support;
 
 use support::board::{Board, IDLE};
 use support::eventually;

@@ -4,7 +4,7 @@
 //! IP, and on deletion stops them and removes mounts and namespaces. Needs root and the
 //! Debian packages docker-registry, skopeo, umoci, busybox-static, runc, iproute2, nftables.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 

@@ -2,7 +2,7 @@
 //! `continue`, watching from a resourceVersion, 410 Gone past the history window, and the
 //! bookmark that ends the initial events.
 
-mod support;
+use crate::support;
 
 use http::{Method, StatusCode};
 use http_body_util::BodyExt;

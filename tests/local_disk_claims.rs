@@ -3,7 +3,7 @@
 //! re-creation, expansion grows the filesystem, and Delete reclaim unmounts and removes the
 //! image, leaving no loop device behind.
 
-mod support;
+use crate::support;
 
 use std::path::PathBuf;
 

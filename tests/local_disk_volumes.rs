@@ -3,7 +3,7 @@
 //! administrator listed is formatted and used, and one holding someone else's filesystem is
 //! refused. Loop devices stand in for the administrator's disks.
 
-mod support;
+use crate::support;
 
 use std::fs;
 use std::io::Write;

@@ -4,7 +4,7 @@
 //! `readOnly` refuses writes; ReadWriteOncePod admits one pod; failed provisioning is
 //! reported on the claim. `tests/local_disk_claims.rs` covers size-enforced volumes.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 

@@ -6,7 +6,7 @@
 //! address. The paths a kubelet needs keep working: its own Node and Lease, a Secret a pod
 //! bound to it references. Needs root (the server runs its own kubelet).
 
-mod support;
+use crate::support;
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};

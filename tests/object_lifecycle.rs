@@ -3,7 +3,7 @@
 //! of every type apply, leases and events stay in memory while everything else survives a
 //! restart, and bearer tokens authenticate.
 
-mod support;
+use crate::support;
 
 use http::{Method, StatusCode};
 use serde_json::json;

@@ -2,7 +2,7 @@
 //! phases and columns of `kubectl get pv,pvc`, upstream's matching rules, reclaim policies,
 //! lost claims, the protection finalizers and the default StorageClass.
 
-mod support;
+use crate::support;
 
 use support::{eventually, node_yaml, Cluster};
 

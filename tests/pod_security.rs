@@ -5,7 +5,7 @@
 //! label values are refused, and the server's defaults and exemptions apply to unlabelled
 //! namespaces.
 
-mod support;
+use crate::support;
 
 use std::process::Output;
 

@@ -3,7 +3,7 @@
 //! the decoders' limit are refused at once while the server keeps answering, and the watch
 //! history stays within its byte budget however often a large object changes.
 
-mod support;
+use crate::support;
 
 use http::{Method, StatusCode};
 use serde_json::{json, Value};

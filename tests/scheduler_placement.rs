@@ -2,7 +2,7 @@
 //! nodeSelector, taints and tolerations, not-ready nodes, least-allocated spreading, and a
 //! `FailedScheduling` event that says why when nothing fits.
 
-mod support;
+use crate::support;
 
 use support::{eventually, node_yaml, Cluster};
 

@@ -7,7 +7,7 @@
 //! without waiting for Ready, OnDelete updates a pod only once it is deleted, and the
 //! Delete retention policies remove claims on scale-down and with the set.
 
-mod support;
+use crate::support;
 
 use chrono::{DateTime, Utc};
 use support::board::Board;

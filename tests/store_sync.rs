@@ -3,7 +3,7 @@
 //! a sync of `DATA_DIR/store/db` that started after its request was sent. Concurrent creates
 //! share syncs (group commit).
 
-mod support;
+use crate::support;
 
 use std::collections::HashMap;
 use std::path::Path;

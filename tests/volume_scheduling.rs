@@ -3,7 +3,7 @@
 //! local volume goes to that volume's node, and a pod whose claims cannot be met stays
 //! Pending with upstream's FailedScheduling reason. Nodes are fake Node objects.
 
-mod support;
+use crate::support;
 
 use support::{eventually, node_yaml, Cluster};
 

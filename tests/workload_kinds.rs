@@ -2,7 +2,7 @@
 //! Deployments, ReplicaSets, DaemonSets, StatefulSets and ControllerRevisions, core/v1
 //! ReplicationControllers, and their scale subresource.
 
-mod support;
+use crate::support;
 
 use support::{eventually, Cluster};
 

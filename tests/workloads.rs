@@ -4,7 +4,7 @@
 //! in the background or the foreground, or leaves them running when asked to orphan them.
 //! Needs root.
 
-mod support;
+use crate::support;
 
 use support::board::{Board, IDLE};
 use support::eventually;

@@ -1,0 +1,55 @@
+//! The end-to-end tests, one module per behaviour, built as one test binary. They drive the
+//! real `bramble` binary, kubectl, runc, an OCI registry, network namespaces, nftables and
+//! mounts as a user would. One binary is linked once: a binary per file carried its own
+//! copy of the library and its dependencies (about 100 MB each with line tables).
+//! cargo-nextest still runs each test in a process of its own, so no two tests share a
+//! server, a bridge name or the environment.
+
+mod support;
+
+mod agent_join;
+mod api_errors;
+mod batch_controllers;
+mod batch_kinds;
+mod board_check;
+mod board_install;
+mod bramble_ctl;
+mod client_libraries;
+mod connection_limits;
+mod container_security;
+mod crash_durability;
+mod daemonset;
+mod empty_dir_eviction;
+mod failed_pod_cleanup;
+mod git_repo_volume;
+mod host_path_policy;
+mod host_path_symlink_swap;
+mod image_auth;
+mod image_import_gc;
+mod image_pull;
+mod kubectl_apply_pod;
+mod kubectl_logs_exec;
+mod kubectl_protobuf;
+mod kubectl_tables;
+mod kubelet_pod_features;
+mod kubelet_probes;
+mod kubelet_resources;
+mod kubelet_runs_pod;
+mod list_watch_semantics;
+mod local_disk_claims;
+mod local_disk_volumes;
+mod local_storage;
+mod network_pods;
+mod node_authorization;
+mod object_lifecycle;
+mod persistent_volumes;
+mod pod_security;
+mod request_bounds;
+mod runtime_containers;
+mod scheduler_placement;
+mod statefulset;
+mod store_sync;
+mod volume_mounts;
+mod volume_scheduling;
+mod workload_kinds;
+mod workloads;
