@@ -1,10 +1,16 @@
 //! The `bramble` binary: parses the command line, sets up logging, runs the command.
 
+mod allocator;
+
 use std::io::IsTerminal;
 
 use clap::Parser;
 
 use bramble::cli::{Cli, Command, LogFormat};
+
+/// mimalloc for `server` and `agent`, the system's allocator for every other command.
+#[global_allocator]
+static ALLOCATOR: allocator::ByCommand = allocator::ByCommand;
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
