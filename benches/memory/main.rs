@@ -2,10 +2,11 @@
 //!
 //! A fresh `bramble server --no-agent` of this build (control plane only: store, API,
 //! scheduler, controllers) is read at rest, then after 20 Nodes as kubelets register them,
-//! then after 1,000 pods as a Deployment makes them, bound to those nodes and given a Running
-//! status by a merge patch of `pods/status` (as a kubelet reports it). Then the CPU side: a
-//! label-selected list of every pod, pod changes fanned out to 20 watchers and reads the
-//! Node authorizer checks; then the server is read again after a restart on the same data.
+//! then after 1,000 pods as a Deployment makes them (but for the owner reference: the
+//! garbage collector removes pods whose ReplicaSet does not exist), bound to those nodes
+//! and given a Running status by a merge patch of `pods/status` (as a kubelet reports it).
+//! Then the CPU side: a label-selected list of every pod, pod changes fanned out to 20
+//! watchers and reads the Node authorizer checks; then the server is read again after a restart on the same data.
 //! Nodes are measured apart, on a second fresh server read at rest and with 100 Nodes
 //! (memory a busy server freed would hide what they take). Each reading is `VmRSS` (and
 //! `RssAnon`) once two readings a second apart agree. Per-object figures are set against

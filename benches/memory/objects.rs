@@ -1,7 +1,7 @@
 //! The objects the memory bench stores, shaped like what a real cluster holds: Nodes as a
 //! kubelet registers them (labels, capacity, conditions, addresses, system info, a short list
-//! of cached images), and pods as a Deployment's ReplicaSet makes them (owner reference,
-//! `pod-template-hash`, an app container and a log-shipping sidecar with resources, env,
+//! of cached images), and pods as a Deployment's ReplicaSet makes them (no owner reference,
+//! which would name a ReplicaSet that does not exist; `pod-template-hash`, an app container and a log-shipping sidecar with resources, env,
 //! probes and volume mounts, the projected service-account volume), later given a Running
 //! status as their kubelet would report it.
 
@@ -139,11 +139,6 @@ pub fn pod(i: usize, node: &str) -> Value {
                 "prometheus.io/port": "9102",
                 "kubectl.kubernetes.io/restartedAt": "2026-11-20T09:14:03Z",
             },
-            "ownerReferences": [{
-                "apiVersion": "apps/v1", "kind": "ReplicaSet", "name": REPLICA_SET,
-                "uid": "5b0c7e57-2f1e-4c36-9d7a-8a1f3e9b6c21",
-                "controller": true, "blockOwnerDeletion": true,
-            }],
         },
         "spec": {
             "nodeName": node,
