@@ -6,11 +6,11 @@
 //! garbage collector removes pods whose ReplicaSet does not exist), bound to those nodes
 //! and given a Running status by a merge patch of `pods/status` (as a kubelet reports it).
 //! Then the CPU side: a label-selected list of every pod, pod changes fanned out to 20
-//! watchers and reads the Node authorizer checks; then the server is read again after a restart on the same data.
-//! Nodes are measured apart, on a second fresh server read at rest and with 100 Nodes
-//! (memory a busy server freed would hide what they take). Each reading is `VmRSS` (and
-//! `RssAnon`) once two readings a second apart agree. Per-object figures are set against
-//! the objects' own JSON size.
+//! watchers and reads the Node authorizer checks; then the server is read again after a
+//! restart on the same data. Nodes are measured apart, on a second fresh server read at
+//! rest and with 100 Nodes (memory a busy server freed would hide what they take). Each
+//! reading is `VmRSS` (and `RssAnon`) once two readings a second apart agree. Per-object
+//! figures are set against the objects' own JSON size.
 //!
 //! State lives in a scratch directory under `target/bench`; the report is written to
 //! `target/bench/memory-report.md` and printed. Every phase is bounded by a count. It is not

@@ -1,9 +1,9 @@
 //! The objects the memory bench stores, shaped like what a real cluster holds: Nodes as a
 //! kubelet registers them (labels, capacity, conditions, addresses, system info, a short list
 //! of cached images), and pods as a Deployment's ReplicaSet makes them (no owner reference,
-//! which would name a ReplicaSet that does not exist; `pod-template-hash`, an app container and a log-shipping sidecar with resources, env,
-//! probes and volume mounts, the projected service-account volume), later given a Running
-//! status as their kubelet would report it.
+//! which would name a ReplicaSet that does not exist; `pod-template-hash`, an app container
+//! and a log-shipping sidecar with resources, env, probes and volume mounts, the projected
+//! service-account volume), later given a Running status as their kubelet would report it.
 
 use serde_json::{json, Value};
 

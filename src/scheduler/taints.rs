@@ -27,7 +27,6 @@ fn taint(key: &str, effect: &str) -> Taint {
     }
 }
 
-/// The node's own taints.
 /// The NoSchedule taint the node's Ready condition implies, unless the node carries it.
 fn implied_taint(node: &Node) -> Option<Taint> {
     let ready = ready_condition(node).map(|c| c.status.as_str());
