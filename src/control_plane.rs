@@ -28,6 +28,7 @@ use crate::controllers::cronjob::CronJobController;
 use crate::controllers::daemonset::DaemonSetController;
 use crate::controllers::deployment::DeploymentController;
 use crate::controllers::disruption::DisruptionController;
+use crate::controllers::endpoints::EndpointsController;
 use crate::controllers::event_ttl::{EventTtlController, EVENT_TTL};
 use crate::controllers::garbage_collector::GarbageCollector;
 use crate::controllers::job::JobController;
@@ -342,6 +343,12 @@ pub async fn run_with_pod_streams(
         shutdown,
         "disruption",
         DisruptionController::new(&informers)
+    );
+    start!(
+        tasks,
+        shutdown,
+        "endpoints",
+        EndpointsController::new(&informers)
     );
     start!(tasks, shutdown, "job", JobController::new(&informers));
     start!(

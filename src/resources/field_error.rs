@@ -120,6 +120,15 @@ impl FieldError {
         }
     }
 
+    /// A list has more items than allowed.
+    pub fn too_many(field: impl Into<String>, have: usize, max: usize) -> Self {
+        Self {
+            kind: FieldErrorKind::TooMany,
+            field: field.into(),
+            detail: format!("Too many: {have}: must have at most {max} items"),
+        }
+    }
+
     /// A string or list is longer than allowed.
     pub fn too_long(field: impl Into<String>, max: usize) -> Self {
         Self {

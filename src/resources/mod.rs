@@ -8,6 +8,8 @@ pub mod cron;
 pub mod cronjob;
 pub mod daemonset;
 pub mod deployment;
+pub mod endpoints;
+pub mod endpointslice;
 pub mod event;
 pub mod field_error;
 pub mod job;
@@ -188,6 +190,8 @@ pub static RESOURCES: &[&ResourceType] = &[
     &configmap::RESOURCE,
     &secret::RESOURCE,
     &service::RESOURCE,
+    &endpoints::RESOURCE,
+    &endpointslice::RESOURCE,
     &persistentvolume::RESOURCE,
     &persistentvolumeclaim::RESOURCE,
     &storageclass::RESOURCE,

@@ -2,6 +2,7 @@
 //! object metadata checks of upstream's `apimachinery/pkg/api/validation/objectmeta.go`.
 //! Per-kind rules live in the kind files and call into this module.
 
+pub mod endpoint_ip;
 pub mod fields;
 pub mod names;
 

@@ -16,14 +16,6 @@ const MAX_POD_CONDITION_PATTERNS: usize = 20;
 /// Upstream `supportedPodFailurePolicyActions`, sorted as `sets.List` returns them.
 const ACTIONS: &[&str] = &["Count", "FailIndex", "FailJob", "Ignore"];
 
-fn too_many(path: String, have: usize, max: usize) -> FieldError {
-    FieldError {
-        kind: FieldErrorKind::TooMany,
-        field: path,
-        detail: format!("Too many: {have}: must have at most {max} items"),
-    }
-}
-
 /// An `Invalid` error whose value upstream omits (`field.OmitValueType`).
 fn invalid_omitted(path: String, detail: &str) -> FieldError {
     FieldError {
@@ -38,7 +30,7 @@ pub fn validate_pod_failure_policy(spec: &Value, path: &str) -> Vec<FieldError> 
     let mut errs = Vec::new();
     let rules = list_at(spec, &["podFailurePolicy", "rules"]);
     if rules.len() > MAX_POD_FAILURE_POLICY_RULES {
-        errs.push(too_many(
+        errs.push(FieldError::too_many(
             format!("{path}.rules"),
             rules.len(),
             MAX_POD_FAILURE_POLICY_RULES,
@@ -80,7 +72,7 @@ pub fn validate_pod_failure_policy(spec: &Value, path: &str) -> Vec<FieldError> 
             ));
         }
         if conditions.len() > MAX_POD_CONDITION_PATTERNS {
-            errs.push(too_many(
+            errs.push(FieldError::too_many(
                 format!("{rp}.onPodConditions"),
                 conditions.len(),
                 MAX_POD_CONDITION_PATTERNS,
@@ -147,7 +139,7 @@ fn validate_exit_codes(req: &Value, path: &str, containers: &BTreeSet<&str>) -> 
             "at least one value is required",
         ));
     } else if values.len() > MAX_EXIT_CODE_VALUES {
-        errs.push(too_many(
+        errs.push(FieldError::too_many(
             format!("{path}.values"),
             values.len(),
             MAX_EXIT_CODE_VALUES,

@@ -10,6 +10,8 @@ pub mod cronjob;
 pub mod daemonset;
 pub mod deployment;
 pub mod duration;
+pub mod endpoints;
+pub mod endpointslice;
 pub mod event;
 pub mod job;
 pub mod lease;

@@ -1,6 +1,7 @@
 //! Protobuf tables for core/v1 kinds other than `Pod`: `Node`, `Namespace`, `Event`, `ConfigMap`,
-//! `Secret`, `Service`, `PersistentVolume`, `PersistentVolumeClaim` and `Binding`. Field numbers
-//! and JSON names are those of Kubernetes v1.32; see `schema` for the notation.
+//! `Secret`, `Service`, `Endpoints`, `PersistentVolume`, `PersistentVolumeClaim` and
+//! `Binding`. Field numbers and JSON names are those of Kubernetes v1.32; see `schema` for
+//! the notation.
 
 /// Other object messages of `k8s.io/api/core/v1/generated.proto`.
 pub const TABLE: &str = "
@@ -58,6 +59,11 @@ ServiceStatus 1 loadBalancer LoadBalancerStatus; 2 conditions *Condition
 LoadBalancerStatus 1 ingress *LoadBalancerIngress
 LoadBalancerIngress 1 ip s; 2 hostname s; 3 ipMode s!; 4 ports *PortStatus
 PortStatus 1 port i!; 2 protocol s!; 3 error s!
+Endpoints 1 metadata ObjectMeta; 2 subsets *EndpointSubset
+EndpointSubset 1 addresses *EndpointAddress; 2 notReadyAddresses *EndpointAddress;
+    3 ports *EndpointPort
+EndpointAddress 1 ip s!; 3 hostname s; 4 nodeName s!; 2 targetRef ObjectReference
+EndpointPort 1 name s; 2 port i!; 3 protocol s; 4 appProtocol s!
 PersistentVolume 1 metadata ObjectMeta; 2 spec PersistentVolumeSpec;
     3 status PersistentVolumeStatus
 PersistentVolumeSpec 1 capacity {q}; 2 - PersistentVolumeSource; 3 accessModes *s;

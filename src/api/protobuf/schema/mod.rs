@@ -19,6 +19,7 @@ mod coordination;
 mod core_objects;
 mod core_pod;
 mod core_volume;
+mod discovery;
 mod meta;
 mod policy;
 mod storage;
@@ -118,6 +119,7 @@ const TABLES: &[&str] = &[
     core_pod::TABLE,
     core_volume::TABLE,
     core_objects::TABLE,
+    discovery::TABLE,
     storage::TABLE,
     coordination::TABLE,
     apps::TABLE,
@@ -146,6 +148,8 @@ pub fn root(api_version: &str, kind: &str) -> Option<&'static str> {
         ("v1", "ConfigMap") => "ConfigMap",
         ("v1", "Secret") => "Secret",
         ("v1", "Service") => "Service",
+        ("v1", "Endpoints") => "Endpoints",
+        ("discovery.k8s.io/v1", "EndpointSlice") => "EndpointSlice",
         ("v1", "PersistentVolume") => "PersistentVolume",
         ("v1", "PersistentVolumeClaim") => "PersistentVolumeClaim",
         ("v1", "Binding") => "Binding",
