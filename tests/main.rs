@@ -47,6 +47,7 @@ mod pod_security;
 mod request_bounds;
 mod runtime_containers;
 mod scheduler_placement;
+mod service_endpoints;
 mod statefulset;
 mod store_sync;
 mod volume_mounts;
