@@ -133,6 +133,8 @@ impl KubeletArgs {
             storage,
             host_path_policy: self.host_path_policy(data_dir),
             kubelet_port: None,
+            // Set once this node serves cluster DNS.
+            cluster_dns: None,
             security: NodeSecurity {
                 seccomp_root: self
                     .seccomp_profile_root

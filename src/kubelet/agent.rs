@@ -72,6 +72,9 @@ pub struct KubeletConfig {
     pub kubelet_port: Option<u16>,
     /// Seccomp directory and unsafe sysctls allowed.
     pub security: NodeSecurity,
+    /// The cluster DNS Service's address pods resolve through, when this node serves
+    /// cluster DNS.
+    pub cluster_dns: Option<String>,
 }
 
 /// The kubelet's container security settings.
@@ -130,6 +133,8 @@ pub struct NodeContext<C: Client> {
     pub storage_wake: Arc<Notify>,
     /// Seccomp directory and unsafe sysctls allowed.
     pub security: NodeSecurity,
+    /// The cluster DNS Service's address, when this node serves cluster DNS.
+    pub cluster_dns: Option<String>,
 }
 
 /// Runs the kubelet until `shutdown`; running containers are left running on shutdown.
@@ -186,6 +191,7 @@ pub async fn run<C: Client>(
         );
     let ctx = Arc::new(NodeContext {
         security: cfg.security.clone(),
+        cluster_dns: cfg.cluster_dns.clone(),
         events: EventRecorder::new(client.clone(), "kubelet"),
         image_gc: Arc::new(Notify::new()),
         storage_wake: Arc::new(Notify::new()),
