@@ -35,6 +35,7 @@ use crate::controllers::job::JobController;
 use crate::controllers::node_ipam::{self, NodeIpamController, NODE_CIDR_PREFIX};
 use crate::controllers::node_lifecycle::NodeLifecycleController;
 use crate::controllers::replicaset::{ReplicaSetController, ReplicationManager};
+use crate::controllers::service_lb::ServiceLbController;
 use crate::controllers::statefulset::StatefulSetController;
 use crate::controllers::taint_eviction::TaintEvictionController;
 use crate::controllers::volume_binding::{claims::ClaimBinder, volumes::VolumeBinder};
@@ -349,6 +350,12 @@ pub async fn run_with_pod_streams(
         shutdown,
         "endpoints",
         EndpointsController::new(&informers)
+    );
+    start!(
+        tasks,
+        shutdown,
+        "service load balancer",
+        ServiceLbController::new(&informers)
     );
     start!(tasks, shutdown, "job", JobController::new(&informers));
     start!(

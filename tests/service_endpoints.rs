@@ -162,27 +162,13 @@ fn endpoints_follow_pod_readiness_and_deletion() {
         (slice_conditions(&c) == "10.42.0.5=false/true/true 10.42.0.6=true/true/false")
             .then_some(())
     });
-    c.kubectl_ok(&[
-        "patch",
-        "pod",
-        "web-1",
-        "--type=merge",
-        "-p",
-        "{\"metadata\":{\"finalizers\":null}}",
-    ]);
+    release(&c, "web-1");
     eventually("the deleted pod out of the slice", || {
         (slice_conditions(&c) == "10.42.0.6=true/true/false").then_some(())
     });
 
     // Deleting the Service removes both.
-    c.kubectl_ok(&[
-        "patch",
-        "pod",
-        "web-2",
-        "--type=merge",
-        "-p",
-        "{\"metadata\":{\"finalizers\":null}}",
-    ]);
+    release(&c, "web-2");
     c.kubectl_ok(&["delete", "service", "web"]);
     eventually("endpoints and slices gone", || {
         let left = c.kubectl_ok(&["get", "endpoints,endpointslices", "-o", "name"]);
@@ -278,4 +264,91 @@ endpoints: [{addresses: [fd00::1]}]
     assert!(!c
         .kubectl_ok(&["get", "endpoints,endpointslices", "-o", "name"])
         .contains("loop"));
+}
+
+/// A Node at `ip`, ready or not.
+fn node_at(name: &str, ip: &str, ready: bool) -> String {
+    format!(
+        "apiVersion: v1
+kind: Node
+metadata: {{name: {name}}}
+status:
+  addresses: [{{type: InternalIP, address: {ip}}}, {{type: Hostname, address: {name}}}]
+  conditions: [{{type: Ready, status: \"{}\"}}]
+",
+        if ready { "True" } else { "Unknown" }
+    )
+}
+
+fn load_balancer(name: &str, port: u16) -> String {
+    format!(
+        "apiVersion: v1
+kind: Service
+metadata: {{name: {name}}}
+spec:
+  type: LoadBalancer
+  selector: {{app: {name}}}
+  ports: [{{port: {port}}}]
+"
+    )
+}
+
+#[test]
+fn load_balancers_answer_on_the_ready_nodes_and_a_taken_port_waits() {
+    let c = Cluster::start();
+    c.apply(&node_at("pi-1", "192.168.1.11", true));
+    c.apply(&node_at("pi-2", "192.168.1.12", true));
+    c.apply(&node_at("pi-3", "192.168.1.13", false));
+    c.apply(&load_balancer("web", 80));
+    let external = |svc: &str| {
+        row(&c.kubectl_ok(&["get", "service", svc]), svc)
+            .get(3)
+            .cloned()
+            .unwrap_or_default()
+    };
+    eventually("the ready nodes as the web service's ingress", || {
+        (external("web") == "192.168.1.11,192.168.1.12").then_some(())
+    });
+    assert_eq!(
+        c.jsonpath(
+            &["service", "web"],
+            "{.status.loadBalancer.ingress[0].ipMode}"
+        ),
+        "VIP"
+    );
+    // A second Service on the same port stays pending, and says why.
+    c.apply(&load_balancer("shop", 80));
+    eventually("a PortInUse event", || {
+        let events = c.kubectl_ok(&[
+            "get",
+            "events",
+            "--field-selector",
+            "involvedObject.name=shop",
+        ]);
+        events.contains("PortInUse").then_some(())
+    });
+    assert_eq!(external("shop"), "<pending>");
+    // A node turning ready joins the ingress; the first Service going frees the port.
+    let ready = r#"{"status":{"conditions":[{"type":"Ready","status":"True"}]}}"#;
+    c.kubectl_ok(&["patch", "node", "pi-3", "--subresource=status", "-p", ready]);
+    eventually("the third node in the ingress", || {
+        (external("web") == "192.168.1.11,192.168.1.12,192.168.1.13").then_some(())
+    });
+    c.kubectl_ok(&["delete", "service", "web"]);
+    eventually("the second service served once the port is free", || {
+        (external("shop") == "192.168.1.11,192.168.1.12,192.168.1.13").then_some(())
+    });
+    // A Service that stops being a LoadBalancer loses its ingress.
+    c.kubectl_ok(&[
+        "patch",
+        "service",
+        "shop",
+        "-p",
+        r#"{"spec":{"type":"ClusterIP"}}"#,
+    ]);
+    eventually("the ingress gone", || {
+        c.jsonpath(&["service", "shop"], "{.status.loadBalancer.ingress}")
+            .is_empty()
+            .then_some(())
+    });
 }

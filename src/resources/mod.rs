@@ -34,6 +34,7 @@ pub mod secret;
 pub mod selector;
 pub mod service;
 pub mod service_alloc;
+pub mod service_type_change;
 pub mod statefulset;
 pub mod storageclass;
 pub mod tolerations;

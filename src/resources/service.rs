@@ -131,10 +131,12 @@ impl Strategy for ServiceStrategy {
         }
     }
 
-    /// Keeps the status, and (as upstream's `patchAllocatedValues`) the allocated cluster IPs
-    /// and node ports when the update leaves them out.
+    /// Keeps the status, wipes what a changed type no longer needs, and (as upstream's
+    /// `patchAllocatedValues`) keeps the allocated cluster IPs and node ports when the update
+    /// leaves them out.
     fn prepare_for_update(&self, new: &mut Value, old: &Value) {
         keep_old(new, old, "status");
+        super::service_type_change::drop_type_dependent_fields(new, old);
         let same_type = str_at(new, &["spec", "type"]) == str_at(old, &["spec", "type"]);
         let old_ports = list_at(old, &["spec", "ports"]).to_vec();
         let old_spec = at(old, &["spec"]).cloned().unwrap_or(Value::Null);
