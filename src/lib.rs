@@ -16,6 +16,7 @@ pub mod host_path_policy;
 pub mod kubelet;
 pub mod pki;
 pub mod pod_streams;
+pub mod proxy;
 pub mod resources;
 pub mod scheduler;
 pub mod serving;
