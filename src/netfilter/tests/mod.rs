@@ -5,6 +5,7 @@
 mod conformance;
 mod replace;
 mod scale;
+mod traffic;
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -23,6 +24,10 @@ impl Netns {
         let ns = Netns { name };
         ns.ip(&["link", "set", "lo", "up"]);
         ns
+    }
+
+    pub(super) fn name(&self) -> &str {
+        &self.name
     }
 
     pub(super) fn path(&self) -> PathBuf {
