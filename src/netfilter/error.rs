@@ -55,6 +55,16 @@ impl Error {
     pub fn is_not_found(&self) -> bool {
         self.errno() == Some(libc::ENOENT)
     }
+
+    /// Whether the kernel has no nf_tables at all (no nfnetlink socket, or no nf_tables
+    /// subsystem behind it), so nothing of it can exist to be removed.
+    pub fn is_unsupported(&self) -> bool {
+        match self {
+            Error::Socket { source, .. } => source.raw_os_error() == Some(libc::EPROTONOSUPPORT),
+            Error::Rejected { source, .. } => source.raw_os_error() == Some(libc::EOPNOTSUPP),
+            _ => false,
+        }
+    }
 }
 
 /// Result of nf_tables operations.
