@@ -14,6 +14,7 @@ pub mod control_plane;
 pub mod controllers;
 pub mod host_path_policy;
 pub mod kubelet;
+pub mod netfilter;
 pub mod pki;
 pub mod pod_streams;
 pub mod proxy;

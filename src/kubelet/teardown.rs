@@ -127,19 +127,13 @@ async fn remove_network(bridge: &str, data_dir: &Path) -> Result<(), TeardownErr
         ..PodNetworkConfig::new(bridge, any_cidr, data_dir.join("network"))
     })?;
     match network.remove_node().await {
-        // without nft the kubelet could never have made the table; the bridge is gone already
-        Err(NetworkError::Nft { .. }) if !on_path("nft") => {
-            tracing::info!("nft is not installed: no nftables table to remove");
+        // without nf_tables the kubelet could never have made the table; the bridge is gone
+        Err(NetworkError::Nft { source, .. }) if source.is_unsupported() => {
+            tracing::info!("the kernel has no nf_tables: no nftables table to remove");
             Ok(())
         }
         other => Ok(other?),
     }
-}
-
-/// Whether an executable named `name` is on `PATH`.
-fn on_path(name: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(name).is_file()))
 }
 
 /// SIGKILLs the per-container supervisors recorded under the runtime root, first, so none

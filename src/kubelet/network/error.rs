@@ -54,13 +54,13 @@ pub enum NetworkError {
         /// The underlying error.
         source: io::Error,
     },
-    /// The `nft` command rejected Bramble's ruleset or could not be run.
-    #[error("nftables table {table}: {detail} (is the nftables package installed and the nf_tables module available?)")]
+    /// The kernel refused Bramble's nftables transaction, or has no nf_tables.
+    #[error("nftables table {table}: {source}{}", if source.is_unsupported() { " (is the nf_tables kernel module available?)" } else { "" })]
     Nft {
         /// The table Bramble manages.
         table: String,
-        /// What `nft` said.
-        detail: String,
+        /// The kernel's refusal.
+        source: crate::netfilter::Error,
     },
     /// Writing a kernel setting failed.
     #[error("set {} to {value}: {source}", path.display())]

@@ -53,7 +53,7 @@ impl Inner {
             value: "1",
             source,
         })?;
-        let rules = nft::masquerade_ruleset(&c.nft_table, c.pod_cidr, c.cluster_cidr);
+        let rules = nft::masquerade(&c.nft_table, c.pod_cidr, c.cluster_cidr);
         nft::apply(&c.nft_table, &rules)
     }
 
