@@ -31,6 +31,12 @@ impl Ipv4Cidr {
         prefix: 0,
     };
 
+    /// The loopback network (`127.0.0.0/8`).
+    pub const LOOPBACK: Ipv4Cidr = Ipv4Cidr {
+        network: Ipv4Addr::new(127, 0, 0, 0),
+        prefix: 8,
+    };
+
     /// The network address.
     pub fn network(&self) -> Ipv4Addr {
         self.network

@@ -66,6 +66,10 @@ pub struct KubeletArgs {
     /// sysctls can ever be allowed.
     #[arg(long, value_delimiter = ',', env = "BRAMBLE_ALLOWED_UNSAFE_SYSCTLS")]
     pub allowed_unsafe_sysctls: Vec<String>,
+    /// Do not run the Service proxy on this node (Services then route only where another
+    /// proxy programs them), as k3s' --disable-kube-proxy.
+    #[arg(long, env = "BRAMBLE_DISABLE_KUBE_PROXY")]
+    pub disable_kube_proxy: bool,
 }
 
 impl KubeletArgs {
@@ -135,6 +139,7 @@ impl KubeletArgs {
             kubelet_port: None,
             // Set once this node serves cluster DNS.
             cluster_dns: None,
+            proxy: !self.disable_kube_proxy,
             security: NodeSecurity {
                 seccomp_root: self
                     .seccomp_profile_root

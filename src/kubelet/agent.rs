@@ -24,11 +24,14 @@ use super::storage::{NodeStorage, StorageConfig};
 use super::volume::{HostPathPolicy, VolumeManager};
 use super::{image_gc, lease, node_routes, pod_worker, sandbox};
 use crate::client::events::EventRecorder;
+use crate::client::informer::Informers;
 use crate::client::options::PatchType;
 use crate::client::options::{ListOptions, Subresource, WatchEvent, WatchOptions};
 use crate::client::status::ApiError;
 use crate::client::{Client, WatchSource};
+use crate::proxy::{self, ProxyConfig};
 use crate::resources::meta;
+use crate::resources::service_alloc;
 use crate::resources::{node, pod};
 
 /// How often an unchanged node status is still reported (upstream's
@@ -75,6 +78,8 @@ pub struct KubeletConfig {
     /// The cluster DNS Service's address pods resolve through, when this node serves
     /// cluster DNS.
     pub cluster_dns: Option<String>,
+    /// Runs the Service proxy on this node.
+    pub proxy: bool,
 }
 
 /// The kubelet's container security settings.
@@ -215,6 +220,22 @@ pub async fn run<C: Client>(
         },
     });
     let mut tasks = JoinSet::new();
+    if cfg.proxy {
+        let informers = Informers::new(client.clone(), shutdown.clone());
+        let proxy = ProxyConfig {
+            node: cfg.node_name.clone(),
+            table: proxy::table_for(&cfg.bridge),
+            cluster_cidr,
+            service_cidr: service_alloc::service_cidr(),
+            local_service_ips: Vec::new(),
+        };
+        let stop = shutdown.clone();
+        tasks.spawn(async move {
+            if let Err(e) = proxy::run(informers, proxy, stop).await {
+                tracing::error!(error = %e, "the service proxy stopped");
+            }
+        });
+    }
     tasks.spawn(node_routes::run(
         client.clone(),
         ctx.network.clone(),

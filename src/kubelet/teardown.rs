@@ -84,6 +84,9 @@ pub enum TeardownError {
     /// Removing the bridge or the nftables table failed.
     #[error(transparent)]
     Network(#[from] NetworkError),
+    /// Removing the proxy's nftables table failed.
+    #[error(transparent)]
+    Proxy(crate::proxy::ProxyError),
 }
 
 /// Kills, unmounts and deletes everything in `footprint`; files are left to the caller.
@@ -118,8 +121,14 @@ pub async fn remove(footprint: &Footprint) -> Result<Removed, TeardownError> {
     Ok(removed)
 }
 
-/// Deletes the node bridge and the nftables table named after it.
+/// Deletes the node bridge and the nftables tables named after it (the pod network's and
+/// the proxy's).
 async fn remove_network(bridge: &str, data_dir: &Path) -> Result<(), TeardownError> {
+    match crate::proxy::remove_table(&crate::proxy::table_for(bridge)).await {
+        Err(crate::proxy::ProxyError::Netfilter { source, .. }) if source.is_unsupported() => {}
+        Err(e) => return Err(TeardownError::Proxy(e)),
+        Ok(()) => {}
+    }
     // The pod CIDR does not matter for removal; only the bridge and table names do.
     let any_cidr = Ipv4Cidr::from_str("10.42.0.0/24").map_err(NetworkError::from)?;
     let network = PodNetwork::new(PodNetworkConfig {

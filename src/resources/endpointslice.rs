@@ -40,6 +40,22 @@ pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 /// The label naming the controller that keeps a slice.
 pub const MANAGED_BY_LABEL: &str = "endpointslice.kubernetes.io/managed-by";
 
+/// The name of the informer index of slices by their Service (`namespace/name`), shared by
+/// every component of a process that reads slices per Service.
+pub const BY_SERVICE_INDEX: &str = "service";
+
+/// Index function: the `namespace/name` of the Service a slice belongs to.
+pub fn service_of(slice: &k8s_openapi::api::discovery::v1::EndpointSlice) -> Vec<String> {
+    let ns = slice.metadata.namespace.as_deref().unwrap_or_default();
+    slice
+        .metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(SERVICE_NAME_LABEL))
+        .map(|svc| vec![format!("{ns}/{svc}")])
+        .unwrap_or_default()
+}
+
 /// Upstream's limits: endpoints per slice, addresses per endpoint, ports per slice.
 const MAX_ENDPOINTS: usize = 1000;
 const MAX_ADDRESSES: usize = 100;

@@ -18,6 +18,14 @@ pub const DNS_SERVICE_IP: Ipv4Addr = Ipv4Addr::new(10, 43, 0, 10);
 /// Node ports (upstream's default `--service-node-port-range`).
 pub const NODE_PORTS: std::ops::RangeInclusive<i64> = 30000..=32767;
 
+/// [`SERVICE_CIDR`] as a CIDR.
+pub fn service_cidr() -> crate::cidr::Ipv4Cidr {
+    // Invariant: the constant's host bits are zero and its prefix is at most 32.
+    format!("{}/{}", SERVICE_CIDR.0, SERVICE_CIDR.1)
+        .parse()
+        .unwrap_or(crate::cidr::Ipv4Cidr::ANY)
+}
+
 fn ip_range() -> (u32, u32) {
     let base = u32::from(SERVICE_CIDR.0);
     let size = 1u32 << (32 - SERVICE_CIDR.1);

@@ -30,12 +30,10 @@ use crate::client::options::{DeleteOptions, PatchType, Subresource};
 use crate::client::status::ApiError;
 use crate::client::Client;
 use crate::resources::endpoints as endpoints_kind;
-use crate::resources::endpointslice::{self, MANAGED_BY_LABEL, SERVICE_NAME_LABEL};
+use crate::resources::endpointslice::{self, MANAGED_BY_LABEL};
 
 /// The `managed-by` value of the slices made from pods.
 pub const SLICE_MANAGER: &str = "endpointslice-controller.k8s.io";
-/// Index of slices by the Service they belong to (`namespace/name`).
-const BY_SERVICE: &str = "service";
 /// How long written slices may take to show in the cache before the controller stops
 /// waiting for them.
 const WRITE_SETTLE: Duration = Duration::from_secs(5);
@@ -75,16 +73,6 @@ fn endpoint_view(p: &Pod) -> impl PartialEq + '_ {
     )
 }
 
-fn slice_service(s: &EndpointSlice) -> Vec<String> {
-    let ns = s.metadata.namespace.as_deref().unwrap_or_default();
-    s.metadata
-        .labels
-        .as_ref()
-        .and_then(|l| l.get(SERVICE_NAME_LABEL))
-        .map(|svc| vec![format!("{ns}/{svc}")])
-        .unwrap_or_default()
-}
-
 fn managed_by(s: &EndpointSlice) -> &str {
     s.metadata
         .labels
@@ -107,7 +95,7 @@ impl<C: Client> EndpointsController<C> {
         let pods = informers.get::<Pod>()?;
         let endpoints = informers.get::<Endpoints>()?;
         let slices = informers.get::<EndpointSlice>()?;
-        slices.add_index(BY_SERVICE, slice_service);
+        slices.add_index(endpointslice::BY_SERVICE_INDEX, endpointslice::service_of);
         let queue = WorkQueue::default();
         {
             let (services, queue) = (services.clone(), queue.clone());
@@ -144,7 +132,7 @@ impl<C: Client> EndpointsController<C> {
         {
             let (services, queue) = (services.clone(), queue.clone());
             slices.on_change(move |c: &Change<EndpointSlice>| {
-                for svc in slice_service(c.object()) {
+                for svc in endpointslice::service_of(c.object()) {
                     if let Some((ns, name)) = svc.split_once('/') {
                         if services.get(ns, name).is_some() {
                             queue.add((ns.to_string(), name.to_string()));
@@ -216,7 +204,7 @@ impl<C: Client> EndpointsController<C> {
     /// This Service's slices kept by `manager`.
     fn slices_of(&self, key: &Key, manager: &str) -> Vec<Arc<EndpointSlice>> {
         self.slices
-            .by_index(BY_SERVICE, &format!("{}/{}", key.0, key.1))
+            .by_index(endpointslice::BY_SERVICE_INDEX, &format!("{}/{}", key.0, key.1))
             .into_iter()
             .filter(|s| managed_by(s) == manager)
             .collect()
