@@ -71,9 +71,12 @@ fn install_then_uninstall_after_the_server_ran_leaves_nothing_behind() {
     let bridge = flags[1].clone();
     let mut cluster = Cluster::start_with_agent(flags);
     let root = cluster.dir.path().to_path_buf();
-    // the kubelet made the node's bridge and Bramble's nftables table, named after it
-    eventually("the node bridge and nftables table", || {
-        (link_exists(&bridge) && nft_has_table(&bridge)).then_some(())
+    // the kubelet made the node's bridge and Bramble's nftables tables, named after it: the
+    // pod network's and the Service proxy's
+    let proxy_table = format!("{bridge}-proxy");
+    eventually("the node bridge and nftables tables", || {
+        (link_exists(&bridge) && nft_has_table(&bridge) && nft_has_table(&proxy_table))
+            .then_some(())
     });
     // a crash leaves everything in place, as a power cut on a board would
     cluster.kill9();
@@ -162,6 +165,10 @@ fn install_then_uninstall_after_the_server_ran_leaves_nothing_behind() {
     );
     assert!(!link_exists(&bridge), "bridge {bridge} removed");
     assert!(!nft_has_table(&bridge), "nftables table {bridge} removed");
+    assert!(
+        !nft_has_table(&proxy_table),
+        "nftables table {proxy_table} removed"
+    );
     for gone in [
         "data",
         "run/bramble",

@@ -14,7 +14,8 @@ pub const IDLE: &[&str] = &[
     "trap 'exit 0' TERM; while true; do sleep 1; done",
 ];
 
-/// Removes the node bridge and nftables table a test kubelet made, even when the test fails.
+/// Removes the node bridge and the nftables tables (the pod network's and the proxy's) a
+/// test kubelet made, even when the test fails.
 pub struct NodeNetwork(pub String);
 
 impl Drop for NodeNetwork {
@@ -22,9 +23,11 @@ impl Drop for NodeNetwork {
         let _ = std::process::Command::new("ip")
             .args(["link", "del", &self.0])
             .output();
-        let _ = std::process::Command::new("nft")
-            .args(["delete", "table", "ip", &self.0])
-            .output();
+        for table in [self.0.clone(), format!("{}-proxy", self.0)] {
+            let _ = std::process::Command::new("nft")
+                .args(["delete", "table", "ip", &table])
+                .output();
+        }
     }
 }
 
