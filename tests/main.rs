@@ -48,6 +48,7 @@ mod request_bounds;
 mod runtime_containers;
 mod scheduler_placement;
 mod service_endpoints;
+mod service_routing;
 mod statefulset;
 mod store_sync;
 mod volume_mounts;

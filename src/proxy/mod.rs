@@ -134,7 +134,11 @@ pub async fn run<C: Client>(
     }
     let node = NodeView {
         name: cfg.node.clone(),
-        skip_ips: cfg.local_service_ips.iter().copied().collect::<BTreeSet<_>>(),
+        skip_ips: cfg
+            .local_service_ips
+            .iter()
+            .copied()
+            .collect::<BTreeSet<_>>(),
     };
     let ctx = Context {
         table: cfg.table.clone(),

@@ -110,7 +110,12 @@ fn base_chains() -> Vec<(Chain, Vec<Rule>)> {
     let new = || Rule::new().ct_state(CtState::NEW);
     vec![
         (
-            Chain::base("nat-prerouting", ChainType::Nat, Hook::Prerouting, priority::DSTNAT),
+            Chain::base(
+                "nat-prerouting",
+                ChainType::Nat,
+                Hook::Prerouting,
+                priority::DSTNAT,
+            ),
             vec![Rule::new().jump("services")],
         ),
         (
@@ -118,22 +123,42 @@ fn base_chains() -> Vec<(Chain, Vec<Rule>)> {
             vec![Rule::new().jump("services")],
         ),
         (
-            Chain::base("nat-postrouting", ChainType::Nat, Hook::Postrouting, priority::SRCNAT),
+            Chain::base(
+                "nat-postrouting",
+                ChainType::Nat,
+                Hook::Postrouting,
+                priority::SRCNAT,
+            ),
             vec![Rule::new().jump("masquerading")],
         ),
         (
-            Chain::base("filter-input", ChainType::Filter, Hook::Input, priority::DSTNAT - 10),
+            Chain::base(
+                "filter-input",
+                ChainType::Filter,
+                Hook::Input,
+                priority::DSTNAT - 10,
+            ),
             vec![new().jump("nodeport-endpoints-check")],
         ),
         (
-            Chain::base("filter-forward", ChainType::Filter, Hook::Forward, priority::DSTNAT - 10),
+            Chain::base(
+                "filter-forward",
+                ChainType::Filter,
+                Hook::Forward,
+                priority::DSTNAT - 10,
+            ),
             vec![
                 new().jump("service-endpoints-check"),
                 new().jump("cluster-ips-check"),
             ],
         ),
         (
-            Chain::base("filter-output", ChainType::Filter, Hook::Output, priority::DSTNAT - 10),
+            Chain::base(
+                "filter-output",
+                ChainType::Filter,
+                Hook::Output,
+                priority::DSTNAT - 10,
+            ),
             vec![new().jump("service-endpoints-check")],
         ),
         (
@@ -226,7 +251,13 @@ impl Names {
 
     fn endpoint(sp: &ServicePort, b: &Backend) -> String {
         let tag = super::model::tag_of(&format!("{}/{}:{}", sp.id, b.ip, b.port));
-        clip(format!("endpoint-{tag}-{}/{}__{}/{}", sp.id, sp.protocol.name(), b.ip, b.port))
+        clip(format!(
+            "endpoint-{tag}-{}/{}__{}/{}",
+            sp.id,
+            sp.protocol.name(),
+            b.ip,
+            b.port
+        ))
     }
 
     fn affinity(sp: &ServicePort, b: &Backend) -> String {
@@ -284,16 +315,15 @@ impl Ruleset {
         match targets.len() {
             0 => {}
             1 => rules.push(Rule::new().goto(&targets[0])),
-            n => rules.push(
-                Rule::new()
-                    .numgen_random(u32::try_from(n).unwrap_or(u32::MAX))
-                    .vmap_of(
-                        targets
-                            .iter()
-                            .enumerate()
-                            .map(|(i, t)| (u32::try_from(i).unwrap_or(u32::MAX), Verdict::goto(t))),
-                    ),
-            ),
+            n => {
+                rules.push(
+                    Rule::new()
+                        .numgen_random(u32::try_from(n).unwrap_or(u32::MAX))
+                        .vmap_of(targets.iter().enumerate().map(|(i, t)| {
+                            (u32::try_from(i).unwrap_or(u32::MAX), Verdict::goto(t))
+                        })),
+                )
+            }
         }
         rules
     }
@@ -361,20 +391,18 @@ impl Ruleset {
             let key = service_key(*ip, sp.protocol, sp.port);
             match &external_verdict {
                 Some(v) => self.service_ips.push(Element::verdict(key, v.clone())),
-                None => self.no_endpoint_services.push(Element::verdict(
-                    key,
-                    refuse(sp.external_local && has_any),
-                )),
+                None => self
+                    .no_endpoint_services
+                    .push(Element::verdict(key, refuse(sp.external_local && has_any))),
             }
         }
         if let Some(node_port) = sp.node_port {
             let key = node_port_key(sp.protocol, node_port);
             match &external_verdict {
                 Some(v) => self.node_ports.push(Element::verdict(key, v.clone())),
-                None => self.no_endpoint_nodeports.push(Element::verdict(
-                    key,
-                    refuse(sp.external_local && has_any),
-                )),
+                None => self
+                    .no_endpoint_nodeports
+                    .push(Element::verdict(key, refuse(sp.external_local && has_any))),
             }
         }
     }

@@ -144,6 +144,26 @@ pub struct Agent {
 }
 
 impl Agent {
+    /// An agent (not started) in the network namespace at `netns` joining the server at
+    /// `server_url` as node `name`, keeping its files under `work`.
+    pub fn new(netns: &str, server_url: &str, name: &str, registries: &Path, work: &Path) -> Agent {
+        Agent {
+            child: None,
+            log: work.join(format!("{name}.log")),
+            run_dir: work.join(format!("{name}-run")),
+            netns: netns.to_string(),
+            base: vec![
+                "--server".into(),
+                server_url.to_string(),
+                "--node-name".into(),
+                name.to_string(),
+                "--registries".into(),
+                registries.display().to_string(),
+            ],
+            data_dir: work.join(format!("{name}-data")),
+        }
+    }
+
     /// The command line of an agent joining `server` as [`BOARD`].
     fn command(&self, data_dir: &Path, extra: &[&str]) -> Command {
         let mut cmd = Command::new("nsenter");
@@ -213,6 +233,17 @@ impl Agent {
             .is_some_and(|c| c.try_wait().ok().flatten().is_some())
     }
 
+    /// Stops the agent with SIGTERM, as systemd does, and waits for it to end.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &c.id().to_string()])
+                .output();
+            let ended = eventually_or_none(|| c.try_wait().ok().flatten());
+            assert!(ended.is_some(), "the agent did not stop on SIGTERM");
+        }
+    }
+
     /// Stops the agent with SIGKILL, as a board losing power.
     pub fn kill9(&mut self) {
         if let Some(mut c) = self.child.take() {
@@ -277,22 +308,13 @@ impl TwoBoards {
         ];
         flags.extend(server_flags.iter().map(|f| f.to_string()));
         let cluster = Cluster::start_on(&link.host_ip, flags);
-        let data_dir = work.path().join("agent-data");
-        let agent = Agent {
-            child: None,
-            log: work.path().join("agent.log"),
-            run_dir: work.path().join("agent-run"),
-            netns: link.path(),
-            base: vec![
-                "--server".into(),
-                format!("https://{}:{}", link.host_ip, cluster.port),
-                "--node-name".into(),
-                BOARD.into(),
-                "--registries".into(),
-                registries.display().to_string(),
-            ],
-            data_dir,
-        };
+        let agent = Agent::new(
+            &link.path(),
+            &format!("https://{}:{}", link.host_ip, cluster.port),
+            BOARD,
+            &registries,
+            work.path(),
+        );
         TwoBoards {
             agent,
             cluster,

@@ -5,6 +5,7 @@
 
 pub mod board;
 pub mod joined;
+pub mod lan;
 pub mod registry;
 pub mod sockets;
 pub mod storage;
@@ -25,6 +26,8 @@ pub const DEADLINE: Duration = Duration::from_secs(30);
 /// A running server.
 pub struct Cluster {
     child: Option<Child>,
+    /// The network namespace the server runs in (`None`: this process's).
+    netns: Option<String>,
     pub dir: tempfile::TempDir,
     /// The address the server listens on (loopback unless a test links boards).
     pub host: String,
@@ -95,10 +98,27 @@ impl Cluster {
         Self::launch_at("127.0.0.1", flags)
     }
 
+    /// Starts a fresh server inside the network namespace at `netns` (a path under
+    /// `/run/netns`), listening on `host`, an address of that namespace.
+    pub fn start_in_netns(netns: &str, host: &str, flags: Vec<String>) -> Cluster {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut c = Cluster {
+            child: None,
+            netns: Some(netns.to_string()),
+            dir,
+            host: host.to_string(),
+            port: free_port(),
+            flags,
+        };
+        c.launch();
+        c
+    }
+
     fn launch_at(host: &str, flags: Vec<String>) -> Cluster {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut c = Cluster {
             child: None,
+            netns: None,
             dir,
             host: host.to_string(),
             port: free_port(),
@@ -127,7 +147,16 @@ impl Cluster {
             .append(true)
             .open(self.dir.path().join("server.log"))
             .expect("server log");
-        let child = Command::new(env!("CARGO_BIN_EXE_bramble"))
+        let mut cmd = match &self.netns {
+            Some(ns) => {
+                let mut c = Command::new("nsenter");
+                c.arg(format!("--net={ns}"))
+                    .arg(env!("CARGO_BIN_EXE_bramble"));
+                c
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_bramble")),
+        };
+        let child = cmd
             .args(["server", "--data-dir"])
             .arg(self.data_dir())
             .args([

@@ -204,7 +204,10 @@ impl<C: Client> EndpointsController<C> {
     /// This Service's slices kept by `manager`.
     fn slices_of(&self, key: &Key, manager: &str) -> Vec<Arc<EndpointSlice>> {
         self.slices
-            .by_index(endpointslice::BY_SERVICE_INDEX, &format!("{}/{}", key.0, key.1))
+            .by_index(
+                endpointslice::BY_SERVICE_INDEX,
+                &format!("{}/{}", key.0, key.1),
+            )
             .into_iter()
             .filter(|s| managed_by(s) == manager)
             .collect()

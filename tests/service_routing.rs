@@ -1,0 +1,173 @@
+//! Services that route, on a LAN of three boards (the server and two joined agents, each in
+//! a network namespace of its own): a pod reaches a Service's pods on other boards through
+//! its cluster IP; this machine, outside the nodes, reaches it on a node port of a board
+//! without one of its pods and on a load-balancer address; traffic follows readiness,
+//! sticks to one pod under ClientIP affinity, a pod reaches itself through its own Service,
+//! a Service without endpoints is refused at once, and a board's proxy table goes when its
+//! agent stops. Needs root.
+
+use crate::support;
+
+use std::collections::BTreeSet;
+
+use support::eventually;
+use support::lan::{http_get, Lan, IMAGE};
+
+const TAG: u8 = 3;
+
+/// A web server pod on `node` answering its own name on 8080, ready while /tmp/ready exists.
+fn web_pod(name: &str, node: &str) -> String {
+    format!(
+        "apiVersion: v1
+kind: Pod
+metadata: {{name: {name}, labels: {{app: web, pod: {name}}}}}
+spec:
+  nodeSelector: {{kubernetes.io/hostname: {node}}}
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: web
+    image: {IMAGE}
+    command: [/bin/sh, -c, 'mkdir -p /www && hostname > /www/index.html && touch /tmp/ready && exec httpd -f -p 8080 -h /www']
+    ports: [{{name: http, containerPort: 8080}}]
+    readinessProbe:
+      exec: {{command: [test, -f, /tmp/ready]}}
+      periodSeconds: 1
+"
+    )
+}
+
+fn client_pod(node: &str) -> String {
+    format!(
+        "apiVersion: v1
+kind: Pod
+metadata: {{name: client}}
+spec:
+  nodeSelector: {{kubernetes.io/hostname: {node}}}
+  terminationGracePeriodSeconds: 1
+  containers: [{{name: main, image: {IMAGE}}}]
+"
+    )
+}
+
+const SERVICES: &str = "apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec:
+  type: LoadBalancer
+  selector: {app: web}
+  ports: [{port: 80, targetPort: http}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: only-a}
+spec:
+  selector: {pod: web-a}
+  ports: [{port: 80, targetPort: 8080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: empty}
+spec:
+  selector: {app: nothing}
+  ports: [{port: 80}]
+";
+
+/// Which pods answer `url` from the client pod over `tries` requests.
+fn answers(lan: &Lan, url: &str, tries: usize) -> BTreeSet<String> {
+    let cmd = format!("for i in $(seq {tries}); do wget -q -T 2 -O - {url}; done");
+    let (_, out) = lan.exec("client", &cmd);
+    out.lines()
+        .filter(|l| l.starts_with("web-"))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn services_route_across_boards_and_from_outside() {
+    let mut lan = Lan::start(TAG, 2);
+    let c = &lan.cluster;
+    c.apply(&web_pod("web-a", "board-2"));
+    c.apply(&web_pod("web-b", "test-node"));
+    c.apply(&client_pod("board-3"));
+    c.apply(SERVICES);
+    for pod in ["web-a", "web-b", "client"] {
+        c.kubectl_ok(&[
+            "wait",
+            "--for=condition=Ready",
+            &format!("pod/{pod}"),
+            "--timeout=60s",
+        ]);
+    }
+    let cluster_ip = c.jsonpath(&["service", "web"], "{.spec.clusterIP}");
+    let url = format!("http://{cluster_ip}/");
+
+    // Through the cluster IP, from board 3 to pods on boards 1 and 2.
+    eventually("both pods behind the cluster IP", || {
+        let seen = answers(&lan, &url, 10);
+        (seen.len() == 2).then_some(())
+    });
+
+    // From outside the nodes: the node port of board 3, which runs neither pod, and the
+    // load balancer on board 1's address.
+    let node_port: u16 = c
+        .jsonpath(&["service", "web"], "{.spec.ports[0].nodePort}")
+        .parse()
+        .expect("a node port");
+    let board3 = lan.switch.board_ip(3);
+    eventually("the node port answering from outside", || {
+        http_get(&board3, node_port).filter(|b| b.starts_with("web-"))
+    });
+    let ingress = eventually("the load balancer's addresses", || {
+        let ips = c.jsonpath(&["service", "web"], "{.status.loadBalancer.ingress[*].ip}");
+        (ips.split_whitespace().count() == 3).then_some(ips)
+    });
+    assert!(ingress.contains(&lan.switch.board_ip(1)), "{ingress}");
+    eventually("the load balancer answering on board 1's address", || {
+        http_get(&lan.switch.board_ip(1), 80).filter(|b| b.starts_with("web-"))
+    });
+
+    // Readiness: web-a turns unready and gets no more traffic; ready again, it does.
+    lan.exec("web-a", "rm /tmp/ready");
+    eventually("only web-b behind the service", || {
+        let seen = answers(&lan, &url, 10);
+        (seen == BTreeSet::from(["web-b".to_string()])).then_some(())
+    });
+    lan.exec("web-a", "touch /tmp/ready");
+    eventually("web-a back behind the service", || {
+        (answers(&lan, &url, 10).len() == 2).then_some(())
+    });
+
+    // ClientIP affinity: one client, one pod.
+    let c = &lan.cluster;
+    c.kubectl_ok(&[
+        "patch",
+        "service",
+        "web",
+        "-p",
+        r#"{"spec":{"sessionAffinity":"ClientIP"}}"#,
+    ]);
+    eventually("every request of the client on one pod", || {
+        (answers(&lan, &url, 12).len() == 1).then_some(())
+    });
+
+    // Hairpin: web-a reaches itself through a Service of its own.
+    let only_a = c.jsonpath(&["service", "only-a"], "{.spec.clusterIP}");
+    eventually("web-a reaching itself", || {
+        let (ok, out) = lan.exec("web-a", &format!("wget -q -T 2 -O - http://{only_a}/"));
+        (ok && out.trim() == "web-a").then_some(())
+    });
+
+    // A Service without endpoints is refused at once instead of leaving the node.
+    let empty = c.jsonpath(&["service", "empty"], "{.spec.clusterIP}");
+    let (ok, out) = lan.exec("client", &format!("wget -q -T 5 -O - http://{empty}/"));
+    assert!(!ok && out.contains("refused"), "{out}");
+
+    // Stopping an agent removes its proxy's table.
+    let (_, tables) = lan.on_board(3, &["nft", "list", "tables"]);
+    assert!(tables.contains("-proxy"), "{tables}");
+    lan.cluster
+        .kubectl_ok(&["delete", "pod", "client", "--wait=true"]);
+    lan.agents[1].stop();
+    let (_, tables) = lan.on_board(3, &["nft", "list", "tables"]);
+    assert!(!tables.contains("-proxy"), "{tables}");
+}
