@@ -4,7 +4,9 @@
 //! pure, so the byte layout is unit-tested without a kernel.
 //!
 //! Adds are idempotent as with `nft add`: an existing table, chain or set is kept (a set must
-//! be declared the same way), an existing element is refreshed. Deletes of something missing
+//! be declared the same way), and so is an existing element, but a map element that maps to
+//! something else is refused (EEXIST): to change it, delete it first in the same transaction,
+//! or flush the map and add all its elements again. Deletes of something missing
 //! fail with ENOENT ([`super::Error::is_not_found`]); adding a table in the same transaction
 //! first makes a delete succeed either way.
 
@@ -280,7 +282,9 @@ impl Transaction {
         }
     }
 
-    /// `add rule ip TABLE CHAIN RULE`: appends the rule, with the anonymous maps it uses.
+    /// `add rule ip TABLE CHAIN RULE`: appends the rule, with the anonymous maps it uses. Errors
+    /// name it as rule N of the chain: the Nth this transaction appends there (after the
+    /// chain's flush, if the transaction flushes it).
     pub fn add_rule(&mut self, table: &str, chain: &str, rule: &Rule) -> &mut Self {
         let count = self.rules_per_chain.entry(chain.to_string()).or_insert(0);
         *count += 1;
