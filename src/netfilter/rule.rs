@@ -110,8 +110,8 @@ impl Rule {
         self.select(vec![(Source::NumgenRandom(modulus), DataType::Integer)])
     }
 
-    /// One field.
-    pub fn field<T>(self, f: Field) -> Selector<T> {
+    /// One field, as the typed selectors above give it.
+    fn field<T>(self, f: Field) -> Selector<T> {
         self.select(vec![f.typed_source()])
     }
 
