@@ -18,6 +18,9 @@ pub(crate) fn align(len: usize) -> usize {
 #[derive(Debug, Default, Clone)]
 pub struct Writer {
     buf: Vec<u8>,
+    /// An attribute exceeded the 64 KiB its length field can express, so the bytes are not a
+    /// valid message.
+    overflowed: bool,
 }
 
 /// Where a message or nested attribute started, to patch its length when it ends.
@@ -34,6 +37,11 @@ impl Writer {
     /// The bytes written so far.
     pub fn as_bytes(&self) -> &[u8] {
         &self.buf
+    }
+
+    /// Whether an attribute was too long to encode (a name or element list over 64 KiB).
+    pub fn overflowed(&self) -> bool {
+        self.overflowed
     }
 
     /// Number of bytes written so far.
@@ -79,10 +87,7 @@ impl Writer {
 
     /// An attribute with raw bytes, padded to 4 bytes.
     pub fn bytes(&mut self, attr: u16, value: &[u8]) {
-        let len = NLA_HDRLEN + value.len();
-        // An attribute holds at most 64 KiB; callers pass names (≤ 256 bytes) and values
-        // (≤ 64 bytes), and element lists are nested, whose length `end_nest` checks.
-        let len16 = u16::try_from(len).unwrap_or(u16::MAX);
+        let len16 = self.attr_len(NLA_HDRLEN + value.len());
         self.buf.extend_from_slice(&len16.to_ne_bytes());
         self.buf.extend_from_slice(&attr.to_ne_bytes());
         self.buf.extend_from_slice(value);
@@ -91,8 +96,7 @@ impl Writer {
 
     /// A NUL-terminated string attribute (names of tables, chains, sets, expressions).
     pub fn str(&mut self, attr: u16, value: &str) {
-        let len = NLA_HDRLEN + value.len() + 1;
-        let len16 = u16::try_from(len).unwrap_or(u16::MAX);
+        let len16 = self.attr_len(NLA_HDRLEN + value.len() + 1);
         self.buf.extend_from_slice(&len16.to_ne_bytes());
         self.buf.extend_from_slice(&attr.to_ne_bytes());
         self.buf.extend_from_slice(value.as_bytes());
@@ -119,27 +123,30 @@ impl Writer {
         Mark(start)
     }
 
-    /// Closes the nested attribute opened at `mark`. Returns false when its contents exceed
-    /// the 64 KiB an attribute length can express (the caller must split its contents).
-    pub fn end_nest(&mut self, mark: Mark) -> bool {
-        let len = self.buf.len() - mark.0;
-        let fits = u16::try_from(len);
-        let len16 = fits.unwrap_or(u16::MAX);
+    /// Closes the nested attribute opened at `mark`, writing its length.
+    pub fn end_nest(&mut self, mark: Mark) {
+        let len16 = self.attr_len(self.buf.len() - mark.0);
         self.buf[mark.0..mark.0 + 2].copy_from_slice(&len16.to_ne_bytes());
-        fits.is_ok()
     }
 
     /// A nested attribute written by `f`.
     pub fn nest(&mut self, attr: u16, f: impl FnOnce(&mut Writer)) {
         let mark = self.begin_nest(attr);
         f(self);
-        // Expressions and verdicts nest a few hundred bytes at most.
-        let _ = self.end_nest(mark);
+        self.end_nest(mark);
     }
 
     /// Appends bytes already encoded (whole attributes, so alignment is kept).
     pub fn raw(&mut self, bytes: &[u8]) {
         self.buf.extend_from_slice(bytes);
+    }
+
+    /// An attribute's length as its 16-bit field holds it, noting when it does not fit.
+    fn attr_len(&mut self, len: usize) -> u16 {
+        u16::try_from(len).unwrap_or_else(|_| {
+            self.overflowed = true;
+            u16::MAX
+        })
     }
 
     fn pad(&mut self) {

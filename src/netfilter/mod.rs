@@ -33,7 +33,10 @@ mod attr;
 mod error;
 pub mod expr;
 mod objects;
+mod op;
 mod rule;
+mod selector;
+mod set_encoding;
 mod socket;
 mod transaction;
 mod uapi;
@@ -41,7 +44,8 @@ mod value;
 
 pub use error::{Error, Result};
 pub use objects::{priority, Chain, ChainType, Element, ElementData, Hook, MapData, Set};
-pub use rule::{Field, Rule, Selector};
+pub use rule::Rule;
+pub use selector::{Field, Selector};
 pub use socket::NfSocket;
 pub use transaction::Transaction;
 pub use value::{

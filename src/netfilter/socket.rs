@@ -107,7 +107,7 @@ impl NfSocket {
     /// The error names the first refused message and the kernel's reason.
     pub fn commit(&mut self, tx: &Transaction) -> Result<()> {
         if let Some(why) = tx.invalid() {
-            return Err(Error::Invalid(why.to_string()));
+            return Err(Error::Invalid(why));
         }
         if tx.is_empty() {
             return Ok(());

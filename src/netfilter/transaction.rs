@@ -4,82 +4,28 @@
 //! pure, so the byte layout is unit-tested without a kernel.
 //!
 //! Adds are idempotent as with `nft add`: an existing table, chain or set is kept (a set must
-//! be declared the same way), an existing element is refreshed. Deletes of something missing
+//! be declared the same way), and so is an existing element, but a map element that maps to
+//! something else is refused (EEXIST): to change it, delete it first in the same transaction,
+//! or flush the map and add all its elements again. Deletes of something missing
 //! fail with ENOENT ([`super::Error::is_not_found`]); adding a table in the same transaction
 //! first makes a delete succeed either way.
 
 use std::collections::HashMap;
-use std::fmt;
 
 use super::attr::Writer;
 use super::expr::{millis, Expr, SetRef, ANONYMOUS_MAP_NAME};
-use super::objects::{Chain, Element, ElementData, MapData, Set};
+use super::objects::{Chain, Element, MapData, Set};
+use super::op::Op;
 use super::rule::{AnonymousMap, Rule};
+use super::set_encoding::{
+    encode_element, encode_pair, set_userdata, write_set, ElementBytes, SetHeader,
+};
 use super::uapi::*;
-use super::value::{write_value, ByteOrder, KeyType, Verdict};
+use super::value::{write_value, ByteOrder, Key};
 
 /// Elements per `NEWSETELEM` message are limited by the 64 KiB an attribute can hold; nested
 /// lists are closed below that with room for one more element.
 const MAX_ELEMENT_LIST: usize = 60 * 1024;
-
-/// What one message of a transaction does, to name it when the kernel refuses it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Op {
-    AddTable(String),
-    DeleteTable(String),
-    AddChain(String),
-    FlushChain(String),
-    DeleteChain(String),
-    AddSet(String),
-    FlushSet(String),
-    DeleteSet(String),
-    AddElements {
-        set: String,
-        first: usize,
-        last: usize,
-    },
-    DeleteElements {
-        set: String,
-        first: usize,
-        last: usize,
-    },
-    AddRule {
-        chain: String,
-        index: usize,
-    },
-    AddAnonymousMap {
-        chain: String,
-        index: usize,
-    },
-}
-
-impl fmt::Display for Op {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Op::AddTable(t) => write!(f, "adding table {t}"),
-            Op::DeleteTable(t) => write!(f, "deleting table {t}"),
-            Op::AddChain(c) => write!(f, "adding chain {c}"),
-            Op::FlushChain(c) => write!(f, "flushing chain {c}"),
-            Op::DeleteChain(c) => write!(f, "deleting chain {c}"),
-            Op::AddSet(s) => write!(f, "adding set {s}"),
-            Op::FlushSet(s) => write!(f, "flushing set {s}"),
-            Op::DeleteSet(s) => write!(f, "deleting set {s}"),
-            Op::AddElements { set, first, last } => {
-                write!(f, "adding elements {first} to {last} to set {set}")
-            }
-            Op::DeleteElements { set, first, last } => {
-                write!(f, "deleting elements {first} to {last} from set {set}")
-            }
-            Op::AddRule { chain, index } => write!(f, "adding rule {index} to chain {chain}"),
-            Op::AddAnonymousMap { chain, index } => {
-                write!(
-                    f,
-                    "adding the anonymous map of rule {index} to chain {chain}"
-                )
-            }
-        }
-    }
-}
 
 /// An nf_tables transaction for tables of the `ip` family, built in memory.
 #[derive(Debug, Default, Clone)]
@@ -108,8 +54,12 @@ impl Transaction {
     }
 
     /// Why the transaction cannot be sent, if a part of it was invalid.
-    pub(crate) fn invalid(&self) -> Option<&str> {
-        self.invalid.as_deref()
+    pub(crate) fn invalid(&self) -> Option<String> {
+        self.invalid.clone().or_else(|| {
+            self.messages.overflowed().then(|| {
+                "a name or element list is longer than the 64 KiB a netlink attribute holds".into()
+            })
+        })
     }
 
     /// What message `index` (0-based, after the batch begin) does.
@@ -258,17 +208,18 @@ impl Transaction {
     /// `add element ip TABLE SET { ... }`
     pub fn add_elements(&mut self, table: &str, set: &str, elements: &[Element]) -> &mut Self {
         let encoded: Vec<Writer> = elements.iter().map(encode_element).collect();
-        self.element_messages(table, set, None, &encoded, true);
+        self.element_messages((table, set, None), &encoded, true, |first, last| {
+            Op::AddElements {
+                set: set.into(),
+                first,
+                last,
+            }
+        });
         self
     }
 
     /// `delete element ip TABLE SET { KEYS }`
-    pub fn delete_elements(
-        &mut self,
-        table: &str,
-        set: &str,
-        keys: &[super::value::Key],
-    ) -> &mut Self {
+    pub fn delete_elements(&mut self, table: &str, set: &str, keys: &[Key]) -> &mut Self {
         let encoded: Vec<Writer> = keys
             .iter()
             .map(|k| {
@@ -279,20 +230,31 @@ impl Transaction {
                 w
             })
             .collect();
-        self.element_messages(table, set, None, &encoded, false);
+        self.element_messages((table, set, None), &encoded, false, |first, last| {
+            Op::DeleteElements {
+                set: set.into(),
+                first,
+                last,
+            }
+        });
         self
     }
 
-    /// Writes encoded elements in as many `NEWSETELEM`/`DELSETELEM` messages as their size
-    /// needs.
+    /// Writes encoded elements in as many `NEWSETELEM` (`add`) or `DELSETELEM` messages as
+    /// their size needs; `op` names the message holding elements `first..=last` (1-based).
     fn element_messages(
         &mut self,
-        table: &str,
-        set: &str,
-        set_id: Option<(u32, String, usize)>,
+        target: (&str, &str, Option<u32>),
         encoded: &[Writer],
         add: bool,
+        op: impl Fn(usize, usize) -> Op,
     ) {
+        let (table, set, set_id) = target;
+        let (msg, flags) = if add {
+            (NFT_MSG_NEWSETELEM, NLM_F_CREATE)
+        } else {
+            (NFT_MSG_DELSETELEM, 0)
+        };
         let mut start = 0;
         while start < encoded.len() {
             let mut end = start;
@@ -303,49 +265,26 @@ impl Transaction {
                 size += encoded[end].len();
                 end += 1;
             }
-            let op = match (&set_id, add) {
-                (Some((_, chain, index)), _) => Op::AddAnonymousMap {
-                    chain: chain.clone(),
-                    index: *index,
-                },
-                (None, true) => Op::AddElements {
-                    set: set.into(),
-                    first: start + 1,
-                    last: end,
-                },
-                (None, false) => Op::DeleteElements {
-                    set: set.into(),
-                    first: start + 1,
-                    last: end,
-                },
-            };
-            let msg = if add {
-                NFT_MSG_NEWSETELEM
-            } else {
-                NFT_MSG_DELSETELEM
-            };
-            let m = self.begin(msg, if add { NLM_F_CREATE } else { 0 }, op);
+            let m = self.begin(msg, flags, op(start + 1, end));
             let w = &mut self.messages;
             w.str(NFTA_SET_ELEM_LIST_TABLE, table);
             w.str(NFTA_SET_ELEM_LIST_SET, set);
-            if let Some((id, _, _)) = &set_id {
-                w.u32(NFTA_SET_ELEM_LIST_SET_ID, *id);
+            if let Some(id) = set_id {
+                w.u32(NFTA_SET_ELEM_LIST_SET_ID, id);
             }
             let list = w.begin_nest(NFTA_SET_ELEM_LIST_ELEMENTS);
             for e in &encoded[start..end] {
                 w.raw(e.as_bytes());
             }
-            if !w.end_nest(list) {
-                self.invalid.get_or_insert_with(|| {
-                    format!("an element of set {set} is larger than 64 KiB")
-                });
-            }
+            w.end_nest(list);
             w.end_msg(m);
             start = end;
         }
     }
 
-    /// `add rule ip TABLE CHAIN RULE`: appends the rule, with the anonymous maps it uses.
+    /// `add rule ip TABLE CHAIN RULE`: appends the rule, with the anonymous maps it uses. Errors
+    /// name it as rule N of the chain: the Nth this transaction appends there (after the
+    /// chain's flush, if the transaction flushes it).
     pub fn add_rule(&mut self, table: &str, chain: &str, rule: &Rule) -> &mut Self {
         let count = self.rules_per_chain.entry(chain.to_string()).or_insert(0);
         *count += 1;
@@ -371,6 +310,7 @@ impl Transaction {
         let w = &mut self.messages;
         w.str(NFTA_RULE_TABLE, table);
         w.str(NFTA_RULE_CHAIN, chain);
+        let overflowed_before = w.overflowed();
         let list = w.begin_nest(NFTA_RULE_EXPRESSIONS);
         for e in &rule.exprs {
             match e {
@@ -396,7 +336,8 @@ impl Transaction {
                 e => e.write(w),
             }
         }
-        if !w.end_nest(list) {
+        w.end_nest(list);
+        if w.overflowed() && !overflowed_before {
             self.invalid.get_or_insert_with(|| {
                 format!("rule {index} of chain {chain} is larger than 64 KiB")
             });
@@ -447,11 +388,13 @@ impl Transaction {
             .map(|(key, verdict)| encode_pair(key, ElementBytes::Verdict(verdict), None))
             .collect();
         self.element_messages(
-            table,
-            ANONYMOUS_MAP_NAME,
-            Some((id, chain.to_string(), index)),
+            (table, ANONYMOUS_MAP_NAME, Some(id)),
             &encoded,
             true,
+            |_, _| Op::AddAnonymousMap {
+                chain: chain.into(),
+                index,
+            },
         );
     }
 
@@ -484,91 +427,101 @@ impl Transaction {
     }
 }
 
-struct SetHeader<'a> {
-    table: &'a str,
-    name: &'a str,
-    flags: u32,
-    key: &'a KeyType,
-    id: u32,
-}
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
 
-/// The attributes every set message has: table, name, flags, key and data types, id.
-fn write_set(w: &mut Writer, h: SetHeader<'_>, data: Option<(u32, usize, ByteOrder)>) {
-    w.str(NFTA_SET_TABLE, h.table);
-    w.str(NFTA_SET_NAME, h.name);
-    w.u32(NFTA_SET_FLAGS, h.flags);
-    w.u32(NFTA_SET_KEY_TYPE, h.key.nft_type());
-    w.u32(NFTA_SET_KEY_LEN, len32(h.key.len()));
-    if let Some((ty, len, _)) = data {
-        w.u32(NFTA_SET_DATA_TYPE, ty);
-        w.u32(NFTA_SET_DATA_LEN, len32(len));
-    }
-    w.u32(NFTA_SET_ID, h.id);
-}
+    use super::*;
+    use crate::netfilter::value::{Proto, Value, Verdict};
 
-fn len32(len: usize) -> u32 {
-    // Keys and data are at most 64 bytes (NFT_DATA_VALUE_MAXLEN).
-    u32::try_from(len).unwrap_or(u32::MAX)
-}
-
-/// The user data `nft` attaches to a set (byte orders, typeof hints), so that `nft list`
-/// prints keys and values of a set made here as it prints its own.
-fn set_userdata(key: &KeyType, data: Option<ByteOrder>, anonymous: bool) -> Vec<u8> {
-    fn put_u32(out: &mut Vec<u8>, kind: u8, v: u32) {
-        out.extend_from_slice(&[kind, 4]);
-        out.extend_from_slice(&v.to_ne_bytes());
-    }
-    fn put_typeof(out: &mut Vec<u8>, kind: u8, expr: u32) {
-        out.extend_from_slice(&[kind, 8, UDATA_TYPEOF_EXPR, 4]);
-        out.extend_from_slice(&expr.to_ne_bytes());
-        out.extend_from_slice(&[UDATA_TYPEOF_DATA, 0]);
-    }
-    let mut out = Vec::with_capacity(32);
-    put_u32(&mut out, UDATA_SET_KEYBYTEORDER, key.byte_order() as u32);
-    if let Some(order) = data {
-        put_u32(&mut out, UDATA_SET_DATABYTEORDER, order as u32);
-    }
-    if key.is_concat() {
-        put_typeof(&mut out, UDATA_SET_KEY_TYPEOF, NFT_EXPR_CONCAT);
-    }
-    if anonymous {
-        put_typeof(&mut out, UDATA_SET_DATA_TYPEOF, NFT_EXPR_VERDICT);
-    }
-    if data.is_some() {
-        put_u32(&mut out, UDATA_SET_DATA_INTERVAL, 0);
-    }
-    out
-}
-
-/// A set element's data: none (a set), a verdict or a value.
-enum ElementBytes<'a> {
-    None,
-    Verdict(&'a Verdict),
-    Value(Vec<u8>),
-}
-
-fn encode_element(e: &Element) -> Writer {
-    let data = match &e.data {
-        None => ElementBytes::None,
-        Some(ElementData::Verdict(v)) => ElementBytes::Verdict(v),
-        Some(ElementData::Value(value)) => ElementBytes::Value(value.bytes()),
-    };
-    encode_pair(&e.key.bytes(), data, e.timeout)
-}
-
-/// One `NFTA_LIST_ELEM` of an element list.
-fn encode_pair(key: &[u8], data: ElementBytes<'_>, timeout: Option<std::time::Duration>) -> Writer {
-    let mut w = Writer::new();
-    w.nest(NFTA_LIST_ELEM, |w| {
-        if let Some(t) = timeout {
-            w.u64(NFTA_SET_ELEM_TIMEOUT, millis(t));
+    /// (type, flags, seq, length) of each message of a batch.
+    fn headers(batch: &[u8]) -> Vec<(u16, u16, u32, usize)> {
+        let mut out = Vec::new();
+        let mut rest = batch;
+        while rest.len() >= 16 {
+            let len = u32::from_ne_bytes(rest[0..4].try_into().unwrap()) as usize;
+            let kind = u16::from_ne_bytes(rest[4..6].try_into().unwrap());
+            let flags = u16::from_ne_bytes(rest[6..8].try_into().unwrap());
+            let seq = u32::from_ne_bytes(rest[8..12].try_into().unwrap());
+            out.push((kind, flags, seq, len));
+            rest = &rest[len..];
         }
-        w.nest(NFTA_SET_ELEM_KEY, |w| write_value(w, key));
-        match data {
-            ElementBytes::None => {}
-            ElementBytes::Verdict(v) => w.nest(NFTA_SET_ELEM_DATA, |w| v.write(w)),
-            ElementBytes::Value(bytes) => w.nest(NFTA_SET_ELEM_DATA, |w| write_value(w, &bytes)),
+        assert!(rest.is_empty(), "messages fill the batch exactly");
+        out
+    }
+
+    #[test]
+    fn a_batch_is_begin_the_messages_and_end_numbered_in_order() {
+        let mut tx = Transaction::new();
+        tx.add_table("t");
+        let batch = tx.to_batch();
+        let mut begin = Vec::new();
+        begin.extend_from_slice(&20u32.to_ne_bytes());
+        begin.extend_from_slice(&NFNL_MSG_BATCH_BEGIN.to_ne_bytes());
+        begin.extend_from_slice(&NLM_F_REQUEST.to_ne_bytes());
+        begin.extend_from_slice(&[0; 8]); // sequence 0, port id 0
+        begin.extend_from_slice(&[0, 0, 0, 10]); // AF_UNSPEC, version 0, res_id NFNL_SUBSYS_NFTABLES
+        assert_eq!(&batch[..20], &begin[..]);
+        let table = &batch[20..56];
+        assert_eq!(&table[16..20], &[2, 0, 0, 0], "nfgenmsg: NFPROTO_IPV4");
+        assert_eq!(
+            &table[20..28],
+            &[6, 0, 1, 0, b't', 0, 0, 0],
+            "NFTA_TABLE_NAME"
+        );
+        assert_eq!(
+            &table[28..36],
+            &[8, 0, 2, 0, 0, 0, 0, 0],
+            "NFTA_TABLE_FLAGS"
+        );
+        assert_eq!(
+            headers(&batch),
+            vec![
+                (NFNL_MSG_BATCH_BEGIN, NLM_F_REQUEST, 0, 20),
+                (0x0a00, NLM_F_REQUEST | NLM_F_CREATE, 1, 36),
+                (NFNL_MSG_BATCH_END, NLM_F_REQUEST, 2, 20),
+            ]
+        );
+        assert_eq!(tx.describe(0).as_deref(), Some("adding table t"));
+    }
+
+    #[test]
+    fn large_element_lists_are_split_below_the_attribute_limit() {
+        let elements: Vec<Element> = (0..5000u32)
+            .map(|i| {
+                let key = Key::concat(&[
+                    Value::Ipv4(Ipv4Addr::from(0x0a2b_0000 + i)),
+                    Value::Proto(Proto::Tcp),
+                    Value::Port(80),
+                ]);
+                Element::verdict(key, Verdict::goto(&format!("svc-{i}")))
+            })
+            .collect();
+        let mut tx = Transaction::new();
+        tx.add_elements("t", "service-ips", &elements);
+        let messages = headers(&tx.to_batch());
+        assert!(
+            messages.len() > 3,
+            "several element messages: {}",
+            messages.len()
+        );
+        for (kind, _, _, len) in &messages[1..messages.len() - 1] {
+            assert_eq!(*kind, (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWSETELEM);
+            assert!(*len < 65536, "{len}");
         }
-    });
-    w
+        assert_eq!(
+            tx.describe(0).unwrap().split(" to ").next(),
+            Some("adding elements 1")
+        );
+        let last = tx.describe(tx.len() - 1).unwrap();
+        assert!(last.ends_with(" to 5000 to set service-ips"), "{last}");
+        assert!(tx.invalid().is_none());
+    }
+
+    #[test]
+    fn a_name_longer_than_an_attribute_makes_the_transaction_invalid() {
+        let mut tx = Transaction::new();
+        tx.add_table(&"x".repeat(70_000));
+        assert!(tx.invalid().is_some());
+    }
 }

@@ -40,7 +40,8 @@ pub(super) const RULESET: &str = r#"table ip T {
     ip saddr 10.1.0.0/17 ip daddr != @affinity-ep-a drop;
     meta mark set ip saddr map @endpoint-marks;
     meta mark set 0x10 meta mark set meta mark & 0xff;
-    th dport < 1024 th sport > 60000 accept;
+    th dport < 1024 accept;
+    th sport > 60000 accept;
     meta l4proto tcp snat to 10.0.0.1;
     iifname "lo" accept;
     oifname != "eth9" tcp dport 1000-2000 drop;
@@ -254,12 +255,8 @@ pub(super) fn miniature(table: &str) -> Transaction {
             .drop(),
         Rule::new().ip_saddr().map_to_mark("endpoint-marks"),
         Rule::new().set_mark(0x10).set_mark_and(0xff),
-        Rule::new()
-            .th_dport()
-            .lt(1024)
-            .th_sport()
-            .gt(60000)
-            .accept(),
+        Rule::new().th_dport().lt(1024).accept(),
+        Rule::new().th_sport().gt(60000).accept(),
         Rule::new()
             .l4proto()
             .eq(Proto::Tcp)

@@ -5,7 +5,8 @@ use super::conformance::{listing, miniature, service_key, service_web_rules, RUL
 use super::Netns;
 use crate::netfilter::*;
 
-/// RULESET after `service-web` lost endpoint-b and `service-ips` gained a service.
+/// RULESET after `service-web` lost endpoint-b, `service-ips` gained a service and
+/// `no-endpoint-services` lost its element.
 fn expected_after_replace(table: &str) -> String {
     RULESET
         .replace(
@@ -20,6 +21,7 @@ fn expected_after_replace(table: &str) -> String {
             "{ 10.43.0.5 . tcp . 80 : goto service-web }",
             "{ 10.43.0.5 . tcp . 80 : goto service-web, 10.43.0.6 . tcp . 443 : goto service-web }",
         )
+        .replace("add element ip T no-endpoint-services { 10.43.0.9 . udp . 53 : goto reject-chain }\n", "")
         .replace("table ip T ", &format!("table ip {table} "))
         .replace("add element ip T ", &format!("add element ip {table} "))
 }
@@ -56,6 +58,11 @@ fn a_replacing_transaction_is_applied_whole_and_a_failing_one_not_at_all() {
                 Verdict::goto("service-web"),
             ),
         ],
+    );
+    tx.delete_elements(
+        t,
+        "no-endpoint-services",
+        &[service_key([10, 43, 0, 9], Proto::Udp, 53)],
     );
     socket
         .commit(&tx)
@@ -108,6 +115,19 @@ fn deleting_the_table_removes_everything_and_a_missing_table_is_reported() {
         .commit(&miniature(&table))
         .expect("commit the miniature ruleset");
     assert!(ns.nft(&["list", "tables"]).contains(&table));
+
+    let mut set = Transaction::new();
+    set.add_set(&table, &Set::new("unused", DataType::InetService));
+    socket.commit(&set).expect("add a set");
+    assert!(ns
+        .nft(&["list", "table", "ip", &table])
+        .contains("set unused {"));
+    let mut delete_set = Transaction::new();
+    delete_set.delete_set(&table, "unused");
+    socket.commit(&delete_set).expect("delete the set");
+    assert!(!ns
+        .nft(&["list", "table", "ip", &table])
+        .contains("set unused"));
 
     let mut delete = Transaction::new();
     delete.delete_table(&table);
