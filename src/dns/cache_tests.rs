@@ -54,9 +54,13 @@ fn a_hit_has_its_ttl_lowered_by_its_age_and_expires() {
     let mut c = Cache::new(limits());
     let t0 = Instant::now();
     c.insert(key("www.example."), a("www.example.", 20), 100, t0);
-    let hit = c.get(&key("WWW.Example."), t0 + Duration::from_secs(7)).unwrap();
+    let hit = c
+        .get(&key("WWW.Example."), t0 + Duration::from_secs(7))
+        .unwrap();
     assert_eq!(hit.answers[0].ttl(), 13);
-    assert!(c.get(&key("www.example."), t0 + Duration::from_secs(20)).is_none());
+    assert!(c
+        .get(&key("www.example."), t0 + Duration::from_secs(20))
+        .is_none());
     assert_eq!(c.len(), 0);
 }
 
@@ -65,29 +69,53 @@ fn ttls_are_capped() {
     let mut c = Cache::new(limits());
     let t0 = Instant::now();
     c.insert(key("long.example."), a("long.example.", 86400), 100, t0);
-    assert_eq!(c.get(&key("long.example."), t0).unwrap().answers[0].ttl(), 300);
+    assert_eq!(
+        c.get(&key("long.example."), t0).unwrap().answers[0].ttl(),
+        300
+    );
 }
 
 #[test]
 fn negative_answers_live_for_the_soa_minimum_capped() {
     let l = limits();
-    assert_eq!(keep_for(&negative(ResponseCode::NXDomain, 3600, 30), &l), Some(30));
-    assert_eq!(keep_for(&negative(ResponseCode::NoError, 10, 30), &l), Some(10));
-    assert_eq!(keep_for(&negative(ResponseCode::NXDomain, 3600, 3600), &l), Some(60));
+    assert_eq!(
+        keep_for(&negative(ResponseCode::NXDomain, 3600, 30), &l),
+        Some(30)
+    );
+    assert_eq!(
+        keep_for(&negative(ResponseCode::NoError, 10, 30), &l),
+        Some(10)
+    );
+    assert_eq!(
+        keep_for(&negative(ResponseCode::NXDomain, 3600, 3600), &l),
+        Some(60)
+    );
     // No SOA: not kept (RFC 2308 section 5); failures never.
     let mut bare = negative(ResponseCode::NXDomain, 1, 1);
     bare.authority.clear();
     assert_eq!(keep_for(&bare, &l), None);
-    assert_eq!(keep_for(&negative(ResponseCode::ServFail, 60, 60), &l), None);
+    assert_eq!(
+        keep_for(&negative(ResponseCode::ServFail, 60, 60), &l),
+        None
+    );
     assert_eq!(keep_for(&a("zero.example.", 0), &l), None);
 
     let mut c = Cache::new(l);
     let t0 = Instant::now();
-    c.insert(key("gone.example."), negative(ResponseCode::NXDomain, 3600, 30), 80, t0);
-    let hit = c.get(&key("gone.example."), t0 + Duration::from_secs(29)).unwrap();
+    c.insert(
+        key("gone.example."),
+        negative(ResponseCode::NXDomain, 3600, 30),
+        80,
+        t0,
+    );
+    let hit = c
+        .get(&key("gone.example."), t0 + Duration::from_secs(29))
+        .unwrap();
     assert_eq!(hit.rcode, ResponseCode::NXDomain);
     assert_eq!(hit.authority[0].ttl(), 1);
-    assert!(c.get(&key("gone.example."), t0 + Duration::from_secs(30)).is_none());
+    assert!(c
+        .get(&key("gone.example."), t0 + Duration::from_secs(30))
+        .is_none());
 }
 
 #[test]
@@ -105,9 +133,11 @@ fn entries_and_bytes_are_bounded_least_recently_used_first() {
     assert!(c.get(&key("a."), t0).is_some());
 
     // A large answer pushes out as many as it needs; one larger than the cache is not kept.
+    // (The cache holds a, c, d: 300 bytes; 900 more fit after the two oldest go.)
     c.insert(key("big."), a("big.", 60), 900, t0);
     assert!(c.get(&key("big."), t0).is_some());
-    assert_eq!(c.len(), 1);
+    assert!(c.get(&key("c."), t0).is_none() && c.get(&key("d."), t0).is_none());
+    assert_eq!(c.len(), 2);
     c.insert(key("huge."), a("huge.", 60), 1001, t0);
     assert!(c.get(&key("huge."), t0).is_none());
     assert!(c.get(&key("big."), t0).is_some());

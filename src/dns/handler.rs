@@ -107,9 +107,14 @@ impl<R: ClusterRecords> Handler<R> {
             be16(header, 8),
             be16(header, 10),
         );
-        if questions != 1 || answers != 0 || authority != 0 || additional > MAX_QUERY_ADDITIONALS
-        {
-            tracing::debug!(questions, answers, authority, additional, "malformed query: FORMERR");
+        if questions != 1 || answers != 0 || authority != 0 || additional > MAX_QUERY_ADDITIONALS {
+            tracing::debug!(
+                questions,
+                answers,
+                authority,
+                additional,
+                "malformed query: FORMERR"
+            );
             return respond(respond::error(&asked, ResponseCode::FormErr));
         }
         let msg = match Message::from_vec(packet) {

@@ -90,8 +90,7 @@ impl<R: ClusterRecords> Lookup<'_, R> {
             return Ok(Vec::new());
         };
         let svc = self.records.service(namespace, name).ok_or(Miss)?;
-        let found = if svc.spec.as_ref().and_then(|s| s.type_.as_deref()) == Some("ExternalName")
-        {
+        let found = if svc.spec.as_ref().and_then(|s| s.type_.as_deref()) == Some("ExternalName") {
             self.external(namespace, name, &svc, r)
         } else if source::is_headless(&svc) || r.endpoint.is_some() {
             self.endpoints(namespace, name, r)
@@ -121,7 +120,8 @@ impl<R: ClusterRecords> Lookup<'_, R> {
         } else {
             format!("{external}.")
         };
-        let (Ok(host), Some(target)) = (Name::from_ascii(text), self.name(&[name, namespace, "svc"]))
+        let (Ok(host), Some(target)) =
+            (Name::from_ascii(text), self.name(&[name, namespace, "svc"]))
         else {
             return Vec::new();
         };
@@ -189,7 +189,11 @@ impl<R: ClusterRecords> Lookup<'_, R> {
         };
         let ips = source::cluster_ips(svc);
         let mut found = Vec::new();
-        let ports = svc.spec.as_ref().and_then(|s| s.ports.as_deref()).unwrap_or(&[]);
+        let ports = svc
+            .spec
+            .as_ref()
+            .and_then(|s| s.ports.as_deref())
+            .unwrap_or(&[]);
         for p in ports {
             let port_name = p.name.as_deref().unwrap_or("");
             let protocol = p.protocol.as_deref().unwrap_or("TCP");

@@ -34,7 +34,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::{TcpListener, UdpSocket};
-use tokio::task::JoinSet;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use cache::CacheLimits;
@@ -119,11 +119,12 @@ impl Default for DnsConfig {
     }
 }
 
-/// A running DNS server.
+/// A running DNS server. Its tasks run until the shutdown token is cancelled, whether or not
+/// this handle is kept.
 pub struct DnsServer {
     addrs: Vec<SocketAddr>,
     upstreams: Vec<SocketAddr>,
-    tasks: JoinSet<()>,
+    tasks: Vec<JoinHandle<()>>,
 }
 
 impl DnsServer {
@@ -138,8 +139,11 @@ impl DnsServer {
     }
 
     /// Waits until every task has ended (after shutdown).
-    pub async fn stopped(mut self) {
-        while self.tasks.join_next().await.is_some() {}
+    pub async fn stopped(self) {
+        for task in self.tasks {
+            // A task that panicked has already aborted the process (`panic = "abort"`).
+            let _ = task.await;
+        }
     }
 }
 
@@ -149,11 +153,13 @@ const PORT_TRIES: usize = 16;
 async fn bind(addr: SocketAddr) -> Result<(UdpSocket, TcpListener, SocketAddr), DnsError> {
     let mut tries = 0;
     loop {
-        let udp = UdpSocket::bind(addr).await.map_err(|source| DnsError::Bind {
-            transport: "udp",
-            addr,
-            source,
-        })?;
+        let udp = UdpSocket::bind(addr)
+            .await
+            .map_err(|source| DnsError::Bind {
+                transport: "udp",
+                addr,
+                source,
+            })?;
         let bound = udp.local_addr().map_err(|source| DnsError::Bind {
             transport: "udp",
             addr,
@@ -196,8 +202,12 @@ pub async fn serve<R: ClusterRecords>(
     }
     let addrs: Vec<SocketAddr> = sockets.iter().map(|(_, _, a)| *a).collect();
     let mut own = addrs.clone();
-    own.extend(config.listen.iter().copied());
-    own.extend(config.dns_service_ips.iter().map(|ip| SocketAddr::new(*ip, 0)));
+    own.extend(
+        config
+            .dns_service_ips
+            .iter()
+            .map(|ip| SocketAddr::new(*ip, 0)),
+    );
     let upstreams = match &config.upstreams {
         Upstreams::Fixed(list) => upstreams::without_self(list.iter().copied(), &own),
         Upstreams::ResolvConf { path, systemd_path } => {
@@ -222,14 +232,19 @@ pub async fn serve<R: ClusterRecords>(
         idle_timeout: config.tcp_idle_timeout,
         read_timeout: config.tcp_read_timeout,
     };
-    let mut tasks = JoinSet::new();
+    let mut tasks = Vec::new();
     for (udp, tcp, _) in sockets {
-        tasks.spawn(server_udp::run(
+        tasks.push(tokio::spawn(server_udp::run(
             Arc::new(udp),
             handler.clone(),
             shutdown.clone(),
-        ));
-        tasks.spawn(server_tcp::run(tcp, handler.clone(), limits, shutdown.clone()));
+        )));
+        tasks.push(tokio::spawn(server_tcp::run(
+            tcp,
+            handler.clone(),
+            limits,
+            shutdown.clone(),
+        )));
     }
     Ok(DnsServer {
         addrs,

@@ -51,7 +51,8 @@ pub(super) fn parse(labels: &[String]) -> Result<Request, Invalid> {
     };
     r.namespace = rest.next().cloned();
     r.service = rest.next().cloned();
-    let left: Vec<&String> = rest.collect();
+    let mut left: Vec<&String> = rest.collect();
+    left.reverse();
     match left.as_slice() {
         [] => {}
         [endpoint] => r.endpoint = Some((*endpoint).clone()),
@@ -145,7 +146,10 @@ mod tests {
         assert_eq!(r.namespace.as_deref(), Some("default"));
         assert_eq!(r.service.as_deref(), Some("web"));
         let r = parse(&labels("_http._tcp.web.default.svc")).unwrap();
-        assert_eq!((r.port.as_deref(), r.protocol.as_deref()), (Some("http"), Some("tcp")));
+        assert_eq!(
+            (r.port.as_deref(), r.protocol.as_deref()),
+            (Some("http"), Some("tcp"))
+        );
         let r = parse(&labels("web-0.web.default.svc")).unwrap();
         assert_eq!(r.endpoint.as_deref(), Some("web-0"));
         assert_eq!(parse(&labels("")).unwrap(), Request::default());

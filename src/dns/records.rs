@@ -140,7 +140,15 @@ mod tests {
 
     #[test]
     fn slices_are_filed_by_service_and_ready_address() {
-        let s = slice("default", "db", &[("10.42.0.7", Some("db-0"), Some(true)), ("10.42.0.8", None, Some(false))], &[]);
+        let s = slice(
+            "default",
+            "db",
+            &[
+                ("10.42.0.7", Some("db-0"), Some(true)),
+                ("10.42.0.8", None, Some(false)),
+            ],
+            &[],
+        );
         assert_eq!(slice_service(&s), ["default/db"]);
         assert_eq!(slice_addresses(&s), ["10.42.0.7"]);
         let svc = headless("default", "db", &[]);

@@ -50,7 +50,8 @@ pub(super) async fn run<R: ClusterRecords>(
                     }
                 }
                 Some(permit) => {
-                    let (sock, handler, shutdown) = (sock.clone(), handler.clone(), shutdown.clone());
+                    let (sock, handler, shutdown) =
+                        (sock.clone(), handler.clone(), shutdown.clone());
                     tokio::spawn(async move {
                         let _permit = permit;
                         let bytes = tokio::select! {

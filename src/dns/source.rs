@@ -39,10 +39,7 @@ pub(super) fn address_key(ip: IpAddr) -> String {
 /// Whether an endpoint counts: `conditions.ready` true or absent (an unknown state is taken
 /// as ready, as the EndpointSlice API documents and CoreDNS does).
 pub(super) fn endpoint_ready(ep: &k8s_openapi::api::discovery::v1::Endpoint) -> bool {
-    ep.conditions
-        .as_ref()
-        .and_then(|c| c.ready)
-        .unwrap_or(true)
+    ep.conditions.as_ref().and_then(|c| c.ready).unwrap_or(true)
 }
 
 /// The cluster IPs of a Service: `spec.clusterIPs`, else `spec.clusterIP`; `None` and

@@ -22,7 +22,10 @@ impl MemoryRecords {
     /// Synced records with the namespaces `default` and `kube-system`.
     pub fn new() -> Self {
         MemoryRecords {
-            namespaces: ["default", "kube-system"].iter().map(|s| s.to_string()).collect(),
+            namespaces: ["default", "kube-system"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
             services: Vec::new(),
             slices: Vec::new(),
             synced: true,
@@ -94,7 +97,10 @@ pub fn slice(
     ports: &[(&str, i32, &str)],
 ) -> EndpointSlice {
     let mut m = meta(ns, &format!("{svc}-{}", endpoints.len()));
-    m.labels = Some(BTreeMap::from([(SERVICE_NAME_LABEL.to_string(), svc.to_string())]));
+    m.labels = Some(BTreeMap::from([(
+        SERVICE_NAME_LABEL.to_string(),
+        svc.to_string(),
+    )]));
     EndpointSlice {
         metadata: m,
         address_type: "IPv4".into(),
@@ -144,7 +150,10 @@ impl ClusterRecords for MemoryRecords {
             .iter()
             .filter(|s| {
                 s.metadata.namespace.as_deref() == Some(namespace)
-                    && s.metadata.labels.as_ref().and_then(|l| l.get(SERVICE_NAME_LABEL))
+                    && s.metadata
+                        .labels
+                        .as_ref()
+                        .and_then(|l| l.get(SERVICE_NAME_LABEL))
                         == Some(&service.to_string())
             })
             .map(|s| Arc::new(s.clone()))

@@ -34,7 +34,11 @@ pub fn parse_resolv_conf(text: &str) -> Vec<IpAddr> {
 /// The upstream resolvers of this node: read from `resolv_conf`, or from `systemd_conf` when
 /// `resolv_conf` names only the systemd stub; minus `exclude` (our own addresses). A file
 /// that cannot be read gives no servers (and a warning).
-pub fn from_files(resolv_conf: &Path, systemd_conf: &Path, exclude: &[SocketAddr]) -> Vec<SocketAddr> {
+pub fn from_files(
+    resolv_conf: &Path,
+    systemd_conf: &Path,
+    exclude: &[SocketAddr],
+) -> Vec<SocketAddr> {
     let read = |p: &Path| match std::fs::read_to_string(p) {
         Ok(text) => parse_resolv_conf(&text),
         Err(e) => {
@@ -46,7 +50,10 @@ pub fn from_files(resolv_conf: &Path, systemd_conf: &Path, exclude: &[SocketAddr
     if servers == [SYSTEMD_STUB] {
         servers = read(systemd_conf);
     }
-    without_self(servers.into_iter().map(|ip| SocketAddr::new(ip, 53)), exclude)
+    without_self(
+        servers.into_iter().map(|ip| SocketAddr::new(ip, 53)),
+        exclude,
+    )
 }
 
 /// `servers` without any that is one of our own addresses: the same address and port, or
@@ -96,12 +103,24 @@ mod tests {
         std::fs::write(&main, "nameserver 127.0.0.53\noptions edns0 trust-ad\n").unwrap();
         std::fs::write(&systemd, "nameserver 192.0.2.1\nnameserver 192.0.2.2\n").unwrap();
         let got = from_files(&main, &systemd, &[]);
-        assert_eq!(got, ["192.0.2.1:53".parse().unwrap(), "192.0.2.2:53".parse().unwrap()]);
+        assert_eq!(
+            got,
+            [
+                "192.0.2.1:53".parse().unwrap(),
+                "192.0.2.2:53".parse().unwrap()
+            ]
+        );
 
         // The stub next to another server is kept as it is.
         std::fs::write(&main, "nameserver 127.0.0.53\nnameserver 192.0.2.9\n").unwrap();
         let got = from_files(&main, &systemd, &[]);
-        assert_eq!(got, ["127.0.0.53:53".parse().unwrap(), "192.0.2.9:53".parse().unwrap()]);
+        assert_eq!(
+            got,
+            [
+                "127.0.0.53:53".parse().unwrap(),
+                "192.0.2.9:53".parse().unwrap()
+            ]
+        );
 
         // A missing file gives no servers.
         assert!(from_files(&dir.path().join("none"), &systemd, &[]).is_empty());
@@ -113,7 +132,13 @@ mod tests {
             .iter()
             .map(|s| s.parse().unwrap())
             .collect();
-        let own: Vec<SocketAddr> = vec!["0.0.0.0:53".parse().unwrap(), "10.43.0.10:0".parse().unwrap()];
-        assert_eq!(without_self(servers, &own), ["192.0.2.1:53".parse().unwrap()]);
+        let own: Vec<SocketAddr> = vec![
+            "0.0.0.0:53".parse().unwrap(),
+            "10.43.0.10:0".parse().unwrap(),
+        ];
+        assert_eq!(
+            without_self(servers, &own),
+            ["192.0.2.1:53".parse().unwrap()]
+        );
     }
 }

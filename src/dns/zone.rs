@@ -184,7 +184,9 @@ impl<R: ClusterRecords> Zone<R> {
             RecordType::SRV => self.srv(qname, rest),
             // Any other type (MX, PTR below the cluster domain, NS below the apex, …): a
             // lookup of A tells NODATA from NXDOMAIN.
-            _ => self.services(rest, RecordType::A).map(|_| (Vec::new(), Vec::new())),
+            _ => self
+                .services(rest, RecordType::A)
+                .map(|_| (Vec::new(), Vec::new())),
         };
         Outcome::Reply(match result {
             Ok((answers, _)) if answers.is_empty() => self.negative(ResponseCode::NoError),
@@ -321,8 +323,7 @@ impl<R: ClusterRecords> Zone<R> {
                     }
                     let cname = self.record(qname, RData::CNAME(CNAME(target.clone())));
                     let target_labels = labels_of(&target);
-                    let origin: Vec<&str> =
-                        self.origin_labels.iter().map(String::as_str).collect();
+                    let origin: Vec<&str> = self.origin_labels.iter().map(String::as_str).collect();
                     let Some(target_rest) = below(&target_labels, &origin) else {
                         chain.push(cname);
                         return Ok(Addresses::Chase {
