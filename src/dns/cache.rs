@@ -124,6 +124,7 @@ impl Cache {
     }
 
     /// How many answers are held.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.entries.len()
     }

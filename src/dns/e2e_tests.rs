@@ -441,3 +441,22 @@ async fn malformed_packets_get_formerr_or_nothing_and_the_server_goes_on() {
     let out = dig(dns.addr, &["+short", "web.default.svc.cluster.local"]).await;
     assert_eq!(out.trim(), "10.43.0.20");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_upstream_costs_one_timeout_then_the_next_one_is_asked_first() {
+    let up = upstream().await;
+    // Bound but never answering: each query to it waits for the timeout.
+    let silent = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let dns = start(vec![silent.local_addr().unwrap(), up.addr]).await;
+    let out = dig(dns.addr, &["+short", "one.example.test"]).await;
+    assert_eq!(out.trim(), "192.0.2.1");
+    let out = dig(dns.addr, &["+short", "two.example.test"]).await;
+    assert_eq!(out.trim(), "192.0.2.1");
+    let mut buf = [0u8; 512];
+    let mut heard = 0;
+    while silent.try_recv(&mut buf).is_ok() {
+        heard += 1;
+    }
+    assert_eq!(heard, 1, "only the first query tried the silent upstream");
+    assert_eq!(up.udp.load(Ordering::SeqCst), 2);
+}

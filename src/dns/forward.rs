@@ -2,9 +2,12 @@
 //! CoreDNS's `forward` and `cache` plugins do in k3s' Corefile (`forward . /etc/resolv.conf`,
 //! `cache 30`): the cache first; then each upstream in turn over UDP, retried over TCP when
 //! the answer comes back truncated, each try bounded by a timeout; an answer is cached and
-//! handed back, and when every upstream fails the caller answers SERVFAIL.
+//! handed back, and when every upstream fails the caller answers SERVFAIL. The last upstream
+//! that answered is asked first next time, so a dead first `nameserver` costs one timeout,
+//! not one per query.
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -39,6 +42,8 @@ pub(super) struct Forwarder {
     timeout: Duration,
     cache: Mutex<Cache>,
     permits: Arc<Semaphore>,
+    /// The index of the upstream that answered last.
+    preferred: AtomicUsize,
 }
 
 impl Forwarder {
@@ -55,6 +60,7 @@ impl Forwarder {
             timeout,
             cache: Mutex::new(Cache::new(limits)),
             permits: Arc::new(Semaphore::new(concurrent)),
+            preferred: AtomicUsize::new(0),
         }
     }
 
@@ -89,9 +95,15 @@ impl Forwarder {
             return Err(ForwardError::NoUpstreams);
         }
         let mut last = String::new();
-        for upstream in &self.upstreams {
-            match self.ask(*upstream, name, qtype, class).await {
+        let count = self.upstreams.len();
+        let first = self.preferred.load(Ordering::Relaxed) % count;
+        for i in (0..count).map(|k| (first + k) % count) {
+            let Some(&upstream) = self.upstreams.get(i) else {
+                continue;
+            };
+            match self.ask(upstream, name, qtype, class).await {
                 Ok((msg, bytes)) => {
+                    self.preferred.store(i, Ordering::Relaxed);
                     let answer = Answer::of(&msg);
                     self.cache()
                         .insert(key, answer.clone(), bytes, Instant::now());
