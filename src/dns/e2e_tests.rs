@@ -63,17 +63,20 @@ impl Drop for Running {
 }
 
 async fn start(upstreams: Vec<SocketAddr>) -> Running {
+    start_with(config(upstreams)).await
+}
+
+async fn start_with(config: DnsConfig) -> Running {
     let shutdown = CancellationToken::new();
-    let server = serve(config(upstreams), records(), shutdown.clone())
-        .await
-        .unwrap();
+    let server = serve(config, records(), shutdown.clone()).await.unwrap();
     Running {
         addr: server.local_addrs()[0],
         shutdown,
     }
 }
 
-async fn dig(server: SocketAddr, args: &[&str]) -> String {
+/// dig's output, or `None` when dig failed (no answer).
+async fn try_dig(server: SocketAddr, args: &[&str]) -> Option<String> {
     let out = tokio::process::Command::new("dig")
         .arg(format!("@{}", server.ip()))
         .args(["-p", &server.port().to_string(), "+tries=1", "+time=3"])
@@ -81,9 +84,16 @@ async fn dig(server: SocketAddr, args: &[&str]) -> String {
         .output()
         .await
         .expect("dig must be installed (apt-get install bind9-dnsutils)");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "dig {args:?} failed: {text}");
-    text
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+async fn dig(server: SocketAddr, args: &[&str]) -> String {
+    match try_dig(server, args).await {
+        Some(text) => text,
+        None => panic!("dig {args:?} got no answer"),
+    }
 }
 
 /// The `status:` of dig's header line.
@@ -459,4 +469,81 @@ async fn a_silent_upstream_costs_one_timeout_then_the_next_one_is_asked_first() 
     }
     assert_eq!(heard, 1, "only the first query tried the silent upstream");
     assert_eq!(up.udp.load(Ordering::SeqCst), 2);
+}
+
+/// A query for `name` A with id `id`.
+fn query_for(id: u16, name: &str) -> Vec<u8> {
+    let mut m = Message::new();
+    m.set_id(id)
+        .set_message_type(MessageType::Query)
+        .set_op_code(OpCode::Query)
+        .set_recursion_desired(true)
+        .add_query(hickory_proto::op::Query::query(
+            Name::from_ascii(name).unwrap(),
+            RecordType::A,
+        ));
+    m.to_vec().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarded_queries_beyond_the_bound_are_servfail_at_once() {
+    let silent = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let mut cfg = config(vec![silent.local_addr().unwrap()]);
+    cfg.max_forwarded = 1;
+    cfg.upstream_timeout = Duration::from_secs(3);
+    let dns = start_with(cfg).await;
+    let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    sock.connect(dns.addr).await.unwrap();
+    sock.send(&query_for(1, "one.example.test.")).await.unwrap();
+    // The first query holds the only place once the upstream has it.
+    let mut buf = [0u8; 512];
+    tokio::time::timeout(Duration::from_secs(2), silent.recv(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    let second = udp_exchange(&sock, &query_for(2, "two.example.test."))
+        .await
+        .unwrap();
+    assert_eq!(
+        (second.id(), second.response_code()),
+        (2, ResponseCode::ServFail)
+    );
+    // Cluster names need no place.
+    let third = udp_exchange(&sock, &query(3)).await.unwrap();
+    assert_eq!((third.id(), third.answers().len()), (3, 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tcp_connections_beyond_the_cap_are_closed() {
+    let mut cfg = config(Vec::new());
+    cfg.max_tcp_connections = 1;
+    let dns = start_with(cfg).await;
+    let held = TcpStream::connect(dns.addr).await.unwrap();
+    // The held connection has its slot once it answered a query.
+    let mut held = held;
+    let q = query(9);
+    let mut framed = (q.len() as u16).to_be_bytes().to_vec();
+    framed.extend_from_slice(&q);
+    held.write_all(&framed).await.unwrap();
+    let mut len = [0u8; 2];
+    held.read_exact(&mut len).await.unwrap();
+    let mut other = TcpStream::connect(dns.addr).await.unwrap();
+    let mut byte = [0u8; 1];
+    let n = tokio::time::timeout(Duration::from_secs(2), other.read(&mut byte))
+        .await
+        .expect("an over-cap connection is closed at once")
+        .unwrap_or(0);
+    assert_eq!(n, 0);
+    drop(held);
+    // Once the slot is free, TCP queries are served again.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let args = ["+tcp", "+short", "web.default.svc.cluster.local"];
+        let out = try_dig(dns.addr, &args).await;
+        if out.as_deref().map(str::trim) == Some("10.43.0.20") {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{out:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
