@@ -12,7 +12,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use hickory_proto::op::ResponseCode;
-use hickory_proto::rr::rdata::{A, AAAA, CNAME, NS, PTR, SOA, SRV, TXT};
+use hickory_proto::rr::rdata::{A, AAAA, CNAME, PTR, SRV};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
 use super::error::DnsError;
@@ -20,10 +20,8 @@ use super::lookup::{Found, Host, Lookup, Miss};
 use super::names;
 use super::source::ClusterRecords;
 
-/// The schema version `dns-version.<zone>` answers (Kubernetes DNS specification 1.1.0).
-const SCHEMA_VERSION: &str = "1.1.0";
-/// The TTL of the `dns-version` TXT record, as CoreDNS gives it.
-const SCHEMA_TTL: u32 = 28800;
+mod apex;
+
 /// CNAMEs followed inside the zone before giving up (CoreDNS stops past 7).
 const MAX_CNAME_DEPTH: usize = 8;
 
@@ -232,47 +230,6 @@ impl<R: ClusterRecords> Zone<R> {
         }
     }
 
-    /// `ns.dns.<zone>`, the name server's name.
-    fn ns_name(&self) -> Option<Name> {
-        self.lookup().name(&["ns", "dns"])
-    }
-
-    /// The zone's SOA, as CoreDNS writes it: TTL and minimum the record TTL (at most 300 s
-    /// for the TTL), serial the time of the last change.
-    fn soa(&self) -> Record {
-        let mname = self.ns_name().unwrap_or_else(|| self.origin_name.clone());
-        let rname = self
-            .lookup()
-            .name(&["hostmaster"])
-            .unwrap_or_else(|| self.origin_name.clone());
-        let soa = SOA::new(
-            mname,
-            rname,
-            self.records.serial(),
-            7200,
-            1800,
-            86400,
-            self.ttl,
-        );
-        Record::from_rdata(self.origin_name.clone(), self.ttl.min(300), RData::SOA(soa))
-    }
-
-    /// NS at the apex: `ns.dns.<zone>` with its addresses in the additional section.
-    fn ns(&self, qname: &Name) -> (Vec<Record>, Vec<Record>) {
-        let Some(ns) = self.ns_name() else {
-            return (Vec::new(), Vec::new());
-        };
-        if self.ns_addresses.is_empty() {
-            return (Vec::new(), Vec::new());
-        }
-        let extra = self
-            .ns_addresses
-            .iter()
-            .map(|ip| self.record(&ns, address_rdata(*ip)))
-            .collect();
-        (vec![self.record(qname, RData::NS(NS(ns)))], extra)
-    }
-
     /// CoreDNS's `Services`: the records behind a name, the name server's own name included.
     fn services(&self, rest: &[String], qtype: RecordType) -> Result<Vec<Found>, Miss> {
         if rest == ["ns", "dns"] {
@@ -356,15 +313,6 @@ impl<R: ClusterRecords> Zone<R> {
         Ok(Addresses::Records(records))
     }
 
-    /// TXT: only `dns-version.<zone>`; any other name is NODATA, as CoreDNS answers.
-    fn txt(&self, qname: &Name, rest: &[String]) -> Vec<Record> {
-        if rest != ["dns-version"] {
-            return Vec::new();
-        }
-        let txt = RData::TXT(TXT::new(vec![SCHEMA_VERSION.to_string()]));
-        vec![Record::from_rdata(qname.clone(), SCHEMA_TTL, txt)]
-    }
-
     /// CNAME: the ExternalName's target; NODATA for names with addresses.
     fn cname(&self, qname: &Name, rest: &[String]) -> Result<Vec<Record>, Miss> {
         let found = self.services(rest, RecordType::CNAME)?;
@@ -409,7 +357,7 @@ enum Addresses {
     Chase { chain: Vec<Record>, target: Name },
 }
 
-fn address_rdata(ip: IpAddr) -> RData {
+pub(super) fn address_rdata(ip: IpAddr) -> RData {
     match ip {
         IpAddr::V4(v4) => RData::A(A(v4)),
         IpAddr::V6(v6) => RData::AAAA(AAAA(v6)),
