@@ -5,6 +5,9 @@
 //! handed back, and when every upstream fails the caller answers SERVFAIL. The last upstream
 //! that answered is asked first next time, so a dead first `nameserver` costs one timeout,
 //! not one per query.
+//!
+//! Names are logged with `to_ascii` and hickory's errors are not formatted (here and in the
+//! handler): both `Display`s print names as Unicode, which links an IDNA table into the binary.
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -23,6 +26,7 @@ use super::cache::{Answer, Cache, CacheLimits, Key};
 /// avoids IP fragmentation on every common path.
 pub const EDNS_PAYLOAD: u16 = 1232;
 /// Receive buffer for an upstream's UDP answer (larger than any payload we offer).
+
 const UDP_BUFFER: usize = 4096;
 
 /// Why no upstream answered.
@@ -88,7 +92,7 @@ impl Forwarder {
             class,
         };
         if let Some(hit) = self.cache().get(&key, Instant::now()) {
-            tracing::debug!(%name, ?qtype, "answered from the cache");
+            tracing::debug!(name = %name.to_ascii(), ?qtype, "answered from the cache");
             return Ok(hit);
         }
         if self.upstreams.is_empty() {
@@ -110,7 +114,7 @@ impl Forwarder {
                     return Ok(answer);
                 }
                 Err(e) => {
-                    tracing::warn!(%upstream, %name, ?qtype, error = %e, "upstream resolver failed");
+                    tracing::warn!(%upstream, name = %name.to_ascii(), ?qtype, error = %e, "upstream resolver failed");
                     last = format!("{upstream}: {e}");
                 }
             }
@@ -127,7 +131,8 @@ impl Forwarder {
         class: DNSClass,
     ) -> Result<(Message, usize), String> {
         let id: u16 = rand::random();
-        let query = query_bytes(id, name, qtype, class).map_err(|e| e.to_string())?;
+        let query = query_bytes(id, name, qtype, class)
+            .map_err(|_| "cannot encode the query".to_string())?;
         let udp = tokio::time::timeout(self.timeout, ask_udp(upstream, &query, id, name, qtype))
             .await
             .map_err(|_| "timed out over UDP".to_string())??;
@@ -223,7 +228,7 @@ async fn ask_tcp(
         .read_exact(&mut buf)
         .await
         .map_err(|e| e.to_string())?;
-    let msg = Message::from_vec(&buf).map_err(|e| e.to_string())?;
+    let msg = Message::from_vec(&buf).map_err(|_| "unparsable answer over TCP".to_string())?;
     if !answers(&msg, id, name, qtype) {
         return Err("the answer over TCP is for another query".into());
     }

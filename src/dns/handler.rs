@@ -119,8 +119,10 @@ impl<R: ClusterRecords> Handler<R> {
         }
         let msg = match Message::from_vec(packet) {
             Ok(m) => m,
-            Err(e) => {
-                tracing::debug!(error = %e, "malformed query: FORMERR");
+            Err(_) => {
+                // The parser's error text is not logged: it prints names as Unicode, which
+                // would link an IDNA table into the binary for a debug line.
+                tracing::debug!(bytes = packet.len(), "malformed query: FORMERR");
                 return respond(respond::error(&asked, ResponseCode::FormErr));
             }
         };
@@ -138,7 +140,7 @@ impl<R: ClusterRecords> Handler<R> {
             }
         }
         let (name, qtype) = (query.name().clone(), query.query_type());
-        tracing::debug!(%name, ?qtype, ?transport, "query");
+        tracing::debug!(name = %name.to_ascii(), ?qtype, ?transport, "query");
         match self.zone.answer(&name, qtype) {
             Outcome::Reply(reply) => respond(respond::encode(&asked, &authoritative(reply))),
             Outcome::Chase { chain, target } => Step::Upstream(Pending {
@@ -180,7 +182,7 @@ impl<R: ClusterRecords> Handler<R> {
                 },
             ),
             Err(e) => {
-                tracing::debug!(name = %p.name, qtype = ?p.qtype, error = %e, "SERVFAIL");
+                tracing::debug!(name = %p.name.to_ascii(), qtype = ?p.qtype, error = %e, "SERVFAIL");
                 respond::error(&p.asked, ResponseCode::ServFail)
             }
         }
@@ -188,7 +190,7 @@ impl<R: ClusterRecords> Handler<R> {
 
     /// SERVFAIL for a query that found every forwarding place taken.
     pub fn busy(&self, p: &Pending) -> Option<Vec<u8>> {
-        tracing::debug!(name = %p.name, "too many forwarded queries: SERVFAIL");
+        tracing::debug!(name = %p.name.to_ascii(), "too many forwarded queries: SERVFAIL");
         respond::error(&p.asked, ResponseCode::ServFail)
     }
 }
