@@ -26,7 +26,6 @@ use super::cache::{Answer, Cache, CacheLimits, Key};
 /// avoids IP fragmentation on every common path.
 pub const EDNS_PAYLOAD: u16 = 1232;
 /// Receive buffer for an upstream's UDP answer (larger than any payload we offer).
-
 const UDP_BUFFER: usize = 4096;
 
 /// Why no upstream answered.
