@@ -453,7 +453,19 @@ fn the_apex_has_soa_ns_and_the_schema_version() {
         texts(&r.answers),
         ["cluster.local. 30 SOA ns.dns.cluster.local. hostmaster.cluster.local. 1765000000 7200 1800 86400 30"]
     );
+    // The name server is the Service holding the cluster DNS address, as in k3s…
     let r = ask(&z, "cluster.local.", RecordType::NS);
+    assert_eq!(
+        texts(&r.answers),
+        ["cluster.local. 30 NS kube-dns.kube-system.svc.cluster.local."]
+    );
+    assert_eq!(
+        texts(&r.additionals),
+        ["kube-dns.kube-system.svc.cluster.local. 30 A 10.43.0.10"]
+    );
+    // …or `ns.dns.<zone>` without one.
+    let bare = zone_of(MemoryRecords::new());
+    let r = ask(&bare, "cluster.local.", RecordType::NS);
     assert_eq!(
         texts(&r.answers),
         ["cluster.local. 30 NS ns.dns.cluster.local."]

@@ -40,20 +40,32 @@ impl<R: ClusterRecords> Zone<R> {
         Record::from_rdata(self.origin_name.clone(), self.ttl.min(300), RData::SOA(soa))
     }
 
-    /// NS at the apex: `ns.dns.<zone>` with its addresses in the additional section.
+    /// NS at the apex, as CoreDNS's `nsAddrs` finds it: each cluster DNS address under the
+    /// name of the Service holding it (`kube-dns.kube-system.svc.<zone>` in a k3s cluster),
+    /// else under `ns.dns.<zone>`; the addresses in the additional section.
     pub(super) fn ns(&self, qname: &Name) -> (Vec<Record>, Vec<Record>) {
-        let Some(ns) = self.ns_name() else {
-            return (Vec::new(), Vec::new());
-        };
-        if self.ns_addresses.is_empty() {
-            return (Vec::new(), Vec::new());
+        let mut answers: Vec<Record> = Vec::new();
+        let mut extra = Vec::new();
+        for ip in &self.ns_addresses {
+            let service = self
+                .records
+                .services_with_cluster_ip(*ip)
+                .into_iter()
+                .find_map(|svc| {
+                    let m = &svc.metadata;
+                    let (ns, name) = (m.namespace.as_deref()?, m.name.as_deref()?);
+                    self.lookup().name(&[name, ns, "svc"])
+                });
+            let Some(host) = service.or_else(|| self.ns_name()) else {
+                continue;
+            };
+            extra.push(self.record(&host, address_rdata(*ip)));
+            let ns = self.record(qname, RData::NS(NS(host)));
+            if !answers.contains(&ns) {
+                answers.push(ns);
+            }
         }
-        let extra = self
-            .ns_addresses
-            .iter()
-            .map(|ip| self.record(&ns, address_rdata(*ip)))
-            .collect();
-        (vec![self.record(qname, RData::NS(NS(ns)))], extra)
+        (answers, extra)
     }
 
     /// TXT: only `dns-version.<zone>`; any other name is NODATA, as CoreDNS answers.
