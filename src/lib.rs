@@ -12,6 +12,7 @@ pub mod cli;
 pub mod client;
 pub mod control_plane;
 pub mod controllers;
+pub mod dns;
 pub mod host_path_policy;
 pub mod kubelet;
 pub mod netfilter;
