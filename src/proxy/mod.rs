@@ -3,7 +3,8 @@
 //! [`model`] works out what each Service port needs, [`ruleset`] the table and the
 //! transaction that gets there; [`run`] keeps the kernel in line — any change wakes it, a
 //! burst of changes is coalesced into one transaction, and the table is removed on shutdown.
-//! docs/adr/007-service-proxy.md says why netlink and why a table of its own.
+//! docs/adr/009-nftables-over-netlink.md says why netlink, docs/adr/010-services-and-dns.md
+//! why a table of its own and how DNS is answered on every node.
 
 pub mod model;
 pub mod ruleset;

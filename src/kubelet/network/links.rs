@@ -122,6 +122,8 @@ impl Inner {
         };
         nl.set_up(host_index, Some(bridge))
             .map_err(link_err("attach to the bridge and bring up", &host))?;
+        nl.set_hairpin(host_index)
+            .map_err(link_err("turn on hairpin mode of", &host))?;
 
         let (prefix, gateway) = (c.pod_cidr.prefix(), c.pod_cidr.gateway());
         netns::run_in(&path, move || configure_pod_side(ip, prefix, gateway))?;

@@ -12,7 +12,8 @@ use netlink_packet_core::{
 };
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::link::{
-    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+    InfoBridgePort, InfoData, InfoKind, InfoPortData, InfoPortKind, InfoVeth, LinkAttribute,
+    LinkFlags, LinkInfo, LinkMessage,
 };
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
@@ -164,6 +165,21 @@ impl Netlink {
             msg.attributes.push(LinkAttribute::Controller(ctrl));
         }
         self.request(RouteNetlinkMessage::SetLink(msg), 0).map(drop)
+    }
+
+    /// Turns on hairpin mode of bridge port `index` (`ip link set X type bridge_slave hairpin
+    /// on`): the bridge may send a frame back out of the port it came in on, so a pod reaches
+    /// itself through a Service address.
+    pub fn set_hairpin(&mut self, index: u32) -> io::Result<()> {
+        let mut msg = LinkMessage::default();
+        msg.header.index = index;
+        msg.attributes.push(LinkAttribute::LinkInfo(vec![
+            LinkInfo::PortKind(InfoPortKind::Bridge),
+            LinkInfo::PortData(InfoPortData::BridgePort(vec![
+                InfoBridgePort::HairpinMode(true),
+            ])),
+        ]));
+        self.request(RouteNetlinkMessage::NewLink(msg), 0).map(drop)
     }
 
     /// Deletes link `index` (deleting one end of a veth pair deletes both).
