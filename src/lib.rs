@@ -19,6 +19,7 @@ pub mod netfilter;
 pub mod pki;
 pub mod pod_streams;
 pub mod proxy;
+pub mod resolv_conf;
 pub mod resources;
 pub mod scheduler;
 pub mod serving;

@@ -7,27 +7,18 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
 
+use crate::resolv_conf::ResolvConf;
+
 /// systemd-resolved's stub resolver.
 const SYSTEMD_STUB: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 53));
-/// Where systemd-resolved lists the servers it uses.
-pub const SYSTEMD_RESOLV_CONF: &str = "/run/systemd/resolve/resolv.conf";
-/// glibc reads at most three `nameserver` lines (`MAXNS`); so do we.
-const MAX_NAMESERVERS: usize = 3;
-
-/// The `nameserver` addresses of a resolv.conf text, in order (at most three; an IPv6
-/// zone index such as `%eth0` is dropped, unparsable lines skipped).
+pub use crate::resolv_conf::SYSTEMD_RESOLV_CONF;
+/// The `nameserver` addresses of a resolv.conf text, in order (at most three, as glibc;
+/// an IPv6 zone index such as `%eth0` is dropped, unparsable addresses skipped).
 pub fn parse_resolv_conf(text: &str) -> Vec<IpAddr> {
-    text.lines()
-        .filter_map(|line| {
-            let mut words = line.split_whitespace();
-            if words.next()? != "nameserver" {
-                return None;
-            }
-            let addr = words.next()?;
-            let addr = addr.split('%').next().unwrap_or(addr);
-            addr.parse::<IpAddr>().ok()
-        })
-        .take(MAX_NAMESERVERS)
+    ResolvConf::parse(text)
+        .nameservers
+        .iter()
+        .filter_map(|n| n.parse().ok())
         .collect()
 }
 

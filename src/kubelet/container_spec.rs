@@ -12,7 +12,7 @@ pub mod env;
 pub mod etc_hosts;
 pub mod expansion;
 pub mod oom_score;
-pub mod resolv_conf;
+pub mod pod_resolv_conf;
 mod resources;
 pub mod security;
 pub mod user;

@@ -10,7 +10,8 @@ use super::events::{self, PodRef};
 use super::{Sandbox, Worker, CLUSTER_DOMAIN};
 use crate::client::Client;
 use crate::kubelet::agent::NodeContext;
-use crate::kubelet::container_spec::{etc_hosts, resolv_conf};
+use crate::kubelet::container_spec::{etc_hosts, pod_resolv_conf};
+use crate::resolv_conf;
 use crate::kubelet::container_start::StartError;
 use crate::kubelet::runtime::spec::PodNamespaces;
 use crate::kubelet::sandbox;
@@ -85,7 +86,7 @@ impl Worker {
         let (host, _) = etc_hosts::pod_hostname_and_domain(pod, CLUSTER_DOMAIN);
         std::fs::write(pod_dir.join("etc-hostname"), etc_hosts::etc_hostname(&host))
             .map_err(creating)?;
-        let resolv = resolv_conf::for_pod(
+        let resolv = pod_resolv_conf::for_pod(
             pod,
             &resolv_conf::read_host_resolver(),
             ctx.cluster_dns.as_deref(),

@@ -1,103 +1,19 @@
 //! A pod's `/etc/resolv.conf`, as the kubelet writes it for each `dnsPolicy`:
 //! `ClusterFirst` (and `ClusterFirstWithHostNet`) point at cluster DNS with the search path
 //! `<ns>.svc.<domain> svc.<domain> <domain>` followed by the node's, and `ndots:5`; a
-//! host-network pod under `ClusterFirst`, and `Default`, get the node's resolver; `None`
-//! starts empty. `dnsConfig` then adds nameservers and searches (duplicates dropped) and
-//! overrides options by name. The limits are the kubelet's: three nameservers, 32 search
-//! domains of at most 2048 characters in all.
-//!
-//! The node's resolver is read from `/etc/resolv.conf`, unless it names only loopback
-//! servers (systemd-resolved's stub 127.0.0.53, unreachable from a pod's network), in which
-//! case `/run/systemd/resolve/resolv.conf` lists the real upstreams, as k3s does.
-
-use std::net::IpAddr;
+//! host-network pod under `ClusterFirst`, and `Default`, get the node's resolver
+//! ([`crate::resolv_conf::host_resolver`]); `None` starts empty. `dnsConfig` then adds
+//! nameservers and searches (duplicates dropped) and overrides options by name. The limits
+//! are the kubelet's: three nameservers, 32 search domains of at most 2048 characters in all.
 
 use k8s_openapi::api::core::v1::Pod;
 
-/// At most this many nameservers (glibc reads three).
-const MAX_NAMESERVERS: usize = 3;
+use crate::resolv_conf::{ResolvConf, MAX_NAMESERVERS};
+
 /// At most this many search domains.
 const MAX_SEARCHES: usize = 32;
 /// At most this many characters in the search line.
 const MAX_SEARCH_CHARS: usize = 2048;
-/// The node resolver's file.
-pub const HOST_RESOLV_CONF: &str = "/etc/resolv.conf";
-/// systemd-resolved's list of real upstream servers.
-pub const SYSTEMD_RESOLV_CONF: &str = "/run/systemd/resolve/resolv.conf";
-
-/// What a resolv.conf holds.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ResolvConf {
-    /// `nameserver` lines.
-    pub nameservers: Vec<String>,
-    /// The `search` domains.
-    pub searches: Vec<String>,
-    /// `options`, e.g. `ndots:5`.
-    pub options: Vec<String>,
-}
-
-impl ResolvConf {
-    /// Parses resolv.conf text; unknown lines and comments are skipped.
-    pub fn parse(text: &str) -> ResolvConf {
-        let mut out = ResolvConf::default();
-        for line in text.lines() {
-            let line = line.split(['#', ';']).next().unwrap_or("");
-            let mut words = line.split_whitespace();
-            match words.next() {
-                Some("nameserver") => out.nameservers.extend(words.next().map(str::to_string)),
-                // The last search or domain line wins, as in glibc.
-                Some("search" | "domain") => out.searches = words.map(str::to_string).collect(),
-                Some("options") => out.options.extend(words.map(str::to_string)),
-                _ => {}
-            }
-        }
-        out
-    }
-
-    /// The file's text.
-    pub fn render(&self) -> String {
-        let mut text = String::new();
-        if !self.searches.is_empty() {
-            text.push_str(&format!("search {}\n", self.searches.join(" ")));
-        }
-        for ns in &self.nameservers {
-            text.push_str(&format!("nameserver {ns}\n"));
-        }
-        if !self.options.is_empty() {
-            text.push_str(&format!("options {}\n", self.options.join(" ")));
-        }
-        text
-    }
-
-    fn only_loopback(&self) -> bool {
-        !self.nameservers.is_empty()
-            && self
-                .nameservers
-                .iter()
-                .all(|n| n.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback()))
-    }
-}
-
-/// The node's resolver from the texts of `/etc/resolv.conf` and systemd-resolved's file
-/// (`None` when absent).
-pub fn host_resolver(etc: &str, systemd: Option<&str>) -> ResolvConf {
-    let host = ResolvConf::parse(etc);
-    match systemd.map(ResolvConf::parse) {
-        Some(real) if host.only_loopback() && !real.nameservers.is_empty() => ResolvConf {
-            nameservers: real.nameservers,
-            searches: host.searches,
-            options: host.options,
-        },
-        _ => host,
-    }
-}
-
-/// Reads the node's resolver (see [`host_resolver`]).
-pub fn read_host_resolver() -> ResolvConf {
-    let etc = std::fs::read_to_string(HOST_RESOLV_CONF).unwrap_or_default();
-    let systemd = std::fs::read_to_string(SYSTEMD_RESOLV_CONF).ok();
-    host_resolver(&etc, systemd.as_deref())
-}
 
 fn push_unique(list: &mut Vec<String>, items: impl IntoIterator<Item = String>) {
     for i in items {
@@ -242,18 +158,6 @@ mod tests {
         let conf = for_pod(&tuned, &host(), Some("10.43.0.10"), "cluster.local");
         assert_eq!(conf.nameservers, ["10.43.0.10", "9.9.9.9"]);
         assert_eq!(conf.options, ["ndots:1"]);
-    }
-
-    #[test]
-    fn the_systemd_stub_is_replaced_by_the_real_upstreams() {
-        let etc = "nameserver 127.0.0.53\noptions edns0 trust-ad\nsearch home\n";
-        let real = "nameserver 192.168.1.1\nnameserver 192.168.1.2\nsearch home\n";
-        let conf = host_resolver(etc, Some(real));
-        assert_eq!(conf.nameservers, ["192.168.1.1", "192.168.1.2"]);
-        assert_eq!(conf.options, ["edns0", "trust-ad"]);
-        assert_eq!(host_resolver(etc, None).nameservers, ["127.0.0.53"]);
-        let plain = "nameserver 10.0.0.1\n";
-        assert_eq!(host_resolver(plain, Some(real)).nameservers, ["10.0.0.1"]);
     }
 
     #[test]
