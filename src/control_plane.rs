@@ -241,6 +241,7 @@ pub async fn run_with_pod_streams(
             source,
         })?;
     ensure_kubernetes_service(&registry, bound.port()).await?;
+    ensure_dns_service(&registry).await?;
     write_admin_kubeconfig(
         &pki,
         &cfg.data_dir.join("admin.kubeconfig"),
@@ -464,6 +465,35 @@ async fn ensure_kubernetes_service(registry: &Registry, port: u16) -> Result<(),
         .await
         .map_err(|source| ServerError::Bootstrap {
             what: "service default/kubernetes".into(),
+            source,
+        })?;
+    Ok(())
+}
+
+/// The `kube-dns` Service in `kube-system` at the DNS address every node answers itself
+/// (its own cluster DNS server, not pods: the Service has no selector), so tools that look
+/// for cluster DNS find it where k3s has it.
+async fn ensure_dns_service(registry: &Registry) -> Result<(), ServerError> {
+    let rt = &crate::resources::service::RESOURCE;
+    if registry.get(rt, "kube-system", "kube-dns").is_ok() {
+        return Ok(());
+    }
+    let ip = crate::resources::service_alloc::DNS_SERVICE_IP.to_string();
+    let svc = json!({
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "kube-dns", "namespace": "kube-system",
+                     "labels": {"k8s-app": "kube-dns", "kubernetes.io/cluster-service": "true",
+                                "kubernetes.io/name": "BrambleDNS"}},
+        "spec": {"type": "ClusterIP", "clusterIP": ip, "ports": [
+            {"name": "dns", "port": 53, "protocol": "UDP", "targetPort": 53},
+            {"name": "dns-tcp", "port": 53, "protocol": "TCP", "targetPort": 53}]},
+    });
+    registry
+        .create(rt, "kube-system", svc, &WriteOptions::default())
+        .await
+        .map_err(|source| ServerError::Bootstrap {
+            what: "service kube-system/kube-dns".into(),
             source,
         })?;
     Ok(())

@@ -15,6 +15,7 @@ mod board_check;
 mod board_install;
 mod bramble_ctl;
 mod client_libraries;
+mod cluster_dns;
 mod connection_limits;
 mod container_security;
 mod crash_durability;

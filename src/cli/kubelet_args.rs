@@ -70,6 +70,24 @@ pub struct KubeletArgs {
     /// proxy programs them), as k3s' --disable-kube-proxy.
     #[arg(long, env = "BRAMBLE_DISABLE_KUBE_PROXY")]
     pub disable_kube_proxy: bool,
+    /// Do not serve cluster DNS on this node; pods then resolve through the node's own
+    /// resolver.
+    #[arg(long, env = "BRAMBLE_DISABLE_CLUSTER_DNS")]
+    pub disable_cluster_dns: bool,
+    /// The cluster's DNS domain (pods' search path, Service and pod names).
+    #[arg(long, default_value = "cluster.local", value_parser = cluster_domain, env = "BRAMBLE_CLUSTER_DOMAIN")]
+    pub cluster_domain: String,
+}
+
+/// A cluster domain: a DNS subdomain, without a trailing dot.
+fn cluster_domain(s: &str) -> Result<String, String> {
+    let s = s.trim_end_matches('.');
+    let errs = crate::resources::validation::is_dns1123_subdomain(s);
+    if errs.is_empty() {
+        Ok(s.to_string())
+    } else {
+        Err(errs.join("; "))
+    }
 }
 
 impl KubeletArgs {
@@ -137,8 +155,9 @@ impl KubeletArgs {
             storage,
             host_path_policy: self.host_path_policy(data_dir),
             kubelet_port: None,
-            // Set once this node serves cluster DNS.
-            cluster_dns: None,
+            cluster_dns: (!self.disable_cluster_dns)
+                .then(|| crate::resources::service_alloc::DNS_SERVICE_IP),
+            cluster_domain: self.cluster_domain.clone(),
             proxy: !self.disable_kube_proxy,
             security: NodeSecurity {
                 seccomp_root: self

@@ -3,6 +3,7 @@
 //! and `podWorkers`).
 
 use std::collections::HashMap;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,6 +30,7 @@ use crate::client::options::PatchType;
 use crate::client::options::{ListOptions, Subresource, WatchEvent, WatchOptions};
 use crate::client::status::ApiError;
 use crate::client::{Client, WatchSource};
+use crate::dns::{self, DnsConfig};
 use crate::proxy::{self, ProxyConfig};
 use crate::resources::meta;
 use crate::resources::service_alloc;
@@ -75,9 +77,10 @@ pub struct KubeletConfig {
     pub kubelet_port: Option<u16>,
     /// Seccomp directory and unsafe sysctls allowed.
     pub security: NodeSecurity,
-    /// The cluster DNS Service's address pods resolve through, when this node serves
-    /// cluster DNS.
-    pub cluster_dns: Option<String>,
+    /// The cluster DNS Service's address, when this node serves cluster DNS there.
+    pub cluster_dns: Option<Ipv4Addr>,
+    /// The cluster's DNS domain (`cluster.local`).
+    pub cluster_domain: String,
     /// Runs the Service proxy on this node.
     pub proxy: bool,
 }
@@ -140,6 +143,8 @@ pub struct NodeContext<C: Client> {
     pub security: NodeSecurity,
     /// The cluster DNS Service's address, when this node serves cluster DNS.
     pub cluster_dns: Option<String>,
+    /// The cluster's DNS domain.
+    pub cluster_domain: String,
 }
 
 /// Runs the kubelet until `shutdown`; running containers are left running on shutdown.
@@ -186,8 +191,11 @@ pub async fn run<C: Client>(
     net_cfg.cluster_cidr = cluster_cidr;
     // one nftables table per bridge: Bramble's own, never shared with another node's rules
     net_cfg.nft_table.clone_from(&cfg.bridge);
+    net_cfg.local_addresses.extend(cfg.cluster_dns);
     let network = PodNetwork::new(net_cfg)?;
     network.ensure_node().await?;
+    let mut tasks = JoinSet::new();
+    let cluster_dns = start_node_services(&client, &cfg, cluster_cidr, &mut tasks, &shutdown).await;
     let volumes = VolumeManager::new(&cfg.data_dir, cfg.host_path_policy.clone())
         .with_node_allocatable_memory(
             machine
@@ -196,7 +204,8 @@ pub async fn run<C: Client>(
         );
     let ctx = Arc::new(NodeContext {
         security: cfg.security.clone(),
-        cluster_dns: cfg.cluster_dns.clone(),
+        cluster_dns: cluster_dns.map(|ip| ip.to_string()),
+        cluster_domain: cfg.cluster_domain.clone(),
         events: EventRecorder::new(client.clone(), "kubelet"),
         image_gc: Arc::new(Notify::new()),
         storage_wake: Arc::new(Notify::new()),
@@ -219,23 +228,6 @@ pub async fn run<C: Client>(
             .unwrap_or(i64::MAX),
         },
     });
-    let mut tasks = JoinSet::new();
-    if cfg.proxy {
-        let informers = Informers::new(client.clone(), shutdown.clone());
-        let proxy = ProxyConfig {
-            node: cfg.node_name.clone(),
-            table: proxy::table_for(&cfg.bridge),
-            cluster_cidr,
-            service_cidr: service_alloc::service_cidr(),
-            local_service_ips: Vec::new(),
-        };
-        let stop = shutdown.clone();
-        tasks.spawn(async move {
-            if let Err(e) = proxy::run(informers, proxy, stop).await {
-                tracing::error!(error = %e, "the service proxy stopped");
-            }
-        });
-    }
     tasks.spawn(node_routes::run(
         client.clone(),
         ctx.network.clone(),
@@ -263,6 +255,59 @@ pub async fn run<C: Client>(
     dispatch(ctx, shutdown).await;
     while tasks.join_next().await.is_some() {}
     Ok(())
+}
+
+/// Starts what every node serves besides pods, on one set of informers: cluster DNS on the
+/// DNS Service's address (a failure to bind is logged, and pods then use the node's
+/// resolver) and the Service proxy. Answers the address DNS is served on.
+async fn start_node_services<C: Client>(
+    client: &C,
+    cfg: &KubeletConfig,
+    cluster_cidr: Ipv4Cidr,
+    tasks: &mut JoinSet<()>,
+    shutdown: &CancellationToken,
+) -> Option<Ipv4Addr> {
+    if cfg.cluster_dns.is_none() && !cfg.proxy {
+        return None;
+    }
+    let informers = Informers::new(client.clone(), shutdown.clone());
+    let mut served = None;
+    if let Some(ip) = cfg.cluster_dns {
+        let config = DnsConfig {
+            listen: vec![SocketAddr::from((ip, 53))],
+            domain: cfg.cluster_domain.clone(),
+            dns_service_ips: vec![ip.into()],
+            ..DnsConfig::default()
+        };
+        let started = match dns::InformerRecords::new(&informers) {
+            Ok(records) => dns::serve(config, records, shutdown.clone())
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        match started {
+            Ok(_) => served = Some(ip),
+            Err(e) => {
+                tracing::error!(error = %e, "cluster DNS cannot run on this node; pods use the node's resolver")
+            }
+        }
+    }
+    if cfg.proxy {
+        let proxy = ProxyConfig {
+            node: cfg.node_name.clone(),
+            table: proxy::table_for(&cfg.bridge),
+            cluster_cidr,
+            service_cidr: service_alloc::service_cidr(),
+            local_service_ips: served.into_iter().collect(),
+        };
+        let stop = shutdown.clone();
+        tasks.spawn(async move {
+            if let Err(e) = proxy::run(informers, proxy, stop).await {
+                tracing::error!(error = %e, "the service proxy stopped");
+            }
+        });
+    }
+    served
 }
 
 /// Computes the node's status every [`STATUS_CHECK`] and posts it when it changed, when the

@@ -45,6 +45,10 @@ impl Inner {
         };
         nl.add_address(bridge, c.pod_cidr.gateway(), c.pod_cidr.prefix())
             .map_err(link_err("add the gateway address to", &c.bridge))?;
+        for ip in &c.local_addresses {
+            nl.add_address(bridge, *ip, 32)
+                .map_err(link_err("add a local service address to", &c.bridge))?;
+        }
         nl.set_up(bridge, None)
             .map_err(link_err("bring up bridge", &c.bridge))?;
         let forward = Path::new("/proc/sys/net/ipv4/ip_forward");

@@ -62,6 +62,10 @@ pub struct PodNetworkConfig {
     pub nft_table: String,
     /// MTU of the bridge and of both veth ends.
     pub mtu: u32,
+    /// Addresses the bridge carries besides the gateway, each as a /32: services this node
+    /// answers itself (the cluster DNS Service's address), reached by pods through their
+    /// gateway and by the node's own processes directly.
+    pub local_addresses: Vec<Ipv4Addr>,
 }
 
 impl PodNetworkConfig {
@@ -76,6 +80,7 @@ impl PodNetworkConfig {
             netns_dir: netns_dir(Path::new(DEFAULT_RUN_DIR)),
             nft_table: DEFAULT_NFT_TABLE.to_string(),
             mtu: 1500,
+            local_addresses: Vec::new(),
         }
     }
 }
@@ -170,7 +175,8 @@ impl PodNetwork {
         self.blocking(move |inner| inner.ipam.lookup(&uid)).await
     }
 
-    /// Makes the node ready for pods: bridge with the gateway address, up; IPv4 forwarding on;
+    /// Makes the node ready for pods: bridge with the gateway address (and the local service
+    /// addresses), up; IPv4 forwarding on;
     /// egress masquerade in Bramble's nftables table. Safe to call on every start.
     pub async fn ensure_node(&self) -> Result<()> {
         self.blocking(|inner| inner.ensure_node()).await

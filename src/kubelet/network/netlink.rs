@@ -175,9 +175,9 @@ impl Netlink {
         msg.header.index = index;
         msg.attributes.push(LinkAttribute::LinkInfo(vec![
             LinkInfo::PortKind(InfoPortKind::Bridge),
-            LinkInfo::PortData(InfoPortData::BridgePort(vec![
-                InfoBridgePort::HairpinMode(true),
-            ])),
+            LinkInfo::PortData(InfoPortData::BridgePort(vec![InfoBridgePort::HairpinMode(
+                true,
+            )])),
         ]));
         self.request(RouteNetlinkMessage::NewLink(msg), 0).map(drop)
     }

@@ -44,8 +44,6 @@ use tracked::Tracked;
 
 /// How often a pod's containers are checked without any change to the pod.
 const RESYNC: Duration = Duration::from_secs(1);
-/// The cluster's DNS domain.
-const CLUSTER_DOMAIN: &str = "cluster.local";
 /// How soon a container whose creation failed is tried again.
 const CREATE_RETRY: Duration = Duration::from_secs(10);
 

@@ -7,16 +7,16 @@ use k8s_openapi::api::core::v1::Pod;
 use serde_json::Value;
 
 use super::events::{self, PodRef};
-use super::{Sandbox, Worker, CLUSTER_DOMAIN};
+use super::{Sandbox, Worker};
 use crate::client::Client;
 use crate::kubelet::agent::NodeContext;
 use crate::kubelet::container_spec::{etc_hosts, pod_resolv_conf};
-use crate::resolv_conf;
 use crate::kubelet::container_start::StartError;
 use crate::kubelet::runtime::spec::PodNamespaces;
 use crate::kubelet::sandbox;
 use crate::kubelet::storage::claims;
 use crate::kubelet::volume::PrefetchedSources;
+use crate::resolv_conf;
 use crate::resources::{configmap, secret};
 
 impl Worker {
@@ -81,16 +81,16 @@ impl Worker {
             reason: "ContainerCreating".into(),
             message: format!("creating {}: {e}", pod_dir.display()),
         })?;
-        let hosts = etc_hosts::etc_hosts(pod, std::slice::from_ref(&pod_ip), CLUSTER_DOMAIN);
+        let hosts = etc_hosts::etc_hosts(pod, std::slice::from_ref(&pod_ip), &ctx.cluster_domain);
         std::fs::write(pod_dir.join("etc-hosts"), hosts).map_err(creating)?;
-        let (host, _) = etc_hosts::pod_hostname_and_domain(pod, CLUSTER_DOMAIN);
+        let (host, _) = etc_hosts::pod_hostname_and_domain(pod, &ctx.cluster_domain);
         std::fs::write(pod_dir.join("etc-hostname"), etc_hosts::etc_hostname(&host))
             .map_err(creating)?;
         let resolv = pod_resolv_conf::for_pod(
             pod,
             &resolv_conf::read_host_resolver(),
             ctx.cluster_dns.as_deref(),
-            CLUSTER_DOMAIN,
+            &ctx.cluster_domain,
         );
         std::fs::write(pod_dir.join("resolv.conf"), resolv.render()).map_err(creating)?;
         self.sandbox = Some(Sandbox {
