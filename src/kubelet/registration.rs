@@ -62,7 +62,8 @@ pub async fn cluster_cidr<C: Client>(client: &C) -> Result<Ipv4Cidr, ApiError> {
 }
 
 /// The node's address: its first non-loopback IPv4 address outside the cluster's pod
-/// network (node bridges hold addresses from it, which other boards cannot reach).
+/// network (node bridges hold addresses from it, which other boards cannot reach) and the
+/// service range ([`crate::pki::ServerNames::discover`] leaves that out).
 pub fn node_ipv4(cluster: Ipv4Cidr) -> Option<String> {
     crate::pki::ServerNames::discover()
         .ips

@@ -44,7 +44,15 @@ impl ServerNames {
             .collect();
         let mut ips: Vec<IpAddr> = Vec::new();
         if let Ok(trie) = fs::read_to_string("/proc/net/fib_trie") {
-            ips.extend(local_ipv4_from_fib_trie(&trie).into_iter().map(IpAddr::V4));
+            // Service-range addresses a node carries (the cluster DNS address on its bridge)
+            // are every node's: never a name of this one.
+            let services = crate::resources::service_alloc::service_cidr();
+            ips.extend(
+                local_ipv4_from_fib_trie(&trie)
+                    .into_iter()
+                    .filter(|ip| !services.contains(*ip))
+                    .map(IpAddr::V4),
+            );
         }
         if let Ok(inet6) = fs::read_to_string("/proc/net/if_inet6") {
             ips.extend(
