@@ -156,7 +156,7 @@ impl KubeletArgs {
             host_path_policy: self.host_path_policy(data_dir),
             kubelet_port: None,
             cluster_dns: (!self.disable_cluster_dns)
-                .then(|| crate::resources::service_alloc::DNS_SERVICE_IP),
+                .then_some(crate::resources::service_alloc::DNS_SERVICE_IP),
             cluster_domain: self.cluster_domain.clone(),
             proxy: !self.disable_kube_proxy,
             security: NodeSecurity {

@@ -47,7 +47,12 @@ impl Strategy for EndpointsStrategy {
         for subset in subsets.iter_mut() {
             if let Some(Value::Array(ports)) = subset.get_mut("ports") {
                 for port in ports.iter_mut().filter_map(Value::as_object_mut) {
-                    if port.get("protocol").and_then(Value::as_str).unwrap_or("") == "" {
+                    if port
+                        .get("protocol")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .is_empty()
+                    {
                         port.insert("protocol".into(), json!("TCP"));
                     }
                 }
