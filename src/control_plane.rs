@@ -375,8 +375,9 @@ pub async fn run_with_pod_streams(
     if let Some(mut kubelet) = cfg.kubelet.clone() {
         kubelet.node_name.clone_from(&cfg.node_name);
         let stop = shutdown.clone();
+        let shared = informers.clone();
         tasks.spawn(async move {
-            if let Err(e) = crate::kubelet::agent::run(client, kubelet, stop).await {
+            if let Err(e) = crate::kubelet::agent::run(client, shared, kubelet, stop).await {
                 tracing::error!(error = %e, "the kubelet stopped; this board runs no pods");
             }
         });

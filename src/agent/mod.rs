@@ -122,7 +122,8 @@ pub async fn run(cfg: AgentConfig, shutdown: CancellationToken) -> Result<(), Ag
     tracing::info!(%node, server = %cfg.server, kubelet_port = port, "bramble agent ready");
     let mut kubelet = cfg.kubelet;
     kubelet.kubelet_port = Some(port);
-    let result = crate::kubelet::agent::run(client, kubelet, shutdown.clone()).await;
+    let informers = crate::client::informer::Informers::new(client.clone(), shutdown.clone());
+    let result = crate::kubelet::agent::run(client, informers, kubelet, shutdown.clone()).await;
     shutdown.cancel();
     if let Ok(Err(e)) = port_task.await {
         return Err(e);

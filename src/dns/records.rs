@@ -11,11 +11,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use k8s_openapi::api::core::v1::{Namespace, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 
-use super::source::{self, ClusterRecords, SERVICE_NAME_LABEL};
+use super::source::{self, ClusterRecords};
 use crate::client::informer::{Informer, Informers, Kind, Unserved};
 use crate::client::Client;
+use crate::resources::endpointslice::{service_of, BY_SERVICE_INDEX};
 
-const SLICES_BY_SERVICE: &str = "dns-service";
 const SLICES_BY_ADDRESS: &str = "dns-address";
 const SERVICES_BY_CLUSTER_IP: &str = "dns-cluster-ip";
 
@@ -37,17 +37,6 @@ fn now_secs() -> u32 {
 
 fn service_key(namespace: &str, name: &str) -> String {
     format!("{namespace}/{name}")
-}
-
-fn slice_service(slice: &EndpointSlice) -> Vec<String> {
-    let ns = slice.metadata.namespace.as_deref().unwrap_or("");
-    slice
-        .metadata
-        .labels
-        .as_ref()
-        .and_then(|l| l.get(SERVICE_NAME_LABEL))
-        .map(|svc| vec![service_key(ns, svc)])
-        .unwrap_or_default()
 }
 
 fn slice_addresses(slice: &EndpointSlice) -> Vec<String> {
@@ -84,7 +73,7 @@ impl InformerRecords {
         let services = informers.get::<Service>()?;
         let slices = informers.get::<EndpointSlice>()?;
         let namespaces = informers.get::<Namespace>()?;
-        slices.add_index(SLICES_BY_SERVICE, slice_service);
+        slices.add_index(BY_SERVICE_INDEX, service_of);
         slices.add_index(SLICES_BY_ADDRESS, slice_addresses);
         services.add_index(SERVICES_BY_CLUSTER_IP, service_cluster_ips);
         let modified = Arc::new(AtomicU32::new(now_secs()));
@@ -111,7 +100,7 @@ impl ClusterRecords for InformerRecords {
 
     fn endpoint_slices(&self, namespace: &str, service: &str) -> Vec<Arc<EndpointSlice>> {
         self.slices
-            .by_index(SLICES_BY_SERVICE, &service_key(namespace, service))
+            .by_index(BY_SERVICE_INDEX, &service_key(namespace, service))
     }
 
     fn services_with_cluster_ip(&self, ip: IpAddr) -> Vec<Arc<Service>> {
@@ -149,7 +138,7 @@ mod tests {
             ],
             &[],
         );
-        assert_eq!(slice_service(&s), ["default/db"]);
+        assert_eq!(service_of(&s), ["default/db"]);
         assert_eq!(slice_addresses(&s), ["10.42.0.7"]);
         let svc = headless("default", "db", &[]);
         assert!(service_cluster_ips(&svc).is_empty());

@@ -9,8 +9,7 @@ use std::sync::Arc;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 
-/// The label by which an EndpointSlice names its Service.
-pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
+pub use crate::resources::endpointslice::SERVICE_NAME_LABEL;
 
 /// The cluster objects the DNS zone is made of.
 pub trait ClusterRecords: Send + Sync + 'static {

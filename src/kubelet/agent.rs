@@ -148,8 +148,11 @@ pub struct NodeContext<C: Client> {
 }
 
 /// Runs the kubelet until `shutdown`; running containers are left running on shutdown.
+/// `informers` are the process's shared informers (the node's DNS and proxy read Services
+/// and EndpointSlices through them; in the server, the controllers' own).
 pub async fn run<C: Client>(
     client: C,
+    informers: Arc<Informers<C>>,
     cfg: KubeletConfig,
     shutdown: CancellationToken,
 ) -> Result<(), KubeletError> {
@@ -195,7 +198,8 @@ pub async fn run<C: Client>(
     let network = PodNetwork::new(net_cfg)?;
     network.ensure_node().await?;
     let mut tasks = JoinSet::new();
-    let cluster_dns = start_node_services(&client, &cfg, cluster_cidr, &mut tasks, &shutdown).await;
+    let cluster_dns =
+        start_node_services(informers, &cfg, cluster_cidr, &mut tasks, &shutdown).await;
     let volumes = VolumeManager::new(&cfg.data_dir, cfg.host_path_policy.clone())
         .with_node_allocatable_memory(
             machine
@@ -261,7 +265,7 @@ pub async fn run<C: Client>(
 /// DNS Service's address (a failure to bind is logged, and pods then use the node's
 /// resolver) and the Service proxy. Answers the address DNS is served on.
 async fn start_node_services<C: Client>(
-    client: &C,
+    informers: Arc<Informers<C>>,
     cfg: &KubeletConfig,
     cluster_cidr: Ipv4Cidr,
     tasks: &mut JoinSet<()>,
@@ -270,7 +274,6 @@ async fn start_node_services<C: Client>(
     if cfg.cluster_dns.is_none() && !cfg.proxy {
         return None;
     }
-    let informers = Informers::new(client.clone(), shutdown.clone());
     let mut served = None;
     if let Some(ip) = cfg.cluster_dns {
         let config = DnsConfig {
