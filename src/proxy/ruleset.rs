@@ -519,3 +519,105 @@ impl Ruleset {
         self.chains.len()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::model::{Backend, Protocol, ServicePort};
+    use super::*;
+
+    fn ctx() -> Context {
+        Context {
+            table: "t".into(),
+            cluster_cidr: "10.42.0.0/16".parse().unwrap(),
+            service_cidr: "10.43.0.0/16".parse().unwrap(),
+            local_service_ips: vec![Ipv4Addr::new(10, 43, 0, 10)],
+        }
+    }
+
+    fn port(internal: &[[u8; 4]], node_port: Option<u16>, affinity: Option<u32>) -> ServicePort {
+        let backends: Vec<Backend> = internal
+            .iter()
+            .map(|ip| Backend {
+                ip: Ipv4Addr::from(*ip),
+                port: 8080,
+                local: false,
+            })
+            .collect();
+        ServicePort {
+            id: "default/web/tcp/http".into(),
+            tag: "ABCDEFGH".into(),
+            protocol: Protocol::Tcp,
+            cluster_ip: Ipv4Addr::new(10, 43, 0, 5),
+            port: 80,
+            node_port,
+            external_ips: Vec::new(),
+            internal: backends.clone(),
+            external: backends,
+            external_local: false,
+            affinity_seconds: affinity,
+        }
+    }
+
+    fn names(rs: &Ruleset, prefix: &str) -> Vec<String> {
+        rs.chains
+            .keys()
+            .filter(|n| n.starts_with(prefix))
+            .cloned()
+            .collect()
+    }
+
+    #[test]
+    fn a_port_with_endpoints_gets_its_chains_and_map_entries() {
+        let rs = Ruleset::new(
+            &ctx(),
+            &[port(
+                &[[10, 42, 0, 5], [10, 42, 1, 5]],
+                Some(30080),
+                Some(60),
+            )],
+        );
+        assert_eq!(
+            names(&rs, "service-ABCDEFGH"),
+            ["service-ABCDEFGH-default/web/tcp/http"]
+        );
+        assert_eq!(names(&rs, "external-").len(), 1);
+        assert_eq!(names(&rs, "endpoint-").len(), 2);
+        assert_eq!(rs.affinity.len(), 2);
+        assert!(rs.affinity.values().all(|t| *t == 60));
+        assert_eq!(rs.service_ips.len(), 1);
+        assert_eq!(rs.node_ports.len(), 1);
+        assert!(rs.no_endpoint_services.is_empty());
+        // The DNS address is let through before the service range is refused.
+        let check = &rs.chains["cluster-ips-check"];
+        assert_eq!(check.len(), 3);
+    }
+
+    #[test]
+    fn a_port_without_endpoints_is_refused_on_every_path() {
+        let rs = Ruleset::new(&ctx(), &[port(&[], Some(30080), None)]);
+        assert!(names(&rs, "service-ABCDEFGH").is_empty());
+        assert_eq!(rs.no_endpoint_services.len(), 1);
+        assert_eq!(rs.no_endpoint_nodeports.len(), 1);
+        assert!(rs.service_ips.is_empty() && rs.node_ports.is_empty());
+    }
+
+    #[test]
+    fn later_transactions_touch_only_what_changed() {
+        let ctx = ctx();
+        let two = Ruleset::new(&ctx, &[port(&[[10, 42, 0, 5], [10, 42, 1, 5]], None, None)]);
+        let first = two.transaction("t", None);
+        // Unchanged: the maps are refilled, no chain is touched.
+        let same = two.transaction("t", Some(&two));
+        assert!(
+            same.len() < first.len() / 4,
+            "{} vs {}",
+            same.len(),
+            first.len()
+        );
+        // One endpoint gone: its chain goes, the service chain is rewritten.
+        let one = Ruleset::new(&ctx, &[port(&[[10, 42, 0, 5]], None, None)]);
+        let shrink = one.transaction("t", Some(&two));
+        assert!(shrink.len() > same.len() && shrink.len() < first.len());
+        assert_eq!(names(&one, "endpoint-").len(), 1);
+    }
+}
