@@ -1,9 +1,8 @@
-//! Kernel features pods need: overlayfs for image root filesystems and nf_tables (through
-//! the `nft` tool) for the egress masquerade of pod traffic.
-
-use std::process::{Command, Output};
+//! Kernel features pods need: overlayfs for image root filesystems and nf_tables (over
+//! netlink) for the egress masquerade of pod traffic and the Service proxy.
 
 use super::Outcome;
+use crate::netfilter::{self, NfSocket, Transaction};
 
 /// overlayfs, from `/proc/filesystems`.
 pub fn overlayfs() -> Outcome {
@@ -28,66 +27,46 @@ pub fn overlay_from(filesystems: &str) -> Outcome {
     }
 }
 
-/// nftables: runs `nft list tables`, as the kubelet will run `nft -f -`.
+/// The table the nf_tables probe adds and deletes in one transaction (so nothing changes).
+const PROBE_TABLE: &str = "bramble-check";
+
+/// nf_tables: sends, over netlink as the kubelet and the proxy do, one transaction that adds
+/// a table and deletes it again, so it changes nothing.
 pub fn nftables() -> Outcome {
-    nft_from(Command::new("nft").args(["list", "tables"]).output())
+    let mut tx = Transaction::new();
+    tx.add_table(PROBE_TABLE).delete_table(PROBE_TABLE);
+    nft_from(NfSocket::open().and_then(|mut socket| socket.commit(&tx)))
 }
 
-/// Judges the result of running `nft list tables`.
-pub fn nft_from(result: std::io::Result<Output>) -> Outcome {
+/// Judges the probe's result.
+pub fn nft_from(result: netfilter::Result<()>) -> Outcome {
     const NAME: &str = "nftables";
-    let out = match result {
-        Ok(out) => out,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Outcome::fail(
-                NAME,
-                "the nft tool is not installed",
-                "sudo apt install nftables",
-            )
-        }
-        Err(e) => {
-            return Outcome::fail(
-                NAME,
-                format!("cannot run nft: {e}"),
-                "sudo apt install --reinstall nftables",
-            )
-        }
+    const FIX: &str =
+        "sudo modprobe nf_tables nft_chain_nat (the kernel needs CONFIG_NF_TABLES and CONFIG_NFT_NAT)";
+    let denied = |e: &netfilter::Error| match e {
+        netfilter::Error::Socket { source, .. } => source.raw_os_error() == Some(libc::EPERM),
+        other => other.errno() == Some(libc::EPERM),
     };
-    if out.status.success() {
-        return Outcome::ok(NAME, "nft works (nf_tables)");
-    }
-    let err = String::from_utf8_lossy(&out.stderr);
-    let first = err.lines().next().unwrap_or("").trim().to_string();
-    if err.contains("Operation not permitted") {
-        Outcome::warn(
+    match result {
+        Ok(()) => Outcome::ok(NAME, "nf_tables answers (netlink)"),
+        Err(e) if denied(&e) => Outcome::warn(
             NAME,
-            "nft needs root to list tables",
+            "changing nf_tables needs root",
             "run `sudo bramble check`",
-        )
-    } else {
-        Outcome::fail(
+        ),
+        Err(e) if e.is_unsupported() => Outcome::fail(NAME, "the kernel has no nf_tables", FIX),
+        Err(e) => Outcome::fail(
             NAME,
-            format!("nft list tables failed: {first}"),
-            "sudo modprobe nf_tables nft_chain_nat (the kernel needs CONFIG_NF_TABLES and CONFIG_NFT_NAT)",
-        )
+            format!("nf_tables refused a test transaction: {e}"),
+            FIX,
+        ),
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::os::unix::process::ExitStatusExt;
-    use std::process::ExitStatus;
-
     use super::super::Status;
     use super::*;
-
-    fn output(code: i32, stderr: &str) -> std::io::Result<Output> {
-        Ok(Output {
-            status: ExitStatus::from_raw(code << 8),
-            stdout: Vec::new(),
-            stderr: stderr.as_bytes().to_vec(),
-        })
-    }
 
     #[test]
     fn overlay_listed_or_missing() {
@@ -102,20 +81,34 @@ mod tests {
 
     #[test]
     fn nft_missing_kernel_support_and_no_root() {
-        let absent = nft_from(Err(std::io::ErrorKind::NotFound.into()));
-        assert_eq!(absent.status, Status::Fail);
-        assert_eq!(absent.fix.as_deref(), Some("sudo apt install nftables"));
-        let kernel = nft_from(output(
-            1,
-            "Error: Could not process rule: Protocol not supported\n",
-        ));
-        assert_eq!(kernel.status, Status::Fail);
-        assert!(kernel.fix.unwrap().contains("modprobe nf_tables"));
-        let user = nft_from(output(
-            1,
-            "Error: Operation not permitted (you must be root)\n",
-        ));
+        let refused = |errno: i32| netfilter::Error::Rejected {
+            op: "adding table bramble-check".into(),
+            source: std::io::Error::from_raw_os_error(errno),
+            detail: None,
+            others: 0,
+        };
+        let user = nft_from(Err(refused(libc::EPERM)));
         assert_eq!(user.status, Status::Warn);
-        assert_eq!(nft_from(output(0, "")).status, Status::Ok);
+        assert_eq!(user.fix.as_deref(), Some("run `sudo bramble check`"));
+        let no_socket = nft_from(Err(netfilter::Error::Socket {
+            action: "open",
+            source: std::io::Error::from_raw_os_error(libc::EPROTONOSUPPORT),
+        }));
+        assert_eq!(no_socket.status, Status::Fail);
+        assert!(no_socket.fix.unwrap().contains("modprobe nf_tables"));
+        let other = nft_from(Err(refused(libc::EINVAL)));
+        assert_eq!(other.status, Status::Fail);
+        assert_eq!(nft_from(Ok(())).status, Status::Ok);
+    }
+
+    #[test]
+    fn the_probe_changes_nothing_here() {
+        // As root on this machine: the probe answers and leaves no table behind.
+        assert_eq!(nftables().status, Status::Ok);
+        let out = std::process::Command::new("nft")
+            .args(["list", "tables"])
+            .output()
+            .expect("nft");
+        assert!(!String::from_utf8_lossy(&out.stdout).contains(PROBE_TABLE));
     }
 }
