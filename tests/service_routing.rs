@@ -1,6 +1,6 @@
 //! Services that route, on a LAN of three boards (the server and two joined agents, each in
 //! a network namespace of its own): a pod reaches a Service's pods on other boards through
-//! its cluster IP; this machine, outside the nodes, reaches it on a node port of a board
+//! its cluster IP and by its name; this machine, outside the nodes, reaches it on a node port of a board
 //! without one of its pods and on a load-balancer address; traffic follows readiness,
 //! sticks to one pod under ClientIP affinity, a pod reaches itself through its own Service,
 //! a Service without endpoints is refused at once, and a board's proxy table goes when its
@@ -72,15 +72,15 @@ spec:
   ports: [{port: 80}]
 ";
 
-/// A shell command making one HTTP GET of `/` to `ip` port 80 with busybox nc (the static
-/// busybox's wget cannot resolve names and crashes trying).
-fn get(ip: &str) -> String {
-    format!("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 {ip} 80")
+/// A shell command making one HTTP GET of `/` to `host` (an address or a name) port 80 with
+/// busybox nc (the test image's static busybox wget crashes).
+fn get(host: &str) -> String {
+    format!("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 {host} 80")
 }
 
-/// Which pods answer on `ip` from the client pod over `tries` requests.
-fn answers(lan: &Lan, ip: &str, tries: usize) -> BTreeSet<String> {
-    let cmd = format!("for i in $(seq {tries}); do {}; done", get(ip));
+/// Which pods answer on `host` from the client pod over `tries` requests.
+fn answers(lan: &Lan, host: &str, tries: usize) -> BTreeSet<String> {
+    let cmd = format!("for i in $(seq {tries}); do {}; done", get(host));
     let (_, out) = lan.exec("client", &cmd);
     out.lines()
         .map(str::trim)
@@ -112,6 +112,12 @@ fn services_route_across_boards_and_from_outside() {
         let seen = answers(&lan, &url, 10);
         (seen.len() == 2).then_some(())
     });
+    // And by name, as an application would: its short name and its full one.
+    for name in ["web", "web.default.svc.cluster.local"] {
+        eventually(&format!("the service reached as {name}"), || {
+            (!answers(&lan, name, 2).is_empty()).then_some(())
+        });
+    }
 
     // From outside the nodes: the node port of board 3, which runs neither pod, and the
     // load balancer on board 1's address.
