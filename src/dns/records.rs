@@ -4,7 +4,7 @@
 //! (`kubernetes.io/service-name`), slices by ready endpoint address, Services by cluster IP.
 
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -25,6 +25,7 @@ pub struct InformerRecords {
     slices: Informer<EndpointSlice>,
     namespaces: Informer<Namespace>,
     modified: Arc<AtomicU32>,
+    changes: Arc<AtomicU64>,
 }
 
 fn now_secs() -> u32 {
@@ -60,10 +61,13 @@ fn service_cluster_ips(svc: &Service) -> Vec<String> {
         .collect()
 }
 
-/// Notes the time of every change, the zone's SOA serial.
-fn track<K: Kind>(informer: &Informer<K>, modified: &Arc<AtomicU32>) {
-    let modified = modified.clone();
-    informer.on_change(move |_| modified.store(now_secs(), Ordering::Relaxed));
+/// Notes the time of every change (the zone's SOA serial) and counts the changes.
+fn track<K: Kind>(informer: &Informer<K>, modified: &Arc<AtomicU32>, changes: &Arc<AtomicU64>) {
+    let (modified, changes) = (modified.clone(), changes.clone());
+    informer.on_change(move |_| {
+        modified.store(now_secs(), Ordering::Relaxed);
+        changes.fetch_add(1, Ordering::Release);
+    });
 }
 
 impl InformerRecords {
@@ -77,14 +81,16 @@ impl InformerRecords {
         slices.add_index(SLICES_BY_ADDRESS, slice_addresses);
         services.add_index(SERVICES_BY_CLUSTER_IP, service_cluster_ips);
         let modified = Arc::new(AtomicU32::new(now_secs()));
-        track(&services, &modified);
-        track(&slices, &modified);
-        track(&namespaces, &modified);
+        let changes = Arc::new(AtomicU64::new(0));
+        track(&services, &modified, &changes);
+        track(&slices, &modified, &changes);
+        track(&namespaces, &modified, &changes);
         Ok(InformerRecords {
             services,
             slices,
             namespaces,
             modified,
+            changes,
         })
     }
 }
@@ -119,6 +125,13 @@ impl ClusterRecords for InformerRecords {
 
     fn serial(&self) -> u32 {
         self.modified.load(Ordering::Relaxed)
+    }
+
+    fn generation(&self) -> Option<u64> {
+        // Counted after each change reaches the cache, so an answer reused under a count
+        // was worked out from that state or a newer one.
+        self.has_synced()
+            .then(|| self.changes.load(Ordering::Acquire))
     }
 }
 

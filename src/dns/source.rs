@@ -28,6 +28,11 @@ pub trait ClusterRecords: Send + Sync + 'static {
     fn has_synced(&self) -> bool;
     /// The zone's SOA serial: when the objects last changed, in Unix seconds.
     fn serial(&self) -> u32;
+    /// A number that changes whenever the objects do, so the zone may reuse an answer while
+    /// it stays the same; `None` (the default) reuses nothing.
+    fn generation(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// The canonical text of an address, as index values and comparisons use it.

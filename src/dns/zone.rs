@@ -4,12 +4,14 @@
 //! fallthrough in-addr.arpa ip6.arpa; ttl 30 }`; plugin/kubernetes/handler.go and
 //! plugin/backend_lookup.go): which query type gets which records, and when a missing answer
 //! is NXDOMAIN (the name does not exist) or NODATA (it exists, with no record of that type),
-//! both with the zone's SOA in the authority section. Pure: it reads the cluster through
-//! [`ClusterRecords`] and decides; sending is the server's business.
+//! both with the zone's SOA in the authority section. It reads the cluster through
+//! [`ClusterRecords`] and decides, keeping each answer for reuse while the records'
+//! generation stays the same (a busy name is worked out once per change of the cluster);
+//! sending is the server's business.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::rdata::{A, AAAA, CNAME, PTR, SRV};
@@ -55,9 +57,20 @@ pub(super) enum Outcome {
     Forward,
 }
 
+/// Answers worked out once, reused while the cluster objects stay the same.
+#[derive(Default)]
+struct Answers {
+    generation: u64,
+    by_question: HashMap<(String, RecordType), Outcome>,
+}
+
+/// How many answers are kept; past it they are all dropped and worked out again.
+const MAX_ANSWERS: usize = 4096;
+
 /// The cluster domain over a source of cluster objects.
 pub(super) struct Zone<R> {
     records: Arc<R>,
+    answers: Mutex<Answers>,
     /// Lower case, with the trailing dot.
     origin: String,
     origin_name: Name,
@@ -103,6 +116,7 @@ impl<R: ClusterRecords> Zone<R> {
         let origin_name = Name::from_ascii(&origin).map_err(|_| invalid())?;
         Ok(Zone {
             records,
+            answers: Mutex::new(Answers::default()),
             origin_labels: labels_of(&origin_name),
             origin,
             origin_name,
@@ -118,8 +132,39 @@ impl<R: ClusterRecords> Zone<R> {
         }
     }
 
-    /// Decides the answer to `qname` of type `qtype` (class IN).
+    fn answers(&self) -> std::sync::MutexGuard<'_, Answers> {
+        // Nothing holding this lock can panic without aborting the process.
+        self.answers.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Decides the answer to `qname` of type `qtype` (class IN), reusing the one worked out
+    /// before while the cluster objects have not changed.
     pub fn answer(&self, qname: &Name, qtype: RecordType) -> Outcome {
+        let Some(generation) = self.records.generation() else {
+            return self.work_out(qname, qtype);
+        };
+        let key = (qname.to_ascii().to_ascii_lowercase(), qtype);
+        {
+            let mut answers = self.answers();
+            if answers.generation != generation {
+                answers.generation = generation;
+                answers.by_question.clear();
+            } else if let Some(known) = answers.by_question.get(&key) {
+                return known.clone();
+            }
+        }
+        let outcome = self.work_out(qname, qtype);
+        let mut answers = self.answers();
+        if answers.generation == generation {
+            if answers.by_question.len() >= MAX_ANSWERS {
+                answers.by_question.clear();
+            }
+            answers.by_question.insert(key, outcome.clone());
+        }
+        outcome
+    }
+
+    fn work_out(&self, qname: &Name, qtype: RecordType) -> Outcome {
         let labels = labels_of(qname);
         let origin: Vec<&str> = self.origin_labels.iter().map(String::as_str).collect();
         if let Some(rest) = below(&labels, &origin) {

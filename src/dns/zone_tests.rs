@@ -1,9 +1,12 @@
 //! The zone's rules one by one, against CoreDNS's `kubernetes` plugin's answers.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 
 use super::*;
 use crate::dns::test_records::{cluster_ip, external, headless, slice, MemoryRecords};
@@ -492,4 +495,81 @@ fn the_apex_has_soa_ns_and_the_schema_version() {
         Outcome::Forward
     );
     assert_eq!(z.answer(&name("local."), RecordType::SOA), Outcome::Forward);
+}
+
+/// Records that change: a different set of objects behind each generation.
+struct Changing {
+    now: std::sync::Mutex<Arc<MemoryRecords>>,
+    generation: std::sync::atomic::AtomicU64,
+}
+
+impl Changing {
+    fn current(&self) -> Arc<MemoryRecords> {
+        self.now.lock().unwrap().clone()
+    }
+
+    /// Swaps the objects; `count` says whether the change is counted (as informers do).
+    fn swap(&self, r: MemoryRecords, count: bool) {
+        *self.now.lock().unwrap() = Arc::new(r);
+        if count {
+            self.generation
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+}
+
+impl ClusterRecords for Changing {
+    fn namespace_exists(&self, namespace: &str) -> bool {
+        self.current().namespace_exists(namespace)
+    }
+    fn service(&self, namespace: &str, name: &str) -> Option<Arc<Service>> {
+        self.current().service(namespace, name)
+    }
+    fn endpoint_slices(&self, namespace: &str, service: &str) -> Vec<Arc<EndpointSlice>> {
+        self.current().endpoint_slices(namespace, service)
+    }
+    fn services_with_cluster_ip(&self, ip: IpAddr) -> Vec<Arc<Service>> {
+        self.current().services_with_cluster_ip(ip)
+    }
+    fn slices_with_address(&self, ip: IpAddr) -> Vec<Arc<EndpointSlice>> {
+        self.current().slices_with_address(ip)
+    }
+    fn has_synced(&self) -> bool {
+        true
+    }
+    fn serial(&self) -> u32 {
+        1
+    }
+    fn generation(&self) -> Option<u64> {
+        Some(self.generation.load(std::sync::atomic::Ordering::SeqCst))
+    }
+}
+
+#[test]
+fn answers_are_reused_until_the_objects_change() {
+    let with = |ip: &str| {
+        let mut r = MemoryRecords::new();
+        r.services = vec![cluster_ip("default", "web", &[ip], &[("http", 80, "TCP")])];
+        r
+    };
+    let records = Arc::new(Changing {
+        now: std::sync::Mutex::new(Arc::new(with("10.43.0.5"))),
+        generation: std::sync::atomic::AtomicU64::new(0),
+    });
+    let zone = Zone::new(records.clone(), "cluster.local", 30, Vec::new()).unwrap();
+    let a = |q: &str| match zone.answer(&name(q), RecordType::A) {
+        Outcome::Reply(r) => texts(&r.answers),
+        other => panic!("{other:?}"),
+    };
+    let first = a("web.default.svc.cluster.local.");
+    assert_eq!(first, ["web.default.svc.cluster.local. 30 A 10.43.0.5"]);
+    // Not counted yet: the answer worked out before is reused, whatever the case of the name.
+    records.swap(with("10.43.0.6"), false);
+    assert_eq!(a("WEB.default.svc.cluster.local."), first);
+    // Counted: worked out again from the objects.
+    records.swap(with("10.43.0.7"), true);
+    assert_eq!(
+        a("web.default.svc.cluster.local."),
+        ["web.default.svc.cluster.local. 30 A 10.43.0.7"]
+    );
 }
