@@ -28,9 +28,9 @@ pub const OTHER_SERVICES: usize = 1000;
 /// Connector threads, each with one connection in progress at a time.
 pub const CONNECTORS: usize = 8;
 /// How long each path is driven per turn.
-pub const TURN: Duration = Duration::from_secs(3);
+pub const TURN: Duration = Duration::from_secs(1);
 /// Turns per path.
-pub const TURNS: usize = 2;
+pub const TURNS: usize = 8;
 /// Connections per path and turn at most.
 pub const TURN_CONNECTIONS: usize = 60_000;
 /// Driven before the first turn, unmeasured (caches, conntrack, the listener thread).
@@ -52,6 +52,8 @@ pub struct PathResult {
     pub elapsed: Duration,
     /// Connect latencies, sorted.
     pub latencies: Vec<Duration>,
+    /// Connections per second of each turn.
+    pub turn_rates: Vec<f64>,
 }
 
 impl PathResult {
@@ -151,6 +153,7 @@ fn run(result: &mut DataPath) -> anyhow::Result<()> {
 }
 
 fn merge(total: &mut PathResult, turn: PathResult) {
+    total.turn_rates.push(turn.rate());
     total.connections += turn.connections;
     total.errors += turn.errors;
     total.elapsed += turn.elapsed;
@@ -223,7 +226,9 @@ fn drive(target: SocketAddr, time: Duration, limit: usize) -> PathResult {
     let mut result = PathResult::default();
     for t in threads {
         if let Ok(part) = t.join() {
-            merge(&mut result, part);
+            result.connections += part.connections;
+            result.errors += part.errors;
+            result.latencies.extend(part.latencies);
         }
     }
     result.elapsed = started.elapsed();

@@ -29,9 +29,9 @@ pub const SERVICES: usize = 1000;
 /// Queries in flight at once.
 pub const OUTSTANDING: usize = 64;
 /// How long each (server, name) pair is driven per turn.
-pub const TURN: Duration = Duration::from_secs(3);
+pub const TURN: Duration = Duration::from_secs(1);
 /// Turns per pair.
-pub const TURNS: usize = 2;
+pub const TURNS: usize = 6;
 /// Answers per pair and turn at most.
 const TURN_QUERIES: u64 = 2_000_000;
 /// How long one query may wait for its answer before it counts as lost.
@@ -51,7 +51,7 @@ const UPSTREAM: SocketAddr =
 const UPSTREAM_ANSWER: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 
 /// One (server, name) pair over all its turns.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone)]
 pub struct Rate {
     /// Answers received (NOERROR with an A record).
     pub answers: u64,
@@ -59,6 +59,8 @@ pub struct Rate {
     pub failures: u64,
     /// Time driven.
     pub elapsed: Duration,
+    /// Answers per second of each turn.
+    pub turn_rates: Vec<f64>,
 }
 
 impl Rate {
@@ -68,6 +70,11 @@ impl Rate {
             return 0.0;
         }
         self.answers as f64 / self.elapsed.as_secs_f64()
+    }
+
+    fn add_turn(&mut self, turn: Rate) {
+        self.turn_rates.push(turn.per_second());
+        self.add(turn);
     }
 
     fn add(&mut self, other: Rate) {
@@ -109,7 +116,7 @@ pub fn measure() -> DnsLoad {
         Ok((rates, upstream_count.load(Ordering::SeqCst)))
     });
     match outcome {
-        Ok(([bc, be, dc, de], upstream)) => {
+        Ok(([bc, dc, be, de], upstream)) => {
             result.bramble_cluster = bc;
             result.bramble_external = be;
             result.dnsmasq_cluster = dc;
@@ -127,10 +134,10 @@ fn dnsmasq_version() -> String {
         .output()
         .ok()
         .and_then(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .lines()
-                .next()
-                .map(String::from)
+            // "Dnsmasq version 2.90  Copyright (c) …": the name and version.
+            let text = String::from_utf8_lossy(&o.stdout);
+            let words: Vec<&str> = text.split_whitespace().take(3).collect();
+            (words.len() == 3).then(|| format!("dnsmasq {}", words[2]))
         })
         .unwrap_or_else(|| "dnsmasq (version unknown)".into())
 }
@@ -191,14 +198,14 @@ async fn run(upstream_count: Arc<AtomicU64>) -> anyhow::Result<[Rate; 4]> {
 
     let pairs = [
         (BRAMBLE, CLUSTER_NAME),
-        (BRAMBLE, EXTERNAL_NAME),
         (DNSMASQ, CLUSTER_NAME),
+        (BRAMBLE, EXTERNAL_NAME),
         (DNSMASQ, EXTERNAL_NAME),
     ];
-    let mut rates = [Rate::default(); 4];
+    let mut rates: [Rate; 4] = Default::default();
     for _ in 0..TURNS {
         for (i, (target, name)) in pairs.iter().enumerate() {
-            rates[i].add(load(*target, name, TURN).await?);
+            rates[i].add_turn(load(*target, name, TURN).await?);
         }
     }
     drop(dnsmasq);
