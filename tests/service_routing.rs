@@ -1,10 +1,10 @@
 //! Services that route, on a LAN of three boards (the server and two joined agents, each in
 //! a network namespace of its own): a pod reaches a Service's pods on other boards through
-//! its cluster IP and by its name; this machine, outside the nodes, reaches it on a node port of a board
-//! without one of its pods and on a load-balancer address; traffic follows readiness,
-//! sticks to one pod under ClientIP affinity, a pod reaches itself through its own Service,
-//! a Service without endpoints is refused at once, and a board's proxy table goes when its
-//! agent stops. Needs root.
+//! its cluster IP and by its name; this machine, outside the nodes, reaches it on a node
+//! port of a board without one of its pods and on a load-balancer address; traffic follows
+//! readiness and pod deletion, sticks to one pod under ClientIP affinity, a pod reaches
+//! itself through its own Service, a Service without endpoints is refused at once, and a
+//! board's proxy table goes when its agent stops. Needs root.
 
 use crate::support;
 
@@ -168,6 +168,13 @@ fn services_route_across_boards_and_from_outside() {
         let (_, out) = lan.exec("web-a", &get(&only_a));
         out.lines().any(|l| l.trim() == "web-a").then_some(())
     });
+
+    // A deleted pod gets no more traffic, even from a client that stuck to it.
+    c.kubectl_ok(&["delete", "pod", "web-b", "--wait=false"]);
+    eventually(
+        "only web-a behind the service once web-b is deleted",
+        || (answers(&lan, &url, 6) == BTreeSet::from(["web-a".to_string()])).then_some(()),
+    );
 
     // A Service without endpoints is refused at once instead of leaving the node.
     let empty = c.jsonpath(&["service", "empty"], "{.spec.clusterIP}");

@@ -8,6 +8,7 @@ use hickory_proto::op::{Message, OpCode, ResponseCode};
 use hickory_proto::rr::{DNSClass, Name, Record, RecordType};
 
 use super::forward::Forwarder;
+use super::replay::Replay;
 use super::respond::{self, Asked, Sections};
 use super::source::ClusterRecords;
 use super::zone::{Outcome, Reply, Zone};
@@ -50,6 +51,8 @@ pub(super) struct Pending {
 pub(super) struct Handler<R> {
     pub zone: Zone<R>,
     pub forwarder: Forwarder,
+    /// Zone answers sent before, for the same questions.
+    pub replay: Replay,
 }
 
 fn be16(packet: &[u8], at: usize) -> u16 {
@@ -117,6 +120,10 @@ impl<R: ClusterRecords> Handler<R> {
             );
             return respond(respond::error(&asked, ResponseCode::FormErr));
         }
+        let generation = self.zone.generation();
+        if let Some(bytes) = generation.and_then(|g| self.replay.get(packet, transport, g)) {
+            return Step::Respond(bytes);
+        }
         let msg = match Message::from_vec(packet) {
             Ok(m) => m,
             Err(_) => {
@@ -142,7 +149,13 @@ impl<R: ClusterRecords> Handler<R> {
         let (name, qtype) = (query.name().clone(), query.query_type());
         tracing::debug!(name = %name.to_ascii(), ?qtype, ?transport, "query");
         match self.zone.answer(&name, qtype) {
-            Outcome::Reply(reply) => respond(respond::encode(&asked, &authoritative(reply))),
+            Outcome::Reply(reply) => {
+                let bytes = respond::encode(&asked, &authoritative(reply));
+                if let (Some(g), Some(b)) = (generation, &bytes) {
+                    self.replay.put(packet, transport, g, b);
+                }
+                respond(bytes)
+            }
             Outcome::Chase { chain, target } => Step::Upstream(Pending {
                 asked,
                 name: target,

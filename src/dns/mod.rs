@@ -15,6 +15,7 @@ mod handler;
 mod lookup;
 mod names;
 mod records;
+mod replay;
 mod respond;
 mod reverse;
 mod server_tcp;
@@ -226,6 +227,7 @@ pub async fn serve<R: ClusterRecords>(
             config.cache,
             config.max_forwarded.max(1),
         ),
+        replay: replay::Replay::default(),
     });
     let limits = TcpLimits {
         max_connections: config.max_tcp_connections.max(1),

@@ -132,6 +132,11 @@ impl<R: ClusterRecords> Zone<R> {
         }
     }
 
+    /// The records' generation (see [`ClusterRecords::generation`]).
+    pub fn generation(&self) -> Option<u64> {
+        self.records.generation()
+    }
+
     fn answers(&self) -> std::sync::MutexGuard<'_, Answers> {
         // Nothing holding this lock can panic without aborting the process.
         self.answers.lock().unwrap_or_else(PoisonError::into_inner)
