@@ -4,18 +4,22 @@
 //! port of a board without one of its pods and on a load-balancer address; traffic follows
 //! readiness and pod deletion, sticks to one pod under ClientIP affinity, a pod reaches
 //! itself through its own Service, a Service without endpoints is refused at once, and a
-//! board's proxy table goes when its agent stops. Needs root.
+//! under `externalTrafficPolicy: Local` a node port answers only on the board with an
+//! endpoint, with the client's address kept; a UDP Service answers; and a board's proxy
+//! table goes when its agent stops. Needs root.
 
 use crate::support;
 
 use std::collections::BTreeSet;
+use std::process::{Child, Command, Stdio};
 
 use support::eventually;
-use support::lan::{http_get, Lan, IMAGE};
+use support::lan::{http_get, http_get_path, Lan, IMAGE};
 
 const TAG: u8 = 3;
 
-/// A web server pod on `node` answering its own name on 8080, ready while /tmp/ready exists.
+/// A web server pod on `node` answering its own name on 8080 (and the client's address at
+/// `/cgi-bin/ip`), ready while /tmp/ready exists.
 fn web_pod(name: &str, node: &str) -> String {
     format!(
         "apiVersion: v1
@@ -27,7 +31,7 @@ spec:
   containers:
   - name: web
     image: {IMAGE}
-    command: [/bin/sh, -c, 'mkdir -p /www /tmp && hostname > /www/index.html && touch /tmp/ready && exec httpd -f -p 8080 -h /www']
+    command: [/bin/sh, -c, 'mkdir -p /www/cgi-bin /tmp && hostname > /www/index.html && printf \"#!/bin/sh\\necho Content-Type: text/plain\\necho\\necho \\$REMOTE_ADDR\\n\" > /www/cgi-bin/ip && chmod +x /www/cgi-bin/ip && touch /tmp/ready && exec httpd -f -p 8080 -h /www']
     ports: [{{name: http, containerPort: 8080}}]
     readinessProbe:
       exec: {{command: [cat, /tmp/ready]}}
@@ -71,6 +75,70 @@ spec:
   selector: {app: nothing}
   ports: [{port: 80}]
 ";
+
+/// A node port Service in front of web-a only.
+const WEB_A_NODE_PORT: &str = "apiVersion: v1
+kind: Service
+metadata: {name: web-a-outside}
+spec:
+  type: NodePort
+  selector: {pod: web-a}
+  ports: [{port: 80, targetPort: http}]
+";
+
+/// A UDP Service without a selector, in front of a DNS server on board 2's address port 5353.
+fn udp_service(board2: &str) -> String {
+    format!(
+        "apiVersion: v1
+kind: Service
+metadata: {{name: names}}
+spec:
+  ports: [{{port: 53, targetPort: 5353, protocol: UDP}}]
+---
+apiVersion: v1
+kind: Endpoints
+metadata: {{name: names}}
+subsets:
+- addresses: [{{ip: {board2}}}]
+  ports: [{{port: 5353, protocol: UDP}}]
+"
+    )
+}
+
+/// The name the DNS server behind the UDP Service knows, and its address.
+const UDP_NAME: (&str, &str) = ("udp-check.test", "192.0.2.53");
+
+/// A process killed when dropped.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// dnsmasq in board 2's namespace answering [`UDP_NAME`] on its address, port 5353.
+fn name_server_on_board_2(lan: &Lan) -> Running {
+    let child = Command::new("ip")
+        .args(["netns", "exec", &lan.switch.netns[1], "dnsmasq"])
+        .args([
+            "--keep-in-foreground",
+            "--conf-file=/dev/null",
+            "--no-resolv",
+            "--no-hosts",
+            "--bind-interfaces",
+            "--pid-file",
+            "--port=5353",
+        ])
+        .arg(format!("--listen-address={}", lan.switch.board_ip(2)))
+        .arg(format!("--host-record={},{}", UDP_NAME.0, UDP_NAME.1))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start dnsmasq (apt-get install dnsmasq-base)");
+    Running(child)
+}
 
 /// A shell command making one HTTP GET of `/` to `host` (an address or a name) port 80 with
 /// busybox nc (the test image's static busybox wget crashes).
@@ -180,6 +248,52 @@ fn services_route_across_boards_and_from_outside() {
     let empty = c.jsonpath(&["service", "empty"], "{.spec.clusterIP}");
     let (ok, out) = lan.exec("client", &get(&empty));
     assert!(!ok && out.contains("refused"), "{out}");
+
+    // externalTrafficPolicy: under Cluster, board 3's node port reaches web-a on board 2
+    // with the client's address masqueraded; under Local, only board 2 answers, and web-a
+    // sees this machine's address.
+    c.apply(WEB_A_NODE_PORT);
+    let port: u16 = c
+        .jsonpath(&["service", "web-a-outside"], "{.spec.ports[0].nodePort}")
+        .parse()
+        .expect("a node port");
+    let (board2, host) = (lan.switch.board_ip(2), lan.switch.host_ip());
+    let seen = eventually("board 3's node port reaching web-a", || {
+        http_get_path(&board3, port, "/cgi-bin/ip")
+    });
+    assert!(!seen.contains(&host), "masqueraded under Cluster: {seen}");
+    c.kubectl_ok(&[
+        "patch",
+        "service",
+        "web-a-outside",
+        "-p",
+        r#"{"spec":{"externalTrafficPolicy":"Local"}}"#,
+    ]);
+    eventually("board 3, without an endpoint, no longer answering", || {
+        http_get_path(&board3, port, "/cgi-bin/ip")
+            .is_none()
+            .then_some(())
+    });
+    eventually("board 2 answering with the client's address kept", || {
+        http_get_path(&board2, port, "/cgi-bin/ip").filter(|ip| ip.contains(&host))
+    });
+
+    // UDP: a pod on board 3 asks a name of the DNS server behind the `names` Service.
+    let _name_server = name_server_on_board_2(&lan);
+    c.apply(&udp_service(&board2));
+    let names = c.jsonpath(&["service", "names"], "{.spec.clusterIP}");
+    eventually("a UDP answer through the Service", || {
+        let (_, out) = lan.exec("client", &format!("nslookup {} {names}", UDP_NAME.0));
+        out.contains(UDP_NAME.1).then_some(())
+    });
+
+    // The API through the `kubernetes` Service, as in-cluster clients reach it: a
+    // connection made (the TLS listener answers plain text with an alert and closes).
+    eventually("the API reached at kubernetes.default.svc", || {
+        let cmd = "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 kubernetes.default.svc 443";
+        let (ok, _) = lan.exec("client", cmd);
+        ok.then_some(())
+    });
 
     // Stopping an agent removes its proxy's table.
     let (_, tables) = lan.on_board(3, &["nft", "list", "tables"]);

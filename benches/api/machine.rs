@@ -85,6 +85,15 @@ pub fn load_average() -> Option<f64> {
     text.split_whitespace().next()?.parse().ok()
 }
 
+/// A report's title, then its date and machine lines (with the load average the run started
+/// under), as every bench's report opens.
+pub fn report_opening(title: &str, date: &str, machine: &str, load_before: Option<f64>) -> String {
+    let load = load_before.map_or_else(|| "unknown".into(), |l| format!("{l:.2}"));
+    format!(
+        "# {title}\n\n- Date: {date}\n- Machine: {machine}; load average {load} when the run started\n"
+    )
+}
+
 /// The filesystem type holding `path`, from `/proc/self/mounts` (longest matching mount).
 pub fn filesystem(path: &Path) -> String {
     let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());

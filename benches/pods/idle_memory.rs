@@ -95,7 +95,7 @@ async fn run(board: &mut Board, result: &mut IdleMemory) -> Result<(), String> {
     result.empty = Some(settle(pid).await?);
     result.idle_writes = Some(idle_writes(pid).await?);
 
-    let mut watch = PodWatch::open(&board.client)
+    let mut watch = PodWatch::open(&board.client, crate::pods::NAMESPACE)
         .await
         .map_err(|e| format!("{e:#}"))?;
     let names: Vec<String> = (0..result.pods).map(|i| format!("idle-{i}")).collect();

@@ -30,6 +30,8 @@ mod load;
 #[allow(dead_code)]
 #[path = "../api/machine.rs"]
 mod machine;
+// Shared with benches/services, which reads the Ready condition this bench does not.
+#[allow(dead_code)]
 mod pod_watch;
 mod pods;
 // Shared with the end-to-end tests, which use the parts this bench does not.

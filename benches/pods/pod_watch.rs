@@ -1,7 +1,7 @@
-//! One watch on the namespace's pods, opened from the current revision as a reflector does,
+//! One watch on a namespace's pods, opened from the current revision as a reflector does,
 //! and read on its own task: every event is stamped with its arrival time the moment its
 //! frame arrives, so the time a pod is seen Running does not depend on when the bench gets
-//! round to looking.
+//! round to looking. Shared by the benches that time pods (`#[path]`).
 
 use std::time::{Duration, Instant};
 
@@ -14,8 +14,6 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::pods::{collection_path, NAMESPACE};
-
 /// What one watch event said about one pod.
 #[derive(Debug, Clone)]
 pub struct PodEvent {
@@ -27,6 +25,8 @@ pub struct PodEvent {
     pub bound: bool,
     /// `status.phase` is `Running` and every container's state is `running`.
     pub running: bool,
+    /// Its Ready condition is True.
+    pub ready: bool,
     /// When the event's frame arrived.
     pub at: Instant,
 }
@@ -38,10 +38,15 @@ pub struct PodWatch {
 }
 
 impl PodWatch {
-    /// Lists the namespace's pods for a revision, then watches from it.
-    pub async fn open(client: &HttpClient) -> anyhow::Result<PodWatch> {
+    /// Lists `namespace`'s pods for a revision, then watches from it.
+    pub async fn open(client: &HttpClient, namespace: &str) -> anyhow::Result<PodWatch> {
         let list = client
-            .request(Method::GET, &collection_path(), &[], vec![])
+            .request(
+                Method::GET,
+                &format!("/api/v1/namespaces/{namespace}/pods"),
+                &[],
+                vec![],
+            )
             .await
             .context("listing pods")?;
         if list.status != StatusCode::OK {
@@ -52,7 +57,7 @@ impl PodWatch {
             .unwrap_or("0")
             .to_string();
         let path = format!(
-            "/api/v1/namespaces/{NAMESPACE}/pods?watch=true&resourceVersion={revision}\
+            "/api/v1/namespaces/{namespace}/pods?watch=true&resourceVersion={revision}\
              &timeoutSeconds=3600"
         );
         let response = client
@@ -126,6 +131,10 @@ fn pod_event(event: &Value, at: Instant) -> Option<PodEvent> {
         name,
         bound: pod["spec"]["nodeName"].is_string(),
         running: pod["status"]["phase"] == "Running" && all_running,
+        ready: pod["status"]["conditions"].as_array().is_some_and(|c| {
+            c.iter()
+                .any(|c| c["type"] == "Ready" && c["status"] == "True")
+        }),
         at,
     })
 }

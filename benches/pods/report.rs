@@ -36,16 +36,11 @@ pub struct Report {
 impl Report {
     /// The report as Markdown.
     pub fn render(&self) -> String {
-        let mut out = String::new();
-        let _ = writeln!(out, "# Bramble pod benchmark\n");
-        let _ = writeln!(out, "- Date: {}", self.date);
-        let load = self
-            .load_before
-            .map_or_else(|| "unknown".into(), |l| format!("{l:.2}"));
-        let _ = writeln!(
-            out,
-            "- Machine: {}; load average {load} when the run started",
-            self.machine
+        let mut out = crate::machine::report_opening(
+            "Bramble pod benchmark",
+            &self.date,
+            &self.machine,
+            self.load_before,
         );
         let _ = writeln!(out, "- Disk: {}", self.filesystem);
         let _ = writeln!(

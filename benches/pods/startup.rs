@@ -87,7 +87,7 @@ async fn run(
     plan: Plan,
     result: &mut Startup,
 ) -> Result<(), String> {
-    let mut watch = PodWatch::open(&board.client)
+    let mut watch = PodWatch::open(&board.client, pods::NAMESPACE)
         .await
         .map_err(|e| format!("{e:#}"))?;
 

@@ -38,11 +38,14 @@ mod load;
 #[path = "../api/machine.rs"]
 mod machine;
 mod netns;
+// Shared with benches/pods, which reads the event fields this bench does not.
+#[allow(dead_code)]
+#[path = "../pods/pod_watch.rs"]
+mod pod_watch;
 #[allow(dead_code)]
 #[path = "../pods/pods.rs"]
 mod pods;
 mod ready;
-mod ready_watch;
 // Shared with the end-to-end tests, which use the parts this bench does not.
 #[allow(dead_code)]
 #[path = "../../tests/support/registry.rs"]

@@ -24,7 +24,7 @@ use serde_json::json;
 
 use crate::board::{Board, Images};
 use crate::netns::Netns;
-use crate::ready_watch::ReadyWatch;
+use crate::pod_watch::PodWatch;
 
 /// Rounds timed.
 pub const ROUNDS: usize = 5;
@@ -79,7 +79,7 @@ async fn run(dir: PathBuf) -> anyhow::Result<Ready> {
 }
 
 async fn rounds(board: &mut Board, result: &mut Ready) -> anyhow::Result<()> {
-    let mut watch = ReadyWatch::open(&board.client).await?;
+    let mut watch = PodWatch::open(&board.client, "default").await?;
     let cluster_ip = create_service(board).await?;
     let service = SocketAddr::from((cluster_ip, 80));
     create_pod(board).await?;

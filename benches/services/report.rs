@@ -36,16 +36,11 @@ pub struct Report {
 impl Report {
     /// The report as Markdown.
     pub fn render(&self) -> String {
-        let mut out = String::new();
-        let _ = writeln!(out, "# Bramble Services and cluster DNS benchmark\n");
-        let _ = writeln!(out, "- Date: {}", self.date);
-        let load = self
-            .load_before
-            .map_or_else(|| "unknown".into(), |l| format!("{l:.2}"));
-        let _ = writeln!(
-            out,
-            "- Machine: {}; load average {load} when the run started",
-            self.machine
+        let mut out = crate::machine::report_opening(
+            "Bramble Services and cluster DNS benchmark",
+            &self.date,
+            &self.machine,
+            self.load_before,
         );
         let _ = writeln!(
             out,
@@ -212,7 +207,8 @@ impl Report {
             out,
             "All on loopback in a network namespace of the bench's own. Bramble is \
              `bramble::dns::serve` in the bench process on a two-thread runtime of its own, \
-             answering from an in-bench `ClusterRecords` of {} Services (maps by name and \
+             its socket read by one loop per core ({} here, as on a board: dnsmasq reads \
+             with one thread), busy answers replayed as bytes, answering from an in-bench `ClusterRecords` of {} Services (maps by name and \
              by cluster IP, standing in for the server's informer caches) and forwarding \
              other names to a tiny upstream responder; {} with `--no-resolv --no-hosts \
              --cache-size=1000`, the cluster name as a `--host-record` and the same upstream \
@@ -221,6 +217,7 @@ impl Report {
              {} turns of {} s per server and name, taking turns. The external name was asked \
              once of each server first; the upstream was asked {} times in all (each server \
              forwards again when its cached answer expires: Bramble caps a TTL at 30 s).\n",
+            bramble::dns::receive_loops(),
             dns_load::SERVICES,
             d.dnsmasq_version,
             dns_load::OUTSTANDING,

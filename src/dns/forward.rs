@@ -43,6 +43,7 @@ pub(super) enum ForwardError {
 pub(super) struct Forwarder {
     upstreams: Vec<SocketAddr>,
     timeout: Duration,
+    limits: CacheLimits,
     cache: Mutex<Cache>,
     permits: Arc<Semaphore>,
     /// The index of the upstream that answered last.
@@ -61,6 +62,7 @@ impl Forwarder {
         Forwarder {
             upstreams,
             timeout,
+            limits,
             cache: Mutex::new(Cache::new(limits)),
             permits: Arc::new(Semaphore::new(concurrent)),
             preferred: AtomicUsize::new(0),
@@ -71,6 +73,11 @@ impl Forwarder {
     /// answers SERVFAIL at once rather than queueing without bound).
     pub fn try_permit(&self) -> Option<OwnedSemaphorePermit> {
         self.permits.clone().try_acquire_owned().ok()
+    }
+
+    /// How long answers may be kept.
+    pub fn limits(&self) -> CacheLimits {
+        self.limits
     }
 
     fn cache(&self) -> std::sync::MutexGuard<'_, Cache> {

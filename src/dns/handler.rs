@@ -4,11 +4,15 @@
 //! cluster zone decides, and what it does not own goes to the forwarder. Malformed queries
 //! get FORMERR when their header can be read, otherwise nothing.
 
+use std::time::Instant;
+
 use hickory_proto::op::{Message, OpCode, ResponseCode};
 use hickory_proto::rr::{DNSClass, Name, Record, RecordType};
 
+use super::cache::keep_for;
 use super::forward::Forwarder;
 use super::replay::Replay;
+use super::replay_forwarded::ForwardedReplay;
 use super::respond::{self, Asked, Sections};
 use super::source::ClusterRecords;
 use super::zone::{Outcome, Reply, Zone};
@@ -32,7 +36,7 @@ pub(super) enum Step {
     /// Send these bytes.
     Respond(Vec<u8>),
     /// Needs an upstream: [`Handler::finish`] it (or [`Handler::busy`] when too many are out).
-    Upstream(Pending),
+    Upstream(Box<Pending>),
     /// Send nothing (not a query, or not even a header).
     Drop,
 }
@@ -45,6 +49,9 @@ pub(super) struct Pending {
     class: DNSClass,
     /// The CNAME chain of an ExternalName whose target is being looked up.
     chain: Option<Vec<Record>>,
+    /// The query's bytes, to replay its answer to the next that asks the same.
+    packet: Vec<u8>,
+    transport: Transport,
 }
 
 /// The zone and the forwarder together.
@@ -53,6 +60,8 @@ pub(super) struct Handler<R> {
     pub forwarder: Forwarder,
     /// Zone answers sent before, for the same questions.
     pub replay: Replay,
+    /// Forwarded answers sent before, for the same questions.
+    pub forwarded: ForwardedReplay,
 }
 
 fn be16(packet: &[u8], at: usize) -> u16 {
@@ -124,6 +133,9 @@ impl<R: ClusterRecords> Handler<R> {
         if let Some(bytes) = generation.and_then(|g| self.replay.get(packet, transport, g)) {
             return Step::Respond(bytes);
         }
+        if let Some(bytes) = self.forwarded.get(packet, transport, Instant::now()) {
+            return Step::Respond(bytes);
+        }
         let msg = match Message::from_vec(packet) {
             Ok(m) => m,
             Err(_) => {
@@ -156,25 +168,29 @@ impl<R: ClusterRecords> Handler<R> {
                 }
                 respond(bytes)
             }
-            Outcome::Chase { chain, target } => Step::Upstream(Pending {
+            Outcome::Chase { chain, target } => Step::Upstream(Box::new(Pending {
                 asked,
                 name: target,
                 qtype,
                 class: DNSClass::IN,
                 chain: Some(chain),
-            }),
-            Outcome::Forward => Step::Upstream(Pending {
+                packet: Vec::new(),
+                transport,
+            })),
+            Outcome::Forward => Step::Upstream(Box::new(Pending {
                 asked,
                 name,
                 qtype,
                 class: query.query_class(),
                 chain: None,
-            }),
+                packet: packet.to_vec(),
+                transport,
+            })),
         }
     }
 
     /// Answers a query that needs an upstream.
-    pub async fn finish(&self, p: Pending) -> Option<Vec<u8>> {
+    pub async fn finish(&self, p: Box<Pending>) -> Option<Vec<u8>> {
         let result = self.forwarder.resolve(&p.name, p.qtype, p.class).await;
         if let Some(chain) = p.chain {
             let upstream = result.ok().map(|a| a.answers);
@@ -182,18 +198,26 @@ impl<R: ClusterRecords> Handler<R> {
             return respond::encode(&p.asked, &authoritative(reply));
         }
         match result {
-            Ok(a) => respond::encode(
-                &p.asked,
-                &Sections {
-                    rcode: Some(a.rcode),
-                    authoritative: false,
-                    recursion_available: a.recursion_available,
-                    authentic_data: a.authentic_data,
-                    answers: a.answers,
-                    authority: a.authority,
-                    additionals: a.additionals,
-                },
-            ),
+            Ok(a) => {
+                let fresh_for = keep_for(&a, &self.forwarder.limits());
+                let bytes = respond::encode(
+                    &p.asked,
+                    &Sections {
+                        rcode: Some(a.rcode),
+                        authoritative: false,
+                        recursion_available: a.recursion_available,
+                        authentic_data: a.authentic_data,
+                        answers: a.answers,
+                        authority: a.authority,
+                        additionals: a.additionals,
+                    },
+                );
+                if let (Some(ttl), Some(b)) = (fresh_for, &bytes) {
+                    self.forwarded
+                        .put(&p.packet, p.transport, b, ttl, Instant::now());
+                }
+                bytes
+            }
             Err(e) => {
                 tracing::debug!(name = %p.name.to_ascii(), qtype = ?p.qtype, error = %e, "SERVFAIL");
                 respond::error(&p.asked, ResponseCode::ServFail)

@@ -16,6 +16,7 @@ mod lookup;
 mod names;
 mod records;
 mod replay;
+mod replay_forwarded;
 mod respond;
 mod reverse;
 mod server_tcp;
@@ -41,6 +42,7 @@ use tokio_util::sync::CancellationToken;
 pub use cache::CacheLimits;
 pub use error::DnsError;
 pub use records::InformerRecords;
+pub use server_udp::receive_loops;
 pub use source::{ClusterRecords, SERVICE_NAME_LABEL};
 
 use forward::Forwarder;
@@ -228,6 +230,7 @@ pub async fn serve<R: ClusterRecords>(
             config.max_forwarded.max(1),
         ),
         replay: replay::Replay::default(),
+        forwarded: replay_forwarded::ForwardedReplay::default(),
     });
     let limits = TcpLimits {
         max_connections: config.max_tcp_connections.max(1),
@@ -236,11 +239,14 @@ pub async fn serve<R: ClusterRecords>(
     };
     let mut tasks = Vec::new();
     for (udp, tcp, _) in sockets {
-        tasks.push(tokio::spawn(server_udp::run(
-            Arc::new(udp),
-            handler.clone(),
-            shutdown.clone(),
-        )));
+        let udp = Arc::new(udp);
+        for _ in 0..server_udp::receive_loops() {
+            tasks.push(tokio::spawn(server_udp::run(
+                udp.clone(),
+                handler.clone(),
+                shutdown.clone(),
+            )));
+        }
         tasks.push(tokio::spawn(server_tcp::run(
             tcp,
             handler.clone(),

@@ -31,7 +31,7 @@ pub(super) struct Replay {
 
 /// Where the question's name ends, when it is plain labels (no compression, as a query's
 /// first name always is) and type and class follow it.
-fn name_end(packet: &[u8]) -> Option<usize> {
+pub(super) fn name_end(packet: &[u8]) -> Option<usize> {
     let mut at = HEADER_LEN;
     loop {
         let len = usize::from(*packet.get(at)?);
@@ -47,7 +47,7 @@ fn name_end(packet: &[u8]) -> Option<usize> {
 }
 
 /// The key of a query: transport, flags, the name lower-cased, type, class and the rest.
-fn key(packet: &[u8], transport: Transport, end: usize) -> Vec<u8> {
+pub(super) fn key(packet: &[u8], transport: Transport, end: usize) -> Vec<u8> {
     let mut k = Vec::with_capacity(packet.len() + 1);
     k.push(match transport {
         Transport::Udp => 0,
@@ -57,6 +57,19 @@ fn key(packet: &[u8], transport: Transport, end: usize) -> Vec<u8> {
     k.extend(packet[HEADER_LEN..end].iter().map(u8::to_ascii_lowercase));
     k.extend_from_slice(&packet[end..]);
     k
+}
+
+/// `response`, kept for a query asking what `packet` asks, with `packet`'s id and its
+/// name's spelling (the name ends at `end`); `None` if the names differ but for case.
+pub(super) fn made_own(mut response: Vec<u8>, packet: &[u8], end: usize) -> Option<Vec<u8>> {
+    let name = response.get_mut(HEADER_LEN..end)?;
+    let asked = packet.get(HEADER_LEN..end)?;
+    if !name.eq_ignore_ascii_case(asked) {
+        return None;
+    }
+    name.copy_from_slice(asked);
+    response.get_mut(..2)?.copy_from_slice(packet.get(..2)?);
+    Some(response)
 }
 
 impl Replay {
@@ -69,20 +82,14 @@ impl Replay {
     pub fn get(&self, packet: &[u8], transport: Transport, generation: u64) -> Option<Vec<u8>> {
         let end = name_end(packet)?;
         let key = key(packet, transport, end);
-        let mut response = {
+        let response = {
             let inner = self.inner();
             if inner.generation != generation {
                 return None;
             }
             inner.by_query.get(&key)?.clone()
         };
-        let name = response.get_mut(HEADER_LEN..end)?;
-        if !name.eq_ignore_ascii_case(&packet[HEADER_LEN..end]) {
-            return None;
-        }
-        name.copy_from_slice(&packet[HEADER_LEN..end]);
-        response.get_mut(..2)?.copy_from_slice(&packet[..2]);
-        Some(response)
+        made_own(response, packet, end)
     }
 
     /// Keeps `response`, the answer to `packet` worked out under `generation`.

@@ -218,12 +218,23 @@ impl Drop for Lan {
 /// One HTTP GET of `/` from this machine to `ip:port`, the body, or `None` when the
 /// connection fails or nothing comes back within two seconds.
 pub fn http_get(ip: &str, port: u16) -> Option<String> {
+    http_get_path(ip, port, "/")
+}
+
+/// One HTTP GET of `path` from this machine to `ip:port`, as [`http_get`] (the body of a
+/// CGI script's answer too).
+pub fn http_get_path(ip: &str, port: u16, path: &str) -> Option<String> {
     let addr: Ipv4Addr = ip.parse().ok()?;
     let mut s = TcpStream::connect_timeout(&(addr, port).into(), Duration::from_secs(2)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    s.write_all(b"GET / HTTP/1.0\r\n\r\n").ok()?;
+    s.write_all(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes())
+        .ok()?;
     let _ = s.shutdown(Shutdown::Write);
     let mut out = String::new();
     s.read_to_string(&mut out).ok()?;
-    out.split("\r\n\r\n").nth(1).map(|b| b.trim().to_string())
+    // A CGI script's headers end with a bare blank line, which busybox httpd passes on.
+    let (_, body) = out
+        .split_once("\r\n\r\n")
+        .or_else(|| out.split_once("\n\n"))?;
+    Some(body.trim().to_string())
 }

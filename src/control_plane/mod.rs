@@ -1,6 +1,8 @@
 //! `bramble server`: assembles the store, PKI, API server and scheduler in one process,
 //! writes the admin kubeconfig, and supervises every task until shutdown.
 
+mod cluster_services;
+
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -240,8 +242,13 @@ pub async fn run_with_pod_streams(
             addr: cfg.listen,
             source,
         })?;
-    ensure_kubernetes_service(&registry, bound.port()).await?;
-    ensure_dns_service(&registry).await?;
+    cluster_services::ensure_kubernetes_service(&registry, bound.port()).await?;
+    let advertise = match cfg.listen.ip() {
+        IpAddr::V4(ip) if !ip.is_unspecified() && !ip.is_loopback() => Some(ip.to_string()),
+        _ => crate::kubelet::registration::node_ipv4(cfg.cluster_cidr),
+    };
+    cluster_services::ensure_kubernetes_endpoints(&registry, advertise, bound.port()).await?;
+    cluster_services::ensure_dns_service(&registry).await?;
     write_admin_kubeconfig(
         &pki,
         &cfg.data_dir.join("admin.kubeconfig"),
@@ -443,61 +450,6 @@ async fn ensure_cluster_info(
         what: format!("configmap kube-system/{name}"),
         source,
     })
-}
-
-/// The `kubernetes` Service in `default`, at the first address of the service range, as
-/// kube-apiserver keeps it.
-async fn ensure_kubernetes_service(registry: &Registry, port: u16) -> Result<(), ServerError> {
-    let rt = &crate::resources::service::RESOURCE;
-    if registry.get(rt, "default", "kubernetes").is_ok() {
-        return Ok(());
-    }
-    let ip = crate::resources::service_alloc::KUBERNETES_SERVICE_IP.to_string();
-    let svc = json!({
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": {"name": "kubernetes", "namespace": "default",
-                     "labels": {"component": "apiserver", "provider": "kubernetes"}},
-        "spec": {"type": "ClusterIP", "clusterIP": ip,
-                 "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": port}]},
-    });
-    registry
-        .create(rt, "default", svc, &WriteOptions::default())
-        .await
-        .map_err(|source| ServerError::Bootstrap {
-            what: "service default/kubernetes".into(),
-            source,
-        })?;
-    Ok(())
-}
-
-/// The `kube-dns` Service in `kube-system` at the DNS address every node answers itself
-/// (its own cluster DNS server, not pods: the Service has no selector), so tools that look
-/// for cluster DNS find it where k3s has it.
-async fn ensure_dns_service(registry: &Registry) -> Result<(), ServerError> {
-    let rt = &crate::resources::service::RESOURCE;
-    if registry.get(rt, "kube-system", "kube-dns").is_ok() {
-        return Ok(());
-    }
-    let ip = crate::resources::service_alloc::DNS_SERVICE_IP.to_string();
-    let svc = json!({
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": {"name": "kube-dns", "namespace": "kube-system",
-                     "labels": {"k8s-app": "kube-dns", "kubernetes.io/cluster-service": "true",
-                                "kubernetes.io/name": "BrambleDNS"}},
-        "spec": {"type": "ClusterIP", "clusterIP": ip, "ports": [
-            {"name": "dns", "port": 53, "protocol": "UDP", "targetPort": 53},
-            {"name": "dns-tcp", "port": 53, "protocol": "TCP", "targetPort": 53}]},
-    });
-    registry
-        .create(rt, "kube-system", svc, &WriteOptions::default())
-        .await
-        .map_err(|source| ServerError::Bootstrap {
-            what: "service kube-system/kube-dns".into(),
-            source,
-        })?;
-    Ok(())
 }
 
 /// The API server's TLS settings towards kubelets: trusts the cluster CA and presents a

@@ -1,0 +1,163 @@
+//! The Services every cluster has, kept by the server as kube-apiserver keeps them:
+//! `default/kubernetes` at the first address of the service range, with an Endpoints and an
+//! EndpointSlice naming this server's address and API port (so a pod reaches the API at
+//! `kubernetes.default.svc`), and `kube-system/kube-dns` at the address every node's own DNS
+//! server answers.
+
+use serde_json::{json, Value};
+
+use super::ServerError;
+use crate::api::patch::PatchType;
+use crate::api::registry::{Registry, Subresource, WriteOptions};
+use crate::resources::{endpoints, endpointslice, service, ResourceType};
+
+/// The label that keeps the endpoint-slice mirroring away from the `kubernetes` Endpoints:
+/// the server writes their slice itself, as kube-apiserver does.
+const SKIP_MIRROR_LABEL: &str = "endpointslice.kubernetes.io/skip-mirror";
+
+fn bootstrap_error(what: &str) -> impl FnOnce(crate::api::status::ApiError) -> ServerError + '_ {
+    move |source| ServerError::Bootstrap {
+        what: what.to_string(),
+        source,
+    }
+}
+
+/// Creates `obj` as `namespace/name`, or merges `fields` of it into the object there when
+/// they differ.
+async fn upsert(
+    registry: &Registry,
+    rt: &ResourceType,
+    namespace: &str,
+    name: &str,
+    obj: Value,
+    fields: &[&str],
+) -> Result<(), crate::api::status::ApiError> {
+    let Ok(current) = registry.get(rt, namespace, name) else {
+        return registry
+            .create(rt, namespace, obj, &WriteOptions::default())
+            .await
+            .map(drop);
+    };
+    if fields.iter().all(|f| current[*f] == obj[*f]) {
+        return Ok(());
+    }
+    let patch: serde_json::Map<String, Value> = fields
+        .iter()
+        .map(|f| (f.to_string(), obj[*f].clone()))
+        .collect();
+    registry
+        .patch(
+            rt,
+            namespace,
+            name,
+            PatchType::Merge,
+            &serde_json::to_vec(&patch).unwrap_or_default(),
+            Subresource::Main,
+            &WriteOptions::default(),
+        )
+        .await
+        .map(drop)
+}
+
+/// The `kubernetes` Service in `default`, at the first address of the service range, its
+/// port 443 sent to the API server's `port`.
+pub(super) async fn ensure_kubernetes_service(
+    registry: &Registry,
+    port: u16,
+) -> Result<(), ServerError> {
+    let rt = &service::RESOURCE;
+    if registry.get(rt, "default", "kubernetes").is_ok() {
+        return Ok(());
+    }
+    let ip = crate::resources::service_alloc::KUBERNETES_SERVICE_IP.to_string();
+    let svc = json!({
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "kubernetes", "namespace": "default",
+                     "labels": {"component": "apiserver", "provider": "kubernetes"}},
+        "spec": {"type": "ClusterIP", "clusterIP": ip,
+                 "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": port}]},
+    });
+    registry
+        .create(rt, "default", svc, &WriteOptions::default())
+        .await
+        .map(drop)
+        .map_err(bootstrap_error("service default/kubernetes"))
+}
+
+/// The `kubernetes` Service's Endpoints and EndpointSlice: this server at `ip` (the address
+/// other boards and pods reach it on) and `port`, rewritten when either changed since the
+/// last start. Without an address (a host with loopback only) the Service has no endpoints.
+pub(super) async fn ensure_kubernetes_endpoints(
+    registry: &Registry,
+    ip: Option<String>,
+    port: u16,
+) -> Result<(), ServerError> {
+    let Some(ip) = ip else {
+        tracing::warn!("no address for the kubernetes Service's endpoints: pods cannot reach the API through it");
+        return Ok(());
+    };
+    let eps = json!({
+        "apiVersion": "v1",
+        "kind": "Endpoints",
+        "metadata": {"name": "kubernetes", "namespace": "default",
+                     "labels": {SKIP_MIRROR_LABEL: "true"}},
+        "subsets": [{"addresses": [{"ip": ip}],
+                     "ports": [{"name": "https", "port": port, "protocol": "TCP"}]}],
+    });
+    upsert(
+        registry,
+        &endpoints::RESOURCE,
+        "default",
+        "kubernetes",
+        eps,
+        &["subsets"],
+    )
+    .await
+    .map_err(bootstrap_error("endpoints default/kubernetes"))?;
+    let slice = json!({
+        "apiVersion": "discovery.k8s.io/v1",
+        "kind": "EndpointSlice",
+        "metadata": {"name": "kubernetes", "namespace": "default",
+                     "labels": {endpointslice::SERVICE_NAME_LABEL: "kubernetes"}},
+        "addressType": "IPv4",
+        "endpoints": [{"addresses": [ip], "conditions": {"ready": true}}],
+        "ports": [{"name": "https", "port": port, "protocol": "TCP"}],
+    });
+    upsert(
+        registry,
+        &endpointslice::RESOURCE,
+        "default",
+        "kubernetes",
+        slice,
+        &["endpoints", "ports"],
+    )
+    .await
+    .map_err(bootstrap_error("endpointslice default/kubernetes"))
+}
+
+/// The `kube-dns` Service in `kube-system` at the DNS address every node answers itself
+/// (its own cluster DNS server, not pods: the Service has no selector), so tools that look
+/// for cluster DNS find it where k3s has it.
+pub(super) async fn ensure_dns_service(registry: &Registry) -> Result<(), ServerError> {
+    let rt = &service::RESOURCE;
+    if registry.get(rt, "kube-system", "kube-dns").is_ok() {
+        return Ok(());
+    }
+    let ip = crate::resources::service_alloc::DNS_SERVICE_IP.to_string();
+    let svc = json!({
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "kube-dns", "namespace": "kube-system",
+                     "labels": {"k8s-app": "kube-dns", "kubernetes.io/cluster-service": "true",
+                                "kubernetes.io/name": "BrambleDNS"}},
+        "spec": {"type": "ClusterIP", "clusterIP": ip, "ports": [
+            {"name": "dns", "port": 53, "protocol": "UDP", "targetPort": 53},
+            {"name": "dns-tcp", "port": 53, "protocol": "TCP", "targetPort": 53}]},
+    });
+    registry
+        .create(rt, "kube-system", svc, &WriteOptions::default())
+        .await
+        .map(drop)
+        .map_err(bootstrap_error("service kube-system/kube-dns"))
+}
