@@ -5,9 +5,12 @@
 //! Two namespaces of the bench's own joined by a veth: the server's runs a listener that
 //! accepts and closes; the client's holds the proxy's table (`bramble::proxy::ruleset`, built
 //! from [`ServicePort`]s as the proxy builds it from the informers) with [`OTHER_SERVICES`]
-//! Services of two endpoints each besides the measured one. A fixed number of connector
-//! threads connect and close in a loop for a fixed time; the two paths take turns, so a
-//! change in the machine's load falls on both.
+//! Services of two endpoints each besides the two measured ones. Both measured Services lead
+//! to the one endpoint; the client reaches the first from an address in the cluster network,
+//! as a pod does (DNAT only), the second from one outside it, as the node's own processes do
+//! (DNAT and masquerade): a route per cluster IP picks the source address. A fixed number of
+//! connector threads connect and close in a loop for a fixed time; the three paths take
+//! turns, so a change in the machine's load falls on all.
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
@@ -23,10 +26,14 @@ use bramble::proxy::ruleset::{Context, Ruleset};
 
 use crate::netns::Netns;
 
-/// Services in the table besides the measured one.
+/// Services in the table besides the measured ones.
 pub const OTHER_SERVICES: usize = 1000;
-/// Connector threads, each with one connection in progress at a time.
-pub const CONNECTORS: usize = 8;
+/// Connector threads, each with one connection in progress at a time: one per core. More
+/// would measure the scheduler: a thread preempted mid-connect adds a time slice to the
+/// tail of whichever path it was on.
+pub fn connectors() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
 /// How long each path is driven per turn.
 pub const TURN: Duration = Duration::from_secs(1);
 /// Turns per path.
@@ -37,8 +44,13 @@ pub const TURN_CONNECTIONS: usize = 60_000;
 const WARM_UP: Duration = Duration::from_millis(500);
 
 const CLIENT_IP: Ipv4Addr = Ipv4Addr::new(10, 200, 0, 1);
+/// The client's address in the cluster network, the source of connections "from a pod".
+const CLIENT_POD_IP: Ipv4Addr = Ipv4Addr::new(10, 42, 0, 1);
 const SERVER_IP: Ipv4Addr = Ipv4Addr::new(10, 200, 0, 2);
-const CLUSTER_IP: Ipv4Addr = Ipv4Addr::new(10, 43, 0, 100);
+/// The Service reached from the cluster network.
+const POD_CLUSTER_IP: Ipv4Addr = Ipv4Addr::new(10, 43, 0, 100);
+/// The Service reached from the node's own address.
+const NODE_CLUSTER_IP: Ipv4Addr = Ipv4Addr::new(10, 43, 0, 101);
 const SERVICE_PORT: u16 = 80;
 
 /// What one path did over all its turns.
@@ -69,8 +81,10 @@ impl PathResult {
 /// The phase's figures.
 #[derive(Debug, Default)]
 pub struct DataPath {
-    /// Through the ClusterIP.
-    pub service: PathResult,
+    /// Through a ClusterIP from the cluster network (as a pod): DNAT.
+    pub from_pod: PathResult,
+    /// Through a ClusterIP from the node's address: DNAT and masquerade.
+    pub from_node: PathResult,
     /// Straight to the endpoint.
     pub direct: PathResult,
     /// Chains in the programmed table.
@@ -108,6 +122,29 @@ fn run(result: &mut DataPath) -> anyhow::Result<()> {
     server.ip(&["addr", "add", &format!("{SERVER_IP}/24"), "dev", "veth1"])?;
     server.ip(&["link", "set", "veth1", "up"])?;
     client.ip(&["route", "add", "default", "via", &SERVER_IP.to_string()])?;
+    client.ip(&[
+        "addr",
+        "add",
+        &format!("{CLIENT_POD_IP}/32"),
+        "dev",
+        "veth0",
+    ])?;
+    client.ip(&[
+        "route",
+        "add",
+        &format!("{POD_CLUSTER_IP}/32"),
+        "via",
+        &SERVER_IP.to_string(),
+        "src",
+        &CLIENT_POD_IP.to_string(),
+    ])?;
+    server.ip(&[
+        "route",
+        "add",
+        &format!("{CLIENT_POD_IP}/32"),
+        "via",
+        &CLIENT_IP.to_string(),
+    ])?;
     // Room for every connection of a turn (closed with a reset, so none waits in TIME_WAIT).
     client.sysctl("net.ipv4.ip_local_port_range", "1024 65000")?;
 
@@ -126,18 +163,31 @@ fn run(result: &mut DataPath) -> anyhow::Result<()> {
             .context("programming the proxy table")
     })?;
 
-    let service = SocketAddr::from((CLUSTER_IP, SERVICE_PORT));
+    // A connection closed by a reset leaves its conntrack entry for the `close` timeout
+    // (10 s): at tens of thousands of connections a second, the table would fill (the
+    // machine's limit is shared by every namespace) and new connections would wait on it.
+    client.sysctl("net.netfilter.nf_conntrack_tcp_timeout_close", "1")?;
+
+    let from_pod = SocketAddr::from((POD_CLUSTER_IP, SERVICE_PORT));
+    let from_node = SocketAddr::from((NODE_CLUSTER_IP, SERVICE_PORT));
     let drive = |target: SocketAddr, time: Duration| {
         client.run(move || Ok(drive(target, time, TURN_CONNECTIONS)))
     };
-    drive(service, WARM_UP)?;
-    drive(endpoint, WARM_UP)?;
+    for target in [from_pod, from_node, endpoint] {
+        drive(target, WARM_UP)?;
+    }
     for _ in 0..TURNS {
         merge(&mut result.direct, drive(endpoint, TURN)?);
-        merge(&mut result.service, drive(service, TURN)?);
+        merge(&mut result.from_pod, drive(from_pod, TURN)?);
+        merge(&mut result.from_node, drive(from_node, TURN)?);
     }
-    result.direct.latencies.sort();
-    result.service.latencies.sort();
+    for path in [
+        &mut result.direct,
+        &mut result.from_pod,
+        &mut result.from_node,
+    ] {
+        path.latencies.sort();
+    }
 
     let table_name = table.clone();
     client.run(move || {
@@ -188,15 +238,23 @@ fn services(table: &str, endpoint: SocketAddr) -> (Context, Vec<ServicePort>) {
     let SocketAddr::V4(endpoint) = endpoint else {
         unreachable!("the listener is bound to an IPv4 address")
     };
-    let mut ports = vec![port(
-        "default/measured/tcp/80".into(),
-        CLUSTER_IP,
-        vec![Backend {
-            ip: *endpoint.ip(),
-            port: endpoint.port(),
-            local: false,
-        }],
-    )];
+    let backend = Backend {
+        ip: *endpoint.ip(),
+        port: endpoint.port(),
+        local: false,
+    };
+    let mut ports = vec![
+        port(
+            "default/from-pod/tcp/80".into(),
+            POD_CLUSTER_IP,
+            vec![backend.clone()],
+        ),
+        port(
+            "default/from-node/tcp/80".into(),
+            NODE_CLUSTER_IP,
+            vec![backend],
+        ),
+    ];
     for i in 0..OTHER_SERVICES {
         // 10.43.1.1 upwards, 250 per /24; endpoints 10.42.x.y, two per Service.
         let (hi, lo) = ((1 + i / 250) as u8, (1 + i % 250) as u8);
@@ -215,12 +273,13 @@ fn services(table: &str, endpoint: SocketAddr) -> (Context, Vec<ServicePort>) {
     (ctx, ports)
 }
 
-/// Connects to `target` and closes, from [`CONNECTORS`] threads, for `time` or until
+/// Connects to `target` and closes, from [`connectors`] threads, for `time` or until
 /// `limit` connections in all.
 fn drive(target: SocketAddr, time: Duration, limit: usize) -> PathResult {
     let started = Instant::now();
-    let per_thread = limit / CONNECTORS;
-    let threads: Vec<_> = (0..CONNECTORS)
+    let threads_count = connectors();
+    let per_thread = limit / threads_count;
+    let threads: Vec<_> = (0..threads_count)
         .map(|_| std::thread::spawn(move || connector(target, started + time, per_thread)))
         .collect();
     let mut result = PathResult::default();
@@ -271,6 +330,9 @@ fn close_with_reset(stream: &TcpStream) {
     }
 }
 
+/// Connections the listener's queue holds (the namespace's `net.core.somaxconn` is 4096).
+const ACCEPT_QUEUE: i32 = 4096;
+
 /// A listener in the server namespace that accepts and closes until stopped.
 struct TcpListenerIn {
     port: u16,
@@ -282,6 +344,13 @@ impl TcpListenerIn {
         let (port_tx, port_rx) = std::sync::mpsc::channel();
         let thread = ns.spawn(move || {
             let listener = TcpListener::bind((SERVER_IP, 0)).context("binding the listener")?;
+            // A deep accept queue: the connectors outnumber the cores, and while this thread
+            // waits for one, a full queue of 128 (the standard library's) would drop SYNs and
+            // stall every connector for the 1 s SYN retransmission.
+            // SAFETY: listen() again on a listening socket only resizes its queue.
+            if unsafe { libc::listen(listener.as_raw_fd(), ACCEPT_QUEUE) } != 0 {
+                return Err(std::io::Error::last_os_error()).context("resizing the accept queue");
+            }
             let _ = port_tx.send(listener.local_addr()?.port());
             while !stop.load(Ordering::SeqCst) {
                 // Errors (a connection reset before it was taken) are the client's business.
