@@ -177,7 +177,7 @@ fn endpoints_follow_pod_readiness_and_deletion() {
 }
 
 #[test]
-fn hand_written_endpoints_are_mirrored_into_a_slice_and_the_apis_are_written() {
+fn hand_written_endpoints_are_mirrored_into_a_slice() {
     let c = Cluster::start();
     c.apply(
         "apiVersion: v1
@@ -215,26 +215,6 @@ subsets:
     assert_eq!(
         c.jsonpath(&["endpoints", "nas"], "{.subsets[0].addresses[0].ip}"),
         "192.168.1.20"
-    );
-
-    // The server's own: `kubernetes` names the API port, in the Endpoints and in one slice
-    // the server writes itself, not a mirrored one.
-    let port = c.port.to_string();
-    assert_eq!(
-        c.jsonpath(&["endpoints", "kubernetes"], "{.subsets[0].ports[0].port}"),
-        port
-    );
-    assert_eq!(
-        c.jsonpath(
-            &[
-                "endpointslices",
-                "-l",
-                "kubernetes.io/service-name=kubernetes"
-            ],
-            "{range .items[*]}{.metadata.name}:{.ports[0].port} {end}"
-        )
-        .trim(),
-        format!("kubernetes:{port}")
     );
 }
 

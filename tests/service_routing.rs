@@ -287,8 +287,30 @@ fn services_route_across_boards_and_from_outside() {
         out.contains(UDP_NAME.1).then_some(())
     });
 
-    // The API through the `kubernetes` Service, as in-cluster clients reach it: a
-    // connection made (the TLS listener answers plain text with an alert and closes).
+    // The API through the `kubernetes` Service, as in-cluster clients reach it: its
+    // Endpoints and its one slice (the server's own, not mirrored) name board 1's address
+    // and the API port, and a connection is made (the TLS listener answers plain text with
+    // an alert and closes).
+    let api = format!("{}:{}", lan.switch.board_ip(1), c.port);
+    assert_eq!(
+        c.jsonpath(
+            &["endpoints", "kubernetes"],
+            "{.subsets[0].addresses[0].ip}:{.subsets[0].ports[0].port}"
+        ),
+        api
+    );
+    assert_eq!(
+        c.jsonpath(
+            &[
+                "endpointslices",
+                "-l",
+                "kubernetes.io/service-name=kubernetes"
+            ],
+            "{range .items[*]}{.metadata.name}={.endpoints[0].addresses[0]}:{.ports[0].port} {end}"
+        )
+        .trim(),
+        format!("kubernetes={api}")
+    );
     eventually("the API reached at kubernetes.default.svc", || {
         let cmd = "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 kubernetes.default.svc 443";
         let (ok, _) = lan.exec("client", cmd);

@@ -87,14 +87,18 @@ pub(super) async fn ensure_kubernetes_service(
 
 /// The `kubernetes` Service's Endpoints and EndpointSlice: this server at `ip` (the address
 /// other boards and pods reach it on) and `port`, rewritten when either changed since the
-/// last start. Without an address (a host with loopback only) the Service has no endpoints.
+/// last start. Without an address (the API listens on loopback only) the Service has no
+/// endpoints.
 pub(super) async fn ensure_kubernetes_endpoints(
     registry: &Registry,
     ip: Option<String>,
     port: u16,
 ) -> Result<(), ServerError> {
     let Some(ip) = ip else {
-        tracing::warn!("no address for the kubernetes Service's endpoints: pods cannot reach the API through it");
+        tracing::warn!(
+            "the API listens on no address pods can reach: the kubernetes Service has no \
+             endpoints (listen on 0.0.0.0 or the board's address for in-cluster clients)"
+        );
         return Ok(());
     };
     let eps = json!({

@@ -243,9 +243,12 @@ pub async fn run_with_pod_streams(
             source,
         })?;
     cluster_services::ensure_kubernetes_service(&registry, bound.port()).await?;
+    // The address pods reach the API on: the one listened on, or the board's own when it
+    // listens on every address; none when it listens on loopback (or a single IPv6 address).
     let advertise = match cfg.listen.ip() {
-        IpAddr::V4(ip) if !ip.is_unspecified() && !ip.is_loopback() => Some(ip.to_string()),
-        _ => crate::kubelet::registration::node_ipv4(cfg.cluster_cidr),
+        ip if ip.is_unspecified() => crate::kubelet::registration::node_ipv4(cfg.cluster_cidr),
+        IpAddr::V4(ip) if !ip.is_loopback() => Some(ip.to_string()),
+        _ => None,
     };
     cluster_services::ensure_kubernetes_endpoints(&registry, advertise, bound.port()).await?;
     cluster_services::ensure_dns_service(&registry).await?;
