@@ -316,6 +316,15 @@ fn services_route_across_boards_and_from_outside() {
         let (ok, _) = lan.exec("client", cmd);
         ok.then_some(())
     });
+    // And where in-cluster clients look first: the variables every container gets.
+    let (_, vars) = lan.exec(
+        "client",
+        "echo $KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT $KUBERNETES_PORT",
+    );
+    assert_eq!(vars.trim(), "10.43.0.1:443 tcp://10.43.0.1:443");
+    let cmd = "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | \
+               nc -w 2 $KUBERNETES_SERVICE_HOST $KUBERNETES_SERVICE_PORT";
+    assert!(lan.exec("client", cmd).0, "the API through its variables");
 
     // Stopping an agent removes its proxy's table.
     let (_, tables) = lan.on_board(3, &["nft", "list", "tables"]);

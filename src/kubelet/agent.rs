@@ -2,18 +2,20 @@
 //! one [`pod_worker`](super::pod_worker) per pod bound to this node (upstream's `syncLoop`
 //! and `podWorkers`).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use k8s_openapi::api::core::v1::{Pod, Service};
 use serde_json::{json, Value};
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::container_spec::env::Allocatable;
+use super::container_spec::service_env;
 use super::image::{GcPolicy, ImageService, RegistryConfig};
 use super::machine::Machine;
 use super::network::{self, Ipv4Cidr, PodNetwork, PodNetworkConfig};
@@ -25,7 +27,7 @@ use super::storage::{NodeStorage, StorageConfig};
 use super::volume::{HostPathPolicy, VolumeManager};
 use super::{image_gc, lease, node_routes, pod_worker, sandbox};
 use crate::client::events::EventRecorder;
-use crate::client::informer::Informers;
+use crate::client::informer::{Informer, Informers};
 use crate::client::options::PatchType;
 use crate::client::options::{ListOptions, Subresource, WatchEvent, WatchOptions};
 use crate::client::status::ApiError;
@@ -145,6 +147,30 @@ pub struct NodeContext<C: Client> {
     pub cluster_dns: Option<String>,
     /// The cluster's DNS domain.
     pub cluster_domain: String,
+    /// The Services, for containers' Service variables (the process's shared informer).
+    pub services: Option<Informer<Service>>,
+}
+
+impl<C: Client> NodeContext<C> {
+    /// The Service variables for `pod`'s containers, from the node's Service cache as it
+    /// stands (a board that lost the server keeps starting containers with what it knew).
+    pub fn service_env(&self, pod: &Pod) -> BTreeMap<String, String> {
+        let Some(services) = &self.services else {
+            return BTreeMap::new();
+        };
+        let ns = pod.metadata.namespace.as_deref().unwrap_or("default");
+        let links = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.enable_service_links)
+            .unwrap_or(true);
+        let mut chosen: Vec<Arc<Service>> =
+            services.get("default", "kubernetes").into_iter().collect();
+        if links {
+            chosen.extend(services.list_namespace(ns));
+        }
+        service_env::service_env(chosen.iter().map(Arc::as_ref), ns, links)
+    }
 }
 
 /// Runs the kubelet until `shutdown`; running containers are left running on shutdown.
@@ -198,6 +224,7 @@ pub async fn run<C: Client>(
     let network = PodNetwork::new(net_cfg)?;
     network.ensure_node().await?;
     let mut tasks = JoinSet::new();
+    let services = informers.get::<Service>().ok();
     let cluster_dns =
         start_node_services(informers, &cfg, cluster_cidr, &mut tasks, &shutdown).await;
     let volumes = VolumeManager::new(&cfg.data_dir, cfg.host_path_policy.clone())
@@ -210,6 +237,7 @@ pub async fn run<C: Client>(
         security: cfg.security.clone(),
         cluster_dns: cluster_dns.map(|ip| ip.to_string()),
         cluster_domain: cfg.cluster_domain.clone(),
+        services,
         events: EventRecorder::new(client.clone(), "kubelet"),
         image_gc: Arc::new(Notify::new()),
         storage_wake: Arc::new(Notify::new()),

@@ -15,6 +15,7 @@ pub mod oom_score;
 pub mod pod_resolv_conf;
 mod resources;
 pub mod security;
+pub mod service_env;
 pub mod user;
 
 #[cfg(test)]

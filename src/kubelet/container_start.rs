@@ -160,6 +160,8 @@ pub struct PodEnv<'a> {
     pub node_hostname: String,
     /// ConfigMaps and Secrets the containers' env refers to.
     pub sources: &'a PrefetchedSources,
+    /// The Service variables every container gets.
+    pub service_env: std::collections::BTreeMap<String, String>,
     /// What `resourceFieldRef` limits default to.
     pub allocatable: Allocatable,
 }
@@ -185,6 +187,7 @@ fn spec(
             host_ips: &host_ips,
             allocatable: env.allocatable,
             sources: env.sources,
+            service_env: &env.service_env,
         },
         container: c,
         image: &image.config,

@@ -1,14 +1,15 @@
 //! A container's environment as the kubelet computes it (`makeEnvironmentVariables`):
 //! `envFrom` sources first, then `env` in order, each value expanded against the variables
-//! before it or resolved from the downward API (`fieldRef`, `resourceFieldRef`) or a
-//! ConfigMap/Secret key.
+//! before it and the Service variables or resolved from the downward API (`fieldRef`,
+//! `resourceFieldRef`) or a ConfigMap/Secret key; then the Service variables the container
+//! does not set itself.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use k8s_openapi::api::core::v1::{Container, ObjectFieldSelector, Pod, ResourceFieldSelector};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity as ApiQuantity;
 
-use super::expansion::expand_with;
+use super::expansion::expand;
 use super::ContainerConfigError;
 use crate::kubelet::volume::SourceLookup;
 use crate::resources::quantity::Quantity;
@@ -35,6 +36,8 @@ pub struct EnvContext<'a> {
     pub allocatable: Allocatable,
     /// Where ConfigMaps and Secrets come from.
     pub sources: &'a dyn SourceLookup,
+    /// The Service variables ([`super::service_env::service_env`]).
+    pub service_env: &'a BTreeMap<String, String>,
 }
 
 /// Ordered `NAME -> value` pairs; setting a name again replaces its value in place.
@@ -231,7 +234,12 @@ pub fn container_env(
     for var in container.env.iter().flatten() {
         let value = var.value.as_deref().unwrap_or_default();
         let resolved = if !value.is_empty() {
-            expand_with(value, env.vars())
+            expand(value, &|name| {
+                env.values
+                    .get(name)
+                    .or_else(|| ctx.service_env.get(name))
+                    .cloned()
+            })
         } else if let Some(from) = &var.value_from {
             if let Some(sel) = &from.field_ref {
                 field_value(ctx, sel)?
@@ -282,6 +290,11 @@ pub fn container_env(
             String::new()
         };
         env.set(var.name.clone(), resolved);
+    }
+    for (name, value) in ctx.service_env {
+        if !env.values.contains_key(name) {
+            env.set(name.clone(), value.clone());
+        }
     }
     Ok(env)
 }

@@ -1,5 +1,7 @@
 //! Tests of the container environment: order, expansion, downward API and sources.
 
+use std::collections::BTreeMap;
+
 use k8s_openapi::api::core::v1::{ConfigMap, Container, Pod, Secret};
 use serde_json::json;
 
@@ -36,6 +38,14 @@ fn pod() -> Pod {
 }
 
 fn run(container: serde_json::Value, src: &PrefetchedSources) -> Result<Vec<String>, String> {
+    run_with_services(container, src, &BTreeMap::new())
+}
+
+fn run_with_services(
+    container: serde_json::Value,
+    src: &PrefetchedSources,
+    service_env: &BTreeMap<String, String>,
+) -> Result<Vec<String>, String> {
     let pod = pod();
     let container: Container = serde_json::from_value(container).unwrap();
     let ctx = EnvContext {
@@ -47,10 +57,40 @@ fn run(container: serde_json::Value, src: &PrefetchedSources) -> Result<Vec<Stri
             memory_bytes: 8 << 30,
         },
         sources: src,
+        service_env,
     };
     container_env(&ctx, &container)
         .map(|e| e.to_strings())
         .map_err(|e| e.to_string())
+}
+
+#[test]
+fn service_variables_come_last_yield_to_the_containers_own_and_expand() {
+    let services: BTreeMap<String, String> = [
+        ("KUBERNETES_SERVICE_HOST", "10.43.0.1"),
+        ("WEB_SERVICE_HOST", "10.43.0.20"),
+        ("WEB_SERVICE_PORT", "80"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let env = run_with_services(
+        json!({"name": "main", "env": [
+            {"name": "URL", "value": "http://$(WEB_SERVICE_HOST):$(WEB_SERVICE_PORT)/"},
+            {"name": "WEB_SERVICE_PORT", "value": "8080"}]}),
+        &sources(),
+        &services,
+    )
+    .unwrap();
+    assert_eq!(
+        env,
+        [
+            "URL=http://10.43.0.20:80/",
+            "WEB_SERVICE_PORT=8080",
+            "KUBERNETES_SERVICE_HOST=10.43.0.1",
+            "WEB_SERVICE_HOST=10.43.0.20",
+        ]
+    );
 }
 
 #[test]

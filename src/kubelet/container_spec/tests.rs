@@ -111,6 +111,7 @@ impl Fixture {
                 host_ips: &["192.168.1.2".into()],
                 allocatable: Allocatable::default(),
                 sources: &self.sources,
+                service_env: &std::collections::BTreeMap::new(),
             },
             container,
             image: &self.image,

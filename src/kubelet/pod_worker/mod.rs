@@ -364,6 +364,7 @@ impl Worker {
             host_ip: ctx.host_ip.clone(),
             node_hostname: ctx.node.clone(),
             sources: &sb.sources,
+            service_env: ctx.service_env(pod),
             allocatable: ctx.allocatable,
         };
         match container_start::start(ctx, &env, c, &image, attempt).await {
