@@ -249,3 +249,28 @@ async fn credentials_are_required_and_viewers_cannot_write() {
         "{err}"
     );
 }
+
+/// `kubectl debug` adds an ephemeral container, which this server does not serve yet:
+/// kubectl reads the 404's `details` (upstream always sends them on NotFound) and says so in
+/// one line, instead of crashing on a Status without them.
+#[test]
+fn kubectl_debug_learns_ephemeral_containers_are_not_served() {
+    let c = Cluster::start();
+    c.apply(
+        "apiVersion: v1
+kind: Pod
+metadata: {name: web}
+spec:
+  nodeSelector: {kubernetes.io/hostname: nowhere}
+  containers: [{name: main, image: busybox}]
+",
+    );
+    let out = c.kubectl(&["debug", "web", "--image=busybox"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("ephemeral containers are disabled for this cluster"),
+        "{err}"
+    );
+    assert!(!err.contains("panic"), "{err}");
+}

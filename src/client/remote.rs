@@ -144,6 +144,7 @@ pub fn from_status(code: u16, status: &Value) -> ApiError {
     let mut err = ApiError::new(code, reason, message);
     if let Some(details) = status.get("details") {
         let text = |k: &str| details.get(k).and_then(Value::as_str).map(str::to_string);
+        err.details.shown = true;
         err.details.name = text("name");
         err.details.group = text("group");
         err.details.kind = text("kind");

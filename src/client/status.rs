@@ -47,6 +47,11 @@ pub struct Details {
     pub continue_token: Option<String>,
     /// `details.retryAfterSeconds`, also sent as the `Retry-After` header.
     pub retry_after_seconds: Option<u32>,
+    /// Send `details` even when all of it is empty, as upstream does for the reasons it
+    /// builds with a `StatusDetails` (NotFound, AlreadyExists, Conflict, Forbidden, Invalid,
+    /// MethodNotAllowed, InternalError, Timeout, TooManyRequests): clients read its fields
+    /// without checking that it is there (`kubectl debug` does).
+    pub shown: bool,
 }
 
 /// `pods` or `storageclasses.storage.k8s.io`, as upstream qualifies resources in messages.
@@ -69,7 +74,14 @@ impl ApiError {
         }
     }
 
+    /// The same error with a (perhaps empty) `details` object.
+    fn with_details(mut self) -> Self {
+        self.details.shown = true;
+        self
+    }
+
     fn about(mut self, rt: &ResourceType, name: &str) -> Self {
+        self.details.shown = true;
         self.details.name = Some(name.to_string()).filter(|n| !n.is_empty());
         self.details.group = Some(rt.group.to_string()).filter(|g| !g.is_empty());
         self.details.kind = Some(rt.plural.to_string());
@@ -147,6 +159,7 @@ impl ApiError {
             "Invalid",
             format!("{qualified_kind} \"{name}\" is invalid: {list}"),
         );
+        e.details.shown = true;
         e.details.name = Some(name.to_string());
         e.details.group = Some(group.to_string()).filter(|g| !g.is_empty());
         e.details.kind = Some(kind.to_string());
@@ -173,7 +186,7 @@ impl ApiError {
 
     /// 403 `Forbidden` with a ready message.
     pub fn forbidden(message: impl Into<String>) -> Self {
-        Self::new(403, "Forbidden", message)
+        Self::new(403, "Forbidden", message).with_details()
     }
 
     /// 403 about one object (e.g. a namespace being terminated).
@@ -188,6 +201,7 @@ impl ApiError {
             "NotFound",
             "the server could not find the requested resource",
         )
+        .with_details()
     }
 
     /// 405 `MethodNotAllowed`.
@@ -197,6 +211,7 @@ impl ApiError {
             "MethodNotAllowed",
             "the server does not allow this method on the requested resource",
         )
+        .with_details()
     }
 
     /// 406 `NotAcceptable`.
@@ -240,11 +255,18 @@ impl ApiError {
 
     /// 500 `InternalError`.
     pub fn internal(message: impl std::fmt::Display) -> Self {
-        Self::new(
+        let mut e = Self::new(
             500,
             "InternalError",
             format!("Internal error occurred: {message}"),
         )
+        .with_details();
+        e.details.causes.push(Cause {
+            reason: String::new(),
+            message: message.to_string(),
+            field: String::new(),
+        });
+        e
     }
 
     /// 429 `TooManyRequests` from the in-flight limits, as upstream's max-in-flight filter
@@ -254,7 +276,8 @@ impl ApiError {
             429,
             "TooManyRequests",
             "Too many requests, please try again later.",
-        );
+        )
+        .with_details();
         e.details.retry_after_seconds = Some(1);
         e
     }
@@ -267,6 +290,7 @@ impl ApiError {
             "Timeout",
             "Timeout: request did not complete within the allotted timeout",
         )
+        .with_details()
     }
 
     /// 503 `ServiceUnavailable`.
@@ -291,7 +315,20 @@ impl ApiError {
             let causes: Vec<Value> = d
                 .causes
                 .iter()
-                .map(|c| json!({"reason": c.reason, "message": c.message, "field": c.field}))
+                .map(|c| {
+                    // Upstream leaves an empty reason or field out.
+                    let mut cause = serde_json::Map::new();
+                    for (key, value) in [
+                        ("reason", &c.reason),
+                        ("message", &c.message),
+                        ("field", &c.field),
+                    ] {
+                        if !value.is_empty() {
+                            cause.insert(key.into(), json!(value));
+                        }
+                    }
+                    Value::Object(cause)
+                })
                 .collect();
             details.insert("causes".into(), Value::Array(causes));
         }
@@ -311,7 +348,7 @@ impl ApiError {
             "reason": self.reason,
             "code": self.code,
         });
-        if !details.is_empty() {
+        if d.shown || !details.is_empty() {
             status["details"] = Value::Object(details);
         }
         status
@@ -341,4 +378,31 @@ pub fn success_status(rt: &ResourceType, name: &str, uid: Option<&str>) -> Value
         details["uid"] = json!(uid);
     }
     json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn details_are_sent_where_upstream_sends_them_even_empty() {
+        let details = |e: ApiError| e.to_status().get("details").cloned();
+        assert_eq!(details(ApiError::path_not_found()), Some(json!({})));
+        assert_eq!(details(ApiError::method_not_allowed()), Some(json!({})));
+        assert_eq!(details(ApiError::forbidden("no")), Some(json!({})));
+        assert_eq!(details(ApiError::request_timeout()), Some(json!({})));
+        assert_eq!(
+            details(ApiError::internal("disk gone")),
+            Some(json!({"causes": [{"message": "disk gone"}]}))
+        );
+        assert_eq!(
+            details(ApiError::too_many_requests()),
+            Some(json!({"retryAfterSeconds": 1}))
+        );
+        // Upstream builds these without a StatusDetails.
+        assert_eq!(details(ApiError::bad_request("x")), None);
+        assert_eq!(details(ApiError::unauthorized()), None);
+        assert_eq!(details(ApiError::gone(1, 2)), None);
+        assert_eq!(details(ApiError::unavailable("x")), None);
+    }
 }

@@ -110,7 +110,7 @@ impl Cluster {
             port: free_port(),
             flags,
         };
-        c.launch();
+        c.first_launch();
         c
     }
 
@@ -124,7 +124,7 @@ impl Cluster {
             port: free_port(),
             flags,
         };
-        c.launch();
+        c.first_launch();
         c
     }
 
@@ -141,7 +141,40 @@ impl Cluster {
         self.data_dir().join("admin.kubeconfig")
     }
 
+    /// Starts the server for the first time. Another process may take the port between
+    /// [`free_port`] and the server's bind: then it starts again on another port.
+    fn first_launch(&mut self) {
+        for _ in 0..3 {
+            let before = self.log().len();
+            match self.try_launch() {
+                Ok(()) => return,
+                Err(log)
+                    if log
+                        .get(before..)
+                        .unwrap_or("")
+                        .contains("Address already in use") =>
+                {
+                    self.port = free_port();
+                }
+                Err(log) => panic!("{log}"),
+            }
+        }
+        panic!(
+            "no free port for the server in three tries:\n{}",
+            self.log()
+        );
+    }
+
+    /// Starts the server and waits until it is ready.
     pub fn launch(&mut self) {
+        if let Err(log) = self.try_launch() {
+            panic!("{log}");
+        }
+    }
+
+    /// Starts the server and waits until it is ready; `Err` holds its log when it exited
+    /// before that.
+    fn try_launch(&mut self) -> Result<(), String> {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -180,14 +213,18 @@ impl Cluster {
                 .as_mut()
                 .and_then(|c| c.try_wait().ok().flatten())
             {
-                panic!("server exited early with {status}:\n{}", self.log());
+                self.child = None;
+                return Some(Err(format!(
+                    "server exited early with {status}:\n{}",
+                    self.log()
+                )));
             }
             if !self.kubeconfig().exists() {
                 return None;
             }
             let out = self.kubectl(&["get", "--raw", "/readyz"]);
-            out.status.success().then_some(())
-        });
+            out.status.success().then_some(Ok(()))
+        })
     }
 
     /// Stops the server with SIGKILL (no chance to flush anything).

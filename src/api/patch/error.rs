@@ -7,8 +7,7 @@
 //! strategic-merge errors into 400, 422, or (any other error) a plain error that
 //! `ErrorToAPIStatus` turns into a 500 with an empty reason.
 
-/// A patch that could not be applied. Build the `meta/v1 Status` from [`PatchError::code`],
-/// [`PatchError::reason`] and the `Display` text (the Status `message`).
+/// A patch that could not be applied; [`PatchError::to_api_error`] is its `meta/v1 Status`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PatchError {
     /// 400 `BadRequest`: the body is not a patch of its type (upstream `NewBadRequest`).
@@ -60,6 +59,15 @@ impl PatchError {
     /// Whether upstream's Status carries `"details": {}` (only the generic 422 does).
     pub fn has_empty_details(&self) -> bool {
         matches!(self, PatchError::Unprocessable { .. })
+    }
+
+    /// The error to answer: code, reason, the `Display` text as the message, and an empty
+    /// `details` where upstream sends one.
+    pub fn to_api_error(&self) -> crate::client::status::ApiError {
+        let mut e =
+            crate::client::status::ApiError::new(self.code(), self.reason(), self.to_string());
+        e.details.shown = self.has_empty_details();
+        e
     }
 
     /// A 422 with upstream's generic message and `detail` kept for logs.

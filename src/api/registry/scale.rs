@@ -203,7 +203,7 @@ impl Registry {
                 |current| {
                     let scale = scale_of(rt, current);
                     let patched = patch::apply(patch_type, &patch_schema::NONE, &scale, body)
-                        .map_err(|e| ApiError::new(e.code(), e.reason(), e.to_string()))?;
+                        .map_err(|e| e.to_api_error())?;
                     let (scale, w) = decode_scale(patched, opts.field_validation)?;
                     warnings = w;
                     apply_scale(rt, name, current, &scale)

@@ -59,7 +59,7 @@ impl Registry {
         let mut written = self
             .write_update(rt, namespace, name, sub, opts, |current| {
                 let patched = patch::apply(patch_type, rt.patch_schema, current, body)
-                    .map_err(|e| ApiError::new(e.code(), e.reason(), e.to_string()))?;
+                    .map_err(|e| e.to_api_error())?;
                 let (obj, w) = decode_incoming(rt, namespace, patched, opts.field_validation)?;
                 if meta::name_of(&obj) != name {
                     return Err(ApiError::bad_request(format!(
