@@ -4,60 +4,13 @@
 //! `kubernetes.default.svc`), and `kube-system/kube-dns` at the address every node's own DNS
 //! server answers.
 
-use serde_json::{json, Value};
+use serde_json::json;
 
+use super::system_objects::{create_unless_present, upsert};
 use super::ServerError;
-use crate::api::patch::PatchType;
-use crate::api::registry::{Registry, Subresource, WriteOptions};
-use crate::resources::{endpoints, endpointslice, service, ResourceType};
-
-/// The label that keeps the endpoint-slice mirroring away from the `kubernetes` Endpoints:
-/// the server writes their slice itself, as kube-apiserver does.
-const SKIP_MIRROR_LABEL: &str = "endpointslice.kubernetes.io/skip-mirror";
-
-fn bootstrap_error(what: &str) -> impl FnOnce(crate::api::status::ApiError) -> ServerError + '_ {
-    move |source| ServerError::Bootstrap {
-        what: what.to_string(),
-        source,
-    }
-}
-
-/// Creates `obj` as `namespace/name`, or merges `fields` of it into the object there when
-/// they differ.
-async fn upsert(
-    registry: &Registry,
-    rt: &ResourceType,
-    namespace: &str,
-    name: &str,
-    obj: Value,
-    fields: &[&str],
-) -> Result<(), crate::api::status::ApiError> {
-    let Ok(current) = registry.get(rt, namespace, name) else {
-        return registry
-            .create(rt, namespace, obj, &WriteOptions::default())
-            .await
-            .map(drop);
-    };
-    if fields.iter().all(|f| current[*f] == obj[*f]) {
-        return Ok(());
-    }
-    let patch: serde_json::Map<String, Value> = fields
-        .iter()
-        .map(|f| (f.to_string(), obj[*f].clone()))
-        .collect();
-    registry
-        .patch(
-            rt,
-            namespace,
-            name,
-            PatchType::Merge,
-            &serde_json::to_vec(&patch).unwrap_or_default(),
-            Subresource::Main,
-            &WriteOptions::default(),
-        )
-        .await
-        .map(drop)
-}
+use crate::api::registry::Registry;
+use crate::resources::endpoints::{self, SKIP_MIRROR_LABEL};
+use crate::resources::{endpointslice, service};
 
 /// The `kubernetes` Service in `default`, at the first address of the service range, its
 /// port 443 sent to the API server's `port`.
@@ -65,10 +18,6 @@ pub(super) async fn ensure_kubernetes_service(
     registry: &Registry,
     port: u16,
 ) -> Result<(), ServerError> {
-    let rt = &service::RESOURCE;
-    if registry.get(rt, "default", "kubernetes").is_ok() {
-        return Ok(());
-    }
     let ip = crate::resources::service_alloc::KUBERNETES_SERVICE_IP.to_string();
     let svc = json!({
         "apiVersion": "v1",
@@ -78,11 +27,7 @@ pub(super) async fn ensure_kubernetes_service(
         "spec": {"type": "ClusterIP", "clusterIP": ip,
                  "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": port}]},
     });
-    registry
-        .create(rt, "default", svc, &WriteOptions::default())
-        .await
-        .map(drop)
-        .map_err(bootstrap_error("service default/kubernetes"))
+    create_unless_present(registry, &service::RESOURCE, "default", "kubernetes", svc).await
 }
 
 /// The `kubernetes` Service's Endpoints and EndpointSlice: this server at `ip` (the address
@@ -117,8 +62,7 @@ pub(super) async fn ensure_kubernetes_endpoints(
         eps,
         &["subsets"],
     )
-    .await
-    .map_err(bootstrap_error("endpoints default/kubernetes"))?;
+    .await?;
     let slice = json!({
         "apiVersion": "discovery.k8s.io/v1",
         "kind": "EndpointSlice",
@@ -137,17 +81,12 @@ pub(super) async fn ensure_kubernetes_endpoints(
         &["endpoints", "ports"],
     )
     .await
-    .map_err(bootstrap_error("endpointslice default/kubernetes"))
 }
 
 /// The `kube-dns` Service in `kube-system` at the DNS address every node answers itself
 /// (its own cluster DNS server, not pods: the Service has no selector), so tools that look
 /// for cluster DNS find it where k3s has it.
 pub(super) async fn ensure_dns_service(registry: &Registry) -> Result<(), ServerError> {
-    let rt = &service::RESOURCE;
-    if registry.get(rt, "kube-system", "kube-dns").is_ok() {
-        return Ok(());
-    }
     let ip = crate::resources::service_alloc::DNS_SERVICE_IP.to_string();
     let svc = json!({
         "apiVersion": "v1",
@@ -159,9 +98,5 @@ pub(super) async fn ensure_dns_service(registry: &Registry) -> Result<(), Server
             {"name": "dns", "port": 53, "protocol": "UDP", "targetPort": 53},
             {"name": "dns-tcp", "port": 53, "protocol": "TCP", "targetPort": 53}]},
     });
-    registry
-        .create(rt, "kube-system", svc, &WriteOptions::default())
-        .await
-        .map(drop)
-        .map_err(bootstrap_error("service kube-system/kube-dns"))
+    create_unless_present(registry, &service::RESOURCE, "kube-system", "kube-dns", svc).await
 }

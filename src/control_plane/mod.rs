@@ -2,6 +2,7 @@
 //! writes the admin kubeconfig, and supervises every task until shutdown.
 
 mod cluster_services;
+mod system_objects;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -20,7 +21,7 @@ use crate::api::kubelet_client::RemoteKubelets;
 use crate::api::listener::ListenerLimits;
 use crate::api::node_certificates::NodeCertificates;
 use crate::api::pod_streams::{Kubelets, PodStreams};
-use crate::api::registry::{Registry, Subresource, WriteOptions};
+use crate::api::registry::Registry;
 use crate::api::request_limits::{RequestLimitSettings, RequestLimits};
 use crate::api::server::{self, ApiState};
 use crate::cidr::Ipv4Cidr;
@@ -404,17 +405,8 @@ pub async fn run_with_pod_streams(
 
 async fn ensure_namespaces(registry: &Registry) -> Result<(), ServerError> {
     for ns in SYSTEM_NAMESPACES {
-        if registry.get(&namespace::RESOURCE, "", ns).is_ok() {
-            continue;
-        }
         let obj = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
-        registry
-            .create(&namespace::RESOURCE, "", obj, &WriteOptions::default())
-            .await
-            .map_err(|source| ServerError::Bootstrap {
-                what: format!("namespace {ns}"),
-                source,
-            })?;
+        system_objects::create_unless_present(registry, &namespace::RESOURCE, "", ns, obj).await?;
     }
     Ok(())
 }
@@ -425,34 +417,15 @@ async fn ensure_cluster_info(
     registry: &Registry,
     cluster_cidr: Ipv4Cidr,
 ) -> Result<(), ServerError> {
-    let rt = &crate::resources::configmap::RESOURCE;
-    let wanted = node_ipam::cluster_info(cluster_cidr);
-    let name = node_ipam::CLUSTER_INFO_CONFIGMAP;
-    let result = match registry.get(rt, "kube-system", name) {
-        Ok(current) if current["data"] == wanted["data"] => return Ok(()),
-        Ok(_) => {
-            registry
-                .patch(
-                    rt,
-                    "kube-system",
-                    name,
-                    crate::api::patch::PatchType::Merge,
-                    &serde_json::to_vec(&json!({"data": wanted["data"]})).unwrap_or_default(),
-                    Subresource::Main,
-                    &WriteOptions::default(),
-                )
-                .await
-        }
-        Err(_) => {
-            registry
-                .create(rt, "kube-system", wanted, &WriteOptions::default())
-                .await
-        }
-    };
-    result.map(drop).map_err(|source| ServerError::Bootstrap {
-        what: format!("configmap kube-system/{name}"),
-        source,
-    })
+    system_objects::upsert(
+        registry,
+        &crate::resources::configmap::RESOURCE,
+        "kube-system",
+        node_ipam::CLUSTER_INFO_CONFIGMAP,
+        node_ipam::cluster_info(cluster_cidr),
+        &["data"],
+    )
+    .await
 }
 
 /// The API server's TLS settings towards kubelets: trusts the cluster CA and presents a

@@ -15,6 +15,11 @@ use super::validation::{
 };
 use super::{patch_schema, printers, typed, FieldError, ResourceType, Strategy};
 
+/// The label telling the endpoint-slice mirroring to leave an Endpoints object alone (its
+/// slices are written by whoever writes it: the endpoints controller, or the server for the
+/// `kubernetes` Service).
+pub const SKIP_MIRROR_LABEL: &str = "endpointslice.kubernetes.io/skip-mirror";
+
 /// `endpoints` in `core/v1`.
 pub static RESOURCE: ResourceType = ResourceType {
     group: "",

@@ -11,8 +11,7 @@ use serde_json::{json, Map, Value};
 
 use super::desired::{Endpoint, EndpointPort};
 
-/// The label telling the mirroring controller to leave an Endpoints object alone.
-pub const SKIP_MIRROR_LABEL: &str = "endpointslice.kubernetes.io/skip-mirror";
+use crate::resources::endpoints::SKIP_MIRROR_LABEL;
 /// The label marking a headless Service's endpoints.
 pub const HEADLESS_LABEL: &str = "service.kubernetes.io/headless";
 /// The annotation on an Endpoints object that holds fewer addresses than exist.

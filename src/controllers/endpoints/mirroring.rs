@@ -6,8 +6,8 @@
 use k8s_openapi::api::core::v1::{EndpointAddress, Endpoints};
 use serde_json::{json, Value};
 
-use super::endpoints_object::SKIP_MIRROR_LABEL;
 use super::slices::MAX_PER_SLICE;
+use crate::resources::endpoints::SKIP_MIRROR_LABEL;
 
 /// The controller name mirrored slices carry in their `managed-by` label.
 pub const MANAGED_BY: &str = "endpointslicemirroring-controller.k8s.io";
