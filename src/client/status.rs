@@ -158,8 +158,8 @@ impl ApiError {
             422,
             "Invalid",
             format!("{qualified_kind} \"{name}\" is invalid: {list}"),
-        );
-        e.details.shown = true;
+        )
+        .with_details();
         e.details.name = Some(name.to_string());
         e.details.group = Some(group.to_string()).filter(|g| !g.is_empty());
         e.details.kind = Some(kind.to_string());

@@ -20,7 +20,7 @@ use super::zone::{Outcome, Reply, Zone};
 /// Additional records a query may carry (OPT, and perhaps a TSIG we ignore).
 const MAX_QUERY_ADDITIONALS: u16 = 2;
 /// The DNS header's length.
-const HEADER_LEN: usize = 12;
+pub(super) const HEADER_LEN: usize = 12;
 
 /// How the query came.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

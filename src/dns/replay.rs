@@ -8,12 +8,10 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 
-use super::handler::Transport;
+use super::handler::{Transport, HEADER_LEN};
 
 /// How many encoded answers are kept.
 const MAX_ANSWERS: usize = 4096;
-/// The DNS header's length.
-const HEADER_LEN: usize = 12;
 /// The longest name on the wire.
 const MAX_NAME: usize = 255;
 

@@ -9,15 +9,13 @@ use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 
-use super::handler::Transport;
+use super::handler::{Transport, HEADER_LEN};
 use super::replay::{key, made_own, name_end};
 
 /// How many encoded answers are kept.
 const MAX_ANSWERS: usize = 4096;
 /// How many bytes of encoded answers are kept.
 const MAX_BYTES: usize = 1 << 20;
-/// The DNS header's length.
-const HEADER_LEN: usize = 12;
 /// The OPT pseudo-record's type: its TTL field holds EDNS flags, not a TTL.
 const OPT: u16 = 41;
 
