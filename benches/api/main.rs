@@ -24,7 +24,7 @@ mod store_load;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context;
 use bramble::store::Store;
@@ -93,15 +93,13 @@ fn main() -> ExitCode {
 
 /// Runs every phase, then prints the report and writes it to `target/bench/api-report.md`.
 async fn run() -> anyhow::Result<PathBuf> {
-    let load_before = machine::load_average();
-    let started = Instant::now();
-    let date = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string();
-    let out_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench");
-    std::fs::create_dir_all(&out_dir).context("creating target/bench")?;
-    let scratch = tempfile::Builder::new()
-        .prefix("run-")
-        .tempdir_in(&out_dir)
-        .context("creating a scratch directory")?;
+    let runner::RunStart {
+        load_before,
+        started,
+        date,
+        out_dir,
+        scratch,
+    } = runner::begin("run-")?;
 
     eprintln!("api: starting bramble server");
     let server_dir = scratch.path().join("server");

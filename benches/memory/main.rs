@@ -23,12 +23,14 @@
 mod machine;
 mod objects;
 mod report;
+// Shared: this bench reads only the start time and the directories of a run's start.
+#[allow(dead_code)]
 #[path = "../api/runner.rs"]
 mod runner;
 mod server;
 mod timing;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -72,13 +74,12 @@ fn main() -> ExitCode {
 }
 
 async fn run() -> anyhow::Result<PathBuf> {
-    let started = Instant::now();
-    let out_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench");
-    std::fs::create_dir_all(&out_dir).context("creating target/bench")?;
-    let scratch = tempfile::Builder::new()
-        .prefix("memory-")
-        .tempdir_in(&out_dir)
-        .context("creating a scratch directory")?;
+    let runner::RunStart {
+        started,
+        out_dir,
+        scratch,
+        ..
+    } = runner::begin("memory-")?;
     let mut report = Report::new(NODES, MANY_NODES, PODS);
 
     eprintln!("memory: starting bramble server --no-agent");

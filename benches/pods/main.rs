@@ -46,7 +46,7 @@ mod startup;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 
@@ -120,15 +120,13 @@ fn preflight() -> anyhow::Result<()> {
 
 /// Runs every phase, then prints the report and writes it to `target/bench/pods-report.md`.
 async fn run() -> anyhow::Result<PathBuf> {
-    let load_before = machine::load_average();
-    let started = Instant::now();
-    let date = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string();
-    let out_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench");
-    std::fs::create_dir_all(&out_dir).context("creating target/bench")?;
-    let scratch = tempfile::Builder::new()
-        .prefix("pods-")
-        .tempdir_in(&out_dir)
-        .context("creating a scratch directory")?;
+    let runner::RunStart {
+        load_before,
+        started,
+        date,
+        out_dir,
+        scratch,
+    } = runner::begin("pods-")?;
 
     eprintln!("pods: building the test image and starting a registry");
     let images = Images::prepare(&scratch.path().join("images"))?;

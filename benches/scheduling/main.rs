@@ -37,13 +37,15 @@ mod machine;
 #[path = "../memory/objects.rs"]
 mod objects;
 mod report;
+// Shared: this bench reads only the start time and the directories of a run's start.
+#[allow(dead_code)]
 #[path = "../api/runner.rs"]
 mod runner;
 #[allow(dead_code)]
 #[path = "../memory/server.rs"]
 mod server;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -82,13 +84,12 @@ fn main() -> ExitCode {
 }
 
 async fn run() -> anyhow::Result<PathBuf> {
-    let started = Instant::now();
-    let out_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench");
-    std::fs::create_dir_all(&out_dir).context("creating target/bench")?;
-    let scratch = tempfile::Builder::new()
-        .prefix("scheduling-")
-        .tempdir_in(&out_dir)
-        .context("creating a scratch directory")?;
+    let runner::RunStart {
+        started,
+        out_dir,
+        scratch,
+        ..
+    } = runner::begin("scheduling-")?;
     let mut report = Report {
         nodes: NODES,
         pods: PODS,

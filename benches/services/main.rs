@@ -46,6 +46,10 @@ mod pod_watch;
 #[path = "../pods/pods.rs"]
 mod pods;
 mod ready;
+// Shared with benches/api, whose async runner this bench does not use.
+#[allow(dead_code)]
+#[path = "../api/runner.rs"]
+mod runner;
 // Shared with the end-to-end tests, which use the parts this bench does not.
 #[allow(dead_code)]
 #[path = "../../tests/support/registry.rs"]
@@ -54,7 +58,6 @@ mod report;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Instant;
 
 use anyhow::{bail, Context};
 
@@ -79,16 +82,7 @@ fn main() -> ExitCode {
         );
         return ExitCode::SUCCESS;
     }
-    match preflight().and_then(|()| run()) {
-        Ok(path) => {
-            eprintln!("report written to {}", path.display());
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    runner::report_outcome(preflight().and_then(|()| run()))
 }
 
 /// Root and the programs the bench runs, checked before anything starts.
@@ -118,15 +112,13 @@ fn preflight() -> anyhow::Result<()> {
 /// Runs every phase, then prints the report and writes it to
 /// `target/bench/services-report.md`.
 fn run() -> anyhow::Result<PathBuf> {
-    let load_before = machine::load_average();
-    let started = Instant::now();
-    let date = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string();
-    let out_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench");
-    std::fs::create_dir_all(&out_dir).context("creating target/bench")?;
-    let scratch = tempfile::Builder::new()
-        .prefix("services-")
-        .tempdir_in(&out_dir)
-        .context("creating a scratch directory")?;
+    let runner::RunStart {
+        load_before,
+        started,
+        date,
+        out_dir,
+        scratch,
+    } = runner::begin("services-")?;
 
     eprintln!("services: data path through a ClusterIP");
     let datapath = datapath::measure();
