@@ -165,6 +165,17 @@ impl Client for LocalClient {
             .map(|_| ())
     }
 
+    async fn create_token(
+        &self,
+        namespace: &str,
+        service_account: &str,
+        request: &Value,
+    ) -> Result<Value, ApiError> {
+        self.registry
+            .create_token(namespace, service_account, request.clone(), &WriteOptions::default())
+            .await
+    }
+
     async fn bind(&self, namespace: &str, pod: &str, node: &str) -> Result<(), ApiError> {
         self.registry
             .bind_pod(namespace, pod, node, &WriteOptions::default())

@@ -134,6 +134,17 @@ pub trait Client: Clone + Send + Sync + 'static {
         opts: &DeleteOptions,
     ) -> impl std::future::Future<Output = Result<(), ApiError>> + Send;
 
+    /// Asks for a token of service account `namespace/service_account`
+    /// (`serviceaccounts/token`): `request` is a `TokenRequest` (audiences, expiry, the
+    /// object it is bound to); the answer is the request with `status.token` and
+    /// `status.expirationTimestamp` filled in.
+    fn create_token(
+        &self,
+        namespace: &str,
+        service_account: &str,
+        request: &Value,
+    ) -> impl std::future::Future<Output = Result<Value, ApiError>> + Send;
+
     /// Binds a pod to a node (`pods/binding`).
     fn bind(
         &self,

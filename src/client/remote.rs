@@ -323,6 +323,24 @@ impl Client for RemoteClient {
             .map(|_| ())
     }
 
+    async fn create_token(
+        &self,
+        namespace: &str,
+        service_account: &str,
+        request: &Value,
+    ) -> Result<Value, ApiError> {
+        let path = format!(
+            "{}/token",
+            resource_path(
+                &crate::resources::serviceaccount::RESOURCE,
+                Some(namespace),
+                Some(service_account)
+            )
+        );
+        self.call(Method::POST, &path, "application/json", to_body(request)?)
+            .await
+    }
+
     async fn bind(&self, namespace: &str, pod: &str, node: &str) -> Result<(), ApiError> {
         let binding = json!({
             "apiVersion": "v1",

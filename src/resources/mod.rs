@@ -35,6 +35,7 @@ pub mod selector;
 pub mod service;
 pub mod service_alloc;
 pub mod service_type_change;
+pub mod serviceaccount;
 pub mod statefulset;
 pub mod storageclass;
 pub mod tolerations;
@@ -190,6 +191,7 @@ pub static RESOURCES: &[&ResourceType] = &[
     &event::RESOURCE,
     &configmap::RESOURCE,
     &secret::RESOURCE,
+    &serviceaccount::RESOURCE,
     &service::RESOURCE,
     &endpoints::RESOURCE,
     &endpointslice::RESOURCE,

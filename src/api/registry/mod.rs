@@ -9,6 +9,7 @@ mod delete;
 pub mod eviction;
 pub mod list;
 mod scale;
+mod token_request;
 mod update;
 pub mod watch;
 

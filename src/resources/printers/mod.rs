@@ -26,6 +26,7 @@ pub mod replicaset;
 pub mod replicationcontroller;
 pub mod scale;
 pub mod secret;
+pub mod serviceaccount;
 pub mod service;
 pub mod statefulset;
 pub mod storageclass;

@@ -45,6 +45,8 @@ EventSource 1 component s; 2 host s
 EventSeries 1 count i; 2 lastObservedTime u
 ConfigMap 1 metadata ObjectMeta; 4 immutable b!; 2 data {s}; 3 binaryData {y}
 Secret 1 metadata ObjectMeta; 5 immutable b!; 2 data {y}; 4 stringData {s}; 3 type s
+ServiceAccount 1 metadata ObjectMeta; 2 secrets *ObjectReference;
+    3 imagePullSecrets *LocalObjectReference; 4 automountServiceAccountToken b
 Service 1 metadata ObjectMeta; 2 spec ServiceSpec; 3 status ServiceStatus
 ServiceSpec 1 ports *ServicePort; 2 selector {s}; 3 clusterIP s; 18 clusterIPs *s; 4 type s;
     5 externalIPs *s; 7 sessionAffinity s; 8 loadBalancerIP s; 9 loadBalancerSourceRanges *s;

@@ -147,6 +147,7 @@ pub fn root(api_version: &str, kind: &str) -> Option<&'static str> {
         ("v1", "Event") => "Event",
         ("v1", "ConfigMap") => "ConfigMap",
         ("v1", "Secret") => "Secret",
+        ("v1", "ServiceAccount") => "ServiceAccount",
         ("v1", "Service") => "Service",
         ("v1", "Endpoints") => "Endpoints",
         ("discovery.k8s.io/v1", "EndpointSlice") => "EndpointSlice",
