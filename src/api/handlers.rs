@@ -180,6 +180,11 @@ async fn dispatch(
             let status = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201});
             Ok(body::json(StatusCode::CREATED, &status))
         }
+        ("create", Some("token")) => {
+            let obj = request_body::decode(content_type, &req.body)?;
+            let answered = registry.create_token(ns, name, obj, &write).await?;
+            Ok(body::json(StatusCode::CREATED, &answered))
+        }
         ("create", Some("eviction")) => {
             let obj = request_body::decode(content_type, &req.body)?;
             match registry.evict(ns, name, obj, &write).await? {

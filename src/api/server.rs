@@ -119,7 +119,7 @@ async fn handle(
         .headers()
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    let authn = auth::authenticate(certs, authz, &state.tokens);
+    let authn = auth::authenticate(certs, authz, &state.tokens, Some(&state.registry));
     let credentials = !matches!(authn, Authn::NoCredentials);
     if matches!(authn, Authn::Authenticated(_)) {
         // a bearer token (or certificate) checked out: the connection leaves the pool of

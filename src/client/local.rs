@@ -172,7 +172,12 @@ impl Client for LocalClient {
         request: &Value,
     ) -> Result<Value, ApiError> {
         self.registry
-            .create_token(namespace, service_account, request.clone(), &WriteOptions::default())
+            .create_token(
+                namespace,
+                service_account,
+                request.clone(),
+                &WriteOptions::default(),
+            )
             .await
     }
 

@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::admission::pod_security::PodSecurityConfig;
 use crate::api::admission::AdmissionConfig;
+use crate::api::auth::service_account::ServiceAccountTokens;
 use crate::api::kubelet_client::RemoteKubelets;
 use crate::api::listener::ListenerLimits;
 use crate::api::node_certificates::NodeCertificates;
@@ -38,6 +39,7 @@ use crate::controllers::job::JobController;
 use crate::controllers::node_ipam::{self, NodeIpamController, NODE_CIDR_PREFIX};
 use crate::controllers::node_lifecycle::NodeLifecycleController;
 use crate::controllers::replicaset::{ReplicaSetController, ReplicationManager};
+use crate::controllers::service_accounts::ServiceAccountsController;
 use crate::controllers::service_lb::ServiceLbController;
 use crate::controllers::statefulset::StatefulSetController;
 use crate::controllers::taint_eviction::TaintEvictionController;
@@ -50,6 +52,7 @@ use crate::kubelet::streams::KubeletStreams;
 use crate::pki::join_token::{JoinToken, BOOTSTRAPPERS_GROUP, JOIN_TOKEN_FILE};
 use crate::pki::kubeconfig::{Credentials, Kubeconfig};
 use crate::pki::tokens::TokenAuthenticator;
+use crate::pki::SigningKey;
 use crate::pki::{Pki, ServerNames};
 use crate::resources::namespace;
 use crate::scheduler;
@@ -167,6 +170,9 @@ pub fn local_url(listen: SocketAddr) -> String {
     format!("https://{}", SocketAddr::new(host, listen.port()))
 }
 
+/// The cluster domain when the server runs no kubelet to name one (`--cluster-domain`).
+const DEFAULT_CLUSTER_DOMAIN: &str = "cluster.local";
+
 /// Runs the control plane until `shutdown` is cancelled.
 pub async fn run(cfg: ServerConfig, shutdown: CancellationToken) -> Result<(), ServerError> {
     run_with_pod_streams(cfg, None, shutdown).await
@@ -184,10 +190,26 @@ pub async fn run_with_pod_streams(
         cfg.watch_history,
         cfg.store_quota_bytes,
     )?;
-    let registry = Registry::new(store).with_admission(AdmissionConfig {
-        host_path: cfg.host_path_policy.clone(),
-        pod_security: cfg.pod_security.clone(),
-    });
+    let mut names = ServerNames::discover();
+    if !cfg.listen.ip().is_unspecified() {
+        names.ips.push(cfg.listen.ip());
+    }
+    let pki_dir = cfg.data_dir.join("pki");
+    let pki = Arc::new(Pki::load_or_create(&pki_dir, &names)?);
+    let cluster_domain = cfg
+        .kubelet
+        .as_ref()
+        .map_or(DEFAULT_CLUSTER_DOMAIN, |k| k.cluster_domain.as_str());
+    let service_account_tokens = Arc::new(ServiceAccountTokens::new(
+        SigningKey::load_or_create(&pki_dir)?,
+        cluster_domain,
+    ));
+    let registry = Registry::new(store)
+        .with_admission(AdmissionConfig {
+            host_path: cfg.host_path_policy.clone(),
+            pod_security: cfg.pod_security.clone(),
+        })
+        .with_tokens(service_account_tokens);
     ensure_namespaces(&registry).await?;
     ensure_cluster_info(&registry, cfg.cluster_cidr).await?;
     // On a board that runs pods, its own kubelet answers `kubectl logs` and `exec`.
@@ -206,11 +228,6 @@ pub async fn run_with_pod_streams(
         })
     });
 
-    let mut names = ServerNames::discover();
-    if !cfg.listen.ip().is_unspecified() {
-        names.ips.push(cfg.listen.ip());
-    }
-    let pki = Arc::new(Pki::load_or_create(&cfg.data_dir.join("pki"), &names)?);
     let tokens_path = cfg.data_dir.join("tokens.csv");
     let mut tokens = if tokens_path.exists() {
         TokenAuthenticator::load(&tokens_path)?
@@ -296,6 +313,12 @@ pub async fn run_with_pod_streams(
         shutdown,
         "volume binder",
         VolumeBinder::new(&informers)
+    );
+    start!(
+        tasks,
+        shutdown,
+        "service account",
+        ServiceAccountsController::new(&informers, pki.ca_pem().to_string())
     );
     start!(
         tasks,

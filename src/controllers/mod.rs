@@ -23,6 +23,7 @@ pub mod pods;
 mod queue;
 pub mod replicaset;
 pub mod runtime;
+pub mod service_accounts;
 pub mod service_lb;
 pub mod statefulset;
 mod status_patch;

@@ -6,6 +6,8 @@
 //! `system:authenticated` (`group.AuthenticatedGroupAdder`). A request without credentials
 //! is `system:anonymous` in `system:unauthenticated`.
 
+use std::collections::BTreeMap;
+
 use x509_parser::prelude::X509Certificate;
 
 /// Group of every authenticated user.
@@ -41,6 +43,11 @@ pub struct Identity {
     pub user: String,
     /// The groups, e.g. `system:masters`, `system:authenticated`.
     pub groups: Vec<String>,
+    /// The user's uid when the authenticator knows one (a service account's), else empty.
+    pub uid: String,
+    /// Further facts the authenticator vouches for (upstream `UserInfo.Extra`), e.g. the pod
+    /// a service account token is bound to.
+    pub extra: BTreeMap<String, Vec<String>>,
 }
 
 impl Identity {
@@ -56,6 +63,8 @@ impl Identity {
         Identity {
             user: user.into(),
             groups,
+            uid: String::new(),
+            extra: BTreeMap::new(),
         }
     }
 
@@ -64,6 +73,8 @@ impl Identity {
         Identity {
             user: ANONYMOUS_USER.to_string(),
             groups: vec![UNAUTHENTICATED_GROUP.to_string()],
+            uid: String::new(),
+            extra: BTreeMap::new(),
         }
     }
 

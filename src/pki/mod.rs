@@ -14,6 +14,7 @@ pub mod join_token;
 pub mod kubeconfig;
 mod names;
 mod pinned;
+mod signing_key;
 mod subject;
 mod tls;
 pub mod tokens;
@@ -31,6 +32,7 @@ pub use names::{
     global_ipv6_from_if_inet6, local_ipv4_from_fib_trie, ServerNames, IN_CLUSTER_DNS_NAMES,
 };
 pub use pinned::pinned_ca_tls_config;
+pub use signing_key::{SigningKey, SIGNING_KEY_FILE};
 pub use tls::{client_tls_config, kubelet_server_tls_config};
 
 use ca::CertificateAuthority;

@@ -10,6 +10,7 @@ pub mod host_path;
 pub mod node_restriction;
 pub mod pod_security;
 pub mod recycle_warning;
+pub mod service_account;
 pub mod storage_protection;
 
 use serde_json::Value;
@@ -38,13 +39,14 @@ impl Default for AdmissionConfig {
 }
 
 /// Runs the mutating create-time plugins for `rt` on `obj`; returns warnings for the client.
-pub fn admit_create(
+pub async fn admit_create(
     registry: &Registry,
     rt: &ResourceType,
     obj: &mut Value,
 ) -> Result<Vec<String>, ApiError> {
     default_storage_class::admit(registry, rt, obj)?;
     default_toleration_seconds::admit(rt, obj);
+    service_account::admit(registry, rt, obj).await?;
     storage_protection::admit(rt, obj);
     Ok(recycle_warning::warnings(rt, obj))
 }

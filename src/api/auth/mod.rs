@@ -11,6 +11,7 @@ mod authorize;
 mod forbidden;
 mod node;
 pub mod node_graph;
+pub mod service_account;
 
 pub use crate::pki::identity::{
     identity_from_certificate, AuthError, Identity, ANONYMOUS_USER, AUTHENTICATED_GROUP,
@@ -22,6 +23,7 @@ pub use node::{NodeGraph, Vertex, NODE_LEASE_NAMESPACE};
 
 use rustls::pki_types::CertificateDer;
 
+use crate::api::registry::Registry;
 use crate::pki::tokens::TokenAuthenticator;
 
 /// Message of the 401 Status for a failed authentication, as kube-apiserver writes it.
@@ -50,11 +52,14 @@ impl Authn {
 }
 
 /// Authenticates a request from its verified TLS peer certificates (leaf first) and its
-/// `Authorization` header value.
+/// `Authorization` header value: a bearer token is looked up in the token file, then, if it
+/// is a JWT and `service_accounts` is given, checked as a service account token against the
+/// registry's objects.
 pub fn authenticate(
     peer_certs: Option<&[CertificateDer<'_>]>,
     authorization_header: Option<&str>,
     tokens: &TokenAuthenticator,
+    service_accounts: Option<&Registry>,
 ) -> Authn {
     if let Some(leaf) = peer_certs.and_then(|certs| certs.first()) {
         match identity_from_certificate(leaf) {
@@ -68,8 +73,25 @@ pub fn authenticate(
         None => Authn::NoCredentials,
         Some(token) => match tokens.authenticate(token) {
             Some(identity) => Authn::Authenticated(identity),
-            None => Authn::InvalidToken,
+            None => service_account_token(token, service_accounts),
         },
+    }
+}
+
+/// A service account token's identity, or 401.
+fn service_account_token(token: &str, registry: Option<&Registry>) -> Authn {
+    let Some((registry, tokens)) = registry.and_then(|r| Some((r, r.tokens()?))) else {
+        return Authn::InvalidToken;
+    };
+    if !service_account::jwt::looks_like_jws(token) {
+        return Authn::InvalidToken;
+    }
+    match tokens.authenticate(token, registry, chrono::Utc::now()) {
+        Ok(identity) => Authn::Authenticated(identity),
+        Err(e) => {
+            tracing::debug!(error = %e, "service account token refused");
+            Authn::InvalidToken
+        }
     }
 }
 

@@ -20,7 +20,7 @@ fn tokens() -> TokenAuthenticator {
 #[test]
 fn certificate_wins_over_token() {
     let der = cert_der("system:node:pi-2", &["system:nodes"]);
-    let authn = authenticate(Some(&[der]), Some("Bearer s3cret"), &tokens());
+    let authn = authenticate(Some(&[der]), Some("Bearer s3cret"), &tokens(), None);
     let Authn::Authenticated(who) = authn else {
         panic!("{authn:?}")
     };
@@ -31,27 +31,30 @@ fn certificate_wins_over_token() {
 #[test]
 fn bearer_tokens_good_bad_and_absent() {
     let tokens = tokens();
-    let good = authenticate(None, Some("bearer s3cret"), &tokens);
+    let good = authenticate(None, Some("bearer s3cret"), &tokens, None);
     assert_eq!(good.identity().unwrap().user, "bob");
     assert_eq!(
-        authenticate(None, Some("Bearer wrong"), &tokens),
+        authenticate(None, Some("Bearer wrong"), &tokens, None),
         Authn::InvalidToken
     );
     assert_eq!(
-        authenticate(None, Some("Bearer wrong"), &tokens).identity(),
+        authenticate(None, Some("Bearer wrong"), &tokens, None).identity(),
         None
     );
-    assert_eq!(authenticate(None, None, &tokens), Authn::NoCredentials);
     assert_eq!(
-        authenticate(None, Some("Basic Ym9iOnB3"), &tokens),
+        authenticate(None, None, &tokens, None),
         Authn::NoCredentials
     );
     assert_eq!(
-        authenticate(None, Some("Bearer  s3cret"), &tokens),
+        authenticate(None, Some("Basic Ym9iOnB3"), &tokens, None),
         Authn::NoCredentials
     );
     assert_eq!(
-        authenticate(Some(&[]), None, &tokens).identity(),
+        authenticate(None, Some("Bearer  s3cret"), &tokens, None),
+        Authn::NoCredentials
+    );
+    assert_eq!(
+        authenticate(Some(&[]), None, &tokens, None).identity(),
         Some(Identity::anonymous())
     );
 }

@@ -37,7 +37,7 @@ impl Registry {
                 .insert("name".into(), Value::String(meta::generate_name(prefix)));
         }
         rt.strategy.prepare_for_create(&mut obj);
-        warnings.extend(admission::admit_create(self, rt, &mut obj)?);
+        warnings.extend(admission::admit_create(self, rt, &mut obj).await?);
         if rt.strategy.tracks_generation() {
             meta::meta_mut(&mut obj).insert("generation".into(), Value::from(1));
         }

@@ -9,7 +9,7 @@ mod delete;
 pub mod eviction;
 pub mod list;
 mod scale;
-mod token_request;
+pub mod token_request;
 mod update;
 pub mod watch;
 
@@ -18,6 +18,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::admission::AdmissionConfig;
+use super::auth::service_account::ServiceAccountTokens;
 use super::auth::Identity;
 use super::status::ApiError;
 use crate::resources::{self, FieldError, ResourceType};
@@ -125,6 +126,9 @@ pub struct Registry {
     allocation: Arc<tokio::sync::Mutex<()>>,
     /// Settings of the admission plugins.
     admission: Arc<AdmissionConfig>,
+    /// Issues service account tokens (`serviceaccounts/token`); none in stores opened
+    /// without the cluster's keys.
+    tokens: Option<Arc<ServiceAccountTokens>>,
 }
 
 impl Registry {
@@ -134,7 +138,19 @@ impl Registry {
             store,
             allocation: Arc::default(),
             admission: Arc::default(),
+            tokens: None,
         }
+    }
+
+    /// The same registry issuing service account tokens with `tokens`.
+    pub fn with_tokens(mut self, tokens: Arc<ServiceAccountTokens>) -> Self {
+        self.tokens = Some(tokens);
+        self
+    }
+
+    /// The service account token issuer, if this registry has one.
+    pub fn tokens(&self) -> Option<&Arc<ServiceAccountTokens>> {
+        self.tokens.as_ref()
     }
 
     /// The same registry with these admission settings.

@@ -26,8 +26,8 @@ pub mod replicaset;
 pub mod replicationcontroller;
 pub mod scale;
 pub mod secret;
-pub mod serviceaccount;
 pub mod service;
+pub mod serviceaccount;
 pub mod statefulset;
 pub mod storageclass;
 

@@ -46,7 +46,8 @@ mod tests {
             (PRINTER.row)(&sa, now),
             vec![json!("builder"), json!(2), json!("2m")]
         );
-        let bare = json!({"metadata": {"name": "default", "creationTimestamp": "2024-05-01T11:58:00Z"}});
+        let bare =
+            json!({"metadata": {"name": "default", "creationTimestamp": "2024-05-01T11:58:00Z"}});
         assert_eq!((PRINTER.row)(&bare, now)[1], json!(0));
     }
 }

@@ -14,6 +14,7 @@
 //! embedded struct inlined into its parent (`json:",inline"`).
 
 mod apps;
+mod authentication;
 mod batch;
 mod coordination;
 mod core_objects;
@@ -122,6 +123,7 @@ const TABLES: &[&str] = &[
     discovery::TABLE,
     storage::TABLE,
     coordination::TABLE,
+    authentication::TABLE,
     apps::TABLE,
     batch::TABLE,
     policy::TABLE,
@@ -166,6 +168,7 @@ pub fn root(api_version: &str, kind: &str) -> Option<&'static str> {
         ("batch/v1", "Job") => "Job",
         ("batch/v1", "CronJob") => "CronJob",
         ("policy/v1", "PodDisruptionBudget") => "PodDisruptionBudget",
+        ("authentication.k8s.io/v1", "TokenRequest") => "TokenRequest",
         // The body of a `pods/eviction` create (`policy/v1beta1` too, as upstream accepts).
         ("policy/v1" | "policy/v1beta1", "Eviction") => "Eviction",
         // `metav1.DeleteOptions` is registered in every group version (`AddToGroupVersion`).
