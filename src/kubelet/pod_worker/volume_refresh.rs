@@ -41,6 +41,19 @@ impl Worker {
     /// Writes the pod's kubelet-written volumes again when the period is up or the pod's
     /// labels or annotations changed.
     pub(super) async fn refresh_volumes<C: Client>(&mut self, ctx: &NodeContext<C>, pod: &Pod) {
+        let written_by_kubelet = pod
+            .spec
+            .iter()
+            .flat_map(|s| s.volumes.iter().flatten())
+            .any(|v| {
+                v.config_map.is_some()
+                    || v.secret.is_some()
+                    || v.downward_api.is_some()
+                    || v.projected.is_some()
+            });
+        if !written_by_kubelet {
+            return;
+        }
         let meta = VolumeMeta::of(pod);
         let previous = match &self.sandbox {
             Some(sb) if Instant::now() >= sb.next_volume_refresh || sb.volume_meta != meta => {

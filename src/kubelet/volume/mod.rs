@@ -17,6 +17,8 @@ mod error;
 mod git_repo;
 mod hostpath;
 mod manager;
+#[cfg(test)]
+mod manager_tests;
 mod mounts;
 mod projected;
 mod projection;
