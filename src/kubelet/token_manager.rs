@@ -43,9 +43,14 @@ impl<C: Client> TokenSource for C {
     }
 }
 
-/// Why no token could be had.
+/// Why no token could be had (upstream's wording).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TokenError {
+#[error("failed to fetch token: {0}")]
+pub struct TokenError(#[from] FetchFailure);
+
+/// Why asking the API for a token failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FetchFailure {
     /// The API refused the request.
     #[error("{0}")]
     Api(#[from] ApiError),
@@ -67,17 +72,17 @@ struct CachedToken {
 }
 
 impl CachedToken {
-    fn from_answer(answer: &Value, asked_seconds: i64) -> Result<Self, TokenError> {
+    fn from_answer(answer: &Value, asked_seconds: i64) -> Result<Self, FetchFailure> {
         let token = answer
             .pointer("/status/token")
             .and_then(Value::as_str)
             .filter(|t| !t.is_empty())
-            .ok_or(TokenError::BadAnswer("status.token"))?;
+            .ok_or(FetchFailure::BadAnswer("status.token"))?;
         let expiration = answer
             .pointer("/status/expirationTimestamp")
             .and_then(Value::as_str)
             .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-            .ok_or(TokenError::BadAnswer("status.expirationTimestamp"))?
+            .ok_or(FetchFailure::BadAnswer("status.expirationTimestamp"))?
             .with_timezone(&Utc);
         let lifetime_seconds = answer
             .pointer("/spec/expirationSeconds")
@@ -94,21 +99,22 @@ impl CachedToken {
         now >= self.expiration
     }
 
-    /// Upstream's `requiresRefresh`: past 80% of the lifetime, or issued more than 24 h ago.
-    /// A lifetime out of chrono's range renews at once.
+    /// Upstream's `requiresRefresh`: past 80% of the lifetime, issued more than 24 h ago, or
+    /// issued in the future (the clock went back). A lifetime out of chrono's range renews
+    /// at once.
     fn requires_refresh(&self, now: DateTime<Utc>) -> bool {
         let lifetime = self.lifetime_seconds.max(0);
-        let at = || -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+        let at = || -> Option<(DateTime<Utc>, DateTime<Utc>, DateTime<Utc>)> {
             let issued = self
                 .expiration
                 .checked_sub_signed(Duration::try_seconds(lifetime)?)?;
             let oldest = issued.checked_add_signed(Duration::try_hours(MAX_TTL_HOURS)?)?;
             let share = lifetime.checked_mul(RENEW_AT_PERCENT)? / 100;
             let renew_at = issued.checked_add_signed(Duration::try_seconds(share)?)?;
-            Some((oldest, renew_at))
+            Some((issued, oldest, renew_at))
         };
         match at() {
-            Some((oldest, renew_at)) => now >= oldest || now >= renew_at,
+            Some((issued, oldest, renew_at)) => now >= oldest || now >= renew_at || now < issued,
             None => true,
         }
     }
@@ -167,7 +173,7 @@ impl TokenManager {
         let asked = source
             .request_token(&key.namespace, &key.service_account, &key.request())
             .await
-            .map_err(TokenError::from)
+            .map_err(FetchFailure::from)
             .and_then(|answer| CachedToken::from_answer(&answer, key.expiration_seconds));
         match (asked, cached) {
             (Ok(fresh), _) => {
@@ -184,7 +190,7 @@ impl TokenManager {
                 );
                 Ok(old.token)
             }
-            (Err(e), None) => Err(e),
+            (Err(e), None) => Err(TokenError(e)),
         }
     }
 
@@ -271,9 +277,12 @@ mod tests {
         now.fetch_add(1, Ordering::SeqCst); // 2880 s = 80%
         assert_eq!(tm.token(&api, &k).await.unwrap(), "token-2");
         assert_eq!(tm.token(&api, &k).await.unwrap(), "token-2");
+        // A clock set back before the token was issued renews it.
+        now.fetch_sub(60, Ordering::SeqCst);
+        assert_eq!(tm.token(&api, &k).await.unwrap(), "token-3");
         // Another pod's token is its own.
-        assert_eq!(tm.token(&api, &key("u-2", 3600)).await.unwrap(), "token-3");
-        assert_eq!(api.requests.lock().unwrap().len(), 3);
+        assert_eq!(tm.token(&api, &key("u-2", 3600)).await.unwrap(), "token-4");
+        assert_eq!(api.requests.lock().unwrap().len(), 4);
     }
 
     #[tokio::test]
@@ -295,7 +304,7 @@ mod tests {
             api.fail.store(true, Ordering::SeqCst);
             tm.token(&api, &k).await.unwrap_err()
         };
-        assert_eq!(err.to_string(), "server is down");
+        assert_eq!(err.to_string(), "failed to fetch token: server is down");
         api.fail.store(false, Ordering::SeqCst);
         assert_eq!(tm.token(&api, &k).await.unwrap(), "token-1");
         api.fail.store(true, Ordering::SeqCst);

@@ -100,11 +100,11 @@ pub enum VolumeError {
     DownwardApi(#[from] crate::kubelet::downward_api::DownwardApiError),
     /// The token of a projected `serviceAccountToken` source could not be had (upstream's
     /// wording: the token manager's message inside the mount failure).
-    #[error("MountVolume.SetUp failed for volume \"{volume}\" : failed to fetch token: {message}")]
+    #[error("MountVolume.SetUp failed for volume \"{volume}\" : {message}")]
     TokenFetch {
         /// Volume name.
         volume: String,
-        /// Why the API gave no token.
+        /// Why there is no token (`failed to fetch token: ...`).
         message: String,
     },
     /// A projected volume has a `clusterTrustBundle` source, which this node does not serve.

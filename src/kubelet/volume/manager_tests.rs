@@ -141,7 +141,10 @@ fn a_token_failure_fails_setup_and_leaves_the_old_token_on_refresh() {
     let pod = node.pod(json!({"app": "web"}), volumes());
     let mut refused = with_token(&pod, "unused");
     for v in refused.tokens.values_mut() {
-        *v = Err("the server does not allow this method on the requested resource".into());
+        *v = Err(
+            "failed to fetch token: the server does not allow this method on the requested resource"
+                .into(),
+        );
     }
     let err = node.manager.setup(&pod, &refused).unwrap_err();
     assert_eq!(

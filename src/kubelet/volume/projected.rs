@@ -274,8 +274,10 @@ mod tests {
         let p = pod(json!({"sources": [{"serviceAccountToken": {"path": "token"}}]}));
         let mut src = sources();
         let key = token_requests(&p).remove(0);
-        src.tokens
-            .insert(key, Err("serviceaccounts \"robot\" not found".into()));
+        src.tokens.insert(
+            key,
+            Err("failed to fetch token: serviceaccounts \"robot\" not found".into()),
+        );
         let err = payload("all", projected(&p), &p, Allocatable::default(), &src).unwrap_err();
         assert_eq!(
             err.to_string(),
