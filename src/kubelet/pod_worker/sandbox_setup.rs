@@ -1,8 +1,8 @@
 //! The pod's sandbox, prepared once before its first container: volumes (with the
 //! ConfigMaps, Secrets and service account tokens they project, and the PersistentVolumes
-//! their claims are bound to),
-//! the network namespace and address, the shared IPC and UTS namespaces, and the files every
-//! container mounts (`/etc/hosts`, `/etc/hostname`, `resolv.conf`).
+//! their claims are bound to), the network namespace and address, the shared IPC and UTS
+//! namespaces, and the files every container mounts (`/etc/hosts`, `/etc/hostname`,
+//! `resolv.conf`).
 
 use std::time::Instant;
 
