@@ -24,6 +24,7 @@ use super::registration;
 use super::runtime::{ContainerRuntime, OciCliRuntime, RuntimeKind};
 use super::storage::provisioner::Provisioner;
 use super::storage::{NodeStorage, StorageConfig};
+use super::token_manager::TokenManager;
 use super::volume::{HostPathPolicy, VolumeManager};
 use super::{image_gc, lease, node_routes, pod_worker, sandbox};
 use crate::client::events::EventRecorder;
@@ -135,6 +136,8 @@ pub struct NodeContext<C: Client> {
     pub host_ip: String,
     /// What pods may use at most (the default of `resourceFieldRef` limits).
     pub allocatable: Allocatable,
+    /// Service account tokens for pods' projected volumes.
+    pub tokens: TokenManager,
     /// Events about pods (`Unhealthy`, `Killing`, ...), reported as the `kubelet`.
     pub events: EventRecorder<C>,
     /// Wakes image garbage collection (a pod was removed).
@@ -227,12 +230,26 @@ pub async fn run<C: Client>(
     let services = informers.get::<Service>().ok();
     let cluster_dns =
         start_node_services(informers, &cfg, cluster_cidr, &mut tasks, &shutdown).await;
+    let allocatable = Allocatable {
+        cpu_milli: i64::try_from(machine.cpus * 1000).unwrap_or(i64::MAX),
+        memory_bytes: i64::try_from(
+            machine
+                .memory_bytes
+                .saturating_sub(node_status::EVICTION_MEMORY_BYTES),
+        )
+        .unwrap_or(i64::MAX),
+        ephemeral_storage_bytes: i64::try_from(
+            machine.disk_bytes / 100 * (100 - node_status::EVICTION_DISK_PERCENT),
+        )
+        .unwrap_or(i64::MAX),
+    };
     let volumes = VolumeManager::new(&cfg.data_dir, cfg.host_path_policy.clone())
         .with_node_allocatable_memory(
             machine
                 .memory_bytes
                 .saturating_sub(node_status::EVICTION_MEMORY_BYTES),
-        );
+        )
+        .with_allocatable(allocatable);
     let ctx = Arc::new(NodeContext {
         security: cfg.security.clone(),
         cluster_dns: cluster_dns.map(|ip| ip.to_string()),
@@ -250,15 +267,8 @@ pub async fn run<C: Client>(
         network,
         volumes,
         host_ip,
-        allocatable: Allocatable {
-            cpu_milli: i64::try_from(machine.cpus * 1000).unwrap_or(i64::MAX),
-            memory_bytes: i64::try_from(
-                machine
-                    .memory_bytes
-                    .saturating_sub(node_status::EVICTION_MEMORY_BYTES),
-            )
-            .unwrap_or(i64::MAX),
-        },
+        allocatable,
+        tokens: TokenManager::default(),
     });
     tasks.spawn(node_routes::run(
         client.clone(),

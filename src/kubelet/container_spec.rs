@@ -112,6 +112,18 @@ pub enum ContainerConfigError {
     },
 }
 
+impl From<crate::kubelet::downward_api::DownwardApiError> for ContainerConfigError {
+    fn from(e: crate::kubelet::downward_api::DownwardApiError) -> Self {
+        use crate::kubelet::downward_api::DownwardApiError as E;
+        match e {
+            E::FieldPath(p) => ContainerConfigError::FieldPath(p),
+            E::Resource(r) => ContainerConfigError::Resource(r),
+            E::ContainerNotFound(c) => ContainerConfigError::ContainerNotFound(c),
+            E::Quantity(q) => ContainerConfigError::Quantity(q),
+        }
+    }
+}
+
 impl ContainerConfigError {
     fn io(path: &Path, source: std::io::Error) -> Self {
         ContainerConfigError::Io {

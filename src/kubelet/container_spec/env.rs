@@ -7,22 +7,12 @@
 use std::collections::{BTreeMap, HashMap};
 
 use k8s_openapi::api::core::v1::{Container, ObjectFieldSelector, Pod, ResourceFieldSelector};
-use k8s_openapi::apimachinery::pkg::api::resource::Quantity as ApiQuantity;
 
 use super::expansion::expand;
 use super::ContainerConfigError;
+use crate::kubelet::downward_api;
+pub use crate::kubelet::downward_api::Allocatable;
 use crate::kubelet::volume::SourceLookup;
-use crate::resources::quantity::Quantity;
-
-/// The node's allocatable CPU and memory: the limits the downward API reports for a container
-/// that sets none (upstream `defaultPodLimitsForDownwardAPI`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Allocatable {
-    /// Allocatable CPU in millicores.
-    pub cpu_milli: i64,
-    /// Allocatable memory in bytes.
-    pub memory_bytes: i64,
-}
 
 /// What environment values may refer to besides the pod itself.
 pub struct EnvContext<'a> {
@@ -79,41 +69,22 @@ fn is_env_var_name(name: &str) -> bool {
 }
 
 fn namespace(pod: &Pod) -> &str {
-    pod.metadata.namespace.as_deref().unwrap_or("default")
+    downward_api::namespace(pod)
 }
 
-/// `metadata.labels['key']` -> (`metadata.labels`, `key`).
-fn subscript(path: &str) -> Option<(&str, &str)> {
-    let (base, rest) = path.split_once("['")?;
-    Some((base, rest.strip_suffix("']")?))
-}
-
-/// Upstream's `podFieldSelectorRuntimeValue` + `fieldpath.ExtractFieldPathAsString`.
+/// Upstream's `podFieldSelectorRuntimeValue`: the pod's spec and status fields here, its
+/// metadata through [`downward_api::metadata_field`].
 fn field_value(
     ctx: &EnvContext,
     sel: &ObjectFieldSelector,
 ) -> Result<String, ContainerConfigError> {
-    let pod = ctx.pod;
-    let meta = &pod.metadata;
-    let spec = pod.spec.as_ref();
     let path = sel.field_path.as_str();
-    if let Some((base, key)) = subscript(path) {
-        let map = match base {
-            "metadata.labels" => &meta.labels,
-            "metadata.annotations" => &meta.annotations,
-            _ => return Err(ContainerConfigError::FieldPath(path.to_string())),
-        };
-        return Ok(map
-            .as_ref()
-            .and_then(|m| m.get(key))
-            .cloned()
-            .unwrap_or_default());
+    if let Some(v) = downward_api::metadata_field(ctx.pod, path) {
+        return Ok(v);
     }
+    let spec = ctx.pod.spec.as_ref();
     let s = |v: Option<&String>| v.cloned().unwrap_or_default();
     Ok(match path {
-        "metadata.name" => s(meta.name.as_ref()),
-        "metadata.namespace" => namespace(pod).to_string(),
-        "metadata.uid" => s(meta.uid.as_ref()),
         "spec.nodeName" => s(spec.and_then(|s| s.node_name.as_ref())),
         "spec.serviceAccountName" => s(spec.and_then(|s| s.service_account_name.as_ref())),
         "status.podIP" => ctx.pod_ips.first().cloned().unwrap_or_default(),
@@ -124,74 +95,19 @@ fn field_value(
     })
 }
 
-fn parse_quantity(q: &ApiQuantity) -> Result<Quantity, ContainerConfigError> {
-    Quantity::parse(&q.0).map_err(|_| ContainerConfigError::Quantity(q.0.clone()))
-}
-
-/// Upstream's `ExtractContainerResourceValue`, with limits defaulted to node allocatable.
+/// A `resourceFieldRef` of `own` (or of the container it names).
 fn resource_value(
     ctx: &EnvContext,
     own: &Container,
     sel: &ResourceFieldSelector,
 ) -> Result<String, ContainerConfigError> {
-    let container = match sel.container_name.as_deref().filter(|n| !n.is_empty()) {
-        None => own,
-        Some(name) => ctx
-            .pod
-            .spec
-            .iter()
-            .flat_map(|s| {
-                s.containers
-                    .iter()
-                    .chain(s.init_containers.iter().flatten())
-            })
-            .find(|c| c.name == name)
-            .ok_or_else(|| ContainerConfigError::ContainerNotFound(name.to_string()))?,
-    };
-    let resources = container.resources.as_ref();
-    let get = |requests: bool, key: &str| -> Result<Option<Quantity>, ContainerConfigError> {
-        let map = resources.and_then(|r| {
-            if requests {
-                r.requests.as_ref()
-            } else {
-                r.limits.as_ref()
-            }
-        });
-        map.and_then(|m| m.get(key)).map(parse_quantity).transpose()
-    };
-    let divisor = match &sel.divisor {
-        Some(d) => parse_quantity(d)?,
-        None => Quantity::from_units(1),
-    };
-    let alloc = ctx.allocatable;
-    // CPU is divided in millicores, memory in bytes, both rounded up (upstream
-    // `convertResourceCPUToString` / `convertResourceMemoryToString`).
-    let ceil_div = |n: i64, d: i64| -> Result<String, ContainerConfigError> {
-        if d == 0 {
-            return Err(ContainerConfigError::Quantity("0".into()));
-        }
-        Ok(((n as f64) / (d as f64)).ceil().to_string())
-    };
-    let zero = Quantity::from_units(0);
-    match sel.resource.as_str() {
-        "limits.cpu" => {
-            let cpu = get(false, "cpu")?.map_or(alloc.cpu_milli, |q| q.milli_value());
-            ceil_div(cpu, divisor.milli_value())
-        }
-        "requests.cpu" => ceil_div(
-            get(true, "cpu")?.unwrap_or(zero).milli_value(),
-            divisor.milli_value(),
-        ),
-        "limits.memory" => {
-            let mem = get(false, "memory")?.map_or(alloc.memory_bytes, |q| q.value());
-            ceil_div(mem, divisor.value())
-        }
-        "requests.memory" => ceil_div(
-            get(true, "memory")?.unwrap_or(zero).value(),
-            divisor.value(),
-        ),
-        other => Err(ContainerConfigError::Resource(other.to_string())),
-    }
+    let container =
+        downward_api::find_container(ctx.pod, sel.container_name.as_deref(), Some(own))?;
+    Ok(downward_api::resource_value(
+        container,
+        sel,
+        ctx.allocatable,
+    )?)
 }
 
 /// The container's environment, without the image's (which comes first in the process).

@@ -55,6 +55,7 @@ fn run_with_services(
         allocatable: Allocatable {
             cpu_milli: 4000,
             memory_bytes: 8 << 30,
+            ephemeral_storage_bytes: 16 << 30,
         },
         sources: src,
         service_env,

@@ -38,6 +38,7 @@ mod probing;
 mod sandbox_setup;
 mod stop;
 mod tracked;
+mod volume_refresh;
 
 use sandbox_setup::pull_secrets;
 use tracked::Tracked;
@@ -52,8 +53,12 @@ struct Sandbox {
     namespaces: PodNamespaces,
     pod_ip: String,
     pod_dir: std::path::PathBuf,
-    /// ConfigMaps and Secrets the pod's volumes and env refer to.
+    /// ConfigMaps and Secrets the pod's volumes and env refer to, and its tokens.
     sources: PrefetchedSources,
+    /// The labels and annotations the pod's volumes were last written with.
+    volume_meta: volume_refresh::VolumeMeta,
+    /// When the pod's configMap, secret and projected volumes are written again.
+    next_volume_refresh: Instant,
 }
 
 struct Worker {
@@ -232,6 +237,7 @@ impl Worker {
             }
             return;
         }
+        self.refresh_volumes(ctx, &pod).await;
         self.refresh(ctx).await;
         let policy = spec
             .restart_policy

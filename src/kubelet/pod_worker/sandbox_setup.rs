@@ -1,12 +1,16 @@
 //! The pod's sandbox, prepared once before its first container: volumes (with the
-//! ConfigMaps and Secrets they project, and the PersistentVolumes their claims are bound to),
-//! the network namespace and address, the shared IPC and UTS namespaces, and the files every
-//! container mounts (`/etc/hosts`, `/etc/hostname`, `resolv.conf`).
+//! ConfigMaps, Secrets and service account tokens they project, and the PersistentVolumes
+//! their claims are bound to), the network namespace and address, the shared IPC and UTS
+//! namespaces, and the files every container mounts (`/etc/hosts`, `/etc/hostname`,
+//! `resolv.conf`).
+
+use std::time::Instant;
 
 use k8s_openapi::api::core::v1::Pod;
 use serde_json::Value;
 
 use super::events::{self, PodRef};
+use super::volume_refresh::{VolumeMeta, VOLUME_REFRESH};
 use super::{Sandbox, Worker};
 use crate::client::Client;
 use crate::kubelet::agent::NodeContext;
@@ -15,7 +19,7 @@ use crate::kubelet::container_start::StartError;
 use crate::kubelet::runtime::spec::PodNamespaces;
 use crate::kubelet::sandbox;
 use crate::kubelet::storage::claims;
-use crate::kubelet::volume::PrefetchedSources;
+use crate::kubelet::volume::{self, PrefetchedSources};
 use crate::resolv_conf;
 use crate::resources::{configmap, secret};
 
@@ -31,7 +35,7 @@ impl Worker {
         let ns = pod.metadata.namespace.clone().unwrap_or_default();
         let name = pod.metadata.name.clone().unwrap_or_default();
         let spec = pod.spec.clone().unwrap_or_default();
-        let mut sources = prefetch(ctx, &ns, pod).await;
+        let mut sources = prefetch(ctx, &ns, pod, None).await;
         // A claim that is not Bound (or whose PV is elsewhere) keeps the pod ContainerCreating.
         let claims = claims::resolve(&ctx.client, &ctx.node, pod)
             .await
@@ -103,6 +107,8 @@ impl Worker {
             pod_ip,
             pod_dir,
             sources,
+            volume_meta: VolumeMeta::of(pod),
+            next_volume_refresh: Instant::now() + VOLUME_REFRESH,
         });
         Ok(())
     }
@@ -116,10 +122,17 @@ fn creating(e: impl std::fmt::Display) -> StartError {
     }
 }
 
-/// The ConfigMaps and Secrets the pod's volumes and containers' env name.
-async fn prefetch<C: Client>(ctx: &NodeContext<C>, ns: &str, pod: &Pod) -> PrefetchedSources {
-    let mut maps: Vec<String> = Vec::new();
-    let mut secrets: Vec<String> = Vec::new();
+/// The ConfigMaps and Secrets the pod's volumes and containers' env name, and the service
+/// account tokens its projected volumes need (a token the API refused is kept as its
+/// error). An object the API could not answer for (other than NotFound) is taken from
+/// `previous`, so a refresh during an outage keeps what the pod had.
+pub(super) async fn prefetch<C: Client>(
+    ctx: &NodeContext<C>,
+    ns: &str,
+    pod: &Pod,
+    previous: Option<&PrefetchedSources>,
+) -> PrefetchedSources {
+    let (mut maps, mut secrets) = volume::projected_object_names(pod);
     if let Some(spec) = &pod.spec {
         for v in spec.volumes.iter().flatten() {
             maps.extend(v.config_map.as_ref().map(|c| c.name.clone()));
@@ -146,19 +159,40 @@ async fn prefetch<C: Client>(ctx: &NodeContext<C>, ns: &str, pod: &Pod) -> Prefe
     secrets.sort();
     secrets.dedup();
     let mut out = PrefetchedSources::default();
+    let key = |name: &str| (ns.to_string(), name.to_string());
     for name in maps {
-        if let Ok(obj) = ctx.client.get(&configmap::RESOURCE, ns, &name).await {
-            if let Ok(t) = serde_json::from_value(obj) {
-                out.insert_config_map(t);
+        match ctx.client.get(&configmap::RESOURCE, ns, &name).await {
+            Ok(obj) => {
+                if let Ok(t) = serde_json::from_value(obj) {
+                    out.insert_config_map(t);
+                }
+            }
+            Err(e) if e.code == 404 => {}
+            Err(_) => {
+                if let Some(old) = previous.and_then(|p| p.config_maps.get(&key(&name))) {
+                    out.insert_config_map(old.clone());
+                }
             }
         }
     }
     for name in secrets {
-        if let Ok(obj) = ctx.client.get(&secret::RESOURCE, ns, &name).await {
-            if let Ok(t) = serde_json::from_value(obj) {
-                out.insert_secret(t);
+        match ctx.client.get(&secret::RESOURCE, ns, &name).await {
+            Ok(obj) => {
+                if let Ok(t) = serde_json::from_value(obj) {
+                    out.insert_secret(t);
+                }
+            }
+            Err(e) if e.code == 404 => {}
+            Err(_) => {
+                if let Some(old) = previous.and_then(|p| p.secrets.get(&key(&name))) {
+                    out.insert_secret(old.clone());
+                }
             }
         }
+    }
+    for request in volume::token_requests(pod) {
+        let token = ctx.tokens.token(&ctx.client, &request).await;
+        out.tokens.insert(request, token.map_err(|e| e.to_string()));
     }
     out
 }

@@ -116,6 +116,7 @@ impl Worker {
             Ok(Err(e)) => tracing::warn!(error = %e, "volume teardown failed"),
             Err(e) => tracing::warn!(error = %e, "volume teardown panicked"),
         }
+        ctx.tokens.forget_pod(&self.uid);
         if let Err(e) = ctx.network.teardown(&self.uid).await {
             tracing::warn!(error = %e, "network teardown failed");
         }

@@ -95,8 +95,23 @@ pub enum VolumeError {
         /// What failed, with git's output.
         message: String,
     },
+    /// A `downwardAPI` item names a field or resource the downward API does not offer.
+    #[error("{0}")]
+    DownwardApi(#[from] crate::kubelet::downward_api::DownwardApiError),
+    /// The token of a projected `serviceAccountToken` source could not be had (upstream's
+    /// wording: the token manager's message inside the mount failure).
+    #[error("MountVolume.SetUp failed for volume \"{volume}\" : {message}")]
+    TokenFetch {
+        /// Volume name.
+        volume: String,
+        /// Why there is no token (`failed to fetch token: ...`).
+        message: String,
+    },
+    /// A projected volume has a `clusterTrustBundle` source, which this node does not serve.
+    #[error("volume \"{0}\": clusterTrustBundle projections are not supported on this node")]
+    ClusterTrustBundle(String),
     /// The volume uses a source this node does not implement.
-    #[error("volume \"{0}\": unsupported volume source (this node supports emptyDir, hostPath, configMap, secret, gitRepo and persistentVolumeClaim)")]
+    #[error("volume \"{0}\": unsupported volume source (this node supports emptyDir, hostPath, configMap, secret, downwardAPI, projected, gitRepo and persistentVolumeClaim)")]
     Unsupported(String),
     /// `emptyDir.medium` is neither `""` nor `Memory`.
     #[error("unknown storage medium \"{0}\"")]

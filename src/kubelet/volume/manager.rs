@@ -1,9 +1,10 @@
 //! [`VolumeManager`]: sets up a pod's volumes before its containers start, refreshes
-//! configMap/secret content, and tears everything down when the pod is gone.
+//! configMap, secret, downwardAPI and projected content, and tears everything down when the
+//! pod is gone.
 //!
 //! Host layout (upstream's, with plugin names escaped the way upstream does):
-//! `DATA/pods/<uid>/volumes/kubernetes.io~{empty-dir,configmap,secret,git-repo}/<name>` for volumes the
-//! kubelet owns, `DATA/pods/<uid>/volumes/kubernetes.io~{host-path,local-volume}/<name>` for
+//! `DATA/pods/<uid>/volumes/kubernetes.io~{empty-dir,configmap,secret,downward-api,projected,
+//! git-repo}/<name>` for volumes the kubelet owns, `DATA/pods/<uid>/volumes/kubernetes.io~{host-path,local-volume}/<name>` for
 //! staging bind mounts of host paths and PVs (opened once without following symlinks and
 //! mounted by descriptor, before any container of the pod runs, so a container that swaps
 //! a path for a symlink later cannot redirect a mount), and
@@ -19,13 +20,18 @@ use std::path::{Path, PathBuf};
 use k8s_openapi::api::core::v1::{Container, Pod, Volume};
 
 use super::atomic_writer::AtomicWriter;
+use super::atomic_writer::FileProjection;
 use super::HostPathPolicy;
+use super::{downward_api, projected};
 use super::{emptydir, git_repo, hostpath, mounts, projection, staging, subpath};
 use super::{BindMount, MountPropagation, SourceLookup, VolumeError};
+use crate::kubelet::downward_api::Allocatable;
 
 const EMPTY_DIR_PLUGIN: &str = "kubernetes.io~empty-dir";
 const CONFIG_MAP_PLUGIN: &str = "kubernetes.io~configmap";
 const SECRET_PLUGIN: &str = "kubernetes.io~secret";
+const DOWNWARD_API_PLUGIN: &str = "kubernetes.io~downward-api";
+const PROJECTED_PLUGIN: &str = "kubernetes.io~projected";
 const GIT_REPO_PLUGIN: &str = "kubernetes.io~git-repo";
 const HOST_PATH_PLUGIN: &str = "kubernetes.io~host-path";
 const LOCAL_VOLUME_PLUGIN: &str = "kubernetes.io~local-volume";
@@ -36,6 +42,16 @@ pub struct VolumeManager {
     data_dir: PathBuf,
     host_path_policy: HostPathPolicy,
     node_allocatable_memory: Option<u64>,
+    /// What downward API resource limits default to.
+    allocatable: Allocatable,
+}
+
+/// The files a kubelet-written volume (configMap, secret, downwardAPI, projected) holds now,
+/// with its plugin directory and whether it lives on tmpfs.
+struct Projection {
+    plugin: &'static str,
+    in_memory: bool,
+    files: BTreeMap<String, FileProjection>,
 }
 
 /// One prepared volume: where it is on the host and whether it must be mounted read-only.
@@ -80,7 +96,48 @@ impl VolumeManager {
             data_dir,
             host_path_policy,
             node_allocatable_memory: None,
+            allocatable: Allocatable::default(),
         }
+    }
+
+    /// The node's allocatable resources, which downward API limits a container does not
+    /// set default to.
+    pub fn with_allocatable(mut self, allocatable: Allocatable) -> Self {
+        self.allocatable = allocatable;
+        self
+    }
+
+    /// The files of `volume` when the kubelet writes them itself; `None` for other kinds.
+    fn projection(
+        &self,
+        pod: &Pod,
+        volume: &Volume,
+        lookups: &dyn SourceLookup,
+    ) -> Option<Result<Projection, VolumeError>> {
+        let namespace = pod.metadata.namespace.as_deref().unwrap_or("default");
+        // Secrets, tokens and pod metadata never touch the node's disk: like upstream's
+        // wrapped emptyDir, a memory-backed directory holds them.
+        let (plugin, in_memory, files) = if let Some(cm) = &volume.config_map {
+            let files = projection::config_map_payload(cm, namespace, lookups);
+            (CONFIG_MAP_PLUGIN, false, files)
+        } else if let Some(secret) = &volume.secret {
+            let files = projection::secret_payload(secret, namespace, lookups);
+            (SECRET_PLUGIN, true, files)
+        } else if let Some(d) = &volume.downward_api {
+            let items = d.items.as_deref().unwrap_or_default();
+            let files = downward_api::payload(items, pod, self.allocatable, d.default_mode);
+            (DOWNWARD_API_PLUGIN, true, files)
+        } else if let Some(p) = &volume.projected {
+            let files = projected::payload(&volume.name, p, pod, self.allocatable, lookups);
+            (PROJECTED_PLUGIN, true, files)
+        } else {
+            return None;
+        };
+        Some(files.map(|files| Projection {
+            plugin,
+            in_memory,
+            files,
+        }))
     }
 
     /// Sizes `medium: Memory` volumes without `sizeLimit` to the node's allocatable memory
@@ -178,22 +235,15 @@ impl VolumeManager {
                 always_read_only: pvc.read_only.unwrap_or(false),
             });
         }
-        if let Some(cm) = &volume.config_map {
-            let payload = projection::config_map_payload(cm, namespace, lookups)?;
-            let path = dir(CONFIG_MAP_PLUGIN);
-            emptydir::setup_dir(&path)?;
-            AtomicWriter::new(&path).write(&payload)?;
-            return Ok(PreparedVolume {
-                path,
-                always_read_only: true,
-            });
-        }
-        if let Some(secret) = &volume.secret {
-            let payload = projection::secret_payload(secret, namespace, lookups)?;
-            let path = dir(SECRET_PLUGIN);
-            // Secrets never touch the node's disk: a memory-backed emptyDir holds them.
-            emptydir::setup_tmpfs(&path, self.memory_size(pod, None))?;
-            AtomicWriter::new(&path).write(&payload)?;
+        if let Some(projection) = self.projection(pod, volume, lookups) {
+            let projection = projection?;
+            let path = dir(projection.plugin);
+            if projection.in_memory {
+                emptydir::setup_tmpfs(&path, self.memory_size(pod, None))?;
+            } else {
+                emptydir::setup_dir(&path)?;
+            }
+            AtomicWriter::new(&path).write(&projection.files)?;
             return Ok(PreparedVolume {
                 path,
                 always_read_only: true,
@@ -210,24 +260,28 @@ impl VolumeManager {
         Err(VolumeError::Unsupported(volume.name.clone()))
     }
 
-    /// Re-projects the configMap and secret volumes of an already set-up `pod` from
-    /// `lookups`; each volume switches to its new content atomically.
+    /// Re-projects the configMap, secret, downwardAPI and projected volumes of an already
+    /// set-up `pod` from `lookups` and the pod as it is now; each volume switches to its new
+    /// content atomically, and one that cannot be projected keeps its old content while the
+    /// others are still refreshed (the first error is returned).
     pub fn refresh(&self, pod: &Pod, lookups: &dyn SourceLookup) -> Result<(), VolumeError> {
         let uid = pod_uid(pod)?;
         let pod_dir = self.pod_dir(&uid);
-        let namespace = pod.metadata.namespace.as_deref().unwrap_or("default");
+        let mut first_error = None;
         for volume in pod.spec.iter().flat_map(|s| s.volumes.iter().flatten()) {
             safe_component("volume name", &volume.name)?;
-            let dir = |plugin: &str| pod_dir.join("volumes").join(plugin).join(&volume.name);
-            if let Some(cm) = &volume.config_map {
-                let payload = projection::config_map_payload(cm, namespace, lookups)?;
-                AtomicWriter::new(dir(CONFIG_MAP_PLUGIN)).write(&payload)?;
-            } else if let Some(secret) = &volume.secret {
-                let payload = projection::secret_payload(secret, namespace, lookups)?;
-                AtomicWriter::new(dir(SECRET_PLUGIN)).write(&payload)?;
+            let Some(projection) = self.projection(pod, volume, lookups) else {
+                continue;
+            };
+            let written = projection.and_then(|p| {
+                let dir = pod_dir.join("volumes").join(p.plugin).join(&volume.name);
+                AtomicWriter::new(dir).write(&p.files)
+            });
+            if let Err(e) = written {
+                first_error.get_or_insert(e);
             }
         }
-        Ok(())
+        first_error.map_or(Ok(()), Err)
     }
 
     /// Unmounts everything under the pod's `volumes/` and `volume-subpaths/` (found in

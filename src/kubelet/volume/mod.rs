@@ -1,5 +1,5 @@
-//! Pod volumes: emptyDir, hostPath, configMap, secret, gitRepo, persistentVolumeClaim,
-//! subPath.
+//! Pod volumes: emptyDir, hostPath, configMap, secret, downwardAPI, projected (with service
+//! account tokens), gitRepo, persistentVolumeClaim, subPath.
 //!
 //! Before a pod's containers start, the kubelet prepares every volume of the pod on the host
 //! under `DATA/pods/<pod-uid>/volumes/<plugin>/<name>` (upstream's layout, with plugin names
@@ -11,12 +11,16 @@
 
 mod atomic_writer;
 mod beneath;
+mod downward_api;
 mod emptydir;
 mod error;
 mod git_repo;
 mod hostpath;
 mod manager;
+#[cfg(test)]
+mod manager_tests;
 mod mounts;
+mod projected;
 mod projection;
 mod staging;
 mod subpath;
@@ -29,6 +33,7 @@ pub use error::VolumeError;
 pub use manager::{PodVolumes, VolumeManager};
 pub use mounts::mount_points_under;
 pub(crate) use mounts::{is_mount_point, unmount};
+pub use projected::{object_names as projected_object_names, token_requests, TokenRequestKey};
 pub use projection::{ClaimVolume, PrefetchedSources, SourceLookup};
 pub use subpath::{open_beneath, validate_sub_path};
 pub use usage::{disk_usage, OverLimit, Usage};

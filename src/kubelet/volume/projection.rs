@@ -11,10 +11,12 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::{ConfigMap, KeyToPath, Secret};
 
 use super::atomic_writer::FileProjection;
+use super::projected::TokenRequestKey;
 use super::VolumeError;
 
-/// Upstream's `ConfigMapVolumeSourceDefaultMode` and `SecretVolumeSourceDefaultMode`.
-const DEFAULT_MODE: i32 = 0o644;
+/// Upstream's `ConfigMapVolumeSourceDefaultMode` and `SecretVolumeSourceDefaultMode` (and
+/// the downwardAPI and projected ones, which are the same).
+pub(crate) const DEFAULT_MODE: i32 = 0o644;
 
 /// Gives the volume code the ConfigMaps and Secrets a pod references.
 ///
@@ -29,6 +31,11 @@ pub trait SourceLookup {
     /// when it was not resolved beforehand.
     fn claim(&self, _namespace: &str, _name: &str) -> Option<ClaimVolume> {
         None
+    }
+    /// The token a projected `serviceAccountToken` source asks for; `Err` says why there is
+    /// none (the API's answer to the token request).
+    fn service_account_token(&self, _request: &TokenRequestKey) -> Result<String, String> {
+        Err("no token was requested for this pod".to_string())
     }
 }
 
@@ -50,6 +57,8 @@ pub struct PrefetchedSources {
     pub secrets: BTreeMap<(String, String), Secret>,
     /// Resolved claims by `(namespace, claim name)`.
     pub claims: BTreeMap<(String, String), ClaimVolume>,
+    /// Service account tokens by request, or why the request failed.
+    pub tokens: BTreeMap<TokenRequestKey, Result<String, String>>,
 }
 
 impl PrefetchedSources {
@@ -88,6 +97,13 @@ impl SourceLookup for PrefetchedSources {
         self.claims
             .get(&(namespace.to_string(), name.to_string()))
             .cloned()
+    }
+
+    fn service_account_token(&self, request: &TokenRequestKey) -> Result<String, String> {
+        self.tokens
+            .get(request)
+            .cloned()
+            .unwrap_or_else(|| Err("no token was requested for this pod".to_string()))
     }
 }
 
