@@ -48,6 +48,7 @@ mod pod_security;
 mod request_bounds;
 mod runtime_containers;
 mod scheduler_placement;
+mod service_accounts;
 mod service_endpoints;
 mod service_routing;
 mod statefulset;
