@@ -39,9 +39,13 @@ fn kubectl_selectors_and_chunked_lists() {
         names(&["--field-selector", "metadata.name=cm-3"]),
         ["configmap/cm-3"]
     );
-    assert_eq!(names(&["--field-selector", "metadata.name!=cm-3"]).len(), 4);
+    // `-l tier` leaves out the kube-root-ca.crt ConfigMap every namespace has
     assert_eq!(
-        names(&["--chunk-size", "2"]).len(),
+        names(&["-l", "tier", "--field-selector", "metadata.name!=cm-3"]).len(),
+        4
+    );
+    assert_eq!(
+        names(&["-l", "tier", "--chunk-size", "2"]).len(),
         5,
         "kubectl pages with limit/continue"
     );
@@ -57,8 +61,10 @@ fn kubectl_selectors_and_chunked_lists() {
 async fn continue_tokens_page_and_expire_when_the_list_changes() {
     let c = Cluster::start();
     let api = c.api();
+    // the test's own ConfigMaps, apart from the kube-root-ca.crt every namespace has
+    let own = "labelSelector=test%3Dpaging";
     for i in 0..5 {
-        let body = json!({"metadata": {"name": format!("p{i}")}});
+        let body = json!({"metadata": {"name": format!("p{i}"), "labels": {"test": "paging"}}});
         api.request(
             Method::POST,
             CM,
@@ -69,7 +75,7 @@ async fn continue_tokens_page_and_expire_when_the_list_changes() {
         .unwrap();
     }
     let first = api
-        .request(Method::GET, &format!("{CM}?limit=2"), &[], Vec::new())
+        .request(Method::GET, &format!("{CM}?{own}&limit=2"), &[], Vec::new())
         .await
         .unwrap()
         .json();
@@ -79,7 +85,7 @@ async fn continue_tokens_page_and_expire_when_the_list_changes() {
     let second = api
         .request(
             Method::GET,
-            &format!("{CM}?limit=2&continue={token}"),
+            &format!("{CM}?{own}&limit=2&continue={token}"),
             &[],
             Vec::new(),
         )
@@ -111,7 +117,7 @@ async fn continue_tokens_page_and_expire_when_the_list_changes() {
     let expired = api
         .request(
             Method::GET,
-            &format!("{CM}?limit=2&continue={token}"),
+            &format!("{CM}?{own}&limit=2&continue={token}"),
             &[],
             Vec::new(),
         )

@@ -3,6 +3,7 @@
 
 use serde_json::{json, Value};
 
+use super::reviews::REVIEWS;
 use crate::resources::{ResourceType, RESOURCES};
 
 pub use crate::resources::KUBE_MINOR;
@@ -33,9 +34,11 @@ pub fn core_versions(server_address: &str) -> Value {
 
 fn groups() -> Vec<(&'static str, &'static str)> {
     let mut gs: Vec<(&str, &str)> = Vec::new();
-    for r in RESOURCES.iter().filter(|r| !r.group.is_empty()) {
-        if !gs.contains(&(r.group, r.version)) {
-            gs.push((r.group, r.version));
+    let stored = RESOURCES.iter().map(|r| (r.group, r.version));
+    let reviews = REVIEWS.iter().map(|r| (r.group, r.version));
+    for gv in stored.chain(reviews).filter(|(g, _)| !g.is_empty()) {
+        if !gs.contains(&gv) {
+            gs.push(gv);
         }
     }
     gs
@@ -66,6 +69,9 @@ pub fn serves(group: &str, version: &str) -> bool {
     RESOURCES
         .iter()
         .any(|r| r.group == group && r.version == version)
+        || REVIEWS
+            .iter()
+            .any(|r| r.group == group && r.version == version)
 }
 
 const ALL_VERBS: [&str; 8] = [
@@ -104,6 +110,7 @@ fn subresource_entry(r: &ResourceType, sub: &str) -> Value {
         "exec" => ("PodExecOptions", &["create", "get"]),
         "attach" => ("PodAttachOptions", &["create", "get"]),
         "eviction" => ("Eviction", &["create"]),
+        "token" => ("TokenRequest", &["create"]),
         _ => (r.kind, &["get", "patch", "update"]),
     };
     let mut e = json!({"name": format!("{}/{sub}", r.plural), "singularName": "", "namespaced": r.namespaced, "kind": kind, "verbs": verbs});
@@ -113,6 +120,10 @@ fn subresource_entry(r: &ResourceType, sub: &str) -> Value {
         e["group"] = json!("autoscaling");
         e["version"] = json!("v1");
         e["kind"] = json!("Scale");
+    }
+    if sub == "token" {
+        e["group"] = json!("authentication.k8s.io");
+        e["version"] = json!("v1");
     }
     // kubectl drain finds the Eviction's group version here (`CheckEvictionSupport`).
     if sub == "eviction" {
@@ -133,6 +144,12 @@ pub fn resource_list(group: &str, version: &str) -> Value {
         for sub in r.subresources {
             resources.push(subresource_entry(r, sub));
         }
+    }
+    for r in REVIEWS
+        .iter()
+        .filter(|r| r.group == group && r.version == version)
+    {
+        resources.push(json!({"name": r.plural, "singularName": r.singular, "namespaced": r.namespaced, "kind": r.kind, "verbs": ["create"]}));
     }
     let gv = if group.is_empty() {
         version.to_string()

@@ -19,6 +19,7 @@ pub mod remotecommand;
 pub mod request_body;
 pub mod request_info;
 pub mod request_limits;
+pub mod reviews;
 pub mod server;
 pub mod stored_json;
 pub mod table;

@@ -34,7 +34,7 @@ use super::registry::Registry;
 use super::request_info::{self, RequestInfo, Target};
 use super::request_limits::{self, RequestLimits};
 use super::status::ApiError;
-use super::{discovery, openapi};
+use super::{discovery, openapi, reviews};
 use crate::pki::tokens::TokenAuthenticator;
 
 /// Everything a request needs.
@@ -234,6 +234,17 @@ async fn route(
         Target::Resource(rp) if pod_connect::handles(&rp) => {
             let kubelets = &state.kubelets;
             pod_connect::serve(&state.registry, kubelets, &state.shutdown, &rp, &query, req).await
+        }
+        Target::Resource(rp) if reviews::handles(&rp).is_some() => {
+            let authorize = |who: &Identity, attrs: &Attributes<'_>| {
+                auth::authorize(who, attrs, &state.registry)
+            };
+            let cx = reviews::Context {
+                registry: &state.registry,
+                tokens: &state.tokens,
+                authorize: &authorize,
+            };
+            reviews::serve(&cx, &rp, info.verb, who, req).await
         }
         Target::Resource(rp) => {
             let (parts, incoming) = req.into_parts();

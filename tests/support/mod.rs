@@ -364,6 +364,15 @@ impl Cluster {
         ]);
     }
 
+    /// Waits for the `kube-root-ca.crt` ConfigMap the server publishes in `namespace`, so a
+    /// test listing ConfigMaps there sees no late arrival.
+    pub fn wait_for_root_ca(&self, namespace: &str) {
+        eventually("kube-root-ca.crt to be published", || {
+            let out = self.kubectl(&["get", "configmap", "kube-root-ca.crt", "-n", namespace]);
+            out.status.success().then_some(())
+        });
+    }
+
     /// Writes a kubeconfig that authenticates with a bearer token only.
     pub fn token_kubeconfig(&self, name: &str, token: &str) -> PathBuf {
         let mut kc = Kubeconfig::load(&self.kubeconfig()).expect("admin kubeconfig");

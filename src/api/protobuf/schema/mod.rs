@@ -15,6 +15,7 @@
 
 mod apps;
 mod authentication;
+mod authorization;
 mod batch;
 mod coordination;
 mod core_objects;
@@ -124,6 +125,7 @@ const TABLES: &[&str] = &[
     storage::TABLE,
     coordination::TABLE,
     authentication::TABLE,
+    authorization::TABLE,
     apps::TABLE,
     batch::TABLE,
     policy::TABLE,
@@ -169,6 +171,12 @@ pub fn root(api_version: &str, kind: &str) -> Option<&'static str> {
         ("batch/v1", "CronJob") => "CronJob",
         ("policy/v1", "PodDisruptionBudget") => "PodDisruptionBudget",
         ("authentication.k8s.io/v1", "TokenRequest") => "TokenRequest",
+        ("authentication.k8s.io/v1", "TokenReview") => "TokenReview",
+        ("authentication.k8s.io/v1", "SelfSubjectReview") => "SelfSubjectReview",
+        ("authorization.k8s.io/v1", "SelfSubjectAccessReview") => "SelfSubjectAccessReview",
+        ("authorization.k8s.io/v1", "SubjectAccessReview") => "SubjectAccessReview",
+        ("authorization.k8s.io/v1", "LocalSubjectAccessReview") => "LocalSubjectAccessReview",
+        ("authorization.k8s.io/v1", "SelfSubjectRulesReview") => "SelfSubjectRulesReview",
         // The body of a `pods/eviction` create (`policy/v1beta1` too, as upstream accepts).
         ("policy/v1" | "policy/v1beta1", "Eviction") => "Eviction",
         // `metav1.DeleteOptions` is registered in every group version (`AddToGroupVersion`).
