@@ -22,12 +22,13 @@ pub mod persistentvolumeclaim;
 pub mod pod;
 pub mod pod_template;
 pub mod poddisruptionbudget;
+pub mod rbac;
 pub mod replicaset;
 pub mod replicationcontroller;
 pub mod scale;
 pub mod secret;
-pub mod serviceaccount;
 pub mod service;
+pub mod serviceaccount;
 pub mod statefulset;
 pub mod storageclass;
 
