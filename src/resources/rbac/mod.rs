@@ -4,6 +4,8 @@
 //! (`pkg/apis/rbac/validation`: policy rules, role references, subjects), with upstream's
 //! messages. The API server's authorizer reads these objects (`api::auth::rbac`).
 
+pub mod aggregation;
+pub mod bootstrap_policy;
 pub mod cluster_role;
 pub mod cluster_role_binding;
 pub mod role;
