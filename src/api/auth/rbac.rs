@@ -255,3 +255,36 @@ fn url_matches(rules: &[String], path: &str) -> bool {
         r == "*" || r == path || (r.ends_with('*') && path.starts_with(r.trim_end_matches('*')))
     })
 }
+
+/// Whether `owner` allows everything `servant` allows: upstream's `validation.Covers` for one
+/// rule, by splitting `servant` into single verb, group, resource and name (or verb and path)
+/// requests, each of which some rule of `owner` must allow.
+pub fn covers(owner: &[PolicyRule], servant: &PolicyRule) -> bool {
+    let allowed = |attrs: Attributes<'_>| owner.iter().any(|r| rule_allows(&attrs, r));
+    for verb in &servant.verbs {
+        for url in &servant.non_resource_urls {
+            if !allowed(Attributes::non_resource(verb, url)) {
+                return false;
+            }
+        }
+        let no_name = [String::new()];
+        let names: &[String] = if servant.resource_names.is_empty() {
+            &no_name
+        } else {
+            &servant.resource_names
+        };
+        for group in &servant.api_groups {
+            for resource in &servant.resources {
+                let (resource, subresource) = resource.split_once('/').unwrap_or((resource, ""));
+                for name in names {
+                    let attrs = Attributes::resource(verb, group, resource, "", name)
+                        .with_subresource(subresource);
+                    if !allowed(attrs) {
+                        return false;
+                    }
+                }
+            }
+        }
+    }
+    true
+}

@@ -1,0 +1,115 @@
+//! The ClusterRole aggregation controller, as upstream's `clusterroleaggregation`: a
+//! ClusterRole with an `aggregationRule` gets as its `rules` those of every ClusterRole its
+//! selectors pick (`resources::rbac::aggregation`), and follows their changes: any
+//! ClusterRole's change queues every aggregating one. Chains settle by themselves: `edit`
+//! changing queues `admin` again.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use k8s_openapi::api::rbac::v1::ClusterRole;
+use serde_json::json;
+
+use super::runtime::Controller;
+use super::work_queue::WorkQueue;
+use super::Action;
+use crate::client::informer::{key_of, Change, Informer, Informers, Key, Unserved};
+use crate::client::options::{PatchType, Subresource};
+use crate::client::status::ApiError;
+use crate::client::Client;
+use crate::resources::rbac::aggregation::aggregated_rules;
+use crate::resources::rbac::cluster_role;
+
+/// The controller's name in logs.
+pub const COMPONENT: &str = "clusterrole-aggregation-controller";
+
+/// The controller and what it reads.
+pub struct ClusterRoleAggregationController<C: Client> {
+    client: C,
+    roles: Informer<ClusterRole>,
+}
+
+impl<C: Client> ClusterRoleAggregationController<C> {
+    /// Wires the controller to the shared informers; run it with [`super::runtime::run`].
+    pub fn new(
+        informers: &Informers<C>,
+    ) -> Result<(Self, Informer<ClusterRole>, WorkQueue), Unserved> {
+        let roles = informers.get::<ClusterRole>()?;
+        let queue = WorkQueue::default();
+        // The aggregating roles, kept by the handler itself: it must not read the cache,
+        // which the replay of objects already held runs under.
+        let aggregating: Arc<Mutex<BTreeSet<Key>>> = Arc::default();
+        {
+            let queue = queue.clone();
+            roles.on_change(move |change: &Change<ClusterRole>| {
+                let mut set = aggregating.lock().unwrap_or_else(PoisonError::into_inner);
+                match change {
+                    Change::Added(role) | Change::Updated { new: role, .. } => {
+                        if role.aggregation_rule.is_some() {
+                            set.insert(key_of(&**role));
+                        } else {
+                            set.remove(&key_of(&**role));
+                        }
+                    }
+                    Change::Deleted(role) => {
+                        set.remove(&key_of(&**role));
+                    }
+                }
+                for key in set.iter() {
+                    queue.add(key.clone());
+                }
+            });
+        }
+        Ok((
+            ClusterRoleAggregationController {
+                client: informers.client().clone(),
+                roles: roles.clone(),
+            },
+            roles,
+            queue,
+        ))
+    }
+
+    /// Resolves once the ClusterRole informer has listed.
+    pub fn ready(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let roles = self.roles.clone();
+        async move { roles.wait_synced().await }
+    }
+}
+
+impl<C: Client> Controller for ClusterRoleAggregationController<C> {
+    type Kind = ClusterRole;
+
+    fn name(&self) -> &'static str {
+        COMPONENT
+    }
+
+    async fn reconcile(&self, role: Arc<ClusterRole>) -> Result<Action, ApiError> {
+        let all = self.roles.list();
+        let all: Vec<&ClusterRole> = all.iter().map(|r| &**r).collect();
+        let Some(rules) = aggregated_rules(&role, &all) else {
+            return Ok(Action::Done);
+        };
+        if rules == role.rules.clone().unwrap_or_default() {
+            return Ok(Action::Done);
+        }
+        let name = role.metadata.name.clone().unwrap_or_default();
+        tracing::debug!(role = %name, rules = rules.len(), "aggregating cluster role rules");
+        match self
+            .client
+            .patch(
+                &cluster_role::RESOURCE,
+                "",
+                &name,
+                PatchType::Merge,
+                &json!({"rules": rules}),
+                Subresource::Main,
+            )
+            .await
+        {
+            Ok(_) => Ok(Action::Done),
+            Err(e) if e.code == 404 => Ok(Action::Done),
+            Err(e) => Err(e),
+        }
+    }
+}
