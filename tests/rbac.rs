@@ -1,7 +1,8 @@
 //! RBAC decides what a user may do. A user without a binding is refused with upstream's
 //! wording; `kubectl create role` and `rolebinding` let them list pods in that namespace
-//! and nowhere else; a binding's role cannot be changed; `view` holds the rules of the
-//! roles aggregated into it and follows a new one; `bramble:viewers` still read no secrets.
+//! and nowhere else; a binding's role cannot be changed; a namespace admin grants no more
+//! than they hold; `view` holds the rules of the roles aggregated into it and follows a new
+//! one; `bramble:viewers` still read no secrets.
 
 use crate::support;
 
@@ -182,4 +183,99 @@ rules:
             .any(|l| l.starts_with("bramble:viewers") && l.contains("ClusterRole/view")),
         "{bindings}"
     );
+}
+
+#[test]
+fn a_namespace_admin_grants_only_what_they_hold() {
+    let c = Cluster::start();
+    let bob = c.user_kubeconfig("bob", &[]);
+    c.kubectl_ok(&["create", "namespace", "dev"]);
+    c.kubectl_ok(&[
+        "create",
+        "rolebinding",
+        "bob-admin",
+        "-n",
+        "dev",
+        "--clusterrole=admin",
+        "--user=bob",
+    ]);
+    // Wait for admin to be aggregated before leaning on it.
+    eventually("bob to administer dev", || {
+        c.kubectl_as(&bob, &["get", "rolebindings", "-n", "dev"], None)
+            .status
+            .success()
+            .then_some(())
+    });
+
+    let granted = c.kubectl_as(
+        &bob,
+        &[
+            "create",
+            "rolebinding",
+            "carol-views",
+            "-n",
+            "dev",
+            "--clusterrole=view",
+            "--user=carol",
+        ],
+        None,
+    );
+    assert!(granted.status.success(), "{}", stderr(&granted));
+
+    let escalated = c.kubectl_as(
+        &bob,
+        &[
+            "create",
+            "rolebinding",
+            "bob-root",
+            "-n",
+            "dev",
+            "--clusterrole=cluster-admin",
+            "--user=bob",
+        ],
+        None,
+    );
+    assert!(!escalated.status.success());
+    let err = stderr(&escalated);
+    assert!(
+        err.contains(
+            "rolebindings.rbac.authorization.k8s.io \"bob-root\" is forbidden: user \"bob\" \
+             (groups=[\"system:authenticated\"]) is attempting to grant RBAC permissions not \
+             currently held:"
+        ) && err.contains("{APIGroups:[\"*\"], Resources:[\"*\"], Verbs:[\"*\"]}"),
+        "{err}"
+    );
+
+    let node_reader = c.kubectl_as(
+        &bob,
+        &[
+            "create",
+            "role",
+            "nodes",
+            "-n",
+            "dev",
+            "--verb=get",
+            "--resource=nodes",
+        ],
+        None,
+    );
+    assert!(
+        stderr(&node_reader).contains("attempting to grant RBAC permissions not currently held"),
+        "{}",
+        stderr(&node_reader)
+    );
+    let pod_reader = c.kubectl_as(
+        &bob,
+        &[
+            "create",
+            "role",
+            "pods",
+            "-n",
+            "dev",
+            "--verb=get",
+            "--resource=pods",
+        ],
+        None,
+    );
+    assert!(pod_reader.status.success(), "{}", stderr(&pod_reader));
 }

@@ -257,34 +257,57 @@ fn url_matches(rules: &[String], path: &str) -> bool {
 }
 
 /// Whether `owner` allows everything `servant` allows: upstream's `validation.Covers` for one
-/// rule, by splitting `servant` into single verb, group, resource and name (or verb and path)
-/// requests, each of which some rule of `owner` must allow.
+/// rule.
 pub fn covers(owner: &[PolicyRule], servant: &PolicyRule) -> bool {
+    uncovered(owner, std::slice::from_ref(servant)).is_empty()
+}
+
+/// What of `servants` no rule of `owner` allows, as single-verb, single-group,
+/// single-resource, single-name (or single-verb, single-path) rules: upstream's
+/// `validation.Covers`, which splits the servant rules so and asks for each.
+pub fn uncovered(owner: &[PolicyRule], servants: &[PolicyRule]) -> Vec<PolicyRule> {
     let allowed = |attrs: Attributes<'_>| owner.iter().any(|r| rule_allows(&attrs, r));
-    for verb in &servant.verbs {
-        for url in &servant.non_resource_urls {
-            if !allowed(Attributes::non_resource(verb, url)) {
-                return false;
+    let mut missing = Vec::new();
+    for servant in servants {
+        for verb in &servant.verbs {
+            for url in &servant.non_resource_urls {
+                if !allowed(Attributes::non_resource(verb, url)) {
+                    missing.push(PolicyRule {
+                        verbs: vec![verb.clone()],
+                        non_resource_urls: vec![url.clone()],
+                        ..PolicyRule::default()
+                    });
+                }
             }
-        }
-        let no_name = [String::new()];
-        let names: &[String] = if servant.resource_names.is_empty() {
-            &no_name
-        } else {
-            &servant.resource_names
-        };
-        for group in &servant.api_groups {
-            for resource in &servant.resources {
-                let (resource, subresource) = resource.split_once('/').unwrap_or((resource, ""));
-                for name in names {
-                    let attrs = Attributes::resource(verb, group, resource, "", name)
-                        .with_subresource(subresource);
-                    if !allowed(attrs) {
-                        return false;
+            let no_name = [String::new()];
+            let names: &[String] = if servant.resource_names.is_empty() {
+                &no_name
+            } else {
+                &servant.resource_names
+            };
+            for group in &servant.api_groups {
+                for full in &servant.resources {
+                    let (resource, subresource) = full.split_once('/').unwrap_or((full, ""));
+                    for name in names {
+                        let attrs = Attributes::resource(verb, group, resource, "", name)
+                            .with_subresource(subresource);
+                        if !allowed(attrs) {
+                            missing.push(PolicyRule {
+                                verbs: vec![verb.clone()],
+                                api_groups: vec![group.clone()],
+                                resources: vec![full.clone()],
+                                resource_names: if name.is_empty() {
+                                    Vec::new()
+                                } else {
+                                    vec![name.clone()]
+                                },
+                                non_resource_urls: Vec::new(),
+                            });
+                        }
                     }
                 }
             }
         }
     }
-    true
+    missing
 }
