@@ -113,3 +113,93 @@ impl<C: Client> Controller for ClusterRoleAggregationController<C> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use serde_json::{json, Value};
+
+    use super::*;
+    use crate::client::LocalClient;
+
+    fn role(name: &str, label: Option<&str>, resource: &str) -> Value {
+        let labels = label.map(|l| json!({ l: "true" })).unwrap_or(json!({}));
+        json!({"metadata": {"name": name, "labels": labels},
+               "rules": [{"verbs": ["get"], "apiGroups": [""], "resources": [resource]}]})
+    }
+
+    async fn rules_of(client: &LocalClient, name: &str) -> Value {
+        let role = client.get(&cluster_role::RESOURCE, "", name).await.unwrap();
+        role.get("rules").cloned().unwrap_or(json!([]))
+    }
+
+    /// Polls until the aggregated role's resources are `want`, failing after ten seconds.
+    async fn wait_for(client: &LocalClient, name: &str, want: &[&str]) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let rules = rules_of(client, name).await;
+            let have: Vec<&str> = rules
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|r| r["resources"][0].as_str())
+                .collect();
+            if have == want {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{name} has {rules}, want {want:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn aggregated_rules_follow_the_selected_roles() {
+        let dir = tempfile::tempdir().unwrap();
+        let client = LocalClient::open(dir.path(), 64).unwrap();
+        let label = "example.com/aggregate-to-readers";
+        let rt = &cluster_role::RESOURCE;
+        client
+            .create(rt, "", role("b-pods", Some(label), "pods"))
+            .await
+            .unwrap();
+        client
+            .create(rt, "", role("other", None, "secrets"))
+            .await
+            .unwrap();
+        let readers = json!({"metadata": {"name": "readers"},
+            "aggregationRule": {"clusterRoleSelectors": [{"matchLabels": {label: "true"}}]}});
+        client.create(rt, "", readers).await.unwrap();
+
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let informers = Informers::new(client.clone(), shutdown.clone());
+        let (c, primary, queue) = ClusterRoleAggregationController::new(&informers).unwrap();
+        let ready = c.ready();
+        let task = tokio::spawn(super::super::runtime::run(
+            c,
+            primary,
+            queue,
+            ready,
+            shutdown.clone(),
+        ));
+
+        wait_for(&client, "readers", &["pods"]).await;
+        client
+            .create(rt, "", role("a-nodes", Some(label), "nodes"))
+            .await
+            .unwrap();
+        // By the selected roles' names: a-nodes before b-pods.
+        wait_for(&client, "readers", &["nodes", "pods"]).await;
+        client
+            .delete(rt, "", "b-pods", &Default::default())
+            .await
+            .unwrap();
+        wait_for(&client, "readers", &["nodes"]).await;
+
+        shutdown.cancel();
+        task.await.unwrap();
+    }
+}
