@@ -125,7 +125,7 @@ pub fn authorize(
         return Decision::Allow;
     }
     // Upstream's union of authorizers: the first to allow wins; the reasons of the others
-    // are joined.
+    // are joined, one a line.
     let mut reasons = Vec::new();
     if who.in_group(NODES_GROUP) && attrs.resource_request {
         match node_request(who, attrs, source) {
@@ -138,7 +138,7 @@ pub fn authorize(
         RbacDecision::NoOpinion(reason) => {
             reasons.push(reason);
             reasons.retain(|r| !r.is_empty());
-            deny(reasons.join(", "))
+            deny(reasons.join("\n"))
         }
     }
 }
