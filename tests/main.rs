@@ -45,6 +45,7 @@ mod node_authorization;
 mod object_lifecycle;
 mod persistent_volumes;
 mod pod_security;
+mod rbac;
 mod request_bounds;
 mod runtime_containers;
 mod scheduler_placement;

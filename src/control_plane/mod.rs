@@ -1,6 +1,7 @@
 //! `bramble server`: assembles the store, PKI, API server and scheduler in one process,
 //! writes the admin kubeconfig, and supervises every task until shutdown.
 
+mod bootstrap_policy;
 mod cluster_services;
 mod system_objects;
 
@@ -28,6 +29,7 @@ use crate::api::server::{self, ApiState};
 use crate::cidr::Ipv4Cidr;
 use crate::client::informer::Informers;
 use crate::client::LocalClient;
+use crate::controllers::clusterrole_aggregation::ClusterRoleAggregationController;
 use crate::controllers::cronjob::CronJobController;
 use crate::controllers::daemonset::DaemonSetController;
 use crate::controllers::deployment::DeploymentController;
@@ -212,6 +214,7 @@ pub async fn run_with_pod_streams(
         .with_tokens(service_account_tokens);
     ensure_namespaces(&registry).await?;
     ensure_cluster_info(&registry, cfg.cluster_cidr).await?;
+    bootstrap_policy::ensure(&registry).await?;
     // On a board that runs pods, its own kubelet answers `kubectl logs` and `exec`.
     let local_streams = pod_streams.or_else(|| {
         cfg.kubelet.as_ref().map(|k| {
@@ -400,6 +403,12 @@ pub async fn run_with_pod_streams(
         CronJobController::new(&informers)
     );
     tasks.spawn(GarbageCollector::new(&informers).run(shutdown.clone()));
+    start!(
+        tasks,
+        shutdown,
+        "clusterrole aggregation",
+        ClusterRoleAggregationController::new(&informers)
+    );
     start!(
         tasks,
         shutdown,

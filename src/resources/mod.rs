@@ -26,6 +26,7 @@ pub mod pod_template;
 pub mod poddisruptionbudget;
 pub mod printers;
 pub mod quantity;
+pub mod rbac;
 pub mod replicaset;
 pub mod replicationcontroller;
 pub mod scale;
@@ -208,6 +209,10 @@ pub static RESOURCES: &[&ResourceType] = &[
     &job::RESOURCE,
     &cronjob::RESOURCE,
     &poddisruptionbudget::RESOURCE,
+    &rbac::cluster_role::RESOURCE,
+    &rbac::cluster_role_binding::RESOURCE,
+    &rbac::role::RESOURCE,
+    &rbac::role_binding::RESOURCE,
 ];
 
 /// Finds a served type by group, version and plural name.

@@ -9,6 +9,7 @@ pub mod default_toleration_seconds;
 pub mod host_path;
 pub mod node_restriction;
 pub mod pod_security;
+pub mod rbac_escalation;
 pub mod recycle_warning;
 pub mod service_account;
 pub mod storage_protection;

@@ -1,25 +1,25 @@
 //! Authorization: may this identity perform this request?
 //!
-//! Bramble has fixed roles instead of RBAC objects; each mirrors an upstream default:
-//! - `system:masters` may do everything (upstream grants it `cluster-admin`).
-//! - every authenticated user may `get` the discovery, OpenAPI, version and health paths
-//!   and create self access/rules reviews (`system:discovery`, `system:basic-user`);
-//!   unauthenticated requests may `get` only `/healthz`, `/livez`, `/readyz`, `/version`
-//!   (`system:public-info-viewer`).
-//! - `bramble:viewers` may get/list/watch every resource except secrets and the
-//!   exec/attach/port-forward/proxy subresources (like upstream's `view` role).
-//! - a node (`system:node:<name>` in `system:nodes`) is decided by the Node authorizer
+//! As kube-apiserver with `--authorization-mode=Node,RBAC`, in this order:
+//! - a join token (`system:bootstrap:<id>` in `system:bootstrappers`) may only post to the
+//!   join endpoint for its node credentials, nothing else (Bramble's own rule: a join token
+//!   can do nothing but join); a node may post for its kubelet's serving certificate.
+//! - `system:masters` may do everything, as upstream's privileged-group authorizer.
+//! - a node (`system:node:<name>` in `system:nodes`) is decided first by the Node authorizer
 //!   (`node.rs`): its secrets and config maps only through pods bound to it, its own Lease;
 //!   the NodeRestriction admission plugin narrows its writes by the objects written.
-//! - a join token (`system:bootstrap:<id>` in `system:bootstrappers`) may only post to the
-//!   join endpoint for its node credentials; a node may post for its kubelet's serving
-//!   certificate.
+//! - everything else, and what the Node authorizer does not allow, by RBAC (`rbac.rs`) over
+//!   the Roles, ClusterRoles and bindings in the store, among them the bootstrap policy the
+//!   server keeps (`control_plane/bootstrap_policy.rs`): discovery and health for everyone,
+//!   self reviews for the authenticated, `view` for `bramble:viewers`.
+//!
+//! [`authorize`] takes any identity, so an access review asks with the same code as a
+//! request.
 
 use super::node::{self, NodeGraph};
+use super::rbac::{self, RbacDecision, RbacObjects};
 use crate::api::node_certificates;
-use crate::pki::identity::{
-    Identity, AUTHENTICATED_GROUP, MASTERS_GROUP, UNAUTHENTICATED_GROUP, VIEWERS_GROUP,
-};
+use crate::pki::identity::{Identity, MASTERS_GROUP, NODES_GROUP};
 use crate::pki::join_token::BOOTSTRAPPERS_GROUP;
 
 /// What a request wants to do, as upstream's `authorizer.Attributes`.
@@ -92,101 +92,59 @@ pub enum Decision {
     Deny(String),
 }
 
+/// Where authorization reads the cluster: the Node authorizer's relationships and the RBAC
+/// objects (the registry serves both).
+pub trait AuthorizerSource: NodeGraph + RbacObjects {}
+
+impl<T: NodeGraph + RbacObjects> AuthorizerSource for T {}
+
 /// Decides whether `who` may perform `attrs`.
-pub fn authorize(who: &Identity, attrs: &Attributes<'_>, graph: &dyn NodeGraph) -> Decision {
-    if who.in_group(MASTERS_GROUP) {
-        return Decision::Allow;
-    }
-    if !attrs.resource_request {
-        return if non_resource_allowed(who, attrs) {
+pub fn authorize(
+    who: &Identity,
+    attrs: &Attributes<'_>,
+    source: &dyn AuthorizerSource,
+) -> Decision {
+    if who.in_group(BOOTSTRAPPERS_GROUP) {
+        return if !attrs.resource_request
+            && attrs.verb == "post"
+            && attrs.path == node_certificates::JOIN_PATH
+        {
             Decision::Allow
         } else {
             deny("")
         };
     }
-    if who.in_group(AUTHENTICATED_GROUP) && self_review(attrs) {
+    if who.in_group(MASTERS_GROUP) {
         return Decision::Allow;
     }
-    if who.in_group(VIEWERS_GROUP) && viewer_allows(attrs) {
+    if !attrs.resource_request
+        && attrs.verb == "post"
+        && attrs.path == node_certificates::SERVING_PATH
+        && who.node_name().is_some()
+    {
         return Decision::Allow;
     }
-    if who.in_group(crate::pki::identity::NODES_GROUP) {
-        return node_request(who, attrs, graph);
+    // Upstream's union of authorizers: the first to allow wins; the reasons of the others
+    // are joined, one a line.
+    let mut reasons = Vec::new();
+    if who.in_group(NODES_GROUP) && attrs.resource_request {
+        match node_request(who, attrs, source) {
+            Decision::Allow => return Decision::Allow,
+            Decision::Deny(reason) => reasons.push(reason),
+        }
     }
-    deny("")
+    match rbac::authorize(who, attrs, source) {
+        RbacDecision::Allow => Decision::Allow,
+        RbacDecision::NoOpinion(reason) => {
+            reasons.push(reason);
+            reasons.retain(|r| !r.is_empty());
+            deny(reasons.join("\n"))
+        }
+    }
 }
 
 fn deny(reason: impl Into<String>) -> Decision {
     Decision::Deny(reason.into())
-}
-
-const READ_VERBS: [&str; 3] = ["get", "list", "watch"];
-
-fn is_read(verb: &str) -> bool {
-    READ_VERBS.contains(&verb)
-}
-
-/// Non-resource URL rules match exactly, or by prefix when the rule ends in `*` (RBAC's
-/// `NonResourceURLMatches`).
-fn path_matches(rules: &[&str], path: &str) -> bool {
-    rules.iter().any(|rule| match rule.strip_suffix('*') {
-        Some(prefix) => path.starts_with(prefix),
-        None => *rule == path,
-    })
-}
-
-/// `system:public-info-viewer`, bound to everyone.
-const PUBLIC_INFO_PATHS: [&str; 5] = ["/healthz", "/livez", "/readyz", "/version", "/version/"];
-/// `system:discovery`, bound to `system:authenticated`.
-const DISCOVERY_PATHS: [&str; 11] = [
-    "/api",
-    "/api/*",
-    "/apis",
-    "/apis/*",
-    "/healthz",
-    "/livez",
-    "/openapi",
-    "/openapi/*",
-    "/readyz",
-    "/version",
-    "/version/",
-];
-
-fn non_resource_allowed(who: &Identity, attrs: &Attributes<'_>) -> bool {
-    // A join token may fetch node credentials and do nothing else.
-    if who.in_group(BOOTSTRAPPERS_GROUP) {
-        return attrs.verb == "post" && attrs.path == node_certificates::JOIN_PATH;
-    }
-    if attrs.verb == "post" && attrs.path == node_certificates::SERVING_PATH {
-        return who.node_name().is_some();
-    }
-    if attrs.verb != "get" {
-        return false;
-    }
-    let public = who.in_group(AUTHENTICATED_GROUP) || who.in_group(UNAUTHENTICATED_GROUP);
-    (public && path_matches(&PUBLIC_INFO_PATHS, attrs.path))
-        || (who.in_group(AUTHENTICATED_GROUP) && path_matches(&DISCOVERY_PATHS, attrs.path))
-}
-
-/// `system:basic-user`: anyone authenticated may ask what they themselves may do.
-fn self_review(attrs: &Attributes<'_>) -> bool {
-    attrs.verb == "create"
-        && matches!(
-            (attrs.api_group, attrs.resource),
-            (
-                "authorization.k8s.io",
-                "selfsubjectaccessreviews" | "selfsubjectrulesreviews"
-            ) | ("authentication.k8s.io", "selfsubjectreviews")
-        )
-}
-
-fn viewer_allows(attrs: &Attributes<'_>) -> bool {
-    is_read(attrs.verb)
-        && !(attrs.api_group.is_empty() && attrs.resource == "secrets")
-        && !matches!(
-            attrs.subresource,
-            "exec" | "attach" | "portforward" | "proxy"
-        )
 }
 
 fn node_request(who: &Identity, attrs: &Attributes<'_>, graph: &dyn NodeGraph) -> Decision {

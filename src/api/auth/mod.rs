@@ -4,20 +4,22 @@
 //! a client certificate already verified against the cluster CA by TLS names the user;
 //! otherwise an `Authorization: Bearer <token>` header is looked up in the static token
 //! file; a request with neither is anonymous. A bearer token that matches nothing is an
-//! error (401), not anonymity, exactly as upstream. Authorization is in [`authorize`] (nodes: `node.rs` over `node_graph.rs`);
-//! the 403 text in [`forbidden_message`].
+//! error (401), not anonymity, exactly as upstream. Authorization is in [`authorize`] (nodes: `node.rs` over `node_graph.rs`;
+//! RBAC: `rbac.rs` over `rbac_store.rs`); the 403 text in [`forbidden_message`].
 
 mod authorize;
 mod forbidden;
 mod node;
 pub mod node_graph;
+pub mod rbac;
+mod rbac_store;
 pub mod service_account;
 
 pub use crate::pki::identity::{
     identity_from_certificate, AuthError, Identity, ANONYMOUS_USER, AUTHENTICATED_GROUP,
     MASTERS_GROUP, NODES_GROUP, NODE_USER_PREFIX, UNAUTHENTICATED_GROUP, VIEWERS_GROUP,
 };
-pub use authorize::{authorize, Attributes, Decision};
+pub use authorize::{authorize, Attributes, AuthorizerSource, Decision};
 pub use forbidden::forbidden_message;
 pub use node::{NodeGraph, Vertex, NODE_LEASE_NAMESPACE};
 
@@ -113,5 +115,9 @@ fn bearer_token(header: Option<&str>) -> Option<&str> {
 pub(crate) mod node_fixture;
 #[cfg(test)]
 mod node_table;
+#[cfg(test)]
+mod rbac_fixture;
+#[cfg(test)]
+mod rbac_tests;
 #[cfg(test)]
 mod tests;

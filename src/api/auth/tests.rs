@@ -1,4 +1,4 @@
-//! Authentication outcomes and the authorization table for each built-in role.
+//! Authentication outcomes and the decisions of the bootstrap policy for each kind of user.
 
 use rustls::pki_types::CertificateDer;
 
@@ -59,14 +59,7 @@ fn bearer_tokens_good_bad_and_absent() {
     );
 }
 
-/// A graph with no edges: these roles never consult it.
-struct NoRelations;
-
-impl NodeGraph for NoRelations {
-    fn related(&self, _: &str, _: Vertex, _: &str, _: &str) -> bool {
-        false
-    }
-}
+use super::rbac_fixture::Policy;
 
 fn admin() -> Identity {
     Identity::authenticated("admin", vec![MASTERS_GROUP.into()])
@@ -79,7 +72,7 @@ fn plain() -> Identity {
 }
 
 fn allowed(who: &Identity, attrs: Attributes<'_>) -> bool {
-    authorize(who, &attrs, &NoRelations) == Decision::Allow
+    authorize(who, &attrs, &Policy::bootstrap()) == Decision::Allow
 }
 
 fn res<'a>(
@@ -140,7 +133,11 @@ fn viewer_reads_all_but_secrets_and_writes_nothing() {
 fn node_group_without_node_user_gets_upstream_reason() {
     let odd = Identity::authenticated("kubelet", vec![NODES_GROUP.into()]);
     assert_eq!(
-        authorize(&odd, &res("get", "", "pods", "default", ""), &NoRelations),
+        authorize(
+            &odd,
+            &res("get", "", "pods", "default", ""),
+            &Policy::bootstrap()
+        ),
         Decision::Deny("unknown node for user \"kubelet\"".into())
     );
 }
@@ -197,7 +194,7 @@ fn discovery_for_authenticated_health_for_everyone() {
 #[test]
 fn denial_formats_as_kubectl_shows_it() {
     let attrs = res("create", "", "pods", "default", "");
-    let Decision::Deny(reason) = authorize(&plain(), &attrs, &NoRelations) else {
+    let Decision::Deny(reason) = authorize(&plain(), &attrs, &Policy::bootstrap()) else {
         panic!("allowed")
     };
     assert_eq!(

@@ -299,15 +299,15 @@ fn envelope_errors_read_like_the_api_server() {
     );
     let e = ApiError::from(
         decode(&envelope(
-            "rbac.authorization.k8s.io/v1",
-            "Role",
+            "networking.k8s.io/v1",
+            "NetworkPolicy",
             Msg::new(),
         ))
         .unwrap_err(),
     );
     assert_eq!(e.code, 415);
     assert!(
-        e.to_status().to_string().contains("Role"),
+        e.to_status().to_string().contains("NetworkPolicy"),
         "{:?}",
         e.to_status()
     );

@@ -86,6 +86,7 @@ impl Registry {
                 None,
                 requester,
             )?);
+            admission::rbac_escalation::review(self, rt, &obj, None, opts.requester.as_ref())?;
             if opts.dry_run {
                 if self.lookup(rt, namespace, &name).is_some() {
                     return Err(ApiError::already_exists(rt, &name));

@@ -101,6 +101,8 @@ impl Registry {
                 if let (Some(new), Subresource::Main) = (&new, sub) {
                     admitted =
                         admission::review(self, &self.admission, rt, new, Some(&old), requester)?;
+                    let who = opts.requester.as_ref();
+                    admission::rbac_escalation::review(self, rt, new, Some(&old), who)?;
                 }
                 if opts.dry_run {
                     dry = Some(new.unwrap_or(old));

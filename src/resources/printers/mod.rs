@@ -22,6 +22,7 @@ pub mod persistentvolumeclaim;
 pub mod pod;
 pub mod pod_template;
 pub mod poddisruptionbudget;
+pub mod rbac;
 pub mod replicaset;
 pub mod replicationcontroller;
 pub mod scale;

@@ -241,6 +241,18 @@ pub fn is_valid_port_name(port: &str) -> Vec<String> {
     errs
 }
 
+/// Upstream `path.IsValidPathSegmentName`: not `.` or `..`, without `/` or `%`.
+pub fn is_valid_path_segment_name(name: &str) -> Vec<String> {
+    if name == "." || name == ".." {
+        return vec![format!("may not be '{name}'")];
+    }
+    ["/", "%"]
+        .iter()
+        .filter(|bad| name.contains(*bad))
+        .map(|bad| format!("may not contain '{bad}'"))
+        .collect()
+}
+
 /// Which format a kind's `metadata.name` must have (upstream's `ValidateNameFunc` per kind).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NameRule {
@@ -250,6 +262,9 @@ pub enum NameRule {
     Dns1123Label,
     /// `NameIsDNS1035Label`: services.
     Dns1035Label,
+    /// `path.IsValidPathSegmentName`: RBAC roles and bindings, whose names need only be
+    /// usable in a URL path (generate names included, as upstream's RBAC validation checks).
+    PathSegment,
 }
 
 impl NameRule {
@@ -267,6 +282,7 @@ impl NameRule {
             Self::Dns1123Subdomain => is_dns1123_subdomain(name),
             Self::Dns1123Label => is_dns1123_label(name),
             Self::Dns1035Label => is_dns1035_label(name),
+            Self::PathSegment => is_valid_path_segment_name(name),
         }
     }
 }

@@ -24,6 +24,7 @@ mod core_volume;
 mod discovery;
 mod meta;
 mod policy;
+mod rbac;
 mod storage;
 
 use std::collections::HashMap;
@@ -129,6 +130,7 @@ const TABLES: &[&str] = &[
     apps::TABLE,
     batch::TABLE,
     policy::TABLE,
+    rbac::TABLE,
 ];
 
 /// The parsed tables, built once.
@@ -177,6 +179,10 @@ pub fn root(api_version: &str, kind: &str) -> Option<&'static str> {
         ("authorization.k8s.io/v1", "SubjectAccessReview") => "SubjectAccessReview",
         ("authorization.k8s.io/v1", "LocalSubjectAccessReview") => "LocalSubjectAccessReview",
         ("authorization.k8s.io/v1", "SelfSubjectRulesReview") => "SelfSubjectRulesReview",
+        ("rbac.authorization.k8s.io/v1", "Role") => "Role",
+        ("rbac.authorization.k8s.io/v1", "ClusterRole") => "ClusterRole",
+        ("rbac.authorization.k8s.io/v1", "RoleBinding") => "RoleBinding",
+        ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding") => "ClusterRoleBinding",
         // The body of a `pods/eviction` create (`policy/v1beta1` too, as upstream accepts).
         ("policy/v1" | "policy/v1beta1", "Eviction") => "Eviction",
         // `metav1.DeleteOptions` is registered in every group version (`AddToGroupVersion`).
