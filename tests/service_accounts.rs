@@ -1,6 +1,7 @@
 //! Service accounts end to end with real kubectl: every namespace has a `default` account
 //! and the cluster CA, `kubectl create token` issues a token the API accepts as that
-//! account, and a pod finds its own bound token, the CA and its namespace at
+//! account (`kubectl auth whoami`) and allows what its bindings grant (`kubectl auth
+//! can-i`), and a pod finds its own bound token, the CA and its namespace at
 //! `/var/run/secrets/kubernetes.io/serviceaccount`; the pod's token stops working once the
 //! pod is deleted. Needs root and the kubelet tests' Debian packages.
 
@@ -55,6 +56,46 @@ fn accounts_tokens_and_the_projected_volume() {
         ),
         "{}",
         text(&denied)
+    );
+    let whoami = c.kubectl_as(&as_builder, &["auth", "whoami"], None);
+    assert!(
+        text(&whoami).contains("system:serviceaccount:apps:builder")
+            && text(&whoami).contains("system:serviceaccounts:apps"),
+        "{}",
+        text(&whoami)
+    );
+    // what the account may do is what its bindings grant
+    let can = |args: &[&str]| {
+        let mut a = vec!["auth", "can-i"];
+        a.extend_from_slice(args);
+        String::from_utf8_lossy(&c.kubectl_as(&as_builder, &a, None).stdout)
+            .trim()
+            .to_string()
+    };
+    assert_eq!(can(&["list", "pods", "-n", "apps"]), "no");
+    c.kubectl_ok(&[
+        "create",
+        "rolebinding",
+        "builder-views",
+        "--clusterrole=view",
+        "--serviceaccount=apps:builder",
+        "-n",
+        "apps",
+    ]);
+    assert_eq!(can(&["list", "pods", "-n", "apps"]), "yes");
+    assert_eq!(can(&["list", "pods", "-n", "default"]), "no");
+    assert_eq!(can(&["delete", "pods", "-n", "apps"]), "no");
+    let listed = c.kubectl_as(
+        &as_builder,
+        &["auth", "can-i", "--list", "-n", "apps"],
+        None,
+    );
+    assert!(
+        text(&listed)
+            .lines()
+            .any(|l| l.starts_with("pods ") && l.contains("[get list watch]")),
+        "{}",
+        text(&listed)
     );
     let short = c.kubectl(&["create", "token", "builder", "-n", "apps", "--duration=1m"]);
     assert!(

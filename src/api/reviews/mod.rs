@@ -1,12 +1,14 @@
 //! The review APIs: objects a client creates to ask a question and gets back answered,
 //! never stored (upstream's `selfsubjectreviews`, `tokenreviews`,
-//! `selfsubjectaccessreviews`, `subjectaccessreviews`, `localsubjectaccessreviews`).
-//! `kubectl auth whoami` and `kubectl auth can-i` are built on them.
+//! `selfsubjectaccessreviews`, `selfsubjectrulesreviews`, `subjectaccessreviews`,
+//! `localsubjectaccessreviews`). `kubectl auth whoami` and `kubectl auth can-i` are built
+//! on them.
 //!
 //! Each answer is the request with its `status` filled in, `201 Created`, as upstream.
 
 mod access;
 mod identity;
+mod rules;
 
 use http::{HeaderMap, Request, Response, StatusCode};
 use hyper::body::Incoming;
@@ -89,6 +91,13 @@ pub static REVIEWS: &[Review] = &[
     ),
     review(
         AUTHORIZATION,
+        "selfsubjectrulesreviews",
+        "selfsubjectrulesreview",
+        "SelfSubjectRulesReview",
+        false,
+    ),
+    review(
+        AUTHORIZATION,
         "subjectaccessreviews",
         "subjectaccessreview",
         "SubjectAccessReview",
@@ -160,6 +169,7 @@ fn answer(
         "selfsubjectreviews" => identity::self_subject(who),
         "tokenreviews" => identity::token_review(cx, &obj)?,
         "selfsubjectaccessreviews" => access::self_subject(cx, who, &obj)?,
+        "selfsubjectrulesreviews" => rules::self_subject(cx, who, &obj)?,
         "subjectaccessreviews" => access::subject(cx, review, &obj, None)?,
         _ => access::subject(cx, review, &obj, Some(namespace))?,
     };

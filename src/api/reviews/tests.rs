@@ -43,15 +43,30 @@ fn ask(
     answer(&cx, review, rp, "create", who, &HeaderMap::new(), &bytes)
 }
 
-fn registry(dir: &std::path::Path) -> Registry {
+/// A registry with the cluster's default roles and bindings (`bramble:viewers` read all
+/// but secrets).
+async fn registry(dir: &std::path::Path) -> Registry {
+    use crate::resources::rbac::bootstrap_policy::{cluster_role_bindings, cluster_roles};
     let tokens = ServiceAccountTokens::new(SigningKey::ephemeral(), "cluster.local");
-    Registry::new(Store::open(dir, 64).unwrap()).with_tokens(Arc::new(tokens))
+    let r = Registry::new(Store::open(dir, 64).unwrap()).with_tokens(Arc::new(tokens));
+    let rbac =
+        |plural: &str| crate::resources::lookup("rbac.authorization.k8s.io", "v1", plural).unwrap();
+    let w = WriteOptions::default();
+    for role in cluster_roles() {
+        r.create(rbac("clusterroles"), "", role, &w).await.unwrap();
+    }
+    for binding in cluster_role_bindings() {
+        r.create(rbac("clusterrolebindings"), "", binding, &w)
+            .await
+            .unwrap();
+    }
+    r
 }
 
-#[test]
-fn self_subject_review_names_the_asker() {
+#[tokio::test]
+async fn self_subject_review_names_the_asker() {
     let dir = tempfile::tempdir().unwrap();
-    let r = registry(dir.path());
+    let r = registry(dir.path()).await;
     let rp = path(AUTHENTICATION, "selfsubjectreviews", None);
     let answer = ask(&r, &rp, &viewer(), json!({})).unwrap();
     assert_eq!(answer["kind"], "SelfSubjectReview");
@@ -62,10 +77,10 @@ fn self_subject_review_names_the_asker() {
     );
 }
 
-#[test]
-fn access_reviews_ask_the_authorizer() {
+#[tokio::test]
+async fn access_reviews_ask_the_authorizer() {
     let dir = tempfile::tempdir().unwrap();
-    let r = registry(dir.path());
+    let r = registry(dir.path()).await;
     let rp = path(AUTHORIZATION, "selfsubjectaccessreviews", None);
     let can = |verb: &str, resource: &str| {
         let body = json!({"spec": {"resourceAttributes": {"verb": verb, "resource": resource, "namespace": "apps"}}});
@@ -91,10 +106,10 @@ fn access_reviews_ask_the_authorizer() {
     );
 }
 
-#[test]
-fn subject_access_reviews_judge_the_named_user() {
+#[tokio::test]
+async fn subject_access_reviews_judge_the_named_user() {
     let dir = tempfile::tempdir().unwrap();
-    let r = registry(dir.path());
+    let r = registry(dir.path()).await;
     let admin = Identity::authenticated("admin", vec!["system:masters".into()]);
     let rp = path(AUTHORIZATION, "subjectaccessreviews", None);
     let about = |groups: Value| {
@@ -126,7 +141,7 @@ fn subject_access_reviews_judge_the_named_user() {
 #[tokio::test]
 async fn token_reviews_authenticate_service_account_tokens() {
     let dir = tempfile::tempdir().unwrap();
-    let r = registry(dir.path());
+    let r = registry(dir.path()).await;
     let w = WriteOptions::default();
     r.create(
         &namespace::RESOURCE,
@@ -161,14 +176,69 @@ async fn token_reviews_authenticate_service_account_tokens() {
     assert_eq!(bad["status"]["error"], "invalid bearer token");
 }
 
-#[test]
-fn only_creates_at_the_right_scope_are_served() {
+#[tokio::test]
+async fn only_creates_at_the_right_scope_are_served() {
     let dir = tempfile::tempdir().unwrap();
-    let r = registry(dir.path());
+    let r = registry(dir.path()).await;
     let mut rp = path(AUTHORIZATION, "localsubjectaccessreviews", None);
     let err = ask(&r, &rp, &viewer(), json!({})).unwrap_err();
     assert_eq!(err.code, 404);
     rp = path(AUTHENTICATION, "selfsubjectreviews", None);
     rp.name = Some("x".into());
     assert_eq!(ask(&r, &rp, &viewer(), json!({})).unwrap_err().code, 405);
+}
+
+#[tokio::test]
+async fn rules_reviews_list_the_bound_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = registry(dir.path()).await;
+    let w = WriteOptions::default();
+    let rbac =
+        |plural: &str| crate::resources::lookup("rbac.authorization.k8s.io", "v1", plural).unwrap();
+    r.create(
+        &namespace::RESOURCE,
+        "",
+        json!({"metadata": {"name": "apps"}}),
+        &w,
+    )
+    .await
+    .unwrap();
+    r.create(
+        rbac("roles"),
+        "apps",
+        json!({"metadata": {"name": "reader"},
+               "rules": [{"verbs": ["get", "list"], "apiGroups": [""], "resources": ["pods"]}]}),
+        &w,
+    )
+    .await
+    .unwrap();
+    r.create(
+        rbac("rolebindings"),
+        "apps",
+        json!({"metadata": {"name": "vic-reads"},
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "reader"},
+               "subjects": [{"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": "vic"}]}),
+        &w,
+    )
+    .await
+    .unwrap();
+    let rp = path(AUTHORIZATION, "selfsubjectrulesreviews", None);
+    let vic = Identity::authenticated("vic", vec![]);
+    let review = ask(&r, &rp, &vic, json!({"spec": {"namespace": "apps"}})).unwrap();
+    let pods = json!({"verbs": ["get", "list"], "apiGroups": [""], "resources": ["pods"]});
+    let rules = |review: &Value| {
+        review["status"]["resourceRules"]
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    assert!(rules(&review).contains(&pods), "{review}");
+    // system:basic-user, bound to everyone authenticated, is listed too
+    let self_reviews = json!({"verbs": ["create"], "apiGroups": ["authentication.k8s.io"], "resources": ["selfsubjectreviews"]});
+    assert!(rules(&review).contains(&self_reviews), "{review}");
+    assert_eq!(review["status"]["incomplete"], false);
+    let elsewhere = ask(&r, &rp, &vic, json!({"spec": {"namespace": "web"}})).unwrap();
+    assert!(!rules(&elsewhere).contains(&pods), "{elsewhere}");
+    let no_namespace = ask(&r, &rp, &vic, json!({"spec": {}})).unwrap_err();
+    assert_eq!(no_namespace.message, "no namespace on request");
 }
