@@ -103,15 +103,18 @@ async fn dispatch(
         negotiate::output(accept).ok_or_else(|| ApiError::not_acceptable(accept.unwrap_or("")))?;
     let ns = namespace.unwrap_or("");
     let name = p.name.as_deref().unwrap_or("");
-    let write = WriteOptions {
-        field_validation: FieldValidation::parse(q(req.query, "fieldValidation"))?,
-        dry_run: q(req.query, "dryRun") == "All",
-        requester: Some(req.user.clone()),
-    };
     let content_type = req
         .headers
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
+    let write = WriteOptions {
+        field_validation: FieldValidation::parse(q(req.query, "fieldValidation"))?,
+        dry_run: q(req.query, "dryRun") == "All",
+        requester: Some(req.user.clone()),
+        field_manager: field_manager_of(req.verb, req.query, req.headers, content_type)?,
+        force: flag(req.query, "force"),
+        ..Default::default()
+    };
     match (req.verb, p.subresource.as_deref()) {
         (verb @ ("get" | "update" | "patch"), Some("scale")) => {
             let answer = match verb {
@@ -218,9 +221,17 @@ async fn dispatch(
         ("patch", sub) => {
             let sub = subresource(sub)?;
             let patch_type = patch_type(content_type)?;
-            let w = registry
-                .patch(rt, ns, name, patch_type, &req.body, sub, &write)
-                .await?;
+            let w = match (patch_type, sub) {
+                (PatchType::Apply, Subresource::Main) => {
+                    registry.apply(rt, ns, name, &req.body, &write).await?
+                }
+                (PatchType::Apply, _) => return Err(ApiError::method_not_allowed()),
+                _ => {
+                    registry
+                        .patch(rt, ns, name, patch_type, &req.body, sub, &write)
+                        .await?
+                }
+            };
             Ok(respond_written(
                 rt,
                 StatusCode::OK,
@@ -285,9 +296,61 @@ fn patch_type(content_type: Option<&str>) -> Result<PatchType, ApiError> {
                 "application/json-patch+json",
                 "application/merge-patch+json",
                 "application/strategic-merge-patch+json",
+                "application/apply-patch+yaml",
             ],
         )
     })
+}
+
+/// The manager a write is recorded under: `fieldManager`, else the user agent's first word,
+/// checked as upstream's `ValidatePatchOptions`/`ValidateFieldManager` check them (an apply
+/// must name one; `force` belongs to applies alone).
+fn field_manager_of(
+    verb: &str,
+    query: &HashMap<String, String>,
+    headers: &HeaderMap,
+    content_type: Option<&str>,
+) -> Result<String, ApiError> {
+    let options = match verb {
+        "create" => "CreateOptions",
+        "update" => "UpdateOptions",
+        "patch" => "PatchOptions",
+        _ => return Ok(String::new()),
+    };
+    let given = q(query, "fieldManager");
+    let applying = verb == "patch"
+        && content_type.and_then(PatchType::from_content_type) == Some(PatchType::Apply);
+    let mut errs = Vec::new();
+    if applying && given.is_empty() {
+        errs.push(resources::FieldError::required(
+            "fieldManager",
+            "is required for apply patch",
+        ));
+    }
+    if !applying && query.contains_key("force") {
+        errs.push(resources::FieldError::forbidden(
+            "force",
+            "may not be specified for non-apply patch",
+        ));
+    }
+    if let Err(why) = crate::api::field_manager::validate_manager(given) {
+        errs.push(resources::FieldError::invalid(
+            "fieldManager",
+            &json!(given),
+            &why,
+        ));
+    }
+    if !errs.is_empty() {
+        return Err(super::registry::invalid_options(options, &errs));
+    }
+    if !given.is_empty() {
+        return Ok(given.to_string());
+    }
+    let agent = headers
+        .get(http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    Ok(crate::api::field_manager::manager_from_user_agent(agent))
 }
 
 fn subresource(sub: Option<&str>) -> Result<Subresource, ApiError> {

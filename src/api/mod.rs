@@ -3,6 +3,7 @@
 pub mod admission;
 pub mod auth;
 pub mod discovery;
+pub mod field_manager;
 pub mod handlers;
 pub mod kubelet_client;
 pub mod negotiate;

@@ -172,6 +172,17 @@ pub enum Subresource {
     Finalize,
 }
 
+impl Subresource {
+    /// The subresource's path segment; empty for the object itself.
+    pub fn name(self) -> &'static str {
+        match self {
+            Subresource::Main => "",
+            Subresource::Status => "status",
+            Subresource::Finalize => "finalize",
+        }
+    }
+}
+
 /// The patch formats a `PATCH` request may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PatchType {
@@ -181,6 +192,8 @@ pub enum PatchType {
     Merge,
     /// Kubernetes strategic merge patch: `application/strategic-merge-patch+json`.
     StrategicMerge,
+    /// Server-side apply: `application/apply-patch+yaml`, the manager's whole intent.
+    Apply,
 }
 
 impl PatchType {
@@ -195,6 +208,7 @@ impl PatchType {
                 "application/strategic-merge-patch+json",
                 PatchType::StrategicMerge,
             ),
+            ("application/apply-patch+yaml", PatchType::Apply),
         ]
         .into_iter()
         .find(|(name, _)| media_type.eq_ignore_ascii_case(name))
@@ -207,6 +221,7 @@ impl PatchType {
             PatchType::Json => "application/json-patch+json",
             PatchType::Merge => "application/merge-patch+json",
             PatchType::StrategicMerge => "application/strategic-merge-patch+json",
+            PatchType::Apply => "application/apply-patch+yaml",
         }
     }
 }

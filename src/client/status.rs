@@ -174,6 +174,21 @@ impl ApiError {
         e
     }
 
+    /// 409 for a server-side apply that would take fields other managers hold: one
+    /// `FieldManagerConflict` cause per field, as upstream's `NewApplyConflict`.
+    pub fn apply_conflict(message: impl Into<String>, causes: Vec<(String, String)>) -> Self {
+        let mut e = Self::new(409, "Conflict", message).with_details();
+        e.details.causes = causes
+            .into_iter()
+            .map(|(message, field)| Cause {
+                reason: "FieldManagerConflict".into(),
+                message,
+                field,
+            })
+            .collect();
+        e
+    }
+
     /// 400 `BadRequest`.
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(400, "BadRequest", message)

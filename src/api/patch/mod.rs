@@ -42,6 +42,11 @@ pub fn apply(
         PatchType::Json => json_patch::apply(original, patch),
         PatchType::Merge => merge_patch::apply(original, patch),
         PatchType::StrategicMerge => strategic::apply(schema, original, patch),
+        // an apply is merged by the field manager (`api::field_manager::apply`), which
+        // needs the manager and the object's managed fields, not by this function
+        PatchType::Apply => Err(PatchError::BadRequest(
+            "an apply patch is merged by the field manager".into(),
+        )),
     }
 }
 
@@ -68,7 +73,7 @@ mod tests {
         assert_eq!(PatchType::from_content_type("application/json"), None);
         assert_eq!(
             PatchType::from_content_type("application/apply-patch+yaml"),
-            None
+            Some(PatchType::Apply)
         );
         assert_eq!(PatchType::from_content_type(""), None);
     }

@@ -6,6 +6,7 @@ use super::{
     decode_incoming, key, list, meta, validate_new, Answer, Registry, WriteOptions, Written,
 };
 use crate::api::admission;
+use crate::api::field_manager;
 use crate::api::status::ApiError;
 use crate::resources::ResourceType;
 use crate::store::Mutation;
@@ -59,6 +60,11 @@ impl Registry {
         } else {
             1
         };
+        if !opts.applied {
+            let now = meta::now();
+            let req = self.field_request(rt, opts, "", &now);
+            field_manager::track_update(None, &mut obj, &req);
+        }
         let decoded_warnings = warnings.len();
         for attempt in 0..attempts {
             if let (Some(prefix), true) = (&generate, attempt > 0) {

@@ -3,6 +3,7 @@
 //! system metadata, preconditions, graceful deletion, finalizers). The HTTP handlers and the
 //! in-process client both call this, so every writer takes one code path.
 
+mod apply;
 mod binding;
 mod create;
 mod delete;
@@ -20,6 +21,7 @@ use serde_json::Value;
 use super::admission::AdmissionConfig;
 use super::auth::service_account::ServiceAccountTokens;
 use super::auth::Identity;
+use super::field_manager;
 use super::status::ApiError;
 use crate::resources::{self, FieldError, ResourceType};
 use crate::store::{Object, ObjectKey, Store};
@@ -28,6 +30,7 @@ pub use crate::client::options::{
     DeleteOptions, ListOptions, ListResult, Preconditions, Subresource, WatchEvent, WatchOptions,
 };
 pub use crate::resources::meta;
+pub use apply::invalid_options;
 pub use scale::ScaleAnswer;
 pub use watch::WatchStream;
 
@@ -66,6 +69,27 @@ pub struct WriteOptions {
     pub dry_run: bool,
     /// Who asks, for admission that depends on the requester (`None`: the server itself).
     pub requester: Option<Identity>,
+    /// The manager the write's fields are recorded under (`fieldManager`, else from the
+    /// user agent); empty for the server's own writes, recorded as [`SERVER_MANAGER`].
+    pub field_manager: String,
+    /// `force=true` on an apply: take fields other managers hold.
+    pub force: bool,
+    /// The write is an apply whose managed fields are already worked out.
+    pub(crate) applied: bool,
+}
+
+/// The manager of the server's own writes (controllers, kubelet in the server process).
+pub const SERVER_MANAGER: &str = "bramble";
+
+impl WriteOptions {
+    /// The manager this write is recorded under.
+    pub fn manager(&self) -> &str {
+        if self.field_manager.is_empty() {
+            SERVER_MANAGER
+        } else {
+            &self.field_manager
+        }
+    }
 }
 
 /// The object a write answers with.
@@ -157,6 +181,24 @@ impl Registry {
     pub fn with_admission(mut self, admission: AdmissionConfig) -> Self {
         self.admission = Arc::new(admission);
         self
+    }
+
+    /// What the field manager needs to know of a write of `rt` through `subresource`.
+    pub(crate) fn field_request<'a>(
+        &self,
+        rt: &ResourceType,
+        opts: &'a WriteOptions,
+        subresource: &'a str,
+        now: &'a str,
+    ) -> field_manager::Request<'a> {
+        field_manager::Request {
+            manager: opts.manager(),
+            api_version: rt.api_version(),
+            subresource,
+            has_status: rt.subresources.contains(&"status"),
+            schema: rt.patch_schema,
+            now,
+        }
     }
 
     /// The underlying store.

@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use super::{decode_incoming, key, meta, validate_change, Answer, Registry, WriteOptions, Written};
 use crate::api::admission;
+use crate::api::field_manager;
 use crate::api::patch::{self, PatchType};
 use crate::api::status::ApiError;
 use crate::resources::ResourceType;
@@ -97,7 +98,12 @@ impl Registry {
                 };
                 let node = opts.requester.as_ref().and_then(|u| u.node_name());
                 let old = current.value();
-                let new = next_state(rt, name, sub, &old, current.revision, node, make)?;
+                let mut new = next_state(rt, name, sub, &old, current.revision, node, make)?;
+                if let (Some(new), false) = (&mut new, opts.applied) {
+                    let now = meta::now();
+                    let req = self.field_request(rt, opts, sub.name(), &now);
+                    field_manager::track_update(Some(&old), new, &req);
+                }
                 if let (Some(new), Subresource::Main) = (&new, sub) {
                     admitted =
                         admission::review(self, &self.admission, rt, new, Some(&old), requester)?;
