@@ -49,6 +49,7 @@ mod rbac;
 mod request_bounds;
 mod runtime_containers;
 mod scheduler_placement;
+mod server_side_apply;
 mod service_accounts;
 mod service_endpoints;
 mod service_routing;

@@ -4,7 +4,7 @@
 use serde_json::{json, Map, Value};
 
 use super::fieldset::{FieldSet, FieldsError};
-use super::path;
+use super::path::{self, Element};
 use super::structure::{self, compare, fields_of, merge, remove};
 use crate::resources::patch_schema::{PatchField, PatchSchema};
 
@@ -315,6 +315,8 @@ pub struct Conflict {
     pub manager: String,
     /// The field, printed as upstream prints it.
     pub field: String,
+    /// The field's path.
+    pub path: Vec<Element>,
 }
 
 /// Applies `config` (the applied configuration) by `req.manager` to `live` (`None` when
@@ -345,6 +347,7 @@ pub fn apply(
             conflicts.push(Conflict {
                 manager: e.printed(),
                 field: path::display(&p),
+                path: p,
             });
         }
     }
@@ -376,6 +379,15 @@ pub fn apply(
     entries.retain(|e| !e.fields.is_empty());
     write_entries(&mut merged, &entries);
     Ok(merged)
+}
+
+/// Whether every conflict is over a field `config` (a client-side apply's last applied
+/// configuration) sets: upstream's `lastAppliedManager` then lets kubectl's first
+/// server-side apply of an object made by client-side apply take those fields, so the
+/// move from one to the other raises no conflict.
+pub fn within_last_applied(conflicts: &[Conflict], config: &Value, req: &Request<'_>) -> bool {
+    let set = fields_of(&req.tracked(config), &req.root());
+    conflicts.iter().all(|c| set.contains(&c.path))
 }
 
 /// `dropped` without the members that are parents of fields still applied (a list item

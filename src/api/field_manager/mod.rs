@@ -19,7 +19,9 @@ mod path;
 mod structure;
 
 pub use fieldset::{FieldSet, FieldsError};
-pub use managed::{apply, conflict_message, track_update, Conflict, Entry, Operation, Request};
+pub use managed::{
+    apply, conflict_message, track_update, within_last_applied, Conflict, Entry, Operation, Request,
+};
 pub use path::Element;
 
 /// Longest `fieldManager` accepted (upstream's limit).

@@ -61,8 +61,23 @@ impl Registry {
             Subresource::Main,
             &applied,
             |current| {
-                let mut merged = field_manager::apply(Some(current), &config, &req, opts.force)
-                    .map_err(|c| conflict_error(&c))?;
+                let mut merged =
+                    match field_manager::apply(Some(current), &config, &req, opts.force) {
+                        Ok(merged) => merged,
+                        Err(conflicts) => {
+                            // kubectl's first server-side apply of an object a client-side
+                            // apply made may take the fields that apply recorded
+                            let migrating = opts.manager() == KUBECTL
+                                && last_applied(current).is_some_and(|last| {
+                                    field_manager::within_last_applied(&conflicts, &last, &req)
+                                });
+                            if !migrating {
+                                return Err(conflict_error(&conflicts));
+                            }
+                            field_manager::apply(Some(current), &config, &req, true)
+                                .map_err(|c| conflict_error(&c))?
+                        }
+                    };
                 if opts.manager() == KUBECTL {
                     keep_last_applied(current, &config, &mut merged);
                 }
@@ -82,6 +97,15 @@ fn conflict_error(conflicts: &[Conflict]) -> ApiError {
             .map(|c| (format!("conflict with {}", c.manager), c.field.clone()))
             .collect(),
     )
+}
+
+/// The configuration a client-side apply recorded on `live`, if any.
+fn last_applied(live: &Value) -> Option<Value> {
+    let text = live
+        .pointer("/metadata/annotations")?
+        .get(LAST_APPLIED)?
+        .as_str()?;
+    serde_json::from_str(text).ok()
 }
 
 /// Rewrites the client-side apply annotation to the applied configuration when the live
