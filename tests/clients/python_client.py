@@ -18,7 +18,7 @@ import threading
 import time
 import traceback
 
-from kubernetes import client, config, watch
+from kubernetes import client, config, dynamic, watch
 from kubernetes.client.rest import ApiException
 
 NS = "default"
@@ -510,6 +510,64 @@ def run_sections(sections):
     return failed
 
 
+def server_side_apply(v1):
+    """Apply patches as controllers written with the client's dynamic client send them."""
+    dyn = dynamic.DynamicClient(client.ApiClient())
+    maps = dyn.resources.get(api_version="v1", kind="ConfigMap")
+
+    def apply(body, manager, force=None):
+        return maps.server_side_apply(body=body, namespace=NS, field_manager=manager, force_conflicts=force)
+
+    body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "applied"}, "data": {"mode": "fast"}}
+    created = apply(body, "py-operator")
+    check(dict(created.data) == {"mode": "fast"}, f"applied data: {created.data}")
+    managers = [(m.manager, m.operation) for m in created.metadata.managedFields]
+    check(managers == [("py-operator", "Apply")], f"managed fields: {managers}")
+    step("server-side apply creates a ConfigMap with its manager's fields")
+    v1.patch_namespaced_config_map("applied", NS, {"data": {"mode": "safe"}}, field_manager="py-editor")
+    status = expect_api_error("apply over another manager's value", 409, "Conflict", lambda: apply(body, "py-operator"))
+    causes = status.get("details", {}).get("causes", [])
+    check(
+        causes and causes[0].get("reason") == "FieldManagerConflict" and causes[0].get("field") == ".data.mode",
+        f"conflict causes: {causes}",
+    )
+    forced = apply(body, "py-operator", force=True)
+    check(dict(forced.data) == {"mode": "fast"}, f"forced data: {forced.data}")
+    step("a conflicting apply answers 409 with FieldManagerConflict causes, then force wins")
+    v1.delete_namespaced_config_map("applied", NS)
+
+
+def service_account_tokens(v1):
+    """A service account's token, asked for and used as an in-cluster client would."""
+    v1.create_namespaced_service_account(NS, client.V1ServiceAccount(metadata=client.V1ObjectMeta(name="py-bot")))
+    request = client.AuthenticationV1TokenRequest(spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=600))
+    answer = v1.create_namespaced_service_account_token("py-bot", NS, request)
+    token = answer.status.token
+    check(token and token.count(".") == 2, f"token: {token!r}")
+    check(answer.status.expiration_timestamp is not None, "no expirationTimestamp")
+    step("TokenRequest issues a token")
+    base = client.Configuration.get_default_copy()
+    as_bot = client.Configuration()
+    as_bot.host = base.host
+    as_bot.ssl_ca_cert = base.ssl_ca_cert
+    as_bot.api_key = {"authorization": "Bearer " + token}
+    with client.ApiClient(as_bot) as bot:
+        review = client.AuthenticationV1Api(bot).create_self_subject_review(client.V1SelfSubjectReview())
+        user = review.status.user_info
+        check(user.username == "system:serviceaccount:default:py-bot", f"whoami: {user.username}")
+        check("system:serviceaccounts:default" in user.groups, f"groups: {user.groups}")
+        access = client.V1SelfSubjectAccessReview(
+            spec=client.V1SelfSubjectAccessReviewSpec(
+                resource_attributes=client.V1ResourceAttributes(namespace=NS, verb="list", resource="secrets")
+            )
+        )
+        answer = client.AuthorizationV1Api(bot).create_self_subject_access_review(access)
+        check(answer.status.allowed is False, f"a fresh account may list secrets: {answer.status}")
+        expect_api_error("listing secrets as the account", 403, "Forbidden", lambda: client.CoreV1Api(bot).list_namespaced_secret(NS))
+    step("the token authenticates as the account, which may do nothing yet")
+    v1.delete_namespaced_service_account("py-bot", NS)
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit("usage: python_client.py KUBECONFIG")
@@ -530,6 +588,8 @@ def main():
             ("pod defaults and scheduling", lambda: pod_defaults_and_scheduling(v1)),
             ("StorageClass", lambda: storage_class(client.StorageV1Api())),
             ("Lease", lambda: lease(client.CoordinationV1Api())),
+            ("server-side apply", lambda: server_side_apply(v1)),
+            ("service account tokens", lambda: service_account_tokens(v1)),
         ]
     )
     if failed:
