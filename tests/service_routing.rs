@@ -40,17 +40,65 @@ spec:
     )
 }
 
-fn client_pod(node: &str) -> String {
+/// The client pod, running as a service account that may only read pods, with this
+/// machine's kubectl (a static binary, put at `kubectl` under an allowed host path) to act
+/// as an in-cluster client.
+fn client_pod(node: &str, kubectl: &std::path::Path) -> String {
+    let kubectl = kubectl.display();
     format!(
         "apiVersion: v1
+kind: ServiceAccount
+metadata: {{name: pod-reader}}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {{name: pod-reader}}
+rules: [{{apiGroups: [''], resources: [pods], verbs: [get, list]}}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {{name: pod-reader}}
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: Role, name: pod-reader}}
+subjects: [{{kind: ServiceAccount, name: pod-reader, namespace: default}}]
+---
+apiVersion: v1
 kind: Pod
 metadata: {{name: client}}
 spec:
   nodeSelector: {{kubernetes.io/hostname: {node}}}
+  serviceAccountName: pod-reader
   terminationGracePeriodSeconds: 1
-  containers: [{{name: main, image: {IMAGE}}}]
+  containers:
+  - name: main
+    image: {IMAGE}
+    volumeMounts: [{{name: kubectl, mountPath: /usr/local/bin/kubectl, readOnly: true}}]
+  volumes: [{{name: kubectl, hostPath: {{path: {kubectl}, type: File}}}}]
 "
     )
+}
+
+/// A copy of this machine's kubectl (a static binary) in a directory pods may mount from.
+fn kubectl_for_pods() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::Builder::new()
+        .prefix(&format!("bramble-kubectl-{}-", std::process::id()))
+        .tempdir_in("/tmp")
+        .expect("a directory under /tmp");
+    let copy = dir.path().join("kubectl");
+    // the binary itself: a hard link to a symlink would be a symlink, which hostPath refuses
+    let host = std::fs::canonicalize(which_kubectl()).expect("kubectl's real path");
+    if std::fs::hard_link(&host, &copy).is_err() {
+        std::fs::copy(&host, &copy).expect("copy kubectl");
+    }
+    (dir, copy)
+}
+
+fn which_kubectl() -> std::path::PathBuf {
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|d| d.join("kubectl"))
+        .find(|p| p.is_file())
+        .expect("kubectl on PATH")
 }
 
 const SERVICES: &str = "apiVersion: v1
@@ -163,7 +211,8 @@ fn services_route_across_boards_and_from_outside() {
     let c = &lan.cluster;
     c.apply(&web_pod("web-a", "board-2"));
     c.apply(&web_pod("web-b", "test-node"));
-    c.apply(&client_pod("board-3"));
+    let (_kubectl_dir, kubectl) = kubectl_for_pods();
+    c.apply(&client_pod("board-3", &kubectl));
     c.apply(SERVICES);
     for pod in ["web-a", "web-b", "client"] {
         c.kubectl_ok(&[
@@ -325,6 +374,24 @@ fn services_route_across_boards_and_from_outside() {
     let cmd = "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | \
                nc -w 2 $KUBERNETES_SERVICE_HOST $KUBERNETES_SERVICE_PORT";
     assert!(lan.exec("client", cmd).0, "the API through its variables");
+    // An in-cluster client (client-go's InClusterConfig, in kubectl) finds the API, trusts
+    // it with the projected CA, and may do what its account's Role grants and no more.
+    let (ok, pods) = lan.exec("client", "kubectl get pods -o name");
+    assert!(ok && pods.contains("pod/client"), "{pods}");
+    let (_, who) = lan.exec(
+        "client",
+        "kubectl auth whoami -o jsonpath='{.status.userInfo.username}'",
+    );
+    assert_eq!(who.trim(), "system:serviceaccount:default:pod-reader");
+    let (ok, denied) = lan.exec("client", "kubectl get services");
+    assert!(
+        !ok && denied.contains(
+            "User \"system:serviceaccount:default:pod-reader\" cannot list resource \"services\""
+        ),
+        "{denied}"
+    );
+    let (ok, elsewhere) = lan.exec("client", "kubectl get pods -n kube-system");
+    assert!(!ok && elsewhere.contains("forbidden"), "{elsewhere}");
 
     // Stopping an agent removes its proxy's table.
     let (_, tables) = lan.on_board(3, &["nft", "list", "tables"]);

@@ -72,11 +72,14 @@ impl ServerNames {
         all
     }
 
-    /// Every address the certificate must carry: the given ones plus both loopbacks.
+    /// Every address the certificate must carry: the given ones, both loopbacks, and the
+    /// `kubernetes` Service's address, which in-cluster clients (client-go's
+    /// `InClusterConfig`, kube-rs) dial as `https://$KUBERNETES_SERVICE_HOST` and verify.
     pub fn all_ips(&self) -> BTreeSet<IpAddr> {
         let mut all: BTreeSet<IpAddr> = [
             IpAddr::V4(Ipv4Addr::LOCALHOST),
             IpAddr::V6(Ipv6Addr::LOCALHOST),
+            IpAddr::V4(crate::resources::service_alloc::KUBERNETES_SERVICE_IP),
         ]
         .into_iter()
         .collect();
@@ -177,5 +180,8 @@ fe8000000000000000fc00fffe000001 04 40 20 80     eth0
         assert!(dns.contains("pi-1"));
         assert!(dns.contains("kubernetes.default.svc.cluster.local"));
         assert!(names.all_ips().contains(&"::1".parse::<IpAddr>().unwrap()));
+        assert!(names
+            .all_ips()
+            .contains(&"10.43.0.1".parse::<IpAddr>().unwrap()));
     }
 }
