@@ -5,6 +5,8 @@
 //! `/var/run/secrets/kubernetes.io/serviceaccount`; the pod's token stops working once the
 //! pod is deleted. Needs root and the kubelet tests' Debian packages.
 
+use base64::Engine;
+
 use crate::support;
 
 use support::board::{Board, IDLE};
@@ -103,6 +105,42 @@ fn accounts_tokens_and_the_projected_volume() {
         "{}",
         text(&short)
     );
+    // a long-lived token in a Secret, as the Kubernetes documentation has users make one
+    c.apply(
+        "apiVersion: v1
+kind: Secret
+metadata:
+  name: builder-token
+  namespace: apps
+  annotations: {kubernetes.io/service-account.name: builder}
+type: kubernetes.io/service-account-token
+",
+    );
+    let stored = eventually("the token Secret to be filled", || {
+        let t = c.jsonpath(&["secret", "builder-token", "-n", "apps"], "{.data.token}");
+        (!t.is_empty()).then_some(t)
+    });
+    let long_lived = String::from_utf8(
+        base64::engine::general_purpose::STANDARD
+            .decode(stored.trim())
+            .unwrap(),
+    )
+    .unwrap();
+    let as_secret = c.token_kubeconfig("builder-secret", &long_lived);
+    let whoami = c.kubectl_as(&as_secret, &["auth", "whoami"], None);
+    assert!(
+        text(&whoami).contains("system:serviceaccount:apps:builder"),
+        "{}",
+        text(&whoami)
+    );
+    c.kubectl_ok(&["delete", "secret", "builder-token", "-n", "apps"]);
+    let revoked = c.kubectl_as(&as_secret, &["auth", "whoami"], None);
+    assert!(
+        text(&revoked).contains("Unauthorized"),
+        "{}",
+        text(&revoked)
+    );
+
     let forged = format!("{}x", token.trim());
     let forged = c.token_kubeconfig("forged", &forged);
     let refused = c.kubectl_as(&forged, &["get", "pods"], None);

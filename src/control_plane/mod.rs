@@ -45,6 +45,7 @@ use crate::controllers::service_accounts::ServiceAccountsController;
 use crate::controllers::service_lb::ServiceLbController;
 use crate::controllers::statefulset::StatefulSetController;
 use crate::controllers::taint_eviction::TaintEvictionController;
+use crate::controllers::token_secrets::TokenSecretsController;
 use crate::controllers::volume_binding::{claims::ClaimBinder, volumes::VolumeBinder};
 use crate::controllers::{namespace::NamespaceController, runtime};
 use crate::host_path_policy::HostPathPolicy;
@@ -322,6 +323,12 @@ pub async fn run_with_pod_streams(
         shutdown,
         "service account",
         ServiceAccountsController::new(&informers, pki.ca_pem().to_string())
+    );
+    start!(
+        tasks,
+        shutdown,
+        "service account token secret",
+        TokenSecretsController::new(&informers, pki.ca_pem().to_string())
     );
     start!(
         tasks,
