@@ -133,7 +133,7 @@ impl<C: Client> Controller for TokenSecretsController<C> {
             .pointer("/data/token")
             .and_then(Value::as_str)
             .is_some_and(|t| !t.is_empty());
-        let uid_matches = annotation(ACCOUNT_UID_ANNOTATION).is_none_or(|uid| uid == account_uid);
+        let uid_matches = annotation(ACCOUNT_UID_ANNOTATION).map_or(true, |uid| uid == account_uid);
         if has_token && uid_matches {
             return Ok(Action::Done);
         }
