@@ -282,12 +282,17 @@ async fn route(
             Some(doc) => body::json(StatusCode::OK, &doc),
             None => body::error(&ApiError::path_not_found()),
         },
-        Target::NonResource(p) => non_resource(state, &p),
+        Target::NonResource(p) => non_resource(state, &p, &query, req.headers()),
         Target::GroupVersion { .. } => body::error(&ApiError::path_not_found()),
     }
 }
 
-fn non_resource(state: &ApiState, path: &str) -> Response<ResponseBody> {
+fn non_resource(
+    state: &ApiState,
+    path: &str,
+    query: &HashMap<String, String>,
+    headers: &http::HeaderMap,
+) -> Response<ResponseBody> {
     match path.trim_end_matches('/') {
         "/livez" | "/healthz" => body::full(StatusCode::OK, "text/plain; charset=utf-8", "ok"),
         "/readyz" if state.ready.load(Ordering::Acquire) => {
@@ -299,22 +304,9 @@ fn non_resource(state: &ApiState, path: &str) -> Response<ResponseBody> {
             "[-]bramble not ready\nreadyz check failed",
         ),
         "/version" => body::json(StatusCode::OK, &discovery::version()),
-        "/api" => body::json(StatusCode::OK, &discovery::core_versions(&state.advertise)),
-        "/apis" => body::json(StatusCode::OK, &discovery::group_list()),
-        "/openapi/v3" => body::json(StatusCode::OK, &openapi::root()),
-        p => {
-            let doc = p.strip_prefix("/openapi/v3/").and_then(|gv| {
-                let parts: Vec<&str> = gv.split('/').collect();
-                match parts.as_slice() {
-                    ["api", v] => openapi::group_version_doc("", v),
-                    ["apis", g, v] => openapi::group_version_doc(g, v),
-                    _ => None,
-                }
-            });
-            match doc {
-                Some(d) => body::json(StatusCode::OK, &d),
-                None => body::error(&ApiError::path_not_found()),
-            }
-        }
+        "/api" => discovery::serve_core(headers, &state.advertise),
+        "/apis" => discovery::serve_groups(headers),
+        p => openapi::serve(p, query, headers)
+            .unwrap_or_else(|| body::error(&ApiError::path_not_found())),
     }
 }

@@ -1,7 +1,13 @@
-//! Legacy discovery documents (`/api`, `/apis`, `/api/v1`, `/apis/{group}/{version}`) and
-//! `/version`, built from the served resource types.
+//! Discovery: the legacy documents (`/api`, `/apis`, `/api/v1`, `/apis/{group}/{version}`),
+//! the aggregated ones a client asks `/api` and `/apis` for by media type ([`aggregated`]),
+//! and `/version`, all built from the served resource types.
 
+pub mod aggregated;
+
+use http::{header, HeaderMap, HeaderValue, StatusCode};
 use serde_json::{json, Value};
+
+use super::body::{self, ResponseBody};
 
 use super::reviews::REVIEWS;
 use crate::resources::{ResourceType, RESOURCES};
@@ -32,7 +38,7 @@ pub fn core_versions(server_address: &str) -> Value {
     })
 }
 
-fn groups() -> Vec<(&'static str, &'static str)> {
+pub(crate) fn groups() -> Vec<(&'static str, &'static str)> {
     let mut gs: Vec<(&str, &str)> = Vec::new();
     let stored = RESOURCES.iter().map(|r| (r.group, r.version));
     let reviews = REVIEWS.iter().map(|r| (r.group, r.version));
@@ -74,7 +80,7 @@ pub fn serves(group: &str, version: &str) -> bool {
             .any(|r| r.group == group && r.version == version)
 }
 
-const ALL_VERBS: [&str; 8] = [
+pub(crate) const ALL_VERBS: [&str; 8] = [
     "create",
     "delete",
     "deletecollection",
@@ -102,33 +108,39 @@ fn resource_entry(r: &ResourceType) -> Value {
     e
 }
 
+/// What a subresource answers and allows: `(group, version, kind, verbs)`, the group and
+/// version empty when they are the parent's.
+pub(crate) fn subresource_info(
+    r: &ResourceType,
+    sub: &str,
+) -> (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [&'static str],
+) {
+    match sub {
+        "binding" => ("", "", "Binding", &["create"]),
+        "finalize" => ("", "", r.kind, &["update"]),
+        "log" => ("", "", r.kind, &["get"]),
+        "exec" => ("", "", "PodExecOptions", &["create", "get"]),
+        "attach" => ("", "", "PodAttachOptions", &["create", "get"]),
+        // kubectl drain finds the Eviction's group version here (`CheckEvictionSupport`).
+        "eviction" => ("policy", "v1", "Eviction", &["create"]),
+        "token" => ("authentication.k8s.io", "v1", "TokenRequest", &["create"]),
+        // A scale is an `autoscaling/v1` Scale whatever the parent's group; kubectl's scale
+        // client reads the kind's group and version from here.
+        "scale" => ("autoscaling", "v1", "Scale", &["get", "patch", "update"]),
+        _ => ("", "", r.kind, &["get", "patch", "update"]),
+    }
+}
+
 fn subresource_entry(r: &ResourceType, sub: &str) -> Value {
-    let (kind, verbs): (&str, &[&str]) = match sub {
-        "binding" => ("Binding", &["create"]),
-        "finalize" => (r.kind, &["update"]),
-        "log" => (r.kind, &["get"]),
-        "exec" => ("PodExecOptions", &["create", "get"]),
-        "attach" => ("PodAttachOptions", &["create", "get"]),
-        "eviction" => ("Eviction", &["create"]),
-        "token" => ("TokenRequest", &["create"]),
-        _ => (r.kind, &["get", "patch", "update"]),
-    };
+    let (group, version, kind, verbs) = subresource_info(r, sub);
     let mut e = json!({"name": format!("{}/{sub}", r.plural), "singularName": "", "namespaced": r.namespaced, "kind": kind, "verbs": verbs});
-    // A scale is an `autoscaling/v1` Scale whatever the parent's group; kubectl's scale
-    // client reads the kind's group and version from here.
-    if sub == "scale" {
-        e["group"] = json!("autoscaling");
-        e["version"] = json!("v1");
-        e["kind"] = json!("Scale");
-    }
-    if sub == "token" {
-        e["group"] = json!("authentication.k8s.io");
-        e["version"] = json!("v1");
-    }
-    // kubectl drain finds the Eviction's group version here (`CheckEvictionSupport`).
-    if sub == "eviction" {
-        e["group"] = json!("policy");
-        e["version"] = json!("v1");
+    if !group.is_empty() {
+        e["group"] = json!(group);
+        e["version"] = json!(version);
     }
     e
 }
@@ -157,4 +169,28 @@ pub fn resource_list(group: &str, version: &str) -> Value {
         format!("{group}/{version}")
     };
     json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources})
+}
+
+/// A discovery answer: `Vary: Accept`, since the same path answers two formats.
+fn varying(mut response: http::Response<ResponseBody>) -> http::Response<ResponseBody> {
+    response
+        .headers_mut()
+        .insert(header::VARY, HeaderValue::from_static("Accept"));
+    response
+}
+
+/// `/api`: the aggregated document when the client asks for one, else the legacy one.
+pub fn serve_core(headers: &HeaderMap, server_address: &str) -> http::Response<ResponseBody> {
+    varying(match aggregated::wanted(headers) {
+        Some(format) => aggregated::respond(format, &aggregated::core(format)),
+        None => body::json(StatusCode::OK, &core_versions(server_address)),
+    })
+}
+
+/// `/apis`: the aggregated document when the client asks for one, else the legacy one.
+pub fn serve_groups(headers: &HeaderMap) -> http::Response<ResponseBody> {
+    varying(match aggregated::wanted(headers) {
+        Some(format) => aggregated::respond(format, &aggregated::groups_document(format)),
+        None => body::json(StatusCode::OK, &group_list()),
+    })
 }
