@@ -182,6 +182,15 @@ pub fn wrap_refs_v3(v: &mut Value) {
                     m.insert("allOf".into(), json!([{"$ref": r}]));
                 }
             }
+            // a map's values are wrapped too (upstream gives them a default), which kubectl
+            // explain needs to name their type (`map[string]Quantity`)
+            if let Some(Value::Object(values)) = m.get_mut("additionalProperties") {
+                if values.len() == 1 {
+                    if let Some(r) = values.remove("$ref") {
+                        values.insert("allOf".into(), json!([{"$ref": r}]));
+                    }
+                }
+            }
             m.values_mut().for_each(wrap_refs_v3);
         }
         Value::Array(a) => a.iter_mut().for_each(wrap_refs_v3),
