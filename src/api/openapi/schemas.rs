@@ -305,6 +305,16 @@ mod tests {
             meta["properties"]["ownerReferences"]["x-kubernetes-patch-merge-key"],
             "uid"
         );
+        let deployment = &d.get("io.k8s.api.apps.v1.DeploymentSpec").expect("spec");
+        assert_eq!(
+            deployment["properties"]["strategy"]["x-kubernetes-patch-strategy"],
+            "retainKeys"
+        );
+        let account = &d.get("io.k8s.api.core.v1.ServiceAccount").expect("account");
+        assert_eq!(
+            account["properties"]["secrets"]["x-kubernetes-patch-merge-key"],
+            "name"
+        );
         // untagged lists stay untagged
         assert!(spec["tolerations"]
             .get("x-kubernetes-patch-strategy")
