@@ -194,3 +194,34 @@ pub fn serve_groups(headers: &HeaderMap) -> http::Response<ResponseBody> {
         None => body::json(StatusCode::OK, &group_list()),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_and_apis_answer_the_format_asked_for_and_vary_on_accept() {
+        let mut aggregated = HeaderMap::new();
+        aggregated.insert(
+            header::ACCEPT,
+            HeaderValue::from_static("application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json"),
+        );
+        for r in [
+            serve_groups(&aggregated),
+            serve_core(&aggregated, "127.0.0.1:6443"),
+        ] {
+            assert_eq!(
+                r.headers()[header::CONTENT_TYPE],
+                "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+            );
+            assert_eq!(r.headers()[header::VARY], "Accept");
+        }
+        for r in [
+            serve_groups(&HeaderMap::new()),
+            serve_core(&HeaderMap::new(), "127.0.0.1:6443"),
+        ] {
+            assert_eq!(r.headers()[header::CONTENT_TYPE], "application/json");
+            assert_eq!(r.headers()[header::VARY], "Accept");
+        }
+    }
+}
