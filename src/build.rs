@@ -1,6 +1,10 @@
 //! Build script: stamps the build time into the binary (`BRAMBLE_BUILD_EPOCH`), the lower
 //! bound `bramble check` holds the clock against on boards without a real-time clock.
-//! `SOURCE_DATE_EPOCH` (reproducible builds) wins when set.
+//! `SOURCE_DATE_EPOCH` (reproducible builds) wins when set. Also generates the OpenAPI
+//! schemas the API server serves (`build_openapi.rs`).
+
+#[path = "build_openapi.rs"]
+mod build_openapi;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -18,4 +22,11 @@ fn main() {
                 .map_or(0, |d| d.as_secs())
         });
     println!("cargo:rustc-env=BRAMBLE_BUILD_EPOCH={epoch}");
+
+    println!("cargo:rerun-if-changed=src/build_openapi.rs");
+    // a build script reports failure by panicking: the build stops with the message
+    let out_dir = std::env::var_os("OUT_DIR").unwrap_or_else(|| panic!("cargo sets OUT_DIR"));
+    if let Err(e) = build_openapi::generate(std::path::Path::new(&out_dir)) {
+        panic!("writing the OpenAPI schemas: {e}");
+    }
 }

@@ -29,6 +29,7 @@ mod image_auth;
 mod image_import_gc;
 mod image_pull;
 mod kubectl_apply_pod;
+mod kubectl_explain;
 mod kubectl_logs_exec;
 mod kubectl_protobuf;
 mod kubectl_tables;

@@ -282,12 +282,24 @@ async fn route(
             Some(doc) => body::json(StatusCode::OK, &doc),
             None => body::error(&ApiError::path_not_found()),
         },
-        Target::NonResource(p) => non_resource(state, &p),
+        // Rendering a document inflates and walks the embedded schemas: tens of
+        // milliseconds on a board, kept off the async workers.
+        Target::NonResource(p) if p.starts_with("/openapi/") => {
+            let headers = req.headers().clone();
+            let path = p.trim_end_matches('/').to_string();
+            let render = move || openapi::serve(&path, &query, &headers);
+            match tokio::task::spawn_blocking(render).await {
+                Ok(Some(response)) => response,
+                Ok(None) => body::error(&ApiError::path_not_found()),
+                Err(e) => body::error(&ApiError::internal(e)),
+            }
+        }
+        Target::NonResource(p) => non_resource(state, &p, req.headers()),
         Target::GroupVersion { .. } => body::error(&ApiError::path_not_found()),
     }
 }
 
-fn non_resource(state: &ApiState, path: &str) -> Response<ResponseBody> {
+fn non_resource(state: &ApiState, path: &str, headers: &http::HeaderMap) -> Response<ResponseBody> {
     match path.trim_end_matches('/') {
         "/livez" | "/healthz" => body::full(StatusCode::OK, "text/plain; charset=utf-8", "ok"),
         "/readyz" if state.ready.load(Ordering::Acquire) => {
@@ -299,22 +311,8 @@ fn non_resource(state: &ApiState, path: &str) -> Response<ResponseBody> {
             "[-]bramble not ready\nreadyz check failed",
         ),
         "/version" => body::json(StatusCode::OK, &discovery::version()),
-        "/api" => body::json(StatusCode::OK, &discovery::core_versions(&state.advertise)),
-        "/apis" => body::json(StatusCode::OK, &discovery::group_list()),
-        "/openapi/v3" => body::json(StatusCode::OK, &openapi::root()),
-        p => {
-            let doc = p.strip_prefix("/openapi/v3/").and_then(|gv| {
-                let parts: Vec<&str> = gv.split('/').collect();
-                match parts.as_slice() {
-                    ["api", v] => openapi::group_version_doc("", v),
-                    ["apis", g, v] => openapi::group_version_doc(g, v),
-                    _ => None,
-                }
-            });
-            match doc {
-                Some(d) => body::json(StatusCode::OK, &d),
-                None => body::error(&ApiError::path_not_found()),
-            }
-        }
+        "/api" => discovery::serve_core(headers, &state.advertise),
+        "/apis" => discovery::serve_groups(headers),
+        _ => body::error(&ApiError::path_not_found()),
     }
 }

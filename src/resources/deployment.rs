@@ -34,7 +34,7 @@ pub static RESOURCE: ResourceType = ResourceType {
     categories: &["all"],
     strategy: &DeploymentStrategy,
     printer: &printers::deployment::PRINTER,
-    patch_schema: &patch_schema::WORKLOAD,
+    patch_schema: &patch_schema::DEPLOYMENT,
 };
 
 /// Write behaviour of `Deployment`.

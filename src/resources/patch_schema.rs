@@ -260,6 +260,34 @@ static WORKLOAD_SPEC: PatchSchema = PatchSchema {
     fields: &[nested("template", &POD_TEMPLATE_SPEC)],
 };
 
+/// `Deployment`: a workload whose `spec.strategy` is tagged `retainKeys`, so kubectl clears
+/// `rollingUpdate` when a file switches the strategy to `Recreate`.
+pub static DEPLOYMENT: PatchSchema = PatchSchema {
+    fields: &[
+        nested("metadata", &OBJECT_META),
+        nested("spec", &DEPLOYMENT_SPEC),
+        nested("status", &CONDITIONS_STATUS),
+    ],
+};
+
+static DEPLOYMENT_SPEC: PatchSchema = PatchSchema {
+    fields: &[
+        nested("template", &POD_TEMPLATE_SPEC),
+        PatchField {
+            retain_keys: true,
+            ..nested("strategy", &LEAF)
+        },
+    ],
+};
+
+/// `ServiceAccount`: its `secrets` merge by name.
+pub static SERVICE_ACCOUNT: PatchSchema = PatchSchema {
+    fields: &[
+        nested("metadata", &OBJECT_META),
+        keyed_list("secrets", "name", &LEAF),
+    ],
+};
+
 /// `batch/v1` `JobSpec`: its pod template.
 static JOB_SPEC: PatchSchema = PatchSchema {
     fields: &[nested("template", &POD_TEMPLATE_SPEC)],
@@ -353,6 +381,18 @@ mod tests {
         );
         let conditions = WORKLOAD.field("status").schema.field("conditions");
         assert_eq!(conditions.merge_key, "type");
+    }
+
+    #[test]
+    fn deployment_strategy_retains_keys_and_account_secrets_merge_by_name() {
+        let strategy = DEPLOYMENT.field("spec").schema.field("strategy");
+        assert!(strategy.retain_keys);
+        assert_eq!(strategy.strategy, PatchStrategy::Default);
+        let secrets = SERVICE_ACCOUNT.field("secrets");
+        assert_eq!(
+            (secrets.strategy, secrets.merge_key),
+            (PatchStrategy::Merge, "name")
+        );
     }
 
     #[test]

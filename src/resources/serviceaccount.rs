@@ -21,7 +21,7 @@ pub static RESOURCE: ResourceType = ResourceType {
     categories: &[],
     strategy: &ServiceAccountStrategy,
     printer: &printers::serviceaccount::PRINTER,
-    patch_schema: &patch_schema::NONE,
+    patch_schema: &patch_schema::SERVICE_ACCOUNT,
 };
 
 /// The service account every namespace gets and pods run as unless they name another.
