@@ -73,7 +73,7 @@ pub(super) async fn run<C: Client, K: Kind>(
             match event {
                 Some(TypedEvent::Added(o) | TypedEvent::Modified(o)) => {
                     revision = object_revision(&o).or(revision);
-                    informer.apply(Some(Arc::new(o)), None);
+                    informer.apply(Some(cached(o)), None);
                 }
                 Some(TypedEvent::Deleted(o)) => {
                     revision = object_revision(&o).or(revision);
@@ -118,7 +118,7 @@ pub(super) async fn relist<C: Client, K: Kind>(
             });
             if !unchanged {
                 match serde_json::from_value::<K>(o) {
-                    Ok(obj) => informer.apply(Some(Arc::new(obj)), None),
+                    Ok(obj) => informer.apply(Some(cached(obj)), None),
                     Err(e) => {
                         tracing::warn!(kind = rt.kind, error = %e, "unreadable object in a list")
                     }
@@ -134,6 +134,14 @@ pub(super) async fn relist<C: Client, K: Kind>(
         }
     }
     Ok(revision)
+}
+
+/// An object as the cache holds it: without `metadata.managedFields`, which no component
+/// reads and which would be most of a small object's memory (kube-controller-manager's
+/// informers drop them the same way).
+fn cached<K: Kind>(mut o: K) -> Arc<K> {
+    o.metadata_mut().managed_fields = None;
+    Arc::new(o)
 }
 
 fn object_revision<K: Kind>(o: &K) -> Option<u64> {
