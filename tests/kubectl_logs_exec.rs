@@ -75,6 +75,7 @@ impl PodStreams for HostStreams {
         _container: &'a str,
         command: Vec<String>,
         stdin: bool,
+        _tty: bool,
     ) -> StreamFuture<'a, ExecStreams> {
         Box::pin(async move {
             let mut child = tokio::process::Command::new(&command[0])
@@ -106,6 +107,7 @@ impl PodStreams for HostStreams {
             });
             Ok(ExecStreams {
                 stdin,
+                resize: None,
                 stdout,
                 stderr,
                 exit,

@@ -75,10 +75,9 @@ pub fn parse(query: Option<&str>) -> Result<ExecRequest, ApiError> {
             "you must specify at least 1 of stdin, stdout, stderr",
         ));
     }
+    // Upstream's remotecommand `NewOptions`: a terminal merges stderr into stdout.
     if r.tty {
-        return Err(ApiError::bad_request(
-            "this node's runtime cannot allocate a TTY: run kubectl exec without -t/--tty",
-        ));
+        r.stderr = false;
     }
     Ok(r)
 }
@@ -143,6 +142,7 @@ pub async fn serve(
             &container,
             exec.command.clone(),
             exec.stdin,
+            exec.tty,
         )
         .await?;
     let key = req
@@ -191,6 +191,7 @@ pub async fn relay<S>(
 {
     let ExecStreams {
         stdin,
+        resize,
         mut stdout,
         mut stderr,
         mut exit,
@@ -211,6 +212,12 @@ pub async fn relay<S>(
                 Some(Ok(Message::Binary(data))) => match rc::client_message(protocol, &data) {
                     ClientMessage::Stdin(b) if stdin.is_some() && !b.is_empty() => pending = Some(b),
                     ClientMessage::CloseStdin => stdin = None,
+                    // A size the process has no time to apply is superseded by the next.
+                    ClientMessage::Resize(size) => {
+                        if let Some(tx) = &resize {
+                            let _ = tx.try_send(size);
+                        }
+                    }
                     _ => {}
                 },
                 Some(Ok(Message::Close(_))) | Some(Err(_)) | None => {
@@ -299,12 +306,9 @@ mod tests {
             e.message,
             "you must specify at least 1 of stdin, stdout, stderr"
         );
-        assert_eq!(
-            parse(Some("command=ls&stdout=1&tty=true"))
-                .unwrap_err()
-                .code,
-            400
-        );
+        let tty = parse(Some("command=sh&stdin=1&stdout=1&stderr=1&tty=true")).unwrap();
+        assert!(tty.tty && tty.stdin && tty.stdout);
+        assert!(!tty.stderr, "a terminal carries stderr on stdout");
     }
 
     #[test]
@@ -350,6 +354,7 @@ mod tests {
         });
         let process = ExecStreams {
             stdin: Some(in_tx),
+            resize: None,
             stdout,
             stderr,
             exit,

@@ -1,5 +1,6 @@
 //! This node's answer to `kubectl logs` and `kubectl exec`: the API server's
-//! [`PodStreams`] implemented over the kubelet's CRI log files and the runtime's exec.
+//! [`PodStreams`] implemented over the kubelet's CRI log files and the runtime's exec (with
+//! `-t`, over the terminal the runtime hands over: typed input, output and window sizes).
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,10 +13,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 
 use super::logs::{stream_logs, LogOptions};
+use super::runtime::console::Console;
 use super::runtime::{cri_log, ContainerRuntime, ContainerState, ExecSpec};
 use crate::client::status::ApiError;
 use crate::client::Client;
-use crate::pod_streams::{ExecStreams, LogRequest, PodStreams, StreamFuture};
+use crate::pod_streams::{ExecStreams, LogRequest, PodStreams, StreamFuture, TerminalSize};
 use crate::resources::pod;
 
 /// Logs and exec for pods on this node.
@@ -145,6 +147,7 @@ impl<C: Client> PodStreams for KubeletStreams<C> {
         container: &'a str,
         command: Vec<String>,
         stdin: bool,
+        tty: bool,
     ) -> StreamFuture<'a, ExecStreams> {
         Box::pin(async move {
             let p = self.client.get(&pod::RESOURCE, namespace, pod_name).await?;
@@ -160,7 +163,7 @@ impl<C: Client> PodStreams for KubeletStreams<C> {
                 args: command,
                 env: Vec::new(),
                 cwd: None,
-                tty: false,
+                tty,
             };
             let mut session = self
                 .runtime
@@ -170,42 +173,106 @@ impl<C: Client> PodStreams for KubeletStreams<C> {
             let (out_tx, stdout) = mpsc::channel(32);
             let (err_tx, stderr) = mpsc::channel(32);
             let (exit_tx, exit) = oneshot::channel();
-            let pumps: Vec<_> = [
-                session.stdout.take().map(|o| tokio::spawn(pump(o, out_tx))),
+            let mut pumps: Vec<_> = [
+                session
+                    .stdout
+                    .take()
+                    .map(|o| tokio::spawn(pump(o, out_tx.clone()))),
                 session.stderr.take().map(|e| tokio::spawn(pump(e, err_tx))),
             ]
             .into_iter()
             .flatten()
             .collect();
-            let stdin_tx = match (stdin, session.stdin.take()) {
-                (true, Some(mut child_in)) => {
-                    let (tx, mut rx) = mpsc::channel::<Bytes>(32);
-                    tokio::spawn(async move {
-                        while let Some(chunk) = rx.recv().await {
-                            if child_in.write_all(&chunk).await.is_err() {
-                                break;
-                            }
-                        }
-                        // dropping the pipe sends EOF
+            let (stdin_tx, resize) = match session.console.take() {
+                Some(console) => {
+                    let console = Arc::new(console);
+                    pumps.push(tokio::spawn(pump_console(console.clone(), out_tx)));
+                    let (resize_tx, resize_rx) = mpsc::channel(4);
+                    tokio::spawn(resize_console(console.clone(), resize_rx));
+                    let stdin_tx = stdin.then(|| {
+                        let (tx, rx) = mpsc::channel::<Bytes>(32);
+                        tokio::spawn(feed_console(console, rx));
+                        tx
                     });
-                    Some(tx)
+                    (stdin_tx, Some(resize_tx))
                 }
-                _ => None,
+                None => {
+                    drop(out_tx);
+                    let stdin_tx = match (stdin, session.stdin.take()) {
+                        (true, Some(mut child_in)) => {
+                            let (tx, mut rx) = mpsc::channel::<Bytes>(32);
+                            tokio::spawn(async move {
+                                while let Some(chunk) = rx.recv().await {
+                                    if child_in.write_all(&chunk).await.is_err() {
+                                        break;
+                                    }
+                                }
+                                // dropping the pipe sends EOF
+                            });
+                            Some(tx)
+                        }
+                        _ => None,
+                    };
+                    (stdin_tx, None)
+                }
             };
             tokio::spawn(async move {
                 let code = session.wait().await.unwrap_or(1);
                 for p in pumps {
-                    let _ = p.await;
+                    // A terminal's output ends when every holder of its slave has closed
+                    // it; a background job left running in the container may hold it
+                    // open, so its output is drained for a moment, not waited for.
+                    let abort = p.abort_handle();
+                    if tokio::time::timeout(CONSOLE_DRAIN, p).await.is_err() {
+                        abort.abort();
+                    }
                 }
                 let _ = exit_tx.send(code);
             });
             Ok(ExecStreams {
                 stdin: stdin_tx,
+                resize,
                 stdout,
                 stderr,
                 exit,
             })
         })
+    }
+}
+
+/// How long output is still read after an exec's process has exited.
+const CONSOLE_DRAIN: Duration = Duration::from_secs(2);
+
+/// Copies the terminal's output to `to` until the terminal closes.
+async fn pump_console(console: Arc<Console>, to: mpsc::Sender<Bytes>) {
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        match console.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                if to.send(Bytes::copy_from_slice(&buf[..n])).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Types what `rx` yields into the terminal.
+async fn feed_console(console: Arc<Console>, mut rx: mpsc::Receiver<Bytes>) {
+    while let Some(chunk) = rx.recv().await {
+        if console.write_all(&chunk).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Applies the client's terminal sizes to the terminal.
+async fn resize_console(console: Arc<Console>, mut rx: mpsc::Receiver<TerminalSize>) {
+    while let Some(size) = rx.recv().await {
+        if let Err(e) = console.resize(size) {
+            tracing::debug!(error = %e, "terminal resize failed");
+        }
     }
 }
 

@@ -39,6 +39,11 @@ pub fn delete(_root: &Path, _id: &str, _force: bool) -> Result<()> {
 }
 
 /// See the 64-bit `builtin::exec`.
-pub fn exec(_root: &Path, _id: &str, _process: &Path) -> Result<i32> {
+pub fn exec(
+    _root: &Path,
+    _id: &str,
+    _process: &Path,
+    _console_socket: Option<&Path>,
+) -> Result<i32> {
     Err(unavailable())
 }

@@ -16,7 +16,9 @@ pub mod builtin;
 pub mod builtin;
 pub mod capabilities;
 pub mod cgroup;
+pub mod console;
 pub mod cri_log;
+pub mod exec_reaper;
 pub mod host_devices;
 pub mod oci_cli;
 pub mod record;
@@ -127,7 +129,8 @@ pub struct ExecSpec {
     pub env: Vec<String>,
     /// Working directory; the container's when `None`.
     pub cwd: Option<String>,
-    /// Allocate a terminal (not supported yet: must be false).
+    /// Allocate a terminal: the process gets a pty as its controlling terminal and stdio,
+    /// handed over as [`ExecSession::console`].
     pub tty: bool,
 }
 
@@ -149,6 +152,8 @@ pub struct ExecSession {
     pub stdout: Option<tokio::process::ChildStdout>,
     /// The process's stderr.
     pub stderr: Option<tokio::process::ChildStderr>,
+    /// The master of the process's terminal (with [`ExecSpec::tty`]; no pipes then).
+    pub console: Option<console::Console>,
     child: tokio::process::Child,
     process_file: PathBuf,
 }
@@ -162,6 +167,7 @@ impl ExecSession {
             .await
             .map_err(|e| RuntimeError::io("waiting for exec", e))?;
         let _ = std::fs::remove_file(&self.process_file);
+        let _ = std::fs::remove_file(self.process_file.with_extension("pid"));
         use std::os::unix::process::ExitStatusExt;
         Ok(status
             .code()
