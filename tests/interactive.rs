@@ -133,7 +133,8 @@ fn exec_with_a_terminal(runtime: &str, tag: u8) {
         ["resize", 40, 120],
         ["poll", "stty size\r", r"\r\n40 120\r\n", 15],
         ["expect", PROMPT, 10],
-        ["send", "echo sleep''ing; sleep 1000\r"],
+        // Ctrl-C ends the job whether it comes before or after the `exec`.
+        ["send", "sh -c 'echo sleep\"\"ing; exec sleep 1000'\r"],
         ["expect", r"sleeping\r\n", 10],
         ["send", "\u{3}"],
         ["expect", PROMPT, 10],
@@ -167,4 +168,147 @@ fn exec_with_a_terminal_on_the_builtin_runtime() {
 #[test]
 fn exec_with_a_terminal_on_runc() {
     exec_with_a_terminal("runc", 91);
+}
+
+/// kubectl's hint after attaching to a terminal whose prompt was shown before it attached.
+const HINT: &str = "If you don't see a command prompt, try pressing enter.";
+
+/// `kubectl run -it --rm`: a shell on the container's own terminal, typed into, ended with
+/// `exit`, after which kubectl deletes the pod.
+fn run_it_rm(runtime: &str, tag: u8) {
+    let board = Board::start(runtime, tag, &[("library/box", IDLE)]);
+    let c = &board.cluster;
+    board.wait_node_ready();
+    let steps = serde_json::json!([
+        ["expect", regex_text(HINT), 60],
+        ["poll", "\r", PROMPT, 15],
+        ["send", "echo run$((40+2))\r"],
+        ["expect", r"\r\nrun42\r\n", 10],
+        ["expect", PROMPT, 10],
+        ["send", "exit\r"],
+    ]);
+    let s = on_terminal(
+        &c.kubeconfig(),
+        board.work.path(),
+        &[
+            "run",
+            "-it",
+            "--rm",
+            "x",
+            "--image=box",
+            "--restart=Never",
+            "--",
+            "sh",
+        ],
+        steps,
+    );
+    assert_eq!(s.code, 0, "{}", s.transcript);
+    assert!(
+        s.transcript.contains(r#"pod "x" deleted"#),
+        "{}",
+        s.transcript
+    );
+    eventually("the pod to be gone", || {
+        let out = c.kubectl(&["get", "pod", "x"]);
+        (!out.status.success()).then_some(())
+    });
+}
+
+/// `regex` matching `text` literally.
+fn regex_text(text: &str) -> String {
+    text.chars()
+        .map(|ch| {
+            if ch.is_alphanumeric() || ch == ' ' {
+                ch.to_string()
+            } else {
+                format!("\\{ch}")
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn run_it_rm_on_the_builtin_runtime() {
+    run_it_rm("builtin", 92);
+}
+
+#[test]
+fn run_it_rm_on_runc() {
+    run_it_rm("runc", 93);
+}
+
+/// `kubectl attach -it` to a container started with `stdin` and `tty`: typed commands run in
+/// its shell and still reach its log; `exit` ends the container and with it the attach.
+/// `kubectl attach -i` to a `stdinOnce` container without a terminal: what is piped in
+/// reaches its stdin, whose end (with the attach's) ends the container.
+#[test]
+fn attach_to_a_container_s_terminal_and_stdin() {
+    let board = Board::start("builtin", 94, &[("library/box", IDLE)]);
+    let c = &board.cluster;
+    c.apply(
+        r#"apiVersion: v1
+kind: Pod
+metadata: {name: console}
+spec:
+  restartPolicy: Never
+  containers: [{name: c, image: box, command: [sh], stdin: true, tty: true}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: reader}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: c
+    image: box
+    command: [sh, -c, "while read l; do echo got:$l; done; echo stdin-closed"]
+    stdin: true
+    stdinOnce: true
+"#,
+    );
+    wait_running(&board, "console");
+    wait_running(&board, "reader");
+    // The shell outlives its first prompt: the container stays up waiting for input.
+    let steps = serde_json::json!([
+        ["expect", regex_text(HINT), 20],
+        ["poll", "\r", PROMPT, 15],
+        ["send", "echo att$((2+3))\r"],
+        ["expect", r"\r\natt5\r\n", 10],
+        ["expect", PROMPT, 10],
+        ["resize", 33, 77],
+        ["poll", "stty size\r", r"\r\n33 77\r\n", 15],
+        ["send", "exit 4\r"],
+    ]);
+    let s = on_terminal(
+        &c.kubeconfig(),
+        board.work.path(),
+        &["attach", "-it", "console"],
+        steps,
+    );
+    assert_eq!(s.code, 0, "{}", s.transcript);
+    let logs = c.kubectl_ok(&["logs", "console"]);
+    assert!(logs.contains("att5"), "{logs}");
+    eventually("console to end with the shell's code", || {
+        let code = c.pod_jsonpath(
+            "console",
+            "{.status.containerStatuses[0].state.terminated.exitCode}",
+        );
+        (code == "4").then_some(())
+    });
+
+    let out = c.kubectl_as(
+        &c.kubeconfig(),
+        &["attach", "-i", "reader"],
+        Some("hello\nworld\n"),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("got:hello\ngot:world\nstdin-closed"),
+        "{stdout}"
+    );
 }

@@ -175,8 +175,27 @@ impl PodStreams for RemoteKubelet {
         stdin: bool,
         tty: bool,
     ) -> StreamFuture<'a, ExecStreams> {
-        Box::pin(async move {
-            let uri = kubelet_wire::exec_uri(namespace, pod, container, &command, stdin, tty);
+        let uri = kubelet_wire::exec_uri(namespace, pod, container, &command, stdin, tty);
+        Box::pin(self.stream(uri, stdin, tty))
+    }
+
+    fn attach<'a>(
+        &'a self,
+        namespace: &'a str,
+        pod: &'a str,
+        container: &'a str,
+        stdin: bool,
+        tty: bool,
+    ) -> StreamFuture<'a, ExecStreams> {
+        let uri = kubelet_wire::attach_uri(namespace, pod, container, stdin, tty);
+        Box::pin(self.stream(uri, stdin, tty))
+    }
+}
+
+impl RemoteKubelet {
+    /// An exec or attach exchange on `uri` (see `kubelet_wire`).
+    async fn stream(&self, uri: String, stdin: bool, tty: bool) -> Result<ExecStreams, ApiError> {
+        {
             let (body_tx, body) = ChannelBody::channel(CHUNKS);
             let (stdin_tx, resize) = if tty {
                 let (stdin_tx, resize_tx) = frame_terminal_input(body_tx);
@@ -236,7 +255,7 @@ impl PodStreams for RemoteKubelet {
                 stderr,
                 exit,
             })
-        })
+        }
     }
 }
 

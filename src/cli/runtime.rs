@@ -38,6 +38,9 @@ pub enum RuntimeCommand {
         /// File to write the init's pid to.
         #[arg(long)]
         pid_file: Option<PathBuf>,
+        /// AF_UNIX socket receiving the terminal's master (with `terminal: true`).
+        #[arg(long)]
+        console_socket: Option<PathBuf>,
         /// Container id.
         id: String,
     },
@@ -120,6 +123,9 @@ pub struct ShimArgs {
     /// The container's cgroup path.
     #[arg(long, default_value = "")]
     pub cgroups_path: String,
+    /// Where clients attach to the container's stdio.
+    #[arg(long)]
+    pub attach_socket: PathBuf,
     /// The OCI runtime command, e.g. `runc --root DIR`.
     #[arg(last = true, required = true)]
     pub runtime_command: Vec<OsString>,
@@ -157,8 +163,15 @@ pub fn main(args: RuntimeArgs) -> ExitCode {
         RuntimeCommand::Create {
             bundle,
             pid_file,
+            console_socket,
             id,
-        } => builtin::create(&root, &bundle, pid_file.as_deref(), &id),
+        } => builtin::create(
+            &root,
+            &bundle,
+            pid_file.as_deref(),
+            console_socket.as_deref(),
+            &id,
+        ),
         RuntimeCommand::Start { id } => builtin::start(&root, &id),
         RuntimeCommand::State { id } => builtin::state(&root, &id).map(|state| {
             let _ = writeln!(std::io::stdout(), "{state}");
@@ -195,6 +208,7 @@ pub fn main(args: RuntimeArgs) -> ExitCode {
                 },
                 cgroups_path: a.cgroups_path,
                 runtime_command: a.runtime_command,
+                attach_socket: a.attach_socket,
             });
             return ExitCode::from(code.clamp(0, 255) as u8);
         }

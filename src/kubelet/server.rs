@@ -24,7 +24,7 @@ use tracing::Instrument;
 use crate::client::status::ApiError;
 use crate::pki::identity::{identity_from_certificate, MASTERS_GROUP};
 use crate::pod_streams::wire::{
-    self, Channel, Frame, FrameDecoder, EXEC_FRAMES, EXEC_PREFIX, LOGS_PREFIX,
+    self, Channel, Frame, FrameDecoder, ATTACH_PREFIX, EXEC_FRAMES, EXEC_PREFIX, LOGS_PREFIX,
 };
 use crate::pod_streams::{ExecStreams, PodStreams, TerminalSize};
 use crate::serving::body::{self, ChannelBody, ResponseBody};
@@ -101,7 +101,8 @@ async fn route(streams: &dyn PodStreams, req: Request<Incoming>) -> Response<Res
             "ok",
         )),
         Method::GET if path.starts_with(LOGS_PREFIX) => logs(streams, &path, req).await,
-        Method::POST if path.starts_with(EXEC_PREFIX) => exec(streams, &path, req).await,
+        Method::POST if path.starts_with(EXEC_PREFIX) => exec(streams, &path, req, false).await,
+        Method::POST if path.starts_with(ATTACH_PREFIX) => exec(streams, &path, req, true).await,
         _ => Err(ApiError::path_not_found()),
     };
     result.unwrap_or_else(|e| body::error(&e))
@@ -138,19 +139,28 @@ async fn logs(
     Ok(body::streaming(StatusCode::OK, "text/plain", out))
 }
 
+/// An exec, or with `attach` an attach (the same exchange without a command).
 async fn exec(
     streams: &dyn PodStreams,
     path: &str,
     req: Request<Incoming>,
+    attach: bool,
 ) -> Result<Response<ResponseBody>, ApiError> {
-    let (namespace, pod, container) = target(path, EXEC_PREFIX)?;
+    let prefix = if attach { ATTACH_PREFIX } else { EXEC_PREFIX };
+    let (namespace, pod, container) = target(path, prefix)?;
     let (command, stdin, tty) = wire::parse_exec_query(req.uri().query());
-    if command.is_empty() {
-        return Err(ApiError::bad_request("you must specify at least 1 command"));
-    }
-    let process = streams
-        .exec(&namespace, &pod, &container, command, stdin, tty)
-        .await?;
+    let process = if attach {
+        streams
+            .attach(&namespace, &pod, &container, stdin, tty)
+            .await?
+    } else {
+        if command.is_empty() {
+            return Err(ApiError::bad_request("you must specify at least 1 command"));
+        }
+        streams
+            .exec(&namespace, &pod, &container, command, stdin, tty)
+            .await?
+    };
     let ExecStreams {
         stdin,
         resize,

@@ -1,5 +1,5 @@
-//! The seam between the API server and whatever runs a node's containers: the `pods/log` and
-//! `pods/exec` subresources ask a [`PodStreams`] for byte streams, so the HTTP side (parameter
+//! The seam between the API server and whatever runs a node's containers: the `pods/log`,
+//! `pods/exec` and `pods/attach` subresources ask a [`PodStreams`] for byte streams, so the HTTP side (parameter
 //! parsing, container defaulting, the WebSocket channel protocol) never depends on the kubelet.
 //! [`Kubelets`] picks the one for a pod's node: the server's own kubelet is called in
 //! process, without a network hop; the kubelets of joined boards are reached over HTTPS
@@ -85,6 +85,18 @@ pub trait PodStreams: Send + Sync {
         pod: &'a str,
         container: &'a str,
         command: Vec<String>,
+        stdin: bool,
+        tty: bool,
+    ) -> StreamFuture<'a, ExecStreams>;
+
+    /// Attaches to the running `container`'s own stdio (`kubectl attach`): its output from
+    /// now on, and its stdin when `stdin`; `tty` when the client has a terminal. The exit
+    /// code is 0 once the container has ended or closed its output.
+    fn attach<'a>(
+        &'a self,
+        namespace: &'a str,
+        pod: &'a str,
+        container: &'a str,
         stdin: bool,
         tty: bool,
     ) -> StreamFuture<'a, ExecStreams>;

@@ -13,6 +13,10 @@
 //!   terminal, and the request body is framed too: 0 typed input, 4 a window size (width
 //!   and height, 2 bytes each, big-endian).
 //!
+//! - Attach: `POST /attach/{namespace}/{pod}/{container}?input=1&tty=1`, exec's exchange
+//!   without a command, to the container's own stdio; the exit frame carries 0 when the
+//!   container's output has ended.
+//!
 //! Failures before any output are answered as a `Status`, as everywhere else.
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
@@ -24,6 +28,8 @@ use crate::client::remote::encode;
 pub const LOGS_PREFIX: &str = "/containerLogs/";
 /// Path prefix of exec requests.
 pub const EXEC_PREFIX: &str = "/exec/";
+/// Path prefix of attach requests (as exec's, without a command).
+pub const ATTACH_PREFIX: &str = "/attach/";
 /// Content type of an exec response body.
 pub const EXEC_FRAMES: &str = "application/vnd.bramble.exec-frames";
 
@@ -180,8 +186,25 @@ pub fn logs_uri(namespace: &str, pod: &str, container: &str, req: &LogRequest) -
     )
 }
 
+/// The path and query of an attach request.
+pub fn attach_uri(namespace: &str, pod: &str, container: &str, stdin: bool, tty: bool) -> String {
+    stream_uri(ATTACH_PREFIX, namespace, pod, container, &[], stdin, tty)
+}
+
 /// The path and query of an exec request.
 pub fn exec_uri(
+    namespace: &str,
+    pod: &str,
+    container: &str,
+    command: &[String],
+    stdin: bool,
+    tty: bool,
+) -> String {
+    stream_uri(EXEC_PREFIX, namespace, pod, container, command, stdin, tty)
+}
+
+fn stream_uri(
+    prefix: &str,
     namespace: &str,
     pod: &str,
     container: &str,
@@ -201,7 +224,7 @@ pub fn exec_uri(
     }
     format!(
         "{}?{}",
-        target(EXEC_PREFIX, namespace, pod, container),
+        target(prefix, namespace, pod, container),
         q.finish()
     )
 }

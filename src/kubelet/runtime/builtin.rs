@@ -37,9 +37,16 @@ fn load(root: &Path, id: &str) -> Result<Container> {
     Container::load(dir).map_err(lc)
 }
 
-/// `create --bundle B --pid-file P ID`: sets the container up and leaves its init waiting for
-/// `start`. The init inherits this process's stdio.
-pub fn create(root: &Path, bundle: &Path, pid_file: Option<&Path>, id: &str) -> Result<()> {
+/// `create --bundle B --pid-file P [--console-socket S] ID`: sets the container up and
+/// leaves its init waiting for `start`. The init inherits this process's stdio, or with
+/// `terminal: true` gets a pty whose master goes to the console socket.
+pub fn create(
+    root: &Path,
+    bundle: &Path,
+    pid_file: Option<&Path>,
+    console_socket: Option<&Path>,
+    id: &str,
+) -> Result<()> {
     std::fs::create_dir_all(root)
         .map_err(|e| RuntimeError::io(format!("creating {}", root.display()), e))?;
     prepare_bundle(bundle)?;
@@ -49,6 +56,7 @@ pub fn create(root: &Path, bundle: &Path, pid_file: Option<&Path>, id: &str) -> 
         .map_err(lc)?
         .with_root_path(root)
         .map_err(lc)?
+        .with_console_socket(console_socket)
         .as_init(bundle)
         .with_systemd(false)
         .with_detach(true)

@@ -14,7 +14,13 @@ fn unavailable() -> RuntimeError {
 }
 
 /// See the 64-bit `builtin::create`.
-pub fn create(_root: &Path, _bundle: &Path, _pid_file: Option<&Path>, _id: &str) -> Result<()> {
+pub fn create(
+    _root: &Path,
+    _bundle: &Path,
+    _pid_file: Option<&Path>,
+    _console_socket: Option<&Path>,
+    _id: &str,
+) -> Result<()> {
     Err(unavailable())
 }
 

@@ -77,7 +77,7 @@ impl Drop for ConsoleSocket {
 }
 
 /// One `recvmsg` on `socket`: the descriptor it carries, `None` at end of stream.
-fn receive_fd(socket: RawFd) -> io::Result<Option<OwnedFd>> {
+pub fn receive_fd(socket: RawFd) -> io::Result<Option<OwnedFd>> {
     use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
     let mut buf = [0u8; 256];
     let mut iov = [io::IoSliceMut::new(&mut buf)];

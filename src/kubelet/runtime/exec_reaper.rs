@@ -25,6 +25,7 @@ pub fn run(pid_file: &Path, command: &[OsString]) -> Result<i32> {
         .ok_or_else(|| RuntimeError::Spec("reap-exec needs a runtime command".into()))?;
     nix::sys::prctl::set_child_subreaper(true)
         .map_err(|e| RuntimeError::io("becoming the child subreaper", e.into()))?;
+    default_signal_dispositions();
     let status = std::process::Command::new(program)
         .args(args)
         .status()
@@ -46,6 +47,21 @@ pub fn run(pid_file: &Path, command: &[OsString]) -> Result<i32> {
             Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
             Err(e) => return Err(RuntimeError::io("waiting for the exec", e.into())),
         }
+    }
+}
+
+/// Puts every catchable signal back to its default action. Ignored signals survive `exec`,
+/// and runc, unlike libcontainer, hands them on to the container's process: a kubelet
+/// started in the background by a shell (which ignores SIGINT and SIGQUIT there) would
+/// otherwise give containers a Ctrl-C that does nothing.
+pub fn default_signal_dispositions() {
+    use nix::sys::signal::{signal, SigHandler, Signal};
+    for sig in Signal::iterator() {
+        if matches!(sig, Signal::SIGKILL | Signal::SIGSTOP) {
+            continue;
+        }
+        // SAFETY: installing the default action runs no code of this process in a handler.
+        let _ = unsafe { signal(sig, SigHandler::SigDfl) };
     }
 }
 

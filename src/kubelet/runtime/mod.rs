@@ -9,6 +9,7 @@
 //! stdout/stderr to a CRI log file (`cri_log`) and records how it exited (`record`), so
 //! containers and their exit codes outlive a server restart.
 
+pub mod attach;
 #[cfg(target_pointer_width = "64")]
 pub mod builtin;
 #[cfg(not(target_pointer_width = "64"))]
@@ -219,6 +220,14 @@ pub trait ContainerRuntime: Send + Sync {
     fn list(&self) -> BoxFuture<'_, Result<Vec<String>>>;
     /// Runs a process inside a running container.
     fn exec<'a>(&'a self, id: &'a str, spec: &'a ExecSpec) -> BoxFuture<'a, Result<ExecSession>>;
+    /// Attaches to the running container's own stdio through its supervisor (see
+    /// [`attach`] for what flows on the connection); `stdin` says whether this client
+    /// sends input.
+    fn attach<'a>(
+        &'a self,
+        id: &'a str,
+        stdin: bool,
+    ) -> BoxFuture<'a, Result<tokio::net::UnixStream>>;
     /// CPU and memory usage from the container's cgroup.
     fn stats<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<ContainerStats>>;
 }

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use futures_util::future::BoxFuture;
 use tokio::process::Command;
 
+use super::attach;
 use super::console::{self, ConsoleSocket};
 use super::record::{records_root, ContainerMeta, RecordDir};
 use super::status::{exited, wait_for_exit, EXIT_RECORD_WAIT};
@@ -170,6 +171,8 @@ impl OciCliRuntime {
             .arg(log.max_files.to_string())
             .arg("--cgroups-path")
             .arg(&cgroups_path)
+            .arg("--attach-socket")
+            .arg(attach::socket_path(&self.root, id))
             .arg("--")
             .args(&self.command)
             .env("BRAMBLE_LOG", "off")
@@ -470,6 +473,14 @@ impl ContainerRuntime for OciCliRuntime {
 
     fn exec<'a>(&'a self, id: &'a str, spec: &'a ExecSpec) -> BoxFuture<'a, Result<ExecSession>> {
         Box::pin(self.exec_impl(id, spec))
+    }
+
+    fn attach<'a>(
+        &'a self,
+        id: &'a str,
+        stdin: bool,
+    ) -> BoxFuture<'a, Result<tokio::net::UnixStream>> {
+        Box::pin(attach::connect(&self.root, id, stdin))
     }
 
     fn stats<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<ContainerStats>> {

@@ -1,0 +1,306 @@
+//! Attaching to a running container's own stdio (`kubectl attach`, `kubectl run -it`), as
+//! containerd's shim offers it to CRI's `Attach`: the container's supervisor (`shim`) holds
+//! the container's output (a terminal's master, or the stdout and stderr pipes) and, for a
+//! container with `stdin: true`, the writing end of its stdin, and listens on a socket of
+//! its own. Each client connected there gets every later output chunk as a frame
+//! (`pod_streams::wire`'s stdout/stderr channels) while the supervisor keeps writing the CRI
+//! log; what it sends (after one byte of flags: bit 0 "this client attaches stdin") are
+//! stdin and resize frames. An empty stdin frame, or the client's end, ends its stdin; for
+//! a `stdinOnce` container the first client's end closes the container's stdin for good, as
+//! upstream's `StdinOnce` says. When the container's init exits the supervisor closes every
+//! client, which ends their attach.
+//!
+//! [`ShimAttachments`] is the supervisor's side (blocking sockets in its `poll` loop);
+//! [`connect`] the kubelet's.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+
+use super::console::set_window_size;
+use super::cri_log::Stream;
+use super::{Result, RuntimeError};
+use crate::pod_streams::wire::{self, Channel, Frame, FrameDecoder};
+
+/// The header flag of a client that attaches stdin.
+pub const ATTACH_STDIN: u8 = 1;
+
+/// How long a client may keep the supervisor waiting on a write before it is dropped: the
+/// container's output and its log must never wait for a slow reader.
+const CLIENT_WRITE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// At most this many clients at once per container.
+const MAX_CLIENTS: usize = 16;
+
+/// The attach socket of container `id` under the runtime's directory: named by a hash of
+/// the id, as socket paths are limited to 107 bytes and ids are long.
+pub fn socket_path(runtime_root: &Path, id: &str) -> PathBuf {
+    let digest = Sha256::digest(id.as_bytes());
+    let name: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
+    runtime_root.join("attach").join(format!("{name}.sock"))
+}
+
+/// Connects to container `id`'s supervisor; `stdin` says whether this client sends input.
+pub async fn connect(runtime_root: &Path, id: &str, stdin: bool) -> Result<tokio::net::UnixStream> {
+    use tokio::io::AsyncWriteExt;
+    let path = socket_path(runtime_root, id);
+    let mut stream = tokio::net::UnixStream::connect(&path)
+        .await
+        .map_err(|e| RuntimeError::io(format!("attaching to container {id}"), e))?;
+    let flags = if stdin { ATTACH_STDIN } else { 0 };
+    stream
+        .write_all(&[flags])
+        .await
+        .map_err(|e| RuntimeError::io(format!("attaching to container {id}"), e))?;
+    Ok(stream)
+}
+
+/// Where attached input goes.
+#[derive(Debug)]
+pub enum Input {
+    /// The writing end of the container's stdin pipe.
+    Pipe(File),
+    /// The container's terminal (typed input; sizes apply to it too).
+    Console(File),
+}
+
+struct Client {
+    stream: UnixStream,
+    decoder: FrameDecoder,
+    /// Flags not read yet.
+    greeted: bool,
+    stdin: bool,
+}
+
+/// The supervisor's attach socket and its clients.
+pub struct ShimAttachments {
+    listener: UnixListener,
+    path: PathBuf,
+    clients: Vec<Client>,
+    input: Option<Input>,
+    /// The terminal, for resizes (also present after stdin has closed).
+    console: Option<OwnedFd>,
+    stdin_once: bool,
+}
+
+impl ShimAttachments {
+    /// Listens at `path` (replacing a stale socket); `input` is where attached stdin goes.
+    pub fn bind(
+        path: &Path,
+        input: Option<Input>,
+        console: Option<OwnedFd>,
+        stdin_once: bool,
+    ) -> Result<Self> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| RuntimeError::io(format!("creating {}", dir.display()), e))?;
+        }
+        let _ = std::fs::remove_file(path);
+        let listener = UnixListener::bind(path)
+            .map_err(|e| RuntimeError::io(format!("binding {}", path.display()), e))?;
+        listener
+            .set_nonblocking(true)
+            .map_err(|e| RuntimeError::io("attach socket", e))?;
+        Ok(ShimAttachments {
+            listener,
+            path: path.to_path_buf(),
+            clients: Vec::new(),
+            input,
+            console,
+            stdin_once,
+        })
+    }
+
+    /// Descriptors to poll for reading: the listener, then every client.
+    pub fn poll_fds(&self) -> Vec<libc::pollfd> {
+        std::iter::once(self.listener.as_raw_fd())
+            .chain(self.clients.iter().map(|c| c.stream.as_raw_fd()))
+            .map(|fd| libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            })
+            .collect()
+    }
+
+    /// Handles what `poll` reported on the descriptors of [`Self::poll_fds`].
+    pub fn on_ready(&mut self, fds: &[libc::pollfd]) {
+        let ready = |fd: i32| fds.iter().any(|p| p.fd == fd && p.revents != 0);
+        let mut gone = Vec::new();
+        for (i, client) in self.clients.iter_mut().enumerate() {
+            if !ready(client.stream.as_raw_fd()) {
+                continue;
+            }
+            let mut buf = [0u8; 16 * 1024];
+            match client.stream.read(&mut buf) {
+                Ok(0) | Err(_) => gone.push(i),
+                Ok(n) => {
+                    let mut data = &buf[..n];
+                    if !client.greeted {
+                        client.greeted = true;
+                        client.stdin = data[0] & ATTACH_STDIN != 0;
+                        data = &data[1..];
+                    }
+                    client.decoder.push(data);
+                    let console = self.console.as_ref();
+                    if !deliver(client, &mut self.input, console, self.stdin_once) {
+                        gone.push(i);
+                    }
+                }
+            }
+        }
+        for i in gone.into_iter().rev() {
+            let client = self.clients.remove(i);
+            self.detached(&client);
+        }
+        if ready(self.listener.as_raw_fd()) {
+            while let Ok((stream, _)) = self.listener.accept() {
+                if self.clients.len() >= MAX_CLIENTS {
+                    continue;
+                }
+                let ok = stream.set_nonblocking(false).is_ok()
+                    && stream.set_write_timeout(Some(CLIENT_WRITE_TIMEOUT)).is_ok();
+                if ok {
+                    self.clients.push(Client {
+                        stream,
+                        decoder: FrameDecoder::default(),
+                        greeted: false,
+                        stdin: false,
+                    });
+                }
+            }
+        }
+    }
+
+    /// A client has gone: a `stdinOnce` container's stdin closes with its first stdin client.
+    fn detached(&mut self, client: &Client) {
+        if client.stdin && self.stdin_once {
+            self.input = None;
+        }
+    }
+
+    /// Sends an output chunk to every client, dropping those that cannot take it.
+    pub fn broadcast(&mut self, stream: Stream, data: &[u8]) {
+        if self.clients.is_empty() {
+            return;
+        }
+        let channel = match stream {
+            Stream::Stdout => Channel::Stdout,
+            Stream::Stderr => Channel::Stderr,
+        };
+        let frame = wire::encode_frame(channel, data);
+        let mut gone = Vec::new();
+        for (i, c) in self.clients.iter_mut().enumerate() {
+            if c.stream.write_all(&frame).is_err() {
+                gone.push(i);
+            }
+        }
+        for i in gone.into_iter().rev() {
+            let client = self.clients.remove(i);
+            self.detached(&client);
+        }
+    }
+}
+
+impl Drop for ShimAttachments {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Applies a client's decoded frames; false when the client must be dropped.
+fn deliver(
+    client: &mut Client,
+    input: &mut Option<Input>,
+    console: Option<&OwnedFd>,
+    stdin_once: bool,
+) -> bool {
+    loop {
+        match client.decoder.next_frame() {
+            Ok(Some(Frame::Stdin(data))) if client.stdin => {
+                if data.is_empty() {
+                    // The client's stdin ended: it stays attached for output only.
+                    client.stdin = false;
+                    if stdin_once {
+                        *input = None;
+                    }
+                    continue;
+                }
+                let written = match input.as_mut() {
+                    Some(Input::Pipe(f)) | Some(Input::Console(f)) => f.write_all(&data),
+                    None => Ok(()),
+                };
+                if written.is_err() {
+                    *input = None;
+                }
+            }
+            Ok(Some(Frame::Resize(size))) => {
+                if let Some(fd) = console {
+                    let ws = libc::winsize {
+                        ws_row: size.height,
+                        ws_col: size.width,
+                        ws_xpixel: 0,
+                        ws_ypixel: 0,
+                    };
+                    // SAFETY: TIOCSWINSZ reads one `winsize`, which lives for the call.
+                    let _ = unsafe { set_window_size(fd.as_raw_fd(), &ws) };
+                }
+            }
+            Ok(Some(_)) => {}
+            Ok(None) => return true,
+            Err(_) => return false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs the supervisor's side until `done` holds, as its poll loop does.
+    fn pump_until(a: &mut ShimAttachments, mut done: impl FnMut(&mut ShimAttachments) -> bool) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !done(a) {
+            assert!(std::time::Instant::now() < deadline, "timed out");
+            let mut fds = a.poll_fds();
+            // SAFETY: `fds` is a valid array of pollfd for its length.
+            unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 100) };
+            a.on_ready(&fds);
+        }
+    }
+
+    #[test]
+    fn clients_get_output_and_feed_stdin_which_closes_after_the_first_with_stdin_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = socket_path(dir.path(), "pod_c_0");
+        let (stdin_r, stdin_w) = nix::unistd::pipe().unwrap();
+        let input = Some(Input::Pipe(File::from(stdin_w)));
+        let mut a = ShimAttachments::bind(&path, input, None, true).unwrap();
+
+        let mut client = UnixStream::connect(&path).unwrap();
+        client.write_all(&[ATTACH_STDIN]).unwrap();
+        client
+            .write_all(&wire::encode_frame(Channel::Stdin, b"typed\n"))
+            .unwrap();
+        pump_until(&mut a, |a| a.clients.first().is_some_and(|c| c.stdin));
+        a.broadcast(Stream::Stderr, b"out");
+        let mut got = [0u8; 8];
+        client.read_exact(&mut got).unwrap();
+        assert_eq!(&got[..], &wire::encode_frame(Channel::Stderr, b"out")[..]);
+
+        // The first stdin client's end closes a stdinOnce container's stdin: the pipe
+        // reads the typed line, then EOF.
+        drop(client);
+        pump_until(&mut a, |a| a.clients.is_empty());
+        let mut typed = String::new();
+        File::from(stdin_r).read_to_string(&mut typed).unwrap();
+        assert_eq!(typed, "typed\n");
+        drop(a);
+        assert!(!path.exists(), "the socket is removed with the supervisor");
+    }
+}
