@@ -1,7 +1,9 @@
 //! Interactive sessions as a user at a terminal has them: `kubectl exec -it` typed into
 //! through a real pseudo-terminal (prompt, window size after a resize, Ctrl-C interrupting a
-//! command, the exit code), on both runtimes. Needs root, runc and the kubelet tests' Debian
-//! packages; kubectl runs under Python's `pty` module, which plays the user's terminal.
+//! command, the exit code), `kubectl run -it --rm`, `kubectl attach -it` and `attach -i`
+//! (containers with `stdin`, `stdinOnce` and `tty`), on both runtimes and on a joined
+//! board. Needs root, runc and the kubelet tests' Debian packages; kubectl runs under
+//! Python's `pty` module, which plays the user's terminal.
 
 use std::path::Path;
 use std::process::Command;
@@ -10,6 +12,7 @@ use crate::support;
 
 use support::board::{Board, IDLE};
 use support::eventually;
+use support::joined::{TwoBoards, BOARD};
 
 /// Runs a command on a pseudo-terminal of `ROWS`x`COLS` and plays a script against it.
 /// Steps (JSON): `["expect", regex, seconds]`, `["send", text]`, `["resize", rows, cols]`,
@@ -311,4 +314,57 @@ spec:
         stdout.contains("got:hello\ngot:world\nstdin-closed"),
         "{stdout}"
     );
+}
+
+/// The same sessions with a joined board's kubelet, reached through the API server's
+/// kubelet client: `exec -it` with a resize and an exit code, then `attach -it` to a
+/// container's own terminal.
+#[test]
+fn exec_and_attach_with_a_terminal_on_a_joined_board() {
+    let boards = TwoBoards::start(95, &[("library/busybox", IDLE)], &[]);
+    let c = &boards.cluster;
+    c.apply(&format!(
+        r#"apiVersion: v1
+kind: Pod
+metadata: {{name: remote}}
+spec:
+  nodeSelector: {{kubernetes.io/hostname: {BOARD}}}
+  restartPolicy: Never
+  terminationGracePeriodSeconds: 1
+  containers: [{{name: c, image: busybox, command: [sh], stdin: true, tty: true}}]
+"#
+    ));
+    eventually("remote to run", || {
+        (c.pod_jsonpath("remote", "{.status.phase}") == "Running").then_some(())
+    });
+    let steps = serde_json::json!([
+        ["expect", PROMPT, 20],
+        ["resize", 41, 121],
+        ["poll", "stty size\r", r"\r\n41 121\r\n", 15],
+        ["send", "exit 6\r"],
+    ]);
+    let s = on_terminal(
+        &c.kubeconfig(),
+        boards.work.path(),
+        &["exec", "-it", "remote", "--", "sh"],
+        steps,
+    );
+    assert_eq!(s.code, 6, "{}", s.transcript);
+
+    let steps = serde_json::json!([
+        ["expect", regex_text(HINT), 20],
+        ["poll", "\r", PROMPT, 15],
+        ["send", "echo far$((3*3))\r"],
+        ["expect", r"\r\nfar9\r\n", 10],
+        ["send", "exit\r"],
+    ]);
+    let s = on_terminal(
+        &c.kubeconfig(),
+        boards.work.path(),
+        &["attach", "-it", "remote"],
+        steps,
+    );
+    assert_eq!(s.code, 0, "{}", s.transcript);
+    let logs = c.kubectl_ok(&["logs", "remote"]);
+    assert!(logs.contains("far9"), "{logs}");
 }
