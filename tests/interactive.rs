@@ -235,6 +235,38 @@ fn run_it_rm_on_the_builtin_runtime() {
     run_it_rm("builtin", 92);
 }
 
+/// `kubectl run -i --rm` without a terminal shows a command's output from its first line,
+/// written before kubectl could attach.
+#[test]
+fn run_i_shows_output_written_before_the_attach() {
+    let board = Board::start("builtin", 96, &[("library/box", IDLE)]);
+    let c = &board.cluster;
+    board.wait_node_ready();
+    let out = c.kubectl_as(
+        &c.kubeconfig(),
+        &[
+            "run",
+            "-i",
+            "--rm",
+            "early",
+            "--image=box",
+            "--restart=Never",
+            "--",
+            "sh",
+            "-c",
+            "echo first-line; sleep 3; read l; echo got:$l",
+        ],
+        Some("typed\n"),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.starts_with("first-line\ngot:typed\n"), "{stdout}");
+}
+
 #[test]
 fn run_it_rm_on_runc() {
     run_it_rm("runc", 93);

@@ -8,7 +8,8 @@
 //! stdin and resize frames. An empty stdin frame, or the client's end, ends its stdin; for
 //! a `stdinOnce` container the first client's end closes the container's stdin for good, as
 //! upstream's `StdinOnce` says. When the container's init exits the supervisor closes every
-//! client, which ends their attach.
+//! client, which ends their attach. The first client also gets what the container wrote
+//! before it came (up to 64 KiB), so `kubectl run -i` shows a command's first output.
 //!
 //! [`ShimAttachments`] is the supervisor's side (blocking sockets in its `poll` loop);
 //! [`connect`] the kubelet's.
@@ -36,6 +37,11 @@ const CLIENT_WRITE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// At most this many clients at once per container.
 const MAX_CLIENTS: usize = 16;
+
+/// Output kept for the first client from the container's start: `kubectl run -i` attaches
+/// only once the pod runs, and what the container wrote before (a first line, a shell's
+/// prompt) would otherwise reach the log but not the user.
+const EARLY_OUTPUT: usize = 64 * 1024;
 
 /// The attach socket of container `id` under the runtime's directory: named by a hash of
 /// the id, as socket paths are limited to 107 bytes and ids are long.
@@ -86,6 +92,9 @@ pub struct ShimAttachments {
     /// The terminal, for resizes (also present after stdin has closed).
     console: Option<OwnedFd>,
     stdin_once: bool,
+    /// Frames written before the first client came, for it ([`EARLY_OUTPUT`] bytes at
+    /// most); `None` once a client has had them.
+    early: Option<Vec<u8>>,
 }
 
 impl ShimAttachments {
@@ -113,6 +122,7 @@ impl ShimAttachments {
             input,
             console,
             stdin_once,
+            early: Some(Vec::new()),
         })
     }
 
@@ -163,8 +173,13 @@ impl ShimAttachments {
                 if self.clients.len() >= MAX_CLIENTS {
                     continue;
                 }
+                let mut stream = stream;
                 let ok = stream.set_nonblocking(false).is_ok()
-                    && stream.set_write_timeout(Some(CLIENT_WRITE_TIMEOUT)).is_ok();
+                    && stream.set_write_timeout(Some(CLIENT_WRITE_TIMEOUT)).is_ok()
+                    && self
+                        .early
+                        .take()
+                        .map_or(true, |early| stream.write_all(&early).is_ok());
                 if ok {
                     self.clients.push(Client {
                         stream,
@@ -186,14 +201,16 @@ impl ShimAttachments {
 
     /// Sends an output chunk to every client, dropping those that cannot take it.
     pub fn broadcast(&mut self, stream: Stream, data: &[u8]) {
-        if self.clients.is_empty() {
-            return;
-        }
         let channel = match stream {
             Stream::Stdout => Channel::Stdout,
             Stream::Stderr => Channel::Stderr,
         };
         let frame = wire::encode_frame(channel, data);
+        if let Some(early) = &mut self.early {
+            if early.len().saturating_add(frame.len()) <= EARLY_OUTPUT {
+                early.extend_from_slice(&frame);
+            }
+        }
         let mut gone = Vec::new();
         for (i, c) in self.clients.iter_mut().enumerate() {
             if c.stream.write_all(&frame).is_err() {
@@ -282,6 +299,7 @@ mod tests {
         let input = Some(Input::Pipe(File::from(stdin_w)));
         let mut a = ShimAttachments::bind(&path, input, None, true).unwrap();
 
+        a.broadcast(Stream::Stdout, b"early");
         let mut client = UnixStream::connect(&path).unwrap();
         client.write_all(&[ATTACH_STDIN]).unwrap();
         client
@@ -289,9 +307,14 @@ mod tests {
             .unwrap();
         pump_until(&mut a, |a| a.clients.first().is_some_and(|c| c.stdin));
         a.broadcast(Stream::Stderr, b"out");
-        let mut got = [0u8; 8];
+        // What was written before the first client came, then what follows.
+        let mut got = [0u8; 18];
         client.read_exact(&mut got).unwrap();
-        assert_eq!(&got[..], &wire::encode_frame(Channel::Stderr, b"out")[..]);
+        assert_eq!(
+            &got[..10],
+            &wire::encode_frame(Channel::Stdout, b"early")[..]
+        );
+        assert_eq!(&got[10..], &wire::encode_frame(Channel::Stderr, b"out")[..]);
 
         // The first stdin client's end closes a stdinOnce container's stdin: the pipe
         // reads the typed line, then EOF.

@@ -264,6 +264,8 @@ impl OciCliRuntime {
                 let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
             }
         }
+        // The supervisor removes its attach socket when it ends; not when it was killed.
+        let _ = std::fs::remove_file(attach::socket_path(&self.root, id));
         match std::fs::remove_dir_all(record.path()) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
