@@ -95,6 +95,10 @@ pub struct ShimAttachments {
     /// Frames written before the first client came, for it ([`EARLY_OUTPUT`] bytes at
     /// most); `None` once a client has had them.
     early: Option<Vec<u8>>,
+    /// Input the container has not read yet. The input is written without blocking (the
+    /// supervisor must keep logging and reaping whatever the container does); while some
+    /// is pending, clients are not read, so a fast writer is slowed to the container's pace.
+    pending: Vec<u8>,
 }
 
 impl ShimAttachments {
@@ -110,6 +114,9 @@ impl ShimAttachments {
                 .map_err(|e| RuntimeError::io(format!("creating {}", dir.display()), e))?;
         }
         let _ = std::fs::remove_file(path);
+        if let Some(Input::Pipe(f) | Input::Console(f)) = &input {
+            set_nonblocking(f).map_err(|e| RuntimeError::io("attach input", e))?;
+        }
         let listener = UnixListener::bind(path)
             .map_err(|e| RuntimeError::io(format!("binding {}", path.display()), e))?;
         listener
@@ -123,25 +130,47 @@ impl ShimAttachments {
             console,
             stdin_once,
             early: Some(Vec::new()),
+            pending: Vec::new(),
         })
     }
 
-    /// Descriptors to poll for reading: the listener, then every client.
+    /// Descriptors to poll: the listener, then every client (for reading), or while input
+    /// is pending the input (for writing) instead of the clients.
     pub fn poll_fds(&self) -> Vec<libc::pollfd> {
-        std::iter::once(self.listener.as_raw_fd())
-            .chain(self.clients.iter().map(|c| c.stream.as_raw_fd()))
-            .map(|fd| libc::pollfd {
-                fd,
-                events: libc::POLLIN,
-                revents: 0,
-            })
-            .collect()
+        let poll = |fd, events| libc::pollfd {
+            fd,
+            events,
+            revents: 0,
+        };
+        let mut fds = vec![poll(self.listener.as_raw_fd(), libc::POLLIN)];
+        match (&self.input, self.pending.is_empty()) {
+            (Some(Input::Pipe(f) | Input::Console(f)), false) => {
+                fds.push(poll(f.as_raw_fd(), libc::POLLOUT));
+            }
+            _ => fds.extend(
+                self.clients
+                    .iter()
+                    .map(|c| poll(c.stream.as_raw_fd(), libc::POLLIN)),
+            ),
+        }
+        fds
     }
 
     /// Handles what `poll` reported on the descriptors of [`Self::poll_fds`].
     pub fn on_ready(&mut self, fds: &[libc::pollfd]) {
         let ready = |fd: i32| fds.iter().any(|p| p.fd == fd && p.revents != 0);
         let mut gone = Vec::new();
+        if !self.pending.is_empty() {
+            flush(&mut self.input, &mut self.pending);
+            // Frames the clients sent while the input was full.
+            let console = self.console.as_ref();
+            for (i, client) in self.clients.iter_mut().enumerate() {
+                let pending = &mut self.pending;
+                if !deliver(client, &mut self.input, pending, console, self.stdin_once) {
+                    gone.push(i);
+                }
+            }
+        }
         for (i, client) in self.clients.iter_mut().enumerate() {
             if !ready(client.stream.as_raw_fd()) {
                 continue;
@@ -158,7 +187,8 @@ impl ShimAttachments {
                     }
                     client.decoder.push(data);
                     let console = self.console.as_ref();
-                    if !deliver(client, &mut self.input, console, self.stdin_once) {
+                    let pending = &mut self.pending;
+                    if !deliver(client, &mut self.input, pending, console, self.stdin_once) {
                         gone.push(i);
                     }
                 }
@@ -196,6 +226,7 @@ impl ShimAttachments {
     fn detached(&mut self, client: &Client) {
         if client.stdin && self.stdin_once {
             self.input = None;
+            self.pending.clear();
         }
     }
 
@@ -234,10 +265,15 @@ impl Drop for ShimAttachments {
 fn deliver(
     client: &mut Client,
     input: &mut Option<Input>,
+    pending: &mut Vec<u8>,
     console: Option<&OwnedFd>,
     stdin_once: bool,
 ) -> bool {
     loop {
+        if !pending.is_empty() {
+            // The rest waits in the decoder until the container has read.
+            return true;
+        }
         match client.decoder.next_frame() {
             Ok(Some(Frame::Stdin(data))) if client.stdin => {
                 if data.is_empty() {
@@ -248,13 +284,8 @@ fn deliver(
                     }
                     continue;
                 }
-                let written = match input.as_mut() {
-                    Some(Input::Pipe(f)) | Some(Input::Console(f)) => f.write_all(&data),
-                    None => Ok(()),
-                };
-                if written.is_err() {
-                    *input = None;
-                }
+                pending.extend_from_slice(&data);
+                flush(input, pending);
             }
             Ok(Some(Frame::Resize(size))) => {
                 if let Some(fd) = console {
@@ -273,6 +304,38 @@ fn deliver(
             Err(_) => return false,
         }
     }
+}
+
+/// Writes what it can of `pending` to the input without blocking; an input that fails is
+/// closed and what was pending for it dropped.
+fn flush(input: &mut Option<Input>, pending: &mut Vec<u8>) {
+    let Some(Input::Pipe(f) | Input::Console(f)) = input.as_mut() else {
+        pending.clear();
+        return;
+    };
+    while !pending.is_empty() {
+        match f.write(pending) {
+            Ok(n) => {
+                pending.drain(..n);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => {
+                *input = None;
+                pending.clear();
+                return;
+            }
+        }
+    }
+}
+
+fn set_nonblocking(f: &File) -> std::io::Result<()> {
+    use nix::fcntl::{fcntl, FcntlArg, OFlag};
+    let flags = fcntl(f.as_raw_fd(), FcntlArg::F_GETFL).map_err(std::io::Error::from)?;
+    let flags = OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK;
+    fcntl(f.as_raw_fd(), FcntlArg::F_SETFL(flags))
+        .map(drop)
+        .map_err(std::io::Error::from)
 }
 
 #[cfg(test)]
@@ -325,5 +388,51 @@ mod tests {
         assert_eq!(typed, "typed\n");
         drop(a);
         assert!(!path.exists(), "the socket is removed with the supervisor");
+    }
+
+    #[test]
+    fn input_the_container_does_not_read_never_blocks_the_supervisor() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = socket_path(dir.path(), "pod_c_1");
+        let (stdin_r, stdin_w) = nix::unistd::pipe().unwrap();
+        let input = Some(Input::Pipe(File::from(stdin_w)));
+        let mut a = ShimAttachments::bind(&path, input, None, false).unwrap();
+        let mut client = UnixStream::connect(&path).unwrap();
+        client.write_all(&[ATTACH_STDIN]).unwrap();
+        // Four times what a pipe holds, written by a client the container does not read.
+        let chunk = vec![b'x'; 64 * 1024];
+        let writer = std::thread::spawn(move || {
+            for _ in 0..4 {
+                client
+                    .write_all(&wire::encode_frame(Channel::Stdin, &chunk))
+                    .unwrap();
+            }
+            client
+        });
+        pump_until(&mut a, |a| !a.pending.is_empty());
+        // Still serving: output goes on while the input is full.
+        a.broadcast(Stream::Stdout, b"still here");
+        // The container reads at last (without blocking this test's only supervisor loop).
+        let mut reader = File::from(stdin_r);
+        set_nonblocking(&reader).unwrap();
+        let mut total = 0;
+        let mut buf = vec![0u8; 64 * 1024];
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while total < 4 * 64 * 1024 {
+            assert!(std::time::Instant::now() < deadline, "read {total} bytes");
+            let mut fds = a.poll_fds();
+            // SAFETY: `fds` is a valid array of pollfd for its length.
+            unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 10) };
+            a.on_ready(&fds);
+            match reader.read(&mut buf) {
+                Ok(n) => {
+                    assert!(buf[..n].iter().all(|b| *b == b'x'));
+                    total += n;
+                }
+                Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::WouldBlock),
+            }
+        }
+        assert_eq!(total, 4 * 64 * 1024);
+        drop(writer.join().unwrap());
     }
 }

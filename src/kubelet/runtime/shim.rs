@@ -296,6 +296,8 @@ fn supervise(config: &ShimConfig) -> Result<()> {
                 continue;
             }
             match file.read(&mut buf) {
+                // A terminal's master is shared with the non-blocking input.
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
                 Ok(0) | Err(_) => {
                     let _ = log.finish(stream);
                     streams[i] = None;
