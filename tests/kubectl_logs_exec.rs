@@ -68,6 +68,21 @@ impl PodStreams for HostStreams {
         })
     }
 
+    fn attach<'a>(
+        &'a self,
+        _namespace: &'a str,
+        _pod: &'a str,
+        _container: &'a str,
+        _stdin: bool,
+        _tty: bool,
+    ) -> StreamFuture<'a, ExecStreams> {
+        Box::pin(async {
+            Err(ApiError::bad_request(
+                "these host processes have no stdio to attach to",
+            ))
+        })
+    }
+
     fn exec<'a>(
         &'a self,
         _namespace: &'a str,
@@ -75,6 +90,7 @@ impl PodStreams for HostStreams {
         _container: &'a str,
         command: Vec<String>,
         stdin: bool,
+        _tty: bool,
     ) -> StreamFuture<'a, ExecStreams> {
         Box::pin(async move {
             let mut child = tokio::process::Command::new(&command[0])
@@ -106,6 +122,7 @@ impl PodStreams for HostStreams {
             });
             Ok(ExecStreams {
                 stdin,
+                resize: None,
                 stdout,
                 stderr,
                 exit,
@@ -405,9 +422,11 @@ fn without_a_kubelet_logs_and_exec_name_the_node() {
     let out = s.kubectl(&["logs", "waiting"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "");
+    // Nor anything to attach to: upstream's `AttachLocation` error.
     let out = s.kubectl(&["attach", "waiting"]);
+    assert!(!out.status.success());
     assert!(
-        text(&out.stderr).contains("pods/attach is not supported"),
+        text(&out.stderr).contains("pod waiting does not have a host assigned"),
         "{}",
         text(&out.stderr)
     );

@@ -28,6 +28,7 @@ mod host_path_symlink_swap;
 mod image_auth;
 mod image_import_gc;
 mod image_pull;
+mod interactive;
 mod kubectl_apply_pod;
 mod kubectl_explain;
 mod kubectl_logs_exec;

@@ -16,9 +16,9 @@ use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
 use super::body::ChannelBody;
-use super::kubelet_wire::{self, Frame, FrameDecoder};
+use super::kubelet_wire::{self, Channel, Frame, FrameDecoder};
 use super::pod_streams::{
-    self, ExecStreams, KubeletConnector, LogRequest, PodStreams, StreamFuture,
+    self, ExecStreams, KubeletConnector, LogRequest, PodStreams, StreamFuture, TerminalSize,
 };
 use super::registry::Registry;
 use super::status::ApiError;
@@ -173,11 +173,36 @@ impl PodStreams for RemoteKubelet {
         container: &'a str,
         command: Vec<String>,
         stdin: bool,
+        tty: bool,
     ) -> StreamFuture<'a, ExecStreams> {
-        Box::pin(async move {
-            let uri = kubelet_wire::exec_uri(namespace, pod, container, &command, stdin);
-            let (stdin_tx, body) = ChannelBody::channel(CHUNKS);
-            let stdin_tx = stdin.then_some(stdin_tx);
+        let uri = kubelet_wire::exec_uri(namespace, pod, container, &command, stdin, tty);
+        Box::pin(self.stream(uri, stdin, tty))
+    }
+
+    fn attach<'a>(
+        &'a self,
+        namespace: &'a str,
+        pod: &'a str,
+        container: &'a str,
+        stdin: bool,
+        tty: bool,
+    ) -> StreamFuture<'a, ExecStreams> {
+        let uri = kubelet_wire::attach_uri(namespace, pod, container, stdin, tty);
+        Box::pin(self.stream(uri, stdin, tty))
+    }
+}
+
+impl RemoteKubelet {
+    /// An exec or attach exchange on `uri` (see `kubelet_wire`).
+    async fn stream(&self, uri: String, stdin: bool, tty: bool) -> Result<ExecStreams, ApiError> {
+        {
+            let (body_tx, body) = ChannelBody::channel(CHUNKS);
+            let (stdin_tx, resize) = if tty {
+                let (stdin_tx, resize_tx) = frame_terminal_input(body_tx);
+                (stdin.then_some(stdin_tx), Some(resize_tx))
+            } else {
+                (stdin.then_some(body_tx), None)
+            };
             let resp = self
                 .http
                 .send_body(Method::POST, &uri, &[], body)
@@ -212,6 +237,8 @@ impl PodStreams for RemoteKubelet {
                                     let _ = tx.send(code);
                                 }
                             }
+                            // Input frames only ever travel to the kubelet.
+                            Ok(Some(Frame::Stdin(_) | Frame::Resize(_))) => {}
                             Ok(None) => break,
                             Err(e) => {
                                 tracing::warn!(%node, error = %e, "bad exec stream from kubelet");
@@ -223,12 +250,41 @@ impl PodStreams for RemoteKubelet {
             });
             Ok(ExecStreams {
                 stdin: stdin_tx,
+                resize,
                 stdout,
                 stderr,
                 exit,
             })
-        })
+        }
     }
+}
+
+/// Senders of typed input and terminal sizes, framed onto one request body (the wire's
+/// terminal form); the body ends when both have been dropped.
+fn frame_terminal_input(
+    body: mpsc::Sender<Bytes>,
+) -> (mpsc::Sender<Bytes>, mpsc::Sender<TerminalSize>) {
+    let (stdin_tx, mut stdin_rx) = mpsc::channel::<Bytes>(CHUNKS);
+    let (resize_tx, mut resize_rx) = mpsc::channel::<TerminalSize>(4);
+    tokio::spawn(async move {
+        let (mut stdin_open, mut resize_open) = (true, true);
+        while stdin_open || resize_open {
+            let frame = tokio::select! {
+                b = stdin_rx.recv(), if stdin_open => match b {
+                    Some(b) => kubelet_wire::encode_frame(Channel::Stdin, &b),
+                    None => { stdin_open = false; continue; }
+                },
+                s = resize_rx.recv(), if resize_open => match s {
+                    Some(s) => kubelet_wire::resize_frame(s),
+                    None => { resize_open = false; continue; }
+                },
+            };
+            if body.send(frame).await.is_err() {
+                return;
+            }
+        }
+    });
+    (stdin_tx, resize_tx)
 }
 
 #[cfg(test)]

@@ -62,11 +62,11 @@ async fn dispatch(
         // kubectl's WebSocket client upgrades a GET; upstream also accepts POST.
         (Some("exec"), Method::GET | Method::POST) => {
             let obj = registry.get(&pod::RESOURCE, namespace, name)?;
-            pod_exec::serve(kubelets, shutdown, &obj, req).await
+            pod_exec::serve(kubelets, shutdown, &obj, req, false).await
         }
         (Some("attach"), Method::GET | Method::POST) => {
-            registry.get(&pod::RESOURCE, namespace, name)?;
-            Err(pod_exec::attach_unsupported())
+            let obj = registry.get(&pod::RESOURCE, namespace, name)?;
+            pod_exec::serve(kubelets, shutdown, &obj, req, true).await
         }
         _ => Err(ApiError::method_not_allowed()),
     }

@@ -1,5 +1,6 @@
-//! `pods/{name}/exec`: parses upstream's `PodExecOptions`, starts the command through the
-//! node's [`PodStreams`], upgrades the HTTP/1.1 connection to a WebSocket speaking the
+//! `pods/{name}/exec` and `pods/{name}/attach`: parses upstream's `PodExecOptions` (or
+//! `PodAttachOptions`), starts the command (or attaches to the container's own stdio)
+//! through the node's [`PodStreams`], upgrades the HTTP/1.1 connection to a WebSocket speaking the
 //! remotecommand channel protocol ([`super::remotecommand`]) and relays stdin, stdout, stderr
 //! and the final exit `Status` between kubectl and the process.
 
@@ -53,6 +54,11 @@ fn truthy(v: &str) -> bool {
 /// Parses and checks an exec query as upstream's `PodExecOptions` and remotecommand
 /// `NewOptions` do.
 pub fn parse(query: Option<&str>) -> Result<ExecRequest, ApiError> {
+    parse_as(query, false)
+}
+
+/// Parses and checks an exec query, or with `attach` a `PodAttachOptions` one (no command).
+pub fn parse_as(query: Option<&str>, attach: bool) -> Result<ExecRequest, ApiError> {
     let mut r = ExecRequest::default();
     for (k, v) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
         match k.as_ref() {
@@ -65,7 +71,7 @@ pub fn parse(query: Option<&str>) -> Result<ExecRequest, ApiError> {
             _ => {}
         }
     }
-    if r.command.is_empty() {
+    if r.command.is_empty() && !attach {
         return Err(ApiError::bad_request(
             "you must specify at least one command for the container",
         ));
@@ -75,10 +81,9 @@ pub fn parse(query: Option<&str>) -> Result<ExecRequest, ApiError> {
             "you must specify at least 1 of stdin, stdout, stderr",
         ));
     }
+    // Upstream's remotecommand `NewOptions`: a terminal merges stderr into stdout.
     if r.tty {
-        return Err(ApiError::bad_request(
-            "this node's runtime cannot allocate a TTY: run kubectl exec without -t/--tty",
-        ));
+        r.stderr = false;
     }
     Ok(r)
 }
@@ -89,7 +94,7 @@ fn upgrade_protocol(headers: &HeaderMap) -> Result<&'static str, ApiError> {
     let websocket = text(&header::UPGRADE).is_some_and(|u| u.eq_ignore_ascii_case("websocket"));
     if !websocket || text(&header::SEC_WEBSOCKET_KEY).is_none() {
         return Err(ApiError::bad_request(
-            "exec needs a WebSocket upgrade (subprotocol v5.channel.k8s.io or v4.channel.k8s.io); use kubectl 1.29 or newer",
+            "exec and attach need a WebSocket upgrade (subprotocol v5.channel.k8s.io or v4.channel.k8s.io); use kubectl 1.29 or newer",
         ));
     }
     let offered = headers
@@ -107,15 +112,17 @@ fn upgrade_protocol(headers: &HeaderMap) -> Result<&'static str, ApiError> {
     })
 }
 
-/// Serves an exec request on `pod` (the stored object): checks it, starts the command and
+/// Serves an exec request on `pod` (the stored object), or with `attach` an attach
+/// request: checks it, starts the command (or attaches to the container's stdio) and
 /// answers `101 Switching Protocols`, relaying the streams on the upgraded connection.
 pub async fn serve(
     kubelets: &Kubelets,
     shutdown: &CancellationToken,
     pod: &Value,
     mut req: Request<Incoming>,
+    attach: bool,
 ) -> Result<Response<ResponseBody>, ApiError> {
-    let exec = parse(req.uri().query())?;
+    let exec = parse_as(req.uri().query(), attach)?;
     let container = pod_streams::resolve_container(pod, &exec.container)?;
     let namespace = pod
         .pointer("/metadata/namespace")
@@ -136,15 +143,22 @@ pub async fn serve(
     // After the pod checks, so kubectl's SPDY fallback reports the same error as its
     // WebSocket attempt.
     let protocol = upgrade_protocol(req.headers())?;
-    let process = streams
-        .exec(
-            namespace,
-            name,
-            &container,
-            exec.command.clone(),
-            exec.stdin,
-        )
-        .await?;
+    let process = if attach {
+        streams
+            .attach(namespace, name, &container, exec.stdin, exec.tty)
+            .await?
+    } else {
+        streams
+            .exec(
+                namespace,
+                name,
+                &container,
+                exec.command.clone(),
+                exec.stdin,
+                exec.tty,
+            )
+            .await?
+    };
     let key = req
         .headers()
         .get(header::SEC_WEBSOCKET_KEY)
@@ -191,6 +205,7 @@ pub async fn relay<S>(
 {
     let ExecStreams {
         stdin,
+        resize,
         mut stdout,
         mut stderr,
         mut exit,
@@ -211,6 +226,12 @@ pub async fn relay<S>(
                 Some(Ok(Message::Binary(data))) => match rc::client_message(protocol, &data) {
                     ClientMessage::Stdin(b) if stdin.is_some() && !b.is_empty() => pending = Some(b),
                     ClientMessage::CloseStdin => stdin = None,
+                    // A size the process has no time to apply is superseded by the next.
+                    ClientMessage::Resize(size) => {
+                        if let Some(tx) = &resize {
+                            let _ = tx.try_send(size);
+                        }
+                    }
                     _ => {}
                 },
                 Some(Ok(Message::Close(_))) | Some(Err(_)) | None => {
@@ -266,16 +287,6 @@ async fn reserve(stdin: Option<mpsc::Sender<Bytes>>) -> Option<mpsc::OwnedPermit
     stdin?.reserve_owned().await.ok()
 }
 
-/// `pods/{name}/attach` is not served: there is no way to attach to a running container's
-/// console on this node's runtime.
-pub fn attach_unsupported() -> ApiError {
-    ApiError::new(
-        405,
-        "MethodNotAllowed",
-        "pods/attach is not supported by this server: use kubectl logs -f to follow a container's output, or kubectl exec to run a command in it",
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -299,12 +310,9 @@ mod tests {
             e.message,
             "you must specify at least 1 of stdin, stdout, stderr"
         );
-        assert_eq!(
-            parse(Some("command=ls&stdout=1&tty=true"))
-                .unwrap_err()
-                .code,
-            400
-        );
+        let tty = parse(Some("command=sh&stdin=1&stdout=1&stderr=1&tty=true")).unwrap();
+        assert!(tty.tty && tty.stdin && tty.stdout);
+        assert!(!tty.stderr, "a terminal carries stderr on stdout");
     }
 
     #[test]
@@ -350,6 +358,7 @@ mod tests {
         });
         let process = ExecStreams {
             stdin: Some(in_tx),
+            resize: None,
             stdout,
             stderr,
             exit,

@@ -7,6 +7,8 @@
 use bytes::{BufMut, Bytes, BytesMut};
 use serde_json::{json, Value};
 
+use crate::pod_streams::TerminalSize;
+
 /// The preferred subprotocol: v4 plus the stdin close signal.
 pub const V5: &str = "v5.channel.k8s.io";
 /// The previous subprotocol (no way to close stdin but closing the connection).
@@ -47,8 +49,20 @@ pub enum ClientMessage {
     Stdin(Bytes),
     /// The client's stdin has ended (v5 only).
     CloseStdin,
-    /// Anything else: resizes, closes of other channels, empty messages.
+    /// The client's terminal has this size (JSON `{"Width":..,"Height":..}`, upstream's
+    /// `TerminalSize`).
+    Resize(TerminalSize),
+    /// Anything else: closes of other channels, empty messages, unreadable sizes.
     Ignored,
+}
+
+/// Upstream's `remotecommand.TerminalSize` as JSON.
+#[derive(serde::Deserialize)]
+struct SizeMessage {
+    #[serde(rename = "Width")]
+    width: u16,
+    #[serde(rename = "Height")]
+    height: u16,
 }
 
 /// Decodes a binary message from the client under `protocol`.
@@ -56,6 +70,13 @@ pub fn client_message(protocol: &str, data: &Bytes) -> ClientMessage {
     match data.first() {
         Some(&STDIN) => ClientMessage::Stdin(data.slice(1..)),
         Some(&CLOSE) if protocol == V5 && data.get(1) == Some(&STDIN) => ClientMessage::CloseStdin,
+        Some(&RESIZE) => match serde_json::from_slice::<SizeMessage>(&data[1..]) {
+            Ok(s) => ClientMessage::Resize(TerminalSize {
+                width: s.width,
+                height: s.height,
+            }),
+            Err(_) => ClientMessage::Ignored,
+        },
         _ => ClientMessage::Ignored,
     }
 }
@@ -114,7 +135,14 @@ mod tests {
         // v4 has no close channel
         assert_eq!(client_message(V4, &close), ClientMessage::Ignored);
         let resize = Bytes::from_static(b"\x04{\"Width\":80,\"Height\":24}");
-        assert_eq!(client_message(V5, &resize), ClientMessage::Ignored);
+        let size = TerminalSize {
+            width: 80,
+            height: 24,
+        };
+        assert_eq!(client_message(V5, &resize), ClientMessage::Resize(size));
+        assert_eq!(client_message(V4, &resize), ClientMessage::Resize(size));
+        let junk = Bytes::from_static(b"\x04{\"Width\":-1}");
+        assert_eq!(client_message(V5, &junk), ClientMessage::Ignored);
         assert_eq!(client_message(V5, &Bytes::new()), ClientMessage::Ignored);
     }
 

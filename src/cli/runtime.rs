@@ -14,7 +14,7 @@ use std::process::ExitCode;
 use clap::{Args, Subcommand};
 
 use crate::kubelet::runtime::shim::{self, ShimConfig};
-use crate::kubelet::runtime::{builtin, LogConfig, RuntimeError};
+use crate::kubelet::runtime::{builtin, exec_reaper, LogConfig, RuntimeError};
 
 /// Arguments of `bramble runtime`.
 #[derive(Debug, Args)]
@@ -38,6 +38,9 @@ pub enum RuntimeCommand {
         /// File to write the init's pid to.
         #[arg(long)]
         pid_file: Option<PathBuf>,
+        /// AF_UNIX socket receiving the terminal's master (with `terminal: true`).
+        #[arg(long)]
+        console_socket: Option<PathBuf>,
         /// Container id.
         id: String,
     },
@@ -75,8 +78,21 @@ pub enum RuntimeCommand {
         /// The process JSON.
         #[arg(long, short)]
         process: PathBuf,
+        /// AF_UNIX socket receiving the terminal's master (with `terminal: true`).
+        #[arg(long)]
+        console_socket: Option<PathBuf>,
         /// Container id.
         id: String,
+    },
+    /// Run a runtime's detached exec (writing `--pid-file`) as the child subreaper and wait
+    /// for the process it started, exiting with its code.
+    ReapExec {
+        /// The pid file the runtime command writes.
+        #[arg(long)]
+        pid_file: PathBuf,
+        /// The runtime command, e.g. `runc --root DIR exec -d --pid-file F …`.
+        #[arg(last = true, required = true)]
+        command: Vec<OsString>,
     },
     /// Supervise one container: create it with the given runtime command, log its output,
     /// reap it and record its exit.
@@ -107,6 +123,9 @@ pub struct ShimArgs {
     /// The container's cgroup path.
     #[arg(long, default_value = "")]
     pub cgroups_path: String,
+    /// Where clients attach to the container's stdio.
+    #[arg(long)]
+    pub attach_socket: PathBuf,
     /// The OCI runtime command, e.g. `runc --root DIR`.
     #[arg(last = true, required = true)]
     pub runtime_command: Vec<OsString>,
@@ -144,8 +163,15 @@ pub fn main(args: RuntimeArgs) -> ExitCode {
         RuntimeCommand::Create {
             bundle,
             pid_file,
+            console_socket,
             id,
-        } => builtin::create(&root, &bundle, pid_file.as_deref(), &id),
+        } => builtin::create(
+            &root,
+            &bundle,
+            pid_file.as_deref(),
+            console_socket.as_deref(),
+            &id,
+        ),
         RuntimeCommand::Start { id } => builtin::start(&root, &id),
         RuntimeCommand::State { id } => builtin::state(&root, &id).map(|state| {
             let _ = writeln!(std::io::stdout(), "{state}");
@@ -154,8 +180,18 @@ pub fn main(args: RuntimeArgs) -> ExitCode {
             parse_signal(&signal).and_then(|s| builtin::kill(&root, &id, s, all))
         }
         RuntimeCommand::Delete { force, id } => builtin::delete(&root, &id, force),
-        RuntimeCommand::Exec { process, id } => {
-            return match builtin::exec(&root, &id, &process) {
+        RuntimeCommand::Exec {
+            process,
+            console_socket,
+            id,
+        } => {
+            return match builtin::exec(&root, &id, &process, console_socket.as_deref()) {
+                Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
+                Err(e) => fail(e),
+            }
+        }
+        RuntimeCommand::ReapExec { pid_file, command } => {
+            return match exec_reaper::run(&pid_file, &command) {
                 Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
                 Err(e) => fail(e),
             }
@@ -172,6 +208,7 @@ pub fn main(args: RuntimeArgs) -> ExitCode {
                 },
                 cgroups_path: a.cgroups_path,
                 runtime_command: a.runtime_command,
+                attach_socket: a.attach_socket,
             });
             return ExitCode::from(code.clamp(0, 255) as u8);
         }

@@ -29,7 +29,7 @@ use k8s_openapi::api::core::v1::{Container, Pod, SecurityContext};
 
 use crate::kubelet::image::ContainerConfig;
 use crate::kubelet::runtime::spec::{
-    BindMount, ContainerSpec, PodNamespaces, Propagation, HOST_NAMESPACE,
+    BindMount, ContainerSpec, PodNamespaces, Propagation, Stdio, HOST_NAMESPACE,
 };
 use crate::kubelet::volume::{self, MountPropagation};
 pub use env::{Allocatable, EnvContext};
@@ -230,6 +230,17 @@ fn merge_env(hostname: &str, image: &ContainerConfig, container: &[String]) -> V
     out
 }
 
+/// A terminal's `TERM=xterm` (containerd's `WithTTY`) ahead of the container's own
+/// variables, which may set another.
+fn tty_env(container: &Container, env: Vec<String>) -> Vec<String> {
+    if container.tty != Some(true) {
+        return env;
+    }
+    std::iter::once("TERM=xterm".to_string())
+        .chain(env)
+        .collect()
+}
+
 /// Pod-level `runAsUser`/`runAsGroup` overridden by the container's (`DetermineEffectiveSecurityContext`).
 fn run_as(pod: &Pod, sc: Option<&SecurityContext>) -> (Option<i64>, Option<i64>) {
     let psc = pod.spec.as_ref().and_then(|s| s.security_context.as_ref());
@@ -382,7 +393,11 @@ pub fn container_spec(input: &ContainerInput) -> Result<ContainerSpec, Container
         .unwrap_or_default();
     Ok(ContainerSpec {
         args,
-        env: merge_env(&hostname, input.image, &env.to_strings()),
+        env: merge_env(
+            &hostname,
+            input.image,
+            &tty_env(container, env.to_strings()),
+        ),
         cwd,
         uid: resolved.uid,
         gid: resolved.gid,
@@ -406,5 +421,10 @@ pub fn container_spec(input: &ContainerInput) -> Result<ContainerSpec, Container
         ))),
         seccomp,
         sysctls,
+        stdio: Stdio {
+            stdin: container.stdin.unwrap_or(false),
+            stdin_once: container.stdin_once.unwrap_or(false),
+            tty: container.tty.unwrap_or(false),
+        },
     })
 }

@@ -23,8 +23,10 @@ use tracing::Instrument;
 
 use crate::client::status::ApiError;
 use crate::pki::identity::{identity_from_certificate, MASTERS_GROUP};
-use crate::pod_streams::wire::{self, Channel, EXEC_FRAMES, EXEC_PREFIX, LOGS_PREFIX};
-use crate::pod_streams::{ExecStreams, PodStreams};
+use crate::pod_streams::wire::{
+    self, Channel, Frame, FrameDecoder, ATTACH_PREFIX, EXEC_FRAMES, EXEC_PREFIX, LOGS_PREFIX,
+};
+use crate::pod_streams::{ExecStreams, PodStreams, TerminalSize};
 use crate::serving::body::{self, ChannelBody, ResponseBody};
 use crate::serving::listener::accept::accept_loop;
 use crate::serving::listener::connection::{Handshake, Protocols, TlsConnections};
@@ -99,7 +101,8 @@ async fn route(streams: &dyn PodStreams, req: Request<Incoming>) -> Response<Res
             "ok",
         )),
         Method::GET if path.starts_with(LOGS_PREFIX) => logs(streams, &path, req).await,
-        Method::POST if path.starts_with(EXEC_PREFIX) => exec(streams, &path, req).await,
+        Method::POST if path.starts_with(EXEC_PREFIX) => exec(streams, &path, req, false).await,
+        Method::POST if path.starts_with(ATTACH_PREFIX) => exec(streams, &path, req, true).await,
         _ => Err(ApiError::path_not_found()),
     };
     result.unwrap_or_else(|e| body::error(&e))
@@ -136,26 +139,38 @@ async fn logs(
     Ok(body::streaming(StatusCode::OK, "text/plain", out))
 }
 
+/// An exec, or with `attach` an attach (the same exchange without a command).
 async fn exec(
     streams: &dyn PodStreams,
     path: &str,
     req: Request<Incoming>,
+    attach: bool,
 ) -> Result<Response<ResponseBody>, ApiError> {
-    let (namespace, pod, container) = target(path, EXEC_PREFIX)?;
-    let (command, stdin) = wire::parse_exec_query(req.uri().query());
-    if command.is_empty() {
-        return Err(ApiError::bad_request("you must specify at least 1 command"));
-    }
-    let process = streams
-        .exec(&namespace, &pod, &container, command, stdin)
-        .await?;
+    let prefix = if attach { ATTACH_PREFIX } else { EXEC_PREFIX };
+    let (namespace, pod, container) = target(path, prefix)?;
+    let (command, stdin, tty) = wire::parse_exec_query(req.uri().query());
+    let process = if attach {
+        streams
+            .attach(&namespace, &pod, &container, stdin, tty)
+            .await?
+    } else {
+        if command.is_empty() {
+            return Err(ApiError::bad_request("you must specify at least 1 command"));
+        }
+        streams
+            .exec(&namespace, &pod, &container, command, stdin, tty)
+            .await?
+    };
     let ExecStreams {
         stdin,
+        resize,
         stdout,
         stderr,
         exit,
     } = process;
-    if let Some(tx) = stdin {
+    if tty {
+        tokio::spawn(feed_terminal(req.into_body(), stdin, resize));
+    } else if let Some(tx) = stdin {
         tokio::spawn(feed_stdin(req.into_body(), tx));
     }
     let (tx, out) = ChannelBody::channel(CHUNKS);
@@ -178,6 +193,44 @@ async fn feed_stdin(mut body: Incoming, tx: mpsc::Sender<Bytes>) {
         if let Ok(data) = frame.into_data() {
             if tx.send(data).await.is_err() {
                 return;
+            }
+        }
+    }
+}
+
+/// Decodes a terminal's framed request body: typed input to `stdin`, sizes to `resize`;
+/// its end closes stdin.
+async fn feed_terminal(
+    mut body: Incoming,
+    mut stdin: Option<mpsc::Sender<Bytes>>,
+    resize: Option<mpsc::Sender<TerminalSize>>,
+) {
+    let mut decoder = FrameDecoder::default();
+    while let Some(Ok(frame)) = body.frame().await {
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        decoder.push(&data);
+        loop {
+            match decoder.next_frame() {
+                Ok(Some(Frame::Stdin(b))) => {
+                    if let Some(tx) = &stdin {
+                        if tx.send(b).await.is_err() {
+                            stdin = None;
+                        }
+                    }
+                }
+                Ok(Some(Frame::Resize(size))) => {
+                    if let Some(tx) = &resize {
+                        let _ = tx.try_send(size);
+                    }
+                }
+                Ok(Some(_)) => {}
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::debug!(error = %e, "bad terminal input from the API server");
+                    return;
+                }
             }
         }
     }

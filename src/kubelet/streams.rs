@@ -1,5 +1,7 @@
-//! This node's answer to `kubectl logs` and `kubectl exec`: the API server's
-//! [`PodStreams`] implemented over the kubelet's CRI log files and the runtime's exec.
+//! This node's answer to `kubectl logs`, `exec` and `attach`: the API server's
+//! [`PodStreams`] implemented over the kubelet's CRI log files and the runtime's exec (with
+//! `-t`, over the terminal the runtime hands over: typed input, output and window sizes),
+//! and attach through the container's supervisor (`runtime::attach`).
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,10 +14,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 
 use super::logs::{stream_logs, LogOptions};
+use super::runtime::console::Console;
 use super::runtime::{cri_log, ContainerRuntime, ContainerState, ExecSpec};
 use crate::client::status::ApiError;
 use crate::client::Client;
-use crate::pod_streams::{ExecStreams, LogRequest, PodStreams, StreamFuture};
+use crate::pod_streams::wire::{self, Channel, Frame, FrameDecoder};
+use crate::pod_streams::{ExecStreams, LogRequest, PodStreams, StreamFuture, TerminalSize};
 use crate::resources::pod;
 
 /// Logs and exec for pods on this node.
@@ -138,6 +142,17 @@ impl<C: Client> PodStreams for KubeletStreams<C> {
         })
     }
 
+    fn attach<'a>(
+        &'a self,
+        namespace: &'a str,
+        pod_name: &'a str,
+        container: &'a str,
+        stdin: bool,
+        tty: bool,
+    ) -> StreamFuture<'a, ExecStreams> {
+        Box::pin(self.attach_impl(namespace, pod_name, container, stdin, tty))
+    }
+
     fn exec<'a>(
         &'a self,
         namespace: &'a str,
@@ -145,22 +160,15 @@ impl<C: Client> PodStreams for KubeletStreams<C> {
         container: &'a str,
         command: Vec<String>,
         stdin: bool,
+        tty: bool,
     ) -> StreamFuture<'a, ExecStreams> {
         Box::pin(async move {
-            let p = self.client.get(&pod::RESOURCE, namespace, pod_name).await?;
-            let id = Self::status_of(&p, container)
-                .filter(|s| s["state"].get("running").is_some())
-                .and_then(container_id)
-                .ok_or_else(|| {
-                    ApiError::bad_request(format!(
-                        "container {container} is not valid for pod {pod_name}: it is not running"
-                    ))
-                })?;
+            let id = self.running_id(namespace, pod_name, container).await?;
             let spec = ExecSpec {
                 args: command,
                 env: Vec::new(),
                 cwd: None,
-                tty: false,
+                tty,
             };
             let mut session = self
                 .runtime
@@ -170,42 +178,233 @@ impl<C: Client> PodStreams for KubeletStreams<C> {
             let (out_tx, stdout) = mpsc::channel(32);
             let (err_tx, stderr) = mpsc::channel(32);
             let (exit_tx, exit) = oneshot::channel();
-            let pumps: Vec<_> = [
-                session.stdout.take().map(|o| tokio::spawn(pump(o, out_tx))),
+            let mut pumps: Vec<_> = [
+                session
+                    .stdout
+                    .take()
+                    .map(|o| tokio::spawn(pump(o, out_tx.clone()))),
                 session.stderr.take().map(|e| tokio::spawn(pump(e, err_tx))),
             ]
             .into_iter()
             .flatten()
             .collect();
-            let stdin_tx = match (stdin, session.stdin.take()) {
-                (true, Some(mut child_in)) => {
-                    let (tx, mut rx) = mpsc::channel::<Bytes>(32);
-                    tokio::spawn(async move {
-                        while let Some(chunk) = rx.recv().await {
-                            if child_in.write_all(&chunk).await.is_err() {
-                                break;
-                            }
-                        }
-                        // dropping the pipe sends EOF
+            let (stdin_tx, resize) = match session.console.take() {
+                Some(console) => {
+                    let console = Arc::new(console);
+                    pumps.push(tokio::spawn(pump_console(console.clone(), out_tx)));
+                    let (resize_tx, resize_rx) = mpsc::channel(4);
+                    tokio::spawn(resize_console(console.clone(), resize_rx));
+                    let stdin_tx = stdin.then(|| {
+                        let (tx, rx) = mpsc::channel::<Bytes>(32);
+                        tokio::spawn(feed_console(console, rx));
+                        tx
                     });
-                    Some(tx)
+                    (stdin_tx, Some(resize_tx))
                 }
-                _ => None,
+                None => {
+                    drop(out_tx);
+                    let stdin_tx = match (stdin, session.stdin.take()) {
+                        (true, Some(mut child_in)) => {
+                            let (tx, mut rx) = mpsc::channel::<Bytes>(32);
+                            tokio::spawn(async move {
+                                while let Some(chunk) = rx.recv().await {
+                                    if child_in.write_all(&chunk).await.is_err() {
+                                        break;
+                                    }
+                                }
+                                // dropping the pipe sends EOF
+                            });
+                            Some(tx)
+                        }
+                        _ => None,
+                    };
+                    (stdin_tx, None)
+                }
             };
             tokio::spawn(async move {
                 let code = session.wait().await.unwrap_or(1);
                 for p in pumps {
-                    let _ = p.await;
+                    // A terminal's output ends when every holder of its slave has closed
+                    // it; a background job left running in the container may hold it
+                    // open, so its output is drained for a moment, not waited for.
+                    let abort = p.abort_handle();
+                    if tokio::time::timeout(CONSOLE_DRAIN, p).await.is_err() {
+                        abort.abort();
+                    }
                 }
                 let _ = exit_tx.send(code);
             });
             Ok(ExecStreams {
                 stdin: stdin_tx,
+                resize,
                 stdout,
                 stderr,
                 exit,
             })
         })
+    }
+}
+
+impl<C: Client> KubeletStreams<C> {
+    /// The runtime id of `container` of `namespace/pod_name`, which must be running.
+    async fn running_id(
+        &self,
+        namespace: &str,
+        pod_name: &str,
+        container: &str,
+    ) -> Result<String, ApiError> {
+        let p = self.client.get(&pod::RESOURCE, namespace, pod_name).await?;
+        Self::status_of(&p, container)
+            .filter(|s| s["state"].get("running").is_some())
+            .and_then(container_id)
+            .ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "container {container} is not valid for pod {pod_name}: it is not running"
+                ))
+            })
+    }
+
+    async fn attach_impl(
+        &self,
+        namespace: &str,
+        pod_name: &str,
+        container: &str,
+        stdin: bool,
+        tty: bool,
+    ) -> Result<ExecStreams, ApiError> {
+        let id = self.running_id(namespace, pod_name, container).await?;
+        let connection = self
+            .runtime
+            .attach(&id, stdin)
+            .await
+            .map_err(ApiError::internal)?;
+        let (reader, writer) = connection.into_split();
+        let (out_tx, stdout) = mpsc::channel(32);
+        let (err_tx, stderr) = mpsc::channel(32);
+        let (exit_tx, exit) = oneshot::channel();
+        let (stdin_tx, stdin_rx) = mpsc::channel::<Bytes>(32);
+        let (resize_tx, resize_rx) = mpsc::channel(4);
+        tokio::spawn(async move {
+            let reading = async {
+                read_attached(reader, out_tx, err_tx).await;
+                let _ = exit_tx.send(0);
+            };
+            tokio::pin!(reading);
+            tokio::select! {
+                () = &mut reading => {}
+                // Dropping the writing half would shut the connection down for writing,
+                // which the supervisor takes for the client's end: keep it while reading.
+                _writer = write_attached(writer, stdin.then_some(stdin_rx), resize_rx) => {
+                    reading.await;
+                }
+            }
+        });
+        Ok(ExecStreams {
+            stdin: stdin.then_some(stdin_tx),
+            resize: tty.then_some(resize_tx),
+            stdout,
+            stderr,
+            exit,
+        })
+    }
+}
+
+/// Relays an attached container's output frames until its supervisor closes the
+/// connection (the container has ended) or the client has gone.
+async fn read_attached(
+    mut reader: tokio::net::unix::OwnedReadHalf,
+    stdout: mpsc::Sender<Bytes>,
+    stderr: mpsc::Sender<Bytes>,
+) {
+    let mut decoder = FrameDecoder::default();
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        match reader.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => decoder.push(&buf[..n]),
+        }
+        loop {
+            let sent = match decoder.next_frame() {
+                Ok(Some(Frame::Stdout(b))) => stdout.send(b).await,
+                Ok(Some(Frame::Stderr(b))) => stderr.send(b).await,
+                Ok(Some(_)) => Ok(()),
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::debug!(error = %e, "bad frame from a container supervisor");
+                    return;
+                }
+            };
+            if sent.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// Sends an attached client's input and sizes to the container's supervisor; the end of
+/// its input is an empty stdin frame. Returns the writing half once there is nothing more
+/// to send (`None` when the supervisor has gone).
+async fn write_attached(
+    mut writer: tokio::net::unix::OwnedWriteHalf,
+    mut stdin: Option<mpsc::Receiver<Bytes>>,
+    mut resize: mpsc::Receiver<TerminalSize>,
+) -> Option<tokio::net::unix::OwnedWriteHalf> {
+    let mut resize_open = true;
+    while stdin.is_some() || resize_open {
+        let frame = tokio::select! {
+            b = async { stdin.as_mut()?.recv().await }, if stdin.is_some() => match b {
+                Some(b) if b.is_empty() => continue,
+                Some(b) => wire::encode_frame(Channel::Stdin, &b),
+                None => {
+                    stdin = None;
+                    wire::encode_frame(Channel::Stdin, b"")
+                }
+            },
+            s = resize.recv(), if resize_open => match s {
+                Some(s) => wire::resize_frame(s),
+                None => { resize_open = false; continue; }
+            },
+        };
+        if writer.write_all(&frame).await.is_err() {
+            return None;
+        }
+    }
+    Some(writer)
+}
+
+/// How long output is still read after an exec's process has exited.
+const CONSOLE_DRAIN: Duration = Duration::from_secs(2);
+
+/// Copies the terminal's output to `to` until the terminal closes.
+async fn pump_console(console: Arc<Console>, to: mpsc::Sender<Bytes>) {
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        match console.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                if to.send(Bytes::copy_from_slice(&buf[..n])).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Types what `rx` yields into the terminal.
+async fn feed_console(console: Arc<Console>, mut rx: mpsc::Receiver<Bytes>) {
+    while let Some(chunk) = rx.recv().await {
+        if console.write_all(&chunk).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Applies the client's terminal sizes to the terminal.
+async fn resize_console(console: Arc<Console>, mut rx: mpsc::Receiver<TerminalSize>) {
+    while let Some(size) = rx.recv().await {
+        if let Err(e) = console.resize(size) {
+            tracing::debug!(error = %e, "terminal resize failed");
+        }
     }
 }
 

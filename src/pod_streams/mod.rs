@@ -1,5 +1,5 @@
-//! The seam between the API server and whatever runs a node's containers: the `pods/log` and
-//! `pods/exec` subresources ask a [`PodStreams`] for byte streams, so the HTTP side (parameter
+//! The seam between the API server and whatever runs a node's containers: the `pods/log`,
+//! `pods/exec` and `pods/attach` subresources ask a [`PodStreams`] for byte streams, so the HTTP side (parameter
 //! parsing, container defaulting, the WebSocket channel protocol) never depends on the kubelet.
 //! [`Kubelets`] picks the one for a pod's node: the server's own kubelet is called in
 //! process, without a network hop; the kubelets of joined boards are reached over HTTPS
@@ -37,11 +37,22 @@ pub struct LogRequest {
     pub limit_bytes: Option<i64>,
 }
 
+/// A terminal's size in characters, as remotecommand's resize channel carries it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TerminalSize {
+    /// Columns.
+    pub width: u16,
+    /// Rows.
+    pub height: u16,
+}
+
 /// The pipes of one process started in a container by `exec`.
 #[derive(Debug)]
 pub struct ExecStreams {
     /// Feeds the process's stdin (when asked for); dropping it closes stdin.
     pub stdin: Option<mpsc::Sender<Bytes>>,
+    /// Resizes the process's terminal (with a terminal only).
+    pub resize: Option<mpsc::Sender<TerminalSize>>,
     /// The process's stdout; ends when the process closes it.
     pub stdout: mpsc::Receiver<Bytes>,
     /// The process's stderr; ends when the process closes it.
@@ -66,7 +77,8 @@ pub trait PodStreams: Send + Sync {
     ) -> StreamFuture<'a, mpsc::Receiver<Bytes>>;
 
     /// Starts `command` in `container` of `namespace/pod`; `stdin` says whether the caller
-    /// will send input.
+    /// will send input, `tty` whether the process gets a terminal (its output then all on
+    /// stdout, as a terminal merges it).
     fn exec<'a>(
         &'a self,
         namespace: &'a str,
@@ -74,6 +86,19 @@ pub trait PodStreams: Send + Sync {
         container: &'a str,
         command: Vec<String>,
         stdin: bool,
+        tty: bool,
+    ) -> StreamFuture<'a, ExecStreams>;
+
+    /// Attaches to the running `container`'s own stdio (`kubectl attach`): its output from
+    /// now on, and its stdin when `stdin`; `tty` when the client has a terminal. The exit
+    /// code is 0 once the container has ended or closed its output.
+    fn attach<'a>(
+        &'a self,
+        namespace: &'a str,
+        pod: &'a str,
+        container: &'a str,
+        stdin: bool,
+        tty: bool,
     ) -> StreamFuture<'a, ExecStreams>;
 }
 

@@ -9,36 +9,52 @@
 //!   instead: the request body is the process's stdin (its end closes stdin), the response
 //!   body a sequence of frames, each a channel byte, a 4-byte big-endian length and the
 //!   payload: 1 stdout, 2 stderr, 3 the exit code (4 bytes, big-endian). The API server
-//!   relays it to kubectl's WebSocket unchanged in meaning.
+//!   relays it to kubectl's WebSocket unchanged in meaning. With `tty=1` the process has a
+//!   terminal, and the request body is framed too: 0 typed input, 4 a window size (width
+//!   and height, 2 bytes each, big-endian).
+//!
+//! - Attach: `POST /attach/{namespace}/{pod}/{container}?input=1&tty=1`, exec's exchange
+//!   without a command, to the container's own stdio; the exit frame carries 0 when the
+//!   container's output has ended.
 //!
 //! Failures before any output are answered as a `Status`, as everywhere else.
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
-use super::LogRequest;
+use super::{LogRequest, TerminalSize};
 use crate::client::remote::encode;
 
 /// Path prefix of log requests.
 pub const LOGS_PREFIX: &str = "/containerLogs/";
 /// Path prefix of exec requests.
 pub const EXEC_PREFIX: &str = "/exec/";
+/// Path prefix of attach requests (as exec's, without a command).
+pub const ATTACH_PREFIX: &str = "/attach/";
 /// Content type of an exec response body.
 pub const EXEC_FRAMES: &str = "application/vnd.bramble.exec-frames";
 
 /// A frame channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Channel {
+    /// The process's standard input (request bodies with a terminal).
+    Stdin = 0,
     /// The process's standard output.
     Stdout = 1,
     /// The process's standard error.
     Stderr = 2,
     /// The exit code, once the process has ended.
     Exit = 3,
+    /// A terminal size (request bodies with a terminal).
+    Resize = 4,
 }
 
 /// One decoded frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Frame {
+    /// Input for stdin.
+    Stdin(Bytes),
+    /// A new terminal size.
+    Resize(TerminalSize),
     /// Output on stdout.
     Stdout(Bytes),
     /// Output on stderr.
@@ -54,6 +70,14 @@ pub fn encode_frame(channel: Channel, data: &[u8]) -> Bytes {
     out.put_u32(u32::try_from(data.len()).unwrap_or(u32::MAX));
     out.put_slice(data);
     out.freeze()
+}
+
+/// The resize frame for `size`.
+pub fn resize_frame(size: TerminalSize) -> Bytes {
+    let mut b = [0u8; 4];
+    b[..2].copy_from_slice(&size.width.to_be_bytes());
+    b[2..].copy_from_slice(&size.height.to_be_bytes());
+    encode_frame(Channel::Resize, &b)
 }
 
 /// The exit frame for `code`.
@@ -87,6 +111,11 @@ impl FrameDecoder {
         self.buf.advance(5);
         let payload = self.buf.split_to(len).freeze();
         match channel {
+            0 => Ok(Some(Frame::Stdin(payload))),
+            4 if payload.len() == 4 => Ok(Some(Frame::Resize(TerminalSize {
+                width: u16::from_be_bytes([payload[0], payload[1]]),
+                height: u16::from_be_bytes([payload[2], payload[3]]),
+            }))),
             1 => Ok(Some(Frame::Stdout(payload))),
             2 => Ok(Some(Frame::Stderr(payload))),
             3 if payload.len() == 4 => Ok(Some(Frame::Exit(i32::from_be_bytes([
@@ -157,6 +186,11 @@ pub fn logs_uri(namespace: &str, pod: &str, container: &str, req: &LogRequest) -
     )
 }
 
+/// The path and query of an attach request.
+pub fn attach_uri(namespace: &str, pod: &str, container: &str, stdin: bool, tty: bool) -> String {
+    stream_uri(ATTACH_PREFIX, namespace, pod, container, &[], stdin, tty)
+}
+
 /// The path and query of an exec request.
 pub fn exec_uri(
     namespace: &str,
@@ -164,6 +198,19 @@ pub fn exec_uri(
     container: &str,
     command: &[String],
     stdin: bool,
+    tty: bool,
+) -> String {
+    stream_uri(EXEC_PREFIX, namespace, pod, container, command, stdin, tty)
+}
+
+fn stream_uri(
+    prefix: &str,
+    namespace: &str,
+    pod: &str,
+    container: &str,
+    command: &[String],
+    stdin: bool,
+    tty: bool,
 ) -> String {
     let mut q = form_urlencoded::Serializer::new(String::new());
     for arg in command {
@@ -172,25 +219,29 @@ pub fn exec_uri(
     if stdin {
         q.append_pair("input", "1");
     }
+    if tty {
+        q.append_pair("tty", "1");
+    }
     format!(
         "{}?{}",
-        target(EXEC_PREFIX, namespace, pod, container),
+        target(prefix, namespace, pod, container),
         q.finish()
     )
 }
 
-/// The command and stdin flag of an exec query.
-pub fn parse_exec_query(query: Option<&str>) -> (Vec<String>, bool) {
+/// The command, stdin and terminal flags of an exec query.
+pub fn parse_exec_query(query: Option<&str>) -> (Vec<String>, bool, bool) {
     let mut command = Vec::new();
-    let mut stdin = false;
+    let (mut stdin, mut tty) = (false, false);
     for (k, v) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
         match k.as_ref() {
             "command" => command.push(v.into_owned()),
             "input" => stdin = v == "1" || v == "true",
+            "tty" => tty = v == "1" || v == "true",
             _ => {}
         }
     }
-    (command, stdin)
+    (command, stdin, tty)
 }
 
 #[cfg(test)]
@@ -203,6 +254,12 @@ mod tests {
         wire.extend_from_slice(&encode_frame(Channel::Stdout, b"hello\n"));
         wire.extend_from_slice(&encode_frame(Channel::Stderr, b""));
         wire.extend_from_slice(&exit_frame(-3));
+        wire.extend_from_slice(&encode_frame(Channel::Stdin, b"ls\r"));
+        let size = TerminalSize {
+            width: 300,
+            height: 2,
+        };
+        wire.extend_from_slice(&resize_frame(size));
         for split in 0..wire.len() {
             let mut d = FrameDecoder::default();
             let mut got = Vec::new();
@@ -217,7 +274,9 @@ mod tests {
                 vec![
                     Frame::Stdout(Bytes::from_static(b"hello\n")),
                     Frame::Stderr(Bytes::new()),
-                    Frame::Exit(-3)
+                    Frame::Exit(-3),
+                    Frame::Stdin(Bytes::from_static(b"ls\r")),
+                    Frame::Resize(size),
                 ],
                 "split at {split}"
             );
@@ -235,6 +294,7 @@ mod tests {
             "c",
             &["sh".into(), "-c".into(), "echo a&b".into()],
             true,
+            true,
         );
         let (path, query) = uri.split_once('?').unwrap();
         assert_eq!(
@@ -243,7 +303,11 @@ mod tests {
         );
         assert_eq!(
             parse_exec_query(Some(query)),
-            (vec!["sh".to_string(), "-c".into(), "echo a&b".into()], true)
+            (
+                vec!["sh".to_string(), "-c".into(), "echo a&b".into()],
+                true,
+                true
+            )
         );
         assert_eq!(parse_target("/exec/default/web", EXEC_PREFIX), None);
         let req = LogRequest {

@@ -37,9 +37,16 @@ fn load(root: &Path, id: &str) -> Result<Container> {
     Container::load(dir).map_err(lc)
 }
 
-/// `create --bundle B --pid-file P ID`: sets the container up and leaves its init waiting for
-/// `start`. The init inherits this process's stdio.
-pub fn create(root: &Path, bundle: &Path, pid_file: Option<&Path>, id: &str) -> Result<()> {
+/// `create --bundle B --pid-file P [--console-socket S] ID`: sets the container up and
+/// leaves its init waiting for `start`. The init inherits this process's stdio, or with
+/// `terminal: true` gets a pty whose master goes to the console socket.
+pub fn create(
+    root: &Path,
+    bundle: &Path,
+    pid_file: Option<&Path>,
+    console_socket: Option<&Path>,
+    id: &str,
+) -> Result<()> {
     std::fs::create_dir_all(root)
         .map_err(|e| RuntimeError::io(format!("creating {}", root.display()), e))?;
     prepare_bundle(bundle)?;
@@ -49,6 +56,7 @@ pub fn create(root: &Path, bundle: &Path, pid_file: Option<&Path>, id: &str) -> 
         .map_err(lc)?
         .with_root_path(root)
         .map_err(lc)?
+        .with_console_socket(console_socket)
         .as_init(bundle)
         .with_systemd(false)
         .with_detach(true)
@@ -92,18 +100,22 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
     load(root, id)?.delete(force).map_err(lc)
 }
 
-/// `exec --process P ID`: runs the process described by the OCI `process` JSON in the
-/// container and waits for it; returns its exit code (`128 + signal` when killed).
-pub fn exec(root: &Path, id: &str, process: &Path) -> Result<i32> {
+/// `exec [--console-socket S] --process P ID`: runs the process described by the OCI
+/// `process` JSON in the container and waits for it; returns its exit code (`128 + signal`
+/// when killed). With `terminal: true` in the process, libcontainer opens the pty in the
+/// container and sends its master to the console socket (it accepts a socket only for a
+/// "detached" tenant, a flag it uses for nothing else: the process is still waited for here).
+pub fn exec(root: &Path, id: &str, process: &Path, console_socket: Option<&Path>) -> Result<i32> {
     let executor = SeccompExecutor::for_bundle(load(root, id)?.bundle())?;
     prepare_process(process, executor.has_filter())?;
     let pid = ContainerBuilder::new(id.to_string(), SyscallType::default())
         .with_executor(executor)
         .with_root_path(root)
         .map_err(lc)?
+        .with_console_socket(console_socket)
         .as_tenant()
         .with_process(Some(process))
-        .with_detach(false)
+        .with_detach(console_socket.is_some())
         .build()
         .map_err(lc)?;
     loop {

@@ -14,7 +14,13 @@ fn unavailable() -> RuntimeError {
 }
 
 /// See the 64-bit `builtin::create`.
-pub fn create(_root: &Path, _bundle: &Path, _pid_file: Option<&Path>, _id: &str) -> Result<()> {
+pub fn create(
+    _root: &Path,
+    _bundle: &Path,
+    _pid_file: Option<&Path>,
+    _console_socket: Option<&Path>,
+    _id: &str,
+) -> Result<()> {
     Err(unavailable())
 }
 
@@ -39,6 +45,11 @@ pub fn delete(_root: &Path, _id: &str, _force: bool) -> Result<()> {
 }
 
 /// See the 64-bit `builtin::exec`.
-pub fn exec(_root: &Path, _id: &str, _process: &Path) -> Result<i32> {
+pub fn exec(
+    _root: &Path,
+    _id: &str,
+    _process: &Path,
+    _console_socket: Option<&Path>,
+) -> Result<i32> {
     Err(unavailable())
 }

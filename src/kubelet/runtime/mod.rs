@@ -9,6 +9,7 @@
 //! stdout/stderr to a CRI log file (`cri_log`) and records how it exited (`record`), so
 //! containers and their exit codes outlive a server restart.
 
+pub mod attach;
 #[cfg(target_pointer_width = "64")]
 pub mod builtin;
 #[cfg(not(target_pointer_width = "64"))]
@@ -16,7 +17,9 @@ pub mod builtin;
 pub mod builtin;
 pub mod capabilities;
 pub mod cgroup;
+pub mod console;
 pub mod cri_log;
+pub mod exec_reaper;
 pub mod host_devices;
 pub mod oci_cli;
 pub mod record;
@@ -127,7 +130,8 @@ pub struct ExecSpec {
     pub env: Vec<String>,
     /// Working directory; the container's when `None`.
     pub cwd: Option<String>,
-    /// Allocate a terminal (not supported yet: must be false).
+    /// Allocate a terminal: the process gets a pty as its controlling terminal and stdio,
+    /// handed over as [`ExecSession::console`].
     pub tty: bool,
 }
 
@@ -149,6 +153,8 @@ pub struct ExecSession {
     pub stdout: Option<tokio::process::ChildStdout>,
     /// The process's stderr.
     pub stderr: Option<tokio::process::ChildStderr>,
+    /// The master of the process's terminal (with [`ExecSpec::tty`]; no pipes then).
+    pub console: Option<console::Console>,
     child: tokio::process::Child,
     process_file: PathBuf,
 }
@@ -162,6 +168,7 @@ impl ExecSession {
             .await
             .map_err(|e| RuntimeError::io("waiting for exec", e))?;
         let _ = std::fs::remove_file(&self.process_file);
+        let _ = std::fs::remove_file(self.process_file.with_extension("pid"));
         use std::os::unix::process::ExitStatusExt;
         Ok(status
             .code()
@@ -213,6 +220,14 @@ pub trait ContainerRuntime: Send + Sync {
     fn list(&self) -> BoxFuture<'_, Result<Vec<String>>>;
     /// Runs a process inside a running container.
     fn exec<'a>(&'a self, id: &'a str, spec: &'a ExecSpec) -> BoxFuture<'a, Result<ExecSession>>;
+    /// Attaches to the running container's own stdio through its supervisor (see
+    /// [`attach`] for what flows on the connection); `stdin` says whether this client
+    /// sends input.
+    fn attach<'a>(
+        &'a self,
+        id: &'a str,
+        stdin: bool,
+    ) -> BoxFuture<'a, Result<tokio::net::UnixStream>>;
     /// CPU and memory usage from the container's cgroup.
     fn stats<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<ContainerStats>>;
 }

@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 use futures_util::future::BoxFuture;
 use tokio::process::Command;
 
+use super::attach;
+use super::console::{self, ConsoleSocket};
 use super::record::{records_root, ContainerMeta, RecordDir};
 use super::status::{exited, wait_for_exit, EXIT_RECORD_WAIT};
 use super::{
@@ -169,6 +171,8 @@ impl OciCliRuntime {
             .arg(log.max_files.to_string())
             .arg("--cgroups-path")
             .arg(&cgroups_path)
+            .arg("--attach-socket")
+            .arg(attach::socket_path(&self.root, id))
             .arg("--")
             .args(&self.command)
             .env("BRAMBLE_LOG", "off")
@@ -260,6 +264,8 @@ impl OciCliRuntime {
                 let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
             }
         }
+        // The supervisor removes its attach socket when it ends; not when it was killed.
+        let _ = std::fs::remove_file(attach::socket_path(&self.root, id));
         match std::fs::remove_dir_all(record.path()) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
@@ -271,46 +277,115 @@ impl OciCliRuntime {
     }
 
     async fn exec_impl(&self, id: &str, spec: &ExecSpec) -> Result<ExecSession> {
-        if spec.tty {
-            return Err(RuntimeError::Spec(
-                "exec with a terminal is not supported".into(),
-            ));
-        }
         let record = RecordDir::new(&self.root, id);
         let meta = record
             .meta()?
             .ok_or_else(|| RuntimeError::NotFound(id.to_string()))?;
         let config = read_config(&meta.bundle)?;
         let process = exec_process(&config["process"], spec);
-        let process_file = record
-            .path()
-            .join(format!("exec-{}.json", uuid::Uuid::new_v4().simple()));
-        record.write(
-            &process_file
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-            process.to_string().as_bytes(),
-        )?;
-        let mut child = Command::new(&self.command[0])
-            .args(&self.command[1..])
-            .arg("exec")
-            .arg("--process")
-            .arg(&process_file)
-            .arg(id)
-            .env("BRAMBLE_LOG", "off")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+        let name = format!("exec-{}", uuid::Uuid::new_v4().simple());
+        let process_file = record.path().join(format!("{name}.json"));
+        record.write(&format!("{name}.json"), process.to_string().as_bytes())?;
+        let console = if spec.tty {
+            Some(ConsoleSocket::bind()?)
+        } else {
+            None
+        };
+        let mut command = match (&console, self.kind) {
+            (None, _) => self.exec_command(&process_file, id, &[]),
+            (Some(socket), RuntimeKind::Builtin) => {
+                let flag = [OsString::from("--console-socket"), socket.path().into()];
+                self.exec_command(&process_file, id, &flag)
+            }
+            (Some(socket), RuntimeKind::Runc) => {
+                // runc hands the terminal over only when detached; the helper waits for the
+                // detached process as its subreaper (see `exec_reaper`).
+                let pid_file = process_file.with_extension("pid");
+                let flags = [
+                    OsString::from("-d"),
+                    "--console-socket".into(),
+                    socket.path().into(),
+                    "--pid-file".into(),
+                    pid_file.clone().into(),
+                ];
+                let mut c = Command::new(&self.bramble);
+                c.arg("runtime")
+                    .arg("reap-exec")
+                    .arg("--pid-file")
+                    .arg(&pid_file)
+                    .arg("--")
+                    .args(&self.command)
+                    .arg("exec")
+                    .args(flags)
+                    .arg("--process")
+                    .arg(&process_file)
+                    .arg(id);
+                c
+            }
+        };
+        command.env("BRAMBLE_LOG", "off").stderr(Stdio::piped());
+        if console.is_some() {
+            command.stdin(Stdio::null()).stdout(Stdio::null());
+        } else {
+            command.stdin(Stdio::piped()).stdout(Stdio::piped());
+        }
+        let mut child = command
             .spawn()
             .map_err(|e| RuntimeError::io("starting exec", e))?;
-        Ok(ExecSession {
+        let mut session = ExecSession {
             stdin: child.stdin.take(),
             stdout: child.stdout.take(),
             stderr: child.stderr.take(),
+            console: None,
             child,
             process_file,
-        })
+        };
+        if let Some(socket) = console {
+            session.console = Some(receive_console(&socket, &mut session, id).await?);
+        }
+        Ok(session)
+    }
+
+    /// `<runtime> exec <flags> --process P ID`.
+    fn exec_command(&self, process_file: &Path, id: &str, flags: &[OsString]) -> Command {
+        let mut c = Command::new(&self.command[0]);
+        c.args(&self.command[1..])
+            .arg("exec")
+            .args(flags)
+            .arg("--process")
+            .arg(process_file)
+            .arg(id);
+        c
+    }
+}
+
+/// The terminal the runtime sends on `socket`, or why it sent none: the exec command
+/// ended first (its stderr says why) or took longer than [`console::RECEIVE_TIMEOUT`].
+async fn receive_console(
+    socket: &ConsoleSocket,
+    session: &mut ExecSession,
+    id: &str,
+) -> Result<console::Console> {
+    let failed = |message: String| RuntimeError::Command {
+        command: "exec".into(),
+        id: id.into(),
+        message,
+    };
+    tokio::select! {
+        received = socket.receive() => received,
+        status = session.child.wait() => {
+            let mut text = String::new();
+            if let Some(mut e) = session.stderr.take() {
+                use tokio::io::AsyncReadExt;
+                let _ = e.read_to_string(&mut text).await;
+            }
+            let status = status.map_err(|e| RuntimeError::io("waiting for exec", e))?;
+            Err(failed(format!("exited with {status} before handing over a terminal: {}", text.trim())))
+        }
+        _ = tokio::time::sleep(console::RECEIVE_TIMEOUT) => {
+            let _ = session.child.start_kill();
+            Err(failed("no terminal was handed over in time".into()))
+        }
     }
 }
 
@@ -318,9 +393,16 @@ impl OciCliRuntime {
 /// container's user with its capabilities, as `runc exec` without `--process` does.
 fn exec_process(base: &serde_json::Value, spec: &ExecSpec) -> serde_json::Value {
     let mut process = base.clone();
-    process["terminal"] = false.into();
+    process["terminal"] = spec.tty.into();
     process["args"] = spec.args.clone().into();
     let mut env: Vec<serde_json::Value> = process["env"].as_array().cloned().unwrap_or_default();
+    // containerd's CRI exec gives a terminal TERM=xterm unless the container sets TERM.
+    let has_term = env
+        .iter()
+        .any(|e| e.as_str().is_some_and(|e| e.starts_with("TERM=")));
+    if spec.tty && !has_term {
+        env.push("TERM=xterm".into());
+    }
     env.extend(spec.env.iter().map(|e| serde_json::Value::from(e.as_str())));
     process["env"] = env.into();
     if let Some(cwd) = &spec.cwd {
@@ -393,6 +475,14 @@ impl ContainerRuntime for OciCliRuntime {
 
     fn exec<'a>(&'a self, id: &'a str, spec: &'a ExecSpec) -> BoxFuture<'a, Result<ExecSession>> {
         Box::pin(self.exec_impl(id, spec))
+    }
+
+    fn attach<'a>(
+        &'a self,
+        id: &'a str,
+        stdin: bool,
+    ) -> BoxFuture<'a, Result<tokio::net::UnixStream>> {
+        Box::pin(attach::connect(&self.root, id, stdin))
     }
 
     fn stats<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<ContainerStats>> {

@@ -115,7 +115,27 @@ pub struct ContainerSpec {
     pub seccomp: Seccomp,
     /// Namespaced sysctls the pod sets (`linux.sysctl`), already checked by the kubelet.
     pub sysctls: std::collections::BTreeMap<String, String>,
+    /// The container's `stdin`, `stdinOnce` and `tty`.
+    pub stdio: Stdio,
 }
+
+/// What a container's standard streams are, from its `stdin`, `stdinOnce` and `tty`: the
+/// terminal is `process.terminal` in the bundle; stdin is for the supervisor, which reads it
+/// from the bundle's annotations ([`STDIN_ANNOTATION`], [`STDIN_ONCE_ANNOTATION`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Stdio {
+    /// `stdin`: the process's stdin stays open for attached clients.
+    pub stdin: bool,
+    /// `stdinOnce`: stdin closes when the first attached client detaches.
+    pub stdin_once: bool,
+    /// `tty`: the process runs on a terminal.
+    pub tty: bool,
+}
+
+/// Bundle annotation saying the container keeps a stdin for attached clients.
+pub const STDIN_ANNOTATION: &str = "io.bramble.container.stdin";
+/// Bundle annotation saying the container's stdin closes after the first attach.
+pub const STDIN_ONCE_ANNOTATION: &str = "io.bramble.container.stdin-once";
 
 /// The kubelet's `MilliCPUToShares`: 1024 shares per CPU, at least 2, at most 262144.
 pub fn milli_cpu_to_shares(milli: i64) -> u64 {
@@ -178,7 +198,7 @@ pub fn oci_spec(spec: &ContainerSpec) -> Result<Spec> {
         .build()
         .map_err(err)?;
     let mut process = ProcessBuilder::default()
-        .terminal(false)
+        .terminal(spec.stdio.tty)
         .user(user)
         .args(spec.args.clone())
         .env(spec.env.clone())
@@ -310,6 +330,21 @@ pub fn oci_spec(spec: &ContainerSpec) -> Result<Spec> {
     // have none, or the runtime refuses it ("unable to set hostname without a private UTS
     // namespace").
     config.set_hostname(spec.hostname.clone());
+    let mut annotations = std::collections::HashMap::new();
+    for (key, on) in [
+        (STDIN_ANNOTATION, spec.stdio.stdin),
+        (
+            STDIN_ONCE_ANNOTATION,
+            spec.stdio.stdin && spec.stdio.stdin_once,
+        ),
+    ] {
+        if on {
+            annotations.insert(key.to_string(), "true".to_string());
+        }
+    }
+    if !annotations.is_empty() {
+        config.set_annotations(Some(annotations));
+    }
     Ok(config)
 }
 

@@ -125,3 +125,27 @@ fn privileged_gets_the_host_devices() {
     let json = serde_json::to_value(oci_spec(&plain).unwrap()).unwrap();
     assert!(json["linux"].get("devices").is_none());
 }
+
+#[test]
+fn stdio_becomes_the_terminal_and_the_supervisor_s_annotations() {
+    let plain = ContainerSpec {
+        args: vec!["/bin/sh".into()],
+        rootfs: "/r".into(),
+        ..ContainerSpec::default()
+    };
+    let json = serde_json::to_value(oci_spec(&plain).unwrap()).unwrap();
+    assert_eq!(json["process"]["terminal"], false);
+    assert!(json["annotations"][STDIN_ANNOTATION].is_null());
+    let spec = ContainerSpec {
+        stdio: Stdio {
+            stdin: true,
+            stdin_once: true,
+            tty: true,
+        },
+        ..plain
+    };
+    let json = serde_json::to_value(oci_spec(&spec).unwrap()).unwrap();
+    assert_eq!(json["process"]["terminal"], true);
+    assert_eq!(json["annotations"][STDIN_ANNOTATION], "true");
+    assert_eq!(json["annotations"][STDIN_ONCE_ANNOTATION], "true");
+}
