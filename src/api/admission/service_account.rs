@@ -18,7 +18,7 @@ use crate::api::registry::{token_request::PROJECTED_LIFETIME, Registry};
 use crate::api::status::ApiError;
 use crate::controllers::service_accounts::{ROOT_CA_CONFIGMAP, ROOT_CA_KEY};
 use crate::resources::serviceaccount::DEFAULT_NAME;
-use crate::resources::{pod, serviceaccount, ResourceType};
+use crate::resources::{meta, pod, serviceaccount, ResourceType};
 
 /// Where containers find their account's token, CA and namespace.
 pub const TOKEN_MOUNT_PATH: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
@@ -43,16 +43,8 @@ pub async fn admit(
     {
         return Ok(());
     }
-    let namespace = obj
-        .pointer("/metadata/namespace")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
-    let name = obj
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
+    let namespace = meta::meta_str(obj, "namespace").unwrap_or("").to_string();
+    let name = meta::name_of(obj).to_string();
     let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) else {
         return Ok(());
     };

@@ -1,26 +1,12 @@
-use std::sync::Arc;
-
 use serde_json::json;
 
 use super::*;
-use crate::api::auth::service_account::ServiceAccountTokens;
 use crate::api::registry::WriteOptions;
-use crate::pki::SigningKey;
 use crate::resources::namespace;
-use crate::store::Store;
 
 async fn registry(dir: &std::path::Path) -> Registry {
-    let tokens = ServiceAccountTokens::new(SigningKey::ephemeral(), "cluster.local");
-    let r = Registry::new(Store::open(dir, 64).unwrap()).with_tokens(Arc::new(tokens));
+    let r = crate::api::auth::service_account::test_registry(dir).await;
     let w = WriteOptions::default();
-    r.create(
-        &namespace::RESOURCE,
-        "",
-        json!({"metadata": {"name": "apps"}}),
-        &w,
-    )
-    .await
-    .unwrap();
     for sa in [
         json!({"metadata": {"name": "default"}}),
         json!({"metadata": {"name": "quiet"}, "automountServiceAccountToken": false,
@@ -145,7 +131,7 @@ async fn mirror_pods_and_registries_without_tokens_are_left_alone() {
     assert!(w["spec"].get("volumes").is_none());
 
     let plain_dir = tempfile::tempdir().unwrap();
-    let plain = Registry::new(Store::open(plain_dir.path(), 64).unwrap());
+    let plain = Registry::new(crate::store::Store::open(plain_dir.path(), 64).unwrap());
     plain
         .create(
             &namespace::RESOURCE,

@@ -326,3 +326,21 @@ fn identity(claims: &Claims) -> Identity {
 
 #[cfg(test)]
 mod tests;
+
+/// A registry that issues tokens, with namespace `apps`, for the tests of what uses them.
+#[cfg(test)]
+pub(crate) async fn test_registry(dir: &std::path::Path) -> crate::api::registry::Registry {
+    use crate::api::registry::{Registry, WriteOptions};
+    let tokens = ServiceAccountTokens::new(SigningKey::ephemeral(), "cluster.local");
+    let r = Registry::new(crate::store::Store::open(dir, 64).unwrap())
+        .with_tokens(std::sync::Arc::new(tokens));
+    r.create(
+        &crate::resources::namespace::RESOURCE,
+        "",
+        serde_json::json!({"metadata": {"name": "apps"}}),
+        &WriteOptions::default(),
+    )
+    .await
+    .unwrap();
+    r
+}

@@ -1,24 +1,10 @@
-use std::sync::Arc;
-
 use super::*;
-use crate::api::auth::service_account::{jwt, Claims, ServiceAccountTokens};
+use crate::api::auth::service_account::{jwt, Claims};
 use crate::api::auth::Identity;
-use crate::pki::SigningKey;
-use crate::resources::namespace;
-use crate::store::Store;
 
 async fn registry(dir: &std::path::Path) -> Registry {
-    let tokens = ServiceAccountTokens::new(SigningKey::ephemeral(), "cluster.local");
-    let r = Registry::new(Store::open(dir, 64).unwrap()).with_tokens(Arc::new(tokens));
+    let r = crate::api::auth::service_account::test_registry(dir).await;
     let w = WriteOptions::default();
-    r.create(
-        &namespace::RESOURCE,
-        "",
-        json!({"metadata": {"name": "apps"}}),
-        &w,
-    )
-    .await
-    .unwrap();
     for name in ["default", "builder"] {
         r.create(
             &serviceaccount::RESOURCE,
@@ -207,7 +193,7 @@ async fn a_node_gets_tokens_only_for_its_own_pods() {
 #[tokio::test]
 async fn a_registry_without_an_issuer_serves_no_tokens() {
     let dir = tempfile::tempdir().unwrap();
-    let r = Registry::new(Store::open(dir.path(), 64).unwrap());
+    let r = Registry::new(crate::store::Store::open(dir.path(), 64).unwrap());
     let err = r
         .create_token("apps", "builder", json!({}), &WriteOptions::default())
         .await
