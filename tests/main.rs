@@ -19,6 +19,7 @@ mod cluster_dns;
 mod connection_limits;
 mod container_security;
 mod crash_durability;
+mod custom_resources;
 mod daemonset;
 mod empty_dir_eviction;
 mod failed_pod_cleanup;

@@ -80,7 +80,8 @@ async fn dispatch(
     req: ResourceRequest<'_>,
 ) -> Result<Response<ResponseBody>, ApiError> {
     let p = req.path;
-    let rt = resources::lookup(&p.group, &p.version, &p.resource)
+    let rt = registry
+        .resource_type(&p.group, &p.version, &p.resource)
         .ok_or_else(ApiError::path_not_found)?;
     if let Some(sub) = &p.subresource {
         if !rt.subresources.contains(&sub.as_str()) {
@@ -221,6 +222,16 @@ async fn dispatch(
         ("patch", sub) => {
             let sub = subresource(sub)?;
             let patch_type = patch_type(content_type)?;
+            if patch_type == PatchType::StrategicMerge && !rt.strategy.accepts_strategic_merge() {
+                return Err(ApiError::unsupported_media_type(
+                    content_type.unwrap_or(""),
+                    &[
+                        "application/json-patch+json",
+                        "application/merge-patch+json",
+                        "application/apply-patch+yaml",
+                    ],
+                ));
+            }
             let w = match (patch_type, sub) {
                 (PatchType::Apply, Subresource::Main) => {
                     registry.apply(rt, ns, name, &req.body, &write).await?

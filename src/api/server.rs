@@ -275,19 +275,28 @@ async fn route(
         _ if method != Method::GET && method != Method::HEAD => {
             body::error(&ApiError::method_not_allowed())
         }
-        Target::GroupVersion { group, version } if discovery::serves(&group, &version) => {
-            body::json(StatusCode::OK, &discovery::resource_list(&group, &version))
+        Target::GroupVersion { group, version }
+            if discovery::serves(&state.registry.resource_types(), &group, &version) =>
+        {
+            let types = state.registry.resource_types();
+            body::json(
+                StatusCode::OK,
+                &discovery::resource_list(&types, &group, &version),
+            )
         }
-        Target::Group(group) => match discovery::group_doc(&group) {
-            Some(doc) => body::json(StatusCode::OK, &doc),
-            None => body::error(&ApiError::path_not_found()),
-        },
+        Target::Group(group) => {
+            match discovery::group_doc(&state.registry.resource_types(), &group) {
+                Some(doc) => body::json(StatusCode::OK, &doc),
+                None => body::error(&ApiError::path_not_found()),
+            }
+        }
         // Rendering a document inflates and walks the embedded schemas: tens of
         // milliseconds on a board, kept off the async workers.
         Target::NonResource(p) if p.starts_with("/openapi/") => {
             let headers = req.headers().clone();
             let path = p.trim_end_matches('/').to_string();
-            let render = move || openapi::serve(&path, &query, &headers);
+            let custom = state.registry.custom_types();
+            let render = move || openapi::serve(&path, &query, &headers, &custom);
             match tokio::task::spawn_blocking(render).await {
                 Ok(Some(response)) => response,
                 Ok(None) => body::error(&ApiError::path_not_found()),
@@ -312,7 +321,7 @@ fn non_resource(state: &ApiState, path: &str, headers: &http::HeaderMap) -> Resp
         ),
         "/version" => body::json(StatusCode::OK, &discovery::version()),
         "/api" => discovery::serve_core(headers, &state.advertise),
-        "/apis" => discovery::serve_groups(headers),
+        "/apis" => discovery::serve_groups(&state.registry.resource_types(), headers),
         _ => body::error(&ApiError::path_not_found()),
     }
 }

@@ -30,6 +30,7 @@ use crate::cidr::Ipv4Cidr;
 use crate::client::informer::Informers;
 use crate::client::LocalClient;
 use crate::controllers::clusterrole_aggregation::ClusterRoleAggregationController;
+use crate::controllers::crd::CrdController;
 use crate::controllers::cronjob::CronJobController;
 use crate::controllers::daemonset::DaemonSetController;
 use crate::controllers::deployment::DeploymentController;
@@ -305,6 +306,12 @@ pub async fn run_with_pod_streams(
         shutdown,
         "namespace",
         NamespaceController::new(&informers)
+    );
+    start!(
+        tasks,
+        shutdown,
+        "custom resource definition",
+        CrdController::new(&informers)
     );
     start!(
         tasks,

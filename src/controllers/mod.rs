@@ -5,6 +5,7 @@
 //! Nothing is listed again when one object changes.
 
 pub mod clusterrole_aggregation;
+pub mod crd;
 pub mod cronjob;
 pub mod daemonset;
 pub mod deployment;

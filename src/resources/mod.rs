@@ -4,8 +4,10 @@
 
 pub mod configmap;
 pub mod controllerrevision;
+pub mod crd;
 pub mod cron;
 pub mod cronjob;
+pub mod custom;
 pub mod daemonset;
 pub mod deployment;
 pub mod endpoints;
@@ -138,6 +140,21 @@ pub trait Strategy: Send + Sync {
     fn scale_selector(&self, _obj: &Value) -> Option<String> {
         None
     }
+    /// For kinds with a `scale` subresource: JSON pointers to the desired and the observed
+    /// replica counts.
+    fn replicas_pointers(&self) -> (&str, &str) {
+        ("/spec/replicas", "/status/replicas")
+    }
+    /// Whether strategic merge patches apply (custom resources take JSON and merge patches
+    /// only, as upstream).
+    fn accepts_strategic_merge(&self) -> bool {
+        true
+    }
+    /// A custom resource's `openAPIV3Schema`, as its CRD gives it (built-in kinds are
+    /// described by the build's schemas).
+    fn custom_schema(&self) -> Option<&Value> {
+        None
+    }
 }
 
 /// One served resource type: its names, scope and behaviour.
@@ -213,6 +230,7 @@ pub static RESOURCES: &[&ResourceType] = &[
     &rbac::cluster_role_binding::RESOURCE,
     &rbac::role::RESOURCE,
     &rbac::role_binding::RESOURCE,
+    &crd::RESOURCE,
 ];
 
 /// Finds a served type by group, version and plural name.

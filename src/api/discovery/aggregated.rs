@@ -8,10 +8,10 @@
 use http::{header, HeaderMap, HeaderValue, StatusCode};
 use serde_json::{json, Value};
 
-use super::{groups, subresource_info, ALL_VERBS};
+use super::{groups, subresource_info, Types, ALL_VERBS};
 use crate::api::body::{self, ResponseBody};
 use crate::api::reviews::REVIEWS;
-use crate::resources::{ResourceType, RESOURCES};
+use crate::resources::ResourceType;
 
 const GROUP: &str = "apidiscovery.k8s.io";
 const KIND: &str = "APIGroupDiscoveryList";
@@ -111,9 +111,21 @@ fn resource(r: &ResourceType) -> Value {
     e
 }
 
-/// One group's entry, with its one served version.
-fn group(name: &str, version: &str) -> Value {
-    let mut resources: Vec<Value> = RESOURCES
+/// One group's entry, its versions in order of preference.
+fn group(types: Types<'_>, name: &str, versions: &[&str]) -> Value {
+    let versions: Vec<Value> = versions
+        .iter()
+        .map(|v| group_version(types, name, v))
+        .collect();
+    let mut metadata = json!({"creationTimestamp": null});
+    if !name.is_empty() {
+        metadata["name"] = json!(name);
+    }
+    json!({"metadata": metadata, "versions": versions})
+}
+
+fn group_version(types: Types<'_>, name: &str, version: &str) -> Value {
+    let mut resources: Vec<Value> = types
         .iter()
         .filter(|r| r.group == name && r.version == version)
         .map(|r| resource(r))
@@ -130,14 +142,7 @@ fn group(name: &str, version: &str) -> Value {
             "verbs": ["create"],
         }));
     }
-    let mut metadata = json!({"creationTimestamp": null});
-    if !name.is_empty() {
-        metadata["name"] = json!(name);
-    }
-    json!({
-        "metadata": metadata,
-        "versions": [{"version": version, "resources": resources, "freshness": "Current"}],
-    })
+    json!({"version": version, "resources": resources, "freshness": "Current"})
 }
 
 fn list(format: Format, items: Vec<Value>) -> Value {
@@ -150,13 +155,16 @@ fn list(format: Format, items: Vec<Value>) -> Value {
 }
 
 /// `/api`'s aggregated document: the core group alone.
-pub fn core(format: Format) -> Value {
-    list(format, vec![group("", "v1")])
+pub fn core(types: Types<'_>, format: Format) -> Value {
+    list(format, vec![group(types, "", &["v1"])])
 }
 
 /// `/apis`'s aggregated document: every named group.
-pub fn groups_document(format: Format) -> Value {
-    let items = groups().into_iter().map(|(g, v)| group(g, v)).collect();
+pub fn groups_document(types: Types<'_>, format: Format) -> Value {
+    let items = groups(types)
+        .iter()
+        .map(|(g, v)| group(types, g, v))
+        .collect();
     list(format, items)
 }
 
@@ -199,7 +207,7 @@ mod tests {
 
     #[test]
     fn apps_group_lists_deployments_with_scale_and_short_names() {
-        let doc = groups_document(Format::V2);
+        let doc = groups_document(crate::resources::RESOURCES, Format::V2);
         assert_eq!(doc["apiVersion"], "apidiscovery.k8s.io/v2");
         let apps = doc["items"]
             .as_array()
@@ -244,7 +252,7 @@ mod tests {
 
     #[test]
     fn core_lists_pods_and_reviews_are_create_only() {
-        let doc = core(Format::V2Beta1);
+        let doc = core(crate::resources::RESOURCES, Format::V2Beta1);
         assert_eq!(doc["apiVersion"], "apidiscovery.k8s.io/v2beta1");
         let resources = &doc["items"][0]["versions"][0]["resources"];
         let pods = resources
@@ -261,7 +269,7 @@ mod tests {
             .find(|r| r["resource"] == "nodes")
             .expect("nodes");
         assert_eq!(nodes["scope"], "Cluster");
-        let groups = groups_document(Format::V2);
+        let groups = groups_document(crate::resources::RESOURCES, Format::V2);
         let authz = groups["items"]
             .as_array()
             .expect("items")
@@ -278,7 +286,7 @@ mod tests {
 
     #[test]
     fn the_answer_names_its_media_type() {
-        let r = respond(Format::V2, &core(Format::V2));
+        let r = respond(Format::V2, &core(crate::resources::RESOURCES, Format::V2));
         assert_eq!(
             r.headers()[header::CONTENT_TYPE],
             "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"

@@ -38,41 +38,81 @@ pub fn core_versions(server_address: &str) -> Value {
     })
 }
 
-pub(crate) fn groups() -> Vec<(&'static str, &'static str)> {
-    let mut gs: Vec<(&str, &str)> = Vec::new();
-    let stored = RESOURCES.iter().map(|r| (r.group, r.version));
+/// The served types: what [`Registry::resource_types`](crate::api::registry::Registry)
+/// returns, built-in kinds first.
+pub type Types<'a> = &'a [&'static ResourceType];
+
+/// Every named group with its versions, the preferred one first (upstream's version
+/// priority: GA before beta before alpha, higher numbers first).
+pub(crate) fn groups(types: Types<'_>) -> Vec<(&'static str, Vec<&'static str>)> {
+    let mut gs: Vec<(&'static str, Vec<&'static str>)> = Vec::new();
+    let stored = types.iter().map(|r| (r.group, r.version));
     let reviews = REVIEWS.iter().map(|r| (r.group, r.version));
-    for gv in stored.chain(reviews).filter(|(g, _)| !g.is_empty()) {
-        if !gs.contains(&gv) {
-            gs.push(gv);
+    for (g, v) in stored.chain(reviews).filter(|(g, _)| !g.is_empty()) {
+        match gs.iter_mut().find(|(name, _)| *name == g) {
+            Some((_, vs)) if !vs.contains(&v) => vs.push(v),
+            Some(_) => {}
+            None => gs.push((g, vec![v])),
         }
+    }
+    for (_, vs) in &mut gs {
+        vs.sort_by_key(|v| std::cmp::Reverse(version_priority(v)));
     }
     gs
 }
 
-fn group(name: &str, version: &str) -> Value {
-    let gv = json!({"groupVersion": format!("{name}/{version}"), "version": version});
-    json!({"name": name, "versions": [gv.clone()], "preferredVersion": gv})
+/// Upstream's version priority as a sortable key: `v2` > `v1` > `v1beta2` > `v1beta1` >
+/// `v1alpha1` > anything not of that form.
+pub(crate) fn version_priority(v: &str) -> (u8, u64, u64) {
+    let Some(rest) = v.strip_prefix('v') else {
+        return (0, 0, 0);
+    };
+    let digits = rest
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(rest.len());
+    let Ok(major) = rest[..digits].parse::<u64>() else {
+        return (0, 0, 0);
+    };
+    let tail = &rest[digits..];
+    let (stage, minor) = if tail.is_empty() {
+        (3, 0)
+    } else if let Some(m) = tail.strip_prefix("beta") {
+        (2, m.parse().unwrap_or(0))
+    } else if let Some(m) = tail.strip_prefix("alpha") {
+        (1, m.parse().unwrap_or(0))
+    } else {
+        return (0, 0, 0);
+    };
+    (stage, major, minor)
+}
+
+fn group(name: &str, versions: &[&str]) -> Value {
+    let gvs: Vec<Value> = versions
+        .iter()
+        .map(|v| json!({"groupVersion": format!("{name}/{v}"), "version": v}))
+        .collect();
+    let preferred = gvs.first().cloned().unwrap_or(Value::Null);
+    json!({"name": name, "versions": gvs, "preferredVersion": preferred})
 }
 
 /// `/apis`.
-pub fn group_list() -> Value {
-    let groups: Vec<Value> = groups().into_iter().map(|(g, v)| group(g, v)).collect();
+pub fn group_list(types: Types<'_>) -> Value {
+    let groups: Vec<Value> = groups(types).iter().map(|(g, v)| group(g, v)).collect();
     json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
 }
 
 /// `/apis/{group}`, if served.
-pub fn group_doc(name: &str) -> Option<Value> {
-    let (g, v) = groups().into_iter().find(|(g, _)| *g == name)?;
-    let mut doc = group(g, v);
+pub fn group_doc(types: Types<'_>, name: &str) -> Option<Value> {
+    let (g, v) = groups(types).into_iter().find(|(g, _)| *g == name)?;
+    let mut doc = group(g, &v);
     doc["kind"] = json!("APIGroup");
     doc["apiVersion"] = json!("v1");
     Some(doc)
 }
 
 /// Whether `group/version` is served.
-pub fn serves(group: &str, version: &str) -> bool {
-    RESOURCES
+pub fn serves(types: Types<'_>, group: &str, version: &str) -> bool {
+    types
         .iter()
         .any(|r| r.group == group && r.version == version)
         || REVIEWS
@@ -146,9 +186,9 @@ fn subresource_entry(r: &ResourceType, sub: &str) -> Value {
 }
 
 /// `/api/v1` or `/apis/{group}/{version}`.
-pub fn resource_list(group: &str, version: &str) -> Value {
+pub fn resource_list(types: Types<'_>, group: &str, version: &str) -> Value {
     let mut resources = Vec::new();
-    for r in RESOURCES
+    for r in types
         .iter()
         .filter(|r| r.group == group && r.version == version)
     {
@@ -182,16 +222,16 @@ fn varying(mut response: http::Response<ResponseBody>) -> http::Response<Respons
 /// `/api`: the aggregated document when the client asks for one, else the legacy one.
 pub fn serve_core(headers: &HeaderMap, server_address: &str) -> http::Response<ResponseBody> {
     varying(match aggregated::wanted(headers) {
-        Some(format) => aggregated::respond(format, &aggregated::core(format)),
+        Some(format) => aggregated::respond(format, &aggregated::core(RESOURCES, format)),
         None => body::json(StatusCode::OK, &core_versions(server_address)),
     })
 }
 
 /// `/apis`: the aggregated document when the client asks for one, else the legacy one.
-pub fn serve_groups(headers: &HeaderMap) -> http::Response<ResponseBody> {
+pub fn serve_groups(types: Types<'_>, headers: &HeaderMap) -> http::Response<ResponseBody> {
     varying(match aggregated::wanted(headers) {
-        Some(format) => aggregated::respond(format, &aggregated::groups_document(format)),
-        None => body::json(StatusCode::OK, &group_list()),
+        Some(format) => aggregated::respond(format, &aggregated::groups_document(types, format)),
+        None => body::json(StatusCode::OK, &group_list(types)),
     })
 }
 
@@ -207,7 +247,7 @@ mod tests {
             HeaderValue::from_static("application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json"),
         );
         for r in [
-            serve_groups(&aggregated),
+            serve_groups(RESOURCES, &aggregated),
             serve_core(&aggregated, "127.0.0.1:6443"),
         ] {
             assert_eq!(
@@ -217,7 +257,7 @@ mod tests {
             assert_eq!(r.headers()[header::VARY], "Accept");
         }
         for r in [
-            serve_groups(&HeaderMap::new()),
+            serve_groups(RESOURCES, &HeaderMap::new()),
             serve_core(&HeaderMap::new(), "127.0.0.1:6443"),
         ] {
             assert_eq!(r.headers()[header::CONTENT_TYPE], "application/json");

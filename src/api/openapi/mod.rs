@@ -7,6 +7,7 @@
 //! not kept: only their hashes are (computed once, for the index), so the server holds no
 //! megabytes of JSON for a request kubectl makes once and then caches by hash.
 
+mod custom;
 pub mod paths;
 pub mod schemas;
 
@@ -22,7 +23,7 @@ use self::schemas::{Definitions, SchemaError};
 use super::body::{self, ResponseBody};
 use super::reviews::REVIEWS;
 use super::status::ApiError;
-use crate::resources::{KUBE_MINOR, RESOURCES};
+use crate::resources::{ResourceType, KUBE_MINOR, RESOURCES};
 
 /// The v2 media type client-go asks for first (gnostic's protobuf), not served.
 const V2_PROTOBUF: &str = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf";
@@ -32,9 +33,9 @@ fn info() -> Value {
 }
 
 /// Every served group version, in the order kinds are listed.
-fn group_versions() -> Vec<(&'static str, &'static str)> {
+fn group_versions(types: &[&'static ResourceType]) -> Vec<(&'static str, &'static str)> {
     let mut gvs: Vec<(&str, &str)> = Vec::new();
-    let kinds = RESOURCES.iter().map(|r| (r.group, r.version));
+    let kinds = types.iter().map(|r| (r.group, r.version));
     for gv in kinds.chain(REVIEWS.iter().map(|r| (r.group, r.version))) {
         if !gvs.contains(&gv) {
             gvs.push(gv);
@@ -53,8 +54,13 @@ fn gv_key(group: &str, version: &str) -> String {
 }
 
 /// The OpenAPI v3 document of one group version, or `None` if it is not served.
-pub fn v3_document(defs: &Definitions, group: &str, version: &str) -> Option<Value> {
-    let paths = paths::paths(Flavor::V3, defs, Some((group, version)));
+pub fn v3_document(
+    defs: &Definitions,
+    types: &[&ResourceType],
+    group: &str,
+    version: &str,
+) -> Option<Value> {
+    let paths = paths::paths(Flavor::V3, defs, types, Some((group, version)));
     if paths.is_empty() {
         return None;
     }
@@ -73,8 +79,8 @@ pub fn v3_document(defs: &Definitions, group: &str, version: &str) -> Option<Val
 }
 
 /// The Swagger 2.0 document: every path and every definition they reference.
-pub fn v2_document(defs: &Definitions) -> Value {
-    let paths = paths::paths(Flavor::V2, defs, None);
+pub fn v2_document(defs: &Definitions, types: &[&ResourceType]) -> Value {
+    let paths = paths::paths(Flavor::V2, defs, types, None);
     let referenced = paths::referenced(&paths);
     let mut definitions = Map::new();
     for (name, mut schema) in defs.closure(referenced.iter().map(String::as_str)) {
@@ -101,8 +107,8 @@ fn hashes() -> Result<&'static HashMap<String, String>, &'static SchemaError> {
         .get_or_init(|| {
             let defs = Definitions::load()?;
             let mut out = HashMap::new();
-            for (g, v) in group_versions() {
-                if let Some(doc) = v3_document(&defs, g, v) {
+            for (g, v) in group_versions(RESOURCES) {
+                if let Some(doc) = v3_document(&defs, RESOURCES, g, v) {
                     out.insert(gv_key(g, v), rendered(&doc).1);
                 }
             }
@@ -111,13 +117,32 @@ fn hashes() -> Result<&'static HashMap<String, String>, &'static SchemaError> {
         .as_ref()
 }
 
-/// `/openapi/v3`: where each group version's document lives, under its hash.
-pub fn index() -> Result<Value, &'static SchemaError> {
-    let hashes = hashes()?;
+/// The built-in definitions with those of the custom kinds among `custom` added.
+fn definitions(custom: &[&'static ResourceType]) -> Result<Definitions, SchemaError> {
+    let mut defs = Definitions::load()?;
+    custom::add(&mut defs, custom);
+    Ok(defs)
+}
+
+/// `/openapi/v3`: where each group version's document lives, under its hash. The custom
+/// resources' documents are rendered to be hashed (they change with their CRDs).
+pub fn index(custom: &[&'static ResourceType]) -> Result<Value, SchemaError> {
+    let hashes = hashes().map_err(|e| SchemaError::Unreadable(e.to_string()))?;
+    let mut custom_hashes = HashMap::new();
+    if !custom.is_empty() {
+        let defs = definitions(custom)?;
+        for (g, v) in group_versions(custom) {
+            if let Some(doc) = v3_document(&defs, custom, g, v) {
+                custom_hashes.insert(gv_key(g, v), rendered(&doc).1);
+            }
+        }
+    }
     let mut paths = Map::new();
-    for (g, v) in group_versions() {
+    let mut all = RESOURCES.to_vec();
+    all.extend_from_slice(custom);
+    for (g, v) in group_versions(&all) {
         let key = gv_key(g, v);
-        if let Some(hash) = hashes.get(&key) {
+        if let Some(hash) = hashes.get(&key).or_else(|| custom_hashes.get(&key)) {
             let url = format!("/openapi/v3/{key}?hash={hash}");
             paths.insert(key, json!({"serverRelativeURL": url}));
         }
@@ -164,14 +189,15 @@ pub fn serve(
     path: &str,
     query: &HashMap<String, String>,
     headers: &HeaderMap,
+    custom: &[&'static ResourceType],
 ) -> Option<http::Response<ResponseBody>> {
     if path == "/openapi/v2" {
-        return Some(serve_v2(headers));
+        return Some(serve_v2(headers, custom));
     }
     if path == "/openapi/v3" {
-        let response = match index() {
+        let response = match index(custom) {
             Ok(doc) => body::json(StatusCode::OK, &doc),
-            Err(e) => internal(e),
+            Err(e) => internal(&e),
         };
         return Some(response);
     }
@@ -181,11 +207,18 @@ pub fn serve(
         ["apis", g, v] => (*g, *v),
         _ => return None,
     };
-    let defs = match Definitions::load() {
+    let own: Vec<&'static ResourceType> = custom
+        .iter()
+        .copied()
+        .filter(|r| r.group == g && r.version == v)
+        .collect();
+    let defs = match definitions(&own) {
         Ok(d) => d,
         Err(e) => return Some(internal(&e)),
     };
-    let doc = v3_document(&defs, g, v)?;
+    let mut types = RESOURCES.to_vec();
+    types.extend(own);
+    let doc = v3_document(&defs, &types, g, v)?;
     drop(defs);
     let (bytes, hash) = rendered(&doc);
     drop(doc);
@@ -225,7 +258,7 @@ fn accepts_json(headers: &HeaderMap) -> bool {
     })
 }
 
-fn serve_v2(headers: &HeaderMap) -> http::Response<ResponseBody> {
+fn serve_v2(headers: &HeaderMap, custom: &[&'static ResourceType]) -> http::Response<ResponseBody> {
     if !accepts_json(headers) {
         let accept = headers
             .get(header::ACCEPT)
@@ -233,11 +266,13 @@ fn serve_v2(headers: &HeaderMap) -> http::Response<ResponseBody> {
             .unwrap_or(V2_PROTOBUF);
         return body::error(&ApiError::not_acceptable(accept));
     }
-    let defs = match Definitions::load() {
+    let defs = match definitions(custom) {
         Ok(d) => d,
         Err(e) => return internal(&e),
     };
-    let (bytes, hash) = rendered(&v2_document(&defs));
+    let mut types = RESOURCES.to_vec();
+    types.extend_from_slice(custom);
+    let (bytes, hash) = rendered(&v2_document(&defs, &types));
     with_etag(headers, bytes, &hash, "no-cache, private")
 }
 
@@ -266,7 +301,7 @@ mod tests {
 
     #[test]
     fn core_document_holds_pods_and_what_they_reference() {
-        let doc = v3_document(&defs(), "", "v1").expect("core v1 is served");
+        let doc = v3_document(&defs(), RESOURCES, "", "v1").expect("core v1 is served");
         let schemas = &doc["components"]["schemas"];
         refs_resolve(&doc, "#/components/schemas/", schemas);
         let pod = &schemas["io.k8s.api.core.v1.Pod"];
@@ -296,7 +331,7 @@ mod tests {
 
     #[test]
     fn apps_paths_name_their_kinds_and_scale() {
-        let doc = v3_document(&defs(), "apps", "v1").expect("apps/v1 is served");
+        let doc = v3_document(&defs(), RESOURCES, "apps", "v1").expect("apps/v1 is served");
         let base = "/apis/apps/v1/namespaces/{namespace}/deployments";
         let post = &doc["paths"][base]["post"];
         assert_eq!(
@@ -317,14 +352,14 @@ mod tests {
 
     #[test]
     fn every_group_version_is_indexed_under_its_hash() {
-        let index = index().expect("the index renders");
+        let index = index(&[]).expect("the index renders");
         let d = defs();
-        for (g, v) in group_versions() {
+        for (g, v) in group_versions(RESOURCES) {
             let key = gv_key(g, v);
             let url = index["paths"][&key]["serverRelativeURL"]
                 .as_str()
                 .unwrap_or_else(|| panic!("{key} is not indexed"));
-            let doc = v3_document(&d, g, v).expect("an indexed group version is served");
+            let doc = v3_document(&d, RESOURCES, g, v).expect("an indexed group version is served");
             let hash = rendered(&doc).1;
             assert_eq!(hash.len(), 128);
             assert_eq!(url, format!("/openapi/v3/{key}?hash={hash}"));
@@ -334,13 +369,13 @@ mod tests {
 
     #[test]
     fn served_hash_answers_immutable_and_stale_hash_redirects() {
-        let index = index().expect("the index renders");
+        let index = index(&[]).expect("the index renders");
         let url = index["paths"]["api/v1"]["serverRelativeURL"]
             .as_str()
             .expect("core v1 indexed");
         let hash = url.split("hash=").nth(1).expect("a hash").to_string();
         let query = HashMap::from([("hash".to_string(), hash.clone())]);
-        let r = serve("/openapi/v3/api/v1", &query, &HeaderMap::new()).expect("served");
+        let r = serve("/openapi/v3/api/v1", &query, &HeaderMap::new(), &[]).expect("served");
         assert_eq!(r.status(), StatusCode::OK);
         assert_eq!(r.headers()[header::ETAG], format!("\"{hash}\"").as_str());
         assert_eq!(r.headers()[header::CACHE_CONTROL], "public, immutable");
@@ -350,24 +385,25 @@ mod tests {
             header::IF_NONE_MATCH,
             HeaderValue::from_str(&format!("\"{hash}\"")).expect("header"),
         );
-        let r = serve("/openapi/v3/api/v1", &HashMap::new(), &held).expect("served");
+        let r = serve("/openapi/v3/api/v1", &HashMap::new(), &held, &[]).expect("served");
         assert_eq!(r.status(), StatusCode::NOT_MODIFIED);
 
         let stale = HashMap::from([("hash".to_string(), "00".to_string())]);
-        let r = serve("/openapi/v3/api/v1", &stale, &HeaderMap::new()).expect("served");
+        let r = serve("/openapi/v3/api/v1", &stale, &HeaderMap::new(), &[]).expect("served");
         assert_eq!(r.status(), StatusCode::MOVED_PERMANENTLY);
         assert_eq!(r.headers()[header::LOCATION], url);
         assert!(serve(
             "/openapi/v3/apis/nope/v1",
             &HashMap::new(),
-            &HeaderMap::new()
+            &HeaderMap::new(),
+            &[]
         )
         .is_none());
     }
 
     #[test]
     fn v2_document_has_definitions_and_paths_of_every_group() {
-        let doc = v2_document(&defs());
+        let doc = v2_document(&defs(), RESOURCES);
         assert_eq!(doc["swagger"], "2.0");
         refs_resolve(&doc, "#/definitions/", &doc["definitions"]);
         for r in RESOURCES.iter() {
@@ -401,13 +437,13 @@ mod tests {
     fn v2_protobuf_alone_is_not_acceptable() {
         let mut h = HeaderMap::new();
         h.insert(header::ACCEPT, HeaderValue::from_static(V2_PROTOBUF));
-        let r = serve("/openapi/v2", &HashMap::new(), &h).expect("served");
+        let r = serve("/openapi/v2", &HashMap::new(), &h, &[]).expect("served");
         assert_eq!(r.status(), StatusCode::NOT_ACCEPTABLE);
         h.insert(
             header::ACCEPT,
             HeaderValue::from_static("application/json, */*"),
         );
-        let r = serve("/openapi/v2", &HashMap::new(), &h).expect("served");
+        let r = serve("/openapi/v2", &HashMap::new(), &h, &[]).expect("served");
         assert_eq!(r.status(), StatusCode::OK);
     }
 }

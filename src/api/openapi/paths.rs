@@ -10,7 +10,7 @@ use serde_json::{json, Map, Value};
 
 use super::schemas::{Definitions, V2_PREFIX, V3_PREFIX};
 use crate::api::reviews::REVIEWS;
-use crate::resources::{ResourceType, RESOURCES};
+use crate::resources::ResourceType;
 
 /// Which document the paths are for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -346,10 +346,15 @@ fn resource_paths(
 }
 
 /// The paths of one group version (of every group version with `None`).
-pub fn paths(flavor: Flavor, defs: &Definitions, gv: Option<(&str, &str)>) -> Map<String, Value> {
+pub fn paths(
+    flavor: Flavor,
+    defs: &Definitions,
+    types: &[&ResourceType],
+    gv: Option<(&str, &str)>,
+) -> Map<String, Value> {
     let wanted = |g: &str, v: &str| gv.map_or(true, |(wg, wv)| wg == g && wv == v);
     let mut out = Map::new();
-    for r in RESOURCES.iter().filter(|r| wanted(r.group, r.version)) {
+    for r in types.iter().filter(|r| wanted(r.group, r.version)) {
         resource_paths(flavor, defs, r, &mut out);
     }
     for r in REVIEWS.iter().filter(|r| wanted(r.group, r.version)) {

@@ -32,6 +32,9 @@ pub enum SchemaError {
     /// The text is JSON but not an object.
     #[error("the embedded OpenAPI schemas are not an object")]
     NotAnObject,
+    /// An earlier read failed (the error is kept as text by the cache that met it).
+    #[error("{0}")]
+    Unreadable(String),
 }
 
 /// Every definition, with the strategic-merge extensions of the served kinds.
@@ -54,6 +57,11 @@ impl Definitions {
             }
         }
         Ok(d)
+    }
+
+    /// Adds (or replaces) one definition.
+    pub fn insert(&mut self, name: String, schema: Value) {
+        self.defs.insert(name, schema);
     }
 
     /// The definition of one name.
@@ -177,7 +185,9 @@ fn collect_refs(v: &Value, out: &mut Vec<String>) {
 pub fn wrap_refs_v3(v: &mut Value) {
     match v {
         Value::Object(m) => {
-            if m.len() > 1 {
+            // (a `properties` map may have a member named `$ref`, JSONSchemaProps does: only a
+            // string is a reference)
+            if m.len() > 1 && m.get("$ref").is_some_and(Value::is_string) {
                 if let Some(r) = m.remove("$ref") {
                     m.insert("allOf".into(), json!([{"$ref": r}]));
                 }
@@ -185,7 +195,7 @@ pub fn wrap_refs_v3(v: &mut Value) {
             // a map's values are wrapped too (upstream gives them a default), which kubectl
             // explain needs to name their type (`map[string]Quantity`)
             if let Some(Value::Object(values)) = m.get_mut("additionalProperties") {
-                if values.len() == 1 {
+                if values.len() == 1 && values.get("$ref").is_some_and(Value::is_string) {
                     if let Some(r) = values.remove("$ref") {
                         values.insert("allOf".into(), json!([{"$ref": r}]));
                     }

@@ -10,6 +10,7 @@ mod delete;
 pub mod eviction;
 pub mod list;
 mod scale;
+mod served_types;
 pub mod token_request;
 mod update;
 pub mod watch;
@@ -153,6 +154,8 @@ pub struct Registry {
     /// Issues service account tokens (`serviceaccounts/token`); none in stores opened
     /// without the cluster's keys.
     tokens: Option<Arc<ServiceAccountTokens>>,
+    /// The types established CustomResourceDefinitions serve, by CRD revision.
+    served: served_types::Shared,
 }
 
 impl Registry {
@@ -163,6 +166,7 @@ impl Registry {
             allocation: Arc::default(),
             admission: Arc::default(),
             tokens: None,
+            served: Arc::default(),
         }
     }
 

@@ -35,10 +35,8 @@ pub fn scale_of(rt: &ResourceType, obj: &Value) -> Value {
             metadata.insert(key.into(), v.clone());
         }
     }
-    let replicas = obj
-        .pointer("/spec/replicas")
-        .and_then(Value::as_i64)
-        .unwrap_or(0);
+    let (spec_at, status_at) = rt.strategy.replicas_pointers();
+    let replicas = obj.pointer(spec_at).and_then(Value::as_i64).unwrap_or(0);
     // `ScaleSpec.replicas` is omitted when zero, `ScaleStatus.replicas` never.
     let spec = if replicas == 0 {
         json!({})
@@ -46,12 +44,30 @@ pub fn scale_of(rt: &ResourceType, obj: &Value) -> Value {
         json!({"replicas": replicas})
     };
     let mut status =
-        json!({"replicas": obj.pointer("/status/replicas").and_then(Value::as_i64).unwrap_or(0)});
+        json!({"replicas": obj.pointer(status_at).and_then(Value::as_i64).unwrap_or(0)});
     let selector = rt.strategy.scale_selector(obj).unwrap_or_default();
     if !selector.is_empty() {
         status["selector"] = json!(selector);
     }
     json!({"kind": "Scale", "apiVersion": "autoscaling/v1", "metadata": metadata, "spec": spec, "status": status})
+}
+
+/// Writes `value` at `pointer` (member steps only), making the objects on the way.
+fn set_at(obj: &mut Value, pointer: &str, value: Value) {
+    let mut steps: Vec<String> = pointer
+        .split('/')
+        .skip(1)
+        .map(|s| s.replace("~1", "/").replace("~0", "~"))
+        .collect();
+    let Some(last) = steps.pop() else { return };
+    let mut at = obj;
+    for s in steps {
+        let Some(m) = at.as_object_mut() else { return };
+        at = m.entry(s).or_insert_with(|| json!({}));
+    }
+    if let Some(m) = at.as_object_mut() {
+        m.insert(last, value);
+    }
 }
 
 /// Normalises a Scale through its typed form, as a request body or a patch result.
@@ -127,9 +143,11 @@ fn apply_scale(
         ));
     }
     let mut parent = current.clone();
-    if let Some(spec) = parent.get_mut("spec").and_then(Value::as_object_mut) {
-        spec.insert("replicas".into(), json!(replicas));
-    }
+    set_at(
+        &mut parent,
+        rt.strategy.replicas_pointers().0,
+        json!(replicas),
+    );
     // The Scale's resourceVersion (if any) becomes the update's precondition.
     if let Some(rv) = meta::meta_str(scale, "resourceVersion").filter(|rv| !rv.is_empty()) {
         let rv = rv.to_string();

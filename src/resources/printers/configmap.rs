@@ -9,7 +9,7 @@ use super::{age_cell, map_len, name_cell, text_column, Column, Printer, AGE, NAM
 /// ConfigMap columns and row function.
 pub static PRINTER: Printer = Printer {
     columns: COLUMNS,
-    row,
+    row: &row,
 };
 
 static COLUMNS: &[Column] = &[

@@ -13,7 +13,7 @@ use super::{age_cell, at, cell, list, name_cell, text, text_column, Column, Prin
 /// CronJob columns and row function.
 pub static PRINTER: Printer = Printer {
     columns: COLUMNS,
-    row,
+    row: &row,
 };
 
 static COLUMNS: &[Column] = &[

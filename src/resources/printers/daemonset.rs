@@ -11,7 +11,7 @@ use crate::resources::workload_strategy::selector_text;
 /// DaemonSet columns and row function.
 pub static PRINTER: Printer = Printer {
     columns: COLUMNS,
-    row,
+    row: &row,
 };
 
 static COLUMNS: &[Column] = &[

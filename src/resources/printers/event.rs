@@ -11,7 +11,7 @@ use super::{at, cell, text, text_column, Column, Printer, NAME};
 /// Event columns and row function.
 pub static PRINTER: Printer = Printer {
     columns: COLUMNS,
-    row,
+    row: &row,
 };
 
 static COLUMNS: &[Column] = &[

@@ -15,7 +15,7 @@ use super::{
 /// Job columns and row function.
 pub static PRINTER: Printer = Printer {
     columns: COLUMNS,
-    row,
+    row: &row,
 };
 
 /// Description of the wide `Selector` column (`JobSpec.selector`).

@@ -6,6 +6,7 @@
 
 pub mod configmap;
 pub mod controllerrevision;
+pub mod crd;
 pub mod cronjob;
 pub mod daemonset;
 pub mod deployment;
@@ -35,6 +36,9 @@ pub mod storageclass;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+/// Fills one row: cells of `obj`, one per column; `now` is used for ages.
+pub type RowFn = dyn Fn(&Value, DateTime<Utc>) -> Vec<Value> + Send + Sync;
+
 /// One column of a `meta.k8s.io/v1 Table`.
 pub struct Column {
     /// Header as upstream spells it, e.g. `Name` (kubectl shows it upper-cased).
@@ -54,7 +58,7 @@ pub struct Printer {
     /// The columns.
     pub columns: &'static [Column],
     /// Cells of one row, one per column; `now` is used for ages.
-    pub row: fn(&Value, DateTime<Utc>) -> Vec<Value>,
+    pub row: &'static RowFn,
 }
 
 /// The `Name` column every kind starts with.

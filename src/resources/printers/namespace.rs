@@ -8,7 +8,7 @@ use super::{age_cell, cell, name_cell, text, text_column, Column, Printer, AGE, 
 /// Namespace columns and row function.
 pub static PRINTER: Printer = Printer {
     columns: COLUMNS,
-    row,
+    row: &row,
 };
 
 static COLUMNS: &[Column] = &[

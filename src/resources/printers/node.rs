@@ -12,7 +12,7 @@ use super::{age_cell, cell, list, name_cell, text, text_column, Column, Printer,
 /// Node columns and row function.
 pub static PRINTER: Printer = Printer {
     columns: COLUMNS,
-    row,
+    row: &row,
 };
 
 static COLUMNS: &[Column] = &[

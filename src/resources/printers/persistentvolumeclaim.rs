@@ -13,7 +13,7 @@ use super::{
 /// PersistentVolumeClaim columns and row function.
 pub static PRINTER: Printer = Printer {
     columns: COLUMNS,
-    row,
+    row: &row,
 };
 
 static COLUMNS: &[Column] = &[

@@ -12,7 +12,7 @@ use super::{age_cell, at, cell, list, name_cell, text, text_column, Column, Prin
 /// Pod columns and row function.
 pub static PRINTER: Printer = Printer {
     columns: COLUMNS,
-    row,
+    row: &row,
 };
 
 static COLUMNS: &[Column] = &[

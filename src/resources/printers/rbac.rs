@@ -11,19 +11,19 @@ use super::{age_cell, cell, list, name_cell, text, text_column, Column, Printer,
 /// Role and ClusterRole columns and row function.
 pub static ROLE_PRINTER: Printer = Printer {
     columns: ROLE_COLUMNS,
-    row: role_row,
+    row: &role_row,
 };
 
 /// RoleBinding columns and row function.
 pub static ROLE_BINDING_PRINTER: Printer = Printer {
     columns: ROLE_BINDING_COLUMNS,
-    row: binding_row,
+    row: &binding_row,
 };
 
 /// ClusterRoleBinding columns and row function.
 pub static CLUSTER_ROLE_BINDING_PRINTER: Printer = Printer {
     columns: CLUSTER_ROLE_BINDING_COLUMNS,
-    row: binding_row,
+    row: &binding_row,
 };
 
 static ROLE_COLUMNS: &[Column] = &[

@@ -10,7 +10,7 @@ use super::{at, format_labels, text_column, Column, Printer, AGE, NAME};
 /// ReplicationController columns and row function.
 pub static PRINTER: Printer = Printer {
     columns: COLUMNS,
-    row,
+    row: &row,
 };
 
 static COLUMNS: &[Column] = &[

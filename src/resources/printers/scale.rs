@@ -10,7 +10,7 @@ use super::{name_cell, Column, Printer, NAME};
 /// Scale columns and row function.
 pub static PRINTER: Printer = Printer {
     columns: COLUMNS,
-    row,
+    row: &row,
 };
 
 static COLUMNS: &[Column] = &[

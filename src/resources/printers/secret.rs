@@ -8,7 +8,7 @@ use super::{age_cell, cell, map_len, name_cell, text, text_column, Column, Print
 /// Secret columns and row function.
 pub static PRINTER: Printer = Printer {
     columns: COLUMNS,
-    row,
+    row: &row,
 };
 
 static COLUMNS: &[Column] = &[

@@ -14,7 +14,7 @@ use super::{
 /// Service columns and row function.
 pub static PRINTER: Printer = Printer {
     columns: COLUMNS,
-    row,
+    row: &row,
 };
 
 static COLUMNS: &[Column] = &[

@@ -9,7 +9,7 @@ use super::{age_cell, list, name_cell, text_column, Column, Printer, AGE, NAME};
 /// ServiceAccount columns and row function.
 pub static PRINTER: Printer = Printer {
     columns: COLUMNS,
-    row,
+    row: &row,
 };
 
 static COLUMNS: &[Column] = &[

@@ -10,7 +10,7 @@ use super::{name_cell, text_column, Column, Printer, AGE, NAME};
 /// StatefulSet columns and row function.
 pub static PRINTER: Printer = Printer {
     columns: COLUMNS,
-    row,
+    row: &row,
 };
 
 static COLUMNS: &[Column] = &[

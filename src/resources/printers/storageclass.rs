@@ -10,7 +10,7 @@ use super::{age_cell, at, cell, text, text_column, Column, Printer, AGE, NAME};
 /// StorageClass columns and row function.
 pub static PRINTER: Printer = Printer {
     columns: COLUMNS,
-    row,
+    row: &row,
 };
 
 static COLUMNS: &[Column] = &[
