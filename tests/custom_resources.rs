@@ -290,3 +290,89 @@ fn a_broken_definition_is_refused_with_its_causes() {
     );
     assert!(err.contains("spec.versions[0].schema.openAPIV3Schema.properties[spec].properties[color].type: Required value"), "{err}");
 }
+
+const TWO_VERSIONS: &str = r#"
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: gadgets.example.org
+spec:
+  group: example.org
+  scope: Namespaced
+  names: {plural: gadgets, kind: Gadget}
+  versions:
+  - name: v1beta1
+    served: true
+    storage: false
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec: {type: object, x-kubernetes-preserve-unknown-fields: true}
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec: {type: object, x-kubernetes-preserve-unknown-fields: true}
+"#;
+
+#[test]
+fn every_served_version_reads_the_same_objects_and_namespaces_take_theirs_along() {
+    let c = Cluster::start();
+    c.apply(TWO_VERSIONS);
+    eventually("gadgets are served", || {
+        c.kubectl(&["get", "--raw", "/apis/example.org/v1beta1"])
+            .status
+            .success()
+            .then_some(())
+    });
+    let group = c.kubectl_ok(&["get", "--raw", "/apis/example.org"]);
+    assert!(
+        group.contains(r#""preferredVersion":{"groupVersion":"example.org/v1","version":"v1"}"#),
+        "{group}"
+    );
+    c.kubectl_ok(&["create", "namespace", "lab"]);
+    c.apply("apiVersion: example.org/v1beta1\nkind: Gadget\nmetadata: {name: g, namespace: lab}\nspec: {size: 3}\n");
+    let v1 = c.kubectl_ok(&[
+        "get",
+        "--raw",
+        "/apis/example.org/v1/namespaces/lab/gadgets/g",
+    ]);
+    assert!(
+        v1.contains(r#""apiVersion":"example.org/v1""#) && v1.contains(r#""size":3"#),
+        "{v1}"
+    );
+    let beta = c.kubectl_ok(&[
+        "get",
+        "--raw",
+        "/apis/example.org/v1beta1/namespaces/lab/gadgets",
+    ]);
+    assert!(
+        beta.contains(r#""apiVersion":"example.org/v1beta1","kind":"Gadget""#),
+        "{beta}"
+    );
+    c.kubectl_ok(&[
+        "patch",
+        "gadgets.v1beta1.example.org",
+        "g",
+        "-n",
+        "lab",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"size":4}}"#,
+    ]);
+    assert_eq!(
+        c.jsonpath(
+            &["gadgets.v1.example.org", "g", "-n", "lab"],
+            "{.spec.size}"
+        ),
+        "4"
+    );
+
+    c.kubectl_ok(&["delete", "namespace", "lab", "--timeout=60s"]);
+    let left = c.kubectl_ok(&["get", "--raw", "/apis/example.org/v1/gadgets"]);
+    assert!(left.contains(r#""items":[]"#), "{left}");
+}

@@ -23,6 +23,7 @@ use super::registry::{
 };
 use super::request_body;
 use super::request_info::ResourcePath;
+use super::served_version;
 use super::status::ApiError;
 use super::stored_json;
 use super::table::{self, IncludeObject};
@@ -148,13 +149,13 @@ async fn dispatch(
                 .lookup(rt, ns, name)
                 .ok_or_else(|| ApiError::not_found(rt, name))?;
             if output == Output::Json {
-                let bytes = obj.json().as_bytes().to_vec();
+                let bytes = served_version::json(rt, obj.json()).as_bytes().to_vec();
                 return Ok(body::full(StatusCode::OK, "application/json", bytes));
             }
             Ok(respond_one(
                 rt,
                 StatusCode::OK,
-                &obj.value(),
+                &served_version::value(rt, obj.value()),
                 output,
                 req.query,
                 &[],
@@ -438,10 +439,13 @@ fn respond_written(
 ) -> Response<ResponseBody> {
     match (answer, output) {
         (Answer::Stored(o), Output::Json) => {
-            let bytes = o.json().as_bytes().to_vec();
+            let bytes = served_version::json(rt, o.json()).as_bytes().to_vec();
             with_warnings(body::full(code, "application/json", bytes), warnings)
         }
-        (answer, output) => respond_one(rt, code, &answer.into_value(), output, query, warnings),
+        (answer, output) => {
+            let obj = served_version::value(rt, answer.into_value());
+            respond_one(rt, code, &obj, output, query, warnings)
+        }
     }
 }
 
@@ -492,12 +496,18 @@ fn list(
     let bytes = match output {
         Output::Json => {
             let size = page.items.iter().map(|o| o.size + 1).sum::<usize>();
-            let items = page.items.iter().map(|o| o.json());
+            let items = page
+                .items
+                .iter()
+                .map(|o| served_version::json(rt, o.json()));
             stored_json::list(&rt.api_version(), &kind, &meta, size, items)
         }
         Output::Table(v) => {
             let include = IncludeObject::parse(q(query, "includeObject"));
-            let items = page.items.iter().map(|o| o.value());
+            let items = page
+                .items
+                .iter()
+                .map(|o| served_version::value(rt, o.value()));
             table::table_json(rt, items, v, include, &meta)
         }
         Output::Metadata(v) => {
@@ -511,7 +521,11 @@ fn list(
             stored_json::list(&api_version, "PartialObjectMetadataList", &meta, 0, items)
         }
         Output::Yaml => {
-            let items: Vec<Value> = page.items.iter().map(|o| o.value()).collect();
+            let items: Vec<Value> = page
+                .items
+                .iter()
+                .map(|o| served_version::value(rt, o.value()))
+                .collect();
             let list = json!({"kind": kind, "apiVersion": rt.api_version(), "metadata": meta, "items": items});
             let (bytes, ct) = encode(&list, output);
             return Ok(body::full(StatusCode::OK, ct, bytes));
@@ -562,20 +576,18 @@ fn watch(
             let line = match (event, output) {
                 (RawEvent::Bookmark(_), _) if !bookmarks => continue,
                 (RawEvent::Bookmark(b), _) => stored_json::watch_line("BOOKMARK", &b.to_string()),
-                (RawEvent::Change(kind, o), Output::Json) => {
-                    stored_json::watch_line(kind, o.json())
+                (RawEvent::Change(kind, o), Output::Json | Output::Yaml) => {
+                    stored_json::watch_line(kind, &served_version::json(rt, o.json()))
                 }
                 (RawEvent::Change(kind, o), Output::Table(v)) => {
-                    let table = table::table(rt, [o.value()], v, include, json!({}), true);
+                    let obj = served_version::value(rt, o.value());
+                    let table = table::table(rt, [obj], v, include, json!({}), true);
                     stored_json::watch_line(kind, &table.to_string())
                 }
                 (RawEvent::Change(kind, o), Output::Metadata(v)) => stored_json::watch_line(
                     kind,
                     &table::partial_metadata(&o.value(), v).to_string(),
                 ),
-                (RawEvent::Change(kind, o), Output::Yaml) => {
-                    stored_json::watch_line(kind, o.json())
-                }
             };
             if tx.send(Bytes::from(line)).await.is_err() {
                 break;

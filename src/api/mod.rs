@@ -21,6 +21,7 @@ pub mod request_body;
 pub mod request_info;
 pub mod request_limits;
 pub mod reviews;
+pub mod served_version;
 pub mod server;
 pub mod stored_json;
 pub mod table;

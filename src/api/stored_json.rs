@@ -7,7 +7,7 @@
 use serde_json::Value;
 
 /// A list with each item's JSON text copied in. `size` is a hint of the items' bytes.
-pub fn list<S: AsRef<[u8]>>(
+pub fn list<S: AsRef<str>>(
     api_version: &str,
     kind: &str,
     meta: &Value,
@@ -22,7 +22,7 @@ pub fn list<S: AsRef<[u8]>>(
         if i > 0 {
             out.push(b',');
         }
-        out.extend_from_slice(item.as_ref());
+        out.extend_from_slice(item.as_ref().as_bytes());
     }
     out.extend_from_slice(b"],\"kind\":");
     let _ = serde_json::to_writer(&mut out, kind);

@@ -17,7 +17,7 @@ use crate::client::options::{DeleteOptions, ListOptions, Subresource};
 use crate::client::status::ApiError;
 use crate::client::Client;
 use crate::resources::meta;
-use crate::resources::{namespace, RESOURCES};
+use crate::resources::{crd, custom, namespace, ResourceType, RESOURCES};
 
 /// How soon to look again while content is still being removed.
 const RECHECK: Duration = Duration::from_secs(1);
@@ -73,8 +73,17 @@ impl<C: Client> Controller for NamespaceController<C> {
         let name = ns.metadata.name.as_deref().unwrap_or_default();
         let client = &self.client;
         let mut remaining = 0;
-        // Every namespaced kind, whatever it is: read as JSON, only names are needed.
-        for rt in RESOURCES.iter().copied().filter(|r| r.namespaced) {
+        // Every namespaced kind, whatever it is: read as JSON, only names are needed. Custom
+        // resources are read at their storage version.
+        let crds = client
+            .list(&crd::RESOURCE, None, &ListOptions::default())
+            .await?;
+        let custom = crds
+            .items
+            .iter()
+            .filter_map(|c| custom::storage_version(c).and_then(|v| custom::resource_type(c, v)));
+        let kinds: Vec<&'static ResourceType> = RESOURCES.iter().copied().chain(custom).collect();
+        for rt in kinds.into_iter().filter(|r| r.namespaced) {
             let list = client.list(rt, Some(name), &ListOptions::default()).await?;
             for obj in &list.items {
                 remaining += 1;

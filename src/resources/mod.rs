@@ -155,6 +155,11 @@ pub trait Strategy: Send + Sync {
     fn custom_schema(&self) -> Option<&Value> {
         None
     }
+    /// The `apiVersion` objects are stored at, for kinds served at several versions (custom
+    /// resources: their CRD's storage version).
+    fn stored_api_version(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// One served resource type: its names, scope and behaviour.

@@ -273,7 +273,8 @@ fn decode_incoming(
     };
     let want = rt.api_version();
     match map.get("apiVersion").and_then(Value::as_str) {
-        Some(v) if v != want => {
+        // (a patched object of another served version still names the storage version)
+        Some(v) if v != want && Some(v) != rt.strategy.stored_api_version() => {
             return Err(ApiError::bad_request(format!(
                 "the API version in the data ({v}) does not match the expected API version ({want})"
             )))

@@ -46,6 +46,7 @@ pub fn resource_type(crd: &Value, version: &str) -> Option<&'static ResourceType
         "accepted": accepted,
         "scope": spec.get("scope"),
         "version": v,
+        "storage": storage_version(crd),
     })
     .to_string();
     let built = BUILT.get_or_init(Mutex::default);
@@ -54,7 +55,8 @@ pub fn resource_type(crd: &Value, version: &str) -> Option<&'static ResourceType
     if let Some(rt) = built.get(&defining) {
         return Some(rt);
     }
-    let rt = build(spec, accepted, v)?;
+    let stored = storage_version(crd).unwrap_or(version);
+    let rt = build(spec, accepted, v, stored)?;
     built.insert(defining, rt);
     Some(rt)
 }
@@ -71,7 +73,12 @@ fn leak_list(v: Option<&Value>) -> &'static [&'static str] {
     Box::leak(list.into_boxed_slice())
 }
 
-fn build(spec: &Value, accepted: &Value, version: &Value) -> Option<&'static ResourceType> {
+fn build(
+    spec: &Value,
+    accepted: &Value,
+    version: &Value,
+    storage_version: &str,
+) -> Option<&'static ResourceType> {
     let names = if accepted.is_null() {
         spec.get("names")?
     } else {
@@ -100,7 +107,8 @@ fn build(spec: &Value, accepted: &Value, version: &Value) -> Option<&'static Res
     let version_name = leak(version.get("name").and_then(Value::as_str)?);
     let kind = leak(kind);
     let group = leak(group);
-    let strategy = CustomStrategy::new(version, namespaced);
+    let stored = format!("{group}/{storage_version}");
+    let strategy = CustomStrategy::new(version, namespaced, stored);
     let strategy: &'static CustomStrategy = Box::leak(Box::new(strategy));
     let printer = printer::build(version.get("additionalPrinterColumns"));
     let rt = ResourceType {

@@ -23,6 +23,8 @@ pub struct CustomStrategy {
     schema: Option<Schema>,
     /// The schema as written, for the OpenAPI documents.
     raw_schema: Option<Value>,
+    /// `group/version` of the CRD's storage version.
+    stored_api_version: String,
     status: bool,
     scale: Option<ScalePaths>,
     namespaced: bool,
@@ -30,7 +32,7 @@ pub struct CustomStrategy {
 
 impl CustomStrategy {
     /// The behaviour `version` (one of a CRD's `spec.versions`) describes.
-    pub fn new(version: &Value, namespaced: bool) -> Self {
+    pub fn new(version: &Value, namespaced: bool, stored_api_version: String) -> Self {
         let schema = version
             .pointer("/schema/openAPIV3Schema")
             .map(|s| schema::parse(s, "").0);
@@ -50,6 +52,7 @@ impl CustomStrategy {
         CustomStrategy {
             schema,
             raw_schema: version.pointer("/schema/openAPIV3Schema").cloned(),
+            stored_api_version,
             status: subs.and_then(|s| s.get("status")).is_some(),
             scale,
             namespaced,
@@ -63,6 +66,13 @@ impl Strategy for CustomStrategy {
             Some(s) => schema::prune(&mut obj, s),
             None => Vec::new(),
         };
+        // Conversion `None`: every version is stored as the storage version.
+        if let Some(m) = obj.as_object_mut() {
+            m.insert(
+                "apiVersion".into(),
+                Value::String(self.stored_api_version.clone()),
+            );
+        }
         Ok(Decoded {
             object: obj,
             unknown_fields,
@@ -130,5 +140,9 @@ impl Strategy for CustomStrategy {
 
     fn custom_schema(&self) -> Option<&Value> {
         self.raw_schema.as_ref()
+    }
+
+    fn stored_api_version(&self) -> Option<&str> {
+        Some(&self.stored_api_version)
     }
 }
