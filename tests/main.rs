@@ -21,6 +21,7 @@ mod container_security;
 mod crash_durability;
 mod daemonset;
 mod empty_dir_eviction;
+mod ephemeral_containers;
 mod failed_pod_cleanup;
 mod git_repo_volume;
 mod host_path_policy;
