@@ -221,3 +221,39 @@ async fn a_missing_pod_is_not_found_with_details() {
     assert_eq!(e.details.name.as_deref(), Some("nope"));
     assert_eq!(e.details.kind.as_deref(), Some("pods"));
 }
+
+#[tokio::test]
+async fn pod_security_judges_what_the_subresource_adds() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = Registry::new(crate::store::Store::open(dir.path(), 64).unwrap());
+    let opts = WriteOptions::default();
+    let ns = json!({"metadata": {"name": "locked",
+        "labels": {"pod-security.kubernetes.io/enforce": "baseline"}}});
+    r.create(&namespace::RESOURCE, "", ns, &opts).await.unwrap();
+    let p = json!({"metadata": {"name": "web"},
+        "spec": {"containers": [{"name": "app", "image": "nginx:1"}]}});
+    r.create(&pod::RESOURCE, "locked", p, &opts).await.unwrap();
+    let privileged = json!({"spec": {"ephemeralContainers": [{"name": "d", "image": "busybox:1",
+        "securityContext": {"privileged": true}}]}});
+    let e = r
+        .patch(
+            &pod::RESOURCE,
+            "locked",
+            "web",
+            PatchType::StrategicMerge,
+            privileged.to_string().as_bytes(),
+            Subresource::EphemeralContainers,
+            &opts,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, 403, "{e:?}");
+    assert!(
+        e.message
+            .contains("violates PodSecurity \"baseline:latest\": privileged (container \"d\""),
+        "{}",
+        e.message
+    );
+    let stored = r.get(&pod::RESOURCE, "locked", "web").unwrap();
+    assert!(ephemeral_names(&stored).is_empty());
+}
