@@ -169,3 +169,75 @@ fn ephemeral_containers_are_only_ever_added() {
         name
     );
 }
+
+/// A second debugger beside the first: it runs and ends on its own, and by then the first,
+/// which ended long before, is still the same terminated container, never restarted.
+#[test]
+fn a_finished_debugger_is_never_restarted() {
+    let board = Board::start("builtin", 144, &[("library/box", IDLE)]);
+    let c = &board.cluster;
+    c.apply(&target_pod(""));
+    let first = debug_session(c, board.work.path());
+    let status_of = |name: &str, path: &str| {
+        c.pod_jsonpath(
+            "target",
+            &format!("{{.status.ephemeralContainerStatuses[?(@.name==\"{name}\")].{path}}}"),
+        )
+    };
+    let first_id = status_of(&first, "containerID");
+
+    c.kubectl_ok(&["debug", "target", "--image=box", "--", "sh", "-c", "exit 0"]);
+    let names = c.pod_jsonpath("target", "{.spec.ephemeralContainers[*].name}");
+    let second = names
+        .split(' ')
+        .find(|n| *n != first)
+        .unwrap_or_else(|| panic!("no second debugger in {names}"))
+        .to_string();
+    eventually("the second debugger to end", || {
+        (status_of(&second, "state.terminated.reason") == "Completed").then_some(())
+    });
+    assert_eq!(status_of(&first, "containerID"), first_id);
+    assert_eq!(status_of(&first, "state.terminated.exitCode"), "5");
+    assert_eq!(status_of(&first, "restartCount"), "0");
+    assert_eq!(status_of(&second, "restartCount"), "0");
+}
+
+/// A debugger whose target has not started yet (an init container still runs) waits with
+/// upstream's reason and message instead of joining some other PID namespace.
+#[test]
+fn a_debugger_waits_for_its_target_to_run() {
+    let board = Board::start("builtin", 145, &[("library/box", IDLE)]);
+    let c = &board.cluster;
+    c.apply(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: starting}\nspec:\n  terminationGracePeriodSeconds: 1\n  initContainers: [{name: setup, image: box}]\n  containers: [{name: app, image: box}]\n",
+    );
+    eventually("the init container to run", || {
+        let running = c.pod_jsonpath(
+            "starting",
+            "{.status.initContainerStatuses[0].state.running.startedAt}",
+        );
+        (!running.is_empty()).then_some(())
+    });
+    c.kubectl_ok(&[
+        "debug",
+        "starting",
+        "--image=box",
+        "--target=app",
+        "--",
+        "sh",
+    ]);
+    eventually("the debugger to wait for its target", || {
+        let reason = c.pod_jsonpath(
+            "starting",
+            "{.status.ephemeralContainerStatuses[0].state.waiting.reason}",
+        );
+        (reason == "CreateContainerConfigError").then_some(())
+    });
+    assert_eq!(
+        c.pod_jsonpath(
+            "starting",
+            "{.status.ephemeralContainerStatuses[0].state.waiting.message}"
+        ),
+        "unable to find target container app"
+    );
+}
