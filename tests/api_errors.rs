@@ -256,11 +256,12 @@ async fn credentials_are_required_and_viewers_cannot_write() {
     );
 }
 
-/// `kubectl debug` adds an ephemeral container, which this server does not serve yet:
-/// kubectl reads the 404's `details` (upstream always sends them on NotFound) and says so in
-/// one line, instead of crashing on a Status without them.
+/// `kubectl debug` without a terminal adds an ephemeral container through
+/// `pods/ephemeralcontainers` and returns, even before the pod is scheduled; for a pod that
+/// does not exist kubectl reads the 404's `details` (upstream always sends them on
+/// NotFound) and prints one line instead of crashing on a Status without them.
 #[test]
-fn kubectl_debug_learns_ephemeral_containers_are_not_served() {
+fn kubectl_debug_adds_an_ephemeral_container_and_reports_a_missing_pod() {
     let c = Cluster::start();
     c.apply(
         "apiVersion: v1
@@ -273,9 +274,19 @@ spec:
     );
     let out = c.kubectl(&["debug", "web", "--image=busybox"]);
     let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let name = c.pod_jsonpath("web", "{.spec.ephemeralContainers[0].name}");
+    assert!(name.starts_with("debugger-"), "{name}");
+    assert_eq!(
+        c.pod_jsonpath("web", "{.spec.ephemeralContainers[0].image}"),
+        "busybox"
+    );
+
+    let out = c.kubectl(&["debug", "nope", "--image=busybox"]);
+    let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(
-        err.contains("ephemeral containers are disabled for this cluster"),
+        err.contains("Error from server (NotFound): pods \"nope\" not found"),
         "{err}"
     );
     assert!(!err.contains("panic"), "{err}");

@@ -22,6 +22,7 @@ mod crash_durability;
 mod custom_resources;
 mod daemonset;
 mod empty_dir_eviction;
+mod ephemeral_containers;
 mod failed_pod_cleanup;
 mod git_repo_volume;
 mod host_path_policy;

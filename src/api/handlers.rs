@@ -370,6 +370,7 @@ fn subresource(sub: Option<&str>) -> Result<Subresource, ApiError> {
         None => Ok(Subresource::Main),
         Some("finalize") => Ok(Subresource::Finalize),
         Some("status") => Ok(Subresource::Status),
+        Some("ephemeralcontainers") => Ok(Subresource::EphemeralContainers),
         Some(_) => Err(ApiError::method_not_allowed()),
     }
 }

@@ -170,6 +170,8 @@ pub enum Subresource {
     Status,
     /// `/finalize` (namespaces): only the kind's finalizers change.
     Finalize,
+    /// `/ephemeralcontainers` (pods): only ephemeral containers are added.
+    EphemeralContainers,
 }
 
 impl Subresource {
@@ -179,6 +181,7 @@ impl Subresource {
             Subresource::Main => "",
             Subresource::Status => "status",
             Subresource::Finalize => "finalize",
+            Subresource::EphemeralContainers => "ephemeralcontainers",
         }
     }
 }

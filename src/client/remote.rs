@@ -157,6 +157,7 @@ fn subresource_suffix(sub: Subresource) -> &'static str {
         Subresource::Main => "",
         Subresource::Status => "/status",
         Subresource::Finalize => "/finalize",
+        Subresource::EphemeralContainers => "/ephemeralcontainers",
     }
 }
 

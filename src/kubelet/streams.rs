@@ -39,13 +39,17 @@ impl<C: Client> KubeletStreams<C> {
         }
     }
 
-    /// The container's status entry in the pod (regular or init container).
+    /// The container's status entry in the pod (regular, init or ephemeral container).
     fn status_of<'a>(pod: &'a Value, container: &str) -> Option<&'a Value> {
-        ["/status/containerStatuses", "/status/initContainerStatuses"]
-            .iter()
-            .filter_map(|p| pod.pointer(p).and_then(Value::as_array))
-            .flatten()
-            .find(|s| s["name"] == container)
+        [
+            "/status/containerStatuses",
+            "/status/initContainerStatuses",
+            "/status/ephemeralContainerStatuses",
+        ]
+        .iter()
+        .filter_map(|p| pod.pointer(p).and_then(Value::as_array))
+        .flatten()
+        .find(|s| s["name"] == container)
     }
 }
 

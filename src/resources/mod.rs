@@ -84,6 +84,16 @@ pub trait Strategy: Send + Sync {
         }
         *new = merged;
     }
+    /// On an update of the `ephemeralcontainers` subresource (pods): keeps everything but
+    /// what that subresource may change. Kinds without it never see such an update (the
+    /// subresource is not served), so the default keeps the object as it was.
+    fn prepare_for_ephemeral_containers_update(&self, new: &mut Value, old: &Value) {
+        *new = old.clone();
+    }
+    /// Validates an update through the `ephemeralcontainers` subresource.
+    fn validate_ephemeral_containers_update(&self, new: &Value, old: &Value) -> Vec<FieldError> {
+        self.validate_update(new, old)
+    }
     /// Validates a new object, its metadata included (name rules differ by kind).
     fn validate(&self, obj: &Value) -> Vec<FieldError>;
     /// Validates an update, including immutable fields and metadata.

@@ -2,6 +2,7 @@
 //! with defaults, spec validation, update rules and QoS in the submodules.
 
 mod defaults;
+mod ephemeral;
 mod qos;
 mod spec;
 mod update;
@@ -27,7 +28,15 @@ pub static RESOURCE: ResourceType = ResourceType {
     short_names: &["po"],
     namespaced: true,
     ephemeral: false,
-    subresources: &["status", "binding", "log", "exec", "attach", "eviction"],
+    subresources: &[
+        "status",
+        "binding",
+        "ephemeralcontainers",
+        "log",
+        "exec",
+        "attach",
+        "eviction",
+    ],
     categories: &["all"],
     strategy: &PodStrategy,
     printer: &printers::pod::PRINTER,
@@ -58,13 +67,35 @@ impl Strategy for PodStrategy {
     }
 
     /// Upstream `podStrategy.PrepareForUpdate`: only the status subresource changes status.
+    /// Ephemeral containers get the defaults upstream's decoding gives them, so an attempt
+    /// to add one here meets the update rules rather than a missing default.
     fn prepare_for_update(&self, new: &mut Value, old: &Value) {
         keep_old(new, old, "status");
+        if let Some(spec) = new.get_mut("spec").and_then(Value::as_object_mut) {
+            defaults::set_ephemeral_container_defaults(spec);
+        }
     }
 
     fn validate(&self, obj: &Value) -> Vec<FieldError> {
         let mut errs = validate_object_meta(obj, true, NameRule::Dns1123Subdomain);
         errs.extend(spec::validate_pod_spec(obj));
+        errs.extend(ephemeral::validate_create(obj));
+        errs
+    }
+
+    /// Upstream `podEphemeralContainersStrategy.PrepareForUpdate`.
+    fn prepare_for_ephemeral_containers_update(&self, new: &mut Value, old: &Value) {
+        ephemeral::keep_only_ephemeral_containers(new, old);
+    }
+
+    /// Upstream `ValidatePodEphemeralContainersUpdate`.
+    fn validate_ephemeral_containers_update(&self, new: &Value, old: &Value) -> Vec<FieldError> {
+        if let Some(refusal) = ephemeral::mirror_refusal(old) {
+            return vec![refusal];
+        }
+        let mut errs = validate_object_meta_update(new, old);
+        errs.extend(spec::validate_pod_spec(new));
+        errs.extend(ephemeral::validate_update(new, old));
         errs
     }
 

@@ -9,6 +9,7 @@ pub mod lan;
 pub mod registry;
 pub mod sockets;
 pub mod storage;
+pub mod terminal;
 
 use std::io::Write;
 use std::net::TcpListener;

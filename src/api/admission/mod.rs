@@ -1,8 +1,9 @@
 //! Admission: what kube-apiserver's admission plugins do on a write after the kind's own
 //! validation and before anything is stored, one plugin per file. Mutating plugins may read
 //! other objects from the store; validating plugins answer with a `Status` and store nothing.
-//! Creates pass every plugin; updates of the main resource pass Pod Security, and writes by a
-//! node pass NodeRestriction, which needs the object being replaced.
+//! Creates pass every plugin; updates of the main resource and of a pod's ephemeral
+//! containers pass Pod Security, and writes by a node pass NodeRestriction, which needs the
+//! object being replaced.
 
 pub mod default_storage_class;
 pub mod default_toleration_seconds;

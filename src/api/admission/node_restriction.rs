@@ -119,6 +119,12 @@ pub fn admit_update(
     let name = meta::name_of(old);
     let refuse = |why: String| Err(ApiError::forbidden_on(rt, name, &why));
     if is(rt, "", "pods") {
+        if sub == Subresource::EphemeralContainers {
+            return refuse(format!(
+                "unexpected pod subresource {:?}, only 'status' and 'eviction' are allowed",
+                sub.name()
+            ));
+        }
         if sub != Subresource::Status {
             return refuse(format!(
                 "unexpected operation \"UPDATE\", node {node:?} can only create and delete mirror pods"

@@ -110,6 +110,23 @@ async fn admission_limits_a_nodes_writes_to_itself() {
     merge(&r, pods, "default", "mine", status, Subresource::Status)
         .await
         .unwrap();
+    // Not even its own pods' ephemeral containers.
+    let debug = json!({"spec": {"ephemeralContainers": [{"name": "d", "image": "busybox"}]}});
+    let err = merge(
+        &r,
+        pods,
+        "default",
+        "mine",
+        debug,
+        Subresource::EphemeralContainers,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        err,
+        "403 pods \"mine\" is forbidden: unexpected pod subresource \"ephemeralcontainers\", \
+         only 'status' and 'eviction' are allowed"
+    );
     let err = r
         .delete(pods, "default", "theirs", &delete_as_node())
         .await

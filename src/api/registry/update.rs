@@ -104,7 +104,10 @@ impl Registry {
                     let req = self.field_request(rt, opts, sub.name(), &now);
                     field_manager::track_update(Some(&old), new, &req);
                 }
-                if let (Some(new), Subresource::Main) = (&new, sub) {
+                // Pod Security judges what the ephemeral containers subresource adds too.
+                if let (Some(new), Subresource::Main | Subresource::EphemeralContainers) =
+                    (&new, sub)
+                {
                     admitted =
                         admission::review(self, &self.admission, rt, new, Some(&old), requester)?;
                     let who = opts.requester.as_ref();
@@ -163,6 +166,9 @@ fn next_state(
         Subresource::Main => rt.strategy.prepare_for_update(&mut new, old),
         Subresource::Status => rt.strategy.prepare_for_status_update(&mut new, old),
         Subresource::Finalize => rt.strategy.prepare_for_finalize(&mut new, old),
+        Subresource::EphemeralContainers => rt
+            .strategy
+            .prepare_for_ephemeral_containers_update(&mut new, old),
     }
     if rt.strategy.tracks_generation() && meta::spec_changed(&new, old) {
         let generation = old
@@ -171,7 +177,12 @@ fn next_state(
             .unwrap_or(0);
         meta::meta_mut(&mut new).insert("generation".into(), Value::from(generation + 1));
     }
-    let errs = validate_change(rt, &new, old);
+    let errs = match sub {
+        Subresource::EphemeralContainers => {
+            rt.strategy.validate_ephemeral_containers_update(&new, old)
+        }
+        _ => validate_change(rt, &new, old),
+    };
     if !errs.is_empty() {
         return Err(ApiError::invalid(rt, name, &errs));
     }
@@ -193,3 +204,7 @@ fn finished_deleting(rt: &ResourceType, obj: &Value) -> bool {
             .unwrap_or(0)
             == 0
 }
+
+#[cfg(test)]
+#[path = "update_ephemeral_tests.rs"]
+mod ephemeral_tests;

@@ -120,6 +120,7 @@ impl Fixture {
                 network: Some("/run/bramble/netns/u1".into()),
                 ipc: Some("/run/bramble/ipc/u1".into()),
                 uts: Some("/run/bramble/uts/u1".into()),
+                pid: None,
             },
             rootfs: self.rootfs.path().to_path_buf(),
             cgroups_path: format!("/bramble/podu1/{}", container.name),

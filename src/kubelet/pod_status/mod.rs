@@ -14,6 +14,7 @@ use crate::kubelet::runtime::{ContainerState, ContainerStatus};
 
 mod conditions;
 mod container_status;
+mod ephemeral;
 mod phase;
 
 use conditions::*;
@@ -75,6 +76,8 @@ pub struct ObservedPod<'a> {
     pub init_containers: &'a [ContainerRecord],
     /// Records of the regular containers.
     pub containers: &'a [ContainerRecord],
+    /// Records of the ephemeral containers.
+    pub ephemeral_containers: &'a [ContainerRecord],
     /// The pod sandbox's IP, once its network is set up.
     pub pod_ip: Option<&'a str>,
     /// The node's IP.
@@ -202,6 +205,9 @@ pub fn pod_status(pod: &Value, observed: &ObservedPod<'_>, now: DateTime<Utc>) -
         })
         .collect();
     status.insert("containerStatuses".into(), Value::Array(v));
+    if let Some(v) = ephemeral::ephemeral_statuses(spec, observed.ephemeral_containers, has_init) {
+        status.insert("ephemeralContainerStatuses".into(), v);
+    }
     if let Some(q) = old.get("qosClass").filter(|v| !v.is_null()) {
         status.insert("qosClass".into(), q.clone());
     }

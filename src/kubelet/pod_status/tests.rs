@@ -68,6 +68,7 @@ fn status(
     let observed = ObservedPod {
         init_containers: init,
         containers,
+        ephemeral_containers: &[],
         pod_ip: Some("10.42.0.5"),
         host_ip: "192.168.1.10",
         start_time: Some(t(0)),

@@ -32,6 +32,7 @@ use crate::resources::pod;
 use events::PodRef;
 
 mod admission;
+mod ephemeral;
 mod events;
 mod eviction;
 mod probing;
@@ -220,11 +221,18 @@ impl Worker {
     async fn sync<C: Client>(&mut self, ctx: &NodeContext<C>, p: &Value) {
         let Some(pod) = typed(p) else { return };
         let spec = pod.spec.clone().unwrap_or_default();
+        let ephemeral: Vec<Container> = spec
+            .ephemeral_containers
+            .iter()
+            .flatten()
+            .map(ephemeral::as_container)
+            .collect();
         for c in spec
             .init_containers
             .iter()
             .flatten()
             .chain(spec.containers.iter())
+            .chain(ephemeral.iter())
         {
             let t = self.containers.entry(c.name.clone()).or_default();
             t.name.clone_from(&c.name);
@@ -239,6 +247,7 @@ impl Worker {
         }
         self.refresh_volumes(ctx, &pod).await;
         self.refresh(ctx).await;
+        self.start_ephemeral(ctx, &pod).await;
         let policy = spec
             .restart_policy
             .clone()
@@ -258,11 +267,11 @@ impl Worker {
             } else {
                 "OnFailure"
             };
-            self.ensure(ctx, &pod, c, init_policy).await;
+            self.ensure(ctx, &pod, c, init_policy, None).await;
             return;
         }
         for c in &spec.containers {
-            self.ensure(ctx, &pod, c, &policy).await;
+            self.ensure(ctx, &pod, c, &policy, None).await;
         }
     }
 
@@ -276,13 +285,14 @@ impl Worker {
     }
 
     /// Starts `c` if it has no container, or restarts it when it exited and the policy and
-    /// backoff allow.
+    /// backoff allow; `pid_namespace` is another container's PID namespace to join.
     async fn ensure<C: Client>(
         &mut self,
         ctx: &NodeContext<C>,
         pod: &Pod,
         c: &Container,
         policy: &str,
+        pid_namespace: Option<std::path::PathBuf>,
     ) {
         let Some(sb) = &self.sandbox else { return };
         let Some(t) = self.containers.get_mut(&c.name) else {
@@ -364,7 +374,10 @@ impl Worker {
         let env = PodEnv {
             pod,
             volumes: &sb.volumes,
-            namespaces: sb.namespaces.clone(),
+            namespaces: PodNamespaces {
+                pid: pid_namespace,
+                ..sb.namespaces.clone()
+            },
             pod_dir: sb.pod_dir.clone(),
             pod_ip: sb.pod_ip.clone(),
             host_ip: ctx.host_ip.clone(),
@@ -409,9 +422,16 @@ impl Worker {
         };
         let init = records(spec.init_containers.as_deref().unwrap_or(&[]));
         let main = records(&spec.containers);
+        let ephemeral: Vec<pod_status::ContainerRecord> = spec
+            .ephemeral_containers
+            .iter()
+            .flatten()
+            .filter_map(|c| self.containers.get(&c.name).map(Tracked::record))
+            .collect();
         let observed = ObservedPod {
             init_containers: &init,
             containers: &main,
+            ephemeral_containers: &ephemeral,
             pod_ip: self.sandbox.as_ref().map(|s| s.pod_ip.as_str()),
             host_ip: &ctx.host_ip,
             start_time: Some(self.start_time),

@@ -103,6 +103,7 @@ impl Worker {
                 network,
                 ipc: Some(sb.ipc),
                 uts: Some(sb.uts),
+                pid: None,
             },
             pod_ip,
             pod_dir,

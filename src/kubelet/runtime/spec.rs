@@ -59,6 +59,9 @@ pub struct PodNamespaces {
     pub ipc: Option<PathBuf>,
     /// UTS namespace.
     pub uts: Option<PathBuf>,
+    /// PID namespace: a new one per container unless set, as for an ephemeral container
+    /// that targets another container (`/proc/<its pid>/ns/pid`).
+    pub pid: Option<PathBuf>,
 }
 
 /// CPU and memory from the container's `resources`.
@@ -240,7 +243,7 @@ pub fn oci_spec(spec: &ContainerSpec) -> Result<Spec> {
 
     let ns = &spec.namespaces;
     let mut namespaces = vec![
-        namespace(LinuxNamespaceType::Pid, None)?,
+        namespace(LinuxNamespaceType::Pid, ns.pid.as_deref())?,
         namespace(LinuxNamespaceType::Mount, None)?,
         namespace(LinuxNamespaceType::Cgroup, None)?,
     ];

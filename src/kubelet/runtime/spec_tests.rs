@@ -57,6 +57,24 @@ fn config_joins_pod_namespaces_and_binds_volumes() {
 }
 
 #[test]
+fn a_targeting_container_joins_the_target_s_pid_namespace() {
+    let spec = ContainerSpec {
+        args: vec!["sh".into()],
+        rootfs: "/r".into(),
+        namespaces: PodNamespaces {
+            pid: Some("/proc/4242/ns/pid".into()),
+            ..PodNamespaces::default()
+        },
+        ..ContainerSpec::default()
+    };
+    let json = serde_json::to_value(oci_spec(&spec).unwrap()).unwrap();
+    let ns = json["linux"]["namespaces"].as_array().unwrap();
+    let pid: Vec<_> = ns.iter().filter(|n| n["type"] == "pid").collect();
+    assert_eq!(pid.len(), 1);
+    assert_eq!(pid[0]["path"], "/proc/4242/ns/pid");
+}
+
+#[test]
 fn privileged_unmasks_and_allows_devices() {
     let spec = ContainerSpec {
         args: vec!["/bin/sh".into()],

@@ -57,9 +57,20 @@ fn set_pod_spec_defaults(spec: &mut Map<String, Value>, pod: bool) {
             }
         }
     }
+    set_ephemeral_container_defaults(spec);
     if let Some(Value::Array(volumes)) = spec.get_mut("volumes") {
         for v in volumes.iter_mut().filter_map(Value::as_object_mut) {
             set_volume_defaults(v);
+        }
+    }
+}
+
+/// Upstream `SetDefaults_EphemeralContainer`: the container defaults, without what
+/// `SetDefaults_Pod` adds to regular and init containers only.
+pub fn set_ephemeral_container_defaults(spec: &mut Map<String, Value>) {
+    if let Some(Value::Array(containers)) = spec.get_mut("ephemeralContainers") {
+        for c in containers.iter_mut().filter_map(Value::as_object_mut) {
+            set_container_defaults(c, false, false);
         }
     }
 }

@@ -47,6 +47,9 @@ pub fn validate_pod_spec(pod: &Value) -> Vec<FieldError> {
         }
         errs.extend(validate_container(c, &volumes, &path));
     }
+    errs.extend(super::ephemeral::validate_ephemeral_containers(
+        spec, &volumes,
+    ));
     errs.extend(enum_field(
         spec,
         "restartPolicy",
@@ -104,7 +107,11 @@ fn enum_field(spec: &Value, field: &str, allowed: &[&str]) -> Vec<FieldError> {
     }
 }
 
-fn validate_container(c: &Value, volumes: &BTreeSet<String>, path: &str) -> Vec<FieldError> {
+pub(super) fn validate_container(
+    c: &Value,
+    volumes: &BTreeSet<String>,
+    path: &str,
+) -> Vec<FieldError> {
     let mut errs = Vec::new();
     let name = str_at(c, &["name"]);
     if name.is_empty() {

@@ -132,10 +132,20 @@ fn same_map(a: &Map<String, Value>, b: &Map<String, Value>) -> bool {
 
 /// A short diff of the changed spec fields, in the `-`/`+` shape of upstream's `cmp.Diff`.
 fn spec_diff(old: &Map<String, Value>, new: &Map<String, Value>) -> String {
+    field_diff("core.PodSpec", old, new)
+}
+
+/// A short diff of the fields of `type_name` that changed, in the `-`/`+` shape of
+/// upstream's `cmp.Diff`.
+pub(super) fn field_diff(
+    type_name: &str,
+    old: &Map<String, Value>,
+    new: &Map<String, Value>,
+) -> String {
     let mut keys: Vec<&String> = old.keys().chain(new.keys()).collect();
     keys.sort();
     keys.dedup();
-    let mut out = String::from("  core.PodSpec{\n");
+    let mut out = format!("  {type_name}{{\n");
     for k in keys {
         if crate::resources::validation::fields::same(old.get(k), new.get(k)) {
             continue;
