@@ -31,6 +31,7 @@ mod image_auth;
 mod image_import_gc;
 mod image_pull;
 mod interactive;
+mod kube_rs;
 mod kubectl_apply_pod;
 mod kubectl_explain;
 mod kubectl_logs_exec;

@@ -237,6 +237,11 @@ async fn dispatch(
                 (PatchType::Apply, Subresource::Main) => {
                     registry.apply(rt, ns, name, &req.body, &write).await?
                 }
+                (PatchType::Apply, Subresource::Status) => {
+                    registry
+                        .apply_status(rt, ns, name, &req.body, &write)
+                        .await?
+                }
                 (PatchType::Apply, _) => return Err(ApiError::method_not_allowed()),
                 _ => {
                     registry

@@ -27,6 +27,33 @@ impl Registry {
         body: &[u8],
         opts: &WriteOptions,
     ) -> Result<Written, ApiError> {
+        self.apply_to(rt, namespace, name, body, Subresource::Main, opts)
+            .await
+    }
+
+    /// Applies `body` to the `status` subresource of an existing object: only its status
+    /// changes, and the fields are recorded as the manager's on `status`.
+    pub async fn apply_status(
+        &self,
+        rt: &ResourceType,
+        namespace: &str,
+        name: &str,
+        body: &[u8],
+        opts: &WriteOptions,
+    ) -> Result<Written, ApiError> {
+        self.apply_to(rt, namespace, name, body, Subresource::Status, opts)
+            .await
+    }
+
+    async fn apply_to(
+        &self,
+        rt: &ResourceType,
+        namespace: &str,
+        name: &str,
+        body: &[u8],
+        sub: Subresource,
+        opts: &WriteOptions,
+    ) -> Result<Written, ApiError> {
         let config = crate::api::request_body::decode(Some("application/yaml"), body)?;
         if config.get("apiVersion").and_then(Value::as_str).is_none()
             || config.get("kind").and_then(Value::as_str).is_none()
@@ -36,7 +63,11 @@ impl Registry {
             ));
         }
         // unknown fields cannot be tracked: an applied configuration must know them all
-        let (config, _) = decode_incoming(rt, namespace, config, FieldValidation::Strict)?;
+        let (mut config, _) = decode_incoming(rt, namespace, config, FieldValidation::Strict)?;
+        // A configuration may leave the name to the URL (kube-rs status applies do).
+        if meta::name_of(&config).is_empty() {
+            meta::meta_mut(&mut config).insert("name".into(), json!(name));
+        }
         let named = meta::name_of(&config);
         if named != name {
             return Err(ApiError::bad_request(format!(
@@ -48,42 +79,37 @@ impl Registry {
             ..opts.clone()
         };
         let now = meta::now();
-        let req = self.field_request(rt, opts, "", &now);
+        let req = self.field_request(rt, opts, sub.name(), &now);
         if self.lookup(rt, namespace, name).is_none() {
+            if sub != Subresource::Main {
+                return Err(ApiError::not_found(rt, name));
+            }
             let created = field_manager::apply(None, &config, &req, opts.force)
                 .map_err(|c| conflict_error(&c))?;
             return self.create(rt, namespace, created, &applied).await;
         }
-        self.write_update(
-            rt,
-            namespace,
-            name,
-            Subresource::Main,
-            &applied,
-            |current| {
-                let mut merged =
-                    match field_manager::apply(Some(current), &config, &req, opts.force) {
-                        Ok(merged) => merged,
-                        Err(conflicts) => {
-                            // kubectl's first server-side apply of an object a client-side
-                            // apply made may take the fields that apply recorded
-                            let migrating = opts.manager() == KUBECTL
-                                && last_applied(current).is_some_and(|last| {
-                                    field_manager::within_last_applied(&conflicts, &last, &req)
-                                });
-                            if !migrating {
-                                return Err(conflict_error(&conflicts));
-                            }
-                            field_manager::apply(Some(current), &config, &req, true)
-                                .map_err(|c| conflict_error(&c))?
-                        }
-                    };
-                if opts.manager() == KUBECTL {
-                    keep_last_applied(current, &config, &mut merged);
+        self.write_update(rt, namespace, name, sub, &applied, |current| {
+            let mut merged = match field_manager::apply(Some(current), &config, &req, opts.force) {
+                Ok(merged) => merged,
+                Err(conflicts) => {
+                    // kubectl's first server-side apply of an object a client-side
+                    // apply made may take the fields that apply recorded
+                    let migrating = opts.manager() == KUBECTL
+                        && last_applied(current).is_some_and(|last| {
+                            field_manager::within_last_applied(&conflicts, &last, &req)
+                        });
+                    if !migrating {
+                        return Err(conflict_error(&conflicts));
+                    }
+                    field_manager::apply(Some(current), &config, &req, true)
+                        .map_err(|c| conflict_error(&c))?
                 }
-                Ok(merged)
-            },
-        )
+            };
+            if opts.manager() == KUBECTL {
+                keep_last_applied(current, &config, &mut merged);
+            }
+            Ok(merged)
+        })
         .await
     }
 }

@@ -106,8 +106,8 @@ async fn owner_state<C: Client>(
 ) -> Result<Owner, ApiError> {
     let Some(kind) = gc
         .kinds
-        .iter()
-        .find(|k| k.rt.api_version() == r.api_version && k.rt.kind == r.kind)
+        .position(&r.api_version, &r.kind)
+        .and_then(|i| gc.kinds.get(i))
     else {
         // A kind this server does not serve cannot be judged: leave the reference be.
         return Ok(Owner::Present {

@@ -9,33 +9,30 @@
 
 mod attempt;
 mod graph;
+mod kinds;
 
 use std::sync::{Arc, Mutex, PoisonError};
 
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use tokio_util::sync::CancellationToken;
 
 use super::work_queue::WorkQueue;
 use super::Action;
-use crate::client::informer::{Change, Informer, Informers, PartialObject};
+use crate::client::informer::{Change, Informers, PartialObject};
 use crate::client::options::GC_FINALIZERS;
 use crate::client::Client;
-use crate::resources::{ResourceType, RESOURCES};
+use crate::resources::{custom, ResourceType, RESOURCES};
 use graph::{Graph, Item};
+use kinds::{Kind, Kinds};
 
 /// The component name, as upstream.
 pub const COMPONENT: &str = "garbage-collector-controller";
 
-/// One watched kind.
-pub(crate) struct Kind {
-    rt: &'static ResourceType,
-    informer: Informer<PartialObject>,
-}
-
 /// The collector.
 pub struct GarbageCollector<C: Client> {
     client: C,
-    kinds: Arc<Vec<Kind>>,
+    kinds: Kinds,
     graph: Arc<Mutex<Graph>>,
     queue: WorkQueue<Item>,
 }
@@ -53,23 +50,42 @@ fn has_gc_finalizer(m: &ObjectMeta) -> bool {
 }
 
 impl<C: Client> GarbageCollector<C> {
-    /// Watches every served kind (events aside: nothing owns them that matters).
-    pub fn new(informers: &Informers<C>) -> Self {
-        let kinds: Vec<Kind> = RESOURCES
-            .iter()
-            .filter(|rt| rt.kind != "Event")
-            .map(|rt| Kind {
-                rt,
-                informer: informers.metadata(rt),
-            })
-            .collect();
-        let kinds = Arc::new(kinds);
+    /// Watches every served kind (events aside: nothing owns them that matters), custom
+    /// resources included as their definitions are established.
+    pub fn new(informers: &Arc<Informers<C>>) -> Self {
+        let kinds = Kinds::default();
         let graph = Arc::new(Mutex::new(Graph::default()));
         let queue = WorkQueue::<Item>::default();
-        for (i, k) in kinds.iter().enumerate() {
-            let (graph, queue, kinds_for_handler) = (graph.clone(), queue.clone(), kinds.clone());
-            k.informer
-                .on_change(move |c| on_change(i, &kinds_for_handler, &graph, &queue, c));
+        for rt in RESOURCES.iter().filter(|rt| rt.kind != "Event") {
+            watch(informers, &kinds, &graph, &queue, rt);
+        }
+        match informers.get::<CustomResourceDefinition>() {
+            Ok(crds) => {
+                let (informers, kinds) = (Arc::downgrade(informers), kinds.clone());
+                let (graph, queue) = (graph.clone(), queue.clone());
+                crds.on_change(move |c| {
+                    let (Change::Added(crd) | Change::Updated { new: crd, .. }) = c else {
+                        return;
+                    };
+                    let Some(informers) = informers.upgrade() else {
+                        return;
+                    };
+                    let Ok(crd) = serde_json::to_value(&**crd) else {
+                        return;
+                    };
+                    if !custom::condition_true(&crd, "Established") {
+                        return;
+                    }
+                    let rt =
+                        custom::storage_version(&crd).and_then(|v| custom::resource_type(&crd, v));
+                    if let Some(rt) = rt.filter(|rt| !kinds.has(rt.group, rt.plural)) {
+                        watch(&informers, &kinds, &graph, &queue, rt);
+                    }
+                });
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "the garbage collector cannot follow custom resources")
+            }
         }
         GarbageCollector {
             client: informers.client().clone(),
@@ -83,7 +99,7 @@ impl<C: Client> GarbageCollector<C> {
     /// every owner of that kind look gone).
     pub async fn run(self, shutdown: CancellationToken) {
         let synced = async {
-            for k in self.kinds.iter() {
+            for k in self.kinds.all() {
                 k.informer.wait_synced().await;
             }
         };
@@ -117,12 +133,31 @@ impl<C: Client> GarbageCollector<C> {
     }
 }
 
+/// Starts watching `rt` (metadata only) and files its changes.
+fn watch<C: Client>(
+    informers: &Informers<C>,
+    kinds: &Kinds,
+    graph: &Arc<Mutex<Graph>>,
+    queue: &WorkQueue<Item>,
+    rt: &'static ResourceType,
+) {
+    let informer = informers.metadata(rt);
+    let Some(i) = kinds.add(Kind {
+        rt,
+        informer: informer.clone(),
+    }) else {
+        return;
+    };
+    let (graph, queue, kinds) = (graph.clone(), queue.clone(), kinds.clone());
+    informer.on_change(move |c| on_change(i, &kinds, &graph, &queue, c));
+}
+
 /// Files the change in the graph and queues what it concerns: an object with owners (are
 /// they still there?), an object being deleted with a collector finalizer, the dependents
 /// of an object gone, and the owners of an object gone (one may wait for it).
 fn on_change(
     kind: usize,
-    kinds: &[Kind],
+    kinds: &Kinds,
     graph: &Mutex<Graph>,
     queue: &WorkQueue<Item>,
     change: &Change<PartialObject>,
@@ -168,11 +203,11 @@ fn on_change(
             dependents.into_iter().for_each(|d| queue.add(d));
             // An owner deleting in the foreground may have waited for this one.
             for r in o.metadata.owner_references.iter().flatten() {
-                if let Some(j) = kinds
-                    .iter()
-                    .position(|k| k.rt.api_version() == r.api_version && k.rt.kind == r.kind)
+                if let Some((j, owner)) = kinds
+                    .position(&r.api_version, &r.kind)
+                    .and_then(|j| Some((j, kinds.get(j)?)))
                 {
-                    let ns = if kinds[j].rt.namespaced {
+                    let ns = if owner.rt.namespaced {
                         item.1.clone()
                     } else {
                         String::new()
