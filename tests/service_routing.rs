@@ -13,8 +13,8 @@ use crate::support;
 use std::collections::BTreeSet;
 use std::process::{Child, Command, Stdio};
 
-use support::eventually;
 use support::lan::{http_get, http_get_path, Lan, IMAGE};
+use support::{eventually, in_cluster};
 
 const TAG: u8 = 3;
 
@@ -41,10 +41,12 @@ spec:
 }
 
 /// The client pod, running as a service account that may only read pods, with this
-/// machine's kubectl (a static binary, put at `kubectl` under an allowed host path) to act
-/// as an in-cluster client.
-fn client_pod(node: &str, kubectl: &std::path::Path) -> String {
+/// machine's kubectl (a static binary, put at `kubectl` under an allowed host path) and a
+/// kube-rs program (this test binary, see [`in_cluster`]) to act as in-cluster clients.
+fn client_pod(node: &str, kubectl: &std::path::Path, kube_rs: &std::path::Path) -> String {
     let kubectl = kubectl.display();
+    let kube_rs = kube_rs.display();
+    let mount = in_cluster::MOUNT;
     format!(
         "apiVersion: v1
 kind: ServiceAccount
@@ -71,8 +73,12 @@ spec:
   containers:
   - name: main
     image: {IMAGE}
-    volumeMounts: [{{name: kubectl, mountPath: /usr/local/bin/kubectl, readOnly: true}}]
-  volumes: [{{name: kubectl, hostPath: {{path: {kubectl}, type: File}}}}]
+    volumeMounts:
+    - {{name: kubectl, mountPath: /usr/local/bin/kubectl, readOnly: true}}
+    - {{name: kube-rs, mountPath: {mount}, readOnly: true}}
+  volumes:
+  - {{name: kubectl, hostPath: {{path: {kubectl}, type: File}}}}
+  - {{name: kube-rs, hostPath: {{path: {kube_rs}, type: Directory}}}}
 "
     )
 }
@@ -205,14 +211,21 @@ fn answers(lan: &Lan, host: &str, tries: usize) -> BTreeSet<String> {
         .collect()
 }
 
+const THIS_TEST: &str = "service_routing::services_route_across_boards_and_from_outside";
+
 #[test]
 fn services_route_across_boards_and_from_outside() {
+    if in_cluster::is_child() {
+        in_cluster::child();
+        return;
+    }
     let mut lan = Lan::start(TAG, 2);
     let c = &lan.cluster;
     c.apply(&web_pod("web-a", "board-2"));
     c.apply(&web_pod("web-b", "test-node"));
     let (_kubectl_dir, kubectl) = kubectl_for_pods();
-    c.apply(&client_pod("board-3", &kubectl));
+    let kube_rs = in_cluster::for_pods();
+    c.apply(&client_pod("board-3", &kubectl, kube_rs.path()));
     c.apply(SERVICES);
     for pod in ["web-a", "web-b", "client"] {
         c.kubectl_ok(&[
@@ -392,6 +405,14 @@ fn services_route_across_boards_and_from_outside() {
     );
     let (ok, elsewhere) = lan.exec("client", "kubectl get pods -n kube-system");
     assert!(!ok && elsewhere.contains("forbidden"), "{elsewhere}");
+    // kube-rs's `Client::try_default()` in the pod: the same account, the same limits.
+    let (_, out) = lan.exec("client", &in_cluster::command(THIS_TEST));
+    let pods = out.lines().find_map(|l| l.strip_prefix("kube-rs pods: "));
+    assert!(
+        pods.is_some_and(|p| p.split(',').any(|n| n == "client")),
+        "{out}"
+    );
+    assert!(out.contains("kube-rs services: 403 Forbidden"), "{out}");
 
     // Stopping an agent removes its proxy's table.
     let (_, tables) = lan.on_board(3, &["nft", "list", "tables"]);

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod board;
+pub mod in_cluster;
 pub mod joined;
 pub mod lan;
 pub mod registry;
