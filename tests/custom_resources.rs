@@ -65,6 +65,16 @@ spec:
                 type: object
                 additionalProperties:
                   type: string
+              ports:
+                type: array
+                x-kubernetes-list-type: map
+                x-kubernetes-list-map-keys: [name]
+                items:
+                  type: object
+                  required: [name]
+                  properties:
+                    name: {type: string}
+                    port: {type: integer}
           status:
             type: object
             properties:
@@ -215,6 +225,45 @@ fn kubectl_drives_a_custom_resource() {
         "name",
     ]);
     assert_eq!(picked.trim(), "widget.example.com/three");
+
+    // Server-side apply merges a keyed list item by item, each item its manager's.
+    for (manager, port) in [
+        ("web", "{name: http, port: 80}"),
+        ("metrics", "{name: metrics, port: 9090}"),
+    ] {
+        let yaml = format!("apiVersion: example.com/v1\nkind: Widget\nmetadata: {{name: four}}\nspec: {{color: red, ports: [{port}]}}\n");
+        let out = c.kubectl_as(
+            &c.kubeconfig(),
+            &[
+                "apply",
+                "--server-side",
+                "--field-manager",
+                manager,
+                "-f",
+                "-",
+            ],
+            Some(&yaml),
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(
+        c.jsonpath(&["wg", "four"], "{.spec.ports[*].name}"),
+        "http metrics"
+    );
+    let conflict = c.kubectl_as(
+        &c.kubeconfig(),
+        &["apply", "--server-side", "--field-manager", "metrics", "-f", "-"],
+        Some("apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: four}\nspec: {color: red, ports: [{name: http, port: 81}]}\n"),
+    );
+    let err = String::from_utf8_lossy(&conflict.stderr);
+    assert!(
+        !conflict.status.success() && err.contains("conflict with \"web\""),
+        "{err}"
+    );
 
     // kubectl explain reads the schema.
     let explained = c.kubectl_ok(&["explain", "widgets.spec.color"]);

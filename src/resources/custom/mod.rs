@@ -61,7 +61,7 @@ pub fn resource_type(crd: &Value, version: &str) -> Option<&'static ResourceType
     Some(rt)
 }
 
-fn leak(s: &str) -> &'static str {
+pub(crate) fn leak(s: &str) -> &'static str {
     Box::leak(s.to_string().into_boxed_str())
 }
 
@@ -107,6 +107,14 @@ fn build(
     let version_name = leak(version.get("name").and_then(Value::as_str)?);
     let kind = leak(kind);
     let group = leak(group);
+    if version.to_string().contains("\"x-kubernetes-validations\"") {
+        tracing::warn!(
+            group,
+            kind,
+            version = version_name,
+            "x-kubernetes-validations (CEL) rules of this custom resource are not enforced"
+        );
+    }
     let stored = format!("{group}/{storage_version}");
     let strategy = CustomStrategy::new(version, namespaced, stored);
     let strategy: &'static CustomStrategy = Box::leak(Box::new(strategy));
@@ -124,7 +132,9 @@ fn build(
         categories: leak_list(names.get("categories")),
         strategy,
         printer,
-        patch_schema: &patch_schema::NONE,
+        patch_schema: strategy
+            .schema()
+            .map_or(&patch_schema::NONE, schema::patch_schema),
     };
     Some(Box::leak(Box::new(rt)))
 }

@@ -60,6 +60,13 @@ impl CustomStrategy {
     }
 }
 
+impl CustomStrategy {
+    /// The structural schema, if the version has one.
+    pub fn schema(&self) -> Option<&Schema> {
+        self.schema.as_ref()
+    }
+}
+
 impl Strategy for CustomStrategy {
     fn decode(&self, mut obj: Value) -> Result<Decoded, DecodeError> {
         let unknown_fields = match &self.schema {

@@ -4,6 +4,7 @@
 //! as the CRD's field errors.
 
 mod defaults;
+mod list_types;
 mod parse;
 mod prune;
 mod validate;
@@ -168,5 +169,6 @@ pub(crate) fn index(path: &str, i: usize) -> String {
 }
 
 pub use defaults::apply_defaults;
+pub use list_types::patch_schema;
 pub use prune::prune;
 pub use validate::validate;
