@@ -271,6 +271,11 @@ fn kubectl_drives_a_custom_resource() {
         explained.contains("The colour of the widget."),
         "{explained}"
     );
+    let v2 = c.kubectl_ok(&["explain", "widgets.spec", "--output=plaintext-openapiv2"]);
+    assert!(
+        v2.contains("KIND:     Widget") && v2.contains("The colour of the widget."),
+        "{v2}"
+    );
 }
 
 #[test]

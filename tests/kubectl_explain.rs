@@ -8,7 +8,9 @@ use support::Cluster;
 
 /// `kubectl explain PATH` succeeds and prints every one of `wanted`.
 fn explains(c: &Cluster, path: &str, wanted: &[&str]) {
-    let out = c.kubectl_ok(&["explain", path]);
+    let mut args = vec!["explain"];
+    args.extend(path.split(' '));
+    let out = c.kubectl_ok(&args);
     for w in wanted {
         assert!(
             out.contains(w),
@@ -102,6 +104,17 @@ fn swagger_document_describes_every_kind() {
     assert!(doc["paths"]
         .get("/apis/apps/v1/namespaces/{namespace}/deployments/{name}/scale")
         .is_some());
+    // kubectl's OpenAPI v2 path reads the same document in protobuf (gnostic's messages).
+    explains(
+        &c,
+        "deployments.spec.strategy.rollingUpdate --output=plaintext-openapiv2",
+        &[
+            "KIND:     Deployment",
+            "VERSION:  apps/v1",
+            "RESOURCE: rollingUpdate <Object>",
+            "maxSurge\t<string>",
+        ],
+    );
 }
 
 #[test]

@@ -10,6 +10,7 @@
 mod custom;
 pub mod paths;
 pub mod schemas;
+mod swagger_protobuf;
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -25,8 +26,10 @@ use super::reviews::REVIEWS;
 use super::status::ApiError;
 use crate::resources::{ResourceType, KUBE_MINOR, RESOURCES};
 
-/// The v2 media type client-go asks for first (gnostic's protobuf), not served.
+/// The v2 media type client-go asks for first (gnostic's protobuf).
 const V2_PROTOBUF: &str = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf";
+/// The same, as kube-openapi now spells it.
+const V2_PROTOBUF_CURRENT: &str = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf";
 
 fn info() -> Value {
     json!({"title": "Kubernetes", "version": format!("v1.{KUBE_MINOR}.0")})
@@ -85,6 +88,12 @@ pub fn v2_document(defs: &Definitions, types: &[&ResourceType]) -> Value {
     let mut definitions = Map::new();
     for (name, mut schema) in defs.closure(referenced.iter().map(String::as_str)) {
         schemas::refs_to_v2(&mut schema);
+        // Upstream's Swagger says IntOrString is a string of format `int-or-string`.
+        if let (true, Some(m)) = (name == schemas::INT_OR_STRING, schema.as_object_mut()) {
+            m.remove("x-kubernetes-int-or-string");
+            m.insert("type".into(), json!("string"));
+            m.insert("format".into(), json!("int-or-string"));
+        }
         definitions.insert(name, schema);
     }
     json!({"swagger": "2.0", "info": info(), "paths": paths, "definitions": definitions})
@@ -247,33 +256,60 @@ pub fn serve(
     Some(response)
 }
 
-/// Whether an `Accept` header admits JSON (absent admits anything).
-fn accepts_json(headers: &HeaderMap) -> bool {
+/// The formats `/openapi/v2` answers in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum V2Format {
+    Json,
+    /// gnostic's protobuf (client-go asks for it by the older `@v1.0` name, which Go's
+    /// media type parser cannot read back, so answers always name the current one).
+    Protobuf,
+}
+
+/// The first format of an `Accept` header this server answers in (absent: JSON).
+fn v2_format(headers: &HeaderMap) -> Option<V2Format> {
     let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
-        return true;
+        return Some(V2Format::Json);
     };
-    accept.split(',').any(|t| {
-        let t = t.split(';').next().unwrap_or("").trim();
-        matches!(t, "application/json" | "application/*" | "*/*" | "")
-    })
+    accept
+        .split(',')
+        .find_map(|t| match t.split(';').next().unwrap_or("").trim() {
+            "application/json" | "application/*" | "*/*" | "" => Some(V2Format::Json),
+            V2_PROTOBUF | V2_PROTOBUF_CURRENT => Some(V2Format::Protobuf),
+            _ => None,
+        })
 }
 
 fn serve_v2(headers: &HeaderMap, custom: &[&'static ResourceType]) -> http::Response<ResponseBody> {
-    if !accepts_json(headers) {
+    let Some(format) = v2_format(headers) else {
         let accept = headers
             .get(header::ACCEPT)
             .and_then(|v| v.to_str().ok())
-            .unwrap_or(V2_PROTOBUF);
+            .unwrap_or_default();
         return body::error(&ApiError::not_acceptable(accept));
-    }
+    };
     let defs = match definitions(custom) {
         Ok(d) => d,
         Err(e) => return internal(&e),
     };
     let mut types = RESOURCES.to_vec();
     types.extend_from_slice(custom);
-    let (bytes, hash) = rendered(&v2_document(&defs, &types));
-    with_etag(headers, bytes, &hash, "no-cache, private")
+    let doc = v2_document(&defs, &types);
+    drop(defs);
+    let (json, hash) = rendered(&doc);
+    match format {
+        V2Format::Json => with_etag(headers, json, &hash, "no-cache, private"),
+        V2Format::Protobuf => {
+            drop(json);
+            let mut r = with_etag(
+                headers,
+                swagger_protobuf::document(&doc),
+                &hash,
+                "no-cache, private",
+            );
+            set(&mut r, header::CONTENT_TYPE, V2_PROTOBUF_CURRENT);
+            r
+        }
+    }
 }
 
 #[cfg(test)]
@@ -434,9 +470,13 @@ mod tests {
     }
 
     #[test]
-    fn v2_protobuf_alone_is_not_acceptable() {
+    fn v2_answers_protobuf_or_json_as_asked() {
         let mut h = HeaderMap::new();
         h.insert(header::ACCEPT, HeaderValue::from_static(V2_PROTOBUF));
+        let r = serve("/openapi/v2", &HashMap::new(), &h, &[]).expect("served");
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(r.headers()[header::CONTENT_TYPE], V2_PROTOBUF_CURRENT);
+        h.insert(header::ACCEPT, HeaderValue::from_static("text/html"));
         let r = serve("/openapi/v2", &HashMap::new(), &h, &[]).expect("served");
         assert_eq!(r.status(), StatusCode::NOT_ACCEPTABLE);
         h.insert(
@@ -445,5 +485,6 @@ mod tests {
         );
         let r = serve("/openapi/v2", &HashMap::new(), &h, &[]).expect("served");
         assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(r.headers()[header::CONTENT_TYPE], "application/json");
     }
 }

@@ -37,6 +37,9 @@ pub enum SchemaError {
     Unreadable(String),
 }
 
+/// The definition Swagger 2.0 describes as a string of format `int-or-string`.
+pub const INT_OR_STRING: &str = "io.k8s.apimachinery.pkg.util.intstr.IntOrString";
+
 /// Every definition, with the strategic-merge extensions of the served kinds.
 pub struct Definitions {
     defs: Map<String, Value>,
@@ -51,6 +54,7 @@ impl Definitions {
             return Err(SchemaError::NotAnObject);
         };
         let mut d = Definitions { defs };
+
         for r in RESOURCES.iter() {
             if let Some(name) = d.kind_name(r.group, r.version, r.kind) {
                 d.annotate(&name, r.patch_schema, &mut HashSet::new());

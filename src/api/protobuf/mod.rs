@@ -12,6 +12,7 @@ mod json;
 pub mod schema;
 mod well_known;
 pub mod wire;
+pub mod writer;
 
 #[cfg(test)]
 mod test_encoder;
