@@ -90,9 +90,10 @@ impl<C: Client> PodStreams for KubeletStreams<C> {
     ) -> StreamFuture<'a, PortStreams> {
         Box::pin(async move {
             let target = self.pod_netns(namespace, pod_name).await?;
+            // The message reaches the user as it is, after kubectl's own prefix.
             port_forward::open(target, &format!("{namespace}/{pod_name}"), port)
                 .await
-                .map_err(|e| ApiError::internal(e.to_string()))
+                .map_err(|e| ApiError::new(500, "InternalError", e.to_string()))
         })
     }
 
