@@ -174,3 +174,99 @@ async fn a_refused_connection_is_reported_on_the_error_stream() {
         "error forwarding port 81 to pod web, uid u-1: connection refused on 81"
     );
 }
+
+/// The next frame the session sends, within a deadline.
+async fn next_frame(out: &mut mpsc::Receiver<Bytes>, d: &mut FrameDecoder) -> Frame {
+    loop {
+        if let Some(f) = d.next_frame().unwrap() {
+            return f;
+        }
+        let chunk = tokio::time::timeout(Duration::from_secs(10), out.recv())
+            .await
+            .expect("the session answers")
+            .expect("the session is open");
+        d.push(&chunk);
+    }
+}
+
+#[tokio::test]
+async fn bad_streams_are_refused_and_a_client_reset_ends_the_connection() {
+    let (in_tx, in_rx) = mpsc::channel(16);
+    let (out_tx, mut out) = mpsc::channel(16);
+    let target = Target {
+        namespace: "default".into(),
+        name: "web".into(),
+        uid: "u-1".into(),
+        streams: Arc::new(Shouting),
+    };
+    let session = tokio::spawn(run(in_rx, out_tx, target, CancellationToken::new()));
+    let mut h = HeaderEncoder::new().unwrap();
+    let mut syn = |id: u32, headers: &[(&str, &str)]| {
+        let headers = h.encode(headers).unwrap();
+        Frame::SynStream {
+            stream_id: id,
+            associated: 0,
+            priority: 0,
+            flags: 0,
+            headers,
+        }
+        .encode()
+        .unwrap()
+    };
+    let mut d = FrameDecoder::default();
+    // no port, then a stream type upstream does not know
+    for (id, headers) in [
+        (1, vec![("streamtype", "data")]),
+        (3, vec![("streamtype", "stdin"), ("port", "80")]),
+    ] {
+        in_tx.send(syn(id, &headers)).await.unwrap();
+        match next_frame(&mut out, &mut d).await {
+            Frame::RstStream { stream_id, .. } => assert_eq!(stream_id, id),
+            other => panic!("{other:?}"),
+        }
+    }
+    let pair = |kind| [("streamtype", kind), ("port", "80"), ("requestid", "7")];
+    in_tx.send(syn(5, &pair("error"))).await.unwrap();
+    in_tx.send(syn(7, &pair("data"))).await.unwrap();
+    in_tx
+        .send(data_frame(7, Bytes::from_static(b"a"), false).unwrap())
+        .await
+        .unwrap();
+    for id in [5, 7] {
+        assert!(
+            matches!(next_frame(&mut out, &mut d).await, Frame::SynReply { stream_id, .. } if stream_id == id)
+        );
+    }
+    match next_frame(&mut out, &mut d).await {
+        Frame::Data {
+            stream_id: 7, data, ..
+        } => assert_eq!(&data[..], b"A"),
+        other => panic!("{other:?}"),
+    }
+    // kubectl resets the data stream once it is done with it; the error stream then ends,
+    // and nothing more is sent on the data stream
+    let reset = Frame::RstStream {
+        stream_id: 7,
+        status: 5,
+    };
+    in_tx.send(reset.encode().unwrap()).await.unwrap();
+    match next_frame(&mut out, &mut d).await {
+        Frame::Data {
+            stream_id: 5,
+            flags,
+            data,
+        } => assert!(flags & 1 == 1 && data.is_empty()),
+        other => panic!("{other:?}"),
+    }
+    drop(in_tx);
+    session.await.unwrap();
+    while let Ok(chunk) = out.try_recv() {
+        d.push(&chunk);
+    }
+    while let Some(f) = d.next_frame().unwrap() {
+        assert!(
+            !matches!(f, Frame::Data { stream_id: 7, .. }),
+            "data after the reset: {f:?}"
+        );
+    }
+}
