@@ -164,7 +164,7 @@ impl Session {
         // Client streams are odd and increase (spdystream's validateStreamId).
         let refusal = if stream_id % 2 == 0 || stream_id <= self.last_client_stream {
             Some(status::PROTOCOL_ERROR)
-        } else if self.going_away || self.open.len().max(self.live.len()) >= self.max_streams {
+        } else if self.going_away || self.streams() >= self.max_streams {
             Some(status::REFUSED_STREAM)
         } else {
             None
