@@ -23,4 +23,5 @@ pub mod resolv_conf;
 pub mod resources;
 pub mod scheduler;
 pub mod serving;
+pub mod spdy;
 pub mod store;

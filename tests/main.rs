@@ -50,6 +50,7 @@ mod node_authorization;
 mod object_lifecycle;
 mod persistent_volumes;
 mod pod_security;
+mod port_forward;
 mod rbac;
 mod request_bounds;
 mod runtime_containers;

@@ -3,7 +3,9 @@
 //! in arbitrary chunks and decode to frames or an error, never a panic.
 #![no_main]
 
-use bramble::api::kubelet_wire::{parse_exec_query, parse_target, FrameDecoder};
+use bramble::api::kubelet_wire::{
+    parse_exec_query, parse_port_forward, parse_target, FrameDecoder,
+};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -20,5 +22,6 @@ fuzz_target!(|data: &[u8]| {
         let _ = parse_target(path, "/containerLogs/");
         let _ = parse_target(path, "/exec/");
         let _ = parse_exec_query(Some(query));
+        let _ = parse_port_forward(path, Some(query));
     }
 });

@@ -104,6 +104,7 @@ pub async fn run(cfg: AgentConfig, shutdown: CancellationToken) -> Result<(), Ag
         client.clone(),
         cfg.kubelet.data_dir.clone(),
         runtime,
+        crate::kubelet::network::netns_dir(&cfg.kubelet.run_dir),
     ));
     // The kubelet port serves once the Node reports this board's address, so the serving
     // certificate names only addresses the server can check against the Node.

@@ -18,7 +18,8 @@ use tokio::sync::{mpsc, oneshot};
 use super::body::ChannelBody;
 use super::kubelet_wire::{self, Channel, Frame, FrameDecoder};
 use super::pod_streams::{
-    self, ExecStreams, KubeletConnector, LogRequest, PodStreams, StreamFuture, TerminalSize,
+    self, ExecStreams, KubeletConnector, LogRequest, PodStreams, PortStreams, StreamFuture,
+    TerminalSize,
 };
 use super::registry::Registry;
 use super::status::ApiError;
@@ -189,6 +190,29 @@ impl PodStreams for RemoteKubelet {
     ) -> StreamFuture<'a, ExecStreams> {
         let uri = kubelet_wire::attach_uri(namespace, pod, container, stdin, tty);
         Box::pin(self.stream(uri, stdin, tty))
+    }
+
+    fn port_forward<'a>(
+        &'a self,
+        namespace: &'a str,
+        pod: &'a str,
+        port: u16,
+    ) -> StreamFuture<'a, PortStreams> {
+        Box::pin(async move {
+            let uri = kubelet_wire::port_forward_uri(namespace, pod, port);
+            let (to_pod, body) = ChannelBody::channel(CHUNKS);
+            let resp = self
+                .http
+                .send_body(Method::POST, &uri, &[], body)
+                .await
+                .map_err(|e| self.unreachable(e))?;
+            if !resp.status().is_success() {
+                return Err(self.refusal(resp).await);
+            }
+            let (tx, from_pod) = mpsc::channel(CHUNKS);
+            tokio::spawn(pump(resp.into_body(), tx));
+            Ok(PortStreams { to_pod, from_pod })
+        })
     }
 }
 

@@ -14,6 +14,11 @@ pub mod patch;
 pub mod pod_connect;
 pub mod pod_exec;
 pub mod pod_log;
+pub mod pod_port_forward;
+pub mod port_forward_connection;
+pub mod port_forward_relay;
+#[cfg(test)]
+mod port_forward_relay_tests;
 pub mod protobuf;
 pub mod registry;
 pub mod remotecommand;

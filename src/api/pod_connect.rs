@@ -1,6 +1,7 @@
-//! Routes the streaming pod subresources (`log`, `exec`, `attach`), which upstream serves as
-//! "connect" endpoints rather than object reads and writes: they need the raw request (a
-//! repeated `command` parameter, the connection upgrade) and the node's [`PodStreams`].
+//! Routes the streaming pod subresources (`log`, `exec`, `attach`, `portforward`), which
+//! upstream serves as "connect" endpoints rather than object reads and writes: they need the
+//! raw request (a repeated `command` parameter, the connection upgrade) and the node's
+//! [`PodStreams`].
 
 use std::collections::HashMap;
 
@@ -13,7 +14,7 @@ use super::pod_streams::Kubelets;
 use super::registry::Registry;
 use super::request_info::ResourcePath;
 use super::status::ApiError;
-use super::{pod_exec, pod_log};
+use super::{pod_exec, pod_log, pod_port_forward};
 use crate::resources::pod;
 
 /// Whether `rp` addresses a streaming pod subresource this module serves.
@@ -22,7 +23,10 @@ pub fn handles(rp: &ResourcePath) -> bool {
         && rp.version == "v1"
         && rp.resource == "pods"
         && rp.name.is_some()
-        && matches!(rp.subresource.as_deref(), Some("log" | "exec" | "attach"))
+        && matches!(
+            rp.subresource.as_deref(),
+            Some("log" | "exec" | "attach" | "portforward")
+        )
 }
 
 /// Serves `rp` (for which [`handles`] is true).
@@ -67,6 +71,11 @@ async fn dispatch(
         (Some("attach"), Method::GET | Method::POST) => {
             let obj = registry.get(&pod::RESOURCE, namespace, name)?;
             pod_exec::serve(kubelets, shutdown, &obj, req, true).await
+        }
+        // kubectl's WebSocket tunnel upgrades a GET, its SPDY fallback a POST.
+        (Some("portforward"), Method::GET | Method::POST) => {
+            let obj = registry.get(&pod::RESOURCE, namespace, name)?;
+            pod_port_forward::serve(kubelets, shutdown, &obj, req).await
         }
         _ => Err(ApiError::method_not_allowed()),
     }

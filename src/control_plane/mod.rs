@@ -229,6 +229,7 @@ pub async fn run_with_pod_streams(
                 LocalClient::new(registry.clone()),
                 k.data_dir.clone(),
                 runtime,
+                crate::kubelet::network::netns_dir(&k.run_dir),
             )) as Arc<dyn PodStreams>
         })
     });

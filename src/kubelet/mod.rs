@@ -15,6 +15,7 @@ pub mod node_routes;
 pub mod node_status;
 pub mod pod_status;
 pub mod pod_worker;
+pub mod port_forward;
 pub mod probe;
 pub mod prober;
 pub mod registration;

@@ -1,5 +1,5 @@
 //! The kubelet's HTTPS port on a joined board (10250, as upstream's): the API server comes
-//! here for `kubectl logs` and `kubectl exec` of this board's pods, speaking
+//! here for `kubectl logs`, `exec`, `attach` and `port-forward` of this board's pods, speaking
 //! [`kubelet_wire`](crate::pod_streams::wire). TLS requires a client certificate from the
 //! cluster CA, and only `system:masters` identities (the API server's own
 //! `kube-apiserver-kubelet-client`, or an administrator) are served, as upstream's kubelet
@@ -25,8 +25,9 @@ use crate::client::status::ApiError;
 use crate::pki::identity::{identity_from_certificate, MASTERS_GROUP};
 use crate::pod_streams::wire::{
     self, Channel, Frame, FrameDecoder, ATTACH_PREFIX, EXEC_FRAMES, EXEC_PREFIX, LOGS_PREFIX,
+    PORT_FORWARD_PREFIX,
 };
-use crate::pod_streams::{ExecStreams, PodStreams, TerminalSize};
+use crate::pod_streams::{ExecStreams, PodStreams, PortStreams, TerminalSize};
 use crate::serving::body::{self, ChannelBody, ResponseBody};
 use crate::serving::listener::accept::accept_loop;
 use crate::serving::listener::connection::{Handshake, Protocols, TlsConnections};
@@ -103,6 +104,7 @@ async fn route(streams: &dyn PodStreams, req: Request<Incoming>) -> Response<Res
         Method::GET if path.starts_with(LOGS_PREFIX) => logs(streams, &path, req).await,
         Method::POST if path.starts_with(EXEC_PREFIX) => exec(streams, &path, req, false).await,
         Method::POST if path.starts_with(ATTACH_PREFIX) => exec(streams, &path, req, true).await,
+        Method::POST if path.starts_with(PORT_FORWARD_PREFIX) => port_forward(streams, req).await,
         _ => Err(ApiError::path_not_found()),
     };
     result.unwrap_or_else(|e| body::error(&e))
@@ -187,7 +189,37 @@ async fn exec(
     Ok(body::streaming(StatusCode::OK, EXEC_FRAMES, out))
 }
 
-/// Copies the request body into the process's stdin; its end closes stdin.
+/// One connection to a pod's port: the request body goes to the pod, the response body is
+/// what the pod's port answers.
+async fn port_forward(
+    streams: &dyn PodStreams,
+    req: Request<Incoming>,
+) -> Result<Response<ResponseBody>, ApiError> {
+    let (namespace, pod, port) = wire::parse_port_forward(req.uri().path(), req.uri().query())
+        .ok_or_else(|| {
+            ApiError::bad_request("expected /portForward/<namespace>/<pod>?port=<1-65535>")
+        })?;
+    let PortStreams {
+        to_pod,
+        mut from_pod,
+    } = streams.port_forward(&namespace, &pod, port).await?;
+    tokio::spawn(feed_stdin(req.into_body(), to_pod));
+    let (tx, out) = ChannelBody::channel(CHUNKS);
+    tokio::spawn(async move {
+        while let Some(chunk) = from_pod.recv().await {
+            if tx.send(chunk).await.is_err() {
+                break;
+            }
+        }
+    });
+    Ok(body::streaming(
+        StatusCode::OK,
+        "application/octet-stream",
+        out,
+    ))
+}
+
+/// Copies the request body into the process's stdin (or a pod's port); its end closes it.
 async fn feed_stdin(mut body: Incoming, tx: mpsc::Sender<Bytes>) {
     while let Some(Ok(frame)) = body.frame().await {
         if let Ok(data) = frame.into_data() {

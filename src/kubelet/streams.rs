@@ -1,7 +1,8 @@
 //! This node's answer to `kubectl logs`, `exec` and `attach`: the API server's
 //! [`PodStreams`] implemented over the kubelet's CRI log files and the runtime's exec (with
 //! `-t`, over the terminal the runtime hands over: typed input, output and window sizes),
-//! and attach through the container's supervisor (`runtime::attach`).
+//! and attach through the container's supervisor (`runtime::attach`); `kubectl port-forward`
+//! connects inside the pod's network namespace (`port_forward`).
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,12 +15,15 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 
 use super::logs::{stream_logs, LogOptions};
+use super::port_forward::{self, PodNetns};
 use super::runtime::console::Console;
 use super::runtime::{cri_log, ContainerRuntime, ContainerState, ExecSpec};
 use crate::client::status::ApiError;
 use crate::client::Client;
 use crate::pod_streams::wire::{self, Channel, Frame, FrameDecoder};
-use crate::pod_streams::{ExecStreams, LogRequest, PodStreams, StreamFuture, TerminalSize};
+use crate::pod_streams::{
+    ExecStreams, LogRequest, PodStreams, PortStreams, StreamFuture, TerminalSize,
+};
 use crate::resources::pod;
 
 /// Logs and exec for pods on this node.
@@ -27,15 +31,23 @@ pub struct KubeletStreams<C: Client> {
     client: C,
     data_dir: PathBuf,
     runtime: Arc<dyn ContainerRuntime>,
+    netns_dir: PathBuf,
 }
 
 impl<C: Client> KubeletStreams<C> {
-    /// Streams for the kubelet keeping its state in `data_dir`.
-    pub fn new(client: C, data_dir: PathBuf, runtime: Arc<dyn ContainerRuntime>) -> Self {
+    /// Streams for the kubelet keeping its state in `data_dir` and pinning pod network
+    /// namespaces in `netns_dir` (`network::netns_dir` of its run directory).
+    pub fn new(
+        client: C,
+        data_dir: PathBuf,
+        runtime: Arc<dyn ContainerRuntime>,
+        netns_dir: PathBuf,
+    ) -> Self {
         Self {
             client,
             data_dir,
             runtime,
+            netns_dir,
         }
     }
 
@@ -74,6 +86,21 @@ fn since(req: &LogRequest) -> Option<chrono::DateTime<chrono::Utc>> {
 }
 
 impl<C: Client> PodStreams for KubeletStreams<C> {
+    fn port_forward<'a>(
+        &'a self,
+        namespace: &'a str,
+        pod_name: &'a str,
+        port: u16,
+    ) -> StreamFuture<'a, PortStreams> {
+        Box::pin(async move {
+            let target = self.pod_netns(namespace, pod_name).await?;
+            // The message reaches the user as it is, after kubectl's own prefix.
+            port_forward::open(target, &format!("{namespace}/{pod_name}"), port)
+                .await
+                .map_err(|e| ApiError::new(500, "InternalError", e.to_string()))
+        })
+    }
+
     fn logs<'a>(
         &'a self,
         namespace: &'a str,
@@ -250,6 +277,29 @@ impl<C: Client> PodStreams for KubeletStreams<C> {
 }
 
 impl<C: Client> KubeletStreams<C> {
+    /// Where connections to `namespace/pod_name`'s ports are made.
+    async fn pod_netns(&self, namespace: &str, pod_name: &str) -> Result<PodNetns, ApiError> {
+        let p = self.client.get(&pod::RESOURCE, namespace, pod_name).await?;
+        if p.pointer("/spec/hostNetwork").and_then(Value::as_bool) == Some(true) {
+            return Ok(PodNetns::Host);
+        }
+        let uid = p
+            .pointer("/metadata/uid")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        // The uid names a file below the namespace directory: never a path of its own.
+        let plain = !uid.is_empty()
+            && uid
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !plain {
+            return Err(ApiError::internal(format!(
+                "pod {pod_name} has no usable uid {uid:?}"
+            )));
+        }
+        Ok(PodNetns::Pinned(self.netns_dir.join(uid)))
+    }
+
     /// The runtime id of `container` of `namespace/pod_name`, which must be running.
     async fn running_id(
         &self,

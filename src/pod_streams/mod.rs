@@ -1,5 +1,6 @@
 //! The seam between the API server and whatever runs a node's containers: the `pods/log`,
-//! `pods/exec` and `pods/attach` subresources ask a [`PodStreams`] for byte streams, so the HTTP side (parameter
+//! `pods/exec`, `pods/attach` and `pods/portforward` subresources ask a [`PodStreams`] for
+//! byte streams, so the HTTP side (parameter
 //! parsing, container defaulting, the WebSocket channel protocol) never depends on the kubelet.
 //! [`Kubelets`] picks the one for a pod's node: the server's own kubelet is called in
 //! process, without a network hop; the kubelets of joined boards are reached over HTTPS
@@ -61,6 +62,15 @@ pub struct ExecStreams {
     pub exit: oneshot::Receiver<i32>,
 }
 
+/// One TCP connection to a port of a pod, made inside the pod's network namespace.
+#[derive(Debug)]
+pub struct PortStreams {
+    /// Bytes for the pod's port; dropping it shuts the connection down for writing.
+    pub to_pod: mpsc::Sender<Bytes>,
+    /// What the pod's port sends; ends when the pod closes its side or the connection fails.
+    pub from_pod: mpsc::Receiver<Bytes>,
+}
+
 /// A boxed future as the object-safe methods of [`PodStreams`] return.
 pub type StreamFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, ApiError>> + Send + 'a>>;
 
@@ -100,6 +110,19 @@ pub trait PodStreams: Send + Sync {
         stdin: bool,
         tty: bool,
     ) -> StreamFuture<'a, ExecStreams>;
+
+    /// Connects to `localhost:port` inside the network namespace of `namespace/pod`
+    /// (`kubectl port-forward`); `Err` says why no connection could be made, which kubectl
+    /// shows the user.
+    fn port_forward<'a>(
+        &'a self,
+        namespace: &'a str,
+        pod: &'a str,
+        port: u16,
+    ) -> StreamFuture<'a, PortStreams> {
+        let _ = (namespace, pod, port);
+        Box::pin(async { Err(ApiError::internal("this node does not forward ports")) })
+    }
 }
 
 /// Reaches the kubelet of a node other than the server's own.

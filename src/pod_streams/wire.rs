@@ -17,6 +17,13 @@
 //!   without a command, to the container's own stdio; the exit frame carries 0 when the
 //!   container's output has ended.
 //!
+//! - Port forward: `POST /portForward/{namespace}/{pod}?port=N`, one request per TCP
+//!   connection to `localhost:N` in the pod's network namespace: the request body is what
+//!   the client sends (its end shuts the connection down for writing), the response body
+//!   what the pod's port answers (its end is the pod's). Upstream's kubelet serves the whole
+//!   SPDY session here; one HTTP/2 stream per connection lets HTTP/2's flow control pace
+//!   each connection on its own.
+//!
 //! Failures before any output are answered as a `Status`, as everywhere else.
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
@@ -30,6 +37,8 @@ pub const LOGS_PREFIX: &str = "/containerLogs/";
 pub const EXEC_PREFIX: &str = "/exec/";
 /// Path prefix of attach requests (as exec's, without a command).
 pub const ATTACH_PREFIX: &str = "/attach/";
+/// Path prefix of port forward requests.
+pub const PORT_FORWARD_PREFIX: &str = "/portForward/";
 /// Content type of an exec response body.
 pub const EXEC_FRAMES: &str = "application/vnd.bramble.exec-frames";
 
@@ -229,6 +238,30 @@ fn stream_uri(
     )
 }
 
+/// The path and query of a port forward request.
+pub fn port_forward_uri(namespace: &str, pod: &str, port: u16) -> String {
+    format!(
+        "{PORT_FORWARD_PREFIX}{}/{}?port={port}",
+        encode(namespace),
+        encode(pod)
+    )
+}
+
+/// The (namespace, pod, port) of a port forward request's path and query.
+pub fn parse_port_forward(path: &str, query: Option<&str>) -> Option<(String, String, u16)> {
+    let rest = path.strip_prefix(PORT_FORWARD_PREFIX)?;
+    let (ns, pod) = rest.split_once('/')?;
+    let (ns, pod) = (percent_decode(ns), percent_decode(pod));
+    if ns.is_empty() || pod.is_empty() || pod.contains('/') {
+        return None;
+    }
+    let port = form_urlencoded::parse(query.unwrap_or("").as_bytes())
+        .find(|(k, _)| k == "port")
+        .and_then(|(_, v)| v.parse::<u16>().ok())
+        .filter(|p| *p > 0)?;
+    Some((ns, pod, port))
+}
+
 /// The command, stdin and terminal flags of an exec query.
 pub fn parse_exec_query(query: Option<&str>) -> (Vec<String>, bool, bool) {
     let mut command = Vec::new();
@@ -310,6 +343,18 @@ mod tests {
             )
         );
         assert_eq!(parse_target("/exec/default/web", EXEC_PREFIX), None);
+        let uri = port_forward_uri("default", "web 1", 8080);
+        let (path, query) = uri.split_once('?').unwrap();
+        assert_eq!(
+            parse_port_forward(path, Some(query)),
+            Some(("default".into(), "web 1".into(), 8080))
+        );
+        assert_eq!(parse_port_forward(path, Some("port=0")), None);
+        assert_eq!(parse_port_forward(path, Some("port=65536")), None);
+        assert_eq!(
+            parse_port_forward("/portForward/default", Some(query)),
+            None
+        );
         let req = LogRequest {
             follow: true,
             tail_lines: Some(5),
