@@ -237,9 +237,9 @@ async fn dispatch(
                 (PatchType::Apply, Subresource::Main) => {
                     registry.apply(rt, ns, name, &req.body, &write).await?
                 }
-                (PatchType::Apply, Subresource::Status) => {
+                (PatchType::Apply, sub @ Subresource::Status) => {
                     registry
-                        .apply_status(rt, ns, name, &req.body, &write)
+                        .apply_to(rt, ns, name, &req.body, sub, &write)
                         .await?
                 }
                 (PatchType::Apply, _) => return Err(ApiError::method_not_allowed()),

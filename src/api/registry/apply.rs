@@ -31,21 +31,10 @@ impl Registry {
             .await
     }
 
-    /// Applies `body` to the `status` subresource of an existing object: only its status
-    /// changes, and the fields are recorded as the manager's on `status`.
-    pub async fn apply_status(
-        &self,
-        rt: &ResourceType,
-        namespace: &str,
-        name: &str,
-        body: &[u8],
-        opts: &WriteOptions,
-    ) -> Result<Written, ApiError> {
-        self.apply_to(rt, namespace, name, body, Subresource::Status, opts)
-            .await
-    }
-
-    async fn apply_to(
+    /// Applies `body` through `sub`: the object itself (created when absent) or the
+    /// `status` of an existing one, whose fields are then recorded as the manager's on
+    /// `status`.
+    pub async fn apply_to(
         &self,
         rt: &ResourceType,
         namespace: &str,

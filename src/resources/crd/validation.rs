@@ -85,30 +85,16 @@ fn names(obj: &Value) -> Vec<FieldError> {
             "kind and listKind may not be the same",
         ));
     }
-    for (i, s) in list_at(obj, &["spec", "names", "shortNames"])
-        .iter()
-        .enumerate()
-    {
-        let s = s.as_str().unwrap_or("");
-        for m in is_dns1123_label(s) {
-            errs.push(FieldError::invalid(
-                format!("spec.names.shortNames[{i}]"),
-                &json!(s),
-                &m,
-            ));
-        }
-    }
-    for (i, s) in list_at(obj, &["spec", "names", "categories"])
-        .iter()
-        .enumerate()
-    {
-        let s = s.as_str().unwrap_or("");
-        for m in is_dns1123_label(s) {
-            errs.push(FieldError::invalid(
-                format!("spec.names.categories[{i}]"),
-                &json!(s),
-                &m,
-            ));
+    for list in ["shortNames", "categories"] {
+        for (i, s) in list_at(obj, &["spec", "names", list]).iter().enumerate() {
+            let s = s.as_str().unwrap_or("");
+            for m in is_dns1123_label(s) {
+                errs.push(FieldError::invalid(
+                    format!("spec.names.{list}[{i}]"),
+                    &json!(s),
+                    &m,
+                ));
+            }
         }
     }
     errs
@@ -129,13 +115,14 @@ fn versions(obj: &Value) -> Vec<FieldError> {
         .iter()
         .filter(|v| v.get("storage").and_then(Value::as_bool) == Some(true))
         .count();
+    let names = json!(versions
+        .iter()
+        .map(|v| str_at(v, &["name"]))
+        .collect::<Vec<_>>());
     if storage != 1 {
         errs.push(FieldError::invalid(
             "spec.versions",
-            &json!(versions
-                .iter()
-                .map(|v| str_at(v, &["name"]))
-                .collect::<Vec<_>>()),
+            &names,
             "must have exactly one version marked as storage version",
         ));
     }
@@ -145,10 +132,7 @@ fn versions(obj: &Value) -> Vec<FieldError> {
     {
         errs.push(FieldError::invalid(
             "spec.versions",
-            &json!(versions
-                .iter()
-                .map(|v| str_at(v, &["name"]))
-                .collect::<Vec<_>>()),
+            &names,
             "must have at least one version marked as served",
         ));
     }

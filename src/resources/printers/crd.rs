@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::{at, name_cell, Column, Printer, NAME};
+use super::{at, name_cell, Column, Printer, CREATED_AT, NAME};
 
 /// CustomResourceDefinition columns and row function.
 pub static PRINTER: Printer = Printer {
@@ -12,16 +12,7 @@ pub static PRINTER: Printer = Printer {
     row: &row,
 };
 
-static COLUMNS: &[Column] = &[
-    NAME,
-    Column {
-        name: "Created At",
-        type_: "date",
-        format: "",
-        description: "CreationTimestamp is a timestamp representing the server time when this object was created.",
-        priority: 0,
-    },
-];
+static COLUMNS: &[Column] = &[NAME, CREATED_AT];
 
 fn row(crd: &Value, _now: DateTime<Utc>) -> Vec<Value> {
     let created = at(crd, &["metadata", "creationTimestamp"])

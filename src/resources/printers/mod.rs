@@ -79,6 +79,16 @@ pub(crate) const AGE: Column = Column {
     priority: 0,
 };
 
+/// The `Created At` column of kinds upstream prints with its default table (the creation
+/// timestamp itself, not an age).
+pub(crate) const CREATED_AT: Column = Column {
+    name: "Created At",
+    type_: "date",
+    format: "",
+    description: "CreationTimestamp is a timestamp representing the server time when this object was created.",
+    priority: 0,
+};
+
 /// A string column.
 pub(crate) const fn text_column(
     name: &'static str,

@@ -6,7 +6,9 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::Value;
 
-use super::{age_cell, cell, list, name_cell, text, text_column, Column, Printer, AGE, NAME};
+use super::{
+    age_cell, cell, list, name_cell, text, text_column, Column, Printer, AGE, CREATED_AT, NAME,
+};
 
 /// Role and ClusterRole columns and row function.
 pub static ROLE_PRINTER: Printer = Printer {
@@ -26,16 +28,7 @@ pub static CLUSTER_ROLE_BINDING_PRINTER: Printer = Printer {
     row: &binding_row,
 };
 
-static ROLE_COLUMNS: &[Column] = &[
-    NAME,
-    Column {
-        name: "Created At",
-        type_: "date",
-        format: "",
-        description: "CreationTimestamp is a timestamp representing the server time when this object was created.",
-        priority: 0,
-    },
-];
+static ROLE_COLUMNS: &[Column] = &[NAME, CREATED_AT];
 
 const ROLE_REF: &str = "RoleRef can reference a Role in the current namespace or a ClusterRole in the global namespace. If the RoleRef cannot be resolved, the Authorizer must return an error. This field is immutable.";
 

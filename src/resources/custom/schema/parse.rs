@@ -149,30 +149,12 @@ fn node(v: &Value, path: &str, depth: usize, place: Place, errs: &mut Vec<FieldE
             "must be specified",
         ));
     }
-    s.required = m
-        .get("required")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default();
+    s.required = string_list(m, "required");
     s.list_type = m
         .get("x-kubernetes-list-type")
         .and_then(Value::as_str)
         .map(str::to_string);
-    s.list_map_keys = m
-        .get("x-kubernetes-list-map-keys")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default();
+    s.list_map_keys = string_list(m, "x-kubernetes-list-map-keys");
     s.checks = checks(m, path, errs);
     for (key, out) in [
         ("allOf", &mut s.all_of),
@@ -222,6 +204,18 @@ fn sub(place: Place) -> Place {
         Place::ValueValidation => Place::ValueValidation,
         _ => Place::Field,
     }
+}
+
+fn string_list(m: &Map<String, Value>, key: &str) -> Vec<String> {
+    m.get(key)
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn flag(m: &Map<String, Value>, key: &str) -> bool {
