@@ -2,6 +2,8 @@
 //! validator as apiextensions-apiserver reports it): types, required members, enums, bounds,
 //! lengths, patterns, item counts and uniqueness, formats, and `allOf`/`anyOf`/`oneOf`/`not`.
 
+use std::collections::HashSet;
+
 use base64::Engine;
 use serde_json::{json, Value};
 
@@ -177,24 +179,26 @@ fn values(v: &Value, s: &Schema, path: &str, errs: &mut Vec<FieldError>) {
                 usize::try_from(max).unwrap_or(usize::MAX),
             ));
         }
+        // Duplicates are found through the items' canonical JSON text (object members are
+        // sorted), in linear time: a list may hold hundreds of thousands of items.
         if c.unique_items || s.list_type.as_deref() == Some("set") {
+            let mut seen = HashSet::new();
             for (i, item) in items.iter().enumerate() {
-                if items[..i].contains(item) {
+                if !seen.insert(item.to_string()) {
                     errs.push(FieldError::duplicate(index(path, i), item));
                 }
             }
         }
         if s.list_type.as_deref() == Some("map") && !s.list_map_keys.is_empty() {
-            let key = |item: &Value| -> Vec<Value> {
-                s.list_map_keys
-                    .iter()
-                    .map(|k| item.get(k).cloned().unwrap_or(Value::Null))
-                    .collect()
-            };
+            let mut seen = HashSet::new();
             for (i, item) in items.iter().enumerate() {
-                let k = key(item);
-                if items[..i].iter().any(|o| key(o) == k) {
-                    errs.push(FieldError::duplicate(index(path, i), &json!(k)));
+                let key: Vec<&Value> = s
+                    .list_map_keys
+                    .iter()
+                    .map(|k| item.get(k).unwrap_or(&Value::Null))
+                    .collect();
+                if !seen.insert(json!(key).to_string()) {
+                    errs.push(FieldError::duplicate(index(path, i), &json!(key)));
                 }
             }
         }
@@ -445,6 +449,28 @@ mod tests {
             messages(json!({"spec": {}})),
             ["spec.image: Required value"]
         );
+    }
+
+    #[test]
+    fn keyed_lists_refuse_a_key_twice_and_long_lists_are_checked_quickly() {
+        let (s, errs) = parse(
+            &json!({"type": "object", "properties": {"ports": {"type": "array",
+                "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name", "protocol"],
+                "items": {"type": "object", "properties": {"name": {"type": "string"}, "protocol": {"type": "string"}}}}}}),
+            "",
+        );
+        assert!(errs.is_empty(), "{errs:?}");
+        let obj = json!({"ports": [{"name": "a", "protocol": "TCP"}, {"name": "a", "protocol": "UDP"},
+                                   {"protocol": "TCP", "name": "a"}]});
+        let fields: Vec<String> = validate(&obj, &s)
+            .into_iter()
+            .map(|e| format!("{}: {}", e.field, e.detail))
+            .collect();
+        assert_eq!(fields, ["ports[2]: Duplicate value: [\"a\",\"TCP\"]"]);
+        let many: Vec<Value> = (0..200_000)
+            .map(|i| json!({"name": i.to_string(), "protocol": "TCP"}))
+            .collect();
+        assert!(validate(&json!({"ports": many}), &s).is_empty());
     }
 
     #[test]
