@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 use super::{Registry, WriteOptions};
 use crate::api::auth::service_account::{Grant, ObjectRef};
 use crate::api::status::ApiError;
+use crate::api::type_meta::{check_type_meta, Expected};
 use crate::resources::{node, pod, secret, serviceaccount, FieldError, ResourceType};
 
 /// API group of `TokenRequest`.
@@ -230,30 +231,8 @@ impl Registry {
 
 /// Checks the request's kind and its name and namespace against the path's.
 fn check_envelope(mut request: Value, namespace: &str, name: &str) -> Result<Value, ApiError> {
-    let Some(map) = request.as_object_mut() else {
-        return Err(ApiError::bad_request(
-            "the body of the request must be a JSON or YAML object",
-        ));
-    };
-    let want = format!("{GROUP}/v1");
-    match map.get("apiVersion").and_then(Value::as_str) {
-        Some(v) if v != want => {
-            return Err(ApiError::bad_request(format!(
-                "the API version in the data ({v}) does not match the expected API version ({want})"
-            )))
-        }
-        _ => {}
-    }
-    match map.get("kind").and_then(Value::as_str) {
-        Some(k) if k != "TokenRequest" => {
-            return Err(ApiError::bad_request(format!(
-                "the kind in the data ({k}) does not match the expected kind (TokenRequest)"
-            )))
-        }
-        _ => {}
-    }
-    map.insert("apiVersion".into(), json!(want));
-    map.insert("kind".into(), json!("TokenRequest"));
+    let api_version = format!("{GROUP}/v1");
+    let map = check_type_meta(&mut request, Expected::new(&api_version, "TokenRequest"))?;
     let meta = map.entry("metadata").or_insert_with(|| json!({}));
     if !meta.is_object() {
         *meta = json!({});
