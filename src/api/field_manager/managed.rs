@@ -393,12 +393,10 @@ pub fn within_last_applied(conflicts: &[Conflict], config: &Value, req: &Request
 /// `dropped` without the members that are parents of fields still applied (a list item
 /// whose `.` was dropped but some of whose fields are applied again stays).
 fn without_parents_of_kept(dropped: FieldSet, kept: &FieldSet) -> FieldSet {
+    let kept = kept.paths();
     let mut out = FieldSet::new();
     for p in dropped.paths() {
-        let still_parent = kept
-            .paths()
-            .iter()
-            .any(|k| k.len() > p.len() && k.starts_with(&p));
+        let still_parent = kept.iter().any(|k| k.len() > p.len() && k.starts_with(&p));
         if !still_parent {
             out.insert(&p);
         }
