@@ -16,6 +16,7 @@ use super::{Registry, WriteOptions};
 use crate::api::auth::service_account::{Grant, ObjectRef};
 use crate::api::status::ApiError;
 use crate::api::type_meta::{check_type_meta, Expected};
+use crate::resources::meta::str_at_pointer;
 use crate::resources::{node, pod, secret, serviceaccount, FieldError, ResourceType};
 
 /// API group of `TokenRequest`.
@@ -132,9 +133,9 @@ impl Registry {
         if reference.is_null() {
             return Ok(bound);
         }
-        let api_version = str_at(reference, "/apiVersion");
-        let kind = str_at(reference, "/kind");
-        let name = str_at(reference, "/name");
+        let api_version = str_at_pointer(reference, "/apiVersion");
+        let kind = str_at_pointer(reference, "/kind");
+        let name = str_at_pointer(reference, "/name");
         let rt: &'static ResourceType = match (api_version, kind) {
             ("v1", "Pod") => &pod::RESOURCE,
             ("v1", "Secret") => &secret::RESOURCE,
@@ -157,7 +158,7 @@ impl Registry {
             .ok_or_else(|| ApiError::not_found(rt, name))?
             .value();
         let found = object_ref(&obj);
-        let wanted_uid = str_at(reference, "/uid");
+        let wanted_uid = str_at_pointer(reference, "/uid");
         if !wanted_uid.is_empty() && wanted_uid != found.uid {
             return Err(ApiError::conflict(
                 rt,
@@ -167,13 +168,13 @@ impl Registry {
         }
         match rt.kind {
             "Pod" => {
-                let runs_as = str_at(&obj, "/spec/serviceAccountName");
+                let runs_as = str_at_pointer(&obj, "/spec/serviceAccountName");
                 if runs_as != account {
                     return Err(ApiError::bad_request(format!(
                         "cannot bind token for serviceaccount {account:?} to pod running with different serviceaccount name."
                     )));
                 }
-                let node_name = str_at(&obj, "/spec/nodeName");
+                let node_name = str_at_pointer(&obj, "/spec/nodeName");
                 if !node_name.is_empty() {
                     // the node may not be registered (yet): the token then names it without a uid
                     let uid = self
@@ -204,14 +205,14 @@ impl Registry {
     ) -> Result<(), ApiError> {
         let sa = &serviceaccount::RESOURCE;
         let forbid = |why: &str| Err(ApiError::forbidden_on(sa, account, why));
-        let name = str_at(reference, "/name");
-        if str_at(reference, "/apiVersion") != "v1"
-            || str_at(reference, "/kind") != "Pod"
+        let name = str_at_pointer(reference, "/name");
+        if str_at_pointer(reference, "/apiVersion") != "v1"
+            || str_at_pointer(reference, "/kind") != "Pod"
             || name.is_empty()
         {
             return forbid("node requested token not bound to a pod");
         }
-        let uid = str_at(reference, "/uid");
+        let uid = str_at_pointer(reference, "/uid");
         if uid.is_empty() {
             return forbid("node requested token with a pod binding without a uid");
         }
@@ -222,7 +223,7 @@ impl Registry {
         if object_ref(&pod).uid != uid {
             return forbid(&format!("the UID in the bound object reference ({uid}) does not match the UID in record. The object might have been deleted and then recreated"));
         }
-        if str_at(&pod, "/spec/nodeName") != node {
+        if str_at_pointer(&pod, "/spec/nodeName") != node {
             return forbid("node requested token bound to a pod scheduled on a different node");
         }
         Ok(())
@@ -279,14 +280,10 @@ fn validate_lifetime(lifetime: i64, name: &str) -> Result<(), ApiError> {
     ))
 }
 
-fn str_at<'a>(v: &'a Value, pointer: &str) -> &'a str {
-    v.pointer(pointer).and_then(Value::as_str).unwrap_or("")
-}
-
 fn object_ref(obj: &Value) -> ObjectRef {
     ObjectRef {
-        name: str_at(obj, "/metadata/name").to_string(),
-        uid: str_at(obj, "/metadata/uid").to_string(),
+        name: str_at_pointer(obj, "/metadata/name").to_string(),
+        uid: str_at_pointer(obj, "/metadata/uid").to_string(),
     }
 }
 
