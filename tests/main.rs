@@ -54,6 +54,7 @@ mod port_forward;
 mod rbac;
 mod request_bounds;
 mod runtime_containers;
+mod runtime_reap_exec;
 mod scheduler_placement;
 mod server_side_apply;
 mod service_accounts;

@@ -30,6 +30,7 @@ pub mod served_version;
 pub mod server;
 pub mod stored_json;
 pub mod table;
+pub mod type_meta;
 
 // The vocabulary and plumbing the API server shares with the components and the kubelet's
 // port, under the names the API's own modules use.

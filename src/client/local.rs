@@ -38,6 +38,33 @@ impl LocalClient {
     }
 }
 
+/// What tests of components that ask for service account tokens need of the server.
+#[cfg(test)]
+impl LocalClient {
+    /// [`LocalClient::open`] whose registry also issues and checks service account tokens
+    /// (signed with a key made for it, for the `cluster.local` domain), as the server's does.
+    pub fn open_with_tokens(
+        dir: &std::path::Path,
+        history: usize,
+    ) -> Result<Self, crate::store::StoreError> {
+        use crate::api::auth::service_account::ServiceAccountTokens;
+        let tokens =
+            ServiceAccountTokens::new(crate::pki::SigningKey::ephemeral(), "cluster.local");
+        let store = crate::store::Store::open(dir, history)?;
+        Ok(Self::new(
+            Registry::new(store).with_tokens(std::sync::Arc::new(tokens)),
+        ))
+    }
+
+    /// The user `token` stands for now, as a TokenReview would answer; `None` when it
+    /// authenticates no one (or this client's registry checks no tokens).
+    pub fn token_user(&self, token: &str) -> Option<String> {
+        let tokens = self.registry.tokens()?;
+        let who = tokens.authenticate(token, &self.registry, chrono::Utc::now());
+        who.ok().map(|who| who.user)
+    }
+}
+
 impl WatchSource for WatchStream {
     async fn next(&mut self) -> Option<WatchEvent> {
         WatchStream::next(self).await

@@ -26,6 +26,7 @@ use crate::client::informer::{key_of, Change, Informer, Informers, PartialObject
 use crate::client::options::{PatchType, Subresource};
 use crate::client::status::ApiError;
 use crate::client::Client;
+use crate::resources::meta::str_at_pointer;
 use crate::resources::{secret, serviceaccount};
 
 /// The Secret type holding an account's token.
@@ -128,7 +129,7 @@ impl<C: Client> Controller for TokenSecretsController<C> {
             Err(e) if e.code == 404 => return Ok(Action::RequeueAfter(ACCOUNT_RETRY)),
             Err(e) => return Err(e),
         };
-        let account_uid = str_at(&account, "/metadata/uid");
+        let account_uid = str_at_pointer(&account, "/metadata/uid");
         let has_token = stored
             .pointer("/data/token")
             .and_then(Value::as_str)
@@ -144,14 +145,14 @@ impl<C: Client> Controller for TokenSecretsController<C> {
                 "audiences": [],
                 "expirationSeconds": LONGEST_LIFETIME,
                 "boundObjectRef": {"apiVersion": "v1", "kind": "Secret", "name": name,
-                                   "uid": str_at(&stored, "/metadata/uid")},
+                                   "uid": str_at_pointer(&stored, "/metadata/uid")},
             },
         });
         let answer = self
             .client
             .create_token(&ns, &account_name, &request)
             .await?;
-        let token = str_at(&answer, "/status/token");
+        let token = str_at_pointer(&answer, "/status/token");
         let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
         let patch = json!({
             "metadata": {"annotations": {ACCOUNT_UID_ANNOTATION: account_uid}},
@@ -170,10 +171,6 @@ impl<C: Client> Controller for TokenSecretsController<C> {
         tracing::info!(namespace = %ns, secret = %name, account = %account_name, "filled a service account token secret");
         Ok(Action::Done)
     }
-}
-
-fn str_at<'a>(v: &'a Value, pointer: &str) -> &'a str {
-    v.pointer(pointer).and_then(Value::as_str).unwrap_or("")
 }
 
 #[cfg(test)]

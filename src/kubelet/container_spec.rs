@@ -27,6 +27,7 @@ use std::path::{Path, PathBuf};
 
 use k8s_openapi::api::core::v1::{Container, Pod, SecurityContext};
 
+use crate::kubelet::downward_api::DownwardApiError;
 use crate::kubelet::image::ContainerConfig;
 use crate::kubelet::runtime::spec::{
     BindMount, ContainerSpec, PodNamespaces, Propagation, Stdio, HOST_NAMESPACE,
@@ -64,18 +65,10 @@ pub enum ContainerConfigError {
         /// `namespace/name`.
         object: String,
     },
-    /// A `fieldRef` names a field the downward API does not offer.
-    #[error("unsupported fieldPath: {0}")]
-    FieldPath(String),
-    /// A `resourceFieldRef` names a resource the downward API does not offer.
-    #[error("unsupported container resource : {0}")]
-    Resource(String),
-    /// A `resourceFieldRef.containerName` names no container of the pod.
-    #[error("container {0} not found in the pod")]
-    ContainerNotFound(String),
-    /// A resource quantity or divisor is not usable.
-    #[error("invalid quantity {0:?}")]
-    Quantity(String),
+    /// A `fieldRef` or `resourceFieldRef` cannot be resolved, or a resource quantity or
+    /// divisor is not usable (the downward API's wording).
+    #[error(transparent)]
+    DownwardApi(#[from] DownwardApiError),
     /// Neither the container nor its image gives a command.
     #[error("no command specified")]
     NoCommand,
@@ -110,18 +103,6 @@ pub enum ContainerConfigError {
         /// The OS error.
         source: std::io::Error,
     },
-}
-
-impl From<crate::kubelet::downward_api::DownwardApiError> for ContainerConfigError {
-    fn from(e: crate::kubelet::downward_api::DownwardApiError) -> Self {
-        use crate::kubelet::downward_api::DownwardApiError as E;
-        match e {
-            E::FieldPath(p) => ContainerConfigError::FieldPath(p),
-            E::Resource(r) => ContainerConfigError::Resource(r),
-            E::ContainerNotFound(c) => ContainerConfigError::ContainerNotFound(c),
-            E::Quantity(q) => ContainerConfigError::Quantity(q),
-        }
-    }
 }
 
 impl ContainerConfigError {

@@ -86,6 +86,12 @@ pub fn meta_str<'a>(obj: &'a Value, field: &str) -> Option<&'a str> {
     obj.get("metadata")?.get(field)?.as_str()
 }
 
+/// The string at JSON pointer `pointer` (`/spec/nodeName`) in `v`, or "" when there is
+/// none or it is not a string.
+pub fn str_at_pointer<'a>(v: &'a Value, pointer: &str) -> &'a str {
+    v.pointer(pointer).and_then(Value::as_str).unwrap_or("")
+}
+
 /// `metadata.name` or "".
 pub fn name_of(obj: &Value) -> &str {
     meta_str(obj, "name").unwrap_or("")

@@ -23,6 +23,7 @@ use crate::api::auth::node_graph::{pinned_to, references_any};
 use crate::api::auth::{Vertex, NODE_LEASE_NAMESPACE};
 use crate::api::registry::{meta, Registry, Subresource};
 use crate::api::status::ApiError;
+use crate::resources::meta::str_at_pointer;
 use crate::resources::{node, ResourceType};
 
 /// The annotation marking a mirror pod.
@@ -48,10 +49,6 @@ const NODE_RESTRICTION_NAMESPACE: &str = "node-restriction.kubernetes.io";
 
 fn is(rt: &ResourceType, group: &str, plural: &str) -> bool {
     rt.group == group && rt.plural == plural
-}
-
-fn str_at<'a>(v: &'a Value, pointer: &str) -> &'a str {
-    v.pointer(pointer).and_then(Value::as_str).unwrap_or("")
 }
 
 /// Checks a node's create of `obj`.
@@ -90,7 +87,7 @@ pub fn admit_create(
         return Ok(());
     }
     if is(rt, "coordination.k8s.io", "leases") {
-        if str_at(obj, "/metadata/namespace") != NODE_LEASE_NAMESPACE {
+        if str_at_pointer(obj, "/metadata/namespace") != NODE_LEASE_NAMESPACE {
             return refuse(format!(
                 "can only access leases in the {NODE_LEASE_NAMESPACE:?} system namespace"
             ));
@@ -130,7 +127,7 @@ pub fn admit_update(
                 "unexpected operation \"UPDATE\", node {node:?} can only create and delete mirror pods"
             ));
         }
-        if str_at(old, "/spec/nodeName") != node {
+        if str_at_pointer(old, "/spec/nodeName") != node {
             return refuse(format!(
                 "node {node:?} can only update pod status for pods with spec.nodeName set to itself"
             ));
@@ -186,7 +183,7 @@ pub fn admit_update(
 /// Checks a node's delete of `existing`.
 pub fn admit_delete(node: &str, rt: &ResourceType, existing: &Value) -> Result<(), ApiError> {
     let name = meta::name_of(existing);
-    if is(rt, "", "pods") && str_at(existing, "/spec/nodeName") != node {
+    if is(rt, "", "pods") && str_at_pointer(existing, "/spec/nodeName") != node {
         return Err(ApiError::forbidden_on(
             rt,
             name,
@@ -216,7 +213,7 @@ fn mirror_pod(registry: &Registry, node: &str, pod: &Value) -> Result<(), String
             "pod does not have {MIRROR_ANNOTATION:?} annotation, node {node:?} can only create mirror pods"
         ));
     }
-    if str_at(pod, "/spec/nodeName") != node {
+    if str_at_pointer(pod, "/spec/nodeName") != node {
         return Err(format!(
             "node {node:?} can only create pods with spec.nodeName set to itself"
         ));
@@ -256,7 +253,7 @@ fn mirror_pod(registry: &Registry, node: &str, pod: &Value) -> Result<(), String
     }
     let uid = registry
         .get(&node::RESOURCE, "", node)
-        .map(|n| str_at(&n, "/metadata/uid").to_string())
+        .map(|n| str_at_pointer(&n, "/metadata/uid").to_string())
         .map_err(|e| e.message)?;
     let given = owner["uid"].as_str().unwrap_or("");
     if given != uid {
@@ -264,7 +261,7 @@ fn mirror_pod(registry: &Registry, node: &str, pod: &Value) -> Result<(), String
             "node {node} UID mismatch: expected {given} got {uid}"
         ));
     }
-    if !str_at(pod, "/spec/serviceAccountName").is_empty() {
+    if !str_at_pointer(pod, "/spec/serviceAccountName").is_empty() {
         return Err(format!(
             "node {node:?} can not create pods that reference a service account"
         ));

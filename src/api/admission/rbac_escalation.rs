@@ -13,6 +13,7 @@ use crate::api::auth::{authorize, Attributes, Decision};
 use crate::api::registry::Registry;
 use crate::api::status::ApiError;
 use crate::pki::identity::{Identity, MASTERS_GROUP};
+use crate::resources::meta::str_at_pointer;
 use crate::resources::rbac::{cluster_role, cluster_role_binding, role, role_binding, GROUP};
 use crate::resources::ResourceType;
 
@@ -36,8 +37,8 @@ pub fn review(
     if old.is_some_and(|old| only_gc_fields_change(obj, old)) {
         return Ok(());
     }
-    let namespace = str_at(obj, "/metadata/namespace");
-    let name = str_at(obj, "/metadata/name");
+    let namespace = str_at_pointer(obj, "/metadata/namespace");
+    let name = str_at_pointer(obj, "/metadata/name");
     if is_role {
         if allowed_verb(registry, who, "escalate", rt.plural, namespace, name) {
             return Ok(());
@@ -58,8 +59,8 @@ pub fn review(
         }
         return Ok(());
     }
-    let kind = str_at(obj, "/roleRef/kind");
-    let role_name = str_at(obj, "/roleRef/name");
+    let kind = str_at_pointer(obj, "/roleRef/kind");
+    let role_name = str_at_pointer(obj, "/roleRef/name");
     let (role_rt, role_namespace) = match kind {
         "Role" => (&role::RESOURCE, Some(namespace)),
         _ => (&cluster_role::RESOURCE, None),
@@ -80,10 +81,6 @@ pub fn review(
     };
     confirm_no_escalation(registry, who, namespace, &rules)
         .map_err(|why| ApiError::forbidden_on(rt, name, &why))
-}
-
-fn str_at<'a>(v: &'a Value, pointer: &str) -> &'a str {
-    v.pointer(pointer).and_then(Value::as_str).unwrap_or("")
 }
 
 /// Upstream's `IsOnlyMutatingGCFields`: equal but for owner references and finalizers.

@@ -26,6 +26,7 @@ use serde_json::Value;
 use super::node::{NodeGraph, Vertex};
 use crate::api::registry::{list, Registry};
 use crate::controllers::volume_binding::ANN_SELECTED_NODE;
+use crate::resources::meta::str_at_pointer;
 use crate::resources::{persistentvolume, persistentvolumeclaim, pod};
 use crate::store::{Object, Paths};
 
@@ -82,7 +83,7 @@ impl Registry {
         if selected == Some(node) {
             return true;
         }
-        let volume = str_at(&claim, "/spec/volumeName");
+        let volume = str_at_pointer(&claim, "/spec/volumeName");
         !volume.is_empty()
             && self
                 .lookup(&persistentvolume::RESOURCE, "", volume)
@@ -98,18 +99,14 @@ impl Registry {
             return true;
         }
         let (ns, claim) = (
-            str_at(&volume, "/spec/claimRef/namespace"),
-            str_at(&volume, "/spec/claimRef/name"),
+            str_at_pointer(&volume, "/spec/claimRef/namespace"),
+            str_at_pointer(&volume, "/spec/claimRef/name"),
         );
         !claim.is_empty()
             && self.any_pod_on(node, ns, |p| {
                 references(p, Vertex::PersistentVolumeClaim, claim)
             })
     }
-}
-
-fn str_at<'a>(v: &'a Value, pointer: &str) -> &'a str {
-    v.pointer(pointer).and_then(Value::as_str).unwrap_or("")
 }
 
 /// Whether the stored pod's `spec.nodeName` is `node`, reading only that.
@@ -198,11 +195,11 @@ fn refers(pod: &Value, vertex: Vertex, hit: &dyn Fn(&str) -> bool) -> bool {
                 })
         }
         Vertex::PersistentVolumeClaim => {
-            let pod_name = str_at(pod, "/metadata/name");
+            let pod_name = str_at_pointer(pod, "/metadata/name");
             volumes(pod).any(|v| {
                 is(v.pointer("/persistentVolumeClaim/claimName"))
                     || (v.get("ephemeral").is_some()
-                        && hit(&format!("{pod_name}-{}", str_at(v, "/name"))))
+                        && hit(&format!("{pod_name}-{}", str_at_pointer(v, "/name"))))
             })
         }
         Vertex::ServiceAccount => is(pod.pointer("/spec/serviceAccountName")),

@@ -5,7 +5,7 @@ use serde_json::{json, Map, Value};
 
 use super::fieldset::{FieldSet, FieldsError};
 use super::path::{self, Element};
-use super::structure::{self, compare, fields_of, merge, remove};
+use super::structure::{self, merge, remove};
 use crate::resources::patch_schema::{PatchField, PatchSchema};
 
 /// Most `Update` entries kept; older ones are folded into one, as upstream's
@@ -13,20 +13,6 @@ use crate::resources::patch_schema::{PatchField, PatchSchema};
 const MAX_UPDATE_MANAGERS: usize = 10;
 /// The manager older `Update` entries are folded into.
 const ANCIENT_MANAGER: &str = "ancient-changes";
-/// Metadata fields the server keeps: no manager holds them.
-const SERVER_METADATA: [&str; 10] = [
-    "name",
-    "namespace",
-    "uid",
-    "resourceVersion",
-    "generation",
-    "creationTimestamp",
-    "deletionTimestamp",
-    "deletionGracePeriodSeconds",
-    "managedFields",
-    "selfLink",
-];
-
 /// How an entry's fields were set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Operation {
@@ -119,10 +105,10 @@ impl Entry {
     }
 }
 
-/// The entries of `obj`'s `metadata.managedFields`.
-pub fn entries_of(obj: &Value) -> Result<Vec<Entry>, FieldsError> {
-    match obj.pointer("/metadata/managedFields") {
-        Some(Value::Array(list)) => list.iter().map(Entry::from_json).collect(),
+/// The entries of a `managedFields` list.
+fn entries_in(list: &Value) -> Result<Vec<Entry>, FieldsError> {
+    match list {
+        Value::Array(list) => list.iter().map(Entry::from_json).collect(),
         _ => Ok(Vec::new()),
     }
 }
@@ -157,37 +143,6 @@ pub struct Request<'a> {
 }
 
 impl Request<'_> {
-    /// The part of `obj` managers hold in this request's scope.
-    fn tracked(&self, obj: &Value) -> Value {
-        let Some(map) = obj.as_object() else {
-            return Value::Object(Map::new());
-        };
-        let mut out = Map::new();
-        for (k, v) in map {
-            match k.as_str() {
-                "apiVersion" | "kind" => {}
-                "metadata" => {
-                    if let Some(m) = v.as_object() {
-                        let kept: Map<String, Value> = m
-                            .iter()
-                            .filter(|(k, _)| !SERVER_METADATA.contains(&k.as_str()))
-                            .map(|(k, v)| (k.clone(), v.clone()))
-                            .collect();
-                        if !kept.is_empty() && self.subresource.is_empty() {
-                            out.insert(k.clone(), Value::Object(kept));
-                        }
-                    }
-                }
-                "status" if self.has_status && self.subresource != "status" => {}
-                _ if self.subresource == "status" && k != "status" => {}
-                _ => {
-                    out.insert(k.clone(), v.clone());
-                }
-            }
-        }
-        Value::Object(out)
-    }
-
     fn root(&self) -> PatchField {
         structure::root(self.schema)
     }
@@ -223,10 +178,7 @@ fn base_entries(old: Option<&Value>, new: &Value) -> Vec<Entry> {
         _ => stored,
     };
     chosen
-        .map(|v| {
-            let holder = json!({"metadata": {"managedFields": v}});
-            entries_of(&holder).unwrap_or_default()
-        })
+        .map(|v| entries_in(v).unwrap_or_default())
         .unwrap_or_default()
 }
 
@@ -234,13 +186,10 @@ fn base_entries(old: Option<&Value>, new: &Value) -> Vec<Entry> {
 /// `managedFields`.
 pub fn track_update(old: Option<&Value>, new: &mut Value, req: &Request<'_>) {
     let mut entries = base_entries(old, new);
-    let root = req.root();
-    let now_tracked = req.tracked(new);
-    let (changed, removed) = match old {
-        Some(old) => compare(&req.tracked(old), &now_tracked, &root),
-        None => (fields_of(&now_tracked, &root), FieldSet::new()),
+    let (mut changed, removed) = match old {
+        Some(old) => req.compare_tracked(old, new),
+        None => (req.tracked_fields(new), FieldSet::new()),
     };
-    let mut changed = changed;
     // the object itself is no field anyone holds
     changed.subtract(&leaf_root());
     for e in &mut entries {
@@ -332,11 +281,10 @@ pub fn apply(
     let empty = Value::Object(Map::new());
     let live_value = live.unwrap_or(&empty);
     let mut entries = live.map(|l| base_entries(None, l)).unwrap_or_default();
-    let applied = req.tracked(config);
-    let mut applied_fields = fields_of(&applied, &root);
+    let mut applied_fields = req.tracked_fields(config);
     applied_fields.subtract(&leaf_root());
     let mut merged = merge(live_value, config, &root);
-    let (mut changed, _) = compare(&req.tracked(live_value), &req.tracked(&merged), &root);
+    let (mut changed, _) = req.compare_tracked(live_value, &merged);
     changed.subtract(&leaf_root());
 
     let mine = |e: &Entry| e.same_manager(req.manager, Operation::Apply, req.subresource);
@@ -360,10 +308,11 @@ pub fn apply(
         }
     }
     // what this manager applied before and applies no more goes, unless someone else holds it
+    // (its old entry is replaced below, so its fields are taken rather than copied)
     let mut dropped = entries
-        .iter()
+        .iter_mut()
         .find(|e| mine(e))
-        .map(|e| e.fields.clone())
+        .map(|e| std::mem::take(&mut e.fields))
         .unwrap_or_default();
     dropped.subtract(&applied_fields);
     for e in entries.iter().filter(|e| !mine(e)) {
@@ -386,19 +335,17 @@ pub fn apply(
 /// server-side apply of an object made by client-side apply take those fields, so the
 /// move from one to the other raises no conflict.
 pub fn within_last_applied(conflicts: &[Conflict], config: &Value, req: &Request<'_>) -> bool {
-    let set = fields_of(&req.tracked(config), &req.root());
+    let set = req.tracked_fields(config);
     conflicts.iter().all(|c| set.contains(&c.path))
 }
 
 /// `dropped` without the members that are parents of fields still applied (a list item
 /// whose `.` was dropped but some of whose fields are applied again stays).
 fn without_parents_of_kept(dropped: FieldSet, kept: &FieldSet) -> FieldSet {
+    let kept = kept.paths();
     let mut out = FieldSet::new();
     for p in dropped.paths() {
-        let still_parent = kept
-            .paths()
-            .iter()
-            .any(|k| k.len() > p.len() && k.starts_with(&p));
+        let still_parent = kept.iter().any(|k| k.len() > p.len() && k.starts_with(&p));
         if !still_parent {
             out.insert(&p);
         }

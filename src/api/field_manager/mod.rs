@@ -17,6 +17,7 @@ mod fieldset;
 mod managed;
 mod path;
 mod structure;
+mod tracked;
 
 pub use fieldset::{FieldSet, FieldsError};
 pub use managed::{

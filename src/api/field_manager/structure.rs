@@ -66,20 +66,7 @@ fn all_keyed(items: &[Value], key: &str) -> bool {
 /// when the value is one field: a scalar, an atomic list or an empty object).
 pub fn fields_of(value: &Value, field: &PatchField) -> FieldSet {
     match value {
-        Value::Object(m) if field.strategy != PatchStrategy::Replace => {
-            let mut set = FieldSet::new();
-            for (k, v) in m {
-                set.insert_set(
-                    Element::Field(k.clone()),
-                    fields_of(v, field.schema.field(k)),
-                );
-            }
-            if set.is_empty() {
-                leaf()
-            } else {
-                set
-            }
-        }
+        Value::Object(m) => fields_of_object(m, |_| true, field),
         Value::Array(items) if !items.is_empty() => match list_kind(field) {
             ListKind::Keyed(key) if all_keyed(items, key) => {
                 let mut set = FieldSet::new();
@@ -105,12 +92,44 @@ pub fn fields_of(value: &Value, field: &PatchField) -> FieldSet {
     }
 }
 
+/// [`fields_of`] the object made of the members of `m` that `keep` accepts, read in place
+/// (a caller leaving some members out need not copy the others).
+pub fn fields_of_object(
+    m: &Map<String, Value>,
+    keep: impl Fn(&str) -> bool,
+    field: &PatchField,
+) -> FieldSet {
+    if field.strategy == PatchStrategy::Replace {
+        return leaf();
+    }
+    let set = fields_of_members(m, keep, field.schema);
+    if set.is_empty() {
+        leaf()
+    } else {
+        set
+    }
+}
+
+/// The fields the members of `m` that `keep` accepts set, each below its name (without
+/// the node holding them, which [`fields_of_object`] adds for an object with none).
+pub fn fields_of_members(
+    m: &Map<String, Value>,
+    keep: impl Fn(&str) -> bool,
+    schema: &PatchSchema,
+) -> FieldSet {
+    let mut set = FieldSet::new();
+    for (k, v) in m.iter().filter(|(k, _)| keep(k)) {
+        set.insert_set(Element::Field(k.clone()), fields_of(v, schema.field(k)));
+    }
+    set
+}
+
 /// What changed from `old` to `new`: the fields set or changed (nodes that appear are
 /// members themselves), and the fields removed.
 pub fn compare(old: &Value, new: &Value, field: &PatchField) -> (FieldSet, FieldSet) {
     match (old, new) {
         (Value::Object(a), Value::Object(b)) if field.strategy != PatchStrategy::Replace => {
-            compare_objects(a, b, field.schema)
+            compare_members(a, b, |_| true, field.schema)
         }
         (Value::Array(a), Value::Array(b)) if !a.is_empty() && !b.is_empty() => {
             match list_kind(field) {
@@ -136,13 +155,43 @@ fn atomic_change(old: &Value, new: &Value, field: &PatchField) -> (FieldSet, Fie
     (changed, removed)
 }
 
-fn compare_objects(
+/// [`compare`] of the objects made of the members of `a` and of `b` that `keep` accepts,
+/// read in place (a caller leaving some members out need not copy the others).
+pub fn compare_objects(
     a: &Map<String, Value>,
     b: &Map<String, Value>,
+    keep: impl Fn(&str) -> bool + Copy,
+    field: &PatchField,
+) -> (FieldSet, FieldSet) {
+    if field.strategy != PatchStrategy::Replace {
+        return compare_members(a, b, keep, field.schema);
+    }
+    // replaced whole: one field, as `atomic_change` of the two objects
+    let kept = |m: &Map<String, Value>| m.iter().filter(|(k, _)| keep(k)).count();
+    let same = kept(a) == kept(b)
+        && a.iter()
+            .filter(|(k, _)| keep(k))
+            .all(|(k, v)| b.get(k) == Some(v));
+    if same {
+        return (FieldSet::new(), FieldSet::new());
+    }
+    let mut changed = fields_of_object(b, keep, field);
+    changed.mark();
+    let mut removed = fields_of_object(a, keep, field);
+    removed.subtract(&changed);
+    (changed, removed)
+}
+
+/// What changed from the members of `a` to those of `b` that `keep` accepts, each below
+/// its name.
+pub fn compare_members(
+    a: &Map<String, Value>,
+    b: &Map<String, Value>,
+    keep: impl Fn(&str) -> bool + Copy,
     schema: &PatchSchema,
 ) -> (FieldSet, FieldSet) {
     let (mut changed, mut removed) = (FieldSet::new(), FieldSet::new());
-    for (k, vb) in b {
+    for (k, vb) in b.iter().filter(|(k, _)| keep(k)) {
         let field = schema.field(k);
         let step = Element::Field(k.clone());
         match a.get(k) {
@@ -158,7 +207,7 @@ fn compare_objects(
             }
         }
     }
-    for (k, va) in a {
+    for (k, va) in a.iter().filter(|(k, _)| keep(k)) {
         if !b.contains_key(k) {
             let mut gone = fields_of(va, schema.field(k));
             gone.mark();

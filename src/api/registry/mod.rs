@@ -24,6 +24,7 @@ use super::auth::service_account::ServiceAccountTokens;
 use super::auth::Identity;
 use super::field_manager;
 use super::status::ApiError;
+use super::type_meta::{check_type_meta, Expected};
 use crate::resources::{self, FieldError, ResourceType};
 use crate::store::{Object, ObjectKey, Store};
 
@@ -266,32 +267,16 @@ fn decode_incoming(
     mut obj: Value,
     validation: FieldValidation,
 ) -> Result<(Value, Vec<String>), ApiError> {
-    let Some(map) = obj.as_object_mut() else {
-        return Err(ApiError::bad_request(
-            "the body of the request must be a JSON or YAML object",
-        ));
-    };
-    let want = rt.api_version();
-    match map.get("apiVersion").and_then(Value::as_str) {
-        // (a patched object of another served version still names the storage version)
-        Some(v) if v != want && Some(v) != rt.strategy.stored_api_version() => {
-            return Err(ApiError::bad_request(format!(
-                "the API version in the data ({v}) does not match the expected API version ({want})"
-            )))
-        }
-        _ => {}
-    }
-    match map.get("kind").and_then(Value::as_str) {
-        Some(k) if k != rt.kind => {
-            return Err(ApiError::bad_request(format!(
-                "the kind in the data ({k}) does not match the expected kind ({})",
-                rt.kind
-            )))
-        }
-        _ => {}
-    }
-    map.insert("apiVersion".into(), Value::String(want));
-    map.insert("kind".into(), Value::String(rt.kind.into()));
+    let api_version = rt.api_version();
+    check_type_meta(
+        &mut obj,
+        Expected {
+            api_version: &api_version,
+            // (a patched object of another served version still names the storage version)
+            also_accepted: rt.strategy.stored_api_version(),
+            kind: rt.kind,
+        },
+    )?;
     if rt.namespaced {
         let meta = meta::meta_mut(&mut obj);
         match meta.get("namespace").and_then(Value::as_str) {

@@ -15,6 +15,8 @@ use serde_json::{json, Value};
 use super::{Registry, WriteOptions};
 use crate::api::auth::service_account::{Grant, ObjectRef};
 use crate::api::status::ApiError;
+use crate::api::type_meta::{check_type_meta, Expected};
+use crate::resources::meta::str_at_pointer;
 use crate::resources::{node, pod, secret, serviceaccount, FieldError, ResourceType};
 
 /// API group of `TokenRequest`.
@@ -131,9 +133,9 @@ impl Registry {
         if reference.is_null() {
             return Ok(bound);
         }
-        let api_version = str_at(reference, "/apiVersion");
-        let kind = str_at(reference, "/kind");
-        let name = str_at(reference, "/name");
+        let api_version = str_at_pointer(reference, "/apiVersion");
+        let kind = str_at_pointer(reference, "/kind");
+        let name = str_at_pointer(reference, "/name");
         let rt: &'static ResourceType = match (api_version, kind) {
             ("v1", "Pod") => &pod::RESOURCE,
             ("v1", "Secret") => &secret::RESOURCE,
@@ -156,7 +158,7 @@ impl Registry {
             .ok_or_else(|| ApiError::not_found(rt, name))?
             .value();
         let found = object_ref(&obj);
-        let wanted_uid = str_at(reference, "/uid");
+        let wanted_uid = str_at_pointer(reference, "/uid");
         if !wanted_uid.is_empty() && wanted_uid != found.uid {
             return Err(ApiError::conflict(
                 rt,
@@ -166,13 +168,13 @@ impl Registry {
         }
         match rt.kind {
             "Pod" => {
-                let runs_as = str_at(&obj, "/spec/serviceAccountName");
+                let runs_as = str_at_pointer(&obj, "/spec/serviceAccountName");
                 if runs_as != account {
                     return Err(ApiError::bad_request(format!(
                         "cannot bind token for serviceaccount {account:?} to pod running with different serviceaccount name."
                     )));
                 }
-                let node_name = str_at(&obj, "/spec/nodeName");
+                let node_name = str_at_pointer(&obj, "/spec/nodeName");
                 if !node_name.is_empty() {
                     // the node may not be registered (yet): the token then names it without a uid
                     let uid = self
@@ -203,14 +205,14 @@ impl Registry {
     ) -> Result<(), ApiError> {
         let sa = &serviceaccount::RESOURCE;
         let forbid = |why: &str| Err(ApiError::forbidden_on(sa, account, why));
-        let name = str_at(reference, "/name");
-        if str_at(reference, "/apiVersion") != "v1"
-            || str_at(reference, "/kind") != "Pod"
+        let name = str_at_pointer(reference, "/name");
+        if str_at_pointer(reference, "/apiVersion") != "v1"
+            || str_at_pointer(reference, "/kind") != "Pod"
             || name.is_empty()
         {
             return forbid("node requested token not bound to a pod");
         }
-        let uid = str_at(reference, "/uid");
+        let uid = str_at_pointer(reference, "/uid");
         if uid.is_empty() {
             return forbid("node requested token with a pod binding without a uid");
         }
@@ -221,7 +223,7 @@ impl Registry {
         if object_ref(&pod).uid != uid {
             return forbid(&format!("the UID in the bound object reference ({uid}) does not match the UID in record. The object might have been deleted and then recreated"));
         }
-        if str_at(&pod, "/spec/nodeName") != node {
+        if str_at_pointer(&pod, "/spec/nodeName") != node {
             return forbid("node requested token bound to a pod scheduled on a different node");
         }
         Ok(())
@@ -230,30 +232,8 @@ impl Registry {
 
 /// Checks the request's kind and its name and namespace against the path's.
 fn check_envelope(mut request: Value, namespace: &str, name: &str) -> Result<Value, ApiError> {
-    let Some(map) = request.as_object_mut() else {
-        return Err(ApiError::bad_request(
-            "the body of the request must be a JSON or YAML object",
-        ));
-    };
-    let want = format!("{GROUP}/v1");
-    match map.get("apiVersion").and_then(Value::as_str) {
-        Some(v) if v != want => {
-            return Err(ApiError::bad_request(format!(
-                "the API version in the data ({v}) does not match the expected API version ({want})"
-            )))
-        }
-        _ => {}
-    }
-    match map.get("kind").and_then(Value::as_str) {
-        Some(k) if k != "TokenRequest" => {
-            return Err(ApiError::bad_request(format!(
-                "the kind in the data ({k}) does not match the expected kind (TokenRequest)"
-            )))
-        }
-        _ => {}
-    }
-    map.insert("apiVersion".into(), json!(want));
-    map.insert("kind".into(), json!("TokenRequest"));
+    let api_version = format!("{GROUP}/v1");
+    let map = check_type_meta(&mut request, Expected::new(&api_version, "TokenRequest"))?;
     let meta = map.entry("metadata").or_insert_with(|| json!({}));
     if !meta.is_object() {
         *meta = json!({});
@@ -300,14 +280,10 @@ fn validate_lifetime(lifetime: i64, name: &str) -> Result<(), ApiError> {
     ))
 }
 
-fn str_at<'a>(v: &'a Value, pointer: &str) -> &'a str {
-    v.pointer(pointer).and_then(Value::as_str).unwrap_or("")
-}
-
 fn object_ref(obj: &Value) -> ObjectRef {
     ObjectRef {
-        name: str_at(obj, "/metadata/name").to_string(),
-        uid: str_at(obj, "/metadata/uid").to_string(),
+        name: str_at_pointer(obj, "/metadata/name").to_string(),
+        uid: str_at_pointer(obj, "/metadata/uid").to_string(),
     }
 }
 

@@ -20,6 +20,7 @@ use super::registry::Registry;
 use super::request_body;
 use super::request_info::ResourcePath;
 use super::status::ApiError;
+use super::type_meta::{check_type_meta, Expected};
 use crate::pki::tokens::TokenAuthenticator;
 
 /// A review kind: served for `create` only, in discovery beside the stored kinds.
@@ -179,29 +180,8 @@ fn answer(
 
 /// Checks `apiVersion` and `kind` when given, and fills them in.
 fn check_envelope(review: &Review, obj: &mut Value) -> Result<(), ApiError> {
-    let Some(map) = obj.as_object_mut() else {
-        return Err(ApiError::bad_request(
-            "the body of the request must be a JSON or YAML object",
-        ));
-    };
-    let want = format!("{}/{}", review.group, review.version);
-    if let Some(v) = map.get("apiVersion").and_then(Value::as_str) {
-        if v != want {
-            return Err(ApiError::bad_request(format!(
-                "the API version in the data ({v}) does not match the expected API version ({want})"
-            )));
-        }
-    }
-    if let Some(k) = map.get("kind").and_then(Value::as_str) {
-        if k != review.kind {
-            return Err(ApiError::bad_request(format!(
-                "the kind in the data ({k}) does not match the expected kind ({})",
-                review.kind
-            )));
-        }
-    }
-    map.insert("apiVersion".into(), json!(want));
-    map.insert("kind".into(), json!(review.kind));
+    let api_version = format!("{}/{}", review.group, review.version);
+    let map = check_type_meta(obj, Expected::new(&api_version, review.kind))?;
     let meta = map.entry("metadata").or_insert_with(|| json!({}));
     if !meta.is_object() {
         *meta = json!({});

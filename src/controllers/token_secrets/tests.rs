@@ -1,13 +1,9 @@
 use std::time::Duration;
 
 use super::*;
-use crate::api::auth::service_account::ServiceAccountTokens;
-use crate::api::registry::Registry;
 use crate::client::informer::Informers;
 use crate::client::LocalClient;
-use crate::pki::SigningKey;
 use crate::resources::namespace;
-use crate::store::Store;
 
 const CA: &str = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
 
@@ -15,10 +11,7 @@ const CA: &str = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n
 #[tokio::test]
 async fn a_token_secret_is_filled_once_its_account_exists() {
     let dir = tempfile::tempdir().unwrap();
-    let tokens = ServiceAccountTokens::new(SigningKey::ephemeral(), "cluster.local");
-    let registry =
-        Registry::new(Store::open(dir.path(), 64).unwrap()).with_tokens(Arc::new(tokens));
-    let client = LocalClient::new(registry.clone());
+    let client = LocalClient::open_with_tokens(dir.path(), 64).unwrap();
     client
         .create(
             &namespace::RESOURCE,
@@ -83,22 +76,16 @@ async fn a_token_secret_is_filled_once_its_account_exists() {
         filled["metadata"]["annotations"][ACCOUNT_UID_ANNOTATION],
         sa["metadata"]["uid"]
     );
-    let who = registry
-        .tokens()
-        .unwrap()
-        .authenticate(&decode("token"), &registry, chrono::Utc::now())
-        .unwrap();
-    assert_eq!(who.user, "system:serviceaccount:apps:ci");
+    assert_eq!(
+        client.token_user(&decode("token")).as_deref(),
+        Some("system:serviceaccount:apps:ci")
+    );
     // deleting the Secret revokes the token
     client
         .delete(&secret::RESOURCE, "apps", "ci-token", &Default::default())
         .await
         .unwrap();
-    assert!(registry
-        .tokens()
-        .unwrap()
-        .authenticate(&decode("token"), &registry, chrono::Utc::now())
-        .is_err());
+    assert_eq!(client.token_user(&decode("token")), None);
     shutdown.cancel();
     task.await.unwrap();
     informers.stopped().await;

@@ -91,7 +91,7 @@ fn field_value(
         "status.podIPs" => ctx.pod_ips.join(","),
         "status.hostIP" => ctx.host_ips.first().cloned().unwrap_or_default(),
         "status.hostIPs" => ctx.host_ips.join(","),
-        _ => return Err(ContainerConfigError::FieldPath(path.to_string())),
+        _ => return Err(downward_api::DownwardApiError::FieldPath(path.to_string()).into()),
     })
 }
 

@@ -4,6 +4,7 @@
 use k8s_openapi::api::core::v1::Container;
 
 use super::ContainerConfigError;
+use crate::kubelet::downward_api::DownwardApiError;
 use crate::kubelet::runtime::spec::Resources;
 use crate::resources::quantity::Quantity;
 
@@ -17,7 +18,7 @@ fn quantity(
     key: &str,
 ) -> Result<Option<Quantity>, ContainerConfigError> {
     map.and_then(|m| m.get(key))
-        .map(|q| Quantity::parse(&q.0).map_err(|_| ContainerConfigError::Quantity(q.0.clone())))
+        .map(|q| Quantity::parse(&q.0).map_err(|_| DownwardApiError::Quantity(q.0.clone()).into()))
         .transpose()
 }
 

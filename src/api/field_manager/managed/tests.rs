@@ -26,6 +26,12 @@ fn deployment(replicas: i64, image: &str) -> Value {
     })
 }
 
+/// The entries of `obj`'s `metadata.managedFields`.
+fn entries_of(obj: &Value) -> Result<Vec<Entry>, FieldsError> {
+    obj.pointer("/metadata/managedFields")
+        .map_or(Ok(Vec::new()), entries_in)
+}
+
 fn managers(obj: &Value) -> Vec<(String, String)> {
     entries_of(obj)
         .unwrap()
