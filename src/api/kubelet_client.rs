@@ -23,7 +23,7 @@ use super::pod_streams::{
 };
 use super::registry::Registry;
 use super::status::ApiError;
-use crate::client::http::HttpClient;
+use crate::client::http::{HttpClient, RequestBody};
 use crate::resources::node;
 
 /// Chunks buffered per stream between a kubelet and the API server's client.
@@ -201,14 +201,7 @@ impl PodStreams for RemoteKubelet {
         Box::pin(async move {
             let uri = kubelet_wire::port_forward_uri(namespace, pod, port);
             let (to_pod, body) = ChannelBody::channel(CHUNKS);
-            let resp = self
-                .http
-                .send_body(Method::POST, &uri, &[], body)
-                .await
-                .map_err(|e| self.unreachable(e))?;
-            if !resp.status().is_success() {
-                return Err(self.refusal(resp).await);
-            }
+            let resp = self.open(&uri, body).await?;
             let (tx, from_pod) = mpsc::channel(CHUNKS);
             tokio::spawn(pump(resp.into_body(), tx));
             Ok(PortStreams { to_pod, from_pod })
@@ -217,6 +210,24 @@ impl PodStreams for RemoteKubelet {
 }
 
 impl RemoteKubelet {
+    /// Opens a streaming exchange on `uri` with `body` as its upload; a kubelet's refusal
+    /// becomes its API error.
+    async fn open(
+        &self,
+        uri: &str,
+        body: RequestBody,
+    ) -> Result<http::Response<Incoming>, ApiError> {
+        let resp = self
+            .http
+            .send_body(Method::POST, uri, &[], body)
+            .await
+            .map_err(|e| self.unreachable(e))?;
+        if !resp.status().is_success() {
+            return Err(self.refusal(resp).await);
+        }
+        Ok(resp)
+    }
+
     /// An exec or attach exchange on `uri` (see `kubelet_wire`).
     async fn stream(&self, uri: String, stdin: bool, tty: bool) -> Result<ExecStreams, ApiError> {
         {
@@ -227,14 +238,7 @@ impl RemoteKubelet {
             } else {
                 (stdin.then_some(body_tx), None)
             };
-            let resp = self
-                .http
-                .send_body(Method::POST, &uri, &[], body)
-                .await
-                .map_err(|e| self.unreachable(e))?;
-            if !resp.status().is_success() {
-                return Err(self.refusal(resp).await);
-            }
+            let resp = self.open(&uri, body).await?;
             let (out_tx, stdout) = mpsc::channel(CHUNKS);
             let (err_tx, stderr) = mpsc::channel(CHUNKS);
             let (exit_tx, exit) = oneshot::channel();
