@@ -71,6 +71,17 @@ pub struct PortStreams {
     pub from_pod: mpsc::Receiver<Bytes>,
 }
 
+/// The answer of one of a kubelet's read-only HTTP endpoints, as `nodes/proxy` relays it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeResponse {
+    /// The HTTP status code.
+    pub status: u16,
+    /// The `Content-Type` of `body`.
+    pub content_type: String,
+    /// The whole body (these endpoints answer with documents of bounded size).
+    pub body: Bytes,
+}
+
 /// A boxed future as the object-safe methods of [`PodStreams`] return.
 pub type StreamFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, ApiError>> + Send + 'a>>;
 
@@ -122,6 +133,14 @@ pub trait PodStreams: Send + Sync {
     ) -> StreamFuture<'a, PortStreams> {
         let _ = (namespace, pod, port);
         Box::pin(async { Err(ApiError::internal("this node does not forward ports")) })
+    }
+
+    /// A GET of the kubelet's read-only endpoint `path_and_query` (`/stats/summary`,
+    /// `/metrics`, `/metrics/cadvisor`, `/metrics/resource`, `/healthz`), as the API
+    /// server's `nodes/proxy` subresource relays it and the metrics API reads it.
+    fn node_get<'a>(&'a self, path_and_query: &'a str) -> StreamFuture<'a, NodeResponse> {
+        let _ = path_and_query;
+        Box::pin(async { Err(ApiError::path_not_found()) })
     }
 }
 

@@ -1,0 +1,4 @@
+//! The board itself: its profile (`boards/*.toml`, embedded at build time), status LED, fan,
+//! environmental sensors, SoC temperature and power flags, written against the
+//! `embedded-hal` 1.0 traits and run on `linux-embedded-hal` (GPIO character device, I2C)
+//! and sysfs on a board.
