@@ -105,7 +105,8 @@ pub async fn run(cfg: AgentConfig, shutdown: CancellationToken) -> Result<(), Ag
         cfg.kubelet.data_dir.clone(),
         runtime,
         crate::kubelet::network::netns_dir(&cfg.kubelet.run_dir),
-    ));
+    )
+    .with_stats(cfg.kubelet.stats.clone()));
     // The kubelet port serves once the Node reports this board's address, so the serving
     // certificate names only addresses the server can check against the Node.
     let port_task = tokio::spawn(serve_kubelet_port(

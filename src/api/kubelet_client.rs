@@ -18,8 +18,8 @@ use tokio::sync::{mpsc, oneshot};
 use super::body::ChannelBody;
 use super::kubelet_wire::{self, Channel, Frame, FrameDecoder};
 use super::pod_streams::{
-    self, ExecStreams, KubeletConnector, LogRequest, PodStreams, PortStreams, StreamFuture,
-    TerminalSize,
+    self, ExecStreams, KubeletConnector, LogRequest, NodeResponse, PodStreams, PortStreams,
+    StreamFuture, TerminalSize,
 };
 use super::registry::Registry;
 use super::status::ApiError;
@@ -28,6 +28,9 @@ use crate::resources::node;
 
 /// Chunks buffered per stream between a kubelet and the API server's client.
 const CHUNKS: usize = 16;
+/// The largest read-only endpoint answer taken from a kubelet: a summary or a cAdvisor
+/// scrape of a board's pods is a few hundred KiB; a kubelet answering more is not believed.
+const MAX_NODE_GET_BYTES: usize = 8 << 20;
 
 /// Dials kubelets of nodes in the registry.
 pub struct RemoteKubelets {
@@ -144,6 +147,38 @@ async fn pump(mut body: Incoming, tx: mpsc::Sender<Bytes>) {
 }
 
 impl PodStreams for RemoteKubelet {
+    fn node_get<'a>(&'a self, path_and_query: &'a str) -> StreamFuture<'a, NodeResponse> {
+        Box::pin(async move {
+            let resp = self
+                .http
+                .send(Method::GET, path_and_query, &[], Vec::new())
+                .await
+                .map_err(|e| self.unreachable(e))?;
+            let status = resp.status().as_u16();
+            if !resp.status().is_success() {
+                return Err(self.refusal(resp).await);
+            }
+            let content_type = resp
+                .headers()
+                .get(http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("text/plain")
+                .to_string();
+            let limited = http_body_util::Limited::new(resp.into_body(), MAX_NODE_GET_BYTES);
+            let body = limited.collect().await.map_err(|e| {
+                ApiError::internal(format!(
+                    "reading {path_and_query} from the kubelet of node {:?}: {e}",
+                    self.node
+                ))
+            })?;
+            Ok(NodeResponse {
+                status,
+                content_type,
+                body: body.to_bytes(),
+            })
+        })
+    }
+
     fn logs<'a>(
         &'a self,
         namespace: &'a str,

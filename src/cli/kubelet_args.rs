@@ -159,6 +159,7 @@ impl KubeletArgs {
                 .then_some(crate::resources::service_alloc::DNS_SERVICE_IP),
             cluster_domain: self.cluster_domain.clone(),
             proxy: !self.disable_kube_proxy,
+            stats: Default::default(),
             security: NodeSecurity {
                 seccomp_root: self
                     .seccomp_profile_root

@@ -230,7 +230,8 @@ pub async fn run_with_pod_streams(
                 k.data_dir.clone(),
                 runtime,
                 crate::kubelet::network::netns_dir(&k.run_dir),
-            )) as Arc<dyn PodStreams>
+            )
+            .with_stats(k.stats.clone())) as Arc<dyn PodStreams>
         })
     });
 

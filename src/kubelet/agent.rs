@@ -34,6 +34,7 @@ use crate::client::options::{ListOptions, Subresource, WatchEvent, WatchOptions}
 use crate::client::status::ApiError;
 use crate::client::{Client, WatchSource};
 use crate::dns::{self, DnsConfig};
+use crate::monitor::{sampler, NodeStats, SamplerConfig};
 use crate::proxy::{self, ProxyConfig};
 use crate::resources::meta;
 use crate::resources::service_alloc;
@@ -86,6 +87,9 @@ pub struct KubeletConfig {
     pub cluster_domain: String,
     /// Runs the Service proxy on this node.
     pub proxy: bool,
+    /// The node's container statistics: sampled by the kubelet, read by its endpoints
+    /// (`KubeletStreams::with_stats` shares the same handle).
+    pub stats: Arc<NodeStats>,
 }
 
 /// The kubelet's container security settings.
@@ -152,6 +156,8 @@ pub struct NodeContext<C: Client> {
     pub cluster_domain: String,
     /// The Services, for containers' Service variables (the process's shared informer).
     pub services: Option<Informer<Service>>,
+    /// Where pod workers publish what they run, for the stats sampler.
+    pub stats: Arc<NodeStats>,
 }
 
 impl<C: Client> NodeContext<C> {
@@ -269,7 +275,13 @@ pub async fn run<C: Client>(
         host_ip,
         allocatable,
         tokens: TokenManager::default(),
+        stats: cfg.stats.clone(),
     });
+    tasks.spawn(sampler::run(
+        cfg.stats.clone(),
+        SamplerConfig::for_host(&cfg.node_name, cfg.data_dir.clone(), &cfg.bridge),
+        shutdown.clone(),
+    ));
     tasks.spawn(node_routes::run(
         client.clone(),
         ctx.network.clone(),

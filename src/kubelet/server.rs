@@ -4,6 +4,8 @@
 //! cluster CA, and only `system:masters` identities (the API server's own
 //! `kube-apiserver-kubelet-client`, or an administrator) are served, as upstream's kubelet
 //! with webhook authorization grants `nodes/proxy` to the API server alone by default.
+//! The read-only endpoints (`/healthz`, `/stats/summary`, `/metrics`, `/metrics/resource`,
+//! `/metrics/cadvisor`) are served under the same rule, through [`PodStreams::node_get`].
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -96,11 +98,7 @@ fn service(
 async fn route(streams: &dyn PodStreams, req: Request<Incoming>) -> Response<ResponseBody> {
     let path = req.uri().path().to_string();
     let result = match *req.method() {
-        Method::GET if path == "/healthz" => Ok(body::full(
-            StatusCode::OK,
-            "text/plain; charset=utf-8",
-            "ok",
-        )),
+        Method::GET if is_read_only(&path) => node_get(streams, &req).await,
         Method::GET if path.starts_with(LOGS_PREFIX) => logs(streams, &path, req).await,
         Method::POST if path.starts_with(EXEC_PREFIX) => exec(streams, &path, req, false).await,
         Method::POST if path.starts_with(ATTACH_PREFIX) => exec(streams, &path, req, true).await,
@@ -108,6 +106,27 @@ async fn route(streams: &dyn PodStreams, req: Request<Incoming>) -> Response<Res
         _ => Err(ApiError::path_not_found()),
     };
     result.unwrap_or_else(|e| body::error(&e))
+}
+
+/// The kubelet's read-only endpoints.
+fn is_read_only(path: &str) -> bool {
+    matches!(
+        path.trim_end_matches('/'),
+        "/healthz" | "/stats/summary" | "/metrics" | "/metrics/resource" | "/metrics/cadvisor"
+    )
+}
+
+async fn node_get(
+    streams: &dyn PodStreams,
+    req: &Request<Incoming>,
+) -> Result<Response<ResponseBody>, ApiError> {
+    let path_and_query = req
+        .uri()
+        .path_and_query()
+        .map_or("/", |p| p.as_str());
+    let answer = streams.node_get(path_and_query).await?;
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
+    Ok(body::full(status, &answer.content_type, answer.body))
 }
 
 fn target(path: &str, prefix: &str) -> Result<(String, String, String), ApiError> {

@@ -2,7 +2,9 @@
 //! [`PodStreams`] implemented over the kubelet's CRI log files and the runtime's exec (with
 //! `-t`, over the terminal the runtime hands over: typed input, output and window sizes),
 //! and attach through the container's supervisor (`runtime::attach`); `kubectl port-forward`
-//! connects inside the pod's network namespace (`port_forward`).
+//! connects inside the pod's network namespace (`port_forward`). The read-only endpoints
+//! (`/stats/summary`, `/metrics/...`, `/healthz`) answer from the node's sampled statistics
+//! (`monitor::endpoints`).
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,9 +22,10 @@ use super::runtime::console::Console;
 use super::runtime::{cri_log, ContainerRuntime, ContainerState, ExecSpec};
 use crate::client::status::ApiError;
 use crate::client::Client;
+use crate::monitor::{endpoints, NodeStats};
 use crate::pod_streams::wire::{self, Channel, Frame, FrameDecoder};
 use crate::pod_streams::{
-    ExecStreams, LogRequest, PodStreams, PortStreams, StreamFuture, TerminalSize,
+    ExecStreams, LogRequest, NodeResponse, PodStreams, PortStreams, StreamFuture, TerminalSize,
 };
 use crate::resources::pod;
 
@@ -32,6 +35,7 @@ pub struct KubeletStreams<C: Client> {
     data_dir: PathBuf,
     runtime: Arc<dyn ContainerRuntime>,
     netns_dir: PathBuf,
+    stats: Option<Arc<NodeStats>>,
 }
 
 impl<C: Client> KubeletStreams<C> {
@@ -48,7 +52,15 @@ impl<C: Client> KubeletStreams<C> {
             data_dir,
             runtime,
             netns_dir,
+            stats: None,
         }
+    }
+
+    /// Serves the read-only endpoints from `stats`, the handle the kubelet samples into
+    /// (`KubeletConfig::stats`); without it they answer as a node with nothing sampled.
+    pub fn with_stats(mut self, stats: Arc<NodeStats>) -> Self {
+        self.stats = Some(stats);
+        self
     }
 
     /// The container's status entry in the pod (regular, init or ephemeral container).
@@ -86,6 +98,15 @@ fn since(req: &LogRequest) -> Option<chrono::DateTime<chrono::Utc>> {
 }
 
 impl<C: Client> PodStreams for KubeletStreams<C> {
+    fn node_get<'a>(&'a self, path_and_query: &'a str) -> StreamFuture<'a, NodeResponse> {
+        Box::pin(async move {
+            match &self.stats {
+                Some(stats) => endpoints::get(stats, path_and_query),
+                None => endpoints::get(&NodeStats::default(), path_and_query),
+            }
+        })
+    }
+
     fn port_forward<'a>(
         &'a self,
         namespace: &'a str,

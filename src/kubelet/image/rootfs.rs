@@ -42,6 +42,12 @@ fn io_err<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> R
     }
 }
 
+/// The writable layer (overlay upper directory) of the container whose state lives in
+/// `container_dir`.
+pub fn upper_dir(container_dir: &Path) -> PathBuf {
+    container_dir.join(UPPER)
+}
+
 /// Mounts the rootfs of a container whose state lives in `container_dir`, from `layers`
 /// (bottom first). Returns the mount point `container_dir/rootfs`; mounting an already
 /// mounted rootfs returns it unchanged (kubelet restarts keep a container's writable layer).

@@ -37,6 +37,7 @@ mod events;
 mod eviction;
 mod probing;
 mod sandbox_setup;
+mod stats_entry;
 mod stop;
 mod tracked;
 mod volume_refresh;
@@ -445,6 +446,8 @@ impl Worker {
         if self.last_status.as_ref() == Some(&status) {
             return;
         }
+        // A changed status is a changed container instance, pid or start: tell the sampler.
+        self.publish_stats(ctx, &pod);
         if patch_status(ctx, p, &status).await {
             self.last_status = Some(status);
         }

@@ -80,6 +80,7 @@ impl Worker {
 
     /// Removes containers, mounts, volumes, network and namespaces of the pod.
     pub(super) async fn teardown<C: Client>(&mut self, ctx: &NodeContext<C>) {
+        ctx.stats.inventory().remove(&self.uid);
         let mut ids: Vec<String> = ctx
             .runtime
             .list()

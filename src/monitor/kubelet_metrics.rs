@@ -1,0 +1,31 @@
+//! `/metrics`: the kubelet's own figures (upstream's `pkg/kubelet/metrics`). For now the
+//! running pods and containers as the kubelet counts them; other parts of the kubelet add
+//! their families by writing into the same `String`.
+
+use super::inventory::Inventory;
+use super::prometheus::{family, sample, Kind};
+
+/// Writes the kubelet's own metrics into `out`.
+pub fn render(inventory: &Inventory, out: &mut String) {
+    let (pods, containers) = inventory.counts();
+    family(
+        out,
+        "kubelet_running_containers",
+        "[ALPHA] Number of containers currently running",
+        Kind::Gauge,
+    );
+    sample(
+        out,
+        "kubelet_running_containers",
+        &[("container_state", "running")],
+        containers as f64,
+        None,
+    );
+    family(
+        out,
+        "kubelet_running_pods",
+        "[ALPHA] Number of pods that have a running pod sandbox",
+        Kind::Gauge,
+    );
+    sample(out, "kubelet_running_pods", &[], pods as f64, None);
+}
