@@ -100,13 +100,15 @@ pub async fn run(cfg: AgentConfig, shutdown: CancellationToken) -> Result<(), Ag
         &cfg.kubelet.data_dir.join("runtime"),
         cfg.kubelet.bramble_exe.clone(),
     ));
-    let streams: Arc<dyn PodStreams> = Arc::new(KubeletStreams::new(
-        client.clone(),
-        cfg.kubelet.data_dir.clone(),
-        runtime,
-        crate::kubelet::network::netns_dir(&cfg.kubelet.run_dir),
-    )
-    .with_stats(cfg.kubelet.stats.clone()));
+    let streams: Arc<dyn PodStreams> = Arc::new(
+        KubeletStreams::new(
+            client.clone(),
+            cfg.kubelet.data_dir.clone(),
+            runtime,
+            crate::kubelet::network::netns_dir(&cfg.kubelet.run_dir),
+        )
+        .with_stats(cfg.kubelet.stats.clone()),
+    );
     // The kubelet port serves once the Node reports this board's address, so the serving
     // certificate names only addresses the server can check against the Node.
     let port_task = tokio::spawn(serve_kubelet_port(

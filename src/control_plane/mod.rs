@@ -225,13 +225,15 @@ pub async fn run_with_pod_streams(
                 &k.data_dir.join("runtime"),
                 k.bramble_exe.clone(),
             ));
-            Arc::new(KubeletStreams::new(
-                LocalClient::new(registry.clone()),
-                k.data_dir.clone(),
-                runtime,
-                crate::kubelet::network::netns_dir(&k.run_dir),
-            )
-            .with_stats(k.stats.clone())) as Arc<dyn PodStreams>
+            Arc::new(
+                KubeletStreams::new(
+                    LocalClient::new(registry.clone()),
+                    k.data_dir.clone(),
+                    runtime,
+                    crate::kubelet::network::netns_dir(&k.run_dir),
+                )
+                .with_stats(k.stats.clone()),
+            ) as Arc<dyn PodStreams>
         })
     });
 

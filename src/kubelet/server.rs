@@ -120,10 +120,7 @@ async fn node_get(
     streams: &dyn PodStreams,
     req: &Request<Incoming>,
 ) -> Result<Response<ResponseBody>, ApiError> {
-    let path_and_query = req
-        .uri()
-        .path_and_query()
-        .map_or("/", |p| p.as_str());
+    let path_and_query = req.uri().path_and_query().map_or("/", |p| p.as_str());
     let answer = streams.node_get(path_and_query).await?;
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
     Ok(body::full(status, &answer.content_type, answer.body))

@@ -515,4 +515,41 @@ mod tests {
         };
         assert!(since(&req).expect("a time") < chrono::Utc::now());
     }
+
+    #[tokio::test]
+    async fn the_read_only_endpoints_answer_from_the_kubelets_stats() {
+        let tmp = tempfile::tempdir().unwrap();
+        let registry = crate::api::auth::service_account::test_registry(tmp.path()).await;
+        let runtime = Arc::new(super::super::runtime::OciCliRuntime::new(
+            super::super::runtime::RuntimeKind::Runc,
+            &tmp.path().join("runtime"),
+            "bramble".into(),
+        ));
+        let stats = Arc::new(NodeStats::default());
+        let streams = KubeletStreams::new(
+            crate::client::LocalClient::new(registry),
+            tmp.path().to_path_buf(),
+            runtime,
+            tmp.path().join("netns"),
+        )
+        .with_stats(stats.clone());
+        // one sample of this very host
+        let cfg =
+            crate::monitor::SamplerConfig::for_host("here", tmp.path().to_path_buf(), "none0");
+        crate::monitor::sampler::Collector::new(cfg).sample(&stats);
+        let streams: &dyn PodStreams = &streams;
+        let summary = streams.node_get("/stats/summary").await.unwrap();
+        assert_eq!(summary.content_type, "application/json");
+        let v: Value = serde_json::from_slice(&summary.body).unwrap();
+        assert_eq!(v["node"]["nodeName"], "here");
+        assert!(v["node"]["memory"]["workingSetBytes"].as_u64() > Some(0));
+        assert_eq!(v["pods"], serde_json::json!([]));
+        let resource = streams.node_get("/metrics/resource").await.unwrap();
+        let text = String::from_utf8(resource.body.to_vec()).unwrap();
+        assert!(text.contains("\nresource_scrape_error 0\n"), "{text}");
+        let cadvisor = streams.node_get("/metrics/cadvisor").await.unwrap();
+        assert!(String::from_utf8_lossy(&cadvisor.body).contains("machine_cpu_cores "));
+        assert_eq!(&streams.node_get("/healthz").await.unwrap().body[..], b"ok");
+        assert_eq!(streams.node_get("/pods").await.unwrap_err().code, 404);
+    }
 }

@@ -160,23 +160,126 @@ fn per_interface(
 pub fn render(state: &StatsState, out: &mut String) {
     let rows = rows(state);
     let rows = rows.as_slice();
-    per_row(out, rows, "container_cpu_usage_seconds_total", "Cumulative cpu time consumed in seconds.", Kind::Counter, |r| Some(r.cpu_ns as f64 / 1e9));
-    per_row(out, rows, "container_fs_usage_bytes", "Number of bytes that are consumed by the container on this filesystem.", Kind::Gauge, |r| r.fs_used.map(|u| u as f64));
-    per_row(out, rows, "container_last_seen", "Last time a container was seen by the exporter", Kind::Gauge, |r| Some((r.time_ms / 1000) as f64));
-    per_row(out, rows, "container_memory_cache", "Number of bytes of page cache memory.", Kind::Gauge, |r| Some(r.cache as f64));
-    per_row(out, rows, "container_memory_rss", "Size of RSS in bytes.", Kind::Gauge, |r| Some(r.rss as f64));
-    per_row(out, rows, "container_memory_usage_bytes", "Current memory usage in bytes, including all memory regardless of when it was accessed", Kind::Gauge, |r| Some(r.usage as f64));
-    per_row(out, rows, "container_memory_working_set_bytes", "Current working set in bytes.", Kind::Gauge, |r| Some(r.working_set as f64));
-    per_interface(out, rows, "container_network_receive_bytes_total", "Cumulative count of bytes received", |i| i.rx_bytes);
-    per_interface(out, rows, "container_network_receive_errors_total", "Cumulative count of errors encountered while receiving", |i| i.rx_errors);
-    per_interface(out, rows, "container_network_transmit_bytes_total", "Cumulative count of bytes transmitted", |i| i.tx_bytes);
-    per_interface(out, rows, "container_network_transmit_errors_total", "Cumulative count of errors encountered while transmitting", |i| i.tx_errors);
-    per_row(out, rows, "container_processes", "Number of processes running inside the container.", Kind::Gauge, |r| r.processes.map(|p| p as f64));
-    per_row(out, rows, "container_start_time_seconds", "Start time of the container since unix epoch in seconds.", Kind::Gauge, |r| r.start_ms.map(|ms| (ms / 1000) as f64));
-    family(out, "machine_cpu_cores", "Number of logical CPU cores.", Kind::Gauge);
+    per_row(
+        out,
+        rows,
+        "container_cpu_usage_seconds_total",
+        "Cumulative cpu time consumed in seconds.",
+        Kind::Counter,
+        |r| Some(r.cpu_ns as f64 / 1e9),
+    );
+    per_row(
+        out,
+        rows,
+        "container_fs_usage_bytes",
+        "Number of bytes that are consumed by the container on this filesystem.",
+        Kind::Gauge,
+        |r| r.fs_used.map(|u| u as f64),
+    );
+    per_row(
+        out,
+        rows,
+        "container_last_seen",
+        "Last time a container was seen by the exporter",
+        Kind::Gauge,
+        |r| Some((r.time_ms / 1000) as f64),
+    );
+    per_row(
+        out,
+        rows,
+        "container_memory_cache",
+        "Number of bytes of page cache memory.",
+        Kind::Gauge,
+        |r| Some(r.cache as f64),
+    );
+    per_row(
+        out,
+        rows,
+        "container_memory_rss",
+        "Size of RSS in bytes.",
+        Kind::Gauge,
+        |r| Some(r.rss as f64),
+    );
+    per_row(
+        out,
+        rows,
+        "container_memory_usage_bytes",
+        "Current memory usage in bytes, including all memory regardless of when it was accessed",
+        Kind::Gauge,
+        |r| Some(r.usage as f64),
+    );
+    per_row(
+        out,
+        rows,
+        "container_memory_working_set_bytes",
+        "Current working set in bytes.",
+        Kind::Gauge,
+        |r| Some(r.working_set as f64),
+    );
+    per_interface(
+        out,
+        rows,
+        "container_network_receive_bytes_total",
+        "Cumulative count of bytes received",
+        |i| i.rx_bytes,
+    );
+    per_interface(
+        out,
+        rows,
+        "container_network_receive_errors_total",
+        "Cumulative count of errors encountered while receiving",
+        |i| i.rx_errors,
+    );
+    per_interface(
+        out,
+        rows,
+        "container_network_transmit_bytes_total",
+        "Cumulative count of bytes transmitted",
+        |i| i.tx_bytes,
+    );
+    per_interface(
+        out,
+        rows,
+        "container_network_transmit_errors_total",
+        "Cumulative count of errors encountered while transmitting",
+        |i| i.tx_errors,
+    );
+    per_row(
+        out,
+        rows,
+        "container_processes",
+        "Number of processes running inside the container.",
+        Kind::Gauge,
+        |r| r.processes.map(|p| p as f64),
+    );
+    per_row(
+        out,
+        rows,
+        "container_start_time_seconds",
+        "Start time of the container since unix epoch in seconds.",
+        Kind::Gauge,
+        |r| r.start_ms.map(|ms| (ms / 1000) as f64),
+    );
+    family(
+        out,
+        "machine_cpu_cores",
+        "Number of logical CPU cores.",
+        Kind::Gauge,
+    );
     sample(out, "machine_cpu_cores", &[], state.cpus as f64, None);
     if let Some(s) = state.node.history.latest() {
-        family(out, "machine_memory_bytes", "Amount of memory installed on the machine.", Kind::Gauge);
-        sample(out, "machine_memory_bytes", &[], s.memory.total as f64, None);
+        family(
+            out,
+            "machine_memory_bytes",
+            "Amount of memory installed on the machine.",
+            Kind::Gauge,
+        );
+        sample(
+            out,
+            "machine_memory_bytes",
+            &[],
+            s.memory.total as f64,
+            None,
+        );
     }
 }

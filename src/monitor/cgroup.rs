@@ -183,7 +183,11 @@ mod tests {
         let root = tmp.path();
         write(root, "cgroup.controllers", "cpu memory pids\n");
         let c = "bramble/podu1/web";
-        write(root, &format!("{c}/cpu.stat"), "usage_usec 2500123\nuser_usec 2000000\nsystem_usec 500123\n");
+        write(
+            root,
+            &format!("{c}/cpu.stat"),
+            "usage_usec 2500123\nuser_usec 2000000\nsystem_usec 500123\n",
+        );
         write(root, &format!("{c}/memory.current"), "10485760\n");
         write(
             root,
@@ -216,7 +220,11 @@ mod tests {
         let root = tmp.path();
         let c = "bramble/podu1";
         write(root, &format!("cpuacct/{c}/cpuacct.usage"), "987654321\n");
-        write(root, &format!("memory/{c}/memory.usage_in_bytes"), "8192000\n");
+        write(
+            root,
+            &format!("memory/{c}/memory.usage_in_bytes"),
+            "8192000\n",
+        );
         write(
             root,
             &format!("memory/{c}/memory.stat"),

@@ -37,6 +37,8 @@ pub struct FsFigures {
 }
 
 /// The filesystem holding `path` as a whole: used is what the filesystem has in use.
+// `statvfs` fields are `c_ulong` or `fsblkcnt_t`: 32 bits wide on some 32-bit boards.
+#[allow(clippy::useless_conversion)]
 pub fn filesystem(path: &Path, time_ms: i64) -> Option<FsFigures> {
     let st = statvfs(path).ok()?;
     let frsize = u64::from(st.fragment_size());

@@ -179,7 +179,8 @@ impl ProcReader {
 
     /// The node's (all, major) page faults.
     pub fn faults(&mut self) -> (Option<u64>, Option<u64>) {
-        self.read("vmstat").map_or((None, None), parse_vmstat_faults)
+        self.read("vmstat")
+            .map_or((None, None), parse_vmstat_faults)
     }
 
     /// (`pid_max`, threads running) for `RlimitStats`.
@@ -243,7 +244,11 @@ Inter-|   Receive                                                |  Transmit
              AnonPages:        200000 kB\n",
         )
         .unwrap();
-        std::fs::write(root.join("vmstat"), "nr_free_pages 1\npgfault 777\npgmajfault 9\n").unwrap();
+        std::fs::write(
+            root.join("vmstat"),
+            "nr_free_pages 1\npgfault 777\npgmajfault 9\n",
+        )
+        .unwrap();
         std::fs::write(root.join("loadavg"), "0.10 0.20 0.30 2/345 6789\n").unwrap();
         std::fs::write(root.join("sys/kernel/pid_max"), "32768\n").unwrap();
         std::fs::write(root.join("42/net/dev"), NET_DEV).unwrap();

@@ -110,8 +110,19 @@ mod tests {
     #[test]
     fn a_family_and_samples_read_as_the_text_format() {
         let mut out = String::new();
-        family(&mut out, "up_total", "Times up.\nSecond \\ line", Kind::Counter);
-        sample(&mut out, "up_total", &[("pod", "a\"b\\c\nd"), ("ns", "x")], 1.5, Some(1700000000123));
+        family(
+            &mut out,
+            "up_total",
+            "Times up.\nSecond \\ line",
+            Kind::Counter,
+        );
+        sample(
+            &mut out,
+            "up_total",
+            &[("pod", "a\"b\\c\nd"), ("ns", "x")],
+            1.5,
+            Some(1700000000123),
+        );
         sample(&mut out, "up_total", &[], 3.0, None);
         assert_eq!(
             out,

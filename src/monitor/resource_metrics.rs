@@ -36,7 +36,13 @@ pub fn render(state: &StatsState, out: &mut String) {
                 ("namespace", ps.entry.namespace.as_str()),
                 ("pod", ps.entry.name.as_str()),
             ];
-            sample(out, "container_cpu_usage_seconds_total", &labels, seconds(s.reading.cpu_ns), Some(s.time_ms));
+            sample(
+                out,
+                "container_cpu_usage_seconds_total",
+                &labels,
+                seconds(s.reading.cpu_ns),
+                Some(s.time_ms),
+            );
         }
     }
     family(
@@ -52,7 +58,13 @@ pub fn render(state: &StatsState, out: &mut String) {
                 ("namespace", ps.entry.namespace.as_str()),
                 ("pod", ps.entry.name.as_str()),
             ];
-            sample(out, "container_memory_working_set_bytes", &labels, s.reading.working_set as f64, Some(s.time_ms));
+            sample(
+                out,
+                "container_memory_working_set_bytes",
+                &labels,
+                s.reading.working_set as f64,
+                Some(s.time_ms),
+            );
         }
     }
     family(
@@ -69,7 +81,13 @@ pub fn render(state: &StatsState, out: &mut String) {
                 ("pod", ps.entry.name.as_str()),
             ];
             let ms = t.timestamp_millis();
-            sample(out, "container_start_time_seconds", &labels, ms as f64 / 1000.0, Some(ms));
+            sample(
+                out,
+                "container_start_time_seconds",
+                &labels,
+                ms as f64 / 1000.0,
+                Some(ms),
+            );
         }
     }
     let node = state.node.history.latest();
@@ -80,7 +98,13 @@ pub fn render(state: &StatsState, out: &mut String) {
         Kind::Counter,
     );
     if let Some(s) = node {
-        sample(out, "node_cpu_usage_seconds_total", &[], seconds(s.cpu_ns), Some(s.time_ms));
+        sample(
+            out,
+            "node_cpu_usage_seconds_total",
+            &[],
+            seconds(s.cpu_ns),
+            Some(s.time_ms),
+        );
     }
     family(
         out,
@@ -89,7 +113,13 @@ pub fn render(state: &StatsState, out: &mut String) {
         Kind::Gauge,
     );
     if let Some(s) = node {
-        sample(out, "node_memory_working_set_bytes", &[], s.memory.working_set as f64, Some(s.time_ms));
+        sample(
+            out,
+            "node_memory_working_set_bytes",
+            &[],
+            s.memory.working_set as f64,
+            Some(s.time_ms),
+        );
     }
     family(
         out,
@@ -99,8 +129,17 @@ pub fn render(state: &StatsState, out: &mut String) {
     );
     for ps in state.pods.values() {
         if let Some(s) = ps.history.latest() {
-            let labels = [("namespace", ps.entry.namespace.as_str()), ("pod", ps.entry.name.as_str())];
-            sample(out, "pod_cpu_usage_seconds_total", &labels, seconds(s.reading.cpu_ns), Some(s.time_ms));
+            let labels = [
+                ("namespace", ps.entry.namespace.as_str()),
+                ("pod", ps.entry.name.as_str()),
+            ];
+            sample(
+                out,
+                "pod_cpu_usage_seconds_total",
+                &labels,
+                seconds(s.reading.cpu_ns),
+                Some(s.time_ms),
+            );
         }
     }
     family(
@@ -111,11 +150,24 @@ pub fn render(state: &StatsState, out: &mut String) {
     );
     for ps in state.pods.values() {
         if let Some(s) = ps.history.latest() {
-            let labels = [("namespace", ps.entry.namespace.as_str()), ("pod", ps.entry.name.as_str())];
-            sample(out, "pod_memory_working_set_bytes", &labels, s.reading.working_set as f64, Some(s.time_ms));
+            let labels = [
+                ("namespace", ps.entry.namespace.as_str()),
+                ("pod", ps.entry.name.as_str()),
+            ];
+            sample(
+                out,
+                "pod_memory_working_set_bytes",
+                &labels,
+                s.reading.working_set as f64,
+                Some(s.time_ms),
+            );
         }
     }
-    let error = if state.scrape_error || node.is_none() { 1.0 } else { 0.0 };
+    let error = if state.scrape_error || node.is_none() {
+        1.0
+    } else {
+        0.0
+    };
     family(
         out,
         "resource_scrape_error",

@@ -59,7 +59,9 @@ pub async fn run(stats: Arc<NodeStats>, cfg: SamplerConfig, shutdown: Cancellati
             _ = tick.tick() => {}
             _ = shutdown.cancelled() => return,
         }
-        let Some(mut c) = collector.take() else { return };
+        let Some(mut c) = collector.take() else {
+            return;
+        };
         let s = stats.clone();
         match tokio::task::spawn_blocking(move || {
             c.sample(&s);
@@ -127,11 +129,7 @@ impl Collector {
         };
         let interfaces = self.proc.interfaces(None, keep);
         let nodefs = fs_usage::filesystem(&self.cfg.data_dir, now_ms);
-        let walk_images = stats
-            .state()
-            .node
-            .next_walk
-            .map_or(true, |at| at <= now);
+        let walk_images = stats.state().node.next_walk.map_or(true, |at| at <= now);
         let images = if walk_images {
             fs_usage::directory(&self.cfg.images_dir, now_ms).map(|f| f.used)
         } else {

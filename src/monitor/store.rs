@@ -105,7 +105,11 @@ pub struct PodState {
 impl PodState {
     fn new(entry: Arc<PodEntry>, now: Instant) -> Self {
         Self {
-            containers: entry.containers.iter().map(|_| Default::default()).collect(),
+            containers: entry
+                .containers
+                .iter()
+                .map(|_| Default::default())
+                .collect(),
             volumes: vec![None; entry.volumes.len()],
             entry,
             history: History::default(),
@@ -138,9 +142,11 @@ impl PodState {
             self.volumes = vec![None; entry.volumes.len()];
             self.next_walk = now;
         }
-        if entry.containers.iter().any(|c| {
-            !self.entry.containers.iter().any(|o| o.id == c.id)
-        }) {
+        if entry
+            .containers
+            .iter()
+            .any(|c| !self.entry.containers.iter().any(|o| o.id == c.id))
+        {
             self.next_walk = now;
         }
         self.entry = entry;

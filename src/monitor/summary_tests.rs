@@ -57,9 +57,21 @@ fn host(v1: bool) -> Host {
     write(&proc, "sys/kernel/pid_max", "4194304\n");
     write(&proc, "net/dev", &NET_DEV.replace("eth0", "end0"));
     write(&proc, "4242/net/dev", NET_DEV);
-    write(&data, "pods/u1/containers/u1_web_0/upper/tmp/scratch", &"x".repeat(64 * 1024));
-    write(&data, "logs/default_burn_u1/web/0.log", &"y".repeat(8 * 1024));
-    write(&data, "pods/u1/volumes/kubernetes.io~empty-dir/cache/f", &"z".repeat(128 * 1024));
+    write(
+        &data,
+        "pods/u1/containers/u1_web_0/upper/tmp/scratch",
+        &"x".repeat(64 * 1024),
+    );
+    write(
+        &data,
+        "logs/default_burn_u1/web/0.log",
+        &"y".repeat(8 * 1024),
+    );
+    write(
+        &data,
+        "pods/u1/volumes/kubernetes.io~empty-dir/cache/f",
+        &"z".repeat(128 * 1024),
+    );
     fs::create_dir_all(data.join("images")).unwrap();
     let pod = PodEntry {
         name: "burn".into(),
@@ -103,7 +115,11 @@ impl Host {
     /// The cgroup files of `cg` with `cpu_usec` of CPU and 50 MiB in use, 10 MiB inactive.
     fn cgroup_v2(&self, cg: &str, cpu_usec: u64) {
         let root = &self.cgroup;
-        write(root, &format!("{cg}/cpu.stat"), &format!("usage_usec {cpu_usec}\n"));
+        write(
+            root,
+            &format!("{cg}/cpu.stat"),
+            &format!("usage_usec {cpu_usec}\n"),
+        );
         write(root, &format!("{cg}/memory.current"), "52428800\n");
         write(
             root,
@@ -115,11 +131,19 @@ impl Host {
 
     fn cgroup_v1(&self, cg: &str, cpu_ns: u64) {
         let root = &self.cgroup;
-        write(root, &format!("cpu,cpuacct/{cg}/cpuacct.usage"), &format!("{cpu_ns}\n"));
+        write(
+            root,
+            &format!("cpu,cpuacct/{cg}/cpuacct.usage"),
+            &format!("{cpu_ns}\n"),
+        );
         if !root.join("cpuacct").exists() {
             std::os::unix::fs::symlink("cpu,cpuacct", root.join("cpuacct")).unwrap();
         }
-        write(root, &format!("memory/{cg}/memory.usage_in_bytes"), "52428800\n");
+        write(
+            root,
+            &format!("memory/{cg}/memory.usage_in_bytes"),
+            "52428800\n",
+        );
         write(
             root,
             &format!("memory/{cg}/memory.stat"),
@@ -133,7 +157,10 @@ impl Host {
 /// Samples at T0 and T0 + 10 s, the pod and container having used 1 s and then 3 s of CPU.
 fn sampled(v1: bool) -> (Host, Arc<NodeStats>) {
     let h = host(v1);
-    let stats = Arc::new(NodeStats::new(Duration::from_secs(10), Duration::from_secs(60)));
+    let stats = Arc::new(NodeStats::new(
+        Duration::from_secs(10),
+        Duration::from_secs(60),
+    ));
     stats.inventory().publish(h.pod.clone());
     let mut c = Collector::new(h.cfg.clone());
     let now = Instant::now();
@@ -152,13 +179,19 @@ fn sampled(v1: bool) -> (Host, Arc<NodeStats>) {
 
 fn summary(stats: &NodeStats, query: &str) -> Value {
     let r = endpoints::get(stats, &format!("/stats/summary{query}")).unwrap();
-    assert_eq!((r.status, r.content_type.as_str()), (200, "application/json"));
+    assert_eq!(
+        (r.status, r.content_type.as_str()),
+        (200, "application/json")
+    );
     serde_json::from_slice(&r.body).unwrap()
 }
 
 fn assert_pod_figures(s: &Value) {
     let pod = &s["pods"][0];
-    assert_eq!(pod["podRef"], serde_json::json!({"name": "burn", "namespace": "default", "uid": "u1"}));
+    assert_eq!(
+        pod["podRef"],
+        serde_json::json!({"name": "burn", "namespace": "default", "uid": "u1"})
+    );
     assert_eq!(pod["startTime"], "2023-11-14T22:12:20Z");
     let c = &pod["containers"][0];
     assert_eq!(c["name"], "web");
@@ -188,8 +221,14 @@ fn summary_of_a_v2_host() {
     assert_eq!(node["cpu"]["usageCoreNanoSeconds"], 15_000_000_000u64);
     assert_eq!(node["cpu"]["usageNanoCores"], 0);
     assert_eq!(node["memory"]["usageBytes"], 1_024_000_000u64);
-    assert_eq!(node["memory"]["workingSetBytes"], 1_024_000_000u64 - 204_800_000);
-    assert_eq!(node["memory"]["availableBytes"], 2_048_000_000u64 - 819_200_000);
+    assert_eq!(
+        node["memory"]["workingSetBytes"],
+        1_024_000_000u64 - 204_800_000
+    );
+    assert_eq!(
+        node["memory"]["availableBytes"],
+        2_048_000_000u64 - 819_200_000
+    );
     assert_eq!(node["memory"]["rssBytes"], 409_600_000u64);
     assert_eq!(node["network"]["name"], "end0");
     assert_eq!(node["network"]["rxBytes"], 5000);
@@ -203,8 +242,18 @@ fn summary_of_a_v2_host() {
     assert_eq!(pod["process_stats"]["process_count"], 2);
     assert_eq!(pod["network"]["name"], "eth0");
     assert_eq!(
-        (&pod["network"]["rxBytes"], &pod["network"]["rxErrors"], &pod["network"]["txBytes"], &pod["network"]["txErrors"]),
-        (&Value::from(5000), &Value::from(1), &Value::from(7000), &Value::from(2))
+        (
+            &pod["network"]["rxBytes"],
+            &pod["network"]["rxErrors"],
+            &pod["network"]["txBytes"],
+            &pod["network"]["txErrors"]
+        ),
+        (
+            &Value::from(5000),
+            &Value::from(1),
+            &Value::from(7000),
+            &Value::from(2)
+        )
     );
     let c = &pod["containers"][0];
     let rootfs = c["rootfs"]["usedBytes"].as_u64().unwrap();
@@ -243,7 +292,9 @@ fn a_gone_pod_and_a_replaced_container_drop_their_history() {
     c.sample_at(&stats, Instant::now(), T0 + 20_000);
     let s = summary(&stats, "");
     // one sample of the new instance: no rate yet
-    assert!(s["pods"][0]["containers"][0]["cpu"].get("usageNanoCores").is_none());
+    assert!(s["pods"][0]["containers"][0]["cpu"]
+        .get("usageNanoCores")
+        .is_none());
     assert_eq!(s["pods"][0]["cpu"]["usageNanoCores"], 0);
     stats.inventory().remove("u1");
     c.sample_at(&stats, Instant::now(), T0 + 30_000);
@@ -302,7 +353,9 @@ fn cadvisor_metrics_name_every_cgroup() {
         assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
     }
     assert!(text.lines().any(|l| l.starts_with("machine_cpu_cores ")));
-    assert!(text.lines().any(|l| l.starts_with("container_fs_usage_bytes{container=\"web\"")));
+    assert!(text
+        .lines()
+        .any(|l| l.starts_with("container_fs_usage_bytes{container=\"web\"")));
 }
 
 #[test]
@@ -311,7 +364,13 @@ fn kubelet_metrics_health_and_unknown_paths() {
     let text = endpoints::get(&stats, "/metrics").unwrap().body;
     let text = std::str::from_utf8(&text).unwrap();
     assert!(text.contains("\nkubelet_running_pods 1\n"), "{text}");
-    assert!(text.contains("kubelet_running_containers{container_state=\"running\"} 1\n"), "{text}");
+    assert!(
+        text.contains("kubelet_running_containers{container_state=\"running\"} 1\n"),
+        "{text}"
+    );
     assert_eq!(&endpoints::get(&stats, "/healthz").unwrap().body[..], b"ok");
-    assert_eq!(endpoints::get(&stats, "/stats/other").unwrap_err().code, 404);
+    assert_eq!(
+        endpoints::get(&stats, "/stats/other").unwrap_err().code,
+        404
+    );
 }

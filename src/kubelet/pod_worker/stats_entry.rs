@@ -6,12 +6,12 @@
 use k8s_openapi::api::core::v1::Pod;
 
 use super::Worker;
+use crate::client::Client;
 use crate::kubelet::agent::NodeContext;
 use crate::kubelet::container_start;
 use crate::kubelet::image::rootfs;
 use crate::kubelet::runtime::{cgroup, ContainerState};
 use crate::monitor::{ContainerEntry, PodEntry, VolumeEntry};
-use crate::client::Client;
 
 impl Worker {
     /// Publishes the pod as the worker now sees it.
@@ -35,7 +35,9 @@ impl Worker {
                     id: id.clone(),
                     image: t.image.clone(),
                     start_time: status.started_at,
-                    pid: status.pid.filter(|_| status.state == ContainerState::Running),
+                    pid: status
+                        .pid
+                        .filter(|_| status.state == ContainerState::Running),
                     cgroup: cgroup::container_cgroup_path(&self.uid, &t.name),
                     upper_dir: rootfs::upper_dir(&container_start::container_dir(
                         ctx, &self.uid, id,
