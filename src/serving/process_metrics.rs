@@ -76,7 +76,10 @@ pub fn read() -> ProcessFigures {
     };
     // SAFETY: getrlimit writes into the struct it is given
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0 {
-        f.max_fds = u64::from(limit.rlim_cur);
+        // `rlim_t` is narrower than u64 on some 32-bit targets
+        #[allow(clippy::useless_conversion)]
+        let soft = u64::from(limit.rlim_cur);
+        f.max_fds = soft;
     }
     f
 }
