@@ -9,6 +9,7 @@ mod support;
 
 mod agent_join;
 mod api_errors;
+mod api_metrics;
 mod batch_controllers;
 mod batch_kinds;
 mod board_check;
