@@ -3,8 +3,10 @@
 //! (`bramble.io/<name>: 1`), a pod asking for it in `resources.limits` runs with the device
 //! node in its `/dev` and can write to it, a second pod asking for it stays Pending with the
 //! scheduler's `Insufficient` reason until the first is deleted, a pod bound to the node
-//! past the scheduler is rejected as upstream's device manager rejects it, and a pod that
-//! did not ask has no such file. On both runtimes. Needs root and the kubelet tests'
+//! past the scheduler is rejected as upstream's device manager rejects it (also after a
+//! restart, which gives running pods their devices again), and a pod that did not ask has
+//! no such file and may not open a node of its own with the device's numbers. On both
+//! runtimes. Needs root and the kubelet tests'
 //! packages (runc among them).
 
 use std::path::PathBuf;
@@ -74,7 +76,7 @@ fn devices_on(runtime: &str, tag: u8) {
     let fuse = DeviceNode::make(&format!("bramble-fuse-{pid}"), "10", "229");
     let fuse_path = fuse.0.display().to_string();
     let fuse_resource = format!("bramble.io/bramble-fuse-{pid}");
-    let board = Board::start_with(
+    let mut board = Board::start_with(
         runtime,
         tag,
         &[("library/box", IDLE)],
@@ -161,7 +163,12 @@ spec:
     });
     assert_eq!(c.pod_jsonpath("waiting", "{.status.phase}"), "Pending");
 
-    // A pod bound past the scheduler is rejected by the kubelet.
+    // A restarted kubelet gives the running holder its device again, so a pod bound past
+    // the scheduler is rejected.
+    board.cluster.restart();
+    let c = &board.cluster;
+    let exec = |pod: &str, cmd: &str| c.kubectl(&["exec", pod, "--", "sh", "-c", cmd]);
+    board.wait_node_ready();
     c.apply(&pod_asking(
         "bound",
         &[&resource],
