@@ -49,7 +49,10 @@ impl Drop for DeviceNode {
 }
 
 fn pod_asking(name: &str, resources: &[&str], extra_spec: &str) -> String {
-    let limits: Vec<String> = resources.iter().map(|r| format!("\"{r}\": \"1\"")).collect();
+    let limits: Vec<String> = resources
+        .iter()
+        .map(|r| format!("\"{r}\": \"1\""))
+        .collect();
     let limits = limits.join(", ");
     format!(
         r#"apiVersion: v1
@@ -193,10 +196,13 @@ spec:
     // Once the holder is gone, the waiting pod gets the device.
     let deleted = c.kubectl(&["delete", "pod", "holder", "--wait=true", "--timeout=60s"]);
     assert!(deleted.status.success(), "{runtime}: deleting the holder");
-    eventually(&format!("waiting to run with the device on {runtime}"), || {
-        let ready = c.pod_jsonpath("waiting", "{.status.containerStatuses[0].ready}");
-        (ready == "true").then_some(())
-    });
+    eventually(
+        &format!("waiting to run with the device on {runtime}"),
+        || {
+            let ready = c.pod_jsonpath("waiting", "{.status.containerStatuses[0].ready}");
+            (ready == "true").then_some(())
+        },
+    );
     let wrote = exec("waiting", &format!("echo x > {path}"));
     assert!(
         wrote.status.success(),

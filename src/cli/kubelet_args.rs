@@ -238,10 +238,7 @@ mod tests {
             ]
         );
         let data = tempfile::tempdir().unwrap();
-        let cfg = cmd
-            .kubelet
-            .config("n", data.path(), vec![], None)
-            .unwrap();
+        let cfg = cmd.kubelet.config("n", data.path(), vec![], None).unwrap();
         assert_eq!(cfg.devices, cmd.kubelet.devices);
     }
 

@@ -259,7 +259,15 @@ async fn create_and_start<C: Client>(
     let pod_uid = env.pod.metadata.uid.as_deref().unwrap_or("");
     let devices = super::devices::linux_devices(&ctx.devices.container_devices(pod_uid, &c.name))
         .map_err(|e| StartError::new(CREATE_CONTAINER_CONFIG_ERROR, e))?;
-    let spec = spec(env, c, image, rootfs, dir, &ctx.security.seccomp_root, devices)?;
+    let spec = spec(
+        env,
+        c,
+        image,
+        rootfs,
+        dir,
+        &ctx.security.seccomp_root,
+        devices,
+    )?;
     let bundle = write_bundle(&dir.join("bundle"), &spec)
         .map_err(|e| StartError::new("CreateContainerError", e))?;
     let log = LogConfig::new(log_path(ctx, env.pod, &c.name, attempt));

@@ -362,7 +362,11 @@ mod tests {
         let s = status(&id, &pi());
         for list in ["capacity", "allocatable"] {
             assert_eq!(s[list]["bramble.io/i2c-1"], "1", "{list}");
-            assert_eq!(s[list][format!("bramble.io/bramble-absent-{pid}")], "0", "{list}");
+            assert_eq!(
+                s[list][format!("bramble.io/bramble-absent-{pid}")],
+                "0",
+                "{list}"
+            );
             assert_eq!(s[list]["cpu"], "4", "{list}");
         }
     }

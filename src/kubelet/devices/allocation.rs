@@ -102,7 +102,9 @@ impl DeviceAllocator {
                 .any(|d| d.resource == resource && d.is_present())
         };
         let spec = pod.spec.as_ref();
-        let inits = spec.and_then(|s| s.init_containers.as_deref()).unwrap_or(&[]);
+        let inits = spec
+            .and_then(|s| s.init_containers.as_deref())
+            .unwrap_or(&[]);
         let apps = spec.map(|s| s.containers.as_slice()).unwrap_or(&[]);
         let mut reusable: BTreeMap<String, Vec<&Path>> = BTreeMap::new();
         let mut given = PodDevices::new();
@@ -139,7 +141,10 @@ impl DeviceAllocator {
                 got.extend(mine);
             }
             if !got.is_empty() {
-                given.insert(c.name.clone(), got.iter().map(|p| p.to_path_buf()).collect());
+                given.insert(
+                    c.name.clone(),
+                    got.iter().map(|p| p.to_path_buf()).collect(),
+                );
             }
         }
         if !given.is_empty() {
@@ -208,7 +213,10 @@ fn container_wants(c: &Container) -> BTreeMap<String, usize> {
         return BTreeMap::new();
     };
     let mut out = BTreeMap::new();
-    for list in [r.requests.as_ref(), r.limits.as_ref()].into_iter().flatten() {
+    for list in [r.requests.as_ref(), r.limits.as_ref()]
+        .into_iter()
+        .flatten()
+    {
         for (name, q) in list {
             let Ok(amount) = Quantity::parse(&q.0) else {
                 continue;

@@ -50,7 +50,10 @@ fn a_container_gets_the_device_it_asks_for_and_others_get_none() {
 #[test]
 fn a_held_device_is_refused_to_a_second_pod_until_released() {
     let a = declared(&[("/dev/null", "i2c-1")]);
-    let p = pod(json!([]), json!([asking("c", json!({"bramble.io/i2c-1": "1"}))]));
+    let p = pod(
+        json!([]),
+        json!([asking("c", json!({"bramble.io/i2c-1": "1"}))]),
+    );
     a.admit("first", &p).unwrap();
     let refused = a.admit("second", &p).unwrap_err();
     assert_eq!(
@@ -69,14 +72,23 @@ fn a_held_device_is_refused_to_a_second_pod_until_released() {
 #[test]
 fn a_refused_pod_holds_nothing_it_was_partly_given() {
     let a = declared(&[("/dev/null", "a"), ("/dev/zero", "b")]);
-    let b_only = pod(json!([]), json!([asking("c", json!({"bramble.io/b": "1"}))]));
+    let b_only = pod(
+        json!([]),
+        json!([asking("c", json!({"bramble.io/b": "1"}))]),
+    );
     a.admit("holder", &b_only).unwrap();
     let both = pod(
         json!([]),
-        json!([asking("c", json!({"bramble.io/a": "1", "bramble.io/b": "1"}))]),
+        json!([asking(
+            "c",
+            json!({"bramble.io/a": "1", "bramble.io/b": "1"})
+        )]),
     );
     assert!(a.admit("both", &both).is_err());
-    let a_only = pod(json!([]), json!([asking("c", json!({"bramble.io/a": "1"}))]));
+    let a_only = pod(
+        json!([]),
+        json!([asking("c", json!({"bramble.io/a": "1"}))]),
+    );
     a.admit("third", &a_only).unwrap();
 }
 
@@ -92,7 +104,11 @@ fn two_containers_cannot_share_one_device() {
     );
     assert!(matches!(
         a.admit("u", &p),
-        Err(AllocationError::Unavailable { requested: 1, available: 0, .. })
+        Err(AllocationError::Unavailable {
+            requested: 1,
+            available: 0,
+            ..
+        })
     ));
 }
 
@@ -121,7 +137,10 @@ fn an_init_containers_device_is_handed_on_but_a_sidecars_is_not() {
 fn several_devices_under_one_name_are_counted_and_given_apart() {
     let a = declared(&[("/dev/null", "serial"), ("/dev/zero", "serial")]);
     assert_eq!(a.capacity().get("bramble.io/serial"), Some(&2));
-    let one = pod(json!([]), json!([asking("c", json!({"bramble.io/serial": "1"}))]));
+    let one = pod(
+        json!([]),
+        json!([asking("c", json!({"bramble.io/serial": "1"}))]),
+    );
     a.admit("a", &one).unwrap();
     a.admit("b", &one).unwrap();
     let mut given = a.container_devices("a", "c");
@@ -139,7 +158,10 @@ fn absent_devices_count_zero_and_are_refused() {
     let capacity = a.capacity();
     assert_eq!(capacity.get("bramble.io/camera"), Some(&0));
     assert_eq!(capacity.get("bramble.io/i2c-1"), Some(&1));
-    let p = pod(json!([]), json!([asking("c", json!({"bramble.io/camera": "1"}))]));
+    let p = pod(
+        json!([]),
+        json!([asking("c", json!({"bramble.io/camera": "1"}))]),
+    );
     assert_eq!(
         a.admit("u", &p).unwrap_err().to_string(),
         "Allocate failed due to no healthy devices present; cannot allocate unhealthy devices \
@@ -150,7 +172,10 @@ fn absent_devices_count_zero_and_are_refused() {
 #[test]
 fn resources_the_node_does_not_declare_are_left_to_the_scheduler() {
     let a = declared(&[("/dev/null", "i2c-1")]);
-    let p = pod(json!([]), json!([asking("c", json!({"example.com/gpu": "2"}))]));
+    let p = pod(
+        json!([]),
+        json!([asking("c", json!({"example.com/gpu": "2"}))]),
+    );
     a.admit("u", &p).unwrap();
     assert!(!a.holds("u"));
 }

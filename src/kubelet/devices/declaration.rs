@@ -180,7 +180,9 @@ mod tests {
     #[test]
     fn only_device_files_are_present() {
         assert!(DeviceDeclaration::new("/dev/null").unwrap().is_present());
-        assert!(!DeviceDeclaration::new("/etc/hostname").unwrap().is_present());
+        assert!(!DeviceDeclaration::new("/etc/hostname")
+            .unwrap()
+            .is_present());
         let pid = std::process::id();
         let missing = DeviceDeclaration::new(format!("/dev/bramble-missing-{pid}")).unwrap();
         assert!(!missing.is_present());

@@ -49,7 +49,10 @@ mod tests {
         assert_eq!((null.major(), null.minor()), (1, 3));
         let meta = std::fs::metadata("/dev/null").unwrap();
         assert_eq!(null.file_mode(), Some(meta.mode() & 0o7777));
-        assert_eq!((null.uid(), null.gid()), (Some(meta.uid()), Some(meta.gid())));
+        assert_eq!(
+            (null.uid(), null.gid()),
+            (Some(meta.uid()), Some(meta.gid()))
+        );
         assert_eq!((devices[1].major(), devices[1].minor()), (1, 5));
     }
 
