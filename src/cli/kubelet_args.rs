@@ -80,8 +80,15 @@ pub struct KubeletArgs {
     pub cluster_domain: String,
     /// A host device offered to pods as the extended resource `bramble.io/<file name>`, or
     /// as RESOURCE with `PATH=RESOURCE` (repeatable), e.g. `--device /dev/i2c-1`. Only
-    /// devices that exist are advertised; a pod asking for one gets it alone.
-    #[arg(long = "device", value_name = "PATH[=RESOURCE]", value_parser = device)]
+    /// devices that exist are advertised; a pod asking for one gets it alone. In
+    /// `BRAMBLE_DEVICES`, comma-separated.
+    #[arg(
+        long = "device",
+        value_name = "PATH[=RESOURCE]",
+        value_parser = device,
+        value_delimiter = ',',
+        env = "BRAMBLE_DEVICES"
+    )]
     pub devices: Vec<DeviceDeclaration>,
 }
 
@@ -221,7 +228,7 @@ mod tests {
             "--device",
             "/dev/i2c-1",
             "--device",
-            "/dev/ttyUSB0=bramble.io/serial",
+            "/dev/ttyUSB0=bramble.io/serial,/dev/spidev0.0",
         ])
         .unwrap();
         let got: Vec<(&str, &str)> = cmd
@@ -234,7 +241,8 @@ mod tests {
             got,
             [
                 ("/dev/i2c-1", "bramble.io/i2c-1"),
-                ("/dev/ttyUSB0", "bramble.io/serial")
+                ("/dev/ttyUSB0", "bramble.io/serial"),
+                ("/dev/spidev0.0", "bramble.io/spidev0.0")
             ]
         );
         let data = tempfile::tempdir().unwrap();
