@@ -22,6 +22,7 @@ mod container_security;
 mod crash_durability;
 mod custom_resources;
 mod daemonset;
+mod devices;
 mod empty_dir_eviction;
 mod ephemeral_containers;
 mod failed_pod_cleanup;
