@@ -9,6 +9,7 @@ mod support;
 
 mod agent_join;
 mod api_errors;
+mod api_metrics;
 mod batch_controllers;
 mod batch_kinds;
 mod board_check;
@@ -21,6 +22,7 @@ mod container_security;
 mod crash_durability;
 mod custom_resources;
 mod daemonset;
+mod devices;
 mod empty_dir_eviction;
 mod ephemeral_containers;
 mod failed_pod_cleanup;

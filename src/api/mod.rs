@@ -6,9 +6,11 @@ pub mod discovery;
 pub mod field_manager;
 pub mod handlers;
 pub mod kubelet_client;
+pub mod metrics_api;
 pub mod negotiate;
 pub mod nesting;
 pub mod node_certificates;
+pub mod node_proxy;
 pub mod openapi;
 pub mod patch;
 pub mod pod_connect;
@@ -25,12 +27,15 @@ pub mod remotecommand;
 pub mod request_body;
 pub mod request_info;
 pub mod request_limits;
+pub mod request_metrics;
 pub mod reviews;
 pub mod served_version;
 pub mod server;
+pub mod server_metrics;
 pub mod stored_json;
 pub mod table;
 pub mod type_meta;
+pub mod unstored;
 
 // The vocabulary and plumbing the API server shares with the components and the kubelet's
 // port, under the names the API's own modules use.

@@ -100,6 +100,12 @@ pub fn parse(method: &http::Method, path: &str, watch: bool) -> RequestInfo {
             rp.name = Some(name.to_string());
             rp.subresource = Some(sub.to_string());
         }
+        // a proxy subresource carries the path it relays after it (`nodes/pi/proxy/metrics`)
+        [resource, name, "proxy", ..] => {
+            rp.resource = resource.to_string();
+            rp.name = Some(name.to_string());
+            rp.subresource = Some("proxy".to_string());
+        }
         _ => return non_resource(),
     }
     // A namespace's own path names the namespace as both object and scope (upstream does).
@@ -178,6 +184,20 @@ mod tests {
             )
             .0,
             "deletecollection"
+        );
+    }
+
+    #[test]
+    fn a_proxy_subresource_keeps_its_coordinates_whatever_path_follows() {
+        let (verb, rp) = res(Method::GET, "/api/v1/nodes/pi/proxy/stats/summary", false);
+        assert_eq!(verb, "get");
+        assert_eq!(
+            (
+                rp.resource.as_str(),
+                rp.name.as_deref(),
+                rp.subresource.as_deref()
+            ),
+            ("nodes", Some("pi"), Some("proxy"))
         );
     }
 

@@ -82,7 +82,7 @@ impl RequestLimits {
         if who.in_group(MASTERS_GROUP) {
             return Ok(InFlight(None));
         }
-        let pool = if READ_VERBS.contains(&info.verb) {
+        let pool = if is_read(info) {
             &self.reads
         } else {
             &self.mutations
@@ -96,6 +96,11 @@ impl RequestLimits {
                 .map_err(|_| ApiError::too_many_requests()),
         }
     }
+}
+
+/// Whether `info` only reads (it then takes a read-only in-flight place).
+pub fn is_read(info: &RequestInfo) -> bool {
+    READ_VERBS.contains(&info.verb)
 }
 
 /// Whether upstream counts `info` as long-running (no timeout, no in-flight place).

@@ -10,6 +10,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
@@ -27,15 +28,20 @@ use super::listener::accept::accept_loop;
 use super::listener::connection::{Handshake, Protocols, TlsConnections};
 use super::listener::pool::{ConnectionPool, Ticket};
 use super::listener::ListenerLimits;
+use super::metrics_api::{self, Scraper};
 use super::node_certificates::{self, NodeCertificates, JOIN_PATH, SERVING_PATH};
+use super::node_proxy;
 use super::pod_connect;
 use super::pod_streams::Kubelets;
 use super::registry::Registry;
 use super::request_info::{self, RequestInfo, Target};
 use super::request_limits::{self, RequestLimits};
+use super::request_metrics::{RequestKind, RequestMetrics};
+use super::server_metrics;
 use super::status::ApiError;
 use super::{discovery, openapi, reviews};
 use crate::pki::tokens::TokenAuthenticator;
+use crate::serving::prometheus;
 
 /// Everything a request needs.
 pub struct ApiState {
@@ -57,6 +63,10 @@ pub struct ApiState {
     pub connection_limits: ListenerLimits,
     /// In-flight limits and the request timeout.
     pub request_limits: RequestLimits,
+    /// The nodes' summaries the metrics API is built from.
+    pub metrics: Scraper,
+    /// Request counts and latencies for `/metrics`.
+    pub requests: RequestMetrics,
 }
 
 /// Serves HTTPS on `listener` until `state.shutdown` is cancelled.
@@ -135,12 +145,31 @@ async fn handle(
         let query = parse_query(req.uri().query());
         let watch = handlers::flag(&query, "watch");
         let info = request_info::parse(req.method(), req.uri().path(), watch);
-        let response = if request_limits::long_running(&info) {
+        let started = Instant::now();
+        let measured = info.clone();
+        let apply = req
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"application/apply-patch"));
+        let dry_run = query.contains_key("dryRun");
+        let long_running = request_limits::long_running(&info);
+        let response = if long_running {
             route(&state, &identity, credentials, info, query, req).await
         } else {
-            limited(state, identity, credentials, info, query, req).await
+            let kind = if request_limits::is_read(&measured) {
+                RequestKind::ReadOnly
+            } else {
+                RequestKind::Mutating
+            };
+            let _in_flight = state.requests.in_flight(kind);
+            limited(state.clone(), identity, credentials, info, query, req).await
         };
-        tracing::debug!(status = response.status().as_u16(), "served");
+        let status = response.status().as_u16();
+        let took = (!long_running).then(|| started.elapsed());
+        state
+            .requests
+            .record(&measured, apply, dry_run, status, took);
+        tracing::debug!(status, "served");
         response
     }
     .instrument(span)
@@ -235,6 +264,12 @@ async fn route(
             let kubelets = &state.kubelets;
             pod_connect::serve(&state.registry, kubelets, &state.shutdown, &rp, &query, req).await
         }
+        Target::Resource(rp) if node_proxy::handles(&rp) => {
+            node_proxy::serve(&state.registry, &state.kubelets, &rp, &req).await
+        }
+        Target::Resource(rp) if metrics_api::handles(&rp) => {
+            metrics_api::serve(&state.registry, &state.metrics, &rp, info.verb, &query).await
+        }
         Target::Resource(rp) if reviews::handles(&rp).is_some() => {
             let authorize = |who: &Identity, attrs: &Attributes<'_>| {
                 auth::authorize(who, attrs, &state.registry)
@@ -320,6 +355,11 @@ fn non_resource(state: &ApiState, path: &str, headers: &http::HeaderMap) -> Resp
             "[-]bramble not ready\nreadyz check failed",
         ),
         "/version" => body::json(StatusCode::OK, &discovery::version()),
+        "/metrics" => {
+            let census = state.registry.store().census();
+            let text = server_metrics::render(&state.requests, &census);
+            body::full(StatusCode::OK, prometheus::CONTENT_TYPE, text)
+        }
         "/api" => discovery::serve_core(headers, &state.advertise),
         "/apis" => discovery::serve_groups(&state.registry.resource_types(), headers),
         _ => body::error(&ApiError::path_not_found()),

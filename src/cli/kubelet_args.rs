@@ -10,6 +10,7 @@ use clap::Args;
 use crate::cidr::Ipv4Cidr;
 use crate::host_path_policy::HostPathPolicy;
 use crate::kubelet::agent::{KubeletConfig, NodeSecurity};
+use crate::kubelet::devices::DeviceDeclaration;
 use crate::kubelet::image::GcPolicy;
 use crate::kubelet::runtime::RuntimeKind;
 use crate::kubelet::storage::StorageConfig;
@@ -77,6 +78,23 @@ pub struct KubeletArgs {
     /// The cluster's DNS domain (pods' search path, Service and pod names).
     #[arg(long, default_value = "cluster.local", value_parser = cluster_domain, env = "BRAMBLE_CLUSTER_DOMAIN")]
     pub cluster_domain: String,
+    /// A host device offered to pods as the extended resource `bramble.io/<file name>`, or
+    /// as RESOURCE with `PATH=RESOURCE` (repeatable), e.g. `--device /dev/i2c-1`. Only
+    /// devices that exist are advertised; a pod asking for one gets it alone. In
+    /// `BRAMBLE_DEVICES`, comma-separated.
+    #[arg(
+        long = "device",
+        value_name = "PATH[=RESOURCE]",
+        value_parser = device,
+        value_delimiter = ',',
+        env = "BRAMBLE_DEVICES"
+    )]
+    pub devices: Vec<DeviceDeclaration>,
+}
+
+/// A `--device` value.
+fn device(s: &str) -> Result<DeviceDeclaration, String> {
+    DeviceDeclaration::parse(s).map_err(|e| e.to_string())
 }
 
 /// A cluster domain: a DNS subdomain, without a trailing dot.
@@ -167,6 +185,7 @@ impl KubeletArgs {
                     .unwrap_or_else(|| data_dir.join("seccomp")),
                 allowed_unsafe_sysctls: self.allowed_unsafe_sysctls.clone(),
             },
+            devices: self.devices.clone(),
         })
     }
 }
@@ -189,5 +208,56 @@ fn absolute_prefix(s: &str) -> Result<String, String> {
         Err(format!(
             "{s:?} is not an absolute path; give a prefix such as /mnt/data"
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cmd {
+        #[command(flatten)]
+        kubelet: KubeletArgs,
+    }
+
+    #[test]
+    fn device_flags_are_repeatable_and_may_name_the_resource() {
+        let cmd = Cmd::try_parse_from([
+            "bramble",
+            "--device",
+            "/dev/i2c-1",
+            "--device",
+            "/dev/ttyUSB0=bramble.io/serial,/dev/spidev0.0",
+        ])
+        .unwrap();
+        let got: Vec<(&str, &str)> = cmd
+            .kubelet
+            .devices
+            .iter()
+            .map(|d| (d.path.to_str().unwrap(), d.resource.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("/dev/i2c-1", "bramble.io/i2c-1"),
+                ("/dev/ttyUSB0", "bramble.io/serial"),
+                ("/dev/spidev0.0", "bramble.io/spidev0.0")
+            ]
+        );
+        let data = tempfile::tempdir().unwrap();
+        let cfg = cmd.kubelet.config("n", data.path(), vec![], None).unwrap();
+        assert_eq!(cfg.devices, cmd.kubelet.devices);
+    }
+
+    #[test]
+    fn a_bad_device_flag_is_refused_with_the_reason() {
+        let err = Cmd::try_parse_from(["bramble", "--device", "i2c-1"])
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("absolute path"), "{err}");
+        assert!(Cmd::try_parse_from(["bramble", "--device", "/dev/x=kubernetes.io/x"]).is_err());
     }
 }

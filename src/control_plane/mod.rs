@@ -21,10 +21,12 @@ use crate::api::admission::AdmissionConfig;
 use crate::api::auth::service_account::ServiceAccountTokens;
 use crate::api::kubelet_client::RemoteKubelets;
 use crate::api::listener::ListenerLimits;
+use crate::api::metrics_api::Scraper;
 use crate::api::node_certificates::NodeCertificates;
 use crate::api::pod_streams::{Kubelets, PodStreams};
 use crate::api::registry::Registry;
 use crate::api::request_limits::{RequestLimitSettings, RequestLimits};
+use crate::api::request_metrics::RequestMetrics;
 use crate::api::server::{self, ApiState};
 use crate::cidr::Ipv4Cidr;
 use crate::client::informer::Informers;
@@ -291,6 +293,8 @@ pub async fn run_with_pod_streams(
         advertise: bound.to_string(),
         ready: AtomicBool::new(false),
         shutdown: shutdown.clone(),
+        metrics: Scraper::new(kubelets.clone()),
+        requests: RequestMetrics::default(),
         kubelets,
         node_certificates: Some(NodeCertificates::new(pki.clone())),
         connection_limits: cfg.connection_limits,

@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::container_spec::env::Allocatable;
 use super::container_spec::service_env;
+use super::devices::{self, DeviceAllocator, DeviceDeclaration};
 use super::image::{GcPolicy, ImageService, RegistryConfig};
 use super::machine::Machine;
 use super::network::{self, Ipv4Cidr, PodNetwork, PodNetworkConfig};
@@ -90,6 +91,8 @@ pub struct KubeletConfig {
     /// The node's container statistics: sampled by the kubelet, read by its endpoints
     /// (`KubeletStreams::with_stats` shares the same handle).
     pub stats: Arc<NodeStats>,
+    /// Host devices offered to pods as extended resources.
+    pub devices: Vec<DeviceDeclaration>,
 }
 
 /// The kubelet's container security settings.
@@ -158,6 +161,8 @@ pub struct NodeContext<C: Client> {
     pub services: Option<Informer<Service>>,
     /// Where pod workers publish what they run, for the stats sampler.
     pub stats: Arc<NodeStats>,
+    /// The node's host devices and which pod holds which.
+    pub devices: DeviceAllocator,
 }
 
 impl<C: Client> NodeContext<C> {
@@ -215,6 +220,7 @@ pub async fn run<C: Client>(
         runtime_version: format!("{}://{}", cfg.runtime.name(), env!("CARGO_PKG_VERSION")),
         labels: cfg.labels.clone(),
         kubelet_port: cfg.kubelet_port,
+        devices: cfg.devices.clone(),
     };
     registration::retrying("registering the node", &shutdown, || {
         registration::register(&client, &identity, &machine, cfg.pod_cidr)
@@ -276,6 +282,7 @@ pub async fn run<C: Client>(
         allocatable,
         tokens: TokenManager::default(),
         stats: cfg.stats.clone(),
+        devices: DeviceAllocator::new(cfg.devices.clone()),
     });
     tasks.spawn(sampler::run(
         cfg.stats.clone(),
@@ -425,6 +432,7 @@ async fn dispatch<C: Client>(ctx: Arc<NodeContext<C>>, shutdown: CancellationTok
     let selector = format!("spec.nodeName={}", ctx.node);
     let mut workers: HashMap<String, Worker> = HashMap::new();
     let mut tasks = JoinSet::new();
+    let mut restored = false;
     loop {
         let list_opts = ListOptions {
             field_selector: selector.clone(),
@@ -445,6 +453,11 @@ async fn dispatch<C: Client>(ctx: Arc<NodeContext<C>>, shutdown: CancellationTok
             .iter()
             .map(|p| meta::meta_str(p, "uid").unwrap_or("").to_string())
             .collect();
+        if !restored {
+            // before any pod is admitted: the devices running pods held before a restart
+            devices::restore(&ctx.devices, ctx.runtime.as_ref(), &list.items).await;
+            restored = true;
+        }
         for p in list.items {
             deliver(&ctx, &mut workers, &mut tasks, &shutdown, p);
         }

@@ -26,6 +26,7 @@ mod tests;
 use std::path::{Path, PathBuf};
 
 use k8s_openapi::api::core::v1::{Container, Pod, SecurityContext};
+use oci_spec::runtime::LinuxDevice;
 
 use crate::kubelet::downward_api::DownwardApiError;
 use crate::kubelet::image::ContainerConfig;
@@ -163,6 +164,8 @@ pub struct ContainerInput<'a> {
     pub node_hostname: String,
     /// The kubelet's seccomp directory (`Localhost` profiles are relative to it).
     pub seccomp_root: PathBuf,
+    /// The host devices allocated to the container (`kubelet::devices::linux_devices`).
+    pub devices: Vec<LinuxDevice>,
 }
 
 /// containerd's `WithProcessArgs`: `command` replaces the entrypoint and drops `Cmd`; `args`
@@ -407,5 +410,6 @@ pub fn container_spec(input: &ContainerInput) -> Result<ContainerSpec, Container
             stdin_once: container.stdin_once.unwrap_or(false),
             tty: container.tty.unwrap_or(false),
         },
+        devices: input.devices.clone(),
     })
 }

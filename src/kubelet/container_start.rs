@@ -8,7 +8,9 @@ use k8s_openapi::api::core::v1::{Container, Pod};
 
 use super::agent::NodeContext;
 use super::container_spec::env::{Allocatable, EnvContext};
-use super::container_spec::{container_spec, ContainerInput, PodFiles};
+use super::container_spec::{
+    container_spec, ContainerInput, PodFiles, CREATE_CONTAINER_CONFIG_ERROR,
+};
 use super::image::{ImageInfo, PullPolicy, Reference};
 use super::runtime::spec::{write_bundle, PodNamespaces};
 use super::runtime::{cgroup, ContainerSpec, LogConfig};
@@ -174,6 +176,7 @@ fn spec(
     rootfs: PathBuf,
     dir: &std::path::Path,
     seccomp_root: &std::path::Path,
+    devices: Vec<oci_spec::runtime::LinuxDevice>,
 ) -> Result<ContainerSpec, StartError> {
     let termination_log = dir.join("termination-log");
     std::fs::write(&termination_log, b"")
@@ -209,6 +212,7 @@ fn spec(
         },
         node_hostname: env.node_hostname.clone(),
         seccomp_root: seccomp_root.to_path_buf(),
+        devices,
     };
     container_spec(&input).map_err(|e| StartError::new(e.reason(), e))
 }
@@ -252,7 +256,18 @@ async fn create_and_start<C: Client>(
         .mount_rootfs(image, dir)
         .await
         .map_err(|e| StartError::new("CreateContainerError", e))?;
-    let spec = spec(env, c, image, rootfs, dir, &ctx.security.seccomp_root)?;
+    let pod_uid = env.pod.metadata.uid.as_deref().unwrap_or("");
+    let devices = super::devices::linux_devices(&ctx.devices.container_devices(pod_uid, &c.name))
+        .map_err(|e| StartError::new(CREATE_CONTAINER_CONFIG_ERROR, e))?;
+    let spec = spec(
+        env,
+        c,
+        image,
+        rootfs,
+        dir,
+        &ctx.security.seccomp_root,
+        devices,
+    )?;
     let bundle = write_bundle(&dir.join("bundle"), &spec)
         .map_err(|e| StartError::new("CreateContainerError", e))?;
     let log = LogConfig::new(log_path(ctx, env.pod, &c.name, attempt));

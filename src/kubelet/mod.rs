@@ -4,6 +4,7 @@ pub mod agent;
 pub mod backoff;
 pub mod container_spec;
 pub mod container_start;
+pub mod devices;
 pub mod downward_api;
 pub mod image;
 pub mod image_gc;

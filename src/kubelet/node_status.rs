@@ -4,6 +4,7 @@
 
 use serde_json::{json, Value};
 
+use super::devices::{self, DeviceDeclaration};
 use super::machine::{label_value, Machine};
 use crate::resources::meta;
 
@@ -31,6 +32,8 @@ pub struct NodeIdentity {
     /// The port the kubelet serves logs and exec on (`None` on the server's own board,
     /// whose kubelet the API server calls in process).
     pub kubelet_port: Option<u16>,
+    /// Host devices offered as extended resources, counted when each status is computed.
+    pub devices: Vec<DeviceDeclaration>,
 }
 
 /// The Node object as first registered.
@@ -64,7 +67,7 @@ pub fn node_object(id: &NodeIdentity, m: &Machine) -> Value {
 
 /// The node's status: resources, addresses, nodeInfo and conditions.
 pub fn status(id: &NodeIdentity, m: &Machine) -> Value {
-    let capacity = json!({
+    let mut capacity = json!({
         "cpu": m.cpus.to_string(),
         "memory": format!("{}Ki", m.memory_bytes / 1024),
         "ephemeral-storage": format!("{}Ki", m.disk_bytes / 1024),
@@ -72,12 +75,17 @@ pub fn status(id: &NodeIdentity, m: &Machine) -> Value {
     });
     let alloc_memory = m.memory_bytes.saturating_sub(EVICTION_MEMORY_BYTES);
     let alloc_disk = m.disk_bytes / 100 * (100 - EVICTION_DISK_PERCENT);
-    let allocatable = json!({
+    let mut allocatable = json!({
         "cpu": m.cpus.to_string(),
         "memory": format!("{}Ki", alloc_memory / 1024),
         "ephemeral-storage": alloc_disk.to_string(),
         "pods": MAX_PODS.to_string(),
     });
+    // Device plugins' resources: present devices count, a declared one that is gone is 0.
+    for (resource, count) in devices::capacity(&id.devices) {
+        capacity[&resource] = json!(count.to_string());
+        allocatable[&resource] = json!(count.to_string());
+    }
     let mut addresses = Vec::new();
     if let Some(ip) = &id.internal_ip {
         addresses.push(json!({"type": "InternalIP", "address": ip}));
@@ -237,6 +245,7 @@ mod tests {
                 "true".into(),
             )],
             kubelet_port: Some(10250),
+            devices: vec![],
         };
         let n = node_object(&id, &pi());
         assert_eq!(n["status"]["capacity"]["cpu"], "4");
@@ -280,6 +289,7 @@ mod tests {
                 runtime_version: String::new(),
                 labels: vec![],
                 kubelet_port: None,
+                devices: vec![],
             },
             &m,
         );
@@ -299,6 +309,7 @@ mod tests {
             runtime_version: String::new(),
             labels: vec![],
             kubelet_port: None,
+            devices: vec![],
         }
     }
 
@@ -338,5 +349,25 @@ mod tests {
             json!("2026-01-01T00:00:00Z")
         );
         assert_eq!(times(&pressed, "Ready").1, json!("2026-01-01T00:00:00Z"));
+    }
+
+    #[test]
+    fn present_devices_are_extended_resources_and_absent_ones_zero() {
+        let pid = std::process::id();
+        let mut id = bare_id();
+        id.devices = vec![
+            DeviceDeclaration::parse("/dev/null=bramble.io/i2c-1").unwrap(),
+            DeviceDeclaration::parse(&format!("/dev/bramble-absent-{pid}")).unwrap(),
+        ];
+        let s = status(&id, &pi());
+        for list in ["capacity", "allocatable"] {
+            assert_eq!(s[list]["bramble.io/i2c-1"], "1", "{list}");
+            assert_eq!(
+                s[list][format!("bramble.io/bramble-absent-{pid}")],
+                "0",
+                "{list}"
+            );
+            assert_eq!(s[list]["cpu"], "4", "{list}");
+        }
     }
 }

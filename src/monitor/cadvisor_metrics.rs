@@ -5,8 +5,8 @@
 //! written in name order; samples carry the time they were taken in milliseconds.
 
 use super::procfs::Interfaces;
-use super::prometheus::{family, sample, Kind};
 use super::store::StatsState;
+use crate::serving::prometheus::{family, sample_at, Type};
 
 /// One cgroup's latest figures.
 struct Row<'a> {
@@ -120,13 +120,13 @@ fn per_row(
     rows: &[Row<'_>],
     name: &str,
     help: &str,
-    kind: Kind,
+    kind: Type,
     value: impl Fn(&Row<'_>) -> Option<f64>,
 ) {
     family(out, name, help, kind);
     for row in rows {
         if let Some(v) = value(row) {
-            sample(out, name, &row.labels(), v, Some(row.time_ms));
+            sample_at(out, name, &row.labels(), v, Some(row.time_ms));
         }
     }
 }
@@ -139,7 +139,7 @@ fn per_interface(
     help: &str,
     value: impl Fn(&super::procfs::Interface) -> u64,
 ) {
-    family(out, name, help, Kind::Counter);
+    family(out, name, help, Type::Counter);
     for row in rows {
         for i in row.network.into_iter().flatten() {
             let labels = [
@@ -151,7 +151,7 @@ fn per_interface(
                 ("namespace", row.namespace),
                 ("pod", row.pod),
             ];
-            sample(out, name, &labels, value(i) as f64, Some(row.time_ms));
+            sample_at(out, name, &labels, value(i) as f64, Some(row.time_ms));
         }
     }
 }
@@ -165,7 +165,7 @@ pub fn render(state: &StatsState, out: &mut String) {
         rows,
         "container_cpu_usage_seconds_total",
         "Cumulative cpu time consumed in seconds.",
-        Kind::Counter,
+        Type::Counter,
         |r| Some(r.cpu_ns as f64 / 1e9),
     );
     per_row(
@@ -173,7 +173,7 @@ pub fn render(state: &StatsState, out: &mut String) {
         rows,
         "container_fs_usage_bytes",
         "Number of bytes that are consumed by the container on this filesystem.",
-        Kind::Gauge,
+        Type::Gauge,
         |r| r.fs_used.map(|u| u as f64),
     );
     per_row(
@@ -181,7 +181,7 @@ pub fn render(state: &StatsState, out: &mut String) {
         rows,
         "container_last_seen",
         "Last time a container was seen by the exporter",
-        Kind::Gauge,
+        Type::Gauge,
         |r| Some((r.time_ms / 1000) as f64),
     );
     per_row(
@@ -189,7 +189,7 @@ pub fn render(state: &StatsState, out: &mut String) {
         rows,
         "container_memory_cache",
         "Number of bytes of page cache memory.",
-        Kind::Gauge,
+        Type::Gauge,
         |r| Some(r.cache as f64),
     );
     per_row(
@@ -197,7 +197,7 @@ pub fn render(state: &StatsState, out: &mut String) {
         rows,
         "container_memory_rss",
         "Size of RSS in bytes.",
-        Kind::Gauge,
+        Type::Gauge,
         |r| Some(r.rss as f64),
     );
     per_row(
@@ -205,7 +205,7 @@ pub fn render(state: &StatsState, out: &mut String) {
         rows,
         "container_memory_usage_bytes",
         "Current memory usage in bytes, including all memory regardless of when it was accessed",
-        Kind::Gauge,
+        Type::Gauge,
         |r| Some(r.usage as f64),
     );
     per_row(
@@ -213,7 +213,7 @@ pub fn render(state: &StatsState, out: &mut String) {
         rows,
         "container_memory_working_set_bytes",
         "Current working set in bytes.",
-        Kind::Gauge,
+        Type::Gauge,
         |r| Some(r.working_set as f64),
     );
     per_interface(
@@ -249,7 +249,7 @@ pub fn render(state: &StatsState, out: &mut String) {
         rows,
         "container_processes",
         "Number of processes running inside the container.",
-        Kind::Gauge,
+        Type::Gauge,
         |r| r.processes.map(|p| p as f64),
     );
     per_row(
@@ -257,24 +257,24 @@ pub fn render(state: &StatsState, out: &mut String) {
         rows,
         "container_start_time_seconds",
         "Start time of the container since unix epoch in seconds.",
-        Kind::Gauge,
+        Type::Gauge,
         |r| r.start_ms.map(|ms| (ms / 1000) as f64),
     );
     family(
         out,
         "machine_cpu_cores",
         "Number of logical CPU cores.",
-        Kind::Gauge,
+        Type::Gauge,
     );
-    sample(out, "machine_cpu_cores", &[], state.cpus as f64, None);
+    sample_at(out, "machine_cpu_cores", &[], state.cpus as f64, None);
     if let Some(s) = state.node.history.latest() {
         family(
             out,
             "machine_memory_bytes",
             "Amount of memory installed on the machine.",
-            Kind::Gauge,
+            Type::Gauge,
         );
-        sample(
+        sample_at(
             out,
             "machine_memory_bytes",
             &[],

@@ -8,9 +8,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use bytes::Bytes;
 
 use super::store::NodeStats;
-use super::{cadvisor_metrics, kubelet_metrics, prometheus, resource_metrics, summary};
+use super::{cadvisor_metrics, kubelet_metrics, resource_metrics, summary};
 use crate::client::status::ApiError;
 use crate::pod_streams::NodeResponse;
+use crate::serving::prometheus;
 
 /// Capacity the next metrics document starts with: the size of the last one, so rendering
 /// grows its buffer at most once per scrape and usually not at all.

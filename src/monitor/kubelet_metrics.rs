@@ -3,7 +3,7 @@
 //! their families by writing into the same `String`.
 
 use super::inventory::Inventory;
-use super::prometheus::{family, sample, Kind};
+use crate::serving::prometheus::{family, sample_at, Type};
 
 /// Writes the kubelet's own metrics into `out`.
 pub fn render(inventory: &Inventory, out: &mut String) {
@@ -12,9 +12,9 @@ pub fn render(inventory: &Inventory, out: &mut String) {
         out,
         "kubelet_running_containers",
         "[ALPHA] Number of containers currently running",
-        Kind::Gauge,
+        Type::Gauge,
     );
-    sample(
+    sample_at(
         out,
         "kubelet_running_containers",
         &[("container_state", "running")],
@@ -25,7 +25,7 @@ pub fn render(inventory: &Inventory, out: &mut String) {
         out,
         "kubelet_running_pods",
         "[ALPHA] Number of pods that have a running pod sandbox",
-        Kind::Gauge,
+        Type::Gauge,
     );
-    sample(out, "kubelet_running_pods", &[], pods as f64, None);
+    sample_at(out, "kubelet_running_pods", &[], pods as f64, None);
 }

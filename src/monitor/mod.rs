@@ -6,7 +6,8 @@
 //! Pod workers publish what they run into the [`Inventory`]; the [`sampler`] reads it every
 //! period and keeps per-container, per-pod and node state in [`NodeStats`]; [`endpoints`]
 //! renders that state ([`summary`], [`resource_metrics`], [`cadvisor_metrics`],
-//! [`kubelet_metrics`]) through [`prometheus`], the text format writer.
+//! [`kubelet_metrics`]) through `serving::prometheus`, the text format writer both HTTPS
+//! servers share.
 
 pub mod cadvisor_metrics;
 pub mod cgroup;
@@ -16,7 +17,6 @@ pub mod history;
 pub mod inventory;
 pub mod kubelet_metrics;
 pub mod procfs;
-pub mod prometheus;
 pub mod resource_metrics;
 pub mod sampler;
 pub mod store;

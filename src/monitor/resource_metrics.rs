@@ -5,8 +5,8 @@
 //! written in name order with upstream's HELP text; samples carry the time they were taken
 //! in milliseconds, as the kubelet's collector stamps them.
 
-use super::prometheus::{family, sample, Kind};
 use super::store::StatsState;
+use crate::serving::prometheus::{family, sample_at, Type};
 
 fn seconds(ns: u64) -> f64 {
     ns as f64 / 1e9
@@ -27,7 +27,7 @@ pub fn render(state: &StatsState, out: &mut String) {
         out,
         "container_cpu_usage_seconds_total",
         "[STABLE] Cumulative cpu time consumed by the container in core-seconds",
-        Kind::Counter,
+        Type::Counter,
     );
     for (ps, c, cs) in containers() {
         if let Some(s) = cs.history.latest() {
@@ -36,7 +36,7 @@ pub fn render(state: &StatsState, out: &mut String) {
                 ("namespace", ps.entry.namespace.as_str()),
                 ("pod", ps.entry.name.as_str()),
             ];
-            sample(
+            sample_at(
                 out,
                 "container_cpu_usage_seconds_total",
                 &labels,
@@ -49,7 +49,7 @@ pub fn render(state: &StatsState, out: &mut String) {
         out,
         "container_memory_working_set_bytes",
         "[STABLE] Current working set of the container in bytes",
-        Kind::Gauge,
+        Type::Gauge,
     );
     for (ps, c, cs) in containers() {
         if let Some(s) = cs.history.latest() {
@@ -58,7 +58,7 @@ pub fn render(state: &StatsState, out: &mut String) {
                 ("namespace", ps.entry.namespace.as_str()),
                 ("pod", ps.entry.name.as_str()),
             ];
-            sample(
+            sample_at(
                 out,
                 "container_memory_working_set_bytes",
                 &labels,
@@ -71,7 +71,7 @@ pub fn render(state: &StatsState, out: &mut String) {
         out,
         "container_start_time_seconds",
         "[STABLE] Start time of the container since unix epoch in seconds",
-        Kind::Gauge,
+        Type::Gauge,
     );
     for (ps, c, _) in containers() {
         if let Some(t) = c.start_time {
@@ -81,7 +81,7 @@ pub fn render(state: &StatsState, out: &mut String) {
                 ("pod", ps.entry.name.as_str()),
             ];
             let ms = t.timestamp_millis();
-            sample(
+            sample_at(
                 out,
                 "container_start_time_seconds",
                 &labels,
@@ -95,10 +95,10 @@ pub fn render(state: &StatsState, out: &mut String) {
         out,
         "node_cpu_usage_seconds_total",
         "[STABLE] Cumulative cpu time consumed by the node in core-seconds",
-        Kind::Counter,
+        Type::Counter,
     );
     if let Some(s) = node {
-        sample(
+        sample_at(
             out,
             "node_cpu_usage_seconds_total",
             &[],
@@ -110,10 +110,10 @@ pub fn render(state: &StatsState, out: &mut String) {
         out,
         "node_memory_working_set_bytes",
         "[STABLE] Current working set of the node in bytes",
-        Kind::Gauge,
+        Type::Gauge,
     );
     if let Some(s) = node {
-        sample(
+        sample_at(
             out,
             "node_memory_working_set_bytes",
             &[],
@@ -125,7 +125,7 @@ pub fn render(state: &StatsState, out: &mut String) {
         out,
         "pod_cpu_usage_seconds_total",
         "[STABLE] Cumulative cpu time consumed by the pod in core-seconds",
-        Kind::Counter,
+        Type::Counter,
     );
     for ps in state.pods.values() {
         if let Some(s) = ps.history.latest() {
@@ -133,7 +133,7 @@ pub fn render(state: &StatsState, out: &mut String) {
                 ("namespace", ps.entry.namespace.as_str()),
                 ("pod", ps.entry.name.as_str()),
             ];
-            sample(
+            sample_at(
                 out,
                 "pod_cpu_usage_seconds_total",
                 &labels,
@@ -146,7 +146,7 @@ pub fn render(state: &StatsState, out: &mut String) {
         out,
         "pod_memory_working_set_bytes",
         "[STABLE] Current working set of the pod in bytes",
-        Kind::Gauge,
+        Type::Gauge,
     );
     for ps in state.pods.values() {
         if let Some(s) = ps.history.latest() {
@@ -154,7 +154,7 @@ pub fn render(state: &StatsState, out: &mut String) {
                 ("namespace", ps.entry.namespace.as_str()),
                 ("pod", ps.entry.name.as_str()),
             ];
-            sample(
+            sample_at(
                 out,
                 "pod_memory_working_set_bytes",
                 &labels,
@@ -172,14 +172,14 @@ pub fn render(state: &StatsState, out: &mut String) {
         out,
         "resource_scrape_error",
         "[STABLE] 1 if there was an error while getting container metrics, 0 otherwise",
-        Kind::Gauge,
+        Type::Gauge,
     );
-    sample(out, "resource_scrape_error", &[], error, None);
+    sample_at(out, "resource_scrape_error", &[], error, None);
     family(
         out,
         "scrape_error",
         "[ALPHA] (Deprecated since 1.29.0) 1 if there was an error while getting container metrics, 0 otherwise",
-        Kind::Gauge,
+        Type::Gauge,
     );
-    sample(out, "scrape_error", &[], error, None);
+    sample_at(out, "scrape_error", &[], error, None);
 }

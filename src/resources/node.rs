@@ -26,7 +26,7 @@ pub static RESOURCE: ResourceType = ResourceType {
     short_names: &["no"],
     namespaced: false,
     ephemeral: false,
-    subresources: &["status"],
+    subresources: &["status", "proxy"],
     categories: &[],
     strategy: &NodeStrategy,
     printer: &printers::node::PRINTER,

@@ -71,6 +71,13 @@ impl Quantity {
         }
     }
 
+    /// From billionths of a unit (nanocores, as the kubelet's stats count CPU).
+    pub fn from_nano(nano: u64) -> Self {
+        Self {
+            nanos: i128::from(nano),
+        }
+    }
+
     /// From thousandths of a unit (millicores).
     pub fn from_milli(milli: i64) -> Self {
         Self {

@@ -254,4 +254,53 @@ impl Hub {
     pub(super) fn subscribe(&self) -> watch::Receiver<u64> {
         self.tx.subscribe()
     }
+
+    /// What the hub holds now, for monitoring: one pass over the objects in key order, so
+    /// each resource's objects are counted as one run.
+    pub(super) fn census(&self) -> Census {
+        let mut resources: Vec<(String, usize)> = Vec::new();
+        let mut object_bytes = 0usize;
+        for (key, object) in &self.objects {
+            object_bytes = object_bytes.saturating_add(object.size);
+            let resource = resource_of(key.as_str());
+            match resources.last_mut() {
+                Some((r, n)) if r == resource => *n += 1,
+                _ => resources.push((resource.to_string(), 1)),
+            }
+        }
+        Census {
+            revision: self.revision,
+            resources,
+            object_bytes,
+            history_entries: self.history.len(),
+            history_bytes: self.history_bytes,
+            watchers: self.tx.receiver_count(),
+        }
+    }
+}
+
+/// The `group/plural` part of a key (`o/apps/deployments/ns/name` → `apps/deployments`).
+fn resource_of(key: &str) -> &str {
+    let rest = key.strip_prefix("o/").unwrap_or(key);
+    let mut slashes = rest.match_indices('/').map(|(i, _)| i);
+    let _group_end = slashes.next();
+    slashes.next().map_or(rest, |end| &rest[..end])
+}
+
+/// A snapshot of the hub's size, for `/metrics`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Census {
+    /// The newest published revision.
+    pub revision: u64,
+    /// Objects per resource (`group/plural`, the group empty for the core group), in key
+    /// order.
+    pub resources: Vec<(String, usize)>,
+    /// The JSON bytes of every object.
+    pub object_bytes: usize,
+    /// Changes in the watch history.
+    pub history_entries: usize,
+    /// The bytes the watch history holds.
+    pub history_bytes: usize,
+    /// Watches waiting on the next change.
+    pub watchers: usize,
 }

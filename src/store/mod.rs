@@ -25,7 +25,7 @@ use commit::{Committer, PendingWrite, Shared, WriteState};
 use disk::Disk;
 use envelope::EnvelopeError;
 use hub::Hub;
-pub use hub::{Event, EventType, HistoryLimits, TooOld};
+pub use hub::{Census, Event, EventType, HistoryLimits, TooOld};
 pub use key::{KeyPrefix, ObjectKey};
 pub use object::Object;
 pub use pruned::Paths;
@@ -176,6 +176,11 @@ impl Store {
     #[cfg(test)]
     pub(crate) fn syncs(&self) -> u64 {
         self.shared.disk.syncs()
+    }
+
+    /// Counts of what the store holds in memory, for monitoring.
+    pub fn census(&self) -> Census {
+        self.hub().census()
     }
 
     /// Reads one object.

@@ -687,3 +687,33 @@ async fn objects_too_deep_to_read_back_are_refused() {
     assert!(matches!(r, Err(TestError::Store(StoreError::Json(_)))));
     assert!(store.get(&pod_key("deep")).is_none());
 }
+
+#[tokio::test]
+async fn census_counts_objects_per_resource_and_watchers() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), 100).unwrap();
+    for name in ["a", "b"] {
+        put(
+            &store,
+            &pod_key(name),
+            json!({"metadata": {"name": name}}),
+            false,
+        )
+        .await;
+    }
+    let deploy = ObjectKey::new("apps", "deployments", "default", "web");
+    put(&store, &deploy, json!({"metadata": {"name": "web"}}), false).await;
+    let _watch = store.watch(KeyPrefix::all(), None).unwrap();
+    let c = store.census();
+    assert_eq!(
+        c.resources,
+        vec![
+            ("/pods".to_string(), 2),
+            ("apps/deployments".to_string(), 1)
+        ]
+    );
+    assert_eq!(c.revision, store.revision());
+    assert_eq!(c.history_entries, 3);
+    assert!(c.object_bytes > 0);
+    assert_eq!(c.watchers, 1);
+}

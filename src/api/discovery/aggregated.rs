@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use super::{groups, subresource_info, Types, ALL_VERBS};
 use crate::api::body::{self, ResponseBody};
-use crate::api::reviews::REVIEWS;
+use crate::api::unstored;
 use crate::resources::ResourceType;
 
 const GROUP: &str = "apidiscovery.k8s.io";
@@ -130,16 +130,13 @@ fn group_version(types: Types<'_>, name: &str, version: &str) -> Value {
         .filter(|r| r.group == name && r.version == version)
         .map(|r| resource(r))
         .collect();
-    for r in REVIEWS
-        .iter()
-        .filter(|r| r.group == name && r.version == version)
-    {
+    for r in unstored::all().filter(|r| r.group == name && r.version == version) {
         resources.push(json!({
             "resource": r.plural,
             "responseKind": kind("", "", r.kind),
             "scope": scope(r.namespaced),
             "singularResource": r.singular,
-            "verbs": ["create"],
+            "verbs": r.verbs,
         }));
     }
     json!({"version": version, "resources": resources, "freshness": "Current"})

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use super::body::{self, ResponseBody};
 
-use super::reviews::REVIEWS;
+use super::unstored;
 use crate::resources::{ResourceType, RESOURCES};
 
 pub use crate::resources::KUBE_MINOR;
@@ -47,7 +47,7 @@ pub type Types<'a> = &'a [&'static ResourceType];
 pub(crate) fn groups(types: Types<'_>) -> Vec<(&'static str, Vec<&'static str>)> {
     let mut gs: Vec<(&'static str, Vec<&'static str>)> = Vec::new();
     let stored = types.iter().map(|r| (r.group, r.version));
-    let reviews = REVIEWS.iter().map(|r| (r.group, r.version));
+    let reviews = unstored::all().map(|r| (r.group, r.version));
     for (g, v) in stored.chain(reviews).filter(|(g, _)| !g.is_empty()) {
         match gs.iter_mut().find(|(name, _)| *name == g) {
             Some((_, vs)) if !vs.contains(&v) => vs.push(v),
@@ -115,9 +115,7 @@ pub fn serves(types: Types<'_>, group: &str, version: &str) -> bool {
     types
         .iter()
         .any(|r| r.group == group && r.version == version)
-        || REVIEWS
-            .iter()
-            .any(|r| r.group == group && r.version == version)
+        || unstored::all().any(|r| r.group == group && r.version == version)
 }
 
 pub(crate) const ALL_VERBS: [&str; 8] = [
@@ -163,6 +161,8 @@ pub(crate) fn subresource_info(
         "binding" => ("", "", "Binding", &["create"]),
         "finalize" => ("", "", r.kind, &["update"]),
         "log" => ("", "", r.kind, &["get"]),
+        // relays GETs to the node's kubelet (`api/node_proxy.rs`)
+        "proxy" => ("", "", "NodeProxyOptions", &["get"]),
         "exec" => ("", "", "PodExecOptions", &["create", "get"]),
         "attach" => ("", "", "PodAttachOptions", &["create", "get"]),
         // kubectl drain finds the Eviction's group version here (`CheckEvictionSupport`).
@@ -197,11 +197,8 @@ pub fn resource_list(types: Types<'_>, group: &str, version: &str) -> Value {
             resources.push(subresource_entry(r, sub));
         }
     }
-    for r in REVIEWS
-        .iter()
-        .filter(|r| r.group == group && r.version == version)
-    {
-        resources.push(json!({"name": r.plural, "singularName": r.singular, "namespaced": r.namespaced, "kind": r.kind, "verbs": ["create"]}));
+    for r in unstored::all().filter(|r| r.group == group && r.version == version) {
+        resources.push(json!({"name": r.plural, "singularName": r.singular, "namespaced": r.namespaced, "kind": r.kind, "verbs": r.verbs}));
     }
     let gv = if group.is_empty() {
         version.to_string()

@@ -21,24 +21,11 @@ use super::request_body;
 use super::request_info::ResourcePath;
 use super::status::ApiError;
 use super::type_meta::{check_type_meta, Expected};
+use super::unstored::UnstoredKind;
 use crate::pki::tokens::TokenAuthenticator;
 
 /// A review kind: served for `create` only, in discovery beside the stored kinds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Review {
-    /// API group.
-    pub group: &'static str,
-    /// Version.
-    pub version: &'static str,
-    /// Plural resource.
-    pub plural: &'static str,
-    /// Singular name.
-    pub singular: &'static str,
-    /// Kind.
-    pub kind: &'static str,
-    /// Whether it is created in a namespace.
-    pub namespaced: bool,
-}
+pub type Review = UnstoredKind;
 
 const AUTHENTICATION: &str = "authentication.k8s.io";
 const AUTHORIZATION: &str = "authorization.k8s.io";
@@ -57,6 +44,7 @@ const fn review(
         singular,
         kind,
         namespaced,
+        verbs: &["create"],
     }
 }
 

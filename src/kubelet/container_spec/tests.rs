@@ -133,6 +133,7 @@ impl Fixture {
             },
             node_hostname: "pi1".into(),
             seccomp_root: "/nonexistent/seccomp".into(),
+            devices: Vec::new(),
         })
     }
 }

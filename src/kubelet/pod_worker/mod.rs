@@ -104,6 +104,7 @@ pub async fn run<C: Client>(
             match current {
                 None => {
                     w.teardown(&ctx).await;
+                    ctx.devices.release(&uid);
                     ctx.image_gc.notify_one(); // its images may be unused now
                     ctx.storage_wake.notify_one(); // a pending volume resize may finish now
                     return;
@@ -111,6 +112,7 @@ pub async fn run<C: Client>(
                 Some(p) if p.pointer("/metadata/deletionTimestamp").is_some() => {
                     w.terminate(&ctx, &p).await;
                     w.teardown(&ctx).await;
+                    ctx.devices.release(&uid);
                     let opts = DeleteOptions {
                         grace_period_seconds: Some(0),
                         ..Default::default()

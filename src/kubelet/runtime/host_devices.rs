@@ -39,30 +39,37 @@ fn walk(dir: &Path, depth: usize, out: &mut Vec<LinuxDevice>) {
             }
             continue;
         }
-        let typ = if ft.is_char_device() {
-            LinuxDeviceType::C
-        } else if ft.is_block_device() {
-            LinuxDeviceType::B
-        } else {
-            continue;
-        };
         if depth == 0 && name == "console" {
             continue;
         }
-        let rdev = meta.rdev();
-        let device = LinuxDeviceBuilder::default()
-            .path(&path)
-            .typ(typ)
-            .major(libc::major(rdev) as i64)
-            .minor(libc::minor(rdev) as i64)
-            .file_mode(meta.permissions().mode() & 0o7777)
-            .uid(meta.uid())
-            .gid(meta.gid())
-            .build();
-        if let Ok(device) = device {
+        if let Some(device) = device_node(&path, &meta) {
             out.push(device);
         }
     }
+}
+
+/// The OCI device entry for the node at `path` whose metadata is `meta`: its type, numbers,
+/// mode and owner; `None` when it is not a character or block device.
+pub fn device_node(path: &Path, meta: &std::fs::Metadata) -> Option<LinuxDevice> {
+    let ft = meta.file_type();
+    let typ = if ft.is_char_device() {
+        LinuxDeviceType::C
+    } else if ft.is_block_device() {
+        LinuxDeviceType::B
+    } else {
+        return None;
+    };
+    let rdev = meta.rdev();
+    LinuxDeviceBuilder::default()
+        .path(path)
+        .typ(typ)
+        .major(libc::major(rdev) as i64)
+        .minor(libc::minor(rdev) as i64)
+        .file_mode(meta.permissions().mode() & 0o7777)
+        .uid(meta.uid())
+        .gid(meta.gid())
+        .build()
+        .ok()
 }
 
 #[cfg(test)]

@@ -10,9 +10,10 @@ use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{
     get_default_maskedpaths, get_default_mounts, get_default_readonly_paths, LinuxBuilder,
-    LinuxCapabilitiesBuilder, LinuxCpuBuilder, LinuxDeviceCgroupBuilder, LinuxMemoryBuilder,
-    LinuxNamespaceBuilder, LinuxNamespaceType, LinuxResourcesBuilder, Mount, MountBuilder,
-    ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder,
+    LinuxCapabilitiesBuilder, LinuxCpuBuilder, LinuxDevice, LinuxDeviceCgroup,
+    LinuxDeviceCgroupBuilder, LinuxMemoryBuilder, LinuxNamespaceBuilder, LinuxNamespaceType,
+    LinuxResourcesBuilder, Mount, MountBuilder, ProcessBuilder, RootBuilder, Spec, SpecBuilder,
+    UserBuilder,
 };
 
 use super::capabilities::capability_set;
@@ -120,6 +121,9 @@ pub struct ContainerSpec {
     pub sysctls: std::collections::BTreeMap<String, String>,
     /// The container's `stdin`, `stdinOnce` and `tty`.
     pub stdio: Stdio,
+    /// Host devices allocated to the container (`kubelet::devices`): created in its `/dev`
+    /// and allowed by its device cgroup, as a device plugin's `DeviceSpec`s are.
+    pub devices: Vec<LinuxDevice>,
 }
 
 /// What a container's standard streams are, from its `stdin`, `stdinOnce` and `tty`: the
@@ -276,12 +280,19 @@ pub fn oci_spec(spec: &ContainerSpec) -> Result<Spec> {
         }
         resources = resources.memory(memory.build().map_err(err)?);
     }
-    let device_rule = LinuxDeviceCgroupBuilder::default()
+    let deny_all = LinuxDeviceCgroupBuilder::default()
         .allow(spec.privileged)
         .access("rwm")
         .build()
         .map_err(err)?;
-    resources = resources.devices(vec![device_rule]);
+    let mut device_rules = vec![deny_all];
+    if !spec.privileged {
+        // Rules apply in order: each allocated device is allowed after the denial of all.
+        for d in &spec.devices {
+            device_rules.push(allow_device(d).map_err(err)?);
+        }
+    }
+    resources = resources.devices(device_rules);
 
     let mut linux = LinuxBuilder::default()
         .namespaces(namespaces)
@@ -297,6 +308,8 @@ pub fn oci_spec(spec: &ContainerSpec) -> Result<Spec> {
     if spec.privileged {
         // containerd's WithPrivileged: the host's devices.
         linux = linux.devices(super::host_devices::host_devices(Path::new("/dev")));
+    } else if !spec.devices.is_empty() {
+        linux = linux.devices(spec.devices.clone());
     }
     // containerd's WithPrivileged drops the seccomp profile.
     let profile = if spec.privileged {
@@ -349,6 +362,18 @@ pub fn oci_spec(spec: &ContainerSpec) -> Result<Spec> {
         config.set_annotations(Some(annotations));
     }
     Ok(config)
+}
+
+/// The device cgroup rule giving read, write and mknod on device node `d` (containerd's
+/// `WithDevices` for a CRI `Device` with permissions `rwm`).
+fn allow_device(d: &LinuxDevice) -> std::result::Result<LinuxDeviceCgroup, oci_spec::OciSpecError> {
+    LinuxDeviceCgroupBuilder::default()
+        .allow(true)
+        .typ(d.typ())
+        .major(d.major())
+        .minor(d.minor())
+        .access("rwm")
+        .build()
 }
 
 /// Writes `bundle/config.json` for `spec` and returns the bundle directory.

@@ -167,3 +167,40 @@ fn stdio_becomes_the_terminal_and_the_supervisor_s_annotations() {
     assert_eq!(json["annotations"][STDIN_ANNOTATION], "true");
     assert_eq!(json["annotations"][STDIN_ONCE_ANNOTATION], "true");
 }
+
+#[test]
+fn allocated_devices_are_created_and_allowed_after_the_denial_of_all() {
+    let dev = |path: &str, minor: i64| {
+        oci_spec::runtime::LinuxDeviceBuilder::default()
+            .path(path)
+            .typ(oci_spec::runtime::LinuxDeviceType::C)
+            .major(89)
+            .minor(minor)
+            .file_mode(0o660u32)
+            .uid(0u32)
+            .gid(998u32)
+            .build()
+            .unwrap()
+    };
+    let spec = ContainerSpec {
+        args: vec!["/bin/sh".into()],
+        devices: vec![dev("/dev/i2c-1", 1), dev("/dev/i2c-2", 2)],
+        ..ContainerSpec::default()
+    };
+    let json = serde_json::to_value(oci_spec(&spec).unwrap()).unwrap();
+    assert_eq!(
+        json["linux"]["devices"],
+        serde_json::json!([
+            {"path": "/dev/i2c-1", "type": "c", "major": 89, "minor": 1, "fileMode": 0o660, "uid": 0, "gid": 998},
+            {"path": "/dev/i2c-2", "type": "c", "major": 89, "minor": 2, "fileMode": 0o660, "uid": 0, "gid": 998},
+        ])
+    );
+    assert_eq!(
+        json["linux"]["resources"]["devices"],
+        serde_json::json!([
+            {"allow": false, "access": "rwm"},
+            {"allow": true, "type": "c", "major": 89, "minor": 1, "access": "rwm"},
+            {"allow": true, "type": "c", "major": 89, "minor": 2, "access": "rwm"},
+        ])
+    );
+}

@@ -62,8 +62,12 @@ mod tests {
             .find(|r| r.metadata.name.as_deref() == Some("system:aggregate-to-view"))
             .unwrap();
         let base_rules = base.rules.clone().unwrap();
-        assert_eq!(rules.len(), base_rules.len() + 1);
-        assert_eq!(rules[..base_rules.len()], base_rules[..]);
+        // the base role's rules, the resource metrics reader's, and the extra role's
+        assert_eq!(rules.len(), base_rules.len() + 2);
+        assert!(base_rules.iter().all(|r| rules.contains(r)));
+        assert!(rules
+            .iter()
+            .any(|r| r.api_groups == Some(vec!["metrics.k8s.io".to_string()])));
         assert_eq!(
             rules.last().unwrap().resources,
             Some(vec!["widgets".to_string()])

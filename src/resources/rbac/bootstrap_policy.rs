@@ -172,6 +172,30 @@ pub fn cluster_roles() -> Vec<Value> {
                 &["/healthz", "/livez", "/readyz", "/version", "/version/"],
             )],
         ),
+        cluster_role(
+            "system:monitoring",
+            &[],
+            vec![urls(
+                &["get"],
+                &[
+                    "/healthz",
+                    "/healthz/*",
+                    "/livez",
+                    "/livez/*",
+                    "/metrics",
+                    "/metrics/slis",
+                    "/readyz",
+                    "/readyz/*",
+                ],
+            )],
+        ),
+        // what metrics-server installs beside its API: readers of pods and nodes may read
+        // their resource metrics too
+        cluster_role(
+            "system:aggregated-metrics-reader",
+            &[TO_VIEW, TO_EDIT, TO_ADMIN],
+            vec![rule(READ, "metrics.k8s.io", &["pods", "nodes"])],
+        ),
         aggregated("admin", &[], "admin"),
         aggregated("edit", &[TO_ADMIN], "edit"),
         aggregated("view", &[TO_EDIT], "view"),
@@ -334,6 +358,11 @@ pub fn cluster_role_bindings() -> Vec<Value> {
             "system:public-info-viewer",
             "system:public-info-viewer",
             &[AUTHENTICATED_GROUP, UNAUTHENTICATED_GROUP],
+        ),
+        binding(
+            "system:monitoring",
+            "system:monitoring",
+            &["system:monitoring"],
         ),
         binding(VIEWERS_GROUP, "view", &[VIEWERS_GROUP]),
         binding(VIEWER_ROLE, VIEWER_ROLE, &[VIEWERS_GROUP]),
