@@ -1,7 +1,8 @@
 //! The node's container statistics as `kubectl top` and a monitoring stack read them: a pod
 //! that burns CPU and holds memory shows, within a few sampling periods, in the kubelet's
 //! `/stats/summary` (reached through the API server's `nodes/proxy`) with nonzero CPU time
-//! and a working set at least as large as what it holds. Needs root.
+//! and a working set at least as large as what it holds; a joined board's kubelet answers its
+//! resource and cAdvisor metrics through the same route. Needs root.
 
 use std::time::{Duration, Instant};
 
@@ -10,6 +11,7 @@ use serde_json::Value;
 use crate::support;
 
 use support::board::{Board, IDLE};
+use support::joined::{pod_on, TwoBoards, BOARD};
 
 /// Memory the pod holds in a shell variable.
 const HELD_BYTES: u64 = 16 << 20;
@@ -73,4 +75,61 @@ spec:
         );
         std::thread::sleep(Duration::from_secs(1));
     }
+}
+
+#[test]
+fn a_joined_boards_kubelet_serves_its_metrics_through_nodes_proxy() {
+    let boards = TwoBoards::start(103, &[("library/busybox", IDLE)], &[]);
+    let c = &boards.cluster;
+    c.apply(&pod_on(
+        "idler",
+        BOARD,
+        "trap 'exit 0' TERM; while true; do sleep 1; done",
+    ));
+    let resource = format!("/api/v1/nodes/{BOARD}/proxy/metrics/resource");
+    let start = Instant::now();
+    loop {
+        let out = c.kubectl(&["get", "--raw", &resource]);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let pod_line = text.lines().find(|l| {
+            l.starts_with("container_memory_working_set_bytes{container=\"main\",namespace=\"default\",pod=\"idler\"}")
+        });
+        if let Some(line) = pod_line {
+            assert!(
+                text.contains("# TYPE node_cpu_usage_seconds_total counter\n"),
+                "{text}"
+            );
+            assert!(
+                text.lines().any(|l| l == "resource_scrape_error 0"),
+                "{text}"
+            );
+            let value: f64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+            assert!(value > 0.0, "{line}");
+            break;
+        }
+        assert!(
+            start.elapsed() < STATS_DEADLINE,
+            "the joined board never reported its pod; last answer:\n{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    let cadvisor = c.kubectl_ok(&[
+        "get",
+        "--raw",
+        &format!("/api/v1/nodes/{BOARD}/proxy/metrics/cadvisor"),
+    ]);
+    assert!(
+        cadvisor
+            .lines()
+            .any(|l| l.starts_with("machine_cpu_cores ")),
+        "{cadvisor}"
+    );
+    assert!(cadvisor.contains("pod=\"idler\""), "{cadvisor}");
+    let missing = c.kubectl(&[
+        "get",
+        "--raw",
+        &format!("/api/v1/nodes/{BOARD}/proxy/no-such-path"),
+    ]);
+    assert!(!missing.status.success());
 }
