@@ -8,6 +8,8 @@
 //!   below zero, as cAdvisor and the kubelet define it; RSS is `anon` (v1 `total_rss`), the
 //!   page cache `file` (v1 `total_cache`), faults `pgfault` and `pgmajfault` (v1 `total_`).
 //! - Processes: `pids.current`.
+//! - Memory limit: v2 `memory.max`, v1 `memory.limit_in_bytes` (none when unlimited), for
+//!   the summary's `availableBytes` = limit − working set.
 //!
 //! The reader is given the mount root (`/sys/fs/cgroup`, or a fake tree in tests) and reads
 //! into one reused buffer.
@@ -43,7 +45,12 @@ pub struct CgroupReading {
     pub major_page_faults: u64,
     /// Processes (tasks) in the cgroup, when the pids controller is there.
     pub pids: Option<u64>,
+    /// The memory limit, when one is set.
+    pub memory_limit: Option<u64>,
 }
+
+/// v1 reports "no limit" as the largest page-aligned `i64`; anything this large is no limit.
+const V1_UNLIMITED: u64 = 1 << 62;
 
 /// Reads cgroups below a mount root.
 #[derive(Debug)]
@@ -113,6 +120,8 @@ impl CgroupReader {
                 }
                 fill_memory(&mut r, &self.buf, "");
                 r.pids = self.number(&dir.join("pids.current"));
+                // "max" when unlimited: not a number
+                r.memory_limit = self.number(&dir.join("memory.max"));
             }
             Hierarchy::V1 => {
                 r.cpu_ns = self.number(&self.dir("cpuacct", cgroup).join("cpuacct.usage"))?;
@@ -122,6 +131,9 @@ impl CgroupReader {
                     return None;
                 }
                 fill_memory(&mut r, &self.buf, "total_");
+                r.memory_limit = self
+                    .number(&mem.join("memory.limit_in_bytes"))
+                    .filter(|l| *l < V1_UNLIMITED);
                 r.pids = self.number(&self.dir("pids", cgroup).join("pids.current"));
             }
         }
@@ -195,6 +207,7 @@ mod tests {
             "anon 6291456\nfile 4194304\nkernel 0\nactive_file 1048576\ninactive_file 3145728\npgfault 1200\npgmajfault 7\n",
         );
         write(root, &format!("{c}/pids.current"), "3\n");
+        write(root, &format!("{c}/memory.max"), "67108864\n");
         let mut reader = CgroupReader::new(root);
         assert_eq!(reader.hierarchy(), Hierarchy::V2);
         let r = reader.read("/bramble/podu1/web").unwrap();
@@ -209,9 +222,15 @@ mod tests {
                 page_faults: 1200,
                 major_page_faults: 7,
                 pids: Some(3),
+                memory_limit: Some(67_108_864),
             }
         );
         assert_eq!(reader.read("/bramble/podu1/gone"), None);
+        write(root, &format!("{c}/memory.max"), "max\n");
+        assert_eq!(
+            reader.read("/bramble/podu1/web").unwrap().memory_limit,
+            None
+        );
     }
 
     #[test]
@@ -240,7 +259,22 @@ mod tests {
         assert_eq!(r.working_set, 0);
         assert_eq!((r.rss, r.cache), (3_000_000, 4_096_000));
         assert_eq!((r.page_faults, r.major_page_faults), (55, 2));
-        assert_eq!(r.pids, None);
+        assert_eq!((r.pids, r.memory_limit), (None, None));
+        write(
+            root,
+            &format!("memory/{c}/memory.limit_in_bytes"),
+            "9223372036854771712\n",
+        );
+        assert_eq!(reader.read("/bramble/podu1").unwrap().memory_limit, None);
+        write(
+            root,
+            &format!("memory/{c}/memory.limit_in_bytes"),
+            "33554432\n",
+        );
+        assert_eq!(
+            reader.read("/bramble/podu1").unwrap().memory_limit,
+            Some(33_554_432)
+        );
         write(root, &format!("pids/{c}/pids.current"), "12\n");
         assert_eq!(reader.read("/bramble/podu1").unwrap().pids, Some(12));
     }

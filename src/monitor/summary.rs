@@ -231,7 +231,7 @@ fn cgroup_memory(h: &History<CgroupSample>) -> Option<Memory> {
     let r = &s.reading;
     Some(Memory {
         time: Time(s.time_ms),
-        available_bytes: None,
+        available_bytes: r.memory_limit.map(|l| l.saturating_sub(r.working_set)),
         usage_bytes: r.memory_usage,
         working_set_bytes: r.working_set,
         rss_bytes: r.rss,

@@ -127,6 +127,9 @@ impl Host {
             "anon 31457280\nfile 20971520\ninactive_file 10485760\npgfault 300\npgmajfault 4\n",
         );
         write(root, &format!("{cg}/pids.current"), "2\n");
+        if cg.ends_with("/web") {
+            write(root, &format!("{cg}/memory.max"), "67108864\n");
+        }
     }
 
     fn cgroup_v1(&self, cg: &str, cpu_ns: u64) {
@@ -239,6 +242,9 @@ fn summary_of_a_v2_host() {
     assert!(node["runtime"]["imageFs"]["availableBytes"].is_u64());
     assert_pod_figures(&s);
     let pod = &s["pods"][0];
+    // a 64 MiB limit less the 40 MiB working set; the pod has no limit
+    assert_eq!(pod["containers"][0]["memory"]["availableBytes"], 25_165_824);
+    assert!(pod["memory"].get("availableBytes").is_none());
     assert_eq!(pod["process_stats"]["process_count"], 2);
     assert_eq!(pod["network"]["name"], "eth0");
     assert_eq!(
