@@ -26,7 +26,7 @@ fn a_busy_pod_shows_in_the_stats_summary() {
     c.apply(&format!(
         r#"apiVersion: v1
 kind: Pod
-metadata: {{name: busy}}
+metadata: {{name: busy, labels: {{app: busy}}}}
 spec:
   containers:
   - name: burn
@@ -65,6 +65,7 @@ spec:
                     assert!(
                         summary["node"]["memory"]["workingSetBytes"].as_u64() > Some(working_set)
                     );
+                    kubectl_top_shows_the_node_and_the_pod(c, node.trim());
                     return;
                 }
             }
@@ -75,6 +76,41 @@ spec:
         );
         std::thread::sleep(Duration::from_secs(1));
     }
+}
+
+/// `kubectl top` reads the same figures through the metrics API.
+fn kubectl_top_shows_the_node_and_the_pod(c: &support::Cluster, node: &str) {
+    let nodes = support::eventually("kubectl top node", || {
+        let out = c.kubectl(&["top", "node"]);
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    });
+    let row = nodes
+        .lines()
+        .find(|l| l.starts_with(node))
+        .unwrap_or_else(|| panic!("{nodes}"));
+    // NAME CPU(cores) CPU% MEMORY(bytes) MEMORY%
+    let columns: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(columns.len(), 5, "{nodes}");
+    assert!(
+        columns[1].ends_with('m') && columns[3].ends_with("Mi"),
+        "{nodes}"
+    );
+    let pods = support::eventually("kubectl top pod --containers", || {
+        let out = c.kubectl(&["top", "pod", "-l", "app=busy", "--containers"]);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        (out.status.success() && text.contains("burn")).then_some(text)
+    });
+    let row = pods
+        .lines()
+        .find(|l| l.starts_with("busy"))
+        .unwrap_or_else(|| panic!("{pods}"));
+    // POD NAME CPU(cores) MEMORY(bytes)
+    let columns: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(columns[1], "burn", "{pods}");
+    let mib: u64 = columns[3].trim_end_matches("Mi").parse().unwrap_or(0);
+    assert!(mib >= HELD_BYTES >> 20, "{pods}");
 }
 
 #[test]
