@@ -11,6 +11,8 @@ use crate::cidr::Ipv4Cidr;
 use crate::host_path_policy::HostPathPolicy;
 use crate::kubelet::agent::{KubeletConfig, NodeSecurity};
 use crate::kubelet::image::GcPolicy;
+use crate::kubelet::node_health::thresholds::parse_eviction_hard;
+use crate::kubelet::node_health::NodeHealthConfig;
 use crate::kubelet::runtime::RuntimeKind;
 use crate::kubelet::storage::StorageConfig;
 
@@ -77,6 +79,56 @@ pub struct KubeletArgs {
     /// The cluster's DNS domain (pods' search path, Service and pod names).
     #[arg(long, default_value = "cluster.local", value_parser = cluster_domain, env = "BRAMBLE_CLUSTER_DOMAIN")]
     pub cluster_domain: String,
+    /// Node health and eviction.
+    #[command(flatten)]
+    pub health: HealthArgs,
+}
+
+/// The kubelet's eviction and board health flags.
+#[derive(Debug, Clone, Args)]
+pub struct HealthArgs {
+    /// Hard eviction thresholds, as the kubelet's --eviction-hard: comma-separated
+    /// `signal<quantity` or `signal<percent%` (signals memory.available, nodefs.available,
+    /// nodefs.inodesFree, imagefs.available, imagefs.inodesFree, pid.available); empty
+    /// for none.
+    #[arg(
+        long,
+        default_value = crate::kubelet::node_health::thresholds::DEFAULT_EVICTION_HARD,
+        value_parser = eviction_hard,
+        env = "BRAMBLE_EVICTION_HARD"
+    )]
+    pub eviction_hard: String,
+    /// How long a pressure condition stays True after its threshold was last crossed.
+    #[arg(long, default_value = "5m", value_parser = super::duration::parse, env = "BRAMBLE_EVICTION_PRESSURE_TRANSITION_PERIOD")]
+    pub eviction_pressure_transition_period: std::time::Duration,
+    /// The SoC's thermal zone directory; its `temp` file (millidegrees Celsius) drives the
+    /// `bramble.io/Thermal` condition.
+    #[arg(long, default_value = crate::kubelet::node_health::DEFAULT_THERMAL_ZONE, env = "BRAMBLE_THERMAL_ZONE")]
+    pub thermal_zone: PathBuf,
+    /// The firmware's `get_throttled` file (under-voltage and throttling flags), which drives
+    /// the `bramble.io/Power` condition.
+    #[arg(long, default_value = crate::kubelet::node_health::DEFAULT_THROTTLED, env = "BRAMBLE_THROTTLED_PATH")]
+    pub throttled_path: PathBuf,
+}
+
+/// `--eviction-hard` as upstream parses it (checked here, kept as text).
+fn eviction_hard(s: &str) -> Result<String, String> {
+    crate::kubelet::node_health::thresholds::parse_eviction_hard(s)
+        .map(|_| s.to_string())
+        .map_err(|e| e.to_string())
+}
+
+impl HealthArgs {
+    /// The health settings these flags give.
+    pub fn config(&self) -> anyhow::Result<NodeHealthConfig> {
+        Ok(NodeHealthConfig {
+            eviction_hard: parse_eviction_hard(&self.eviction_hard)
+                .map_err(|e| anyhow::anyhow!("--eviction-hard: {e}"))?,
+            pressure_transition_period: self.eviction_pressure_transition_period,
+            thermal_zone: self.thermal_zone.clone(),
+            throttled: self.throttled_path.clone(),
+        })
+    }
 }
 
 /// A cluster domain: a DNS subdomain, without a trailing dot.
@@ -159,6 +211,7 @@ impl KubeletArgs {
                 .then_some(crate::resources::service_alloc::DNS_SERVICE_IP),
             cluster_domain: self.cluster_domain.clone(),
             proxy: !self.disable_kube_proxy,
+            health: self.health.config()?,
             security: NodeSecurity {
                 seccomp_root: self
                     .seccomp_profile_root

@@ -19,6 +19,7 @@ use super::container_spec::service_env;
 use super::image::{GcPolicy, ImageService, RegistryConfig};
 use super::machine::Machine;
 use super::network::{self, Ipv4Cidr, PodNetwork, PodNetworkConfig};
+use super::node_health::{self, NodeHealth, NodeHealthConfig};
 use super::node_status::{self, NodeIdentity};
 use super::registration;
 use super::runtime::{ContainerRuntime, OciCliRuntime, RuntimeKind};
@@ -86,6 +87,8 @@ pub struct KubeletConfig {
     pub cluster_domain: String,
     /// Runs the Service proxy on this node.
     pub proxy: bool,
+    /// Eviction thresholds and the board's health files.
+    pub health: NodeHealthConfig,
 }
 
 /// The kubelet's container security settings.
@@ -152,6 +155,8 @@ pub struct NodeContext<C: Client> {
     pub cluster_domain: String,
     /// The Services, for containers' Service variables (the process's shared informer).
     pub services: Option<Informer<Service>>,
+    /// The node's health conditions and the evictions asked of pod workers.
+    pub health: Arc<NodeHealth>,
 }
 
 impl<C: Client> NodeContext<C> {
@@ -269,6 +274,7 @@ pub async fn run<C: Client>(
         host_ip,
         allocatable,
         tokens: TokenManager::default(),
+        health: Arc::new(NodeHealth::default()),
     });
     tasks.spawn(node_routes::run(
         client.clone(),
@@ -281,10 +287,16 @@ pub async fn run<C: Client>(
         cfg.node_name.clone(),
         shutdown.clone(),
     ));
+    tasks.spawn(node_health::run(
+        ctx.clone(),
+        cfg.health.clone(),
+        shutdown.clone(),
+    ));
     tasks.spawn(status_loop(
         client.clone(),
         identity,
         cfg.data_dir.clone(),
+        ctx.health.clone(),
         shutdown.clone(),
     ));
     let provisioner = Provisioner::new(
@@ -355,11 +367,13 @@ async fn start_node_services<C: Client>(
 /// API shows the node other than Ready (the node lifecycle controller marked it Unknown
 /// while this board was unreachable), or when [`STATUS_REPORT`] passed since the last post,
 /// as upstream's kubelet does; the Lease, kept in memory, is the heartbeat in between. An
-/// idle board so writes its Node to flash a dozen times an hour.
+/// idle board so writes its Node to flash a dozen times an hour. A change of the node's
+/// health conditions is checked at once.
 async fn status_loop<C: Client>(
     client: C,
     id: NodeIdentity,
     data_dir: PathBuf,
+    health: Arc<NodeHealth>,
     shutdown: CancellationToken,
 ) {
     let mut tick = tokio::time::interval(STATUS_CHECK);
@@ -368,9 +382,11 @@ async fn status_loop<C: Client>(
     loop {
         tokio::select! {
             _ = tick.tick() => {}
+            _ = health.changed() => {}
             _ = shutdown.cancelled() => return,
         }
         let mut status = node_status::status(&id, &Machine::collect(&data_dir));
+        node_health::apply_conditions(&mut status, health.conditions_json(&meta::now()));
         let due = match &last {
             None => true,
             Some((posted, at)) => {
