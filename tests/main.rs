@@ -47,6 +47,7 @@ mod local_disk_volumes;
 mod local_storage;
 mod network_pods;
 mod node_authorization;
+mod node_health;
 mod object_lifecycle;
 mod persistent_volumes;
 mod pod_security;

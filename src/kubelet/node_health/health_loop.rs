@@ -98,10 +98,11 @@ pub async fn run<C: Client>(
                 }
             }
         };
-        let assessment = assessor.assess(&readings, Instant::now());
+        let now = Instant::now();
+        let assessment = assessor.assess(&readings, now);
         record_transitions(&ctx, &previous, &assessment.conditions);
         previous.clone_from(&assessment.conditions);
-        ctx.health.set_conditions(assessment.conditions);
+        ctx.health.set_conditions(assessment.conditions, now);
         let Some((threshold, observed)) = assessment.reclaim else {
             continue;
         };

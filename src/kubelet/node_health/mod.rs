@@ -23,7 +23,7 @@ pub mod thresholds;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use tokio::sync::Notify;
@@ -90,10 +90,40 @@ impl Default for NodeHealthConfig {
     }
 }
 
+/// How long a condition keeps its message while its status and reason stay: measured values
+/// (a temperature, seconds since an under-voltage) change at every reading, and a Node
+/// rewritten for each would wear the SD card; this is upstream's status report period.
+pub const MESSAGE_REFRESH: Duration = Duration::from_secs(5 * 60);
+
+/// `new` with the messages of `old` kept where a condition's status and reason did not
+/// change and its message is younger than [`MESSAGE_REFRESH`]; each with when its message
+/// was set.
+fn settle_messages(
+    old: &[(ConditionState, Instant)],
+    new: Vec<ConditionState>,
+    now: Instant,
+) -> Vec<(ConditionState, Instant)> {
+    new.into_iter()
+        .map(|mut c| {
+            let same = old
+                .iter()
+                .find(|(o, _)| o.type_ == c.type_ && o.active == c.active && o.reason == c.reason);
+            match same {
+                Some((o, set)) if now.saturating_duration_since(*set) < MESSAGE_REFRESH => {
+                    c.message.clone_from(&o.message);
+                    (c, *set)
+                }
+                _ => (c, now),
+            }
+        })
+        .collect()
+}
+
 /// What the health task shares with the node status and the pod workers.
 #[derive(Debug, Default)]
 pub struct NodeHealth {
-    conditions: Mutex<Vec<ConditionState>>,
+    /// The conditions, each with when its message was set.
+    conditions: Mutex<Vec<(ConditionState, Instant)>>,
     changed: Notify,
     /// Pod uid → eviction message, until the pod's worker takes it.
     evictions: Mutex<HashMap<String, String>>,
@@ -106,7 +136,7 @@ impl NodeHealth {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .iter()
-            .map(|c| c.to_json(now))
+            .map(|(c, _)| c.to_json(now))
             .collect()
     }
 
@@ -115,14 +145,18 @@ impl NodeHealth {
         self.changed.notified().await
     }
 
-    /// Replaces the conditions; wakes whoever waits in [`NodeHealth::changed`] if they differ.
-    fn set_conditions(&self, new: Vec<ConditionState>) {
+    /// Replaces the conditions (messages settled, see [`MESSAGE_REFRESH`]); wakes whoever
+    /// waits in [`NodeHealth::changed`] if they differ.
+    fn set_conditions(&self, new: Vec<ConditionState>, now: Instant) {
         let mut current = self
             .conditions
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        if *current != new {
-            *current = new;
+        let settled = settle_messages(&current, new, now);
+        let differs = current.len() != settled.len()
+            || current.iter().zip(&settled).any(|((a, _), (b, _))| a != b);
+        *current = settled;
+        if differs {
             self.changed.notify_one();
         }
     }
@@ -185,15 +219,18 @@ mod tests {
             {"type": "Ready", "status": "True"},
         ]});
         let health = NodeHealth::default();
-        health.set_conditions(vec![
-            thresholds::Pressure::Memory.condition(true),
-            ConditionState {
-                type_: board::THERMAL,
-                active: true,
-                reason: "SoCTemperatureHigh",
-                message: "hot".into(),
-            },
-        ]);
+        health.set_conditions(
+            vec![
+                thresholds::Pressure::Memory.condition(true),
+                ConditionState {
+                    type_: board::THERMAL,
+                    active: true,
+                    reason: "SoCTemperatureHigh",
+                    message: "hot".into(),
+                },
+            ],
+            Instant::now(),
+        );
         apply_conditions(&mut status, health.conditions_json("2026-01-01T00:00:00Z"));
         let types: Vec<&str> = status["conditions"]
             .as_array()
@@ -211,6 +248,41 @@ mod tests {
             status["conditions"][1]["lastTransitionTime"],
             "2026-01-01T00:00:00Z"
         );
+    }
+
+    #[test]
+    fn a_message_changes_with_the_status_or_after_the_refresh_period() {
+        let thermal = |active: bool, message: &str| ConditionState {
+            type_: board::THERMAL,
+            active,
+            reason: if active {
+                "SoCTemperatureHigh"
+            } else {
+                "SoCTemperatureNormal"
+            },
+            message: message.into(),
+        };
+        let start = Instant::now();
+        let at = |s: u64| start + Duration::from_secs(s);
+        let health = NodeHealth::default();
+        let message = |h: &NodeHealth| h.conditions_json("t")[0]["message"].clone();
+        health.set_conditions(vec![thermal(false, "SoC temperature 48.1 °C")], at(0));
+        health.set_conditions(vec![thermal(false, "SoC temperature 48.6 °C")], at(10));
+        assert_eq!(
+            message(&health),
+            "SoC temperature 48.1 °C",
+            "same state: kept"
+        );
+        health.set_conditions(vec![thermal(true, "SoC temperature 85.0 °C")], at(20));
+        assert_eq!(
+            message(&health),
+            "SoC temperature 85.0 °C",
+            "a new state: new message"
+        );
+        health.set_conditions(vec![thermal(true, "SoC temperature 86.0 °C")], at(319));
+        assert_eq!(message(&health), "SoC temperature 85.0 °C");
+        health.set_conditions(vec![thermal(true, "SoC temperature 86.0 °C")], at(320));
+        assert_eq!(message(&health), "SoC temperature 86.0 °C", "refreshed");
     }
 
     #[test]
