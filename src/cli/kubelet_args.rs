@@ -79,9 +79,9 @@ pub struct KubeletArgs {
     /// The cluster's DNS domain (pods' search path, Service and pod names).
     #[arg(long, default_value = "cluster.local", value_parser = cluster_domain, env = "BRAMBLE_CLUSTER_DOMAIN")]
     pub cluster_domain: String,
-    /// Node health and eviction.
+    /// Node health and eviction (boxed: the agent's arguments stay small).
     #[command(flatten)]
-    pub health: HealthArgs,
+    pub health: Box<HealthArgs>,
 }
 
 /// The kubelet's eviction and board health flags.
@@ -241,5 +241,49 @@ fn absolute_prefix(s: &str) -> Result<String, String> {
         Err(format!(
             "{s:?} is not an absolute path; give a prefix such as /mnt/data"
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Flags {
+        #[command(flatten)]
+        kubelet: KubeletArgs,
+    }
+
+    #[test]
+    fn health_flags_default_to_upstream_and_refuse_bad_thresholds() {
+        let defaults = Flags::try_parse_from(["bramble"]).unwrap().kubelet.health;
+        let cfg = defaults.config().unwrap();
+        assert_eq!(cfg.eviction_hard.len(), 4);
+        assert_eq!(cfg.pressure_transition_period.as_secs(), 300);
+        assert_eq!(
+            cfg.thermal_zone,
+            Path::new("/sys/class/thermal/thermal_zone0")
+        );
+        let set = Flags::try_parse_from([
+            "bramble",
+            "--eviction-hard",
+            "memory.available<1Gi,pid.available<5%",
+            "--eviction-pressure-transition-period",
+            "30s",
+            "--thermal-zone",
+            "/tmp/zone",
+        ])
+        .unwrap()
+        .kubelet
+        .health
+        .config()
+        .unwrap();
+        assert_eq!(set.eviction_hard.len(), 2);
+        assert_eq!(set.pressure_transition_period.as_secs(), 30);
+        assert_eq!(set.thermal_zone, Path::new("/tmp/zone"));
+        let bad = Flags::try_parse_from(["bramble", "--eviction-hard", "memory.free<1Gi"]);
+        let e = bad.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(e.contains("unsupported eviction signal memory.free"), "{e}");
     }
 }

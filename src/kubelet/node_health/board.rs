@@ -147,7 +147,7 @@ impl Power {
             let newly_occurred = f & throttled::UNDER_VOLTAGE_OCCURRED != 0
                 && self
                     .last_flags
-                    .is_none_or(|old| old & throttled::UNDER_VOLTAGE_OCCURRED == 0);
+                    .map_or(true, |old| old & throttled::UNDER_VOLTAGE_OCCURRED == 0);
             if f & throttled::UNDER_VOLTAGE != 0 || newly_occurred {
                 self.last_under_voltage = Some(now);
             }

@@ -99,7 +99,7 @@ pub fn is_critical(pod: &Value) -> bool {
 
 /// Whether usage beyond `request` exists; no figures counts as exceeding (evicted first).
 fn exceeds(usage: Option<u64>, request: u64) -> bool {
-    usage.is_none_or(|u| u > request)
+    usage.map_or(true, |u| u > request)
 }
 
 /// `usage − request` (negative when under), no figures ranking as the largest.

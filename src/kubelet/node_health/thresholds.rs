@@ -314,15 +314,17 @@ mod tests {
     #[test]
     fn a_threshold_is_met_when_less_than_its_value_is_available() {
         let t = parse_eviction_hard("memory.available<100Mi,nodefs.available<10%").unwrap();
-        let mut o = Observations::default();
-        o.memory = Some(Observation {
-            available: 100 << 20,
-            capacity: 1 << 30,
-        });
-        o.nodefs = Some(Observation {
-            available: 99,
-            capacity: 1000,
-        });
+        let mut o = Observations {
+            memory: Some(Observation {
+                available: 100 << 20,
+                capacity: 1 << 30,
+            }),
+            nodefs: Some(Observation {
+                available: 99,
+                capacity: 1000,
+            }),
+            ..Observations::default()
+        };
         let met = thresholds_met(&t, &o);
         assert_eq!(met.len(), 1, "exactly 100Mi left is not below 100Mi");
         assert_eq!(met[0].signal, Signal::NodeFsAvailable);
