@@ -3,17 +3,25 @@
 //! the Node, the active pods of this node ranked for the signal, and the first that may be
 //! evicted handed to its pod worker, which ends it as evicted (phase `Failed`, reason
 //! `Evicted`, the `Evicted` event, one second of grace) on the path the emptyDir limit uses.
+//!
+//! Memory and process figures come from the pods' cgroups; a pod's disk use, measured only
+//! for a disk signal, is what its directory (containers' files, volumes on the node's disk)
+//! and its logs take, in a bounded walk.
+
+use std::path::PathBuf;
 
 use serde_json::{json, Value};
 
 use super::ranking::{self, Candidate, ContainerUsage};
 use super::signals::Observation;
-use super::thresholds::Threshold;
+use super::thresholds::{Signal, Threshold};
 use crate::client::events::EventType;
 use crate::client::options::ListOptions;
 use crate::client::Client;
 use crate::kubelet::agent::NodeContext;
+use crate::kubelet::container_start::pod_log_dirs;
 use crate::kubelet::runtime::cgroup;
+use crate::kubelet::volume::disk_usage;
 use crate::resources::{meta, pod};
 
 /// The Node as an event's involved object (upstream's `nodeRef`: the uid is the name).
@@ -31,8 +39,22 @@ fn read_u64(path: &std::path::Path) -> Option<u64> {
     std::fs::read_to_string(path).ok()?.trim().parse().ok()
 }
 
-/// A pod as ranking sees it, with its cgroups' figures.
-fn candidate(p: &Value) -> Candidate {
+/// Entries a disk-use walk looks at per directory at most (upstream's figures come from
+/// cAdvisor's periodic walks; this one runs only under disk pressure).
+const DISK_WALK_ENTRIES: usize = 100_000;
+
+/// Bytes the directories take together, counted by bounded walks.
+fn dirs_usage(dirs: &[PathBuf]) -> Option<u64> {
+    let mut total = 0u64;
+    for dir in dirs {
+        let used = disk_usage(dir, u64::MAX, DISK_WALK_ENTRIES).ok()?;
+        total = total.saturating_add(used.bytes);
+    }
+    Some(total)
+}
+
+/// A pod as ranking sees it, with its cgroups' figures and, given `disk_dirs`, its disk use.
+fn candidate(p: &Value, disk_dirs: Option<&[PathBuf]>) -> Candidate {
     let uid = meta::meta_str(p, "uid").unwrap_or_default().to_string();
     let pod_cgroup = cgroup::pod_cgroup_path(&uid);
     let containers = p["spec"]["containers"]
@@ -58,7 +80,7 @@ fn candidate(p: &Value) -> Candidate {
         memory_request: ranking::pod_request(p, "memory"),
         storage_request: ranking::pod_request(p, "ephemeral-storage"),
         memory_usage: cgroup::stats(&pod_cgroup).map(|s| s.memory_working_set_bytes),
-        disk_usage: None,
+        disk_usage: disk_dirs.and_then(dirs_usage),
         processes: read_u64(&cgroup::controller_dir(&pod_cgroup, "pids").join("pids.current")),
         containers,
         uid,
@@ -96,8 +118,27 @@ pub(super) async fn evict_one<C: Client>(
         .into_iter()
         .filter(|p| is_active(p) && !ranking::is_critical(p))
         .collect();
+    let disk = !matches!(
+        threshold.signal,
+        Signal::MemoryAvailable | Signal::PidAvailable
+    );
+    let dirs: Vec<Option<Vec<PathBuf>>> = active
+        .iter()
+        .map(|p| {
+            disk.then(|| {
+                let uid = meta::meta_str(p, "uid").unwrap_or_default();
+                let mut dirs = vec![ctx.data_dir.join("pods").join(uid)];
+                dirs.extend(pod_log_dirs(ctx, uid));
+                dirs
+            })
+        })
+        .collect();
     let mut ranked = tokio::task::spawn_blocking(move || {
-        active.iter().map(candidate).collect::<Vec<Candidate>>()
+        active
+            .iter()
+            .zip(&dirs)
+            .map(|(p, d)| candidate(p, d.as_deref()))
+            .collect::<Vec<Candidate>>()
     })
     .await
     .unwrap_or_default();
@@ -130,7 +171,7 @@ mod tests {
     fn a_pod_without_cgroups_is_a_candidate_without_figures() {
         let p = json!({"metadata": {"name": "p", "namespace": "ns", "uid": "no-such-uid"},
                        "spec": {"priority": 7, "containers": [{"name": "c", "resources": {"requests": {"memory": "1Mi"}}}]}});
-        let c = candidate(&p);
+        let c = candidate(&p, None);
         assert_eq!(
             (c.name.as_str(), c.namespace.as_str(), c.priority),
             ("p", "ns", 7)
@@ -138,5 +179,15 @@ mod tests {
         assert_eq!(c.memory_request, 1 << 20);
         assert_eq!(c.memory_usage, None);
         assert!(c.containers.is_empty());
+        assert_eq!(c.disk_usage, None);
+        // disk use is what the pod's directories take
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("data"), vec![1u8; 64 * 1024]).unwrap();
+        let c = candidate(&p, Some(&[dir.path().to_path_buf()]));
+        assert!(c.disk_usage.unwrap() >= 64 * 1024);
+        assert_eq!(
+            candidate(&p, Some(&[dir.path().join("gone")])).disk_usage,
+            None
+        );
     }
 }
