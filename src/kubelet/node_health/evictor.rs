@@ -4,22 +4,26 @@
 //! evicted handed to its pod worker, which ends it as evicted (phase `Failed`, reason
 //! `Evicted`, the `Evicted` event, one second of grace) on the path the emptyDir limit uses.
 //!
-//! Memory and process figures come from the pods' cgroups; a pod's disk use, measured only
+//! Under disk pressure, unused images go first (upstream's `reclaimNodeLevelResources` with
+//! `DeleteUnusedImages`): when that brings the signal back above its threshold no pod is
+//! evicted. Memory and process figures come from the pods' cgroups; a pod's disk use, measured only
 //! for a disk signal, is what its directory (containers' files, volumes on the node's disk)
 //! and its logs take, in a bounded walk.
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 
 use serde_json::{json, Value};
 
 use super::ranking::{self, Candidate, ContainerUsage};
-use super::signals::Observation;
+use super::signals::{self, Observation};
 use super::thresholds::{Signal, Threshold};
 use crate::client::events::EventType;
 use crate::client::options::ListOptions;
 use crate::client::Client;
 use crate::kubelet::agent::NodeContext;
 use crate::kubelet::container_start::pod_log_dirs;
+use crate::kubelet::image::GcPolicy;
 use crate::kubelet::runtime::cgroup;
 use crate::kubelet::volume::disk_usage;
 use crate::resources::{meta, pod};
@@ -87,6 +91,60 @@ fn candidate(p: &Value, disk_dirs: Option<&[PathBuf]>) -> Candidate {
     }
 }
 
+/// The images of every container of `pods` (image garbage collection keeps these).
+fn images_of(pods: &[Value]) -> HashSet<String> {
+    pods.iter()
+        .flat_map(|p| {
+            ["initContainers", "containers", "ephemeralContainers"]
+                .into_iter()
+                .flat_map(move |field| p["spec"][field].as_array().into_iter().flatten())
+        })
+        .filter_map(|c| c["image"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// For a disk signal, removes every image no pod of this node uses and answers whether the
+/// threshold is no longer met.
+async fn reclaimed_by_image_gc<C: Client>(
+    ctx: &NodeContext<C>,
+    threshold: Threshold,
+    pods: &[Value],
+) -> bool {
+    let dir = match threshold.signal {
+        Signal::MemoryAvailable | Signal::PidAvailable => return false,
+        Signal::NodeFsAvailable | Signal::NodeFsInodesFree => ctx.data_dir.clone(),
+        Signal::ImageFsAvailable | Signal::ImageFsInodesFree => {
+            ctx.images.store().root().to_path_buf()
+        }
+    };
+    let everything = GcPolicy {
+        high_threshold_percent: 0,
+        low_threshold_percent: 0,
+    };
+    match ctx
+        .images
+        .garbage_collect(everything, &images_of(pods))
+        .await
+    {
+        Ok(r) => {
+            tracing::info!(removed = ?r.removed, bytes_freed = r.bytes_freed, "unused images removed to reclaim disk")
+        }
+        Err(e) => tracing::warn!(error = %e, "removing unused images failed"),
+    }
+    let figures = tokio::task::spawn_blocking(move || signals::statvfs(&dir))
+        .await
+        .ok()
+        .flatten();
+    let Some((bytes, inodes)) = figures.map(signals::fs_observations) else {
+        return false;
+    };
+    let observed = match threshold.signal {
+        Signal::NodeFsInodesFree | Signal::ImageFsInodesFree => inodes,
+        _ => Some(bytes),
+    };
+    observed.is_some_and(|o| !threshold.is_met(o))
+}
+
 /// Picks the pod to evict for `threshold` and asks its worker to evict it; answers whether
 /// one was asked.
 pub(super) async fn evict_one<C: Client>(
@@ -114,6 +172,10 @@ pub(super) async fn evict_one<C: Client>(
             return false;
         }
     };
+    if reclaimed_by_image_gc(ctx, threshold, &pods).await {
+        tracing::info!(%threshold, "able to reduce resource pressure without evicting pods");
+        return false;
+    }
     let active: Vec<Value> = pods
         .into_iter()
         .filter(|p| is_active(p) && !ranking::is_critical(p))
@@ -165,6 +227,16 @@ mod tests {
         assert!(!is_active(
             &json!({"metadata": {"deletionTimestamp": "2026-01-01T00:00:00Z"}, "status": {"phase": "Running"}})
         ));
+    }
+
+    #[test]
+    fn every_container_image_is_in_use() {
+        let pods = [
+            json!({"spec": {"containers": [{"image": "a"}], "initContainers": [{"image": "b"}]}}),
+            json!({"spec": {"ephemeralContainers": [{"image": "c"}], "containers": [{"image": "a"}]}}),
+        ];
+        let images = images_of(&pods);
+        assert_eq!(images, HashSet::from(["a".into(), "b".into(), "c".into()]));
     }
 
     #[test]
