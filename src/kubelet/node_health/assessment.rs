@@ -4,9 +4,10 @@
 
 use std::time::Instant;
 
-use super::board::{self, Power, StorageFacts, Thermal};
+use super::board::{self, Power, Thermal};
 use super::pressure::PressureTracker;
 use super::signals::{Observation, Observations};
+use super::storage_health::{self, StorageFacts};
 use super::thresholds::{thresholds_met, Pressure, Signal, Threshold};
 use super::{ConditionState, NodeHealthConfig};
 
@@ -62,7 +63,7 @@ impl Assessor {
             .collect();
         conditions.extend(self.thermal.update(r.millicelsius, r.throttled));
         conditions.extend(self.power.update(r.throttled, now));
-        if let Some(s) = board::storage_condition(&r.storage) {
+        if let Some(s) = storage_health::storage_condition(&r.storage) {
             self.storage = Some(s);
         }
         conditions.extend(self.storage.clone());

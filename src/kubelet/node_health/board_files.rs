@@ -1,4 +1,5 @@
-//! Reads the board's health files for [`board`](super::board): a thermal zone's `temp`
+//! Reads the board's health files for [`board`](super::board) and
+//! [`storage_health`](super::storage_health): a thermal zone's `temp`
 //! (millidegrees), the Pi firmware's `get_throttled` bitmask, and the storage facts
 //! (`/proc/mounts`, `/sys/fs/ext4/<dev>/errors_count`, the eMMC's `life_time` and
 //! `pre_eol_info`). A file that is absent or unreadable is `None`: unknown, not healthy.
@@ -8,7 +9,7 @@
 
 use std::path::Path;
 
-use super::board::StorageFacts;
+use super::storage_health::StorageFacts;
 
 /// The SoC temperature in millidegrees from a thermal zone directory's `temp`.
 pub(super) fn read_millicelsius(zone_dir: &Path) -> Option<i64> {

@@ -5,7 +5,7 @@
 //! while a threshold is crossed, ranked as upstream ranks them (`ranking`, `evictor`); and
 //! the board's own health — SoC temperature, the firmware's under-voltage and throttling
 //! flags, storage wear — as the `bramble.io/Thermal`, `bramble.io/Power` and
-//! `bramble.io/Storage` conditions (`board`, read by `board_files`).
+//! `bramble.io/Storage` conditions (`board`, `storage_health`, read by `board_files`).
 //!
 //! [`NodeHealth`] is what the rest of the kubelet sees: the conditions the node status
 //! reports, a wake-up when they change, and the evictions pod workers carry out.
@@ -18,6 +18,7 @@ mod health_loop;
 pub mod pressure;
 pub mod ranking;
 pub mod signals;
+pub mod storage_health;
 pub mod thresholds;
 
 use std::collections::HashMap;
