@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use super::board::{self, Power, Thermal};
+use super::board::{Power, Thermal};
 use super::pressure::PressureTracker;
 use super::signals::{Observation, Observations};
 use super::storage_health::{self, StorageFacts};
@@ -82,6 +82,7 @@ impl Assessor {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kubelet::node_health::board;
     use crate::kubelet::node_health::thresholds::parse_eviction_hard;
     use std::time::Duration;
 
