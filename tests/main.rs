@@ -49,6 +49,7 @@ mod local_disk_volumes;
 mod local_storage;
 mod network_pods;
 mod node_authorization;
+mod node_health;
 mod node_stats;
 mod object_lifecycle;
 mod persistent_volumes;

@@ -12,6 +12,8 @@ use crate::host_path_policy::HostPathPolicy;
 use crate::kubelet::agent::{KubeletConfig, NodeSecurity};
 use crate::kubelet::devices::DeviceDeclaration;
 use crate::kubelet::image::GcPolicy;
+use crate::kubelet::node_health::thresholds::parse_eviction_hard;
+use crate::kubelet::node_health::NodeHealthConfig;
 use crate::kubelet::runtime::RuntimeKind;
 use crate::kubelet::storage::StorageConfig;
 
@@ -90,11 +92,61 @@ pub struct KubeletArgs {
         env = "BRAMBLE_DEVICES"
     )]
     pub devices: Vec<DeviceDeclaration>,
+    /// Node health and eviction (boxed: the agent's arguments stay small).
+    #[command(flatten)]
+    pub health: Box<HealthArgs>,
 }
 
 /// A `--device` value.
 fn device(s: &str) -> Result<DeviceDeclaration, String> {
     DeviceDeclaration::parse(s).map_err(|e| e.to_string())
+}
+
+/// The kubelet's eviction and board health flags.
+#[derive(Debug, Clone, Args)]
+pub struct HealthArgs {
+    /// Hard eviction thresholds, as the kubelet's --eviction-hard: comma-separated
+    /// `signal<quantity` or `signal<percent%` (signals memory.available, nodefs.available,
+    /// nodefs.inodesFree, imagefs.available, imagefs.inodesFree, pid.available); empty
+    /// for none.
+    #[arg(
+        long,
+        default_value = crate::kubelet::node_health::thresholds::DEFAULT_EVICTION_HARD,
+        value_parser = eviction_hard,
+        env = "BRAMBLE_EVICTION_HARD"
+    )]
+    pub eviction_hard: String,
+    /// How long a pressure condition stays True after its threshold was last crossed.
+    #[arg(long, default_value = "5m", value_parser = super::duration::parse, env = "BRAMBLE_EVICTION_PRESSURE_TRANSITION_PERIOD")]
+    pub eviction_pressure_transition_period: std::time::Duration,
+    /// The SoC's thermal zone directory; its `temp` file (millidegrees Celsius) drives the
+    /// `bramble.io/Thermal` condition.
+    #[arg(long, default_value = crate::kubelet::node_health::DEFAULT_THERMAL_ZONE, env = "BRAMBLE_THERMAL_ZONE")]
+    pub thermal_zone: PathBuf,
+    /// The firmware's `get_throttled` file (under-voltage and throttling flags), which drives
+    /// the `bramble.io/Power` condition.
+    #[arg(long, default_value = crate::kubelet::node_health::DEFAULT_THROTTLED, env = "BRAMBLE_THROTTLED_PATH")]
+    pub throttled_path: PathBuf,
+}
+
+/// `--eviction-hard` as upstream parses it (checked here, kept as text).
+fn eviction_hard(s: &str) -> Result<String, String> {
+    crate::kubelet::node_health::thresholds::parse_eviction_hard(s)
+        .map(|_| s.to_string())
+        .map_err(|e| e.to_string())
+}
+
+impl HealthArgs {
+    /// The health settings these flags give.
+    pub fn config(&self) -> anyhow::Result<NodeHealthConfig> {
+        Ok(NodeHealthConfig {
+            eviction_hard: parse_eviction_hard(&self.eviction_hard)
+                .map_err(|e| anyhow::anyhow!("--eviction-hard: {e}"))?,
+            pressure_transition_period: self.eviction_pressure_transition_period,
+            thermal_zone: self.thermal_zone.clone(),
+            throttled: self.throttled_path.clone(),
+        })
+    }
 }
 
 /// A cluster domain: a DNS subdomain, without a trailing dot.
@@ -178,6 +230,7 @@ impl KubeletArgs {
             cluster_domain: self.cluster_domain.clone(),
             proxy: !self.disable_kube_proxy,
             stats: Default::default(),
+            health: self.health.config()?,
             security: NodeSecurity {
                 seccomp_root: self
                     .seccomp_profile_root
@@ -259,5 +312,37 @@ mod tests {
             .to_string();
         assert!(err.contains("absolute path"), "{err}");
         assert!(Cmd::try_parse_from(["bramble", "--device", "/dev/x=kubernetes.io/x"]).is_err());
+    }
+
+    #[test]
+    fn health_flags_default_to_upstream_and_refuse_bad_thresholds() {
+        let defaults = Cmd::try_parse_from(["bramble"]).unwrap().kubelet.health;
+        let cfg = defaults.config().unwrap();
+        assert_eq!(cfg.eviction_hard.len(), 4);
+        assert_eq!(cfg.pressure_transition_period.as_secs(), 300);
+        assert_eq!(
+            cfg.thermal_zone,
+            Path::new("/sys/class/thermal/thermal_zone0")
+        );
+        let set = Cmd::try_parse_from([
+            "bramble",
+            "--eviction-hard",
+            "memory.available<1Gi,pid.available<5%",
+            "--eviction-pressure-transition-period",
+            "30s",
+            "--thermal-zone",
+            "/tmp/zone",
+        ])
+        .unwrap()
+        .kubelet
+        .health
+        .config()
+        .unwrap();
+        assert_eq!(set.eviction_hard.len(), 2);
+        assert_eq!(set.pressure_transition_period.as_secs(), 30);
+        assert_eq!(set.thermal_zone, Path::new("/tmp/zone"));
+        let bad = Cmd::try_parse_from(["bramble", "--eviction-hard", "memory.free<1Gi"]);
+        let e = bad.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(e.contains("unsupported eviction signal memory.free"), "{e}");
     }
 }

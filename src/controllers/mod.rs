@@ -17,6 +17,7 @@ pub mod garbage_collector;
 mod history;
 pub mod job;
 pub mod namespace;
+pub mod node_condition_taints;
 pub mod node_ipam;
 pub mod node_lifecycle;
 mod pod_changes;

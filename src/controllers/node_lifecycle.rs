@@ -9,7 +9,9 @@
 //!
 //! The grace period runs from when this controller last saw a sign of life change, so a
 //! restarted server gives every board the full grace period. Pods on a tainted node are
-//! evicted by the taint eviction controller after their `tolerationSeconds`.
+//! evicted by the taint eviction controller after their `tolerationSeconds`. The NoSchedule
+//! taints of the node's pressure and board conditions ([`node_condition_taints`]) are
+//! written in the same update.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -21,6 +23,7 @@ use k8s_openapi::api::core::v1::{Node, NodeCondition, Taint};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use serde_json::json;
 
+use super::node_condition_taints::with_condition_taints;
 use super::runtime::Controller;
 use super::work_queue::WorkQueue;
 use super::Action;
@@ -201,7 +204,11 @@ impl<C: Client> Controller for NodeLifecycleController<C> {
                     .map_err(|e| ApiError::internal(format!("node unreadable: {e}")))?;
             }
         }
-        if let Some(taints) = lifecycle_taints(&node, ready_status(&node), now) {
+        let current = node::own_taints(&node);
+        let lifecycle =
+            lifecycle_taints(&node, ready_status(&node), now).unwrap_or_else(|| current.to_vec());
+        let taints = with_condition_taints(&node, lifecycle);
+        if taints != current {
             let rv = node.metadata.resource_version.as_deref().unwrap_or("");
             let patch = json!({"metadata": {"resourceVersion": rv}, "spec": {"taints": taints}});
             self.client

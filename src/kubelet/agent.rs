@@ -20,6 +20,7 @@ use super::devices::{self, DeviceAllocator, DeviceDeclaration};
 use super::image::{GcPolicy, ImageService, RegistryConfig};
 use super::machine::Machine;
 use super::network::{self, Ipv4Cidr, PodNetwork, PodNetworkConfig};
+use super::node_health::{self, NodeHealth, NodeHealthConfig};
 use super::node_status::{self, NodeIdentity};
 use super::registration;
 use super::runtime::{ContainerRuntime, OciCliRuntime, RuntimeKind};
@@ -93,6 +94,8 @@ pub struct KubeletConfig {
     pub stats: Arc<NodeStats>,
     /// Host devices offered to pods as extended resources.
     pub devices: Vec<DeviceDeclaration>,
+    /// Eviction thresholds and the board's health files.
+    pub health: NodeHealthConfig,
 }
 
 /// The kubelet's container security settings.
@@ -163,6 +166,8 @@ pub struct NodeContext<C: Client> {
     pub stats: Arc<NodeStats>,
     /// The node's host devices and which pod holds which.
     pub devices: DeviceAllocator,
+    /// The node's health conditions and the evictions asked of pod workers.
+    pub health: Arc<NodeHealth>,
 }
 
 impl<C: Client> NodeContext<C> {
@@ -283,6 +288,7 @@ pub async fn run<C: Client>(
         tokens: TokenManager::default(),
         stats: cfg.stats.clone(),
         devices: DeviceAllocator::new(cfg.devices.clone()),
+        health: Arc::new(NodeHealth::default()),
     });
     tasks.spawn(sampler::run(
         cfg.stats.clone(),
@@ -300,10 +306,16 @@ pub async fn run<C: Client>(
         cfg.node_name.clone(),
         shutdown.clone(),
     ));
+    tasks.spawn(node_health::run(
+        ctx.clone(),
+        cfg.health.clone(),
+        shutdown.clone(),
+    ));
     tasks.spawn(status_loop(
         client.clone(),
         identity,
         cfg.data_dir.clone(),
+        ctx.health.clone(),
         shutdown.clone(),
     ));
     let provisioner = Provisioner::new(
@@ -374,11 +386,13 @@ async fn start_node_services<C: Client>(
 /// API shows the node other than Ready (the node lifecycle controller marked it Unknown
 /// while this board was unreachable), or when [`STATUS_REPORT`] passed since the last post,
 /// as upstream's kubelet does; the Lease, kept in memory, is the heartbeat in between. An
-/// idle board so writes its Node to flash a dozen times an hour.
+/// idle board so writes its Node to flash a dozen times an hour. A change of the node's
+/// health conditions is checked at once.
 async fn status_loop<C: Client>(
     client: C,
     id: NodeIdentity,
     data_dir: PathBuf,
+    health: Arc<NodeHealth>,
     shutdown: CancellationToken,
 ) {
     let mut tick = tokio::time::interval(STATUS_CHECK);
@@ -387,9 +401,11 @@ async fn status_loop<C: Client>(
     loop {
         tokio::select! {
             _ = tick.tick() => {}
+            _ = health.changed() => {}
             _ = shutdown.cancelled() => return,
         }
         let mut status = node_status::status(&id, &Machine::collect(&data_dir));
+        node_health::apply_conditions(&mut status, health.conditions_json(&meta::now()));
         let due = match &last {
             None => true,
             Some((posted, at)) => {

@@ -100,7 +100,7 @@ pub fn status(id: &NodeIdentity, m: &Machine) -> Value {
         "capacity": capacity,
         "allocatable": allocatable,
         "addresses": addresses,
-        "conditions": conditions(m),
+        "conditions": conditions(),
         "nodeInfo": {
             "machineID": m.machine_id,
             "systemUUID": m.machine_id,
@@ -180,10 +180,10 @@ fn condition(
            "lastHeartbeatTime": now, "lastTransitionTime": now})
 }
 
-/// Upstream's condition set, with its reasons and messages.
-fn conditions(m: &Machine) -> Vec<Value> {
-    let disk_pressure =
-        m.disk_bytes > 0 && m.disk_free_bytes * 100 < m.disk_bytes * EVICTION_DISK_PERCENT;
+/// Upstream's condition set, with its reasons and messages. The pressure conditions start
+/// False: the eviction manager (`kubelet/node_health`) decides them from its thresholds and
+/// its conditions replace these.
+fn conditions() -> Vec<Value> {
     let now = meta::now();
     vec![
         condition(
@@ -196,7 +196,7 @@ fn conditions(m: &Machine) -> Vec<Value> {
         ),
         condition(
             "DiskPressure",
-            disk_pressure,
+            false,
             "KubeletHasNoDiskPressure",
             "kubelet has no disk pressure",
             "KubeletHasDiskPressure",
@@ -278,30 +278,6 @@ mod tests {
         assert_eq!(typed.metadata.name.as_deref(), Some("pi-1"));
     }
 
-    #[test]
-    fn low_disk_reports_disk_pressure() {
-        let mut m = pi();
-        m.disk_free_bytes = 1 << 30;
-        let s = status(
-            &NodeIdentity {
-                name: "n".into(),
-                internal_ip: None,
-                runtime_version: String::new(),
-                labels: vec![],
-                kubelet_port: None,
-                devices: vec![],
-            },
-            &m,
-        );
-        let disk = s["conditions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["type"] == "DiskPressure")
-            .unwrap();
-        assert_eq!(disk["status"], "True");
-    }
-
     fn bare_id() -> NodeIdentity {
         NodeIdentity {
             name: "n".into(),
@@ -339,9 +315,14 @@ mod tests {
         assert_eq!(times(&same, "Ready").1, json!("2026-01-01T00:00:00Z"));
         assert_ne!(times(&same, "Ready").0, json!("2026-01-01T00:00:00Z"));
 
-        let mut full = pi();
-        full.disk_free_bytes = 1 << 30;
-        let mut pressed = status(&bare_id(), &full);
+        let mut pressed = status(&bare_id(), &pi());
+        crate::kubelet::node_health::apply_conditions(
+            &mut pressed,
+            vec![
+                json!({"type": "DiskPressure", "status": "True", "reason": "KubeletHasDiskPressure",
+                        "message": "kubelet has disk pressure", "lastTransitionTime": meta::now()}),
+            ],
+        );
         keep_transition_times(&old, &mut pressed);
         assert!(changed(&old, &pressed));
         assert_ne!(

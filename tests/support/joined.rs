@@ -176,6 +176,7 @@ impl Agent {
             .arg("--data-dir")
             .arg(data_dir)
             .args(extra)
+            .env(super::TEST_EVICTION_HARD.0, super::TEST_EVICTION_HARD.1)
             .env("BRAMBLE_LOG", "info,bramble=debug");
         cmd
     }

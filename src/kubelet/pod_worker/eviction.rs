@@ -1,8 +1,9 @@
 //! Eviction of a pod whose disk-backed emptyDir outgrew its `sizeLimit`, as upstream's
-//! eviction manager does (`localStorageEviction` → `emptyDirLimitEviction`): a `Warning`
-//! event `Evicted`, the containers killed at once, the pod's status set to phase `Failed`
-//! with reason `Evicted`, upstream's message and a `DisruptionTarget` condition, and its
-//! volumes released. The pod object stays until someone deletes it, as upstream.
+//! eviction manager does (`localStorageEviction` → `emptyDirLimitEviction`), or that the
+//! node's eviction manager (`kubelet/node_health`) chose to reclaim a crossed threshold: a
+//! `Warning` event `Evicted`, the containers killed at once, the pod's status set to phase
+//! `Failed` with reason `Evicted`, upstream's message and a `DisruptionTarget` condition, and
+//! its volumes released. The pod object stays until someone deletes it, as upstream.
 //!
 //! Usage is measured every [`USAGE_CHECK`] per pod that has such a volume (a bounded walk
 //! in `kubelet/volume/usage.rs`), not on every resync: a board's SD card is slow.
@@ -33,8 +34,9 @@ fn already_evicted(p: &Value) -> Option<String> {
 }
 
 impl Worker {
-    /// Whether the pod is evicted (nothing more may run): checks emptyDir usage when a check
-    /// is due and evicts the pod when a volume is over its limit.
+    /// Whether the pod is evicted (nothing more may run): carries out an eviction the node's
+    /// eviction manager asked for, checks emptyDir usage when a check is due and evicts the
+    /// pod when a volume is over its limit.
     pub(super) async fn evicted<C: Client>(&mut self, ctx: &NodeContext<C>, p: &Value) -> bool {
         if self.eviction.is_some() {
             return true;
@@ -44,6 +46,10 @@ impl Worker {
             self.terminate_within(ctx, p, IMMEDIATE_GRACE_SECONDS).await;
             self.teardown(ctx).await;
             self.eviction = Some(message);
+            return true;
+        }
+        if let Some(message) = ctx.health.take_eviction(&self.uid) {
+            self.evict(ctx, p, message).await;
             return true;
         }
         if self.sandbox.is_none() || Instant::now() < self.next_usage_check {
@@ -63,13 +69,19 @@ impl Worker {
             over.volume, over.limit
         );
         tracing::warn!(volume = %over.volume, used = over.used, limit = %over.limit, "evicting pod");
+        self.evict(ctx, p, message).await;
+        true
+    }
+
+    /// Ends the pod as evicted with `message`: the event, its containers killed within
+    /// upstream's immediate grace period, the evicted status, its resources released.
+    async fn evict<C: Client>(&mut self, ctx: &NodeContext<C>, p: &Value, message: String) {
         events::warning(ctx, &PodRef::of_value(p), REASON, &message);
         self.eviction = Some(message);
         self.terminate_within(ctx, p, IMMEDIATE_GRACE_SECONDS).await;
         self.refresh(ctx).await;
         self.report(ctx, p).await;
         self.teardown(ctx).await;
-        true
     }
 }
 
