@@ -2,3 +2,6 @@
 //! environmental sensors, SoC temperature and power flags, written against the
 //! `embedded-hal` 1.0 traits and run on `linux-embedded-hal` (GPIO character device, I2C)
 //! and sysfs on a board.
+
+pub mod power;
+pub mod thermal;
