@@ -3,5 +3,7 @@
 //! `embedded-hal` 1.0 traits and run on `linux-embedded-hal` (GPIO character device, I2C)
 //! and sysfs on a board.
 
+pub mod board_profile;
 pub mod power;
+pub mod profile;
 pub mod thermal;
