@@ -4,6 +4,9 @@
 //! and sysfs on a board.
 
 pub mod board_profile;
+pub mod led;
 pub mod power;
 pub mod profile;
+pub mod status_light;
+pub mod sysfs_led;
 pub mod thermal;
