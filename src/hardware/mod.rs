@@ -4,6 +4,8 @@
 //! and sysfs on a board.
 
 pub mod board_profile;
+pub mod fan;
+pub mod fan_pwm;
 pub mod led;
 pub mod power;
 pub mod profile;
