@@ -8,6 +8,8 @@ use anyhow::Context;
 use clap::Args;
 
 use crate::cidr::Ipv4Cidr;
+use crate::hardware::sensor::SensorSpec;
+use crate::hardware::HardwareOptions;
 use crate::host_path_policy::HostPathPolicy;
 use crate::kubelet::agent::{KubeletConfig, NodeSecurity};
 use crate::kubelet::image::GcPolicy;
@@ -77,6 +79,16 @@ pub struct KubeletArgs {
     /// The cluster's DNS domain (pods' search path, Service and pod names).
     #[arg(long, default_value = "cluster.local", value_parser = cluster_domain, env = "BRAMBLE_CLUSTER_DOMAIN")]
     pub cluster_domain: String,
+    /// An I2C environmental sensor to read every 30 s into metrics and Node annotations, as
+    /// CHIP@BUS:ADDRESS with CHIP bme280 or sht3x (e.g. `bme280@/dev/i2c-1:0x76`);
+    /// comma-separated or repeated.
+    #[arg(
+        long = "sensor",
+        value_name = "CHIP@BUS:ADDRESS",
+        value_delimiter = ',',
+        env = "BRAMBLE_SENSORS"
+    )]
+    pub sensors: Vec<SensorSpec>,
 }
 
 /// A cluster domain: a DNS subdomain, without a trailing dot.
@@ -159,6 +171,9 @@ impl KubeletArgs {
                 .then_some(crate::resources::service_alloc::DNS_SERVICE_IP),
             cluster_domain: self.cluster_domain.clone(),
             proxy: !self.disable_kube_proxy,
+            hardware: HardwareOptions {
+                sensors: self.sensors.clone(),
+            },
             security: NodeSecurity {
                 seccomp_root: self
                     .seccomp_profile_root

@@ -86,6 +86,8 @@ pub struct KubeletConfig {
     pub cluster_domain: String,
     /// Runs the Service proxy on this node.
     pub proxy: bool,
+    /// The board's sensors.
+    pub hardware: crate::hardware::HardwareOptions,
 }
 
 /// The kubelet's container security settings.
@@ -201,6 +203,7 @@ pub async fn run<C: Client>(
             .await?
         }
     };
+    let board = super::node_hardware::start(&cfg.hardware, &shutdown);
     let machine = Machine::collect(&cfg.data_dir);
     let host_ip = registration::node_ipv4(cluster_cidr).unwrap_or_else(|| "127.0.0.1".into());
     let identity = NodeIdentity {
@@ -214,6 +217,7 @@ pub async fn run<C: Client>(
         registration::register(&client, &identity, &machine, cfg.pod_cidr)
     })
     .await?;
+    board.registered();
     let pod_cidr = match cfg.pod_cidr {
         Some(c) => c,
         None => registration::pod_cidr(&client, &cfg.node_name, &shutdown).await?,
@@ -276,6 +280,7 @@ pub async fn run<C: Client>(
         cfg.node_name.clone(),
         shutdown.clone(),
     ));
+    tasks.spawn(board.follow(client.clone(), cfg.node_name.clone()));
     tasks.spawn(lease::run(
         client.clone(),
         cfg.node_name.clone(),
