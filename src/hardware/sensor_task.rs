@@ -21,6 +21,9 @@ pub const POLL_INTERVAL: Duration = Duration::from_secs(30);
 /// Prefix of the Node annotations carrying readings.
 pub const ANNOTATION_PREFIX: &str = "bramble.io/sensor.";
 
+/// Picks one quantity out of a reading.
+type Quantity = fn(&Reading) -> Option<f64>;
+
 /// The latest reading of every sensor that answered its last poll.
 #[derive(Debug, Default)]
 pub struct SensorReadings {
@@ -50,7 +53,7 @@ impl SensorReadings {
     /// Writes the readings as Prometheus gauges.
     pub fn render_prometheus(&self, out: &mut String) {
         let latest = self.snapshot();
-        let families: [(&str, &str, fn(&Reading) -> Option<f64>); 3] = [
+        let families: [(&str, &str, Quantity); 3] = [
             (
                 "bramble_sensor_temperature_celsius",
                 "Air temperature measured by an I2C sensor.",
