@@ -50,6 +50,11 @@ impl BoardLink {
         self.state.send_replace(NodeState::Ready);
     }
 
+    /// The latest sensor readings (for the node's metrics).
+    pub fn readings(&self) -> Arc<SensorReadings> {
+        self.readings.clone()
+    }
+
     /// Follows the API server and the sensors for node `name` until shutdown.
     pub fn follow<C: Client>(
         &self,
