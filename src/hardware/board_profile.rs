@@ -27,8 +27,8 @@ pub struct BoardProfile {
     /// Board-level strings of `/proc/device-tree/compatible` (most specific first there).
     #[serde(default)]
     pub compatible: Vec<String>,
-    /// The SoC's compatible string (`brcm,bcm2711`); identifies the board only when no other
-    /// profile has the same SoC.
+    /// The SoC's compatible string (`brcm,bcm2711`), for reference: boards with other
+    /// peripherals share SoCs, so it does not select a profile.
     #[serde(default)]
     pub soc: Option<String>,
     /// The status LED, if the board has one user space may drive.

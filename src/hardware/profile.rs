@@ -1,8 +1,9 @@
 //! The board profiles built into the binary (`boards/*.toml`, checked and encoded by the build
 //! script) and the choice of the one describing this machine from its device tree:
 //! `/proc/device-tree/compatible` first, most specific string first as the device-tree
-//! specification orders them, then the `/proc/device-tree/model` prefix, then a SoC only
-//! one profile has; anything else gets the `generic` profile.
+//! specification orders them, then the `/proc/device-tree/model` prefix; anything else gets
+//! the `generic` profile. A SoC alone never selects a board: the Raspberry Pi 500 and the
+//! Compute Module 5 share the Pi 5's BCM2712 but not its fan connector.
 
 use std::sync::OnceLock;
 
@@ -82,16 +83,7 @@ fn detect_in(
             .max_by_key(|(m, _)| m.len())
             .map(|(_, p)| p)
     };
-    let by_soc = || {
-        compatible.iter().find_map(|c| {
-            let mut same_soc = known().filter(|p| p.soc.as_deref() == Some(c.as_str()));
-            match (same_soc.next(), same_soc.next()) {
-                (Some(only), None) => Some(only),
-                _ => None,
-            }
-        })
-    };
-    by_compatible.or_else(by_model).or_else(by_soc).cloned()
+    by_compatible.or_else(by_model).cloned()
 }
 
 /// The strings of `/proc/device-tree/compatible` (NUL-separated on disk).

@@ -70,9 +70,12 @@ fn the_model_prefix_decides_when_no_compatible_string_is_known() {
         &strings(&["vendor,x"]),
     );
     assert_eq!(p.id, "rpi4b");
-    // a SoC that only one profile has identifies the board
-    assert_eq!(detect(None, &strings(&["brcm,bcm2712"])).id, "rpi5");
-    // a SoC shared by several boards does not
+    // a SoC alone does not: a Raspberry Pi 500 is no Pi 5 (no fan connector)
+    let pi500 = detect(
+        Some("Raspberry Pi 500 Rev 1.0"),
+        &strings(&["raspberrypi,500", "brcm,bcm2712"]),
+    );
+    assert_eq!(pi500.id, GENERIC_ID);
     assert_eq!(detect(None, &strings(&["brcm,bcm2711"])).id, GENERIC_ID);
 }
 
