@@ -184,3 +184,40 @@ fn the_build_check_refuses_duplicates_and_a_missing_generic() {
     let p = problems(&GOOD.replace("/sys/class/thermal", "sys/class/thermal"));
     assert!(p.iter().any(|m| m.contains("absolute")), "{p:?}");
 }
+
+/// The build script's own code, run on a boards folder of the test's making.
+#[path = "../build_boards.rs"]
+mod build_boards;
+
+#[test]
+fn the_build_script_embeds_what_the_library_decodes_and_stops_on_a_bad_profile() {
+    let boards = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let generic_toml = "id = \"generic\"\nname = \"Unknown board\"\ntarget = \"aarch64-unknown-linux-musl\"\nthermal_zone = \"/sys/class/thermal/thermal_zone0\"\nsystem_reserved_mib = 256\n";
+    std::fs::write(boards.path().join("generic.toml"), generic_toml).unwrap();
+    std::fs::write(boards.path().join("test.toml"), GOOD).unwrap();
+    std::fs::write(boards.path().join("README.md"), "not a profile").unwrap();
+    build_boards::generate(boards.path(), out.path()).unwrap();
+    let bytes = std::fs::read(out.path().join("boards.postcard")).unwrap();
+    let decoded: Vec<BoardProfile> = postcard::from_bytes(&bytes).unwrap();
+    let ids: Vec<&str> = decoded.iter().map(|p| p.id.as_str()).collect();
+    assert_eq!(ids, ["generic", "testboard"]);
+    assert!(decoded[1].fan.is_some());
+
+    // an unknown key stops the build, naming the file
+    std::fs::write(
+        boards.path().join("test.toml"),
+        GOOD.replace("id =", "colour = 1\nid ="),
+    )
+    .unwrap();
+    let err = build_boards::generate(boards.path(), out.path()).unwrap_err();
+    assert!(err.contains("test.toml") && err.contains("colour"), "{err}");
+    // so do insane trip temperatures
+    std::fs::write(
+        boards.path().join("test.toml"),
+        GOOD.replace("50000", "70000"),
+    )
+    .unwrap();
+    let err = build_boards::generate(boards.path(), out.path()).unwrap_err();
+    assert!(err.contains("lower"), "{err}");
+}
