@@ -185,8 +185,11 @@ fn the_build_check_refuses_duplicates_and_a_missing_generic() {
     assert!(p.iter().any(|m| m.contains("absolute")), "{p:?}");
 }
 
-/// The build script's own code, run on a boards folder of the test's making.
+/// The build script's own code, run on a boards folder of the test's making. It loads
+/// `board_profile.rs` a second time, as the build script does: that copy's type is what the
+/// encoding side uses, so decoding into the library's type checks they agree.
 #[path = "../build_boards.rs"]
+#[allow(clippy::duplicate_mod)]
 mod build_boards;
 
 #[test]
