@@ -187,6 +187,7 @@ pub async fn run<C: Client>(
     cfg: KubeletConfig,
     shutdown: CancellationToken,
 ) -> Result<(), KubeletError> {
+    let board = super::node_hardware::start(&cfg.hardware, &shutdown);
     let registries = RegistryConfig::load(&cfg.registries)?;
     let images = ImageService::new(&cfg.data_dir, registries)?;
     let runtime: Arc<dyn ContainerRuntime> = Arc::new(OciCliRuntime::new(
@@ -203,7 +204,6 @@ pub async fn run<C: Client>(
             .await?
         }
     };
-    let board = super::node_hardware::start(&cfg.hardware, &shutdown);
     let machine = Machine::collect(&cfg.data_dir);
     let host_ip = registration::node_ipv4(cluster_cidr).unwrap_or_else(|| "127.0.0.1".into());
     let identity = NodeIdentity {
