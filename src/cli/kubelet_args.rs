@@ -8,6 +8,8 @@ use anyhow::Context;
 use clap::Args;
 
 use crate::cidr::Ipv4Cidr;
+use crate::hardware::sensor::SensorSpec;
+use crate::hardware::HardwareOptions;
 use crate::host_path_policy::HostPathPolicy;
 use crate::kubelet::agent::{KubeletConfig, NodeSecurity};
 use crate::kubelet::devices::DeviceDeclaration;
@@ -92,6 +94,16 @@ pub struct KubeletArgs {
         env = "BRAMBLE_DEVICES"
     )]
     pub devices: Vec<DeviceDeclaration>,
+    /// An I2C environmental sensor to read every 30 s into metrics and Node annotations, as
+    /// CHIP@BUS:ADDRESS with CHIP bme280 or sht3x (e.g. `bme280@/dev/i2c-1:0x76`);
+    /// comma-separated or repeated.
+    #[arg(
+        long = "sensor",
+        value_name = "CHIP@BUS:ADDRESS",
+        value_delimiter = ',',
+        env = "BRAMBLE_SENSORS"
+    )]
+    pub sensors: Vec<SensorSpec>,
     /// Node health and eviction (boxed: the agent's arguments stay small).
     #[command(flatten)]
     pub health: Box<HealthArgs>,
@@ -231,6 +243,9 @@ impl KubeletArgs {
             proxy: !self.disable_kube_proxy,
             stats: Default::default(),
             health: self.health.config()?,
+            hardware: HardwareOptions {
+                sensors: self.sensors.clone(),
+            },
             security: NodeSecurity {
                 seccomp_root: self
                     .seccomp_profile_root

@@ -96,6 +96,8 @@ pub struct KubeletConfig {
     pub devices: Vec<DeviceDeclaration>,
     /// Eviction thresholds and the board's health files.
     pub health: NodeHealthConfig,
+    /// The board's sensors.
+    pub hardware: crate::hardware::HardwareOptions,
 }
 
 /// The kubelet's container security settings.
@@ -201,6 +203,7 @@ pub async fn run<C: Client>(
     cfg: KubeletConfig,
     shutdown: CancellationToken,
 ) -> Result<(), KubeletError> {
+    let board = super::node_hardware::start(&cfg.hardware, &shutdown);
     let registries = RegistryConfig::load(&cfg.registries)?;
     let images = ImageService::new(&cfg.data_dir, registries)?;
     let runtime: Arc<dyn ContainerRuntime> = Arc::new(OciCliRuntime::new(
@@ -231,6 +234,7 @@ pub async fn run<C: Client>(
         registration::register(&client, &identity, &machine, cfg.pod_cidr)
     })
     .await?;
+    board.registered();
     let pod_cidr = match cfg.pod_cidr {
         Some(c) => c,
         None => registration::pod_cidr(&client, &cfg.node_name, &shutdown).await?,
@@ -301,6 +305,7 @@ pub async fn run<C: Client>(
         cfg.node_name.clone(),
         shutdown.clone(),
     ));
+    tasks.spawn(board.follow(client.clone(), cfg.node_name.clone()));
     tasks.spawn(lease::run(
         client.clone(),
         cfg.node_name.clone(),

@@ -24,6 +24,8 @@ pub struct Machine {
     pub boot_id: String,
     /// Board model from the device tree (`Raspberry Pi 4 Model B Rev 1.4`), if any.
     pub board_model: Option<String>,
+    /// The id of the board profile the device tree selects (`rpi4b`, `generic`).
+    pub board: String,
 }
 
 /// `MemTotal` from /proc/meminfo, in bytes.
@@ -103,6 +105,7 @@ impl Machine {
             board_model: std::fs::read("/proc/device-tree/model")
                 .ok()
                 .and_then(|m| parse_model(&m)),
+            board: crate::hardware::profile::detect_local().id,
         }
     }
 }

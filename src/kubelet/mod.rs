@@ -12,6 +12,7 @@ pub mod lease;
 pub mod logs;
 pub mod machine;
 pub mod network;
+pub mod node_hardware;
 pub mod node_health;
 pub mod node_routes;
 pub mod node_status;

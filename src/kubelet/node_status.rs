@@ -49,6 +49,7 @@ pub fn node_object(id: &NodeIdentity, m: &Machine) -> Value {
     if let Some(model) = &m.board_model {
         labels[BOARD_MODEL_LABEL] = json!(label_value(model));
     }
+    labels[crate::hardware::BOARD_LABEL] = json!(label_value(&m.board));
     for (k, v) in &id.labels {
         labels[k] = json!(v);
     }
@@ -231,6 +232,7 @@ mod tests {
             machine_id: "m".into(),
             boot_id: "b".into(),
             board_model: Some("Raspberry Pi 4 Model B Rev 1.4".into()),
+            board: "rpi4b".into(),
         }
     }
 
@@ -258,6 +260,7 @@ mod tests {
             n["metadata"]["labels"][BOARD_MODEL_LABEL],
             "Raspberry-Pi-4-Model-B-Rev-1.4"
         );
+        assert_eq!(n["metadata"]["labels"]["bramble.io/board"], "rpi4b");
         assert_eq!(
             n["metadata"]["labels"]["node-role.kubernetes.io/control-plane"],
             "true"

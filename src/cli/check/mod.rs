@@ -6,6 +6,7 @@
 //! without such a board. Every line says `ok`, `warn` or `FAIL`; every warning and failure
 //! carries a one-line fix. The exit status is non-zero when anything failed.
 
+mod board;
 mod cgroups;
 mod clock;
 mod host;
@@ -85,7 +86,7 @@ impl Outcome {
 
 /// Runs every check on this machine, in the order a board is usually fixed.
 pub fn all(args: &CheckArgs) -> Vec<Outcome> {
-    vec![
+    let mut outcomes = vec![
         cgroups::check(),
         kernel::overlayfs(),
         runtime::check(args.runtime),
@@ -93,7 +94,9 @@ pub fn all(args: &CheckArgs) -> Vec<Outcome> {
         host::disk(&args.data_dir),
         clock::check(&args.data_dir),
         host::swap(),
-    ]
+    ];
+    outcomes.extend(board::check());
+    outcomes
 }
 
 /// Prints the checks; exit status 1 when one failed.
