@@ -83,29 +83,18 @@ pub fn create(
 }
 
 /// Attaches the program enforcing the bundle's `linux.resources.devices` to the
-/// container's cgroup (`linux.cgroupsPath` under `/sys/fs/cgroup`).
+/// container's cgroup.
 fn confine_devices(bundle: &Path, id: &str) -> Result<()> {
     let config = bundle.join("config.json");
     let spec = Spec::load(&config)
         .map_err(|e| RuntimeError::Spec(format!("{}: {e}", config.display())))?;
-    let linux = spec.linux().as_ref();
-    let cgroups_path = linux
-        .and_then(|l| l.cgroups_path().as_ref())
-        .and_then(|p| p.to_str())
-        .filter(|p| p.starts_with('/'))
-        .ok_or_else(|| {
-            RuntimeError::Spec("linux.cgroupsPath must be an absolute path on cgroup v2".into())
-        })?;
-    let rules = linux
-        .and_then(|l| l.resources().as_ref())
-        .and_then(|r| r.devices().clone())
-        .unwrap_or_default();
-    device_filter::confine(&cgroup::controller_dir(cgroups_path, ""), &rules).map_err(|source| {
+    device_filter::confine_container(&spec, Path::new(cgroup::CGROUP_ROOT)).map_err(|source| {
         RuntimeError::DeviceFilter {
             id: id.to_string(),
             source,
         }
-    })
+    })?;
+    Ok(())
 }
 
 /// `start ID`: runs the user process of a created container.

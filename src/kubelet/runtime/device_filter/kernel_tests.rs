@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use oci_spec::runtime::{LinuxDeviceCgroupBuilder, LinuxDeviceType};
+use oci_spec::runtime::{LinuxDeviceCgroupBuilder, LinuxDeviceType, Spec};
 
 use super::*;
 
@@ -38,24 +38,25 @@ fn cgroup2_root() -> Option<PathBuf> {
         .find(|p| p.join("cgroup.controllers").exists())
 }
 
-/// Writes to /dev/null, then reads a byte of /dev/zero (c 1:5); waits for a line on
-/// stdin first, so it can be moved into a cgroup before it opens anything.
-const SCRIPT: &str =
-    "read x; echo x > /dev/null && echo null-ok; head -c1 /dev/zero >&2 && echo zero-ok";
+/// Writes to /dev/null, then reads a byte of /dev/zero (c 1:5).
+const NULL_AND_ZERO: &str =
+    "echo x > /dev/null && echo null-ok; head -c1 /dev/zero >&2 && echo zero-ok";
 
-fn spawn_waiting() -> ChildGuard {
+/// Runs `script` in `sh`, in the cgroup `dir` if given: the shell waits for a line on
+/// stdin first, so it is moved into the cgroup before it opens anything. Returns its
+/// stdout and stderr.
+fn run_in(dir: Option<&Path>, script: &str) -> (String, String) {
     let child = Command::new("sh")
-        .args(["-c", SCRIPT])
+        .args(["-c", &format!("read x; {script}")])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    ChildGuard(child)
-}
-
-/// Releases the child and returns its stdout and stderr.
-fn release(child: &mut ChildGuard) -> (String, String) {
+    let mut child = ChildGuard(child);
+    if let Some(dir) = dir {
+        std::fs::write(dir.join("cgroup.procs"), child.0.id().to_string()).unwrap();
+    }
     let mut stdin = child.0.stdin.take().unwrap();
     stdin.write_all(b"go\n").unwrap();
     drop(stdin);
@@ -78,22 +79,29 @@ fn release(child: &mut ChildGuard) -> (String, String) {
     (out, err)
 }
 
-#[test]
-fn only_allowed_devices_open_in_the_cgroup() {
+/// A fresh cgroup named `name` and this process's id under the cgroup2 hierarchy, and
+/// that hierarchy; `None` (after saying why) when the host has none.
+fn test_cgroup(name: &str) -> Option<(PathBuf, CgroupGuard)> {
     let Some(root) = cgroup2_root() else {
         eprintln!(
-            "SKIPPED only_allowed_devices_open_in_the_cgroup: no cgroup2 hierarchy at \
-             /sys/fs/cgroup or /sys/fs/cgroup/unified"
+            "SKIPPED: no cgroup2 hierarchy at /sys/fs/cgroup or /sys/fs/cgroup/unified, \
+             so device programs cannot be attached on this host"
         );
+        return None;
+    };
+    let dir = root.join(format!("bramble-devfilter-{name}-{}", std::process::id()));
+    std::fs::create_dir(&dir).unwrap();
+    Some((root, CgroupGuard(dir)))
+}
+
+#[test]
+fn only_allowed_devices_open_in_the_cgroup() {
+    let Some((_, cgroup)) = test_cgroup("null") else {
         return;
     };
     // Outside the cgroup both devices open.
-    let (out, _) = release(&mut spawn_waiting());
-    assert_eq!(out, "null-ok\nzero-ok\n");
+    assert_eq!(run_in(None, NULL_AND_ZERO).0, "null-ok\nzero-ok\n");
 
-    let dir = root.join(format!("bramble-devfilter-test-{}", std::process::id()));
-    std::fs::create_dir(&dir).unwrap();
-    let _cgroup = CgroupGuard(dir.clone());
     let dev_null = LinuxDeviceCgroupBuilder::default()
         .allow(true)
         .typ(LinuxDeviceType::C)
@@ -103,16 +111,60 @@ fn only_allowed_devices_open_in_the_cgroup() {
         .build()
         .unwrap();
     let insns = program::build(&[dev_null]).unwrap();
-    load::load_and_attach(&insns, &dir).unwrap();
+    load::load_and_attach(&insns, &cgroup.0).unwrap();
 
-    let mut child = spawn_waiting();
-    std::fs::write(dir.join("cgroup.procs"), child.0.id().to_string()).unwrap();
-    let (out, err) = release(&mut child);
+    let (out, err) = run_in(Some(&cgroup.0), NULL_AND_ZERO);
     assert_eq!(out, "null-ok\n", "stderr: {err}");
     assert!(
         err.contains("/dev/zero") && err.contains("Operation not permitted"),
         "opening /dev/zero must fail with EPERM: {err}"
     );
+}
+
+#[test]
+fn a_container_spec_denying_all_keeps_the_runtime_defaults() {
+    let Some((root, cgroup)) = test_cgroup("spec") else {
+        return;
+    };
+    // /dev/kmsg (c 1:11) is not among libcontainer's defaults.
+    let script = format!("{NULL_AND_ZERO}; : < /dev/kmsg && echo kmsg-ok");
+    assert_eq!(run_in(None, &script).0, "null-ok\nzero-ok\nkmsg-ok\n");
+
+    let name = cgroup.0.file_name().unwrap().to_str().unwrap();
+    let spec: Spec = serde_json::from_value(serde_json::json!({
+        "ociVersion": "1.0.2",
+        "linux": {
+            "cgroupsPath": format!("/{name}"),
+            "resources": {"devices": [{"allow": false, "access": "rwm"}]}
+        }
+    }))
+    .unwrap();
+    assert_eq!(confine_container(&spec, &root).unwrap(), cgroup.0);
+
+    let (out, err) = run_in(Some(&cgroup.0), &script);
+    assert_eq!(out, "null-ok\nzero-ok\n", "stderr: {err}");
+    assert!(
+        err.contains("/dev/kmsg") && err.contains("Operation not permitted"),
+        "opening /dev/kmsg must fail with EPERM: {err}"
+    );
+}
+
+#[test]
+fn a_spec_without_an_absolute_cgroup_path_is_refused() {
+    for path in [None, Some("bramble/x"), Some("/bramble/../x")] {
+        let mut linux = serde_json::json!({});
+        if let Some(p) = path {
+            linux["cgroupsPath"] = p.into();
+        }
+        let spec: Spec =
+            serde_json::from_value(serde_json::json!({"ociVersion": "1.0.2", "linux": linux}))
+                .unwrap();
+        let err = confine_container(&spec, Path::new("/sys/fs/cgroup")).unwrap_err();
+        assert!(
+            matches!(err, DeviceFilterError::CgroupPath(_)),
+            "{path:?}: {err}"
+        );
+    }
 }
 
 #[test]

@@ -77,6 +77,10 @@ fn verifier_tail(log: &str) -> String {
 }
 
 /// `union bpf_attr` as `BPF_PROG_LOAD` reads it, up to `expected_attach_type`.
+///
+/// Neither attr struct may have padding: the kernel reads every byte up to the size it is
+/// given, and padding bytes are not zeroed (on Linux 6.6 and later stray bytes after
+/// `replace_bpf_fd` read as `relative_fd` and make the attach fail with `EINVAL`).
 #[repr(C, align(8))]
 #[derive(Default)]
 struct ProgLoadAttr {
@@ -94,8 +98,8 @@ struct ProgLoadAttr {
     expected_attach_type: u32,
 }
 
-/// `union bpf_attr` as `BPF_PROG_ATTACH` reads it.
-#[repr(C, align(8))]
+/// `union bpf_attr` as `BPF_PROG_ATTACH` reads it, up to `replace_bpf_fd`.
+#[repr(C)]
 #[derive(Default)]
 struct ProgAttachAttr {
     target_fd: u32,
@@ -104,6 +108,9 @@ struct ProgAttachAttr {
     attach_flags: u32,
     replace_bpf_fd: u32,
 }
+
+const _: () = assert!(std::mem::size_of::<ProgLoadAttr>() == 72);
+const _: () = assert!(std::mem::size_of::<ProgAttachAttr>() == 20);
 
 /// bpf(2) with `attr`; the kernel reads (and for loads, writes the log to) only the
 /// buffers `attr` points at, which the caller keeps alive across the call.

@@ -17,9 +17,9 @@
 pub mod load;
 pub mod program;
 
-use std::path::Path;
+use std::path::{Component, Path, PathBuf};
 
-use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType};
+use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType, Spec};
 
 pub use load::LoadError;
 pub use program::RuleError;
@@ -33,6 +33,9 @@ pub enum DeviceFilterError {
     /// The program could not be loaded or attached.
     #[error("device cgroup program: {0}")]
     Load(#[from] LoadError),
+    /// The spec does not say where the container's cgroup is.
+    #[error("linux.cgroupsPath {0:?} is not an absolute path without `..`")]
+    CgroupPath(Option<PathBuf>),
 }
 
 /// The rules libcontainer (libcgroups 0.7 `default_devices` and `default_allow_devices`)
@@ -86,6 +89,25 @@ pub fn confine(
         "device cgroup program attached"
     );
     Ok(())
+}
+
+/// Attaches the program for a container's spec to its cgroup: `linux.cgroupsPath` under
+/// the cgroup2 hierarchy mounted at `cgroup2_root`, which the runtime has created. Returns
+/// the cgroup's directory.
+pub fn confine_container(spec: &Spec, cgroup2_root: &Path) -> Result<PathBuf, DeviceFilterError> {
+    let linux = spec.linux().as_ref();
+    let cgroups_path = linux.and_then(|l| l.cgroups_path().as_ref());
+    let relative = cgroups_path
+        .filter(|p| p.is_absolute() && !p.components().any(|c| c == Component::ParentDir))
+        .and_then(|p| p.strip_prefix("/").ok())
+        .ok_or_else(|| DeviceFilterError::CgroupPath(cgroups_path.cloned()))?;
+    let dir = cgroup2_root.join(relative);
+    let rules = linux
+        .and_then(|l| l.resources().as_ref())
+        .and_then(|r| r.devices().as_deref())
+        .unwrap_or_default();
+    confine(&dir, rules)?;
+    Ok(dir)
 }
 
 #[cfg(test)]
