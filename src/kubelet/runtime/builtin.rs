@@ -18,7 +18,6 @@ use oci_spec::runtime::Spec;
 
 use super::cgroup::{self, CgroupMode};
 use super::device_filter;
-
 use super::seccomp_executor::{prepare_bundle, prepare_process, SeccompExecutor};
 use super::{Result, RuntimeError};
 

@@ -78,7 +78,7 @@ pub enum RuntimeError {
     #[error("libcontainer: {0}")]
     Libcontainer(String),
     /// The container's device rules could not be enforced on its cgroup v2 cgroup.
-    #[error("container {id:?}: {source}; the container is not started unconfined")]
+    #[error("container {id:?} cannot be confined to its devices, so it is not run: {source}")]
     DeviceFilter {
         /// The container id.
         id: String,
