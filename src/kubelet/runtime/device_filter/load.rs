@@ -154,7 +154,8 @@ fn prog_load(insns: &[Insn], log: Option<&mut [u8]>) -> Result<OwnedFd, Errno> {
 
 /// Loads `insns` as a device program. On kernels before 5.11, which charge BPF memory to
 /// `RLIMIT_MEMLOCK`, a refusal with `EPERM` is retried once with the limit lifted (as runc
-/// does; this helper process alone is affected, containers set their own limits).
+/// does). Only the calling process's limit changes: the built-in runtime calls this after
+/// the container's init was forked, and exec'd processes come from a fresh helper.
 pub fn load(insns: &[Insn]) -> Result<OwnedFd, LoadError> {
     let first = match prog_load(insns, None) {
         Err(Errno::EPERM) => {
