@@ -3,6 +3,10 @@
 //! These functions are what `bramble runtime create|start|state|kill|delete|exec` run. They
 //! fork and clone, so they must only be called from that short-lived single-threaded helper
 //! process, never from the tokio server (fork in a multi-threaded process is unsafe).
+//!
+//! On cgroup v2 hosts libcontainer (built without libbpf) applies no device rules, so
+//! `create` attaches the device program (`device_filter`) to the container's cgroup once
+//! libcontainer has made it and put the waiting init in it, before any user code runs.
 
 use std::path::{Path, PathBuf};
 
@@ -10,7 +14,10 @@ use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::container::{Container, ContainerStatus};
 use libcontainer::syscall::syscall::SyscallType;
 use nix::sys::wait::{waitpid, WaitStatus};
+use oci_spec::runtime::Spec;
 
+use super::cgroup::{self, CgroupMode};
+use super::device_filter;
 use super::seccomp_executor::{prepare_bundle, prepare_process, SeccompExecutor};
 use super::{Result, RuntimeError};
 
@@ -62,6 +69,30 @@ pub fn create(
         .with_detach(true)
         .build()
         .map_err(lc)?;
+    if cgroup::mode() == CgroupMode::V2 {
+        if let Err(e) = confine_devices(bundle, id) {
+            // Never leave a container that could be started without its device rules.
+            if let Err(d) = delete(root, id, true) {
+                tracing::warn!(id, "deleting unconfined container: {d}");
+            }
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+/// Attaches the program enforcing the bundle's `linux.resources.devices` to the
+/// container's cgroup.
+fn confine_devices(bundle: &Path, id: &str) -> Result<()> {
+    let config = bundle.join("config.json");
+    let spec = Spec::load(&config)
+        .map_err(|e| RuntimeError::Spec(format!("{}: {e}", config.display())))?;
+    device_filter::confine_container(&spec, Path::new(cgroup::CGROUP_ROOT)).map_err(|source| {
+        RuntimeError::DeviceFilter {
+            id: id.to_string(),
+            source,
+        }
+    })?;
     Ok(())
 }
 

@@ -7,8 +7,8 @@
 
 use std::path::{Path, PathBuf};
 
-/// Where cgroup hierarchies are mounted.
-const CGROUP_ROOT: &str = "/sys/fs/cgroup";
+/// Where cgroup hierarchies are mounted (on v2, the unified hierarchy itself).
+pub const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 
 /// The cgroup path (for `linux.cgroupsPath`) of one container of one pod:
 /// `/bramble/pod<uid>/<container>`, so a pod's containers share a parent, as the kubelet's

@@ -19,6 +19,7 @@ pub mod capabilities;
 pub mod cgroup;
 pub mod console;
 pub mod cri_log;
+pub mod device_filter;
 pub mod exec_reaper;
 pub mod host_devices;
 pub mod oci_cli;
@@ -76,6 +77,14 @@ pub enum RuntimeError {
     /// The built-in runtime (libcontainer) failed.
     #[error("libcontainer: {0}")]
     Libcontainer(String),
+    /// The container's device rules could not be enforced on its cgroup v2 cgroup.
+    #[error("container {id:?} cannot be confined to its devices, so it is not run: {source}")]
+    DeviceFilter {
+        /// The container id.
+        id: String,
+        /// What failed.
+        source: device_filter::DeviceFilterError,
+    },
 }
 
 impl RuntimeError {
