@@ -219,7 +219,7 @@ fn measure(pods: usize, scratch: &Path, day: &mut Vec<(u32, isize)>) -> anyhow::
     let start = Instant::now();
     let start_ms = chrono::Utc::now().timestamp_millis();
     let mut tick = 0u32;
-    let mut sample = |collector: &mut Collector, tick: &mut u32| {
+    let sample = |collector: &mut Collector, tick: &mut u32| {
         let offset = PERIOD * *tick;
         collector.sample_at(&stats, start + offset, start_ms + offset.as_millis() as i64);
         *tick += 1;

@@ -8,6 +8,7 @@ use anyhow::Context;
 use clap::Args;
 
 use crate::cidr::Ipv4Cidr;
+use crate::hardware::board_profile::BoardProfile;
 use crate::hardware::sensor::SensorSpec;
 use crate::hardware::HardwareOptions;
 use crate::host_path_policy::HostPathPolicy;
@@ -132,13 +133,13 @@ pub struct HealthArgs {
     #[arg(long, default_value = "5m", value_parser = super::duration::parse, env = "BRAMBLE_EVICTION_PRESSURE_TRANSITION_PERIOD")]
     pub eviction_pressure_transition_period: std::time::Duration,
     /// The SoC's thermal zone directory; its `temp` file (millidegrees Celsius) drives the
-    /// `bramble.io/Thermal` condition.
-    #[arg(long, default_value = crate::kubelet::node_health::DEFAULT_THERMAL_ZONE, env = "BRAMBLE_THERMAL_ZONE")]
-    pub thermal_zone: PathBuf,
+    /// `bramble.io/Thermal` condition [default: the board profile's]
+    #[arg(long, env = "BRAMBLE_THERMAL_ZONE")]
+    pub thermal_zone: Option<PathBuf>,
     /// The firmware's `get_throttled` file (under-voltage and throttling flags), which drives
-    /// the `bramble.io/Power` condition.
-    #[arg(long, default_value = crate::kubelet::node_health::DEFAULT_THROTTLED, env = "BRAMBLE_THROTTLED_PATH")]
-    pub throttled_path: PathBuf,
+    /// the `bramble.io/Power` condition [default: the board profile's]
+    #[arg(long, env = "BRAMBLE_THROTTLED_PATH")]
+    pub throttled_path: Option<PathBuf>,
 }
 
 /// `--eviction-hard` as upstream parses it (checked here, kept as text).
@@ -149,14 +150,25 @@ fn eviction_hard(s: &str) -> Result<String, String> {
 }
 
 impl HealthArgs {
-    /// The health settings these flags give.
-    pub fn config(&self) -> anyhow::Result<NodeHealthConfig> {
+    /// The health settings these flags give on a board of `profile` (whose thermal zone
+    /// and throttle file are the defaults).
+    pub fn config(&self, profile: &BoardProfile) -> anyhow::Result<NodeHealthConfig> {
+        let throttled = profile
+            .throttled_file
+            .as_deref()
+            .unwrap_or(crate::kubelet::node_health::DEFAULT_THROTTLED);
         Ok(NodeHealthConfig {
             eviction_hard: parse_eviction_hard(&self.eviction_hard)
                 .map_err(|e| anyhow::anyhow!("--eviction-hard: {e}"))?,
             pressure_transition_period: self.eviction_pressure_transition_period,
-            thermal_zone: self.thermal_zone.clone(),
-            throttled: self.throttled_path.clone(),
+            thermal_zone: self
+                .thermal_zone
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(&profile.thermal_zone)),
+            throttled: self
+                .throttled_path
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(throttled)),
         })
     }
 }
@@ -219,6 +231,7 @@ impl KubeletArgs {
             crate::kubelet::sysctl::check_pattern(pattern)
                 .map_err(|e| anyhow::anyhow!("--allowed-unsafe-sysctls: {e}"))?;
         }
+        let profile = crate::hardware::profile::detect_local();
         Ok(KubeletConfig {
             node_name: node_name.to_string(),
             data_dir: data_dir.to_path_buf(),
@@ -242,7 +255,7 @@ impl KubeletArgs {
             cluster_domain: self.cluster_domain.clone(),
             proxy: !self.disable_kube_proxy,
             stats: Default::default(),
-            health: self.health.config()?,
+            health: self.health.config(&profile)?,
             hardware: HardwareOptions {
                 sensors: self.sensors.clone(),
             },
@@ -253,9 +266,29 @@ impl KubeletArgs {
                     .unwrap_or_else(|| data_dir.join("seccomp")),
                 allowed_unsafe_sysctls: self.allowed_unsafe_sysctls.clone(),
             },
-            devices: self.devices.clone(),
+            devices: with_profile_devices(&self.devices, &profile),
         })
     }
+}
+
+/// The `--device` declarations, then the devices the board profile knows that exist here
+/// and no flag declares already.
+fn with_profile_devices(
+    flags: &[DeviceDeclaration],
+    profile: &BoardProfile,
+) -> Vec<DeviceDeclaration> {
+    let mut devices = flags.to_vec();
+    for path in &profile.devices {
+        let declared = devices.iter().any(|d| d.path == Path::new(path));
+        if declared || !Path::new(path).exists() {
+            continue;
+        }
+        match DeviceDeclaration::parse(path) {
+            Ok(d) => devices.push(d),
+            Err(e) => tracing::warn!(device = %path, error = %e, "board profile device skipped"),
+        }
+    }
+    devices
 }
 
 /// The node name: the flag, else the hostname in lower case (as the kubelet does).
@@ -330,9 +363,32 @@ mod tests {
     }
 
     #[test]
+    fn the_board_profiles_devices_that_exist_join_the_declared_ones() {
+        let mut profile = crate::hardware::profile::detect(None, &[]);
+        profile.devices = vec![
+            "/dev/null".into(),
+            "/dev/zero".into(),
+            "/dev/bramble-no-such-device".into(),
+        ];
+        let flags = vec![DeviceDeclaration::parse("/dev/zero=bramble.io/zeros").unwrap()];
+        let got: Vec<(String, String)> = with_profile_devices(&flags, &profile)
+            .into_iter()
+            .map(|d| (d.path.display().to_string(), d.resource))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("/dev/zero".to_string(), "bramble.io/zeros".to_string()),
+                ("/dev/null".to_string(), "bramble.io/null".to_string()),
+            ]
+        );
+    }
+
+    #[test]
     fn health_flags_default_to_upstream_and_refuse_bad_thresholds() {
         let defaults = Cmd::try_parse_from(["bramble"]).unwrap().kubelet.health;
-        let cfg = defaults.config().unwrap();
+        let rpi4 = crate::hardware::profile::detect(Some("Raspberry Pi 4 Model B Rev 1.4"), &[]);
+        let cfg = defaults.config(&rpi4).unwrap();
         assert_eq!(cfg.eviction_hard.len(), 4);
         assert_eq!(cfg.pressure_transition_period.as_secs(), 300);
         assert_eq!(
@@ -351,7 +407,7 @@ mod tests {
         .unwrap()
         .kubelet
         .health
-        .config()
+        .config(&rpi4)
         .unwrap();
         assert_eq!(set.eviction_hard.len(), 2);
         assert_eq!(set.pressure_transition_period.as_secs(), 30);

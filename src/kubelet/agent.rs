@@ -204,6 +204,7 @@ pub async fn run<C: Client>(
     shutdown: CancellationToken,
 ) -> Result<(), KubeletError> {
     let board = super::node_hardware::start(&cfg.hardware, &shutdown);
+    cfg.stats.attach_sensors(board.readings());
     let registries = RegistryConfig::load(&cfg.registries)?;
     let images = ImageService::new(&cfg.data_dir, registries)?;
     let runtime: Arc<dyn ContainerRuntime> = Arc::new(OciCliRuntime::new(

@@ -1,6 +1,7 @@
 //! The kubelet's read-only endpoints over the sampled statistics, as the kubelet port and the
 //! API server's `nodes/proxy` reach them: `/stats/summary`, `/metrics/resource`,
-//! `/metrics/cadvisor`, `/metrics` and `/healthz`. Each answer is rendered from what the
+//! `/metrics/cadvisor`, `/metrics` (the kubelet's own figures, the board's sensors and the
+//! process) and `/healthz`. Each answer is rendered from what the
 //! sampler last took; none triggers a collection.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -11,7 +12,7 @@ use super::store::NodeStats;
 use super::{cadvisor_metrics, kubelet_metrics, resource_metrics, summary};
 use crate::client::status::ApiError;
 use crate::pod_streams::NodeResponse;
-use crate::serving::prometheus;
+use crate::serving::{process_metrics, prometheus};
 
 /// Capacity the next metrics document starts with: the size of the last one, so rendering
 /// grows its buffer at most once per scrape and usually not at all.
@@ -50,7 +51,13 @@ pub fn get(stats: &NodeStats, path_and_query: &str) -> Result<NodeResponse, ApiE
         }
         "/metrics/resource" => Ok(text(|out| resource_metrics::render(&stats.state(), out))),
         "/metrics/cadvisor" => Ok(text(|out| cadvisor_metrics::render(&stats.state(), out))),
-        "/metrics" => Ok(text(|out| kubelet_metrics::render(stats.inventory(), out))),
+        "/metrics" => Ok(text(|out| {
+            kubelet_metrics::render(stats.inventory(), out);
+            if let Some(sensors) = stats.sensors() {
+                sensors.render_prometheus(out);
+            }
+            process_metrics::render(out, &process_metrics::read());
+        })),
         _ => Err(ApiError::path_not_found()),
     }
 }

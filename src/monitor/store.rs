@@ -5,7 +5,7 @@
 //! instance goes, a pod's when the pod goes.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -15,6 +15,7 @@ use super::fs_usage::FsFigures;
 use super::history::{History, Timed};
 use super::inventory::{Inventory, PodEntry};
 use super::procfs::{Interfaces, NodeMemory};
+use crate::hardware::sensor_task::SensorReadings;
 
 /// How often the sampler samples by default (upstream's housekeeping interval).
 pub const DEFAULT_PERIOD: Duration = Duration::from_secs(10);
@@ -212,6 +213,8 @@ impl StatsState {
 #[derive(Debug)]
 pub struct NodeStats {
     inventory: Inventory,
+    /// The board's environmental sensors, once the hardware tasks run.
+    sensors: OnceLock<Arc<SensorReadings>>,
     state: Mutex<StatsState>,
     period: Duration,
     fs_period: Duration,
@@ -228,6 +231,7 @@ impl NodeStats {
     pub fn new(period: Duration, fs_period: Duration) -> Self {
         Self {
             inventory: Inventory::default(),
+            sensors: OnceLock::new(),
             state: Mutex::new(StatsState {
                 node_name: String::new(),
                 start_time: Utc::now(),
@@ -246,6 +250,16 @@ impl NodeStats {
     /// What the kubelet's pod workers publish.
     pub fn inventory(&self) -> &Inventory {
         &self.inventory
+    }
+
+    /// Adds the board's sensor readings to the kubelet's `/metrics` (the first call wins).
+    pub fn attach_sensors(&self, readings: Arc<SensorReadings>) {
+        let _ = self.sensors.set(readings);
+    }
+
+    /// The board's sensor readings, when attached.
+    pub fn sensors(&self) -> Option<&SensorReadings> {
+        self.sensors.get().map(Arc::as_ref)
     }
 
     /// The sampling period.

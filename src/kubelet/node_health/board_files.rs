@@ -4,36 +4,23 @@
 //! (`/proc/mounts`, `/sys/fs/ext4/<dev>/errors_count`, the eMMC's `life_time` and
 //! `pre_eol_info`). A file that is absent or unreadable is `None`: unknown, not healthy.
 //!
-//! The temperature and throttling readers are small private stand-ins for the board
-//! hardware module's `read_millicelsius` and `read_throttled`, and read the same files.
+//! Temperature and throttling come from the board hardware module's readers.
 
 use std::path::Path;
 
 use super::storage_health::StorageFacts;
+use crate::hardware;
 
-/// The SoC temperature in millidegrees from a thermal zone directory's `temp`.
+/// The SoC temperature in millidegrees, or `None` when the zone cannot be read.
 pub(super) fn read_millicelsius(zone_dir: &Path) -> Option<i64> {
-    std::fs::read_to_string(zone_dir.join("temp"))
-        .ok()?
-        .trim()
-        .parse()
+    hardware::thermal::read_millicelsius(zone_dir)
         .ok()
+        .map(i64::from)
 }
 
-/// The firmware's `get_throttled` bitmask: the sysfs file holds hex (`50005`, or `0x50005`);
-/// `vcgencmd get_throttled` prints `throttled=0x50005`, accepted too.
+/// The firmware's `get_throttled` bitmask, or `None` when it cannot be read.
 pub(super) fn read_throttled(path: &Path) -> Option<u32> {
-    parse_throttled(&std::fs::read_to_string(path).ok()?)
-}
-
-fn parse_throttled(text: &str) -> Option<u32> {
-    let text = text.trim();
-    let text = text.strip_prefix("throttled=").unwrap_or(text);
-    let hex = text
-        .strip_prefix("0x")
-        .or_else(|| text.strip_prefix("0X"))
-        .unwrap_or(text);
-    u32::from_str_radix(hex, 16).ok()
+    hardware::power::read_throttled(path).ok().map(|f| f.0)
 }
 
 /// Whether the filesystem mounted at `/` is read-only, from `/proc/mounts` text (the last
@@ -106,9 +93,8 @@ mod tests {
         assert_eq!(read_throttled(&f), None);
         std::fs::write(&f, "50005\n").unwrap();
         assert_eq!(read_throttled(&f), Some(0x50005));
-        assert_eq!(parse_throttled("throttled=0x0"), Some(0));
-        assert_eq!(parse_throttled("0x80008"), Some(0x80008));
-        assert_eq!(parse_throttled("nope"), None);
+        std::fs::write(&f, "nope\n").unwrap();
+        assert_eq!(read_throttled(&f), None);
     }
 
     #[test]
