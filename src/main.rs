@@ -28,7 +28,7 @@ fn main() -> std::process::ExitCode {
         // single-threaded on purpose: libcontainer forks and the supervisor must outlive us
         Command::Runtime(args) => return bramble::cli::runtime::main(args),
         Command::Server(args) => block_on(bramble::cli::server::run(*args)),
-        Command::Agent(args) => block_on(bramble::cli::agent::run(args)),
+        Command::Agent(args) => block_on(bramble::cli::agent::run(*args)),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -52,7 +52,7 @@ pub enum Command {
     /// Run the control plane (API server, store, scheduler) on this board.
     Server(Box<server::ServerArgs>),
     /// Join this board to a cluster and run its pods (the kubelet).
-    Agent(agent::AgentArgs),
+    Agent(Box<agent::AgentArgs>),
     /// Issue a client kubeconfig signed by this server's CA.
     Kubeconfig(kubeconfig::KubeconfigArgs),
     /// Talk to a cluster from a laptop, kubectl-style: get, apply, delete, describe.
