@@ -26,6 +26,8 @@ pub struct Machine {
     pub board_model: Option<String>,
     /// The id of the board profile the device tree selects (`rpi4b`, `generic`).
     pub board: String,
+    /// Memory held back for the system (the board profile's `system_reserved_mib`).
+    pub system_reserved_bytes: u64,
 }
 
 /// `MemTotal` from /proc/meminfo, in bytes.
@@ -93,6 +95,7 @@ impl Machine {
             .unwrap_or(1);
         let memory_bytes = parse_mem_total(&read("/proc/meminfo")).unwrap_or(0);
         let (disk_bytes, disk_free_bytes) = disk_usage(data_dir).unwrap_or((0, 0));
+        let profile = crate::hardware::profile::detect_local();
         Machine {
             cpus,
             memory_bytes,
@@ -105,7 +108,8 @@ impl Machine {
             board_model: std::fs::read("/proc/device-tree/model")
                 .ok()
                 .and_then(|m| parse_model(&m)),
-            board: crate::hardware::profile::detect_local().id,
+            board: profile.id,
+            system_reserved_bytes: u64::from(profile.system_reserved_mib) << 20,
         }
     }
 }

@@ -74,7 +74,12 @@ pub fn status(id: &NodeIdentity, m: &Machine) -> Value {
         "ephemeral-storage": format!("{}Ki", m.disk_bytes / 1024),
         "pods": MAX_PODS.to_string(),
     });
-    let alloc_memory = m.memory_bytes.saturating_sub(EVICTION_MEMORY_BYTES);
+    // as the kubelet's allocatable: capacity less system-reserved less the hard eviction
+    // threshold
+    let alloc_memory = m
+        .memory_bytes
+        .saturating_sub(m.system_reserved_bytes)
+        .saturating_sub(EVICTION_MEMORY_BYTES);
     let alloc_disk = m.disk_bytes / 100 * (100 - EVICTION_DISK_PERCENT);
     let mut allocatable = json!({
         "cpu": m.cpus.to_string(),
@@ -233,6 +238,7 @@ mod tests {
             boot_id: "b".into(),
             board_model: Some("Raspberry Pi 4 Model B Rev 1.4".into()),
             board: "rpi4b".into(),
+            system_reserved_bytes: 192 << 20,
         }
     }
 
@@ -254,7 +260,7 @@ mod tests {
         assert_eq!(n["status"]["capacity"]["memory"], "4194304Ki");
         assert_eq!(
             n["status"]["allocatable"]["memory"],
-            format!("{}Ki", ((4u64 << 30) - (100 << 20)) / 1024)
+            format!("{}Ki", ((4u64 << 30) - (192 << 20) - (100 << 20)) / 1024)
         );
         assert_eq!(
             n["metadata"]["labels"][BOARD_MODEL_LABEL],
