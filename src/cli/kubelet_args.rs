@@ -231,7 +231,7 @@ impl KubeletArgs {
             crate::kubelet::sysctl::check_pattern(pattern)
                 .map_err(|e| anyhow::anyhow!("--allowed-unsafe-sysctls: {e}"))?;
         }
-        let profile = crate::hardware::profile::detect_local();
+        let profile = crate::hardware::profile::local();
         Ok(KubeletConfig {
             node_name: node_name.to_string(),
             data_dir: data_dir.to_path_buf(),
@@ -255,7 +255,7 @@ impl KubeletArgs {
             cluster_domain: self.cluster_domain.clone(),
             proxy: !self.disable_kube_proxy,
             stats: Default::default(),
-            health: self.health.config(&profile)?,
+            health: self.health.config(profile)?,
             hardware: HardwareOptions {
                 sensors: self.sensors.clone(),
             },
@@ -266,7 +266,7 @@ impl KubeletArgs {
                     .unwrap_or_else(|| data_dir.join("seccomp")),
                 allowed_unsafe_sysctls: self.allowed_unsafe_sysctls.clone(),
             },
-            devices: with_profile_devices(&self.devices, &profile),
+            devices: with_profile_devices(&self.devices, profile),
         })
     }
 }

@@ -94,8 +94,15 @@ pub fn parse_compatible(raw: &[u8]) -> Vec<String> {
         .collect()
 }
 
-/// The profile of this machine, from its device tree.
-pub fn detect_local() -> BoardProfile {
+/// The profile of this machine, from its device tree, read once: the device tree does not
+/// change while the board runs, and the kubelet asks at every status update.
+pub fn local() -> &'static BoardProfile {
+    static LOCAL: OnceLock<BoardProfile> = OnceLock::new();
+    LOCAL.get_or_init(detect_local)
+}
+
+/// The profile of this machine, read from its device tree now.
+fn detect_local() -> BoardProfile {
     let model = std::fs::read(MODEL_PATH).ok().map(|raw| {
         String::from_utf8_lossy(&raw)
             .trim_end_matches('\0')

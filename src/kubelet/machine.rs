@@ -95,7 +95,7 @@ impl Machine {
             .unwrap_or(1);
         let memory_bytes = parse_mem_total(&read("/proc/meminfo")).unwrap_or(0);
         let (disk_bytes, disk_free_bytes) = disk_usage(data_dir).unwrap_or((0, 0));
-        let profile = crate::hardware::profile::detect_local();
+        let profile = crate::hardware::profile::local();
         Machine {
             cpus,
             memory_bytes,
@@ -108,7 +108,7 @@ impl Machine {
             board_model: std::fs::read("/proc/device-tree/model")
                 .ok()
                 .and_then(|m| parse_model(&m)),
-            board: profile.id,
+            board: profile.id.clone(),
             system_reserved_bytes: u64::from(profile.system_reserved_mib) << 20,
         }
     }

@@ -33,10 +33,10 @@ pub struct BoardLink {
 
 /// Starts the hardware tasks of this board, showing "joining".
 pub fn start(options: &HardwareOptions, shutdown: &CancellationToken) -> BoardLink {
-    let profile = hardware::profile::detect_local();
+    let profile = hardware::profile::local();
     tracing::info!(board = %profile.id, name = %profile.name, "board profile");
     let (state, rx) = watch::channel(NodeState::Joining);
-    let hw = hardware::spawn(&profile, options, rx, shutdown.clone());
+    let hw = hardware::spawn(profile, options, rx, shutdown.clone());
     BoardLink {
         state: Arc::new(state),
         readings: hw.readings,

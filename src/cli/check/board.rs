@@ -16,7 +16,7 @@ const HOT_MILLICELSIUS: i32 = 80_000;
 
 /// The profile and its hardware on this machine; the SoC temperature; the power flags.
 pub fn check() -> Vec<Outcome> {
-    let p = profile::detect_local();
+    let p = profile::local();
     let led = match &p.led {
         Some(LedSpec::Sysfs(names)) => names
             .iter()
@@ -44,7 +44,7 @@ pub fn check() -> Vec<Outcome> {
         .as_deref()
         .map(|f| power::read_throttled(Path::new(f)).ok());
     vec![
-        describe(&p, led.as_deref(), &present),
+        describe(p, led.as_deref(), &present),
         temperature_from(&p.thermal_zone, temperature),
         power_from(throttle),
     ]
