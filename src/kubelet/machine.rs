@@ -3,6 +3,8 @@
 
 use std::path::Path;
 
+use crate::monitor::procfs::meminfo_bytes;
+
 /// What the kubelet knows about its machine.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Machine {
@@ -32,18 +34,7 @@ pub struct Machine {
 
 /// `MemTotal` from /proc/meminfo, in bytes.
 pub fn parse_mem_total(meminfo: &str) -> Option<u64> {
-    parse_meminfo_field(meminfo, "MemTotal:")
-}
-
-/// A `kB` field of /proc/meminfo, in bytes.
-pub fn parse_meminfo_field(meminfo: &str, field: &str) -> Option<u64> {
-    let line = meminfo.lines().find(|l| l.starts_with(field))?;
-    let kb: u64 = line[field.len()..]
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()?;
-    Some(kb * 1024)
+    meminfo_bytes(meminfo, "MemTotal")
 }
 
 /// `PRETTY_NAME` from an os-release file.

@@ -68,7 +68,7 @@ pub fn parse_cpu_ns(stat: &str) -> Option<u64> {
 }
 
 /// The value in bytes of `key` (e.g. `MemTotal`) in a `/proc/meminfo` text.
-fn meminfo_bytes(text: &str, key: &str) -> Option<u64> {
+pub fn meminfo_bytes(text: &str, key: &str) -> Option<u64> {
     text.lines().find_map(|line| {
         let rest = line.strip_prefix(key)?.strip_prefix(':')?;
         let mut f = rest.split_ascii_whitespace();

@@ -17,7 +17,7 @@
 use std::path::Path;
 
 use super::thresholds::Signal;
-use crate::kubelet::machine::parse_meminfo_field;
+use crate::monitor::procfs::meminfo_bytes;
 
 /// One signal's reading.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,14 +70,14 @@ pub struct RootCgroupMemory {
 
 /// `memory.available` from `/proc/meminfo` and the root cgroup's figures.
 pub fn memory_observation(meminfo: &str, root: RootCgroupMemory) -> Option<Observation> {
-    let capacity = parse_meminfo_field(meminfo, "MemTotal:")?;
+    let capacity = meminfo_bytes(meminfo, "MemTotal")?;
     let usage = match root.usage {
         Some(u) => u,
-        None => capacity.saturating_sub(parse_meminfo_field(meminfo, "MemFree:")?),
+        None => capacity.saturating_sub(meminfo_bytes(meminfo, "MemFree")?),
     };
     let inactive = root
         .inactive_file
-        .or_else(|| parse_meminfo_field(meminfo, "Inactive(file):"))
+        .or_else(|| meminfo_bytes(meminfo, "Inactive(file)"))
         .unwrap_or(0);
     let working_set = usage.saturating_sub(inactive);
     Some(Observation {
