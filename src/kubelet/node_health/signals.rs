@@ -17,7 +17,8 @@
 use std::path::Path;
 
 use super::thresholds::Signal;
-use crate::monitor::procfs::meminfo_bytes;
+use crate::monitor::cgroup::keyed;
+use crate::monitor::procfs::{meminfo_bytes, parse_loadavg_threads};
 
 /// One signal's reading.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,26 +127,10 @@ pub fn pid_observation(
     let limit = threads_max
         .and_then(|t| t.trim().parse::<u64>().ok())
         .map_or(pid_max, |t| t.min(pid_max));
-    let tasks: u64 = loadavg
-        .split_whitespace()
-        .nth(3)?
-        .split_once('/')?
-        .1
-        .parse()
-        .ok()?;
+    let tasks = parse_loadavg_threads(loadavg)?;
     Some(Observation {
         available: limit.saturating_sub(tasks),
         capacity: limit,
-    })
-}
-
-/// Value of `key` in a flat `key value` file such as `memory.stat`.
-fn keyed(text: &str, key: &str) -> Option<u64> {
-    text.lines().find_map(|line| {
-        let mut fields = line.split_whitespace();
-        (fields.next() == Some(key))
-            .then(|| fields.next()?.parse().ok())
-            .flatten()
     })
 }
 
