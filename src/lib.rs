@@ -27,3 +27,4 @@ pub mod scheduler;
 pub mod serving;
 pub mod spdy;
 pub mod store;
+pub mod tunnel;

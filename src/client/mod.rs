@@ -5,6 +5,7 @@
 pub mod events;
 pub mod http;
 pub mod informer;
+pub mod leader_election;
 mod local;
 pub mod options;
 pub mod remote;

@@ -2,6 +2,7 @@
 
 pub mod agent;
 pub mod backoff;
+pub mod checkpoint;
 pub mod container_spec;
 pub mod container_start;
 pub mod devices;
@@ -27,6 +28,7 @@ pub mod sandbox;
 pub mod server;
 pub mod storage;
 pub mod streams;
+pub mod static_pods;
 pub mod sysctl;
 pub mod teardown;
 pub mod token_manager;
