@@ -3,6 +3,7 @@
 
 mod bootstrap_policy;
 mod cluster_services;
+mod join_token;
 mod system_objects;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -48,6 +49,7 @@ use crate::controllers::service_accounts::ServiceAccountsController;
 use crate::controllers::service_lb::ServiceLbController;
 use crate::controllers::statefulset::StatefulSetController;
 use crate::controllers::taint_eviction::TaintEvictionController;
+use crate::controllers::token_cleaner::TokenCleaner;
 use crate::controllers::token_secrets::TokenSecretsController;
 use crate::controllers::volume_binding::{claims::ClaimBinder, volumes::VolumeBinder};
 use crate::controllers::{namespace::NamespaceController, runtime};
@@ -55,7 +57,7 @@ use crate::host_path_policy::HostPathPolicy;
 use crate::kubelet::agent::KubeletConfig;
 use crate::kubelet::runtime::OciCliRuntime;
 use crate::kubelet::streams::KubeletStreams;
-use crate::pki::join_token::{JoinToken, BOOTSTRAPPERS_GROUP, JOIN_TOKEN_FILE};
+use crate::pki::join_token::{JoinToken, JOIN_TOKEN_FILE};
 use crate::pki::kubeconfig::{Credentials, Kubeconfig};
 use crate::pki::tokens::TokenAuthenticator;
 use crate::pki::SigningKey;
@@ -240,7 +242,7 @@ pub async fn run_with_pod_streams(
     });
 
     let tokens_path = cfg.data_dir.join("tokens.csv");
-    let mut tokens = if tokens_path.exists() {
+    let tokens = if tokens_path.exists() {
         TokenAuthenticator::load(&tokens_path)?
     } else {
         TokenAuthenticator::empty()
@@ -253,11 +255,7 @@ pub async fn run_with_pod_streams(
         ))),
     };
     let join_token = JoinToken::load_or_create(&cfg.data_dir.join(JOIN_TOKEN_FILE), pki.ca_pem())?;
-    tokens.add(
-        &join_token.bearer(),
-        &join_token.user(),
-        &[BOOTSTRAPPERS_GROUP],
-    );
+    join_token::publish(&registry, &cfg.data_dir, &join_token).await?;
 
     let listener = TcpListener::bind(cfg.listen)
         .await
@@ -436,6 +434,12 @@ pub async fn run_with_pod_streams(
         shutdown,
         "event ttl",
         EventTtlController::new(&informers, EVENT_TTL)
+    );
+    start!(
+        tasks,
+        shutdown,
+        "bootstrap token cleaner",
+        TokenCleaner::new(&informers)
     );
     if let Some(mut kubelet) = cfg.kubelet.clone() {
         kubelet.node_name.clone_from(&cfg.node_name);

@@ -31,6 +31,7 @@ pub mod service_lb;
 pub mod statefulset;
 mod status_patch;
 pub mod taint_eviction;
+pub mod token_cleaner;
 pub mod token_secrets;
 pub mod volume_binding;
 pub mod work_queue;

@@ -115,16 +115,6 @@ impl TokenAuthenticator {
         self.entries.is_empty()
     }
 
-    /// Adds a token for `user` in `groups`, replacing an earlier entry for the same token.
-    pub fn add(&mut self, token: &str, user: &str, groups: &[&str]) {
-        self.entries.retain(|e| e.token != token.as_bytes());
-        self.entries.push(TokenEntry {
-            token: token.as_bytes().to_vec(),
-            user: user.to_string(),
-            groups: groups.iter().map(|g| g.to_string()).collect(),
-        });
-    }
-
     /// The identity for `token`, or `None` when it is not a known token.
     pub fn authenticate(&self, token: &str) -> Option<Identity> {
         let candidate = token.as_bytes();
@@ -141,7 +131,7 @@ impl TokenAuthenticator {
 
 /// Compares two byte strings in time independent of where they differ (lengths may leak,
 /// as with Go's `subtle.ConstantTimeCompare`).
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }

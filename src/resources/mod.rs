@@ -2,6 +2,7 @@
 //! strategy, table columns and strategic-merge keys. Generic code (store, API) never matches
 //! on kind names; it asks the [`ResourceType`] found here.
 
+pub mod bootstrap_token;
 pub mod configmap;
 pub mod controllerrevision;
 pub mod crd;

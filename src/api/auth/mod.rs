@@ -8,6 +8,7 @@
 //! RBAC: `rbac.rs` over `rbac_store.rs`); the 403 text in [`forbidden_message`].
 
 mod authorize;
+mod bootstrap_token;
 mod forbidden;
 mod node;
 pub mod node_graph;
@@ -54,9 +55,9 @@ impl Authn {
 }
 
 /// Authenticates a request from its verified TLS peer certificates (leaf first) and its
-/// `Authorization` header value: a bearer token is looked up in the token file, then, if it
-/// is a JWT and `service_accounts` is given, checked as a service account token against the
-/// registry's objects.
+/// `Authorization` header value: a bearer token is looked up in the token file, then, with
+/// `service_accounts` (the registry) given, as a bootstrap token against its Secret or, if
+/// it is a JWT, as a service account token against the registry's objects.
 pub fn authenticate(
     peer_certs: Option<&[CertificateDer<'_>]>,
     authorization_header: Option<&str>,
@@ -75,7 +76,15 @@ pub fn authenticate(
         None => Authn::NoCredentials,
         Some(token) => match tokens.authenticate(token) {
             Some(identity) => Authn::Authenticated(identity),
-            None => service_account_token(token, service_accounts),
+            None => match service_accounts
+                .map(|r| bootstrap_token::authenticate(token, r, chrono::Utc::now()))
+            {
+                Some(bootstrap_token::Outcome::User(identity)) => Authn::Authenticated(identity),
+                Some(bootstrap_token::Outcome::Refused) => Authn::InvalidToken,
+                Some(bootstrap_token::Outcome::NotMine) | None => {
+                    service_account_token(token, service_accounts)
+                }
+            },
         },
     }
 }

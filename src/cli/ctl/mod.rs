@@ -20,6 +20,7 @@ mod manifest;
 mod output;
 mod tabwriter;
 mod three_way;
+mod token;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -63,6 +64,8 @@ pub enum CtlCommand {
     Describe(describe::DescribeArgs),
     /// Import and list images in this board's own store (no kubeconfig needed).
     Image(image::ImageArgs),
+    /// Create, list and delete join tokens for new boards.
+    Token(token::TokenArgs),
 }
 
 /// What every verb needs: the API connection and the namespace scope.
@@ -118,6 +121,7 @@ pub async fn run(args: CtlArgs, out: &mut dyn Write, err: &mut dyn Write) -> Res
         Some(ns) => (ns, true),
         None => (loaded.namespace.unwrap_or_else(|| "default".into()), false),
     };
+    let ca_pem = loaded.kubeconfig.ca_pem.clone();
     let session = Session {
         api: api::Api::new(&loaded.kubeconfig)?,
         namespace,
@@ -130,5 +134,6 @@ pub async fn run(args: CtlArgs, out: &mut dyn Write, err: &mut dyn Write) -> Res
         CtlCommand::Apply(a) => apply::run(&session, a, out, err).await,
         CtlCommand::Delete(a) => delete::run(&session, a, out, err).await,
         CtlCommand::Describe(a) => describe::run(&session, a, out, err).await,
+        CtlCommand::Token(a) => token::run(&session, &ca_pem, a, out).await,
     }
 }
