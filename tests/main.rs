@@ -33,6 +33,7 @@ mod image_auth;
 mod image_import_gc;
 mod image_pull;
 mod interactive;
+mod join_tokens;
 mod kube_rs;
 mod kubectl_apply_pod;
 mod kubectl_explain;

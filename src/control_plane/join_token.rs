@@ -50,7 +50,10 @@ pub async fn publish(
         )
         .await
     {
-        Ok(_) => tracing::info!(token_id = id, "published the join token as a bootstrap token"),
+        Ok(_) => tracing::info!(
+            token_id = id,
+            "published the join token as a bootstrap token"
+        ),
         // Another server on the same datastore, or an earlier start that stopped before
         // writing the marker.
         Err(e) if e.code == 409 => {}

@@ -170,7 +170,11 @@ mod tests {
             .await;
         assert_eq!(gone.unwrap_err().code, 404);
 
-        match cleaner.reconcile(look("bootstrap-token-later0")).await.unwrap() {
+        match cleaner
+            .reconcile(look("bootstrap-token-later0"))
+            .await
+            .unwrap()
+        {
             Action::RequeueAfter(d) => {
                 assert!(d > Duration::from_secs(3500) && d <= Duration::from_secs(3600))
             }

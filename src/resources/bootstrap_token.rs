@@ -87,7 +87,9 @@ pub enum BootstrapTokenError {
     #[error("bootstrap token expiration {0:?} is not an RFC 3339 time")]
     Expiration(String),
     /// An extra group is outside `system:bootstrappers:`.
-    #[error("bootstrap token extra group {0:?} must match system:bootstrappers:[a-z0-9:-]*[a-z0-9]")]
+    #[error(
+        "bootstrap token extra group {0:?} must match system:bootstrappers:[a-z0-9:-]*[a-z0-9]"
+    )]
     Group(String),
 }
 
@@ -313,7 +315,10 @@ mod tests {
             Err(BootstrapTokenError::Name)
         );
         let mut no_secret = good.clone();
-        no_secret["data"].as_object_mut().unwrap().remove(SECRET_KEY);
+        no_secret["data"]
+            .as_object_mut()
+            .unwrap()
+            .remove(SECRET_KEY);
         assert_eq!(
             BootstrapToken::from_secret(&no_secret),
             Err(BootstrapTokenError::Missing(SECRET_KEY))
@@ -367,7 +372,9 @@ mod tests {
         ] {
             assert_eq!(split_bearer(bad), None, "{bad}");
         }
-        assert!(valid_extra_group("system:bootstrappers:kubeadm:default-node-token"));
+        assert!(valid_extra_group(
+            "system:bootstrappers:kubeadm:default-node-token"
+        ));
         assert!(!valid_extra_group("system:bootstrappers:"));
         assert!(!valid_extra_group("system:bootstrappers:x-"));
         assert!(!valid_extra_group("system:bootstrappers:UPPER"));

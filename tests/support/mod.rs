@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod board;
+pub mod etcd;
 pub mod in_cluster;
 pub mod joined;
 pub mod lan;
@@ -55,7 +56,7 @@ pub fn agent_flags(tag: u8) -> Vec<String> {
     ]
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
     l.local_addr().expect("local addr").port()
 }
@@ -118,6 +119,23 @@ impl Cluster {
             port: free_port(),
             flags,
         };
+        c.first_launch();
+        c
+    }
+
+    /// Starts a fresh server on loopback once `prepare` has filled its data directory (a
+    /// server sharing another's certificates gets a copy of its `pki` this way).
+    pub fn start_prepared(flags: Vec<String>, prepare: impl FnOnce(&Path)) -> Cluster {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut c = Cluster {
+            child: None,
+            netns: None,
+            dir,
+            host: "127.0.0.1".to_string(),
+            port: free_port(),
+            flags,
+        };
+        prepare(&c.data_dir());
         c.first_launch();
         c
     }

@@ -19,7 +19,6 @@ use crate::resources::bootstrap_token::{
     self, secret_name, split_bearer, BootstrapToken, AUTHENTICATION_USAGE, DEFAULT_NODE_GROUP,
     SIGNING_USAGE,
 };
-use crate::resources::printers::duration::human_duration;
 use crate::resources::secret;
 
 /// Arguments of `bramble ctl token`.
@@ -146,7 +145,28 @@ fn ttl_cell(expiration: Option<DateTime<Utc>>, now: DateTime<Utc>) -> String {
     match expiration {
         None => "<forever>".into(),
         Some(at) if at <= now => "<invalid>".into(),
-        Some(at) => human_duration(at - now),
+        Some(at) => short_human_duration(at - now),
+    }
+}
+
+/// apimachinery's `ShortHumanDuration`, which kubeadm prints TTLs with: one unit, rounded
+/// down (`59s`, `9m`, `23h`, `6d`, `2y`).
+fn short_human_duration(d: TimeDelta) -> String {
+    let secs = d.num_seconds();
+    if secs < -1 {
+        "<invalid>".into()
+    } else if secs < 0 {
+        "0s".into()
+    } else if secs < 60 {
+        format!("{secs}s")
+    } else if secs < 3600 {
+        format!("{}m", secs / 60)
+    } else if secs < 86_400 {
+        format!("{}h", secs / 3600)
+    } else if secs < 86_400 * 365 {
+        format!("{}d", secs / 86_400)
+    } else {
+        format!("{}y", secs / (86_400 * 365))
     }
 }
 
@@ -215,7 +235,19 @@ mod tests {
     fn ttl_cells_read_as_kubeadm_prints_them() {
         let now = Utc::now();
         assert_eq!(ttl_cell(None, now), "<forever>");
-        assert_eq!(ttl_cell(Some(now - TimeDelta::seconds(1)), now), "<invalid>");
-        assert_eq!(ttl_cell(Some(now + TimeDelta::hours(23)), now), "23h");
+        assert_eq!(
+            ttl_cell(Some(now - TimeDelta::seconds(1)), now),
+            "<invalid>"
+        );
+        assert_eq!(
+            ttl_cell(
+                Some(now + TimeDelta::hours(23) + TimeDelta::seconds(30)),
+                now
+            ),
+            "23h"
+        );
+        assert_eq!(short_human_duration(TimeDelta::seconds(598)), "9m");
+        assert_eq!(short_human_duration(TimeDelta::seconds(59)), "59s");
+        assert_eq!(short_human_duration(TimeDelta::days(400)), "1y");
     }
 }
