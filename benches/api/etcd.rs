@@ -83,6 +83,11 @@ impl Etcd {
         self.client.clone()
     }
 
+    /// The client URL, as `--datastore-endpoint` takes it.
+    pub fn url(&self) -> &str {
+        &self.client.base
+    }
+
     /// etcd's process id.
     pub fn pid(&self) -> u32 {
         self.child.id()

@@ -5,6 +5,8 @@
 //!    connection; every create is durable before it is answered.
 //! 2. Watch delivery latency: from a create's `201 Created` to its `ADDED` event.
 //! 3. The same put/get workload against Bramble's `Store` and against etcd, both durable.
+//! 4. Phases 1 and 2 again with the server's store on etcd (`--datastore-endpoint`), as
+//!    several servers in one cluster run, for the ratio to the server on its own store.
 //!
 //! Every phase is bounded by a request count and a time limit, so the run stays near two
 //! minutes even on a two-core board. State lives in a temporary directory under `target/bench`
@@ -32,7 +34,7 @@ use bramble::store::Store;
 use crate::bramble_server::BrambleServer;
 use crate::etcd::Etcd;
 use crate::load::{Plan, Workload};
-use crate::report::{EtcdRun, Report};
+use crate::report::{EtcdRun, OnEtcd, Report};
 
 /// Payload bytes per object: a small application config, about 1 KiB stored.
 const PAYLOAD: usize = 1000;
@@ -114,6 +116,9 @@ async fn run() -> anyhow::Result<PathBuf> {
     let server_disk = machine::disk_usage(&server.store_dir());
     drop(server);
 
+    eprintln!("api: the server on etcd");
+    let on_etcd = api_on_etcd(&scratch.path().join("on-etcd")).await;
+
     eprintln!("store: bramble");
     let store_dir = scratch.path().join("store");
     let store = Store::open(&store_dir, WATCH_HISTORY).context("opening the bench store")?;
@@ -153,6 +158,7 @@ async fn run() -> anyhow::Result<PathBuf> {
         store_written,
         churns,
         etcd,
+        on_etcd,
         duration: started.elapsed(),
     };
     let text = report.render();
@@ -160,6 +166,27 @@ async fn run() -> anyhow::Result<PathBuf> {
     let path = out_dir.join("api-report.md");
     std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
     Ok(path)
+}
+
+/// The HTTPS API and watch phases against a server whose store is a fresh etcd.
+async fn api_on_etcd(dir: &Path) -> Result<OnEtcd, String> {
+    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    let etcd = Etcd::start(dir).await.map_err(|e| format!("{e:#}"))?;
+    let flags = ["--datastore-endpoint".to_string(), etcd.url().to_string()];
+    let (server, client) = BrambleServer::start_with(dir, &flags)
+        .await
+        .map_err(|e| format!("{e:#}"))?;
+    let api = api_load::creates_then_gets(client.clone(), &API_WORKLOAD).await;
+    let watch =
+        api_load::watch_latency(client, WATCH_CREATES, PAYLOAD, Duration::from_secs(15)).await;
+    let server_memory = machine::memory(server.pid());
+    drop(server);
+    drop(etcd);
+    Ok(OnEtcd {
+        api,
+        watch,
+        server_memory,
+    })
 }
 
 /// The store workload against a fresh etcd, or why etcd could not be run.

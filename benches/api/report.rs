@@ -41,6 +41,8 @@ pub struct Report {
     pub churns: Vec<Result<ChurnResult, String>>,
     /// The store workload against etcd, or why etcd could not be run.
     pub etcd: Result<EtcdRun, String>,
+    /// The API and watch phases with the server's store on etcd, or why they could not run.
+    pub on_etcd: Result<OnEtcd, String>,
     /// Wall time of the whole bench.
     pub duration: Duration,
 }
@@ -57,6 +59,16 @@ pub struct EtcdRun {
     pub disk: DiskUsage,
     /// etcd's resident memory after the workload.
     pub memory: Option<Memory>,
+}
+
+/// The API server with its store on etcd (`--datastore-endpoint`).
+pub struct OnEtcd {
+    /// The HTTPS API phases.
+    pub api: Phases,
+    /// Watch delivery latency.
+    pub watch: WatchLatency,
+    /// The API server's resident memory after the runs (etcd's not included).
+    pub server_memory: Option<Memory>,
 }
 
 /// The command that produces this report.
@@ -88,6 +100,7 @@ impl Report {
         );
         self.render_api(&mut out);
         self.render_watch(&mut out);
+        self.render_on_etcd(&mut out);
         self.render_store(&mut out);
         self.render_churn(&mut out);
         self.render_errors(&mut out);
@@ -129,6 +142,59 @@ impl Report {
             self.api.write_serial.ok + self.api.write_parallel.ok + self.watch.created,
             disk(self.server_disk)
         );
+    }
+
+    fn render_on_etcd(&self, out: &mut String) {
+        let _ = writeln!(
+            out,
+            "## The API server on etcd (`--datastore-endpoint`, one etcd member on the same disk)\n"
+        );
+        let on = match &self.on_etcd {
+            Ok(on) => on,
+            Err(e) => {
+                let _ = writeln!(out, "Not measured: {e}\n");
+                return;
+            }
+        };
+        let _ = writeln!(
+            out,
+            "| Operation | Concurrency | On etcd, per second | On its own store, per second | Ratio | p99 on etcd |"
+        );
+        let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|");
+        let own = phase_rows(&self.api, "create", "get");
+        for ((op, e), (_, s)) in phase_rows(&on.api, "create", "get").into_iter().zip(own) {
+            let ratio = if s.rate() > 0.0 {
+                e.rate() / s.rate()
+            } else {
+                0.0
+            };
+            let _ = writeln!(
+                out,
+                "| {op} | {} | {:.0} | {:.0} | {ratio:.2} | {} |",
+                e.concurrency,
+                e.rate(),
+                s.rate(),
+                short(e.percentile(0.99)),
+            );
+        }
+        let (w, own) = (&on.watch, &self.watch);
+        let _ = writeln!(
+            out,
+            "\nWatch delivery, from sending a create to its `ADDED` event: p50 {} and p99 {} on \
+             etcd, p50 {} and p99 {} on its own store ({} creates).\n",
+            short(w.after_request(0.5)),
+            short(w.after_request(0.99)),
+            short(own.after_request(0.5)),
+            short(own.after_request(0.99)),
+            w.created,
+        );
+        if let Some(m) = on.server_memory {
+            let _ = writeln!(
+                out,
+                "Server resident memory afterwards: {} (etcd's own not included).\n",
+                human_bytes(m.rss_kib * 1024)
+            );
+        }
     }
 
     fn render_watch(&self, out: &mut String) {

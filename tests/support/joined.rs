@@ -234,6 +234,25 @@ impl Agent {
             .is_some_and(|c| c.try_wait().ok().flatten().is_some())
     }
 
+    /// Starts the agent (again) with `extra` flags as a board runs it: the default log level,
+    /// its log discarded, so what it writes to storage is its own state alone.
+    pub fn start_quiet(&mut self, extra: &[&str]) {
+        self.kill9();
+        let child = self
+            .command(&self.data_dir, extra)
+            .env_remove("BRAMBLE_LOG")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start bramble agent");
+        self.child = Some(child);
+    }
+
+    /// The agent's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Stops the agent with SIGTERM, as systemd does, and waits for it to end.
     pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {

@@ -262,6 +262,18 @@ impl Cluster {
         }
     }
 
+    /// Stops the server with SIGTERM, as systemd does, and waits for it to end.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &c.id().to_string()])
+                .output();
+            eventually("the server to stop on SIGTERM", || {
+                c.try_wait().ok().flatten()
+            });
+        }
+    }
+
     /// Starts the server again on the same port and data directory.
     pub fn restart(&mut self) {
         self.kill9();
