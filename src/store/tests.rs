@@ -305,7 +305,7 @@ async fn concurrent_read_modify_writes_of_one_key_lose_nothing() {
     assert_eq!(read["filler"], json!(filler(WRITES)));
     let mut prefix = envelope::part_key(key.as_str(), 0);
     prefix.truncate(prefix.len() - 4);
-    let parts = store.shared.disk.count_prefix(&prefix);
+    let parts = store.sled().disk.count_prefix(&prefix);
     assert_eq!(
         parts, 0,
         "the last version is inline: no part of an earlier one is left"
@@ -557,7 +557,7 @@ async fn large_objects_round_trip_shrink_and_leave_no_blob_files() {
             .mutate::<Infallible, _>(&pod_key("small"), false, |_| Ok(Mutation::Delete))
             .await
             .unwrap();
-        let parts = store.shared.disk.count_prefix(b"p/");
+        let parts = store.sled().disk.count_prefix(b"p/");
         assert_eq!(parts, 0, "parts of replaced versions were left behind");
     }
     let store = Store::open(dir.path(), 100).unwrap();
