@@ -185,13 +185,9 @@ impl Hub {
     pub(super) fn publish(&mut self, event: Event) {
         let old = match event.kind {
             EventType::Deleted => self.objects.remove(&event.key),
-            _ => self
-                .objects
-                .insert(event.key.clone(), event.object.clone()),
+            _ => self.objects.insert(event.key.clone(), event.object.clone()),
         };
-        self.object_bytes = self
-            .object_bytes
-            .saturating_sub(old.map_or(0, |o| o.size));
+        self.object_bytes = self.object_bytes.saturating_sub(old.map_or(0, |o| o.size));
         if event.kind != EventType::Deleted {
             self.object_bytes = self.object_bytes.saturating_add(event.object.size);
         }

@@ -30,11 +30,11 @@ use tokio::sync::oneshot;
 use commit::{Committer, PendingWrite, Shared, WriteState};
 use disk::Disk;
 use envelope::EnvelopeError;
+pub use etcd::{EtcdConfig, EtcdTls};
 use hub::Hub;
 pub use hub::{Census, Event, EventType, HistoryLimits, TooOld};
 pub use key::{KeyPrefix, ObjectKey};
 pub use object::Object;
-pub use etcd::{EtcdConfig, EtcdTls};
 pub use pruned::Paths;
 pub use watch::{Watch, WatchEnd};
 

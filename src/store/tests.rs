@@ -28,7 +28,7 @@ fn pod_key(name: &str) -> ObjectKey {
 
 async fn put(store: &Store, key: &ObjectKey, value: Value, ephemeral: bool) -> Arc<Object> {
     store
-        .mutate::<Infallible, _>(key, ephemeral, |_| Ok(Mutation::Put(value)))
+        .mutate::<Infallible, _>(key, ephemeral, |_| Ok(Mutation::Put(value.clone())))
         .await
         .unwrap()
         .object
@@ -422,7 +422,7 @@ async fn objects_over_the_size_limit_are_refused_and_not_stored() {
     let before = store.revision();
     let huge = json!({"metadata": {"name": "huge"}, "data": "x".repeat(MAX_OBJECT_BYTES)});
     let err = store
-        .mutate::<TestError, _>(&pod_key("huge"), false, |_| Ok(Mutation::Put(huge)))
+        .mutate::<TestError, _>(&pod_key("huge"), false, |_| Ok(Mutation::Put(huge.clone())))
         .await
         .unwrap_err();
     assert!(
@@ -681,7 +681,7 @@ async fn objects_too_deep_to_read_back_are_refused() {
     }
     let r = store
         .mutate(&pod_key("deep"), false, |_| {
-            Ok::<_, TestError>(Mutation::Put(deep))
+            Ok::<_, TestError>(Mutation::Put(deep.clone()))
         })
         .await;
     assert!(matches!(r, Err(TestError::Store(StoreError::Json(_)))));

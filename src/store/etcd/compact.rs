@@ -13,7 +13,11 @@ use super::load::is_compacted;
 use crate::store::hub::Hub;
 
 /// Starts compacting every `interval`.
-pub(super) fn start(gateway: Arc<Gateway>, hub: Arc<Mutex<Hub>>, interval: Duration) -> JoinHandle<()> {
+pub(super) fn start(
+    gateway: Arc<Gateway>,
+    hub: Arc<Mutex<Hub>>,
+    interval: Duration,
+) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut seen: Option<u64> = None;
         loop {
@@ -29,7 +33,10 @@ pub(super) fn start(gateway: Arc<Gateway>, hub: Arc<Mutex<Hub>>, interval: Durat
 /// Compacts etcd to `revision`.
 pub(super) async fn compact(gateway: &Gateway, revision: u64) {
     let answer = gateway
-        .call::<serde::de::IgnoredAny>("/v3/kv/compaction", &json!({"revision": revision.to_string()}))
+        .call::<serde::de::IgnoredAny>(
+            "/v3/kv/compaction",
+            &json!({"revision": revision.to_string()}),
+        )
         .await;
     match answer {
         Ok(_) => tracing::debug!(revision, "compacted etcd"),

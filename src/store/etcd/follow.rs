@@ -25,7 +25,11 @@ const MAX_BACKOFF: Duration = Duration::from_secs(2);
 const SILENCE: Duration = Duration::from_secs(11 * 60);
 
 /// Starts following from the hub's revision.
-pub(super) fn start(gateway: Arc<Gateway>, hub: Arc<Mutex<Hub>>, prefix: Arc<str>) -> JoinHandle<()> {
+pub(super) fn start(
+    gateway: Arc<Gateway>,
+    hub: Arc<Mutex<Hub>>,
+    prefix: Arc<str>,
+) -> JoinHandle<()> {
     let from = lock(&hub).revision();
     tokio::spawn(run(gateway, hub, prefix, from))
 }
@@ -45,18 +49,19 @@ async fn run(gateway: Arc<Gateway>, hub: Arc<Mutex<Hub>>, prefix: Arc<str>, mut 
     loop {
         let endpoint = gateway.current();
         let mut heard = false;
-        let failure = match stream(&gateway, endpoint, &hub, &prefix, &mut applied, &mut heard).await {
-            Ok(End::Compacted) => match relist(&gateway, &hub, &prefix).await {
-                Ok(revision) => {
-                    tracing::info!(revision, "etcd compacted past the watch; listed again");
-                    applied = revision;
-                    backoff = FIRST_BACKOFF;
-                    continue;
-                }
+        let failure =
+            match stream(&gateway, endpoint, &hub, &prefix, &mut applied, &mut heard).await {
+                Ok(End::Compacted) => match relist(&gateway, &hub, &prefix).await {
+                    Ok(revision) => {
+                        tracing::info!(revision, "etcd compacted past the watch; listed again");
+                        applied = revision;
+                        backoff = FIRST_BACKOFF;
+                        continue;
+                    }
+                    Err(e) => e,
+                },
                 Err(e) => e,
-            },
-            Err(e) => e,
-        };
+            };
         if heard {
             backoff = FIRST_BACKOFF;
         }
@@ -98,7 +103,9 @@ async fn stream(
             Ok(Some(Err(e))) => return Err(broken(e.to_string())),
             Ok(Some(Ok(frame))) => frame,
         };
-        let Ok(data) = frame.into_data() else { continue };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
         buf.extend_from_slice(&data);
         if buf.len() > MAX_ANSWER_BYTES {
             return Err(StoreError::EtcdMalformed {
@@ -260,7 +267,10 @@ async fn relist(gateway: &Gateway, hub: &Mutex<Hub>, prefix: &str) -> Result<u64
     }
     for (key, object) in loaded.objects {
         let previous = hub.get(&key);
-        if previous.as_ref().is_some_and(|p| p.revision == object.revision) {
+        if previous
+            .as_ref()
+            .is_some_and(|p| p.revision == object.revision)
+        {
             continue;
         }
         hub.publish(Event {

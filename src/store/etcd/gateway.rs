@@ -152,11 +152,9 @@ impl Gateway {
             let i = self.current();
             match self.call_at(i, path, body.clone()).await {
                 Ok(answer) => {
-                    return serde_json::from_slice(&answer).map_err(|e| {
-                        StoreError::EtcdMalformed {
-                            endpoint: self.url(i).to_string(),
-                            reason: e.to_string(),
-                        }
+                    return serde_json::from_slice(&answer).map_err(|e| StoreError::EtcdMalformed {
+                        endpoint: self.url(i).to_string(),
+                        reason: e.to_string(),
                     })
                 }
                 Err(e) if is_transient(&e) => {
@@ -184,7 +182,10 @@ impl Gateway {
             None => self.connect(i).await?,
         };
         let exchange = async {
-            sender.ready().await.map_err(|e| unreachable(&endpoint, e))?;
+            sender
+                .ready()
+                .await
+                .map_err(|e| unreachable(&endpoint, e))?;
             let response = sender
                 .send_request(self.request(i, path, body)?)
                 .await
@@ -221,7 +222,10 @@ impl Gateway {
         let endpoint = self.url(i).to_string();
         let mut sender = self.connect(i).await?;
         let open = async {
-            sender.ready().await.map_err(|e| unreachable(&endpoint, e))?;
+            sender
+                .ready()
+                .await
+                .map_err(|e| unreachable(&endpoint, e))?;
             let request = self.request(i, "/v3/watch", Bytes::from(body.to_string()))?;
             sender
                 .send_request(request)
@@ -277,23 +281,24 @@ impl Gateway {
                 .await
                 .map_err(|err| unreachable(&e.url, err))?;
             let _ = tcp.set_nodelay(true);
-            let io: Box<dyn Io> = match (&self.tls, e.https) {
-                (Some(tls), true) => {
-                    let name = ServerName::try_from(e.host.clone()).map_err(|err| {
-                        StoreError::EtcdTls {
-                            endpoint: e.url.clone(),
-                            reason: err.to_string(),
-                        }
-                    })?;
-                    Box::new(tls.connect(name, tcp).await.map_err(|err| {
-                        StoreError::EtcdTls {
-                            endpoint: e.url.clone(),
-                            reason: err.to_string(),
-                        }
-                    })?)
-                }
-                _ => Box::new(tcp),
-            };
+            let io: Box<dyn Io> =
+                match (&self.tls, e.https) {
+                    (Some(tls), true) => {
+                        let name = ServerName::try_from(e.host.clone()).map_err(|err| {
+                            StoreError::EtcdTls {
+                                endpoint: e.url.clone(),
+                                reason: err.to_string(),
+                            }
+                        })?;
+                        Box::new(tls.connect(name, tcp).await.map_err(|err| {
+                            StoreError::EtcdTls {
+                                endpoint: e.url.clone(),
+                                reason: err.to_string(),
+                            }
+                        })?)
+                    }
+                    _ => Box::new(tcp),
+                };
             let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
                 .await
                 .map_err(|err| unreachable(&e.url, err))?;
@@ -367,7 +372,13 @@ mod tests {
         let e = Endpoint::parse("http://[::1]:12379").unwrap();
         assert_eq!((e.host.as_str(), e.port, e.https), ("::1", 12379, false));
         assert_eq!(Endpoint::parse("http://etcd").unwrap().port, 2379);
-        for bad in ["etcd:2379", "http://", "http://a:b", "https://a/x", "unix:///x"] {
+        for bad in [
+            "etcd:2379",
+            "http://",
+            "http://a:b",
+            "https://a/x",
+            "unix:///x",
+        ] {
             assert!(Endpoint::parse(bad).is_err(), "{bad}");
         }
     }
@@ -382,7 +393,11 @@ mod tests {
         assert!(e.to_string().contains("http://a:1"));
         assert!(e.to_string().contains("compacted"));
         assert!(!is_transient(&e));
-        let e = refusal("http://a:1", StatusCode::SERVICE_UNAVAILABLE, b"\xff garbage");
+        let e = refusal(
+            "http://a:1",
+            StatusCode::SERVICE_UNAVAILABLE,
+            b"\xff garbage",
+        );
         assert!(is_transient(&e));
     }
 }

@@ -137,9 +137,8 @@ impl Backend {
             history,
         )));
         let follower = follow::start(gateway.clone(), hub.clone(), prefix.clone());
-        let compactor = (!config.compaction_interval.is_zero()).then(|| {
-            compact::start(gateway.clone(), hub.clone(), config.compaction_interval)
-        });
+        let compactor = (!config.compaction_interval.is_zero())
+            .then(|| compact::start(gateway.clone(), hub.clone(), config.compaction_interval));
         let backend = Backend {
             events: lease::EventLeases::new(config.event_ttl),
             gateway,

@@ -53,8 +53,7 @@ impl Backend {
                     // own state if the hub was behind.
                     let latest = self.read(&etcd_key).await?;
                     fresh = true;
-                    if latest.as_ref().map(|o| o.revision) == current.as_ref().map(|o| o.revision)
-                    {
+                    if latest.as_ref().map(|o| o.revision) == current.as_ref().map(|o| o.revision) {
                         return Err(e);
                     }
                     current = latest;
@@ -128,7 +127,9 @@ impl Backend {
                         (kind, Object::from_value(revision, &value)?)
                     }
                     None => {
-                        let last = current.as_deref().ok_or(StoreError::EtcdBehind { revision })?;
+                        let last = current
+                            .as_deref()
+                            .ok_or(StoreError::EtcdBehind { revision })?;
                         (EventType::Deleted, restamped(last, revision))
                     }
                 };
@@ -195,7 +196,11 @@ impl Backend {
     /// A transaction, tried again while etcd has no leader or no endpoint answers, for up
     /// to [`RETRY_FOR`] from `started`. A try whose answer was lost may have been applied:
     /// the next then fails its compare and the closure decides on the written state.
-    async fn call_retrying(&self, txn: &Value, started: Instant) -> Result<TxnResponse, StoreError> {
+    async fn call_retrying(
+        &self,
+        txn: &Value,
+        started: Instant,
+    ) -> Result<TxnResponse, StoreError> {
         let mut backoff = FIRST_BACKOFF;
         loop {
             match self.gateway.call("/v3/kv/txn", txn).await {
