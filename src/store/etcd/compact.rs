@@ -1,6 +1,7 @@
 //! Compaction, as kube-apiserver does it: every interval, etcd is compacted to the revision
 //! this server had seen one interval earlier, so watches may resume from anything newer.
 //! Several servers compact the same etcd; one finding it already compacted further is fine.
+//! The same task lets the hub's watch history age out while no change arrives.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -12,7 +13,11 @@ use super::gateway::Gateway;
 use super::load::is_compacted;
 use crate::store::hub::Hub;
 
-/// Starts compacting every `interval`.
+/// How often the watch history's old changes are let go while no change arrives.
+const AGE_STEP: Duration = Duration::from_secs(1);
+
+/// Starts compacting every `interval` (never when it is zero), and aging out the watch
+/// history between changes as the sled backend's commit thread does.
 pub(super) fn start(
     gateway: Arc<Gateway>,
     hub: Arc<Mutex<Hub>>,
@@ -20,12 +25,27 @@ pub(super) fn start(
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut seen: Option<u64> = None;
+        let mut next = tokio::time::Instant::now() + interval;
+        let step = if interval.is_zero() {
+            AGE_STEP
+        } else {
+            AGE_STEP.min(interval)
+        };
         loop {
-            tokio::time::sleep(interval).await;
-            if let Some(revision) = seen.filter(|r| *r > 0) {
-                compact(&gateway, revision).await;
+            tokio::time::sleep(step).await;
+            let revision = {
+                let mut hub = hub.lock().unwrap_or_else(|p| p.into_inner());
+                hub.forget_before(std::time::Instant::now());
+                hub.revision()
+            };
+            if interval.is_zero() || tokio::time::Instant::now() < next {
+                continue;
             }
-            seen = Some(hub.lock().unwrap_or_else(|p| p.into_inner()).revision());
+            next += interval;
+            if let Some(old) = seen.filter(|r| *r > 0) {
+                compact(&gateway, old).await;
+            }
+            seen = Some(revision);
         }
     })
 }

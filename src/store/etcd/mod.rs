@@ -108,7 +108,7 @@ pub(super) struct Backend {
     quota: usize,
     events: lease::EventLeases,
     follower: Mutex<Option<JoinHandle<()>>>,
-    compactor: Option<JoinHandle<()>>,
+    compactor: JoinHandle<()>,
 }
 
 impl Backend {
@@ -137,8 +137,7 @@ impl Backend {
             history,
         )));
         let follower = follow::start(gateway.clone(), hub.clone(), prefix.clone());
-        let compactor = (!config.compaction_interval.is_zero())
-            .then(|| compact::start(gateway.clone(), hub.clone(), config.compaction_interval));
+        let compactor = compact::start(gateway.clone(), hub.clone(), config.compaction_interval);
         let backend = Backend {
             events: lease::EventLeases::new(config.event_ttl),
             gateway,
@@ -185,8 +184,6 @@ impl Drop for Backend {
         {
             f.abort();
         }
-        if let Some(c) = self.compactor.take() {
-            c.abort();
-        }
+        self.compactor.abort();
     }
 }

@@ -13,12 +13,15 @@ use super::{EtcdConfig, EtcdTls};
 /// How long members get to start and elect a leader.
 const READY_WITHIN: Duration = Duration::from_secs(30);
 
-/// A free loopback port (the kernel's choice, released for etcd to bind).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("binding a loopback port")
-        .port()
+/// `n` distinct free loopback ports (the kernel's choice, all held until every one is
+/// chosen, then released for etcd to bind).
+fn free_ports(n: usize) -> Vec<u16> {
+    let held: Vec<TcpListener> = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0").expect("binding a loopback port"))
+        .collect();
+    held.iter()
+        .map(|l| l.local_addr().expect("a bound port").port())
+        .collect()
 }
 
 /// One member.
@@ -59,12 +62,13 @@ impl TestEtcd {
             .expect("temporary directory");
         let files = tls;
         let scheme = if files.is_some() { "https" } else { "http" };
+        let ports = free_ports(2 * size);
         let peers: Vec<(String, String, String)> = (0..size)
             .map(|i| {
                 (
                     format!("m{i}"),
-                    format!("{scheme}://127.0.0.1:{}", free_port()),
-                    format!("http://127.0.0.1:{}", free_port()),
+                    format!("{scheme}://127.0.0.1:{}", ports[2 * i]),
+                    format!("http://127.0.0.1:{}", ports[2 * i + 1]),
                 )
             })
             .collect();
@@ -151,18 +155,22 @@ impl TestEtcd {
     }
 
     /// Waits until every member answers its status and one of them leads.
-    pub(super) async fn ready(self) -> TestEtcd {
+    pub(super) async fn ready(mut self) -> TestEtcd {
         let deadline = Instant::now() + READY_WITHIN;
         for i in 0..self.members.len() {
             loop {
                 if self.status(i).await.is_some_and(|s| s.leader != 0) {
                     break;
                 }
-                if Instant::now() >= deadline {
+                let exited = self.members[i]
+                    .child
+                    .as_mut()
+                    .is_some_and(|c| c.try_wait().ok().flatten().is_some());
+                if exited || Instant::now() >= deadline {
                     let name = &self.members[i].name;
                     let log = std::fs::read_to_string(self._dir.path().join(format!("{name}.log")));
                     panic!(
-                        "etcd member {name} did not become ready within {READY_WITHIN:?}; its log:\n{}",
+                        "etcd member {name} exited or did not become ready within {READY_WITHIN:?}; its log:\n{}",
                         log.unwrap_or_default()
                     );
                 }

@@ -520,3 +520,27 @@ async fn writes_over_the_quota_or_the_object_limit_are_refused() {
         .unwrap_err();
     assert!(matches!(e, StoreError::TooLarge { .. }), "{e}");
 }
+
+#[tokio::test]
+async fn old_revisions_are_compacted_one_interval_later() {
+    let etcd = TestEtcd::start().await.ready().await;
+    let mut config = etcd.config();
+    config.compaction_interval = Duration::from_millis(200);
+    let gateway = Gateway::new(&config).unwrap();
+    let store = open(config).await;
+    let first = put(&store, "a", "1").await;
+    put(&store, "a", "2").await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let old = gateway
+            .call::<RangeResponse>("/v3/kv/range", &wire::range(b"x", &[], first.revision, 0))
+            .await;
+        if old.is_err_and(|e| e.to_string().contains("compacted")) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "etcd was not compacted");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The newest state is kept.
+    assert_eq!(data(&store.get(&key("a")).unwrap()), "2");
+}
