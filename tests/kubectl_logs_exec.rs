@@ -175,6 +175,7 @@ impl Server {
                 age: bramble::store::HistoryLimits::DEFAULT_AGE,
             },
             store_quota_bytes: bramble::store::DEFAULT_QUOTA_BYTES,
+            datastore: None,
             kubelet: None,
             host_path_policy: bramble::host_path_policy::HostPathPolicy::allow_all(),
             cluster_cidr: "10.42.0.0/16".parse().expect("cidr"),

@@ -61,13 +61,16 @@ pub async fn run(dir: &Path, churn: Churn) -> Result<ChurnResult, StoreError> {
         let filler = crate::api_load::text(i as u64, filler_len);
         let n = i % churn.objects;
         let key = ObjectKey::new("", "configmaps", "churn", &n.to_string());
-        let value = json!({
+        let mut value = Some(json!({
             "apiVersion": "v1", "kind": "ConfigMap",
             "metadata": {"name": n.to_string(), "namespace": "churn"},
             "data": {"round": i.to_string(), "filler": filler},
-        });
+        }));
+        // The sled store runs the closure once: the value is moved, not copied.
         let out = store
-            .mutate::<StoreError, _>(&key, false, |_| Ok(Mutation::Put(value)))
+            .mutate::<StoreError, _>(&key, false, |_| {
+                Ok(Mutation::Put(value.take().unwrap_or_default()))
+            })
             .await?;
         acknowledged += out.object.map_or(0, |o| o.size as u64);
     }

@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::kubelet_args::{self, KubeletArgs};
 use super::pod_security_args::PodSecurityArgs;
-use super::serving_args::ServingArgs;
+use super::serving_args::{DatastoreArgs, ServingArgs};
 use crate::cidr::Ipv4Cidr;
 use crate::control_plane::{self, ServerConfig};
 use crate::resources::quantity::Quantity;
@@ -56,6 +56,9 @@ pub struct ServerArgs {
     /// Connection and request limits of the API server.
     #[command(flatten)]
     pub serving: ServingArgs,
+    /// The etcd cluster the store lives in, if any.
+    #[command(flatten)]
+    pub datastore: DatastoreArgs,
     /// The kubelet of this board.
     #[command(flatten)]
     pub kubelet: KubeletArgs,
@@ -90,6 +93,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             age: args.watch_history_age,
         },
         store_quota_bytes: args.store_quota_bytes,
+        datastore: args.datastore.etcd(),
         kubelet,
         host_path_policy: args.kubelet.host_path_policy(&args.data_dir),
         cluster_cidr: args.cluster_cidr,

@@ -5,6 +5,7 @@
 //! The connection caps have no upstream counterpart: Go accepts without bound. Defaults and
 //! their reasons are in `api::listener` and `api::request_limits`.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
@@ -73,6 +74,54 @@ impl ServingArgs {
             max_requests_inflight: self.max_requests_inflight,
             max_mutating_requests_inflight: self.max_mutating_requests_inflight,
         }
+    }
+}
+
+/// Where the store lives: an etcd cluster shared with other servers (k3s' flag names), or
+/// without `--datastore-endpoint` the local sled database.
+#[derive(Debug, Args)]
+pub struct DatastoreArgs {
+    /// etcd client URLs, `http://HOST:PORT` or `https://HOST:PORT`, comma-separated; the
+    /// servers on one etcd cluster serve one Kubernetes cluster.
+    #[arg(long, value_delimiter = ',', env = "BRAMBLE_DATASTORE_ENDPOINT")]
+    pub datastore_endpoint: Vec<String>,
+    /// The CA certificate (PEM) that signed the etcd members' certificates.
+    #[arg(long, env = "BRAMBLE_DATASTORE_CAFILE")]
+    pub datastore_cafile: Option<PathBuf>,
+    /// The client certificate (PEM) presented to etcd.
+    #[arg(
+        long,
+        requires = "datastore_keyfile",
+        env = "BRAMBLE_DATASTORE_CERTFILE"
+    )]
+    pub datastore_certfile: Option<PathBuf>,
+    /// The client certificate's private key (PEM).
+    #[arg(
+        long,
+        requires = "datastore_certfile",
+        env = "BRAMBLE_DATASTORE_KEYFILE"
+    )]
+    pub datastore_keyfile: Option<PathBuf>,
+}
+
+impl DatastoreArgs {
+    /// The etcd settings, or `None` for the local store.
+    pub fn etcd(&self) -> Option<crate::store::EtcdConfig> {
+        if self.datastore_endpoint.is_empty() {
+            return None;
+        }
+        let mut config = crate::store::EtcdConfig::new(self.datastore_endpoint.clone());
+        config.tls = self
+            .datastore_cafile
+            .clone()
+            .map(|ca_file| crate::store::EtcdTls {
+                ca_file,
+                client: self
+                    .datastore_certfile
+                    .clone()
+                    .zip(self.datastore_keyfile.clone()),
+            });
+        Some(config)
     }
 }
 

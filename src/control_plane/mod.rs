@@ -99,6 +99,8 @@ pub struct ServerConfig {
     pub watch_history: crate::store::HistoryLimits,
     /// The most JSON bytes all stored objects may take together.
     pub store_quota_bytes: usize,
+    /// The etcd cluster the store lives in; `None` for the sled store in the data directory.
+    pub datastore: Option<crate::store::EtcdConfig>,
     /// The kubelet on this board (`None` with `--no-agent`); its node name is `node_name`.
     pub kubelet: Option<KubeletConfig>,
     /// Which host paths pods and PersistentVolumes may use (admission).
@@ -193,11 +195,16 @@ pub async fn run_with_pod_streams(
     shutdown: CancellationToken,
 ) -> Result<(), ServerError> {
     mkdir(&cfg.data_dir)?;
-    let store = Store::open_with(
-        &cfg.data_dir.join("store"),
-        cfg.watch_history,
-        cfg.store_quota_bytes,
-    )?;
+    let store = match &cfg.datastore {
+        Some(etcd) => {
+            Store::open_etcd(etcd.clone(), cfg.watch_history, cfg.store_quota_bytes).await?
+        }
+        None => Store::open_with(
+            &cfg.data_dir.join("store"),
+            cfg.watch_history,
+            cfg.store_quota_bytes,
+        )?,
+    };
     let mut names = ServerNames::discover();
     if !cfg.listen.ip().is_unspecified() {
         names.ips.push(cfg.listen.ip());

@@ -75,7 +75,7 @@ pub(super) struct Shared {
     pub(super) disk: super::disk::Disk,
     pub(super) writer: Mutex<WriteState>,
     pub(super) wake: Condvar,
-    pub(super) hub: Mutex<Hub>,
+    pub(super) hub: Arc<Mutex<Hub>>,
 }
 
 /// Owns the commit thread; dropping it drains the queue and joins the thread.

@@ -88,6 +88,8 @@ pub struct TooOld {
 
 pub(super) struct Hub {
     objects: BTreeMap<ObjectKey, Arc<Object>>,
+    /// The JSON bytes of every object in `objects`.
+    object_bytes: usize,
     /// In revision order, with when each was published.
     history: VecDeque<(Instant, Arc<Event>)>,
     history_bytes: usize,
@@ -106,8 +108,12 @@ impl Hub {
         limits: HistoryLimits,
     ) -> Self {
         let (tx, _) = watch::channel(revision);
+        let object_bytes = objects
+            .values()
+            .fold(0usize, |sum, o| sum.saturating_add(o.size));
         Self {
             objects,
+            object_bytes,
             history: VecDeque::new(),
             history_bytes: 0,
             limits: HistoryLimits {
@@ -127,6 +133,25 @@ impl Hub {
 
     pub(super) fn revision(&self) -> u64 {
         self.revision
+    }
+
+    /// The JSON bytes of every object held.
+    pub(super) fn object_bytes(&self) -> usize {
+        self.object_bytes
+    }
+
+    /// Every object, in key order.
+    pub(super) fn objects(&self) -> &BTreeMap<ObjectKey, Arc<Object>> {
+        &self.objects
+    }
+
+    /// Moves the revision forward to `revision` with no change to any object (everything up
+    /// to it has been published), and tells the watchers.
+    pub(super) fn advance(&mut self, revision: u64) {
+        if revision > self.revision {
+            self.revision = revision;
+            self.tx.send_replace(self.revision);
+        }
     }
 
     pub(super) fn get(&self, key: &ObjectKey) -> Option<Arc<Object>> {
@@ -158,13 +183,13 @@ impl Hub {
 
     /// Applies one durable change and tells the watchers.
     pub(super) fn publish(&mut self, event: Event) {
-        match event.kind {
-            EventType::Deleted => {
-                self.objects.remove(&event.key);
-            }
-            _ => {
-                self.objects.insert(event.key.clone(), event.object.clone());
-            }
+        let old = match event.kind {
+            EventType::Deleted => self.objects.remove(&event.key),
+            _ => self.objects.insert(event.key.clone(), event.object.clone()),
+        };
+        self.object_bytes = self.object_bytes.saturating_sub(old.map_or(0, |o| o.size));
+        if event.kind != EventType::Deleted {
+            self.object_bytes = self.object_bytes.saturating_add(event.object.size);
         }
         self.revision = self.revision.max(event.revision);
         self.history_bytes = self.history_bytes.saturating_add(event.size());

@@ -1,14 +1,20 @@
-//! Versioned object store on sled: one global revision stamped into every object's
+//! Versioned object store over one of two backends, with reads and watches served from the
+//! published state in [`hub`], which only ever holds durable changes. Objects are held in
+//! memory once each, as compact JSON text ([`Object`]).
+//!
+//! The sled backend (one server): one global revision stamped into every object's
 //! `metadata.resourceVersion`, read-modify-write under one writer lock (optimistic concurrency
 //! is checked by the caller's closure against the latest state), and durability before
 //! acknowledgement with group commit: writers queue behind one flush thread, so concurrent
-//! writers share a single `fsync`. Reads and watches come from the published state in
-//! [`hub`], which only ever holds durable changes. Ephemeral kinds (leases, events) never
-//! touch the disk. Objects are held in memory once each, as compact JSON text ([`Object`]).
+//! writers share a single `fsync`. Ephemeral kinds (leases, events) never touch the disk.
+//!
+//! The etcd backend ([`etcd`], several servers sharing one cluster): revisions are etcd's,
+//! writes are compare-and-swap transactions, and the hub follows etcd's watch.
 
 mod commit;
 mod disk;
 pub mod envelope;
+mod etcd;
 mod hub;
 pub mod key;
 mod object;
@@ -24,6 +30,7 @@ use tokio::sync::oneshot;
 use commit::{Committer, PendingWrite, Shared, WriteState};
 use disk::Disk;
 use envelope::EnvelopeError;
+pub use etcd::{EtcdConfig, EtcdTls};
 use hub::Hub;
 pub use hub::{Census, Event, EventType, HistoryLimits, TooOld};
 pub use key::{KeyPrefix, ObjectKey};
@@ -103,13 +110,69 @@ pub enum StoreError {
         /// Its size as JSON.
         size: usize,
     },
+    /// The etcd settings are unusable (an endpoint URL, a TLS file).
+    #[error("datastore settings: {0}")]
+    EtcdConfig(String),
+    /// An etcd endpoint could not be reached, or the connection broke.
+    #[error("etcd at {endpoint} is unreachable: {reason}")]
+    EtcdUnreachable {
+        /// The endpoint's URL.
+        endpoint: String,
+        /// What failed.
+        reason: String,
+    },
+    /// The TLS handshake with an etcd endpoint failed.
+    #[error("TLS with etcd at {endpoint} failed: {reason}")]
+    EtcdTls {
+        /// The endpoint's URL.
+        endpoint: String,
+        /// What failed.
+        reason: String,
+    },
+    /// etcd refused the request.
+    #[error("etcd at {endpoint} answered: {message}")]
+    Etcd {
+        /// The endpoint's URL.
+        endpoint: String,
+        /// The gRPC status code etcd gave (14 unavailable, 11 compacted, ...).
+        code: i64,
+        /// etcd's own text.
+        message: String,
+    },
+    /// An answer from etcd was not what its API describes.
+    #[error("etcd at {endpoint} sent a malformed answer: {reason}")]
+    EtcdMalformed {
+        /// The endpoint's URL.
+        endpoint: String,
+        /// What was wrong.
+        reason: String,
+    },
+    /// A write etcd accepted did not come back through this server's watch in time, so it
+    /// cannot be acknowledged with read-your-writes.
+    #[error("the write at etcd revision {revision} did not reach this server's watch in time")]
+    EtcdBehind {
+        /// The write's revision.
+        revision: u64,
+    },
 }
 
 /// The object store. Cheap to clone; all clones share one database.
 #[derive(Clone)]
 pub struct Store {
-    shared: Arc<Shared>,
-    _committer: Arc<Committer>,
+    hub: Arc<Mutex<Hub>>,
+    backend: Backend,
+}
+
+/// Where the store keeps its objects.
+#[derive(Clone)]
+enum Backend {
+    /// The embedded database, with its commit thread.
+    Sled {
+        shared: Arc<Shared>,
+        _committer: Arc<Committer>,
+    },
+    /// An etcd cluster.
+    Etcd(Arc<etcd::Backend>),
 }
 
 impl Store {
@@ -148,16 +211,35 @@ impl Store {
             stored_bytes,
             "store opened"
         );
+        let hub = Arc::new(Mutex::new(Hub::new(objects, revision, history)));
         let shared = Arc::new(Shared {
             disk,
             writer: Mutex::new(WriteState::new(revision, stored_bytes, quota, loaded.parts)),
             wake: Default::default(),
-            hub: Mutex::new(Hub::new(objects, revision, history)),
+            hub: hub.clone(),
         });
         let committer = Arc::new(Committer::start(shared.clone()));
         Ok(Store {
-            shared,
-            _committer: committer,
+            hub,
+            backend: Backend::Sled {
+                shared,
+                _committer: committer,
+            },
+        })
+    }
+
+    /// Opens the store on the etcd cluster of `config`: loads every object under its key
+    /// prefix, then follows etcd's watch. Keeps recent changes for watches within `history`
+    /// and refuses writes that would take all objects over `quota` bytes.
+    pub async fn open_etcd(
+        config: EtcdConfig,
+        history: HistoryLimits,
+        quota: usize,
+    ) -> Result<Store, StoreError> {
+        let (backend, hub) = etcd::Backend::open(config, history, quota).await?;
+        Ok(Store {
+            hub,
+            backend: Backend::Etcd(backend),
         })
     }
 
@@ -175,7 +257,16 @@ impl Store {
     /// How many times the store has made its writes durable (`fdatasync`).
     #[cfg(test)]
     pub(crate) fn syncs(&self) -> u64 {
-        self.shared.disk.syncs()
+        self.sled().disk.syncs()
+    }
+
+    /// The sled backend's shared state (tests of that backend only).
+    #[cfg(test)]
+    fn sled(&self) -> &Shared {
+        match &self.backend {
+            Backend::Sled { shared, .. } => shared,
+            Backend::Etcd(_) => panic!("not a sled store"),
+        }
     }
 
     /// Counts of what the store holds in memory, for monitoring.
@@ -213,7 +304,7 @@ impl Store {
         match from {
             Some(rev) => {
                 hub.check_from(rev)?;
-                let shared = Arc::downgrade(&self.shared);
+                let shared = Arc::downgrade(&self.hub);
                 Ok(Watch::new(prefix, Vec::new(), shared, hub.subscribe(), rev))
             }
             None => {
@@ -224,7 +315,7 @@ impl Store {
                 Ok(Watch::new(
                     prefix,
                     backlog,
-                    Arc::downgrade(&self.shared),
+                    Arc::downgrade(&self.hub),
                     hub.subscribe(),
                     hub.revision(),
                 ))
@@ -233,16 +324,35 @@ impl Store {
     }
 
     /// Reads the latest state of `key` (including writes not yet acknowledged to others),
-    /// lets `f` decide, and makes the result durable before returning. `f` runs under the
-    /// writer lock, so the read-modify-write is atomic; keep it quick.
+    /// lets `f` decide, and makes the result durable before returning. On sled `f` runs
+    /// once, under the writer lock, so the read-modify-write is atomic; on etcd it runs
+    /// again whenever another server changed the object first (optimistic concurrency), so it
+    /// must decide from what it is given alone. Keep it quick.
     pub async fn mutate<E, F>(&self, key: &ObjectKey, ephemeral: bool, f: F) -> Result<Outcome, E>
+    where
+        F: FnMut(Option<&Object>) -> Result<Mutation, E>,
+        E: From<StoreError>,
+    {
+        match &self.backend {
+            Backend::Sled { shared, .. } => self.mutate_sled(shared, key, ephemeral, f).await,
+            Backend::Etcd(etcd) => etcd.mutate(key, ephemeral, f).await,
+        }
+    }
+
+    async fn mutate_sled<E, F>(
+        &self,
+        shared: &Shared,
+        key: &ObjectKey,
+        ephemeral: bool,
+        f: F,
+    ) -> Result<Outcome, E>
     where
         F: FnOnce(Option<&Object>) -> Result<Mutation, E>,
         E: From<StoreError>,
     {
         let (done, rx) = oneshot::channel();
         let outcome = {
-            let mut w = self.shared.writer.lock().unwrap_or_else(|p| p.into_inner());
+            let mut w = shared.writer.lock().unwrap_or_else(|p| p.into_inner());
             if w.failed {
                 return Err(StoreError::Failed.into());
             }
@@ -330,7 +440,7 @@ impl Store {
             }
             let durable = !batch.is_empty();
             if durable {
-                self.shared.disk.apply(batch)?;
+                shared.disk.apply(batch)?;
             }
             match parts {
                 None if kind == EventType::Deleted => {
@@ -372,7 +482,7 @@ impl Store {
                 object: Some(object),
             }
         };
-        self.shared.wake.notify_one();
+        shared.wake.notify_one();
         match rx.await {
             Ok(Ok(())) => Ok(outcome),
             Ok(Err(e)) => Err(e.into()),
@@ -383,7 +493,7 @@ impl Store {
     fn hub(&self) -> MutexGuard<'_, Hub> {
         // A panic while holding the hub lock leaves consistent data (each publish is one
         // insert/remove), so a poisoned lock is still usable.
-        self.shared.hub.lock().unwrap_or_else(|p| p.into_inner())
+        self.hub.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -397,7 +507,7 @@ fn initial_event(key: ObjectKey, object: Arc<Object>) -> Event {
     }
 }
 
-fn set_resource_version(value: &mut Value, revision: u64) {
+pub(super) fn set_resource_version(value: &mut Value, revision: u64) {
     if let Some(obj) = value.as_object_mut() {
         let meta = obj
             .entry("metadata")

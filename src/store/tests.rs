@@ -28,7 +28,7 @@ fn pod_key(name: &str) -> ObjectKey {
 
 async fn put(store: &Store, key: &ObjectKey, value: Value, ephemeral: bool) -> Arc<Object> {
     store
-        .mutate::<Infallible, _>(key, ephemeral, |_| Ok(Mutation::Put(value)))
+        .mutate::<Infallible, _>(key, ephemeral, |_| Ok(Mutation::Put(value.clone())))
         .await
         .unwrap()
         .object
@@ -305,7 +305,7 @@ async fn concurrent_read_modify_writes_of_one_key_lose_nothing() {
     assert_eq!(read["filler"], json!(filler(WRITES)));
     let mut prefix = envelope::part_key(key.as_str(), 0);
     prefix.truncate(prefix.len() - 4);
-    let parts = store.shared.disk.count_prefix(&prefix);
+    let parts = store.sled().disk.count_prefix(&prefix);
     assert_eq!(
         parts, 0,
         "the last version is inline: no part of an earlier one is left"
@@ -422,7 +422,7 @@ async fn objects_over_the_size_limit_are_refused_and_not_stored() {
     let before = store.revision();
     let huge = json!({"metadata": {"name": "huge"}, "data": "x".repeat(MAX_OBJECT_BYTES)});
     let err = store
-        .mutate::<TestError, _>(&pod_key("huge"), false, |_| Ok(Mutation::Put(huge)))
+        .mutate::<TestError, _>(&pod_key("huge"), false, |_| Ok(Mutation::Put(huge.clone())))
         .await
         .unwrap_err();
     assert!(
@@ -557,7 +557,7 @@ async fn large_objects_round_trip_shrink_and_leave_no_blob_files() {
             .mutate::<Infallible, _>(&pod_key("small"), false, |_| Ok(Mutation::Delete))
             .await
             .unwrap();
-        let parts = store.shared.disk.count_prefix(b"p/");
+        let parts = store.sled().disk.count_prefix(b"p/");
         assert_eq!(parts, 0, "parts of replaced versions were left behind");
     }
     let store = Store::open(dir.path(), 100).unwrap();
@@ -681,7 +681,7 @@ async fn objects_too_deep_to_read_back_are_refused() {
     }
     let r = store
         .mutate(&pod_key("deep"), false, |_| {
-            Ok::<_, TestError>(Mutation::Put(deep))
+            Ok::<_, TestError>(Mutation::Put(deep.clone()))
         })
         .await;
     assert!(matches!(r, Err(TestError::Store(StoreError::Json(_)))));

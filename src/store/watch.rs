@@ -4,12 +4,11 @@
 //! kube-apiserver's watch cache.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, Mutex, Weak};
 
 use tokio::sync::watch;
 
-use super::commit::Shared;
-use super::hub::Event;
+use super::hub::{Event, Hub};
 use super::key::KeyPrefix;
 
 /// Why a watch stopped.
@@ -25,8 +24,8 @@ pub enum WatchEnd {
 pub struct Watch {
     prefix: KeyPrefix,
     backlog: VecDeque<Arc<Event>>,
-    /// Weak: an open watch does not keep a dropped store's database open.
-    shared: Weak<Shared>,
+    /// Weak: an open watch does not keep a dropped store's state alive.
+    hub: Weak<Mutex<Hub>>,
     published: watch::Receiver<u64>,
     progress: u64,
 }
@@ -35,14 +34,14 @@ impl Watch {
     pub(super) fn new(
         prefix: KeyPrefix,
         backlog: Vec<Arc<Event>>,
-        shared: Weak<Shared>,
+        hub: Weak<Mutex<Hub>>,
         published: watch::Receiver<u64>,
         progress: u64,
     ) -> Self {
         Self {
             prefix,
             backlog: backlog.into(),
-            shared,
+            hub,
             published,
             progress,
         }
@@ -71,10 +70,10 @@ impl Watch {
             // published in between still wakes the wait below.
             self.published.borrow_and_update();
             let more = {
-                let Some(shared) = self.shared.upgrade() else {
+                let Some(hub) = self.hub.upgrade() else {
                     return Err(WatchEnd::Closed);
                 };
-                let hub = shared.hub.lock().unwrap_or_else(|p| p.into_inner());
+                let hub = hub.lock().unwrap_or_else(|p| p.into_inner());
                 hub.events_after(self.progress)
             };
             match more {

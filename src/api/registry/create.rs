@@ -104,11 +104,11 @@ impl Registry {
                 });
             }
             // The last attempt gives the object up; an earlier one keeps it for the next.
-            let candidate = if attempt + 1 == attempts {
+            let mut candidate = Some(if attempt + 1 == attempts {
                 std::mem::take(&mut obj)
             } else {
                 obj.clone()
-            };
+            });
             let result = self
                 .store
                 .mutate(
@@ -116,7 +116,12 @@ impl Registry {
                     rt.ephemeral,
                     |current| match current {
                         Some(_) => Err(ApiError::already_exists(rt, &name)),
-                        None => Ok(Mutation::Put(candidate)),
+                        // Asked again after offering it: another server created the
+                        // object in between.
+                        None => candidate
+                            .take()
+                            .map(Mutation::Put)
+                            .ok_or_else(|| ApiError::already_exists(rt, &name)),
                     },
                 )
                 .await;

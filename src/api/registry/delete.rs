@@ -47,6 +47,7 @@ impl Registry {
         let out = self
             .store
             .mutate(&key(rt, namespace, name), rt.ephemeral, |current| {
+                (gone, dry) = (false, None);
                 let Some(current) = current else {
                     return Err(ApiError::not_found(rt, name));
                 };

@@ -38,7 +38,7 @@ impl Registry {
             return Ok(w);
         }
         let mut written = self
-            .write_update(rt, namespace, name, sub, opts, |_| Ok(obj))
+            .write_update(rt, namespace, name, sub, opts, |_| Ok(obj.clone()))
             .await?;
         written.warnings.extend(warnings);
         Ok(written)
@@ -85,7 +85,7 @@ impl Registry {
         name: &str,
         sub: Subresource,
         opts: &WriteOptions,
-        make: impl FnOnce(&Value) -> Result<Value, ApiError>,
+        mut make: impl FnMut(&Value) -> Result<Value, ApiError>,
     ) -> Result<Written, ApiError> {
         let mut dry = None;
         let mut admitted = Vec::new();
@@ -98,7 +98,8 @@ impl Registry {
                 };
                 let node = opts.requester.as_ref().and_then(|u| u.node_name());
                 let old = current.value();
-                let mut new = next_state(rt, name, sub, &old, current.revision, node, make)?;
+                dry = None;
+                let mut new = next_state(rt, name, sub, &old, current.revision, node, &mut make)?;
                 if let (Some(new), false) = (&mut new, opts.applied) {
                     let now = meta::now();
                     let req = self.field_request(rt, opts, sub.name(), &now);
