@@ -125,7 +125,11 @@ pub fn pod(p: &Value) -> Value {
 
 /// A ConfigMap as the checkpoint keeps it.
 pub fn config_map(cm: &Value) -> Value {
-    cut(cm, &["name", "namespace"], &["data", "binaryData", "immutable"])
+    cut(
+        cm,
+        &["name", "namespace"],
+        &["data", "binaryData", "immutable"],
+    )
 }
 
 /// A Secret as the checkpoint keeps it.

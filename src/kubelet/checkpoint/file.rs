@@ -53,7 +53,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     fs::create_dir_all(dir)?;
     let tmp = dir.join(format!(
         ".{}.tmp",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or(FILE_NAME)
+        path.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or(FILE_NAME)
     ));
     // a temporary file left by a power cut is replaced, not reopened with its old mode
     let _ = fs::remove_file(&tmp);

@@ -1,10 +1,10 @@
 use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
-use super::writer::MIN_INTERVAL;
 use super::{file, Checkpoint};
 
 fn pod(uid: &str, image: &str, rv: &str) -> Value {
@@ -81,7 +81,10 @@ fn a_round_trip_keeps_spec_and_sources_and_drops_status() {
     assert!(pods[0].get("status").is_none());
     assert!(pods[0]["metadata"].get("resourceVersion").is_none());
     assert_eq!(again.secret("default", "s1").unwrap()["data"]["k"], "YQ==");
-    assert_eq!(again.config_map("default", "cm1").unwrap()["data"]["A"], "1");
+    assert_eq!(
+        again.config_map("default", "cm1").unwrap()["data"]["A"],
+        "1"
+    );
     assert_eq!(
         again.network(),
         (Some("10.42.0.0/16".into()), Some("10.42.1.0/24".into()))
@@ -115,24 +118,40 @@ fn a_corrupt_or_truncated_file_is_ignored() {
     assert_eq!(Checkpoint::open(dir.path()).pods().len(), 1);
 }
 
-#[tokio::test(start_paused = true)]
+#[tokio::test]
 async fn writes_are_coalesced() {
     let dir = tempfile::tempdir().unwrap();
-    let cp = Checkpoint::open(dir.path());
+    let interval = Duration::from_millis(400);
+    let cp = Checkpoint::open_with_interval(dir.path(), interval);
     let stop = CancellationToken::new();
     let task = tokio::spawn(Arc::clone(&cp).run(stop.clone()));
+    let started = Instant::now();
     for i in 0..20 {
         cp.put_pod(&pod(&format!("u{i}"), "busybox", "1"));
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    // 20 changes over 4 s: the first and what came within the interval after it
-    tokio::time::sleep(MIN_INTERVAL * 2).await;
-    assert!(cp.writes() <= 2, "{} writes", cp.writes());
-    assert_eq!(Checkpoint::open(dir.path()).pods().len(), 20);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Checkpoint::open(dir.path()).pods().len() < 20 {
+        assert!(
+            Instant::now() < deadline,
+            "the last change was never written"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let most = started.elapsed().as_millis() / interval.as_millis() + 1;
+    assert!(
+        u128::from(cp.writes()) <= most,
+        "{} writes for 20 changes, at most {most} expected",
+        cp.writes()
+    );
     cp.put_pod(&pod("late", "busybox", "1"));
     stop.cancel();
     task.await.unwrap();
-    assert_eq!(Checkpoint::open(dir.path()).pods().len(), 21, "shutdown writes what is pending");
+    assert_eq!(
+        Checkpoint::open(dir.path()).pods().len(),
+        21,
+        "shutdown writes what is pending"
+    );
 }
 
 #[test]
@@ -140,7 +159,11 @@ fn a_few_pods_fit_in_a_few_kilobytes() {
     let dir = tempfile::tempdir().unwrap();
     let cp = Checkpoint::open(dir.path());
     for i in 0..5 {
-        cp.put_pod(&pod(&format!("uid-{i:032}"), "registry.local/app:1.2.3", "1"));
+        cp.put_pod(&pod(
+            &format!("uid-{i:032}"),
+            "registry.local/app:1.2.3",
+            "1",
+        ));
     }
     cp.put_secret("default", "s1", &secret("s1", "c2VjcmV0LXZhbHVl", "1"));
     cp.flush().unwrap();

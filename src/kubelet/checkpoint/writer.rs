@@ -32,13 +32,16 @@ pub struct Checkpoint {
     state: Mutex<State>,
     dirty: Notify,
     writes: AtomicU64,
+    min_interval: Duration,
 }
 
 impl Checkpoint {
     /// Reads the checkpoint under `data_dir` (an unreadable one is logged and left empty).
     pub fn open(data_dir: &Path) -> Arc<Checkpoint> {
         let path = file::path_in(data_dir);
-        let loaded = file::load(&path);
+        let mut loaded = file::load(&path);
+        loaded.version = content::VERSION; // an absent file holds nothing, as an empty one
+
         Arc::new(Checkpoint {
             path,
             state: Mutex::new(State {
@@ -47,12 +50,24 @@ impl Checkpoint {
             }),
             dirty: Notify::new(),
             writes: AtomicU64::new(0),
+            min_interval: MIN_INTERVAL,
         })
+    }
+
+    /// The same checkpoint with another interval between writes (tests).
+    #[cfg(test)]
+    pub(super) fn open_with_interval(data_dir: &Path, min_interval: Duration) -> Arc<Checkpoint> {
+        let cp = Self::open(data_dir);
+        let mut cp = Arc::try_unwrap(cp).unwrap_or_else(|_| unreachable!("just made"));
+        cp.min_interval = min_interval;
+        Arc::new(cp)
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
         // a panic while holding the lock aborts the process (panic = "abort"): never poisoned
-        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Applies `change` to the held content and wakes the writer when it changed anything.
@@ -178,7 +193,11 @@ impl Checkpoint {
         let bytes = file::encode(&pruned);
         file::write_atomic(&self.path, &bytes)?;
         self.writes.fetch_add(1, Ordering::Relaxed);
-        tracing::debug!(bytes = bytes.len(), pods = pruned.pods.len(), "kubelet checkpoint written");
+        tracing::debug!(
+            bytes = bytes.len(),
+            pods = pruned.pods.len(),
+            "kubelet checkpoint written"
+        );
         self.state().written = pruned;
         Ok(true)
     }
@@ -193,7 +212,7 @@ impl Checkpoint {
             }
             self.flush_logged().await;
             tokio::select! {
-                _ = tokio::time::sleep(MIN_INTERVAL) => {}
+                _ = tokio::time::sleep(self.min_interval) => {}
                 _ = shutdown.cancelled() => break,
             }
         }
