@@ -14,6 +14,7 @@ use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use super::checkpoint::Checkpoint;
 use super::container_spec::env::Allocatable;
 use super::container_spec::service_env;
 use super::devices::{self, DeviceAllocator, DeviceDeclaration};
@@ -24,15 +25,19 @@ use super::node_health::{self, NodeHealth, NodeHealthConfig};
 use super::node_status::{self, NodeIdentity};
 use super::registration;
 use super::runtime::{ContainerRuntime, OciCliRuntime, RuntimeKind};
+use super::static_pods::mirror::PodKey;
+use super::static_pods::source::ManifestDir;
 use super::storage::provisioner::Provisioner;
 use super::storage::{NodeStorage, StorageConfig};
 use super::token_manager::TokenManager;
 use super::volume::{HostPathPolicy, VolumeManager};
-use super::{image_gc, lease, node_routes, pod_worker, sandbox};
+use super::{image_gc, lease, node_routes, pod_worker, sandbox, static_pods};
 use crate::client::events::EventRecorder;
 use crate::client::informer::{Informer, Informers};
 use crate::client::options::PatchType;
-use crate::client::options::{ListOptions, Subresource, WatchEvent, WatchOptions};
+use crate::client::options::{
+    DeleteOptions, ListOptions, Preconditions, Subresource, WatchEvent, WatchOptions,
+};
 use crate::client::status::ApiError;
 use crate::client::{Client, WatchSource};
 use crate::dns::{self, DnsConfig};
@@ -41,6 +46,14 @@ use crate::proxy::{self, ProxyConfig};
 use crate::resources::meta;
 use crate::resources::service_alloc;
 use crate::resources::{node, pod};
+
+/// How long the kubelet waits for the API at start before it runs from its checkpoint
+/// (when it has one) and goes on trying in the background.
+const OFFLINE_WAIT: Duration = Duration::from_secs(5);
+/// How often a failed list of this node's pods is tried again.
+const LIST_RETRY: Duration = Duration::from_secs(2);
+/// How often the mirror pods are compared with the static pods besides on changes.
+const MIRROR_RESYNC: Duration = Duration::from_secs(10);
 
 /// How often an unchanged node status is still reported (upstream's
 /// `nodeStatusReportFrequency`); a changed one is reported within [`STATUS_CHECK`].
@@ -98,6 +111,8 @@ pub struct KubeletConfig {
     pub health: NodeHealthConfig,
     /// The board's sensors.
     pub hardware: crate::hardware::HardwareOptions,
+    /// The static pod manifest directory (`--pod-manifest-path`), if any.
+    pub static_pod_path: Option<PathBuf>,
 }
 
 /// The kubelet's container security settings.
@@ -170,6 +185,8 @@ pub struct NodeContext<C: Client> {
     pub devices: DeviceAllocator,
     /// The node's health conditions and the evictions asked of pod workers.
     pub health: Arc<NodeHealth>,
+    /// What the node runs, kept on the board for a start without the server.
+    pub checkpoint: Arc<Checkpoint>,
 }
 
 impl<C: Client> NodeContext<C> {
@@ -212,13 +229,17 @@ pub async fn run<C: Client>(
         &cfg.data_dir.join("runtime"),
         cfg.bramble_exe.clone(),
     ));
+    let checkpoint = Checkpoint::open(&cfg.data_dir);
+    let (saved_cluster, saved_pod) = checkpoint.network();
+    let saved_cluster: Option<Ipv4Cidr> = saved_cluster.and_then(|c| c.parse().ok());
+    let saved_pod: Option<Ipv4Cidr> = saved_pod.and_then(|c| c.parse().ok());
     let cluster_cidr = match cfg.cluster_cidr {
         Some(c) => c,
         None => {
-            registration::retrying("reading the cluster network", &shutdown, || {
+            let online = registration::retrying("reading the cluster network", &shutdown, || {
                 registration::cluster_cidr(&client)
-            })
-            .await?
+            });
+            or_saved(online, saved_cluster, "the cluster network").await?
         }
     };
     let machine = Machine::collect(&cfg.data_dir);
@@ -231,15 +252,58 @@ pub async fn run<C: Client>(
         kubelet_port: cfg.kubelet_port,
         devices: cfg.devices.clone(),
     };
-    registration::retrying("registering the node", &shutdown, || {
-        registration::register(&client, &identity, &machine, cfg.pod_cidr)
-    })
-    .await?;
-    board.registered();
-    let pod_cidr = match cfg.pod_cidr {
-        Some(c) => c,
-        None => registration::pod_cidr(&client, &cfg.node_name, &shutdown).await?,
+    let mut tasks = JoinSet::new();
+    let registering = {
+        let (client, identity, machine, stop) = (
+            client.clone(),
+            identity.clone(),
+            machine.clone(),
+            shutdown.clone(),
+        );
+        let pod_cidr = cfg.pod_cidr;
+        tokio::spawn(async move {
+            registration::retrying("registering the node", &stop, || {
+                registration::register(&client, &identity, &machine, pod_cidr)
+            })
+            .await
+        })
     };
+    // A board that ran before knows its pod range: it need not wait for the server.
+    let known_range = cfg.pod_cidr.or(saved_pod);
+    let registered = match known_range {
+        None => Some(joined(registering).await?),
+        Some(_) => {
+            let mut registering = registering;
+            match tokio::time::timeout(OFFLINE_WAIT, &mut registering).await {
+                Ok(done) => {
+                    done.map_err(|e| ApiError::internal(format!("registration task: {e}")))??;
+                    Some(())
+                }
+                Err(_) => {
+                    tracing::warn!("the API server is unreachable: running this node's pods from its checkpoint; registration goes on in the background");
+                    tasks.spawn(async move {
+                        match joined(registering).await {
+                            Ok(()) => tracing::info!("node registered"),
+                            Err(e) => tracing::error!(error = %e, "registering the node failed"),
+                        }
+                    });
+                    None
+                }
+            }
+        }
+    };
+    if registered.is_some() {
+        board.registered();
+    }
+    let pod_cidr = match (cfg.pod_cidr, saved_pod, registered) {
+        (Some(c), _, _) => c,
+        (None, Some(saved), None) => saved,
+        (None, saved, _) => {
+            let online = registration::pod_cidr(&client, &cfg.node_name, &shutdown);
+            or_saved(online, saved, "this node's pod range").await?
+        }
+    };
+    checkpoint.set_network(cluster_cidr.to_string(), pod_cidr.to_string());
     let mut net_cfg = PodNetworkConfig::new(&cfg.bridge, pod_cidr, cfg.data_dir.join("network"));
     net_cfg.netns_dir = network::netns_dir(&cfg.run_dir);
     net_cfg.cluster_cidr = cluster_cidr;
@@ -248,7 +312,6 @@ pub async fn run<C: Client>(
     net_cfg.local_addresses.extend(cfg.cluster_dns);
     let network = PodNetwork::new(net_cfg)?;
     network.ensure_node().await?;
-    let mut tasks = JoinSet::new();
     let services = informers.get::<Service>().ok();
     let cluster_dns =
         start_node_services(informers, &cfg, cluster_cidr, &mut tasks, &shutdown).await;
@@ -294,7 +357,13 @@ pub async fn run<C: Client>(
         stats: cfg.stats.clone(),
         devices: DeviceAllocator::new(cfg.devices.clone()),
         health: Arc::new(NodeHealth::default()),
+        checkpoint: checkpoint.clone(),
     });
+    tasks.spawn(checkpoint.run(shutdown.clone()));
+    let statics = match &cfg.static_pod_path {
+        Some(dir) => Some(static_source(dir, &cfg.node_name, &mut tasks, &shutdown).await),
+        None => None,
+    };
     tasks.spawn(sampler::run(
         cfg.stats.clone(),
         SamplerConfig::for_host(&cfg.node_name, cfg.data_dir.clone(), &cfg.bridge),
@@ -331,9 +400,62 @@ pub async fn run<C: Client>(
     );
     tasks.spawn(provisioner.run(ctx.storage_wake.clone(), shutdown.clone()));
     tasks.spawn(image_gc::run(ctx.clone(), cfg.image_gc, shutdown.clone()));
-    dispatch(ctx, shutdown).await;
+    dispatch(ctx, statics, shutdown).await;
     while tasks.join_next().await.is_some() {}
     Ok(())
+}
+
+/// The outcome of a spawned registration (a task that panicked is an internal error).
+async fn joined(handle: tokio::task::JoinHandle<Result<(), ApiError>>) -> Result<(), ApiError> {
+    handle
+        .await
+        .map_err(|e| ApiError::internal(format!("registration task: {e}")))?
+}
+
+/// `online`'s answer, or `saved` when the API has not answered within [`OFFLINE_WAIT`]
+/// (without `saved`, `online` is waited for).
+async fn or_saved<T: std::fmt::Display>(
+    online: impl std::future::Future<Output = Result<T, ApiError>>,
+    saved: Option<T>,
+    what: &str,
+) -> Result<T, ApiError> {
+    let Some(saved) = saved else {
+        return online.await;
+    };
+    match tokio::time::timeout(OFFLINE_WAIT, online).await {
+        Ok(answer) => answer,
+        Err(_) => {
+            tracing::warn!(value = %saved, "the API server is unreachable: using {what} from the checkpoint");
+            Ok(saved)
+        }
+    }
+}
+
+/// Reads the static pod directory once and keeps rescanning it in `tasks`; answers the
+/// static pods as they change.
+async fn static_source(
+    dir: &std::path::Path,
+    node: &str,
+    tasks: &mut JoinSet<()>,
+    shutdown: &CancellationToken,
+) -> watch::Receiver<Vec<Value>> {
+    let mut source = ManifestDir::new(dir, node);
+    let first = tokio::task::spawn_blocking(move || {
+        let pods = source.scan();
+        (source, pods)
+    })
+    .await;
+    let (source, pods) = match first {
+        Ok(done) => done,
+        Err(e) => {
+            tracing::error!(error = %e, "reading the static pod directory failed");
+            (ManifestDir::new(dir, node), Vec::new())
+        }
+    };
+    tracing::info!(dir = %dir.display(), pods = pods.len(), "static pods");
+    let (tx, rx) = watch::channel(pods);
+    tasks.spawn(static_pods::source::run(source, tx, shutdown.clone()));
+    rx
 }
 
 /// Starts what every node serves besides pods, on one set of informers: cluster DNS on the
@@ -449,94 +571,326 @@ struct Worker {
     tx: watch::Sender<Option<Value>>,
 }
 
-/// Watches this node's pods and feeds one worker per pod with its latest state.
-async fn dispatch<C: Client>(ctx: Arc<NodeContext<C>>, shutdown: CancellationToken) {
+/// The kubelet's sync loop state: one worker per pod, the static pods, and the mirror pods
+/// the API holds for them.
+struct Dispatch<C: Client> {
+    ctx: Arc<NodeContext<C>>,
+    workers: HashMap<String, Worker>,
+    tasks: JoinSet<()>,
+    shutdown: CancellationToken,
+    /// This node's static pods.
+    statics: Vec<Value>,
+    /// The API's mirror pods on this node, by namespace and name.
+    mirrors: BTreeMap<PodKey, Value>,
+    /// The Node's uid (the mirror pods' owner), once read.
+    node_uid: Option<String>,
+}
+
+/// The next static pods from `rx`; never, without a static pod directory.
+async fn next_statics(rx: &mut Option<watch::Receiver<Vec<Value>>>) -> Vec<Value> {
+    let Some(r) = rx else {
+        return std::future::pending().await;
+    };
+    if r.changed().await.is_err() {
+        return std::future::pending().await; // the source stopped: the pods stay as they are
+    }
+    r.borrow_and_update().clone()
+}
+
+/// Watches this node's pods and feeds one worker per pod with its latest state, and one per
+/// static pod. When the API cannot be listed at start, the pods in the checkpoint run; pods
+/// keep running through any outage, and the list that follows one stops the pods deleted
+/// meanwhile and starts the ones added.
+async fn dispatch<C: Client>(
+    ctx: Arc<NodeContext<C>>,
+    mut statics: Option<watch::Receiver<Vec<Value>>>,
+    shutdown: CancellationToken,
+) {
     let selector = format!("spec.nodeName={}", ctx.node);
-    let mut workers: HashMap<String, Worker> = HashMap::new();
-    let mut tasks = JoinSet::new();
+    let initial = statics
+        .as_mut()
+        .map(|r| r.borrow_and_update().clone())
+        .unwrap_or_default();
+    let mut d = Dispatch {
+        ctx,
+        workers: HashMap::new(),
+        tasks: JoinSet::new(),
+        shutdown: shutdown.clone(),
+        statics: Vec::new(),
+        mirrors: BTreeMap::new(),
+        node_uid: None,
+    };
     let mut restored = false;
+    let mut failing = false;
+    let mut mirror_tick = tokio::time::interval(MIRROR_RESYNC);
     loop {
         let list_opts = ListOptions {
             field_selector: selector.clone(),
             ..Default::default()
         };
-        let list = match ctx.client.list(&pod::RESOURCE, None, &list_opts).await {
+        let listing = d.ctx.client.list(&pod::RESOURCE, None, &list_opts);
+        let listed = if restored {
+            listing.await
+        } else {
+            tokio::time::timeout(OFFLINE_WAIT, listing)
+                .await
+                .unwrap_or_else(|_| Err(ApiError::unavailable("no answer")))
+        };
+        let list = match listed {
             Ok(l) => l,
             Err(e) => {
-                tracing::warn!(error = %e, "listing this node's pods failed");
+                if !failing {
+                    tracing::warn!(error = %e, "listing this node's pods failed; its pods keep running and the list is tried again");
+                    failing = true;
+                }
+                if !restored {
+                    let saved = d.ctx.checkpoint.pods();
+                    let mut all = saved.clone();
+                    all.extend(initial.iter().cloned());
+                    devices::restore(&d.ctx.devices, d.ctx.runtime.as_ref(), &all).await;
+                    restored = true;
+                    tracing::info!(
+                        pods = saved.len(),
+                        "running this node's pods from the checkpoint"
+                    );
+                    for p in saved {
+                        d.deliver(p);
+                    }
+                    d.set_statics(initial.clone());
+                }
                 tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_secs(2)) => continue,
+                    _ = tokio::time::sleep(LIST_RETRY) => continue,
+                    pods = next_statics(&mut statics) => { d.set_statics(pods); continue }
                     _ = shutdown.cancelled() => break,
                 }
             }
         };
-        let present: Vec<String> = list
-            .items
+        if failing {
+            tracing::info!("this node's pods are listed again");
+            failing = false;
+        }
+        if !restored {
+            // before any pod is admitted: the devices running pods held before a restart
+            let mut all = list.items.clone();
+            all.extend(initial.iter().cloned());
+            devices::restore(&d.ctx.devices, d.ctx.runtime.as_ref(), &all).await;
+            restored = true;
+            d.set_statics(initial.clone());
+        }
+        d.mirrors.clear();
+        let mut present: std::collections::HashSet<String> = d
+            .statics
             .iter()
             .map(|p| meta::meta_str(p, "uid").unwrap_or("").to_string())
             .collect();
-        if !restored {
-            // before any pod is admitted: the devices running pods held before a restart
-            devices::restore(&ctx.devices, ctx.runtime.as_ref(), &list.items).await;
-            restored = true;
-        }
         for p in list.items {
-            deliver(&ctx, &mut workers, &mut tasks, &shutdown, p);
+            if static_pods::mirror::is_mirror(&p) {
+                d.mirrors.insert(static_pods::mirror::key_of(&p), p);
+                continue;
+            }
+            present.insert(meta::meta_str(&p, "uid").unwrap_or("").to_string());
+            d.ctx.checkpoint.put_pod(&p);
+            d.deliver(p);
         }
-        for (uid, w) in workers.iter() {
+        for (uid, w) in d.workers.iter() {
             if !present.contains(uid) {
                 let _ = w.tx.send(None);
             }
         }
+        d.ctx.checkpoint.retain_pods(|uid| present.contains(uid));
+        d.redeliver_statics();
+        d.sync_mirrors().await;
         let opts = WatchOptions {
             field_selector: selector.clone(),
             resource_version: list.resource_version.to_string(),
             ..Default::default()
         };
-        let Ok(mut watch) = ctx.client.watch(&pod::RESOURCE, None, &opts).await else {
+        let Ok(mut watch) = d.ctx.client.watch(&pod::RESOURCE, None, &opts).await else {
             continue;
         };
         loop {
             let event = tokio::select! {
                 e = watch.next() => e,
+                pods = next_statics(&mut statics) => {
+                    d.set_statics(pods);
+                    d.sync_mirrors().await;
+                    continue;
+                }
+                _ = mirror_tick.tick() => {
+                    d.sync_mirrors().await;
+                    continue;
+                }
                 _ = shutdown.cancelled() => None,
             };
             match event {
                 Some(WatchEvent::Added(p) | WatchEvent::Modified(p)) => {
-                    deliver(&ctx, &mut workers, &mut tasks, &shutdown, p)
+                    if static_pods::mirror::is_mirror(&p) {
+                        d.mirrors.insert(static_pods::mirror::key_of(&p), p);
+                        d.redeliver_statics();
+                        d.sync_mirrors().await;
+                    } else {
+                        d.ctx.checkpoint.put_pod(&p);
+                        d.deliver(p);
+                    }
                 }
                 Some(WatchEvent::Deleted(p)) => {
-                    if let Some(w) = workers.get(meta::meta_str(&p, "uid").unwrap_or("")) {
-                        let _ = w.tx.send(None);
+                    let uid = meta::meta_str(&p, "uid").unwrap_or("");
+                    if static_pods::mirror::is_mirror(&p) {
+                        let key = static_pods::mirror::key_of(&p);
+                        if d.mirrors.get(&key).and_then(|m| meta::meta_str(m, "uid")) == Some(uid) {
+                            d.mirrors.remove(&key);
+                        }
+                        d.sync_mirrors().await;
+                    } else {
+                        d.ctx.checkpoint.remove_pod(uid);
+                        if let Some(w) = d.workers.get(uid) {
+                            let _ = w.tx.send(None);
+                        }
                     }
                 }
                 Some(_) => {}
                 None => break,
             }
         }
-        while tasks.try_join_next().is_some() {}
-        workers.retain(|_, w| !w.tx.is_closed());
+        while d.tasks.try_join_next().is_some() {}
+        d.workers.retain(|_, w| !w.tx.is_closed());
         if shutdown.is_cancelled() {
             break;
         }
     }
-    while tasks.join_next().await.is_some() {}
+    while d.tasks.join_next().await.is_some() {}
 }
 
-fn deliver<C: Client>(
-    ctx: &Arc<NodeContext<C>>,
-    workers: &mut HashMap<String, Worker>,
-    tasks: &mut JoinSet<()>,
-    shutdown: &CancellationToken,
-    pod: Value,
-) {
-    let uid = meta::meta_str(&pod, "uid").unwrap_or("").to_string();
-    if let Some(w) = workers.get(&uid) {
-        if w.tx.send(Some(pod.clone())).is_ok() {
-            return;
+impl<C: Client> Dispatch<C> {
+    /// Gives `pod` to its worker, starting one for a new pod.
+    fn deliver(&mut self, pod: Value) {
+        let uid = meta::meta_str(&pod, "uid").unwrap_or("").to_string();
+        if let Some(w) = self.workers.get(&uid) {
+            if w.tx.send(Some(pod.clone())).is_ok() {
+                return;
+            }
+        }
+        let (tx, rx) = watch::channel(Some(pod));
+        self.tasks
+            .spawn(pod_worker::run(self.ctx.clone(), rx, self.shutdown.clone()));
+        self.workers.insert(uid, Worker { tx });
+    }
+
+    /// A static pod as its worker sees it: with its mirror's status and resourceVersion,
+    /// so the worker reports to a mirror that lost its status (one made again).
+    fn static_view(&self, s: &Value) -> Value {
+        let mut v = s.clone();
+        let key = static_pods::mirror::key_of(s);
+        if let Some(m) = self.mirrors.get(&key) {
+            if static_pods::mirror::mirror_hash(m) == static_pods::manifest::hash_of(s) {
+                v["status"] = m["status"].clone();
+                v["metadata"]["resourceVersion"] = m["metadata"]["resourceVersion"].clone();
+            }
+        }
+        v
+    }
+
+    /// Runs the static pods `pods`: the ones gone (or changed: a new uid) are stopped.
+    fn set_statics(&mut self, pods: Vec<Value>) {
+        let uids: std::collections::HashSet<&str> = pods
+            .iter()
+            .filter_map(|p| meta::meta_str(p, "uid"))
+            .collect();
+        for old in &self.statics {
+            let uid = meta::meta_str(old, "uid").unwrap_or("");
+            if !uids.contains(uid) {
+                if let Some(w) = self.workers.get(uid) {
+                    let _ = w.tx.send(None);
+                }
+            }
+        }
+        self.statics = pods;
+        self.redeliver_statics();
+    }
+
+    /// Gives every static pod's worker its current view.
+    fn redeliver_statics(&mut self) {
+        let views: Vec<Value> = self.statics.iter().map(|s| self.static_view(s)).collect();
+        for v in views {
+            self.deliver(v);
         }
     }
-    let (tx, rx) = watch::channel(Some(pod));
-    tasks.spawn(pod_worker::run(ctx.clone(), rx, shutdown.clone()));
-    workers.insert(uid, Worker { tx });
+
+    /// Creates, deletes and recreates mirror pods until the API shows the static pods.
+    async fn sync_mirrors(&mut self) {
+        use static_pods::mirror::{self, MirrorAction};
+        if self.statics.is_empty() && self.mirrors.is_empty() {
+            return;
+        }
+        let node_uid = match &self.node_uid {
+            Some(u) => u.clone(),
+            None => match self
+                .ctx
+                .client
+                .get(&node::RESOURCE, "", &self.ctx.node)
+                .await
+            {
+                Ok(n) => {
+                    let uid = meta::meta_str(&n, "uid").unwrap_or("").to_string();
+                    self.node_uid = Some(uid.clone());
+                    uid
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "mirror pods wait for this node's Node");
+                    return;
+                }
+            },
+        };
+        for action in mirror::plan(&self.statics, &self.mirrors, &self.ctx.node, &node_uid) {
+            match action {
+                MirrorAction::Delete { key, uid } => {
+                    let opts = DeleteOptions {
+                        grace_period_seconds: Some(0),
+                        preconditions: Some(Preconditions {
+                            uid: Some(uid.clone()),
+                            resource_version: None,
+                        }),
+                        ..Default::default()
+                    };
+                    match self
+                        .ctx
+                        .client
+                        .delete(&pod::RESOURCE, &key.0, &key.1, &opts)
+                        .await
+                    {
+                        Ok(()) => {
+                            tracing::info!(pod = %format!("{}/{}", key.0, key.1), "mirror pod deleted")
+                        }
+                        Err(e) if e.code == 404 || e.code == 409 => {}
+                        Err(e) => {
+                            tracing::warn!(error = %e, pod = %key.1, "cannot delete a mirror pod");
+                            return;
+                        }
+                    }
+                    if self
+                        .mirrors
+                        .get(&key)
+                        .and_then(|m| meta::meta_str(m, "uid"))
+                        == Some(uid.as_str())
+                    {
+                        self.mirrors.remove(&key);
+                    }
+                }
+                MirrorAction::Create(m) => {
+                    let key = mirror::key_of(&m);
+                    match self.ctx.client.create(&pod::RESOURCE, &key.0, m).await {
+                        Ok(created) => {
+                            tracing::info!(pod = %format!("{}/{}", key.0, key.1), "mirror pod created");
+                            self.mirrors.insert(key, created);
+                        }
+                        Err(e) if e.code == 409 => {} // the watch brings it
+                        Err(e) => {
+                            tracing::warn!(error = %e, pod = %key.1, "cannot create a mirror pod");
+                        }
+                    }
+                }
+            }
+        }
+        self.redeliver_statics();
+    }
 }

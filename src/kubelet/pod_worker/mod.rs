@@ -69,6 +69,8 @@ struct Worker {
     sandbox: Option<Sandbox>,
     start_time: chrono::DateTime<chrono::Utc>,
     last_status: Option<Value>,
+    /// The pod's resourceVersion when `last_status` was written.
+    reported_at: Option<String>,
     backoff: Backoff,
     probe_tx: mpsc::UnboundedSender<ProbeOutcome>,
     probe_rx: mpsc::UnboundedReceiver<ProbeOutcome>,
@@ -214,6 +216,7 @@ impl Worker {
             sandbox: None,
             start_time: chrono::Utc::now(),
             last_status: None,
+            reported_at: None,
             backoff: Backoff::default(),
             eviction: None,
             rejected: false,
@@ -445,13 +448,23 @@ impl Worker {
         if let Some(message) = &self.eviction {
             eviction::mark_evicted(&mut status, message);
         }
-        if self.last_status.as_ref() == Some(&status) {
+        if self.last_status.as_ref() == Some(&status) && !status_lost(p, &status, &self.reported_at)
+        {
             return;
         }
         // A changed status is a changed container instance, pid or start: tell the sampler.
         self.publish_stats(ctx, &pod);
         if patch_status(ctx, p, &status).await {
             self.last_status = Some(status);
+            self.reported_at = meta::meta_str(p, "resourceVersion").map(str::to_string);
         }
     }
+}
+
+/// Whether the pod as the API shows it lost the status this kubelet reported: a newer
+/// version of it shows another phase (a mirror pod made again shows none), so the status
+/// is sent again, as upstream's status manager does when the API differs from its cache.
+fn status_lost(p: &Value, reported: &Value, reported_at: &Option<String>) -> bool {
+    let newer = meta::meta_str(p, "resourceVersion") != reported_at.as_deref();
+    newer && p.pointer("/status/phase") != reported.get("phase")
 }
