@@ -8,13 +8,18 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
 use tokio::sync::Mutex;
 use tokio_rustls::TlsConnector;
 
 use crate::pki::kubeconfig::{Credentials, Kubeconfig};
+
+/// How long opening a connection to the API server may take.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How often an HTTP/2 connection is pinged, and how long an answer may take.
+const KEEPALIVE: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// Client failures.
 #[derive(Debug, thiserror::Error)]
@@ -119,8 +124,12 @@ impl HttpClient {
 
     async fn connect(&self) -> Result<Sender, HttpError> {
         let addr = format!("{}:{}", self.host, self.port);
-        let tcp = TcpStream::connect((self.host.as_str(), self.port))
+        // a cut link answers nothing: give up and let the caller retry, instead of the
+        // kernel's minutes of SYN retries
+        let connecting = TcpStream::connect((self.host.as_str(), self.port));
+        let tcp = tokio::time::timeout(CONNECT_TIMEOUT, connecting)
             .await
+            .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()))
             .map_err(|source| HttpError::Connect {
                 addr: addr.clone(),
                 source,
@@ -136,7 +145,13 @@ impl HttpClient {
         let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
         let io = TokioIo::new(tls);
         if h2 {
-            let (sender, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), io)
+            // pings find a connection whose link was cut, failing its requests and watches
+            let (sender, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
+                .timer(TokioTimer::new())
+                .keep_alive_interval(KEEPALIVE)
+                .keep_alive_timeout(KEEPALIVE)
+                .keep_alive_while_idle(true)
+                .handshake(io)
                 .await
                 .map_err(|e| HttpError::Http(e.to_string()))?;
             tokio::spawn(conn);
