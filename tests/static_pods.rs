@@ -68,10 +68,10 @@ spec:
     let pod = "web-test-node";
 
     eventually("the mirror pod to show the static pod Running", || {
-        (c.pod_jsonpath(pod, "{.status.phase}") == "Running").then_some(())
+        (c.jsonpath(&["pod", pod], "{.status.phase}") == "Running").then_some(())
     });
     assert_eq!(running(&marker).len(), 1);
-    let annotations = c.pod_jsonpath(pod, "{.metadata.annotations}");
+    let annotations = c.jsonpath(&["pod", pod], "{.metadata.annotations}");
     assert!(
         annotations.contains("kubernetes.io/config.mirror"),
         "{annotations}"
@@ -81,11 +81,11 @@ spec:
         "{annotations}"
     );
     assert_eq!(
-        c.pod_jsonpath(pod, "{.metadata.ownerReferences[0].kind}"),
+        c.jsonpath(&["pod", pod], "{.metadata.ownerReferences[0].kind}"),
         "Node"
     );
     assert_eq!(
-        c.pod_jsonpath(pod, "{.metadata.ownerReferences[0].name}"),
+        c.jsonpath(&["pod", pod], "{.metadata.ownerReferences[0].name}"),
         "test-node"
     );
     assert!(
@@ -104,12 +104,12 @@ spec:
     assert!(!patched.status.success(), "a mirror pod's spec was changed");
 
     // kubectl delete: a new mirror appears, the pod itself keeps running
-    let first_uid = c.pod_jsonpath(pod, "{.metadata.uid}");
+    let first_uid = c.jsonpath(&["pod", pod], "{.metadata.uid}");
     let pids = running(&marker);
     c.kubectl_ok(&["delete", "pod", pod, "--wait=false"]);
     eventually("a new mirror pod showing Running", || {
-        let uid = c.pod_jsonpath(pod, "{.metadata.uid}");
-        let phase = c.pod_jsonpath(pod, "{.status.phase}");
+        let uid = c.jsonpath(&["pod", pod], "{.metadata.uid}");
+        let phase = c.jsonpath(&["pod", pod], "{.status.phase}");
         (!uid.is_empty() && uid != first_uid && phase == "Running").then_some(())
     });
     assert_eq!(running(&marker), pids, "the static pod was not restarted");
