@@ -18,6 +18,8 @@ use crate::pki::kubeconfig::{Credentials, Kubeconfig};
 
 /// How long opening a connection to the API server may take.
 const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long after a failed connection attempt requests fail without another attempt.
+const RECONNECT_PAUSE: std::time::Duration = std::time::Duration::from_secs(1);
 /// How often an HTTP/2 connection is pinged, and how long an answer may take.
 const KEEPALIVE: std::time::Duration = std::time::Duration::from_secs(15);
 
@@ -76,6 +78,8 @@ pub struct HttpClient {
     tls: TlsConnector,
     token: Option<String>,
     sender: Mutex<Option<Sender>>,
+    /// The last failed connection attempt: when, and its error's kind and text.
+    failed: std::sync::Mutex<Option<(std::time::Instant, std::io::ErrorKind, String)>>,
 }
 
 impl HttpClient {
@@ -119,6 +123,7 @@ impl HttpClient {
             tls: TlsConnector::from(tls),
             token,
             sender: Mutex::new(None),
+            failed: std::sync::Mutex::new(None),
         }))
     }
 
@@ -216,7 +221,34 @@ impl HttpClient {
             None => false,
         };
         if !usable {
-            *guard = Some(self.connect().await?);
+            // Requests queued behind a failed attempt fail with it rather than each waiting
+            // out its own (a board whose link is down has a dozen tasks asking).
+            let recent = self
+                .failed
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone()
+                .filter(|(at, _, _)| at.elapsed() < RECONNECT_PAUSE);
+            if let Some((_, kind, text)) = recent {
+                return Err(HttpError::Connect {
+                    addr: format!("{}:{}", self.host, self.port),
+                    source: std::io::Error::new(kind, text),
+                });
+            }
+            match self.connect().await {
+                Ok(s) => *guard = Some(s),
+                Err(e) => {
+                    if let HttpError::Connect { source, .. } = &e {
+                        let failure =
+                            (std::time::Instant::now(), source.kind(), source.to_string());
+                        *self
+                            .failed
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(failure);
+                    }
+                    return Err(e);
+                }
+            }
         }
         let fut = match guard.as_mut() {
             Some(Sender::H2(s)) => {
