@@ -33,9 +33,20 @@ fn shells_with(marker: &str) -> Vec<u32> {
     out
 }
 
-/// A pod command that idles and carries `marker` in its command line.
-fn idle(marker: &str) -> String {
-    format!("trap 'exit 0' TERM; while true; do sleep 1; done # {marker}")
+/// A pod on the board that idles and carries `marker` in its command line. Its image is
+/// used as stored (`IfNotPresent`): the registry is behind the cut link too, and a board
+/// meant to run offline does not ask it at each start (`Always` would fail there as
+/// upstream's kubelet does).
+fn idle_pod(name: &str, marker: &str) -> String {
+    pod_on(
+        name,
+        BOARD,
+        &format!("trap 'exit 0' TERM; while true; do sleep 1; done # {marker}"),
+    )
+    .replace(
+        "    image: busybox\n",
+        "    image: busybox\n    imagePullPolicy: IfNotPresent\n",
+    )
 }
 
 /// The link between the two boards, set down for the outage and up again after it, also
@@ -70,8 +81,8 @@ fn an_agent_restarted_during_an_outage_runs_its_pods_from_the_checkpoint() {
     let mut boards = TwoBoards::start(200, &[("library/busybox", IDLE)], &[]);
     let keep = format!("offline-keep-{}", std::process::id());
     let gone = format!("offline-gone-{}", std::process::id());
-    boards.cluster.apply(&pod_on("keep", BOARD, &idle(&keep)));
-    boards.cluster.apply(&pod_on("gone", BOARD, &idle(&gone)));
+    boards.cluster.apply(&idle_pod("keep", &keep));
+    boards.cluster.apply(&idle_pod("gone", &gone));
     for pod in ["keep", "gone"] {
         eventually(&format!("{pod} to run"), || {
             (boards.cluster.pod_jsonpath(pod, "{.status.phase}") == "Running").then_some(())

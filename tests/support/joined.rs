@@ -304,7 +304,10 @@ impl TwoBoards {
             bridge,
             "--cluster-cidr".into(),
             // tags 0-105 use 10.150-255, higher ones 10.20-99
-            format!("10.{}.0.0/16", 150u8.checked_add(tag).unwrap_or(20 + tag % 80)),
+            format!(
+                "10.{}.0.0/16",
+                150u8.checked_add(tag).unwrap_or(20 + tag % 80)
+            ),
             "--registries".into(),
             registries.display().to_string(),
         ];
