@@ -66,7 +66,7 @@ pub fn parse(text: &str) -> Result<Vec<Value>, ManifestError> {
             }
         }
         let containers = v.pointer("/spec/containers").and_then(Value::as_array);
-        if containers.is_none_or(Vec::is_empty) {
+        if !containers.is_some_and(|c| !c.is_empty()) {
             return Err(invalid("spec.containers is required"));
         }
         out.push(v);
@@ -104,7 +104,7 @@ pub fn static_pod(manifest: &Value, node: &str, seen: &str) -> Value {
     if meta
         .get("namespace")
         .and_then(Value::as_str)
-        .is_none_or(str::is_empty)
+        .map_or(true, str::is_empty)
     {
         meta["namespace"] = json!("default");
     }

@@ -111,7 +111,7 @@ fn is_manifest(path: &Path) -> bool {
     let hidden = path
         .file_name()
         .and_then(|n| n.to_str())
-        .is_none_or(|n| n.starts_with('.'));
+        .map_or(true, |n| n.starts_with('.'));
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
     !hidden && matches!(ext, "yaml" | "yml" | "json") && path.is_file()
 }
