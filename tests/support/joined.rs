@@ -306,7 +306,7 @@ impl TwoBoards {
             // tags 0-105 use 10.150-255, higher ones 10.20-99
             format!(
                 "10.{}.0.0/16",
-                150u8.checked_add(tag).unwrap_or(20 + tag % 80)
+                150u8.checked_add(tag).unwrap_or_else(|| 20 + tag % 80)
             ),
             "--registries".into(),
             registries.display().to_string(),

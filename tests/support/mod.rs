@@ -54,7 +54,7 @@ pub fn agent_flags(tag: u8) -> Vec<String> {
         // tags 0-155 use 10.100-255, higher ones 10.44 up (above the defaults 10.42, 10.43)
         format!(
             "10.{}.{}.0/24",
-            100u8.checked_add(tag).unwrap_or(tag - 112),
+            100u8.checked_add(tag).unwrap_or_else(|| tag - 112),
             n
         ),
     ]
