@@ -32,6 +32,7 @@ use crate::resources::pod;
 use events::PodRef;
 
 mod admission;
+pub mod dispatch;
 mod ephemeral;
 mod events;
 mod eviction;
