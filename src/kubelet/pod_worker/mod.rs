@@ -463,9 +463,43 @@ impl Worker {
 }
 
 /// Whether the pod as the API shows it lost the status this kubelet reported: a newer
-/// version of it shows another phase (a mirror pod made again shows none), so the status
-/// is sent again, as upstream's status manager does when the API differs from its cache.
+/// version of it is back at the phase a pod is created with (a mirror pod made again), so
+/// the status is sent again, as upstream's status manager does when the API differs from
+/// its cache. Any other difference is the API's own word (a pod it marked Failed) and is
+/// not argued with.
 fn status_lost(p: &Value, reported: &Value, reported_at: &Option<String>) -> bool {
     let newer = meta::meta_str(p, "resourceVersion") != reported_at.as_deref();
-    newer && p.pointer("/status/phase") != reported.get("phase")
+    let shown = p.pointer("/status/phase").and_then(Value::as_str);
+    newer
+        && matches!(shown, None | Some("Pending"))
+        && reported.get("phase").and_then(Value::as_str) != shown
+}
+
+#[cfg(test)]
+mod status_lost_tests {
+    use super::status_lost;
+    use serde_json::json;
+
+    #[test]
+    fn a_reset_status_is_sent_again_and_nothing_else() {
+        let ours = json!({"phase": "Running"});
+        let at = Some("5".to_string());
+        let pod = |rv: &str, phase: &str| json!({"metadata": {"resourceVersion": rv}, "status": {"phase": phase}});
+        assert!(
+            status_lost(&pod("9", "Pending"), &ours, &at),
+            "a mirror made again"
+        );
+        assert!(
+            !status_lost(&pod("5", "Pending"), &ours, &at),
+            "the pod before our patch"
+        );
+        assert!(
+            !status_lost(&pod("6", "Running"), &ours, &at),
+            "our patch's echo"
+        );
+        assert!(
+            !status_lost(&pod("7", "Failed"), &ours, &at),
+            "the API's own word"
+        );
+    }
 }
