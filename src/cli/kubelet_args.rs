@@ -105,6 +105,11 @@ pub struct KubeletArgs {
         env = "BRAMBLE_SENSORS"
     )]
     pub sensors: Vec<SensorSpec>,
+    /// A directory of static pod manifests (`*.yaml`, `*.yml`, `*.json`), run on this node
+    /// with or without a server and shown in the API as mirror pods (the kubelet's
+    /// staticPodPath); rescanned every 20 s.
+    #[arg(long, value_name = "DIR", env = "BRAMBLE_POD_MANIFEST_PATH")]
+    pub pod_manifest_path: Option<PathBuf>,
     /// Node health and eviction (boxed: the agent's arguments stay small).
     #[command(flatten)]
     pub health: Box<HealthArgs>,
@@ -267,6 +272,7 @@ impl KubeletArgs {
                 allowed_unsafe_sysctls: self.allowed_unsafe_sysctls.clone(),
             },
             devices: with_profile_devices(&self.devices, profile),
+            static_pod_path: self.pod_manifest_path.clone(),
         })
     }
 }

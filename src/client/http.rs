@@ -8,13 +8,20 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
 use tokio::sync::Mutex;
 use tokio_rustls::TlsConnector;
 
 use crate::pki::kubeconfig::{Credentials, Kubeconfig};
+
+/// How long opening a connection to the API server may take.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long after a failed connection attempt requests fail without another attempt.
+const RECONNECT_PAUSE: std::time::Duration = std::time::Duration::from_secs(1);
+/// How often an HTTP/2 connection is pinged, and how long an answer may take.
+const KEEPALIVE: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// Client failures.
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +78,8 @@ pub struct HttpClient {
     tls: TlsConnector,
     token: Option<String>,
     sender: Mutex<Option<Sender>>,
+    /// The last failed connection attempt: when, and its error's kind and text.
+    failed: std::sync::Mutex<Option<(std::time::Instant, std::io::ErrorKind, String)>>,
 }
 
 impl HttpClient {
@@ -114,13 +123,18 @@ impl HttpClient {
             tls: TlsConnector::from(tls),
             token,
             sender: Mutex::new(None),
+            failed: std::sync::Mutex::new(None),
         }))
     }
 
     async fn connect(&self) -> Result<Sender, HttpError> {
         let addr = format!("{}:{}", self.host, self.port);
-        let tcp = TcpStream::connect((self.host.as_str(), self.port))
+        // a cut link answers nothing: give up and let the caller retry, instead of the
+        // kernel's minutes of SYN retries
+        let connecting = TcpStream::connect((self.host.as_str(), self.port));
+        let tcp = tokio::time::timeout(CONNECT_TIMEOUT, connecting)
             .await
+            .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()))
             .map_err(|source| HttpError::Connect {
                 addr: addr.clone(),
                 source,
@@ -136,7 +150,13 @@ impl HttpClient {
         let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
         let io = TokioIo::new(tls);
         if h2 {
-            let (sender, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), io)
+            // pings find a connection whose link was cut, failing its requests and watches
+            let (sender, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
+                .timer(TokioTimer::new())
+                .keep_alive_interval(KEEPALIVE)
+                .keep_alive_timeout(KEEPALIVE)
+                .keep_alive_while_idle(true)
+                .handshake(io)
                 .await
                 .map_err(|e| HttpError::Http(e.to_string()))?;
             tokio::spawn(conn);
@@ -201,7 +221,34 @@ impl HttpClient {
             None => false,
         };
         if !usable {
-            *guard = Some(self.connect().await?);
+            // Requests queued behind a failed attempt fail with it rather than each waiting
+            // out its own (a board whose link is down has a dozen tasks asking).
+            let recent = self
+                .failed
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone()
+                .filter(|(at, _, _)| at.elapsed() < RECONNECT_PAUSE);
+            if let Some((_, kind, text)) = recent {
+                return Err(HttpError::Connect {
+                    addr: format!("{}:{}", self.host, self.port),
+                    source: std::io::Error::new(kind, text),
+                });
+            }
+            match self.connect().await {
+                Ok(s) => *guard = Some(s),
+                Err(e) => {
+                    if let HttpError::Connect { source, .. } = &e {
+                        let failure =
+                            (std::time::Instant::now(), source.kind(), source.to_string());
+                        *self
+                            .failed
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(failure);
+                    }
+                    return Err(e);
+                }
+            }
         }
         let fut = match guard.as_mut() {
             Some(Sender::H2(s)) => {

@@ -1,8 +1,10 @@
-//! The kubelet's main loop: registers the Node, keeps its lease and status current, and runs
-//! one [`pod_worker`](super::pod_worker) per pod bound to this node (upstream's `syncLoop`
-//! and `podWorkers`).
+//! The kubelet's main loop: registers the Node (or, when the API does not answer and the
+//! node's checkpoint knows its network, goes on without it and registers in the background),
+//! keeps its lease and status current, and runs the sync loop
+//! ([`pod_worker::dispatch`](super::pod_worker::dispatch)) with one pod worker per pod bound
+//! to this node and per static pod (upstream's `syncLoop` and `podWorkers`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -14,9 +16,10 @@ use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use super::checkpoint::Checkpoint;
 use super::container_spec::env::Allocatable;
 use super::container_spec::service_env;
-use super::devices::{self, DeviceAllocator, DeviceDeclaration};
+use super::devices::{DeviceAllocator, DeviceDeclaration};
 use super::image::{GcPolicy, ImageService, RegistryConfig};
 use super::machine::Machine;
 use super::network::{self, Ipv4Cidr, PodNetwork, PodNetworkConfig};
@@ -24,23 +27,28 @@ use super::node_health::{self, NodeHealth, NodeHealthConfig};
 use super::node_status::{self, NodeIdentity};
 use super::registration;
 use super::runtime::{ContainerRuntime, OciCliRuntime, RuntimeKind};
+use super::static_pods::source::ManifestDir;
 use super::storage::provisioner::Provisioner;
 use super::storage::{NodeStorage, StorageConfig};
 use super::token_manager::TokenManager;
 use super::volume::{HostPathPolicy, VolumeManager};
-use super::{image_gc, lease, node_routes, pod_worker, sandbox};
+use super::{image_gc, lease, node_routes, pod_worker, sandbox, static_pods};
 use crate::client::events::EventRecorder;
 use crate::client::informer::{Informer, Informers};
 use crate::client::options::PatchType;
-use crate::client::options::{ListOptions, Subresource, WatchEvent, WatchOptions};
+use crate::client::options::Subresource;
 use crate::client::status::ApiError;
-use crate::client::{Client, WatchSource};
+use crate::client::Client;
 use crate::dns::{self, DnsConfig};
 use crate::monitor::{sampler, NodeStats, SamplerConfig};
 use crate::proxy::{self, ProxyConfig};
 use crate::resources::meta;
+use crate::resources::node;
 use crate::resources::service_alloc;
-use crate::resources::{node, pod};
+
+/// How long the kubelet waits for the API at start before it runs from its checkpoint
+/// (when it has one) and goes on trying in the background.
+const OFFLINE_WAIT: Duration = Duration::from_secs(5);
 
 /// How often an unchanged node status is still reported (upstream's
 /// `nodeStatusReportFrequency`); a changed one is reported within [`STATUS_CHECK`].
@@ -98,6 +106,8 @@ pub struct KubeletConfig {
     pub health: NodeHealthConfig,
     /// The board's sensors.
     pub hardware: crate::hardware::HardwareOptions,
+    /// The static pod manifest directory (`--pod-manifest-path`), if any.
+    pub static_pod_path: Option<PathBuf>,
 }
 
 /// The kubelet's container security settings.
@@ -170,6 +180,8 @@ pub struct NodeContext<C: Client> {
     pub devices: DeviceAllocator,
     /// The node's health conditions and the evictions asked of pod workers.
     pub health: Arc<NodeHealth>,
+    /// What the node runs, kept on the board for a start without the server.
+    pub checkpoint: Arc<Checkpoint>,
 }
 
 impl<C: Client> NodeContext<C> {
@@ -212,13 +224,17 @@ pub async fn run<C: Client>(
         &cfg.data_dir.join("runtime"),
         cfg.bramble_exe.clone(),
     ));
+    let checkpoint = Checkpoint::open(&cfg.data_dir);
+    let (saved_cluster, saved_pod) = checkpoint.network();
+    let saved_cluster: Option<Ipv4Cidr> = saved_cluster.and_then(|c| c.parse().ok());
+    let saved_pod: Option<Ipv4Cidr> = saved_pod.and_then(|c| c.parse().ok());
     let cluster_cidr = match cfg.cluster_cidr {
         Some(c) => c,
         None => {
-            registration::retrying("reading the cluster network", &shutdown, || {
+            let online = registration::retrying("reading the cluster network", &shutdown, || {
                 registration::cluster_cidr(&client)
-            })
-            .await?
+            });
+            or_saved(online, saved_cluster, "the cluster network").await?
         }
     };
     let machine = Machine::collect(&cfg.data_dir);
@@ -231,15 +247,58 @@ pub async fn run<C: Client>(
         kubelet_port: cfg.kubelet_port,
         devices: cfg.devices.clone(),
     };
-    registration::retrying("registering the node", &shutdown, || {
-        registration::register(&client, &identity, &machine, cfg.pod_cidr)
-    })
-    .await?;
-    board.registered();
-    let pod_cidr = match cfg.pod_cidr {
-        Some(c) => c,
-        None => registration::pod_cidr(&client, &cfg.node_name, &shutdown).await?,
+    let mut tasks = JoinSet::new();
+    let registering = {
+        let (client, identity, machine, stop) = (
+            client.clone(),
+            identity.clone(),
+            machine.clone(),
+            shutdown.clone(),
+        );
+        let pod_cidr = cfg.pod_cidr;
+        tokio::spawn(async move {
+            registration::retrying("registering the node", &stop, || {
+                registration::register(&client, &identity, &machine, pod_cidr)
+            })
+            .await
+        })
     };
+    // A board that ran before knows its pod range: it need not wait for the server.
+    let known_range = cfg.pod_cidr.or(saved_pod);
+    let registered = match known_range {
+        None => Some(joined(registering).await?),
+        Some(_) => {
+            let mut registering = registering;
+            match tokio::time::timeout(OFFLINE_WAIT, &mut registering).await {
+                Ok(done) => {
+                    done.map_err(|e| ApiError::internal(format!("registration task: {e}")))??;
+                    Some(())
+                }
+                Err(_) => {
+                    tracing::warn!("the API server is unreachable: running this node's pods from its checkpoint; registration goes on in the background");
+                    tasks.spawn(async move {
+                        match joined(registering).await {
+                            Ok(()) => tracing::info!("node registered"),
+                            Err(e) => tracing::error!(error = %e, "registering the node failed"),
+                        }
+                    });
+                    None
+                }
+            }
+        }
+    };
+    if registered.is_some() {
+        board.registered();
+    }
+    let pod_cidr = match (cfg.pod_cidr, saved_pod, registered) {
+        (Some(c), _, _) => c,
+        (None, Some(saved), None) => saved,
+        (None, saved, _) => {
+            let online = registration::pod_cidr(&client, &cfg.node_name, &shutdown);
+            or_saved(online, saved, "this node's pod range").await?
+        }
+    };
+    checkpoint.set_network(cluster_cidr.to_string(), pod_cidr.to_string());
     let mut net_cfg = PodNetworkConfig::new(&cfg.bridge, pod_cidr, cfg.data_dir.join("network"));
     net_cfg.netns_dir = network::netns_dir(&cfg.run_dir);
     net_cfg.cluster_cidr = cluster_cidr;
@@ -248,7 +307,6 @@ pub async fn run<C: Client>(
     net_cfg.local_addresses.extend(cfg.cluster_dns);
     let network = PodNetwork::new(net_cfg)?;
     network.ensure_node().await?;
-    let mut tasks = JoinSet::new();
     let services = informers.get::<Service>().ok();
     let cluster_dns =
         start_node_services(informers, &cfg, cluster_cidr, &mut tasks, &shutdown).await;
@@ -294,7 +352,13 @@ pub async fn run<C: Client>(
         stats: cfg.stats.clone(),
         devices: DeviceAllocator::new(cfg.devices.clone()),
         health: Arc::new(NodeHealth::default()),
+        checkpoint: checkpoint.clone(),
     });
+    tasks.spawn(checkpoint.run(shutdown.clone()));
+    let statics = match &cfg.static_pod_path {
+        Some(dir) => Some(static_source(dir, &cfg.node_name, &mut tasks, &shutdown).await),
+        None => None,
+    };
     tasks.spawn(sampler::run(
         cfg.stats.clone(),
         SamplerConfig::for_host(&cfg.node_name, cfg.data_dir.clone(), &cfg.bridge),
@@ -331,9 +395,62 @@ pub async fn run<C: Client>(
     );
     tasks.spawn(provisioner.run(ctx.storage_wake.clone(), shutdown.clone()));
     tasks.spawn(image_gc::run(ctx.clone(), cfg.image_gc, shutdown.clone()));
-    dispatch(ctx, shutdown).await;
+    pod_worker::dispatch::run(ctx, statics, OFFLINE_WAIT, shutdown).await;
     while tasks.join_next().await.is_some() {}
     Ok(())
+}
+
+/// The outcome of a spawned registration (a task that panicked is an internal error).
+async fn joined(handle: tokio::task::JoinHandle<Result<(), ApiError>>) -> Result<(), ApiError> {
+    handle
+        .await
+        .map_err(|e| ApiError::internal(format!("registration task: {e}")))?
+}
+
+/// `online`'s answer, or `saved` when the API has not answered within [`OFFLINE_WAIT`]
+/// (without `saved`, `online` is waited for).
+async fn or_saved<T: std::fmt::Display>(
+    online: impl std::future::Future<Output = Result<T, ApiError>>,
+    saved: Option<T>,
+    what: &str,
+) -> Result<T, ApiError> {
+    let Some(saved) = saved else {
+        return online.await;
+    };
+    match tokio::time::timeout(OFFLINE_WAIT, online).await {
+        Ok(answer) => answer,
+        Err(_) => {
+            tracing::warn!(value = %saved, "the API server is unreachable: using {what} from the checkpoint");
+            Ok(saved)
+        }
+    }
+}
+
+/// Reads the static pod directory once and keeps rescanning it in `tasks`; answers the
+/// static pods as they change.
+async fn static_source(
+    dir: &std::path::Path,
+    node: &str,
+    tasks: &mut JoinSet<()>,
+    shutdown: &CancellationToken,
+) -> watch::Receiver<Vec<Value>> {
+    let mut source = ManifestDir::new(dir, node);
+    let first = tokio::task::spawn_blocking(move || {
+        let pods = source.scan();
+        (source, pods)
+    })
+    .await;
+    let (source, pods) = match first {
+        Ok(done) => done,
+        Err(e) => {
+            tracing::error!(error = %e, "reading the static pod directory failed");
+            (ManifestDir::new(dir, node), Vec::new())
+        }
+    };
+    tracing::info!(dir = %dir.display(), pods = pods.len(), "static pods");
+    let (tx, rx) = watch::channel(pods);
+    tasks.spawn(static_pods::source::run(source, tx, shutdown.clone()));
+    rx
 }
 
 /// Starts what every node serves besides pods, on one set of informers: cluster DNS on the
@@ -443,100 +560,4 @@ async fn status_loop<C: Client>(
             Err(e) => tracing::warn!(error = %e, "could not update node status"),
         }
     }
-}
-
-struct Worker {
-    tx: watch::Sender<Option<Value>>,
-}
-
-/// Watches this node's pods and feeds one worker per pod with its latest state.
-async fn dispatch<C: Client>(ctx: Arc<NodeContext<C>>, shutdown: CancellationToken) {
-    let selector = format!("spec.nodeName={}", ctx.node);
-    let mut workers: HashMap<String, Worker> = HashMap::new();
-    let mut tasks = JoinSet::new();
-    let mut restored = false;
-    loop {
-        let list_opts = ListOptions {
-            field_selector: selector.clone(),
-            ..Default::default()
-        };
-        let list = match ctx.client.list(&pod::RESOURCE, None, &list_opts).await {
-            Ok(l) => l,
-            Err(e) => {
-                tracing::warn!(error = %e, "listing this node's pods failed");
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_secs(2)) => continue,
-                    _ = shutdown.cancelled() => break,
-                }
-            }
-        };
-        let present: Vec<String> = list
-            .items
-            .iter()
-            .map(|p| meta::meta_str(p, "uid").unwrap_or("").to_string())
-            .collect();
-        if !restored {
-            // before any pod is admitted: the devices running pods held before a restart
-            devices::restore(&ctx.devices, ctx.runtime.as_ref(), &list.items).await;
-            restored = true;
-        }
-        for p in list.items {
-            deliver(&ctx, &mut workers, &mut tasks, &shutdown, p);
-        }
-        for (uid, w) in workers.iter() {
-            if !present.contains(uid) {
-                let _ = w.tx.send(None);
-            }
-        }
-        let opts = WatchOptions {
-            field_selector: selector.clone(),
-            resource_version: list.resource_version.to_string(),
-            ..Default::default()
-        };
-        let Ok(mut watch) = ctx.client.watch(&pod::RESOURCE, None, &opts).await else {
-            continue;
-        };
-        loop {
-            let event = tokio::select! {
-                e = watch.next() => e,
-                _ = shutdown.cancelled() => None,
-            };
-            match event {
-                Some(WatchEvent::Added(p) | WatchEvent::Modified(p)) => {
-                    deliver(&ctx, &mut workers, &mut tasks, &shutdown, p)
-                }
-                Some(WatchEvent::Deleted(p)) => {
-                    if let Some(w) = workers.get(meta::meta_str(&p, "uid").unwrap_or("")) {
-                        let _ = w.tx.send(None);
-                    }
-                }
-                Some(_) => {}
-                None => break,
-            }
-        }
-        while tasks.try_join_next().is_some() {}
-        workers.retain(|_, w| !w.tx.is_closed());
-        if shutdown.is_cancelled() {
-            break;
-        }
-    }
-    while tasks.join_next().await.is_some() {}
-}
-
-fn deliver<C: Client>(
-    ctx: &Arc<NodeContext<C>>,
-    workers: &mut HashMap<String, Worker>,
-    tasks: &mut JoinSet<()>,
-    shutdown: &CancellationToken,
-    pod: Value,
-) {
-    let uid = meta::meta_str(&pod, "uid").unwrap_or("").to_string();
-    if let Some(w) = workers.get(&uid) {
-        if w.tx.send(Some(pod.clone())).is_ok() {
-            return;
-        }
-    }
-    let (tx, rx) = watch::channel(Some(pod));
-    tasks.spawn(pod_worker::run(ctx.clone(), rx, shutdown.clone()));
-    workers.insert(uid, Worker { tx });
 }

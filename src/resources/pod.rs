@@ -103,6 +103,7 @@ impl Strategy for PodStrategy {
         let mut errs = validate_object_meta_update(new, old);
         errs.extend(spec::validate_pod_spec(new));
         errs.extend(update::validate_pod_spec_update(new, old));
+        errs.extend(update::validate_mirror_update(new, old));
         errs
     }
 

@@ -322,7 +322,11 @@ impl TwoBoards {
             "--bridge".to_string(),
             bridge,
             "--cluster-cidr".into(),
-            format!("10.{}.0.0/16", 150 + tag),
+            // tags 0-105 use 10.150-255, higher ones 10.20-99
+            format!(
+                "10.{}.0.0/16",
+                150u8.checked_add(tag).unwrap_or_else(|| 20 + tag % 80)
+            ),
             "--registries".into(),
             registries.display().to_string(),
         ];

@@ -52,7 +52,12 @@ pub fn agent_flags(tag: u8) -> Vec<String> {
         "--bridge".into(),
         format!("brk{}x{tag}", std::process::id() % 100000),
         "--pod-cidr".into(),
-        format!("10.{}.{}.0/24", 100 + tag, n),
+        // tags 0-155 use 10.100-255, higher ones 10.44 up (above the defaults 10.42, 10.43)
+        format!(
+            "10.{}.{}.0/24",
+            100u8.checked_add(tag).unwrap_or_else(|| tag - 112),
+            n
+        ),
     ]
 }
 

@@ -32,6 +32,7 @@ use crate::resources::pod;
 use events::PodRef;
 
 mod admission;
+pub mod dispatch;
 mod ephemeral;
 mod events;
 mod eviction;
@@ -69,6 +70,8 @@ struct Worker {
     sandbox: Option<Sandbox>,
     start_time: chrono::DateTime<chrono::Utc>,
     last_status: Option<Value>,
+    /// The pod's resourceVersion when `last_status` was written.
+    reported_at: Option<String>,
     backoff: Backoff,
     probe_tx: mpsc::UnboundedSender<ProbeOutcome>,
     probe_rx: mpsc::UnboundedReceiver<ProbeOutcome>,
@@ -214,6 +217,7 @@ impl Worker {
             sandbox: None,
             start_time: chrono::Utc::now(),
             last_status: None,
+            reported_at: None,
             backoff: Backoff::default(),
             eviction: None,
             rejected: false,
@@ -445,13 +449,57 @@ impl Worker {
         if let Some(message) = &self.eviction {
             eviction::mark_evicted(&mut status, message);
         }
-        if self.last_status.as_ref() == Some(&status) {
+        if self.last_status.as_ref() == Some(&status) && !status_lost(p, &status, &self.reported_at)
+        {
             return;
         }
         // A changed status is a changed container instance, pid or start: tell the sampler.
         self.publish_stats(ctx, &pod);
         if patch_status(ctx, p, &status).await {
             self.last_status = Some(status);
+            self.reported_at = meta::meta_str(p, "resourceVersion").map(str::to_string);
         }
+    }
+}
+
+/// Whether the pod as the API shows it lost the status this kubelet reported: a newer
+/// version of it is back at the phase a pod is created with (a mirror pod made again), so
+/// the status is sent again, as upstream's status manager does when the API differs from
+/// its cache. Any other difference is the API's own word (a pod it marked Failed) and is
+/// not argued with.
+fn status_lost(p: &Value, reported: &Value, reported_at: &Option<String>) -> bool {
+    let newer = meta::meta_str(p, "resourceVersion") != reported_at.as_deref();
+    let shown = p.pointer("/status/phase").and_then(Value::as_str);
+    newer
+        && matches!(shown, None | Some("Pending"))
+        && reported.get("phase").and_then(Value::as_str) != shown
+}
+
+#[cfg(test)]
+mod status_lost_tests {
+    use super::status_lost;
+    use serde_json::json;
+
+    #[test]
+    fn a_reset_status_is_sent_again_and_nothing_else() {
+        let ours = json!({"phase": "Running"});
+        let at = Some("5".to_string());
+        let pod = |rv: &str, phase: &str| json!({"metadata": {"resourceVersion": rv}, "status": {"phase": phase}});
+        assert!(
+            status_lost(&pod("9", "Pending"), &ours, &at),
+            "a mirror made again"
+        );
+        assert!(
+            !status_lost(&pod("5", "Pending"), &ours, &at),
+            "the pod before our patch"
+        );
+        assert!(
+            !status_lost(&pod("6", "Running"), &ours, &at),
+            "our patch's echo"
+        );
+        assert!(
+            !status_lost(&pod("7", "Failed"), &ours, &at),
+            "the API's own word"
+        );
     }
 }

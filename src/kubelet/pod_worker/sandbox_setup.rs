@@ -14,6 +14,7 @@ use super::volume_refresh::{VolumeMeta, VOLUME_REFRESH};
 use super::{Sandbox, Worker};
 use crate::client::Client;
 use crate::kubelet::agent::NodeContext;
+use crate::kubelet::checkpoint;
 use crate::kubelet::container_spec::{etc_hosts, pod_resolv_conf};
 use crate::kubelet::container_start::StartError;
 use crate::kubelet::runtime::spec::PodNamespaces;
@@ -125,45 +126,22 @@ fn creating(e: impl std::fmt::Display) -> StartError {
 
 /// The ConfigMaps and Secrets the pod's volumes and containers' env name, and the service
 /// account tokens its projected volumes need (a token the API refused is kept as its
-/// error). An object the API could not answer for (other than NotFound) is taken from
-/// `previous`, so a refresh during an outage keeps what the pod had.
+/// error). Each object and token the API gives is recorded in the node's checkpoint; one
+/// the API could not answer for (other than NotFound) is taken from `previous`, or else
+/// from the checkpoint, so a refresh or a start during an outage has what the pod had.
 pub(super) async fn prefetch<C: Client>(
     ctx: &NodeContext<C>,
     ns: &str,
     pod: &Pod,
     previous: Option<&PrefetchedSources>,
 ) -> PrefetchedSources {
-    let (mut maps, mut secrets) = volume::projected_object_names(pod);
-    if let Some(spec) = &pod.spec {
-        for v in spec.volumes.iter().flatten() {
-            maps.extend(v.config_map.as_ref().map(|c| c.name.clone()));
-            secrets.extend(v.secret.as_ref().and_then(|s| s.secret_name.clone()));
-        }
-        for c in spec
-            .init_containers
-            .iter()
-            .flatten()
-            .chain(spec.containers.iter())
-        {
-            for e in c.env_from.iter().flatten() {
-                maps.extend(e.config_map_ref.as_ref().map(|r| r.name.clone()));
-                secrets.extend(e.secret_ref.as_ref().map(|r| r.name.clone()));
-            }
-            for e in c.env.iter().flatten().filter_map(|e| e.value_from.as_ref()) {
-                maps.extend(e.config_map_key_ref.as_ref().map(|r| r.name.clone()));
-                secrets.extend(e.secret_key_ref.as_ref().map(|r| r.name.clone()));
-            }
-        }
-    }
-    maps.sort();
-    maps.dedup();
-    secrets.sort();
-    secrets.dedup();
+    let (maps, secrets) = checkpoint::referenced_objects(pod);
     let mut out = PrefetchedSources::default();
     let key = |name: &str| (ns.to_string(), name.to_string());
     for name in maps {
         match ctx.client.get(&configmap::RESOURCE, ns, &name).await {
             Ok(obj) => {
+                ctx.checkpoint.put_config_map(ns, &name, &obj);
                 if let Ok(t) = serde_json::from_value(obj) {
                     out.insert_config_map(t);
                 }
@@ -172,6 +150,10 @@ pub(super) async fn prefetch<C: Client>(
             Err(_) => {
                 if let Some(old) = previous.and_then(|p| p.config_maps.get(&key(&name))) {
                     out.insert_config_map(old.clone());
+                } else if let Some(saved) = ctx.checkpoint.config_map(ns, &name) {
+                    if let Ok(t) = serde_json::from_value(saved) {
+                        out.insert_config_map(t);
+                    }
                 }
             }
         }
@@ -179,6 +161,7 @@ pub(super) async fn prefetch<C: Client>(
     for name in secrets {
         match ctx.client.get(&secret::RESOURCE, ns, &name).await {
             Ok(obj) => {
+                ctx.checkpoint.put_secret(ns, &name, &obj);
                 if let Ok(t) = serde_json::from_value(obj) {
                     out.insert_secret(t);
                 }
@@ -187,13 +170,30 @@ pub(super) async fn prefetch<C: Client>(
             Err(_) => {
                 if let Some(old) = previous.and_then(|p| p.secrets.get(&key(&name))) {
                     out.insert_secret(old.clone());
+                } else if let Some(saved) = ctx.checkpoint.secret(ns, &name) {
+                    if let Ok(t) = serde_json::from_value(saved) {
+                        out.insert_secret(t);
+                    }
                 }
             }
         }
     }
     for request in volume::token_requests(pod) {
-        let token = ctx.tokens.token(&ctx.client, &request).await;
-        out.tokens.insert(request, token.map_err(|e| e.to_string()));
+        let token = match ctx.tokens.token(&ctx.client, &request).await {
+            Ok(t) => {
+                ctx.checkpoint.put_token(&request, &t);
+                Ok(t)
+            }
+            Err(e) => match previous
+                .and_then(|p| p.tokens.get(&request))
+                .and_then(|t| t.clone().ok())
+                .or_else(|| ctx.checkpoint.token(&request))
+            {
+                Some(saved) => Ok(saved),
+                None => Err(e.to_string()),
+            },
+        };
+        out.tokens.insert(request, token);
     }
     out
 }

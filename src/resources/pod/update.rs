@@ -160,3 +160,48 @@ pub(super) fn field_diff(
     out.push_str("  }\n");
     out
 }
+
+/// The annotation of a node's mirror of a static pod.
+const MIRROR_ANNOTATION: &str = "kubernetes.io/config.mirror";
+
+/// A node's mirror pod shows a static pod the node runs from a file: its mirror annotation
+/// may not be added, removed or changed (upstream's rule) and its spec may not change,
+/// since a change would never reach the pod.
+pub fn validate_mirror_update(new: &Value, old: &Value) -> Vec<FieldError> {
+    let mirror = |v: &Value| at(v, &["metadata", "annotations", MIRROR_ANNOTATION]).cloned();
+    let mut errs = Vec::new();
+    if mirror(new) != mirror(old) {
+        errs.push(FieldError::forbidden(
+            format!("metadata.annotations[{MIRROR_ANNOTATION}]"),
+            "may not add, remove or change the mirror pod annotation",
+        ));
+    }
+    if mirror(old).is_some() && at(new, &["spec"]) != at(old, &["spec"]) {
+        errs.push(FieldError::forbidden(
+            "spec",
+            "a mirror pod's spec may not change: edit the static pod's manifest on its node",
+        ));
+    }
+    errs
+}
+
+#[cfg(test)]
+mod mirror_tests {
+    use super::validate_mirror_update;
+    use serde_json::json;
+
+    #[test]
+    fn a_mirror_pods_spec_and_annotation_stay() {
+        let old = json!({"metadata": {"annotations": {"kubernetes.io/config.mirror": "h"}},
+                         "spec": {"containers": [{"name": "c", "image": "a"}]}});
+        assert!(validate_mirror_update(&old, &old).is_empty());
+        let mut image = old.clone();
+        image["spec"]["containers"][0]["image"] = json!("b");
+        assert_eq!(validate_mirror_update(&image, &old).len(), 1);
+        let mut unmarked = old.clone();
+        unmarked["metadata"]["annotations"] = json!({});
+        assert_eq!(validate_mirror_update(&unmarked, &old).len(), 1);
+        // nor may an ordinary pod become one
+        assert_eq!(validate_mirror_update(&old, &unmarked).len(), 1);
+    }
+}

@@ -1,0 +1,162 @@
+//! A board that loses its server keeps its pods: the agent restarted while the link to the
+//! server is cut runs the pods from its checkpoint (restarting a container that died
+//! meanwhile, adopting the ones still running), and once the link is back a pod deleted
+//! during the outage is stopped and the rest shows Running, with no container started
+//! twice. The board is a network namespace; the outage is its link set down. Needs root.
+
+use crate::support;
+
+use std::process::Command;
+
+use support::board::IDLE;
+use support::eventually;
+use support::joined::{pod_on, TwoBoards, BOARD};
+
+/// The pids of shells whose command line holds `marker` (one per running container).
+fn shells_with(marker: &str) -> Vec<u32> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("proc").flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let args: Vec<String> = cmdline
+            .split(|b| *b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        if args.first().is_some_and(|a| a.ends_with("sh"))
+            && args.iter().any(|a| a.contains(marker))
+        {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// A pod on the board that idles and carries `marker` in its command line. Its image is
+/// used as stored (`IfNotPresent`): the registry is behind the cut link too, and a board
+/// meant to run offline does not ask it at each start (`Always` would fail there as
+/// upstream's kubelet does).
+fn idle_pod(name: &str, marker: &str) -> String {
+    pod_on(
+        name,
+        BOARD,
+        &format!("trap 'exit 0' TERM; while true; do sleep 1; done # {marker}"),
+    )
+    .replace(
+        "    image: busybox\n",
+        "    image: busybox\n    imagePullPolicy: IfNotPresent\n",
+    )
+}
+
+/// The link between the two boards, set down for the outage and up again after it, also
+/// when the test fails.
+struct Outage<'a>(&'a str);
+
+impl<'a> Outage<'a> {
+    fn begin(host_if: &'a str) -> Self {
+        let out = Command::new("ip")
+            .args(["link", "set", host_if, "down"])
+            .output()
+            .expect("ip");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Outage(host_if)
+    }
+}
+
+impl Drop for Outage<'_> {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["link", "set", self.0, "up"])
+            .output();
+    }
+}
+
+#[test]
+fn an_agent_restarted_during_an_outage_runs_its_pods_from_the_checkpoint() {
+    let mut boards = TwoBoards::start(200, &[("library/busybox", IDLE)], &[]);
+    let keep = format!("offline-keep-{}", std::process::id());
+    let gone = format!("offline-gone-{}", std::process::id());
+    boards.cluster.apply(&idle_pod("keep", &keep));
+    boards.cluster.apply(&idle_pod("gone", &gone));
+    for pod in ["keep", "gone"] {
+        eventually(&format!("{pod} to run"), || {
+            (boards.cluster.pod_jsonpath(pod, "{.status.phase}") == "Running").then_some(())
+        });
+    }
+    assert_eq!(shells_with(&keep).len(), 1);
+    assert_eq!(shells_with(&gone).len(), 1);
+    let checkpoint = boards.agent.data_dir.join("kubelet-checkpoint.json");
+    eventually("the checkpoint to hold both pods", || {
+        let text = std::fs::read_to_string(&checkpoint).ok()?;
+        (text.contains(&keep) && text.contains(&gone)).then_some(())
+    });
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&checkpoint).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+
+    let host_if = boards.link.host_if.clone();
+    {
+        let _outage = Outage::begin(&host_if);
+        // during the outage: `gone` is deleted, the agent restarts, `keep`'s container dies
+        boards
+            .cluster
+            .kubectl_ok(&["delete", "pod", "gone", "--grace-period=0", "--force"]);
+        boards.agent.kill9();
+        boards.agent.start(&[]);
+        eventually("the agent to run its pods from the checkpoint", || {
+            assert!(
+                !boards.agent.exited(),
+                "the agent exited:\n{}",
+                boards.agent.log()
+            );
+            boards
+                .agent
+                .log()
+                .contains("running this node's pods from the checkpoint")
+                .then_some(())
+        });
+        let before = shells_with(&keep);
+        assert_eq!(
+            before.len(),
+            1,
+            "the running container is adopted, not started again"
+        );
+        assert_eq!(
+            shells_with(&gone).len(),
+            1,
+            "still running: the board cannot know yet"
+        );
+        let _ = Command::new("kill")
+            .args(["-9", &before[0].to_string()])
+            .output();
+        eventually(
+            "keep's container to be started again without the server",
+            || {
+                let now = shells_with(&keep);
+                (now.len() == 1 && now != before).then_some(())
+            },
+        );
+    }
+
+    // the link is back: `gone` stops, `keep` runs once and its status catches up
+    eventually("the pod deleted during the outage to stop", || {
+        shells_with(&gone).is_empty().then_some(())
+    });
+    eventually("keep to show Running with its restart", || {
+        let phase = boards.cluster.pod_jsonpath("keep", "{.status.phase}");
+        let restarts = boards
+            .cluster
+            .pod_jsonpath("keep", "{.status.containerStatuses[0].restartCount}");
+        (phase == "Running" && restarts == "1").then_some(())
+    });
+    assert_eq!(shells_with(&keep).len(), 1, "no container runs twice");
+    eventually("the checkpoint to forget the deleted pod", || {
+        let text = std::fs::read_to_string(&checkpoint).ok()?;
+        (text.contains(&keep) && !text.contains(&gone)).then_some(())
+    });
+}
