@@ -105,6 +105,8 @@ pub struct ServerConfig {
     pub cluster_cidr: Ipv4Cidr,
     /// How long a silent kubelet's node stays Ready.
     pub node_monitor_grace: Duration,
+    /// The longest life of a certificate signed for a kubelet's request.
+    pub node_cert_lifetime: Duration,
     /// What the API server's connections may hold.
     pub connection_limits: ListenerLimits,
     /// The API server's in-flight limits and request timeout.
@@ -437,6 +439,14 @@ pub async fn run_with_pod_streams(
         "event ttl",
         EventTtlController::new(&informers, EVENT_TTL)
     );
+    start_certificate_controllers(
+        &mut tasks,
+        &shutdown,
+        &informers,
+        &pki,
+        &pki_dir,
+        cfg.node_cert_lifetime,
+    );
     if let Some(mut kubelet) = cfg.kubelet.clone() {
         kubelet.node_name.clone_from(&cfg.node_name);
         let stop = shutdown.clone();
@@ -455,6 +465,46 @@ pub async fn run_with_pod_streams(
     while tasks.join_next().await.is_some() {}
     informers.stopped().await;
     Ok(())
+}
+
+/// The CSR approver, signer and cleaner (`controllers/certificates/`).
+fn start_certificate_controllers(
+    tasks: &mut JoinSet<()>,
+    shutdown: &CancellationToken,
+    informers: &Informers<LocalClient>,
+    pki: &Pki,
+    pki_dir: &std::path::Path,
+    lifetime: Duration,
+) {
+    use crate::controllers::certificates::{approver, cleaner, kubelet_csr, signer};
+    let (mut dns, ips) = pki.server_names();
+    dns.extend(
+        crate::pki::IN_CLUSTER_DNS_NAMES
+            .iter()
+            .map(|d| d.to_string()),
+    );
+    let api = kubelet_csr::ApiServerNames { dns, ips };
+    start!(
+        tasks,
+        shutdown,
+        "csr approving",
+        approver::CsrApprover::new(informers, api)
+    );
+    match crate::pki::ClusterCa::load(pki_dir) {
+        Ok(ca) => start!(
+            tasks,
+            shutdown,
+            "csr signing",
+            signer::CsrSigner::new(informers, Arc::new(ca), lifetime)
+        ),
+        Err(e) => tracing::error!(error = %e, "the csr signing controller cannot run"),
+    }
+    start!(
+        tasks,
+        shutdown,
+        "csr cleaner",
+        cleaner::CsrCleaner::new(informers)
+    );
 }
 
 async fn ensure_namespaces(registry: &Registry) -> Result<(), ServerError> {

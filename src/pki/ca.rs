@@ -123,6 +123,28 @@ impl CertificateAuthority {
         )
     }
 
+    /// Signs a parsed certificate signing request.
+    pub(crate) fn sign_request(
+        &self,
+        request: rcgen::CertificateSigningRequestParams,
+    ) -> Result<Certificate, PkiError> {
+        Ok(request.signed_by(&self.issuer, &self.key)?)
+    }
+
+    /// Gives the signed certificate `cert_der` the subject `subject_der` (see `subject.rs`).
+    pub(crate) fn replace_subject_of(
+        &self,
+        cert_der: &[u8],
+        subject_der: &[u8],
+    ) -> Result<Vec<u8>, PkiError> {
+        super::subject::replace_subject(
+            cert_der,
+            subject_der,
+            self.key.serialized_der(),
+            self.signature_scheme()?,
+        )
+    }
+
     /// The TLS signature scheme matching the algorithm rcgen signs with for this CA key.
     fn signature_scheme(&self) -> Result<SignatureScheme, PkiError> {
         let alg = self.key.algorithm();

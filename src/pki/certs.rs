@@ -219,7 +219,7 @@ pub(crate) fn all_certificates(pem: &str) -> Result<Vec<CertificateDer<'static>>
 }
 
 /// Wraps DER bytes in a PEM block with 64-column base64 lines (RFC 7468).
-fn pem_block(label: &str, der: &[u8]) -> String {
+pub(crate) fn pem_block(label: &str, der: &[u8]) -> String {
     use base64::Engine;
     let encoded = base64::engine::general_purpose::STANDARD.encode(der);
     let mut out = format!("-----BEGIN {label}-----\n");

@@ -9,6 +9,7 @@
 mod atomic_file;
 mod ca;
 mod certs;
+pub mod csr;
 pub mod identity;
 pub mod join_token;
 pub mod kubeconfig;
