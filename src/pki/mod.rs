@@ -8,6 +8,7 @@
 
 mod atomic_file;
 mod ca;
+pub mod cert_slot;
 mod certs;
 pub mod csr;
 pub mod identity;
@@ -15,6 +16,7 @@ pub mod join_token;
 pub mod kubeconfig;
 mod names;
 mod pinned;
+mod server_cert_reload;
 mod signing_key;
 mod subject;
 mod tls;
@@ -34,7 +36,10 @@ pub use names::{
 };
 pub use pinned::pinned_ca_tls_config;
 pub use signing_key::{SigningKey, SIGNING_KEY_FILE};
-pub use tls::{client_tls_config, kubelet_server_tls_config};
+pub use tls::{
+    client_tls_config, client_tls_config_rotating, kubelet_server_tls_config,
+    kubelet_server_tls_config_rotating,
+};
 
 use ca::CertificateAuthority;
 
@@ -93,6 +98,7 @@ pub enum PkiError {
 
 /// The loaded cluster PKI: CA plus the API server's serving certificate.
 pub struct Pki {
+    dir: PathBuf,
     ca: ClusterCa,
     server_cert_pem: String,
     server_key_pem: String,
@@ -152,6 +158,7 @@ impl Pki {
             }
         };
         Ok(Pki {
+            dir: dir.to_path_buf(),
             ca: ClusterCa(ca),
             server_cert_pem,
             server_key_pem,
@@ -240,6 +247,25 @@ impl ClusterCa {
     ) -> Result<(String, String), PkiError> {
         certs::issue_client(&self.0, user, groups, days)
     }
+}
+
+/// The DNS names and addresses of the first certificate in `cert_pem`.
+pub fn certificate_names(cert_pem: &str) -> Option<(BTreeSet<String>, BTreeSet<IpAddr>)> {
+    let der = ca::first_certificate(cert_pem).ok()?;
+    let (_, cert) = x509_parser::parse_x509_certificate(&der).ok()?;
+    Some(certs::subject_alt_names(&cert))
+}
+
+/// Whether the private key `key_pem` belongs to the first certificate of `cert_pem`.
+pub fn key_matches(cert_pem: &str, key_pem: &str) -> bool {
+    let (Ok(der), Ok(key)) = (
+        ca::first_certificate(cert_pem),
+        rcgen::KeyPair::from_pem(key_pem),
+    ) else {
+        return false;
+    };
+    x509_parser::parse_x509_certificate(&der)
+        .is_ok_and(|(_, cert)| cert.public_key().raw == key.public_key_der().as_slice())
 }
 
 /// Reads a cert/key pair; `None` when neither exists.

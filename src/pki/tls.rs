@@ -13,7 +13,9 @@ use rustls::pki_types::PrivateKeyDer;
 use rustls::server::WebPkiClientVerifier;
 use rustls::{ClientConfig, RootCertStore, ServerConfig};
 
+use super::cert_slot::CertSlot;
 use super::certs::all_certificates;
+use super::server_cert_reload::ServerCertReload;
 use super::{Pki, PkiError};
 
 /// ALPN protocols offered, most preferred first.
@@ -52,12 +54,18 @@ impl Pki {
         )
         .allow_unauthenticated()
         .build()?;
-        let mut chain = all_certificates(&self.server_cert_pem)?;
-        chain.push(self.ca.0.cert_der().clone());
+        let chain = format!("{}\n{}", self.server_cert_pem.trim_end(), self.ca_pem());
+        let slot = CertSlot::new(&chain, &self.server_key_pem)?;
+        let resolver = ServerCertReload::new(
+            slot,
+            self.dir.join(super::SERVER_CERT_FILE),
+            self.dir.join(super::SERVER_KEY_FILE),
+            self.ca_pem().to_string(),
+        );
         let mut config = ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()?
             .with_client_cert_verifier(verifier)
-            .with_single_cert(chain, private_key(&self.server_key_pem)?)?;
+            .with_cert_resolver(Arc::new(resolver));
         config.alpn_protocols = alpn();
         Ok(Arc::new(config))
     }
@@ -88,6 +96,38 @@ pub fn client_tls_config(
         None => builder.with_no_client_auth(),
     };
     config.alpn_protocols = alpn();
+    Ok(Arc::new(config))
+}
+
+/// TLS configuration for a client trusting only `ca_pem` that presents whatever
+/// certificate `slot` holds at each handshake (the kubelet's rotating client certificate).
+pub fn client_tls_config_rotating(
+    ca_pem: &str,
+    slot: Arc<CertSlot>,
+) -> Result<Arc<ClientConfig>, PkiError> {
+    let mut config = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots(ca_pem)?)
+        .with_client_cert_resolver(slot);
+    config.alpn_protocols = alpn();
+    Ok(Arc::new(config))
+}
+
+/// [`kubelet_server_tls_config`] serving whatever certificate `slot` holds at each
+/// handshake (the kubelet's rotating serving certificate).
+pub fn kubelet_server_tls_config_rotating(
+    ca_pem: &str,
+    slot: Arc<CertSlot>,
+) -> Result<Arc<ServerConfig>, PkiError> {
+    let provider = provider();
+    let verifier =
+        WebPkiClientVerifier::builder_with_provider(Arc::new(roots(ca_pem)?), provider.clone())
+            .build()?;
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_client_cert_verifier(verifier)
+        .with_cert_resolver(slot);
+    config.alpn_protocols = vec![b"h2".to_vec()];
     Ok(Arc::new(config))
 }
 
