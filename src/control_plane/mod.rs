@@ -533,15 +533,10 @@ async fn ensure_cluster_info(
 }
 
 /// The API server's TLS settings towards kubelets: trusts the cluster CA and presents a
-/// client certificate in `system:masters`, issued afresh at each start (kubeadm's
-/// `apiserver-kubelet-client`).
+/// client certificate in `system:masters` (kubeadm's `apiserver-kubelet-client`, kept in
+/// `pki/` so `bramble ctl certs rotate` can replace it).
 fn kubelet_client_tls(pki: &Pki) -> Result<Arc<rustls::ClientConfig>, ServerError> {
-    let (cert, key) = pki.ca().issue_client(
-        "kube-apiserver-kubelet-client",
-        &["system:masters"],
-        ADMIN_CERT_DAYS,
-    )?;
-    Ok(pki.client_tls_config(&cert, &key)?)
+    Ok(pki.kubelet_client_tls_config()?)
 }
 
 /// Writes `DIR/admin.kubeconfig` unless one for the same server URL is already there.

@@ -16,6 +16,7 @@ pub mod join_token;
 pub mod kubeconfig;
 mod names;
 mod pinned;
+pub mod rotate;
 mod server_cert_reload;
 mod signing_key;
 mod subject;

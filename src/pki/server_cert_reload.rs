@@ -1,6 +1,8 @@
-//! The API server's serving certificate as read from `server.crt`/`server.key` at
-//! handshake time, so `bramble ctl certs rotate` (or another process re-issuing the pair)
-//! takes effect on the next connection without a restart.
+//! The API server's own certificates as read from their files at handshake time — its
+//! serving certificate (`server.crt`/`server.key`) and its client certificate towards
+//! kubelets (`apiserver-kubelet-client.crt`/`.key`) — so `bramble ctl certs rotate` (or
+//! another process re-issuing a pair) takes effect on the next connection without a
+//! restart.
 //!
 //! At most once a second a handshake looks at the certificate file's modification time;
 //! only when it changed are both files read again, and the new pair is used only when the
@@ -19,13 +21,14 @@ use super::cert_slot::CertSlot;
 /// How often a handshake may look at the files.
 const CHECK_EVERY: Duration = Duration::from_secs(1);
 
-/// Serves the certificate in `server.crt`, followed by the CA.
+/// Presents the certificate of a file pair (followed by the CA, for a server).
 #[derive(Debug)]
 pub struct ServerCertReload {
     slot: Arc<CertSlot>,
     cert_path: PathBuf,
     key_path: PathBuf,
-    ca_pem: String,
+    /// Appended to the certificate: the CA, which a serving chain carries.
+    chain_tail: String,
     seen: Mutex<Seen>,
 }
 
@@ -40,19 +43,20 @@ fn modified(path: &std::path::Path) -> Option<SystemTime> {
 }
 
 impl ServerCertReload {
-    /// Serves `cert_pem`/`key_pem` (as loaded from the files) until the files change.
+    /// Presents what `slot` holds (as loaded from the files, followed by `chain_tail`)
+    /// until the files change.
     pub fn new(
         slot: Arc<CertSlot>,
         cert_path: PathBuf,
         key_path: PathBuf,
-        ca_pem: String,
+        chain_tail: String,
     ) -> ServerCertReload {
         let modified = modified(&cert_path);
         ServerCertReload {
             slot,
             cert_path,
             key_path,
-            ca_pem,
+            chain_tail,
             seen: Mutex::new(Seen {
                 checked: Some(Instant::now()),
                 modified,
@@ -80,14 +84,29 @@ impl ServerCertReload {
         if !super::key_matches(&cert, &key) {
             return;
         }
-        let chain = format!("{}\n{}", cert.trim_end(), self.ca_pem);
+        let chain = format!("{}\n{}", cert.trim_end(), self.chain_tail);
         match self.slot.set(&chain, &key) {
             Ok(()) => {
                 seen.modified = now;
-                tracing::info!(path = %self.cert_path.display(), "serving the new API server certificate");
+                tracing::info!(path = %self.cert_path.display(), "using the rotated certificate");
             }
-            Err(e) => tracing::warn!(error = %e, "the new API server certificate is unusable"),
+            Err(e) => tracing::warn!(error = %e, "the rotated certificate is unusable"),
         }
+    }
+}
+
+impl rustls::client::ResolvesClientCert for ServerCertReload {
+    fn resolve(
+        &self,
+        root_hint_subjects: &[&[u8]],
+        sigschemes: &[rustls::SignatureScheme],
+    ) -> Option<Arc<CertifiedKey>> {
+        self.refresh();
+        rustls::client::ResolvesClientCert::resolve(&*self.slot, root_hint_subjects, sigschemes)
+    }
+
+    fn has_certs(&self) -> bool {
+        true
     }
 }
 

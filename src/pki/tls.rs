@@ -105,10 +105,19 @@ pub fn client_tls_config_rotating(
     ca_pem: &str,
     slot: Arc<CertSlot>,
 ) -> Result<Arc<ClientConfig>, PkiError> {
+    client_config_with_resolver(ca_pem, slot)
+}
+
+/// TLS configuration for a client trusting only `ca_pem` whose certificate `resolver`
+/// chooses at each handshake.
+pub(super) fn client_config_with_resolver(
+    ca_pem: &str,
+    resolver: Arc<dyn rustls::client::ResolvesClientCert>,
+) -> Result<Arc<ClientConfig>, PkiError> {
     let mut config = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()?
         .with_root_certificates(roots(ca_pem)?)
-        .with_client_cert_resolver(slot);
+        .with_client_cert_resolver(resolver);
     config.alpn_protocols = alpn();
     Ok(Arc::new(config))
 }
