@@ -298,7 +298,7 @@ pub async fn run_with_pod_streams(
         metrics: Scraper::new(kubelets.clone()),
         requests: RequestMetrics::default(),
         kubelets,
-        node_certificates: Some(NodeCertificates::new(pki.clone())),
+        node_certificates: Some(NodeCertificates::new(pki.clone(), cfg.node_cert_lifetime)),
         connection_limits: cfg.connection_limits,
         request_limits: RequestLimits::new(cfg.request_limits),
     });

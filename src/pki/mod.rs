@@ -248,6 +248,17 @@ impl ClusterCa {
     ) -> Result<(String, String), PkiError> {
         certs::issue_client(&self.0, user, groups, days)
     }
+
+    /// [`ClusterCa::issue_client`] for a lifetime given exactly (node certificates, whose
+    /// lifetime `--node-cert-lifetime` caps).
+    pub fn issue_client_for(
+        &self,
+        user: &str,
+        groups: &[&str],
+        lifetime: std::time::Duration,
+    ) -> Result<(String, String), PkiError> {
+        certs::issue_client_for(&self.0, user, groups, lifetime)
+    }
 }
 
 /// The DNS names and addresses of the first certificate in `cert_pem`.
