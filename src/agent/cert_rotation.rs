@@ -83,9 +83,11 @@ pub enum Wanted {
 /// Upstream's `nextRotationDeadline`: `notBefore` plus 70-90 % of the life, `jitter` in
 /// `[0, 1)` choosing where. Times are seconds since the epoch.
 pub fn rotation_deadline(not_before: i64, not_after: i64, jitter: f64) -> i64 {
-    let total = not_after.saturating_sub(not_before).max(0) as f64;
-    let share = 0.7 + 0.2 * jitter.clamp(0.0, 1.0);
-    not_before.saturating_add((total * share) as i64)
+    let total = i128::from(not_after.saturating_sub(not_before).max(0));
+    // parts per million, in integers so 80 % of 1000 s is 800 s exactly
+    let share = 700_000 + (200_000.0 * jitter.clamp(0.0, 1.0)) as i128;
+    let offset = i64::try_from(total * share / 1_000_000).unwrap_or(i64::MAX);
+    not_before.saturating_add(offset)
 }
 
 /// The validity of the first certificate in `pem`: (notBefore, notAfter), seconds since

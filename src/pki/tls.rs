@@ -119,6 +119,9 @@ pub(super) fn client_config_with_resolver(
         .with_root_certificates(roots(ca_pem)?)
         .with_client_cert_resolver(resolver);
     config.alpn_protocols = alpn();
+    // A resumed session carries the certificate of the handshake it resumes: after a
+    // rotation every connection must present the new one.
+    config.resumption = rustls::client::Resumption::disabled();
     Ok(Arc::new(config))
 }
 
@@ -137,6 +140,9 @@ pub fn kubelet_server_tls_config_rotating(
         .with_client_cert_verifier(verifier)
         .with_cert_resolver(slot);
     config.alpn_protocols = vec![b"h2".to_vec()];
+    // No resumption: a resumed session would stand for the certificate before a rotation.
+    config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+    config.send_tls13_tickets = 0;
     Ok(Arc::new(config))
 }
 
