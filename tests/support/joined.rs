@@ -303,7 +303,8 @@ impl TwoBoards {
             "--bridge".to_string(),
             bridge,
             "--cluster-cidr".into(),
-            format!("10.{}.0.0/16", 150 + tag),
+            // wrapping, so tags above 105 map below 150 instead of overflowing
+            format!("10.{}.0.0/16", 150u8.wrapping_add(tag)),
             "--registries".into(),
             registries.display().to_string(),
         ];

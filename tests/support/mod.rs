@@ -51,7 +51,8 @@ pub fn agent_flags(tag: u8) -> Vec<String> {
         "--bridge".into(),
         format!("brk{}x{tag}", std::process::id() % 100000),
         "--pod-cidr".into(),
-        format!("10.{}.{}.0/24", 100 + tag, n),
+        // wrapping, so tags above 155 map below 100 instead of overflowing
+        format!("10.{}.{}.0/24", 100u8.wrapping_add(tag), n),
     ]
 }
 
