@@ -294,7 +294,7 @@ fn stamp_conditions(new: &mut Value) {
         for c in list {
             if let Some(m) = c.as_object_mut() {
                 for field in ["lastUpdateTime", "lastTransitionTime"] {
-                    if m.get(field).is_none_or(Value::is_null) {
+                    if m.get(field).map_or(true, Value::is_null) {
                         m.insert(field.into(), json!(now));
                     }
                 }
