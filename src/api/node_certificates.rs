@@ -16,9 +16,14 @@
 //!   the name nor an address may be one of the API server's (its certificate's names and
 //!   addresses, the `kubernetes` Service's ClusterIP, `kubernetes.default...`,
 //!   `localhost`, loopback): a board's certificate can never impersonate the API server.
-//!   Before its Node is registered a node gets a certificate for its name only; the agent
-//!   asks once its Node reports its address, and at every start, so a board whose DHCP
-//!   address changed is reachable again without anyone re-issuing anything.
+//!   Before its Node is registered a node gets a certificate for its name only. Bramble's
+//!   agent no longer calls this endpoint: its certificate manager asks through a
+//!   `kubernetes.io/kubelet-serving` CertificateSigningRequest, which
+//!   `controllers/certificates` approves under the same rules; the endpoint stays for
+//!   clients of the previous protocol.
+//!
+//! A node client certificate from a join lives `--node-cert-lifetime`; the kubelet renews it
+//! through `kubernetes.io/kube-apiserver-client-kubelet` requests from then on.
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
