@@ -12,7 +12,7 @@ use std::io::Write;
 use std::path::Path;
 
 use k8s_openapi::api::{apps, authentication, authorization, autoscaling, batch, coordination};
-use k8s_openapi::api::{core, discovery, policy, rbac, storage};
+use k8s_openapi::api::{certificates, core, discovery, policy, rbac, storage};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as apiextensions;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1 as meta;
 use k8s_openapi::Resource;
@@ -98,6 +98,7 @@ fn definitions() -> Map<String, Value> {
     listed::<rbac::v1::Role>(g, k, l);
     listed::<rbac::v1::RoleBinding>(g, k, l);
     listed::<apiextensions::CustomResourceDefinition>(g, k, l);
+    listed::<certificates::v1::CertificateSigningRequest>(g, k, l);
     // review kinds, created and answered, never listed
     kind::<authentication::v1::SelfSubjectReview>(g, k);
     kind::<authentication::v1::TokenReview>(g, k);

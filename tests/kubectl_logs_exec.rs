@@ -180,6 +180,7 @@ impl Server {
             host_path_policy: bramble::host_path_policy::HostPathPolicy::allow_all(),
             cluster_cidr: "10.42.0.0/16".parse().expect("cidr"),
             node_monitor_grace: Duration::from_secs(3600),
+            node_cert_lifetime: Duration::from_secs(3600),
             connection_limits: Default::default(),
             request_limits: Default::default(),
             pod_security: Default::default(),

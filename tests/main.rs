@@ -15,6 +15,7 @@ mod batch_kinds;
 mod board_check;
 mod board_install;
 mod bramble_ctl;
+mod certificate_rotation;
 mod client_libraries;
 mod cluster_dns;
 mod connection_limits;

@@ -1,5 +1,5 @@
-//! A joined board's credentials: joining with the token once, keeping the result, and the
-//! kubelet's serving certificate at every start.
+//! A joined board's credentials: joining with the token once and keeping the result (the
+//! certificate manager, `cert_rotation.rs`, renews it from then on).
 //!
 //! The first start posts the join token to the server over a connection pinned to the CA
 //! hash the token carries, and writes what comes back as `DATA_DIR/agent/kubelet.kubeconfig`
@@ -7,7 +7,6 @@
 //! no token; one is needed again only when the stored certificate has expired, names
 //! another node, or was issued for another server URL.
 
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use http::Method;
@@ -17,9 +16,7 @@ use serde::de::DeserializeOwned;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::auth::identity_from_certificate;
-use crate::api::node_certificates::{
-    JoinRequest, JoinResponse, ServingRequest, ServingResponse, JOIN_PATH, SERVING_PATH,
-};
+use crate::api::node_certificates::{JoinRequest, JoinResponse, JOIN_PATH};
 use crate::client::http::{HttpClient, HttpError};
 use crate::client::retry::retry;
 use crate::pki::join_token::{ca_hash, JoinToken};
@@ -256,43 +253,6 @@ async fn join(server: &str, token: &JoinToken, node_name: &str) -> Result<JoinRe
             message,
         }),
     }
-}
-
-/// The kubelet's serving certificate for `addresses`, asked of the server with the node's
-/// own credentials.
-pub async fn serving_certificate(
-    http: &HttpClient,
-    server: &str,
-    addresses: Vec<IpAddr>,
-) -> Result<ServingResponse, JoinError> {
-    let body = serde_json::to_vec(&ServingRequest { addresses })
-        .map_err(|e| JoinError::Protocol(e.to_string()))?;
-    match post::<ServingResponse>(http, server, SERVING_PATH, body).await? {
-        Ok(answer) => Ok(answer),
-        Err((code, message)) if code >= 500 => Err(JoinError::Unreachable {
-            server: server.into(),
-            reason: format!("{code}: {message}"),
-        }),
-        Err((code, message)) => Err(JoinError::Protocol(format!(
-            "the kubelet serving certificate was refused ({code}): {message}"
-        ))),
-    }
-}
-
-/// [`serving_certificate`], waiting for an unreachable server until `shutdown`.
-pub async fn serving_certificate_retrying(
-    http: &HttpClient,
-    server: &str,
-    addresses: Vec<IpAddr>,
-    shutdown: &CancellationToken,
-) -> Result<ServingResponse, JoinError> {
-    retry(
-        "kubelet serving certificate",
-        shutdown,
-        JoinError::passing,
-        || serving_certificate(http, server, addresses.clone()),
-    )
-    .await
 }
 
 #[cfg(test)]

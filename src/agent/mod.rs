@@ -2,8 +2,10 @@
 //! credentials ([`credentials`]), then runs the same kubelet the server runs, written
 //! against the [`Client`](crate::client::Client) trait, with a
 //! [`RemoteClient`] to the server instead of the in-process one, and serves the kubelet
-//! port the API server reaches for `kubectl logs` and `exec`.
+//! port the API server reaches for `kubectl logs` and `exec`. Both of the node's
+//! certificates are renewed while it runs ([`cert_rotation`]).
 
+pub mod cert_rotation;
 pub mod credentials;
 
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
@@ -19,6 +21,7 @@ use crate::client::RemoteClient;
 use crate::kubelet::agent::{KubeletConfig, KubeletError};
 use crate::kubelet::runtime::OciCliRuntime;
 use crate::kubelet::streams::KubeletStreams;
+use crate::pki::cert_slot::CertSlot;
 use crate::pki::join_token::JoinToken;
 use credentials::JoinError;
 
@@ -65,6 +68,9 @@ pub enum AgentError {
     /// The kubelet stopped.
     #[error("{0}")]
     Kubelet(#[from] KubeletError),
+    /// The kubelet serving certificate could not be had.
+    #[error("kubelet serving certificate: {0}")]
+    Serving(#[from] cert_rotation::RotationError),
 }
 
 /// Joins (or rejoins) the cluster and runs the kubelet until `shutdown`.
@@ -78,8 +84,20 @@ pub async fn run(cfg: AgentConfig, shutdown: CancellationToken) -> Result<(), Ag
         &shutdown,
     )
     .await?;
-    let http = HttpClient::new(&kc)?;
+    let (http, client_slot) = rotating_client(&kc, &cfg.server)?;
     let client = RemoteClient::new(http.clone());
+    tokio::spawn(cert_rotation::keep_renewed(
+        client.clone(),
+        node.clone(),
+        cert_rotation::Wanted::Client,
+        client_slot,
+        cert_rotation::Store::Kubeconfig {
+            kubeconfig: Box::new(kc.clone()),
+            path: cfg.data_dir.join(credentials::KUBECONFIG_PATH),
+            http: http.clone(),
+        },
+        shutdown.clone(),
+    ));
     let addr = SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), cfg.kubelet_port);
     let listener = match TcpListener::bind(addr).await {
         Ok(l) => l,
@@ -114,8 +132,7 @@ pub async fn run(cfg: AgentConfig, shutdown: CancellationToken) -> Result<(), Ag
     let port_task = tokio::spawn(serve_kubelet_port(
         KubeletPort {
             client: client.clone(),
-            http,
-            server: cfg.server.clone(),
+            serving_path: cfg.data_dir.join(cert_rotation::SERVING_PATH),
             node: node.clone(),
             ca_pem: kc.ca_pem.clone(),
             listener,
@@ -135,11 +152,28 @@ pub async fn run(cfg: AgentConfig, shutdown: CancellationToken) -> Result<(), Ag
     Ok(result?)
 }
 
+/// A client of the API server presenting the node's client certificate through a slot
+/// the certificate manager refills.
+fn rotating_client(
+    kc: &crate::pki::kubeconfig::Kubeconfig,
+    server: &str,
+) -> Result<(Arc<HttpClient>, Arc<CertSlot>), AgentError> {
+    let crate::pki::kubeconfig::Credentials::ClientCertificate { cert_pem, key_pem } =
+        &kc.credentials
+    else {
+        return Err(AgentError::Join(JoinError::Protocol(
+            "the node credentials hold no client certificate".into(),
+        )));
+    };
+    let slot = CertSlot::new(cert_pem, key_pem)?;
+    let tls = crate::pki::client_tls_config_rotating(&kc.ca_pem, slot.clone())?;
+    Ok((HttpClient::with_tls(server, tls, None)?, slot))
+}
+
 /// What the kubelet port needs.
 struct KubeletPort {
     client: RemoteClient,
-    http: Arc<HttpClient>,
-    server: String,
+    serving_path: PathBuf,
     node: String,
     ca_pem: String,
     listener: TcpListener,
@@ -156,18 +190,26 @@ async fn serve_kubelet_port(
         let Some(addresses) = node_addresses(&port.client, &port.node, &shutdown).await else {
             return Ok(());
         };
-        let serving = credentials::serving_certificate_retrying(
-            &port.http,
-            &port.server,
-            addresses,
-            &shutdown,
-        )
-        .await?;
-        let tls = crate::pki::kubelet_server_tls_config(
-            &port.ca_pem,
-            &serving.certificate,
-            &serving.key,
-        )?;
+        let wanted = cert_rotation::Wanted::Serving(addresses);
+        let (cert, key) = match stored_serving(&port.serving_path, &port.node, &wanted) {
+            Some(pair) => pair,
+            None => {
+                let pair =
+                    serving_certificate(&port.client, &port.node, &wanted, &shutdown).await?;
+                cert_rotation::write_pem_pair(&port.serving_path, &pair.0, &pair.1)?;
+                pair
+            }
+        };
+        let slot = CertSlot::new(&cert, &key)?;
+        let tls = crate::pki::kubelet_server_tls_config_rotating(&port.ca_pem, slot.clone())?;
+        tokio::spawn(cert_rotation::keep_renewed(
+            port.client.clone(),
+            port.node.clone(),
+            wanted,
+            slot,
+            cert_rotation::Store::Pem(port.serving_path.clone()),
+            shutdown.clone(),
+        ));
         crate::kubelet::server::serve(port.listener, tls, port.streams, shutdown.clone()).await;
         Ok(())
     };
@@ -177,6 +219,50 @@ async fn serve_kubelet_port(
         shutdown.cancel();
     }
     result
+}
+
+/// The stored serving certificate when it is still valid and names exactly this node and
+/// `wanted`'s addresses (a board whose address changed asks for a new one).
+fn stored_serving(
+    path: &std::path::Path,
+    node: &str,
+    wanted: &cert_rotation::Wanted,
+) -> Option<(String, String)> {
+    let cert_rotation::Wanted::Serving(addresses) = wanted else {
+        return None;
+    };
+    let (cert, key) = cert_rotation::read_pem_pair(path)?;
+    let (_, not_after) = cert_rotation::validity(&cert)?;
+    if not_after <= chrono::Utc::now().timestamp() {
+        return None;
+    }
+    let (dns, ips) = crate::pki::certificate_names(&cert)?;
+    let want_ips: std::collections::BTreeSet<IpAddr> = addresses.iter().copied().collect();
+    (dns == std::collections::BTreeSet::from([node.to_ascii_lowercase()]) && ips == want_ips)
+        .then_some((cert, key))
+}
+
+/// A new serving certificate, waiting out an unreachable server; a denied request is final.
+async fn serving_certificate(
+    client: &RemoteClient,
+    node: &str,
+    wanted: &cert_rotation::Wanted,
+    shutdown: &CancellationToken,
+) -> Result<(String, String), AgentError> {
+    crate::client::retry::retry(
+        "kubelet serving certificate",
+        shutdown,
+        |e: &cert_rotation::RotationError| {
+            !matches!(
+                e,
+                cert_rotation::RotationError::Refused { .. }
+                    | cert_rotation::RotationError::Shutdown
+            )
+        },
+        || cert_rotation::request_certificate(client, node, wanted, shutdown),
+    )
+    .await
+    .map_err(AgentError::Serving)
 }
 
 /// How often the Node is read while waiting for it to report this board's address.

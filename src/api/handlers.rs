@@ -376,6 +376,7 @@ fn subresource(sub: Option<&str>) -> Result<Subresource, ApiError> {
         Some("finalize") => Ok(Subresource::Finalize),
         Some("status") => Ok(Subresource::Status),
         Some("ephemeralcontainers") => Ok(Subresource::EphemeralContainers),
+        Some("approval") => Ok(Subresource::Approval),
         Some(_) => Err(ApiError::method_not_allowed()),
     }
 }

@@ -16,9 +16,14 @@
 //!   the name nor an address may be one of the API server's (its certificate's names and
 //!   addresses, the `kubernetes` Service's ClusterIP, `kubernetes.default...`,
 //!   `localhost`, loopback): a board's certificate can never impersonate the API server.
-//!   Before its Node is registered a node gets a certificate for its name only; the agent
-//!   asks once its Node reports its address, and at every start, so a board whose DHCP
-//!   address changed is reachable again without anyone re-issuing anything.
+//!   Before its Node is registered a node gets a certificate for its name only. Bramble's
+//!   agent no longer calls this endpoint: its certificate manager asks through a
+//!   `kubernetes.io/kubelet-serving` CertificateSigningRequest, which
+//!   `controllers/certificates` approves under the same rules; the endpoint stays for
+//!   clients of the previous protocol.
+//!
+//! A node client certificate from a join lives `--node-cert-lifetime`; the kubelet renews it
+//! through `kubernetes.io/kube-apiserver-client-kubelet` requests from then on.
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
@@ -44,8 +49,6 @@ use crate::resources::{node, service};
 pub const JOIN_PATH: &str = "/bramble/v1/join";
 /// The path kubelets post to for their serving certificate.
 pub const SERVING_PATH: &str = "/bramble/v1/kubelet-serving-certificate";
-/// Validity of node client certificates.
-pub const NODE_CERT_DAYS: u64 = 365;
 /// Validity of kubelet serving certificates (renewed at every kubelet start).
 pub const SERVING_CERT_DAYS: u64 = 365;
 
@@ -90,18 +93,22 @@ pub struct ServingResponse {
 /// Issues certificates to boards, signed by the cluster CA.
 pub struct NodeCertificates {
     pki: Arc<Pki>,
+    /// The life of a node client certificate (`--node-cert-lifetime`).
+    node_cert_lifetime: std::time::Duration,
     /// The API server's own names and addresses, never signed for a node.
     api_dns: BTreeSet<String>,
     api_ips: BTreeSet<IpAddr>,
 }
 
 impl NodeCertificates {
-    /// An issuer signing with the cluster CA of `pki`.
-    pub fn new(pki: Arc<Pki>) -> Self {
+    /// An issuer signing with the cluster CA of `pki`, node client certificates living
+    /// `node_cert_lifetime` (the kubelet renews them through CSRs from then on).
+    pub fn new(pki: Arc<Pki>, node_cert_lifetime: std::time::Duration) -> Self {
         let (mut api_dns, api_ips) = pki.server_names();
         api_dns.extend(IN_CLUSTER_DNS_NAMES.iter().map(|d| d.to_string()));
         Self {
             pki,
+            node_cert_lifetime,
             api_dns,
             api_ips,
         }
@@ -177,7 +184,7 @@ impl NodeCertificates {
         let (client_certificate, client_key) = self
             .pki
             .ca()
-            .issue_client(&user, &[NODES_GROUP], NODE_CERT_DAYS)
+            .issue_client_for(&user, &[NODES_GROUP], self.node_cert_lifetime)
             .map_err(ApiError::internal)?;
         tracing::info!(node = %name, "issued node credentials to a joining board");
         Ok(JoinResponse {

@@ -53,6 +53,12 @@ pub struct ServerArgs {
     /// How long a node's kubelet may stay silent before the node is marked NotReady.
     #[arg(long, default_value = "40s", value_parser = super::duration::parse, env = "BRAMBLE_NODE_MONITOR_GRACE_PERIOD")]
     pub node_monitor_grace_period: Duration,
+    /// The longest life of a certificate signed for a kubelet (its client and serving
+    /// certificates, renewed by the kubelet at 70-90 % of that): upstream's
+    /// `--cluster-signing-duration`. Shorter than upstream's 10-minute minimum request
+    /// only for tests.
+    #[arg(long, default_value = "8760h", value_parser = super::duration::parse, env = "BRAMBLE_NODE_CERT_LIFETIME")]
+    pub node_cert_lifetime: Duration,
     /// Connection and request limits of the API server.
     #[command(flatten)]
     pub serving: ServingArgs,
@@ -98,6 +104,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         host_path_policy: args.kubelet.host_path_policy(&args.data_dir),
         cluster_cidr: args.cluster_cidr,
         node_monitor_grace: args.node_monitor_grace_period,
+        node_cert_lifetime: args.node_cert_lifetime,
         connection_limits: args.serving.connection_limits(),
         request_limits: args.serving.request_limits(),
         pod_security: args.pod_security.config(),

@@ -127,6 +127,13 @@ impl HttpClient {
         }))
     }
 
+    /// Makes the next request open a new connection (after the client certificate changed,
+    /// as the kubelet's certificate manager closes its connections upstream). Requests
+    /// already under way, watches included, finish on the old one.
+    pub async fn reconnect(&self) {
+        *self.sender.lock().await = None;
+    }
+
     async fn connect(&self) -> Result<Sender, HttpError> {
         let addr = format!("{}:{}", self.host, self.port);
         // a cut link answers nothing: give up and let the caller retry, instead of the

@@ -172,6 +172,8 @@ pub enum Subresource {
     Finalize,
     /// `/ephemeralcontainers` (pods): only ephemeral containers are added.
     EphemeralContainers,
+    /// `/approval` (certificate signing requests): only the approval decision changes.
+    Approval,
 }
 
 impl Subresource {
@@ -182,6 +184,7 @@ impl Subresource {
             Subresource::Status => "status",
             Subresource::Finalize => "finalize",
             Subresource::EphemeralContainers => "ephemeralcontainers",
+            Subresource::Approval => "approval",
         }
     }
 }

@@ -158,6 +158,7 @@ fn subresource_suffix(sub: Subresource) -> &'static str {
         Subresource::Status => "/status",
         Subresource::Finalize => "/finalize",
         Subresource::EphemeralContainers => "/ephemeralcontainers",
+        Subresource::Approval => "/approval",
     }
 }
 

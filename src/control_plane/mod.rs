@@ -109,6 +109,8 @@ pub struct ServerConfig {
     pub cluster_cidr: Ipv4Cidr,
     /// How long a silent kubelet's node stays Ready.
     pub node_monitor_grace: Duration,
+    /// The longest life of a certificate signed for a kubelet's request.
+    pub node_cert_lifetime: Duration,
     /// What the API server's connections may hold.
     pub connection_limits: ListenerLimits,
     /// The API server's in-flight limits and request timeout.
@@ -301,7 +303,7 @@ pub async fn run_with_pod_streams(
         metrics: Scraper::new(kubelets.clone()),
         requests: RequestMetrics::default(),
         kubelets,
-        node_certificates: Some(NodeCertificates::new(pki.clone())),
+        node_certificates: Some(NodeCertificates::new(pki.clone(), cfg.node_cert_lifetime)),
         connection_limits: cfg.connection_limits,
         request_limits: RequestLimits::new(cfg.request_limits),
     });
@@ -448,6 +450,14 @@ pub async fn run_with_pod_streams(
         "bootstrap token cleaner",
         TokenCleaner::new(&informers)
     );
+    start_certificate_controllers(
+        &mut tasks,
+        &shutdown,
+        &informers,
+        &pki,
+        &pki_dir,
+        cfg.node_cert_lifetime,
+    );
     if let Some(mut kubelet) = cfg.kubelet.clone() {
         kubelet.node_name.clone_from(&cfg.node_name);
         let stop = shutdown.clone();
@@ -466,6 +476,46 @@ pub async fn run_with_pod_streams(
     while tasks.join_next().await.is_some() {}
     informers.stopped().await;
     Ok(())
+}
+
+/// The CSR approver, signer and cleaner (`controllers/certificates/`).
+fn start_certificate_controllers(
+    tasks: &mut JoinSet<()>,
+    shutdown: &CancellationToken,
+    informers: &Informers<LocalClient>,
+    pki: &Pki,
+    pki_dir: &std::path::Path,
+    lifetime: Duration,
+) {
+    use crate::controllers::certificates::{approver, cleaner, kubelet_csr, signer};
+    let (mut dns, ips) = pki.server_names();
+    dns.extend(
+        crate::pki::IN_CLUSTER_DNS_NAMES
+            .iter()
+            .map(|d| d.to_string()),
+    );
+    let api = kubelet_csr::ApiServerNames { dns, ips };
+    start!(
+        tasks,
+        shutdown,
+        "csr approving",
+        approver::CsrApprover::new(informers, api)
+    );
+    match crate::pki::ClusterCa::load(pki_dir) {
+        Ok(ca) => start!(
+            tasks,
+            shutdown,
+            "csr signing",
+            signer::CsrSigner::new(informers, Arc::new(ca), lifetime)
+        ),
+        Err(e) => tracing::error!(error = %e, "the csr signing controller cannot run"),
+    }
+    start!(
+        tasks,
+        shutdown,
+        "csr cleaner",
+        cleaner::CsrCleaner::new(informers)
+    );
 }
 
 async fn ensure_namespaces(registry: &Registry) -> Result<(), ServerError> {
@@ -494,15 +544,10 @@ async fn ensure_cluster_info(
 }
 
 /// The API server's TLS settings towards kubelets: trusts the cluster CA and presents a
-/// client certificate in `system:masters`, issued afresh at each start (kubeadm's
-/// `apiserver-kubelet-client`).
+/// client certificate in `system:masters` (kubeadm's `apiserver-kubelet-client`, kept in
+/// `pki/` so `bramble ctl certs rotate` can replace it).
 fn kubelet_client_tls(pki: &Pki) -> Result<Arc<rustls::ClientConfig>, ServerError> {
-    let (cert, key) = pki.ca().issue_client(
-        "kube-apiserver-kubelet-client",
-        &["system:masters"],
-        ADMIN_CERT_DAYS,
-    )?;
-    Ok(pki.client_tls_config(&cert, &key)?)
+    Ok(pki.kubelet_client_tls_config()?)
 }
 
 /// Writes `DIR/admin.kubeconfig` unless one for the same server URL is already there.

@@ -4,6 +4,7 @@
 //! ([`runtime`]). Every controller implements [`runtime::Controller`] on typed objects.
 //! Nothing is listed again when one object changes.
 
+pub mod certificates;
 pub mod clusterrole_aggregation;
 pub mod crd;
 pub mod cronjob;

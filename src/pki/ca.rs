@@ -123,6 +123,28 @@ impl CertificateAuthority {
         )
     }
 
+    /// Signs a parsed certificate signing request.
+    pub(crate) fn sign_request(
+        &self,
+        request: rcgen::CertificateSigningRequestParams,
+    ) -> Result<Certificate, PkiError> {
+        Ok(request.signed_by(&self.issuer, &self.key)?)
+    }
+
+    /// Gives the signed certificate `cert_der` the subject `subject_der` (see `subject.rs`).
+    pub(crate) fn replace_subject_of(
+        &self,
+        cert_der: &[u8],
+        subject_der: &[u8],
+    ) -> Result<Vec<u8>, PkiError> {
+        super::subject::replace_subject(
+            cert_der,
+            subject_der,
+            self.key.serialized_der(),
+            self.signature_scheme()?,
+        )
+    }
+
     /// The TLS signature scheme matching the algorithm rcgen signs with for this CA key.
     fn signature_scheme(&self) -> Result<SignatureScheme, PkiError> {
         let alg = self.key.algorithm();
@@ -144,12 +166,22 @@ impl CertificateAuthority {
 
 /// Sets `notBefore` an hour in the past and `notAfter` `days` from now, with a random serial.
 pub(crate) fn set_validity(params: &mut CertificateParams, days: u64) {
+    set_lifetime(
+        params,
+        Duration::from_secs(days.saturating_mul(24 * 60 * 60)),
+    );
+}
+
+/// Sets `notAfter` `lifetime` from now and `notBefore` an hour in the past (a tenth of the
+/// lifetime for lives under ten hours, so a short-lived certificate is not mostly past),
+/// with a random serial.
+pub(crate) fn set_lifetime(params: &mut CertificateParams, lifetime: Duration) {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
     let epoch = rcgen::date_time_ymd(1970, 1, 1);
-    params.not_before = epoch + now.saturating_sub(CLOCK_SKEW);
-    params.not_after = epoch + now + Duration::from_secs(days * 24 * 60 * 60);
+    params.not_before = epoch + now.saturating_sub(CLOCK_SKEW.min(lifetime / 10));
+    params.not_after = epoch + now.saturating_add(lifetime);
     // RFC 5280 §4.1.2.2: positive, at most 20 octets; 16 random bytes with the top bit clear.
     let mut serial: [u8; 16] = rand::random();
     serial[0] &= 0x7f;

@@ -84,6 +84,21 @@ pub(crate) fn issue_client(
     groups: &[&str],
     days: u64,
 ) -> Result<(String, String), PkiError> {
+    issue_client_for(
+        ca,
+        user,
+        groups,
+        Duration::from_secs(days.saturating_mul(24 * 60 * 60)),
+    )
+}
+
+/// [`issue_client`] for a lifetime given exactly.
+pub(crate) fn issue_client_for(
+    ca: &CertificateAuthority,
+    user: &str,
+    groups: &[&str],
+    lifetime: Duration,
+) -> Result<(String, String), PkiError> {
     if user.is_empty() {
         // The x509 authenticator ignores certificates without a CN, so one would be useless.
         return Err(PkiError::InvalidName(String::new()));
@@ -98,7 +113,7 @@ pub(crate) fn issue_client(
     ];
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
     params.use_authority_key_identifier_extension = true;
-    set_validity(&mut params, days);
+    super::ca::set_lifetime(&mut params, lifetime);
     let der = ca.sign_with_subject(params, &key, &encode_subject(user, groups))?;
     let cert_pem = pem_block("CERTIFICATE", &der);
     Ok((cert_pem, key.serialize_pem()))
@@ -219,7 +234,7 @@ pub(crate) fn all_certificates(pem: &str) -> Result<Vec<CertificateDer<'static>>
 }
 
 /// Wraps DER bytes in a PEM block with 64-column base64 lines (RFC 7468).
-fn pem_block(label: &str, der: &[u8]) -> String {
+pub(crate) fn pem_block(label: &str, der: &[u8]) -> String {
     use base64::Engine;
     let encoded = base64::engine::general_purpose::STANDARD.encode(der);
     let mut out = format!("-----BEGIN {label}-----\n");

@@ -8,12 +8,16 @@
 
 mod atomic_file;
 mod ca;
+pub mod cert_slot;
 mod certs;
+pub mod csr;
 pub mod identity;
 pub mod join_token;
 pub mod kubeconfig;
 mod names;
 mod pinned;
+pub mod rotate;
+mod server_cert_reload;
 mod signing_key;
 mod subject;
 mod tls;
@@ -33,7 +37,10 @@ pub use names::{
 };
 pub use pinned::pinned_ca_tls_config;
 pub use signing_key::{SigningKey, SIGNING_KEY_FILE};
-pub use tls::{client_tls_config, kubelet_server_tls_config};
+pub use tls::{
+    client_tls_config, client_tls_config_rotating, kubelet_server_tls_config,
+    kubelet_server_tls_config_rotating,
+};
 
 use ca::CertificateAuthority;
 
@@ -92,6 +99,7 @@ pub enum PkiError {
 
 /// The loaded cluster PKI: CA plus the API server's serving certificate.
 pub struct Pki {
+    dir: PathBuf,
     ca: ClusterCa,
     server_cert_pem: String,
     server_key_pem: String,
@@ -151,6 +159,7 @@ impl Pki {
             }
         };
         Ok(Pki {
+            dir: dir.to_path_buf(),
             ca: ClusterCa(ca),
             server_cert_pem,
             server_key_pem,
@@ -239,6 +248,36 @@ impl ClusterCa {
     ) -> Result<(String, String), PkiError> {
         certs::issue_client(&self.0, user, groups, days)
     }
+
+    /// [`ClusterCa::issue_client`] for a lifetime given exactly (node certificates, whose
+    /// lifetime `--node-cert-lifetime` caps).
+    pub fn issue_client_for(
+        &self,
+        user: &str,
+        groups: &[&str],
+        lifetime: std::time::Duration,
+    ) -> Result<(String, String), PkiError> {
+        certs::issue_client_for(&self.0, user, groups, lifetime)
+    }
+}
+
+/// The DNS names and addresses of the first certificate in `cert_pem`.
+pub fn certificate_names(cert_pem: &str) -> Option<(BTreeSet<String>, BTreeSet<IpAddr>)> {
+    let der = ca::first_certificate(cert_pem).ok()?;
+    let (_, cert) = x509_parser::parse_x509_certificate(&der).ok()?;
+    Some(certs::subject_alt_names(&cert))
+}
+
+/// Whether the private key `key_pem` belongs to the first certificate of `cert_pem`.
+pub fn key_matches(cert_pem: &str, key_pem: &str) -> bool {
+    let (Ok(der), Ok(key)) = (
+        ca::first_certificate(cert_pem),
+        rcgen::KeyPair::from_pem(key_pem),
+    ) else {
+        return false;
+    };
+    x509_parser::parse_x509_certificate(&der)
+        .is_ok_and(|(_, cert)| cert.public_key().raw == key.public_key_der().as_slice())
 }
 
 /// Reads a cert/key pair; `None` when neither exists.

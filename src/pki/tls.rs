@@ -13,7 +13,9 @@ use rustls::pki_types::PrivateKeyDer;
 use rustls::server::WebPkiClientVerifier;
 use rustls::{ClientConfig, RootCertStore, ServerConfig};
 
+use super::cert_slot::CertSlot;
 use super::certs::all_certificates;
+use super::server_cert_reload::ServerCertReload;
 use super::{Pki, PkiError};
 
 /// ALPN protocols offered, most preferred first.
@@ -52,12 +54,18 @@ impl Pki {
         )
         .allow_unauthenticated()
         .build()?;
-        let mut chain = all_certificates(&self.server_cert_pem)?;
-        chain.push(self.ca.0.cert_der().clone());
+        let chain = format!("{}\n{}", self.server_cert_pem.trim_end(), self.ca_pem());
+        let slot = CertSlot::new(&chain, &self.server_key_pem)?;
+        let resolver = ServerCertReload::new(
+            slot,
+            self.dir.join(super::SERVER_CERT_FILE),
+            self.dir.join(super::SERVER_KEY_FILE),
+            self.ca_pem().to_string(),
+        );
         let mut config = ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()?
             .with_client_cert_verifier(verifier)
-            .with_single_cert(chain, private_key(&self.server_key_pem)?)?;
+            .with_cert_resolver(Arc::new(resolver));
         config.alpn_protocols = alpn();
         Ok(Arc::new(config))
     }
@@ -88,6 +96,53 @@ pub fn client_tls_config(
         None => builder.with_no_client_auth(),
     };
     config.alpn_protocols = alpn();
+    Ok(Arc::new(config))
+}
+
+/// TLS configuration for a client trusting only `ca_pem` that presents whatever
+/// certificate `slot` holds at each handshake (the kubelet's rotating client certificate).
+pub fn client_tls_config_rotating(
+    ca_pem: &str,
+    slot: Arc<CertSlot>,
+) -> Result<Arc<ClientConfig>, PkiError> {
+    client_config_with_resolver(ca_pem, slot)
+}
+
+/// TLS configuration for a client trusting only `ca_pem` whose certificate `resolver`
+/// chooses at each handshake.
+pub(super) fn client_config_with_resolver(
+    ca_pem: &str,
+    resolver: Arc<dyn rustls::client::ResolvesClientCert>,
+) -> Result<Arc<ClientConfig>, PkiError> {
+    let mut config = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots(ca_pem)?)
+        .with_client_cert_resolver(resolver);
+    config.alpn_protocols = alpn();
+    // A resumed session carries the certificate of the handshake it resumes: after a
+    // rotation every connection must present the new one.
+    config.resumption = rustls::client::Resumption::disabled();
+    Ok(Arc::new(config))
+}
+
+/// [`kubelet_server_tls_config`] serving whatever certificate `slot` holds at each
+/// handshake (the kubelet's rotating serving certificate).
+pub fn kubelet_server_tls_config_rotating(
+    ca_pem: &str,
+    slot: Arc<CertSlot>,
+) -> Result<Arc<ServerConfig>, PkiError> {
+    let provider = provider();
+    let verifier =
+        WebPkiClientVerifier::builder_with_provider(Arc::new(roots(ca_pem)?), provider.clone())
+            .build()?;
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_client_cert_verifier(verifier)
+        .with_cert_resolver(slot);
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    // No resumption: a resumed session would stand for the certificate before a rotation.
+    config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+    config.send_tls13_tickets = 0;
     Ok(Arc::new(config))
 }
 

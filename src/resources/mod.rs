@@ -3,6 +3,7 @@
 //! on kind names; it asks the [`ResourceType`] found here.
 
 pub mod bootstrap_token;
+pub mod certificatesigningrequest;
 pub mod configmap;
 pub mod controllerrevision;
 pub mod crd;
@@ -89,6 +90,11 @@ pub trait Strategy: Send + Sync {
     /// what that subresource may change. Kinds without it never see such an update (the
     /// subresource is not served), so the default keeps the object as it was.
     fn prepare_for_ephemeral_containers_update(&self, new: &mut Value, old: &Value) {
+        *new = old.clone();
+    }
+    /// On an update of the `approval` subresource (certificate signing requests): keeps
+    /// everything but the approval decision. Kinds without it never see such an update.
+    fn prepare_for_approval_update(&self, new: &mut Value, old: &Value) {
         *new = old.clone();
     }
     /// Validates an update through the `ephemeralcontainers` subresource.
@@ -247,6 +253,7 @@ pub static RESOURCES: &[&ResourceType] = &[
     &rbac::role::RESOURCE,
     &rbac::role_binding::RESOURCE,
     &crd::RESOURCE,
+    &certificatesigningrequest::RESOURCE,
 ];
 
 /// Finds a served type by group, version and plural name.

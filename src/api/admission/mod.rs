@@ -5,6 +5,7 @@
 //! containers pass Pod Security, and writes by a node pass NodeRestriction, which needs the
 //! object being replaced.
 
+pub mod csr_requester;
 pub mod default_storage_class;
 pub mod default_toleration_seconds;
 pub mod host_path;

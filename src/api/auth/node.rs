@@ -39,6 +39,8 @@ pub enum Vertex {
     PersistentVolume,
     /// The ServiceAccount a pod bound to the node runs as.
     ServiceAccount,
+    /// A CertificateSigningRequest the node made (its `spec.username` is the node's).
+    CertificateSigningRequest,
 }
 
 /// Answers whether an object is related to a node.
@@ -111,6 +113,7 @@ pub fn node_decision(node: &str, attrs: &Attributes<'_>, graph: &dyn NodeGraph) 
             related(node, Vertex::ServiceAccount, attrs, graph)
         }
         ("coordination.k8s.io", "leases") => lease(node, attrs),
+        ("certificates.k8s.io", "certificatesigningrequests") => csr(node, attrs, graph),
         ("", "pods") => match (attrs.subresource, verb) {
             ("", "create" | "delete") | ("status", "update" | "patch") | ("eviction", "create") => {
                 allow()
@@ -174,6 +177,21 @@ fn related(node: &str, vertex: Vertex, attrs: &Attributes<'_>, graph: &dyn NodeG
         deny(format!(
             "no relationship found between node '{node}' and this object"
         ))
+    }
+}
+
+/// Certificate signing requests: a node creates them (upstream's `NodeRules` grant
+/// create, get, list and watch of all of them; Bramble narrows reads to the node's own
+/// requests, named, as the kubelet's certificate manager reads them). The approval and
+/// status subresources are the controllers', never a node's.
+fn csr(node: &str, attrs: &Attributes<'_>, graph: &dyn NodeGraph) -> Decision {
+    if !attrs.subresource.is_empty() {
+        return deny("can only create or read certificate signing requests");
+    }
+    match attrs.verb {
+        "create" => allow(),
+        v if is_read(v) => related(node, Vertex::CertificateSigningRequest, attrs, graph),
+        _ => deny("can only create or read certificate signing requests"),
     }
 }
 

@@ -26,8 +26,9 @@ use serde_json::Value;
 use super::node::{NodeGraph, Vertex};
 use crate::api::registry::{list, Registry};
 use crate::controllers::volume_binding::ANN_SELECTED_NODE;
+use crate::pki::identity::NODE_USER_PREFIX;
 use crate::resources::meta::str_at_pointer;
-use crate::resources::{persistentvolume, persistentvolumeclaim, pod};
+use crate::resources::{certificatesigningrequest, persistentvolume, persistentvolumeclaim, pod};
 use crate::store::{Object, Paths};
 
 /// The node label a node-local volume's affinity names.
@@ -44,6 +45,13 @@ impl NodeGraph for Registry {
             Vertex::Secret | Vertex::ConfigMap | Vertex::ServiceAccount => {
                 self.any_pod_on(node, namespace, |p| references(p, vertex, name))
             }
+            Vertex::CertificateSigningRequest => self
+                .lookup(&certificatesigningrequest::RESOURCE, "", name)
+                .is_some_and(|csr| {
+                    let user = csr.value();
+                    let requester = user.pointer("/spec/username").and_then(Value::as_str);
+                    requester == Some(format!("{NODE_USER_PREFIX}{node}").as_str())
+                }),
         }
     }
 }
@@ -203,7 +211,7 @@ fn refers(pod: &Value, vertex: Vertex, hit: &dyn Fn(&str) -> bool) -> bool {
             })
         }
         Vertex::ServiceAccount => is(pod.pointer("/spec/serviceAccountName")),
-        Vertex::Pod | Vertex::PersistentVolume => false,
+        Vertex::Pod | Vertex::PersistentVolume | Vertex::CertificateSigningRequest => false,
     }
 }
 

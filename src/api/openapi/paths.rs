@@ -190,7 +190,7 @@ fn subresource_kind(r: &ResourceType, sub: &str) -> Option<(&'static str, &'stat
         "binding" => Some(("io.k8s.api.core.v1.Binding", "Binding")),
         "eviction" => Some(("io.k8s.api.policy.v1.Eviction", "Eviction")),
         "token" => Some(("io.k8s.api.authentication.v1.TokenRequest", "TokenRequest")),
-        "status" | "finalize" | "ephemeralcontainers" => Some(("", r.kind)),
+        "status" | "finalize" | "ephemeralcontainers" | "approval" => Some(("", r.kind)),
         _ => None,
     }
 }

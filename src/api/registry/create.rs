@@ -38,6 +38,7 @@ impl Registry {
                 .insert("name".into(), Value::String(meta::generate_name(prefix)));
         }
         rt.strategy.prepare_for_create(&mut obj);
+        admission::csr_requester::admit(rt, &mut obj, opts.requester.as_ref());
         warnings.extend(admission::admit_create(self, rt, &mut obj).await?);
         if rt.strategy.tracks_generation() {
             meta::meta_mut(&mut obj).insert("generation".into(), Value::from(1));

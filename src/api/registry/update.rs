@@ -170,6 +170,7 @@ fn next_state(
         Subresource::EphemeralContainers => rt
             .strategy
             .prepare_for_ephemeral_containers_update(&mut new, old),
+        Subresource::Approval => rt.strategy.prepare_for_approval_update(&mut new, old),
     }
     if rt.strategy.tracks_generation() && meta::spec_changed(&new, old) {
         let generation = old

@@ -7,6 +7,7 @@
 //! carries a one-line fix. The exit status is non-zero when anything failed.
 
 mod board;
+mod certificates;
 mod cgroups;
 mod clock;
 mod host;
@@ -95,6 +96,7 @@ pub fn all(args: &CheckArgs) -> Vec<Outcome> {
         clock::check(&args.data_dir),
         host::swap(),
     ];
+    outcomes.extend(certificates::check(&args.data_dir));
     outcomes.extend(board::check());
     outcomes
 }

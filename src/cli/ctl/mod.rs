@@ -8,6 +8,7 @@
 
 mod api;
 mod apply;
+mod certs;
 mod config;
 mod delete;
 mod describe;
@@ -64,6 +65,8 @@ pub enum CtlCommand {
     Describe(describe::DescribeArgs),
     /// Import and list images in this board's own store (no kubeconfig needed).
     Image(image::ImageArgs),
+    /// Re-issue the server's own certificates from its CA (no kubeconfig needed).
+    Certs(certs::CertsArgs),
     /// Create, list and delete join tokens for new boards.
     Token(token::TokenArgs),
 }
@@ -113,6 +116,7 @@ pub fn main(args: CtlArgs) -> std::process::ExitCode {
 pub async fn run(args: CtlArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), CtlError> {
     let command = match args.command {
         CtlCommand::Image(a) => return image::run(a, out).await,
+        CtlCommand::Certs(a) => return certs::run(a, out),
         other => other,
     };
     let path = config::kubeconfig_path(args.kubeconfig.as_deref())?;
@@ -129,7 +133,7 @@ pub async fn run(args: CtlArgs, out: &mut dyn Write, err: &mut dyn Write) -> Res
         all_namespaces: args.all_namespaces,
     };
     match command {
-        CtlCommand::Image(_) => Ok(()), // answered above, without a kubeconfig
+        CtlCommand::Image(_) | CtlCommand::Certs(_) => Ok(()), // answered above, without a kubeconfig
         CtlCommand::Get(a) => get::run(&session, a, out, err).await,
         CtlCommand::Apply(a) => apply::run(&session, a, out, err).await,
         CtlCommand::Delete(a) => delete::run(&session, a, out, err).await,

@@ -4,6 +4,7 @@
 //! included (upstream generates with `Wide: true`); kubectl hides priority-1 columns unless
 //! `-o wide` and upper-cases the headers. One file per kind holds its columns and row function.
 
+pub mod certificatesigningrequest;
 pub mod configmap;
 pub mod controllerrevision;
 pub mod crd;

@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 
 use super::{AUTOUPDATE_ANNOTATION, GROUP};
 use crate::pki::identity::{
-    AUTHENTICATED_GROUP, MASTERS_GROUP, UNAUTHENTICATED_GROUP, VIEWERS_GROUP,
+    AUTHENTICATED_GROUP, MASTERS_GROUP, NODES_GROUP, UNAUTHENTICATED_GROUP, VIEWERS_GROUP,
 };
 
 /// Upstream's label on every bootstrap object.
@@ -119,8 +119,68 @@ fn viewer_role() -> Value {
     cluster_role(VIEWER_ROLE, &[], rules)
 }
 
+/// Upstream's name prefix of the CSR roles.
+const CSR_ROLE: &str = "system:certificates.k8s.io:certificatesigningrequests:";
+
+/// Upstream's roles for certificate signing requests: who may ask for a kubelet client
+/// certificate (`nodeclient` on bootstrap, `selfnodeclient` when renewing) and who may
+/// approve for the kubelet signers. The Node authorizer lets nodes create requests and read
+/// their own; these roles say what the approver honours, as upstream's.
+fn csr_roles() -> Vec<Value> {
+    let approver = |name: &str, signer: &str| {
+        cluster_role(
+            &format!("system:certificates.k8s.io:{name}"),
+            &[],
+            vec![
+                json!({"verbs": ["approve"], "apiGroups": ["certificates.k8s.io"],
+                "resources": ["signers"], "resourceNames": [signer]}),
+            ],
+        )
+    };
+    vec![
+        cluster_role(
+            "system:node-bootstrapper",
+            &[],
+            vec![rule(
+                &["create", "get", "list", "watch"],
+                "certificates.k8s.io",
+                &["certificatesigningrequests"],
+            )],
+        ),
+        cluster_role(
+            &format!("{CSR_ROLE}nodeclient"),
+            &[],
+            vec![rule(
+                &["create"],
+                "certificates.k8s.io",
+                &["certificatesigningrequests/nodeclient"],
+            )],
+        ),
+        cluster_role(
+            &format!("{CSR_ROLE}selfnodeclient"),
+            &[],
+            vec![rule(
+                &["create"],
+                "certificates.k8s.io",
+                &["certificatesigningrequests/selfnodeclient"],
+            )],
+        ),
+        approver(
+            "kube-apiserver-client-kubelet-approver",
+            "kubernetes.io/kube-apiserver-client-kubelet",
+        ),
+        approver("kubelet-serving-approver", "kubernetes.io/kubelet-serving"),
+    ]
+}
+
 /// The bootstrap ClusterRoles.
 pub fn cluster_roles() -> Vec<Value> {
+    let mut roles = csr_roles();
+    roles.extend(base_roles());
+    roles
+}
+
+fn base_roles() -> Vec<Value> {
     vec![
         viewer_role(),
         cluster_role(
@@ -353,6 +413,12 @@ pub fn cluster_role_bindings() -> Vec<Value> {
             "system:basic-user",
             "system:basic-user",
             &[AUTHENTICATED_GROUP],
+        ),
+        // kubeadm's `kubeadm:node-autoapprove-certificate-rotation`
+        binding(
+            "system:certificates.k8s.io:selfnodeclient",
+            &format!("{CSR_ROLE}selfnodeclient"),
+            &[NODES_GROUP],
         ),
         binding(
             "system:public-info-viewer",

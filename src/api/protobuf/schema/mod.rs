@@ -17,6 +17,7 @@ mod apps;
 mod authentication;
 mod authorization;
 mod batch;
+mod certificates;
 mod coordination;
 mod core_objects;
 mod core_pod;
@@ -129,6 +130,7 @@ const TABLES: &[&str] = &[
     authorization::TABLE,
     apps::TABLE,
     batch::TABLE,
+    certificates::TABLE,
     policy::TABLE,
     rbac::TABLE,
 ];
@@ -162,6 +164,7 @@ pub fn root(api_version: &str, kind: &str) -> Option<&'static str> {
         ("v1", "Binding") => "Binding",
         ("storage.k8s.io/v1", "StorageClass") => "StorageClass",
         ("coordination.k8s.io/v1", "Lease") => "Lease",
+        ("certificates.k8s.io/v1", "CertificateSigningRequest") => "CertificateSigningRequest",
         ("apps/v1", "Deployment") => "Deployment",
         ("apps/v1", "ReplicaSet") => "ReplicaSet",
         ("apps/v1", "DaemonSet") => "DaemonSet",
