@@ -2,7 +2,8 @@
 //! credentials ([`credentials`]), then runs the same kubelet the server runs, written
 //! against the [`Client`](crate::client::Client) trait, with a
 //! [`RemoteClient`] to the server instead of the in-process one, and serves the kubelet
-//! port the API server reaches for `kubectl logs` and `exec`.
+//! port the API server reaches for `kubectl logs` and `exec`, and the same service through a
+//! [tunnel](crate::tunnel) to the server for a board the server cannot dial.
 
 pub mod credentials;
 
@@ -38,6 +39,9 @@ pub struct AgentConfig {
     pub kubelet_port: u16,
     /// The kubelet; its node name is the board's.
     pub kubelet: KubeletConfig,
+    /// Whether the kubelet is also served through a tunnel to the server
+    /// ([`crate::tunnel`]), for a board the server cannot dial.
+    pub tunnel: bool,
 }
 
 /// Why the agent stopped.
@@ -79,6 +83,7 @@ pub async fn run(cfg: AgentConfig, shutdown: CancellationToken) -> Result<(), Ag
     )
     .await?;
     let http = HttpClient::new(&kc)?;
+    let node_tls = crate::pki::client_tls_config(&kc.ca_pem, node_certificate(&kc.credentials))?;
     let client = RemoteClient::new(http.clone());
     let addr = SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), cfg.kubelet_port);
     let listener = match TcpListener::bind(addr).await {
@@ -109,6 +114,14 @@ pub async fn run(cfg: AgentConfig, shutdown: CancellationToken) -> Result<(), Ag
         )
         .with_stats(cfg.kubelet.stats.clone()),
     );
+    if cfg.tunnel {
+        let dialer = crate::tunnel::dialer::Dialer {
+            server: cfg.server.clone(),
+            tls: node_tls,
+            handler: kubelet_handler(streams.clone()),
+        };
+        tokio::spawn(dialer.run(shutdown.clone()));
+    }
     // The kubelet port serves once the Node reports this board's address, so the serving
     // certificate names only addresses the server can check against the Node.
     let port_task = tokio::spawn(serve_kubelet_port(
@@ -133,6 +146,24 @@ pub async fn run(cfg: AgentConfig, shutdown: CancellationToken) -> Result<(), Ag
         return Err(e);
     }
     Ok(result?)
+}
+
+/// The node client certificate of the board's credentials, for the tunnel's TLS.
+fn node_certificate(c: &crate::pki::kubeconfig::Credentials) -> Option<(&str, &str)> {
+    match c {
+        crate::pki::kubeconfig::Credentials::ClientCertificate { cert_pem, key_pem } => {
+            Some((cert_pem.as_str(), key_pem.as_str()))
+        }
+        _ => None,
+    }
+}
+
+/// The kubelet port's request handler, for the tunnel to serve.
+fn kubelet_handler(streams: Arc<dyn PodStreams>) -> crate::tunnel::dialer::Handler {
+    Arc::new(move |req| {
+        let streams = streams.clone();
+        Box::pin(async move { crate::kubelet::server::route(streams.as_ref(), req).await })
+    })
 }
 
 /// What the kubelet port needs.
