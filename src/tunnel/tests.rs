@@ -174,3 +174,69 @@ async fn a_closed_tunnel_leaves_the_table_and_a_newer_one_replaces_the_older() {
     .await;
     eventually("the table is empty", || tunnels.nodes().is_empty()).await;
 }
+
+/// A client for a kubelet port nothing listens on.
+fn closed_kubelet_port() -> Arc<crate::client::http::HttpClient> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(rustls::RootCertStore::empty())
+    .with_no_client_auth();
+    crate::client::http::HttpClient::with_tls(
+        &format!("https://127.0.0.1:{port}"),
+        Arc::new(tls),
+        None,
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn an_unreachable_kubelet_port_falls_back_to_the_tunnel_and_is_remembered() {
+    use super::route::{Link, RouteError};
+    let tunnels = Tunnels::default();
+    let routes = super::Routes::new(tunnels.clone());
+    let direct = closed_kubelet_port();
+
+    // neither way: the direct failure is the answer, as without tunnels
+    let no_tunnel = routes.link("pi-2", Some(direct.clone())).await;
+    assert!(matches!(no_tunnel, Err(RouteError::Direct(_))));
+    assert!(matches!(
+        routes.link("pi-2", None).await,
+        Err(RouteError::NoRoute)
+    ));
+    assert!(!routes.prefers_tunnel("pi-2"));
+
+    let (server, agent) = (CancellationToken::new(), CancellationToken::new());
+    let _agent_task = open_tunnel(&tunnels, "pi-2", &server, &agent).await;
+    eventually("the tunnel is registered", || routes.has_tunnel("pi-2")).await;
+    let link = routes.link("pi-2", Some(direct.clone())).await.unwrap();
+    assert!(matches!(link, Link::Tunnel(_)));
+    assert!(
+        routes.prefers_tunnel("pi-2"),
+        "the failed dial is remembered"
+    );
+    let empty = http_body_util::Full::new(Bytes::new()).boxed();
+    let resp = link
+        .send("pi-2", http::Method::GET, "/healthz", empty)
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let text = resp.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(&text[..], b"ok");
+    // a node that reports no address is reached through its tunnel too
+    assert!(matches!(
+        routes.link("pi-2", None).await,
+        Ok(Link::Tunnel(_))
+    ));
+    // another node's tunnel is not this one's
+    assert!(matches!(
+        routes.link("pi-3", Some(direct)).await,
+        Err(RouteError::Direct(_))
+    ));
+}
