@@ -49,6 +49,7 @@ mod list_watch_semantics;
 mod local_disk_claims;
 mod local_disk_volumes;
 mod local_storage;
+mod nat_agent;
 mod network_pods;
 mod node_authorization;
 mod node_health;

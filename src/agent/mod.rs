@@ -2,8 +2,9 @@
 //! credentials ([`credentials`]), then runs the same kubelet the server runs, written
 //! against the [`Client`](crate::client::Client) trait, with a
 //! [`RemoteClient`] to the server instead of the in-process one, and serves the kubelet
-//! port the API server reaches for `kubectl logs` and `exec`. Both of the node's
-//! certificates are renewed while it runs ([`cert_rotation`]).
+//! port the API server reaches for `kubectl logs` and `exec`, and the same service through a
+//! [tunnel](crate::tunnel) to the server for a board the server cannot dial. Both of the
+//! node's certificates are renewed while it runs ([`cert_rotation`]).
 
 pub mod cert_rotation;
 pub mod credentials;
@@ -41,6 +42,9 @@ pub struct AgentConfig {
     pub kubelet_port: u16,
     /// The kubelet; its node name is the board's.
     pub kubelet: KubeletConfig,
+    /// Whether the kubelet is also served through a tunnel to the server
+    /// ([`crate::tunnel`]), for a board the server cannot dial.
+    pub tunnel: bool,
 }
 
 /// Why the agent stopped.
@@ -85,6 +89,8 @@ pub async fn run(cfg: AgentConfig, shutdown: CancellationToken) -> Result<(), Ag
     )
     .await?;
     let (http, client_slot) = rotating_client(&kc, &cfg.server)?;
+    // The tunnel presents the same, rotating, node certificate.
+    let node_tls = crate::pki::client_tls_config_rotating(&kc.ca_pem, client_slot.clone())?;
     let client = RemoteClient::new(http.clone());
     tokio::spawn(cert_rotation::keep_renewed(
         client.clone(),
@@ -127,6 +133,14 @@ pub async fn run(cfg: AgentConfig, shutdown: CancellationToken) -> Result<(), Ag
         )
         .with_stats(cfg.kubelet.stats.clone()),
     );
+    if cfg.tunnel {
+        let dialer = crate::tunnel::dialer::Dialer {
+            server: cfg.server.clone(),
+            tls: node_tls,
+            handler: kubelet_handler(streams.clone()),
+        };
+        tokio::spawn(dialer.run(shutdown.clone()));
+    }
     // The kubelet port serves once the Node reports this board's address, so the serving
     // certificate names only addresses the server can check against the Node.
     let port_task = tokio::spawn(serve_kubelet_port(
@@ -168,6 +182,14 @@ fn rotating_client(
     let slot = CertSlot::new(cert_pem, key_pem)?;
     let tls = crate::pki::client_tls_config_rotating(&kc.ca_pem, slot.clone())?;
     Ok((HttpClient::with_tls(server, tls, None)?, slot))
+}
+
+/// The kubelet port's request handler, for the tunnel to serve.
+fn kubelet_handler(streams: Arc<dyn PodStreams>) -> crate::tunnel::dialer::Handler {
+    Arc::new(move |req| {
+        let streams = streams.clone();
+        Box::pin(async move { crate::kubelet::server::route(streams.as_ref(), req).await })
+    })
 }
 
 /// What the kubelet port needs.

@@ -3,7 +3,9 @@
 //! `status.daemonEndpoints.kubeletEndpoint.Port`, checks the kubelet's certificate against
 //! the cluster CA, presents the API server's own client certificate (`system:masters`, as
 //! kubeadm's `apiserver-kubelet-client`), and speaks [`kubelet_wire`](super::kubelet_wire).
-//! One HTTP/2 connection per kubelet address is kept and reused.
+//! One HTTP/2 connection per kubelet address is kept and reused. A node whose kubelet port
+//! cannot be dialled (a board behind NAT) is reached through the tunnel its agent keeps open
+//! to the server, chosen per request by [`Routes`].
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -25,6 +27,8 @@ use super::registry::Registry;
 use super::status::ApiError;
 use crate::client::http::{HttpClient, RequestBody};
 use crate::resources::node;
+use crate::tunnel::route::RouteError;
+use crate::tunnel::Routes;
 
 /// Chunks buffered per stream between a kubelet and the API server's client.
 const CHUNKS: usize = 16;
@@ -37,15 +41,18 @@ pub struct RemoteKubelets {
     registry: Registry,
     tls: Arc<rustls::ClientConfig>,
     clients: Mutex<HashMap<String, Arc<HttpClient>>>,
+    routes: Routes,
 }
 
 impl RemoteKubelets {
-    /// Dials with `tls` (the cluster CA as the only root, the API server's client certificate).
-    pub fn new(registry: Registry, tls: Arc<rustls::ClientConfig>) -> Self {
+    /// Dials with `tls` (the cluster CA as the only root, the API server's client
+    /// certificate), or goes through the nodes' tunnels in `routes`.
+    pub fn new(registry: Registry, tls: Arc<rustls::ClientConfig>, routes: Routes) -> Self {
         Self {
             registry,
             tls,
             clients: Mutex::new(HashMap::new()),
+            routes,
         }
     }
 }
@@ -77,34 +84,69 @@ impl KubeletConnector for RemoteKubelets {
             .registry
             .get(&node::RESOURCE, "", node_name)
             .map_err(|_| pod_streams::no_kubelet(node_name))?;
-        let url = kubelet_url(&node).ok_or_else(|| pod_streams::no_kubelet(node_name))?;
-        let mut clients = self
-            .clients
-            .lock()
-            .map_err(|_| ApiError::internal("kubelet connection table poisoned"))?;
-        let http = match clients.get(&url) {
-            Some(c) => c.clone(),
-            None => {
-                let c = HttpClient::with_tls(&url, self.tls.clone(), None)
-                    .map_err(ApiError::internal)?;
-                clients.insert(url.clone(), c.clone());
-                c
-            }
+        let direct = match kubelet_url(&node) {
+            Some(url) => Some(self.client(&url)?),
+            // a board behind NAT may be reachable through its tunnel all the same
+            None if self.routes.has_tunnel(node_name) => None,
+            None => return Err(pod_streams::no_kubelet(node_name)),
         };
         Ok(Arc::new(RemoteKubelet {
             node: node_name.to_string(),
-            http,
+            direct,
+            routes: self.routes.clone(),
         }))
     }
 }
 
-/// One node's kubelet over HTTPS.
+impl RemoteKubelets {
+    /// The kept connection to the kubelet at `url`.
+    fn client(&self, url: &str) -> Result<Arc<HttpClient>, ApiError> {
+        let mut clients = self
+            .clients
+            .lock()
+            .map_err(|_| ApiError::internal("kubelet connection table poisoned"))?;
+        if let Some(c) = clients.get(url) {
+            return Ok(c.clone());
+        }
+        let c = HttpClient::with_tls(url, self.tls.clone(), None).map_err(ApiError::internal)?;
+        clients.insert(url.to_string(), c.clone());
+        Ok(c)
+    }
+}
+
+/// One node's kubelet over HTTPS, directly or through the node's tunnel.
 struct RemoteKubelet {
     node: String,
-    http: Arc<HttpClient>,
+    /// The kubelet port's client, when the node reports an address.
+    direct: Option<Arc<HttpClient>>,
+    routes: Routes,
 }
 
 impl RemoteKubelet {
+    /// Sends one request to the kubelet the way [`Routes`] chooses.
+    async fn send(
+        &self,
+        method: Method,
+        uri: &str,
+        body: RequestBody,
+    ) -> Result<http::Response<Incoming>, ApiError> {
+        let link = self
+            .routes
+            .link(&self.node, self.direct.clone())
+            .await
+            .map_err(|e| match e {
+                RouteError::NoRoute => pod_streams::no_kubelet(&self.node),
+                e => self.unreachable(e),
+            })?;
+        link.send(&self.node, method, uri, body)
+            .await
+            .map_err(|e| self.unreachable(e))
+    }
+
+    fn empty() -> RequestBody {
+        http_body_util::Full::new(Bytes::new()).boxed()
+    }
+
     /// A failed or refused answer as the error a kubectl user sees, naming the node.
     async fn refusal(&self, resp: http::Response<Incoming>) -> ApiError {
         let code = resp.status().as_u16();
@@ -150,10 +192,8 @@ impl PodStreams for RemoteKubelet {
     fn node_get<'a>(&'a self, path_and_query: &'a str) -> StreamFuture<'a, NodeResponse> {
         Box::pin(async move {
             let resp = self
-                .http
-                .send(Method::GET, path_and_query, &[], Vec::new())
-                .await
-                .map_err(|e| self.unreachable(e))?;
+                .send(Method::GET, path_and_query, Self::empty())
+                .await?;
             let status = resp.status().as_u16();
             if !resp.status().is_success() {
                 return Err(self.refusal(resp).await);
@@ -188,11 +228,7 @@ impl PodStreams for RemoteKubelet {
     ) -> StreamFuture<'a, mpsc::Receiver<Bytes>> {
         Box::pin(async move {
             let uri = kubelet_wire::logs_uri(namespace, pod, container, &request);
-            let resp = self
-                .http
-                .send(Method::GET, &uri, &[], Vec::new())
-                .await
-                .map_err(|e| self.unreachable(e))?;
+            let resp = self.send(Method::GET, &uri, Self::empty()).await?;
             if !resp.status().is_success() {
                 return Err(self.refusal(resp).await);
             }
@@ -252,11 +288,7 @@ impl RemoteKubelet {
         uri: &str,
         body: RequestBody,
     ) -> Result<http::Response<Incoming>, ApiError> {
-        let resp = self
-            .http
-            .send_body(Method::POST, uri, &[], body)
-            .await
-            .map_err(|e| self.unreachable(e))?;
+        let resp = self.send(Method::POST, uri, body).await?;
         if !resp.status().is_success() {
             return Err(self.refusal(resp).await);
         }

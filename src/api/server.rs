@@ -42,6 +42,7 @@ use super::status::ApiError;
 use super::{discovery, openapi, reviews};
 use crate::pki::tokens::TokenAuthenticator;
 use crate::serving::prometheus;
+use crate::tunnel::{self, Tunnels};
 
 /// Everything a request needs.
 pub struct ApiState {
@@ -67,6 +68,8 @@ pub struct ApiState {
     pub metrics: Scraper,
     /// Request counts and latencies for `/metrics`.
     pub requests: RequestMetrics,
+    /// The tunnels joined boards keep open to reach their kubelets through.
+    pub tunnels: Tunnels,
 }
 
 /// Serves HTTPS on `listener` until `state.shutdown` is cancelled.
@@ -235,6 +238,10 @@ async fn route(
     req: Request<Incoming>,
 ) -> Response<ResponseBody> {
     let path = req.uri().path().to_string();
+    if path == tunnel::TUNNEL_PATH {
+        // a node's own tunnel: authorized by the Node authorizer's rule in `tunnel`
+        return tunnel::handshake::accept(&state.tunnels, who, credentials, &state.shutdown, req);
+    }
     let selected = selected_name(info.verb, &query);
     let attrs = match &info.target {
         Target::Resource(rp) => {

@@ -37,6 +37,11 @@ pub struct AgentArgs {
     /// The port the API server reaches this board's kubelet on for logs and exec.
     #[arg(long, default_value_t = DEFAULT_KUBELET_PORT, env = "BRAMBLE_KUBELET_PORT")]
     pub kubelet_port: u16,
+    /// Do not keep a tunnel open to the server: it then reaches this board's kubelet only
+    /// on the kubelet port (a board the server cannot dial, e.g. behind NAT, then has no
+    /// `kubectl logs`, `exec` or `port-forward`).
+    #[arg(long, env = "BRAMBLE_NO_TUNNEL")]
+    pub no_tunnel: bool,
     /// The kubelet of this board.
     #[command(flatten)]
     pub kubelet: KubeletArgs,
@@ -72,6 +77,7 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         data_dir: args.data_dir.clone(),
         kubelet_port: args.kubelet_port,
         kubelet,
+        tunnel: !args.no_tunnel,
     };
     agent::run(cfg, super::shutdown_on_signal())
         .await

@@ -177,6 +177,21 @@ impl HttpClient {
         }
     }
 
+    /// Opens the connection now unless one is open, so a caller can tell an unreachable
+    /// server from a failed request before it hands over a streaming body.
+    pub async fn connected(&self) -> Result<(), HttpError> {
+        let mut guard = self.sender.lock().await;
+        let usable = match guard.as_mut() {
+            Some(Sender::H2(s)) => s.ready().await.is_ok(),
+            Some(Sender::H1(s)) => s.ready().await.is_ok(),
+            None => false,
+        };
+        if !usable {
+            *guard = Some(self.connect().await?);
+        }
+        Ok(())
+    }
+
     /// Sends a request and returns the response with its body still streaming.
     pub async fn send(
         &self,

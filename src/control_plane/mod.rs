@@ -256,11 +256,13 @@ pub async fn run_with_pod_streams(
     } else {
         TokenAuthenticator::empty()
     };
+    let tunnels = crate::tunnel::Tunnels::default();
     let kubelets = Kubelets {
         local: local_streams.map(|s| (cfg.node_name.clone(), s)),
         remote: Some(Arc::new(RemoteKubelets::new(
             registry.clone(),
             kubelet_client_tls(&pki)?,
+            crate::tunnel::Routes::new(tunnels.clone()),
         ))),
     };
     let join_token = JoinToken::load_or_create(&cfg.data_dir.join(JOIN_TOKEN_FILE), pki.ca_pem())?;
@@ -306,6 +308,7 @@ pub async fn run_with_pod_streams(
         node_certificates: Some(NodeCertificates::new(pki.clone(), cfg.node_cert_lifetime)),
         connection_limits: cfg.connection_limits,
         request_limits: RequestLimits::new(cfg.request_limits),
+        tunnels,
     });
     let mut tasks = JoinSet::new();
     tasks.spawn(server::serve(

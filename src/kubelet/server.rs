@@ -95,7 +95,9 @@ fn service(
     }))
 }
 
-async fn route(streams: &dyn PodStreams, req: Request<Incoming>) -> Response<ResponseBody> {
+/// Answers one request of the API server (on the kubelet port, or through the board's
+/// tunnel, whose peer is the API server by construction).
+pub async fn route(streams: &dyn PodStreams, req: Request<Incoming>) -> Response<ResponseBody> {
     let path = req.uri().path().to_string();
     let result = match *req.method() {
         Method::GET if is_read_only(&path) => node_get(streams, &req).await,
