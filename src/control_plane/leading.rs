@@ -1,0 +1,188 @@
+//! What only one server of a cluster runs at a time: the controllers kube-controller-manager
+//! runs, while this server holds the `kube-controller-manager` Lease, and the scheduler,
+//! while it holds `kube-scheduler`. Each runs on informers of its own that stop with it, so
+//! a later term starts afresh with no handler of an earlier one left registered.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::cidr::Ipv4Cidr;
+use crate::client::informer::Informers;
+use crate::client::LocalClient;
+use crate::controllers::clusterrole_aggregation::ClusterRoleAggregationController;
+use crate::controllers::crd::CrdController;
+use crate::controllers::cronjob::CronJobController;
+use crate::controllers::daemonset::DaemonSetController;
+use crate::controllers::deployment::DeploymentController;
+use crate::controllers::disruption::DisruptionController;
+use crate::controllers::endpoints::EndpointsController;
+use crate::controllers::event_ttl::{EventTtlController, EVENT_TTL};
+use crate::controllers::garbage_collector::GarbageCollector;
+use crate::controllers::job::JobController;
+use crate::controllers::node_ipam::{NodeIpamController, NODE_CIDR_PREFIX};
+use crate::controllers::node_lifecycle::NodeLifecycleController;
+use crate::controllers::replicaset::{ReplicaSetController, ReplicationManager};
+use crate::controllers::service_accounts::ServiceAccountsController;
+use crate::controllers::service_lb::ServiceLbController;
+use crate::controllers::statefulset::StatefulSetController;
+use crate::controllers::taint_eviction::TaintEvictionController;
+use crate::controllers::token_secrets::TokenSecretsController;
+use crate::controllers::volume_binding::{claims::ClaimBinder, volumes::VolumeBinder};
+use crate::controllers::{namespace::NamespaceController, runtime};
+use crate::scheduler::run::Scheduler;
+
+/// Starts an informer-driven controller made by `$made` (its constructor's result), or logs
+/// why it cannot run.
+macro_rules! start {
+    ($tasks:expr, $shutdown:expr, $what:literal, $made:expr) => {
+        match $made {
+            Ok((c, primary, queue)) => {
+                let ready = c.ready();
+                $tasks.spawn(runtime::run(c, primary, queue, ready, $shutdown.clone()));
+            }
+            Err(e) => tracing::error!(error = %e, concat!("the ", $what, " controller cannot run")),
+        }
+    };
+}
+
+/// What the controllers need of the server's settings.
+pub(super) struct ControllerSettings {
+    /// The cluster CA, published in service account token secrets and `kube-root-ca.crt`.
+    pub ca_pem: String,
+    /// The cluster's pod network, split into node ranges.
+    pub cluster_cidr: Ipv4Cidr,
+    /// How long a silent kubelet's node stays Ready.
+    pub node_monitor_grace: Duration,
+}
+
+/// Runs every controller until `stop`.
+pub(super) async fn controllers(
+    client: LocalClient,
+    settings: Arc<ControllerSettings>,
+    stop: CancellationToken,
+) {
+    let informers = Informers::new(client, stop.clone());
+    let mut tasks = JoinSet::new();
+    start!(
+        tasks,
+        stop,
+        "namespace",
+        NamespaceController::new(&informers)
+    );
+    start!(
+        tasks,
+        stop,
+        "custom resource definition",
+        CrdController::new(&informers)
+    );
+    start!(tasks, stop, "claim binder", ClaimBinder::new(&informers));
+    start!(tasks, stop, "volume binder", VolumeBinder::new(&informers));
+    start!(
+        tasks,
+        stop,
+        "service account",
+        ServiceAccountsController::new(&informers, settings.ca_pem.clone())
+    );
+    start!(
+        tasks,
+        stop,
+        "service account token secret",
+        TokenSecretsController::new(&informers, settings.ca_pem.clone())
+    );
+    start!(
+        tasks,
+        stop,
+        "node ipam",
+        NodeIpamController::new(&informers, settings.cluster_cidr, NODE_CIDR_PREFIX)
+    );
+    start!(
+        tasks,
+        stop,
+        "node lifecycle",
+        NodeLifecycleController::new(&informers, settings.node_monitor_grace)
+    );
+    start!(
+        tasks,
+        stop,
+        "taint eviction",
+        TaintEvictionController::new(&informers)
+    );
+    start!(
+        tasks,
+        stop,
+        "replicaset",
+        ReplicaSetController::<_, k8s_openapi::api::apps::v1::ReplicaSet>::new(&informers)
+    );
+    start!(
+        tasks,
+        stop,
+        "replication",
+        ReplicationManager::new(&informers)
+    );
+    start!(
+        tasks,
+        stop,
+        "deployment",
+        DeploymentController::new(&informers)
+    );
+    start!(
+        tasks,
+        stop,
+        "statefulset",
+        StatefulSetController::new(&informers)
+    );
+    start!(
+        tasks,
+        stop,
+        "daemonset",
+        DaemonSetController::new(&informers)
+    );
+    start!(
+        tasks,
+        stop,
+        "disruption",
+        DisruptionController::new(&informers)
+    );
+    start!(
+        tasks,
+        stop,
+        "endpoints",
+        EndpointsController::new(&informers)
+    );
+    start!(
+        tasks,
+        stop,
+        "service load balancer",
+        ServiceLbController::new(&informers)
+    );
+    start!(tasks, stop, "job", JobController::new(&informers));
+    start!(tasks, stop, "cronjob", CronJobController::new(&informers));
+    tasks.spawn(GarbageCollector::new(&informers).run(stop.clone()));
+    start!(
+        tasks,
+        stop,
+        "clusterrole aggregation",
+        ClusterRoleAggregationController::new(&informers)
+    );
+    start!(
+        tasks,
+        stop,
+        "event ttl",
+        EventTtlController::new(&informers, EVENT_TTL)
+    );
+    while tasks.join_next().await.is_some() {}
+    informers.stopped().await;
+}
+
+/// Runs the scheduler until `stop`.
+pub(super) async fn scheduler(client: LocalClient, stop: CancellationToken) {
+    let informers = Informers::new(client, stop.clone());
+    match Scheduler::new(&informers) {
+        Ok(s) => s.run(stop).await,
+        Err(e) => tracing::error!(error = %e, "the scheduler cannot run"),
+    }
+    informers.stopped().await;
+}
