@@ -28,8 +28,8 @@ pub const DEFAULT_KUBELET_PORT: u16 = 10250;
 /// Settings of `bramble agent`.
 #[derive(Debug, Clone)]
 pub struct AgentConfig {
-    /// The server's URL, `https://host:port`.
-    pub server: String,
+    /// The servers' URLs, `https://host:port`, in order of preference.
+    pub servers: Vec<String>,
     /// The join token (needed until the board has joined).
     pub token: Option<JoinToken>,
     /// State directory.
@@ -71,14 +71,15 @@ pub enum AgentError {
 pub async fn run(cfg: AgentConfig, shutdown: CancellationToken) -> Result<(), AgentError> {
     let node = cfg.kubelet.node_name.clone();
     let kc = credentials::obtain(
-        &cfg.server,
+        &cfg.servers,
         cfg.token.as_ref(),
         &cfg.data_dir,
         &node,
         &shutdown,
     )
     .await?;
-    let http = HttpClient::new(&kc)?;
+    let http = HttpClient::with_servers(&kc, &cfg.servers)?;
+    let servers = cfg.servers.join(",");
     let client = RemoteClient::new(http.clone());
     let addr = SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), cfg.kubelet_port);
     let listener = match TcpListener::bind(addr).await {
@@ -115,7 +116,7 @@ pub async fn run(cfg: AgentConfig, shutdown: CancellationToken) -> Result<(), Ag
         KubeletPort {
             client: client.clone(),
             http,
-            server: cfg.server.clone(),
+            server: servers.clone(),
             node: node.clone(),
             ca_pem: kc.ca_pem.clone(),
             listener,
@@ -123,7 +124,7 @@ pub async fn run(cfg: AgentConfig, shutdown: CancellationToken) -> Result<(), Ag
         },
         shutdown.clone(),
     ));
-    tracing::info!(%node, server = %cfg.server, kubelet_port = port, "bramble agent ready");
+    tracing::info!(%node, %servers, kubelet_port = port, "bramble agent ready");
     let mut kubelet = cfg.kubelet;
     kubelet.kubelet_port = Some(port);
     let informers = crate::client::informer::Informers::new(client.clone(), shutdown.clone());

@@ -1,6 +1,7 @@
 //! A Kubernetes REST client over rustls: one HTTP/2 connection (HTTP/1.1 if the server will
-//! not speak h2) built from a kubeconfig, reconnected when it drops. `bramble ctl`, joining
-//! boards and the test suite use it.
+//! not speak h2) built from a kubeconfig, reconnected when it drops, to one of several
+//! servers (`failover.rs` chooses which). HTTP/2 pings find a server that stopped answering.
+//! `bramble ctl`, joining boards and the test suite use it.
 
 use std::sync::Arc;
 
@@ -8,13 +9,18 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
 use tokio::sync::Mutex;
 use tokio_rustls::TlsConnector;
 
+use super::failover::{Endpoint, ServerList, CONNECT_TIMEOUT};
 use crate::pki::kubeconfig::{Credentials, Kubeconfig};
+
+/// How often an idle HTTP/2 connection is pinged, and how long a ping may go unanswered
+/// before the connection counts as dead (and the next request fails over).
+const KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// Client failures.
 #[derive(Debug, thiserror::Error)]
@@ -64,18 +70,24 @@ enum Sender {
     H1(hyper::client::conn::http1::SendRequest<RequestBody>),
 }
 
-/// A connection to one API server.
+/// A connection to an API server, one of a list.
 pub struct HttpClient {
-    host: String,
-    port: u16,
+    servers: ServerList,
     tls: TlsConnector,
     token: Option<String>,
-    sender: Mutex<Option<Sender>>,
+    /// The open connection and the index of the server it goes to.
+    sender: Mutex<Option<(Sender, usize)>>,
 }
 
 impl HttpClient {
     /// A client for the cluster and user of `kc` (connects lazily).
     pub fn new(kc: &Kubeconfig) -> Result<Arc<HttpClient>, HttpError> {
+        HttpClient::with_servers(kc, std::slice::from_ref(&kc.server))
+    }
+
+    /// A client for the user of `kc` and the cluster's CA, to `servers` in order of
+    /// preference (the kubeconfig's own server is not added).
+    pub fn with_servers(kc: &Kubeconfig, servers: &[String]) -> Result<Arc<HttpClient>, HttpError> {
         let (cert, token) = match &kc.credentials {
             Credentials::ClientCertificate { cert_pem, key_pem } => {
                 (Some((cert_pem.as_str(), key_pem.as_str())), None)
@@ -85,7 +97,7 @@ impl HttpClient {
         };
         let config = crate::pki::client_tls_config(&kc.ca_pem, cert)
             .map_err(|e| HttpError::Tls(e.to_string()))?;
-        HttpClient::with_tls(&kc.server, config, token)
+        HttpClient::with_tls_servers(servers, config, token)
     }
 
     /// A client for `server` (`https://host[:port]`) over the given TLS settings, sending
@@ -95,39 +107,74 @@ impl HttpClient {
         tls: Arc<rustls::ClientConfig>,
         token: Option<String>,
     ) -> Result<Arc<HttpClient>, HttpError> {
-        let bad_url = || HttpError::Url(server.to_string());
-        let rest = server.strip_prefix("https://").ok_or_else(bad_url)?;
-        let authority = rest.split('/').next().unwrap_or("");
-        let (host, port) = match authority.rsplit_once(':') {
-            Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => (
-                h.trim_matches(['[', ']']).to_string(),
-                p.parse().map_err(|_| bad_url())?,
-            ),
-            _ => (authority.trim_matches(['[', ']']).to_string(), 443),
-        };
-        if host.is_empty() {
-            return Err(bad_url());
+        HttpClient::with_tls_servers(std::slice::from_ref(&server.to_string()), tls, token)
+    }
+
+    /// [`HttpClient::with_tls`] to several servers, in order of preference.
+    pub fn with_tls_servers(
+        servers: &[String],
+        tls: Arc<rustls::ClientConfig>,
+        token: Option<String>,
+    ) -> Result<Arc<HttpClient>, HttpError> {
+        let endpoints = servers
+            .iter()
+            .map(|s| Endpoint::parse(s).ok_or_else(|| HttpError::Url(s.clone())))
+            .collect::<Result<Vec<_>, _>>()?;
+        if endpoints.is_empty() {
+            return Err(HttpError::Url(String::new()));
         }
         Ok(Arc::new(HttpClient {
-            host,
-            port,
+            servers: ServerList::new(endpoints),
             tls: TlsConnector::from(tls),
             token,
             sender: Mutex::new(None),
         }))
     }
 
-    async fn connect(&self) -> Result<Sender, HttpError> {
-        let addr = format!("{}:{}", self.host, self.port);
-        let tcp = TcpStream::connect((self.host.as_str(), self.port))
+    /// Connects to the first server that answers, in the list's order; the error is the
+    /// last server's.
+    async fn connect(&self) -> Result<(Sender, usize), HttpError> {
+        let mut last = HttpError::Http("no server".into());
+        for index in self.servers.attempt_order() {
+            let Some(endpoint) = self.servers.get(index) else {
+                continue;
+            };
+            let addr = endpoint.authority();
+            match tokio::time::timeout(CONNECT_TIMEOUT, self.connect_to(endpoint)).await {
+                Ok(Ok(sender)) => {
+                    self.servers.connected(index);
+                    return Ok((sender, index));
+                }
+                Ok(Err(e)) => last = e,
+                Err(_) => {
+                    last = HttpError::Connect {
+                        addr,
+                        source: std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            format!("no answer within {CONNECT_TIMEOUT:?}"),
+                        ),
+                    }
+                }
+            }
+            if self.servers.len() > 1 {
+                tracing::warn!(server = %endpoint.authority(), error = %last,
+                    "API server not answering; trying the next");
+            }
+        }
+        Err(last)
+    }
+
+    async fn connect_to(&self, endpoint: &Endpoint) -> Result<Sender, HttpError> {
+        let addr = endpoint.authority();
+        let tcp = TcpStream::connect((endpoint.host.as_str(), endpoint.port))
             .await
             .map_err(|source| HttpError::Connect {
                 addr: addr.clone(),
                 source,
             })?;
         let _ = tcp.set_nodelay(true);
-        let name =
-            ServerName::try_from(self.host.clone()).map_err(|e| HttpError::Tls(e.to_string()))?;
+        let name = ServerName::try_from(endpoint.host.clone())
+            .map_err(|e| HttpError::Tls(e.to_string()))?;
         let tls = self
             .tls
             .connect(name, tcp)
@@ -136,7 +183,11 @@ impl HttpClient {
         let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
         let io = TokioIo::new(tls);
         if h2 {
-            let (sender, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), io)
+            let (sender, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
+                .timer(TokioTimer::new())
+                .keep_alive_interval(KEEP_ALIVE)
+                .keep_alive_timeout(KEEP_ALIVE)
+                .handshake(io)
                 .await
                 .map_err(|e| HttpError::Http(e.to_string()))?;
             tokio::spawn(conn);
@@ -171,14 +222,27 @@ impl HttpClient {
         headers: &[(&str, &str)],
         body: RequestBody,
     ) -> Result<http::Response<Incoming>, HttpError> {
-        let host = if self.host.contains(':') {
-            format!("[{}]", self.host)
-        } else {
-            self.host.clone()
+        let mut guard = self.sender.lock().await;
+        let usable = match guard.as_mut() {
+            Some((Sender::H2(s), _)) => s.ready().await.is_ok(),
+            Some((Sender::H1(s), _)) => s.ready().await.is_ok(),
+            None => false,
+        };
+        if !usable {
+            *guard = Some(self.connect().await?);
+        } else if self.servers.time_to_return() {
+            // Away from the first server long enough: try the list from the top again,
+            // keeping the connection in use when no earlier server answers.
+            if let Ok(better) = self.connect().await {
+                *guard = Some(better);
+            }
+        }
+        let Some(endpoint) = guard.as_ref().and_then(|(_, i)| self.servers.get(*i)) else {
+            return Err(HttpError::Http("no connection".into()));
         };
         let mut req = Request::builder()
             .method(method)
-            .uri(format!("https://{host}:{}{path_and_query}", self.port))
+            .uri(format!("https://{}{path_and_query}", endpoint.authority()))
             .body(body)
             .map_err(|e| HttpError::Http(e.to_string()))?;
         for (k, v) in headers {
@@ -194,22 +258,13 @@ impl HttpClient {
                 req.headers_mut().insert(http::header::AUTHORIZATION, v);
             }
         }
-        let mut guard = self.sender.lock().await;
-        let usable = match guard.as_mut() {
-            Some(Sender::H2(s)) => s.ready().await.is_ok(),
-            Some(Sender::H1(s)) => s.ready().await.is_ok(),
-            None => false,
-        };
-        if !usable {
-            *guard = Some(self.connect().await?);
-        }
         let fut = match guard.as_mut() {
-            Some(Sender::H2(s)) => {
+            Some((Sender::H2(s), _)) => {
                 let f = s.send_request(req);
                 drop(guard);
                 return f.await.map_err(|e| HttpError::Http(e.to_string()));
             }
-            Some(Sender::H1(s)) => {
+            Some((Sender::H1(s), _)) => {
                 // HTTP/1.1 carries one request at a time: keep the lock until the head arrives.
                 s.send_request(req).await
             }
