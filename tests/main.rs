@@ -43,6 +43,7 @@ mod kubelet_pod_features;
 mod kubelet_probes;
 mod kubelet_resources;
 mod kubelet_runs_pod;
+mod leader_election;
 mod list_watch_semantics;
 mod local_disk_claims;
 mod local_disk_volumes;
