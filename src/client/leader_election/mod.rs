@@ -146,7 +146,7 @@ impl<C: Client> LeaderElector<C> {
         self.observed.as_ref().is_some_and(|o| {
             let secs = u64::try_from(o.record.lease_duration_seconds).unwrap_or(0);
             o.at.checked_add(Duration::from_secs(secs))
-                .is_none_or(|end| end > now)
+                .map_or(true, |end| end > now)
         })
     }
 
