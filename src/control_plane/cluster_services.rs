@@ -38,6 +38,15 @@ pub(super) async fn write_kubernetes_endpoints(
     addresses: &[String],
     port: u16,
 ) -> Result<(), ServerError> {
+    // No server reachable and none listed before (a lone server on loopback): nothing to
+    // write, as before any server joined.
+    if addresses.is_empty()
+        && registry
+            .get(&endpoints::RESOURCE, "default", "kubernetes")
+            .is_err()
+    {
+        return Ok(());
+    }
     let subsets = if addresses.is_empty() {
         json!([])
     } else {
