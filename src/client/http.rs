@@ -18,8 +18,9 @@ use tokio_rustls::TlsConnector;
 use super::failover::{Endpoint, ServerList, CONNECT_TIMEOUT};
 use crate::pki::kubeconfig::{Credentials, Kubeconfig};
 
-/// How often an idle HTTP/2 connection is pinged, and how long a ping may go unanswered
-/// before the connection counts as dead (and the next request fails over).
+/// How often an HTTP/2 connection is pinged (idle ones too, so the next request does not
+/// wait on a dead one), and how long a ping may go unanswered before the connection counts
+/// as dead (and the next request fails over).
 const KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// Client failures.
@@ -187,6 +188,7 @@ impl HttpClient {
                 .timer(TokioTimer::new())
                 .keep_alive_interval(KEEP_ALIVE)
                 .keep_alive_timeout(KEEP_ALIVE)
+                .keep_alive_while_idle(true)
                 .handshake(io)
                 .await
                 .map_err(|e| HttpError::Http(e.to_string()))?;
