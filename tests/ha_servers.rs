@@ -88,7 +88,9 @@ fn three_servers_on_etcd_are_one_cluster_and_lose_nothing_when_the_leader_dies()
         server_of(&servers, &leader_id)
     });
     servers[0].kubectl_ok(&["run", "before", "--image=busybox", "--restart=Never"]);
-    eventually("the first pod to be scheduled", || bound_node(&servers[0], "before"));
+    eventually("the first pod to be scheduled", || {
+        bound_node(&servers[0], "before")
+    });
 
     // A stream of writes through a survivor while the leading server dies, then the etcd
     // leader: every acknowledged write must be there afterwards.
@@ -124,7 +126,10 @@ fn three_servers_on_etcd_are_one_cluster_and_lose_nothing_when_the_leader_dies()
         ]);
         let names = String::from_utf8_lossy(&out.stdout).to_string();
         let listed: Vec<&str> = names.split_whitespace().collect();
-        acked.iter().all(|a| listed.contains(&a.as_str())).then_some(())
+        acked
+            .iter()
+            .all(|a| listed.contains(&a.as_str()))
+            .then_some(())
     });
 
     // Scheduling resumes on another server within the lease duration.
@@ -133,11 +138,20 @@ fn three_servers_on_etcd_are_one_cluster_and_lose_nothing_when_the_leader_dies()
         bound_node(&servers[writer], "after")
     });
     let new_leader = holder(&servers[writer], "kube-scheduler");
-    assert_ne!(new_leader, leader_id, "another server leads the scheduler now");
+    assert_ne!(
+        new_leader, leader_id,
+        "another server leads the scheduler now"
+    );
     assert_ne!(server_of(&servers, &new_leader), Some(leader));
 
     // The controllers too: a Deployment made now gets its pods.
-    servers[reader].kubectl_ok(&["create", "deployment", "web", "--image=busybox", "--replicas=2"]);
+    servers[reader].kubectl_ok(&[
+        "create",
+        "deployment",
+        "web",
+        "--image=busybox",
+        "--replicas=2",
+    ]);
     eventually("the deployment's pods", || {
         let out = servers[reader].kubectl(&[
             "get",

@@ -41,7 +41,7 @@ fn join(c: &Cluster, node: &str) -> PathBuf {
     let server = format!("https://{}:{}", c.host, c.port);
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(credentials::obtain(
-        &server,
+        std::slice::from_ref(&server),
         Some(&token),
         &dir,
         node,

@@ -95,7 +95,7 @@ async fn join(server: &Server, node: &str) -> anyhow::Result<Arc<HttpClient>> {
     let token = JoinToken::parse(token.trim()).context("parsing the join token")?;
     let dir = server.data_dir().join(format!("board-{node}"));
     let kubeconfig = credentials::obtain(
-        server.url(),
+        &[server.url().to_string()],
         Some(&token),
         &dir,
         node,

@@ -122,18 +122,30 @@ fn unusable(kc: &Kubeconfig, server: &str, node_name: &str) -> Option<String> {
     None
 }
 
-/// The board's credentials: the stored ones when usable, else a fresh join with `token`
-/// (waiting for an unreachable server until `shutdown`).
+/// The board's credentials: the stored ones when usable with one of `servers` (all servers
+/// of a cluster share its CA, so credentials any of them issued serve with all), else a
+/// fresh join with `token` through the first server that answers (waiting for unreachable
+/// servers until `shutdown`).
 pub async fn obtain(
-    server: &str,
+    servers: &[String],
     token: Option<&JoinToken>,
     data_dir: &Path,
     node_name: &str,
     shutdown: &CancellationToken,
 ) -> Result<Kubeconfig, JoinError> {
     let path: PathBuf = data_dir.join(KUBECONFIG_PATH);
+    let server = servers.join(",");
+    let server = server.as_str();
     if let Ok(kc) = Kubeconfig::load(&path) {
-        match unusable(&kc, server, node_name) {
+        let reasons: Vec<_> = servers
+            .iter()
+            .map(|s| unusable(&kc, s, node_name))
+            .collect();
+        let why = match reasons.iter().position(Option::is_none) {
+            Some(_) => None,
+            None => reasons.into_iter().flatten().next(),
+        };
+        match why {
             None => return Ok(kc),
             Some(why) if token.is_none() => return Err(JoinError::NeedToken { why }),
             Some(why) => tracing::info!(%why, "joining again"),
@@ -148,13 +160,13 @@ pub async fn obtain(
         });
     };
     let answer = retry("joining", shutdown, JoinError::passing, || {
-        join(server, token, node_name)
+        join(servers, token, node_name)
     })
     .await?;
     let kc = Kubeconfig {
         cluster_name: "bramble".into(),
         user_name: format!("system:node:{node_name}"),
-        server: server.to_string(),
+        server: servers.first().cloned().unwrap_or_default(),
         ca_pem: answer.ca_certificate,
         credentials: Credentials::ClientCertificate {
             cert_pem: answer.client_certificate,
@@ -221,12 +233,18 @@ async fn post<T: DeserializeOwned>(
     Ok(Err((code, message)))
 }
 
-/// One join attempt.
-async fn join(server: &str, token: &JoinToken, node_name: &str) -> Result<JoinResponse, JoinError> {
+/// One join attempt, through the first of `servers` that answers.
+async fn join(
+    servers: &[String],
+    token: &JoinToken,
+    node_name: &str,
+) -> Result<JoinResponse, JoinError> {
     let tls = crate::pki::pinned_ca_tls_config(token.ca_hash())
         .map_err(|e| JoinError::Client(e.to_string()))?;
-    let http = HttpClient::with_tls(server, tls, Some(token.bearer()))
+    let http = HttpClient::with_tls_servers(servers, tls, Some(token.bearer()))
         .map_err(|e| JoinError::Client(e.to_string()))?;
+    let server = servers.join(",");
+    let server = server.as_str();
     let body = serde_json::to_vec(&JoinRequest {
         node_name: node_name.to_string(),
     })
@@ -299,7 +317,7 @@ mod tests {
     async fn without_credentials_or_token_the_message_says_what_to_do() {
         let dir = tempfile::tempdir().unwrap();
         let e = obtain(
-            "https://10.0.0.1:6443",
+            &["https://10.0.0.1:6443".to_string()],
             None,
             dir.path(),
             "pi-2",

@@ -32,8 +32,8 @@ pub const DEFAULT_KUBELET_PORT: u16 = 10250;
 /// Settings of `bramble agent`.
 #[derive(Debug, Clone)]
 pub struct AgentConfig {
-    /// The server's URL, `https://host:port`.
-    pub server: String,
+    /// The servers' URLs, `https://host:port`, in order of preference.
+    pub servers: Vec<String>,
     /// The join token (needed until the board has joined).
     pub token: Option<JoinToken>,
     /// State directory.
@@ -81,14 +81,15 @@ pub enum AgentError {
 pub async fn run(cfg: AgentConfig, shutdown: CancellationToken) -> Result<(), AgentError> {
     let node = cfg.kubelet.node_name.clone();
     let kc = credentials::obtain(
-        &cfg.server,
+        &cfg.servers,
         cfg.token.as_ref(),
         &cfg.data_dir,
         &node,
         &shutdown,
     )
     .await?;
-    let (http, client_slot) = rotating_client(&kc, &cfg.server)?;
+    let (http, client_slot) = rotating_client(&kc, &cfg.servers)?;
+    let servers = cfg.servers.join(",");
     // The tunnel presents the same, rotating, node certificate.
     let node_tls = crate::pki::client_tls_config_rotating(&kc.ca_pem, client_slot.clone())?;
     let client = RemoteClient::new(http.clone());
@@ -134,12 +135,15 @@ pub async fn run(cfg: AgentConfig, shutdown: CancellationToken) -> Result<(), Ag
         .with_stats(cfg.kubelet.stats.clone()),
     );
     if cfg.tunnel {
-        let dialer = crate::tunnel::dialer::Dialer {
-            server: cfg.server.clone(),
-            tls: node_tls,
-            handler: kubelet_handler(streams.clone()),
-        };
-        tokio::spawn(dialer.run(shutdown.clone()));
+        // A tunnel to every server: any of them may be asked for this board's logs.
+        for server in &cfg.servers {
+            let dialer = crate::tunnel::dialer::Dialer {
+                server: server.clone(),
+                tls: node_tls.clone(),
+                handler: kubelet_handler(streams.clone()),
+            };
+            tokio::spawn(dialer.run(shutdown.clone()));
+        }
     }
     // The kubelet port serves once the Node reports this board's address, so the serving
     // certificate names only addresses the server can check against the Node.
@@ -154,7 +158,7 @@ pub async fn run(cfg: AgentConfig, shutdown: CancellationToken) -> Result<(), Ag
         },
         shutdown.clone(),
     ));
-    tracing::info!(%node, server = %cfg.server, kubelet_port = port, "bramble agent ready");
+    tracing::info!(%node, %servers, kubelet_port = port, "bramble agent ready");
     let mut kubelet = cfg.kubelet;
     kubelet.kubelet_port = Some(port);
     let informers = crate::client::informer::Informers::new(client.clone(), shutdown.clone());
@@ -170,7 +174,7 @@ pub async fn run(cfg: AgentConfig, shutdown: CancellationToken) -> Result<(), Ag
 /// the certificate manager refills.
 fn rotating_client(
     kc: &crate::pki::kubeconfig::Kubeconfig,
-    server: &str,
+    servers: &[String],
 ) -> Result<(Arc<HttpClient>, Arc<CertSlot>), AgentError> {
     let crate::pki::kubeconfig::Credentials::ClientCertificate { cert_pem, key_pem } =
         &kc.credentials
@@ -181,7 +185,7 @@ fn rotating_client(
     };
     let slot = CertSlot::new(cert_pem, key_pem)?;
     let tls = crate::pki::client_tls_config_rotating(&kc.ca_pem, slot.clone())?;
-    Ok((HttpClient::with_tls(server, tls, None)?, slot))
+    Ok((HttpClient::with_tls_servers(servers, tls, None)?, slot))
 }
 
 /// The kubelet port's request handler, for the tunnel to serve.

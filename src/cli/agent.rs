@@ -12,9 +12,10 @@ use crate::pki::join_token::JoinToken;
 /// Arguments of `bramble agent`.
 #[derive(Debug, Args)]
 pub struct AgentArgs {
-    /// The server to join, e.g. https://pi-1:6443.
-    #[arg(long, env = "BRAMBLE_SERVER")]
-    pub server: String,
+    /// The server to join, e.g. https://pi-1:6443; several (repeated or comma-separated)
+    /// when the cluster has several servers: the agent uses the first that answers.
+    #[arg(long, env = "BRAMBLE_SERVER", value_delimiter = ',', required = true)]
+    pub server: Vec<String>,
     /// The server's join token (`sudo cat /var/lib/bramble/join-token` on the server);
     /// needed until this board has joined. A command line is visible to every user of the
     /// board: prefer --token-file or the BRAMBLE_TOKEN environment variable.
@@ -49,11 +50,8 @@ pub struct AgentArgs {
 
 /// Runs the agent until SIGTERM or SIGINT.
 pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
-    if !args.server.starts_with("https://") {
-        anyhow::bail!(
-            "--server {:?}: give the server's URL, e.g. https://pi-1:6443",
-            args.server
-        );
+    if let Some(bad) = args.server.iter().find(|s| !s.starts_with("https://")) {
+        anyhow::bail!("--server {bad:?}: give the server's URL, e.g. https://pi-1:6443");
     }
     let token_text = match (&args.token, &args.token_file) {
         (Some(t), _) => Some(t.clone()),
@@ -72,7 +70,11 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         .kubelet
         .config(&node_name, &args.data_dir, Vec::new(), None)?;
     let cfg = AgentConfig {
-        server: args.server.trim_end_matches('/').to_string(),
+        servers: args
+            .server
+            .iter()
+            .map(|s| s.trim_end_matches('/').to_string())
+            .collect(),
         token,
         data_dir: args.data_dir.clone(),
         kubelet_port: args.kubelet_port,
@@ -81,5 +83,8 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
     };
     agent::run(cfg, super::shutdown_on_signal())
         .await
-        .with_context(|| format!("bramble agent (node {node_name}, server {})", args.server))
+        .with_context(|| {
+            let servers = args.server.join(",");
+            format!("bramble agent (node {node_name}, server {servers})")
+        })
 }

@@ -1,6 +1,7 @@
 //! A Kubernetes REST client over rustls: one HTTP/2 connection (HTTP/1.1 if the server will
-//! not speak h2) built from a kubeconfig, reconnected when it drops. `bramble ctl`, joining
-//! boards and the test suite use it.
+//! not speak h2) built from a kubeconfig, reconnected when it drops, to one of several
+//! servers (`failover.rs` chooses which). HTTP/2 pings find a server that stopped answering.
+//! `bramble ctl`, joining boards and the test suite use it.
 
 use std::sync::Arc;
 
@@ -14,14 +15,15 @@ use tokio::net::TcpStream;
 use tokio::sync::Mutex;
 use tokio_rustls::TlsConnector;
 
+use super::failover::{Endpoint, ServerList, CONNECT_TIMEOUT};
 use crate::pki::kubeconfig::{Credentials, Kubeconfig};
 
-/// How long opening a connection to the API server may take.
-const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How often an HTTP/2 connection is pinged (idle ones too, so the next request does not
+/// wait on a dead one), and how long a ping may go unanswered before the connection counts
+/// as dead (and the next request fails over).
+const KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(15);
 /// How long after a failed connection attempt requests fail without another attempt.
 const RECONNECT_PAUSE: std::time::Duration = std::time::Duration::from_secs(1);
-/// How often an HTTP/2 connection is pinged, and how long an answer may take.
-const KEEPALIVE: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// Client failures.
 #[derive(Debug, thiserror::Error)]
@@ -71,20 +73,35 @@ enum Sender {
     H1(hyper::client::conn::http1::SendRequest<RequestBody>),
 }
 
-/// A connection to one API server.
+/// A connection to an API server, one of a list.
 pub struct HttpClient {
-    host: String,
-    port: u16,
+    servers: ServerList,
     tls: TlsConnector,
     token: Option<String>,
-    sender: Mutex<Option<Sender>>,
-    /// The last failed connection attempt: when, and its error's kind and text.
-    failed: std::sync::Mutex<Option<(std::time::Instant, std::io::ErrorKind, String)>>,
+    /// The open connection and the index of the server it goes to.
+    sender: Mutex<Option<(Sender, usize)>>,
+    /// The last failed connection attempt: when, where, and its error's kind and text.
+    failed: std::sync::Mutex<Option<Failure>>,
+}
+
+/// A failed connection attempt, remembered briefly.
+#[derive(Clone)]
+struct Failure {
+    at: std::time::Instant,
+    addr: String,
+    kind: std::io::ErrorKind,
+    text: String,
 }
 
 impl HttpClient {
     /// A client for the cluster and user of `kc` (connects lazily).
     pub fn new(kc: &Kubeconfig) -> Result<Arc<HttpClient>, HttpError> {
+        HttpClient::with_servers(kc, std::slice::from_ref(&kc.server))
+    }
+
+    /// A client for the user of `kc` and the cluster's CA, to `servers` in order of
+    /// preference (the kubeconfig's own server is not added).
+    pub fn with_servers(kc: &Kubeconfig, servers: &[String]) -> Result<Arc<HttpClient>, HttpError> {
         let (cert, token) = match &kc.credentials {
             Credentials::ClientCertificate { cert_pem, key_pem } => {
                 (Some((cert_pem.as_str(), key_pem.as_str())), None)
@@ -94,7 +111,7 @@ impl HttpClient {
         };
         let config = crate::pki::client_tls_config(&kc.ca_pem, cert)
             .map_err(|e| HttpError::Tls(e.to_string()))?;
-        HttpClient::with_tls(&kc.server, config, token)
+        HttpClient::with_tls_servers(servers, config, token)
     }
 
     /// A client for `server` (`https://host[:port]`) over the given TLS settings, sending
@@ -104,22 +121,24 @@ impl HttpClient {
         tls: Arc<rustls::ClientConfig>,
         token: Option<String>,
     ) -> Result<Arc<HttpClient>, HttpError> {
-        let bad_url = || HttpError::Url(server.to_string());
-        let rest = server.strip_prefix("https://").ok_or_else(bad_url)?;
-        let authority = rest.split('/').next().unwrap_or("");
-        let (host, port) = match authority.rsplit_once(':') {
-            Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => (
-                h.trim_matches(['[', ']']).to_string(),
-                p.parse().map_err(|_| bad_url())?,
-            ),
-            _ => (authority.trim_matches(['[', ']']).to_string(), 443),
-        };
-        if host.is_empty() {
-            return Err(bad_url());
+        HttpClient::with_tls_servers(std::slice::from_ref(&server.to_string()), tls, token)
+    }
+
+    /// [`HttpClient::with_tls`] to several servers, in order of preference.
+    pub fn with_tls_servers(
+        servers: &[String],
+        tls: Arc<rustls::ClientConfig>,
+        token: Option<String>,
+    ) -> Result<Arc<HttpClient>, HttpError> {
+        let endpoints = servers
+            .iter()
+            .map(|s| Endpoint::parse(s).ok_or_else(|| HttpError::Url(s.clone())))
+            .collect::<Result<Vec<_>, _>>()?;
+        if endpoints.is_empty() {
+            return Err(HttpError::Url(String::new()));
         }
         Ok(Arc::new(HttpClient {
-            host,
-            port,
+            servers: ServerList::new(endpoints),
             tls: TlsConnector::from(tls),
             token,
             sender: Mutex::new(None),
@@ -134,21 +153,111 @@ impl HttpClient {
         *self.sender.lock().await = None;
     }
 
-    async fn connect(&self) -> Result<Sender, HttpError> {
-        let addr = format!("{}:{}", self.host, self.port);
-        // a cut link answers nothing: give up and let the caller retry, instead of the
-        // kernel's minutes of SYN retries
-        let connecting = TcpStream::connect((self.host.as_str(), self.port));
-        let tcp = tokio::time::timeout(CONNECT_TIMEOUT, connecting)
+    /// Opens the connection now unless one is open, so a caller can tell an unreachable
+    /// server from a failed request before it hands over a streaming body.
+    pub async fn connected(&self) -> Result<(), HttpError> {
+        let mut guard = self.sender.lock().await;
+        self.ensure_connected(&mut guard).await
+    }
+
+    /// Keeps the connection in `guard` usable: reconnects when it dropped, and tries the
+    /// list from the top again once it has been away from the first server long enough.
+    async fn ensure_connected(&self, guard: &mut Option<(Sender, usize)>) -> Result<(), HttpError> {
+        let usable = match guard.as_mut() {
+            Some((Sender::H2(s), _)) => s.ready().await.is_ok(),
+            Some((Sender::H1(s), _)) => s.ready().await.is_ok(),
+            None => false,
+        };
+        if usable {
+            if self.servers.time_to_return() {
+                // Keep the connection in use when no earlier server answers.
+                if let Ok(better) = self.connect().await {
+                    *guard = Some(better);
+                }
+            }
+            return Ok(());
+        }
+        // Requests queued behind a failed attempt fail with it rather than each waiting out
+        // its own (a board whose link is down has a dozen tasks asking).
+        let recent = self
+            .failed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+            .filter(|f| f.at.elapsed() < RECONNECT_PAUSE);
+        if let Some(f) = recent {
+            return Err(HttpError::Connect {
+                addr: f.addr,
+                source: std::io::Error::new(f.kind, f.text),
+            });
+        }
+        match self.connect().await {
+            Ok(s) => {
+                *guard = Some(s);
+                Ok(())
+            }
+            Err(e) => {
+                if let HttpError::Connect { addr, source } = &e {
+                    let failure = Failure {
+                        at: std::time::Instant::now(),
+                        addr: addr.clone(),
+                        kind: source.kind(),
+                        text: source.to_string(),
+                    };
+                    *self
+                        .failed
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(failure);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Connects to the first server that answers, in the list's order; the error is the
+    /// last server's.
+    async fn connect(&self) -> Result<(Sender, usize), HttpError> {
+        let mut last = HttpError::Http("no server".into());
+        for index in self.servers.attempt_order() {
+            let Some(endpoint) = self.servers.get(index) else {
+                continue;
+            };
+            let addr = endpoint.authority();
+            match tokio::time::timeout(CONNECT_TIMEOUT, self.connect_to(endpoint)).await {
+                Ok(Ok(sender)) => {
+                    self.servers.connected(index);
+                    return Ok((sender, index));
+                }
+                Ok(Err(e)) => last = e,
+                Err(_) => {
+                    last = HttpError::Connect {
+                        addr,
+                        source: std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            format!("no answer within {CONNECT_TIMEOUT:?}"),
+                        ),
+                    }
+                }
+            }
+            if self.servers.len() > 1 {
+                tracing::warn!(server = %endpoint.authority(), error = %last,
+                    "API server not answering; trying the next");
+            }
+        }
+        Err(last)
+    }
+
+    async fn connect_to(&self, endpoint: &Endpoint) -> Result<Sender, HttpError> {
+        let addr = endpoint.authority();
+        let tcp = TcpStream::connect((endpoint.host.as_str(), endpoint.port))
             .await
-            .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()))
             .map_err(|source| HttpError::Connect {
                 addr: addr.clone(),
                 source,
             })?;
         let _ = tcp.set_nodelay(true);
-        let name =
-            ServerName::try_from(self.host.clone()).map_err(|e| HttpError::Tls(e.to_string()))?;
+        let name = ServerName::try_from(endpoint.host.clone())
+            .map_err(|e| HttpError::Tls(e.to_string()))?;
         let tls = self
             .tls
             .connect(name, tcp)
@@ -157,11 +266,10 @@ impl HttpClient {
         let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
         let io = TokioIo::new(tls);
         if h2 {
-            // pings find a connection whose link was cut, failing its requests and watches
             let (sender, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
                 .timer(TokioTimer::new())
-                .keep_alive_interval(KEEPALIVE)
-                .keep_alive_timeout(KEEPALIVE)
+                .keep_alive_interval(KEEP_ALIVE)
+                .keep_alive_timeout(KEEP_ALIVE)
                 .keep_alive_while_idle(true)
                 .handshake(io)
                 .await
@@ -175,21 +283,6 @@ impl HttpClient {
             tokio::spawn(conn);
             Ok(Sender::H1(sender))
         }
-    }
-
-    /// Opens the connection now unless one is open, so a caller can tell an unreachable
-    /// server from a failed request before it hands over a streaming body.
-    pub async fn connected(&self) -> Result<(), HttpError> {
-        let mut guard = self.sender.lock().await;
-        let usable = match guard.as_mut() {
-            Some(Sender::H2(s)) => s.ready().await.is_ok(),
-            Some(Sender::H1(s)) => s.ready().await.is_ok(),
-            None => false,
-        };
-        if !usable {
-            *guard = Some(self.connect().await?);
-        }
-        Ok(())
     }
 
     /// Sends a request and returns the response with its body still streaming.
@@ -213,14 +306,14 @@ impl HttpClient {
         headers: &[(&str, &str)],
         body: RequestBody,
     ) -> Result<http::Response<Incoming>, HttpError> {
-        let host = if self.host.contains(':') {
-            format!("[{}]", self.host)
-        } else {
-            self.host.clone()
+        let mut guard = self.sender.lock().await;
+        self.ensure_connected(&mut guard).await?;
+        let Some(endpoint) = guard.as_ref().and_then(|(_, i)| self.servers.get(*i)) else {
+            return Err(HttpError::Http("no connection".into()));
         };
         let mut req = Request::builder()
             .method(method)
-            .uri(format!("https://{host}:{}{path_and_query}", self.port))
+            .uri(format!("https://{}{path_and_query}", endpoint.authority()))
             .body(body)
             .map_err(|e| HttpError::Http(e.to_string()))?;
         for (k, v) in headers {
@@ -236,49 +329,13 @@ impl HttpClient {
                 req.headers_mut().insert(http::header::AUTHORIZATION, v);
             }
         }
-        let mut guard = self.sender.lock().await;
-        let usable = match guard.as_mut() {
-            Some(Sender::H2(s)) => s.ready().await.is_ok(),
-            Some(Sender::H1(s)) => s.ready().await.is_ok(),
-            None => false,
-        };
-        if !usable {
-            // Requests queued behind a failed attempt fail with it rather than each waiting
-            // out its own (a board whose link is down has a dozen tasks asking).
-            let recent = self
-                .failed
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .clone()
-                .filter(|(at, _, _)| at.elapsed() < RECONNECT_PAUSE);
-            if let Some((_, kind, text)) = recent {
-                return Err(HttpError::Connect {
-                    addr: format!("{}:{}", self.host, self.port),
-                    source: std::io::Error::new(kind, text),
-                });
-            }
-            match self.connect().await {
-                Ok(s) => *guard = Some(s),
-                Err(e) => {
-                    if let HttpError::Connect { source, .. } = &e {
-                        let failure =
-                            (std::time::Instant::now(), source.kind(), source.to_string());
-                        *self
-                            .failed
-                            .lock()
-                            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(failure);
-                    }
-                    return Err(e);
-                }
-            }
-        }
         let fut = match guard.as_mut() {
-            Some(Sender::H2(s)) => {
+            Some((Sender::H2(s), _)) => {
                 let f = s.send_request(req);
                 drop(guard);
                 return f.await.map_err(|e| HttpError::Http(e.to_string()));
             }
-            Some(Sender::H1(s)) => {
+            Some((Sender::H1(s), _)) => {
                 // HTTP/1.1 carries one request at a time: keep the lock until the head arrives.
                 s.send_request(req).await
             }

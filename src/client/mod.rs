@@ -3,6 +3,7 @@
 //! through the same registry code path as HTTP requests) or on a remote board.
 
 pub mod events;
+pub mod failover;
 pub mod http;
 pub mod informer;
 pub mod leader_election;

@@ -1,7 +1,7 @@
 //! The Services every cluster has, kept by the server as kube-apiserver keeps them:
 //! `default/kubernetes` at the first address of the service range, with an Endpoints and an
-//! EndpointSlice naming this server's address and API port (so a pod reaches the API at
-//! `kubernetes.default.svc`), and `kube-system/kube-dns` at the address every node's own DNS
+//! EndpointSlice naming the live servers' addresses and the API port (so a pod reaches the
+//! API at `kubernetes.default.svc`), and `kube-system/kube-dns` at the address every node's own DNS
 //! server answers.
 
 use serde_json::json;
@@ -30,29 +30,40 @@ pub(super) async fn ensure_kubernetes_service(
     create_unless_present(registry, &service::RESOURCE, "default", "kubernetes", svc).await
 }
 
-/// The `kubernetes` Service's Endpoints and EndpointSlice: this server at `ip` (the address
-/// other boards and pods reach it on) and `port`, rewritten when either changed since the
-/// last start. Without an address (the API listens on loopback only) the Service has no
-/// endpoints.
-pub(super) async fn ensure_kubernetes_endpoints(
+/// The `kubernetes` Service's Endpoints and EndpointSlice: the live API servers at
+/// `addresses` (the addresses other boards and pods reach them on, from
+/// `apiserver_leases.rs`) and `port`, rewritten when either changed.
+pub(super) async fn write_kubernetes_endpoints(
     registry: &Registry,
-    ip: Option<String>,
+    addresses: &[String],
     port: u16,
 ) -> Result<(), ServerError> {
-    let Some(ip) = ip else {
-        tracing::warn!(
-            "the API listens on no address pods can reach: the kubernetes Service has no \
-             endpoints (listen on 0.0.0.0 or the board's address for in-cluster clients)"
-        );
+    // No server reachable and none listed before (a lone server on loopback): nothing to
+    // write, as before any server joined.
+    if addresses.is_empty()
+        && registry
+            .get(&endpoints::RESOURCE, "default", "kubernetes")
+            .is_err()
+    {
         return Ok(());
+    }
+    let subsets = if addresses.is_empty() {
+        json!([])
+    } else {
+        let listed: Vec<_> = addresses.iter().map(|ip| json!({"ip": ip})).collect();
+        json!([{"addresses": listed,
+                "ports": [{"name": "https", "port": port, "protocol": "TCP"}]}])
     };
+    let ready: Vec<_> = addresses
+        .iter()
+        .map(|ip| json!({"addresses": [ip], "conditions": {"ready": true}}))
+        .collect();
     let eps = json!({
         "apiVersion": "v1",
         "kind": "Endpoints",
         "metadata": {"name": "kubernetes", "namespace": "default",
                      "labels": {SKIP_MIRROR_LABEL: "true"}},
-        "subsets": [{"addresses": [{"ip": ip}],
-                     "ports": [{"name": "https", "port": port, "protocol": "TCP"}]}],
+        "subsets": subsets,
     });
     upsert(
         registry,
@@ -69,7 +80,7 @@ pub(super) async fn ensure_kubernetes_endpoints(
         "metadata": {"name": "kubernetes", "namespace": "default",
                      "labels": {endpointslice::SERVICE_NAME_LABEL: "kubernetes"}},
         "addressType": "IPv4",
-        "endpoints": [{"addresses": [ip], "conditions": {"ready": true}}],
+        "endpoints": ready,
         "ports": [{"name": "https", "port": port, "protocol": "TCP"}],
     });
     upsert(

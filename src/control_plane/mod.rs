@@ -1,9 +1,11 @@
 //! `bramble server`: assembles the store, PKI, API server and scheduler in one process,
 //! writes the admin kubeconfig, and supervises every task until shutdown.
 
+mod apiserver_leases;
 mod bootstrap_policy;
 mod cluster_services;
 mod join_token;
+mod leading;
 mod system_objects;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -17,6 +19,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use self::apiserver_leases::ApiServerLeases;
 use crate::api::admission::pod_security::PodSecurityConfig;
 use crate::api::admission::AdmissionConfig;
 use crate::api::auth::service_account::ServiceAccountTokens;
@@ -31,28 +34,9 @@ use crate::api::request_metrics::RequestMetrics;
 use crate::api::server::{self, ApiState};
 use crate::cidr::Ipv4Cidr;
 use crate::client::informer::Informers;
+use crate::client::leader_election::{lead, CONTROLLER_MANAGER_LEASE, SCHEDULER_LEASE};
 use crate::client::LocalClient;
-use crate::controllers::clusterrole_aggregation::ClusterRoleAggregationController;
-use crate::controllers::crd::CrdController;
-use crate::controllers::cronjob::CronJobController;
-use crate::controllers::daemonset::DaemonSetController;
-use crate::controllers::deployment::DeploymentController;
-use crate::controllers::disruption::DisruptionController;
-use crate::controllers::endpoints::EndpointsController;
-use crate::controllers::event_ttl::{EventTtlController, EVENT_TTL};
-use crate::controllers::garbage_collector::GarbageCollector;
-use crate::controllers::job::JobController;
-use crate::controllers::node_ipam::{self, NodeIpamController, NODE_CIDR_PREFIX};
-use crate::controllers::node_lifecycle::NodeLifecycleController;
-use crate::controllers::replicaset::{ReplicaSetController, ReplicationManager};
-use crate::controllers::service_accounts::ServiceAccountsController;
-use crate::controllers::service_lb::ServiceLbController;
-use crate::controllers::statefulset::StatefulSetController;
-use crate::controllers::taint_eviction::TaintEvictionController;
-use crate::controllers::token_cleaner::TokenCleaner;
-use crate::controllers::token_secrets::TokenSecretsController;
-use crate::controllers::volume_binding::{claims::ClaimBinder, volumes::VolumeBinder};
-use crate::controllers::{namespace::NamespaceController, runtime};
+use crate::controllers::node_ipam;
 use crate::host_path_policy::HostPathPolicy;
 use crate::kubelet::agent::KubeletConfig;
 use crate::kubelet::runtime::OciCliRuntime;
@@ -63,22 +47,7 @@ use crate::pki::tokens::TokenAuthenticator;
 use crate::pki::SigningKey;
 use crate::pki::{Pki, ServerNames};
 use crate::resources::namespace;
-use crate::scheduler;
 use crate::store::Store;
-
-/// Starts an informer-driven controller made by `$made` (its constructor's result), or logs
-/// why it cannot run.
-macro_rules! start {
-    ($tasks:expr, $shutdown:expr, $what:literal, $made:expr) => {
-        match $made {
-            Ok((c, primary, queue)) => {
-                let ready = c.ready();
-                $tasks.spawn(runtime::run(c, primary, queue, ready, $shutdown.clone()));
-            }
-            Err(e) => tracing::error!(error = %e, concat!("the ", $what, " controller cannot run")),
-        }
-    };
-}
 
 /// Namespaces every cluster has, as kube-apiserver creates them.
 const SYSTEM_NAMESPACES: [&str; 4] = ["default", "kube-system", "kube-public", "kube-node-lease"];
@@ -288,7 +257,9 @@ pub async fn run_with_pod_streams(
         IpAddr::V4(ip) if !ip.is_loopback() => Some(ip.to_string()),
         _ => None,
     };
-    cluster_services::ensure_kubernetes_endpoints(&registry, advertise, bound.port()).await?;
+    let mut apiserver_leases =
+        ApiServerLeases::new(registry.clone(), &cfg.node_name, advertise, bound.port());
+    apiserver_leases.reconcile().await?;
     cluster_services::ensure_dns_service(&registry).await?;
     write_admin_kubeconfig(
         &pki,
@@ -316,151 +287,29 @@ pub async fn run_with_pod_streams(
         pki.server_tls_config()?,
         state.clone(),
     ));
+    tasks.spawn(apiserver_leases.run(shutdown.clone()));
     let client = LocalClient::new(registry.clone());
-    // Controllers on the shared informers: one list and watch per kind for all of them.
+    // Per server: the API (above) and the kubelet (below). Per cluster, on whichever server
+    // holds the lease: the controllers and the scheduler, each on informers of its own.
+    let settings = Arc::new(leading::ControllerSettings {
+        ca_pem: pki.ca_pem().to_string(),
+        cluster_cidr: cfg.cluster_cidr,
+        node_monitor_grace: cfg.node_monitor_grace,
+        certificates: leading::certificate_settings(&pki, &pki_dir, cfg.node_cert_lifetime),
+    });
+    let (c, stop) = (client.clone(), shutdown.clone());
+    tasks.spawn(lead(
+        c.clone(),
+        CONTROLLER_MANAGER_LEASE,
+        stop,
+        move |term| leading::controllers(c.clone(), settings.clone(), term),
+    ));
+    let (c, stop) = (client.clone(), shutdown.clone());
+    tasks.spawn(lead(c.clone(), SCHEDULER_LEASE, stop, move |term| {
+        leading::scheduler(c.clone(), term)
+    }));
+    // The kubelet's informers.
     let informers = Informers::new(client.clone(), shutdown.clone());
-    start!(
-        tasks,
-        shutdown,
-        "namespace",
-        NamespaceController::new(&informers)
-    );
-    start!(
-        tasks,
-        shutdown,
-        "custom resource definition",
-        CrdController::new(&informers)
-    );
-    start!(
-        tasks,
-        shutdown,
-        "claim binder",
-        ClaimBinder::new(&informers)
-    );
-    start!(
-        tasks,
-        shutdown,
-        "volume binder",
-        VolumeBinder::new(&informers)
-    );
-    start!(
-        tasks,
-        shutdown,
-        "service account",
-        ServiceAccountsController::new(&informers, pki.ca_pem().to_string())
-    );
-    start!(
-        tasks,
-        shutdown,
-        "service account token secret",
-        TokenSecretsController::new(&informers, pki.ca_pem().to_string())
-    );
-    start!(
-        tasks,
-        shutdown,
-        "node ipam",
-        NodeIpamController::new(&informers, cfg.cluster_cidr, NODE_CIDR_PREFIX)
-    );
-    match scheduler::run::Scheduler::new(&informers) {
-        Ok(s) => {
-            tasks.spawn(s.run(shutdown.clone()));
-        }
-        Err(e) => tracing::error!(error = %e, "the scheduler cannot run"),
-    }
-    start!(
-        tasks,
-        shutdown,
-        "node lifecycle",
-        NodeLifecycleController::new(&informers, cfg.node_monitor_grace)
-    );
-    start!(
-        tasks,
-        shutdown,
-        "taint eviction",
-        TaintEvictionController::new(&informers)
-    );
-    start!(
-        tasks,
-        shutdown,
-        "replicaset",
-        ReplicaSetController::<_, k8s_openapi::api::apps::v1::ReplicaSet>::new(&informers)
-    );
-    start!(
-        tasks,
-        shutdown,
-        "replication",
-        ReplicationManager::new(&informers)
-    );
-    start!(
-        tasks,
-        shutdown,
-        "deployment",
-        DeploymentController::new(&informers)
-    );
-    start!(
-        tasks,
-        shutdown,
-        "statefulset",
-        StatefulSetController::new(&informers)
-    );
-    start!(
-        tasks,
-        shutdown,
-        "daemonset",
-        DaemonSetController::new(&informers)
-    );
-    start!(
-        tasks,
-        shutdown,
-        "disruption",
-        DisruptionController::new(&informers)
-    );
-    start!(
-        tasks,
-        shutdown,
-        "endpoints",
-        EndpointsController::new(&informers)
-    );
-    start!(
-        tasks,
-        shutdown,
-        "service load balancer",
-        ServiceLbController::new(&informers)
-    );
-    start!(tasks, shutdown, "job", JobController::new(&informers));
-    start!(
-        tasks,
-        shutdown,
-        "cronjob",
-        CronJobController::new(&informers)
-    );
-    tasks.spawn(GarbageCollector::new(&informers).run(shutdown.clone()));
-    start!(
-        tasks,
-        shutdown,
-        "clusterrole aggregation",
-        ClusterRoleAggregationController::new(&informers)
-    );
-    start!(
-        tasks,
-        shutdown,
-        "event ttl",
-        EventTtlController::new(&informers, EVENT_TTL)
-    );
-    start!(
-        tasks,
-        shutdown,
-        "bootstrap token cleaner",
-        TokenCleaner::new(&informers)
-    );
-    start_certificate_controllers(
-        &mut tasks,
-        &shutdown,
-        &informers,
-        &pki,
-        &pki_dir,
-        cfg.node_cert_lifetime,
-    );
     if let Some(mut kubelet) = cfg.kubelet.clone() {
         kubelet.node_name.clone_from(&cfg.node_name);
         let stop = shutdown.clone();
@@ -479,46 +328,6 @@ pub async fn run_with_pod_streams(
     while tasks.join_next().await.is_some() {}
     informers.stopped().await;
     Ok(())
-}
-
-/// The CSR approver, signer and cleaner (`controllers/certificates/`).
-fn start_certificate_controllers(
-    tasks: &mut JoinSet<()>,
-    shutdown: &CancellationToken,
-    informers: &Informers<LocalClient>,
-    pki: &Pki,
-    pki_dir: &std::path::Path,
-    lifetime: Duration,
-) {
-    use crate::controllers::certificates::{approver, cleaner, kubelet_csr, signer};
-    let (mut dns, ips) = pki.server_names();
-    dns.extend(
-        crate::pki::IN_CLUSTER_DNS_NAMES
-            .iter()
-            .map(|d| d.to_string()),
-    );
-    let api = kubelet_csr::ApiServerNames { dns, ips };
-    start!(
-        tasks,
-        shutdown,
-        "csr approving",
-        approver::CsrApprover::new(informers, api)
-    );
-    match crate::pki::ClusterCa::load(pki_dir) {
-        Ok(ca) => start!(
-            tasks,
-            shutdown,
-            "csr signing",
-            signer::CsrSigner::new(informers, Arc::new(ca), lifetime)
-        ),
-        Err(e) => tracing::error!(error = %e, "the csr signing controller cannot run"),
-    }
-    start!(
-        tasks,
-        shutdown,
-        "csr cleaner",
-        cleaner::CsrCleaner::new(informers)
-    );
 }
 
 async fn ensure_namespaces(registry: &Registry) -> Result<(), ServerError> {
