@@ -8,23 +8,8 @@
 
 use crate::support;
 
-use std::path::Path;
-
-use support::etcd::EtcdCluster;
+use support::etcd::{start_servers, EtcdCluster};
 use support::{eventually, node_yaml, Cluster};
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("create pki copy");
-    for entry in std::fs::read_dir(from).expect("read pki") {
-        let entry = entry.expect("pki entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("file type").is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy pki file");
-        }
-    }
-}
 
 fn holder(c: &Cluster, lease: &str) -> String {
     let out = c.kubectl(&[
@@ -59,14 +44,7 @@ fn three_servers_on_etcd_are_one_cluster_and_lose_nothing_when_the_leader_dies()
         "--datastore-endpoint".into(),
         etcd.endpoints(),
     ];
-    let first = Cluster::start_prepared(flags.clone(), |_| {});
-    let pki = first.data_dir().join("pki");
-    let mut servers = vec![first];
-    for _ in 0..2 {
-        servers.push(Cluster::start_prepared(flags.clone(), |dir| {
-            copy_dir(&pki, &dir.join("pki"))
-        }));
-    }
+    let mut servers = start_servers(3, "127.0.0.1", &flags);
 
     // One cluster: written through one server, read through every other.
     servers[1].kubectl_ok(&["create", "configmap", "shared", "--from-literal=k=v"]);

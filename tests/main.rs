@@ -7,6 +7,7 @@
 
 mod support;
 
+mod agent_failover;
 mod agent_join;
 mod api_errors;
 mod api_metrics;

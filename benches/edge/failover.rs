@@ -2,10 +2,9 @@
 //! through another server.
 
 use std::fmt::Write as _;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::support::etcd::EtcdCluster;
+use crate::support::etcd::{start_servers, EtcdCluster};
 use crate::support::{node_yaml, Cluster};
 
 /// Rounds per kind of stop.
@@ -32,18 +31,6 @@ impl Stop {
 /// The failover times measured, per kind of stop.
 pub struct Failover {
     rounds: Vec<(Stop, Result<Duration, String>)>,
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    let _ = std::fs::create_dir_all(to);
-    for entry in std::fs::read_dir(from).into_iter().flatten().flatten() {
-        let target = to.join(entry.file_name());
-        if entry.file_type().is_ok_and(|t| t.is_dir()) {
-            copy_dir(&entry.path(), &target);
-        } else {
-            let _ = std::fs::copy(entry.path(), &target);
-        }
-    }
 }
 
 fn kubectl_text(c: &Cluster, args: &[&str]) -> String {
@@ -87,14 +74,7 @@ pub fn run() -> Failover {
         "--datastore-endpoint".into(),
         etcd.endpoints(),
     ];
-    let first = Cluster::start_prepared(flags.clone(), |_| {});
-    let pki = first.data_dir().join("pki");
-    let mut servers = vec![first];
-    for _ in 0..2 {
-        servers.push(Cluster::start_prepared(flags.clone(), |d| {
-            copy_dir(&pki, &d.join("pki"))
-        }));
-    }
+    let mut servers = start_servers(3, "127.0.0.1", &flags);
     servers[0].apply(&node_yaml("pi-1", "4", "4Gi"));
     let mut rounds = Vec::new();
     let stops = [Stop::Kill, Stop::Term];

@@ -195,3 +195,33 @@ fn post(port: u16, path: &str, body: &str) -> Option<String> {
     let end = rest.rfind('}')?;
     rest.get(start..=end).map(str::to_string)
 }
+
+/// Starts `count` servers listening on `host`, all with `flags` (which name the etcd
+/// cluster): the first makes the cluster's certificates, the others start with a copy of its
+/// `pki`, as a user adds a server.
+pub fn start_servers(count: usize, host: &str, flags: &[String]) -> Vec<super::Cluster> {
+    let first = super::Cluster::start_prepared_on(host, flags.to_vec(), |_| {});
+    let pki = first.data_dir().join("pki");
+    let mut servers = vec![first];
+    for _ in 1..count {
+        servers.push(super::Cluster::start_prepared_on(
+            host,
+            flags.to_vec(),
+            |dir| copy_dir(&pki, &dir.join("pki")),
+        ));
+    }
+    servers
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).expect("create pki copy");
+    for entry in std::fs::read_dir(from).expect("read pki") {
+        let entry = entry.expect("pki entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy pki file");
+        }
+    }
+}

@@ -131,12 +131,21 @@ impl Cluster {
     /// Starts a fresh server on loopback once `prepare` has filled its data directory (a
     /// server sharing another's certificates gets a copy of its `pki` this way).
     pub fn start_prepared(flags: Vec<String>, prepare: impl FnOnce(&Path)) -> Cluster {
+        Self::start_prepared_on("127.0.0.1", flags, prepare)
+    }
+
+    /// [`Cluster::start_prepared`] listening on `host`, an address of this machine.
+    pub fn start_prepared_on(
+        host: &str,
+        flags: Vec<String>,
+        prepare: impl FnOnce(&Path),
+    ) -> Cluster {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut c = Cluster {
             child: None,
             netns: None,
             dir,
-            host: "127.0.0.1".to_string(),
+            host: host.to_string(),
             port: free_port(),
             flags,
         };
