@@ -146,16 +146,30 @@ impl Gateway {
         path: &str,
         body: &Value,
     ) -> Result<T, StoreError> {
+        self.call_noting_failures(path, body)
+            .await
+            .map(|(answer, _)| answer)
+    }
+
+    /// [`Gateway::call`], also saying whether a try at another endpoint failed first (a
+    /// write that failed that way may have been applied all the same).
+    pub(super) async fn call_noting_failures<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &Value,
+    ) -> Result<(T, bool), StoreError> {
         let body = Bytes::from(body.to_string());
         let mut last = None;
         for _ in 0..self.endpoints.len() {
             let i = self.current();
             match self.call_at(i, path, body.clone()).await {
                 Ok(answer) => {
-                    return serde_json::from_slice(&answer).map_err(|e| StoreError::EtcdMalformed {
-                        endpoint: self.url(i).to_string(),
-                        reason: e.to_string(),
-                    })
+                    return serde_json::from_slice(&answer)
+                        .map(|decoded| (decoded, last.is_some()))
+                        .map_err(|e| StoreError::EtcdMalformed {
+                            endpoint: self.url(i).to_string(),
+                            reason: e.to_string(),
+                        })
                 }
                 Err(e) if is_transient(&e) => {
                     tracing::debug!(error = %e, "etcd request failed; trying the next endpoint");

@@ -18,6 +18,8 @@ mod txn;
 mod wire;
 
 #[cfg(test)]
+mod lost_answer_tests;
+#[cfg(test)]
 mod test_etcd;
 #[cfg(test)]
 mod tests;

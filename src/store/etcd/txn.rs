@@ -61,7 +61,7 @@ impl Backend {
                 }
                 Err(e) => return Err(e),
             };
-            let (operation, value) = match mutation {
+            let (operation, value, written) = match mutation {
                 Mutation::Unchanged => {
                     return Ok(Outcome {
                         kind: None,
@@ -79,7 +79,7 @@ impl Backend {
                     if is_event(key) {
                         put["lease"] = json!(self.events.get(&self.gateway).await?.to_string());
                     }
-                    (json!({"request_put": put}), Some(value))
+                    (json!({"request_put": put}), Some(value), Some(text))
                 }
                 Mutation::Delete => {
                     if current.is_none() {
@@ -90,6 +90,7 @@ impl Backend {
                     }
                     (
                         json!({"request_delete_range": {"key": wire::b64(&etcd_key)}}),
+                        None,
                         None,
                     )
                 }
@@ -105,7 +106,7 @@ impl Backend {
                 "success": [operation],
                 "failure": [{"request_range": {"key": wire::b64(&etcd_key)}}],
             });
-            let answer: TxnResponse = match self.call_retrying(&txn, started).await {
+            let (answer, retried) = match self.call_retrying(&txn, started).await {
                 Ok(a) => a,
                 Err(e) if e.to_string().contains("lease not found") => {
                     self.events.forget().await;
@@ -113,8 +114,25 @@ impl Backend {
                 }
                 Err(e) => return Err(e.into()),
             };
-            if answer.succeeded {
-                let revision = answer.header.revision;
+            // The compare failed: the key's state now, returned by the failure branch.
+            let kv = (!answer.succeeded)
+                .then(|| {
+                    answer
+                        .responses
+                        .into_iter()
+                        .next()
+                        .and_then(|r| r.response_range)
+                        .and_then(|r| r.kvs.into_iter().next())
+                })
+                .flatten();
+            let applied_at = if answer.succeeded {
+                Some(answer.header.revision)
+            } else if retried {
+                lost_answer_applied(written.as_deref(), kv.as_ref(), answer.header.revision)
+            } else {
+                None
+            };
+            if let Some(revision) = applied_at {
                 self.published(revision).await?;
                 let (kind, object) = match value {
                     Some(mut value) => {
@@ -139,12 +157,6 @@ impl Backend {
                 });
             }
             // Someone else changed the object: decide again on its fresh state.
-            let kv = answer
-                .responses
-                .into_iter()
-                .next()
-                .and_then(|r| r.response_range)
-                .and_then(|r| r.kvs.into_iter().next());
             current = match kv {
                 None => None,
                 Some(kv) => Some(self.object(&kv)?),
@@ -194,22 +206,25 @@ impl Backend {
     }
 
     /// A transaction, tried again while etcd has no leader or no endpoint answers, for up
-    /// to [`RETRY_FOR`] from `started`. A try whose answer was lost may have been applied:
-    /// the next then fails its compare and the closure decides on the written state.
+    /// to [`RETRY_FOR`] from `started`; with the answer, whether an earlier try failed. A
+    /// try whose answer was lost may have been applied: the next then fails its compare,
+    /// and [`lost_answer_applied`] tells whether the state it finds is that write.
     async fn call_retrying(
         &self,
         txn: &Value,
         started: Instant,
-    ) -> Result<TxnResponse, StoreError> {
+    ) -> Result<(TxnResponse, bool), StoreError> {
         let mut backoff = FIRST_BACKOFF;
+        let mut retried = false;
         loop {
-            match self.gateway.call("/v3/kv/txn", txn).await {
+            match self.gateway.call_noting_failures("/v3/kv/txn", txn).await {
                 Err(e) if gateway::is_transient(&e) && started.elapsed() < RETRY_FOR => {
                     tracing::debug!(error = %e, "etcd write failed; trying again");
+                    retried = true;
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(1));
                 }
-                other => return other,
+                other => return other.map(|(answer, failed)| (answer, retried || failed)),
             }
         }
     }
@@ -235,5 +250,62 @@ impl Backend {
 
     fn hub_lock(&self) -> std::sync::MutexGuard<'_, crate::store::hub::Hub> {
         self.hub.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Whether a write whose first try lost its answer was applied by that try, judged from the
+/// key's state found by a later try whose compare failed: a put was applied when the key
+/// holds exactly the bytes it wrote (an object's text carries its uid, generation and
+/// timestamps, so no other write leaves the same bytes), a delete when the key is gone.
+/// Returns the revision to acknowledge: the put's own, or for a delete the revision the
+/// later try was served at, which is at or after it.
+fn lost_answer_applied(
+    written: Option<&[u8]>,
+    found: Option<&wire::KeyValue>,
+    served_at: u64,
+) -> Option<u64> {
+    match (written, found) {
+        (Some(text), Some(kv)) => (kv.value == text).then_some(kv.mod_revision),
+        (None, None) => Some(served_at),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod lost_answer_tests {
+    use super::*;
+
+    fn kv(value: &[u8], mod_revision: u64) -> wire::KeyValue {
+        wire::KeyValue {
+            value: value.to_vec(),
+            mod_revision,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_put_found_in_place_was_applied_at_its_own_revision() {
+        let text = br#"{"metadata":{"uid":"a"}}"#;
+        assert_eq!(
+            lost_answer_applied(Some(text), Some(&kv(text, 41)), 45),
+            Some(41)
+        );
+    }
+
+    #[test]
+    fn a_put_finding_other_bytes_or_no_key_was_not_applied() {
+        let text = br#"{"metadata":{"uid":"a"}}"#;
+        let other = br#"{"metadata":{"uid":"b"}}"#;
+        assert_eq!(
+            lost_answer_applied(Some(text), Some(&kv(other, 41)), 45),
+            None
+        );
+        assert_eq!(lost_answer_applied(Some(text), None, 45), None);
+    }
+
+    #[test]
+    fn a_delete_finding_the_key_gone_was_applied() {
+        assert_eq!(lost_answer_applied(None, None, 45), Some(45));
+        assert_eq!(lost_answer_applied(None, Some(&kv(b"{}", 41)), 45), None);
     }
 }
