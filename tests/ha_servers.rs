@@ -8,7 +8,7 @@
 
 use crate::support;
 
-use support::etcd::{start_servers, EtcdCluster};
+use support::etcd::{server_holding, start_servers, EtcdCluster};
 use support::{eventually, node_yaml, Cluster};
 
 fn holder(c: &Cluster, lease: &str) -> String {
@@ -22,11 +22,6 @@ fn holder(c: &Cluster, lease: &str) -> String {
         "jsonpath={.spec.holderIdentity}",
     ]);
     String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-/// The server whose log names `identity`, the holder of a Lease.
-fn server_of(servers: &[Cluster], identity: &str) -> Option<usize> {
-    servers.iter().position(|s| s.log().contains(identity))
 }
 
 fn bound_node(c: &Cluster, pod: &str) -> Option<String> {
@@ -63,7 +58,7 @@ fn three_servers_on_etcd_are_one_cluster_and_lose_nothing_when_the_leader_dies()
         Some(holder(&servers[0], "kube-scheduler")).filter(|h| !h.is_empty())
     });
     let leader = eventually("the leading server's log to name it", || {
-        server_of(&servers, &leader_id)
+        server_holding(&servers, &leader_id)
     });
     servers[0].kubectl_ok(&["run", "before", "--image=busybox", "--restart=Never"]);
     eventually("the first pod to be scheduled", || {
@@ -120,7 +115,7 @@ fn three_servers_on_etcd_are_one_cluster_and_lose_nothing_when_the_leader_dies()
         new_leader, leader_id,
         "another server leads the scheduler now"
     );
-    assert_ne!(server_of(&servers, &new_leader), Some(leader));
+    assert_ne!(server_holding(&servers, &new_leader), Some(leader));
 
     // The controllers too: a Deployment made now gets its pods.
     servers[reader].kubectl_ok(&[

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
-use crate::support::etcd::{start_servers, EtcdCluster};
+use crate::support::etcd::{server_holding, start_servers, EtcdCluster};
 use crate::support::{node_yaml, Cluster};
 
 /// Rounds per kind of stop.
@@ -95,10 +95,7 @@ fn round(servers: &mut [Cluster], stop: Stop, i: usize) -> Result<Duration, Stri
         Some(scheduler_holder(&servers[0])).filter(|h| !h.is_empty())
     })
     .ok_or("no server leads the scheduler")?;
-    let leader = servers
-        .iter()
-        .position(|s| s.log().contains(&holder))
-        .ok_or("no server's log names the leader")?;
+    let leader = server_holding(servers, &holder).ok_or("no server's log names the leader")?;
     let survivor = (leader + 1) % servers.len();
     let pod = format!("after-{i}");
     let started = Instant::now();

@@ -225,3 +225,14 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
         }
     }
 }
+
+/// The server among `servers` whose log says it acquired a lease as `identity` (a Lease's
+/// `holderIdentity`); the others' logs may name it too, as the holder they wait on.
+pub fn server_holding(servers: &[super::Cluster], identity: &str) -> Option<usize> {
+    let acquired = format!("identity={identity}");
+    servers.iter().position(|s| {
+        s.log()
+            .lines()
+            .any(|l| l.contains("acquired the lease") && l.contains(&acquired))
+    })
+}
