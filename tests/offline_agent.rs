@@ -2,11 +2,14 @@
 //! server is cut runs the pods from its checkpoint (restarting a container that died
 //! meanwhile, adopting the ones still running), and once the link is back a pod deleted
 //! during the outage is stopped and the rest shows Running, with no container started
-//! twice. The board is a network namespace; the outage is its link set down. Needs root.
+//! twice. The board is a network namespace; the outage is its link set down, and lasts
+//! until the server has marked the board's node not Ready (its 40 s grace period and more),
+//! so the node and its pods come back from that too. Needs root.
 
 use crate::support;
 
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use support::board::IDLE;
 use support::eventually;
@@ -49,6 +52,27 @@ fn idle_pod(name: &str, marker: &str) -> String {
     )
 }
 
+/// The node's Ready condition, as the server sees it.
+fn node_ready(boards: &TwoBoards) -> String {
+    boards.cluster.jsonpath(
+        &["node", BOARD],
+        "{.status.conditions[?(@.type==\"Ready\")].status}",
+    )
+}
+
+/// Polls `f` for up to `limit`, longer than the suite's usual deadline: a node is marked not
+/// Ready only after its grace period.
+fn within<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 /// The link between the two boards, set down for the outage and up again after it, also
 /// when the test fails.
 struct Outage<'a>(&'a str);
@@ -88,8 +112,14 @@ fn an_agent_restarted_during_an_outage_runs_its_pods_from_the_checkpoint() {
             (boards.cluster.pod_jsonpath(pod, "{.status.phase}") == "Running").then_some(())
         });
     }
-    assert_eq!(shells_with(&keep).len(), 1);
-    assert_eq!(shells_with(&gone).len(), 1);
+    // The phase turns Running as a container starts, a moment before its process has
+    // become the shell.
+    for marker in [&keep, &gone] {
+        let shells = eventually("the pod's shell", || {
+            Some(shells_with(marker)).filter(|p| !p.is_empty())
+        });
+        assert_eq!(shells.len(), 1, "one copy of each pod runs");
+    }
     let checkpoint = boards.agent.data_dir.join("kubelet-checkpoint.json");
     eventually("the checkpoint to hold both pods", || {
         let text = std::fs::read_to_string(&checkpoint).ok()?;
@@ -141,6 +171,12 @@ fn an_agent_restarted_during_an_outage_runs_its_pods_from_the_checkpoint() {
                 (now.len() == 1 && now != before).then_some(())
             },
         );
+        within(
+            Duration::from_secs(150),
+            "the server to mark the unreachable board not Ready",
+            || (node_ready(&boards) != "True").then_some(()),
+        );
+        assert_eq!(shells_with(&keep).len(), 1, "the pod runs on meanwhile");
     }
 
     // the link is back: `gone` stops, `keep` runs once and its status catches up
@@ -155,6 +191,12 @@ fn an_agent_restarted_during_an_outage_runs_its_pods_from_the_checkpoint() {
         (phase == "Running" && restarts == "1").then_some(())
     });
     assert_eq!(shells_with(&keep).len(), 1, "no container runs twice");
+    eventually("the board and its pod to be Ready again", || {
+        let pod_ready = boards
+            .cluster
+            .pod_jsonpath("keep", "{.status.conditions[?(@.type==\"Ready\")].status}");
+        (node_ready(&boards) == "True" && pod_ready == "True").then_some(())
+    });
     eventually("the checkpoint to forget the deleted pod", || {
         let text = std::fs::read_to_string(&checkpoint).ok()?;
         (text.contains(&keep) && !text.contains(&gone)).then_some(())
