@@ -11,30 +11,9 @@ use crate::support;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use support::board::IDLE;
+use support::board::{shells_with, IDLE};
 use support::eventually;
 use support::joined::{pod_on, TwoBoards, BOARD};
-
-/// The pids of shells whose command line holds `marker` (one per running container).
-fn shells_with(marker: &str) -> Vec<u32> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir("/proc").expect("proc").flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
-        let args: Vec<String> = cmdline
-            .split(|b| *b == 0)
-            .map(|a| String::from_utf8_lossy(a).into_owned())
-            .collect();
-        if args.first().is_some_and(|a| a.ends_with("sh"))
-            && args.iter().any(|a| a.contains(marker))
-        {
-            out.push(pid);
-        }
-    }
-    out
-}
 
 /// A pod on the board that idles and carries `marker` in its command line. Its image is
 /// used as stored (`IfNotPresent`): the registry is behind the cut link too, and a board

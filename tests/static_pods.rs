@@ -5,29 +5,8 @@
 
 use crate::support;
 
-use support::board::{Board, IDLE};
+use support::board::{shells_with, Board, IDLE};
 use support::eventually;
-
-/// How many shells run with `marker` in their command line.
-fn running(marker: &str) -> Vec<u32> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir("/proc").expect("proc").flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
-        let args: Vec<String> = cmdline
-            .split(|b| *b == 0)
-            .map(|a| String::from_utf8_lossy(a).into_owned())
-            .collect();
-        if args.first().is_some_and(|a| a.ends_with("sh"))
-            && args.iter().any(|a| a.contains(marker))
-        {
-            out.push(pid);
-        }
-    }
-    out
-}
 
 #[test]
 fn a_static_pod_runs_from_its_file_and_shows_as_a_mirror_pod() {
@@ -73,7 +52,7 @@ spec:
     // The phase turns Running as the container starts, a moment before its process has
     // become the shell.
     let shells = eventually("the static pod's shell", || {
-        Some(running(&marker)).filter(|p| !p.is_empty())
+        Some(shells_with(&marker)).filter(|p| !p.is_empty())
     });
     assert_eq!(shells.len(), 1, "one copy of the static pod runs");
     let annotations = c.jsonpath(&["pod", pod], "{.metadata.annotations}");
@@ -110,19 +89,23 @@ spec:
 
     // kubectl delete: a new mirror appears, the pod itself keeps running
     let first_uid = c.jsonpath(&["pod", pod], "{.metadata.uid}");
-    let pids = running(&marker);
+    let pids = shells_with(&marker);
     c.kubectl_ok(&["delete", "pod", pod, "--wait=false"]);
     eventually("a new mirror pod showing Running", || {
         let uid = c.jsonpath(&["pod", pod], "{.metadata.uid}");
         let phase = c.jsonpath(&["pod", pod], "{.status.phase}");
         (!uid.is_empty() && uid != first_uid && phase == "Running").then_some(())
     });
-    assert_eq!(running(&marker), pids, "the static pod was not restarted");
+    assert_eq!(
+        shells_with(&marker),
+        pids,
+        "the static pod was not restarted"
+    );
 
     // the file is removed: the pod stops and its mirror goes
     std::fs::remove_file(&manifest).unwrap();
     eventually("the static pod to stop", || {
-        running(&marker).is_empty().then_some(())
+        shells_with(&marker).is_empty().then_some(())
     });
     eventually("the mirror pod to be deleted", || {
         let out = c.kubectl(&["get", "pod", pod]);

@@ -107,3 +107,24 @@ pub fn write_mirror_at(path: &Path, host: &str, port: u16) {
     let mirror = format!("mirrors:\n  docker.io:\n    endpoint: [\"http://{host}:{port}\"]\n");
     std::fs::write(path, mirror).unwrap();
 }
+
+/// The pids of shells whose command line holds `marker` (one per running container).
+pub fn shells_with(marker: &str) -> Vec<u32> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("proc").flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let args: Vec<String> = cmdline
+            .split(|b| *b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        if args.first().is_some_and(|a| a.ends_with("sh"))
+            && args.iter().any(|a| a.contains(marker))
+        {
+            out.push(pid);
+        }
+    }
+    out
+}

@@ -11,9 +11,9 @@ use k8s_openapi::api::certificates::v1::CertificateSigningRequest;
 use k8s_openapi::api::core::v1::Node;
 
 use super::kubelet_csr::{client_verdict, serving_verdict, ApiServerNames, Verdict};
-use super::{add_condition, condition, decided};
+use super::{add_condition, condition, decided, patch_csr};
 use crate::client::informer::{Informer, Informers};
-use crate::client::options::{PatchType, Subresource};
+use crate::client::options::Subresource;
 use crate::client::status::ApiError;
 use crate::client::Client;
 use crate::controllers::runtime::Controller;
@@ -21,7 +21,7 @@ use crate::controllers::work_queue::WorkQueue;
 use crate::controllers::{Action, Wired};
 use crate::pki::identity::NODE_USER_PREFIX;
 use crate::resources::certificatesigningrequest::{
-    self, APPROVED, DENIED, KUBELET_SERVING_SIGNER, KUBE_APISERVER_CLIENT_KUBELET_SIGNER,
+    APPROVED, DENIED, KUBELET_SERVING_SIGNER, KUBE_APISERVER_CLIENT_KUBELET_SIGNER,
 };
 
 /// Decides kubelets' requests.
@@ -105,22 +105,6 @@ impl<C: Client> Controller for CsrApprover<C> {
             }
         };
         let patch = add_condition(&csr, added);
-        match self
-            .client
-            .patch(
-                &certificatesigningrequest::RESOURCE,
-                "",
-                name,
-                PatchType::Merge,
-                &patch,
-                Subresource::Approval,
-            )
-            .await
-        {
-            Ok(_) => Ok(Action::Done),
-            // changed or gone meanwhile: the informer brings the new state
-            Err(e) if e.code == 404 || e.code == 409 => Ok(Action::Done),
-            Err(e) => Err(e),
-        }
+        patch_csr(&self.client, name, Subresource::Approval, &patch).await
     }
 }

@@ -12,7 +12,11 @@ pub mod signer;
 
 use k8s_openapi::api::certificates::v1::CertificateSigningRequest;
 
-use crate::resources::certificatesigningrequest::{APPROVED, DENIED, FAILED};
+use crate::client::options::{PatchType, Subresource};
+use crate::client::status::ApiError;
+use crate::client::Client;
+use crate::controllers::Action;
+use crate::resources::certificatesigningrequest::{self, APPROVED, DENIED, FAILED};
 
 /// Whether `csr` carries a condition of type `kind`.
 pub fn has_condition(csr: &CertificateSigningRequest, kind: &str) -> bool {
@@ -59,4 +63,29 @@ fn add_condition(csr: &CertificateSigningRequest, added: serde_json::Value) -> s
         "metadata": {"resourceVersion": csr.metadata.resource_version},
         "status": {"conditions": all},
     })
+}
+
+/// Merge-patches `subresource` of the request `name`; a request changed or gone meanwhile
+/// is done with, as the informer brings its new state.
+async fn patch_csr<C: Client>(
+    client: &C,
+    name: &str,
+    subresource: Subresource,
+    patch: &serde_json::Value,
+) -> Result<Action, ApiError> {
+    match client
+        .patch(
+            &certificatesigningrequest::RESOURCE,
+            "",
+            name,
+            PatchType::Merge,
+            patch,
+            subresource,
+        )
+        .await
+    {
+        Ok(_) => Ok(Action::Done),
+        Err(e) if e.code == 404 || e.code == 409 => Ok(Action::Done),
+        Err(e) => Err(e),
+    }
 }

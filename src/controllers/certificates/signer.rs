@@ -13,9 +13,9 @@ use k8s_openapi::api::certificates::v1::CertificateSigningRequest;
 use serde_json::json;
 
 use super::kubelet_csr::signer_problem;
-use super::{add_condition, condition, finished, has_condition};
+use super::{add_condition, condition, finished, has_condition, patch_csr};
 use crate::client::informer::{Informer, Informers};
-use crate::client::options::{PatchType, Subresource};
+use crate::client::options::Subresource;
 use crate::client::status::ApiError;
 use crate::client::Client;
 use crate::controllers::runtime::Controller;
@@ -23,7 +23,7 @@ use crate::controllers::work_queue::WorkQueue;
 use crate::controllers::{Action, Wired};
 use crate::pki::ClusterCa;
 use crate::resources::certificatesigningrequest::{
-    self, APPROVED, DENIED, FAILED, KUBELET_SERVING_SIGNER, KUBE_APISERVER_CLIENT_KUBELET_SIGNER,
+    APPROVED, DENIED, FAILED, KUBELET_SERVING_SIGNER, KUBE_APISERVER_CLIENT_KUBELET_SIGNER,
 };
 
 /// Upstream's default `--cluster-signing-duration`: one year.
@@ -113,22 +113,7 @@ impl<C: Client> Controller for CsrSigner<C> {
                 })
             }
         };
-        match self
-            .client
-            .patch(
-                &certificatesigningrequest::RESOURCE,
-                "",
-                name,
-                PatchType::Merge,
-                &patch,
-                Subresource::Status,
-            )
-            .await
-        {
-            Ok(_) => Ok(Action::Done),
-            Err(e) if e.code == 404 || e.code == 409 => Ok(Action::Done),
-            Err(e) => Err(e),
-        }
+        patch_csr(&self.client, name, Subresource::Status, &patch).await
     }
 }
 
