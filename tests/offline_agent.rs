@@ -9,11 +9,11 @@
 use crate::support;
 
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use support::board::{shells_with, IDLE};
-use support::eventually;
 use support::joined::{pod_on, TwoBoards, BOARD};
+use support::{eventually, poll_within};
 
 /// A pod on the board that idles and carries `marker` in its command line. Its image is
 /// used as stored (`IfNotPresent`): the registry is behind the cut link too, and a board
@@ -37,19 +37,6 @@ fn node_ready(boards: &TwoBoards) -> String {
         &["node", BOARD],
         "{.status.conditions[?(@.type==\"Ready\")].status}",
     )
-}
-
-/// Polls `f` for up to `limit`, longer than the suite's usual deadline: a node is marked not
-/// Ready only after its grace period.
-fn within<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(start.elapsed() < limit, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 /// The link between the two boards, set down for the outage and up again after it, also
@@ -150,10 +137,14 @@ fn an_agent_restarted_during_an_outage_runs_its_pods_from_the_checkpoint() {
                 (now.len() == 1 && now != before).then_some(())
             },
         );
-        within(
-            Duration::from_secs(150),
-            "the server to mark the unreachable board not Ready",
-            || (node_ready(&boards) != "True").then_some(()),
+        // Longer than the suite's usual deadline: a node is marked not Ready only after its
+        // grace period.
+        let marked = poll_within(Duration::from_secs(150), Duration::from_millis(200), || {
+            (node_ready(&boards) != "True").then_some(())
+        });
+        assert!(
+            marked.is_some(),
+            "timed out waiting for the server to mark the unreachable board not Ready"
         );
         assert_eq!(shells_with(&keep).len(), 1, "the pod runs on meanwhile");
     }

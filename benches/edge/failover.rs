@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use crate::support::etcd::{server_holding, start_servers, EtcdCluster};
-use crate::support::{node_yaml, Cluster};
+use crate::support::{node_yaml, poll_within, Cluster};
 
 /// Rounds per kind of stop.
 const ROUNDS: usize = 3;
@@ -54,15 +54,8 @@ fn scheduler_holder(c: &Cluster) -> String {
 }
 
 /// Polls `f` every 20 ms until it answers or `limit` passes.
-fn poll<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if let Some(v) = f() {
-            return Some(v);
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    None
+fn poll<T>(limit: Duration, f: impl FnMut() -> Option<T>) -> Option<T> {
+    poll_within(limit, Duration::from_millis(20), f)
 }
 
 /// Runs every round.

@@ -2,11 +2,12 @@
 //! measured as `write_bytes` of its process over a quiet stretch and given per hour.
 
 use std::fmt::Write as _;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::machine::{human_bytes, write_bytes_of};
 use crate::support::board::IDLE;
 use crate::support::joined::{pod_on, TwoBoards, BOARD};
+use crate::support::poll_within;
 
 /// Pods left running on the agent.
 const PODS: usize = 3;
@@ -29,15 +30,8 @@ fn measured_stretch() -> Duration {
 }
 
 /// Polls `f` every 200 ms until it answers or a minute passes.
-fn poll<T>(mut f: impl FnMut() -> Option<T>) -> Option<T> {
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(60) {
-        if let Some(v) = f() {
-            return Some(v);
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    None
+fn poll<T>(f: impl FnMut() -> Option<T>) -> Option<T> {
+    poll_within(Duration::from_secs(60), Duration::from_millis(200), f)
 }
 
 /// Sets up the two boards, idles and measures.

@@ -120,15 +120,8 @@ impl Drop for BoardLink {
 }
 
 /// Polls `f` until it returns `Some` or the deadline passes.
-fn eventually_or_none<T>(mut f: impl FnMut() -> Option<T>) -> Option<T> {
-    let start = std::time::Instant::now();
-    while start.elapsed() < super::DEADLINE {
-        if let Some(v) = f() {
-            return Some(v);
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    None
+fn eventually_or_none<T>(f: impl FnMut() -> Option<T>) -> Option<T> {
+    super::poll_within(super::DEADLINE, std::time::Duration::from_millis(50), f)
 }
 
 /// `bramble agent` on the board's namespace.

@@ -67,16 +67,27 @@ pub fn free_port() -> u16 {
 }
 
 /// Polls `f` until it returns `Some`, failing the test after [`DEADLINE`].
-pub fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+pub fn eventually<T>(what: &str, f: impl FnMut() -> Option<T>) -> T {
+    poll_within(DEADLINE, Duration::from_millis(50), f)
+        .unwrap_or_else(|| panic!("timed out waiting for {what}"))
+}
+
+/// Calls `f` every `every` until it returns `Some`, or `None` once `limit` has passed
+/// (with one last call after it).
+pub fn poll_within<T>(
+    limit: Duration,
+    every: Duration,
+    mut f: impl FnMut() -> Option<T>,
+) -> Option<T> {
     let start = Instant::now();
     loop {
         if let Some(v) = f() {
-            return v;
+            return Some(v);
         }
-        if start.elapsed() > DEADLINE {
-            panic!("timed out waiting for {what}");
+        if start.elapsed() > limit {
+            return None;
         }
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(every);
     }
 }
 
